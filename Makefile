@@ -1,0 +1,55 @@
+# eJournal: the two commands are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+SERVICES := identity journal messaging reports backup
+PROTOS := $(wildcard proto/ejournal/*/v1/*.proto)
+
+.PHONY: run test venv proto migrate services-up test-services test-platform bench bench-diary clean
+
+## make run: set up, migrate, start every service and the gateway, seed the demo school
+run: venv proto
+	bash deploy/local/ensure-services.sh rabbitmq
+	$(PY) -m localrun run
+
+## make test: set up, start RabbitMQ/PostgreSQL if down, run the whole suite
+test: venv proto
+	bash deploy/local/ensure-services.sh rabbitmq postgresql
+	$(MAKE) --no-print-directory test-services
+	$(MAKE) --no-print-directory test-platform
+
+# nameko services run their tests under eventlet's monkey patching...
+test-services:
+	EJOURNAL_TEST_EVENTLET=1 $(PY) -m pytest -q -p no:cacheprovider $(wildcard libs/tests $(addprefix services/,$(addsuffix /tests,$(SERVICES))))
+
+# ...the gateway, the kernel and the cross-service tests without it (gRPC clients).
+test-platform:
+	$(PY) -m pytest -q -p no:cacheprovider $(wildcard services/gateway/tests tests)
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip 'setuptools<82' wheel
+	$(PY) -m pip install -q -r requirements.txt
+	printf '%s\n' $(CURDIR)/libs $(CURDIR)/build/gen $(CURDIR)/deploy $(addprefix $(CURDIR)/services/,$(SERVICES) gateway) > $(SITE)/ejournal.pth
+	touch $@
+
+proto: build/gen/.stamp
+
+build/gen/.stamp: $(PROTOS) $(VENV)/.installed
+	rm -rf build/gen && mkdir -p build/gen
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=build/gen --grpc_python_out=build/gen $(PROTOS)
+	touch $@
+
+migrate: venv proto
+	$(PY) -m kernel.migrate
+
+bench: venv proto
+	bash deploy/local/ensure-services.sh rabbitmq postgresql
+	$(PY) -m bench.diary
+
+clean:
+	rm -rf build .venv

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Start the local RabbitMQ / PostgreSQL when installed but down; explain when missing.
+set -u
+port_open() { (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
+wait_port() { for _ in $(seq 1 60); do port_open "$1" && return 0; sleep 1; done; return 1; }
+
+ensure_rabbitmq() {
+  if ! port_open 5672; then
+    if ! command -v rabbitmq-server >/dev/null 2>&1; then
+      echo "RabbitMQ is not installed: install it (apt-get install rabbitmq-server) or set EJOURNAL_AMQP_URI." >&2
+      exit 1
+    fi
+    echo "starting RabbitMQ..."
+    rabbitmq-server -detached || true
+    wait_port 5672 || { echo "RabbitMQ did not start on 127.0.0.1:5672" >&2; exit 1; }
+  fi
+  # the management API is used by the nameko test fixtures (per-test vhosts)
+  if ! port_open 15672 && command -v rabbitmq-plugins >/dev/null 2>&1; then
+    rabbitmq-plugins enable rabbitmq_management >/dev/null 2>&1 || true
+    wait_port 15672 || echo "warning: RabbitMQ management API not reachable on 15672" >&2
+  fi
+}
+
+ensure_postgresql() {
+  if ! port_open 5432; then
+    if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+      echo "PostgreSQL is not installed: install it (apt-get install postgresql) or set EJOURNAL_TEST_PG_URL." >&2
+      exit 1
+    fi
+    echo "starting PostgreSQL..."
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+    wait_port 5432 || { echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1; }
+  fi
+}
+
+for svc in "$@"; do
+  case "$svc" in
+    rabbitmq) ensure_rabbitmq ;;
+    postgresql) ensure_postgresql ;;
+    *) echo "unknown service $svc" >&2; exit 2 ;;
+  esac
+done

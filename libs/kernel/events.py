@@ -1,0 +1,122 @@
+"""The event envelope, the transactional outbox and idempotent handling.
+
+A service writes its domain change and an outbox row in one transaction
+(:func:`record`); the relay (:mod:`kernel.relay`) publishes outbox rows to the
+service's topic exchange ``<service>.events`` with publisher confirms and
+marks them sent. Consumers call :func:`claim` inside the transaction of their
+effect, so an event delivered twice has one effect.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+from sqlalchemy import (
+    Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint, insert, select,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+ENVELOPE_VERSION = 1
+ENVELOPE_FIELDS = ("id", "type", "occurred_at", "producer", "school_id", "actor_id", "payload", "version")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def envelope(*, type: str, producer: str, payload: dict, school_id: str | None,
+             actor_id: str | None, correlation_id: str | None = None,
+             version: int = ENVELOPE_VERSION) -> dict:
+    """Build one event envelope (ARCHITECTURE.md "How they talk")."""
+    env = {
+        "id": str(uuid.uuid4()),
+        "type": type,
+        "occurred_at": utcnow().isoformat(),
+        "producer": producer,
+        "school_id": school_id,
+        "actor_id": actor_id,
+        "payload": payload,
+        "version": version,
+    }
+    if correlation_id:
+        env["correlation_id"] = correlation_id
+    return env
+
+
+def validate_envelope(env) -> dict:
+    """Raise ValueError unless ``env`` is a well-formed envelope."""
+    if not isinstance(env, dict):
+        raise ValueError("event is not an object")
+    missing = [f for f in ENVELOPE_FIELDS if f not in env]
+    if missing:
+        raise ValueError(f"event lacks {', '.join(missing)}")
+    if not isinstance(env["payload"], dict):
+        raise ValueError("event payload is not an object")
+    return env
+
+
+def kernel_tables(metadata: MetaData) -> dict:
+    """Add the outbox, processed-event and dead-letter tables to a service's
+    metadata (each service keeps them in its own database)."""
+    outbox = Table(
+        "outbox", metadata,
+        Column("seq", Integer, primary_key=True, autoincrement=True),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("event_type", String(80), nullable=False),
+        Column("body", Text, nullable=False),
+        Column("correlation_id", String(64)),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("sent_at", DateTime(timezone=True), index=True),
+        Column("attempts", Integer, nullable=False, default=0),
+    )
+    processed = Table(
+        "processed_events", metadata,
+        Column("consumer", String(120), primary_key=True),
+        Column("event_id", String(36), primary_key=True),
+        Column("processed_at", DateTime(timezone=True), nullable=False),
+    )
+    dead = Table(
+        "dead_letters", metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("consumer", String(120), nullable=False),
+        Column("event_id", String(64)),
+        Column("body", Text, nullable=False),
+        Column("error", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+    return {"outbox": outbox, "processed_events": processed, "dead_letters": dead}
+
+
+def record(session: Session, outbox: Table, env: dict) -> dict:
+    """Write ``env`` to the outbox in the caller's transaction."""
+    validate_envelope(env)
+    session.execute(insert(outbox).values(
+        event_id=env["id"], event_type=env["type"],
+        body=json.dumps(env, ensure_ascii=False),
+        correlation_id=env.get("correlation_id"),
+        created_at=utcnow(), attempts=0,
+    ))
+    return env
+
+
+def claim(session: Session, processed: Table, consumer: str, event_id: str) -> bool:
+    """Mark ``event_id`` processed by ``consumer`` in the caller's transaction.
+
+    Returns False when it was processed before (the caller then does nothing).
+    A concurrent duplicate loses at commit on the primary key.
+    """
+    seen = session.execute(
+        select(processed.c.event_id).where(
+            processed.c.consumer == consumer, processed.c.event_id == event_id)
+    ).first()
+    if seen:
+        return False
+    try:
+        with session.begin_nested():
+            session.execute(insert(processed).values(
+                consumer=consumer, event_id=event_id, processed_at=utcnow()))
+    except IntegrityError:
+        return False
+    return True

@@ -1,0 +1,97 @@
+"""Run a service's gRPC server as a plain grpcio process (never inside
+nameko: see ARCHITECTURE.md "Runtime notes"), with the standard gRPC health
+service, /metrics and a clean stop on SIGTERM."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from concurrent import futures
+from typing import Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from prometheus_client import Counter, Histogram
+
+from kernel import config, correlation, metrics
+
+GRPC_SECONDS = Histogram("ejournal_grpc_seconds", "gRPC call duration", ["service", "method"])
+GRPC_ERRORS = Counter("ejournal_grpc_errors_total", "gRPC calls that ended in error", ["service", "method", "code"])
+
+CORRELATION_KEY = "x-correlation-id"
+
+
+class _Observe(grpc.ServerInterceptor):
+    """Times calls and adopts the caller's correlation id."""
+
+    def __init__(self, service: str):
+        self.service = service
+
+    def intercept_service(self, continuation, details):
+        handler = continuation(details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        method = details.method.rsplit("/", 1)[-1]
+        cid = dict(details.invocation_metadata or ()).get(CORRELATION_KEY)
+        inner = handler.unary_unary
+        service = self.service
+
+        def wrapped(request, context):
+            correlation.set(cid)
+            started = time.perf_counter()
+            try:
+                return inner(request, context)
+            finally:
+                GRPC_SECONDS.labels(service, method).observe(time.perf_counter() - started)
+                code = context.code() if hasattr(context, "code") else None
+                if code not in (None, grpc.StatusCode.OK):
+                    GRPC_ERRORS.labels(service, method, getattr(code, "name", str(code))).inc()
+
+        return grpc.unary_unary_rpc_method_handler(
+            wrapped, request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
+
+
+def serve(service: str, port: int, metrics_port: int, register: Callable[[grpc.Server], list],
+          health_check: Callable[[], dict] | None = None, workers: int = 16,
+          host: str | None = None) -> None:
+    """Build, start and block until SIGTERM/SIGINT.
+
+    ``register(server)`` adds the servicers and returns the full service
+    names to mark SERVING in the health service.
+    """
+    host = host or config.bind_host()
+    correlation.setup_logging(f"{service}.grpc")
+    log = logging.getLogger("kernel.grpcserver")
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), interceptors=[_Observe(service)],
+                         options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                                  ("grpc.max_send_message_length", 64 * 1024 * 1024)])
+    names = register(server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in list(names) + [""]:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if not bound:
+        raise SystemExit(f"{service}.grpc: cannot bind {host}:{port}")
+    metrics.serve(metrics_port, health_check)
+    server.start()
+    log.info("%s gRPC listening on %s:%s", service, host, port)
+    done = threading.Event()
+
+    def _stop(signum, frame):
+        done.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    done.wait()
+    for name in list(names) + [""]:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    server.stop(grace=5).wait()
+
+
+def abort(context, code: grpc.StatusCode, error_code: str, message: str):
+    """End a call with a status whose details the gateway maps (JSON)."""
+    import json
+    context.abort(code, json.dumps({"code": error_code, "message": message}, ensure_ascii=False))

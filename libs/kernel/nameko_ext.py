@@ -1,0 +1,244 @@
+"""nameko glue: the outbox relay, idempotent event handlers, entrypoint
+metrics. Only service entrypoints import this module; domain and store code
+never see nameko, so a later move to another worker framework stays local.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+
+import eventlet
+from eventlet.event import Event
+from kombu import Exchange, Queue
+from nameko.amqp.publish import Publisher
+from nameko.extensions import DependencyProvider
+from prometheus_client import Counter, Histogram
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import OperationalError
+
+from kernel import correlation
+from kernel.db import make_engine, session_factory, transaction
+from kernel.events import claim, envelope, record, utcnow, validate_envelope
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_EXCHANGE = "ejournal.dead-letters"
+DEAD_LETTER_QUEUE = "ejournal.dead-letters"
+
+EVENTS_PUBLISHED = Counter("ejournal_events_published_total", "Events relayed from the outbox", ["service", "type"])
+EVENTS_HANDLED = Counter("ejournal_events_handled_total", "Events handled", ["consumer", "result"])
+DEAD_LETTERS = Counter("ejournal_dead_letters_total", "Events moved to the dead-letter queue", ["consumer"])
+OUTBOX_LAG = Histogram("ejournal_outbox_lag_seconds", "Time from outbox write to broker confirm", ["service"])
+RPC_SECONDS = Histogram("ejournal_entrypoint_seconds", "Entrypoint duration", ["service", "entrypoint"])
+RPC_ERRORS = Counter("ejournal_entrypoint_errors_total", "Entrypoints that raised", ["service", "entrypoint", "error"])
+
+
+def event_exchange(service: str) -> Exchange:
+    # Same declaration as nameko's own EventDispatcher, so event_handler
+    # consumers bind to it unchanged.
+    return Exchange(f"{service}.events", type="topic", durable=True, delivery_mode=2, auto_delete=False)
+
+
+class Outbox(DependencyProvider):
+    """Gives workers ``add(session, type, payload, ctx)`` and relays the
+    outbox to the broker with publisher confirms.
+
+    The relay wakes when a worker that wrote events finishes, and polls every
+    ``poll`` seconds for rows written by other processes or left behind by a
+    crash. Rows are marked sent only after the broker confirmed them, so
+    delivery is at least once; consumers are idempotent.
+    """
+
+    def __init__(self, tables: dict, poll: float = 0.5, batch: int = 200):
+        self.outbox = tables["outbox"]
+        self.poll = poll
+        self.batch = batch
+
+    def setup(self):
+        self.service = self.container.service_name
+        self.engine = make_engine(self.container.config["DATABASE_URL"])
+        self.factory = session_factory(self.engine)
+        self.publisher = Publisher(self.container.config["AMQP_URI"], use_confirms=True)
+        self.exchange = event_exchange(self.service)
+        self._wake = Event()
+        self._running = False
+
+    def start(self):
+        self._running = True
+        self.container.spawn_managed_thread(self._loop, identifier=f"{self.service}.outbox-relay")
+
+    def stop(self):
+        self._running = False
+        self.kick()
+
+    def kill(self):
+        self._running = False
+
+    def kick(self):
+        if not self._wake.ready():
+            self._wake.send(True)
+
+    def _loop(self):
+        declared = False
+        while self._running:
+            try:
+                if not declared:
+                    with self.publisher_connection() as conn:
+                        self.exchange.maybe_bind(conn)
+                        self.exchange.declare()
+                    declared = True
+                while self._running and self.relay_once():
+                    pass
+            except Exception:  # broker or database down: keep the rows, retry
+                log.exception("outbox relay failed; retrying")
+                eventlet.sleep(1.0)
+            with eventlet.Timeout(self.poll, False):
+                self._wake.wait()
+            self._wake = Event()
+        self.engine.dispose()
+
+    def publisher_connection(self):
+        from kombu import Connection
+        return Connection(self.container.config["AMQP_URI"])
+
+    def relay_once(self) -> int:
+        """Publish one batch of unsent rows; the number published."""
+        with transaction(self.factory) as session:
+            query = select(self.outbox).where(self.outbox.c.sent_at.is_(None)).order_by(self.outbox.c.seq).limit(self.batch)
+            if self.engine.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = session.execute(query).all()
+            for row in rows:
+                body = json.loads(row.body)
+                headers = {}
+                if row.correlation_id:
+                    headers["nameko.correlation_id"] = row.correlation_id
+                self.publisher.publish(body, exchange=self.exchange, routing_key=row.event_type,
+                                       headers=headers, message_id=row.event_id)
+                EVENTS_PUBLISHED.labels(self.service, row.event_type).inc()
+                created = row.created_at
+                if created is not None:
+                    if created.tzinfo is None:
+                        import datetime as dt
+                        created = created.replace(tzinfo=dt.timezone.utc)
+                    OUTBOX_LAG.labels(self.service).observe(max(0.0, (utcnow() - created).total_seconds()))
+            if rows:
+                session.execute(update(self.outbox).where(
+                    self.outbox.c.seq.in_([r.seq for r in rows])).values(sent_at=utcnow()))
+            return len(rows)
+
+    def get_dependency(self, worker_ctx):
+        return WorkerOutbox(self, worker_ctx)
+
+    def worker_teardown(self, worker_ctx):
+        if worker_ctx.data.get("_outbox_dirty"):
+            self.kick()
+
+
+class WorkerOutbox:
+    def __init__(self, provider: Outbox, worker_ctx):
+        self.provider = provider
+        self.worker_ctx = worker_ctx
+
+    def add(self, session, type: str, payload: dict, ctx: dict | None = None) -> dict:
+        """Record event ``type`` in the caller's transaction."""
+        ctx = ctx or {}
+        env = envelope(
+            type=type, producer=self.provider.service, payload=payload,
+            school_id=ctx.get("school_id"), actor_id=ctx.get("actor_id"),
+            correlation_id=ctx.get("correlation_id") or self.worker_ctx.data.get("correlation_id"),
+        )
+        record(session, self.provider.outbox, env)
+        self.worker_ctx.data["_outbox_dirty"] = True
+        return env
+
+
+class DeadLetters(DependencyProvider):
+    """Keeps poison events in the service's ``dead_letters`` table and on the
+    broker's dead-letter queue, and counts them."""
+
+    def __init__(self, tables: dict):
+        self.table = tables["dead_letters"]
+
+    def setup(self):
+        self.factory = session_factory(make_engine(self.container.config["DATABASE_URL"]))
+        self.exchange = Exchange(DEAD_LETTER_EXCHANGE, type="fanout", durable=True)
+        self.queue = Queue(DEAD_LETTER_QUEUE, exchange=self.exchange, durable=True)
+        self.publisher = Publisher(self.container.config["AMQP_URI"], use_confirms=True,
+                                   declare=[self.exchange, self.queue])
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    def put(self, consumer: str, body, error: str):
+        text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, default=str)
+        event_id = body.get("id") if isinstance(body, dict) else None
+        with transaction(self.factory) as session:
+            session.execute(insert(self.table).values(
+                consumer=consumer, event_id=str(event_id) if event_id else None,
+                body=text, error=error[:2000], created_at=utcnow()))
+        try:
+            self.publisher.publish({"consumer": consumer, "error": error[:2000], "body": text},
+                                   exchange=self.exchange, routing_key=consumer)
+        except Exception:  # the row above keeps it; the queue copy is a convenience
+            log.exception("could not publish dead letter")
+        DEAD_LETTERS.labels(consumer).inc()
+
+
+def handles(consumer: str, processed_table):
+    """Make a nameko event handler idempotent and poison-safe.
+
+    The decorated method gets ``(self, session, envelope)`` inside one
+    transaction that also records the event id as processed by ``consumer``.
+    A malformed event or one whose handling raises a non-transient error is
+    dead-lettered (the service needs ``self.db`` and ``self.dead_letters``);
+    a transient database error is raised again so the message is requeued.
+    """
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(self, body):
+            try:
+                env = validate_envelope(body)
+            except ValueError as exc:
+                EVENTS_HANDLED.labels(consumer, "dead").inc()
+                self.dead_letters.put(consumer, body, f"malformed: {exc}")
+                return
+            correlation.set(env.get("correlation_id"))
+            try:
+                with self.db.transaction() as session:
+                    if not claim(session, processed_table, consumer, env["id"]):
+                        EVENTS_HANDLED.labels(consumer, "duplicate").inc()
+                        return
+                    fn(self, session, env)
+            except OperationalError:
+                EVENTS_HANDLED.labels(consumer, "retry").inc()
+                eventlet.sleep(1.0)
+                raise
+            except Exception as exc:  # poison: keep it, count it, move on
+                log.exception("event %s dead-lettered by %s", env.get("id"), consumer)
+                EVENTS_HANDLED.labels(consumer, "dead").inc()
+                self.dead_letters.put(consumer, body, f"{type(exc).__name__}: {exc}")
+                return
+            EVENTS_HANDLED.labels(consumer, "ok").inc()
+        return wrapper
+    return decorate
+
+
+class EntrypointMetrics(DependencyProvider):
+    """Times every entrypoint and counts errors; sets the correlation id."""
+
+    def worker_setup(self, worker_ctx):
+        worker_ctx.data.setdefault("correlation_id", worker_ctx.data.get("correlation_id"))
+        correlation.set(worker_ctx.data.get("correlation_id"))
+        worker_ctx.data["_started"] = time.perf_counter()
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        name = worker_ctx.entrypoint.method_name
+        service = worker_ctx.container.service_name
+        started = worker_ctx.data.get("_started")
+        if started is not None:
+            RPC_SECONDS.labels(service, name).observe(time.perf_counter() - started)
+        if exc_info is not None:
+            RPC_ERRORS.labels(service, name, exc_info[0].__name__).inc()

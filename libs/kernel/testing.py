@@ -1,0 +1,74 @@
+"""Test fixtures shared by every service (a pytest plugin, loaded by the root
+conftest): fresh PostgreSQL databases per run, migrated with the service's
+own Alembic history, and a clean slate per test.
+
+The server is ``EJOURNAL_TEST_PG_URL`` (default the local trust-auth
+``postgresql+psycopg2://postgres@127.0.0.1:5432/postgres``). Everything a run
+creates is dropped at its end.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ADMIN_URL_DEFAULT = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+
+
+def admin_url() -> str:
+    return os.environ.get("EJOURNAL_TEST_PG_URL", ADMIN_URL_DEFAULT)
+
+
+class PgDatabases:
+    """Creates databases on the test server and drops them all at the end."""
+
+    def __init__(self, base_url: str):
+        self.base_url = make_url(base_url)
+        self.engine = create_engine(base_url, isolation_level="AUTOCOMMIT", poolclass=None)
+        self.run = uuid.uuid4().hex[:8]
+        self.created: list[str] = []
+
+    def create(self, label: str) -> str:
+        name = f"ejt_{self.run}_{label}_{len(self.created)}"
+        with self.engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        self.created.append(name)
+        return self.base_url.set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self):
+        with self.engine.connect() as conn:
+            for name in reversed(self.created):
+                conn.execute(text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"),
+                    {"n": name})
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        self.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_databases():
+    dbs = PgDatabases(admin_url())
+    yield dbs
+    dbs.drop_all()
+
+
+def migrated_database(pg_databases, service: str) -> str:
+    """A new PostgreSQL database with ``service``'s migrations applied."""
+    from kernel.migrate import upgrade
+
+    url = pg_databases.create(service)
+    upgrade(service, url)
+    return url
+
+
+def truncate_all(url: str, metadata) -> None:
+    """Empty every table of ``metadata`` (fast per-test isolation)."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        if names:
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
