@@ -30,27 +30,47 @@ class _Observe(grpc.ServerInterceptor):
 
     def intercept_service(self, continuation, details):
         handler = continuation(details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None:
             return handler
         method = details.method.rsplit("/", 1)[-1]
         cid = dict(details.invocation_metadata or ()).get(CORRELATION_KEY)
-        inner = handler.unary_unary
         service = self.service
 
-        def wrapped(request, context):
-            correlation.set(cid)
-            started = time.perf_counter()
-            try:
-                return inner(request, context)
-            finally:
-                GRPC_SECONDS.labels(service, method).observe(time.perf_counter() - started)
-                code = context.code() if hasattr(context, "code") else None
-                if code not in (None, grpc.StatusCode.OK):
-                    GRPC_ERRORS.labels(service, method, getattr(code, "name", str(code))).inc()
+        def finish(context, started):
+            GRPC_SECONDS.labels(service, method).observe(time.perf_counter() - started)
+            code = context.code() if hasattr(context, "code") else None
+            if code not in (None, grpc.StatusCode.OK):
+                GRPC_ERRORS.labels(service, method, getattr(code, "name", str(code))).inc()
 
-        return grpc.unary_unary_rpc_method_handler(
-            wrapped, request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer)
+        if handler.unary_unary is not None:
+            inner = handler.unary_unary
+
+            def unary(request, context):
+                correlation.set(cid)
+                started = time.perf_counter()
+                try:
+                    return inner(request, context)
+                finally:
+                    finish(context, started)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary, request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        if handler.unary_stream is not None:
+            inner_stream = handler.unary_stream
+
+            def streaming(request, context):
+                correlation.set(cid)
+                started = time.perf_counter()
+                try:
+                    yield from inner_stream(request, context)
+                finally:
+                    finish(context, started)
+
+            return grpc.unary_stream_rpc_method_handler(
+                streaming, request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        return handler
 
 
 def serve(service: str, port: int, metrics_port: int, register: Callable[[grpc.Server], list],

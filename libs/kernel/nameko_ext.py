@@ -16,7 +16,7 @@ from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
 from prometheus_client import Counter, Histogram
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from kernel import correlation
 from kernel.db import make_engine, session_factory, transaction
@@ -163,11 +163,18 @@ class DeadLetters(DependencyProvider):
         self.table = tables["dead_letters"]
 
     def setup(self):
-        self.factory = session_factory(make_engine(self.container.config["DATABASE_URL"]))
+        self.engine = make_engine(self.container.config["DATABASE_URL"])
+        self.factory = session_factory(self.engine)
         self.exchange = Exchange(DEAD_LETTER_EXCHANGE, type="fanout", durable=True)
         self.queue = Queue(DEAD_LETTER_QUEUE, exchange=self.exchange, durable=True)
         self.publisher = Publisher(self.container.config["AMQP_URI"], use_confirms=True,
                                    declare=[self.exchange, self.queue])
+
+    def stop(self):
+        self.engine.dispose()
+
+    def kill(self):
+        self.engine.dispose()
 
     def get_dependency(self, worker_ctx):
         return self
@@ -185,6 +192,11 @@ class DeadLetters(DependencyProvider):
         except Exception:  # the row above keeps it; the queue copy is a convenience
             log.exception("could not publish dead letter")
         DEAD_LETTERS.labels(consumer).inc()
+
+
+def _transient(exc: DBAPIError) -> bool:
+    """A lost connection or an unavailable database: retry, don't dead-letter."""
+    return isinstance(exc, (OperationalError, InterfaceError)) or bool(exc.connection_invalidated)
 
 
 def handles(consumer: str, processed_table):
@@ -212,7 +224,12 @@ def handles(consumer: str, processed_table):
                         EVENTS_HANDLED.labels(consumer, "duplicate").inc()
                         return
                     fn(self, session, env)
-            except OperationalError:
+            except DBAPIError as exc:
+                if not _transient(exc):
+                    log.exception("event %s dead-lettered by %s", env.get("id"), consumer)
+                    EVENTS_HANDLED.labels(consumer, "dead").inc()
+                    self.dead_letters.put(consumer, body, f"{type(exc).__name__}: {exc}")
+                    return
                 EVENTS_HANDLED.labels(consumer, "retry").inc()
                 eventlet.sleep(1.0)
                 raise

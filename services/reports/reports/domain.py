@@ -1,0 +1,260 @@
+"""Report rules, pure Python over plain values (no broker, no database).
+
+Builders take what the projections hold (dicts with ``datetime.date``
+values) and return the JSON-able answer; rendering to PDF/XLSX will take
+that answer as its input, so every report kind has one builder here and
+any number of renderers elsewhere.
+
+Arithmetic is exact (``fractions.Fraction``) and every shown number is
+rounded once, half up (3.5 -> 4, 2.345 -> 2.35), the way a school counts;
+Python's ``round`` rounds half to even and would turn 2.5 into 2.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from decimal import Decimal
+from fractions import Fraction
+
+from reports.errors import (
+    ClassNotFound, NoCaller, NotAllowed, PeriodNotFound, PeriodNotInClassYear, ValidationError,
+)
+
+# docs/contracts.md "Access decisions": reports are for staff; parents and
+# students are refused even if a gateway bug let them through.
+STAFF_ROLES = frozenset({
+    "admin", "director", "deputy", "class_teacher", "teacher", "secretary", "news_editor", "scheduler",
+})
+
+# A rounded subject mark at or below this is a failing one ("неуспевающий").
+# Mark 1 exists only by school setting, and it fails too.
+FAILING_MARK = 2
+
+
+# --- call validation -------------------------------------------------------
+
+def caller(ctx) -> dict:
+    """The validated call context ``{actor_id, school_id, roles}``.
+
+    The gateway builds ``ctx`` from a verified token; a call without a school
+    or an actor cannot be answered for anyone.
+    """
+    if not isinstance(ctx, dict):
+        raise NoCaller()
+    school_id, actor_id, roles = ctx.get("school_id"), ctx.get("actor_id"), ctx.get("roles")
+    if not isinstance(school_id, str) or not school_id or not isinstance(actor_id, str) or not actor_id:
+        raise NoCaller()
+    if not isinstance(roles, (list, tuple)) or not all(isinstance(r, str) for r in roles):
+        raise NoCaller()
+    return {"actor_id": actor_id, "school_id": school_id, "roles": list(roles)}
+
+
+def require_staff(ctx) -> dict:
+    """The caller, if they hold at least one staff role; FORBIDDEN otherwise."""
+    who = caller(ctx)
+    if not STAFF_ROLES.intersection(who["roles"]):
+        raise NotAllowed()
+    return who
+
+
+def require_id(value, field: str) -> str:
+    """A well-formed id (uuid string) in canonical form, or VALIDATION_ERROR."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"Не указан идентификатор «{field}»", details={"field": field})
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        raise ValidationError(f"Некорректный идентификатор «{field}»", details={"field": field}) from None
+
+
+# --- numbers -----------------------------------------------------------------
+
+def round_half_up(value, places: int = 2) -> Decimal:
+    """``value`` (int, Fraction or Decimal, not negative) rounded half up."""
+    scaled = Fraction(value) * 10 ** places
+    return Decimal(math.floor(scaled + Fraction(1, 2))).scaleb(-places)
+
+
+def mark_of(average: Decimal) -> int:
+    """The whole mark an average stands for: 3.5 -> 4, 3.49 -> 3."""
+    return int(round_half_up(average, 0))
+
+
+def percent(part: int, whole: int) -> float | None:
+    """``part`` of ``whole`` in percent, 1 decimal; None when there is no whole."""
+    if whole == 0:
+        return None
+    return float(round_half_up(Fraction(part * 100, whole), 1))
+
+
+def _num(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def weighted_mean(marks: list[dict]) -> Fraction | None:
+    """The exact mean of the marks' ``value`` weighed by ``weight`` (default 1)."""
+    if not marks:
+        return None
+    weights = [int(m.get("weight") or 1) for m in marks]
+    return Fraction(sum(int(m["value"]) * w for m, w in zip(marks, weights)), sum(weights))
+
+
+def subject_result(marks: list[dict]) -> dict:
+    """Marks of one student in one subject -> ``{marks, count, average,
+    weighted_average, rounded}``.
+
+    ``average`` is the plain mean, ``weighted_average`` weighs each mark by its
+    ``weight`` (control works count more); both have 2 decimals. ``rounded``
+    is the whole mark of the weighted average *as shown*, so a teacher who
+    reads 3.50 sees 4. Without marks the three numbers are None.
+    """
+    values = [int(m["value"]) for m in marks]
+    if not values:
+        return {"marks": [], "count": 0, "average": None, "weighted_average": None, "rounded": None}
+    weighted = round_half_up(weighted_mean(marks))
+    return {
+        "marks": values,
+        "count": len(values),
+        "average": _num(round_half_up(Fraction(sum(values), len(values)))),
+        "weighted_average": _num(weighted),
+        "rounded": mark_of(weighted),
+    }
+
+
+def student_average(subject_marks: list[list[dict]]) -> Decimal | None:
+    """A student's overall average: the mean of their subjects' weighted
+    averages (each subject counts once, however many marks it has)."""
+    means = [weighted_mean(m) for m in subject_marks if m]
+    if not means:
+        return None
+    return round_half_up(sum(means, Fraction(0)) / len(means))
+
+
+def student_standing(rounded: list[int]) -> dict:
+    """Which summary counts one student adds to, from their rounded subject
+    marks (subjects without marks are left out).
+
+    A student with no marks at all is "without marks" and in none of the
+    other groups: not attested is neither passing nor excellent.
+    """
+    if not rounded:
+        return {"without_marks": True, "passing": False, "quality": False, "excellent": False,
+                "with_one_3": False, "failing": False}
+    failing = any(m <= FAILING_MARK for m in rounded)
+    threes = sum(1 for m in rounded if m == 3)
+    return {
+        "without_marks": False,
+        "passing": not failing,
+        "quality": all(m >= 4 for m in rounded),
+        "excellent": all(m == 5 for m in rounded),
+        # "with one 3" is the near-quality group: one 3, the rest 4s and 5s
+        "with_one_3": threes == 1 and not failing,
+        "failing": failing,
+    }
+
+
+def progress_summary(standings: list[dict]) -> dict:
+    """R-R5 class totals from per-student standings.
+
+    Shares are of all students on the roster, those without marks included
+    (the school's usual "успеваемость = (5+4+3) / всего учащихся").
+    """
+    total = len(standings)
+
+    def count(key):
+        return sum(1 for s in standings if s[key])
+
+    return {
+        "students": total,
+        "pass_rate": percent(count("passing"), total),
+        "quality": percent(count("quality"), total),
+        "excellent": count("excellent"),
+        "with_one_3": count("with_one_3"),
+        "failing": count("failing"),
+        "without_marks": count("without_marks"),
+    }
+
+
+# --- ordering ----------------------------------------------------------------
+
+def name_key(name: str | None, ident: str = "") -> tuple:
+    """Russian alphabetical order: ё sorts with е; unnamed last; ties by id."""
+    text = (name or "").casefold().replace("ё", "е")
+    return (name is None or name == "", text, ident)
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else value
+
+
+# --- the progress report (R-R5) ------------------------------------------------
+
+def check_report_scope(school_class: dict | None, period: dict | None, *, class_id: str,
+                       period_id: str) -> None:
+    """A class report needs a class and a period of this school (NOT_FOUND
+    otherwise: another school's ids are not to be probed) and the period must
+    belong to the class's school year."""
+    if school_class is None:
+        raise ClassNotFound(details={"class_id": class_id})
+    if period is None:
+        raise PeriodNotFound(details={"period_id": period_id})
+    if school_class.get("year_id") and period.get("year_id") != school_class["year_id"]:
+        raise PeriodNotInClassYear(details={"class_id": class_id, "period_id": period_id})
+
+
+def in_period(day: dt.date, period: dict) -> bool:
+    """Whether ``day`` lies within the period, both ends included."""
+    return period["starts_on"] <= day <= period["ends_on"]
+
+
+def roster(students: list[dict], period: dict) -> list[dict]:
+    """The class's students for ``period``: enrolled no later than its last day."""
+    return [s for s in students if s.get("enrolled_on") is None or s["enrolled_on"] <= period["ends_on"]]
+
+
+def progress_report(*, school_class: dict, period: dict, subjects: list[dict], students: list[dict],
+                    marks: list[dict], generated_at: dt.datetime) -> dict:
+    """Итоги успеваемости (R-R5) of one class for one period.
+
+    - ``school_class`` ``{id, name}``; ``period`` ``{id, name, starts_on, ends_on}`` (dates);
+    - ``subjects`` ``[{id, name, assigned}]``: a subject is shown when it is
+      assigned to the class or has a counted mark;
+    - ``students`` ``[{id, full_name, enrolled_on}]``: the class's enrolments;
+    - ``marks`` ``[{student_id, subject_id, date, value, weight}]`` of the class,
+      in the order they were given; only those dated within the period and of
+      a student on the roster count.
+
+    Every student row lists every shown subject (a grid; count 0 where there
+    are no marks) and the student's overall ``average`` (see
+    :func:`student_average`).
+    """
+    pupils = sorted(roster(students, period), key=lambda s: name_key(s.get("full_name"), s["id"]))
+    on_roster = {s["id"] for s in pupils}
+    counted: dict[tuple, list[dict]] = {}
+    for mark in sorted(marks, key=lambda m: m["date"]):  # stable: same-day marks keep their order
+        if mark["student_id"] in on_roster and in_period(mark["date"], period):
+            counted.setdefault((mark["student_id"], mark["subject_id"]), []).append(mark)
+    marked_subjects = {subject_id for _, subject_id in counted}
+    names = {s["id"]: s.get("name") for s in subjects}
+    shown_ids = {s["id"] for s in subjects if s.get("assigned")} | marked_subjects
+    shown = sorted(({"id": i, "name": names.get(i)} for i in shown_ids), key=lambda s: name_key(s["name"], s["id"]))
+
+    rows, standings = [], []
+    for pupil in pupils:
+        per_subject = [counted.get((pupil["id"], subject["id"]), []) for subject in shown]
+        results = [{"subject_id": subject["id"], **subject_result(m)} for subject, m in zip(shown, per_subject)]
+        standings.append(student_standing([r["rounded"] for r in results if r["rounded"] is not None]))
+        rows.append({"id": pupil["id"], "full_name": pupil.get("full_name"), "subjects": results,
+                     "average": _num(student_average(per_subject))})
+
+    return {
+        "kind": "progress",
+        "class": {"id": school_class["id"], "name": school_class.get("name")},
+        "period": {"id": period["id"], "name": period.get("name"),
+                   "starts_on": _iso(period["starts_on"]), "ends_on": _iso(period["ends_on"])},
+        "subjects": shown,
+        "students": rows,
+        "summary": progress_summary(standings),
+        "generated_at": _iso(generated_at),
+    }

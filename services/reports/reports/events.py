@@ -1,0 +1,163 @@
+"""The events reports consumes (docs/events.md) and their payload readers.
+
+Reports publishes no events of its own yet. Each reader turns one producer
+payload into the plain values a projection stores, or raises
+:class:`MalformedEvent` (a ``ValueError``), which the kernel's ``handles``
+wrapper turns into a dead letter instead of a half-applied projection.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+JOURNAL = "journal"
+IDENTITY = "identity"
+
+# journal
+YEAR_OPENED = "year_opened"
+SUBJECT_CREATED = "subject_created"
+CLASS_CREATED = "class_created"
+STUDENT_ENROLLED = "student_enrolled"
+TEACHER_ASSIGNED = "teacher_assigned"
+MARK_POSTED = "mark_posted"
+# identity
+USER_CREATED = "user_created"
+ROLES_CHANGED = "roles_changed"
+
+
+class MalformedEvent(ValueError):
+    """An event whose envelope or payload lacks what the projection needs."""
+
+
+def _text(payload: dict, key: str, *, required: bool = True) -> str | None:
+    value = payload.get(key)
+    if value is None or value == "":
+        if required:
+            raise MalformedEvent(f"payload.{key} is required")
+        return None
+    if not isinstance(value, str):
+        raise MalformedEvent(f"payload.{key} must be a string")
+    return value
+
+
+def _date(payload: dict, key: str, *, required: bool = True) -> dt.date | None:
+    value = _text(payload, key, required=required)
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise MalformedEvent(f"payload.{key} must be a date YYYY-MM-DD") from None
+
+
+def _int(payload: dict, key: str, *, default: int | None = None, low: int | None = None,
+         high: int | None = None) -> int | None:
+    value = payload.get(key)
+    if value is None:
+        if default is None:
+            raise MalformedEvent(f"payload.{key} is required")
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MalformedEvent(f"payload.{key} must be an integer")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise MalformedEvent(f"payload.{key} out of range")
+    return value
+
+
+def _roles(payload: dict, key: str) -> list[str]:
+    value = payload.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
+        raise MalformedEvent(f"payload.{key} must be a list of strings")
+    return sorted(set(value))
+
+
+def source(env: dict) -> dict:
+    """School and time of an envelope: every projected row carries both."""
+    school_id = env.get("school_id")
+    if not isinstance(school_id, str) or not school_id:
+        raise MalformedEvent("envelope.school_id is required")
+    try:
+        occurred_at = dt.datetime.fromisoformat(env["occurred_at"])
+    except (TypeError, ValueError, KeyError):
+        raise MalformedEvent("envelope.occurred_at must be an ISO-8601 time") from None
+    if occurred_at.tzinfo is None:
+        occurred_at = occurred_at.replace(tzinfo=dt.timezone.utc)
+    return {"school_id": school_id, "occurred_at": occurred_at}
+
+
+def read_year_opened(payload: dict) -> dict:
+    """``{year: {...}, periods: [{...}]}`` from a ``year_opened`` payload."""
+    year = {
+        "id": _text(payload, "year_id"), "name": _text(payload, "name"),
+        "starts_on": _date(payload, "starts_on"), "ends_on": _date(payload, "ends_on"),
+    }
+    periods = payload.get("periods") or []
+    if not isinstance(periods, list) or not all(isinstance(p, dict) for p in periods):
+        raise MalformedEvent("payload.periods must be a list of objects")
+    return {"year": year, "periods": [{
+        "id": _text(p, "id"), "name": _text(p, "name"), "kind": _text(p, "kind", required=False),
+        "starts_on": _date(p, "starts_on"), "ends_on": _date(p, "ends_on"),
+    } for p in periods]}
+
+
+def read_subject_created(payload: dict) -> dict:
+    return {"id": _text(payload, "subject_id"), "name": _text(payload, "name")}
+
+
+def read_class_created(payload: dict) -> dict:
+    grade = _int(payload, "grade", default=0, low=0, high=12) or None
+    letter = _text(payload, "letter", required=False)
+    name = _text(payload, "name", required=False) or f"{grade or ''}{letter or ''}"
+    if not name:
+        raise MalformedEvent("payload.name is required")
+    return {
+        "id": _text(payload, "class_id"), "year_id": _text(payload, "year_id", required=False),
+        "grade": grade, "letter": letter, "name": name,
+        "class_teacher_id": _text(payload, "class_teacher_id", required=False),
+    }
+
+
+def read_student_enrolled(payload: dict) -> dict:
+    return {
+        "student_id": _text(payload, "student_id"), "class_id": _text(payload, "class_id"),
+        "order_no": _text(payload, "order_no", required=False),
+        "enrolled_on": _date(payload, "on", required=False),
+    }
+
+
+def read_teacher_assigned(payload: dict) -> dict:
+    hours = payload.get("hours_per_week")
+    if hours is not None and (isinstance(hours, bool) or not isinstance(hours, (int, float))):
+        raise MalformedEvent("payload.hours_per_week must be a number")
+    return {
+        "id": _text(payload, "assignment_id"), "teacher_id": _text(payload, "teacher_id"),
+        "class_id": _text(payload, "class_id"), "subject_id": _text(payload, "subject_id"),
+        "hours_per_week": hours, "subgroup_id": _text(payload, "subgroup_id", required=False),
+    }
+
+
+def read_mark_posted(payload: dict) -> dict:
+    return {
+        "id": _text(payload, "mark_id"), "lesson_id": _text(payload, "lesson_id", required=False),
+        "student_id": _text(payload, "student_id"), "class_id": _text(payload, "class_id"),
+        "subject_id": _text(payload, "subject_id"), "date": _date(payload, "date"),
+        "value": _int(payload, "value", low=1, high=5),
+        "kind": _text(payload, "kind", required=False),
+        # journal may leave the weight out when it is the default (API.md: 1..5, default 1)
+        "weight": _int(payload, "weight", default=1, low=1, high=100),
+        "teacher_id": _text(payload, "teacher_id", required=False),
+    }
+
+
+def read_user_created(payload: dict) -> dict:
+    return {
+        "id": _text(payload, "user_id"), "login": _text(payload, "login", required=False),
+        "full_name": _text(payload, "full_name"), "roles": _roles(payload, "roles"),
+    }
+
+
+def read_roles_changed(payload: dict) -> dict:
+    if "roles" not in payload:
+        raise MalformedEvent("payload.roles is required")
+    return {"id": _text(payload, "user_id"), "roles": _roles(payload, "roles")}

@@ -1,0 +1,121 @@
+"""nameko entrypoints of the reports service: event handlers that keep the
+projections, and report RPCs that answer from them (never by calling the
+service that owns the data). Decode, call store/domain, encode: no rules here."""
+from __future__ import annotations
+
+from nameko.events import SERVICE_POOL, event_handler
+from nameko.rpc import rpc
+
+from kernel.db import Database
+from kernel.events import utcnow
+from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles
+from reports import domain, events, store
+from reports.store import tables
+
+PROCESSED = tables["processed_events"]
+
+
+def _on(producer: str, event_type: str):
+    """Subscribe a handler reliably; a transient failure requeues the event."""
+    return event_handler(producer, event_type, handler_type=SERVICE_POOL, reliable_delivery=True,
+                         requeue_on_error=True)
+
+
+class Service:
+    """Reports: projections from journal and identity events, report builders (R-R)."""
+
+    name = "reports"
+
+    db = Database()
+    outbox = Outbox(tables)
+    dead_letters = DeadLetters(tables)
+    metrics = EntrypointMetrics()
+
+    @rpc
+    def health(self):
+        """Liveness of the nameko process."""
+        return {"status": "ok", "service": self.name}
+
+    @rpc
+    def progress(self, ctx, class_id, period_id):
+        """Итоги успеваемости (R-R5) of ``class_id`` for ``period_id`` (a period
+        or a whole year); the answer shape is documented in domain.progress_report.
+
+        Errors: UNAUTHENTICATED (no caller in ctx), FORBIDDEN (not staff),
+        VALIDATION_ERROR (malformed id), NOT_FOUND (class or period unknown or
+        of another school), PERIOD_NOT_IN_CLASS_YEAR (422).
+        """
+        who = domain.require_staff(ctx)
+        class_id = domain.require_id(class_id, "class_id")
+        period_id = domain.require_id(period_id, "period_id")
+        school_id = who["school_id"]
+        with self.db.transaction() as session:
+            school_class = store.get_class(session, school_id=school_id, class_id=class_id)
+            period = store.get_period(session, school_id=school_id, period_id=period_id)
+            domain.check_report_scope(school_class, period, class_id=class_id, period_id=period_id)
+            span = {"starts_on": period["starts_on"], "ends_on": period["ends_on"]}
+            students = store.class_students(session, school_id=school_id, class_id=class_id)
+            subjects = store.class_subjects(session, school_id=school_id, class_id=class_id, **span)
+            marks = store.class_marks(session, school_id=school_id, class_id=class_id, **span)
+        return domain.progress_report(school_class=school_class, period=period, subjects=subjects,
+                                      students=students, marks=marks, generated_at=utcnow())
+
+    # --- journal ------------------------------------------------------------------
+
+    @_on(events.JOURNAL, events.YEAR_OPENED)
+    @handles("reports.on_year_opened", PROCESSED)
+    def on_year_opened(self, session, env):
+        src = events.source(env)
+        store.save_year(session, school_id=src["school_id"], **events.read_year_opened(env["payload"]))
+
+    @_on(events.JOURNAL, events.SUBJECT_CREATED)
+    @handles("reports.on_subject_created", PROCESSED)
+    def on_subject_created(self, session, env):
+        src = events.source(env)
+        store.save_subject(session, school_id=src["school_id"],
+                           subject=events.read_subject_created(env["payload"]))
+
+    @_on(events.JOURNAL, events.CLASS_CREATED)
+    @handles("reports.on_class_created", PROCESSED)
+    def on_class_created(self, session, env):
+        src = events.source(env)
+        store.save_class(session, school_id=src["school_id"],
+                         school_class=events.read_class_created(env["payload"]))
+
+    @_on(events.JOURNAL, events.STUDENT_ENROLLED)
+    @handles("reports.on_student_enrolled", PROCESSED)
+    def on_student_enrolled(self, session, env):
+        src = events.source(env)
+        store.save_enrolment(session, school_id=src["school_id"],
+                             enrolment=events.read_student_enrolled(env["payload"]))
+
+    @_on(events.JOURNAL, events.TEACHER_ASSIGNED)
+    @handles("reports.on_teacher_assigned", PROCESSED)
+    def on_teacher_assigned(self, session, env):
+        src = events.source(env)
+        store.save_assignment(session, school_id=src["school_id"],
+                              assignment=events.read_teacher_assigned(env["payload"]))
+
+    @_on(events.JOURNAL, events.MARK_POSTED)
+    @handles("reports.on_mark_posted", PROCESSED)
+    def on_mark_posted(self, session, env):
+        src = events.source(env)
+        store.save_mark(session, school_id=src["school_id"], mark=events.read_mark_posted(env["payload"]),
+                        posted_at=src["occurred_at"])
+
+    # --- identity -----------------------------------------------------------------
+
+    @_on(events.IDENTITY, events.USER_CREATED)
+    @handles("reports.on_user_created", PROCESSED)
+    def on_user_created(self, session, env):
+        src = events.source(env)
+        store.save_user(session, school_id=src["school_id"], user=events.read_user_created(env["payload"]),
+                        at=src["occurred_at"])
+
+    @_on(events.IDENTITY, events.ROLES_CHANGED)
+    @handles("reports.on_roles_changed", PROCESSED)
+    def on_roles_changed(self, session, env):
+        src = events.source(env)
+        change = events.read_roles_changed(env["payload"])
+        store.save_roles(session, school_id=src["school_id"], user_id=change["id"], roles=change["roles"],
+                         at=src["occurred_at"])

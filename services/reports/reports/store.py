@@ -1,0 +1,263 @@
+"""Reports' own read models (projections of other services' events) and the
+queries report builders need.
+
+Projections are written with insert-or-update on the natural id, so an
+event applied twice, or two events about the same row handled at once by
+two workers, leave one row and never a unique-key error. Every row carries
+the ``school_id`` of the event that made it; every query filters by it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, Date, DateTime, Float, Index, Integer, String, and_, case, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from kernel.events import kernel_tables
+
+ID = String(36)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Year(Base):
+    __tablename__ = "years"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    school_id: Mapped[str] = mapped_column(ID, index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    starts_on: Mapped[dt.date] = mapped_column(Date)
+    ends_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class Period(Base):
+    __tablename__ = "periods"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    school_id: Mapped[str] = mapped_column(ID, index=True)
+    year_id: Mapped[str] = mapped_column(ID, index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str | None] = mapped_column(String(20))
+    starts_on: Mapped[dt.date] = mapped_column(Date)
+    ends_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class Subject(Base):
+    __tablename__ = "subjects"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    school_id: Mapped[str] = mapped_column(ID, index=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class SchoolClass(Base):
+    __tablename__ = "classes"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    school_id: Mapped[str] = mapped_column(ID, index=True)
+    year_id: Mapped[str | None] = mapped_column(ID, index=True)
+    grade: Mapped[int | None] = mapped_column(Integer)
+    letter: Mapped[str | None] = mapped_column(String(10))
+    name: Mapped[str] = mapped_column(String(50))
+    class_teacher_id: Mapped[str | None] = mapped_column(ID)
+
+
+class Enrolment(Base):
+    __tablename__ = "enrolments"
+    class_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    student_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    school_id: Mapped[str] = mapped_column(ID, index=True)
+    order_no: Mapped[str | None] = mapped_column(String(50))
+    enrolled_on: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class Assignment(Base):
+    __tablename__ = "teacher_assignments"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    school_id: Mapped[str] = mapped_column(ID, index=True)
+    teacher_id: Mapped[str] = mapped_column(ID, index=True)
+    class_id: Mapped[str] = mapped_column(ID, index=True)
+    subject_id: Mapped[str] = mapped_column(ID)
+    hours_per_week: Mapped[float | None] = mapped_column(Float)
+    subgroup_id: Mapped[str | None] = mapped_column(ID)
+
+
+class Mark(Base):
+    __tablename__ = "marks"
+    __table_args__ = (Index("ix_marks_class_date", "class_id", "date"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    school_id: Mapped[str] = mapped_column(ID, index=True)
+    lesson_id: Mapped[str | None] = mapped_column(ID)
+    student_id: Mapped[str] = mapped_column(ID, index=True)
+    class_id: Mapped[str] = mapped_column(ID)
+    subject_id: Mapped[str] = mapped_column(ID)
+    date: Mapped[dt.date] = mapped_column(Date)
+    value: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str | None] = mapped_column(String(30))
+    weight: Mapped[int] = mapped_column(Integer)
+    teacher_id: Mapped[str | None] = mapped_column(ID)
+    posted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Person(Base):
+    __tablename__ = "people"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    school_id: Mapped[str] = mapped_column(ID, index=True)
+    login: Mapped[str | None] = mapped_column(String(100))
+    # None until user_created arrives (a roles_changed may overtake it)
+    full_name: Mapped[str | None] = mapped_column(String(300))
+    roles: Mapped[list] = mapped_column(JSON)
+    roles_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+tables = kernel_tables(Base.metadata)
+
+
+# --- writing projections ------------------------------------------------------
+
+def _insert(session: Session, model):
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - the two databases we run on
+        raise NotImplementedError(f"upsert on {dialect}")
+    return insert(model)
+
+
+def _upsert(session: Session, model, values: dict, *, keys: tuple[str, ...], update: tuple[str, ...] = ()):
+    stmt = _insert(session, model).values(**values)
+    if update:
+        stmt = stmt.on_conflict_do_update(index_elements=list(keys),
+                                          set_={c: stmt.excluded[c] for c in update})
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    session.execute(stmt)
+
+
+def save_year(session: Session, *, school_id: str, year: dict, periods: list[dict]) -> None:
+    """Project ``year_opened``: the year and its periods."""
+    _upsert(session, Year, {**year, "school_id": school_id}, keys=("id",),
+            update=("name", "starts_on", "ends_on"))
+    for period in periods:
+        _upsert(session, Period, {**period, "school_id": school_id, "year_id": year["id"]}, keys=("id",),
+                update=("year_id", "name", "kind", "starts_on", "ends_on"))
+
+
+def save_subject(session: Session, *, school_id: str, subject: dict) -> None:
+    """Project ``subject_created``."""
+    _upsert(session, Subject, {**subject, "school_id": school_id}, keys=("id",), update=("name",))
+
+
+def save_class(session: Session, *, school_id: str, school_class: dict) -> None:
+    """Project ``class_created``."""
+    _upsert(session, SchoolClass, {**school_class, "school_id": school_id}, keys=("id",),
+            update=("year_id", "grade", "letter", "name", "class_teacher_id"))
+
+
+def save_enrolment(session: Session, *, school_id: str, enrolment: dict) -> None:
+    """Project ``student_enrolled`` (one row per class and student)."""
+    _upsert(session, Enrolment, {**enrolment, "school_id": school_id}, keys=("class_id", "student_id"),
+            update=("order_no", "enrolled_on"))
+
+
+def save_assignment(session: Session, *, school_id: str, assignment: dict) -> None:
+    """Project ``teacher_assigned``."""
+    _upsert(session, Assignment, {**assignment, "school_id": school_id}, keys=("id",),
+            update=("teacher_id", "class_id", "subject_id", "hours_per_week", "subgroup_id"))
+
+
+def save_mark(session: Session, *, school_id: str, mark: dict, posted_at: dt.datetime) -> None:
+    """Project ``mark_posted``. A mark id seen before changes nothing: a
+    correction will come as its own event, never as a second ``mark_posted``."""
+    _upsert(session, Mark, {**mark, "school_id": school_id, "posted_at": posted_at}, keys=("id",))
+
+
+def save_user(session: Session, *, school_id: str, user: dict, at: dt.datetime) -> None:
+    """Project ``user_created``: names always, roles unless a later
+    ``roles_changed`` got here first."""
+    stmt = _insert(session, Person).values(
+        id=user["id"], school_id=school_id, login=user["login"], full_name=user["full_name"],
+        roles=user["roles"], roles_at=at)
+    newer = stmt.excluded.roles_at >= Person.roles_at
+    session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={
+        "login": stmt.excluded.login,
+        "full_name": stmt.excluded.full_name,
+        "roles": case((newer, stmt.excluded.roles), else_=Person.roles),
+        "roles_at": case((newer, stmt.excluded.roles_at), else_=Person.roles_at),
+    }))
+
+
+def save_roles(session: Session, *, school_id: str, user_id: str, roles: list[str], at: dt.datetime) -> None:
+    """Project ``roles_changed``; an older change arriving late is ignored."""
+    stmt = _insert(session, Person).values(id=user_id, school_id=school_id, roles=roles, roles_at=at)
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=["id"], set_={"roles": stmt.excluded.roles, "roles_at": stmt.excluded.roles_at},
+        where=stmt.excluded.roles_at >= Person.roles_at))
+
+
+# --- queries -------------------------------------------------------------------
+
+def get_class(session: Session, *, school_id: str, class_id: str) -> dict | None:
+    """The class ``{id, name, year_id, grade, letter, class_teacher_id}`` of this school."""
+    row = session.execute(select(SchoolClass).where(
+        SchoolClass.id == class_id, SchoolClass.school_id == school_id)).scalar_one_or_none()
+    if row is None:
+        return None
+    return {"id": row.id, "name": row.name, "year_id": row.year_id, "grade": row.grade,
+            "letter": row.letter, "class_teacher_id": row.class_teacher_id}
+
+
+def get_period(session: Session, *, school_id: str, period_id: str) -> dict | None:
+    """A period ``{id, name, kind, year_id, starts_on, ends_on}`` of this school;
+    a year id gives the whole year as one period (kind ``"year"``)."""
+    period = session.execute(select(Period).where(
+        Period.id == period_id, Period.school_id == school_id)).scalar_one_or_none()
+    if period is not None:
+        return {"id": period.id, "name": period.name, "kind": period.kind, "year_id": period.year_id,
+                "starts_on": period.starts_on, "ends_on": period.ends_on}
+    year = session.execute(select(Year).where(
+        Year.id == period_id, Year.school_id == school_id)).scalar_one_or_none()
+    if year is not None:
+        return {"id": year.id, "name": year.name, "kind": "year", "year_id": year.id,
+                "starts_on": year.starts_on, "ends_on": year.ends_on}
+    return None
+
+
+def class_students(session: Session, *, school_id: str, class_id: str) -> list[dict]:
+    """Students enrolled in the class: ``[{id, full_name, enrolled_on}]``."""
+    rows = session.execute(
+        select(Enrolment.student_id, Enrolment.enrolled_on, Person.full_name)
+        .outerjoin(Person, and_(Person.id == Enrolment.student_id, Person.school_id == school_id))
+        .where(Enrolment.class_id == class_id, Enrolment.school_id == school_id)
+        .order_by(Enrolment.student_id)
+    ).all()
+    return [{"id": r.student_id, "full_name": r.full_name, "enrolled_on": r.enrolled_on} for r in rows]
+
+
+def class_marks(session: Session, *, school_id: str, class_id: str, starts_on: dt.date,
+                ends_on: dt.date) -> list[dict]:
+    """The class's marks dated ``starts_on``..``ends_on``, in the order they were
+    given: ``[{id, student_id, subject_id, date, value, weight, kind}]``."""
+    rows = session.execute(
+        select(Mark.id, Mark.student_id, Mark.subject_id, Mark.date, Mark.value, Mark.weight, Mark.kind)
+        .where(Mark.school_id == school_id, Mark.class_id == class_id,
+               Mark.date >= starts_on, Mark.date <= ends_on)
+        .order_by(Mark.date, Mark.posted_at, Mark.id)
+    ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def class_subjects(session: Session, *, school_id: str, class_id: str, starts_on: dt.date,
+                   ends_on: dt.date) -> list[dict]:
+    """Subjects assigned to the class or marked in it between the dates:
+    ``[{id, name, assigned}]`` (name None if ``subject_created`` is not here yet)."""
+    assigned = set(session.execute(select(Assignment.subject_id).where(
+        Assignment.school_id == school_id, Assignment.class_id == class_id)).scalars())
+    marked = set(session.execute(select(Mark.subject_id).distinct().where(
+        Mark.school_id == school_id, Mark.class_id == class_id,
+        Mark.date >= starts_on, Mark.date <= ends_on)).scalars())
+    ids = assigned | marked
+    names = dict(session.execute(select(Subject.id, Subject.name).where(
+        Subject.school_id == school_id, Subject.id.in_(ids))).all()) if ids else {}
+    return [{"id": i, "name": names.get(i), "assigned": i in assigned} for i in sorted(ids)]
+

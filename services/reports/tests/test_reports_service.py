@@ -1,0 +1,195 @@
+"""The reports nameko service on the real RabbitMQ and PostgreSQL: journal and
+identity events published to their exchanges build the projection, and the
+progress RPC answers from it (R-R5)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from nameko.exceptions import RemoteError
+from nameko.standalone.rpc import ServiceRpcProxy
+from nameko.testing.services import entrypoint_hook
+from sqlalchemy import create_engine, func, select
+
+from kernel.db import new_id
+from kernel.errors import ServiceError
+from kernel.events import utcnow
+from reports.errors import ClassNotFound, NoCaller, NotAllowed, PeriodNotFound, PeriodNotInClassYear, ValidationError
+from reports.store import Mark, Person, tables
+
+
+def call(container, method, *args):
+    with entrypoint_hook(container, method) as hook:
+        return hook(*args)
+
+
+def count(db_url, table_or_model, **where):
+    engine = create_engine(db_url)
+    try:
+        table = getattr(table_or_model, "__table__", table_or_model)
+        query = select(func.count()).select_from(table)
+        for column, value in where.items():
+            query = query.where(table.c[column] == value)
+        with engine.connect() as conn:
+            return conn.execute(query).scalar_one()
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def class_5a(school):
+    """5А with two assigned subjects and three students, in a year with two quarters."""
+    year = school.year()
+    math, rus = school.subject("Математика"), school.subject("Русский язык")
+    class_id = school.school_class(year["year_id"])
+    school.assign(class_id, math)
+    school.assign(class_id, rus)
+    students = {name: school.student(class_id, name) for name in ("Сидоров Павел", "Алексеева Мария", "Ёжиков Илья")}
+    return {"year": year, "q1": year["periods"][0], "q2": year["periods"][1], "class_id": class_id,
+            "math": math, "rus": rus, "students": students}
+
+
+def test_health(container):
+    assert call(container, "health") == {"status": "ok", "service": "reports"}
+
+
+def test_progress_from_journal_and_identity_events_R_R5(container, school, class_5a, ctx_for):
+    c, s = class_5a, class_5a["students"]
+    day = "2026-09-15"
+    school.mark(c["class_id"], s["Алексеева Мария"], c["math"], day, 5)
+    school.mark(c["class_id"], s["Алексеева Мария"], c["math"], "2026-09-16", 4, weight=2, kind="control")
+    school.mark(c["class_id"], s["Алексеева Мария"], c["rus"], day, 5)
+    school.mark(c["class_id"], s["Сидоров Павел"], c["math"], day, 4)
+    school.mark(c["class_id"], s["Сидоров Павел"], c["math"], "2026-09-17", 3)   # 3.5 -> 4
+    school.mark(c["class_id"], s["Сидоров Павел"], c["rus"], day, 2)
+    # Ёжиков Илья has no marks
+
+    report = call(container, "progress", ctx_for(school.school_id), c["class_id"], c["q1"]["id"])
+
+    assert report["kind"] == "progress"
+    assert report["class"] == {"id": c["class_id"], "name": "5А"}
+    assert report["period"] == {"id": c["q1"]["id"], "name": "1 четверть",
+                                "starts_on": "2026-09-01", "ends_on": "2026-10-26"}
+    assert report["subjects"] == [{"id": c["math"], "name": "Математика"}, {"id": c["rus"], "name": "Русский язык"}]
+    assert [r["full_name"] for r in report["students"]] == ["Алексеева Мария", "Ёжиков Илья", "Сидоров Павел"]
+    alekseeva, ezhikov, sidorov = report["students"]
+    assert alekseeva["subjects"][0] == {"subject_id": c["math"], "marks": [5, 4], "count": 2, "average": 4.5,
+                                        "weighted_average": 4.33, "rounded": 4}
+    assert alekseeva["average"] == 4.67              # (13/3 + 5) / 2
+    assert sidorov["subjects"][0]["rounded"] == 4 and sidorov["subjects"][1]["rounded"] == 2
+    assert ezhikov["average"] is None and all(x["count"] == 0 for x in ezhikov["subjects"])
+    assert report["summary"] == {"students": 3, "pass_rate": 33.3, "quality": 33.3, "excellent": 0,
+                                 "with_one_3": 0, "failing": 1, "without_marks": 1}
+    assert report["generated_at"].endswith("+00:00")
+    json.dumps(report)  # the gateway gets it over AMQP as JSON
+
+
+def test_duplicate_mark_posted_changes_nothing_R_R5(container, school, class_5a, ctx_for, publish, db_url):
+    c = class_5a
+    student = c["students"]["Сидоров Павел"]
+    env = school.mark(c["class_id"], student, c["math"], "2026-09-15", 5)
+    before = call(container, "progress", ctx_for(school.school_id), c["class_id"], c["q1"]["id"])
+
+    publish.send(env)                                   # redelivery of the same event
+    publish("journal", "mark_posted", {**env["payload"], "value": 2}, school.school_id)  # same mark id again
+
+    after = call(container, "progress", ctx_for(school.school_id), c["class_id"], c["q1"]["id"])
+    assert count(db_url, Mark) == 1
+    assert count(db_url, tables["processed_events"], consumer="reports.on_mark_posted") == 2
+    row = next(r for r in after["students"] if r["id"] == student)
+    assert row["subjects"][0]["marks"] == [5]
+    assert {k: v for k, v in after.items() if k != "generated_at"} == \
+        {k: v for k, v in before.items() if k != "generated_at"}
+
+
+def test_mark_outside_the_period_is_not_counted_R_R5(container, school, class_5a, ctx_for):
+    c = class_5a
+    student = c["students"]["Сидоров Павел"]
+    school.mark(c["class_id"], student, c["math"], "2026-08-31", 2)   # before the first quarter
+    school.mark(c["class_id"], student, c["math"], "2026-09-01", 5)   # its first day
+    school.mark(c["class_id"], student, c["math"], "2026-10-26", 4)   # its last day
+    school.mark(c["class_id"], student, c["math"], "2026-11-09", 2)   # in the second quarter
+
+    q1 = call(container, "progress", ctx_for(school.school_id), c["class_id"], c["q1"]["id"])
+    row = next(r for r in q1["students"] if r["id"] == student)
+    assert row["subjects"][0]["marks"] == [5, 4] and q1["summary"]["failing"] == 0
+
+    q2 = call(container, "progress", ctx_for(school.school_id), c["class_id"], c["q2"]["id"])
+    row = next(r for r in q2["students"] if r["id"] == student)
+    assert row["subjects"][0]["marks"] == [2] and q2["summary"]["failing"] == 1
+
+    year = call(container, "progress", ctx_for(school.school_id), c["class_id"], c["year"]["year_id"])
+    row = next(r for r in year["students"] if r["id"] == student)
+    assert year["period"]["name"] == "2026/2027" and row["subjects"][0]["marks"] == [5, 4, 2]
+
+
+def test_another_schools_class_or_period_is_not_found(container, school, class_5a, ctx_for):
+    c = class_5a
+    with pytest.raises(ClassNotFound):
+        call(container, "progress", ctx_for(new_id(), "admin"), c["class_id"], c["q1"]["id"])
+    with pytest.raises(ClassNotFound):
+        call(container, "progress", ctx_for(school.school_id), new_id(), c["q1"]["id"])
+    with pytest.raises(PeriodNotFound):
+        call(container, "progress", ctx_for(school.school_id), c["class_id"], new_id())
+
+
+def test_period_of_another_year_is_refused(container, school, class_5a, ctx_for):
+    other_year = school.year()
+    with pytest.raises(PeriodNotInClassYear):
+        call(container, "progress", ctx_for(school.school_id), class_5a["class_id"], other_year["periods"][0]["id"])
+
+
+def test_parents_and_students_are_forbidden_R_A3(container, school, class_5a, ctx_for):
+    c = class_5a
+    for roles in (("parent",), ("student",)):
+        with pytest.raises(NotAllowed):
+            call(container, "progress", ctx_for(school.school_id, *roles), c["class_id"], c["q1"]["id"])
+    with pytest.raises(NoCaller):
+        call(container, "progress", {"roles": ["admin"]}, c["class_id"], c["q1"]["id"])
+
+
+def test_malformed_ids_are_validation_errors(container, school, ctx_for):
+    for class_id, period_id in (("5А", new_id()), (new_id(), None), (42, new_id())):
+        with pytest.raises(ValidationError):
+            call(container, "progress", ctx_for(school.school_id), class_id, period_id)
+
+
+def test_errors_reach_the_gateway_as_service_error_json(container, rabbit_config, school, class_5a, ctx_for):
+    """Over AMQP, as the gateway calls it: kind/code/message survive for its error table."""
+    with ServiceRpcProxy("reports", rabbit_config) as reports:
+        assert reports.health() == {"status": "ok", "service": "reports"}
+        with pytest.raises(RemoteError) as err:
+            reports.progress(ctx_for(school.school_id, "parent"), class_5a["class_id"], class_5a["q1"]["id"])
+        assert ServiceError.parse(err.value.value) == {
+            "kind": "forbidden", "code": "FORBIDDEN", "message": "Отчёты доступны только сотрудникам школы",
+            "details": {}}
+        report = reports.progress(ctx_for(school.school_id, "class_teacher"), class_5a["class_id"],
+                                  class_5a["q1"]["id"])
+        assert report["summary"]["students"] == 3
+
+
+def test_malformed_event_is_dead_lettered_and_the_service_goes_on(container, school, class_5a, ctx_for, db_url):
+    c = class_5a
+    student = c["students"]["Сидоров Павел"]
+    bad = school.mark_payload(c["class_id"], student, c["math"], "2026-09-15", "five")
+    env = school.journal("mark_posted", bad)
+    assert count(db_url, tables["dead_letters"], event_id=env["id"]) == 1
+    school.mark(c["class_id"], student, c["math"], "2026-09-16", 5)
+    report = call(container, "progress", ctx_for(school.school_id), c["class_id"], c["q1"]["id"])
+    row = next(r for r in report["students"] if r["id"] == student)
+    assert row["subjects"][0]["marks"] == [5]
+
+
+def test_late_user_created_keeps_roles_from_an_earlier_handled_change(container, school, db_url):
+    """roles_changed may overtake user_created; the newest roles win (R-A5 grants)."""
+    user_id = new_id()
+    school.identity("roles_changed", {"user_id": user_id, "roles": ["deputy"], "before": ["teacher"]})
+    school.identity("user_created", {"user_id": user_id, "login": "orlova", "full_name": "Орлова Вера",
+                                     "roles": ["teacher"], "email": None, "birth_date": None, "sex": None},
+                    occurred_at=(utcnow() - dt.timedelta(minutes=1)).isoformat())
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        person = conn.execute(select(Person.full_name, Person.roles).where(Person.id == user_id)).one()
+    engine.dispose()
+    assert person.full_name == "Орлова Вера" and person.roles == ["deputy"]
