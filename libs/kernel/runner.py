@@ -35,7 +35,6 @@ def main(argv=None) -> int:
     service_cls = module.Service
     nameko_config = settings.nameko_config(name)
     engine = make_engine(nameko_config["DATABASE_URL"])
-    metrics.serve(settings.port(f"{name}.metrics"), metrics.db_health(engine))
 
     runner = ServiceRunner(nameko_config)
     runner.add_service(service_cls)
@@ -49,6 +48,8 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     runner.start()
+    # /healthz only after the container started: healthy means its queues exist
+    metrics.serve(settings.port(f"{name}.metrics"), metrics.db_health(engine))
     log.info("%s started (metrics on %s)", name, settings.port(f"{name}.metrics"))
     runner_thread = eventlet.spawn(runner.wait)
     while not stopping.ready():
