@@ -1,0 +1,199 @@
+"""The backup service's rules, pure Python (no I/O): who may use backups,
+how the catalogue is shown and paged, when a scheduled backup is due and
+what the worker does with an abandoned run."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import math
+import re
+
+from backup import errors
+
+ADMIN_ROLE = "admin"
+
+# Catalogue states. "running" is the API's word for both "waiting for a
+# worker" and "being written"; the worker column tells them apart.
+RUNNING = "running"
+DONE = "done"
+FAILED = "failed"
+STATUSES = (RUNNING, DONE, FAILED)
+
+MANUAL = "manual"
+SCHEDULED = "scheduled"
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 200
+
+# Default data sources: every data-owning service with an Export stream.
+DEFAULT_SOURCES = ("identity", "journal", "messaging", "reports")
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+# -- the caller --------------------------------------------------------------
+
+def check_ctx(ctx) -> dict:
+    """The call context, validated (docs/contracts.md "The call context")."""
+    if not isinstance(ctx, dict):
+        raise errors.ValidationError(errors.text("ctx_invalid"))
+    roles = ctx.get("roles", [])
+    if not isinstance(roles, (list, tuple)) or not all(isinstance(r, str) for r in roles):
+        raise errors.ValidationError(errors.text("ctx_invalid"), details={"field": "roles"})
+    for key in ("actor_id", "school_id", "correlation_id"):
+        value = ctx.get(key)
+        if value is not None and not isinstance(value, str):
+            raise errors.ValidationError(errors.text("ctx_invalid"), details={"field": key})
+    return {
+        "actor_id": ctx.get("actor_id") or None,
+        "school_id": ctx.get("school_id") or None,
+        "roles": list(roles),
+        "correlation_id": ctx.get("correlation_id") or None,
+    }
+
+
+def is_admin(ctx: dict) -> bool:
+    return ADMIN_ROLE in ctx.get("roles", ())
+
+
+def ensure_admin(ctx: dict) -> None:
+    """Backups hold every school's data: only the administrator (R-D2, R-D5)."""
+    if not is_admin(ctx):
+        raise errors.Forbidden()
+
+
+# -- listing -----------------------------------------------------------------
+
+def parse_limit(limit) -> int:
+    """Page size: ``None`` means the default; otherwise an int in 1..MAX_LIMIT."""
+    if limit is None:
+        return DEFAULT_LIMIT
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise errors.ValidationError(errors.text("limit_range", max=MAX_LIMIT), details={"field": "limit"})
+    return limit
+
+
+def encode_cursor(started_at: dt.datetime, backup_id: str) -> str:
+    """An opaque cursor pointing just after the given catalogue row."""
+    raw = json.dumps([as_utc(started_at).isoformat(), backup_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor) -> tuple[dt.datetime, str] | None:
+    """``(started_at, id)`` of a cursor from :func:`encode_cursor`; None for no cursor."""
+    if cursor is None or cursor == "":
+        return None
+    bad = errors.ValidationError(errors.text("cursor_invalid"), details={"field": "cursor"})
+    if not isinstance(cursor, str) or len(cursor) > 200:
+        raise bad
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        when, backup_id = json.loads(raw)
+        started = dt.datetime.fromisoformat(when)
+    except (ValueError, TypeError):
+        raise bad from None
+    if not isinstance(backup_id, str) or started.tzinfo is None:
+        raise bad
+    return started, backup_id
+
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """Aware UTC (SQLite hands back naive datetimes that were stored as UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    value = as_utc(value)
+    return value.isoformat() if value is not None else None
+
+
+def backup_view(row: dict) -> dict:
+    """One catalogue row as the API shows it (API.md "Backups")."""
+    view = {
+        "id": row["id"],
+        "started_at": iso(row.get("started_at")),
+        "finished_at": iso(row.get("finished_at")),
+        "status": row["status"],
+        "size": row.get("size"),
+        "targets": list(row.get("targets") or []),
+        "verified": bool(row.get("verified")),
+        "trigger": row.get("trigger"),
+    }
+    if row.get("status") == FAILED:
+        view["error"] = row.get("error")
+    return view
+
+
+def requested_view(backup_id: str) -> dict:
+    """The answer to a backup request (the API's 202 body)."""
+    return {"id": backup_id, "status": RUNNING}
+
+
+# -- schedule (R-D1) ---------------------------------------------------------
+
+def parse_every_hours(value) -> float:
+    """``EJOURNAL_BACKUP_EVERY_HOURS``: hours between scheduled backups, 0 = off."""
+    if value is None or value == "":
+        return 0.0
+    try:
+        hours = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"EJOURNAL_BACKUP_EVERY_HOURS must be a number of hours, got {value!r}") from None
+    if hours < 0 or not math.isfinite(hours):
+        raise ValueError("EJOURNAL_BACKUP_EVERY_HOURS must be 0 (off) or a positive number of hours")
+    return hours
+
+
+def scheduled_backup_due(*, now: dt.datetime, every_hours: float, running: bool,
+                         last_attempt_at: dt.datetime | None, last_ok_at: dt.datetime | None,
+                         retry_hours: float = 1.0) -> bool:
+    """Whether the schedule should enqueue a backup now.
+
+    Due when the newest good backup is ``every_hours`` old (or there is none).
+    While one is running nothing more is queued, and after a failure the next
+    try waits ``retry_hours`` (capped by the interval), so a broken source
+    yields a failure per hour rather than a storm of them.
+    """
+    if every_hours <= 0 or running:
+        return False
+    interval = dt.timedelta(hours=every_hours)
+    now = as_utc(now)
+    if last_ok_at is not None and now - as_utc(last_ok_at) < interval:
+        return False
+    if last_attempt_at is not None:
+        backoff = min(interval, dt.timedelta(hours=retry_hours))
+        if now - as_utc(last_attempt_at) < backoff:
+            return False
+    return True
+
+
+# -- the worker --------------------------------------------------------------
+
+def parse_sources(text: str | None) -> list[str]:
+    """``EJOURNAL_BACKUP_SOURCES`` (comma-separated service names) or the default."""
+    if text is None or not text.strip():
+        return list(DEFAULT_SOURCES)
+    names = []
+    for part in text.split(","):
+        name = part.strip()
+        if not name:
+            continue
+        if not _NAME.match(name):
+            raise ValueError(f"bad backup source name {name!r}")
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def stale_before(now: dt.datetime, lease_seconds: float) -> dt.datetime:
+    """Claims whose last heartbeat is older than this belong to a dead worker."""
+    return as_utc(now) - dt.timedelta(seconds=lease_seconds)
+
+
+def heartbeat_due(last: float | None, now: float, every_seconds: float) -> bool:
+    return last is None or now - last >= every_seconds

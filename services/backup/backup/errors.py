@@ -1,0 +1,39 @@
+"""The backup service's remote errors and its catalogue of Russian user text.
+
+Every error is a :class:`kernel.errors.ServiceError`: ``kind`` picks the HTTP
+status in the gateway's table, ``code`` is the API's machine code
+(docs/contracts.md "Errors").
+"""
+from __future__ import annotations
+
+from kernel import errors as base
+
+# One catalogue of user-facing text (errors and the reasons a backup failed,
+# which administrators read in the backup list).
+MESSAGES = {
+    "validation": "Некорректные данные",
+    "ctx_invalid": "Некорректный контекст вызова",
+    "field_type": "Параметр «{field}» имеет неверный тип",
+    "limit_range": "Параметр «limit» должен быть целым числом от 1 до {max}",
+    "cursor_invalid": "Некорректный курсор списка",
+    "forbidden": "Резервные копии доступны только администратору",
+    "source_failed": "Не удалось получить данные сервиса «{service}»: {detail}",
+    "archive_failed": "Не удалось записать архив резервной копии: {detail}",
+    "verify_failed": "Проверка записанного архива не пройдена: {detail}",
+    "abandoned": "Резервное копирование прервано: обработчик перестал отвечать, попытки исчерпаны",
+    "no_sources": "Не настроен ни один источник данных для резервного копирования",
+    "internal": "Внутренняя ошибка резервного копирования: {detail}",
+}
+
+
+def text(key: str, **values) -> str:
+    """The Russian text for ``key`` with ``values`` filled in."""
+    return MESSAGES[key].format(**values)
+
+
+class ValidationError(base.BadRequest):
+    code, message = "VALIDATION_ERROR", MESSAGES["validation"]
+
+
+class Forbidden(base.Forbidden):
+    code, message = "FORBIDDEN", MESSAGES["forbidden"]

@@ -1,0 +1,196 @@
+"""The catalogue of backups (SQLAlchemy models and queries).
+
+Queries are functions with keyword-only arguments that take the session,
+shared by the nameko service and the plain worker process.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, DateTime, case, Index, Integer, String, Text, and_, func, or_, select, text,
+    update,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from kernel.events import kernel_tables
+
+from backup import domain
+
+# Arbitrary constant: the PostgreSQL advisory lock that serialises "is a
+# backup already queued? if not, queue one" across service instances.
+_REQUEST_LOCK = 0x6A_62_61_6B  # "jbak"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+tables = kernel_tables(Base.metadata)
+
+
+class Backup(Base):
+    """One backup: requested, claimed by a worker, then done or failed."""
+    __tablename__ = "backups"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # The school whose administrator asked (None: the schedule). The data
+    # itself is the whole deployment's, as the services export it.
+    school_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    requested_by: Mapped[str | None] = mapped_column(String(36))
+    trigger: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, index=True)
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    worker: Mapped[str | None] = mapped_column(String(120))
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    targets: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
+    verified: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(16))
+    manifest: Mapped[dict | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_backups_started_at_id", "started_at", "id"),)
+
+
+def as_dict(backup: Backup) -> dict:
+    """The row's columns as a plain dict (for the domain's views)."""
+    return {c.key: getattr(backup, c.key) for c in Backup.__table__.columns}
+
+
+def _visible_to(school_id: str | None):
+    # An administrator sees their school's requests and the schedule's.
+    return or_(Backup.school_id == school_id, Backup.school_id.is_(None))
+
+
+# -- the service side ----------------------------------------------------------
+
+def lock_requests(session: Session) -> None:
+    """Serialise backup requests until the transaction ends (PostgreSQL;
+    SQLite already runs one writer at a time)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _REQUEST_LOCK})
+
+
+def create_backup(session: Session, *, backup_id: str, trigger: str, started_at: dt.datetime,
+                  school_id: str | None = None, requested_by: str | None = None,
+                  correlation_id: str | None = None) -> Backup:
+    """Queue a backup: a "running" row that no worker has claimed yet."""
+    backup = Backup(id=backup_id, trigger=trigger, status=domain.RUNNING, started_at=started_at,
+                    school_id=school_id, requested_by=requested_by, correlation_id=correlation_id,
+                    attempts=0, targets=[], verified=False)
+    session.add(backup)
+    session.flush()
+    return backup
+
+
+def find_running(session: Session, *, school_id: str | None) -> Backup | None:
+    """The oldest unfinished backup this school's administrator can see."""
+    return session.scalars(
+        select(Backup).where(Backup.status == domain.RUNNING, _visible_to(school_id))
+        .order_by(Backup.started_at, Backup.id).limit(1)
+    ).first()
+
+
+def list_backups(session: Session, *, school_id: str | None, limit: int,
+                 after: tuple[dt.datetime, str] | None = None) -> list[Backup]:
+    """Newest first; up to ``limit`` rows after the cursor position ``after``."""
+    query = select(Backup).where(_visible_to(school_id))
+    if after is not None:
+        started, backup_id = after
+        query = query.where(or_(Backup.started_at < started,
+                                and_(Backup.started_at == started, Backup.id < backup_id)))
+    return list(session.scalars(query.order_by(Backup.started_at.desc(), Backup.id.desc()).limit(limit)))
+
+
+def get_backup(session: Session, *, backup_id: str) -> Backup | None:
+    return session.get(Backup, backup_id)
+
+
+def schedule_state(session: Session) -> dict:
+    """What the schedule needs: is anything running, when was the last
+    attempt and the last good backup (any trigger)."""
+    running = session.scalar(select(func.count()).select_from(Backup).where(Backup.status == domain.RUNNING))
+    last_attempt = session.scalar(select(func.max(Backup.started_at)))
+    last_ok = session.scalar(select(func.max(Backup.started_at)).where(Backup.status == domain.DONE))
+    return {"running": bool(running), "last_attempt_at": last_attempt, "last_ok_at": last_ok}
+
+
+# -- the worker side ---------------------------------------------------------
+
+def _claimable(stale_before: dt.datetime, max_attempts: int):
+    return and_(Backup.status == domain.RUNNING, Backup.attempts < max_attempts,
+                or_(Backup.worker.is_(None), Backup.heartbeat_at < stale_before))
+
+
+def claimable_ids(session: Session, *, stale_before: dt.datetime, max_attempts: int, limit: int = 10) -> list[str]:
+    """Ids of queued (or abandoned) backups, oldest first."""
+    return list(session.scalars(
+        select(Backup.id).where(_claimable(stale_before, max_attempts))
+        .order_by(Backup.started_at, Backup.id).limit(limit)))
+
+
+def claim_backup(session: Session, *, backup_id: str, worker: str, now: dt.datetime,
+                 stale_before: dt.datetime, max_attempts: int) -> bool:
+    """Take ``backup_id`` for ``worker``. One conditional UPDATE, so of two
+    concurrent claims exactly one matches (PostgreSQL re-checks the condition
+    after the row lock; SQLite has one writer)."""
+    result = session.execute(
+        update(Backup).where(Backup.id == backup_id, _claimable(stale_before, max_attempts))
+        .values(worker=worker, claimed_at=now, heartbeat_at=now, attempts=Backup.attempts + 1)
+        .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def _mine(backup_id: str, worker: str):
+    return and_(Backup.id == backup_id, Backup.worker == worker, Backup.status == domain.RUNNING)
+
+
+def heartbeat(session: Session, *, backup_id: str, worker: str, now: dt.datetime) -> bool:
+    """Prove ``worker`` is alive; False if the claim was lost meanwhile."""
+    result = session.execute(update(Backup).where(_mine(backup_id, worker)).values(heartbeat_at=now)
+                             .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def release(session: Session, *, backup_id: str, worker: str) -> bool:
+    """Hand an unfinished claim back (the worker is stopping)."""
+    result = session.execute(update(Backup).where(_mine(backup_id, worker))
+                             # a clean stop is not a failed attempt
+                             .values(worker=None, heartbeat_at=None,
+                                     attempts=case((Backup.attempts > 0, Backup.attempts - 1), else_=0))
+                             .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def mark_done(session: Session, *, backup_id: str, worker: str, finished_at: dt.datetime, size: int,
+              targets: list, sha256: str, key_id: str, manifest: dict) -> bool:
+    """Record a written and verified archive."""
+    result = session.execute(update(Backup).where(_mine(backup_id, worker)).values(
+        status=domain.DONE, finished_at=finished_at, size=size, targets=list(targets), verified=True,
+        sha256=sha256, key_id=key_id, manifest=manifest, error=None,
+    ).execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def mark_failed(session: Session, *, backup_id: str, finished_at: dt.datetime, error: str,
+                worker: str | None = None) -> bool:
+    """Record a failed run (``worker=None``: whoever held it, for abandoned runs)."""
+    cond = _mine(backup_id, worker) if worker is not None else and_(
+        Backup.id == backup_id, Backup.status == domain.RUNNING)
+    result = session.execute(update(Backup).where(cond).values(
+        status=domain.FAILED, finished_at=finished_at, verified=False, error=error[:4000],
+    ).execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def abandoned(session: Session, *, stale_before: dt.datetime, max_attempts: int) -> list[Backup]:
+    """Running backups whose workers died ``max_attempts`` times."""
+    return list(session.scalars(select(Backup).where(
+        Backup.status == domain.RUNNING, Backup.attempts >= max_attempts,
+        or_(Backup.worker.is_(None), Backup.heartbeat_at < stale_before))))
