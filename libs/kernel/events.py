@@ -54,6 +54,10 @@ def validate_envelope(env) -> dict:
         raise ValueError(f"event lacks {', '.join(missing)}")
     if not isinstance(env["payload"], dict):
         raise ValueError("event payload is not an object")
+    for name, limit in (("id", 36), ("type", 80)):
+        value = env[name]
+        if not isinstance(value, str) or not value or len(value) > limit:
+            raise ValueError(f"event {name} must be a non-empty string of at most {limit} characters")
     return env
 
 

@@ -64,11 +64,17 @@ def migrated_database(pg_databases, service: str) -> str:
     return url
 
 
+_engines: dict = {}
+
+
 def truncate_all(url: str, metadata) -> None:
-    """Empty every table of ``metadata`` (fast per-test isolation)."""
-    engine = create_engine(url)
+    """Empty every table of ``metadata`` (fast per-test isolation: DELETE on
+    small tables beats TRUNCATE, and the engine is kept per URL)."""
+    from sqlalchemy.pool import NullPool
+
+    engine = _engines.get(url)
+    if engine is None:
+        engine = _engines[url] = create_engine(url, poolclass=NullPool)
     with engine.begin() as conn:
-        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-        if names:
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())

@@ -1,0 +1,86 @@
+"""The identity service's remote errors and its catalogue of Russian user text.
+
+Every error is a :class:`kernel.errors.ServiceError`: ``kind`` picks the HTTP
+status in the gateway's table, ``code`` is the API's machine code
+(docs/contracts.md "Errors").
+"""
+from __future__ import annotations
+
+from kernel import errors as base
+
+# One catalogue of user-facing text, so wording is reviewed in one place.
+MESSAGES = {
+    "validation": "Некорректные данные",
+    "field_required": "Поле «{field}» обязательно",
+    "field_type": "Поле «{field}» имеет неверный тип",
+    "field_unknown": "Неизвестное поле «{field}»",
+    "field_too_long": "Поле «{field}» слишком длинное",
+    "date_format": "Поле «{field}» должно быть датой в формате ГГГГ-ММ-ДД",
+    "date_future": "Дата в поле «{field}» не может быть в будущем",
+    "date_too_old": "Дата в поле «{field}» слишком ранняя",
+    "login_format": "Логин должен содержать от 3 до 64 символов: латинские буквы, цифры, точку, дефис "
+                    "или подчёркивание, и начинаться с буквы или цифры",
+    "login_taken": "Логин «{login}» уже занят",
+    "roles_empty": "Нужно указать хотя бы одну роль",
+    "roles_unknown": "Неизвестная роль: {roles}",
+    "password_short": "Пароль должен содержать не менее {min} символов",
+    "password_long": "Пароль должен содержать не более {max} символов",
+    "password_is_login": "Пароль не должен совпадать с логином",
+    "password_blank": "Пароль не может состоять только из пробелов",
+    "email_format": "Некорректный адрес электронной почты",
+    "sex_value": "Пол указывается как «м» или «ж» (или «male»/«female»)",
+    "full_name_blank": "Укажите ФИО",
+    "ctx_invalid": "Некорректный контекст вызова",
+    "forbidden": "Недостаточно прав",
+    "forbidden_create_roles": "Недостаточно прав для создания пользователя с ролями: {roles}",
+    "not_found": "Не найдено",
+    "user_not_found": "Пользователь не найден",
+    "student_not_found": "Ученик не найден",
+    "parent_not_found": "Родитель не найден",
+    "school_not_found": "Школа не найдена",
+    "link_exists": "Этот родитель уже связан с учеником с другим видом родства",
+    "invalid_credentials": "Неверный логин или пароль",
+    "no_consent": "Нет согласия на обработку персональных данных: вход невозможен. "
+                  "Обратитесь к классному руководителю",
+    "argument_required": "Не указан параметр «{field}»",
+}
+
+
+def text(key: str, **values) -> str:
+    """The Russian text for ``key`` with ``values`` filled in."""
+    return MESSAGES[key].format(**values)
+
+
+class ValidationError(base.BadRequest):
+    code, message = "VALIDATION_ERROR", MESSAGES["validation"]
+
+
+class InvalidCredentials(base.Unauthenticated):
+    code, message = "INVALID_CREDENTIALS", MESSAGES["invalid_credentials"]
+
+
+class Forbidden(base.Forbidden):
+    code, message = "FORBIDDEN", MESSAGES["forbidden"]
+
+
+class NoConsent(base.Forbidden):
+    code, message = "NO_CONSENT", MESSAGES["no_consent"]
+
+
+class NotFound(base.NotFound):
+    code, message = "NOT_FOUND", MESSAGES["not_found"]
+
+
+class LoginTaken(base.Conflict):
+    code, message = "LOGIN_TAKEN", "Логин уже занят"
+
+
+class AlreadyExists(base.Conflict):
+    code, message = "ALREADY_EXISTS", "Уже существует"
+
+
+def invalid(key: str, field: str | None = None, **values) -> ValidationError:
+    """A VALIDATION_ERROR naming the offending ``field`` in its details."""
+    if field is not None:
+        values.setdefault("field", field)
+    return ValidationError(text(key, **values), details={"field": field} if field else {})

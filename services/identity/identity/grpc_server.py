@@ -1,0 +1,164 @@
+"""Identity's gRPC process (``python -m identity.grpc_server``): Login,
+GetPublicKeys, Authorize, GetProfile (proto ejournal.identity.v1) and the
+backup Export stream. A plain grpcio server with a thread pool, never inside
+nameko; argon2 releases the GIL, so logins run in parallel."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+
+import grpc
+from ejournal.identity.v1 import identity_pb2, identity_pb2_grpc
+from prometheus_client import Counter
+from sqlalchemy.orm import sessionmaker
+
+from kernel.db import transaction
+from kernel.events import utcnow
+from kernel.grpcserver import abort
+
+from identity import credentials, domain, store
+from identity.errors import text
+
+log = logging.getLogger(__name__)
+
+LOGINS = Counter("identity_logins_total", "Login attempts by result", ["result"])
+MAX_LOGIN_INPUT = 256
+MAX_PASSWORD_INPUT = 1024
+
+
+class IdentityServicer(identity_pb2_grpc.IdentityServicer):
+    """The Identity gRPC API over a session factory (tests call the methods
+    directly with a stub context)."""
+
+    def __init__(self, session_factory: sessionmaker, *, access_ttl: int | None = None):
+        self.factory = session_factory
+        self.access_ttl = access_ttl if access_ttl is not None else credentials.access_token_ttl()
+        self._key_lock = threading.Lock()
+        self._private_keys: dict = {}  # kid -> parsed private key
+
+    # --- keys ---------------------------------------------------------------
+
+    def signing_key(self):
+        """``(kid, private_key)`` of the active key, created on first need."""
+        with self._key_lock:
+            with transaction(self.factory) as s:
+                row = store.active_signing_key(s)
+                if row is None:
+                    new = credentials.new_signing_key()
+                    row = store.add_signing_key(s, kid=new.kid, private_pem=new.private_pem,
+                                                public_jwk=new.public_jwk)
+                    log.info("created signing key %s", new.kid)
+                kid, pem = row.kid, row.private_pem
+            if kid not in self._private_keys:
+                self._private_keys[kid] = credentials.load_private_key(pem)
+            return kid, self._private_keys[kid]
+
+    def GetPublicKeys(self, request, context):
+        self.signing_key()  # a JWKS is never empty: verifiers may start before the first login
+        with transaction(self.factory) as s:
+            keys = store.public_jwks(s)
+        return identity_pb2.PublicKeys(jwks_json=json.dumps(credentials.jwks(keys)))
+
+    # --- login --------------------------------------------------------------
+
+    def Login(self, request, context):
+        login, password = request.login, request.password
+        if not login or not password or len(login) > MAX_LOGIN_INPUT or len(password) > MAX_PASSWORD_INPUT:
+            credentials.verify_password(None, password[:MAX_PASSWORD_INPUT] or "-")  # same cost as a miss
+            return self._invalid(context)
+        with transaction(self.factory) as s:
+            user = store.find_user_by_login(s, login=login)
+            password_hash = user.password_hash if user is not None else None
+        # Unknown logins verify against a dummy hash: same answer, similar time.
+        if not credentials.verify_password(password_hash, password) or not user.active:
+            return self._invalid(context)
+        with transaction(self.factory) as s:
+            if domain.needs_consent(user.roles) and not store.consent_given(s, parent_id=user.id):
+                LOGINS.labels("no_consent").inc()
+                abort(context, grpc.StatusCode.PERMISSION_DENIED, "NO_CONSENT", text("no_consent"))
+                return None
+            if credentials.needs_rehash(password_hash):
+                store.set_password_hash(s, user_id=user.id, password_hash=credentials.hash_password(password))
+            refresh = credentials.new_refresh_token()
+            store.add_refresh_token(s, user=user, token_hash=credentials.token_hash(refresh),
+                                    family_id=str(uuid.uuid4()), expires_at=utcnow() + credentials.REFRESH_TTL)
+        kid, key = self.signing_key()
+        access = credentials.issue_access_token(
+            private_key=key, kid=kid, user_id=user.id, school_id=user.school_id, roles=user.roles,
+            login=user.login, ttl=self.access_ttl)
+        LOGINS.labels("ok").inc()
+        return identity_pb2.TokenPair(access_token=access, refresh_token=refresh, expires_in=self.access_ttl,
+                                      user_id=user.id, roles=list(user.roles), school_id=user.school_id)
+
+    def _invalid(self, context):
+        LOGINS.labels("invalid").inc()
+        abort(context, grpc.StatusCode.UNAUTHENTICATED, "INVALID_CREDENTIALS", text("invalid_credentials"))
+
+    # --- access decisions ---------------------------------------------------
+
+    def Authorize(self, request, context):
+        for name in ("subject_id", "action", "resource_type", "resource_id"):
+            if not getattr(request, name):
+                abort(context, grpc.StatusCode.INVALID_ARGUMENT, "VALIDATION_ERROR",
+                      text("argument_required", field=name))
+                return None
+        subject = domain.Subject(request.subject_id, request.school_id, frozenset(request.roles))
+        resource = domain.Resource(request.resource_type, request.resource_id)
+        with transaction(self.factory) as s:
+            facts = store.access_facts(s, subject_id=subject.user_id, resource=resource)
+        decision = domain.decide(subject, request.action, resource, facts)
+        return identity_pb2.AuthorizeReply(allowed=decision.allowed, denial=decision.denial, reason=decision.reason)
+
+    # --- profile ------------------------------------------------------------
+
+    def GetProfile(self, request, context):
+        with transaction(self.factory) as s:
+            user = store.get_user(s, user_id=request.user_id)
+            if user is None:
+                abort(context, grpc.StatusCode.NOT_FOUND, "NOT_FOUND", text("user_not_found"))
+                return None
+            roles = list(user.roles)
+            children = []
+            if "parent" in roles:
+                for child in store.children_of(s, parent_id=user.id):
+                    children.append(identity_pb2.Child(
+                        id=child.id, full_name=child.full_name,
+                        class_id=store.class_of_student(s, student_id=child.id) or ""))
+            classes = []
+            if "class_teacher" in roles:
+                classes += [identity_pb2.ClassRef(id=c, role="class_teacher")
+                            for c in store.classes_of_class_teacher(s, teacher_id=user.id)]
+            if "student" in roles:
+                own = store.class_of_student(s, student_id=user.id)
+                if own:
+                    classes.append(identity_pb2.ClassRef(id=own, role="student"))
+            return identity_pb2.Profile(
+                id=user.id, login=user.login, full_name=user.full_name, roles=roles, children=children,
+                classes=classes, school_id=user.school_id, email=user.email or "")
+
+
+def register(server, engine, factory) -> list[str]:
+    """Add the Identity and Export servicers; their names for the health service."""
+    from kernel.export import add_export_servicer
+
+    identity_pb2_grpc.add_IdentityServicer_to_server(IdentityServicer(factory), server)
+    export_name = add_export_servicer(server, engine, store.Base.metadata)
+    return [identity_pb2.DESCRIPTOR.services_by_name["Identity"].full_name, export_name]
+
+
+def main() -> None:
+    from kernel import config, metrics
+    from kernel.db import make_engine, session_factory
+    from kernel.grpcserver import serve
+
+    settings = config.load()
+    engine = make_engine(settings.database_url("identity"))
+    factory = session_factory(engine)
+    serve("identity", settings.port("identity.grpc"), settings.port("identity.grpc.metrics"),
+          lambda server: register(server, engine, factory), metrics.db_health(engine))
+
+
+if __name__ == "__main__":
+    main()

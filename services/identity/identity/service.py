@@ -1,0 +1,173 @@
+"""The identity nameko service: entrypoints only (decode, call the domain and
+the store, encode). Writes commit together with their outbox events."""
+from __future__ import annotations
+
+import datetime as dt
+
+from eventlet import tpool
+from nameko.events import SERVICE_POOL, event_handler
+from nameko.rpc import rpc
+from sqlalchemy.exc import IntegrityError
+
+from kernel.db import Database
+from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles
+
+from identity import credentials, domain, events, store
+from identity.errors import AlreadyExists, Forbidden, LoginTaken, NotFound, text
+from identity.store import tables
+
+
+def _ctx_for_events(actor: domain.Actor) -> dict:
+    return {"actor_id": actor.user_id, "school_id": actor.school_id, "correlation_id": actor.correlation_id}
+
+
+def _id_arg(value, name: str) -> str:
+    return domain.require_str(value, name, max_len=64)
+
+
+def _journal_handler(event_type: str):
+    return event_handler(events.JOURNAL, event_type, handler_type=SERVICE_POOL,
+                         reliable_delivery=True, requeue_on_error=True)
+
+
+class Service:
+    name = "identity"
+
+    db = Database()
+    outbox = Outbox(tables)
+    dead_letters = DeadLetters(tables)
+    metrics = EntrypointMetrics()
+
+    @rpc
+    def health(self):
+        return {"status": "ok", "service": self.name}
+
+    @rpc
+    def create_user(self, ctx, data):
+        """Create a user (R-A2): admin any roles, class teacher students and
+        parents. ``{id, login, initial_password}``; the generated password is
+        returned once, a supplied one never."""
+        actor = domain.parse_ctx(ctx)
+        new = domain.validate_new_user(data, today=dt.date.today())
+        domain.check_may_create(actor.roles, new.roles)
+        with self.db.transaction() as s:
+            if store.get_school(s, school_id=actor.school_id) is None:
+                raise NotFound(text("school_not_found"))
+            if store.find_user_by_login(s, login=new.login) is not None:
+                raise LoginTaken(text("login_taken", login=new.login), details={"login": new.login})
+        generated = domain.generate_password() if new.password is None else None
+        # argon2 holds no eventlet hub: hash in a real thread so other workers keep running.
+        password_hash = tpool.execute(credentials.hash_password, new.password or generated)
+        try:
+            with self.db.transaction() as s:
+                user = store.add_user(s, school_id=actor.school_id, new=new, password_hash=password_hash,
+                                      created_by=actor.user_id)
+                self.outbox.add(s, events.USER_CREATED, events.user_created(user), _ctx_for_events(actor))
+        except IntegrityError:  # a concurrent create took the login between check and insert
+            raise LoginTaken(text("login_taken", login=new.login), details={"login": new.login}) from None
+        return {"id": user.id, "login": user.login, "initial_password": generated}
+
+    @rpc
+    def link_parent(self, ctx, student_id, parent_id, relation):
+        """Link a parent to a student of the actor's school. Idempotent: the
+        same link again answers the same data; another relation is 409."""
+        actor = domain.parse_ctx(ctx)
+        student_id, parent_id = _id_arg(student_id, "student_id"), _id_arg(parent_id, "parent_id")
+        relation = domain.validate_relation(relation)
+        if not domain.may_manage_family(actor.roles):
+            raise Forbidden()
+        try:
+            with self.db.transaction() as s:
+                result = self._link(s, actor, student_id, parent_id, relation)
+        except IntegrityError:  # a concurrent identical call won: answer as the retry it is
+            with self.db.transaction() as s:
+                result = self._link(s, actor, student_id, parent_id, relation)
+        return result
+
+    def _link(self, s, actor, student_id, parent_id, relation) -> dict:
+        student = store.get_user(s, user_id=student_id)
+        if student is None or student.school_id != actor.school_id or "student" not in student.roles:
+            raise NotFound(text("student_not_found"), details={"student_id": student_id})
+        parent = store.get_user(s, user_id=parent_id)
+        if parent is None or parent.school_id != actor.school_id or "parent" not in parent.roles:
+            raise NotFound(text("parent_not_found"), details={"parent_id": parent_id})
+        link = store.get_parent_link(s, student_id=student_id, parent_id=parent_id)
+        if link is not None:
+            if link.relation != relation:
+                raise AlreadyExists(text("link_exists"), details=events.parent_linked(link))
+            return events.parent_linked(link)
+        link = store.add_parent_link(s, school_id=actor.school_id, student_id=student_id, parent_id=parent_id,
+                                     relation=relation, created_by=actor.user_id)
+        payload = events.parent_linked(link)
+        self.outbox.add(s, events.PARENT_LINKED, payload, _ctx_for_events(actor))
+        return payload
+
+    @rpc
+    def record_consent(self, ctx, parent_id, given, signed_on):
+        """Record a parent's consent or refusal (R-A4); the history is kept and
+        the latest record decides whether the parent may log in."""
+        actor = domain.parse_ctx(ctx)
+        parent_id = _id_arg(parent_id, "parent_id")
+        given = domain.require_bool(given, "given")
+        signed = domain.parse_date(signed_on, "signed_on", today=dt.date.today())
+        if not domain.may_manage_family(actor.roles):
+            raise Forbidden()
+        with self.db.transaction() as s:
+            parent = store.get_user(s, user_id=parent_id)
+            if parent is None or parent.school_id != actor.school_id or "parent" not in parent.roles:
+                raise NotFound(text("parent_not_found"), details={"parent_id": parent_id})
+            consent = store.add_consent(s, school_id=actor.school_id, parent_id=parent_id, given=given,
+                                        signed_on=signed, recorded_by=actor.user_id)
+            payload = events.consent_recorded(consent)
+            self.outbox.add(s, events.CONSENT_RECORDED, payload, _ctx_for_events(actor))
+        return payload
+
+    @rpc
+    def get_user(self, ctx, user_id):
+        """A user card without secrets, when the actor may read it
+        (contracts "user.read"); otherwise NOT_FOUND."""
+        actor = domain.parse_ctx(ctx)
+        user_id = _id_arg(user_id, "user_id")
+        with self.db.transaction() as s:
+            resource = domain.Resource("user", user_id)
+            facts = store.access_facts(s, subject_id=actor.user_id, resource=resource)
+            subject = domain.Subject(actor.user_id, actor.school_id, actor.roles)
+            if not domain.decide(subject, "user.read", resource, facts).allowed:
+                raise NotFound(text("user_not_found"), details={"user_id": user_id})
+            return store.user_dict(store.get_user(s, user_id=user_id))
+
+    # --- projections of journal events (idempotent through `handles`) ----------
+
+    @_journal_handler(events.CLASS_CREATED)
+    @handles("identity.class_created", tables["processed_events"])
+    def on_class_created(self, session, envelope):
+        payload = envelope["payload"]
+        (class_id,) = events.require(payload, "class_id")
+        store.upsert_class(session, class_id=class_id, school_id=_school(envelope),
+                           teacher_id=events.optional(payload, "class_teacher_id"),
+                           name=events.optional(payload, "name"), year_id=events.optional(payload, "year_id"))
+
+    @_journal_handler(events.STUDENT_ENROLLED)
+    @handles("identity.student_enrolled", tables["processed_events"])
+    def on_student_enrolled(self, session, envelope):
+        payload = envelope["payload"]
+        student_id, class_id = events.require(payload, "student_id", "class_id")
+        store.upsert_student_class(session, student_id=student_id, school_id=_school(envelope),
+                                   class_id=class_id, since=events.optional_date(payload, "on"))
+
+    @_journal_handler(events.TEACHER_ASSIGNED)
+    @handles("identity.teacher_assigned", tables["processed_events"])
+    def on_teacher_assigned(self, session, envelope):
+        payload = envelope["payload"]
+        assignment_id, teacher_id, class_id, subject_id = events.require(
+            payload, "assignment_id", "teacher_id", "class_id", "subject_id")
+        store.upsert_assignment(session, assignment_id=assignment_id, school_id=_school(envelope),
+                                teacher_id=teacher_id, class_id=class_id, subject_id=subject_id,
+                                subgroup_id=events.optional(payload, "subgroup_id"))
+
+
+def _school(envelope: dict) -> str:
+    school_id = envelope.get("school_id")
+    if not isinstance(school_id, str) or not school_id:
+        raise ValueError("event has no school_id")
+    return school_id

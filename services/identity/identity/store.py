@@ -1,0 +1,374 @@
+"""Persistence of the identity service: SQLAlchemy models and queries.
+
+Queries are functions taking the session and keyword-only arguments, so they
+run the same under nameko, the gRPC process, the bootstrap CLI and tests.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy import (
+    JSON, Boolean, Date, DateTime, ForeignKey, Index, String, Text, UniqueConstraint, select, update,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from kernel.db import new_id
+from kernel.events import kernel_tables, utcnow
+
+from identity import domain
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class School(Base):
+    __tablename__ = "schools"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(300), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    school_id: Mapped[str] = mapped_column(ForeignKey("schools.id"), nullable=False, index=True)
+    login: Mapped[str] = mapped_column(String(64), nullable=False)
+    # Logins are unique per deployment regardless of case: "Ivanov" == "ivanov".
+    login_key: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    full_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    roles: Mapped[list] = mapped_column(JSON, nullable=False)
+    email: Mapped[str | None] = mapped_column(String(254))
+    birth_date: Mapped[dt.date | None] = mapped_column(Date)
+    sex: Mapped[str | None] = mapped_column(String(10))
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+
+
+class ParentLink(Base):
+    __tablename__ = "parent_links"
+    __table_args__ = (UniqueConstraint("student_id", "parent_id", name="uq_parent_links_pair"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    school_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
+    student_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False)
+    parent_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
+    relation: Mapped[str] = mapped_column(String(40), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+
+
+class Consent(Base):
+    """R-A4: one row per recorded decision; the history stays, the latest wins."""
+    __tablename__ = "consents"
+    __table_args__ = (Index("ix_consents_parent_recorded", "parent_id", "recorded_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    school_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
+    parent_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False)
+    given: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    signed_on: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    recorded_by: Mapped[str] = mapped_column(String(36), nullable=False)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class RefreshToken(Base):
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    school_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
+    # Rotation (a later issue) revokes a whole family when a used token is replayed.
+    family_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SigningKey(Base):
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    private_pem: Mapped[str] = mapped_column(Text, nullable=False)
+    public_jwk: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+
+
+# --- projections of journal events ----------------------------------------------
+
+class ClassTeacher(Base):
+    """class_created: the class, its school and its class teacher."""
+    __tablename__ = "class_teachers"
+
+    class_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    school_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
+    teacher_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    name: Mapped[str | None] = mapped_column(String(40))
+    year_id: Mapped[str | None] = mapped_column(String(36))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class StudentClass(Base):
+    """student_enrolled: a student's current class."""
+    __tablename__ = "student_classes"
+
+    student_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    school_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
+    class_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
+    since: Mapped[dt.date | None] = mapped_column(Date)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class TeacherAssignment(Base):
+    """teacher_assigned: who teaches which subject in which class."""
+    __tablename__ = "teacher_assignments"
+    __table_args__ = (Index("ix_teacher_assignments_teacher_class", "teacher_id", "class_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the journal's assignment_id
+    school_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
+    teacher_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    class_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
+    subject_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    subgroup_id: Mapped[str | None] = mapped_column(String(36))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+tables = kernel_tables(Base.metadata)
+
+
+# --- schools and users -------------------------------------------------------------
+
+def get_school(session: Session, *, school_id: str) -> School | None:
+    return session.get(School, school_id)
+
+
+def first_school(session: Session) -> School | None:
+    return session.scalars(select(School).order_by(School.created_at, School.id).limit(1)).first()
+
+
+def add_school(session: Session, *, name: str) -> School:
+    school = School(id=new_id(), name=name, created_at=utcnow())
+    session.add(school)
+    session.flush()
+    return school
+
+
+def get_user(session: Session, *, user_id: str) -> User | None:
+    if not isinstance(user_id, str) or not user_id:
+        return None
+    return session.get(User, user_id)
+
+
+def find_user_by_login(session: Session, *, login: str) -> User | None:
+    """Case-insensitive lookup."""
+    return session.scalars(select(User).where(User.login_key == domain.login_key(login))).first()
+
+
+def add_user(session: Session, *, school_id: str, new: domain.NewUser, password_hash: str,
+             created_by: str | None) -> User:
+    """Insert a user; an IntegrityError on flush means the login was taken concurrently."""
+    user = User(
+        id=new_id(), school_id=school_id, login=new.login, login_key=domain.login_key(new.login),
+        full_name=new.full_name, password_hash=password_hash, roles=list(new.roles),
+        email=new.email, birth_date=new.birth_date, sex=new.sex, active=True,
+        created_at=utcnow(), created_by=created_by,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password_hash(session: Session, *, user_id: str, password_hash: str) -> None:
+    session.execute(update(User).where(User.id == user_id).values(password_hash=password_hash))
+
+
+def user_dict(user: User) -> dict:
+    """A user without secrets (get_user's answer)."""
+    return {
+        "id": user.id, "school_id": user.school_id, "login": user.login, "full_name": user.full_name,
+        "roles": list(user.roles), "email": user.email,
+        "birth_date": user.birth_date.isoformat() if user.birth_date else None,
+        "sex": user.sex, "active": user.active,
+        "created_at": user.created_at.isoformat() if user.created_at else None,
+    }
+
+
+# --- parents and consent -------------------------------------------------------------
+
+def get_parent_link(session: Session, *, student_id: str, parent_id: str) -> ParentLink | None:
+    return session.scalars(select(ParentLink).where(
+        ParentLink.student_id == student_id, ParentLink.parent_id == parent_id)).first()
+
+
+def add_parent_link(session: Session, *, school_id: str, student_id: str, parent_id: str,
+                    relation: str, created_by: str | None) -> ParentLink:
+    link = ParentLink(id=new_id(), school_id=school_id, student_id=student_id, parent_id=parent_id,
+                      relation=relation, created_at=utcnow(), created_by=created_by)
+    session.add(link)
+    session.flush()
+    return link
+
+
+def children_of(session: Session, *, parent_id: str) -> list[User]:
+    """The students linked to ``parent_id``, by name."""
+    return list(session.scalars(
+        select(User).join(ParentLink, ParentLink.student_id == User.id)
+        .where(ParentLink.parent_id == parent_id).order_by(User.full_name, User.id)))
+
+
+def add_consent(session: Session, *, school_id: str, parent_id: str, given: bool, signed_on: dt.date,
+                recorded_by: str) -> Consent:
+    consent = Consent(id=new_id(), school_id=school_id, parent_id=parent_id, given=given,
+                      signed_on=signed_on, recorded_by=recorded_by, recorded_at=utcnow())
+    session.add(consent)
+    session.flush()
+    return consent
+
+
+def latest_consent(session: Session, *, parent_id: str) -> Consent | None:
+    """The most recently recorded decision (R-A4: the latest wins)."""
+    return session.scalars(
+        select(Consent).where(Consent.parent_id == parent_id)
+        .order_by(Consent.recorded_at.desc(), Consent.signed_on.desc()).limit(1)).first()
+
+
+def consent_given(session: Session, *, parent_id: str) -> bool:
+    latest = latest_consent(session, parent_id=parent_id)
+    return bool(latest and latest.given)
+
+
+# --- tokens and keys ---------------------------------------------------------------------
+
+def add_refresh_token(session: Session, *, user: User, token_hash: str, family_id: str,
+                      expires_at: dt.datetime) -> RefreshToken:
+    row = RefreshToken(id=new_id(), school_id=user.school_id, user_id=user.id, family_id=family_id,
+                       token_hash=token_hash, issued_at=utcnow(), expires_at=expires_at)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def active_signing_key(session: Session) -> SigningKey | None:
+    """The newest active key: the one new tokens are signed with."""
+    return session.scalars(select(SigningKey).where(SigningKey.active.is_(True))
+                           .order_by(SigningKey.created_at.desc(), SigningKey.kid).limit(1)).first()
+
+
+def add_signing_key(session: Session, *, kid: str, private_pem: str, public_jwk: dict) -> SigningKey:
+    key = SigningKey(kid=kid, private_pem=private_pem, public_jwk=json.dumps(public_jwk),
+                     created_at=utcnow(), active=True)
+    session.add(key)
+    session.flush()
+    return key
+
+
+def public_jwks(session: Session) -> list[dict]:
+    """Public JWKs of every active key (old ones stay until their tokens expire)."""
+    rows = session.scalars(select(SigningKey).where(SigningKey.active.is_(True))
+                           .order_by(SigningKey.created_at, SigningKey.kid))
+    return [json.loads(row.public_jwk) for row in rows]
+
+
+# --- projections ---------------------------------------------------------------------------
+
+def upsert_class(session: Session, *, class_id: str, school_id: str, teacher_id: str | None,
+                 name: str | None, year_id: str | None) -> ClassTeacher:
+    row = session.get(ClassTeacher, class_id)
+    if row is None:
+        row = ClassTeacher(class_id=class_id, school_id=school_id)
+        session.add(row)
+    row.teacher_id, row.name, row.year_id, row.updated_at = teacher_id, name, year_id, utcnow()
+    session.flush()
+    return row
+
+
+def upsert_student_class(session: Session, *, student_id: str, school_id: str, class_id: str,
+                         since: dt.date | None) -> StudentClass:
+    """Record a student's class; an older enrolment delivered late does not
+    replace a newer one."""
+    row = session.get(StudentClass, student_id)
+    if row is None:
+        row = StudentClass(student_id=student_id, school_id=school_id, class_id=class_id, since=since,
+                           updated_at=utcnow())
+        session.add(row)
+    elif row.since is None or since is None or since >= row.since:
+        row.school_id, row.class_id, row.since, row.updated_at = school_id, class_id, since, utcnow()
+    session.flush()
+    return row
+
+
+def upsert_assignment(session: Session, *, assignment_id: str, school_id: str, teacher_id: str,
+                      class_id: str, subject_id: str, subgroup_id: str | None) -> TeacherAssignment:
+    row = session.get(TeacherAssignment, assignment_id)
+    if row is None:
+        row = TeacherAssignment(id=assignment_id, school_id=school_id)
+        session.add(row)
+    row.teacher_id, row.class_id, row.subject_id = teacher_id, class_id, subject_id
+    row.subgroup_id, row.updated_at = subgroup_id, utcnow()
+    session.flush()
+    return row
+
+
+def class_of_student(session: Session, *, student_id: str) -> str | None:
+    row = session.get(StudentClass, student_id)
+    return row.class_id if row else None
+
+
+def classes_of_class_teacher(session: Session, *, teacher_id: str) -> list[str]:
+    return list(session.scalars(select(ClassTeacher.class_id).where(ClassTeacher.teacher_id == teacher_id)
+                                .order_by(ClassTeacher.name, ClassTeacher.class_id)))
+
+
+def class_school(session: Session, *, class_id: str) -> str | None:
+    """The school of a class, from whichever journal event told us about it first."""
+    for column, key in ((ClassTeacher.school_id, ClassTeacher.class_id),
+                        (TeacherAssignment.school_id, TeacherAssignment.class_id),
+                        (StudentClass.school_id, StudentClass.class_id)):
+        school_id = session.scalars(select(column).where(key == class_id).limit(1)).first()
+        if school_id:
+            return school_id
+    return None
+
+
+def access_facts(session: Session, *, subject_id: str, resource: domain.Resource) -> domain.Facts:
+    """Everything :func:`identity.domain.decide` needs about ``resource``."""
+    class_teacher_of = frozenset(classes_of_class_teacher(session, teacher_id=subject_id))
+    if resource.type == "class":
+        school_id = class_school(session, class_id=resource.id)
+        if school_id is None:
+            return domain.Facts()
+        teaches = session.scalars(select(TeacherAssignment.class_id).where(
+            TeacherAssignment.teacher_id == subject_id, TeacherAssignment.class_id == resource.id).limit(1)).first()
+        return domain.Facts(exists=True, school_id=school_id, class_ids=frozenset([resource.id]),
+                            class_teacher_of=class_teacher_of,
+                            teaches=frozenset([teaches]) if teaches else frozenset())
+    if resource.type not in ("student", "user"):
+        return domain.Facts()
+    user = get_user(session, user_id=resource.id)
+    if user is None:
+        return domain.Facts()
+    roles = frozenset(user.roles or ())
+    class_ids = set()
+    if "student" in roles:
+        own = class_of_student(session, student_id=user.id)
+        if own:
+            class_ids.add(own)
+    if "parent" in roles:
+        for child in children_of(session, parent_id=user.id):
+            own = class_of_student(session, student_id=child.id)
+            if own:
+                class_ids.add(own)
+    parent_of = get_parent_link(session, student_id=user.id, parent_id=subject_id) is not None
+    return domain.Facts(
+        exists=True, school_id=user.school_id, roles=roles, parent_of=parent_of,
+        consent_given=consent_given(session, parent_id=subject_id) if parent_of else False,
+        class_ids=frozenset(class_ids), class_teacher_of=class_teacher_of,
+    )

@@ -1,0 +1,189 @@
+"""The events messaging consumes (see docs/events.md) and their payload schemas.
+
+Messaging publishes no events yet. Every parser here is pure: it takes an
+envelope (already checked by ``kernel.events.validate_envelope``) and returns a
+small frozen record or raises :class:`InvalidEvent`, which the kernel's
+``handles`` turns into a dead letter.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+# (producer, type) of every consumed event.
+USER_CREATED = ("identity", "user_created")
+ROLES_CHANGED = ("identity", "roles_changed")
+PARENT_LINKED = ("identity", "parent_linked")
+SUBJECT_CREATED = ("journal", "subject_created")
+CLASS_CREATED = ("journal", "class_created")
+STUDENT_ENROLLED = ("journal", "student_enrolled")
+MARK_POSTED = ("journal", "mark_posted")
+
+
+class InvalidEvent(ValueError):
+    """The envelope or payload does not match the documented schema."""
+
+
+def _text(data: dict, key: str, *, required: bool = True, where: str = "payload") -> str | None:
+    value = data.get(key)
+    if value is None or value == "":
+        if required:
+            raise InvalidEvent(f"{where}.{key} is required")
+        return None
+    if not isinstance(value, str):
+        raise InvalidEvent(f"{where}.{key} must be a string")
+    return value
+
+
+def _date(data: dict, key: str, *, required: bool = True) -> dt.date | None:
+    value = _text(data, key, required=required)
+    if value is None:
+        return None
+    try:
+        if len(value) != 10:  # fromisoformat would also take 20261012
+            raise ValueError(value)
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InvalidEvent(f"payload.{key} must be a date YYYY-MM-DD") from None
+
+
+def _roles(data: dict) -> tuple:
+    roles = data.get("roles")
+    if not isinstance(roles, list) or not all(isinstance(r, str) and r for r in roles):
+        raise InvalidEvent("payload.roles must be a list of strings")
+    return tuple(dict.fromkeys(roles))  # de-duplicated, order kept
+
+
+def school_id(env: dict) -> str:
+    """The envelope's school; every row messaging keeps belongs to one."""
+    return _text(env, "school_id", where="envelope")
+
+
+def occurred_at(env: dict) -> dt.datetime:
+    """The envelope's ``occurred_at`` as an aware UTC datetime."""
+    raw = _text(env, "occurred_at", where="envelope")
+    try:
+        value = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidEvent("envelope.occurred_at must be ISO-8601") from None
+    if value.tzinfo is None:  # the kernel always writes UTC
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
+def _payload(env: dict) -> dict:
+    payload = env.get("payload")
+    if not isinstance(payload, dict):
+        raise InvalidEvent("payload must be an object")
+    return payload
+
+
+@dataclass(frozen=True)
+class UserCreated:
+    user_id: str
+    full_name: str
+    roles: tuple
+
+
+def parse_user_created(env: dict) -> UserCreated:
+    p = _payload(env)
+    return UserCreated(user_id=_text(p, "user_id"), full_name=_text(p, "full_name"), roles=_roles(p))
+
+
+@dataclass(frozen=True)
+class RolesChanged:
+    user_id: str
+    roles: tuple
+
+
+def parse_roles_changed(env: dict) -> RolesChanged:
+    p = _payload(env)
+    return RolesChanged(user_id=_text(p, "user_id"), roles=_roles(p))
+
+
+@dataclass(frozen=True)
+class ParentLinked:
+    student_id: str
+    parent_id: str
+    relation: str | None
+
+
+def parse_parent_linked(env: dict) -> ParentLinked:
+    p = _payload(env)
+    link = ParentLinked(student_id=_text(p, "student_id"), parent_id=_text(p, "parent_id"),
+                        relation=_text(p, "relation", required=False))
+    if link.student_id == link.parent_id:
+        raise InvalidEvent("a person cannot be their own parent")
+    return link
+
+
+@dataclass(frozen=True)
+class SubjectCreated:
+    subject_id: str
+    name: str
+
+
+def parse_subject_created(env: dict) -> SubjectCreated:
+    p = _payload(env)
+    return SubjectCreated(subject_id=_text(p, "subject_id"), name=_text(p, "name"))
+
+
+@dataclass(frozen=True)
+class ClassCreated:
+    class_id: str
+    year_id: str | None
+    grade: int | None
+    letter: str | None
+    name: str
+    class_teacher_id: str | None
+
+
+def parse_class_created(env: dict) -> ClassCreated:
+    p = _payload(env)
+    grade = p.get("grade")
+    if grade is not None and (isinstance(grade, bool) or not isinstance(grade, int)):
+        raise InvalidEvent("payload.grade must be an integer")
+    return ClassCreated(
+        class_id=_text(p, "class_id"), year_id=_text(p, "year_id", required=False), grade=grade,
+        letter=_text(p, "letter", required=False), name=_text(p, "name"),
+        class_teacher_id=_text(p, "class_teacher_id", required=False))
+
+
+@dataclass(frozen=True)
+class StudentEnrolled:
+    student_id: str
+    class_id: str
+    order_no: str | None
+    on: dt.date | None
+
+
+def parse_student_enrolled(env: dict) -> StudentEnrolled:
+    p = _payload(env)
+    order_no = p.get("order_no")
+    if isinstance(order_no, bool) or (order_no is not None and not isinstance(order_no, (str, int))):
+        raise InvalidEvent("payload.order_no must be a string")
+    return StudentEnrolled(
+        student_id=_text(p, "student_id"), class_id=_text(p, "class_id"),
+        order_no=None if order_no in (None, "") else str(order_no), on=_date(p, "on", required=False))
+
+
+@dataclass(frozen=True)
+class MarkPosted:
+    mark_id: str
+    lesson_id: str
+    student_id: str
+    subject_id: str
+    subject_name: str | None
+    date: dt.date
+    value: object  # int or str (the journal's scale); formatted by the domain
+
+
+def parse_mark_posted(env: dict) -> MarkPosted:
+    p = _payload(env)
+    value = p.get("value")
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or value == "":
+        raise InvalidEvent("payload.value must be an integer or a string")
+    return MarkPosted(
+        mark_id=_text(p, "mark_id"), lesson_id=_text(p, "lesson_id"),
+        student_id=_text(p, "student_id"), subject_id=_text(p, "subject_id"),
+        subject_name=_text(p, "subject_name", required=False), date=_date(p, "date"), value=value)

@@ -1,0 +1,81 @@
+"""Fixtures of the messaging tests: one migrated PostgreSQL database per run
+(emptied before every test), the real RabbitMQ through nameko's per-test
+vhosts, and small factories for ids and event envelopes."""
+from __future__ import annotations
+
+import pytest
+from nameko.amqp.publish import Publisher
+from sqlalchemy import select
+
+from kernel.db import make_engine, session_factory
+from kernel.nameko_ext import event_exchange
+from kernel.testing import migrated_database, truncate_all
+
+from messaging import store
+from messaging.service import Service
+
+
+@pytest.fixture(scope="session")
+def migrated_url(pg_databases):
+    return migrated_database(pg_databases, "messaging")
+
+
+@pytest.fixture
+def db_url(migrated_url):
+    truncate_all(migrated_url, store.Base.metadata)
+    return migrated_url
+
+
+@pytest.fixture(scope="session")
+def _engine(migrated_url):
+    engine = make_engine(migrated_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session_maker(db_url, _engine):
+    return session_factory(_engine)
+
+
+@pytest.fixture
+def session(session_maker):
+    with session_maker() as s:
+        yield s
+
+
+@pytest.fixture
+def config(rabbit_config, db_url):
+    return {**rabbit_config, "DATABASE_URL": db_url, "max_workers": 4}
+
+
+@pytest.fixture
+def container(container_factory, config):
+    c = container_factory(Service, config)
+    c.start()
+    return c
+
+
+@pytest.fixture
+def publish(config):
+    """``publish(producer, envelope_or_raw_body, routing_key)`` onto the
+    producer's events exchange, as the outbox relay does."""
+    publisher = Publisher(config["AMQP_URI"])
+
+    def _publish(producer: str, body, routing_key: str | None = None):
+        key = routing_key or body["type"]
+        publisher.publish(body, exchange=event_exchange(producer), routing_key=key)
+
+    return _publish
+
+
+@pytest.fixture
+def rows(session_maker):
+    """``rows(Model_or_table, **filters)``: what is in the database now."""
+    def _rows(what, **filters):
+        with session_maker() as s:
+            if hasattr(what, "__table__"):
+                query = select(what).filter_by(**filters)
+                return list(s.scalars(query))
+            return list(s.execute(select(what).filter_by(**filters)).mappings())
+    return _rows
