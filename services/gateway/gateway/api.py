@@ -1,0 +1,189 @@
+"""The REST views of ``/api/v1`` (API.md): authenticate, validate against
+the OpenAPI document, call the owning service, answer. No rules live here;
+access is decided by identity (Authorize) and by the services themselves.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, g, jsonify, request
+
+from ejournal.identity.v1 import identity_pb2
+from ejournal.journal.v1 import journal_pb2
+
+from gateway import convert, openapi
+from gateway.auth import login_required, require_role
+from gateway.context import call_ctx, current_clients
+from gateway.errors import ApiError
+from gateway.messages import text
+from gateway.validation import json_body, query_params, validation_error
+
+bp = Blueprint("api", __name__, url_prefix=openapi.API_PREFIX)
+
+# Report kinds served now; the rest of API.md's kinds answer 422 until built.
+AVAILABLE_REPORTS = {"progress"}
+
+
+def created(payload, status: int = 201):
+    return jsonify(payload), status
+
+
+def authorize(action: str, resource_type: str, resource_id: str) -> None:
+    """Ask identity whether the caller may do ``action``; 404 or 403 if not
+    (docs/contracts.md "Access decisions": not yours looks like not found)."""
+    p = g.principal
+    reply = current_clients().identity.Authorize(identity_pb2.AuthorizeRequest(
+        subject_id=p.user_id, school_id=p.school_id, roles=list(p.roles), action=action,
+        resource_type=resource_type, resource_id=resource_id))
+    if reply.allowed:
+        return
+    if reply.denial == "forbidden":
+        raise ApiError(403, "FORBIDDEN")
+    raise ApiError(404, "NOT_FOUND")  # "not_found", and anything unexpected: reveal nothing
+
+
+# -- auth and people (identity) -------------------------------------------------
+
+@bp.post("/auth/login")
+def login():
+    body = json_body()
+    reply = current_clients().identity.Login(identity_pb2.LoginRequest(
+        login=body["login"], password=body["password"], client_address=request.remote_addr or ""))
+    return jsonify(convert.token_pair(reply))
+
+
+@bp.get("/me")
+@login_required
+def me():
+    reply = current_clients().identity.GetProfile(identity_pb2.ProfileRequest(user_id=g.principal.user_id))
+    return jsonify(convert.profile(reply))
+
+
+@bp.post("/users")
+@login_required
+def create_user():
+    body = json_body()
+    return created(current_clients().rpc("identity", "create_user", call_ctx(), body))
+
+
+@bp.post("/students/<id>/parents")
+@login_required
+def link_parent(id):
+    body = json_body()
+    return created(current_clients().rpc("identity", "link_parent", call_ctx(), id,
+                                         body["parent_id"], body["relation"]))
+
+
+@bp.put("/parents/<id>/consent")
+@login_required
+def record_consent(id):
+    body = json_body()
+    return jsonify(current_clients().rpc("identity", "record_consent", call_ctx(), id,
+                                         body["given"], body["signed_on"]))
+
+
+# -- school structure and the journal (journal) ---------------------------------
+
+@bp.post("/years")
+@login_required
+def open_year():
+    return created(current_clients().rpc("journal", "open_year", call_ctx(), json_body()))
+
+
+@bp.post("/subjects")
+@login_required
+def create_subject():
+    return created(current_clients().rpc("journal", "create_subject", call_ctx(), json_body()))
+
+
+@bp.post("/classes")
+@login_required
+def create_class():
+    return created(current_clients().rpc("journal", "create_class", call_ctx(), json_body()))
+
+
+@bp.post("/classes/<id>/students")
+@login_required
+def enroll_student(id):
+    body = json_body()
+    return created(current_clients().rpc("journal", "enroll_student", call_ctx(), id, body))
+
+
+@bp.post("/assignments")
+@login_required
+def assign_teacher():
+    return created(current_clients().rpc("journal", "assign_teacher", call_ctx(), json_body()))
+
+
+@bp.post("/lessons")
+@login_required
+def record_lesson():
+    return created(current_clients().rpc("journal", "record_lesson", call_ctx(), json_body()))
+
+
+@bp.put("/lessons/<id>/marks")
+@login_required
+def post_marks(id):
+    body = json_body()
+    return jsonify(current_clients().rpc("journal", "post_marks", call_ctx(), id, body["marks"]))
+
+
+@bp.get("/students/<id>/diary")
+@login_required
+def diary(id):
+    q = query_params()
+    span = convert.diary_range(q.get("from"), q.get("to"), dt.date.today())
+    if isinstance(span, str):
+        raise validation_error([{"field": "from", "message": text(span)}])
+    first, last = span
+    authorize("diary.read", "student", id)
+    reply = current_clients().journal.GetDiary(journal_pb2.DiaryRequest(
+        student_id=id, school_id=g.principal.school_id,
+        from_date=first.isoformat(), to_date=last.isoformat()))
+    return jsonify(convert.diary(reply))
+
+
+# -- messaging, reports, backups ------------------------------------------------
+
+@bp.get("/notifications")
+@login_required
+def notifications():
+    q = query_params()
+    return jsonify(current_clients().rpc("messaging", "list_notifications", call_ctx(),
+                                         q["limit"], q.get("cursor")))
+
+
+@bp.get("/reports/<kind>")
+@login_required
+def report(kind):
+    if kind not in openapi.REPORT_KINDS:
+        raise ApiError(404, "NOT_FOUND")
+    q = query_params()
+    if kind not in AVAILABLE_REPORTS:
+        raise ApiError(422, "REPORT_NOT_AVAILABLE", details={"kind": kind})
+    if q["format"] != "json":
+        raise ApiError(422, "FORMAT_NOT_AVAILABLE", details={"format": q["format"]})
+    missing = [name for name in ("class_id", "period_id") if not q.get(name)]
+    if missing:
+        raise validation_error([{"field": name, "message": text("problem.required")} for name in missing])
+    authorize("report.read", "class", q["class_id"])
+    return jsonify(current_clients().rpc("reports", "progress", call_ctx(), q["class_id"], q["period_id"]))
+
+
+@bp.post("/backups")
+@login_required
+def request_backup():
+    require_role("admin")
+    return created(current_clients().rpc("backup", "request_backup", call_ctx()), 202)
+
+
+@bp.get("/backups")
+@login_required
+def list_backups():
+    require_role("admin")
+    return jsonify(current_clients().rpc("backup", "list_backups", call_ctx()))
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    return jsonify(openapi.document())

@@ -1,0 +1,138 @@
+"""The gateway's Flask application factory (flaskr style).
+
+``create_app(config=None, clients=None)``: settings are read from the
+environment (kernel.config.load) when the app is created, never at import;
+``config`` overrides Flask config keys (tests); ``clients`` replaces the
+process's service clients (tests inject a fake). Without it, the real
+:class:`gateway.clients.Clients` is built on first use, in the worker.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+from flask import Flask, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from kernel import config as kernel_config
+from kernel import correlation
+
+from gateway import api, errors, metrics, ops
+from gateway.auth import TOKEN_CACHE, TokenCache
+from gateway.context import EXTENSION, ClientsHolder
+from gateway.messages import MESSAGES, text
+
+log = logging.getLogger("gateway")
+
+DEFAULTS = {
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "RPC_TIMEOUT": 10.0,        # seconds, every nameko call
+    "GRPC_TIMEOUT": 5.0,        # seconds, every gRPC deadline
+    "RPC_POOL_SIZE": 8,         # started proxies per process (= gunicorn threads)
+    "READY_TIMEOUT": 2.0,       # seconds, each /readyz check
+    "JWKS_MIN_INTERVAL": 10.0,  # seconds between two refetches of identity's keys
+    "TOKEN_CACHE_SIZE": 4096,   # verified tokens remembered per process (0: off)
+    "TOKEN_CACHE_SECONDS": 60.0,
+}
+
+# A client's X-Correlation-Id is adopted only if it cannot pollute logs or
+# headers, and fits the 64 characters the outbox keeps.
+SANE_CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{8,64}")
+
+JSON_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+PORTAL_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+              "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+HTTP_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
+
+
+def create_app(config: dict | None = None, clients=None) -> Flask:
+    """Build the gateway app; see the module docstring."""
+    app = Flask("gateway")
+    app.config.update(DEFAULTS)
+    app.config.from_prefixed_env("EJOURNAL_GATEWAY")  # e.g. EJOURNAL_GATEWAY_RPC_TIMEOUT=5
+    app.config.update(config or {})
+    settings = app.config.get("SETTINGS") or kernel_config.load()
+    app.config["SETTINGS"] = settings
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+
+    def build_clients():
+        from gateway.clients import Clients
+        return Clients(settings, rpc_timeout=float(app.config["RPC_TIMEOUT"]),
+                       grpc_timeout=float(app.config["GRPC_TIMEOUT"]),
+                       pool_size=int(app.config["RPC_POOL_SIZE"]),
+                       jwks_min_interval=float(app.config["JWKS_MIN_INTERVAL"]))
+
+    app.extensions[EXTENSION] = ClientsHolder(build_clients, clients)
+    if int(app.config["TOKEN_CACHE_SIZE"]) > 0:
+        app.extensions[TOKEN_CACHE] = TokenCache(int(app.config["TOKEN_CACHE_SIZE"]),
+                                                 float(app.config["TOKEN_CACHE_SECONDS"]))
+    app.register_blueprint(api.bp)
+    app.register_blueprint(ops.bp)
+    _install_hooks(app)
+    _install_error_handlers(app)
+    return app
+
+
+def _install_hooks(app: Flask) -> None:
+    @app.before_request
+    def _start():
+        g.started = time.perf_counter()
+        offered = request.headers.get(correlation.HEADER, "")
+        g.correlation_id = offered if SANE_CORRELATION_ID.fullmatch(offered) else correlation.new_id()
+        correlation.set(g.correlation_id)
+
+    @app.after_request
+    def _finish(response):
+        cid = g.get("correlation_id")
+        if cid:
+            response.headers[correlation.HEADER] = cid
+        _security_headers(response)
+        route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+        metrics.observe(route, request.method, response.status_code,
+                        time.perf_counter() - g.get("started", time.perf_counter()))
+        return response
+
+    @app.teardown_request
+    def _clear(_exc=None):
+        correlation.set(None)
+
+
+def _security_headers(response) -> None:
+    headers = response.headers
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    headers["Content-Security-Policy"] = PORTAL_CSP if response.mimetype == "text/html" else JSON_CSP
+    if not request.path.startswith("/static/"):
+        headers["Cache-Control"] = "no-store"
+
+
+def _install_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        code = HTTP_CODES.get(exc.code, f"HTTP_{exc.code}")
+        message = text(code) if code in MESSAGES else text("BAD_REQUEST")
+        api_error = errors.ApiError(exc.code or 500, code, message)
+        response = jsonify(api_error.body())
+        response.status_code = api_error.status
+        if exc.code == 405 and getattr(exc, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def _any_error(exc: Exception):
+        api_error = errors.map_exception(exc)
+        if api_error is None:
+            # Logged with the correlation id (the log filter adds it) and the
+            # trace; the client sees a generic text and the id only.
+            log.exception("unexpected error [%s] on %s %s", correlation.get(), request.method, request.path)
+            api_error = errors.internal(correlation.get())
+        elif api_error.status >= 500:
+            log.warning("[%s] %s %s -> %s (%s: %s)", correlation.get(), request.method, request.path,
+                        api_error.status, type(exc).__name__, exc)
+        return jsonify(api_error.body()), api_error.status

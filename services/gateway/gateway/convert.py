@@ -1,0 +1,80 @@
+"""Pure helpers of the views: protobuf replies to the API's JSON shapes and
+the diary's date range. No Flask, no I/O."""
+from __future__ import annotations
+
+import datetime as dt
+
+MAX_DIARY_DAYS = 366
+
+
+def token_pair(reply) -> dict:
+    """identity ``TokenPair`` as the login answer (API.md)."""
+    return {
+        "access_token": reply.access_token,
+        "refresh_token": reply.refresh_token,
+        "token_type": "Bearer",
+        "expires_in": reply.expires_in,
+        "user": {"id": reply.user_id, "roles": list(reply.roles)},
+    }
+
+
+def profile(reply) -> dict:
+    """identity ``Profile`` as ``GET /me`` (empty class ids become null)."""
+    return {
+        "id": reply.id,
+        "login": reply.login,
+        "full_name": reply.full_name,
+        "roles": list(reply.roles),
+        "children": [{"id": c.id, "full_name": c.full_name, "class_id": c.class_id or None}
+                     for c in reply.children],
+        "classes": [{"id": c.id, "role": c.role} for c in reply.classes],
+    }
+
+
+def diary(reply) -> dict:
+    """journal ``Diary`` as ``GET /students/{id}/diary`` ("" attendance is null)."""
+    return {
+        "student_id": reply.student_id,
+        "days": [{
+            "date": day.date,
+            "lessons": [{
+                "lesson_id": lesson.lesson_id,
+                "subject_id": lesson.subject_id,
+                "subject": lesson.subject,
+                "topic": lesson.topic,
+                "homework": lesson.homework,
+                "lesson_type": lesson.lesson_type,
+                "marks": [{"id": m.id, "value": m.value, "kind": m.kind, "weight": m.weight,
+                           "comment": m.comment} for m in lesson.marks],
+                "attendance": lesson.attendance or None,
+            } for lesson in day.lessons],
+        } for day in reply.days],
+    }
+
+
+def week_of(day: dt.date) -> tuple[dt.date, dt.date]:
+    """Monday..Sunday of ``day``'s week."""
+    monday = day - dt.timedelta(days=day.weekday())
+    return monday, monday + dt.timedelta(days=6)
+
+
+def diary_range(start: str | None, end: str | None, today: dt.date) -> tuple[dt.date, dt.date] | str:
+    """The diary's (from, to), inclusive, from already-validated YYYY-MM-DD
+    strings or None; a problem key of gateway.messages if the range is bad.
+
+    Neither given: the current week; one given: a week from/to it.
+    """
+    week = dt.timedelta(days=6)
+    first = dt.date.fromisoformat(start) if start else None
+    last = dt.date.fromisoformat(end) if end else None
+    if first is None and last is None:
+        first, last = week_of(today)
+    elif first is None:
+        first = last - week
+    elif last is None:
+        last = first + week
+    if first > last:
+        return "problem.date_order"
+    if (last - first).days >= MAX_DIARY_DAYS:
+        return "problem.date_range"
+    return first, last

@@ -1,0 +1,48 @@
+"""gunicorn settings of the gateway:
+``python -m gunicorn -c python:gateway.gunicorn_conf gateway.wsgi:app``.
+
+gthread workers (plain threads, no eventlet: the gRPC clients need that),
+``EJOURNAL_GATEWAY_WORKERS`` processes (default 2) of 8 threads. Prometheus
+runs in multiprocess mode so that /metrics sums every worker.
+"""
+import glob
+import os
+
+from kernel import config as _config
+
+_settings = _config.load()
+
+bind = f"{_settings.gateway_host}:{_settings.gateway_port}"
+worker_class = "gthread"
+workers = int(os.environ.get("EJOURNAL_GATEWAY_WORKERS") or 2)
+threads = 8
+timeout = 30
+graceful_timeout = 10
+keepalive = 5
+# Bodies are capped at 1 MiB by the app; headers are capped here.
+limit_request_line = 8190
+limit_request_fields = 100
+
+# Must be in the environment before any worker imports prometheus_client.
+_prom_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(
+    _settings.data_dir / "prometheus" / f"gateway-{_settings.gateway_port}")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = _prom_dir
+
+
+def on_starting(server):
+    """Start from empty metric files: the pids of a previous run are gone."""
+    os.makedirs(_prom_dir, exist_ok=True)
+    for path in glob.glob(os.path.join(_prom_dir, "*.db")):
+        os.remove(path)
+
+
+def post_fork(server, worker):
+    """Deliberately builds nothing: the app creates its RPC pool and gRPC
+    channels on first use inside the worker, so no socket crosses a fork."""
+
+
+def child_exit(server, worker):
+    """Let the multiprocess collector drop the dead worker's live gauges."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, _prom_dir)

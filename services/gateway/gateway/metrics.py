@@ -1,0 +1,29 @@
+"""The gateway's Prometheus metrics. gunicorn runs several worker
+processes, so with ``PROMETHEUS_MULTIPROC_DIR`` set (gunicorn_conf sets it)
+every scrape aggregates all workers' files."""
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess,
+)
+
+REQUESTS = Counter("gateway_requests_total", "HTTP requests answered by the gateway",
+                   ["route", "method", "status"])
+SECONDS = Histogram("gateway_request_seconds", "Time to answer an HTTP request", ["route"])
+
+
+def observe(route: str, method: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(route, method, str(status)).inc()
+    SECONDS.labels(route).observe(seconds)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text and its content type."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,413 @@
+"""The OpenAPI 3.1 document of the gateway, as Python data.
+
+It is the single source of truth for what a request may carry: the views
+validate every JSON body against the operation's ``requestBody`` schema and
+every query string against the operation's ``parameters`` (see
+:mod:`gateway.validation`), and a test checks that the document and Flask's
+URL map list the same routes. Request schemas are closed
+(``additionalProperties: false``); response schemas list what is promised
+and leave room for services to add fields.
+"""
+from __future__ import annotations
+
+import copy
+import re
+
+API_PREFIX = "/api/v1"
+VERSION = "1.0.0"
+
+ROLES = ["admin", "director", "deputy", "class_teacher", "teacher", "secretary", "news_editor",
+         "scheduler", "student", "parent"]
+REPORT_KINDS = ["class-fill", "student-finals", "attendance", "class-teacher", "progress",
+                "progress-sheet", "attendance-sheet", "journal-monitoring", "user-activity", "forecast"]
+REPORT_FORMATS = ["json", "pdf", "xlsx"]
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+ID = {"type": "string", "minLength": 1, "maxLength": 64, "description": "Opaque id (uuid4)"}
+DATE = {"type": "string", "format": "date", "pattern": DATE_PATTERN, "description": "YYYY-MM-DD"}
+TEXT = {"type": "string", "minLength": 1, "maxLength": 500}
+LONG_TEXT = {"type": "string", "maxLength": 10000}
+
+
+def _nullable(schema: dict) -> dict:
+    """An optional field that may also be sent as null."""
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _closed(properties: dict, required: list[str], description: str = "") -> dict:
+    schema = {"type": "object", "properties": properties, "required": required,
+              "additionalProperties": False}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _open(properties: dict, required: list[str] | None = None) -> dict:
+    return {"type": "object", "properties": properties, "required": required or list(properties)}
+
+
+REQUEST_SCHEMAS = {
+    "LoginRequest": _closed({
+        "login": {"type": "string", "minLength": 1, "maxLength": 100},
+        "password": {"type": "string", "minLength": 1, "maxLength": 256},
+    }, ["login", "password"]),
+    "CreateUserRequest": _closed({
+        "login": {"type": "string", "minLength": 1, "maxLength": 100},
+        "full_name": {"type": "string", "minLength": 1, "maxLength": 300},
+        "roles": {"type": "array", "items": {"enum": ROLES}, "minItems": 1, "uniqueItems": True},
+        "email": _nullable({"type": "string", "maxLength": 254, "pattern": r"^[^@\s]+@[^@\s]+$"}),
+        "birth_date": _nullable(DATE),
+        "sex": _nullable({"type": "string", "maxLength": 16}),
+        "password": _nullable({"type": "string", "minLength": 1, "maxLength": 256}),
+    }, ["login", "full_name", "roles"], "Without password identity generates one (shown once)."),
+    "LinkParentRequest": _closed({
+        "parent_id": ID,
+        "relation": {"type": "string", "minLength": 1, "maxLength": 50},
+    }, ["parent_id", "relation"]),
+    "ConsentRequest": _closed({
+        "given": {"type": "boolean"},
+        "signed_on": DATE,
+    }, ["given", "signed_on"]),
+    "PeriodInput": _closed({
+        "name": {"type": "string", "minLength": 1, "maxLength": 100},
+        "kind": {"enum": ["quarter", "trimester", "half_year"]},
+        "starts_on": DATE,
+        "ends_on": DATE,
+    }, ["name", "kind", "starts_on", "ends_on"]),
+    "OpenYearRequest": _closed({
+        "name": {"type": "string", "minLength": 1, "maxLength": 100, "examples": ["2026/2027"]},
+        "starts_on": DATE,
+        "ends_on": DATE,
+        "periods": {"type": "array", "items": _ref("PeriodInput"), "minItems": 1, "maxItems": 12},
+    }, ["name", "starts_on", "ends_on", "periods"]),
+    "CreateSubjectRequest": _closed({
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+    }, ["name"]),
+    "CreateClassRequest": _closed({
+        "year_id": ID,
+        "grade": {"type": "integer", "minimum": 1, "maximum": 11},
+        "letter": {"type": "string", "minLength": 1, "maxLength": 3},
+        "class_teacher_id": ID,
+    }, ["year_id", "grade", "letter", "class_teacher_id"]),
+    "EnrollStudentRequest": _closed({
+        "student_id": ID,
+        "order_no": {"type": "string", "minLength": 1, "maxLength": 50},
+        "on": DATE,
+    }, ["student_id", "order_no", "on"]),
+    "AssignTeacherRequest": _closed({
+        "teacher_id": ID,
+        "class_id": ID,
+        "subject_id": ID,
+        "hours_per_week": {"type": "number", "exclusiveMinimum": 0, "maximum": 40},
+        "subgroup_id": _nullable(ID),
+    }, ["teacher_id", "class_id", "subject_id", "hours_per_week"]),
+    "RecordLessonRequest": _closed({
+        "class_id": ID,
+        "subject_id": ID,
+        "date": DATE,
+        "topic": TEXT,
+        "lesson_type": {"type": "string", "minLength": 1, "maxLength": 50},
+        "work_type": _nullable({"type": "string", "maxLength": 50}),
+        "homework": _nullable(LONG_TEXT),
+        "subgroup_id": _nullable(ID),
+        "substitute_for": _nullable(ID),
+    }, ["class_id", "subject_id", "date", "topic", "lesson_type"],
+        "R-J1: the topic is required; R-J4/R-J5 are checked by the journal."),
+    # value and weight are only type-checked here: the scale (R-J3) is a
+    # journal rule answered with 422 INVALID_MARK, not a malformed request.
+    "MarkInput": _closed({
+        "student_id": ID,
+        "value": {"type": "integer"},
+        "kind": _nullable({"type": "string", "maxLength": 50}),
+        "weight": _nullable({"type": "integer"}),
+        "comment": _nullable({"type": "string", "maxLength": 1000}),
+    }, ["student_id", "value"]),
+    "PostMarksRequest": _closed({
+        "marks": {"type": "array", "items": _ref("MarkInput"), "minItems": 1, "maxItems": 200},
+    }, ["marks"]),
+}
+
+RESPONSE_SCHEMAS = {
+    "Error": {
+        "type": "object",
+        "properties": {
+            "error": {"type": "string", "description": "Machine code, e.g. VALIDATION_ERROR"},
+            "message": {"type": "string", "description": "Russian text for people"},
+            "details": {"type": "object"},
+        },
+        "required": ["error", "message", "details"],
+    },
+    "TokenPair": _open({
+        "access_token": {"type": "string"},
+        "refresh_token": {"type": "string"},
+        "token_type": {"const": "Bearer"},
+        "expires_in": {"type": "integer"},
+        "user": _open({"id": {"type": "string"}, "roles": {"type": "array", "items": {"type": "string"}}}),
+    }),
+    "Profile": _open({
+        "id": {"type": "string"},
+        "login": {"type": "string"},
+        "full_name": {"type": "string"},
+        "roles": {"type": "array", "items": {"type": "string"}},
+        "children": {"type": "array", "items": _open({
+            "id": {"type": "string"}, "full_name": {"type": "string"},
+            "class_id": {"type": ["string", "null"]}})},
+        "classes": {"type": "array", "items": _open({
+            "id": {"type": "string"}, "role": {"type": "string"}})},
+    }),
+    "CreatedUser": _open({
+        "id": {"type": "string"}, "login": {"type": "string"},
+        "initial_password": {"type": ["string", "null"], "description": "Shown once"},
+    }),
+    "ParentLink": _open({"student_id": {"type": "string"}, "parent_id": {"type": "string"},
+                         "relation": {"type": "string"}}),
+    "Consent": _open({"parent_id": {"type": "string"}, "given": {"type": "boolean"},
+                      "signed_on": {"type": "string"}}),
+    "Year": _open({
+        "id": {"type": "string"}, "name": {"type": "string"},
+        "starts_on": {"type": "string"}, "ends_on": {"type": "string"},
+        "periods": {"type": "array", "items": _open({
+            "id": {"type": "string"}, "name": {"type": "string"}, "kind": {"type": "string"},
+            "starts_on": {"type": "string"}, "ends_on": {"type": "string"}})},
+    }),
+    "Subject": _open({"id": {"type": "string"}, "name": {"type": "string"}}),
+    "Class": _open({"id": {"type": "string"}, "name": {"type": "string", "examples": ["5А"]}},
+                   ["id", "name"]),
+    "Enrolment": _open({"student_id": {"type": "string"}, "class_id": {"type": "string"},
+                        "order_no": {"type": "string"}, "on": {"type": "string"}}),
+    "Assignment": _open({"id": {"type": "string"}, "teacher_id": {"type": "string"},
+                         "class_id": {"type": "string"}, "subject_id": {"type": "string"},
+                         "hours_per_week": {"type": "number"}}),
+    "Lesson": _open({"id": {"type": "string"}, "late": {"type": "boolean"}}),
+    "Marks": _open({"marks": {"type": "array", "items": _open({
+        "id": {"type": "string"}, "student_id": {"type": "string"}, "value": {"type": "integer"}},
+        ["id", "student_id", "value"])}}),
+    "Diary": _open({
+        "student_id": {"type": "string"},
+        "days": {"type": "array", "items": _open({
+            "date": {"type": "string"},
+            "lessons": {"type": "array", "items": _open({
+                "lesson_id": {"type": "string"}, "subject_id": {"type": "string"},
+                "subject": {"type": "string"}, "topic": {"type": "string"},
+                "homework": {"type": "string"}, "lesson_type": {"type": "string"},
+                "marks": {"type": "array", "items": _open({
+                    "id": {"type": "string"}, "value": {"type": "integer"}, "kind": {"type": "string"},
+                    "weight": {"type": "integer"}, "comment": {"type": "string"}})},
+                "attendance": {"type": ["string", "null"]},
+            })},
+        })},
+    }),
+    "NotificationList": _open({
+        "items": {"type": "array", "items": _open({
+            "id": {"type": "string"}, "kind": {"type": "string"}, "title": {"type": "string"},
+            "body": {"type": "string"}, "data": {"type": "object"}, "created_at": {"type": "string"},
+            "read": {"type": "boolean"}})},
+        "next_cursor": {"type": ["string", "null"]},
+    }),
+    "ProgressReport": {"type": "object", "description": "R-R5 class progress for a period (built by reports)."},
+    "Backup": _open({"id": {"type": "string"}, "status": {"type": "string"}}),
+    "BackupList": _open({
+        "items": {"type": "array", "items": _open({
+            "id": {"type": "string"}, "started_at": {"type": ["string", "null"]},
+            "finished_at": {"type": ["string", "null"]}, "status": {"type": "string"},
+            "size": {"type": ["integer", "null"]}, "targets": {}, "verified": {}},
+            ["id", "status"])},
+        "next_cursor": {"type": ["string", "null"]},
+    }),
+    "Health": _open({"status": {"const": "ok"}}),
+    "Readiness": _open({"status": {"type": "string"},
+                        "checks": {"type": "object", "additionalProperties": {"type": "string"}}}),
+}
+
+ERROR_RESPONSES = {
+    400: ("BadRequest", "Malformed request (VALIDATION_ERROR lists the problems in details.problems)"),
+    401: ("Unauthorized", "No, invalid or expired access token (INVALID_TOKEN)"),
+    403: ("Forbidden", "Authenticated but not allowed"),
+    404: ("NotFound", "Not found, or not yours"),
+    409: ("Conflict", "Conflict or duplicate"),
+    422: ("Unprocessable", "Well-formed but breaks a rule"),
+    429: ("TooManyRequests", "Rate limited"),
+    500: ("InternalError", "Unexpected error (INTERNAL_ERROR, with details.correlation_id)"),
+    503: ("ServiceUnavailable", "A service behind the gateway is down (SERVICE_UNAVAILABLE)"),
+}
+
+
+def _json(schema_name: str, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": _ref(schema_name)}}}
+
+
+def _op(op_id: str, summary: str, tag: str, *, ok: tuple = (200, None, "OK"), body: str | None = None,
+        errors: tuple = (), params: list | None = None, public: bool = False,
+        description: str = "") -> dict:
+    status, schema, ok_text = ok
+    responses = {str(status): _json(schema, ok_text) if schema else {"description": ok_text}}
+    always = () if public else (401,)
+    for code in sorted(set(errors) | set(always) | {500, 503}):
+        responses[str(code)] = {"$ref": f"#/components/responses/{ERROR_RESPONSES[code][0]}"}
+    if body:
+        responses.setdefault("400", {"$ref": "#/components/responses/BadRequest"})
+    op = {"operationId": op_id, "summary": summary, "tags": [tag], "responses": dict(sorted(responses.items()))}
+    if description:
+        op["description"] = description
+    if params:
+        op["parameters"] = params
+    if body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+    op["security"] = [] if public else [{"bearerAuth": []}]
+    return op
+
+
+def _path_id(name: str = "id", description: str = "Opaque id") -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "description": description}
+
+
+def _query(name: str, schema: dict, description: str = "", required: bool = False) -> dict:
+    param = {"name": name, "in": "query", "required": required, "schema": schema}
+    if description:
+        param["description"] = description
+    return param
+
+
+P = API_PREFIX
+PATHS = {
+    f"{P}/auth/login": {"post": _op(
+        "login", "Вход по логину и паролю", "auth", public=True, body="LoginRequest",
+        ok=(200, "TokenPair", "Tokens"), errors=(400, 401, 403, 429),
+        description="401 INVALID_CREDENTIALS; 403 NO_CONSENT (a parent without consent, R-A4); "
+                    "429 TOO_MANY_ATTEMPTS.")},
+    f"{P}/me": {"get": _op("get_me", "Мой профиль", "people", ok=(200, "Profile", "The caller"),
+                           errors=(404,))},
+    f"{P}/users": {"post": _op(
+        "create_user", "Создать пользователя", "people", body="CreateUserRequest",
+        ok=(201, "CreatedUser", "Created; initial_password is shown once"), errors=(400, 403, 409),
+        description="admin: any roles; class_teacher: students and parents only (R-A2).")},
+    f"{P}/students/{{id}}/parents": {"post": _op(
+        "link_parent", "Связать родителя с учеником", "people", body="LinkParentRequest",
+        params=[_path_id(description="Student id")], ok=(201, "ParentLink", "Linked"),
+        errors=(400, 403, 404, 409))},
+    f"{P}/parents/{{id}}/consent": {"put": _op(
+        "record_consent", "Согласие на обработку персональных данных", "people", body="ConsentRequest",
+        params=[_path_id(description="Parent id")], ok=(200, "Consent", "Recorded"),
+        errors=(400, 403, 404), description="R-A4: without consent the parent cannot log in.")},
+    f"{P}/years": {"post": _op(
+        "open_year", "Открыть учебный год", "structure", body="OpenYearRequest",
+        ok=(201, "Year", "Opened"), errors=(400, 403, 409, 422))},
+    f"{P}/subjects": {"post": _op(
+        "create_subject", "Создать предмет", "structure", body="CreateSubjectRequest",
+        ok=(201, "Subject", "Created"), errors=(400, 403, 409))},
+    f"{P}/classes": {"post": _op(
+        "create_class", "Создать класс", "structure", body="CreateClassRequest",
+        ok=(201, "Class", "Created"), errors=(400, 403, 404, 409, 422))},
+    f"{P}/classes/{{id}}/students": {"post": _op(
+        "enroll_student", "Зачислить ученика в класс", "structure", body="EnrollStudentRequest",
+        params=[_path_id(description="Class id")], ok=(201, "Enrolment", "Enrolled (R-S3)"),
+        errors=(400, 403, 404, 409, 422))},
+    f"{P}/assignments": {"post": _op(
+        "assign_teacher", "Назначить учителя", "structure", body="AssignTeacherRequest",
+        ok=(201, "Assignment", "Assigned"), errors=(400, 403, 404, 409, 422))},
+    f"{P}/lessons": {"post": _op(
+        "record_lesson", "Записать урок", "journal", body="RecordLessonRequest",
+        ok=(201, "Lesson", "Recorded; late is true after the entry deadline (R-J5)"),
+        errors=(400, 403, 404, 422))},
+    f"{P}/lessons/{{id}}/marks": {"put": _op(
+        "post_marks", "Выставить отметки", "journal", body="PostMarksRequest",
+        params=[_path_id(description="Lesson id")], ok=(200, "Marks", "Posted"),
+        errors=(400, 403, 404, 422),
+        description="422 NO_MARKS_IN_GRADE_1 (R-J4), STUDENT_NOT_IN_CLASS, INVALID_MARK (R-J3).")},
+    f"{P}/students/{{id}}/diary": {"get": _op(
+        "get_diary", "Дневник ученика", "journal", params=[
+            _path_id(description="Student id"),
+            _query("from", DATE, "First day (default: Monday of the current week)"),
+            _query("to", DATE, "Last day, inclusive (default: from + 6 days); at most 366 days"),
+        ], ok=(200, "Diary", "The diary"), errors=(400, 404),
+        description="The student, their parents and staff of the school (R-A3); anyone else gets 404.")},
+    f"{P}/notifications": {"get": _op(
+        "list_notifications", "Уведомления", "messaging", params=[
+            _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}),
+            _query("cursor", {"type": "string", "minLength": 1, "maxLength": 200}),
+        ], ok=(200, "NotificationList", "A page of notifications"), errors=(400,))},
+    f"{P}/reports/{{kind}}": {"get": _op(
+        "get_report", "Отчёт", "reports", params=[
+            {"name": "kind", "in": "path", "required": True, "schema": {"enum": REPORT_KINDS}},
+            _query("class_id", ID, "Required for progress"),
+            _query("period_id", ID, "Required for progress"),
+            _query("year_id", ID),
+            _query("month", {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$"}, "YYYY-MM"),
+            _query("format", {"enum": REPORT_FORMATS, "default": "json"}),
+        ], ok=(200, "ProgressReport", "The report"), errors=(400, 403, 404, 422),
+        description="Available now: progress (R-R5) as JSON. Other kinds: 422 REPORT_NOT_AVAILABLE; "
+                    "pdf/xlsx: 422 FORMAT_NOT_AVAILABLE.")},
+    f"{P}/backups": {
+        "post": _op("request_backup", "Запустить резервное копирование", "backups",
+                    ok=(202, "Backup", "Started"), errors=(403,), description="Admin only (R-D1)."),
+        "get": _op("list_backups", "Список резервных копий", "backups",
+                   ok=(200, "BackupList", "The catalogue"), errors=(403,), description="Admin only."),
+    },
+    f"{P}/openapi.json": {"get": _op("get_openapi", "Этот документ", "meta", public=True,
+                                     ok=(200, None, "OpenAPI 3.1 document"))},
+    "/healthz": {"get": _op("healthz", "Liveness", "ops", public=True, ok=(200, "Health", "Alive"))},
+    "/readyz": {"get": _op(
+        "readyz", "Readiness", "ops", public=True, ok=(200, "Readiness", "Every service answers"),
+        description="Calls health on every nameko service and the gRPC health check of every gRPC "
+                    "server; 503 SERVICE_UNAVAILABLE with details.failed when one does not answer.")},
+    "/metrics": {"get": {
+        "operationId": "metrics", "summary": "Prometheus metrics", "tags": ["ops"], "security": [],
+        "responses": {"200": {"description": "Prometheus text format",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+    "/": {"get": {
+        "operationId": "portal", "summary": "Портал (HTML)", "tags": ["portal"], "security": [],
+        "responses": {"200": {"description": "The portal page",
+                              "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+    "/static/{filename}": {"get": {
+        "operationId": "portal_static", "summary": "Portal assets", "tags": ["portal"], "security": [],
+        "parameters": [{"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "A script or style sheet"},
+                      "404": {"$ref": "#/components/responses/NotFound"}}}},
+}
+
+
+def document() -> dict:
+    """The whole OpenAPI 3.1 document (a fresh copy: callers may mutate it)."""
+    return copy.deepcopy({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "eJournal API",
+            "version": VERSION,
+            "description": "Электронный журнал и дневник. JSON in and out; errors as "
+                           "{error, message, details}; Authorization: Bearer <access_token>.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": PATHS,
+        "components": {
+            "schemas": {**REQUEST_SCHEMAS, **RESPONSE_SCHEMAS},
+            "responses": {name: _json("Error", text) for name, text in ERROR_RESPONSES.values()},
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+        "security": [{"bearerAuth": []}],
+    })
+
+
+_RULE_ARG = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+
+def path_of_rule(rule: str) -> str:
+    """Flask's ``/students/<id>/diary`` as OpenAPI's ``/students/{id}/diary``."""
+    return _RULE_ARG.sub(r"{\1}", rule)
+
+
+def operation(path: str, method: str) -> dict:
+    """The operation object for ``method`` on ``path`` (KeyError if absent)."""
+    return PATHS[path][method.lower()]
+
+
+def request_schema_name(op: dict) -> str | None:
+    """The components/schemas name of an operation's JSON body, if any."""
+    body = op.get("requestBody")
+    if not body:
+        return None
+    return body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]

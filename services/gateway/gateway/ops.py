@@ -1,0 +1,84 @@
+"""Liveness, readiness, metrics and the portal page (the routes outside
+``/api/v1``)."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from flask import Blueprint, Response, current_app, jsonify, render_template
+from nameko.exceptions import RpcTimeout, UnknownService
+
+from kernel import correlation
+
+from gateway import metrics
+from gateway.clients import GRPC_SERVICES
+from gateway.context import current_clients
+from gateway.errors import ApiError
+from gateway.messages import text
+
+bp = Blueprint("ops", __name__)
+
+NAMEKO_SERVICES = ("identity", "journal", "messaging", "reports", "backup")
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, RpcTimeout):
+        return "timeout"
+    if isinstance(exc, UnknownService):
+        return "not_running"
+    if isinstance(exc, grpc.RpcError) and hasattr(exc, "code"):
+        return "timeout" if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED else exc.code().name.lower()
+    return "unavailable"
+
+
+def readiness(clients, timeout: float, correlation_id: str | None) -> dict:
+    """``{"<service>.rpc"|"<service>.grpc": "ok"|problem}``, checked concurrently
+    so that one dead service costs ``timeout`` once, not once per service."""
+
+    def rpc_check(service):
+        correlation.set(correlation_id)
+        try:
+            reply = clients.rpc(service, "health", timeout=timeout)
+        except Exception as exc:
+            return _describe(exc)
+        return "ok" if isinstance(reply, dict) and reply.get("status") == "ok" else "unhealthy"
+
+    def grpc_check(service):
+        correlation.set(correlation_id)
+        try:
+            status = clients.grpc_health(service, timeout=timeout)
+        except Exception as exc:
+            return _describe(exc)
+        return "ok" if status == "SERVING" else status.lower()
+
+    jobs = [(f"{s}.rpc", rpc_check, s) for s in NAMEKO_SERVICES]
+    jobs += [(f"{s}.grpc", grpc_check, s) for s in GRPC_SERVICES]
+    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="readyz") as pool:
+        futures = [(name, pool.submit(fn, service)) for name, fn, service in jobs]
+        return {name: future.result() for name, future in futures}
+
+
+@bp.get("/healthz")
+def healthz():
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz():
+    checks = readiness(current_clients(), current_app.config["READY_TIMEOUT"], correlation.get())
+    failed = sorted(name for name, state in checks.items() if state != "ok")
+    if not failed:
+        return jsonify({"status": "ok", "checks": checks})
+    err = ApiError(503, "SERVICE_UNAVAILABLE", text("NOT_READY"), details={"failed": failed, "checks": checks})
+    return jsonify({**err.body(), "status": "unavailable", "checks": checks}), 503
+
+
+@bp.get("/metrics")
+def prometheus_metrics():
+    body, content_type = metrics.render()
+    return Response(body, content_type=content_type)
+
+
+@bp.get("/")
+def portal():
+    return render_template("portal.html")

@@ -1,0 +1,150 @@
+"""Request validation against the OpenAPI document (gateway.openapi).
+
+Problems are reported as ``details.problems = [{"field", "message"}]``
+with Russian messages and field paths like ``marks[0].value``.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+
+from flask import request
+from jsonschema import Draft202012Validator, FormatChecker
+
+from gateway import openapi
+from gateway.errors import ApiError
+from gateway.messages import MESSAGES, text
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(schema: str) -> Draft202012Validator:
+    """A validator for one components/schemas entry; the root also holds
+    the components, so ``#/components/schemas/...`` references resolve."""
+    doc = openapi.document()
+    root = {"$ref": f"#/components/schemas/{schema}", "components": doc["components"]}
+    return Draft202012Validator(root, format_checker=FormatChecker())
+
+
+def _field(path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _join(base: str, name: str) -> str:
+    return f"{base}.{name}" if base else name
+
+
+def _leaf_errors(error):
+    # anyOf (the nullable optional fields) reports its branches as context;
+    # the first non-"null" branch says what was wrong with the value.
+    if error.validator == "anyOf" and error.context:
+        branches = [e for e in error.context if not (e.validator == "type" and e.validator_value == "null")]
+        if branches:
+            return [branches[0]]
+    return [error]
+
+
+def _message(error) -> str:
+    """The Russian text for one jsonschema error."""
+    if (error.validator, error.validator_value) in (("format", "date"), ("pattern", openapi.DATE_PATTERN)):
+        return text("problem.date")
+    return MESSAGES.get(f"problem.{error.validator}") or text("problem.other")
+
+
+def problems(schema: str, data) -> list[dict]:
+    """Every problem of ``data`` against ``schema``, sorted by field."""
+    found = {}
+    for error in _validator(schema).iter_errors(data):
+        for leaf in _leaf_errors(error):
+            base = _field(leaf.absolute_path)
+            if leaf.validator == "required" and isinstance(leaf.instance, dict):
+                for name in leaf.validator_value:
+                    if name not in leaf.instance:
+                        found[(_join(base, name), "required")] = text("problem.required")
+            elif leaf.validator == "additionalProperties" and isinstance(leaf.instance, dict):
+                known = leaf.schema.get("properties", {})
+                for name in leaf.instance:
+                    if name not in known:
+                        found[(_join(base, str(name)), "unknown")] = text("problem.unknown")
+            else:
+                found[(base or "(body)", leaf.validator)] = _message(leaf)
+    return [{"field": field, "message": message} for (field, _), message in sorted(found.items())]
+
+
+def validation_error(found: list[dict]) -> ApiError:
+    return ApiError(400, "VALIDATION_ERROR", details={"problems": found})
+
+
+def json_body() -> dict:
+    """The request's JSON body, validated against the requestBody schema
+    that the OpenAPI document gives this route and method."""
+    op = openapi.operation(openapi.path_of_rule(request.url_rule.rule), request.method)
+    schema = openapi.request_schema_name(op)
+    if schema is None:  # a programming error: the view expects a body the document does not declare
+        raise LookupError(f"no requestBody for {request.method} {request.url_rule.rule}")
+    if not request.is_json:
+        raise ApiError(400, "MALFORMED_JSON", details={"content_type": "application/json"})
+    raw = request.get_data(cache=True)
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "MALFORMED_JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "MALFORMED_JSON")
+    found = problems(schema, data)
+    if found:
+        raise validation_error(found)
+    return data
+
+
+@functools.lru_cache(maxsize=None)
+def _param_validator(path: str, method: str, name: str) -> Draft202012Validator:
+    op = openapi.operation(path, method)
+    (schema,) = [p["schema"] for p in op["parameters"] if p["name"] == name and p["in"] == "query"]
+    return Draft202012Validator(schema, format_checker=FormatChecker())
+
+
+_INTEGER = re.compile(r"-?[0-9]{1,9}")
+
+
+def _coerce(value: str, schema: dict):
+    """A query string value as the type its schema wants (None if it cannot be)."""
+    if schema.get("type") == "integer":
+        # int() alone would also take " 5" and "1_0"
+        return int(value) if _INTEGER.fullmatch(value) else None
+    return value
+
+
+def query_params() -> dict:
+    """The query parameters the document declares for this route, coerced,
+    defaulted and validated (undeclared ones are ignored)."""
+    path = openapi.path_of_rule(request.url_rule.rule)
+    op = openapi.operation(path, request.method)
+    out, found = {}, []
+    for param in op.get("parameters", []):
+        if param["in"] != "query":
+            continue
+        name, schema = param["name"], param["schema"]
+        raw = request.args.get(name)
+        if raw is None or raw == "":
+            if param.get("required"):
+                found.append({"field": name, "message": text("problem.required")})
+            elif "default" in schema:
+                out[name] = schema["default"]
+            continue
+        value = _coerce(raw, schema)
+        if value is None:
+            found.append({"field": name, "message": text("problem.integer")})
+            continue
+        errors = sorted(_param_validator(path, request.method, name).iter_errors(value),
+                        key=lambda e: e.validator)
+        if errors:
+            found.append({"field": name, "message": _message(errors[0])})
+            continue
+        out[name] = value
+    if found:
+        raise validation_error(found)
+    return out
