@@ -300,6 +300,7 @@ class Facts:
                                                # a parent: their children's)
     class_teacher_of: frozenset = frozenset()  # classes whose class teacher the subject is
     teaches: frozenset = frozenset()           # classes the subject has a teaching assignment in
+    created_by_subject: bool = False           # the subject created this user (R-A2: issued their login)
 
 
 @dataclass(frozen=True)
@@ -374,4 +375,7 @@ def _decide_user(subject: Subject, resource: Resource, facts: Facts) -> Decision
         return _allow("administration")
     if facts.class_ids & facts.class_teacher_of:
         return _allow("class_teacher")
+    if facts.created_by_subject and is_staff(subject.roles):
+        # A class teacher issues a student's login before enrolling them (R-A2).
+        return _allow("issuer")
     return _not_found("not_related")

@@ -371,4 +371,5 @@ def access_facts(session: Session, *, subject_id: str, resource: domain.Resource
         exists=True, school_id=user.school_id, roles=roles, parent_of=parent_of,
         consent_given=consent_given(session, parent_id=subject_id) if parent_of else False,
         class_ids=frozenset(class_ids), class_teacher_of=class_teacher_of,
+        created_by_subject=bool(user.created_by) and user.created_by == subject_id,
     )

@@ -341,6 +341,14 @@ def test_user_read_class_teacher_of_the_parents_child_class():
     assert user_read(subject(["class_teacher"]), parent).allowed
 
 
+def test_user_read_the_staff_member_who_issued_the_login():
+    """R-A2: a class teacher creates a student before enrolling them and must
+    be able to read that card; a family member who somehow created one may not."""
+    issued = Facts(**{**USER_FACTS.__dict__, "created_by_subject": True})
+    assert user_read(subject(["class_teacher"]), issued) == Decision(True, "", "issuer")
+    assert not user_read(subject(["parent"]), issued).allowed
+
+
 @pytest.mark.parametrize("roles", [["teacher"], ["class_teacher"], ["parent"], ["student"], ["news_editor"],
                                    ["scheduler"]])
 def test_user_read_anyone_else_is_not_found(roles):
