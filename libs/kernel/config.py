@@ -52,8 +52,15 @@ class Settings:
     admin_login: str
     admin_password: str
     grpc_host: str = "127.0.0.1"
+    timezone_name: str = "Europe/Moscow"
     database_urls: dict = field(default_factory=dict)
     grpc_targets: dict = field(default_factory=dict)
+
+    @property
+    def timezone(self):
+        """The school's time zone: its dates ("today", "this week") use it."""
+        from zoneinfo import ZoneInfo
+        return ZoneInfo(self.timezone_name)
 
     def port(self, key: str) -> int:
         """The port of one process endpoint, e.g. ``port("journal.grpc")``."""
@@ -120,6 +127,7 @@ def load() -> Settings:
         admin_login=_env("EJOURNAL_ADMIN_LOGIN", "admin"),
         admin_password=_env("EJOURNAL_ADMIN_PASSWORD", "admin-demo-password"),
         grpc_host=_env("EJOURNAL_GRPC_HOST", "127.0.0.1"),
+        timezone_name=_env("EJOURNAL_TIMEZONE", "Europe/Moscow"),
         database_urls=urls,
         grpc_targets=targets,
     )

@@ -49,6 +49,19 @@ def make_engine(url: str, **kwargs) -> Engine:
     return create_engine(url, **kwargs)
 
 
+_shared: dict = {}
+
+
+def shared_engine(url: str) -> Engine:
+    """One engine (one pool) per URL per process: a service's providers
+    (database, outbox relay, dead letters) share it instead of each holding
+    a pool of its own."""
+    engine = _shared.get(url)
+    if engine is None:
+        engine = _shared[url] = make_engine(url)
+    return engine
+
+
 def session_factory(engine: Engine) -> sessionmaker:
     return sessionmaker(bind=engine, expire_on_commit=False, future=True)
 

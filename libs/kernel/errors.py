@@ -64,3 +64,8 @@ class RuleViolation(ServiceError):
 
 class RateLimited(ServiceError):
     kind, code, message = "rate_limited", "TOO_MANY_ATTEMPTS", "Слишком много попыток, попробуйте позже"
+
+
+class ServiceUnavailable(ServiceError):
+    """A service this one depends on did not answer in time (503)."""
+    kind, code, message = "unavailable", "SERVICE_UNAVAILABLE", "Сервис временно недоступен, попробуйте позже"

@@ -19,7 +19,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from kernel import correlation
-from kernel.db import make_engine, session_factory, transaction
+from kernel.db import session_factory, shared_engine, transaction
 from kernel.events import claim, envelope, record, utcnow, validate_envelope
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class Outbox(DependencyProvider):
 
     def setup(self):
         self.service = self.container.service_name
-        self.engine = make_engine(self.container.config["DATABASE_URL"])
+        self.engine = shared_engine(self.container.config["DATABASE_URL"])
         self.factory = session_factory(self.engine)
         self.publisher = Publisher(self.container.config["AMQP_URI"], use_confirms=True)
         self.exchange = event_exchange(self.service)
@@ -163,7 +163,7 @@ class DeadLetters(DependencyProvider):
         self.table = tables["dead_letters"]
 
     def setup(self):
-        self.engine = make_engine(self.container.config["DATABASE_URL"])
+        self.engine = shared_engine(self.container.config["DATABASE_URL"])
         self.factory = session_factory(self.engine)
         self.exchange = Exchange(DEAD_LETTER_EXCHANGE, type="fanout", durable=True)
         self.queue = Queue(DEAD_LETTER_QUEUE, exchange=self.exchange, durable=True)
@@ -269,7 +269,7 @@ class Database(DependencyProvider):
 
     def setup(self):
         url = self.container.config["DATABASE_URL"]
-        self.engine = make_engine(url)
+        self.engine = shared_engine(url)
         self.factory = session_factory(self.engine)
 
     def stop(self):

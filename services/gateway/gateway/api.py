@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, g, jsonify, request
+from flask import current_app, Blueprint, g, jsonify, request
 
 from ejournal.identity.v1 import identity_pb2
 from ejournal.journal.v1 import journal_pb2
@@ -132,7 +132,9 @@ def post_marks(id):
 @login_required
 def diary(id):
     q = query_params()
-    span = convert.diary_range(q.get("from"), q.get("to"), dt.date.today())
+    # "this week" is the school's week, not the server's (UTC) one
+    today = dt.datetime.now(current_app.config["SETTINGS"].timezone).date()
+    span = convert.diary_range(q.get("from"), q.get("to"), today)
     if isinstance(span, str):
         raise validation_error([{"field": "from", "message": text(span)}])
     first, last = span

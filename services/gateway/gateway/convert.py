@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-MAX_DIARY_DAYS = 366
+MAX_DIARY_DAYS = 92  # the journal's own limit (inclusive days)
 
 
 def token_pair(reply) -> dict:

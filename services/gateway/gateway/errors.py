@@ -18,7 +18,7 @@ from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
 
 from kernel.errors import (
     BadRequest, Conflict, Forbidden, NotFound, RateLimited, RuleViolation, ServiceError,
-    Unauthenticated,
+    ServiceUnavailable, Unauthenticated,
 )
 
 from gateway.messages import text
@@ -33,6 +33,7 @@ ERROR_TABLE = {
     Conflict.kind: (409, Conflict.code),
     RuleViolation.kind: (422, RuleViolation.code),
     RateLimited.kind: (429, RateLimited.code),
+    ServiceUnavailable.kind: (503, ServiceUnavailable.code),
 }
 
 # gRPC status -> kind (docs/contracts.md "Errors").

@@ -24,6 +24,7 @@ MESSAGES = {
     "kind.conflict": "Конфликт с существующими данными",
     "kind.rule": "Нарушено правило ведения журнала",
     "kind.rate_limited": "Слишком много попыток, попробуйте позже",
+    "kind.unavailable": "Сервис временно недоступен, попробуйте позже",
     # schema problems (details.problems[].message)
     "problem.required": "обязательное поле",
     "problem.unknown": "неизвестное поле",

@@ -28,8 +28,8 @@ def test_diary_range_defaults():
 def test_diary_range_refusals():
     today = D(2026, 10, 14)
     assert diary_range("2026-10-08", "2026-10-07", today) == "problem.date_order"
-    assert diary_range("2026-09-01", "2027-09-02", today) == "problem.date_range"  # 367 days
-    assert diary_range("2026-09-01", "2027-09-01", today) == (D(2026, 9, 1), D(2027, 9, 1))  # 366 days
+    assert diary_range("2026-09-01", "2026-12-02", today) == "problem.date_range"  # 93 days
+    assert diary_range("2026-09-01", "2026-12-01", today) == (D(2026, 9, 1), D(2026, 12, 1))  # 92 days
 
 
 def test_token_pair_and_profile_shapes():

@@ -15,7 +15,8 @@ from gateway_fakes import FakeRpcError, grpc_error, remote_error
 P = "/api/v1"
 KINDS = [("bad_request", "VALIDATION_ERROR", 400), ("unauthenticated", "INVALID_CREDENTIALS", 401),
          ("forbidden", "NOT_ASSIGNED", 403), ("not_found", "NOT_FOUND", 404), ("conflict", "ALREADY_EXISTS", 409),
-         ("rule", "STUDENT_NOT_IN_CLASS", 422), ("rate_limited", "TOO_MANY_ATTEMPTS", 429)]
+         ("rule", "STUDENT_NOT_IN_CLASS", 422), ("rate_limited", "TOO_MANY_ATTEMPTS", 429),
+         ("unavailable", "SERVICE_UNAVAILABLE", 503)]
 
 
 @pytest.mark.parametrize("kind,code,status", KINDS)

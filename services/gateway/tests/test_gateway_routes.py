@@ -201,7 +201,9 @@ def test_diary_defaults_to_the_current_week(client, fake, auth):
     (req,) = fake.journal.called("GetDiary")
     first, last = dt.date.fromisoformat(req.from_date), dt.date.fromisoformat(req.to_date)
     assert first.weekday() == 0 and (last - first).days == 6
-    assert first <= dt.date.today() <= last
+    # the school's week (Europe/Moscow by default), not the server's UTC one
+    from zoneinfo import ZoneInfo
+    assert first <= dt.datetime.now(ZoneInfo("Europe/Moscow")).date() <= last
 
 
 @pytest.mark.parametrize("query", ["from=2026-13-01", "to=12.10.2026", "from=2026-10-18&to=2026-10-12",

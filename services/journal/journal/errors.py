@@ -1,0 +1,96 @@
+"""The journal's remote errors. ``kind`` picks the HTTP status in the
+gateway's table (docs/contracts.md), ``code`` is the API's machine code,
+the message is Russian user text."""
+from __future__ import annotations
+
+from kernel.errors import (
+    BadRequest, Conflict, Forbidden, NotFound, RuleViolation, ServiceError, Unauthenticated,
+)
+
+__all__ = [
+    "ServiceError", "ValidationError", "InvalidContext", "NotAllowed", "NotAssigned", "NotFound",
+    "AlreadyExists", "AlreadyEnrolled", "InvalidMark", "ExemptNotAllowed", "NoMarksInGrade1",
+    "NoHomeworkInGrade1", "StudentNotInClass", "LessonOutsidePeriod", "YearClosed", "InvalidPeriods",
+    "RoleMismatch", "DateOutsideYear", "LessonInFuture", "SubstituteNotAssigned", "Unavailable",
+]
+
+
+class ValidationError(BadRequest):
+    """Malformed input (400). ``details.field`` names the offending field."""
+    code, message = "VALIDATION_ERROR", "Некорректные данные"
+
+
+class InvalidContext(Unauthenticated):
+    """The call context lacks the actor or the school (401)."""
+    code, message = "INVALID_TOKEN", "Не удалось определить пользователя"
+
+
+class NotAllowed(Forbidden):
+    code, message = "FORBIDDEN", "Недостаточно прав"
+
+
+class NotAssigned(Forbidden):
+    """R-A3: a teacher writes only to the classes and subjects assigned to them."""
+    code, message = "NOT_ASSIGNED", "Вы не ведёте этот предмет в этом классе"
+
+
+class AlreadyExists(Conflict):
+    code, message = "ALREADY_EXISTS", "Такая запись уже существует"
+
+
+class AlreadyEnrolled(Conflict):
+    code, message = "ALREADY_ENROLLED", "Ученик уже зачислен в класс этого учебного года"
+
+
+class InvalidMark(RuleViolation):
+    code, message = "INVALID_MARK", "Недопустимая отметка: разрешены целые числа от 2 до 5"
+
+
+class ExemptNotAllowed(RuleViolation):
+    """R-J9: "осв." is not a mark; exempt students are graded on theory."""
+    code, message = "EXEMPT_NOT_ALLOWED", "Запись «осв.» недопустима: оценивается теоретическая часть"
+
+
+class NoMarksInGrade1(RuleViolation):
+    code, message = "NO_MARKS_IN_GRADE_1", "В первом классе отметки не ставятся"
+
+
+class NoHomeworkInGrade1(RuleViolation):
+    code, message = "NO_HOMEWORK_IN_GRADE_1", "В первом классе домашнее задание не задаётся"
+
+
+class StudentNotInClass(RuleViolation):
+    code, message = "STUDENT_NOT_IN_CLASS", "Ученик не числится в классе на дату урока"
+
+
+class LessonOutsidePeriod(RuleViolation):
+    code, message = "LESSON_OUTSIDE_PERIOD", "Дата урока не попадает ни в один учебный период"
+
+
+class YearClosed(RuleViolation):
+    code, message = "YEAR_CLOSED", "Учебный год закрыт и находится в архиве"
+
+
+class InvalidPeriods(RuleViolation):
+    code, message = "INVALID_PERIODS", "Учебные периоды заданы неверно"
+
+
+class RoleMismatch(RuleViolation):
+    code, message = "ROLE_MISMATCH", "У пользователя нет нужной роли"
+
+
+class DateOutsideYear(RuleViolation):
+    code, message = "DATE_OUTSIDE_YEAR", "Дата не относится к учебному году"
+
+
+class LessonInFuture(RuleViolation):
+    code, message = "LESSON_IN_FUTURE", "Нельзя ставить отметки за урок, который ещё не прошёл"
+
+
+class SubstituteNotAssigned(RuleViolation):
+    code, message = "SUBSTITUTE_NOT_ASSIGNED", "Заменяемый учитель не ведёт этот предмет в этом классе"
+
+
+class Unavailable(ServiceError):
+    """A service this one depends on did not answer in time (503)."""
+    kind, code, message = "unavailable", "SERVICE_UNAVAILABLE", "Сервис временно недоступен, попробуйте позже"

@@ -1,0 +1,76 @@
+"""The journal's events: type names and payload builders (docs/events.md).
+
+A payload only ever gains fields within one version; changing or removing a
+field is a new version. Dates are ``YYYY-MM-DD``.
+"""
+from __future__ import annotations
+
+from journal.domain import hours_value
+
+PRODUCER = "journal"
+
+YEAR_OPENED = "year_opened"
+SUBJECT_CREATED = "subject_created"
+CLASS_CREATED = "class_created"
+STUDENT_ENROLLED = "student_enrolled"
+TEACHER_ASSIGNED = "teacher_assigned"
+LESSON_RECORDED = "lesson_recorded"
+MARK_POSTED = "mark_posted"
+
+# consumed from identity
+IDENTITY = "identity"
+USER_CREATED = "user_created"
+ROLES_CHANGED = "roles_changed"
+
+
+# Builders take store rows (or anything with the same attributes) and
+# return exactly the payloads of docs/events.md.
+
+def _day(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def period_payload(period) -> dict:
+    return {"id": period.id, "name": period.name, "kind": period.kind,
+            "starts_on": _day(period.starts_on), "ends_on": _day(period.ends_on)}
+
+
+def year_opened(year, periods) -> dict:
+    return {"year_id": year.id, "name": year.name, "starts_on": _day(year.starts_on),
+            "ends_on": _day(year.ends_on), "periods": [period_payload(p) for p in periods]}
+
+
+def subject_created(subject) -> dict:
+    return {"subject_id": subject.id, "name": subject.name}
+
+
+def class_created(klass) -> dict:
+    return {"class_id": klass.id, "year_id": klass.year_id, "grade": klass.grade, "letter": klass.letter,
+            "name": klass.name, "class_teacher_id": klass.class_teacher_id}
+
+
+def student_enrolled(enrolment) -> dict:
+    return {"student_id": enrolment.student_id, "class_id": enrolment.class_id,
+            "order_no": enrolment.order_no, "on": _day(enrolment.enrolled_on)}
+
+
+def teacher_assigned(assignment) -> dict:
+    return {"assignment_id": assignment.id, "teacher_id": assignment.teacher_id,
+            "class_id": assignment.class_id, "subject_id": assignment.subject_id,
+            "hours_per_week": hours_value(assignment.hours_per_week), "subgroup_id": assignment.subgroup_id}
+
+
+def lesson_recorded(lesson, subject_name: str) -> dict:
+    return {"lesson_id": lesson.id, "class_id": lesson.class_id, "subject_id": lesson.subject_id,
+            "subject_name": subject_name, "teacher_id": lesson.teacher_id, "date": _day(lesson.date),
+            "topic": lesson.topic, "lesson_type": lesson.lesson_type, "work_type": lesson.work_type,
+            "homework": lesson.homework, "subgroup_id": lesson.subgroup_id,
+            "substitute_for": lesson.substitute_for, "late": lesson.late, "overdue": lesson.overdue}
+
+
+def mark_posted(mark, lesson, subject_name: str) -> dict:
+    """``teacher_id`` is who posted the mark (its author)."""
+    return {"mark_id": mark.id, "lesson_id": lesson.id, "student_id": mark.student_id,
+            "class_id": lesson.class_id, "subject_id": lesson.subject_id, "subject_name": subject_name,
+            "date": _day(lesson.date), "value": mark.value, "kind": mark.kind, "weight": mark.weight,
+            "comment": mark.comment, "teacher_id": mark.author_id}

@@ -1,0 +1,492 @@
+"""The journal's persistence: SQLAlchemy models and queries.
+
+Queries are functions taking the session and keyword-only arguments, so the
+same code serves nameko workers, the gRPC process and tests. Every row that
+belongs to a school carries ``school_id``; every lookup by id is scoped to the
+caller's school so an id from another school reads as "not found".
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, MetaData, Numeric,
+    SmallInteger, String, Text, UniqueConstraint, and_, func, or_, select,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from journal.domain import GENESIS_HASH, chain_hash, version_content
+from kernel.db import new_id
+from kernel.events import kernel_tables, utcnow
+
+ID = String(36)        # ids this service creates (uuid4)
+REF = String(64)       # ids of people, owned by identity: opaque
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+tables = kernel_tables(Base.metadata)
+
+
+class Year(Base):
+    __tablename__ = "years"
+    __table_args__ = (UniqueConstraint("school_id", "name"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    school_id: Mapped[str] = mapped_column(REF, index=True)
+    name: Mapped[str] = mapped_column(String(40))
+    starts_on: Mapped[dt.date] = mapped_column(Date)
+    ends_on: Mapped[dt.date] = mapped_column(Date)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Period(Base):
+    __tablename__ = "periods"
+    __table_args__ = (CheckConstraint("kind IN ('quarter', 'trimester', 'half_year')", name="kind"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    school_id: Mapped[str] = mapped_column(REF)
+    year_id: Mapped[str] = mapped_column(ForeignKey("years.id"), index=True)
+    name: Mapped[str] = mapped_column(String(60))
+    kind: Mapped[str] = mapped_column(String(20))
+    starts_on: Mapped[dt.date] = mapped_column(Date)
+    ends_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class Subject(Base):
+    __tablename__ = "subjects"
+    __table_args__ = (UniqueConstraint("school_id", "name"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    school_id: Mapped[str] = mapped_column(REF, index=True)
+    name: Mapped[str] = mapped_column(String(100))
+
+
+class SchoolClass(Base):
+    __tablename__ = "classes"
+    __table_args__ = (
+        UniqueConstraint("year_id", "grade", "letter"),
+        CheckConstraint("grade BETWEEN 1 AND 11", name="grade"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    school_id: Mapped[str] = mapped_column(REF, index=True)
+    year_id: Mapped[str] = mapped_column(ForeignKey("years.id"), index=True)
+    grade: Mapped[int] = mapped_column(SmallInteger)
+    letter: Mapped[str] = mapped_column(String(3))
+    name: Mapped[str] = mapped_column(String(8))
+    class_teacher_id: Mapped[str | None] = mapped_column(REF, index=True)
+
+
+class Enrolment(Base):
+    """One stay of a student in a class; movement closes it (``left_on``,
+    the first day out) and opens another, so history is kept (R-S3)."""
+    __tablename__ = "enrolments"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    school_id: Mapped[str] = mapped_column(REF)
+    student_id: Mapped[str] = mapped_column(REF, index=True)
+    class_id: Mapped[str] = mapped_column(ForeignKey("classes.id"), index=True)
+    order_no: Mapped[str] = mapped_column(String(64))
+    enrolled_on: Mapped[dt.date] = mapped_column(Date)
+    left_on: Mapped[dt.date | None] = mapped_column(Date)
+    left_order_no: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Person(Base):
+    """The journal's projection of identity's users (user_created,
+    roles_changed, or a get_user fallback). ``source_at`` is when the data
+    was true at the source, so an older event never overwrites a newer one."""
+    __tablename__ = "people"
+
+    user_id: Mapped[str] = mapped_column(REF, primary_key=True)
+    school_id: Mapped[str] = mapped_column(REF, index=True)
+    full_name: Mapped[str] = mapped_column(String(300), default="")
+    roles: Mapped[list] = mapped_column(JSON, default=list)
+    source_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    roles_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Assignment(Base):
+    __tablename__ = "assignments"
+    __table_args__ = (Index("ix_assignments_class_subject", "class_id", "subject_id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    school_id: Mapped[str] = mapped_column(REF)
+    teacher_id: Mapped[str] = mapped_column(REF, index=True)
+    class_id: Mapped[str] = mapped_column(ForeignKey("classes.id"))
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"))
+    hours_per_week: Mapped[float] = mapped_column(Numeric(4, 1))
+    # No subgroup table yet (later issue): an opaque id, None = the whole class.
+    subgroup_id: Mapped[str | None] = mapped_column(REF)
+
+
+class Lesson(Base):
+    __tablename__ = "lessons"
+    __table_args__ = (Index("ix_lessons_class_date", "class_id", "date"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    school_id: Mapped[str] = mapped_column(REF)
+    class_id: Mapped[str] = mapped_column(ForeignKey("classes.id"))
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"))
+    teacher_id: Mapped[str] = mapped_column(REF, index=True)
+    date: Mapped[dt.date] = mapped_column(Date)
+    topic: Mapped[str] = mapped_column(Text)
+    lesson_type: Mapped[str] = mapped_column(String(100))
+    work_type: Mapped[str | None] = mapped_column(String(100))
+    homework: Mapped[str | None] = mapped_column(Text)
+    subgroup_id: Mapped[str | None] = mapped_column(REF)
+    substitute_for: Mapped[str | None] = mapped_column(REF)
+    entered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    late: Mapped[bool] = mapped_column(Boolean)
+    overdue: Mapped[bool] = mapped_column(Boolean)
+
+
+class Mark(Base):
+    """The current state of a mark; its history is in :class:`MarkVersion`.
+    Corrections add a version and update this row; nothing is deleted (R-J7)."""
+    __tablename__ = "marks"
+    __table_args__ = (
+        Index("ix_marks_student_lesson", "student_id", "lesson_id"),
+        CheckConstraint("value BETWEEN 1 AND 5", name="value"),
+        CheckConstraint("weight BETWEEN 1 AND 5", name="weight"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    school_id: Mapped[str] = mapped_column(REF)
+    lesson_id: Mapped[str] = mapped_column(ForeignKey("lessons.id"), index=True)
+    student_id: Mapped[str] = mapped_column(REF)
+    value: Mapped[int] = mapped_column(SmallInteger)
+    kind: Mapped[str] = mapped_column(String(20))
+    weight: Mapped[int] = mapped_column(SmallInteger)
+    comment: Mapped[str | None] = mapped_column(Text)
+    author_id: Mapped[str] = mapped_column(REF)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class MarkVersion(Base):
+    """One link of a mark's hash chain: ``hash`` = sha256(canonical content
+    + ``prev_hash``), see :func:`journal.domain.chain_hash`."""
+    __tablename__ = "mark_versions"
+
+    mark_id: Mapped[str] = mapped_column(ForeignKey("marks.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    school_id: Mapped[str] = mapped_column(REF)
+    value: Mapped[int] = mapped_column(SmallInteger)
+    kind: Mapped[str] = mapped_column(String(20))
+    weight: Mapped[int] = mapped_column(SmallInteger)
+    comment: Mapped[str | None] = mapped_column(Text)
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    by: Mapped[str] = mapped_column(REF)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+# --- years, periods, subjects, classes ---------------------------------------
+
+def get_year(session: Session, *, school_id: str, year_id: str) -> Year | None:
+    """The school's year, or None."""
+    return session.scalar(select(Year).where(Year.id == year_id, Year.school_id == school_id))
+
+
+def year_name_taken(session: Session, *, school_id: str, name: str) -> bool:
+    """Whether the school already has a year of that name (any case)."""
+    return session.scalar(select(func.count()).select_from(Year).where(
+        Year.school_id == school_id, func.lower(Year.name) == name.lower())) > 0
+
+
+def add_year(session: Session, *, school_id: str, spec) -> tuple[Year, list[Period]]:
+    """Insert a year and its periods (sorted by start) from a ``YearSpec``."""
+    year = Year(id=new_id(), school_id=school_id, name=spec.name, starts_on=spec.starts_on,
+                ends_on=spec.ends_on, archived=False)
+    session.add(year)
+    session.flush()
+    periods = [Period(id=new_id(), school_id=school_id, year_id=year.id, name=p.name, kind=p.kind,
+                      starts_on=p.starts_on, ends_on=p.ends_on)
+               for p in sorted(spec.periods, key=lambda p: p.starts_on)]
+    session.add_all(periods)
+    session.flush()
+    return year, periods
+
+
+def period_bounds(session: Session, *, year_id: str) -> list[tuple[dt.date, dt.date]]:
+    """``(starts_on, ends_on)`` of the year's periods, in order."""
+    return [tuple(r) for r in session.execute(
+        select(Period.starts_on, Period.ends_on).where(Period.year_id == year_id).order_by(Period.starts_on))]
+
+
+def get_subject(session: Session, *, school_id: str, subject_id: str) -> Subject | None:
+    """The school's subject, or None."""
+    return session.scalar(select(Subject).where(Subject.id == subject_id, Subject.school_id == school_id))
+
+
+def subject_name_taken(session: Session, *, school_id: str, name: str) -> bool:
+    """Whether the school already has a subject of that name (any case)."""
+    return session.scalar(select(func.count()).select_from(Subject).where(
+        Subject.school_id == school_id, func.lower(Subject.name) == name.lower())) > 0
+
+
+def add_subject(session: Session, *, school_id: str, name: str) -> Subject:
+    """Insert a subject."""
+    subject = Subject(id=new_id(), school_id=school_id, name=name)
+    session.add(subject)
+    session.flush()
+    return subject
+
+
+def get_class(session: Session, *, school_id: str, class_id: str) -> SchoolClass | None:
+    """The school's class, or None."""
+    return session.scalar(select(SchoolClass).where(
+        SchoolClass.id == class_id, SchoolClass.school_id == school_id))
+
+
+def class_with_year(session: Session, *, school_id: str, class_id: str) -> tuple[SchoolClass, Year] | None:
+    """``(class, its year)`` for the school's class, or None."""
+    row = session.execute(select(SchoolClass, Year).join(Year, Year.id == SchoolClass.year_id).where(
+        SchoolClass.id == class_id, SchoolClass.school_id == school_id)).first()
+    return (row[0], row[1]) if row else None
+
+
+def class_exists(session: Session, *, year_id: str, grade: int, letter: str) -> bool:
+    """Whether the year already has that grade and letter."""
+    return session.scalar(select(func.count()).select_from(SchoolClass).where(
+        SchoolClass.year_id == year_id, SchoolClass.grade == grade, SchoolClass.letter == letter)) > 0
+
+
+def add_class(session: Session, *, school_id: str, spec) -> SchoolClass:
+    """Insert a class from a ``ClassSpec``."""
+    klass = SchoolClass(id=new_id(), school_id=school_id, year_id=spec.year_id, grade=spec.grade,
+                        letter=spec.letter, name=spec.name, class_teacher_id=spec.class_teacher_id)
+    session.add(klass)
+    session.flush()
+    return klass
+
+
+# --- people (projection of identity) -----------------------------------------
+
+def get_person(session: Session, *, school_id: str, user_id: str) -> Person | None:
+    """The person if known in that school, else None."""
+    return session.scalar(select(Person).where(Person.user_id == user_id, Person.school_id == school_id))
+
+
+def save_person(session: Session, *, user_id: str, school_id: str, at: dt.datetime,
+                full_name: str | None = None, roles: list | None = None) -> Person:
+    """Insert or update a person from a source that was true at ``at``.
+    Name and roles each move only forward in time, so events may arrive in
+    any order. ``None`` leaves a field as it is."""
+    person = session.get(Person, user_id, with_for_update=True)
+    if person is None:
+        person = Person(user_id=user_id, school_id=school_id, full_name=full_name or "",
+                        roles=sorted(set(roles or [])), source_at=at, roles_at=at)
+        try:
+            with session.begin_nested():
+                session.add(person)
+        except IntegrityError:  # inserted concurrently: update that row instead
+            if person in session:
+                session.expunge(person)
+            return save_person(session, user_id=user_id, school_id=school_id, at=at,
+                               full_name=full_name, roles=roles)
+        return person
+    if full_name is not None and (not person.full_name or _not_older(at, person.source_at)):
+        person.full_name = full_name
+        person.source_at = at
+    if roles is not None and _not_older(at, person.roles_at):
+        person.roles = sorted(set(roles))
+        person.roles_at = at
+    session.flush()
+    return person
+
+
+def _not_older(at: dt.datetime, than: dt.datetime) -> bool:
+    def utc(v):
+        return v.replace(tzinfo=dt.timezone.utc) if v.tzinfo is None else v
+    return utc(at) >= utc(than)
+
+
+# --- enrolment ---------------------------------------------------------------
+
+def open_enrolment_in_year(session: Session, *, student_id: str, year_id: str) -> Enrolment | None:
+    """The student's current (not left) enrolment in any class of the year."""
+    return session.scalar(select(Enrolment).join(SchoolClass, SchoolClass.id == Enrolment.class_id).where(
+        Enrolment.student_id == student_id, SchoolClass.year_id == year_id, Enrolment.left_on.is_(None)))
+
+
+def lock_person(session: Session, *, user_id: str) -> None:
+    """Serialise writes about one person (two admissions of one student at
+    once would both see "not enrolled yet"). No-op on SQLite."""
+    session.execute(select(Person.user_id).where(Person.user_id == user_id).with_for_update())
+
+
+def add_enrolment(session: Session, *, school_id: str, class_id: str, spec) -> Enrolment:
+    """Insert an open enrolment from an ``EnrolmentSpec``."""
+    enrolment = Enrolment(id=new_id(), school_id=school_id, student_id=spec.student_id, class_id=class_id,
+                          order_no=spec.order_no, enrolled_on=spec.on)
+    session.add(enrolment)
+    session.flush()
+    return enrolment
+
+
+def students_enrolled_on(session: Session, *, class_id: str, student_ids, day: dt.date) -> set[str]:
+    """Which of ``student_ids`` are in the class on ``day``."""
+    ids = list(set(student_ids))
+    if not ids:
+        return set()
+    return set(session.scalars(select(Enrolment.student_id).where(
+        Enrolment.class_id == class_id, Enrolment.student_id.in_(ids), Enrolment.enrolled_on <= day,
+        or_(Enrolment.left_on.is_(None), Enrolment.left_on > day))))
+
+
+# --- assignments -------------------------------------------------------------
+
+def assigned_subgroups(session: Session, *, teacher_id: str, class_id: str, subject_id: str) -> list[str | None]:
+    """The subgroup of each of the teacher's assignments for class+subject
+    (None = the whole class); empty when not assigned."""
+    return list(session.scalars(select(Assignment.subgroup_id).where(
+        Assignment.teacher_id == teacher_id, Assignment.class_id == class_id,
+        Assignment.subject_id == subject_id)))
+
+
+def assignment_exists(session: Session, *, teacher_id: str, class_id: str, subject_id: str,
+                      subgroup_id: str | None) -> bool:
+    """Whether exactly this assignment (same subgroup) exists."""
+    sub = Assignment.subgroup_id.is_(None) if subgroup_id is None else Assignment.subgroup_id == subgroup_id
+    return session.scalar(select(func.count()).select_from(Assignment).where(
+        Assignment.teacher_id == teacher_id, Assignment.class_id == class_id,
+        Assignment.subject_id == subject_id, sub)) > 0
+
+
+def add_assignment(session: Session, *, school_id: str, spec) -> Assignment:
+    """Insert an assignment from an ``AssignmentSpec``."""
+    assignment = Assignment(id=new_id(), school_id=school_id, teacher_id=spec.teacher_id,
+                            class_id=spec.class_id, subject_id=spec.subject_id,
+                            hours_per_week=spec.hours_per_week, subgroup_id=spec.subgroup_id)
+    session.add(assignment)
+    session.flush()
+    return assignment
+
+
+# --- lessons and marks -------------------------------------------------------
+
+def add_lesson(session: Session, *, school_id: str, spec, teacher_id: str, entered_at: dt.datetime,
+               late: bool, overdue: bool) -> Lesson:
+    """Insert a lesson from a ``LessonSpec``."""
+    lesson = Lesson(
+        id=new_id(), school_id=school_id, class_id=spec.class_id, subject_id=spec.subject_id,
+        teacher_id=teacher_id, date=spec.date, topic=spec.topic, lesson_type=spec.lesson_type,
+        work_type=spec.work_type, homework=spec.homework, subgroup_id=spec.subgroup_id,
+        substitute_for=spec.substitute_for, entered_at=entered_at, late=late, overdue=overdue)
+    session.add(lesson)
+    session.flush()
+    return lesson
+
+
+def lesson_context(session: Session, *, school_id: str, lesson_id: str):
+    """``(lesson, class, subject, year)`` of a lesson in the school, or None."""
+    row = session.execute(
+        select(Lesson, SchoolClass, Subject, Year)
+        .join(SchoolClass, SchoolClass.id == Lesson.class_id)
+        .join(Subject, Subject.id == Lesson.subject_id)
+        .join(Year, Year.id == SchoolClass.year_id)
+        .where(Lesson.id == lesson_id, Lesson.school_id == school_id)).first()
+    return tuple(row) if row else None
+
+
+def add_marks(session: Session, *, school_id: str, lesson_id: str, specs, author_id: str,
+              at: dt.datetime) -> list[Mark]:
+    """Insert marks and the version 1 of each, the first link of its hash chain."""
+    marks = [Mark(id=new_id(), school_id=school_id, lesson_id=lesson_id, student_id=spec.student_id,
+                  value=spec.value, kind=spec.kind, weight=spec.weight, comment=spec.comment,
+                  author_id=author_id, created_at=at, removed=False, version=1) for spec in specs]
+    session.add_all(marks)
+    session.flush()  # versions reference marks; no ORM relationship orders the inserts
+    versions = []
+    for mark in marks:
+        content = version_content(
+            mark_id=mark.id, version=1, lesson_id=lesson_id, student_id=mark.student_id, value=mark.value,
+            kind=mark.kind, weight=mark.weight, comment=mark.comment, removed=False, by=author_id, at=at,
+            reason=None)
+        versions.append(MarkVersion(
+            mark_id=mark.id, version=1, school_id=school_id, value=mark.value, kind=mark.kind,
+            weight=mark.weight, comment=mark.comment, removed=False, by=author_id, at=at, reason=None,
+            prev_hash=GENESIS_HASH, hash=chain_hash(content, GENESIS_HASH)))
+    session.add_all(versions)
+    session.flush()
+    return marks
+
+
+def mark_chain(session: Session, *, mark_id: str) -> list[tuple[dict, str, str]]:
+    """A mark's versions as ``(content, prev_hash, hash)`` for
+    :func:`journal.domain.verify_chain`."""
+    mark = session.get(Mark, mark_id)
+    if mark is None:
+        return []
+    versions = session.scalars(select(MarkVersion).where(MarkVersion.mark_id == mark_id)
+                               .order_by(MarkVersion.version))
+    return [(version_content(mark_id=v.mark_id, version=v.version, lesson_id=mark.lesson_id,
+                             student_id=mark.student_id, value=v.value, kind=v.kind, weight=v.weight,
+                             comment=v.comment, removed=v.removed, by=v.by, at=v.at, reason=v.reason),
+             v.prev_hash, v.hash) for v in versions]
+
+
+# --- the diary: three queries whatever the range -----------------------------
+
+def student_subgroups(session: Session, *, student_id: str) -> set[str] | None:
+    """The subgroups a student belongs to, or None when subgroups are not
+    kept yet (then every subgroup lesson of the class is shown). The
+    subgroups issue fills this in; :func:`diary_lessons` already filters."""
+    return None
+
+
+def diary_lessons(session: Session, *, school_id: str, student_id: str, start: dt.date, end: dt.date,
+                  subgroups: set[str] | None = None) -> list[tuple[Lesson, str]]:
+    """``(lesson, subject name)`` of every lesson in ``start..end`` of the
+    classes the student was in on that lesson's date, by date then subject."""
+    query = (
+        select(Lesson, Subject.name)
+        .join(Enrolment, and_(Enrolment.class_id == Lesson.class_id, Enrolment.student_id == student_id))
+        .join(Subject, Subject.id == Lesson.subject_id)
+        .where(Lesson.school_id == school_id, Lesson.date >= start, Lesson.date <= end,
+               Enrolment.enrolled_on <= Lesson.date,
+               or_(Enrolment.left_on.is_(None), Enrolment.left_on > Lesson.date))
+        .order_by(Lesson.date, Subject.name, Lesson.entered_at, Lesson.id)
+    )
+    if subgroups is not None:
+        query = query.where(or_(Lesson.subgroup_id.is_(None), Lesson.subgroup_id.in_(list(subgroups))))
+    seen, rows = set(), []
+    for lesson, subject_name in session.execute(query):
+        if lesson.id not in seen:  # two stays in one class may both match
+            seen.add(lesson.id)
+            rows.append((lesson, subject_name))
+    return rows
+
+
+def diary_marks(session: Session, *, school_id: str, student_id: str, start: dt.date,
+                end: dt.date) -> dict[str, list[Mark]]:
+    """The student's marks (not removed) on lessons in ``start..end``, by lesson id."""
+    query = (
+        select(Mark).join(Lesson, Lesson.id == Mark.lesson_id)
+        .where(Mark.student_id == student_id, Mark.school_id == school_id, Mark.removed.is_(False),
+               Lesson.date >= start, Lesson.date <= end)
+        .order_by(Mark.created_at, Mark.id)
+    )
+    result: dict[str, list[Mark]] = {}
+    for mark in session.scalars(query):
+        result.setdefault(mark.lesson_id, []).append(mark)
+    return result
