@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,3 +217,43 @@ class Platform:
                     pass
                 proc.popen.wait(5)
         self.procs = []
+
+
+def _free_base(span: int = 40) -> int:
+    """A port base with ``span`` free ports after it (and a free gateway port)."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + span >= 65000:
+            continue
+        ok = True
+        for port in range(base, base + span + 1):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no free port range")
+
+
+def platform_env(tmp_path, pg, label: str) -> dict:
+    """Settings for a throwaway platform (tests, benchmarks): free ports, a
+    new vhost, a temporary data dir and new PostgreSQL databases made by
+    ``pg`` (a :class:`kernel.testing.PgDatabases`)."""
+    base = _free_base()
+    env = {
+        "EJOURNAL_DATA_DIR": str(tmp_path / "data"),
+        "EJOURNAL_PORT_BASE": str(base),
+        "EJOURNAL_GATEWAY_PORT": str(base + 39),
+        "EJOURNAL_AMQP_URI": f"amqp://guest:guest@127.0.0.1:5672/ejt-{label}-{uuid.uuid4().hex[:8]}",
+        "EJOURNAL_ADMIN_LOGIN": "root.admin",
+        "EJOURNAL_ADMIN_PASSWORD": "root-admin-password-1",
+        "EJOURNAL_GATEWAY_WORKERS": "2",
+    }
+    for name in config.SERVICES:
+        env[f"EJOURNAL_{name.upper()}_DATABASE_URL"] = pg.create(f"{label}_{name}")
+    return env
