@@ -3,7 +3,6 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 SERVICES := identity journal messaging reports backup
 PROTOS := $(wildcard proto/ejournal/*/v1/*.proto)
 
@@ -34,7 +33,8 @@ $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip 'setuptools<82' wheel
 	$(PY) -m pip install -q -r requirements.txt
-	printf '%s\n' $(CURDIR)/libs $(CURDIR)/build/gen $(CURDIR)/deploy $(addprefix $(CURDIR)/services/,$(SERVICES) gateway) > $(SITE)/ejournal.pth
+	$(PY) -c 'import sys, sysconfig; open(sysconfig.get_paths()["purelib"] + "/ejournal.pth", "w").write("\n".join(sys.argv[1:]) + "\n")' \
+	  $(CURDIR)/libs $(CURDIR)/build/gen $(CURDIR)/deploy $(addprefix $(CURDIR)/services/,$(SERVICES) gateway)
 	touch $@
 
 proto: build/gen/.stamp
