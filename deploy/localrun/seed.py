@@ -148,7 +148,8 @@ def seed(base_url: str, admin_login: str, admin_password: str, today: dt.date | 
         "teacher (Russian)": "kuznetsov", "student 5А": "ivanov.petr", "parent": "parent.ivanov.petr",
     }
     return {"logins": logins, "password": DEMO_PASSWORD, "lessons": lessons,
-            "classes": {"5А": c5a["id"], "1А": c1a["id"]}, "year_id": year["id"]}
+            "classes": {"5А": c5a["id"], "1А": c1a["id"]}, "year_id": year["id"],
+            "periods": {p["name"]: p["id"] for p in year["periods"]}}
 
 
 def seed_once(data_dir: Path, base_url: str, admin_login: str, admin_password: str) -> dict:
