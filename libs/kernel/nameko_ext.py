@@ -194,6 +194,17 @@ class DeadLetters(DependencyProvider):
         DEAD_LETTERS.labels(consumer).inc()
 
 
+def on_event(producer: str, event_type: str):
+    """Subscribe a handler to ``producer``'s ``event_type`` the one way every
+    service does: a durable queue per service and handler (SERVICE_POOL),
+    events kept until a handler is up, transient failures requeued. Stack it
+    over :func:`handles`."""
+    from nameko.events import SERVICE_POOL, event_handler
+
+    return event_handler(producer, event_type, handler_type=SERVICE_POOL,
+                         reliable_delivery=True, requeue_on_error=True)
+
+
 def _transient(exc: DBAPIError) -> bool:
     """A lost connection or an unavailable database: retry, don't dead-letter."""
     return isinstance(exc, (OperationalError, InterfaceError)) or bool(exc.connection_invalidated)

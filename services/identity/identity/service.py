@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 from eventlet import tpool
-from nameko.events import SERVICE_POOL, event_handler
 from nameko.rpc import rpc
 from sqlalchemy.exc import IntegrityError
 
 from kernel.db import Database
-from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles
+from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event
 
 from identity import credentials, domain, events, store
 from identity.errors import AlreadyExists, Forbidden, LoginTaken, NotFound, text
@@ -26,8 +25,7 @@ def _id_arg(value, name: str) -> str:
 
 
 def _journal_handler(event_type: str):
-    return event_handler(events.JOURNAL, event_type, handler_type=SERVICE_POOL,
-                         reliable_delivery=True, requeue_on_error=True)
+    return on_event(events.JOURNAL, event_type)
 
 
 class Service:

@@ -6,7 +6,6 @@ import logging
 from contextlib import contextmanager
 
 import eventlet
-from nameko.events import SERVICE_POOL, event_handler
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy, rpc
@@ -18,7 +17,7 @@ from journal.store import tables
 from kernel.db import Database
 from kernel.errors import ServiceError
 from kernel.events import utcnow
-from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles
+from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event
 
 log = logging.getLogger(__name__)
 
@@ -241,15 +240,13 @@ class Service:
 
     # --- identity's events feed the people projection ------------------------
 
-    @event_handler(events.IDENTITY, events.USER_CREATED, handler_type=SERVICE_POOL,
-                   reliable_delivery=True, requeue_on_error=True)
+    @on_event(events.IDENTITY, events.USER_CREATED)
     @handles("journal.user_created", tables["processed_events"])
     def on_user_created(self, session, envelope):
         """Keep the person (name, roles) an RPC may reference later."""
         self._apply_person(session, envelope)
 
-    @event_handler(events.IDENTITY, events.ROLES_CHANGED, handler_type=SERVICE_POOL,
-                   reliable_delivery=True, requeue_on_error=True)
+    @on_event(events.IDENTITY, events.ROLES_CHANGED)
     @handles("journal.roles_changed", tables["processed_events"])
     def on_roles_changed(self, session, envelope):
         """Keep a person's roles current (events may arrive out of order)."""

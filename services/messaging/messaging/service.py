@@ -4,16 +4,14 @@ Run with ``python -m kernel.runner messaging``.
 """
 from __future__ import annotations
 
-import functools
 from collections import Counter as Tally
 
-from nameko.events import SERVICE_POOL, event_handler
 from nameko.rpc import rpc
 from prometheus_client import Counter
 from sqlalchemy import event as sa_event
 
 from kernel.db import Database
-from kernel.nameko_ext import EVENTS_HANDLED, DeadLetters, EntrypointMetrics, Outbox, handles
+from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event
 
 from messaging import domain, events, store
 from messaging.store import tables
@@ -25,31 +23,12 @@ PROCESSED = tables["processed_events"]
 
 
 def _handler(producer_and_type):
-    producer, event_type = producer_and_type
-    return event_handler(producer, event_type, handler_type=SERVICE_POOL,
-                         reliable_delivery=True, requeue_on_error=True)
+    return on_event(*producer_and_type)
 
 
 def _handles(handler_name):
-    """kernel ``handles`` under the consumer name ``messaging.<handler_name>``,
-    plus one check it lacks: an envelope whose ``id`` is null or not a string
-    passes ``validate_envelope`` and then fails ``claim``'s insert, which
-    reports it as a duplicate, so it would be acked silently. Dead-letter it
-    instead (kernel fix proposed in the messaging report)."""
-    consumer = f"messaging.{handler_name}"
-
-    def decorate(fn):
-        handled = handles(consumer, PROCESSED)(fn)
-
-        @functools.wraps(fn)
-        def wrapper(self, body):
-            if isinstance(body, dict) and "id" in body and not (isinstance(body["id"], str) and body["id"]):
-                EVENTS_HANDLED.labels(consumer, "dead").inc()
-                self.dead_letters.put(consumer, body, "malformed: event id must be a non-empty string")
-                return None
-            return handled(self, body)
-        return wrapper
-    return decorate
+    """kernel ``handles`` under the consumer name ``messaging.<handler_name>``."""
+    return handles(f"messaging.{handler_name}", PROCESSED)
 
 
 def _count_after_commit(session, created) -> None:

@@ -3,22 +3,18 @@ projections, and report RPCs that answer from them (never by calling the
 service that owns the data). Decode, call store/domain, encode: no rules here."""
 from __future__ import annotations
 
-from nameko.events import SERVICE_POOL, event_handler
 from nameko.rpc import rpc
 
 from kernel.db import Database
 from kernel.events import utcnow
-from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles
+from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event
 from reports import domain, events, store
 from reports.store import tables
 
 PROCESSED = tables["processed_events"]
 
 
-def _on(producer: str, event_type: str):
-    """Subscribe a handler reliably; a transient failure requeues the event."""
-    return event_handler(producer, event_type, handler_type=SERVICE_POOL, reliable_delivery=True,
-                         requeue_on_error=True)
+_on = on_event
 
 
 class Service:
