@@ -94,3 +94,42 @@ class SubstituteNotAssigned(RuleViolation):
 class Unavailable(ServiceError):
     """A service this one depends on did not answer in time (503)."""
     kind, code, message = "unavailable", "SERVICE_UNAVAILABLE", "Сервис временно недоступен, попробуйте позже"
+
+
+# --- school structure over the year (journal.structure, journal.imports) ---
+
+class MovementBeforeAdmission(RuleViolation):
+    code, message = "MOVEMENT_BEFORE_ADMISSION", "Дата движения должна быть позже даты зачисления"
+
+
+class NotEnrolled(RuleViolation):
+    code, message = "NOT_ENROLLED", "Ученик не числится ни в одном классе этого учебного года"
+
+
+class SameClass(RuleViolation):
+    code, message = "SAME_CLASS", "Ученик уже учится в этом классе"
+
+
+class OtherYear(RuleViolation):
+    code, message = "OTHER_YEAR", "Перевод возможен только в класс того же учебного года"
+
+
+class YearAlreadyClosed(Conflict):
+    code, message = "YEAR_ALREADY_CLOSED", "Учебный год уже закрыт"
+
+
+class NoNextYear(RuleViolation):
+    code, message = "NO_NEXT_YEAR", "Для перевода учеников сначала откройте следующий учебный год"
+
+
+class AlreadyInSubgroup(Conflict):
+    code, message = "ALREADY_IN_SUBGROUP", "Ученик уже входит в подгруппу по этому предмету"
+
+
+class TimetableConflict(Conflict):
+    code, message = "TIMETABLE_CONFLICT", "Учитель или кабинет заняты в это время"
+
+
+class ImportRejected(RuleViolation):
+    """The whole file is refused; ``details.errors`` = ``[{row, message}]``."""
+    code, message = "IMPORT_REJECTED", "Файл не загружен: исправьте ошибки в строках"

@@ -74,3 +74,53 @@ def mark_posted(mark, lesson, subject_name: str) -> dict:
             "class_id": lesson.class_id, "subject_id": lesson.subject_id, "subject_name": subject_name,
             "date": _day(lesson.date), "value": mark.value, "kind": mark.kind, "weight": mark.weight,
             "comment": mark.comment, "teacher_id": mark.author_id}
+
+
+# --- school structure over the year (issue 4, part A) -------------------------
+
+STUDENT_TRANSFERRED = "student_transferred"
+STUDENT_LEFT = "student_left"
+YEAR_CLOSED = "year_closed"
+SUBGROUP_CREATED = "subgroup_created"
+TIMETABLE_SET = "timetable_set"
+PLAN_CREATED = "plan_created"
+STUDENTS_IMPORTED = "students_imported"
+
+
+def student_transferred(old, new) -> dict:
+    """``old``/``new``: the closed and the opened stay."""
+    return {"student_id": new.student_id, "from_class_id": old.class_id, "to_class_id": new.class_id,
+            "order_no": new.order_no, "on": _day(new.enrolled_on)}
+
+
+def student_left(enrolment, comment: str | None = None) -> dict:
+    """``reason``: left (the school) or graduated (year close); ``comment``
+    is the departure's free text (where to, why)."""
+    return {"student_id": enrolment.student_id, "class_id": enrolment.class_id,
+            "order_no": enrolment.left_order_no, "on": _day(enrolment.left_on), "reason": enrolment.left_reason,
+            "comment": comment}
+
+
+def year_closed(closure) -> dict:
+    return {"year_id": closure.year_id, "order_no": closure.order_no, "next_year_id": closure.next_year_id,
+            **{k: closure.summary[k] for k in ("promoted", "graduated", "held_back")}}
+
+
+def subgroup_created(subgroup, student_ids) -> dict:
+    return {"subgroup_id": subgroup.id, "class_id": subgroup.class_id, "subject_id": subgroup.subject_id,
+            "name": subgroup.name, "student_ids": list(student_ids)}
+
+
+def slot_payload(slot) -> dict:
+    return {"weekday": slot.weekday, "number": slot.number, "subject_id": slot.subject_id,
+            "teacher_id": slot.teacher_id, "room": slot.room, "subgroup_id": slot.subgroup_id}
+
+
+def timetable_set(class_id: str, period_id: str, slots) -> dict:
+    return {"class_id": class_id, "period_id": period_id, "slots": [slot_payload(s) for s in slots]}
+
+
+def plan_created(plan, topics) -> dict:
+    return {"plan_id": plan.id, "class_id": plan.class_id, "subject_id": plan.subject_id,
+            "period_id": plan.period_id, "teacher_id": plan.teacher_id, "hours": plan.hours,
+            "topics": [{"number": t.number, "title": t.title, "hours": t.hours} for t in topics]}

@@ -2,6 +2,7 @@
 encode. Every write commits its data and its events together (outbox)."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from contextlib import contextmanager
 
@@ -11,7 +12,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy, rpc
 from sqlalchemy.exc import IntegrityError
 
-from journal import domain, errors, events, store
+from journal import domain, errors, events, store, structure
 from journal import settings as journal_settings
 from journal.store import tables
 from kernel.db import Database
@@ -22,6 +23,11 @@ from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, o
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "journal"
+
+SCHEDULER = "scheduler"
+ADMINISTRATION = ("admin", "director", "deputy")
+# who reads the school's structure (movement history): staff, not families
+STRUCTURE_READERS = ADMINISTRATION + ("secretary", "class_teacher", "teacher")
 
 # A ServiceError is an answer, not a fault: nameko logs it as a warning.
 journal_rpc = rpc(expected_exceptions=ServiceError)
@@ -304,3 +310,269 @@ class Service:
         if not isinstance(user, dict):
             raise errors.Unavailable(details={"service": "identity"})
         return user
+
+    # === school structure over the year (issue 4, part A; journal.structure) ===
+
+    @journal_rpc
+    def transfer_student(self, ctx, student_id, data):
+        """Move a student to another class of the same year by order (R-S3);
+        the old stay is closed, a new one opened: history is kept. Admin."""
+        actor = domain.actor_from_ctx(ctx)
+        domain.require_roles(actor, domain.ADMIN)
+        student_id = domain.ident(student_id, "student_id")
+        spec = structure.validate_transfer(data)
+        with _writing(self.db) as s:
+            found = store.class_with_year(s, school_id=actor.school_id, class_id=spec.to_class_id)
+            if found is None:
+                raise errors.NotFound("Класс не найден", details={"field": "to_class_id"})
+            target, year = found
+            domain.check_year_open(year.archived)
+            store.lock_person(s, user_id=student_id)
+            stays = [(e, c) for e, c, y in store.open_enrolment_of(s, school_id=actor.school_id,
+                                                                    student_id=student_id) if y.id == year.id]
+            if not stays:
+                raise errors.NotEnrolled(details={"student_id": student_id})
+            old, klass = stays[0]
+            structure.check_transfer_target(from_class_id=klass.id, to_class_id=target.id,
+                                            from_year_id=klass.year_id, to_year_id=target.year_id)
+            structure.check_movement_date(spec.on, enrolled_on=old.enrolled_on, year_starts_on=year.starts_on,
+                                          year_ends_on=year.ends_on)
+            store.close_enrolment(old, on=spec.on, order_no=spec.order_no, reason=structure.LEFT_TRANSFERRED)
+            new = store.add_enrolment(s, school_id=actor.school_id, class_id=target.id, spec=domain.EnrolmentSpec(
+                student_id=student_id, order_no=spec.order_no, on=spec.on))
+            payload = events.student_transferred(old, new)
+            self.outbox.add(s, events.STUDENT_TRANSFERRED, payload, ctx)
+        return payload
+
+    @journal_rpc
+    def record_departure(self, ctx, student_id, data):
+        """A student leaves the school by order (R-S3): the open stay is
+        closed with the order, nothing is deleted. Admin."""
+        actor = domain.actor_from_ctx(ctx)
+        domain.require_roles(actor, domain.ADMIN)
+        student_id = domain.ident(student_id, "student_id")
+        spec = structure.validate_departure(data)
+        with _writing(self.db) as s:
+            store.lock_person(s, user_id=student_id)
+            stays = store.open_enrolment_of(s, school_id=actor.school_id, student_id=student_id)
+            if not stays:
+                raise errors.NotEnrolled(details={"student_id": student_id})
+            payloads = []
+            for stay, _klass, year in stays:
+                structure.check_movement_date(spec.on, enrolled_on=stay.enrolled_on, year_starts_on=year.starts_on,
+                                              year_ends_on=year.ends_on)
+                store.close_enrolment(stay, on=spec.on, order_no=spec.order_no, reason=structure.LEFT_DEPARTED)
+                payload = events.student_left(stay, spec.reason)
+                self.outbox.add(s, events.STUDENT_LEFT, payload, ctx)
+                payloads.append(payload)
+        return payloads[0]
+
+    @journal_rpc
+    def list_movements(self, ctx, student_id):
+        """A student's admissions, transfers and departures, oldest first
+        (R-S3 history); staff of the school."""
+        actor = domain.actor_from_ctx(ctx)
+        domain.require_roles(actor, *STRUCTURE_READERS)
+        student_id = domain.ident(student_id, "student_id")
+        with self.db.transaction() as s:
+            rows = store.movements(s, school_id=actor.school_id, student_id=student_id)
+        if not rows:
+            raise errors.NotFound("Ученик не найден", details={"field": "student_id"})
+        return {"student_id": student_id, "items": [{
+            "class_id": c.id, "class_name": c.name, "year_id": c.year_id, "order_no": e.order_no,
+            "enrolled_on": e.enrolled_on.isoformat(), "left_on": e.left_on.isoformat() if e.left_on else None,
+            "left_order_no": e.left_order_no, "left_reason": e.left_reason} for e, c in rows]}
+
+    @journal_rpc
+    def close_year(self, ctx, year_id, data):
+        """Close a year by order (R-S4): archive it (read-only from now on)
+        and, with ``promote``, move every student one grade up into the next
+        open year (classes created as needed), graduates leave, the held
+        back repeat the grade. One transaction; the answer is the summary."""
+        actor = domain.actor_from_ctx(ctx)
+        domain.require_roles(actor, domain.ADMIN)
+        year_id = domain.ident(year_id, "year_id")
+        spec = structure.validate_close(data)
+        with _writing(self.db) as s:
+            year = store.lock_year(s, school_id=actor.school_id, year_id=year_id)
+            if year is None:
+                raise errors.NotFound("Учебный год не найден", details={"field": "year_id"})
+            if year.archived:
+                raise errors.YearAlreadyClosed(details={"year_id": year.id})
+            stays = store.open_stays_of_year(s, year_id=year.id)
+            summary = {"year_id": year.id, "order_no": spec.order_no, "archived": True, "next_year_id": None,
+                       "promoted": 0, "graduated": 0, "held_back": 0, "already_enrolled": 0,
+                       "created_classes": [], "classes": []}
+            if spec.promote:
+                summary.update(self._promote(s, ctx, actor, year, spec, stays))
+            year.archived = True
+            closure = store.YearClosure(year_id=year.id, school_id=actor.school_id, order_no=spec.order_no,
+                                        closed_by=actor.actor_id, closed_at=utcnow(),
+                                        next_year_id=summary["next_year_id"], summary=summary)
+            s.add(closure)
+            s.flush()
+            self.outbox.add(s, events.YEAR_CLOSED, events.year_closed(closure), ctx)
+        return summary
+
+    def _promote(self, s, ctx, actor, year, spec, stays) -> dict:
+        """The promotion part of :meth:`close_year`, inside its transaction."""
+        next_id = spec.next_year_id or structure.pick_next_year(
+            year.ends_on, store.school_years(s, school_id=actor.school_id))
+        next_year = store.get_year(s, school_id=actor.school_id, year_id=next_id) if next_id else None
+        if next_year is None or next_year.archived or next_year.starts_on <= year.ends_on:
+            raise errors.NoNextYear(details={"field": "next_year_id"})
+        structure.check_held_back_known(spec.held_back, [e.student_id for e, _ in stays])
+        by_student = {(e.student_id, c.id): (e, c) for e, c in stays}
+        moves = structure.plan_promotion([(e.student_id, c.id, c.grade, c.letter) for e, c in stays], spec.held_back)
+        targets = store.classes_of_year(s, year_id=next_year.id)
+        already = store.students_with_open_stay(s, year_id=next_year.id)
+        first_day_out = year.ends_on + dt.timedelta(days=1)
+        counts = {structure.LEFT_PROMOTED: 0, structure.LEFT_GRADUATED: 0, structure.LEFT_HELD_BACK: 0}
+        created, per_class, skipped = [], {}, 0
+        for move in moves:
+            stay, klass = by_student[(move.student_id, move.from_class_id)]
+            store.close_enrolment(stay, on=first_day_out, order_no=spec.order_no, reason=move.outcome)
+            counts[move.outcome] += 1
+            if move.outcome == structure.LEFT_GRADUATED:
+                self.outbox.add(s, events.STUDENT_LEFT, events.student_left(stay), ctx)
+                continue
+            if move.student_id in already:
+                skipped += 1  # admitted to next year by hand already: that order stands
+                continue
+            target = targets.get((move.to_grade, move.letter))
+            if target is None:
+                # the class teacher follows a promoted class; a class made only for the held back has none yet
+                teacher = klass.class_teacher_id if move.outcome == structure.LEFT_PROMOTED else None
+                target = store.add_class(s, school_id=actor.school_id, spec=domain.ClassSpec(
+                    year_id=next_year.id, grade=move.to_grade, letter=move.letter, class_teacher_id=teacher))
+                targets[(move.to_grade, move.letter)] = target
+                created.append({"id": target.id, "name": target.name})
+                self.outbox.add(s, events.CLASS_CREATED, events.class_created(target), ctx)
+            new = store.add_enrolment(s, school_id=actor.school_id, class_id=target.id, spec=domain.EnrolmentSpec(
+                student_id=move.student_id, order_no=spec.order_no, on=next_year.starts_on))
+            self.outbox.add(s, events.STUDENT_ENROLLED, events.student_enrolled(new), ctx)
+            row = per_class.setdefault((klass.id, target.id), {
+                "from_class_id": klass.id, "from": klass.name, "to_class_id": target.id, "to": target.name,
+                "students": 0})
+            row["students"] += 1
+        return {"next_year_id": next_year.id, "promoted": counts[structure.LEFT_PROMOTED],
+                "graduated": counts[structure.LEFT_GRADUATED], "held_back": counts[structure.LEFT_HELD_BACK],
+                "already_enrolled": skipped, "created_classes": created, "classes": list(per_class.values())}
+
+    @journal_rpc
+    def create_subgroup(self, ctx, class_id, data):
+        """Split a class for a subject (R-S5); deputy, the class's class
+        teacher, admin. A student is in at most one subgroup per subject."""
+        actor = domain.actor_from_ctx(ctx)
+        class_id = domain.ident(class_id, "class_id")
+        spec = structure.validate_subgroup(data)
+        with _writing(self.db) as s:
+            found = store.class_with_year(s, school_id=actor.school_id, class_id=class_id)
+            if found is None:
+                raise errors.NotFound("Класс не найден", details={"field": "class_id"})
+            klass, year = found
+            if not (actor.has(domain.ADMIN, domain.DEPUTY) or klass.class_teacher_id == actor.actor_id):
+                raise errors.NotAllowed("Делить класс на подгруппы может завуч или классный руководитель")
+            if store.get_subject(s, school_id=actor.school_id, subject_id=spec.subject_id) is None:
+                raise errors.NotFound("Предмет не найден", details={"field": "subject_id"})
+            domain.check_year_open(year.archived)
+            structure.check_subgroup_members(
+                spec.student_ids, in_class=store.students_in_class_now(s, class_id=klass.id),
+                already_grouped=store.grouped_students(s, class_id=klass.id, subject_id=spec.subject_id))
+            subgroup = store.add_subgroup(s, school_id=actor.school_id, class_id=klass.id, spec=spec)
+            payload = events.subgroup_created(subgroup, spec.student_ids)
+            self.outbox.add(s, events.SUBGROUP_CREATED, payload, ctx)
+        return {"id": subgroup.id, **{k: v for k, v in payload.items() if k != "subgroup_id"}}
+
+    @journal_rpc
+    def set_timetable(self, ctx, class_id, data):
+        """Replace a class's week in a period (R-S6); the scheduler, admin.
+        A teacher or a room in two places at once is refused (409
+        TIMETABLE_CONFLICT with every clash in ``details.conflicts``)."""
+        actor = domain.actor_from_ctx(ctx)
+        domain.require_roles(actor, domain.ADMIN, SCHEDULER)
+        class_id = domain.ident(class_id, "class_id")
+        spec = structure.validate_timetable(data)
+        for teacher_id in sorted({slot.teacher_id for slot in spec.slots}):
+            teacher = self._person(actor, ctx, teacher_id, "teacher_id")
+            domain.require_role(teacher.roles, domain.TEACHING_ROLES, field="teacher_id")
+        with _writing(self.db) as s:
+            found = store.class_with_year(s, school_id=actor.school_id, class_id=class_id)
+            if found is None:
+                raise errors.NotFound("Класс не найден", details={"field": "class_id"})
+            klass, year = found
+            period = store.get_period(s, school_id=actor.school_id, period_id=spec.period_id)
+            if period is None or period.year_id != year.id:
+                raise errors.NotFound("Период не найден в учебном году класса", details={"field": "period_id"})
+            domain.check_year_open(year.archived)
+            unknown = {slot.subject_id for slot in spec.slots} - store.subject_ids_known(
+                s, school_id=actor.school_id, subject_ids=[slot.subject_id for slot in spec.slots])
+            if unknown:
+                raise errors.NotFound("Предмет не найден", details={"field": "subject_id", "ids": sorted(unknown)})
+            structure.check_slot_subgroups(spec.slots, store.subgroups_of_class(s, class_id=klass.id))
+            store.lock_timetable(s, period_id=period.id)
+            structure.check_timetable(klass.id, spec.slots,
+                                      store.busy_slots(s, period_id=period.id, exclude_class_id=klass.id))
+            rows = store.replace_timetable(s, school_id=actor.school_id, class_id=klass.id, period_id=period.id,
+                                           slots=spec.slots)
+            payload = events.timetable_set(klass.id, period.id, rows)
+            self.outbox.add(s, events.TIMETABLE_SET, payload, ctx)
+        return payload
+
+    @journal_rpc
+    def create_plan(self, ctx, data):
+        """A calendar-thematic plan (КТП, R-J8) of a class, subject and
+        period; the teacher assigned there, the deputy or admin. One plan
+        per class, subject and period (409 otherwise)."""
+        actor = domain.actor_from_ctx(ctx)
+        spec = structure.validate_plan(data)
+        with _writing(self.db) as s:
+            found = store.class_with_year(s, school_id=actor.school_id, class_id=spec.class_id)
+            if found is None:
+                raise errors.NotFound("Класс не найден", details={"field": "class_id"})
+            klass, year = found
+            if store.get_subject(s, school_id=actor.school_id, subject_id=spec.subject_id) is None:
+                raise errors.NotFound("Предмет не найден", details={"field": "subject_id"})
+            if not actor.has(domain.ADMIN, domain.DEPUTY) and not store.assigned_subgroups(
+                    s, teacher_id=actor.actor_id, class_id=klass.id, subject_id=spec.subject_id):
+                raise errors.NotAssigned()
+            period = store.get_period(s, school_id=actor.school_id, period_id=spec.period_id)
+            if period is None or period.year_id != year.id:
+                raise errors.NotFound("Период не найден в учебном году класса", details={"field": "period_id"})
+            domain.check_year_open(year.archived)
+            if store.plan_exists(s, class_id=klass.id, subject_id=spec.subject_id, period_id=period.id):
+                raise errors.AlreadyExists("План по этому предмету в этом классе на этот период уже есть")
+            plan = store.add_plan(s, school_id=actor.school_id, spec=spec, teacher_id=actor.actor_id)
+            payload = events.plan_created(plan, spec.topics)
+            self.outbox.add(s, events.PLAN_CREATED, payload, ctx)
+        return {"id": plan.id, **{k: v for k, v in payload.items() if k != "plan_id"}}
+
+    @journal_rpc
+    def plan_coverage(self, ctx, period_id, class_id=None, teacher_id=None):
+        """Programme coverage (R-J8): per plan of the period, lessons taught
+        vs hours planned, and whether the class is behind today. The
+        administration sees all; a class teacher their class; a teacher
+        their own plans."""
+        actor = domain.actor_from_ctx(ctx)
+        period_id = domain.ident(period_id, "period_id")
+        class_id = domain.ident(class_id, "class_id", required=False)
+        teacher_id = domain.ident(teacher_id, "teacher_id", required=False)
+        with self.db.transaction() as s:
+            if not actor.has(*ADMINISTRATION):
+                klass = store.get_class(s, school_id=actor.school_id, class_id=class_id) if class_id else None
+                own_class = klass is not None and klass.class_teacher_id == actor.actor_id
+                if not own_class:
+                    if not actor.has(*domain.TEACHING_ROLES) or teacher_id not in (None, actor.actor_id):
+                        raise errors.NotAllowed()
+                    teacher_id = actor.actor_id
+            period, rows = store.plans_for_coverage(s, school_id=actor.school_id, period_id=period_id,
+                                                    class_id=class_id, teacher_id=teacher_id)
+        if period is None:
+            raise errors.NotFound("Период не найден", details={"field": "period_id"})
+        today = domain.school_today(utcnow(), self.settings.timezone)
+        items = [{"plan_id": plan.id, "class_id": plan.class_id, "class_name": class_name,
+                  "subject_id": plan.subject_id, "subject_name": subject_name, "teacher_id": plan.teacher_id,
+                  **structure.coverage(planned_hours=plan.hours, taught=taught, period_start=period.starts_on,
+                                       period_end=period.ends_on, today=today)}
+                 for plan, class_name, subject_name, taught in rows]
+        return {"period_id": period.id, "items": items}

@@ -103,6 +103,8 @@ class Enrolment(Base):
     enrolled_on: Mapped[dt.date] = mapped_column(Date)
     left_on: Mapped[dt.date | None] = mapped_column(Date)
     left_order_no: Mapped[str | None] = mapped_column(String(64))
+    # why the stay ended (journal.structure.LEFT_*); added by migration 0002_structure
+    left_reason: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -490,3 +492,255 @@ def diary_marks(session: Session, *, school_id: str, student_id: str, start: dt.
     for mark in session.scalars(query):
         result.setdefault(mark.lesson_id, []).append(mark)
     return result
+
+
+# === school structure over the year (issue 4, part A) ========================
+# Models and queries of journal.structure and journal.imports; migration 0002_structure.
+
+class Subgroup(Base):
+    """A part of a class for one subject (R-S5)."""
+    __tablename__ = "subgroups"
+    __table_args__ = (UniqueConstraint("class_id", "subject_id", "name"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    school_id: Mapped[str] = mapped_column(REF)
+    class_id: Mapped[str] = mapped_column(ForeignKey("classes.id"), index=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"))
+    name: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SubgroupMember(Base):
+    __tablename__ = "subgroup_members"
+
+    subgroup_id: Mapped[str] = mapped_column(ForeignKey("subgroups.id"), primary_key=True)
+    student_id: Mapped[str] = mapped_column(REF, primary_key=True, index=True)
+
+
+class TimetableSlot(Base):
+    """One lesson of a class's week in a period (R-S6)."""
+    __tablename__ = "timetable_slots"
+    __table_args__ = (Index("ix_timetable_slots_period_when", "period_id", "weekday", "number"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    school_id: Mapped[str] = mapped_column(REF)
+    class_id: Mapped[str] = mapped_column(ForeignKey("classes.id"), index=True)
+    period_id: Mapped[str] = mapped_column(ForeignKey("periods.id"))
+    weekday: Mapped[int] = mapped_column(SmallInteger)
+    number: Mapped[int] = mapped_column(SmallInteger)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"))
+    teacher_id: Mapped[str] = mapped_column(REF)
+    room: Mapped[str | None] = mapped_column(String(30))
+    subgroup_id: Mapped[str | None] = mapped_column(ForeignKey("subgroups.id"))
+
+
+class Plan(Base):
+    """A calendar-thematic plan (КТП) of one class, subject and period (R-J8)."""
+    __tablename__ = "plans"
+    __table_args__ = (UniqueConstraint("class_id", "subject_id", "period_id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    school_id: Mapped[str] = mapped_column(REF)
+    class_id: Mapped[str] = mapped_column(ForeignKey("classes.id"), index=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"))
+    period_id: Mapped[str] = mapped_column(ForeignKey("periods.id"))
+    teacher_id: Mapped[str] = mapped_column(REF, index=True)
+    hours: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PlanTopic(Base):
+    __tablename__ = "plan_topics"
+
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    hours: Mapped[int] = mapped_column(Integer)
+
+
+class YearClosure(Base):
+    """The order that closed a year and what it did (R-S4)."""
+    __tablename__ = "year_closures"
+
+    year_id: Mapped[str] = mapped_column(ForeignKey("years.id"), primary_key=True)
+    school_id: Mapped[str] = mapped_column(REF)
+    order_no: Mapped[str] = mapped_column(String(64))
+    closed_by: Mapped[str] = mapped_column(REF)
+    closed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    next_year_id: Mapped[str | None] = mapped_column(ID)
+    summary: Mapped[dict] = mapped_column(JSON)
+
+
+# --- movement (R-S3) ------------------------------------------------------------
+
+def open_enrolment_of(session: Session, *, school_id: str, student_id: str):
+    """``(enrolment, class, year)`` of the student's open stays in open years,
+    newest first (a student studies in one class of one open year)."""
+    return [tuple(r) for r in session.execute(
+        select(Enrolment, SchoolClass, Year)
+        .join(SchoolClass, SchoolClass.id == Enrolment.class_id).join(Year, Year.id == SchoolClass.year_id)
+        .where(Enrolment.student_id == student_id, Enrolment.school_id == school_id,
+               Enrolment.left_on.is_(None), Year.archived.is_(False))
+        .order_by(Enrolment.enrolled_on.desc()))]
+
+
+def close_enrolment(enrolment: Enrolment, *, on: dt.date, order_no: str, reason: str) -> None:
+    """End a stay: ``on`` is the first day out; the row stays (history)."""
+    enrolment.left_on = on
+    enrolment.left_order_no = order_no
+    enrolment.left_reason = reason
+
+
+def movements(session: Session, *, school_id: str, student_id: str) -> list[tuple[Enrolment, SchoolClass]]:
+    """Every stay of a student, oldest first (R-S3 history)."""
+    return [tuple(r) for r in session.execute(
+        select(Enrolment, SchoolClass).join(SchoolClass, SchoolClass.id == Enrolment.class_id)
+        .where(Enrolment.student_id == student_id, Enrolment.school_id == school_id)
+        .order_by(Enrolment.enrolled_on, Enrolment.created_at))]
+
+
+# --- year close (R-S4) ------------------------------------------------------------
+
+def lock_year(session: Session, *, school_id: str, year_id: str) -> Year | None:
+    """The year, locked: two closes of one year run one after the other."""
+    return session.scalar(select(Year).where(Year.id == year_id, Year.school_id == school_id).with_for_update())
+
+
+def school_years(session: Session, *, school_id: str) -> list[tuple[str, dt.date, bool]]:
+    """``(id, starts_on, archived)`` of every year of the school."""
+    return [tuple(r) for r in session.execute(
+        select(Year.id, Year.starts_on, Year.archived).where(Year.school_id == school_id))]
+
+
+def open_stays_of_year(session: Session, *, year_id: str) -> list[tuple[Enrolment, SchoolClass]]:
+    """Every open stay in the year's classes."""
+    return [tuple(r) for r in session.execute(
+        select(Enrolment, SchoolClass).join(SchoolClass, SchoolClass.id == Enrolment.class_id)
+        .where(SchoolClass.year_id == year_id, Enrolment.left_on.is_(None))
+        .order_by(SchoolClass.grade, SchoolClass.letter, Enrolment.student_id))]
+
+
+def classes_of_year(session: Session, *, year_id: str) -> dict[tuple[int, str], SchoolClass]:
+    """The year's classes by ``(grade, letter)``."""
+    return {(c.grade, c.letter): c for c in session.scalars(select(SchoolClass).where(SchoolClass.year_id == year_id))}
+
+
+def students_with_open_stay(session: Session, *, year_id: str) -> set[str]:
+    """Students already studying in the year (not promoted twice)."""
+    return set(session.scalars(select(Enrolment.student_id).join(SchoolClass, SchoolClass.id == Enrolment.class_id)
+                               .where(SchoolClass.year_id == year_id, Enrolment.left_on.is_(None))))
+
+
+# --- subgroups (R-S5) -----------------------------------------------------------
+
+def students_in_class_now(session: Session, *, class_id: str) -> set[str]:
+    """Students with an open stay in the class."""
+    return set(session.scalars(select(Enrolment.student_id).where(
+        Enrolment.class_id == class_id, Enrolment.left_on.is_(None))))
+
+
+def grouped_students(session: Session, *, class_id: str, subject_id: str) -> dict[str, str]:
+    """``{student_id: subgroup name}`` for the class's subgroups of the subject."""
+    return dict(session.execute(
+        select(SubgroupMember.student_id, Subgroup.name).join(Subgroup, Subgroup.id == SubgroupMember.subgroup_id)
+        .where(Subgroup.class_id == class_id, Subgroup.subject_id == subject_id)).all())
+
+
+def add_subgroup(session: Session, *, school_id: str, class_id: str, spec) -> Subgroup:
+    """Insert a subgroup and its members from a ``SubgroupSpec``."""
+    subgroup = Subgroup(id=new_id(), school_id=school_id, class_id=class_id, subject_id=spec.subject_id,
+                        name=spec.name, created_at=utcnow())
+    session.add(subgroup)
+    session.flush()
+    session.add_all([SubgroupMember(subgroup_id=subgroup.id, student_id=s) for s in spec.student_ids])
+    session.flush()
+    return subgroup
+
+
+def subgroups_of_class(session: Session, *, class_id: str) -> dict[str, str]:
+    """``{subgroup_id: subject_id}`` of the class."""
+    return dict(session.execute(select(Subgroup.id, Subgroup.subject_id).where(Subgroup.class_id == class_id)).all())
+
+
+# --- the timetable (R-S6) -------------------------------------------------------
+
+def get_period(session: Session, *, school_id: str, period_id: str) -> Period | None:
+    """The school's period, or None."""
+    return session.scalar(select(Period).where(Period.id == period_id, Period.school_id == school_id))
+
+
+def lock_timetable(session: Session, *, period_id: str) -> None:
+    """Serialise timetable writes of one period: two schedulers placing one
+    teacher in two classes at once would each see a free slot. The period's
+    row is the lock (no-op on SQLite)."""
+    session.execute(select(Period.id).where(Period.id == period_id).with_for_update())
+
+
+def busy_slots(session: Session, *, period_id: str, exclude_class_id: str):
+    """Other classes' slots in the period, as ``journal.structure.BusySlot``."""
+    from journal.structure import BusySlot
+    rows = session.execute(
+        select(TimetableSlot, SchoolClass.name).join(SchoolClass, SchoolClass.id == TimetableSlot.class_id)
+        .where(TimetableSlot.period_id == period_id, TimetableSlot.class_id != exclude_class_id))
+    return [BusySlot(s.class_id, name, s.weekday, s.number, s.teacher_id, s.room) for s, name in rows]
+
+
+def replace_timetable(session: Session, *, school_id: str, class_id: str, period_id: str, slots) -> list[TimetableSlot]:
+    """The class's week in the period becomes ``slots`` (``SlotSpec``)."""
+    session.execute(TimetableSlot.__table__.delete().where(
+        TimetableSlot.class_id == class_id, TimetableSlot.period_id == period_id))
+    rows = [TimetableSlot(id=new_id(), school_id=school_id, class_id=class_id, period_id=period_id,
+                          weekday=s.weekday, number=s.number, subject_id=s.subject_id, teacher_id=s.teacher_id,
+                          room=s.room, subgroup_id=s.subgroup_id)
+            for s in sorted(slots, key=lambda s: (s.weekday, s.number, s.subgroup_id or ""))]
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def subject_ids_known(session: Session, *, school_id: str, subject_ids) -> set[str]:
+    """Which of ``subject_ids`` are the school's subjects."""
+    ids = list(set(subject_ids))
+    if not ids:
+        return set()
+    return set(session.scalars(select(Subject.id).where(Subject.school_id == school_id, Subject.id.in_(ids))))
+
+
+# --- plans (R-J8) ---------------------------------------------------------------
+
+def plan_exists(session: Session, *, class_id: str, subject_id: str, period_id: str) -> bool:
+    return session.scalar(select(func.count()).select_from(Plan).where(
+        Plan.class_id == class_id, Plan.subject_id == subject_id, Plan.period_id == period_id)) > 0
+
+
+def add_plan(session: Session, *, school_id: str, spec, teacher_id: str) -> Plan:
+    """Insert a plan and its topics from a ``PlanSpec``."""
+    plan = Plan(id=new_id(), school_id=school_id, class_id=spec.class_id, subject_id=spec.subject_id,
+                period_id=spec.period_id, teacher_id=teacher_id, hours=spec.hours, created_at=utcnow())
+    session.add(plan)
+    session.flush()
+    session.add_all([PlanTopic(plan_id=plan.id, number=t.number, title=t.title, hours=t.hours) for t in spec.topics])
+    session.flush()
+    return plan
+
+
+def plans_for_coverage(session: Session, *, school_id: str, period_id: str, class_id: str | None = None,
+                       teacher_id: str | None = None):
+    """``(plan, class name, subject name, taught lessons)`` of the period's
+    plans; taught = lessons of the class and subject inside the period
+    (a substitute's lessons count: the programme was covered)."""
+    period = get_period(session, school_id=school_id, period_id=period_id)
+    if period is None:
+        return None, []
+    taught = (select(func.count()).select_from(Lesson).where(
+        Lesson.class_id == Plan.class_id, Lesson.subject_id == Plan.subject_id,
+        Lesson.date >= period.starts_on, Lesson.date <= period.ends_on).correlate(Plan).scalar_subquery())
+    query = (select(Plan, SchoolClass.name, Subject.name, taught)
+             .join(SchoolClass, SchoolClass.id == Plan.class_id).join(Subject, Subject.id == Plan.subject_id)
+             .where(Plan.school_id == school_id, Plan.period_id == period_id)
+             .order_by(SchoolClass.grade, SchoolClass.letter, Subject.name))
+    if class_id is not None:
+        query = query.where(Plan.class_id == class_id)
+    if teacher_id is not None:
+        query = query.where(Plan.teacher_id == teacher_id)
+    return period, [tuple(r) for r in session.execute(query)]

@@ -1,0 +1,364 @@
+"""Rules of the school's structure over the year, pure Python (like
+:mod:`journal.domain`): student movement (R-S3), year close and promotion
+(R-S4), subgroups (R-S5), the timetable and its conflicts (R-S6) and the
+calendar-thematic plan with its coverage (R-J8).
+
+Functions take plain values and return plain values or raise an error of
+:mod:`journal.errors`; the service supplies "today" and the rows.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from journal import errors
+from journal.domain import (
+    MAX_GRADE, _invalid, ident, integer, parse_date, require_mapping, text,
+)
+
+LEFT_TRANSFERRED = "transferred"   # to another class of the same year
+LEFT_DEPARTED = "left"             # left the school
+LEFT_PROMOTED = "promoted"         # year close: moved on to the next grade
+LEFT_GRADUATED = "graduated"       # year close: finished the last grade
+LEFT_HELD_BACK = "held_back"       # year close: repeats the grade next year
+
+MAX_WEEKDAY = 6                    # a 6-day week at most (R-S1 regime)
+MAX_LESSON_NUMBER = 10
+MAX_SLOTS = 100
+MAX_PLAN_TOPICS = 400
+MAX_SUBGROUP_STUDENTS = 60
+
+
+# --- movement (R-S3) ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class TransferSpec:
+    to_class_id: str
+    order_no: str
+    on: dt.date
+
+
+def validate_transfer(data) -> TransferSpec:
+    """Decode ``transfer_student`` data: the target class, the order, its date."""
+    data = require_mapping(data, "data")
+    return TransferSpec(to_class_id=ident(data.get("to_class_id"), "to_class_id"),
+                        order_no=text(data.get("order_no"), "order_no", max_len=64),
+                        on=parse_date(data.get("on"), "on"))
+
+
+@dataclass(frozen=True)
+class DepartureSpec:
+    order_no: str
+    on: dt.date
+    reason: str | None
+
+
+def validate_departure(data) -> DepartureSpec:
+    """Decode ``record_departure`` data; ``on`` is the first day out."""
+    data = require_mapping(data, "data")
+    return DepartureSpec(order_no=text(data.get("order_no"), "order_no", max_len=64),
+                         on=parse_date(data.get("on"), "on"),
+                         reason=text(data.get("reason"), "reason", required=False, max_len=300))
+
+
+def check_movement_date(on: dt.date, *, enrolled_on: dt.date, year_starts_on: dt.date,
+                        year_ends_on: dt.date) -> None:
+    """A movement happens inside the year and after the stay it ends began:
+    a stay of zero days would leave no trace of the class in the history."""
+    if not year_starts_on <= on <= year_ends_on:
+        raise errors.DateOutsideYear(details={"field": "on", "starts_on": year_starts_on.isoformat(),
+                                              "ends_on": year_ends_on.isoformat()})
+    if on <= enrolled_on:
+        raise errors.MovementBeforeAdmission(details={"field": "on", "enrolled_on": enrolled_on.isoformat()})
+
+
+def check_transfer_target(*, from_class_id: str, to_class_id: str, from_year_id: str, to_year_id: str) -> None:
+    """A transfer moves within one year to another class; across years it
+    is the year close's promotion."""
+    if from_class_id == to_class_id:
+        raise errors.SameClass()
+    if from_year_id != to_year_id:
+        raise errors.OtherYear()
+
+
+# --- year close and promotion (R-S4) -----------------------------------------
+
+@dataclass(frozen=True)
+class CloseSpec:
+    order_no: str
+    promote: bool
+    next_year_id: str | None
+    held_back: frozenset
+
+
+def validate_close(data) -> CloseSpec:
+    """Decode ``close_year`` data. ``held_back`` lists students who repeat
+    the grade (the pedagogical council's decision, named in the order)."""
+    data = require_mapping(data, "data")
+    promote = data.get("promote", True)
+    if not isinstance(promote, bool):
+        raise _invalid("promote", "Поле «promote» должно быть true или false")
+    held = data.get("held_back") or []
+    if not isinstance(held, list):
+        raise _invalid("held_back", "Поле «held_back» должно быть списком")
+    return CloseSpec(order_no=text(data.get("order_no"), "order_no", max_len=64), promote=promote,
+                     next_year_id=ident(data.get("next_year_id"), "next_year_id", required=False),
+                     held_back=frozenset(ident(s, f"held_back[{i}]") for i, s in enumerate(held)))
+
+
+def pick_next_year(closing_ends_on: dt.date, years: Iterable[tuple[str, dt.date, bool]]) -> str | None:
+    """The year promotion goes to: the earliest open year starting after
+    the closing one ends. ``years`` = ``(id, starts_on, archived)``."""
+    later = sorted((starts, yid) for yid, starts, archived in years if not archived and starts > closing_ends_on)
+    return later[0][1] if later else None
+
+
+@dataclass(frozen=True)
+class Move:
+    """Where one student of a closing year goes."""
+    student_id: str
+    from_class_id: str
+    outcome: str                   # LEFT_PROMOTED, LEFT_GRADUATED or LEFT_HELD_BACK
+    to_grade: int | None
+    letter: str
+
+
+def plan_promotion(stays: Iterable[tuple[str, str, int, str]], held_back: Iterable[str],
+                   *, last_grade: int = MAX_GRADE) -> list[Move]:
+    """Every open stay ``(student_id, class_id, grade, letter)`` of the
+    closing year: promoted one grade up (same letter), graduated from the
+    last grade, or held back in the same grade."""
+    held = set(held_back)
+    moves = []
+    for student_id, class_id, grade, letter in sorted(stays):
+        if student_id in held:
+            moves.append(Move(student_id, class_id, LEFT_HELD_BACK, grade, letter))
+        elif grade >= last_grade:
+            moves.append(Move(student_id, class_id, LEFT_GRADUATED, None, letter))
+        else:
+            moves.append(Move(student_id, class_id, LEFT_PROMOTED, grade + 1, letter))
+    return moves
+
+
+def check_held_back_known(held_back: Iterable[str], students: Iterable[str]) -> None:
+    """Every student named as held back studies in the closing year."""
+    unknown = sorted(set(held_back) - set(students))
+    if unknown:
+        raise errors.StudentNotInClass("Ученики из списка оставленных на повторное обучение не учатся в этом году",
+                                       details={"field": "held_back", "student_ids": unknown})
+
+
+# --- subgroups (R-S5) ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class SubgroupSpec:
+    subject_id: str
+    name: str
+    student_ids: tuple
+
+
+def validate_subgroup(data) -> SubgroupSpec:
+    """Decode ``create_subgroup`` data: a subject, a name, its students."""
+    data = require_mapping(data, "data")
+    raw = data.get("student_ids")
+    if not isinstance(raw, list) or not raw:
+        raise _invalid("student_ids", "Укажите учеников подгруппы")
+    if len(raw) > MAX_SUBGROUP_STUDENTS:
+        raise _invalid("student_ids", f"В подгруппе не больше {MAX_SUBGROUP_STUDENTS} учеников")
+    ids = [ident(s, f"student_ids[{i}]") for i, s in enumerate(raw)]
+    if len(set(ids)) != len(ids):
+        raise _invalid("student_ids", "Ученики в списке повторяются")
+    return SubgroupSpec(subject_id=ident(data.get("subject_id"), "subject_id"),
+                        name=" ".join(text(data.get("name"), "name", max_len=60).split()),
+                        student_ids=tuple(ids))
+
+
+def check_subgroup_members(student_ids: Iterable[str], *, in_class: Iterable[str],
+                           already_grouped: dict[str, str]) -> None:
+    """Members study in the class now, and a class is split, not overlapped:
+    a student is in at most one subgroup per subject (R-S5).
+    ``already_grouped`` = ``{student_id: subgroup name}`` for the subject."""
+    in_class = set(in_class)
+    missing = sorted(s for s in student_ids if s not in in_class)
+    if missing:
+        raise errors.StudentNotInClass(details={"field": "student_ids", "student_ids": missing})
+    taken = sorted(s for s in student_ids if s in already_grouped)
+    if taken:
+        raise errors.AlreadyInSubgroup(details={"student_ids": taken,
+                                                "subgroups": sorted({already_grouped[s] for s in taken})})
+
+
+# --- the timetable (R-S6) ------------------------------------------------------
+
+@dataclass(frozen=True)
+class SlotSpec:
+    weekday: int
+    number: int
+    subject_id: str
+    teacher_id: str
+    room: str | None
+    subgroup_id: str | None
+
+
+@dataclass(frozen=True)
+class TimetableSpec:
+    period_id: str
+    slots: tuple
+
+
+def validate_timetable(data) -> TimetableSpec:
+    """Decode ``set_timetable`` data; an empty ``slots`` clears the period."""
+    data = require_mapping(data, "data")
+    raw = data.get("slots")
+    if not isinstance(raw, list):
+        raise _invalid("slots", "Поле «slots» должно быть списком уроков")
+    if len(raw) > MAX_SLOTS:
+        raise _invalid("slots", f"Не больше {MAX_SLOTS} уроков в неделю")
+    slots = []
+    for i, item in enumerate(raw):
+        where = f"slots[{i}]"
+        item = require_mapping(item, where)
+        room = text(item.get("room"), f"{where}.room", required=False, max_len=30)
+        slots.append(SlotSpec(
+            weekday=integer(item.get("weekday"), f"{where}.weekday", low=1, high=MAX_WEEKDAY),
+            number=integer(item.get("number"), f"{where}.number", low=1, high=MAX_LESSON_NUMBER),
+            subject_id=ident(item.get("subject_id"), f"{where}.subject_id"),
+            teacher_id=ident(item.get("teacher_id"), f"{where}.teacher_id"),
+            room=room.casefold() if room else None,
+            subgroup_id=ident(item.get("subgroup_id"), f"{where}.subgroup_id", required=False)))
+    return TimetableSpec(period_id=ident(data.get("period_id"), "period_id"), slots=tuple(slots))
+
+
+@dataclass(frozen=True)
+class BusySlot:
+    """A slot already taken elsewhere: another class's timetable."""
+    class_id: str
+    class_name: str
+    weekday: int
+    number: int
+    teacher_id: str
+    room: str | None
+
+
+def timetable_conflicts(class_id: str, slots: Sequence[SlotSpec], busy: Iterable[BusySlot]) -> list[dict]:
+    """Every clash of the new week of ``class_id`` (R-S6): a teacher or a
+    room in two places at once (with another class or within the week
+    itself), or the class itself twice at once unless both lessons are of
+    different subgroups (the class split, R-S5). Empty = no conflict."""
+    found = []
+    seen_teacher: dict[tuple, int] = {}
+    seen_room: dict[tuple, int] = {}
+    seen_class: dict[tuple, list[int]] = {}
+    for i, slot in enumerate(slots):
+        when = (slot.weekday, slot.number)
+        key = when + (slot.teacher_id,)
+        if key in seen_teacher:
+            found.append({"slot": i, "kind": "teacher", "teacher_id": slot.teacher_id,
+                          "with_slot": seen_teacher[key], "weekday": slot.weekday, "number": slot.number})
+        seen_teacher.setdefault(key, i)
+        if slot.room:
+            rkey = when + (slot.room,)
+            if rkey in seen_room:
+                found.append({"slot": i, "kind": "room", "room": slot.room, "with_slot": seen_room[rkey],
+                              "weekday": slot.weekday, "number": slot.number})
+            seen_room.setdefault(rkey, i)
+        for j in seen_class.get(when, []):
+            other = slots[j]
+            if slot.subgroup_id is None or other.subgroup_id is None or slot.subgroup_id == other.subgroup_id:
+                found.append({"slot": i, "kind": "class", "with_slot": j,
+                              "weekday": slot.weekday, "number": slot.number})
+                break
+        seen_class.setdefault(when, []).append(i)
+    for b in busy:
+        if b.class_id == class_id:
+            continue
+        for i, slot in enumerate(slots):
+            if (slot.weekday, slot.number) != (b.weekday, b.number):
+                continue
+            if slot.teacher_id == b.teacher_id:
+                found.append({"slot": i, "kind": "teacher", "teacher_id": slot.teacher_id,
+                              "class_id": b.class_id, "class_name": b.class_name,
+                              "weekday": slot.weekday, "number": slot.number})
+            if slot.room and slot.room == b.room:
+                found.append({"slot": i, "kind": "room", "room": slot.room, "class_id": b.class_id,
+                              "class_name": b.class_name, "weekday": slot.weekday, "number": slot.number})
+    return found
+
+
+def check_timetable(class_id: str, slots: Sequence[SlotSpec], busy: Iterable[BusySlot]) -> None:
+    """:func:`timetable_conflicts` or 409 TIMETABLE_CONFLICT listing them all."""
+    found = timetable_conflicts(class_id, slots, busy)
+    if found:
+        raise errors.TimetableConflict(details={"conflicts": found})
+
+
+def check_slot_subgroups(slots: Sequence[SlotSpec], subgroups: dict[str, str]) -> None:
+    """A slot's subgroup belongs to the class and to the slot's subject.
+    ``subgroups`` = ``{subgroup_id: subject_id}`` of the class."""
+    for i, slot in enumerate(slots):
+        if slot.subgroup_id is not None and subgroups.get(slot.subgroup_id) != slot.subject_id:
+            raise errors.NotFound("Подгруппа не найдена в этом классе по этому предмету",
+                                  details={"field": f"slots[{i}].subgroup_id"})
+
+
+# --- the calendar-thematic plan, КТП (R-J8) ------------------------------------
+
+@dataclass(frozen=True)
+class TopicSpec:
+    number: int
+    title: str
+    hours: int
+
+
+@dataclass(frozen=True)
+class PlanSpec:
+    class_id: str
+    subject_id: str
+    period_id: str
+    topics: tuple
+
+    @property
+    def hours(self) -> int:
+        return sum(t.hours for t in self.topics)
+
+
+def validate_plan(data) -> PlanSpec:
+    """Decode ``create_plan`` data: numbered topics with whole hours."""
+    data = require_mapping(data, "data")
+    raw = data.get("topics")
+    if not isinstance(raw, list) or not raw:
+        raise _invalid("topics", "Укажите темы плана")
+    if len(raw) > MAX_PLAN_TOPICS:
+        raise _invalid("topics", f"Не больше {MAX_PLAN_TOPICS} тем в плане")
+    topics, numbers = [], set()
+    for i, item in enumerate(raw):
+        where = f"topics[{i}]"
+        item = require_mapping(item, where)
+        number = integer(item.get("number"), f"{where}.number", low=1, high=1000)
+        if number in numbers:
+            raise _invalid(f"{where}.number", "Номера тем повторяются")
+        numbers.add(number)
+        topics.append(TopicSpec(number=number, title=text(item.get("title"), f"{where}.title", max_len=500),
+                                hours=integer(item.get("hours"), f"{where}.hours", low=1, high=200)))
+    return PlanSpec(class_id=ident(data.get("class_id"), "class_id"),
+                    subject_id=ident(data.get("subject_id"), "subject_id"),
+                    period_id=ident(data.get("period_id"), "period_id"),
+                    topics=tuple(sorted(topics, key=lambda t: t.number)))
+
+
+def coverage(*, planned_hours: int, taught: int, period_start: dt.date, period_end: dt.date,
+             today: dt.date) -> dict:
+    """Programme coverage of one class and subject (R-J8, R-R7): lessons
+    taught vs hours planned (one lesson = one hour), and how far behind the
+    plan the class is today, pro rata over the period's days."""
+    total_days = (period_end - period_start).days + 1
+    elapsed = min(max((today - period_start).days + 1, 0), total_days)
+    expected = round(planned_hours * elapsed / total_days) if total_days > 0 else planned_hours
+    return {
+        "planned_hours": planned_hours,
+        "taught_hours": taught,
+        "percent": round(100 * taught / planned_hours, 1) if planned_hours else None,
+        "expected_by_today": expected,
+        "behind": taught < expected,
+    }
