@@ -408,6 +408,15 @@ def operation(path: str, method: str) -> dict:
 def request_schema_name(op: dict) -> str | None:
     """The components/schemas name of an operation's JSON body, if any."""
     body = op.get("requestBody")
-    if not body:
-        return None
+    if not body or "application/json" not in body["content"]:
+        return None  # no body, or an upload (api_journal_structure reads its file itself)
     return body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+
+
+# Areas documented in their own modules (one per blueprint), merged here so
+# that PATHS and the schema tables stay the single source of truth.
+from gateway import openapi_journal_structure as _journal_structure  # noqa: E402
+
+PATHS.update(_journal_structure.PATHS)
+REQUEST_SCHEMAS.update(_journal_structure.REQUEST_SCHEMAS)
+RESPONSE_SCHEMAS.update(_journal_structure.RESPONSE_SCHEMAS)

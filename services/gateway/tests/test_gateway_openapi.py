@@ -91,5 +91,5 @@ def test_request_schemas_are_closed_and_valid():
         assert schema["additionalProperties"] is False, name
         assert set(schema["required"]) <= set(schema["properties"]), name
     used = {openapi.request_schema_name(op) for item in doc["paths"].values() for op in item.values()} - {None}
-    nested = {"PeriodInput", "MarkInput"}
+    nested = {"PeriodInput", "MarkInput", "TimetableSlotInput", "PlanTopicInput"}
     assert used | nested == set(openapi.REQUEST_SCHEMAS)

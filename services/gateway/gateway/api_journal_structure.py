@@ -1,0 +1,104 @@
+"""REST views of the school's structure over the year (API.md "School
+structure"; issue 4 part A): student movement, year close, subgroups, the
+timetable, the thematic plan and its coverage, the bulk student import.
+Same helpers and the same rules as :mod:`gateway.api`: decode, call the
+journal, answer; access is the journal's decision."""
+from __future__ import annotations
+
+import base64
+
+from flask import Blueprint, jsonify, request
+
+from gateway import openapi
+from gateway.auth import login_required
+from gateway.context import call_ctx, current_clients
+from gateway.errors import ApiError
+from gateway.validation import json_body, query_params
+
+bp = Blueprint("api_journal_structure", __name__, url_prefix=openapi.API_PREFIX)
+
+# What an upload may be: the journal reads both (journal.imports).
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+UPLOAD_TYPES = ("text/csv", XLSX_TYPE, "application/octet-stream")
+
+
+def _rpc(method: str, *args):
+    return current_clients().rpc("journal", method, call_ctx(), *args)
+
+
+@bp.post("/years/<id>/close")
+@login_required
+def close_year(id):
+    return jsonify(_rpc("close_year", id, json_body()))
+
+
+@bp.post("/students/<id>/transfer")
+@login_required
+def transfer_student(id):
+    return jsonify(_rpc("transfer_student", id, json_body()))
+
+
+@bp.post("/students/<id>/departure")
+@login_required
+def record_departure(id):
+    return jsonify(_rpc("record_departure", id, json_body()))
+
+
+@bp.get("/students/<id>/movements")
+@login_required
+def list_movements(id):
+    return jsonify(_rpc("list_movements", id))
+
+
+@bp.post("/classes/<id>/subgroups")
+@login_required
+def create_subgroup(id):
+    return jsonify(_rpc("create_subgroup", id, json_body())), 201
+
+
+@bp.put("/classes/<id>/timetable")
+@login_required
+def set_timetable(id):
+    return jsonify(_rpc("set_timetable", id, json_body()))
+
+
+@bp.post("/plans")
+@login_required
+def create_plan():
+    return jsonify(_rpc("create_plan", json_body())), 201
+
+
+@bp.get("/plans/coverage")
+@login_required
+def plan_coverage():
+    q = query_params()
+    return jsonify(_rpc("plan_coverage", q["period_id"], q.get("class_id"), q.get("teacher_id")))
+
+
+def _upload() -> tuple[bytes, str]:
+    """The uploaded file and its name: a multipart ``file`` field, or the
+    raw body (``curl --data-binary @students.xlsx``)."""
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise ApiError(400, "VALIDATION_ERROR", details={"problems": [
+                {"field": "file", "message": "Приложите файл CSV или XLSX в поле «file»"}]})
+        return upload.read(), upload.filename or ""
+    if request.mimetype not in UPLOAD_TYPES:
+        raise ApiError(400, "VALIDATION_ERROR", details={"problems": [
+            {"field": "(body)", "message": "Ожидается файл CSV или XLSX"}]})
+    return request.get_data(), ""
+
+
+@bp.post("/imports/students")
+@login_required
+def import_students():
+    q = query_params()
+    content, filename = _upload()
+    if not content:
+        raise ApiError(400, "VALIDATION_ERROR", details={"problems": [
+            {"field": "file", "message": "Файл пуст"}]})
+    upload = {"content_b64": base64.b64encode(content).decode("ascii"), "filename": filename,
+              "class_id": q["class_id"], "order_no": q["order_no"], "on": q["on"]}
+    # identity creates the accounts one by one: the import may take longer than one ordinary call
+    return jsonify(current_clients().rpc("journal", "import_students", call_ctx(), upload, timeout=120))

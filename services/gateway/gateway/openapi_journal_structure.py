@@ -1,0 +1,154 @@
+"""OpenAPI paths and schemas of :mod:`gateway.api_journal_structure`,
+merged into :mod:`gateway.openapi` (its PATHS and schema tables)."""
+from __future__ import annotations
+
+from gateway.openapi import API_PREFIX, DATE, ID, _closed, _nullable, _op, _open, _path_id, _query, _ref
+
+P = API_PREFIX
+ORDER_NO = {"type": "string", "minLength": 1, "maxLength": 64, "description": "Number of the school's order"}
+
+REQUEST_SCHEMAS = {
+    "CloseYearRequest": _closed({
+        "order_no": ORDER_NO,
+        "promote": {"type": "boolean", "default": True},
+        "next_year_id": _nullable(ID),
+        "held_back": {"type": "array", "items": ID, "uniqueItems": True, "maxItems": 500,
+                      "description": "Students who repeat the grade (pedagogical council's decision)"},
+    }, ["order_no"], "R-S4. Without next_year_id the earliest open year after this one."),
+    "TransferRequest": _closed({"to_class_id": ID, "order_no": ORDER_NO, "on": DATE}, ["to_class_id", "order_no", "on"],
+                               "R-S3: on = the first day in the new class."),
+    "DepartureRequest": _closed({
+        "order_no": ORDER_NO, "on": DATE,
+        "reason": _nullable({"type": "string", "maxLength": 300}),
+    }, ["order_no", "on"], "R-S3: on = the first day out."),
+    "CreateSubgroupRequest": _closed({
+        "subject_id": ID,
+        "name": {"type": "string", "minLength": 1, "maxLength": 60},
+        "student_ids": {"type": "array", "items": ID, "minItems": 1, "maxItems": 60},
+    }, ["subject_id", "name", "student_ids"]),
+    "TimetableSlotInput": _closed({
+        "weekday": {"type": "integer", "description": "1 = Monday .. 6 = Saturday"},
+        "number": {"type": "integer", "description": "Lesson number in the day, 1..10"},
+        "subject_id": ID,
+        "teacher_id": ID,
+        "room": _nullable({"type": "string", "maxLength": 30}),
+        "subgroup_id": _nullable(ID),
+    }, ["weekday", "number", "subject_id", "teacher_id"]),
+    "SetTimetableRequest": _closed({
+        "period_id": ID,
+        "slots": {"type": "array", "items": _ref("TimetableSlotInput"), "maxItems": 100},
+    }, ["period_id", "slots"], "R-S6: replaces the class's week in the period."),
+    "PlanTopicInput": _closed({
+        "number": {"type": "integer"},
+        "title": {"type": "string", "minLength": 1, "maxLength": 500},
+        "hours": {"type": "integer"},
+    }, ["number", "title", "hours"]),
+    "CreatePlanRequest": _closed({
+        "class_id": ID, "subject_id": ID, "period_id": ID,
+        "topics": {"type": "array", "items": _ref("PlanTopicInput"), "minItems": 1, "maxItems": 400},
+    }, ["class_id", "subject_id", "period_id", "topics"], "R-J8: КТП."),
+}
+
+_STR = {"type": "string"}
+_INT = {"type": "integer"}
+
+RESPONSE_SCHEMAS = {
+    "YearCloseSummary": _open({
+        "year_id": _STR, "order_no": _STR, "archived": {"type": "boolean"}, "next_year_id": {"type": ["string", "null"]},
+        "promoted": _INT, "graduated": _INT, "held_back": _INT, "already_enrolled": _INT,
+        "created_classes": {"type": "array", "items": _open({"id": _STR, "name": _STR})},
+        "classes": {"type": "array", "items": _open({
+            "from_class_id": _STR, "from": _STR, "to_class_id": _STR, "to": _STR, "students": _INT})},
+    }),
+    "Transfer": _open({"student_id": _STR, "from_class_id": _STR, "to_class_id": _STR, "order_no": _STR,
+                       "on": _STR}),
+    "Departure": _open({"student_id": _STR, "class_id": _STR, "order_no": _STR, "on": _STR, "reason": _STR}),
+    "Movements": _open({"student_id": _STR, "items": {"type": "array", "items": _open({
+        "class_id": _STR, "class_name": _STR, "year_id": _STR, "order_no": _STR, "enrolled_on": _STR,
+        "left_on": {"type": ["string", "null"]}, "left_order_no": {"type": ["string", "null"]},
+        "left_reason": {"type": ["string", "null"]}})}}),
+    "Subgroup": _open({"id": _STR, "class_id": _STR, "subject_id": _STR, "name": _STR,
+                       "student_ids": {"type": "array", "items": _STR}}),
+    "Timetable": _open({"class_id": _STR, "period_id": _STR, "slots": {"type": "array", "items": _open({
+        "weekday": _INT, "number": _INT, "subject_id": _STR, "teacher_id": _STR,
+        "room": {"type": ["string", "null"]}, "subgroup_id": {"type": ["string", "null"]}})}}),
+    "Plan": _open({"id": _STR, "class_id": _STR, "subject_id": _STR, "period_id": _STR, "teacher_id": _STR,
+                   "hours": _INT, "topics": {"type": "array", "items": _open({
+                       "number": _INT, "title": _STR, "hours": _INT})}}),
+    "Coverage": _open({"period_id": _STR, "items": {"type": "array", "items": _open({
+        "plan_id": _STR, "class_id": _STR, "class_name": _STR, "subject_id": _STR, "subject_name": _STR,
+        "teacher_id": _STR, "planned_hours": _INT, "taught_hours": _INT,
+        "percent": {"type": ["number", "null"]}, "expected_by_today": _INT, "behind": {"type": "boolean"}})}}),
+    "ImportResult": _open({
+        "created": _INT, "updated": _INT, "unchanged": _INT,
+        "errors": {"type": "array", "items": _open({"row": _INT, "message": _STR})},
+        "credentials": {"type": "array", "description": "Initial passwords of the accounts created now (shown once)",
+                        "items": _open({"row": _INT, "login": _STR, "initial_password": _STR})},
+    }, ["created", "updated", "errors"]),
+}
+
+PATHS = {
+    f"{P}/years/{{id}}/close": {"post": _op(
+        "close_year", "Закрыть учебный год", "structure", body="CloseYearRequest",
+        params=[_path_id(description="Year id")], ok=(200, "YearCloseSummary", "Archived; promotion summary"),
+        errors=(400, 403, 404, 409, 422),
+        description="R-S4, admin. The year becomes read-only (422 YEAR_CLOSED on writes); with promote every "
+                    "class moves one grade up into the next open year (classes created as needed), the last "
+                    "grade leaves (graduated). 409 YEAR_ALREADY_CLOSED; 422 NO_NEXT_YEAR.")},
+    f"{P}/students/{{id}}/transfer": {"post": _op(
+        "transfer_student", "Перевести ученика в другой класс", "structure", body="TransferRequest",
+        params=[_path_id(description="Student id")], ok=(200, "Transfer", "Moved; history kept"),
+        errors=(400, 403, 404, 422),
+        description="R-S3, admin. 422 NOT_ENROLLED, SAME_CLASS, OTHER_YEAR, MOVEMENT_BEFORE_ADMISSION.")},
+    f"{P}/students/{{id}}/departure": {"post": _op(
+        "record_departure", "Выбытие ученика", "structure", body="DepartureRequest",
+        params=[_path_id(description="Student id")], ok=(200, "Departure", "Left; history kept"),
+        errors=(400, 403, 404, 422), description="R-S3, admin. 422 NOT_ENROLLED.")},
+    f"{P}/students/{{id}}/movements": {"get": _op(
+        "list_movements", "Движение ученика", "structure", params=[_path_id(description="Student id")],
+        ok=(200, "Movements", "Every stay, oldest first"), errors=(403, 404),
+        description="R-S3 history: admissions, transfers, departures, promotions; staff.")},
+    f"{P}/classes/{{id}}/subgroups": {"post": _op(
+        "create_subgroup", "Создать подгруппу", "structure", body="CreateSubgroupRequest",
+        params=[_path_id(description="Class id")], ok=(201, "Subgroup", "Created"),
+        errors=(400, 403, 404, 409, 422),
+        description="R-S5: deputy, the class's class teacher, admin. 409 ALREADY_IN_SUBGROUP; "
+                    "422 STUDENT_NOT_IN_CLASS.")},
+    f"{P}/classes/{{id}}/timetable": {"put": _op(
+        "set_timetable", "Расписание класса", "structure", body="SetTimetableRequest",
+        params=[_path_id(description="Class id")], ok=(200, "Timetable", "The class's week in the period"),
+        errors=(400, 403, 404, 409, 422),
+        description="R-S6: scheduler, admin. 409 TIMETABLE_CONFLICT when a teacher or a room would be in two "
+                    "places at once (details.conflicts lists every clash).")},
+    f"{P}/plans": {"post": _op(
+        "create_plan", "Календарно-тематический план", "structure", body="CreatePlanRequest",
+        ok=(201, "Plan", "Created"), errors=(400, 403, 404, 409, 422),
+        description="R-J8: the teacher assigned to the class and subject, deputy, admin; one plan per class, "
+                    "subject and period (409 ALREADY_EXISTS).")},
+    f"{P}/plans/coverage": {"get": _op(
+        "plan_coverage", "Выполнение программы", "structure", params=[
+            _query("period_id", ID, "The period", required=True),
+            _query("class_id", ID, "Only this class"),
+            _query("teacher_id", ID, "Only this teacher's plans"),
+        ], ok=(200, "Coverage", "Taught vs planned per plan"), errors=(400, 403, 404),
+        description="R-J8, R-R7: lessons taught (1 lesson = 1 hour) vs hours planned; behind = fewer than "
+                    "planned pro rata by today. Administration: all; class teacher: their class; "
+                    "teacher: their own plans.")},
+    f"{P}/imports/students": {"post": {**_op(
+        "import_students", "Загрузка учеников и родителей", "structure", params=[
+            _query("class_id", ID, "The class the students are admitted to", required=True),
+            _query("order_no", ORDER_NO, "The admission order", required=True),
+            _query("on", DATE, "The admission date", required=True),
+        ], ok=(200, "ImportResult", "Imported"), errors=(400, 403, 404, 422),
+        description="R-S2: admin, the class's class teacher. CSV (UTF-8, ; or ,) or XLSX, as a multipart "
+                    "'file' field or the raw body. Columns: ФИО ученика, дата рождения, пол, логин ученика, "
+                    "ФИО родителя, e-mail родителя, логин родителя, кем приходится. All or nothing: 422 "
+                    "IMPORT_REJECTED with details.errors [{row, message}]; importing the same file again changes "
+                    "nothing."),
+        "requestBody": {"required": True, "content": {
+            "multipart/form-data": {"schema": {"type": "object", "properties": {
+                "file": {"type": "string", "format": "binary"}}, "required": ["file"]}},
+            "text/csv": {"schema": {"type": "string"}},
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                "schema": {"type": "string", "format": "binary"}}}}}},
+}

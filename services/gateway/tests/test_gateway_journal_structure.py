@@ -1,0 +1,82 @@
+"""The structure routes of issue 4 part A (gateway.api_journal_structure):
+each calls the right journal RPC with the caller's ctx and arguments and
+answers a documented shape and status (R-S2..R-S6, R-J8)."""
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from gateway_doc import assert_documented
+
+P = "/api/v1"
+USER = "22222222-2222-4222-8222-222222222222"
+
+
+def ctx_of(response, roles):
+    return {"actor_id": USER, "school_id": "school-1", "roles": list(roles),
+            "correlation_id": response.headers["X-Correlation-Id"]}
+
+
+SLOTS = {"period_id": "p1", "slots": [{"weekday": 1, "number": 1, "subject_id": "s1", "teacher_id": "t1",
+                                       "room": "21"}]}
+PLAN = {"class_id": "c1", "subject_id": "s1", "period_id": "p1", "topics": [{"number": 1, "title": "Дроби", "hours": 4}]}
+
+ROUTES = [
+    ("POST", "/years/y1/close", "/years/{id}/close", {"order_no": "№ 120", "promote": True}, ["admin"],
+     "close_year", lambda b: ("y1", b),
+     {"year_id": "y1", "order_no": "№ 120", "archived": True, "next_year_id": "y2", "promoted": 1, "graduated": 0,
+      "held_back": 0, "already_enrolled": 0, "created_classes": [],
+      "classes": [{"from_class_id": "c1", "from": "5А", "to_class_id": "c2", "to": "6А", "students": 1}]}, 200),
+    ("POST", "/students/st1/transfer", "/students/{id}/transfer",
+     {"to_class_id": "c2", "order_no": "№ 5", "on": "2026-10-01"}, ["admin"], "transfer_student",
+     lambda b: ("st1", b), {"student_id": "st1", "from_class_id": "c1", "to_class_id": "c2", "order_no": "№ 5",
+                            "on": "2026-10-01"}, 200),
+    ("POST", "/students/st1/departure", "/students/{id}/departure", {"order_no": "№ 6", "on": "2026-10-01"},
+     ["admin"], "record_departure", lambda b: ("st1", b),
+     {"student_id": "st1", "class_id": "c1", "order_no": "№ 6", "on": "2026-10-01", "reason": "left",
+      "comment": None}, 200),
+    ("GET", "/students/st1/movements", "/students/{id}/movements", None, ["deputy"], "list_movements",
+     lambda b: ("st1",), {"student_id": "st1", "items": []}, 200),
+    ("POST", "/classes/c1/subgroups", "/classes/{id}/subgroups",
+     {"subject_id": "s1", "name": "1 группа", "student_ids": ["st1"]}, ["class_teacher"], "create_subgroup",
+     lambda b: ("c1", b), {"id": "g1", "class_id": "c1", "subject_id": "s1", "name": "1 группа",
+                           "student_ids": ["st1"]}, 201),
+    ("PUT", "/classes/c1/timetable", "/classes/{id}/timetable", SLOTS, ["scheduler"], "set_timetable",
+     lambda b: ("c1", b), {"class_id": "c1", "period_id": "p1", "slots": [
+         {"weekday": 1, "number": 1, "subject_id": "s1", "teacher_id": "t1", "room": "21", "subgroup_id": None}]},
+     200),
+    ("POST", "/plans", "/plans", PLAN, ["teacher"], "create_plan", lambda b: (b,),
+     {"id": "pl1", "class_id": "c1", "subject_id": "s1", "period_id": "p1", "teacher_id": USER, "hours": 4,
+      "topics": PLAN["topics"]}, 201),
+    ("GET", "/plans/coverage?period_id=p1&class_id=c1", "/plans/coverage", None, ["deputy"], "plan_coverage",
+     lambda b: ("p1", "c1", None), {"period_id": "p1", "items": []}, 200),
+]
+
+
+@pytest.mark.parametrize("method,url,path,body,roles,rpc,args,answer,status", ROUTES, ids=[r[1] for r in ROUTES])
+def test_structure_route_passes_ctx_and_arguments(client, fake, auth, method, url, path, body, roles, rpc, args,
+                                                  answer, status):
+    fake.rpc_answers[("journal", rpc)] = answer
+    response = client.open(P + url, method=method, json=body, headers=auth(sub=USER, roles=roles))
+    assert response.status_code == status, response.get_json()
+    assert response.get_json() == answer
+    call = fake.last_rpc()
+    assert (call["service"], call["method"]) == ("journal", rpc)
+    assert call["args"] == (ctx_of(response, roles),) + args(body)
+    assert_documented(response, P + path, method)
+
+
+def test_timetable_slot_with_unknown_field_is_400_before_any_call(client, fake, auth):
+    bad = {"period_id": "p1", "slots": [{**SLOTS["slots"][0], "classroom": "21"}]}
+    response = client.put(f"{P}/classes/c1/timetable", json=bad, headers=auth(sub=USER, roles=["scheduler"]))
+    assert response.status_code == 400
+    assert response.get_json()["details"]["problems"] == [{"field": "slots[0].classroom", "message": pytest.approx(
+        response.get_json()["details"]["problems"][0]["message"])}]
+    assert fake.rpc_calls == []
+
+
+def test_coverage_needs_a_period(client, fake, auth):
+    response = client.get(f"{P}/plans/coverage", headers=auth(sub=USER, roles=["deputy"]))
+    assert response.status_code == 400 and response.get_json()["details"]["problems"][0]["field"] == "period_id"
+    assert fake.rpc_calls == []
