@@ -80,11 +80,12 @@ RESPONSE_SCHEMAS = {
         "teacher_id": _STR, "planned_hours": _INT, "taught_hours": _INT,
         "percent": {"type": ["number", "null"]}, "expected_by_today": _INT, "behind": {"type": "boolean"}})}}),
     "ImportResult": _open({
+        "applied": {"type": "boolean", "description": "false: nothing was written, see errors"},
         "created": _INT, "updated": _INT, "unchanged": _INT,
         "errors": {"type": "array", "items": _open({"row": _INT, "message": _STR})},
         "credentials": {"type": "array", "description": "Initial passwords of the accounts created now (shown once)",
                         "items": _open({"row": _INT, "login": _STR, "initial_password": _STR})},
-    }, ["created", "updated", "errors"]),
+    }, ["applied", "created", "updated", "errors"]),
 }
 
 PATHS = {
@@ -139,12 +140,14 @@ PATHS = {
             _query("class_id", ID, "The class the students are admitted to", required=True),
             _query("order_no", ORDER_NO, "The admission order", required=True),
             _query("on", DATE, "The admission date", required=True),
-        ], ok=(200, "ImportResult", "Imported"), errors=(400, 403, 404, 422),
+        ], ok=(200, "ImportResult", "Imported (applied) or refused with every bad row (not applied)"),
+        errors=(400, 403, 404, 422),
         description="R-S2: admin, the class's class teacher. CSV (UTF-8, ; or ,) or XLSX, as a multipart "
                     "'file' field or the raw body. Columns: ФИО ученика, дата рождения, пол, логин ученика, "
-                    "ФИО родителя, e-mail родителя, логин родителя, кем приходится. All or nothing: 422 "
-                    "IMPORT_REJECTED with details.errors [{row, message}]; importing the same file again changes "
-                    "nothing."),
+                    "ФИО родителя, e-mail родителя, логин родителя, кем приходится. All or nothing: with any bad row "
+                    "the answer has applied=false and errors [{row, message}] for every one, and nothing is "
+                    "written; importing the same file again changes nothing. 400 when the file cannot be read; "
+                    "503 IMPORT_INCOMPLETE when identity failed half-way (import the same file again)."),
         "requestBody": {"required": True, "content": {
             "multipart/form-data": {"schema": {"type": "object", "properties": {
                 "file": {"type": "string", "format": "binary"}}, "required": ["file"]}},

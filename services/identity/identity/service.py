@@ -12,6 +12,7 @@ from kernel.db import Database
 from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event
 
 from identity import credentials, domain, events, store
+from identity.bulk import BulkRpc
 from identity.errors import AlreadyExists, Forbidden, LoginTaken, NotFound, text
 from identity.store import tables
 
@@ -28,7 +29,7 @@ def _journal_handler(event_type: str):
     return on_event(events.JOURNAL, event_type)
 
 
-class Service:
+class Service(BulkRpc):
     name = "identity"
 
     db = Database()

@@ -130,6 +130,7 @@ class TimetableConflict(Conflict):
     code, message = "TIMETABLE_CONFLICT", "Учитель или кабинет заняты в это время"
 
 
-class ImportRejected(RuleViolation):
-    """The whole file is refused; ``details.errors`` = ``[{row, message}]``."""
-    code, message = "IMPORT_REJECTED", "Файл не загружен: исправьте ошибки в строках"
+class ImportIncomplete(ServiceError):
+    """A service failed half-way through an import; the same file again completes it (503)."""
+    kind, code, message = ("unavailable", "IMPORT_INCOMPLETE",
+                           "Загрузка прервана: сервис недоступен. Загрузите тот же файл ещё раз, когда он заработает")

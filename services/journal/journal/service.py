@@ -2,6 +2,8 @@
 encode. Every write commits its data and its events together (outbox)."""
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import logging
 from contextlib import contextmanager
@@ -12,7 +14,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy, rpc
 from sqlalchemy.exc import IntegrityError
 
-from journal import domain, errors, events, store, structure
+from journal import domain, errors, events, imports, store, structure
 from journal import settings as journal_settings
 from journal.store import tables
 from kernel.db import Database
@@ -576,3 +578,152 @@ class Service:
                                        period_end=period.ends_on, today=today)}
                  for plan, class_name, subject_name, taught in rows]
         return {"period_id": period.id, "items": items}
+
+    # --- bulk import of students with parents (R-S2; journal.imports) ----------
+
+    @journal_rpc
+    def import_students(self, ctx, upload):
+        """Import students with their parents from a CSV or XLSX file into a
+        class (R-S2): admin or the class's class teacher.
+
+        ``upload`` = ``{content_b64, filename, class_id, order_no, on}``.
+        Every bad row is reported (``errors: [{row, message}]``) and then
+        nothing is written anywhere. Otherwise identity creates the missing
+        accounts (``create_user``) and links parents (``link_parent``), and
+        the journal enrols the students in one transaction. A second import
+        of the same file finds everything in place and changes nothing.
+
+        Across services this is not one transaction: if identity or the
+        journal fails half-way, accounts created so far stay in identity and
+        the answer is 503 ``IMPORT_INCOMPLETE``; importing the same file
+        again completes the work (every step is idempotent by login). The
+        initial passwords of accounts created by a failed run are not shown
+        again: those accounts need a password reset."""
+        actor = domain.actor_from_ctx(ctx)
+        upload = domain.require_mapping(upload, "upload")
+        class_id = domain.ident(upload.get("class_id"), "class_id")
+        admission = domain.EnrolmentSpec(student_id="-", order_no=domain.text(upload.get("order_no"), "order_no",
+                                                                                max_len=64),
+                                         on=domain.parse_date(upload.get("on"), "on"))
+        with self.db.transaction() as s:
+            found = store.class_with_year(s, school_id=actor.school_id, class_id=class_id)
+        if found is None:
+            raise errors.NotFound("Класс не найден", details={"field": "class_id"})
+        klass, year = found
+        if not domain.may_enrol(actor, klass.class_teacher_id):
+            raise errors.NotAllowed("Загружать учеников может администратор или классный руководитель этого класса")
+        domain.check_year_open(year.archived)
+        domain.check_date_in_year(admission.on, year.starts_on, year.ends_on, "on")
+        try:
+            content = base64.b64decode(upload.get("content_b64") or "", validate=True)
+            rows, problems = imports.parse_rows(imports.read_table(content))
+        except (ValueError, binascii.Error) as exc:
+            message = str(exc) if isinstance(exc, imports.FileRejected) else "Файл повреждён"
+            raise errors.ValidationError(message, details={"field": "file"}) from None
+        problems += imports.check_consistency(rows)
+        logins = {}
+        for row in rows:
+            logins.setdefault(row.login.casefold(), row.student())
+            logins.setdefault(row.parent_login.casefold(), row.parent())
+        keys = sorted(logins)
+        answers = self._identity("resolve_users", ctx, [logins[k] for k in keys]) if keys else []
+        resolved = dict(zip(keys, answers))
+        existing_ids = [a["id"] for a in answers if a["status"] == "existing"]
+        with self.db.transaction() as s:
+            elsewhere = store.enrolled_elsewhere(s, year_id=year.id, class_id=klass.id, student_ids=existing_ids)
+        problems += imports.check_resolution(rows, resolved, enrolled_elsewhere=elsewhere)
+        if problems:
+            return {"applied": False, "created": 0, "updated": 0, "unchanged": 0, "credentials": [],
+                    "errors": sorted(problems, key=lambda p: p["row"])}
+        return self._apply_import(ctx, actor, klass, admission, rows, resolved)
+
+    def _apply_import(self, ctx, actor, klass, admission, rows, resolved) -> dict:
+        """The writing half of :meth:`import_students`; input already checked."""
+        ids, credentials, made = {}, [], set()
+        try:
+            for row in rows:
+                for key, data in ((row.login.casefold(), row.student()), (row.parent_login.casefold(), row.parent())):
+                    if key in ids:
+                        continue
+                    if resolved[key]["status"] == "existing":
+                        ids[key] = resolved[key]["id"]
+                        continue
+                    created = self._identity("create_user", ctx, data)
+                    ids[key] = created["id"]
+                    made.add(key)
+                    credentials.append({"row": row.number, "login": created["login"],
+                                        "initial_password": created["initial_password"]})
+            linked = set()
+            for row in rows:
+                key, pkey = row.login.casefold(), row.parent_login.casefold()
+                if ids[pkey] not in resolved[key].get("parent_ids", []):
+                    self._identity("link_parent", ctx, ids[key], ids[pkey], row.relation)
+                    linked.add(row.number)
+            with _writing(self.db) as s:
+                klass, year = store.class_with_year(s, school_id=actor.school_id, class_id=klass.id)
+                domain.check_year_open(year.archived)
+                now = utcnow()
+                for row in rows:
+                    for key, name, role in ((row.login.casefold(), row.full_name, "student"),
+                                            (row.parent_login.casefold(), row.parent_full_name, "parent")):
+                        if key in made:  # identity's user_created may not have arrived yet
+                            store.save_person(s, user_id=ids[key], school_id=actor.school_id, at=now,
+                                              full_name=name, roles=[role])
+                student_ids = sorted({ids[r.login.casefold()] for r in rows})
+                for student_id in student_ids:
+                    store.lock_person(s, user_id=student_id)
+                here = store.students_in_class_now(s, class_id=klass.id)
+                enrolled = set()
+                for student_id in student_ids:
+                    if student_id in here:
+                        continue
+                    if store.open_enrolment_in_year(s, student_id=student_id, year_id=year.id) is not None:
+                        raise errors.AlreadyEnrolled(details={"student_id": student_id})
+                    enrolment = store.add_enrolment(s, school_id=actor.school_id, class_id=klass.id, spec=domain.EnrolmentSpec(
+                        student_id=student_id, order_no=admission.order_no, on=admission.on))
+                    self.outbox.add(s, events.STUDENT_ENROLLED, events.student_enrolled(enrolment), ctx)
+                    enrolled.add(student_id)
+                result = imports_summary(rows, ids, made, linked, enrolled)
+                self.outbox.add(s, events.STUDENTS_IMPORTED, {
+                    "class_id": klass.id, "order_no": admission.order_no, "on": admission.on.isoformat(),
+                    "created": result["created"], "updated": result["updated"], "unchanged": result["unchanged"],
+                    "student_ids": student_ids}, ctx)
+        except errors.Unavailable as exc:
+            raise errors.ImportIncomplete(details={**exc.details, "accounts_created": len(made)}) from None
+        return {"applied": True, **result, "credentials": credentials, "errors": []}
+
+    def _identity(self, method, *args):
+        """One identity RPC with the settings' deadline; identity's own
+        refusal is passed on as is, silence is 503."""
+        timeout = eventlet.Timeout(self.settings.identity_timeout)
+        try:
+            return getattr(self.identity, method)(*args)
+        except eventlet.Timeout as exc:
+            if exc is not timeout:
+                raise
+            raise errors.Unavailable(details={"service": "identity"}) from None
+        except UnknownService:
+            raise errors.Unavailable(details={"service": "identity"}) from None
+        except RemoteError as exc:
+            parsed = ServiceError.parse(exc.value)
+            if parsed and parsed["kind"] == "forbidden":
+                raise errors.NotAllowed(parsed["message"]) from None
+            log.warning("identity.%s failed: %s %s", method, exc.exc_type, exc.value)
+            raise errors.Unavailable(details={"service": "identity", "code": (parsed or {}).get("code")}) from None
+        finally:
+            timeout.cancel()
+
+
+def imports_summary(rows, ids, made, linked, enrolled) -> dict:
+    """Per row: created (the student's account is new), updated (something
+    else was done: a parent created or linked, an enrolment), unchanged."""
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    for row in rows:
+        key, pkey = row.login.casefold(), row.parent_login.casefold()
+        if key in made:
+            counts["created"] += 1
+        elif pkey in made or row.number in linked or ids[key] in enrolled:
+            counts["updated"] += 1
+        else:
+            counts["unchanged"] += 1
+    return counts

@@ -744,3 +744,16 @@ def plans_for_coverage(session: Session, *, school_id: str, period_id: str, clas
     if teacher_id is not None:
         query = query.where(Plan.teacher_id == teacher_id)
     return period, [tuple(r) for r in session.execute(query)]
+
+
+# --- the student import (R-S2) ---------------------------------------------------
+
+def enrolled_elsewhere(session: Session, *, year_id: str, class_id: str, student_ids) -> dict[str, str]:
+    """``{student_id: class name}`` of those studying in another class of the year."""
+    ids = list(set(student_ids))
+    if not ids:
+        return {}
+    return dict(session.execute(
+        select(Enrolment.student_id, SchoolClass.name).join(SchoolClass, SchoolClass.id == Enrolment.class_id)
+        .where(SchoolClass.year_id == year_id, SchoolClass.id != class_id, Enrolment.student_id.in_(ids),
+               Enrolment.left_on.is_(None))).all())
