@@ -715,15 +715,22 @@ class Service:
 
 
 def imports_summary(rows, ids, made, linked, enrolled) -> dict:
-    """Per row: created (the student's account is new), updated (something
-    else was done: a parent created or linked, an enrolment), unchanged."""
-    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    """Per student of the file: created (their account is new), updated
+    (something else was done: a parent created or linked, an enrolment),
+    unchanged (everything was already in place)."""
+    outcome: dict[str, str] = {}
     for row in rows:
         key, pkey = row.login.casefold(), row.parent_login.casefold()
         if key in made:
-            counts["created"] += 1
+            now = "created"
         elif pkey in made or row.number in linked or ids[key] in enrolled:
-            counts["updated"] += 1
+            now = "updated"
         else:
-            counts["unchanged"] += 1
+            now = "unchanged"
+        before = outcome.get(key)
+        if before is None or (before, now) in (("unchanged", "updated"),):
+            outcome[key] = now
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    for value in outcome.values():
+        counts[value] += 1
     return counts
