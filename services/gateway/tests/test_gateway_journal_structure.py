@@ -80,3 +80,46 @@ def test_coverage_needs_a_period(client, fake, auth):
     response = client.get(f"{P}/plans/coverage", headers=auth(sub=USER, roles=["deputy"]))
     assert response.status_code == 400 and response.get_json()["details"]["problems"][0]["field"] == "period_id"
     assert fake.rpc_calls == []
+
+
+IMPORT_ANSWER = {"applied": True, "created": 1, "updated": 0, "unchanged": 0, "errors": [],
+                 "credentials": [{"row": 2, "login": "ivanov.i", "initial_password": "x"}]}
+QUERY = "?class_id=c1&order_no=%E2%84%96%203&on=2026-09-01"
+
+
+@pytest.mark.parametrize("how", ["multipart", "raw"])
+def test_r_s2_import_passes_the_file_and_the_order_to_the_journal(client, fake, auth, how):
+    fake.rpc_answers[("journal", "import_students")] = IMPORT_ANSWER
+    content = "ФИО ученика;Логин ученика\n".encode()
+    headers = auth(sub=USER, roles=["class_teacher"])
+    if how == "multipart":
+        import io
+        response = client.post(f"{P}/imports/students{QUERY}", headers=headers,
+                               data={"file": (io.BytesIO(content), "5А.csv")}, content_type="multipart/form-data")
+    else:
+        response = client.post(f"{P}/imports/students{QUERY}", headers={**headers, "Content-Type": "text/csv"},
+                               data=content)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json() == IMPORT_ANSWER
+    call = fake.last_rpc()
+    assert call["method"] == "import_students" and call["timeout"] == 120
+    sent = call["args"][1]
+    assert base64.b64decode(sent["content_b64"]) == content
+    assert (sent["class_id"], sent["order_no"], sent["on"]) == ("c1", "№ 3", "2026-09-01")
+    assert sent["filename"] == ("5А.csv" if how == "multipart" else "")
+    assert_documented(response, f"{P}/imports/students", "POST")
+
+
+def test_r_s2_import_without_a_file_or_order_is_400(client, fake, auth):
+    headers = auth(sub=USER, roles=["admin"])
+    response = client.post(f"{P}/imports/students{QUERY}", headers=headers, data={"other": "x"},
+                           content_type="multipart/form-data")
+    assert response.status_code == 400 and response.get_json()["details"]["problems"][0]["field"] == "file"
+    response = client.post(f"{P}/imports/students?class_id=c1", headers={**headers, "Content-Type": "text/csv"},
+                           data=b"x")
+    assert response.status_code == 400
+    assert {p["field"] for p in response.get_json()["details"]["problems"]} == {"order_no", "on"}
+    response = client.post(f"{P}/imports/students{QUERY}", headers={**headers, "Content-Type": "image/png"},
+                           data=b"x")
+    assert response.status_code == 400
+    assert fake.rpc_calls == []
