@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, MetaData, Numeric,
     SmallInteger, String, Text, UniqueConstraint, and_, func, or_, select,
 )
+from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -449,11 +450,10 @@ def mark_chain(session: Session, *, mark_id: str) -> list[tuple[dict, str, str]]
 
 # --- the diary: three queries whatever the range -----------------------------
 
-def student_subgroups(session: Session, *, student_id: str) -> set[str] | None:
-    """The subgroups a student belongs to, or None when subgroups are not
-    kept yet (then every subgroup lesson of the class is shown). The
-    subgroups issue fills this in; :func:`diary_lessons` already filters."""
-    return None
+def student_subgroups(session: Session, *, student_id: str):
+    """The subgroups a student belongs to (R-S5), as a subquery for
+    :func:`diary_lessons`: the diary stays at three queries."""
+    return select(SubgroupMember.subgroup_id).where(SubgroupMember.student_id == student_id)
 
 
 def diary_lessons(session: Session, *, school_id: str, student_id: str, start: dt.date, end: dt.date,
@@ -470,7 +470,12 @@ def diary_lessons(session: Session, *, school_id: str, student_id: str, start: d
         .order_by(Lesson.date, Subject.name, Lesson.entered_at, Lesson.id)
     )
     if subgroups is not None:
-        query = query.where(or_(Lesson.subgroup_id.is_(None), Lesson.subgroup_id.in_(list(subgroups))))
+        # A subgroup's lesson is for its members. A lesson naming a subgroup the
+        # journal does not keep (an opaque id from before subgroups existed) is
+        # shown to the whole class, as it was.
+        members = subgroups if isinstance(subgroups, Select) else list(subgroups)
+        known = select(Subgroup.id).where(Subgroup.id == Lesson.subgroup_id).exists()
+        query = query.where(or_(Lesson.subgroup_id.is_(None), Lesson.subgroup_id.in_(members), ~known))
     seen, rows = set(), []
     for lesson, subject_name in session.execute(query):
         if lesson.id not in seen:  # two stays in one class may both match

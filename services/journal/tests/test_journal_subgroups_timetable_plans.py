@@ -4,10 +4,13 @@ coverage (R-J8)."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from ejournal.journal.v1 import journal_pb2
 from journal import errors, store
+from journal.grpc_server import JournalServicer
 
 
 def raises(code, fn, *args):
@@ -152,3 +155,24 @@ def test_r_j8_coverage_counts_lessons_of_the_period_per_class_and_teacher(journa
                        school["c5a"].id)
     assert len(own["items"]) == 1
     raises("NOT_FOUND", journal.call, "plan_coverage", ctx(make, school["deputy"], "deputy"), "nope")
+
+
+# --- the diary shows a subgroup's lessons to its members only (R-S5) -------------------
+
+def test_r_s5_diary_shows_a_subgroups_lessons_to_its_members_only(journal, make, school, sessions):
+    k = school["kids"]
+    group = journal.call("create_subgroup", ctx(make, school["deputy"], "deputy"), school["c5a"].id,
+                         {"subject_id": school["english"].id, "name": "1 группа", "student_ids": k[:1]})
+    day = school["period"].starts_on
+    make.lesson(school["c5a"], school["english"], school["t1"], day, topic="Группа 1", subgroup_id=group["id"])
+    make.lesson(school["c5a"], school["maths"], school["t1"], day, topic="Весь класс")
+    make.lesson(school["c5a"], school["english"], school["t1"], day, topic="Старый id", subgroup_id="legacy-id")
+    svc = JournalServicer(sessions, timezone=ZoneInfo("Europe/Moscow"))
+
+    def topics(student_id):
+        diary = svc.GetDiary(journal_pb2.DiaryRequest(student_id=student_id, school_id=make.school_id,
+                                                      from_date=day.isoformat(), to_date=day.isoformat()), None)
+        return sorted(lesson.topic for d in diary.days for lesson in d.lessons)
+
+    assert topics(k[0]) == ["Весь класс", "Группа 1", "Старый id"]
+    assert topics(k[1]) == ["Весь класс", "Старый id"]
