@@ -150,3 +150,23 @@ def test_r_s2_identity_failing_half_way_is_completed_by_the_same_file(journal, m
     assert result["applied"] is True and len(setup["identity"].users) == 5
     assert len(make.rows(store.Enrolment, class_id=setup["klass"].id)) == 2
     assert len(setup["identity"].links) == 3
+
+
+def test_r_s2_a_new_parent_for_a_known_student_counts_as_updated(journal, make, setup):
+    journal.call("import_students", setup["ctx"], upload(setup, csv_file(ROWS[0], ROWS[2])))
+    grandma = "Иванов Иван;01.03.2015;м;ivanov.i;Иванова Зоя;zoya@example.ru;ivanova.z;бабушка"
+    result = journal.call("import_students", setup["ctx"], upload(setup, csv_file(ROWS[0], grandma, ROWS[2])))
+    assert (result["applied"], result["created"], result["updated"], result["unchanged"]) == (True, 0, 1, 1)
+    assert [c["login"] for c in result["credentials"]] == ["ivanova.z"]
+    ids = {login: u["id"] for login, u in setup["identity"].users.items()}
+    assert setup["identity"].links[(ids["ivanov.i"], ids["ivanova.z"])] == "бабушка"
+    assert len(make.rows(store.Enrolment, class_id=setup["klass"].id)) == 2
+
+
+def test_r_s2_a_student_of_another_class_is_a_transfer_not_an_import(journal, make, setup):
+    journal.call("import_students", setup["ctx"], upload(setup, csv_file(ROWS[2])))
+    other = make.klass(setup["year"], grade=2, letter="Б", class_teacher_id=setup["ct"])
+    result = journal.call("import_students", setup["ctx"], upload(setup, csv_file(ROWS[2]), class_id=other.id))
+    assert result["applied"] is False
+    assert result["errors"] == [{"row": 2, "message": "Ученик уже учится в 2А: оформите перевод"}]
+    assert make.rows(store.Enrolment, class_id=other.id) == []
