@@ -62,6 +62,12 @@ def set_timetable(id):
     return jsonify(_rpc("set_timetable", id, json_body()))
 
 
+@bp.get("/classes/<id>/timetable")
+@login_required
+def get_timetable(id):
+    return jsonify(_rpc("get_timetable", id, query_params()["period_id"]))
+
+
 @bp.post("/plans")
 @login_required
 def create_plan():

@@ -115,7 +115,11 @@ PATHS = {
         errors=(400, 403, 404, 409, 422),
         description="R-S5: deputy, the class's class teacher, admin. 409 ALREADY_IN_SUBGROUP; "
                     "422 STUDENT_NOT_IN_CLASS.")},
-    f"{P}/classes/{{id}}/timetable": {"put": _op(
+    f"{P}/classes/{{id}}/timetable": {"get": _op(
+        "get_timetable", "Расписание класса на период", "structure", params=[
+            _path_id(description="Class id"), _query("period_id", ID, "The period", required=True)],
+        ok=(200, "Timetable", "The class's week in the period"), errors=(400, 403, 404),
+        description="R-S6: staff of the school."), "put": _op(
         "set_timetable", "Расписание класса", "structure", body="SetTimetableRequest",
         params=[_path_id(description="Class id")], ok=(200, "Timetable", "The class's week in the period"),
         errors=(400, 403, 404, 409, 422),

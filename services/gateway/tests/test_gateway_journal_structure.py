@@ -46,6 +46,8 @@ ROUTES = [
      lambda b: ("c1", b), {"class_id": "c1", "period_id": "p1", "slots": [
          {"weekday": 1, "number": 1, "subject_id": "s1", "teacher_id": "t1", "room": "21", "subgroup_id": None}]},
      200),
+    ("GET", "/classes/c1/timetable?period_id=p1", "/classes/{id}/timetable", None, ["teacher"], "get_timetable",
+     lambda b: ("c1", "p1"), {"class_id": "c1", "period_id": "p1", "slots": []}, 200),
     ("POST", "/plans", "/plans", PLAN, ["teacher"], "create_plan", lambda b: (b,),
      {"id": "pl1", "class_id": "c1", "subject_id": "s1", "period_id": "p1", "teacher_id": USER, "hours": 4,
       "topics": PLAN["topics"]}, 201),

@@ -522,6 +522,23 @@ class Service:
         return payload
 
     @journal_rpc
+    def get_timetable(self, ctx, class_id, period_id):
+        """A class's week in a period (R-S6); staff of the school."""
+        actor = domain.actor_from_ctx(ctx)
+        domain.require_roles(actor, *STRUCTURE_READERS, SCHEDULER)
+        class_id = domain.ident(class_id, "class_id")
+        period_id = domain.ident(period_id, "period_id")
+        with self.db.transaction() as s:
+            found = store.class_with_year(s, school_id=actor.school_id, class_id=class_id)
+            period = store.get_period(s, school_id=actor.school_id, period_id=period_id)
+            if found is None:
+                raise errors.NotFound("Класс не найден", details={"field": "class_id"})
+            if period is None or period.year_id != found[1].id:
+                raise errors.NotFound("Период не найден в учебном году класса", details={"field": "period_id"})
+            rows = store.timetable_of(s, class_id=class_id, period_id=period_id)
+            return events.timetable_set(class_id, period_id, rows)
+
+    @journal_rpc
     def create_plan(self, ctx, data):
         """A calendar-thematic plan (КТП, R-J8) of a class, subject and
         period; the teacher assigned there, the deputy or admin. One plan

@@ -762,3 +762,10 @@ def enrolled_elsewhere(session: Session, *, year_id: str, class_id: str, student
         select(Enrolment.student_id, SchoolClass.name).join(SchoolClass, SchoolClass.id == Enrolment.class_id)
         .where(SchoolClass.year_id == year_id, SchoolClass.id != class_id, Enrolment.student_id.in_(ids),
                Enrolment.left_on.is_(None))).all())
+
+
+def timetable_of(session: Session, *, class_id: str, period_id: str) -> list[TimetableSlot]:
+    """The class's week in the period, by weekday and lesson number."""
+    return list(session.scalars(select(TimetableSlot).where(
+        TimetableSlot.class_id == class_id, TimetableSlot.period_id == period_id)
+        .order_by(TimetableSlot.weekday, TimetableSlot.number, TimetableSlot.subgroup_id)))

@@ -225,7 +225,7 @@ def validate_timetable(data) -> TimetableSpec:
             number=integer(item.get("number"), f"{where}.number", low=1, high=MAX_LESSON_NUMBER),
             subject_id=ident(item.get("subject_id"), f"{where}.subject_id"),
             teacher_id=ident(item.get("teacher_id"), f"{where}.teacher_id"),
-            room=room.casefold() if room else None,
+            room=room,
             subgroup_id=ident(item.get("subgroup_id"), f"{where}.subgroup_id", required=False)))
     return TimetableSpec(period_id=ident(data.get("period_id"), "period_id"), slots=tuple(slots))
 
@@ -258,7 +258,7 @@ def timetable_conflicts(class_id: str, slots: Sequence[SlotSpec], busy: Iterable
                           "with_slot": seen_teacher[key], "weekday": slot.weekday, "number": slot.number})
         seen_teacher.setdefault(key, i)
         if slot.room:
-            rkey = when + (slot.room,)
+            rkey = when + (_room_key(slot.room),)
             if rkey in seen_room:
                 found.append({"slot": i, "kind": "room", "room": slot.room, "with_slot": seen_room[rkey],
                               "weekday": slot.weekday, "number": slot.number})
@@ -280,10 +280,15 @@ def timetable_conflicts(class_id: str, slots: Sequence[SlotSpec], busy: Iterable
                 found.append({"slot": i, "kind": "teacher", "teacher_id": slot.teacher_id,
                               "class_id": b.class_id, "class_name": b.class_name,
                               "weekday": slot.weekday, "number": slot.number})
-            if slot.room and slot.room == b.room:
+            if slot.room and b.room and _room_key(slot.room) == _room_key(b.room):
                 found.append({"slot": i, "kind": "room", "room": slot.room, "class_id": b.class_id,
                               "class_name": b.class_name, "weekday": slot.weekday, "number": slot.number})
     return found
+
+
+def _room_key(room: str) -> str:
+    """"21А", "21а" and "21 А" are one room."""
+    return "".join(room.split()).casefold()
 
 
 def check_timetable(class_id: str, slots: Sequence[SlotSpec], busy: Iterable[BusySlot]) -> None:

@@ -108,7 +108,7 @@ def slot(weekday=1, number=1, subject="m", teacher="t1", room=None, subgroup=Non
 def test_r_s6_timetable_spec_bounds_and_room_case():
     spec = st.validate_timetable({"period_id": "p", "slots": [
         {"weekday": 1, "number": 2, "subject_id": "m", "teacher_id": "t", "room": " 21А "}]})
-    assert spec.slots == (slot(1, 2, "m", "t", "21а"),)
+    assert spec.slots == (slot(1, 2, "m", "t", "21А"),)
     assert st.validate_timetable({"period_id": "p", "slots": []}).slots == ()
     for bad in ({"weekday": 7}, {"number": 0}, {"weekday": "пн"}):
         item = {"weekday": 1, "number": 1, "subject_id": "m", "teacher_id": "t", **bad}
@@ -125,7 +125,7 @@ def test_r_s6_teacher_in_two_classes_at_once_is_a_conflict():
 
 def test_r_s6_room_taken_is_a_conflict_and_own_old_slots_are_not():
     busy = [st.BusySlot("other", "5Б", 2, 3, "t9", "21а"), st.BusySlot("mine", "5А", 2, 3, "t1", "21а")]
-    found = st.timetable_conflicts("mine", [slot(2, 3, teacher="t1", room="21а")], busy)
+    found = st.timetable_conflicts("mine", [slot(2, 3, teacher="t1", room="21 А")], busy)
     assert [f["kind"] for f in found] == ["room"] and found[0]["class_name"] == "5Б"
 
 

@@ -176,3 +176,15 @@ def test_r_s5_diary_shows_a_subgroups_lessons_to_its_members_only(journal, make,
 
     assert topics(k[0]) == ["Весь класс", "Группа 1", "Старый id"]
     assert topics(k[1]) == ["Весь класс", "Старый id"]
+
+
+def test_r_s6_staff_read_the_week_back_in_order(journal, make, school):
+    sched = ctx(make, school["scheduler"], "scheduler")
+    pid = school["period"].id
+    journal.call("set_timetable", sched, school["c5a"].id, {"period_id": pid, "slots": [
+        {"weekday": 2, "number": 1, "subject_id": school["maths"].id, "teacher_id": school["t1"]},
+        {"weekday": 1, "number": 3, "subject_id": school["english"].id, "teacher_id": school["t2"], "room": "Б-1"}]})
+    week = journal.call("get_timetable", ctx(make, school["t1"], "teacher"), school["c5a"].id, pid)
+    assert [(s["weekday"], s["number"], s["room"]) for s in week["slots"]] == [(1, 3, "Б-1"), (2, 1, None)]
+    raises("FORBIDDEN", journal.call, "get_timetable", ctx(make, school["kids"][0], "student"), school["c5a"].id, pid)
+    raises("NOT_FOUND", journal.call, "get_timetable", ctx(make, school["t1"], "teacher"), school["c5b"].id, "nope")
