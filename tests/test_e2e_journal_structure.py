@@ -139,6 +139,9 @@ def test_r_s5_r_s6_subgroups_and_a_timetable_without_double_booking(current):
          "room": "32", "subgroup_id": g2["id"]},
     ]}, expect=200)
     assert len(week["slots"]) == 3
+    back = teacher.get(f"/classes/{current['c7a']['id']}/timetable?period_id={pid}")
+    assert sorted((s["number"], s["room"]) for s in back["slots"]) == [(1, "31"), (2, "31"), (2, "32")]
+    assert [s["number"] for s in back["slots"]] == [1, 2, 2]
     clash = sched.request("PUT", f"/classes/{current['c7b']['id']}/timetable", json={"period_id": pid, "slots": [
         {"weekday": 1, "number": 1, "subject_id": current["maths"]["id"], "teacher_id": current["ct"]["id"],
          "room": "40"},
