@@ -359,15 +359,27 @@ class Service:
             stays = store.open_enrolment_of(s, school_id=actor.school_id, student_id=student_id)
             if not stays:
                 raise errors.NotEnrolled(details={"student_id": student_id})
+            current = [(stay, year) for stay, _klass, year in stays if year.starts_on <= spec.on <= year.ends_on]
+            if not current:
+                _stay, _klass, year = stays[-1]
+                structure.check_movement_date(spec.on, enrolled_on=_stay.enrolled_on, year_starts_on=year.starts_on,
+                                              year_ends_on=year.ends_on)  # raises: the date is in no open stay's year
             payloads = []
             for stay, _klass, year in stays:
-                structure.check_movement_date(spec.on, enrolled_on=stay.enrolled_on, year_starts_on=year.starts_on,
-                                              year_ends_on=year.ends_on)
-                store.close_enrolment(stay, on=spec.on, order_no=spec.order_no, reason=structure.LEFT_DEPARTED)
+                if (stay, year) in current:
+                    structure.check_movement_date(spec.on, enrolled_on=stay.enrolled_on,
+                                                  year_starts_on=year.starts_on, year_ends_on=year.ends_on)
+                    store.close_enrolment(stay, on=spec.on, order_no=spec.order_no, reason=structure.LEFT_DEPARTED)
+                elif stay.enrolled_on > spec.on:
+                    # already admitted to a later year (promotion): that stay never begins
+                    store.close_enrolment(stay, on=stay.enrolled_on, order_no=spec.order_no,
+                                          reason=structure.LEFT_DEPARTED)
+                else:
+                    continue
                 payload = events.student_left(stay, spec.reason)
                 self.outbox.add(s, events.STUDENT_LEFT, payload, ctx)
                 payloads.append(payload)
-        return payloads[0]
+        return payloads[-1]
 
     @journal_rpc
     def list_movements(self, ctx, student_id):

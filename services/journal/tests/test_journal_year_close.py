@@ -134,3 +134,15 @@ def test_r_s4_student_admitted_by_hand_is_not_promoted_twice(journal, make, scho
     summary = journal.call("close_year", school["ctx"], school["old"].id, {"order_no": "№ 7"})
     assert summary["already_enrolled"] == 1
     assert len(make.rows(store.Enrolment, student_id=school["s1"], class_id=school["c6a"].id)) == 1
+
+
+def test_r_s3_departure_after_promotion_also_cancels_next_years_admission(journal, make, school):
+    make.enrol(school["s1"], school["c6a"], on=D(2026, 9, 1))  # already admitted to the next year
+    result = journal.call("record_departure", school["ctx"], school["s1"], {"order_no": "№ 60", "on": "2026-03-02"})
+    assert result["on"] == "2026-03-02" and result["class_id"] == school["c5a"].id
+    stays = {e.class_id: e for e in make.rows(store.Enrolment, student_id=school["s1"])}
+    assert stays[school["c5a"].id].left_on == D(2026, 3, 2)
+    assert stays[school["c6a"].id].left_on == D(2026, 9, 1)  # never began
+    assert len(make.events("student_left")) == 2
+    raises("DATE_OUTSIDE_YEAR", journal.call, "record_departure", school["ctx"], school["s2"],
+           {"order_no": "№ 61", "on": "2030-01-01"})
