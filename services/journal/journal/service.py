@@ -344,6 +344,9 @@ class Service:
                 student_id=student_id, order_no=spec.order_no, on=spec.on))
             payload = events.student_transferred(old, new)
             self.outbox.add(s, events.STUDENT_TRANSFERRED, payload, ctx)
+            # the new stay is an admission too: consumers that follow student_enrolled
+            # (identity's "current class") stay right without knowing transfers
+            self.outbox.add(s, events.STUDENT_ENROLLED, events.student_enrolled(new), ctx)
         return payload
 
     @journal_rpc

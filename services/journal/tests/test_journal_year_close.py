@@ -52,6 +52,9 @@ def test_r_s3_transfer_closes_the_stay_opens_another_and_keeps_history(journal, 
     assert stays[0].left_order_no == "№ 45-у"
     [event] = make.events("student_transferred")
     assert event["payload"] == result
+    [enrolled] = make.events("student_enrolled")
+    assert enrolled["payload"] == {"student_id": school["s1"], "class_id": school["c5b"].id, "order_no": "№ 45-у",
+                                   "on": "2026-01-12"}
     history = journal.call("list_movements", school["ctx"], school["s1"])
     assert [(i["class_name"], i["enrolled_on"], i["left_on"], i["left_reason"]) for i in history["items"]] == [
         ("5А", "2025-09-01", "2026-01-12", "transferred"), ("5Б", "2026-01-12", None, None)]
