@@ -169,6 +169,10 @@ class Service:
         with _writing(self.db) as s:
             klass, year = store.class_with_year(s, school_id=actor.school_id, class_id=spec.class_id)
             domain.check_year_open(year.archived)
+            if spec.subgroup_id is not None and store.subgroups_of_class(
+                    s, class_id=klass.id).get(spec.subgroup_id) != spec.subject_id:
+                raise errors.NotFound("Подгруппа не найдена в этом классе по этому предмету",
+                                      details={"field": "subgroup_id"})
             if store.assignment_exists(s, teacher_id=spec.teacher_id, class_id=spec.class_id,
                                        subject_id=spec.subject_id, subgroup_id=spec.subgroup_id):
                 raise errors.AlreadyExists("Учитель уже назначен на этот предмет в этом классе")

@@ -250,8 +250,10 @@ def test_enrol_fetches_an_unknown_student_from_identity(journal, make):
 
 def test_deputy_assigns_a_teacher_and_teacher_assigned_is_published(journal, make):
     klass, subject, teacher = make.klass(make.year()), make.subject("Английский язык"), make.person("teacher")
+    group = make._save(store.Subgroup(id="group-1", school_id=make.school_id, class_id=klass.id,
+                                      subject_id=subject.id, name="1 группа"))
     data = {"teacher_id": teacher, "class_id": klass.id, "subject_id": subject.id, "hours_per_week": 1.5,
-            "subgroup_id": "group-1"}
+            "subgroup_id": group.id}
     result = journal.call("assign_teacher", make.ctx(make.person("deputy"), "deputy"), data)
     assert result == {"id": result["id"], **data}
     assert make.events("teacher_assigned")[0]["payload"] == {"assignment_id": result["id"], **data}
@@ -269,4 +271,6 @@ def test_assign_teacher_permissions_and_references(journal, make):
     raises("NOT_FOUND", journal.call, "assign_teacher", admin, dict(data, subject_id=make.subject(school_id="s2").id))
     raises("ROLE_MISMATCH", journal.call, "assign_teacher", admin, dict(data, teacher_id=make.person("student")))
     raises("VALIDATION_ERROR", journal.call, "assign_teacher", admin, dict(data, hours_per_week=0))
+    # R-S5: a subgroup assignment names a subgroup of that class and subject
+    raises("NOT_FOUND", journal.call, "assign_teacher", admin, dict(data, subgroup_id="no-such-group"))
     assert make.rows(store.Assignment) == [] and make.events() == []
