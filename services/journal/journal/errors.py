@@ -94,3 +94,25 @@ class SubstituteNotAssigned(RuleViolation):
 class Unavailable(ServiceError):
     """A service this one depends on did not answer in time (503)."""
     kind, code, message = "unavailable", "SERVICE_UNAVAILABLE", "Сервис временно недоступен, попробуйте позже"
+
+
+# --- corrections, attendance, final marks (issue 4, part B) -----------------
+
+class MarkRemoved(RuleViolation):
+    code, message = "MARK_REMOVED", "Отметка удалена; её нельзя изменить"
+
+
+class NothingChanged(RuleViolation):
+    code, message = "NOTHING_CHANGED", "Новое значение совпадает с текущим"
+
+
+class CorrectionClosed(RuleViolation):
+    code, message = "CORRECTION_CLOSED", "Срок исправления посещаемости истёк; обратитесь к классному руководителю"
+
+
+class PeriodNotFound(NotFound):
+    code, message = "NOT_FOUND", "Учебный период не найден"
+
+
+class NotAssignedForFinal(Forbidden):
+    code, message = "NOT_ASSIGNED", "Итоговую отметку ставит учитель, ведущий предмет в классе ученика"
