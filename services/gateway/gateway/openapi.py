@@ -411,3 +411,13 @@ def request_schema_name(op: dict) -> str | None:
     if not body:
         return None
     return body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+
+
+# --- issue 4, part B: corrections, attendance, final marks (own module) -------
+from gateway import openapi_journal_marks as _journal_marks  # noqa: E402  (uses the helpers above)
+
+PATHS.update(_journal_marks.PATHS)
+REQUEST_SCHEMAS.update(_journal_marks.REQUEST_SCHEMAS)
+RESPONSE_SCHEMAS.update(_journal_marks.RESPONSE_SCHEMAS)
+for _path, _method in ((f"{P}/lessons", "post"), (f"{P}/lessons/{{id}}/marks", "put")):
+    PATHS[_path][_method].setdefault("parameters", []).append(_journal_marks.IDEMPOTENCY_KEY)
