@@ -206,8 +206,28 @@ def test_a_double_click_never_makes_two_marks_item_10(school):
     assert c1 == c2 and c1["version"] == 2
 
 
+def test_class_journal_grid_item_8(school):
+    """API.md grid over gRPC: teachers of the class and the administration; others 404."""
+    t = school["teacher"]
+    mark = post_mark(school, 0, 4, student=1)
+    t.put(f"/lessons/{school['lessons'][0]['id']}/attendance", {"entries": [
+        {"student_id": school["students"][0]["id"], "status": "absent"}]})
+    path = f"/classes/{school['c7']['id']}/journal?subject_id={school['algebra']['id']}"
+    grid = t.get(path)
+    assert grid["period_id"] == school["year"]["periods"][1]["id"]
+    assert {s["id"] for s in grid["students"]} == {s["id"] for s in school["students"]}
+    assert school["lessons"][0]["id"] in [l["id"] for l in grid["lessons"]]
+    assert mark["id"] in [m["id"] for m in grid["marks"]]
+    assert {"lesson_id": school["lessons"][0]["id"], "student_id": school["students"][0]["id"],
+            "status": "absent", "version": 1} in grid["attendance"]
+    whole_year = school["ct"].get(path + f"&period_id={school['year']['id']}")
+    assert len(whole_year["lessons"]) == len(school["lessons"])
+    assert school["other"].request("GET", path).status_code == 404
+    assert school["student"].request("GET", path).status_code == 404
+
+
 def test_openapi_lists_the_new_routes(platform):
     spec = requests.get(platform.url + "/api/v1/openapi.json", timeout=5).json()
     for path in ("/marks/{id}", "/marks/{id}/history", "/journal/verify", "/lessons/{id}/attendance",
-                 "/final-marks", "/students/{id}/forecast", "/classes/{id}/at-risk"):
+                 "/final-marks", "/students/{id}/forecast", "/classes/{id}/at-risk", "/classes/{id}/journal"):
         assert "/api/v1" + path in spec["paths"], path

@@ -5,7 +5,9 @@ the gateway asks identity only where the journal cannot know (a parent's
 child). Every write passes the client's ``Idempotency-Key`` through."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
+
+from ejournal.journal.v1 import journal_pb2
 
 from gateway import openapi
 from gateway.api import authorize
@@ -83,3 +85,34 @@ def students_at_risk(id):
     q = query_params()
     authorize("report.read", "class", id)
     return jsonify(journal("students_at_risk", id, q.get("period_id")))
+
+
+def class_journal_json(reply) -> dict:
+    """journal ``ClassJournal`` as API.md's grid (empty strings become null)."""
+    return {
+        "class_id": reply.class_id, "subject_id": reply.subject_id, "period_id": reply.period_id,
+        "starts_on": reply.starts_on, "ends_on": reply.ends_on,
+        "students": [{"id": s.id, "full_name": s.full_name} for s in reply.students],
+        "lessons": [{"id": l.id, "date": l.date, "topic": l.topic, "lesson_type": l.lesson_type,
+                     "work_type": l.work_type or None, "homework": l.homework or None, "teacher_id": l.teacher_id,
+                     "subgroup_id": l.subgroup_id or None, "late": l.late, "overdue": l.overdue}
+                    for l in reply.lessons],
+        "marks": [{"id": m.id, "lesson_id": m.lesson_id, "student_id": m.student_id, "value": m.value,
+                   "kind": m.kind, "weight": m.weight, "comment": m.comment or None, "version": m.version}
+                  for m in reply.marks],
+        "attendance": [{"lesson_id": a.lesson_id, "student_id": a.student_id, "status": a.status,
+                        "version": a.version} for a in reply.attendance],
+        "finals": [{"id": f.id, "student_id": f.student_id, "period_id": f.period_id, "period_kind": f.period_kind,
+                    "value": f.value, "late": f.late} for f in reply.finals],
+    }
+
+
+@bp.get("/classes/<id>/journal")
+@login_required
+def class_journal(id):
+    q = query_params()
+    p = g.principal
+    reply = current_clients().journal.GetClassJournal(journal_pb2.ClassJournalRequest(
+        school_id=p.school_id, class_id=id, subject_id=q["subject_id"], period_id=q.get("period_id") or "",
+        viewer_id=p.user_id, viewer_roles=list(p.roles)))
+    return jsonify(class_journal_json(reply))

@@ -72,6 +72,21 @@ RESPONSE_SCHEMAS = {
         "subject_id": {"type": "string"}, "predicted": {"type": ["integer", "null"]},
         "confidence": {"type": "number", "minimum": 0, "maximum": 1}, "marks_count": {"type": "integer"},
         "required": {"type": "integer"}}, ["subject_id", "predicted", "confidence"])},
+    "ClassJournal": _open({
+        "class_id": {"type": "string"}, "subject_id": {"type": "string"}, "period_id": {"type": "string"},
+        "students": {"type": "array", "items": _open({"id": {"type": "string"}, "full_name": {"type": "string"}})},
+        "lessons": {"type": "array", "items": _open({
+            "id": {"type": "string"}, "date": {"type": "string"}, "topic": {"type": "string"},
+            "late": {"type": "boolean"}, "overdue": {"type": "boolean"}})},
+        "marks": {"type": "array", "items": _open({
+            "id": {"type": "string"}, "lesson_id": {"type": "string"}, "student_id": {"type": "string"},
+            "value": {"type": "integer"}, "version": {"type": "integer"}})},
+        "attendance": {"type": "array", "items": _open({
+            "lesson_id": {"type": "string"}, "student_id": {"type": "string"}, "status": {"enum": STATUSES}})},
+        "finals": {"type": "array", "items": _open({
+            "id": {"type": "string"}, "student_id": {"type": "string"}, "period_id": {"type": "string"},
+            "value": {"type": "integer"}, "late": {"type": "boolean"}})},
+    }),
     "StudentsAtRisk": _open({"class_id": {"type": "string"}, "period_id": {"type": "string"},
                              "items": {"type": "array", "items": _open({
                                  "student_id": {"type": "string"}, "full_name": {"type": "string"},
@@ -116,6 +131,12 @@ PATHS = {
         params=[_path_id(description="Student id"), _PERIOD],
         ok=(200, "Forecast", "Per subject: predicted mark and confidence 0..1 (R-F4)"), errors=(400, 404),
         description="The student, their parents and staff (as the diary).")},
+    f"{P}/classes/{{id}}/journal": {"get": _op(
+        "get_class_journal", "Журнал класса", "journal",
+        params=[_path_id(description="Class id"), _query("subject_id", ID, "The subject", required=True), _PERIOD],
+        ok=(200, "ClassJournal", "The grid: students, lessons, marks, attendance, finals"), errors=(400, 404),
+        description="Teachers of the class, the class teacher, the administration; anyone else gets 404. "
+                    "Served by the journal over gRPC.")},
     f"{P}/classes/{{id}}/at-risk": {"get": _op(
         "students_at_risk", "Ученики в зоне риска", "journal",
         params=[_path_id(description="Class id"), _PERIOD],

@@ -124,3 +124,29 @@ def test_students_at_risk(client, fake, auth):
     assert response.status_code == 200 and response.get_json() == answer
     assert fake.last_rpc()["args"][1:] == ("c1", None)
     assert_documented(response, f"{P}/classes/{{id}}/at-risk", "GET")
+
+
+def test_class_journal_grid_over_grpc(client, fake, auth):
+    """API.md GET /classes/{id}/journal: the viewer goes to the journal, which decides access."""
+    from ejournal.journal.v1 import journal_pb2
+    fake.journal.answers["GetClassJournal"] = journal_pb2.ClassJournal(
+        class_id="c1", subject_id="s1", period_id="p1", starts_on="2026-09-01", ends_on="2026-12-28",
+        students=[journal_pb2.GridStudent(id="st1", full_name="Антонова Анна")],
+        lessons=[journal_pb2.GridLesson(id="l1", date="2026-10-12", topic="Дроби", lesson_type="урок")],
+        marks=[journal_pb2.GridMark(id="m1", lesson_id="l1", student_id="st1", value=5, kind="oral", weight=1,
+                                    version=2)],
+        attendance=[journal_pb2.GridAttendance(lesson_id="l1", student_id="st1", status="late", version=1)],
+        finals=[journal_pb2.GridFinal(id="f1", student_id="st1", period_id="p1", period_kind="quarter", value=5)])
+    response = client.get(f"{P}/classes/c1/journal?subject_id=s1", headers=auth(sub=USER, roles=["teacher"]))
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["marks"] == [{"id": "m1", "lesson_id": "l1", "student_id": "st1", "value": 5, "kind": "oral",
+                              "weight": 1, "comment": None, "version": 2}]
+    assert body["lessons"][0]["homework"] is None and body["attendance"][0]["status"] == "late"
+    assert body["finals"][0]["value"] == 5 and body["students"][0]["full_name"] == "Антонова Анна"
+    (req,) = fake.journal.called("GetClassJournal")
+    assert (req.class_id, req.subject_id, req.period_id, req.viewer_id, list(req.viewer_roles)) == (
+        "c1", "s1", "", USER, ["teacher"])
+    assert_documented(response, f"{P}/classes/{{id}}/journal", "GET")
+    missing = client.get(f"{P}/classes/c1/journal", headers=auth(roles=["teacher"]))
+    assert missing.status_code == 400

@@ -11,7 +11,7 @@ import sys
 import grpc
 
 from ejournal.journal.v1 import journal_pb2, journal_pb2_grpc
-from journal import domain, errors, store
+from journal import domain, errors, grid, store
 from journal import settings as journal_settings
 from kernel import config
 from kernel.db import make_engine, session_factory
@@ -51,6 +51,11 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
             marks = store.diary_marks(session, school_id=request.school_id, student_id=request.student_id,
                                       start=start, end=end) if lessons else {}
         return build_diary(request.student_id, lessons, marks)
+
+    def GetClassJournal(self, request, context):
+        """The class journal grid (journal.grid)."""
+        return grid.get_class_journal(self.sessions, domain.school_today(self.clock(), self.timezone),
+                                      request, context)
 
 
 def build_diary(student_id: str, lessons, marks) -> journal_pb2.Diary:

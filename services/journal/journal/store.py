@@ -754,3 +754,49 @@ def period_on(session: Session, *, school_id: str, day: dt.date):
         return None
     period, year = row
     return period.id, period.kind, period.starts_on, period.ends_on, year
+
+
+# --- the class journal grid (served over gRPC) ---
+
+def may_view_class_journal(session: Session, *, klass: SchoolClass, viewer_id: str, roles) -> bool:
+    """The administration, the class teacher, or a teacher assigned to the class."""
+    if set(roles or ()) & {"admin", "deputy", "director"}:
+        return True
+    if klass.class_teacher_id == viewer_id:
+        return True
+    return session.scalar(select(func.count()).select_from(Assignment).where(
+        Assignment.class_id == klass.id, Assignment.teacher_id == viewer_id)) > 0
+
+
+def grid_lessons(session: Session, *, class_id: str, subject_id: str, start: dt.date, end: dt.date) -> list[Lesson]:
+    return list(session.scalars(select(Lesson).where(
+        Lesson.class_id == class_id, Lesson.subject_id == subject_id, Lesson.date >= start, Lesson.date <= end)
+        .order_by(Lesson.date, Lesson.entered_at, Lesson.id)))
+
+
+def grid_marks(session: Session, *, class_id: str, subject_id: str, start: dt.date, end: dt.date) -> list[Mark]:
+    return list(session.scalars(
+        select(Mark).join(Lesson, Lesson.id == Mark.lesson_id)
+        .where(Lesson.class_id == class_id, Lesson.subject_id == subject_id, Lesson.date >= start,
+               Lesson.date <= end, Mark.removed.is_(False))
+        .order_by(Lesson.date, Mark.created_at, Mark.id)))
+
+
+def grid_attendance(session: Session, *, class_id: str, subject_id: str, start: dt.date,
+                    end: dt.date) -> list[AttendanceEntry]:
+    return list(session.scalars(
+        select(AttendanceEntry).join(Lesson, Lesson.id == AttendanceEntry.lesson_id)
+        .where(Lesson.class_id == class_id, Lesson.subject_id == subject_id, Lesson.date >= start,
+               Lesson.date <= end)
+        .order_by(Lesson.date, AttendanceEntry.student_id)))
+
+
+def grid_finals(session: Session, *, class_id: str, subject_id: str, period_ids) -> list[FinalMark]:
+    return list(session.scalars(select(FinalMark).where(
+        FinalMark.class_id == class_id, FinalMark.subject_id == subject_id,
+        FinalMark.period_id.in_(list(period_ids)), FinalMark.superseded.is_(False))
+        .order_by(FinalMark.entered_at)))
+
+
+def year_period_ids(session: Session, *, year_id: str) -> list[str]:
+    return list(session.scalars(select(Period.id).where(Period.year_id == year_id)))
