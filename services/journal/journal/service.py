@@ -245,8 +245,8 @@ class Service:
                 s, class_id=klass.id, student_ids=student_ids, day=lesson.date))
             posted = store.add_marks(s, school_id=actor.school_id, lesson_id=lesson.id, specs=specs,
                                      author_id=actor.actor_id, at=now)
-            for mark in posted:
-                self.outbox.add(s, events.MARK_POSTED, events.mark_posted(mark, lesson, subject.name), ctx)
+            self.outbox.add_many(s, [(events.MARK_POSTED, events.mark_posted(mark, lesson, subject.name))
+                                     for mark in posted], ctx)
             result = {"marks": [{"id": m.id, "student_id": m.student_id, "value": m.value, "kind": m.kind,
                                  "weight": m.weight, "comment": m.comment} for m in posted]}
             remember(s, result)
