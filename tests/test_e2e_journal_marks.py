@@ -154,6 +154,9 @@ def test_attendance_and_the_weekly_correction_item_4(school):
         s0: ("ill", 2), s1: ("late", 1)}
     bad = t.request("PUT", f"/lessons/{lesson}/attendance", json={"entries": [{"student_id": s0, "status": "sick"}]})
     assert bad.status_code == 400
+    day = (school["today"] - dt.timedelta(days=6)).isoformat()
+    diary = eventually(lambda: school["student"].get(f"/students/{s0}/diary?from={day}&to={day}"))
+    assert [l["attendance"] for d in diary["days"] for l in d["lessons"]] == ["ill"]
 
 
 def test_final_marks_forecast_and_risk_item_7(school):

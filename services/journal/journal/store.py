@@ -800,3 +800,12 @@ def grid_finals(session: Session, *, class_id: str, subject_id: str, period_ids)
 
 def year_period_ids(session: Session, *, year_id: str) -> list[str]:
     return list(session.scalars(select(Period.id).where(Period.year_id == year_id)))
+
+
+def diary_attendance(session: Session, *, student_id: str, lesson_ids) -> dict[str, str]:
+    """The student's attendance status per lesson (only the lessons given)."""
+    ids = list(lesson_ids)
+    if not ids:
+        return {}
+    return dict(session.execute(select(AttendanceEntry.lesson_id, AttendanceEntry.status).where(
+        AttendanceEntry.student_id == student_id, AttendanceEntry.lesson_id.in_(ids))).all())

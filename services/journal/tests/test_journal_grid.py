@@ -130,3 +130,11 @@ def test_grid_costs_a_fixed_number_of_queries(sessions, term, journal_engine, ma
         make.enrol(pupil, term["klass"], on=D(2026, 9, 1))
         make.mark(term["lessons"][0], pupil, 3)
     assert count() == before <= 9
+
+
+def test_the_diary_shows_the_pupils_attendance_r_j2(sessions, term):
+    diary = servicer(sessions).GetDiary(journal_pb2.DiaryRequest(
+        student_id=term["pupils"][0], school_id=term["school_id"], from_date="2026-10-12", to_date="2026-10-14"),
+        StubContext())
+    got = {l.topic: l.attendance for d in diary.days for l in d.lessons}
+    assert got == {"Дроби": "", "Другой предмет": "", "Проценты": "ill"}
