@@ -45,11 +45,22 @@ STUDENTS_1A = [
     ("gusev.artem", "Гусев Артём Викторович", "М", "Гусева Юлия Игоревна"),
 ]
 
+# 5А's week: (weekday numbers, subject, teacher login)
+TIMETABLE_5A = [
+    (range(5), "Математика", "smirnova"), (range(5), "Русский язык", "kuznetsov"),
+    ((1, 3), "Литература", "kuznetsov"), ((0, 2), "Физическая культура", "popov"),
+]
+WORK_KINDS = ["oral", "oral", "homework", "test", "practical"]
+
 TOPICS = {
     "Математика": ["Натуральные числа", "Сложение и вычитание", "Умножение", "Деление с остатком",
                    "Упрощение выражений", "Уравнения", "Площадь прямоугольника", "Объём", "Степень числа"],
     "Русский язык": ["Синтаксис и пунктуация", "Словосочетание", "Предложение", "Главные члены",
                      "Второстепенные члены", "Однородные члены", "Обращение", "Прямая речь", "Диалог"],
+    "Литература": ["Устное народное творчество", "Русские народные сказки", "Басни Крылова",
+                   "Пушкин. Сказка о мёртвой царевне", "Лермонтов. Бородино", "Гоголь. Вечера на хуторе"],
+    "Физическая культура": ["Лёгкая атлетика: бег 60 м", "Прыжок в длину", "Подвижные игры",
+                            "Волейбол: передача мяча", "Гимнастика", "Теория: режим дня"],
 }
 
 
@@ -74,7 +85,7 @@ def school_days(start: dt.date, end: dt.date):
 
 
 def seed(base_url: str, admin_login: str, admin_password: str, today: dt.date | None = None,
-         rng: random.Random | None = None) -> dict:
+         rng: random.Random | None = None, max_days: int | None = None) -> dict:
     """Create the demo school; returns the logins to print."""
     today = today or dt.date.today()
     rng = rng or random.Random(2026)
@@ -122,34 +133,110 @@ def seed(base_url: str, admin_login: str, admin_password: str, today: dt.date | 
     students_5a = add_students(c5a, STUDENTS_5A, "smirnova")
     add_students(c1a, STUDENTS_1A, "volkova")
 
-    # Three weeks of maths and Russian in 5А, up to yesterday, inside the current period.
-    current = next(((a, b) for _, a, b in periods if a <= today <= b), None)
-    lessons = 0
-    if current:
-        first = max(current[0], today - dt.timedelta(days=21))
-        teachers = {"Математика": Api(base_url).login("smirnova", DEMO_PASSWORD),
-                    "Русский язык": Api(base_url).login("kuznetsov", DEMO_PASSWORD)}
-        for number, day in enumerate(school_days(first, today - dt.timedelta(days=1))):
-            for subject, teacher in teachers.items():
-                topic = TOPICS[subject][number % len(TOPICS[subject])]
-                lesson = teacher.post("/lessons", {
-                    "class_id": c5a["id"], "subject_id": subjects[subject], "date": day.isoformat(),
-                    "topic": topic, "lesson_type": "комбинированный",
-                    "homework": f"§{number + 3}, упр. {number * 2 + 10}"})
-                lessons += 1
-                chosen = rng.sample(students_5a, k=3)
-                marks = [{"student_id": s, "value": rng.choice([3, 4, 4, 5, 5, 2]),
-                          "kind": rng.choice(["oral", "homework", "test"])} for s in chosen]
-                teacher.put(f"/lessons/{lesson['id']}/marks", {"marks": marks})
+    lessons, extras = seed_term(base_url, today, rng, periods, year, subjects, c5a, c1a, students_5a,
+                                [people[login] for login, *_ in STUDENTS_1A], max_days=max_days)
 
     logins = {
         "admin": admin_login,
         "director": "director", "deputy": "deputy", "class teacher 5А (maths)": "smirnova",
         "teacher (Russian)": "kuznetsov", "student 5А": "ivanov.petr", "parent": "parent.ivanov.petr",
     }
-    return {"logins": logins, "password": DEMO_PASSWORD, "lessons": lessons,
+    return {"logins": logins, "password": DEMO_PASSWORD, "lessons": lessons, **extras,
             "classes": {"5А": c5a["id"], "1А": c1a["id"]}, "year_id": year["id"],
             "periods": {p["name"]: p["id"] for p in year["periods"]}}
+
+
+def term_bounds(periods, today: dt.date):
+    """A full term to show: the previous quarter and the current one up to
+    yesterday when the current one has just begun, else the current one."""
+    ordered = sorted((a, b) for _, a, b in periods)
+    for i, (a, b) in enumerate(ordered):
+        if a <= today <= b:
+            if (today - a).days < 28 and i > 0:
+                return ordered[i - 1][0], today - dt.timedelta(days=1)
+            return a, today - dt.timedelta(days=1)
+    past = [p for p in ordered if p[1] < today]
+    return (past[-1][0], past[-1][1]) if past else (None, None)
+
+
+def seed_term(base_url, today, rng, periods, year, subjects, c5a, c1a, students_5a, students_1a, max_days=None):
+    """A term of lessons with attendance and marks (a written work in maths
+    every week), some corrections and removals with reasons, an attendance
+    correction by the class teacher, and the finished quarter's final marks.
+    Lessons are entered now for past days, so they are flagged late (R-J5)."""
+    first, last = term_bounds(periods, today)
+    if first is None or last < first:
+        return 0, {}
+    inside = [(a, b) for _, a, b in periods]
+    days = [d for d in school_days(first, last) if any(a <= d <= b for a, b in inside)]
+    if max_days:
+        days = days[-max_days:]
+    api = {login: Api(base_url).login(login, DEMO_PASSWORD) for login in ("smirnova", "kuznetsov", "popov", "volkova")}
+    lessons, posted, attendance_lessons = 0, [], []
+    for number, day in enumerate(days):
+        for weekdays, subject, login in TIMETABLE_5A:
+            if day.weekday() not in weekdays:
+                continue
+            topic = TOPICS[subject][number % len(TOPICS[subject])]
+            control = subject == "Математика" and day.weekday() == 3
+            lesson = api[login].post("/lessons", {
+                "class_id": c5a["id"], "subject_id": subjects[subject], "date": day.isoformat(),
+                "topic": ("Контрольная работа: " + topic) if control else topic, "lesson_type": "комбинированный",
+                "work_type": "контрольная работа" if control else None,
+                "homework": f"§{number + 3}, упр. {number * 2 + 10}"})
+            lessons += 1
+            statuses = [rng.choices(["present", "absent", "ill", "late", "excused"], [90, 3, 3, 3, 1])[0]
+                        for _ in students_5a]
+            api[login].put(f"/lessons/{lesson['id']}/attendance", {"entries": [
+                {"student_id": s, "status": st} for s, st in zip(students_5a, statuses)]})
+            attendance_lessons.append((day, lesson["id"], login))
+            present = [s for s, st in zip(students_5a, statuses) if st in ("present", "late")]
+            chosen = present if control else rng.sample(present, k=min(len(present), rng.randint(2, 4)))
+            if not chosen:
+                continue
+            marks = [{"student_id": s, "value": rng.choice([2, 3, 4, 4, 5, 5]),
+                      "kind": "control" if control else rng.choice(WORK_KINDS),
+                      "weight": 2 if control else 1} for s in chosen]
+            answer = api[login].put(f"/lessons/{lesson['id']}/marks", {"marks": marks},
+                                    headers={"Idempotency-Key": f"seed-{lesson['id']}"})
+            posted += [(login, m["id"], m["value"]) for m in answer["marks"]]
+        # 1А: topics and attendance only, no marks and no homework (R-J4)
+        lesson = api["volkova"].post("/lessons", {
+            "class_id": c1a["id"], "subject_id": subjects["Математика"], "date": day.isoformat(),
+            "topic": "Счёт до " + str(10 + number % 10), "lesson_type": "урок"})
+        lessons += 1
+        api["volkova"].put(f"/lessons/{lesson['id']}/attendance", {"entries": [
+            {"student_id": s, "status": "present"} for s in students_1a]})
+    corrected = removed = 0
+    chosen = rng.sample(posted, k=min(5, len(posted)))
+    for login, mark_id, value in chosen[:4]:
+        api[login].call("PATCH", f"/marks/{mark_id}", json={
+            "value": rng.choice([v for v in (3, 4, 5) if v != value]),
+            "reason": "Ошибка при выставлении: исправлено по работе ученика"})
+        corrected += 1
+    for login, mark_id, _ in chosen[4:]:
+        api[login].call("DELETE", f"/marks/{mark_id}", json={"reason": "Отметка поставлена не тому ученику"})
+        removed += 1
+    # the class teacher's weekly correction of attendance (R-J2)
+    # the journal's own clock decides the window, not the seed's "today"
+    real_today = dt.date.today()
+    window = dt.date.fromordinal(real_today.toordinal() - real_today.weekday() - 7)
+    recent = [x for x in attendance_lessons if x[0] >= window]
+    if recent:  # (a seed for a past date has no lesson in the window: nothing to correct)
+        _, lesson_id, _ = recent[0]
+        api["smirnova"].put(f"/lessons/{lesson_id}/attendance", {
+            "entries": [{"student_id": students_5a[0], "status": "excused"}],
+            "reason": "Заявление родителей: семейные обстоятельства"})
+    finals = 0
+    ended = [p for p in year["periods"] if dt.date.fromisoformat(p["ends_on"]) < today
+             and dt.date.fromisoformat(p["ends_on"]) >= first]
+    for period in ended:
+        for student in students_5a:
+            api["smirnova"].put("/final-marks", {"student_id": student, "subject_id": subjects["Математика"],
+                                                 "period_id": period["id"], "value": rng.choice([3, 4, 4, 5])})
+            finals += 1
+    return lessons, {"marks": len(posted), "corrected": corrected, "removed": removed, "finals": finals,
+                     "term": [first.isoformat(), last.isoformat()], "subjects": subjects}
 
 
 def seed_once(data_dir: Path, base_url: str, admin_login: str, admin_password: str) -> dict:

@@ -105,6 +105,22 @@ def record(session: Session, outbox: Table, env: dict) -> dict:
     return env
 
 
+def record_many(session: Session, outbox: Table, envs: list[dict]) -> list[dict]:
+    """Write several envelopes to the outbox in one statement (executemany),
+    in the caller's transaction: a class's marks cost one round trip, not 30."""
+    if not envs:
+        return envs
+    now = utcnow()
+    rows = []
+    for env in envs:
+        validate_envelope(env)
+        rows.append({"event_id": env["id"], "event_type": env["type"],
+                     "body": json.dumps(env, ensure_ascii=False), "correlation_id": env.get("correlation_id"),
+                     "created_at": now, "attempts": 0})
+    session.execute(insert(outbox), rows)
+    return envs
+
+
 def claim(session: Session, processed: Table, consumer: str, event_id: str) -> bool:
     """Mark ``event_id`` processed by ``consumer`` in the caller's transaction.
 

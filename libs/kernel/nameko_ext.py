@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from kernel import correlation
 from kernel.db import session_factory, shared_engine, transaction
-from kernel.events import claim, envelope, record, utcnow, validate_envelope
+from kernel.events import claim, envelope, record, record_many, utcnow, validate_envelope
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +153,19 @@ class WorkerOutbox:
         record(session, self.provider.outbox, env)
         self.worker_ctx.data["_outbox_dirty"] = True
         return env
+
+    def add_many(self, session, events: list[tuple[str, dict]], ctx: dict | None = None) -> list[dict]:
+        """Record several ``(type, payload)`` events in the caller's
+        transaction with one statement (kernel.events.record_many)."""
+        ctx = ctx or {}
+        cid = ctx.get("correlation_id") or self.worker_ctx.data.get("correlation_id")
+        envs = [envelope(type=type, producer=self.provider.service, payload=payload,
+                         school_id=ctx.get("school_id"), actor_id=ctx.get("actor_id"), correlation_id=cid)
+                for type, payload in events]
+        record_many(session, self.provider.outbox, envs)
+        if envs:
+            self.worker_ctx.data["_outbox_dirty"] = True
+        return envs
 
 
 class DeadLetters(DependencyProvider):

@@ -24,6 +24,12 @@ bp = Blueprint("api", __name__, url_prefix=openapi.API_PREFIX)
 AVAILABLE_REPORTS = {"progress"}
 
 
+def idempotency() -> dict:
+    """The client's Idempotency-Key for the RPC (gateway.api_journal_marks)."""
+    from gateway.api_journal_marks import idempotency as passed_through
+    return passed_through()
+
+
 def created(payload, status: int = 201):
     return jsonify(payload), status
 
@@ -118,14 +124,14 @@ def assign_teacher():
 @bp.post("/lessons")
 @login_required
 def record_lesson():
-    return created(current_clients().rpc("journal", "record_lesson", call_ctx(), json_body()))
+    return created(current_clients().rpc("journal", "record_lesson", call_ctx(), json_body(), **idempotency()))
 
 
 @bp.put("/lessons/<id>/marks")
 @login_required
 def post_marks(id):
     body = json_body()
-    return jsonify(current_clients().rpc("journal", "post_marks", call_ctx(), id, body["marks"]))
+    return jsonify(current_clients().rpc("journal", "post_marks", call_ctx(), id, body["marks"], **idempotency()))
 
 
 @bp.get("/students/<id>/diary")

@@ -420,3 +420,11 @@ from gateway import openapi_journal_structure as _journal_structure  # noqa: E40
 PATHS.update(_journal_structure.PATHS)
 REQUEST_SCHEMAS.update(_journal_structure.REQUEST_SCHEMAS)
 RESPONSE_SCHEMAS.update(_journal_structure.RESPONSE_SCHEMAS)
+# --- issue 4, part B: corrections, attendance, final marks (own module) -------
+from gateway import openapi_journal_marks as _journal_marks  # noqa: E402  (uses the helpers above)
+
+PATHS.update(_journal_marks.PATHS)
+REQUEST_SCHEMAS.update(_journal_marks.REQUEST_SCHEMAS)
+RESPONSE_SCHEMAS.update(_journal_marks.RESPONSE_SCHEMAS)
+for _path, _method in ((f"{P}/lessons", "post"), (f"{P}/lessons/{{id}}/marks", "put")):
+    PATHS[_path][_method].setdefault("parameters", []).append(_journal_marks.IDEMPOTENCY_KEY)

@@ -134,3 +134,23 @@ class ImportIncomplete(ServiceError):
     """A service failed half-way through an import; the same file again completes it (503)."""
     kind, code, message = ("unavailable", "IMPORT_INCOMPLETE",
                            "Загрузка прервана: сервис недоступен. Загрузите тот же файл ещё раз, когда он заработает")
+# --- corrections, attendance, final marks (issue 4, part B) -----------------
+
+class MarkRemoved(RuleViolation):
+    code, message = "MARK_REMOVED", "Отметка удалена; её нельзя изменить"
+
+
+class NothingChanged(RuleViolation):
+    code, message = "NOTHING_CHANGED", "Новое значение совпадает с текущим"
+
+
+class CorrectionClosed(RuleViolation):
+    code, message = "CORRECTION_CLOSED", "Срок исправления посещаемости истёк; обратитесь к классному руководителю"
+
+
+class PeriodNotFound(NotFound):
+    code, message = "NOT_FOUND", "Учебный период не найден"
+
+
+class NotAssignedForFinal(Forbidden):
+    code, message = "NOT_ASSIGNED", "Итоговую отметку ставит учитель, ведущий предмет в классе ученика"

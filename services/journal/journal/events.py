@@ -124,3 +124,44 @@ def plan_created(plan, topics) -> dict:
     return {"plan_id": plan.id, "class_id": plan.class_id, "subject_id": plan.subject_id,
             "period_id": plan.period_id, "teacher_id": plan.teacher_id, "hours": plan.hours,
             "topics": [{"number": t.number, "title": t.title, "hours": t.hours} for t in topics]}
+# --- corrections, attendance, final marks (issue 4, part B) -----------------
+
+MARK_CORRECTED = "mark_corrected"
+MARK_REMOVED = "mark_removed"
+ATTENDANCE_RECORDED = "attendance_recorded"
+FINAL_MARK_POSTED = "final_mark_posted"
+
+
+def _mark_base(mark, lesson, subject_name: str) -> dict:
+    return {"mark_id": mark.id, "lesson_id": lesson.id, "student_id": mark.student_id,
+            "class_id": lesson.class_id, "subject_id": lesson.subject_id, "subject_name": subject_name,
+            "date": _day(lesson.date), "version": mark.version}
+
+
+def mark_corrected(mark, lesson, subject_name: str, old: dict, reason: str, by: str) -> dict:
+    """The mark's new state (same fields as mark_posted), the old one and why."""
+    return {**_mark_base(mark, lesson, subject_name), "value": mark.value, "kind": mark.kind,
+            "weight": mark.weight, "comment": mark.comment,
+            "old": {k: old[k] for k in ("value", "kind", "weight", "comment")},
+            "reason": reason, "corrected_by": by}
+
+
+def mark_removed(mark, lesson, subject_name: str, reason: str, by: str) -> dict:
+    return {**_mark_base(mark, lesson, subject_name), "old_value": mark.value, "reason": reason,
+            "removed_by": by}
+
+
+def attendance_recorded(lesson, subject_name: str, changes, reason: str | None) -> dict:
+    """One event per request: only the entries that are new or changed."""
+    return {"lesson_id": lesson.id, "class_id": lesson.class_id, "subject_id": lesson.subject_id,
+            "subject_name": subject_name, "date": _day(lesson.date), "reason": reason,
+            "entries": [{"student_id": s, "status": status, "previous": previous}
+                        for s, status, previous in changes]}
+
+
+def final_mark_posted(final) -> dict:
+    return {"final_mark_id": final.id, "student_id": final.student_id, "subject_id": final.subject_id,
+            "class_id": final.class_id, "period_id": final.period_id, "period_kind": final.period_kind,
+            "value": final.value, "version": final.version, "late": final.late,
+            "evidence": final.evidence, "warnings": [w["code"] for w in final.warnings],
+            "teacher_id": final.teacher_id}

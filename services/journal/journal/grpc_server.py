@@ -11,7 +11,7 @@ import sys
 import grpc
 
 from ejournal.journal.v1 import journal_pb2, journal_pb2_grpc
-from journal import domain, errors, store
+from journal import domain, errors, grid, store
 from journal import settings as journal_settings
 from kernel import config
 from kernel.db import make_engine, session_factory
@@ -50,12 +50,20 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
                                           start=start, end=end, subgroups=subgroups)
             marks = store.diary_marks(session, school_id=request.school_id, student_id=request.student_id,
                                       start=start, end=end) if lessons else {}
-        return build_diary(request.student_id, lessons, marks)
+            attendance = store.diary_attendance(session, student_id=request.student_id,
+                                                lesson_ids=[l.id for l, _ in lessons]) if lessons else {}
+        return build_diary(request.student_id, lessons, marks, attendance)
+
+    def GetClassJournal(self, request, context):
+        """The class journal grid (journal.grid)."""
+        return grid.get_class_journal(self.sessions, domain.school_today(self.clock(), self.timezone),
+                                      request, context)
 
 
-def build_diary(student_id: str, lessons, marks) -> journal_pb2.Diary:
-    """The Diary message from ``[(lesson, subject name)]`` (already sorted)
-    and ``{lesson_id: [mark]}``."""
+def build_diary(student_id: str, lessons, marks, attendance=None) -> journal_pb2.Diary:
+    """The Diary message from ``[(lesson, subject name)]`` (already sorted),
+    ``{lesson_id: [mark]}`` and ``{lesson_id: attendance status}``."""
+    attendance = attendance or {}
     diary = journal_pb2.Diary(student_id=student_id)
     day = None
     for lesson, subject_name in lessons:
@@ -64,7 +72,7 @@ def build_diary(student_id: str, lessons, marks) -> journal_pb2.Diary:
             day = diary.days.add(date=date)
         day.lessons.add(
             lesson_id=lesson.id, subject_id=lesson.subject_id, subject=subject_name, topic=lesson.topic,
-            homework=lesson.homework or "", lesson_type=lesson.lesson_type, attendance="",
+            homework=lesson.homework or "", lesson_type=lesson.lesson_type, attendance=attendance.get(lesson.id, ""),
             marks=[journal_pb2.DiaryMark(id=m.id, value=m.value, kind=m.kind, weight=m.weight,
                                          comment=m.comment or "") for m in marks.get(lesson.id, ())],
         )

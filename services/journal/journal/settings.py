@@ -4,6 +4,8 @@
 ``EJOURNAL_TIMEZONE`` (default Europe/Moscow): the school's local time, which
 decides late entries (R-J5) and the diary's current week.
 ``EJOURNAL_IDENTITY_TIMEOUT`` (seconds, default 5): the get_user fallback.
+``EJOURNAL_FINAL_MIN_MARKS_LOW`` / ``EJOURNAL_FINAL_MIN_MARKS_HIGH`` (default 3 / 5):
+the current marks that justify a final mark, up to 2 hours a week / above (R-F2).
 A nameko container config key of the same name wins over the environment
 (tests set them there).
 """
@@ -23,6 +25,8 @@ class JournalSettings:
     allow_mark_1: bool = False
     timezone: ZoneInfo = ZoneInfo(DEFAULT_TIMEZONE)
     identity_timeout: float = 5.0
+    final_min_marks_low: int = 3
+    final_min_marks_high: int = 5
 
 
 def load(overrides: Mapping | None = None) -> JournalSettings:
@@ -45,4 +49,6 @@ def load(overrides: Mapping | None = None) -> JournalSettings:
         allow_mark_1=get("EJOURNAL_ALLOW_MARK_1", "0").strip().lower() in _TRUE,
         timezone=tz,
         identity_timeout=float(get("EJOURNAL_IDENTITY_TIMEOUT", "5")),
+        final_min_marks_low=int(get("EJOURNAL_FINAL_MIN_MARKS_LOW", "3")),
+        final_min_marks_high=int(get("EJOURNAL_FINAL_MIN_MARKS_HIGH", "5")),
     )

@@ -20,6 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from journal.domain import GENESIS_HASH, chain_hash, version_content
 from kernel.db import new_id
 from kernel.events import kernel_tables, utcnow
+from kernel.idempotency import idempotency_table
 
 ID = String(36)        # ids this service creates (uuid4)
 REF = String(64)       # ids of people, owned by identity: opaque
@@ -769,3 +770,319 @@ def timetable_of(session: Session, *, class_id: str, period_id: str) -> list[Tim
     return list(session.scalars(select(TimetableSlot).where(
         TimetableSlot.class_id == class_id, TimetableSlot.period_id == period_id)
         .order_by(TimetableSlot.weekday, TimetableSlot.number, TimetableSlot.subgroup_id)))
+# === corrections, attendance, final marks, idempotency (issue 4, part B) ======
+
+idempotency_keys = idempotency_table(Base.metadata)
+
+
+class AttendanceEntry(Base):
+    """The current attendance of one student at one lesson; every change is
+    a new :class:`AttendanceVersion` (R-J7), this row only mirrors the last."""
+    __tablename__ = "attendance"
+    __table_args__ = (
+        UniqueConstraint("lesson_id", "student_id"),
+        CheckConstraint("status IN ('present', 'absent', 'excused', 'ill', 'late')", name="status"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    school_id: Mapped[str] = mapped_column(REF)
+    lesson_id: Mapped[str] = mapped_column(ForeignKey("lessons.id"))
+    student_id: Mapped[str] = mapped_column(REF, index=True)
+    status: Mapped[str] = mapped_column(String(10))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_by: Mapped[str] = mapped_column(REF)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AttendanceVersion(Base):
+    """Who set which status when, and why (R-J7)."""
+    __tablename__ = "attendance_versions"
+
+    attendance_id: Mapped[str] = mapped_column(ForeignKey("attendance.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    school_id: Mapped[str] = mapped_column(REF)
+    status: Mapped[str] = mapped_column(String(10))
+    previous: Mapped[str | None] = mapped_column(String(10))
+    by: Mapped[str] = mapped_column(REF)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class FinalMark(Base):
+    """A final mark for a period or the year (``period_id`` is then the
+    year's id, ``period_kind`` "year"). A new post for the same student,
+    subject and period supersedes the previous row; rows are never deleted."""
+    __tablename__ = "final_marks"
+    __table_args__ = (
+        Index("ix_final_marks_student_subject_period", "student_id", "subject_id", "period_id"),
+        CheckConstraint("value BETWEEN 1 AND 5", name="value"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    school_id: Mapped[str] = mapped_column(REF)
+    student_id: Mapped[str] = mapped_column(REF)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"))
+    class_id: Mapped[str] = mapped_column(ForeignKey("classes.id"), index=True)
+    period_id: Mapped[str] = mapped_column(ID)
+    period_kind: Mapped[str] = mapped_column(String(20))
+    value: Mapped[int] = mapped_column(SmallInteger)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    evidence: Mapped[dict] = mapped_column(JSON)
+    warnings: Mapped[list] = mapped_column(JSON)
+    late: Mapped[bool] = mapped_column(Boolean)
+    teacher_id: Mapped[str] = mapped_column(REF)
+    entered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    superseded: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# --- corrections (R-J7) ---
+
+def mark_for_update(session: Session, *, school_id: str, mark_id: str):
+    """``(mark, lesson, class, subject, year)`` with the mark row locked, so
+    two corrections of one mark take turns; None when not the school's."""
+    mark = session.scalar(select(Mark).where(Mark.id == mark_id, Mark.school_id == school_id)
+                          .with_for_update())
+    if mark is None:
+        return None
+    return (mark, *lesson_context(session, school_id=school_id, lesson_id=mark.lesson_id))
+
+
+def mark_state(mark: Mark) -> dict:
+    return {"value": mark.value, "kind": mark.kind, "weight": mark.weight, "comment": mark.comment,
+            "removed": mark.removed, "lesson_id": mark.lesson_id, "student_id": mark.student_id,
+            "version": mark.version}
+
+
+def add_mark_version(session: Session, *, mark: Mark, by: str, at: dt.datetime, reason: str) -> MarkVersion:
+    """Append the mark's current fields as its next version, chained to the
+    previous one. The caller has already updated ``mark`` (and locked it)."""
+    prev = session.scalar(select(MarkVersion.hash).where(
+        MarkVersion.mark_id == mark.id, MarkVersion.version == mark.version - 1))
+    content = version_content(
+        mark_id=mark.id, version=mark.version, lesson_id=mark.lesson_id, student_id=mark.student_id,
+        value=mark.value, kind=mark.kind, weight=mark.weight, comment=mark.comment, removed=mark.removed,
+        by=by, at=at, reason=reason)
+    version = MarkVersion(mark_id=mark.id, version=mark.version, school_id=mark.school_id, value=mark.value,
+                          kind=mark.kind, weight=mark.weight, comment=mark.comment, removed=mark.removed,
+                          by=by, at=at, reason=reason, prev_hash=prev or GENESIS_HASH,
+                          hash=chain_hash(content, prev or GENESIS_HASH))
+    session.add(version)
+    session.flush()
+    return version
+
+
+def mark_versions(session: Session, *, school_id: str, mark_id: str) -> list[MarkVersion]:
+    return list(session.scalars(select(MarkVersion).where(
+        MarkVersion.mark_id == mark_id, MarkVersion.school_id == school_id).order_by(MarkVersion.version)))
+
+
+def get_mark(session: Session, *, school_id: str, mark_id: str) -> Mark | None:
+    return session.scalar(select(Mark).where(Mark.id == mark_id, Mark.school_id == school_id))
+
+
+def chains(session: Session, *, school_id: str | None = None, batch: int = 2000):
+    """Every mark with its chain, as ``(state, [(content, prev_hash, hash)])``,
+    streamed in mark-id order (two ordered scans, no per-mark query)."""
+    marks_q = select(Mark).order_by(Mark.id)
+    versions_q = select(MarkVersion).order_by(MarkVersion.mark_id, MarkVersion.version)
+    if school_id is not None:
+        marks_q = marks_q.where(Mark.school_id == school_id)
+        versions_q = versions_q.where(MarkVersion.school_id == school_id)
+    versions = iter(session.scalars(versions_q.execution_options(yield_per=batch)))
+    pending = next(versions, None)
+    for mark in session.scalars(marks_q.execution_options(yield_per=batch)):
+        chain = []
+        while pending is not None and pending.mark_id < mark.id:
+            pending = next(versions, None)  # a version without its mark: FK forbids; skip
+        while pending is not None and pending.mark_id == mark.id:
+            v = pending
+            chain.append((version_content(
+                mark_id=v.mark_id, version=v.version, lesson_id=mark.lesson_id, student_id=mark.student_id,
+                value=v.value, kind=v.kind, weight=v.weight, comment=v.comment, removed=v.removed, by=v.by,
+                at=v.at, reason=v.reason), v.prev_hash, v.hash))
+            pending = next(versions, None)
+        yield mark_state(mark) | {"mark_id": mark.id, "school_id": mark.school_id}, chain
+
+
+# --- attendance (R-J2) ---
+
+def attendance_of_lesson(session: Session, *, lesson_id: str, lock: bool = False) -> dict[str, AttendanceEntry]:
+    query = select(AttendanceEntry).where(AttendanceEntry.lesson_id == lesson_id)
+    if lock:
+        query = query.with_for_update()
+    return {a.student_id: a for a in session.scalars(query)}
+
+
+def save_attendance(session: Session, *, school_id: str, lesson_id: str, changes, current: dict, by: str,
+                    at: dt.datetime, reason: str | None) -> list[AttendanceEntry]:
+    """Apply ``changes`` ``[(student_id, status, previous)]``: a new entry
+    or a new version of an existing one."""
+    saved = []
+    for student_id, status, previous in changes:
+        entry = current.get(student_id)
+        if entry is None:
+            entry = AttendanceEntry(id=new_id(), school_id=school_id, lesson_id=lesson_id, student_id=student_id,
+                                    status=status, version=1, updated_by=by, updated_at=at)
+            session.add(entry)
+        else:
+            entry.status, entry.version, entry.updated_by, entry.updated_at = status, entry.version + 1, by, at
+        session.flush()
+        session.add(AttendanceVersion(attendance_id=entry.id, version=entry.version, school_id=school_id,
+                                      status=status, previous=previous, by=by, at=at, reason=reason))
+        saved.append(entry)
+    session.flush()
+    return saved
+
+
+# --- final marks and forecasts (R-F) ---
+
+def period_or_year(session: Session, *, school_id: str, period_id: str):
+    """``(id, kind, starts_on, ends_on, year)`` of a period, or of a whole
+    year when ``period_id`` is a year's id; None when not the school's."""
+    row = session.execute(select(Period, Year).join(Year, Year.id == Period.year_id).where(
+        Period.id == period_id, Year.school_id == school_id)).first()
+    if row is not None:
+        period, year = row
+        return period.id, period.kind, period.starts_on, period.ends_on, year
+    year = get_year(session, school_id=school_id, year_id=period_id)
+    if year is None:
+        return None
+    return year.id, "year", year.starts_on, year.ends_on, year
+
+
+def class_of_student_in_year(session: Session, *, student_id: str, year_id: str) -> SchoolClass | None:
+    """The student's latest class of that year (a transfer moves them)."""
+    return session.scalar(
+        select(SchoolClass).join(Enrolment, Enrolment.class_id == SchoolClass.id)
+        .where(Enrolment.student_id == student_id, SchoolClass.year_id == year_id)
+        .order_by(Enrolment.enrolled_on.desc(), Enrolment.created_at.desc()).limit(1))
+
+
+def hours_per_week(session: Session, *, class_id: str, subject_id: str) -> float | None:
+    hours = session.scalar(select(func.max(Assignment.hours_per_week)).where(
+        Assignment.class_id == class_id, Assignment.subject_id == subject_id))
+    return float(hours) if hours is not None else None
+
+
+def student_marks(session: Session, *, school_id: str, student_id: str, start: dt.date, end: dt.date,
+                  subject_id: str | None = None) -> list[tuple[str, int, int, str]]:
+    """``(subject_id, value, weight, kind)`` of the student's current marks
+    (not removed) on lessons in ``start..end``."""
+    query = (select(Lesson.subject_id, Mark.value, Mark.weight, Mark.kind)
+             .join(Lesson, Lesson.id == Mark.lesson_id)
+             .where(Mark.school_id == school_id, Mark.student_id == student_id, Mark.removed.is_(False),
+                    Lesson.date >= start, Lesson.date <= end)
+             .order_by(Lesson.date, Mark.created_at))
+    if subject_id is not None:
+        query = query.where(Lesson.subject_id == subject_id)
+    return [tuple(r) for r in session.execute(query)]
+
+
+def class_marks(session: Session, *, class_id: str, start: dt.date, end: dt.date):
+    """``(student_id, subject_id, value, weight, kind)`` of a class's current marks."""
+    return [tuple(r) for r in session.execute(
+        select(Mark.student_id, Lesson.subject_id, Mark.value, Mark.weight, Mark.kind)
+        .join(Lesson, Lesson.id == Mark.lesson_id)
+        .where(Lesson.class_id == class_id, Mark.removed.is_(False), Lesson.date >= start, Lesson.date <= end))]
+
+
+def class_subject_hours(session: Session, *, class_id: str) -> dict[str, float]:
+    return {s: float(h) for s, h in session.execute(
+        select(Assignment.subject_id, func.max(Assignment.hours_per_week))
+        .where(Assignment.class_id == class_id).group_by(Assignment.subject_id))}
+
+
+def students_of_class(session: Session, *, class_id: str, start: dt.date, end: dt.date) -> list[Person | str]:
+    """Students in the class at some day of ``start..end``, by name."""
+    rows = session.execute(
+        select(Enrolment.student_id, Person.full_name)
+        .outerjoin(Person, Person.user_id == Enrolment.student_id)
+        .where(Enrolment.class_id == class_id, Enrolment.enrolled_on <= end,
+               or_(Enrolment.left_on.is_(None), Enrolment.left_on > start))
+        .order_by(Person.full_name, Enrolment.student_id))
+    seen, out = set(), []
+    for student_id, name in rows:
+        if student_id not in seen:
+            seen.add(student_id)
+            out.append((student_id, name or ""))
+    return out
+
+
+def current_final(session: Session, *, student_id: str, subject_id: str, period_id: str) -> FinalMark | None:
+    return session.scalar(select(FinalMark).where(
+        FinalMark.student_id == student_id, FinalMark.subject_id == subject_id,
+        FinalMark.period_id == period_id, FinalMark.superseded.is_(False)).with_for_update())
+
+
+def add_final_mark(session: Session, **fields) -> FinalMark:
+    final = FinalMark(id=new_id(), **fields)
+    session.add(final)
+    session.flush()
+    return final
+
+
+def period_on(session: Session, *, school_id: str, day: dt.date):
+    """Like :func:`period_or_year` for the school's period containing ``day``
+    (of an open year first), or None."""
+    row = session.execute(select(Period, Year).join(Year, Year.id == Period.year_id).where(
+        Year.school_id == school_id, Period.starts_on <= day, Period.ends_on >= day)
+        .order_by(Year.archived, Period.starts_on.desc()).limit(1)).first()
+    if row is None:
+        return None
+    period, year = row
+    return period.id, period.kind, period.starts_on, period.ends_on, year
+
+
+# --- the class journal grid (served over gRPC) ---
+
+def may_view_class_journal(session: Session, *, klass: SchoolClass, viewer_id: str, roles) -> bool:
+    """The administration, the class teacher, or a teacher assigned to the class."""
+    if set(roles or ()) & {"admin", "deputy", "director"}:
+        return True
+    if klass.class_teacher_id == viewer_id:
+        return True
+    return session.scalar(select(func.count()).select_from(Assignment).where(
+        Assignment.class_id == klass.id, Assignment.teacher_id == viewer_id)) > 0
+
+
+def grid_lessons(session: Session, *, class_id: str, subject_id: str, start: dt.date, end: dt.date) -> list[Lesson]:
+    return list(session.scalars(select(Lesson).where(
+        Lesson.class_id == class_id, Lesson.subject_id == subject_id, Lesson.date >= start, Lesson.date <= end)
+        .order_by(Lesson.date, Lesson.entered_at, Lesson.id)))
+
+
+def grid_marks(session: Session, *, class_id: str, subject_id: str, start: dt.date, end: dt.date) -> list[Mark]:
+    return list(session.scalars(
+        select(Mark).join(Lesson, Lesson.id == Mark.lesson_id)
+        .where(Lesson.class_id == class_id, Lesson.subject_id == subject_id, Lesson.date >= start,
+               Lesson.date <= end, Mark.removed.is_(False))
+        .order_by(Lesson.date, Mark.created_at, Mark.id)))
+
+
+def grid_attendance(session: Session, *, class_id: str, subject_id: str, start: dt.date,
+                    end: dt.date) -> list[AttendanceEntry]:
+    return list(session.scalars(
+        select(AttendanceEntry).join(Lesson, Lesson.id == AttendanceEntry.lesson_id)
+        .where(Lesson.class_id == class_id, Lesson.subject_id == subject_id, Lesson.date >= start,
+               Lesson.date <= end)
+        .order_by(Lesson.date, AttendanceEntry.student_id)))
+
+
+def grid_finals(session: Session, *, class_id: str, subject_id: str, period_ids) -> list[FinalMark]:
+    return list(session.scalars(select(FinalMark).where(
+        FinalMark.class_id == class_id, FinalMark.subject_id == subject_id,
+        FinalMark.period_id.in_(list(period_ids)), FinalMark.superseded.is_(False))
+        .order_by(FinalMark.entered_at)))
+
+
+def year_period_ids(session: Session, *, year_id: str) -> list[str]:
+    return list(session.scalars(select(Period.id).where(Period.year_id == year_id)))
+
+
+def diary_attendance(session: Session, *, student_id: str, lesson_ids) -> dict[str, str]:
+    """The student's attendance status per lesson (only the lessons given)."""
+    ids = list(lesson_ids)
+    if not ids:
+        return {}
+    return dict(session.execute(select(AttendanceEntry.lesson_id, AttendanceEntry.status).where(
+        AttendanceEntry.student_id == student_id, AttendanceEntry.lesson_id.in_(ids))).all())

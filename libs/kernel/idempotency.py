@@ -1,0 +1,94 @@
+"""Idempotent writes (API.md "Idempotency-Key"): the first result of a write
+is stored under the caller's key in the same transaction as the write, so a
+retry (or a double click) returns that result and changes nothing.
+
+Usage inside a service, with its own metadata (the table lives in each
+service's database, like the outbox)::
+
+    keys = idempotency_table(Base.metadata)
+    found = lookup(session, keys, school_id=..., actor_id=..., key=..., operation=..., request=...)
+    if found is not None: return found
+    ... write ...
+    remember(session, keys, ..., result=result)   # same transaction as the write
+
+A concurrent duplicate loses at commit on the primary key (the caller rolls
+back and calls :func:`lookup` again). A key reused for a different request is
+refused with :class:`KeyReused` (409), never silently answered with another
+request's result.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, insert, select
+from sqlalchemy.orm import Session
+
+from kernel.errors import BadRequest, Conflict
+from kernel.events import utcnow
+
+# A client key: a uuid is recommended; anything printable and short is accepted.
+KEY_PATTERN = re.compile(r"[A-Za-z0-9._:-]{8,100}")
+
+
+class InvalidKey(BadRequest):
+    code, message = "VALIDATION_ERROR", "Некорректный заголовок Idempotency-Key"
+
+
+class KeyReused(Conflict):
+    code = "IDEMPOTENCY_KEY_REUSED"
+    message = "Этот ключ Idempotency-Key уже использован для другого запроса"
+
+
+def idempotency_table(metadata: MetaData, name: str = "idempotency_keys") -> Table:
+    """The keys table in a service's metadata: one row per (school, actor,
+    key); ``fingerprint`` is a hash of the operation and its arguments."""
+    return Table(
+        name, metadata,
+        Column("school_id", String(64), primary_key=True),
+        Column("actor_id", String(64), primary_key=True),
+        Column("key", String(100), primary_key=True),
+        Column("operation", String(80), nullable=False),
+        Column("fingerprint", String(64), nullable=False),
+        Column("result", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    )
+
+
+def check_key(key) -> str | None:
+    """None (no key), or the key if well-formed; :class:`InvalidKey` otherwise."""
+    if key is None or key == "":
+        return None
+    if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+        raise InvalidKey(details={"field": "Idempotency-Key"})
+    return key
+
+
+def fingerprint(operation: str, request) -> str:
+    """A stable hash of what was asked (JSON-able arguments)."""
+    text = json.dumps([operation, request], sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def lookup(session: Session, table: Table, *, school_id: str, actor_id: str, key: str, operation: str,
+           request) -> dict | None:
+    """The stored result of this key, None when unseen; :class:`KeyReused`
+    when the key was used for another operation or other arguments."""
+    row = session.execute(select(table.c.fingerprint, table.c.result).where(
+        table.c.school_id == school_id, table.c.actor_id == actor_id, table.c.key == key)).first()
+    if row is None:
+        return None
+    if row.fingerprint != fingerprint(operation, request):
+        raise KeyReused(details={"key": key})
+    return json.loads(row.result)
+
+
+def remember(session: Session, table: Table, *, school_id: str, actor_id: str, key: str, operation: str,
+             request, result) -> None:
+    """Store ``result`` under the key in the caller's (write) transaction."""
+    session.execute(insert(table).values(
+        school_id=school_id, actor_id=actor_id, key=key, operation=operation,
+        fingerprint=fingerprint(operation, request), result=json.dumps(result, ensure_ascii=False),
+        created_at=utcnow()))

@@ -1,0 +1,76 @@
+"""kernel.idempotency (API.md Idempotency-Key) and kernel.events.record_many
+on the real PostgreSQL."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import MetaData, create_engine, func, select
+from sqlalchemy.exc import IntegrityError
+
+from kernel import idempotency
+from kernel.db import session_factory, transaction
+from kernel.events import envelope, kernel_tables, record_many
+
+metadata = MetaData()
+keys = idempotency.idempotency_table(metadata)
+tables = kernel_tables(metadata)
+
+
+@pytest.fixture(scope="module")
+def sessions(pg_databases):
+    engine = create_engine(pg_databases.create("kernel_idem"))
+    metadata.create_all(engine)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+IDS = {"school_id": "s1", "actor_id": "a1", "operation": "post_marks"}
+
+
+def test_first_result_is_returned_and_another_request_is_refused(sessions):
+    with transaction(sessions) as s:
+        assert idempotency.lookup(s, keys, key="k-000001", request=["l1", [5]], **IDS) is None
+        idempotency.remember(s, keys, key="k-000001", request=["l1", [5]], result={"marks": [{"id": "m1"}]}, **IDS)
+    with transaction(sessions) as s:
+        assert idempotency.lookup(s, keys, key="k-000001", request=["l1", [5]], **IDS) == {"marks": [{"id": "m1"}]}
+        with pytest.raises(idempotency.KeyReused) as exc:
+            idempotency.lookup(s, keys, key="k-000001", request=["l1", [4]], **IDS)
+        assert exc.value.kind == "conflict" and exc.value.code == "IDEMPOTENCY_KEY_REUSED"
+        # another actor's key of the same text is another key
+        assert idempotency.lookup(s, keys, key="k-000001", request=["l1", [5]],
+                                  **{**IDS, "actor_id": "a2"}) is None
+
+
+def test_a_concurrent_duplicate_loses_on_the_primary_key(sessions):
+    with transaction(sessions) as s:
+        idempotency.remember(s, keys, key="k-000002", request=[], result={}, **IDS)
+    with pytest.raises(IntegrityError):
+        with transaction(sessions) as s:
+            idempotency.remember(s, keys, key="k-000002", request=[], result={}, **IDS)
+
+
+@pytest.mark.parametrize("key,ok", [(None, True), ("", True), ("6f1c2d3e-4b5a-4c6d-8e7f-001122334455", True),
+                                    ("short", False), ("has space inside", False), ("x" * 101, False), (5, False)])
+def test_key_form(key, ok):
+    if ok:
+        assert idempotency.check_key(key) == (key or None)
+    else:
+        with pytest.raises(idempotency.InvalidKey):
+            idempotency.check_key(key)
+
+
+def test_record_many_writes_every_envelope_in_one_call(sessions):
+    envs = [envelope(type="mark_posted", producer="journal", payload={"n": n}, school_id="s1", actor_id="a1",
+                     correlation_id="c1") for n in range(30)]
+    with transaction(sessions) as s:
+        record_many(s, tables["outbox"], envs)
+        assert record_many(s, tables["outbox"], []) == []
+    with sessions() as s:
+        bodies = [json.loads(b) for b in s.scalars(select(tables["outbox"].c.body).order_by(tables["outbox"].c.seq))]
+        assert [b["payload"]["n"] for b in bodies] == list(range(30))
+        assert s.scalar(select(func.count()).select_from(tables["outbox"]).where(
+            tables["outbox"].c.correlation_id == "c1")) == 30
+    with pytest.raises(ValueError):
+        with transaction(sessions) as s:
+            record_many(s, tables["outbox"], [{"id": "x"}])

@@ -1,0 +1,118 @@
+"""REST views of the journal's corrections (R-J7), attendance (R-J2), final
+marks and forecasts (R-F) and the tamper check; OpenAPI in
+:mod:`gateway.openapi_journal_marks`. Rules and access live in the journal;
+the gateway asks identity only where the journal cannot know (a parent's
+child). Every write passes the client's ``Idempotency-Key`` through."""
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, request
+
+from ejournal.journal.v1 import journal_pb2
+
+from gateway import openapi
+from gateway.api import authorize
+from gateway.auth import login_required
+from gateway.context import call_ctx, current_clients
+from gateway.validation import json_body, query_params
+
+bp = Blueprint("api_journal_marks", __name__, url_prefix=openapi.API_PREFIX)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def idempotency() -> dict:
+    """``{"idempotency_key": ...}`` when the client sent one (the journal
+    checks its form), else nothing, so calls without it stay unchanged."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    return {"idempotency_key": key} if key else {}
+
+
+def journal(method: str, *args, **kwargs):
+    return current_clients().rpc("journal", method, call_ctx(), *args, **kwargs)
+
+
+@bp.patch("/marks/<id>")
+@login_required
+def correct_mark(id):
+    return jsonify(journal("correct_mark", id, json_body(), **idempotency()))
+
+
+@bp.delete("/marks/<id>")
+@login_required
+def remove_mark(id):
+    journal("remove_mark", id, json_body(), **idempotency())
+    return "", 204
+
+
+@bp.get("/marks/<id>/history")
+@login_required
+def mark_history(id):
+    history = journal("mark_history", id)
+    response = jsonify(history["items"])
+    response.headers["X-Chain-Verified"] = "true" if history["verified"] else "false"
+    return response
+
+
+@bp.get("/journal/verify")
+@login_required
+def verify_journal():
+    return jsonify(journal("verify_journal"))
+
+
+@bp.put("/lessons/<id>/attendance")
+@login_required
+def record_attendance(id):
+    return jsonify(journal("record_attendance", id, json_body(), **idempotency()))
+
+
+@bp.put("/final-marks")
+@login_required
+def post_final_mark():
+    return jsonify(journal("post_final_mark", json_body(), **idempotency()))
+
+
+@bp.get("/students/<id>/forecast")
+@login_required
+def forecast(id):
+    q = query_params()
+    authorize("diary.read", "student", id)  # who may see the diary may see its forecast
+    return jsonify(journal("forecast", id, q.get("period_id"))["items"])
+
+
+@bp.get("/classes/<id>/at-risk")
+@login_required
+def students_at_risk(id):
+    q = query_params()
+    authorize("report.read", "class", id)
+    return jsonify(journal("students_at_risk", id, q.get("period_id")))
+
+
+def class_journal_json(reply) -> dict:
+    """journal ``ClassJournal`` as API.md's grid (empty strings become null)."""
+    return {
+        "class_id": reply.class_id, "subject_id": reply.subject_id, "period_id": reply.period_id,
+        "starts_on": reply.starts_on, "ends_on": reply.ends_on,
+        "students": [{"id": s.id, "full_name": s.full_name} for s in reply.students],
+        "lessons": [{"id": l.id, "date": l.date, "topic": l.topic, "lesson_type": l.lesson_type,
+                     "work_type": l.work_type or None, "homework": l.homework or None, "teacher_id": l.teacher_id,
+                     "subgroup_id": l.subgroup_id or None, "late": l.late, "overdue": l.overdue}
+                    for l in reply.lessons],
+        "marks": [{"id": m.id, "lesson_id": m.lesson_id, "student_id": m.student_id, "value": m.value,
+                   "kind": m.kind, "weight": m.weight, "comment": m.comment or None, "version": m.version}
+                  for m in reply.marks],
+        "attendance": [{"lesson_id": a.lesson_id, "student_id": a.student_id, "status": a.status,
+                        "version": a.version} for a in reply.attendance],
+        "finals": [{"id": f.id, "student_id": f.student_id, "period_id": f.period_id, "period_kind": f.period_kind,
+                    "value": f.value, "late": f.late} for f in reply.finals],
+    }
+
+
+@bp.get("/classes/<id>/journal")
+@login_required
+def class_journal(id):
+    q = query_params()
+    p = g.principal
+    reply = current_clients().journal.GetClassJournal(journal_pb2.ClassJournalRequest(
+        school_id=p.school_id, class_id=id, subject_id=q["subject_id"], period_id=q.get("period_id") or "",
+        viewer_id=p.user_id, viewer_roles=list(p.roles)))
+    return jsonify(class_journal_json(reply))

@@ -1,0 +1,139 @@
+"""Rules of final marks (R-F1..R-F4): the evidence behind a final mark, its
+warnings, the 2-day deadline, the forecast and who is at risk. Pure Python:
+the caller supplies the marks, the hours, the dates and "today"."""
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Iterable, Sequence
+
+from journal import domain
+
+FINAL_DEADLINE_DAYS = 2          # R-F3: entered no later than 2 days after the period ends
+HOURS_THRESHOLD = 2              # R-F2: "up to 2 hours a week" uses the lower threshold
+DEFAULT_MIN_MARKS_LOW = 3        # R-F2 defaults (school settings)
+DEFAULT_MIN_MARKS_HIGH = 5
+# Works that R-F2 says "weigh in": written, lab and practical (and control/test work).
+WRITTEN_KINDS = frozenset({"written", "lab", "practical", "control", "test"})
+YEAR = "year"
+
+WARNING_TEXT = {
+    "THIN_EVIDENCE": "Текущих отметок меньше, чем требует положение: {marks_count} из {required}",
+    "NO_WRITTEN_WORK": "Нет ни одной письменной, лабораторной или практической работы",
+    "FAR_FROM_AVERAGE": "Итоговая отметка отличается от средневзвешенной ({weighted_average}) на 1 и более",
+    "LATE": "Итоговая отметка выставлена позже 2 дней после окончания периода",
+}
+
+
+@dataclass(frozen=True)
+class FinalSpec:
+    student_id: str
+    subject_id: str
+    period_id: str
+    value: int
+
+
+def validate_final(data, *, allow_mark_1: bool) -> FinalSpec:
+    """Decode ``post_final_mark`` data; ``period_id`` may be a year's id."""
+    data = domain.require_mapping(data, "data")
+    return FinalSpec(
+        student_id=domain.ident(data.get("student_id"), "student_id"),
+        subject_id=domain.ident(data.get("subject_id"), "subject_id"),
+        period_id=domain.ident(data.get("period_id"), "period_id"),
+        value=domain.mark_value(data.get("value"), allow_mark_1=allow_mark_1),
+    )
+
+
+def required_marks(hours_per_week: float | None, *, low: int = DEFAULT_MIN_MARKS_LOW,
+                   high: int = DEFAULT_MIN_MARKS_HIGH) -> int:
+    """R-F2: the fewest current marks that justify a final mark."""
+    if hours_per_week is None or hours_per_week <= HOURS_THRESHOLD:
+        return low
+    return high
+
+
+def round_half_up(x: float, digits: int = 2) -> float:
+    return float(Decimal(str(x)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+
+
+def evidence(marks: Sequence[tuple[int, int, str]], required: int) -> dict:
+    """``marks`` = ``[(value, weight, kind)]`` of the period (not removed)."""
+    count = len(marks)
+    if count:
+        average = round_half_up(sum(v for v, _, _ in marks) / count)
+        weighted = round_half_up(sum(v * w for v, w, _ in marks) / sum(w for _, w, _ in marks))
+    else:
+        average = weighted = None
+    return {"marks_count": count, "required": required, "average": average, "weighted_average": weighted,
+            "written_works": sum(1 for _, _, k in marks if k in WRITTEN_KINDS)}
+
+
+def is_late(period_ends_on: dt.date, today: dt.date) -> bool:
+    """R-F3: later than 2 days after the period's last day."""
+    return (today - period_ends_on).days > FINAL_DEADLINE_DAYS
+
+
+def warnings(value: int, ev: dict, *, late: bool) -> list[dict]:
+    """What makes the final mark doubtful (R-F2, R-F3); never a refusal."""
+    codes = []
+    if ev["marks_count"] < ev["required"]:
+        codes.append("THIN_EVIDENCE")
+    if ev["marks_count"] and not ev["written_works"]:
+        codes.append("NO_WRITTEN_WORK")
+    if ev["weighted_average"] is not None and abs(value - ev["weighted_average"]) >= 1:
+        codes.append("FAR_FROM_AVERAGE")
+    if late:
+        codes.append("LATE")
+    return [{"code": c, "message": WARNING_TEXT[c].format(**ev)} for c in codes]
+
+
+# --- forecast and risk (R-F4) ------------------------------------------------
+
+def predicted_mark(weighted_average: float | None, *, low: int = 2) -> int | None:
+    """The final mark the current marks point to (half up, as teachers round)."""
+    if weighted_average is None:
+        return None
+    return max(low, min(domain.MAX_MARK, int(Decimal(str(weighted_average)).quantize(
+        Decimal(1), rounding=ROUND_HALF_UP))))
+
+
+def confidence(values: Sequence[int], required: int) -> float:
+    """0..1: how sure the forecast is. Grows with the number of marks (full
+    at the required count) and shrinks with their spread (a population
+    standard deviation of 2 points, the widest sensible, gives 0)."""
+    if not values:
+        return 0.0
+    amount = min(1.0, len(values) / max(1, required))
+    spread = statistics.pstdev(values) if len(values) > 1 else 0.0
+    steadiness = max(0.0, 1.0 - spread / 2.0)
+    # a single mark is weak evidence whatever its value
+    return round_half_up(amount * (0.5 + 0.5 * steadiness))
+
+
+def forecast(marks: Sequence[tuple[int, int, str]], required: int) -> dict:
+    ev = evidence(marks, required)
+    return {"predicted": predicted_mark(ev["weighted_average"]),
+            "confidence": confidence([v for v, _, _ in marks], required),
+            "marks_count": ev["marks_count"], "required": required,
+            "weighted_average": ev["weighted_average"]}
+
+
+def risk_reasons(fc: dict) -> list[str]:
+    """Why a student's subject is at risk: a forecast of 2, or too few marks
+    to be graded (R-F2)."""
+    reasons = []
+    if fc["predicted"] is not None and fc["predicted"] <= 2:
+        reasons.append("LOW_FORECAST")
+    if fc["marks_count"] < fc["required"]:
+        reasons.append("FEW_MARKS")
+    return reasons
+
+
+def group_marks(rows: Iterable[tuple[str, int, int, str]]) -> dict[str, list[tuple[int, int, str]]]:
+    """``[(subject_id, value, weight, kind)]`` by subject."""
+    out: dict[str, list] = {}
+    for subject_id, value, weight, kind in rows:
+        out.setdefault(subject_id, []).append((value, weight, kind))
+    return out
