@@ -95,6 +95,7 @@ class MailSettings:
     user: str | None
     password: str | None
     sender: str
+    cafile: str | None
     mail_dir: Path
     timeout: float
     poll: float
@@ -111,6 +112,7 @@ class MailSettings:
             starttls=_flag(_cfg(config, "SMTP_STARTTLS", "false")),
             user=_cfg(config, "SMTP_USER"), password=_cfg(config, "SMTP_PASSWORD"),
             sender=_cfg(config, "SMTP_FROM", "ejournal@localhost"),
+            cafile=_cfg(config, "SMTP_CAFILE"),
             mail_dir=Path(_cfg(config, "MAIL_DIR", str(data_dir / "mail"))),
             timeout=float(_cfg(config, "SMTP_TIMEOUT", 10)),
             poll=float(_cfg(config, "MAIL_POLL", 1.0)),
@@ -157,7 +159,8 @@ def deliver(settings: MailSettings, msg: EmailMessage) -> None:
     try:
         with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout) as smtp:
             if settings.starttls:
-                smtp.starttls(context=ssl.create_default_context())
+                # The system's CAs, or SMTP_CAFILE for a school's own mail server.
+                smtp.starttls(context=ssl.create_default_context(cafile=settings.cafile))
             if settings.user:
                 smtp.login(settings.user, settings.password or "")
             smtp.send_message(msg)
