@@ -107,7 +107,8 @@ def tick(factory, settings: mail.MailSettings, now: dt.datetime | None = None) -
 
 
 class Mailer(DependencyProvider):
-    """Runs :func:`tick` every ``MAIL_POLL`` seconds in the service process."""
+    """Runs :func:`tick` every ``MAIL_POLL`` seconds in the service process
+    (``MAIL_POLL=0``: no loop; tests then drive :func:`tick` with their own clock)."""
 
     def setup(self):
         self.settings = mail.MailSettings.from_config(self.container.config)
@@ -116,6 +117,8 @@ class Mailer(DependencyProvider):
         self._running = False
 
     def start(self):
+        if self.settings.poll <= 0:
+            return
         self._running = True
         self.container.spawn_managed_thread(self._loop, identifier="messaging.mailer")
 
