@@ -67,8 +67,8 @@ def default_kind(roles) -> str:
 
 def news_visible(*, user_id: str, roles, audience: str, class_id: str | None, author_id: str,
                  my_classes, my_children_classes, taught_classes) -> bool:
-    """Whether a news item is addressed to the user (the SQL filter of the
-    service mirrors this; tests compare both)."""
+    """Whether a news item is addressed to the user. ``Service.list_news``
+    applies the same rule as one SQL condition; keep the two together."""
     roles = set(roles or ())
     if author_id == user_id or audience == "school":
         return True

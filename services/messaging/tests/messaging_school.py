@@ -11,6 +11,7 @@ from messaging_testkit import new_id
 # name: (full name, roles, e-mail)
 PEOPLE = {
     "director": ("Петрова Мария Ивановна", ["director"], None),
+    "deputy": ("Фёдоров Андрей", ["deputy"], None),
     "secretary": ("Смирнова Ольга", ["secretary"], None),
     "editor": ("Орлова Нина", ["news_editor", "teacher"], None),
     "teacher_a": ("Кузнецов Иван", ["teacher"], None),        # teaches class A
