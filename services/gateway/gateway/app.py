@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from kernel import config as kernel_config
 from kernel import correlation
 
-from gateway import api, errors, metrics, ops
+from gateway import api, api_messaging, errors, metrics, ops
 from gateway.auth import TOKEN_CACHE, TokenCache
 from gateway.context import EXTENSION, ClientsHolder
 from gateway.messages import MESSAGES, text
@@ -70,6 +70,7 @@ def create_app(config: dict | None = None, clients=None) -> Flask:
         app.extensions[TOKEN_CACHE] = TokenCache(int(app.config["TOKEN_CACHE_SIZE"]),
                                                  float(app.config["TOKEN_CACHE_SECONDS"]))
     app.register_blueprint(api.bp)
+    app.register_blueprint(api_messaging.bp)
     app.register_blueprint(ops.bp)
     _install_hooks(app)
     _install_error_handlers(app)
