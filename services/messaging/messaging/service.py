@@ -5,6 +5,7 @@ Run with ``python -m kernel.runner messaging``.
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections import Counter as Tally
 
 from nameko.rpc import rpc
@@ -210,7 +211,7 @@ class Service:
         parents = store.parents_of_students(session, school_id=school_id, student_ids=missing)
         names = {p.user_id: p.full_name for p in store.people(session, school_id=school_id, ids=missing).values()}
         subject = att.subject_name or store.subject_name(session, subject_id=att.subject_id)
-        att = att.__class__(**{**att.__dict__, "subject_name": subject})
+        att = dataclasses.replace(att, subject_name=subject)
         drafts = domain.absence_notifications(att, parents, names)
         notify(session, school_id=school_id, source_event_id=envelope["id"], drafts=drafts)
 
