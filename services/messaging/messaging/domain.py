@@ -179,6 +179,9 @@ KIND_ABSENCE = "absence"
 KIND_HOMEWORK = "homework"
 KIND_MESSAGE = "message"
 KIND_NEWS = "news"
+KIND_LATE_ENTRY = "late_entry"
+# Staff told about late journal entries (R-J5; they answer for R-R7).
+LATE_ENTRY_ROLES = frozenset({"deputy", "director"})
 
 # Attendance statuses that are not worth a message to the family.
 PRESENT_STATUSES = frozenset({"present", "", "was"})
@@ -217,6 +220,22 @@ def homework_notifications(lesson, parent_ids, *, subject_name: str | None) -> l
             "date": lesson.date.isoformat()}
     return [NotificationDraft(recipient_id=p, kind=KIND_HOMEWORK, title=texts.HOMEWORK_TITLE, body=body,
                               data=dict(data)) for p in dict.fromkeys(parent_ids) if p]
+
+
+def late_entry_notifications(lesson, recipients, *, subject_name: str | None,
+                             class_name: str | None) -> list[NotificationDraft]:
+    """R-J5: a lesson entered late (not on its day) or overdue (after three
+    days) is told to the school's deputies/directors and the class teacher."""
+    if not (lesson.late or lesson.overdue):
+        return []
+    how = texts.LATE_ENTRY_HOW["overdue" if lesson.overdue else "late"]
+    body = texts.LATE_ENTRY_BODY.format(subject=(subject_name or "").strip() or texts.UNKNOWN_SUBJECT,
+                                        klass=(class_name or "").strip() or texts.UNKNOWN_CLASS,
+                                        date=format_date(lesson.date), how=how)
+    data = {"lesson_id": lesson.lesson_id, "class_id": lesson.class_id, "subject_id": lesson.subject_id,
+            "date": lesson.date.isoformat(), "late": lesson.late, "overdue": lesson.overdue}
+    return [NotificationDraft(recipient_id=r, kind=KIND_LATE_ENTRY, title=texts.LATE_ENTRY_TITLE, body=body,
+                              data=dict(data)) for r in dict.fromkeys(recipients) if r]
 
 
 def message_notifications(*, message_id: str, thread_id: str, sender_name: str | None, subject: str,

@@ -219,6 +219,8 @@ class LessonRecorded:
     subject_name: str | None
     date: dt.date
     homework: str | None
+    late: bool = False
+    overdue: bool = False
 
 
 def parse_lesson_recorded(env: dict) -> LessonRecorded:
@@ -226,9 +228,13 @@ def parse_lesson_recorded(env: dict) -> LessonRecorded:
     homework = p.get("homework")
     if homework is not None and not isinstance(homework, str):
         raise InvalidEvent("payload.homework must be a string")
+    for flag in ("late", "overdue"):
+        if p.get(flag) is not None and not isinstance(p.get(flag), bool):
+            raise InvalidEvent(f"payload.{flag} must be a boolean")
     return LessonRecorded(lesson_id=_text(p, "lesson_id"), class_id=_text(p, "class_id"),
                           subject_id=_text(p, "subject_id"), subject_name=_text(p, "subject_name", required=False),
-                          date=_date(p, "date"), homework=homework)
+                          date=_date(p, "date"), homework=homework, late=bool(p.get("late")),
+                          overdue=bool(p.get("overdue")))
 
 
 @dataclass(frozen=True)

@@ -218,17 +218,27 @@ class Service:
     @_handler(events.LESSON_RECORDED)
     @_handles("on_lesson_recorded")
     def on_lesson_recorded(self, session, envelope):
-        """New homework: notify the parents of the class's students."""
+        """New homework: notify the parents of the class's students. A late or
+        overdue entry (R-J5): notify the deputies, directors and the class teacher."""
         lesson = events.parse_lesson_recorded(envelope)
-        if not (lesson.homework or "").strip():
-            return
         school_id = events.school_id(envelope)
-        students = store.students_of_class(session, school_id=school_id, class_id=lesson.class_id)
-        by_student = store.parents_of_students(session, school_id=school_id, student_ids=students)
-        parents = [p for ps in by_student.values() for p in ps]
-        drafts = domain.homework_notifications(
-            lesson, parents, subject_name=lesson.subject_name or store.subject_name(session, subject_id=lesson.subject_id))
-        notify(session, school_id=school_id, source_event_id=envelope["id"], drafts=drafts)
+        subject = lesson.subject_name or store.subject_name(session, subject_id=lesson.subject_id)
+        drafts = []
+        if (lesson.homework or "").strip():
+            students = store.students_of_class(session, school_id=school_id, class_id=lesson.class_id)
+            by_student = store.parents_of_students(session, school_id=school_id, student_ids=students)
+            parents = [p for ps in by_student.values() for p in ps]
+            drafts += domain.homework_notifications(lesson, parents, subject_name=subject)
+        if lesson.late or lesson.overdue:
+            klass = store.get_class(session, school_id=school_id, class_id=lesson.class_id)
+            staff = [p.user_id for p in store.school_people(session, school_id=school_id)
+                     if domain.LATE_ENTRY_ROLES & set(p.roles or ())]
+            if klass is not None and klass.class_teacher_id:
+                staff.append(klass.class_teacher_id)
+            drafts += domain.late_entry_notifications(lesson, staff, subject_name=subject,
+                                                      class_name=klass.name if klass else None)
+        if drafts:
+            notify(session, school_id=school_id, source_event_id=envelope["id"], drafts=drafts)
 
     # -- internal mail (R-M1) --------------------------------------------------
 

@@ -33,8 +33,14 @@ ATTENDANCE_STATUS = {
     "absent_excused": "отсутствие по уважительной причине",
     "excused": "отсутствие по уважительной причине",
     "sick": "отсутствие по болезни",
+    "ill": "отсутствие по болезни",
+    "valid_reason": "отсутствие по уважительной причине",
     "late": "опоздание",
 }
+LATE_ENTRY_TITLE = "Урок записан с опозданием"
+LATE_ENTRY_BODY = "«{subject}», {klass}, урок {date}: {how}"
+LATE_ENTRY_HOW = {"late": "записан не в день урока", "overdue": "записан позже трёх дней после урока"}
+UNKNOWN_CLASS = "класс"
 HOMEWORK_TITLE = "Новое домашнее задание"
 HOMEWORK_BODY = "«{subject}» на {date}: {homework}"
 MESSAGE_TITLE = "Новое сообщение"

@@ -274,3 +274,21 @@ def test_settings_are_validated(start, school):
             assert err.value.code == "VALIDATION_ERROR"
         assert call(ctx(school, "parent_b"), {"email": "daily", "digest_time": "07:15"}) == {
             "email": "daily", "digest_time": "07:15"}
+
+
+def test_a_late_or_overdue_lesson_entry_is_told_to_the_administration_and_class_teacher_R_J5(
+        start, school, publish, rows):
+    container = start()
+    lesson = {"lesson_id": new_id(), "class_id": school["class_a"], "subject_id": school["subject"],
+              "subject_name": "Математика", "teacher_id": school["teacher_a"], "date": "2026-10-12",
+              "topic": "Дроби", "lesson_type": "урок", "work_type": None, "homework": None,
+              "subgroup_id": None, "substitute_for": None, "late": True, "overdue": True}
+    with waiter(container, "on_lesson_recorded", n=2):
+        publish("journal", make_envelope("lesson_recorded", lesson, producer="journal", school_id=school["school"]))
+        publish("journal", make_envelope("lesson_recorded", {**lesson, "lesson_id": new_id(), "late": False,
+                                                             "overdue": False},
+                                         producer="journal", school_id=school["school"]))
+    notes = rows(store.Notification)
+    assert sorted(n.recipient_id for n in notes) == sorted([school["director"], school["deputy"], school["head_a"]])
+    assert {n.kind for n in notes} == {"late_entry"}
+    assert notes[0].body == "«Математика», 5А, урок 12.10.2026: записан позже трёх дней после урока"
