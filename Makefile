@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SERVICES := identity journal messaging reports backup
 PROTOS := $(wildcard proto/ejournal/*/v1/*.proto)
 
-.PHONY: run test venv proto migrate services-up test-services test-platform bench bench-diary bench-marks clean
+.PHONY: run test venv proto migrate services-up test-services test-platform bench bench-diary bench-marks bench-notifications clean
 
 ## make run: set up, migrate, start every service and the gateway, seed the demo school
 run: venv proto
@@ -54,6 +54,11 @@ bench: venv proto
 bench-marks: venv proto
 	bash deploy/local/ensure-services.sh rabbitmq postgresql
 	$(PY) -m bench.marks
+
+## make bench-notifications: mark posted -> notification stored through RabbitMQ vs the broker's own rate
+bench-notifications: venv proto
+	bash deploy/local/ensure-services.sh rabbitmq postgresql
+	$(PY) -m bench.notifications
 
 clean:
 	rm -rf build .venv

@@ -253,6 +253,15 @@ def platform_env(tmp_path, pg, label: str) -> dict:
         "EJOURNAL_ADMIN_LOGIN": "root.admin",
         "EJOURNAL_ADMIN_PASSWORD": "root-admin-password-1",
         "EJOURNAL_GATEWAY_WORKERS": "2",
+        # messaging's e-mail goes to an SMTP server on a reserved port of the
+        # range; tests that read e-mail start one there (tests/test_e2e_messaging.py).
+        # Until then the mailer retries with a short backoff.
+        "EJOURNAL_SMTP_HOST": "127.0.0.1",
+        "EJOURNAL_SMTP_PORT": str(base + 38),
+        "EJOURNAL_MAIL_POLL": "0.2",
+        "EJOURNAL_MAIL_BACKOFF": "0.5",
+        "EJOURNAL_MAIL_MAX_BACKOFF": "2",
+        "EJOURNAL_MAIL_MAX_ATTEMPTS": "200",
     }
     for name in config.SERVICES:
         env[f"EJOURNAL_{name.upper()}_DATABASE_URL"] = pg.create(f"{label}_{name}")

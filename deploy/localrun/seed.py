@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import time
 from pathlib import Path
 
-from localrun.client import Api
+from localrun.client import Api, ApiError
 
 DEMO_PASSWORD = "demo-school-2026"
 MARKER = "demo-seed.json"
@@ -120,7 +121,9 @@ def seed(base_url: str, admin_login: str, admin_password: str, today: dt.date | 
             sid = teacher.post("/users", {"login": login, "full_name": full_name, "roles": ["student"],
                                           "sex": sex, "password": DEMO_PASSWORD})["id"]
             parent_login = "parent." + login
+            # An address, so that the demo's notification e-mails land in var/mail/.
             pid = teacher.post("/users", {"login": parent_login, "full_name": parent_name, "roles": ["parent"],
+                                          "email": f"{parent_login}@demo-school.test",
                                           "password": DEMO_PASSWORD})["id"]
             teacher.post(f"/students/{sid}/parents", {"parent_id": pid, "relation": "мать" if parent_name.split()[0].endswith("а") else "отец"})
             teacher.put(f"/parents/{pid}/consent", {"given": True, "signed_on": starts.isoformat()})
@@ -135,6 +138,31 @@ def seed(base_url: str, admin_login: str, admin_password: str, today: dt.date | 
 
     lessons, extras = seed_term(base_url, today, rng, periods, year, subjects, c5a, c1a, students_5a,
                                 [people[login] for login, *_ in STUDENTS_1A], max_days=max_days)
+
+    # Mail and news (issue 5): the class teacher writes to every parent of 5А,
+    # the director posts school news, the deputy an announcement for 5А's parents.
+    # Messaging learns classes and parents from events: wait for them briefly.
+    def settled(call, tries: int = 50):
+        for attempt in range(tries):
+            try:
+                return call()
+            except ApiError as exc:
+                if exc.status not in (403, 404) or attempt == tries - 1:
+                    raise
+                time.sleep(0.2)
+
+    director = Api(base_url).login("director", DEMO_PASSWORD)
+    director.post("/news", {"title": "Начало учебного года", "kind": "news", "audience": {"school": True},
+                            "body": "Поздравляем учеников, родителей и учителей с началом учебного года!"})
+    deputy = Api(base_url).login("deputy", DEMO_PASSWORD)
+    settled(lambda: deputy.post("/news", {
+        "title": "Родительское собрание 5А", "kind": "announcement", "audience": {"parents_of_class": c5a["id"]},
+        "body": "Собрание состоится в пятницу в 18:00 в кабинете 21.",
+        "links": [{"title": "Приказ о проведении собраний", "url": "https://example.org/orders/12.pdf"}]}))
+    head = Api(base_url).login("smirnova", DEMO_PASSWORD)
+    settled(lambda: head.post("/messages", {
+        "to_parents_of_class": c5a["id"], "subject": "Экскурсия",
+        "body": "Уважаемые родители! В следующую среду класс едет на экскурсию в музей. Классный руководитель."}))
 
     logins = {
         "admin": admin_login,

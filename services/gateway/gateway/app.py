@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from kernel import config as kernel_config
 from kernel import correlation
 
-from gateway import api, api_journal_marks, api_journal_structure, errors, metrics, ops
+from gateway import api, api_journal_marks, api_journal_structure, api_messaging, errors, metrics, ops
 from gateway.auth import TOKEN_CACHE, TokenCache
 from gateway.context import EXTENSION, ClientsHolder
 from gateway.messages import MESSAGES, text
@@ -72,6 +72,7 @@ def create_app(config: dict | None = None, clients=None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(api_journal_structure.bp)
     app.register_blueprint(api_journal_marks.bp)
+    app.register_blueprint(api_messaging.bp)
     app.register_blueprint(ops.bp)
     _install_hooks(app)
     _install_error_handlers(app)

@@ -371,6 +371,12 @@ PATHS = {
 }
 
 
+# Areas kept in their own modules (one per team), merged here once.
+from gateway import openapi_messaging as _openapi_messaging  # noqa: E402
+
+_openapi_messaging.register(REQUEST_SCHEMAS, RESPONSE_SCHEMAS, PATHS)
+
+
 def document() -> dict:
     """The whole OpenAPI 3.1 document (a fresh copy: callers may mutate it)."""
     return copy.deepcopy({

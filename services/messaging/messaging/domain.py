@@ -171,3 +171,243 @@ def page(rows: list, limit: int) -> tuple[list, str | None]:
     rows = rows[:limit]
     last = rows[-1]
     return rows, encode_cursor(last.created_at, last.id)
+
+
+# -- notifications of attendance, homework, mail and news ------------------
+
+KIND_ABSENCE = "absence"
+KIND_HOMEWORK = "homework"
+KIND_MESSAGE = "message"
+KIND_NEWS = "news"
+KIND_LATE_ENTRY = "late_entry"
+# Staff told about late journal entries (R-J5; they answer for R-R7).
+LATE_ENTRY_ROLES = frozenset({"deputy", "director"})
+
+# Attendance statuses that are not worth a message to the family.
+PRESENT_STATUSES = frozenset({"present", "", "was"})
+
+
+def absence_notifications(att, parents_by_student: dict, names: dict) -> list[NotificationDraft]:
+    """One notification per parent of each student marked absent or late
+    (``att`` is an :class:`messaging.events.AttendanceRecorded`)."""
+    drafts = []
+    for entry in att.entries:
+        if entry.status in PRESENT_STATUSES:
+            continue
+        status = texts.ATTENDANCE_STATUS.get(entry.status, entry.status)
+        body = texts.ABSENCE_BODY.format(
+            student=(names.get(entry.student_id) or "").strip() or texts.UNKNOWN_STUDENT, status=status,
+            subject=(att.subject_name or "").strip() or texts.UNKNOWN_SUBJECT, date=format_date(att.date))
+        data = {"lesson_id": att.lesson_id, "class_id": att.class_id, "subject_id": att.subject_id,
+                "student_id": entry.student_id, "status": entry.status, "date": att.date.isoformat()}
+        for parent in dict.fromkeys(parents_by_student.get(entry.student_id, ())):
+            if parent and parent != entry.student_id:
+                drafts.append(NotificationDraft(recipient_id=parent, kind=KIND_ABSENCE, title=texts.ABSENCE_TITLE,
+                                                body=body, data=dict(data)))
+    return drafts
+
+
+def homework_notifications(lesson, parent_ids, *, subject_name: str | None) -> list[NotificationDraft]:
+    """"New homework" for the parents of the lesson's class (``lesson`` is a
+    :class:`messaging.events.LessonRecorded` with homework)."""
+    homework = (lesson.homework or "").strip()
+    if not homework:
+        return []
+    short = homework if len(homework) <= 300 else homework[:299] + "…"
+    body = texts.HOMEWORK_BODY.format(subject=(subject_name or "").strip() or texts.UNKNOWN_SUBJECT,
+                                      date=format_date(lesson.date), homework=short)
+    data = {"lesson_id": lesson.lesson_id, "class_id": lesson.class_id, "subject_id": lesson.subject_id,
+            "date": lesson.date.isoformat()}
+    return [NotificationDraft(recipient_id=p, kind=KIND_HOMEWORK, title=texts.HOMEWORK_TITLE, body=body,
+                              data=dict(data)) for p in dict.fromkeys(parent_ids) if p]
+
+
+def late_entry_notifications(lesson, recipients, *, subject_name: str | None,
+                             class_name: str | None) -> list[NotificationDraft]:
+    """R-J5: a lesson entered late (not on its day) or overdue (after three
+    days) is told to the school's deputies/directors and the class teacher."""
+    if not (lesson.late or lesson.overdue):
+        return []
+    how = texts.LATE_ENTRY_HOW["overdue" if lesson.overdue else "late"]
+    body = texts.LATE_ENTRY_BODY.format(subject=(subject_name or "").strip() or texts.UNKNOWN_SUBJECT,
+                                        klass=(class_name or "").strip() or texts.UNKNOWN_CLASS,
+                                        date=format_date(lesson.date), how=how)
+    data = {"lesson_id": lesson.lesson_id, "class_id": lesson.class_id, "subject_id": lesson.subject_id,
+            "date": lesson.date.isoformat(), "late": lesson.late, "overdue": lesson.overdue}
+    return [NotificationDraft(recipient_id=r, kind=KIND_LATE_ENTRY, title=texts.LATE_ENTRY_TITLE, body=body,
+                              data=dict(data)) for r in dict.fromkeys(recipients) if r]
+
+
+def message_notifications(*, message_id: str, thread_id: str, sender_name: str | None, subject: str,
+                          recipients) -> list[NotificationDraft]:
+    body = texts.MESSAGE_BODY.format(sender=(sender_name or "").strip() or texts.UNKNOWN_SENDER, subject=subject)
+    return [NotificationDraft(recipient_id=r, kind=KIND_MESSAGE, title=texts.MESSAGE_TITLE, body=body,
+                              data={"message_id": message_id, "thread_id": thread_id}) for r in recipients]
+
+
+def news_notifications(*, news_id: str, kind: str, title: str, recipients) -> list[NotificationDraft]:
+    return [NotificationDraft(recipient_id=r, kind=KIND_NEWS, title=texts.NEWS_TITLE.get(kind, texts.NEWS_TITLE["news"]),
+                              body=texts.NEWS_BODY.format(title=title), data={"news_id": news_id, "kind": kind})
+            for r in recipients]
+
+
+# -- RPC arguments of mail, news and settings ---------------------------------
+
+MAX_RECIPIENTS = 200
+MAX_SUBJECT = 300
+MAX_BODY = 20000
+MAX_ATTACHMENTS = 10
+MAX_ATTACHMENT_BYTES = 512 * 1024  # in total per letter; base64 keeps the request under 1 MiB
+EMAIL_MODES = ("off", "instant", "daily")
+DEFAULT_EMAIL_MODE = "instant"
+DEFAULT_DIGEST_TIME = "18:00"
+NEWS_KINDS = ("news", "announcement")
+
+
+def _bad(field_name: str, message: str = texts.ERR_VALIDATION) -> ValidationError:
+    return ValidationError(message, details={"field": field_name})
+
+
+def _str(data: dict, name: str, *, max_len: int, required: bool = True) -> str | None:
+    value = data.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
+        raise _bad(name)
+    return value.strip()
+
+
+def _id_or_none(data: dict, name: str) -> str | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= 64:
+        raise _bad(name)
+    return value
+
+
+@dataclass(frozen=True)
+class MessageInput:
+    to: tuple
+    subject: str
+    body: str
+    reply_to: str | None
+    to_parents_of_class: str | None
+    attachments: tuple
+
+
+def check_message(data) -> MessageInput:
+    """The body of ``send_message``; an attachment is ``{name, content_type,
+    content_base64}`` and all of them together at most 512 KiB."""
+    if not isinstance(data, dict):
+        raise _bad("(body)")
+    to = data.get("to", [])
+    if not isinstance(to, list) or len(to) > MAX_RECIPIENTS or not all(
+            isinstance(t, str) and 0 < len(t) <= 64 for t in to):
+        raise _bad("to")
+    reply_to = _id_or_none(data, "reply_to")
+    to_class = _id_or_none(data, "to_parents_of_class")
+    if not to and not reply_to and not to_class:
+        raise _bad("to")
+    files = data.get("attachments") or []
+    if not isinstance(files, list) or len(files) > MAX_ATTACHMENTS:
+        raise _bad("attachments")
+    attachments, total = [], 0
+    for i, f in enumerate(files):
+        if not isinstance(f, dict):
+            raise _bad(f"attachments[{i}]")
+        name = _str(f, "name", max_len=255)
+        content_type = f.get("content_type") or "application/octet-stream"
+        if not isinstance(content_type, str) or len(content_type) > 100:
+            raise _bad(f"attachments[{i}].content_type")
+        raw = f.get("content_base64")
+        try:
+            content = base64.b64decode(raw, validate=True) if isinstance(raw, str) else None
+        except (binascii.Error, ValueError):
+            content = None
+        if content is None:
+            raise _bad(f"attachments[{i}].content_base64")
+        total += len(content)
+        if total > MAX_ATTACHMENT_BYTES:
+            raise ValidationError(texts.ERR_ATTACHMENT_SIZE.format(max=MAX_ATTACHMENT_BYTES // 1024),
+                                  code="ATTACHMENT_TOO_LARGE",
+                                  details={"field": "attachments", "max_bytes": MAX_ATTACHMENT_BYTES})
+        attachments.append({"name": name, "content_type": content_type, "content": content})
+    return MessageInput(to=tuple(dict.fromkeys(to)), subject=_str(data, "subject", max_len=MAX_SUBJECT),
+                        body=_str(data, "body", max_len=MAX_BODY), reply_to=reply_to,
+                        to_parents_of_class=to_class, attachments=tuple(attachments))
+
+
+def check_folder(folder) -> str:
+    if folder not in ("inbox", "sent"):
+        raise ValidationError(texts.ERR_FOLDER, details={"field": "folder"})
+    return folder
+
+
+def check_digest_time(value) -> str:
+    if not isinstance(value, str) or len(value) != 5 or value[2] != ":":
+        raise _bad("digest_time")
+    try:
+        dt.time.fromisoformat(value)
+    except ValueError:
+        raise _bad("digest_time") from None
+    return value
+
+
+def check_settings(data) -> tuple[str, str | None]:
+    """``(email_mode, digest_time or None)`` of PUT /me/notification-settings."""
+    if not isinstance(data, dict):
+        raise _bad("(body)")
+    mode = data.get("email")
+    if mode not in EMAIL_MODES:
+        raise _bad("email")
+    time_ = data.get("digest_time")
+    return mode, None if time_ is None else check_digest_time(time_)
+
+
+@dataclass(frozen=True)
+class NewsInput:
+    kind: str | None
+    audience: str
+    class_id: str | None
+    title: str
+    body: str
+    links: tuple
+
+
+def check_news(data) -> NewsInput:
+    """``{title, body, audience: {school: true}|{staff: true}|{class_id}|{parents_of_class},
+    kind?, links?: [{title, url}]}``."""
+    if not isinstance(data, dict):
+        raise _bad("(body)")
+    kind = data.get("kind")
+    if kind is not None and kind not in NEWS_KINDS:
+        raise _bad("kind")
+    aud = data.get("audience")
+    if not isinstance(aud, dict) or len(aud) != 1:
+        raise _bad("audience")
+    if aud.get("school") is True:
+        audience, class_id = "school", None
+    elif aud.get("staff") is True:
+        audience, class_id = "staff", None
+    elif "class_id" in aud:
+        audience, class_id = "class", _id_or_none(aud, "class_id")
+    elif "parents_of_class" in aud:
+        audience, class_id = "parents", _id_or_none(aud, "parents_of_class")
+    else:
+        raise _bad("audience")
+    if audience in ("class", "parents") and not class_id:
+        raise _bad("audience")
+    links = data.get("links") or []
+    if not isinstance(links, list) or len(links) > 20:
+        raise _bad("links")
+    clean = []
+    for i, link in enumerate(links):
+        if not isinstance(link, dict):
+            raise _bad(f"links[{i}]")
+        url = _str(link, "url", max_len=2000)
+        if not url.lower().startswith(("https://", "http://", "/")):
+            raise _bad(f"links[{i}].url")  # no javascript: links in the portal
+        clean.append({"title": _str(link, "title", max_len=300), "url": url})
+    return NewsInput(kind=kind, audience=audience, class_id=class_id, title=_str(data, "title", max_len=300),
+                     body=_str(data, "body", max_len=MAX_BODY), links=tuple(clean))

@@ -18,6 +18,9 @@ SUBJECT_CREATED = ("journal", "subject_created")
 CLASS_CREATED = ("journal", "class_created")
 STUDENT_ENROLLED = ("journal", "student_enrolled")
 MARK_POSTED = ("journal", "mark_posted")
+TEACHER_ASSIGNED = ("journal", "teacher_assigned")
+LESSON_RECORDED = ("journal", "lesson_recorded")
+ATTENDANCE_RECORDED = ("journal", "attendance_recorded")
 
 
 class InvalidEvent(ValueError):
@@ -83,11 +86,16 @@ class UserCreated:
     user_id: str
     full_name: str
     roles: tuple
+    email: str | None = None
 
 
 def parse_user_created(env: dict) -> UserCreated:
     p = _payload(env)
-    return UserCreated(user_id=_text(p, "user_id"), full_name=_text(p, "full_name"), roles=_roles(p))
+    email = _text(p, "email", required=False)
+    if email is not None and (len(email) > 254 or "@" not in email or any(c.isspace() for c in email)):
+        email = None  # a bad address only costs the e-mail, not the projection
+    return UserCreated(user_id=_text(p, "user_id"), full_name=_text(p, "full_name"), roles=_roles(p),
+                       email=email)
 
 
 @dataclass(frozen=True)
@@ -187,3 +195,75 @@ def parse_mark_posted(env: dict) -> MarkPosted:
         mark_id=_text(p, "mark_id"), lesson_id=_text(p, "lesson_id"),
         student_id=_text(p, "student_id"), subject_id=_text(p, "subject_id"),
         subject_name=_text(p, "subject_name", required=False), date=_date(p, "date"), value=value)
+
+
+@dataclass(frozen=True)
+class TeacherAssigned:
+    assignment_id: str
+    teacher_id: str
+    class_id: str
+    subject_id: str | None
+
+
+def parse_teacher_assigned(env: dict) -> TeacherAssigned:
+    p = _payload(env)
+    return TeacherAssigned(assignment_id=_text(p, "assignment_id"), teacher_id=_text(p, "teacher_id"),
+                           class_id=_text(p, "class_id"), subject_id=_text(p, "subject_id", required=False))
+
+
+@dataclass(frozen=True)
+class LessonRecorded:
+    lesson_id: str
+    class_id: str
+    subject_id: str
+    subject_name: str | None
+    date: dt.date
+    homework: str | None
+    late: bool = False
+    overdue: bool = False
+
+
+def parse_lesson_recorded(env: dict) -> LessonRecorded:
+    p = _payload(env)
+    homework = p.get("homework")
+    if homework is not None and not isinstance(homework, str):
+        raise InvalidEvent("payload.homework must be a string")
+    for flag in ("late", "overdue"):
+        if p.get(flag) is not None and not isinstance(p.get(flag), bool):
+            raise InvalidEvent(f"payload.{flag} must be a boolean")
+    return LessonRecorded(lesson_id=_text(p, "lesson_id"), class_id=_text(p, "class_id"),
+                          subject_id=_text(p, "subject_id"), subject_name=_text(p, "subject_name", required=False),
+                          date=_date(p, "date"), homework=homework, late=bool(p.get("late")),
+                          overdue=bool(p.get("overdue")))
+
+
+@dataclass(frozen=True)
+class AttendanceEntry:
+    student_id: str
+    status: str
+
+
+@dataclass(frozen=True)
+class AttendanceRecorded:
+    lesson_id: str
+    class_id: str
+    subject_id: str
+    subject_name: str | None
+    date: dt.date
+    entries: tuple
+
+
+def parse_attendance_recorded(env: dict) -> AttendanceRecorded:
+    p = _payload(env)
+    entries = p.get("entries")
+    if not isinstance(entries, list):
+        raise InvalidEvent("payload.entries must be a list")
+    parsed = []
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict):
+            raise InvalidEvent(f"payload.entries[{i}] must be an object")
+        parsed.append(AttendanceEntry(student_id=_text(e, "student_id", where=f"payload.entries[{i}]"),
+                                      status=_text(e, "status", where=f"payload.entries[{i}]")))
+    return AttendanceRecorded(lesson_id=_text(p, "lesson_id"), class_id=_text(p, "class_id"),
+                              subject_id=_text(p, "subject_id"), subject_name=_text(p, "subject_name", required=False),
+                              date=_date(p, "date"), entries=tuple(parsed))

@@ -4,6 +4,8 @@ Run with ``python -m kernel.runner messaging``.
 """
 from __future__ import annotations
 
+import base64
+import dataclasses
 from collections import Counter as Tally
 
 from nameko.rpc import rpc
@@ -13,13 +15,26 @@ from sqlalchemy import event as sa_event
 from kernel.db import Database
 from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event
 
-from messaging import domain, events, store
+from kernel.errors import Forbidden, NotFound
+
+from messaging import domain, events, mail, policy, store, texts
+from messaging.errors import ValidationError
+from messaging.mailer import EMAILS, Mailer
 from messaging.store import tables
 
 NOTIFICATIONS_CREATED = Counter(
     "messaging_notifications_created_total", "Notifications created, by kind", ["kind"])
 
+MESSAGES_SENT = Counter("messaging_messages_sent_total", "Internal mail letters sent")
+NEWS_POSTED = Counter("messaging_news_posted_total", "News items and announcements posted", ["kind"])
+
 PROCESSED = tables["processed_events"]
+
+
+class RecipientNotAllowed(Forbidden):
+    """R-M1/R-A3: the sender may not write to (some of) the recipients."""
+    code = "RECIPIENT_NOT_ALLOWED"
+    message = texts.ERR_RECIPIENT
 
 
 def _handler(producer_and_type):
@@ -31,17 +46,46 @@ def _handles(handler_name):
     return handles(f"messaging.{handler_name}", PROCESSED)
 
 
-def _count_after_commit(session, created) -> None:
+def _count_after_commit(session, created, emails: int = 0) -> None:
     # Count only what was committed: a rolled-back transaction created nothing.
     kinds = Tally(draft.kind for draft in created)
-    if not kinds:
+    if not kinds and not emails:
         return
 
     def _inc(_session):
         for kind, n in kinds.items():
             NOTIFICATIONS_CREATED.labels(kind).inc(n)
+        if emails:
+            EMAILS.labels("queued").inc(emails)
 
     sa_event.listen(session, "after_commit", _inc, once=True)
+
+
+def notify(session, *, school_id: str, source_event_id: str | None, drafts) -> list:
+    """Store ``drafts`` and, in the same transaction, queue one e-mail for
+    each new notification whose recipient wants instant e-mail and has an
+    address (an event handled twice makes neither twice). Returns the
+    created drafts."""
+    created = store.add_notifications_with_ids(session, school_id=school_id, source_event_id=source_event_id,
+                                               drafts=drafts)
+    recipients = {d.recipient_id for _, d in created}
+    known = store.people(session, school_id=school_id, ids=recipients) if recipients else {}
+    emails = 0
+    for notification_id, draft in created:
+        person = known.get(draft.recipient_id)
+        if person is None or not person.email:
+            continue
+        setting = store.get_setting(session, user_id=draft.recipient_id)
+        if (setting.email_mode if setting else domain.DEFAULT_EMAIL_MODE) != "instant":
+            continue
+        subject, text_body, html_body = mail.render_instant(draft.title, draft.body)
+        if store.queue_email(session, school_id=school_id, recipient_id=draft.recipient_id, address=person.email,
+                             kind="instant", subject=subject, text_body=text_body, html_body=html_body,
+                             notification_id=notification_id):
+            emails += 1
+    drafts_created = [d for _, d in created]
+    _count_after_commit(session, drafts_created, emails)
+    return drafts_created
 
 
 class Service:
@@ -51,6 +95,7 @@ class Service:
     outbox = Outbox(tables)
     dead_letters = DeadLetters(tables)
     metrics = EntrypointMetrics()
+    mailer = Mailer()
 
     @rpc
     def health(self):
@@ -91,7 +136,8 @@ class Service:
     def on_user_created(self, session, envelope):
         user = events.parse_user_created(envelope)
         store.save_user_created(session, user_id=user.user_id, school_id=envelope.get("school_id") or None,
-                                full_name=user.full_name, roles=user.roles, as_of=events.occurred_at(envelope))
+                                full_name=user.full_name, roles=user.roles, as_of=events.occurred_at(envelope),
+                                email=user.email)
 
     @_handler(events.ROLES_CHANGED)
     @_handles("on_roles_changed")
@@ -144,6 +190,287 @@ class Service:
         drafts = domain.mark_notifications(
             mark, parents, student_name=student.full_name if student else None,
             subject_name=mark.subject_name or store.subject_name(session, subject_id=mark.subject_id))
-        created = store.add_notifications(session, school_id=school_id, source_event_id=envelope["id"],
-                                          drafts=drafts)
-        _count_after_commit(session, created)
+        notify(session, school_id=school_id, source_event_id=envelope["id"], drafts=drafts)
+
+    @_handler(events.TEACHER_ASSIGNED)
+    @_handles("on_teacher_assigned")
+    def on_teacher_assigned(self, session, envelope):
+        a = events.parse_teacher_assigned(envelope)
+        store.save_assignment(session, school_id=events.school_id(envelope), assignment_id=a.assignment_id,
+                              teacher_id=a.teacher_id, class_id=a.class_id, subject_id=a.subject_id)
+
+    @_handler(events.ATTENDANCE_RECORDED)
+    @_handles("on_attendance_recorded")
+    def on_attendance_recorded(self, session, envelope):
+        """Notify the parents of each student marked absent or late."""
+        att = events.parse_attendance_recorded(envelope)
+        school_id = events.school_id(envelope)
+        missing = [e.student_id for e in att.entries if e.status not in domain.PRESENT_STATUSES]
+        if not missing:
+            return
+        parents = store.parents_of_students(session, school_id=school_id, student_ids=missing)
+        names = {p.user_id: p.full_name for p in store.people(session, school_id=school_id, ids=missing).values()}
+        subject = att.subject_name or store.subject_name(session, subject_id=att.subject_id)
+        att = dataclasses.replace(att, subject_name=subject)
+        drafts = domain.absence_notifications(att, parents, names)
+        notify(session, school_id=school_id, source_event_id=envelope["id"], drafts=drafts)
+
+    @_handler(events.LESSON_RECORDED)
+    @_handles("on_lesson_recorded")
+    def on_lesson_recorded(self, session, envelope):
+        """New homework: notify the parents of the class's students. A late or
+        overdue entry (R-J5): notify the deputies, directors and the class teacher."""
+        lesson = events.parse_lesson_recorded(envelope)
+        school_id = events.school_id(envelope)
+        subject = lesson.subject_name or store.subject_name(session, subject_id=lesson.subject_id)
+        drafts = []
+        if (lesson.homework or "").strip():
+            students = store.students_of_class(session, school_id=school_id, class_id=lesson.class_id)
+            by_student = store.parents_of_students(session, school_id=school_id, student_ids=students)
+            parents = [p for ps in by_student.values() for p in ps]
+            drafts += domain.homework_notifications(lesson, parents, subject_name=subject)
+        if lesson.late or lesson.overdue:
+            klass = store.get_class(session, school_id=school_id, class_id=lesson.class_id)
+            staff = [p.user_id for p in store.school_people(session, school_id=school_id)
+                     if domain.LATE_ENTRY_ROLES & set(p.roles or ())]
+            if klass is not None and klass.class_teacher_id:
+                staff.append(klass.class_teacher_id)
+            drafts += domain.late_entry_notifications(lesson, staff, subject_name=subject,
+                                                      class_name=klass.name if klass else None)
+        if drafts:
+            notify(session, school_id=school_id, source_event_id=envelope["id"], drafts=drafts)
+
+    # -- internal mail (R-M1) --------------------------------------------------
+
+    def _related_teachers(self, session, school_id, actor_id, roles) -> set:
+        roles = set(roles)
+        students = []
+        if "parent" in roles:
+            students += store.children_of(session, school_id=school_id, parent_id=actor_id)
+        if "student" in roles:
+            students.append(actor_id)
+        classes = store.classes_of(session, school_id=school_id, student_ids=students)
+        return store.teachers_of_classes(session, school_id=school_id, class_ids=classes)
+
+    @rpc
+    def send_message(self, ctx, data):
+        """Send a letter: ``{to:[user_id], subject, body, reply_to?, to_parents_of_class?,
+        attachments?}`` -> ``{id, thread_id, recipients}``. Any refused recipient
+        refuses the whole letter (403 RECIPIENT_NOT_ALLOWED, nothing sent)."""
+        actor_id, school_id = domain.check_ctx(ctx)
+        msg = domain.check_message(data)
+        with self.db.transaction() as session:
+            sender = store.get_person(session, user_id=actor_id)
+            # The roles of the projection are the truth of messaging; the
+            # token's roles help only until user_created has arrived.
+            roles = list(sender.roles) if sender is not None and sender.roles else list(ctx.get("roles") or [])
+            thread_id, reply_author = None, None
+            if msg.reply_to:
+                original = store.get_message(session, school_id=school_id, message_id=msg.reply_to)
+                if original is None or not store.is_participant(session, message=original, user_id=actor_id):
+                    raise NotFound(texts.ERR_NOT_FOUND, details={"field": "reply_to"})
+                thread_id, reply_author = original.thread_id, original.sender_id
+            to = list(msg.to) or ([reply_author] if reply_author and reply_author != actor_id else [])
+            if msg.to_parents_of_class:
+                klass = store.get_class(session, school_id=school_id, class_id=msg.to_parents_of_class)
+                if klass is None or not policy.may_write_to_class_parents(
+                        sender_id=actor_id, sender_roles=roles, class_teacher_id=klass.class_teacher_id):
+                    raise RecipientNotAllowed(texts.ERR_CLASS_PARENTS,
+                                              details={"to_parents_of_class": msg.to_parents_of_class})
+                students = store.students_of_class(session, school_id=school_id, class_id=klass.class_id)
+                for parents in store.parents_of_students(session, school_id=school_id, student_ids=students).values():
+                    to.extend(parents)
+            to = [t for t in dict.fromkeys(to) if t != actor_id]
+            if not to:
+                raise ValidationError(texts.ERR_VALIDATION, details={"field": "to"})
+            known = store.people(session, school_id=school_id, ids=to)
+            related = self._related_teachers(session, school_id, actor_id, roles)
+            refused = [t for t in to if not policy.may_write(
+                sender_id=actor_id, sender_roles=roles, recipient_id=t,
+                recipient_roles=known[t].roles if t in known else None, related_teachers=related,
+                reply_to_sender=reply_author)]
+            if refused:
+                raise RecipientNotAllowed(details={"refused": refused})
+            message = store.add_message(session, school_id=school_id, sender_id=actor_id, recipients=to,
+                                        subject=msg.subject, body=msg.body, thread_id=thread_id,
+                                        reply_to_id=msg.reply_to, attachments=msg.attachments)
+            drafts = domain.message_notifications(
+                message_id=message.id, thread_id=message.thread_id,
+                sender_name=sender.full_name if sender else None, subject=msg.subject, recipients=to)
+            notify(session, school_id=school_id, source_event_id=message.id, drafts=drafts)
+            sa_event.listen(session, "after_commit", lambda _s: MESSAGES_SENT.inc(), once=True)
+            return {"id": message.id, "thread_id": message.thread_id, "recipients": to}
+
+    def _names(self, session, school_id, ids) -> dict:
+        return {k: p.full_name for k, p in store.people(session, school_id=school_id, ids=set(ids)).items()}
+
+    @rpc
+    def list_messages(self, ctx, folder="inbox", limit=domain.DEFAULT_LIMIT, cursor=None):
+        """The caller's inbox or sent folder, newest first."""
+        actor_id, school_id = domain.check_ctx(ctx)
+        folder = domain.check_folder(folder)
+        limit = domain.check_limit(limit)
+        after = domain.decode_cursor(cursor)
+        session = self.db.session
+        if folder == "inbox":
+            rows = store.inbox(session, school_id=school_id, user_id=actor_id, limit=limit + 1, after=after)
+            next_cursor = None
+            if len(rows) > limit:
+                rows = rows[:limit]
+                next_cursor = domain.encode_cursor(rows[-1][0].created_at, rows[-1][0].id)
+            names = self._names(session, school_id, [m.sender_id for m, _ in rows])
+            items = [self._summary(m, names, read=read_at is not None) for m, read_at in rows]
+        else:
+            rows = store.sent(session, school_id=school_id, user_id=actor_id, limit=limit + 1, after=after)
+            rows, next_cursor = domain.page(rows, limit)
+            recipients = store.recipients_of(session, message_ids=[m.id for m in rows])
+            names = self._names(session, school_id, [m.sender_id for m in rows])
+            items = []
+            for m in rows:
+                item = self._summary(m, names, read=True)
+                item["recipients"] = [{"id": r.recipient_id, "read_at": _iso(r.read_at)} for r in recipients[m.id]]
+                items.append(item)
+        return {"items": items, "next_cursor": next_cursor}
+
+    @staticmethod
+    def _summary(m, names, *, read: bool) -> dict:
+        return {"id": m.id, "thread_id": m.thread_id, "reply_to": m.reply_to_id, "sender_id": m.sender_id,
+                "sender_name": names.get(m.sender_id), "subject": m.subject, "created_at": _iso(m.created_at),
+                "read": read}
+
+    @rpc
+    def get_message(self, ctx, message_id):
+        """One letter for its sender or a recipient (404 for anyone else);
+        opening it as a recipient records the read receipt."""
+        actor_id, school_id = domain.check_ctx(ctx)
+        if not isinstance(message_id, str) or not 0 < len(message_id) <= 64:
+            raise NotFound(texts.ERR_NOT_FOUND)
+        with self.db.transaction() as session:
+            m = store.get_message(session, school_id=school_id, message_id=message_id)
+            if m is None or not store.is_participant(session, message=m, user_id=actor_id):
+                raise NotFound(texts.ERR_NOT_FOUND)
+            store.mark_message_read(session, message_id=m.id, recipient_id=actor_id)
+            recipients = store.recipients_of(session, message_ids=[m.id])[m.id]
+            names = self._names(session, school_id, [m.sender_id, *(r.recipient_id for r in recipients)])
+            item = self._summary(m, names, read=True)
+            item["body"] = m.body
+            # Read receipts are the sender's to see; a recipient sees who else got it.
+            item["recipients"] = [
+                {"id": r.recipient_id, "name": names.get(r.recipient_id),
+                 **({"read_at": _iso(r.read_at)} if m.sender_id == actor_id else {})} for r in recipients]
+            item["attachments"] = [{"id": a.id, "name": a.name, "content_type": a.content_type, "size": a.size}
+                                   for a in store.attachments_of(session, message_id=m.id)]
+            return item
+
+    @rpc
+    def get_attachment(self, ctx, message_id, attachment_id):
+        """``{name, content_type, content_base64}`` for a participant of the letter."""
+        actor_id, school_id = domain.check_ctx(ctx)
+        session = self.db.session
+        m = store.get_message(session, school_id=school_id, message_id=str(message_id)[:64])
+        if m is None or not store.is_participant(session, message=m, user_id=actor_id):
+            raise NotFound(texts.ERR_NOT_FOUND)
+        a = store.get_attachment(session, message_id=m.id, attachment_id=str(attachment_id)[:64])
+        if a is None:
+            raise NotFound(texts.ERR_NOT_FOUND)
+        return {"name": a.name, "content_type": a.content_type, "content_base64": base64.b64encode(a.content).decode()}
+
+    # -- news and announcements (R-M4) ------------------------------------------
+
+    @rpc
+    def post_news(self, ctx, data):
+        """Post news or an announcement; notifies its audience."""
+        actor_id, school_id = domain.check_ctx(ctx)
+        news = domain.check_news(data)
+        with self.db.transaction() as session:
+            author = store.get_person(session, user_id=actor_id)
+            roles = list(author.roles) if author is not None and author.roles else list(ctx.get("roles") or [])
+            kind = news.kind or policy.default_kind(roles)
+            if not policy.may_post(kind, roles):
+                raise Forbidden(texts.ERR_NEWS_ROLE, details={"kind": kind})
+            if news.class_id and store.get_class(session, school_id=school_id, class_id=news.class_id) is None:
+                raise NotFound(texts.ERR_NOT_FOUND, details={"field": "audience.class_id"})
+            item = store.add_news(session, school_id=school_id, author_id=actor_id, kind=kind, audience=news.audience,
+                                  class_id=news.class_id, title=news.title, body=news.body, links=news.links)
+            audience = self._audience(session, school_id, news.audience, news.class_id) - {actor_id}
+            drafts = domain.news_notifications(news_id=item.id, kind=kind, title=news.title, recipients=sorted(audience))
+            notify(session, school_id=school_id, source_event_id=item.id, drafts=drafts)
+            sa_event.listen(session, "after_commit", lambda _s: NEWS_POSTED.labels(kind).inc(), once=True)
+            return self._news_view(item)
+
+    def _audience(self, session, school_id, audience, class_id) -> set:
+        if audience == "school":
+            return {p.user_id for p in store.school_people(session, school_id=school_id)}
+        if audience == "staff":
+            return {p.user_id for p in store.school_people(session, school_id=school_id) if policy.is_staff(p.roles)}
+        students = store.students_of_class(session, school_id=school_id, class_id=class_id)
+        parents = {p for ps in store.parents_of_students(session, school_id=school_id, student_ids=students).values()
+                   for p in ps}
+        if audience == "parents":
+            return parents
+        return set(students) | parents
+
+    @staticmethod
+    def _news_view(item) -> dict:
+        audience = {"school": {"school": True}, "staff": {"staff": True}, "class": {"class_id": item.class_id},
+                    "parents": {"parents_of_class": item.class_id}}[item.audience]
+        return {"id": item.id, "kind": item.kind, "title": item.title, "body": item.body, "links": item.links or [],
+                "audience": audience, "author_id": item.author_id, "created_at": _iso(item.created_at)}
+
+    @rpc
+    def list_news(self, ctx, limit=domain.DEFAULT_LIMIT, cursor=None):
+        """The news addressed to the caller (see :func:`messaging.policy.news_visible`), newest first."""
+        from sqlalchemy import and_, or_
+
+        actor_id, school_id = domain.check_ctx(ctx)
+        limit = domain.check_limit(limit)
+        after = domain.decode_cursor(cursor)
+        session = self.db.session
+        me = store.get_person(session, user_id=actor_id)
+        roles = set(me.roles if me is not None and me.roles else (ctx.get("roles") or []))
+        children = store.children_of(session, school_id=school_id, parent_id=actor_id)
+        children_classes = set(store.classes_of(session, school_id=school_id, student_ids=children))
+        my_classes = set(store.classes_of(session, school_id=school_id, student_ids=[actor_id]))
+        taught = store.classes_taught_by(session, school_id=school_id, teacher_id=actor_id)
+        N = store.NewsItem
+        conditions = [N.audience == "school", N.author_id == actor_id]
+        if roles & policy.STAFF:
+            conditions.append(N.audience == "staff")
+        if roles & policy.SCHOOL_WIDE_READERS:
+            conditions.append(N.audience.in_(["class", "parents"]))
+        else:
+            conditions.append(and_(N.audience.in_(["class", "parents"]), N.class_id.in_(taught | children_classes)))
+            conditions.append(and_(N.audience == "class", N.class_id.in_(my_classes)))
+        rows = store.list_news(session, school_id=school_id, visible=or_(*conditions), limit=limit + 1, after=after)
+        rows, next_cursor = domain.page(rows, limit)
+        return {"items": [self._news_view(r) for r in rows], "next_cursor": next_cursor}
+
+    # -- settings -----------------------------------------------------------------
+
+    @rpc
+    def get_notification_settings(self, ctx):
+        actor_id, school_id = domain.check_ctx(ctx)
+        setting = store.get_setting(self.db.session, user_id=actor_id)
+        return _settings_view(setting)
+
+    @rpc
+    def set_notification_settings(self, ctx, data):
+        """``{email: off|instant|daily, digest_time?: "HH:MM"}`` (school time)."""
+        actor_id, school_id = domain.check_ctx(ctx)
+        mode, digest_time = domain.check_settings(data)
+        with self.db.transaction() as session:
+            current = store.get_setting(session, user_id=actor_id)
+            digest_time = digest_time or (current.digest_time if current else domain.DEFAULT_DIGEST_TIME)
+            setting = store.save_setting(session, school_id=school_id, user_id=actor_id, email_mode=mode,
+                                         digest_time=digest_time)
+            return _settings_view(setting)
+
+
+def _iso(value):
+    return domain.as_utc(value).isoformat() if value is not None else None
+
+
+def _settings_view(setting) -> dict:
+    if setting is None:
+        return {"email": domain.DEFAULT_EMAIL_MODE, "digest_time": domain.DEFAULT_DIGEST_TIME}
+    return {"email": setting.email_mode, "digest_time": setting.digest_time}

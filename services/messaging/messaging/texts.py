@@ -19,3 +19,37 @@ ERR_CTX = "Не передан контекст вызова (пользоват
 ERR_LIMIT = "Параметр limit должен быть целым числом от 1 до 100"
 ERR_CURSOR = "Некорректный курсор постраничного вывода"
 ERR_IDS = "Параметр ids должен быть списком идентификаторов уведомлений (не более {max})"
+ERR_RECIPIENT = "Вы не можете писать этим адресатам"
+ERR_NOT_FOUND = "Не найдено"
+ERR_NEWS_ROLE = "У вас нет права публиковать новости и объявления"
+ERR_CLASS_PARENTS = "Писать всем родителям класса может только классный руководитель или администрация"
+ERR_ATTACHMENT_SIZE = "Вложения больше допустимого размера ({max} КБ в сумме)"
+ERR_FOLDER = "Папка должна быть inbox или sent"
+
+ABSENCE_TITLE = "Пропуск урока"
+ABSENCE_BODY = "{student}: {status} на уроке «{subject}» {date}"
+ATTENDANCE_STATUS = {
+    "absent": "отсутствие",
+    "absent_excused": "отсутствие по уважительной причине",
+    "excused": "отсутствие по уважительной причине",
+    "sick": "отсутствие по болезни",
+    "ill": "отсутствие по болезни",
+    "valid_reason": "отсутствие по уважительной причине",
+    "late": "опоздание",
+}
+LATE_ENTRY_TITLE = "Урок записан с опозданием"
+LATE_ENTRY_BODY = "«{subject}», {klass}, урок {date}: {how}"
+LATE_ENTRY_HOW = {"late": "записан не в день урока", "overdue": "записан позже трёх дней после урока"}
+UNKNOWN_CLASS = "класс"
+HOMEWORK_TITLE = "Новое домашнее задание"
+HOMEWORK_BODY = "«{subject}» на {date}: {homework}"
+MESSAGE_TITLE = "Новое сообщение"
+MESSAGE_BODY = "{sender}: {subject}"
+UNKNOWN_SENDER = "Пользователь"
+NEWS_TITLE = {"news": "Новость школы", "announcement": "Объявление"}
+NEWS_BODY = "{title}"
+
+# E-mail
+EMAIL_SUBJECT = "Электронный журнал: {title}"
+DIGEST_SUBJECT = "Электронный журнал: сводка за {date}"
+EMAIL_FOOTER = "Это письмо отправлено автоматически. Изменить настройки уведомлений можно в личном кабинете."
