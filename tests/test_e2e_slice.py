@@ -246,3 +246,25 @@ def test_backup_copies_every_service(marked, platform):
         assert service in text
     archive = (backup_dir / f"{started['id']}.ejbak").read_bytes()
     assert "Иванов".encode() not in archive and b"s.ivanov" not in archive  # encrypted at rest
+
+
+def test_a_correction_reaches_the_progress_report(marked):
+    """R-J7 + R-R5: a corrected mark replaces the old value in the report
+    (reports' projection follows mark_corrected), and a removed mark stops
+    counting; both keep their history in the journal."""
+    teacher = marked["teacher"]
+    mark = next(m for m in marked["marks"] if m["student_id"] == marked["s2"]["id"])
+    teacher.call("PATCH", f"/marks/{mark['id']}", json={"value": 3, "reason": "ошибка при вводе"}, expect=200)
+    history = teacher.get(f"/marks/{mark['id']}/history")
+    assert [h["value"] for h in history] == [4, 3] and history[-1]["reason"] == "ошибка при вводе"
+    deputy = Api(marked["base"]).login("d.morozova", PASSWORD)
+    query = f"/reports/progress?class_id={marked['c5']['id']}&period_id={marked['year']['periods'][0]['id']}&format=json"
+
+    def marks_of(student_id):
+        rep = deputy.get(query)
+        row = next(s for s in rep["students"] if s["id"] == student_id)
+        return [m for sub in row["subjects"] for m in sub["marks"]]
+
+    eventually(lambda: marks_of(marked["s2"]["id"]) == [3])
+    teacher.call("DELETE", f"/marks/{mark['id']}", json={"reason": "поставлена не тому ученику"}, expect=204)
+    eventually(lambda: marks_of(marked["s2"]["id"]) == [])

@@ -19,6 +19,8 @@ CLASS_CREATED = "class_created"
 STUDENT_ENROLLED = "student_enrolled"
 TEACHER_ASSIGNED = "teacher_assigned"
 MARK_POSTED = "mark_posted"
+MARK_CORRECTED = "mark_corrected"
+MARK_REMOVED = "mark_removed"
 # identity
 USER_CREATED = "user_created"
 ROLES_CHANGED = "roles_changed"
@@ -147,6 +149,24 @@ def read_mark_posted(payload: dict) -> dict:
         # journal may leave the weight out when it is the default (API.md: 1..5, default 1)
         "weight": _int(payload, "weight", default=1, low=1, high=100),
         "teacher_id": _text(payload, "teacher_id", required=False),
+    }
+
+
+def read_mark_corrected(payload: dict) -> dict:
+    """The new state of a corrected mark (its fields as in ``mark_posted``)."""
+    return {**read_mark_posted(payload), "version": _int(payload, "version", low=2), "removed": False}
+
+
+def read_mark_removed(payload: dict) -> dict:
+    """A removed mark: a tombstone that no longer counts. Its last value is
+    kept so that a removal arriving before its ``mark_posted`` still makes a
+    complete row."""
+    return {
+        "id": _text(payload, "mark_id"), "lesson_id": _text(payload, "lesson_id", required=False),
+        "student_id": _text(payload, "student_id"), "class_id": _text(payload, "class_id"),
+        "subject_id": _text(payload, "subject_id"), "date": _date(payload, "date"),
+        "value": _int(payload, "old_value", low=1, high=5), "weight": 1,
+        "version": _int(payload, "version", low=2), "removed": True,
     }
 
 

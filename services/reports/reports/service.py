@@ -99,6 +99,20 @@ class Service:
         store.save_mark(session, school_id=src["school_id"], mark=events.read_mark_posted(env["payload"]),
                         posted_at=src["occurred_at"])
 
+    @_on(events.JOURNAL, events.MARK_CORRECTED)
+    @handles("reports.on_mark_corrected", PROCESSED)
+    def on_mark_corrected(self, session, env):
+        src = events.source(env)
+        store.apply_mark_change(session, school_id=src["school_id"], mark=events.read_mark_corrected(env["payload"]),
+                                posted_at=src["occurred_at"], fields=("value", "kind", "weight", "removed"))
+
+    @_on(events.JOURNAL, events.MARK_REMOVED)
+    @handles("reports.on_mark_removed", PROCESSED)
+    def on_mark_removed(self, session, env):
+        src = events.source(env)
+        store.apply_mark_change(session, school_id=src["school_id"], mark=events.read_mark_removed(env["payload"]),
+                                posted_at=src["occurred_at"], fields=("removed",))
+
     # --- identity -----------------------------------------------------------------
 
     @_on(events.IDENTITY, events.USER_CREATED)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Date, DateTime, Float, Index, Integer, String, and_, case, select
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Index, Integer, String, and_, case, select
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from kernel.events import kernel_tables
@@ -95,6 +96,10 @@ class Mark(Base):
     weight: Mapped[int] = mapped_column(Integer)
     teacher_id: Mapped[str | None] = mapped_column(ID)
     posted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # the journal's version of the mark (1 = as posted); corrections and
+    # removals only ever move it forward, whatever order their events arrive in
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    removed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
 
 class Person(Base):
@@ -172,6 +177,21 @@ def save_mark(session: Session, *, school_id: str, mark: dict, posted_at: dt.dat
     _upsert(session, Mark, {**mark, "school_id": school_id, "posted_at": posted_at}, keys=("id",))
 
 
+def apply_mark_change(session: Session, *, school_id: str, mark: dict, posted_at: dt.datetime,
+                      fields: tuple[str, ...]) -> None:
+    """Project ``mark_corrected`` / ``mark_removed`` (R-J7): the mark takes the
+    new state when its version is newer than the one kept. Events of one mark
+    travel on different queues, so a correction may come before its
+    ``mark_posted``: the row is then created from the correction, and the late
+    ``mark_posted`` (version 1) changes nothing."""
+    values = {**mark, "school_id": school_id, "posted_at": posted_at}
+    stmt = _insert(session, Mark).values(**values)
+    newer = stmt.excluded.version > Mark.version
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={c: case((newer, stmt.excluded[c]), else_=getattr(Mark, c)) for c in fields + ("version",)}))
+
+
 def save_user(session: Session, *, school_id: str, user: dict, at: dt.datetime) -> None:
     """Project ``user_created``: names always, roles unless a later
     ``roles_changed`` got here first."""
@@ -240,7 +260,7 @@ def class_marks(session: Session, *, school_id: str, class_id: str, starts_on: d
     given: ``[{id, student_id, subject_id, date, value, weight, kind}]``."""
     rows = session.execute(
         select(Mark.id, Mark.student_id, Mark.subject_id, Mark.date, Mark.value, Mark.weight, Mark.kind)
-        .where(Mark.school_id == school_id, Mark.class_id == class_id,
+        .where(Mark.school_id == school_id, Mark.class_id == class_id, Mark.removed.is_(False),
                Mark.date >= starts_on, Mark.date <= ends_on)
         .order_by(Mark.date, Mark.posted_at, Mark.id)
     ).all()

@@ -94,3 +94,15 @@ def test_source_needs_a_school():
         events.source({**env, "school_id": None})
     with pytest.raises(MalformedEvent):
         events.source({**env, "occurred_at": "yesterday"})
+
+
+def test_read_mark_corrected_and_removed_R_J7():
+    payload = mark_payload()
+    corrected = events.read_mark_corrected({**payload, "value": 4, "version": 3})
+    assert (corrected["value"], corrected["version"], corrected["removed"]) == (4, 3, False)
+    removed = events.read_mark_removed({**payload, "old_value": 5, "version": 2})
+    assert (removed["value"], removed["version"], removed["removed"]) == (5, 2, True)
+    with pytest.raises(events.MalformedEvent):
+        events.read_mark_corrected({**payload, "version": 1})  # a correction is never version 1
+    with pytest.raises(events.MalformedEvent):
+        events.read_mark_removed({**payload, "version": 2})   # old_value is required

@@ -193,3 +193,43 @@ def test_late_user_created_keeps_roles_from_an_earlier_handled_change(container,
         person = conn.execute(select(Person.full_name, Person.roles).where(Person.id == user_id)).one()
     engine.dispose()
     assert person.full_name == "Орлова Вера" and person.roles == ["deputy"]
+
+
+def _marks_of(report, student_id):
+    row = next(r for r in report["students"] if r["id"] == student_id)
+    return [m for subject in row["subjects"] for m in subject["marks"]]
+
+
+def test_corrected_and_removed_marks_change_the_report_R_J7(container, school, class_5a, ctx_for, publish):
+    """A correction replaces the mark's value, a removal takes it out of the
+    report; a stale version (redelivered or overtaken) changes nothing."""
+    c = class_5a
+    student = c["students"]["Сидоров Павел"]
+    posted = school.mark(c["class_id"], student, c["math"], "2026-09-15", 2)["payload"]
+    other = school.mark(c["class_id"], student, c["math"], "2026-09-16", 4)["payload"]
+    school.journal("mark_corrected", {**posted, "value": 5, "version": 2, "reason": "ошибка ввода",
+                                      "old": {"value": 2, "kind": "oral", "weight": 1, "comment": None},
+                                      "corrected_by": new_id()})
+    school.journal("mark_corrected", {**posted, "value": 3, "version": 2, "reason": "повтор",
+                                      "old": {}, "corrected_by": new_id()})  # same version again: ignored
+    report = call(container, "progress", ctx_for(school.school_id), c["class_id"], c["q1"]["id"])
+    assert sorted(_marks_of(report, student)) == [4, 5]
+
+    school.journal("mark_removed", {k: other[k] for k in ("mark_id", "lesson_id", "student_id", "class_id",
+                                                          "subject_id", "subject_name", "date")}
+                   | {"version": 2, "old_value": 4, "reason": "не тот ученик", "removed_by": new_id()})
+    report = call(container, "progress", ctx_for(school.school_id), c["class_id"], c["q1"]["id"])
+    assert _marks_of(report, student) == [5]
+
+
+def test_a_correction_overtaking_its_mark_posted_wins_R_J7(container, school, class_5a, ctx_for, publish):
+    """Events of one mark travel on different queues: the late mark_posted
+    (version 1) must not undo a correction (version 2) that came first."""
+    c = class_5a
+    student = c["students"]["Алексеева Мария"]
+    payload = school.mark_payload(c["class_id"], student, c["math"], "2026-09-20", 3)
+    school.journal("mark_corrected", {**payload, "value": 4, "version": 2, "reason": "пересдача",
+                                      "old": {"value": 3}, "corrected_by": new_id()})
+    school.journal("mark_posted", payload)
+    report = call(container, "progress", ctx_for(school.school_id), c["class_id"], c["q1"]["id"])
+    assert _marks_of(report, student) == [4]
