@@ -180,6 +180,7 @@ KIND_HOMEWORK = "homework"
 KIND_MESSAGE = "message"
 KIND_NEWS = "news"
 KIND_LATE_ENTRY = "late_entry"
+KIND_LATE_FINAL_MARK = "late_final_mark"
 # Staff told about late journal entries (R-J5; they answer for R-R7).
 LATE_ENTRY_ROLES = frozenset({"deputy", "director"})
 
@@ -235,6 +236,23 @@ def late_entry_notifications(lesson, recipients, *, subject_name: str | None,
     data = {"lesson_id": lesson.lesson_id, "class_id": lesson.class_id, "subject_id": lesson.subject_id,
             "date": lesson.date.isoformat(), "late": lesson.late, "overdue": lesson.overdue}
     return [NotificationDraft(recipient_id=r, kind=KIND_LATE_ENTRY, title=texts.LATE_ENTRY_TITLE, body=body,
+                              data=dict(data)) for r in dict.fromkeys(recipients) if r]
+
+
+def late_final_mark_notifications(final, recipients, *, subject_name: str | None, class_name: str | None,
+                                  student_name: str | None) -> list[NotificationDraft]:
+    """R-F3: a final mark entered after the 2-day deadline is told to the
+    school's deputies/directors and the class teacher (who answer for R-R7)."""
+    if not final.late:
+        return []
+    body = texts.LATE_FINAL_BODY.format(
+        subject=(subject_name or "").strip() or texts.UNKNOWN_SUBJECT,
+        klass=(class_name or "").strip() or texts.UNKNOWN_CLASS,
+        student=(student_name or "").strip() or texts.UNKNOWN_STUDENT,
+        period=texts.LATE_FINAL_PERIOD.get(final.period_kind, "за период"))
+    data = {"final_mark_id": final.final_mark_id, "student_id": final.student_id, "class_id": final.class_id,
+            "subject_id": final.subject_id, "period_kind": final.period_kind}
+    return [NotificationDraft(recipient_id=r, kind=KIND_LATE_FINAL_MARK, title=texts.LATE_FINAL_TITLE, body=body,
                               data=dict(data)) for r in dict.fromkeys(recipients) if r]
 
 

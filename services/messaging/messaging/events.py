@@ -21,6 +21,7 @@ MARK_POSTED = ("journal", "mark_posted")
 TEACHER_ASSIGNED = ("journal", "teacher_assigned")
 LESSON_RECORDED = ("journal", "lesson_recorded")
 ATTENDANCE_RECORDED = ("journal", "attendance_recorded")
+FINAL_MARK_POSTED = ("journal", "final_mark_posted")
 
 
 class InvalidEvent(ValueError):
@@ -267,3 +268,27 @@ def parse_attendance_recorded(env: dict) -> AttendanceRecorded:
     return AttendanceRecorded(lesson_id=_text(p, "lesson_id"), class_id=_text(p, "class_id"),
                               subject_id=_text(p, "subject_id"), subject_name=_text(p, "subject_name", required=False),
                               date=_date(p, "date"), entries=tuple(parsed))
+
+
+@dataclass(frozen=True)
+class FinalMarkPosted:
+    final_mark_id: str
+    student_id: str
+    subject_id: str
+    class_id: str
+    period_kind: str
+    value: int
+    late: bool
+
+
+def parse_final_mark_posted(env: dict) -> FinalMarkPosted:
+    p = _payload(env)
+    late = p.get("late")
+    if not isinstance(late, bool):
+        raise InvalidEvent("payload.late must be a boolean")
+    value = p.get("value")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidEvent("payload.value must be an integer")
+    return FinalMarkPosted(final_mark_id=_text(p, "final_mark_id"), student_id=_text(p, "student_id"),
+                           subject_id=_text(p, "subject_id"), class_id=_text(p, "class_id"),
+                           period_kind=_text(p, "period_kind", required=False) or "", value=value, late=late)

@@ -240,6 +240,27 @@ class Service:
         if drafts:
             notify(session, school_id=school_id, source_event_id=envelope["id"], drafts=drafts)
 
+    @_handler(events.FINAL_MARK_POSTED)
+    @_handles("on_final_mark_posted")
+    def on_final_mark_posted(self, session, envelope):
+        """A final mark entered late (R-F3): notify the deputies, directors
+        and the class teacher. Families are not notified of final marks here."""
+        final = events.parse_final_mark_posted(envelope)
+        if not final.late:
+            return
+        school_id = events.school_id(envelope)
+        klass = store.get_class(session, school_id=school_id, class_id=final.class_id)
+        staff = [p.user_id for p in store.school_people(session, school_id=school_id)
+                 if domain.LATE_ENTRY_ROLES & set(p.roles or ())]
+        if klass is not None and klass.class_teacher_id:
+            staff.append(klass.class_teacher_id)
+        student = store.people(session, school_id=school_id, ids=[final.student_id]).get(final.student_id)
+        drafts = domain.late_final_mark_notifications(
+            final, staff, subject_name=store.subject_name(session, subject_id=final.subject_id),
+            class_name=klass.name if klass else None, student_name=student.full_name if student else None)
+        if drafts:
+            notify(session, school_id=school_id, source_event_id=envelope["id"], drafts=drafts)
+
     # -- internal mail (R-M1) --------------------------------------------------
 
     def _related_teachers(self, session, school_id, actor_id, roles) -> set:

@@ -41,6 +41,10 @@ LATE_ENTRY_TITLE = "Урок записан с опозданием"
 LATE_ENTRY_BODY = "«{subject}», {klass}, урок {date}: {how}"
 LATE_ENTRY_HOW = {"late": "записан не в день урока", "overdue": "записан позже трёх дней после урока"}
 UNKNOWN_CLASS = "класс"
+LATE_FINAL_TITLE = "Итоговая отметка выставлена с опозданием"
+LATE_FINAL_BODY = "«{subject}», {klass}, {student}: итоговая отметка {period} выставлена позже двух дней после окончания периода"
+LATE_FINAL_PERIOD = {"year": "за год", "quarter": "за четверть", "trimester": "за триместр",
+                     "half_year": "за полугодие"}
 HOMEWORK_TITLE = "Новое домашнее задание"
 HOMEWORK_BODY = "«{subject}» на {date}: {homework}"
 MESSAGE_TITLE = "Новое сообщение"

@@ -292,3 +292,20 @@ def test_a_late_or_overdue_lesson_entry_is_told_to_the_administration_and_class_
     assert sorted(n.recipient_id for n in notes) == sorted([school["director"], school["deputy"], school["head_a"]])
     assert {n.kind for n in notes} == {"late_entry"}
     assert notes[0].body == "«Математика», 5А, урок 12.10.2026: записан позже трёх дней после урока"
+
+
+def test_a_late_final_mark_is_told_to_the_administration_and_class_teacher_R_F3(start, school, publish, rows):
+    """A final mark posted after the 2-day deadline notifies the deputies,
+    directors and the class teacher; one on time notifies nobody."""
+    container = start()
+    final = {"final_mark_id": new_id(), "student_id": school["student_a"], "subject_id": school["subject"],
+             "class_id": school["class_a"], "period_id": new_id(), "period_kind": "quarter", "value": 4,
+             "version": 1, "late": True, "evidence": {}, "warnings": ["LATE"], "teacher_id": school["teacher_a"]}
+    with waiter(container, "on_final_mark_posted", n=2):
+        publish("journal", make_envelope("final_mark_posted", final, producer="journal", school_id=school["school"]))
+        publish("journal", make_envelope("final_mark_posted", {**final, "final_mark_id": new_id(), "late": False},
+                                         producer="journal", school_id=school["school"]))
+    notes = rows(store.Notification)
+    assert sorted(n.recipient_id for n in notes) == sorted([school["director"], school["deputy"], school["head_a"]])
+    assert {n.kind for n in notes} == {"late_final_mark"}
+    assert "«Математика», 5А" in notes[0].body and "за четверть" in notes[0].body
