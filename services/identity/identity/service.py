@@ -12,7 +12,7 @@ from kernel.db import Database
 from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event
 
 from identity import credentials, domain, events, store
-from identity.errors import AlreadyExists, Forbidden, LoginTaken, NotFound, text
+from identity.errors import AlreadyExists, Forbidden, LoginTaken, NotFound, ValidationError, text
 from identity.store import tables
 
 
@@ -89,6 +89,9 @@ class Service:
         parent = store.get_user(s, user_id=parent_id)
         if parent is None or parent.school_id != actor.school_id or "parent" not in parent.roles:
             raise NotFound(text("parent_not_found"), details={"parent_id": parent_id})
+        if not _manages(s, actor, student) or not _manages(s, actor, parent):
+            # R-A2: a class teacher manages the families of their own class only.
+            raise NotFound(text("student_not_found"), details={"student_id": student_id})
         link = store.get_parent_link(s, student_id=student_id, parent_id=parent_id)
         if link is not None:
             if link.relation != relation:
@@ -112,13 +115,84 @@ class Service:
             raise Forbidden()
         with self.db.transaction() as s:
             parent = store.get_user(s, user_id=parent_id)
-            if parent is None or parent.school_id != actor.school_id or "parent" not in parent.roles:
+            if (parent is None or parent.school_id != actor.school_id or "parent" not in parent.roles
+                    or not _manages(s, actor, parent)):
                 raise NotFound(text("parent_not_found"), details={"parent_id": parent_id})
+            before = store.latest_consent(s, parent_id=parent_id)
             consent = store.add_consent(s, school_id=actor.school_id, parent_id=parent_id, given=given,
                                         signed_on=signed, recorded_by=actor.user_id)
+            if not given:
+                # R-A4: a withdrawn consent ends the parent's sessions at once.
+                store.revoke_user_sessions(s, user_id=parent_id)
+            store.add_audit(s, action="consent_recorded", school_id=actor.school_id, actor_id=actor.user_id,
+                            target_id=parent_id, correlation_id=actor.correlation_id,
+                            before={"given": bool(before.given)} if before else None, after={"given": given})
             payload = events.consent_recorded(consent)
             self.outbox.add(s, events.CONSENT_RECORDED, payload, _ctx_for_events(actor))
         return payload
+
+    @rpc
+    def change_password(self, ctx, old_password, new_password):
+        """``PUT /me/password``: the current password proves it is the owner;
+        every session of the user ends (other devices log in again)."""
+        actor = domain.parse_ctx(ctx)
+        if not isinstance(old_password, str) or not old_password or len(old_password) > 1024:
+            raise domain.invalid("field_required", "old_password")
+        with self.db.transaction() as s:
+            user = store.get_user(s, user_id=actor.user_id)
+            if user is None or not user.active:
+                raise NotFound(text("user_not_found"))
+            password_hash, roles, login = user.password_hash, list(user.roles), user.login
+        new_password = domain.validate_password(new_password, roles=roles, login=login)
+        if not tpool.execute(credentials.verify_password, password_hash, old_password):
+            raise ValidationError(text("password_wrong"), details={"field": "old_password"})
+        new_hash = tpool.execute(credentials.hash_password, new_password)
+        with self.db.transaction() as s:
+            store.set_password_hash(s, user_id=actor.user_id, password_hash=new_hash)
+            store.revoke_user_sessions(s, user_id=actor.user_id)
+            store.add_audit(s, action="password_changed", school_id=actor.school_id, actor_id=actor.user_id,
+                            target_id=actor.user_id, correlation_id=actor.correlation_id)
+        return None
+
+    @rpc
+    def set_roles(self, ctx, user_id, roles):
+        """``PUT /users/{id}/roles`` (R-A5): the admin only, never their own;
+        audited with who, when, before and after; the user's sessions end so
+        the new roles apply at the next login."""
+        actor = domain.parse_ctx(ctx)
+        user_id = _id_arg(user_id, "user_id")
+        roles = domain.validate_roles(roles)
+        domain.check_may_set_roles(actor, user_id)
+        with self.db.transaction() as s:
+            user = store.get_user(s, user_id=user_id)
+            if user is None or user.school_id != actor.school_id:
+                raise NotFound(text("user_not_found"), details={"user_id": user_id})
+            before = list(user.roles)
+            if before != list(roles):
+                store.set_roles(s, user_id=user_id, roles=roles)
+                store.revoke_user_sessions(s, user_id=user_id)
+                store.add_audit(s, action="roles_changed", school_id=actor.school_id, actor_id=actor.user_id,
+                                target_id=user_id, correlation_id=actor.correlation_id,
+                                before={"roles": before}, after={"roles": list(roles)})
+                self.outbox.add(s, events.ROLES_CHANGED, {"user_id": user_id, "before": before,
+                                                          "roles": list(roles)}, _ctx_for_events(actor))
+            s.refresh(user)
+            return store.user_dict(user)
+
+    @rpc
+    def list_audit(self, ctx, target_id=None, action=None, limit=100):
+        """The audit trail of the actor's school, newest first (admin only)."""
+        actor = domain.parse_ctx(ctx)
+        if not actor.has("admin"):
+            raise Forbidden()
+        target_id = domain.require_str(target_id, "target_id", max_len=300, optional=True)
+        action = domain.require_str(action, "action", max_len=60, optional=True)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 500:
+            raise domain.invalid("field_type", "limit")
+        with self.db.transaction() as s:
+            rows = store.audit_records(s, school_id=actor.school_id, target_id=target_id, action=action,
+                                       limit=limit)
+            return {"items": [store.audit_dict(r) for r in rows], "next_cursor": None}
 
     @rpc
     def get_user(self, ctx, user_id):
@@ -162,6 +236,25 @@ class Service:
         store.upsert_assignment(session, assignment_id=assignment_id, school_id=_school(envelope),
                                 teacher_id=teacher_id, class_id=class_id, subject_id=subject_id,
                                 subgroup_id=events.optional(payload, "subgroup_id"))
+
+
+def _manages(session, actor: domain.Actor, user) -> bool:
+    """R-A2: the admin manages every family of the school; a class teacher
+    those they issued logins to and those of their own classes."""
+    if actor.has("admin"):
+        return True
+    if user.created_by == actor.user_id:
+        return True
+    mine = set(store.classes_of_class_teacher(session, teacher_id=actor.user_id))
+    if not mine:
+        return False
+    classes = set()
+    if "student" in user.roles:
+        classes.add(store.class_of_student(session, student_id=user.id))
+    if "parent" in user.roles:
+        classes |= {store.class_of_student(session, student_id=c.id)
+                    for c in store.children_of(session, parent_id=user.id)}
+    return bool(mine & classes)
 
 
 def _school(envelope: dict) -> str:

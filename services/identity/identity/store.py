@@ -9,7 +9,8 @@ import datetime as dt
 import json
 
 from sqlalchemy import (
-    JSON, Boolean, Date, DateTime, ForeignKey, Index, String, Text, UniqueConstraint, select, update,
+    JSON, Boolean, Date, DateTime, ForeignKey, Index, String, Text, UniqueConstraint, delete, func, select,
+    update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -139,6 +140,36 @@ class TeacherAssignment(Base):
     subject_id: Mapped[str] = mapped_column(String(36), nullable=False)
     subgroup_id: Mapped[str | None] = mapped_column(String(36))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+# --- access: failed logins and the audit trail (issue 3) --------------------------------
+
+class LoginFailure(Base):
+    """One failed login, keyed by the login tried ("login:<key>") and by the
+    client address ("addr:<ip>"): throttling counts them over the last hour."""
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    key: Mapped[str] = mapped_column(String(300), nullable=False)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class AuditRecord(Base):
+    """R-A5: who changed what and when, with the state before and after.
+    Also lockouts, unlocks and refresh-token reuse (ASVS V7)."""
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_school_at", "school_id", "at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    school_id: Mapped[str | None] = mapped_column(String(36))
+    actor_id: Mapped[str | None] = mapped_column(String(36))
+    action: Mapped[str] = mapped_column(String(60), nullable=False)
+    target_id: Mapped[str | None] = mapped_column(String(300))
+    before: Mapped[dict | None] = mapped_column(JSON)
+    after: Mapped[dict | None] = mapped_column(JSON)
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 
 tables = kernel_tables(Base.metadata)
@@ -373,3 +404,76 @@ def access_facts(session: Session, *, subject_id: str, resource: domain.Resource
         class_ids=frozenset(class_ids), class_teacher_of=class_teacher_of,
         created_by_subject=bool(user.created_by) and user.created_by == subject_id,
     )
+
+
+# --- refresh-token rotation, sessions, throttling, audit (issue 3) -------------------------
+
+def find_refresh_token(session: Session, *, token_hash: str) -> RefreshToken | None:
+    return session.scalars(select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+                           .with_for_update()).first()
+
+
+def revoke_family(session: Session, *, family_id: str) -> int:
+    """End one session: every token of the family stops working."""
+    return session.execute(update(RefreshToken).where(
+        RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None)).values(revoked_at=utcnow())).rowcount
+
+
+def revoke_user_sessions(session: Session, *, user_id: str, keep_family: str | None = None) -> int:
+    """End every session of a user (consent withdrawn, roles or password changed)."""
+    query = update(RefreshToken).where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+    if keep_family:
+        query = query.where(RefreshToken.family_id != keep_family)
+    return session.execute(query.values(revoked_at=utcnow())).rowcount
+
+
+def add_login_failures(session: Session, *, keys, at: dt.datetime) -> None:
+    for key in keys:
+        session.add(LoginFailure(id=new_id(), key=key[:300], at=at))
+    session.flush()
+
+
+def login_failures(session: Session, *, key: str, since: dt.datetime) -> tuple[int, dt.datetime | None]:
+    """How many failures ``key`` had since ``since`` and when the last one was."""
+    count, last = session.execute(select(func.count(LoginFailure.id), func.max(LoginFailure.at))
+                                  .where(LoginFailure.key == key, LoginFailure.at >= since)).one()
+    return int(count or 0), last
+
+
+def clear_login_failures(session: Session, *, key: str) -> int:
+    return session.execute(delete(LoginFailure).where(LoginFailure.key == key)).rowcount
+
+
+def add_audit(session: Session, *, action: str, school_id: str | None = None, actor_id: str | None = None,
+              target_id: str | None = None, before=None, after=None, correlation_id: str | None = None
+              ) -> AuditRecord:
+    row = AuditRecord(id=new_id(), school_id=school_id, actor_id=actor_id, action=action,
+                      target_id=target_id, before=before, after=after, correlation_id=correlation_id,
+                      at=utcnow())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def audit_records(session: Session, *, school_id: str, target_id: str | None = None, action: str | None = None,
+                  limit: int = 100) -> list[AuditRecord]:
+    query = select(AuditRecord).where(AuditRecord.school_id == school_id)
+    if target_id:
+        query = query.where(AuditRecord.target_id == target_id)
+    if action:
+        query = query.where(AuditRecord.action == action)
+    return list(session.scalars(query.order_by(AuditRecord.at.desc(), AuditRecord.id).limit(limit)))
+
+
+def audit_dict(row: AuditRecord) -> dict:
+    return {"id": row.id, "action": row.action, "actor_id": row.actor_id, "target_id": row.target_id,
+            "before": row.before, "after": row.after, "correlation_id": row.correlation_id,
+            "at": row.at.isoformat() if row.at else None}
+
+
+def set_roles(session: Session, *, user_id: str, roles) -> None:
+    session.execute(update(User).where(User.id == user_id).values(roles=list(roles)))
+
+
+def students_of_class(session: Session, *, class_id: str) -> list[str]:
+    return list(session.scalars(select(StudentClass.student_id).where(StudentClass.class_id == class_id)))

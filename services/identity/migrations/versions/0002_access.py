@@ -1,0 +1,45 @@
+"""access: failed logins (throttling) and the audit log (issue 3)
+
+Revision ID: 0002_access
+Revises: 0001
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0002_access'
+down_revision = '0001'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        'login_failures',
+        sa.Column('id', sa.String(length=36), nullable=False),
+        sa.Column('key', sa.String(length=300), nullable=False),
+        sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.create_index('ix_login_failures_key_at', 'login_failures', ['key', 'at'], unique=False)
+    op.create_table(
+        'audit_log',
+        sa.Column('id', sa.String(length=36), nullable=False),
+        sa.Column('school_id', sa.String(length=36), nullable=True),
+        sa.Column('actor_id', sa.String(length=36), nullable=True),
+        sa.Column('action', sa.String(length=60), nullable=False),
+        sa.Column('target_id', sa.String(length=300), nullable=True),
+        sa.Column('before', sa.JSON(), nullable=True),
+        sa.Column('after', sa.JSON(), nullable=True),
+        sa.Column('correlation_id', sa.String(length=64), nullable=True),
+        sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.create_index('ix_audit_log_school_at', 'audit_log', ['school_id', 'at'], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index('ix_audit_log_school_at', table_name='audit_log')
+    op.drop_table('audit_log')
+    op.drop_index('ix_login_failures_key_at', table_name='login_failures')
+    op.drop_table('login_failures')
