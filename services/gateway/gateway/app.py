@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from kernel import config as kernel_config
 from kernel import correlation
 
-from gateway import api, errors, metrics, ops
+from gateway import api, api_identity, errors, metrics, ops
 from gateway.auth import TOKEN_CACHE, TokenCache
 from gateway.context import EXTENSION, ClientsHolder
 from gateway.messages import MESSAGES, text
@@ -34,6 +34,8 @@ DEFAULTS = {
     "JWKS_MIN_INTERVAL": 10.0,  # seconds between two refetches of identity's keys
     "TOKEN_CACHE_SIZE": 4096,   # verified tokens remembered per process (0: off)
     "TOKEN_CACHE_SECONDS": 60.0,
+    "DECISION_CACHE_SIZE": 10000,   # identity's access decisions remembered per process (0: off)
+    "DECISION_CACHE_SECONDS": 2.0,  # how long one is trusted: the bound on a revoked relationship
 }
 
 # A client's X-Correlation-Id is adopted only if it cannot pollute logs or
@@ -69,7 +71,11 @@ def create_app(config: dict | None = None, clients=None) -> Flask:
     if int(app.config["TOKEN_CACHE_SIZE"]) > 0:
         app.extensions[TOKEN_CACHE] = TokenCache(int(app.config["TOKEN_CACHE_SIZE"]),
                                                  float(app.config["TOKEN_CACHE_SECONDS"]))
+    if int(app.config["DECISION_CACHE_SIZE"]) > 0:
+        app.extensions[api.DECISIONS] = api.DecisionCache(int(app.config["DECISION_CACHE_SIZE"]),
+                                                          float(app.config["DECISION_CACHE_SECONDS"]))
     app.register_blueprint(api.bp)
+    app.register_blueprint(api_identity.bp)
     app.register_blueprint(ops.bp)
     _install_hooks(app)
     _install_error_handlers(app)

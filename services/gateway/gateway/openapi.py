@@ -371,6 +371,14 @@ PATHS = {
 }
 
 
+# Issue 3's routes live in their own module (merged here, one place).
+from gateway import openapi_identity as _identity  # noqa: E402
+
+REQUEST_SCHEMAS.update(_identity.REQUEST_SCHEMAS)
+RESPONSE_SCHEMAS.update(_identity.RESPONSE_SCHEMAS)
+PATHS.update(_identity.PATHS)
+
+
 def document() -> dict:
     """The whole OpenAPI 3.1 document (a fresh copy: callers may mutate it)."""
     return copy.deepcopy({
