@@ -258,6 +258,15 @@ def _new_user(roles):
                                                "full_name": "Новый Пользователь", "roles": roles}, _own(w, role))
 
 
+def _confirm_totp(w, role):
+    """Starts the enrolment itself and answers with the app's current code
+    (family roles cannot start it: their confirm has nothing to confirm)."""
+    import pyotp
+    begun = w.api[role].request("POST", "/me/totp")
+    code = pyotp.TOTP(begun.json()["secret"]).now() if begun.status_code == 201 else "123456"
+    return "POST", "/me/totp/confirm", {"code": code}, _own(w, role)
+
+
 RECIPES = {
     ("POST /auth/login", NONE): lambda w, role: (
         "POST", "/auth/login", {"login": w.login[role], "password": w.password[role]}, None),
@@ -317,6 +326,9 @@ RECIPES = {
     ("POST /backups", NONE): _simple("POST", lambda w: "/backups"),
     ("GET /backups", NONE): _simple("GET", lambda w: "/backups"),
     ("GET /openapi.json", NONE): _simple("GET", lambda w: "/openapi.json"),
+    # last in the table: a confirmed second factor changes how these users log in
+    ("POST /me/totp", NONE): _simple("POST", lambda w: "/me/totp"),
+    ("POST /me/totp/confirm", NONE): _confirm_totp,
 }
 
 

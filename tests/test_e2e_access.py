@@ -208,3 +208,21 @@ def test_expired_and_foreign_tokens(site):
     for path in (f"/students/{site['student']['id']}/diary", f"/users/{site['student']['id']}"):
         r = get(site, path, other)
         assert r.status_code == 404, path
+
+
+# --- item 4: the second factor -------------------------------------------------------------------
+
+def test_totp_second_factor_through_the_gateway(site):
+    import pyotp
+    admin = site["admin"]
+    staff = admin.post("/users", {"login": f"twofa.{site['u']}", "full_name": "Сотрудник 2FA",
+                                  "roles": ["secretary"], "password": PASSWORD}, expect=201)
+    api = Api(site["base"]).login(staff["login"], PASSWORD)
+    secret = api.post("/me/totp", expect=201)["secret"]
+    codes = api.post("/me/totp/confirm", {"code": pyotp.TOTP(secret).now()}, expect=200)["recovery_codes"]
+    bare = post(site, "/auth/login", {"login": staff["login"], "password": PASSWORD})
+    assert bare.status_code == 401 and bare.json()["error"] == "TOTP_REQUIRED"
+    assert post(site, "/auth/login", {"login": staff["login"], "password": PASSWORD,
+                                      "totp_code": codes[0]}).status_code == 200
+    assert post(site, "/auth/login", {"login": staff["login"], "password": PASSWORD,
+                                      "totp_code": codes[0]}).status_code == 401

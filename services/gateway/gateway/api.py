@@ -96,7 +96,8 @@ def authorize(action: str, resource_type: str, resource_id: str) -> None:
 def login():
     body = json_body()
     reply = current_clients().identity.Login(identity_pb2.LoginRequest(
-        login=body["login"], password=body["password"], client_address=request.remote_addr or ""))
+        login=body["login"], password=body["password"], client_address=request.remote_addr or "",
+        totp_code=body.get("totp_code") or ""))
     return jsonify(convert.token_pair(reply))
 
 

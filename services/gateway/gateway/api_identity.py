@@ -40,6 +40,19 @@ def change_password():
     return "", 204
 
 
+@bp.post("/me/totp")
+@login_required
+def begin_totp():
+    return jsonify(current_clients().rpc("identity", "begin_totp", call_ctx())), 201
+
+
+@bp.post("/me/totp/confirm")
+@login_required
+def confirm_totp():
+    body = json_body()
+    return jsonify(current_clients().rpc("identity", "confirm_totp", call_ctx(), body["code"]))
+
+
 @bp.get("/users/<id>")
 @login_required
 def get_user(id):

@@ -15,6 +15,9 @@ REQUEST_SCHEMAS = {
         "old_password": {"type": "string", "minLength": 1, "maxLength": 256},
         "new_password": {"type": "string", "minLength": 1, "maxLength": 256},
     }, ["old_password", "new_password"], "Staff: at least 12 characters; never a common password."),
+    "TotpConfirmRequest": _closed({
+        "code": {"type": "string", "minLength": 1, "maxLength": 20},
+    }, ["code"]),
     "SetRolesRequest": _closed({
         "roles": {"type": "array", "items": {"enum": ROLES}, "minItems": 1, "uniqueItems": True},
     }, ["roles"]),
@@ -28,6 +31,13 @@ RESPONSE_SCHEMAS = {
         "sex": {"type": ["string", "null"]}, "active": {"type": "boolean"},
         "created_at": {"type": ["string", "null"]},
     }, ["id", "login", "full_name", "roles"]),
+    "TotpSecret": _open({
+        "secret": {"type": "string", "description": "Base32; shown once"},
+        "otpauth_uri": {"type": "string", "description": "otpauth:// URI for a QR code"},
+    }),
+    "RecoveryCodes": _open({
+        "recovery_codes": {"type": "array", "items": {"type": "string"}, "description": "Shown once"},
+    }),
     "AuditRecord": _open({
         "id": ID, "action": {"type": "string"}, "actor_id": {"type": ["string", "null"]},
         "target_id": {"type": ["string", "null"]}, "before": {}, "after": {},
@@ -52,6 +62,13 @@ PATHS = {
         "change_password", "Сменить пароль", "people", body="ChangePasswordRequest",
         ok=(204, None, "Changed; every session of the user ends"), errors=(400,),
         description="400 VALIDATION_ERROR for a wrong old_password or a weak new_password.")},
+    f"{P}/me/totp": {"post": _op(
+        "begin_totp", "Подключить второй фактор", "auth", ok=(201, "TotpSecret", "A new secret, not yet on"),
+        errors=(403, 409), description="Staff only. The factor is on after POST /me/totp/confirm.")},
+    f"{P}/me/totp/confirm": {"post": _op(
+        "confirm_totp", "Подтвердить второй фактор", "auth", body="TotpConfirmRequest",
+        ok=(200, "RecoveryCodes", "On; ten one-time recovery codes, shown once"), errors=(400, 409),
+        description="400 VALIDATION_ERROR for a wrong code. Every session ends; log in again with totp_code.")},
     f"{P}/users/{{id}}": {"get": _op(
         "get_user", "Пользователь", "people", params=[_path_id(description="User id")],
         ok=(200, "User", "The user without secrets"), errors=(404,),

@@ -48,6 +48,11 @@ MESSAGES = {
     "too_many_attempts": "Слишком много неудачных попыток входа. Повторите попытку позже",
     "invalid_token": "Недействительный токен",
     "not_your_class": "Ученик не из вашего класса",
+    "totp_required": "Введите одноразовый код из приложения-аутентификатора",
+    "totp_wrong": "Неверный одноразовый код",
+    "totp_enabled": "Второй фактор уже включён",
+    "totp_not_started": "Сначала начните подключение второго фактора",
+    "totp_staff_only": "Второй фактор подключают сотрудники школы",
     "argument_required": "Не указан параметр «{field}»",
 }
 
@@ -83,6 +88,10 @@ class TooManyAttempts(base.RateLimited):
 
 class InvalidToken(base.Unauthenticated):
     code, message = "INVALID_TOKEN", MESSAGES["invalid_token"]
+
+
+class TotpEnabled(base.Conflict):
+    code, message = "TOTP_ALREADY_ENABLED", MESSAGES["totp_enabled"]
 
 
 class LoginTaken(base.Conflict):

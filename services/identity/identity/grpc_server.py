@@ -18,7 +18,7 @@ from kernel.db import transaction
 from kernel.events import utcnow
 from kernel.grpcserver import abort
 
-from identity import credentials, domain, store
+from identity import credentials, domain, store, totp
 from identity.errors import text
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,12 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
                   {"retry_after": verdict.retry_after})
             return None
         # Unknown logins verify against a dummy hash: same answer, similar time.
-        if not credentials.verify_password(password_hash, password) or not user.active:
+        ok = credentials.verify_password(password_hash, password) and user.active
+        second = self._second_factor(user, request.totp_code) if ok else "ok"
+        if second == "required":
+            abort(context, grpc.StatusCode.UNAUTHENTICATED, "TOTP_REQUIRED", text("totp_required"))
+            return None
+        if not ok or second == "wrong":
             with transaction(self.factory) as s:
                 store.add_login_failures(s, keys=(account_key, address_key), at=utcnow())
                 if account_failures + 1 in (domain.FREE_FAILURES, domain.ACCOUNT_LIMIT):
@@ -111,6 +116,29 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
                                     family_id=str(uuid.uuid4()), expires_at=utcnow() + credentials.REFRESH_TTL)
         LOGINS.labels("ok").inc()
         return self._pair(user, refresh)
+
+    def _second_factor(self, user, code: str) -> str:
+        """"ok" (none enabled, or a good code, which is then spent),
+        "required" (no code given) or "wrong" (counted as a failed login)."""
+        with transaction(self.factory) as s:
+            row = store.get_totp(s, user_id=user.id, lock=True)
+            if row is None or not row.enabled:
+                return "ok"
+            if not code:
+                return "required"
+            if totp.is_recovery_code(code):
+                digest = totp.recovery_hash(code)
+                if digest not in row.recovery_hashes:
+                    return "wrong"
+                row.recovery_hashes = [h for h in row.recovery_hashes if h != digest]
+                store.add_audit(s, action="recovery_code_used", school_id=user.school_id, actor_id=user.id,
+                                target_id=user.id, after={"left": len(row.recovery_hashes)})
+                return "ok"
+            step = totp.matching_step(row.secret, code, last_step=row.last_step)
+            if step is None:
+                return "wrong"
+            row.last_step = step
+            return "ok"
 
     def _pair(self, user, refresh: str):
         kid, key = self.signing_key()

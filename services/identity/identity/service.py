@@ -11,8 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from kernel.db import Database
 from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event
 
-from identity import credentials, domain, events, store
-from identity.errors import AlreadyExists, Forbidden, LoginTaken, NotFound, ValidationError, text
+from identity import credentials, domain, events, store, totp
+from identity.errors import (
+    AlreadyExists, Forbidden, LoginTaken, NotFound, TotpEnabled, ValidationError, text,
+)
 from identity.store import tables
 
 
@@ -178,6 +180,47 @@ class Service:
                                                           "roles": list(roles)}, _ctx_for_events(actor))
             s.refresh(user)
             return store.user_dict(user)
+
+    @rpc
+    def begin_totp(self, ctx):
+        """``POST /me/totp``: a new secret for the caller's authenticator
+        app; the factor is on only after :meth:`confirm_totp`. Staff only."""
+        actor = domain.parse_ctx(ctx)
+        with self.db.transaction() as s:
+            user = store.get_user(s, user_id=actor.user_id)
+            if user is None:
+                raise NotFound(text("user_not_found"))
+            if not domain.is_staff(user.roles):
+                raise Forbidden(text("totp_staff_only"))
+            current = store.get_totp(s, user_id=user.id, lock=True)
+            if current is not None and current.enabled:
+                raise TotpEnabled()
+            secret = totp.new_secret()
+            store.put_totp(s, user_id=user.id, secret=secret)
+            return {"secret": secret, "otpauth_uri": totp.provisioning_uri(secret, user.login)}
+
+    @rpc
+    def confirm_totp(self, ctx, code):
+        """``POST /me/totp/confirm``: the first code proves the app works;
+        the factor is on and ten recovery codes are returned, once."""
+        actor = domain.parse_ctx(ctx)
+        code = domain.require_str(code, "code", max_len=20)
+        with self.db.transaction() as s:
+            row = store.get_totp(s, user_id=actor.user_id, lock=True)
+            if row is None:
+                raise domain.ValidationError(text("totp_not_started"), details={"field": "code"})
+            if row.enabled:
+                raise TotpEnabled()
+            step = totp.matching_step(row.secret, code)
+            if step is None:
+                raise ValidationError(text("totp_wrong"), details={"field": "code"})
+            codes = totp.new_recovery_codes()
+            row.enabled, row.last_step = True, step
+            row.recovery_hashes = [totp.recovery_hash(c) for c in codes]
+            store.revoke_user_sessions(s, user_id=actor.user_id)
+            store.add_audit(s, action="totp_enabled", school_id=actor.school_id, actor_id=actor.user_id,
+                            target_id=actor.user_id, correlation_id=actor.correlation_id)
+        return {"recovery_codes": codes}
 
     @rpc
     def list_audit(self, ctx, target_id=None, action=None, limit=100):

@@ -172,6 +172,20 @@ class AuditRecord(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 
+class TotpSecret(Base):
+    """Item 4: a staff member's TOTP second factor. ``enabled`` only after
+    the first code is confirmed; recovery codes are kept as sha256 hashes
+    (they are random, 50 bits: no slow hash needed) and removed when used."""
+    __tablename__ = "totp_secrets"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(64), nullable=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    recovery_hashes: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
+    last_step: Mapped[int | None] = mapped_column()  # the last accepted time step: a code works once
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
 tables = kernel_tables(Base.metadata)
 
 
@@ -477,3 +491,20 @@ def set_roles(session: Session, *, user_id: str, roles) -> None:
 
 def students_of_class(session: Session, *, class_id: str) -> list[str]:
     return list(session.scalars(select(StudentClass.student_id).where(StudentClass.class_id == class_id)))
+
+
+def get_totp(session: Session, *, user_id: str, lock: bool = False) -> TotpSecret | None:
+    query = select(TotpSecret).where(TotpSecret.user_id == user_id)
+    return session.scalars(query.with_for_update() if lock else query).first()
+
+
+def put_totp(session: Session, *, user_id: str, secret: str) -> TotpSecret:
+    """A new, not yet enabled secret (replaces an unconfirmed one)."""
+    row = get_totp(session, user_id=user_id, lock=True)
+    if row is None:
+        row = TotpSecret(user_id=user_id, secret=secret, enabled=False, recovery_hashes=[], created_at=utcnow())
+        session.add(row)
+    else:
+        row.secret, row.enabled, row.recovery_hashes, row.last_step = secret, False, [], None
+    session.flush()
+    return row

@@ -1,4 +1,4 @@
-"""access: failed logins (throttling) and the audit log (issue 3)
+"""access: failed logins (throttling), the audit log, TOTP secrets (issue 3)
 
 Revision ID: 0002_access
 Revises: 0001
@@ -36,9 +36,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
     )
     op.create_index('ix_audit_log_school_at', 'audit_log', ['school_id', 'at'], unique=False)
+    op.create_table(
+        'totp_secrets',
+        sa.Column('user_id', sa.String(length=36), nullable=False),
+        sa.Column('secret', sa.String(length=64), nullable=False),
+        sa.Column('enabled', sa.Boolean(), nullable=False),
+        sa.Column('recovery_hashes', sa.JSON(), nullable=False),
+        sa.Column('last_step', sa.Integer(), nullable=True),
+        sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
+        sa.PrimaryKeyConstraint('user_id'),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('totp_secrets')
     op.drop_index('ix_audit_log_school_at', table_name='audit_log')
     op.drop_table('audit_log')
     op.drop_index('ix_login_failures_key_at', table_name='login_failures')
