@@ -286,6 +286,8 @@ RECIPES = {
     ("PUT /users/{id}/roles", OTHER_SCHOOL): _simple("PUT", lambda w: f"/users/{w.sx}/roles",
                                                      lambda w: {"roles": ["student"]}),
     ("GET /audit", NONE): _simple("GET", lambda w: "/audit"),
+    ("GET /access-log", NONE): _simple("GET", lambda w: "/access-log"),
+    ("GET /activity", NONE): _simple("GET", lambda w: f"/activity?month={w.today.strftime('%Y-%m')}"),
     ("POST /students/{id}/parents", OWN): _simple(
         "POST", lambda w: f"/students/{w.sa}/parents", lambda w: {"parent_id": w.pa, "relation": "мать"}),
     ("POST /students/{id}/parents", OTHER): _simple(

@@ -226,3 +226,30 @@ def test_totp_second_factor_through_the_gateway(site):
                                       "totp_code": codes[0]}).status_code == 200
     assert post(site, "/auth/login", {"login": staff["login"], "password": PASSWORD,
                                       "totp_code": codes[0]}).status_code == 401
+
+
+# --- item 7: access events over RabbitMQ, kept by identity --------------------------------------
+
+def test_r_a6_every_personal_data_request_reaches_the_access_log(site):
+    parent = Api(site["base"]).login(site["parent"]["login"], PASSWORD)
+    cid = f"access-{uuid.uuid4().hex[:12]}"
+    diary = parent.request("GET", f"/students/{site['student']['id']}/diary", headers={"X-Correlation-Id": cid})
+    assert diary.status_code == 200
+    admin = site["admin"]
+    deadline = time.monotonic() + 20
+    while True:
+        items = admin.get(f"/access-log?user_id={site['parent']['id']}")["items"]
+        hit = [i for i in items if i["correlation_id"] == cid]
+        if hit:
+            break
+        assert time.monotonic() < deadline, items
+        time.sleep(0.3)
+    (record,) = hit
+    assert record["route"] == "/api/v1/students/<id>/diary" and record["status"] == 200
+    assert record["resource_id"] == site["student"]["id"] and record["method"] == "GET"
+    # the login itself was recorded too, and the month's counts include the parent
+    assert any(i["route"] == "/api/v1/auth/login" for i in items)
+    month = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m")
+    counts = admin.get(f"/activity?month={month}")
+    assert any(r["user_id"] == site["parent"]["id"] and r["requests"] >= 2 for r in counts["by_user"])
+    assert any(r["role"] == "parent" for r in counts["by_role"])

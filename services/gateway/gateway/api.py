@@ -98,6 +98,7 @@ def login():
     reply = current_clients().identity.Login(identity_pb2.LoginRequest(
         login=body["login"], password=body["password"], client_address=request.remote_addr or "",
         totp_code=body.get("totp_code") or ""))
+    g.logged_in = (reply.user_id, reply.school_id, tuple(reply.roles))  # for the access log (R-A6)
     return jsonify(convert.token_pair(reply))
 
 

@@ -73,3 +73,18 @@ def list_audit():
     q = query_params()
     return jsonify(current_clients().rpc("identity", "list_audit", call_ctx(), q.get("target_id"),
                                          q.get("action"), q["limit"]))
+
+
+@bp.get("/access-log")
+@login_required
+def list_access():
+    q = query_params()
+    return jsonify(current_clients().rpc("identity", "list_access", call_ctx(), q.get("user_id"), q.get("from"),
+                                         q.get("to"), q["limit"]))
+
+
+@bp.get("/activity")
+@login_required
+def activity():
+    q = query_params()
+    return jsonify(current_clients().rpc("identity", "activity", call_ctx(), q["month"]))

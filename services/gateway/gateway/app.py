@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from kernel import config as kernel_config
 from kernel import correlation
 
-from gateway import api, api_identity, errors, metrics, ops
+from gateway import access_log, api, api_identity, errors, metrics, ops
 from gateway.auth import TOKEN_CACHE, TokenCache
 from gateway.context import EXTENSION, ClientsHolder
 from gateway.messages import MESSAGES, text
@@ -45,6 +45,8 @@ SANE_CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{8,64}")
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 PORTAL_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
               "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+ACCESS_LOG = "ejournal.gateway.access_log"
 
 HTTP_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
 
@@ -74,6 +76,9 @@ def create_app(config: dict | None = None, clients=None) -> Flask:
     if int(app.config["DECISION_CACHE_SIZE"]) > 0:
         app.extensions[api.DECISIONS] = api.DecisionCache(int(app.config["DECISION_CACHE_SIZE"]),
                                                           float(app.config["DECISION_CACHE_SECONDS"]))
+    # R-A6: access events; off for tests that inject fake clients unless asked for.
+    if app.config.get("ACCESS_LOG", clients is None):
+        app.extensions[ACCESS_LOG] = access_log.AccessLog(settings.amqp_uri)
     app.register_blueprint(api.bp)
     app.register_blueprint(api_identity.bp)
     app.register_blueprint(ops.bp)
@@ -96,6 +101,7 @@ def _install_hooks(app: Flask) -> None:
         if cid:
             response.headers[correlation.HEADER] = cid
         _security_headers(response)
+        _record_access(app, response)
         route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
         metrics.observe(route, request.method, response.status_code,
                         time.perf_counter() - g.get("started", time.perf_counter()))
@@ -104,6 +110,28 @@ def _install_hooks(app: Flask) -> None:
     @app.teardown_request
     def _clear(_exc=None):
         correlation.set(None)
+
+
+def _record_access(app: Flask, response) -> None:
+    """One access event per authenticated API request (R-A6), and one per
+    successful login (who logged in is known only from the answer)."""
+    sink = app.extensions.get(ACCESS_LOG)
+    if sink is None or request.url_rule is None or not request.path.startswith("/api/v1/"):
+        return
+    principal = g.get("principal")
+    if principal is not None:
+        user_id, school_id, roles = principal.user_id, principal.school_id, principal.roles
+    else:  # the login view leaves who logged in here
+        user_id, school_id, roles = g.get("logged_in") or (None, None, ())
+    if not user_id:
+        return
+    try:
+        sink.record(access_log.access_event(
+            user_id=user_id, school_id=school_id, roles=roles, method=request.method, route=request.url_rule.rule,
+            resource_id=(request.view_args or {}).get("id"), status=response.status_code,
+            correlation_id=g.get("correlation_id"), address=request.remote_addr))
+    except Exception:  # noqa: BLE001 - the log must never break the answer
+        log.exception("could not queue an access event")
 
 
 def _security_headers(response) -> None:

@@ -2,7 +2,7 @@
 audit routes (issue 3); merged into gateway.openapi's document."""
 from __future__ import annotations
 
-from gateway.openapi import API_PREFIX as P, ID, ROLES, _closed, _op, _open, _path_id, _query
+from gateway.openapi import API_PREFIX as P, DATE, ID, ROLES, _closed, _op, _open, _path_id, _query
 
 REQUEST_SCHEMAS = {
     "RefreshRequest": _closed({
@@ -43,6 +43,22 @@ RESPONSE_SCHEMAS = {
         "target_id": {"type": ["string", "null"]}, "before": {}, "after": {},
         "correlation_id": {"type": ["string", "null"]}, "at": {"type": "string"},
     }, ["id", "action", "at"]),
+    "AccessRecord": _open({
+        "id": ID, "user_id": ID, "roles": {"type": "array", "items": {"type": "string"}},
+        "method": {"type": "string"}, "route": {"type": "string"}, "resource_id": {"type": ["string", "null"]},
+        "status": {"type": "integer"}, "address": {"type": ["string", "null"]},
+        "correlation_id": {"type": ["string", "null"]}, "at": {"type": "string"},
+    }, ["id", "user_id", "method", "route", "status", "at"]),
+    "AccessList": _open({
+        "items": {"type": "array", "items": {"$ref": "#/components/schemas/AccessRecord"}},
+        "next_cursor": {"type": ["string", "null"]},
+    }),
+    "Activity": _open({
+        "month": {"type": "string"},
+        "by_user": {"type": "array", "items": _open({"user_id": ID, "requests": {"type": "integer"}})},
+        "by_role": {"type": "array", "items": _open({"role": {"type": "string"}, "requests": {"type": "integer"}})},
+        "by_class": {"type": "array", "items": _open({"class_id": ID, "requests": {"type": "integer"}})},
+    }),
     "AuditList": _open({
         "items": {"type": "array", "items": {"$ref": "#/components/schemas/AuditRecord"}},
         "next_cursor": {"type": ["string", "null"]},
@@ -89,4 +105,17 @@ PATHS = {
             _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}),
         ], ok=(200, "AuditList", "Newest first"), errors=(400, 403),
         description="Admin only (R-A5, ASVS V7).")},
+    f"{P}/access-log": {"get": _op(
+        "list_access", "Журнал доступа", "people", params=[
+            _query("user_id", ID), _query("from", DATE, "First day (UTC)"), _query("to", DATE, "Last day, inclusive"),
+            _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}),
+        ], ok=(200, "AccessList", "Newest first"), errors=(400, 403),
+        description="Admin only (R-A4, R-A6): one record per API request of a user (who, what, when, result, "
+                    "correlation id), from the gateway's access events.")},
+    f"{P}/activity": {"get": _op(
+        "get_activity", "Активность пользователей за месяц", "reports", params=[
+            _query("month", {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$"}, "YYYY-MM", required=True),
+        ], ok=(200, "Activity", "Requests per user, role and class"), errors=(400, 403),
+        description="Admin, director, deputy (R-A6, R-R8). A student counts for their class, a parent for "
+                    "each child's class.")},
 }

@@ -251,6 +251,62 @@ class Service:
                 raise NotFound(text("user_not_found"), details={"user_id": user_id})
             return store.user_dict(store.get_user(s, user_id=user_id))
 
+    @rpc
+    def list_access(self, ctx, user_id=None, from_date=None, to_date=None, limit=100):
+        """R-A6: the access log of the actor's school, newest first (admin)."""
+        actor = domain.parse_ctx(ctx)
+        if not actor.has("admin"):
+            raise Forbidden()
+        user_id = domain.require_str(user_id, "user_id", max_len=64, optional=True)
+        first = domain.parse_date(from_date, "from", optional=True)
+        last = domain.parse_date(to_date, "to", optional=True)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 500:
+            raise domain.invalid("field_type", "limit")
+        since = dt.datetime.combine(first, dt.time(), dt.timezone.utc) if first else None
+        until = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.timezone.utc) if last else None
+        with self.db.transaction() as s:
+            rows = store.access_records(s, school_id=actor.school_id, user_id=user_id, since=since, until=until,
+                                        limit=limit)
+            return {"items": [store.access_dict(r) for r in rows], "next_cursor": None}
+
+    @rpc
+    def activity(self, ctx, month):
+        """R-A6/R-R8: requests per user, role and class in ``month``
+        (YYYY-MM, UTC); the administration."""
+        actor = domain.parse_ctx(ctx)
+        if not actor.has(*domain.ADMINISTRATION):
+            raise Forbidden()
+        month = domain.require_str(month, "month", max_len=7)
+        try:
+            first = dt.date.fromisoformat(month + "-01")
+        except ValueError:
+            raise domain.invalid("date_format", "month") from None
+        nxt = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        with self.db.transaction() as s:
+            counts = store.activity(s, school_id=actor.school_id,
+                                    since=dt.datetime.combine(first, dt.time(), dt.timezone.utc),
+                                    until=dt.datetime.combine(nxt, dt.time(), dt.timezone.utc))
+        return {"month": month, **counts}
+
+    @on_event(events.GATEWAY, events.ACCESS_RECORDED)
+    @handles("identity.access_recorded", tables["processed_events"])
+    def on_access_recorded(self, session, envelope):
+        """Keep the gateway's access event (R-A6)."""
+        payload = envelope["payload"]
+        user_id, method, route = events.require(payload, "user_id", "method", "route")
+        status = payload.get("status")
+        if not isinstance(status, int) or isinstance(status, bool):
+            raise ValueError("payload field 'status' is not an integer")
+        roles = payload.get("roles") or []
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise ValueError("payload field 'roles' is not a list of strings")
+        at = dt.datetime.fromisoformat(envelope["occurred_at"])
+        store.add_access(session, event_id=envelope["id"], school_id=envelope.get("school_id") or None,
+                         user_id=user_id, roles=roles, method=method, route=route,
+                         resource_id=events.optional(payload, "resource_id"), status=status,
+                         address=events.optional(payload, "address"),
+                         correlation_id=envelope.get("correlation_id"), at=at)
+
     # --- projections of journal events (idempotent through `handles`) ----------
 
     @_journal_handler(events.CLASS_CREATED)

@@ -186,6 +186,25 @@ class TotpSecret(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 
+class AccessRecord(Base):
+    """R-A6: one request of a user through the gateway (its access event)."""
+    __tablename__ = "access_log"
+    __table_args__ = (Index("ix_access_log_school_at", "school_id", "at"),
+                      Index("ix_access_log_user_at", "user_id", "at"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the event id
+    school_id: Mapped[str | None] = mapped_column(String(36))
+    user_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    roles: Mapped[list] = mapped_column(JSON, nullable=False)
+    method: Mapped[str] = mapped_column(String(10), nullable=False)
+    route: Mapped[str] = mapped_column(String(200), nullable=False)
+    resource_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(nullable=False)
+    address: Mapped[str | None] = mapped_column(String(64))
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
 tables = kernel_tables(Base.metadata)
 
 
@@ -508,3 +527,60 @@ def put_totp(session: Session, *, user_id: str, secret: str) -> TotpSecret:
         row.secret, row.enabled, row.recovery_hashes, row.last_step = secret, False, [], None
     session.flush()
     return row
+
+
+def add_access(session: Session, *, event_id: str, school_id: str | None, user_id: str, roles, method: str,
+               route: str, resource_id: str | None, status: int, address: str | None,
+               correlation_id: str | None, at: dt.datetime) -> None:
+    session.add(AccessRecord(id=event_id, school_id=school_id, user_id=user_id, roles=list(roles),
+                             method=method[:10], route=route[:200], resource_id=(resource_id or None) and
+                             resource_id[:64], status=status, address=(address or None) and address[:64],
+                             correlation_id=correlation_id, at=at))
+    session.flush()
+
+
+def access_records(session: Session, *, school_id: str, user_id: str | None, since: dt.datetime | None,
+                   until: dt.datetime | None, limit: int) -> list[AccessRecord]:
+    query = select(AccessRecord).where(AccessRecord.school_id == school_id)
+    if user_id:
+        query = query.where(AccessRecord.user_id == user_id)
+    if since:
+        query = query.where(AccessRecord.at >= since)
+    if until:
+        query = query.where(AccessRecord.at < until)
+    return list(session.scalars(query.order_by(AccessRecord.at.desc(), AccessRecord.id).limit(limit)))
+
+
+def access_dict(row: AccessRecord) -> dict:
+    return {"id": row.id, "user_id": row.user_id, "roles": list(row.roles), "method": row.method,
+            "route": row.route, "resource_id": row.resource_id, "status": row.status, "address": row.address,
+            "correlation_id": row.correlation_id, "at": row.at.isoformat()}
+
+
+def activity(session: Session, *, school_id: str, since: dt.datetime, until: dt.datetime) -> dict:
+    """R-A6/R-R8: requests per user, per role and per class in [since, until).
+    A student counts for their class, a parent for each child's class."""
+    per_user = session.execute(
+        select(AccessRecord.user_id, func.count(AccessRecord.id))
+        .where(AccessRecord.school_id == school_id, AccessRecord.at >= since, AccessRecord.at < until)
+        .group_by(AccessRecord.user_id)).all()
+    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_([u for u, _ in per_user])))}
+    by_role: dict = {}
+    by_class: dict = {}
+    for user_id, count in per_user:
+        user = users.get(user_id)
+        roles = list(user.roles) if user else []
+        for role in roles:
+            by_role[role] = by_role.get(role, 0) + count
+        classes = set()
+        if "student" in roles:
+            classes.add(class_of_student(session, student_id=user_id))
+        if "parent" in roles:
+            classes |= {class_of_student(session, student_id=c.id) for c in children_of(session, parent_id=user_id)}
+        for class_id in classes - {None}:
+            by_class[class_id] = by_class.get(class_id, 0) + count
+    return {
+        "by_user": sorted(({"user_id": u, "requests": c} for u, c in per_user), key=lambda r: -r["requests"]),
+        "by_role": [{"role": r, "requests": c} for r, c in sorted(by_role.items())],
+        "by_class": [{"class_id": k, "requests": c} for k, c in sorted(by_class.items())],
+    }

@@ -243,3 +243,50 @@ def test_common_and_repetitive_passwords_are_refused():
         with pytest.raises(ValidationError):
             domain.validate_password(bad, roles=("parent",))
     assert domain.validate_password("river-stone-74", roles=("teacher",))
+
+
+# --- R-A6: the access log and monthly activity --------------------------------------------------
+
+def test_r_a6_access_events_are_kept_queried_and_counted(container, config, make, school):
+    from nameko.standalone.events import event_dispatcher
+    from nameko.testing.services import entrypoint_waiter
+    from kernel.events import envelope
+
+    admin = make.user(school, ["admin"], login="adm6")
+    deputy = make.user(school, ["deputy"], login="dep6")
+    student = make.user(school, ["student"], login="kid6")
+    parent = make.user(school, ["parent"], login="mom6")
+    make.klass(school, "cls-6", name="6А")
+    make.enroll(school, student.id, "cls-6")
+    make.link(school, student.id, parent.id)
+    dispatch = event_dispatcher(config)
+
+    def access(user, route, status=200):
+        env = envelope(type="access_recorded", producer="gateway", school_id=school, actor_id=user.id,
+                       correlation_id="cid-" + route.strip("/").replace("/", "-"),
+                       payload={"user_id": user.id, "roles": list(user.roles), "method": "GET", "route": route,
+                                "resource_id": student.id, "status": status, "address": "10.0.0.9"})
+        with entrypoint_waiter(container, "on_access_recorded", timeout=10):
+            dispatch("gateway", "access_recorded", env)
+        return env
+
+    first = access(parent, "/api/v1/students/<id>/diary")
+    access(student, "/api/v1/students/<id>/diary")
+    access(parent, "/api/v1/me", 200)
+    with entrypoint_waiter(container, "on_access_recorded", timeout=10):  # a duplicate delivery: no effect
+        dispatch("gateway", "access_recorded", first)
+    log = call(container, "list_access", ctx_of(admin), parent.id, None, None, 50)["items"]
+    assert [r["route"] for r in log] == ["/api/v1/me", "/api/v1/students/<id>/diary"]
+    assert log[1]["correlation_id"] == "cid-api-v1-students-<id>-diary" and log[1]["status"] == 200
+    month = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m")
+    counts = call(container, "activity", ctx_of(deputy), month)
+    assert {r["user_id"]: r["requests"] for r in counts["by_user"]} == {parent.id: 2, student.id: 1}
+    assert counts["by_role"] == [{"role": "parent", "requests": 2}, {"role": "student", "requests": 1}]
+    assert counts["by_class"] == [{"class_id": "cls-6", "requests": 3}]
+    assert call(container, "activity", ctx_of(deputy), "2001-01")["by_user"] == []
+    with pytest.raises(Forbidden):
+        call(container, "list_access", ctx_of(deputy), None, None, None, 10)
+    with pytest.raises(Forbidden):
+        call(container, "activity", ctx_of(student), month)
+    with pytest.raises(ValidationError):
+        call(container, "activity", ctx_of(deputy), "2026-13")

@@ -1,4 +1,4 @@
-"""access: failed logins (throttling), the audit log, TOTP secrets (issue 3)
+"""access: failed logins (throttling), the audit log, TOTP secrets, the access log (issue 3)
 
 Revision ID: 0002_access
 Revises: 0001
@@ -48,8 +48,29 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('user_id'),
     )
 
+    op.create_table(
+        'access_log',
+        sa.Column('id', sa.String(length=36), nullable=False),
+        sa.Column('school_id', sa.String(length=36), nullable=True),
+        sa.Column('user_id', sa.String(length=36), nullable=False),
+        sa.Column('roles', sa.JSON(), nullable=False),
+        sa.Column('method', sa.String(length=10), nullable=False),
+        sa.Column('route', sa.String(length=200), nullable=False),
+        sa.Column('resource_id', sa.String(length=64), nullable=True),
+        sa.Column('status', sa.Integer(), nullable=False),
+        sa.Column('address', sa.String(length=64), nullable=True),
+        sa.Column('correlation_id', sa.String(length=64), nullable=True),
+        sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.create_index('ix_access_log_school_at', 'access_log', ['school_id', 'at'], unique=False)
+    op.create_index('ix_access_log_user_at', 'access_log', ['user_id', 'at'], unique=False)
+
 
 def downgrade() -> None:
+    op.drop_index('ix_access_log_user_at', table_name='access_log')
+    op.drop_index('ix_access_log_school_at', table_name='access_log')
+    op.drop_table('access_log')
     op.drop_table('totp_secrets')
     op.drop_index('ix_audit_log_school_at', table_name='audit_log')
     op.drop_table('audit_log')
