@@ -141,6 +141,9 @@ def _security_headers(response) -> None:
     headers["Referrer-Policy"] = "no-referrer"
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
     headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    # Browsers honour HSTS only over HTTPS (the TLS proxy in front); harmless on plain HTTP.
+    headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
     headers["Content-Security-Policy"] = PORTAL_CSP if response.mimetype == "text/html" else JSON_CSP
     if not request.path.startswith("/static/"):
         headers["Cache-Control"] = "no-store"
