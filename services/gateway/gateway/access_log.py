@@ -31,6 +31,14 @@ PUBLISHED = Counter("gateway_access_events_published_total", "Access events conf
 DROPPED = Counter("gateway_access_events_dropped_total", "Access events dropped (queue full)")
 
 
+def pika_uri(uri: str) -> str:
+    """kombu's ``pyamqp://`` spelling as the ``amqp://`` pika reads."""
+    for prefix in ("pyamqp://", "librabbitmq://"):
+        if uri.startswith(prefix):
+            return "amqp://" + uri[len(prefix):]
+    return uri
+
+
 def access_event(*, user_id: str, school_id: str | None, roles, method: str, route: str, resource_id: str | None,
                  status: int, correlation_id: str | None, address: str | None) -> dict:
     """The envelope of one access (who, what, when, result, correlation id)."""
@@ -70,7 +78,7 @@ class AccessLog:
                 self._thread.start()
 
     def _connect(self):
-        params = pika.URLParameters(self.amqp_uri)
+        params = pika.URLParameters(pika_uri(self.amqp_uri))
         params.heartbeat = 30
         connection = pika.BlockingConnection(params)
         channel = connection.channel()

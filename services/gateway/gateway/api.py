@@ -38,12 +38,16 @@ class DecisionCache:
     class) stops granting access within that bound. At most ``size``
     entries, oldest dropped first."""
 
+    invalidator = None  # gateway.invalidation.Invalidator: clears on relationship events
+
     def __init__(self, size: int = 10000, max_age: float = 2.0, clock=time.monotonic):
         self.size, self.max_age, self._clock = size, max_age, clock
         self._lock = threading.Lock()
         self._entries: collections.OrderedDict = collections.OrderedDict()
 
     def get(self, key):
+        if self.invalidator is not None:
+            self.invalidator.ensure_started()  # in the worker, after the fork
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:

@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from kernel import config as kernel_config
 from kernel import correlation
 
-from gateway import access_log, api, api_identity, errors, metrics, ops
+from gateway import access_log, api, api_identity, errors, invalidation, metrics, ops
 from gateway.auth import TOKEN_CACHE, TokenCache
 from gateway.context import EXTENSION, ClientsHolder
 from gateway.messages import MESSAGES, text
@@ -74,8 +74,12 @@ def create_app(config: dict | None = None, clients=None) -> Flask:
         app.extensions[TOKEN_CACHE] = TokenCache(int(app.config["TOKEN_CACHE_SIZE"]),
                                                  float(app.config["TOKEN_CACHE_SECONDS"]))
     if int(app.config["DECISION_CACHE_SIZE"]) > 0:
-        app.extensions[api.DECISIONS] = api.DecisionCache(int(app.config["DECISION_CACHE_SIZE"]),
-                                                          float(app.config["DECISION_CACHE_SECONDS"]))
+        decisions = api.DecisionCache(int(app.config["DECISION_CACHE_SIZE"]),
+                                      float(app.config["DECISION_CACHE_SECONDS"]))
+        app.extensions[api.DECISIONS] = decisions
+        # relationship events empty the cache at once (off with fake clients unless asked for)
+        if app.config.get("DECISION_INVALIDATION", clients is None):
+            decisions.invalidator = invalidation.Invalidator(settings.amqp_uri, decisions.clear)
     # R-A6: access events; off for tests that inject fake clients unless asked for.
     if app.config.get("ACCESS_LOG", clients is None):
         app.extensions[ACCESS_LOG] = access_log.AccessLog(settings.amqp_uri)
