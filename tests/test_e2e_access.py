@@ -72,6 +72,11 @@ def test_brute_force_is_throttled_with_the_same_answer_for_unknown_logins(site):
         assert right.json()["details"]["retry_after"] >= 1
     locked = site["admin"].get(f"/audit?action=login_locked&target_id={site['teacher']['id']}")
     assert len(locked["items"]) == 1
+    # the admin unlocks the teacher at once (audited); the unknown login stays throttled
+    assert site["admin"].post(f"/users/{site['teacher']['id']}/unlock")["cleared"] == 5
+    assert post(site, "/auth/login", {"login": site["teacher"]["login"], "password": PASSWORD}).status_code == 200
+    unlocked = site["admin"].get(f"/audit?action=login_unlocked&target_id={site['teacher']['id']}")["items"]
+    assert unlocked[0]["actor_id"] == site["admin"].user["id"]
 
 
 # --- V3: refresh-token reuse, logout ---------------------------------------------------------------

@@ -67,6 +67,12 @@ def set_roles(id):
     return jsonify(current_clients().rpc("identity", "set_roles", call_ctx(), id, body["roles"]))
 
 
+@bp.post("/users/<id>/unlock")
+@login_required
+def unlock_login(id):
+    return jsonify(current_clients().rpc("identity", "unlock_login", call_ctx(), id))
+
+
 @bp.get("/audit")
 @login_required
 def list_audit():

@@ -38,6 +38,7 @@ RESPONSE_SCHEMAS = {
     "RecoveryCodes": _open({
         "recovery_codes": {"type": "array", "items": {"type": "string"}, "description": "Shown once"},
     }),
+    "Unlocked": _open({"user_id": ID, "cleared": {"type": "integer", "description": "Failures removed"}}),
     "AuditRecord": _open({
         "id": ID, "action": {"type": "string"}, "actor_id": {"type": ["string", "null"]},
         "target_id": {"type": ["string", "null"]}, "before": {}, "after": {},
@@ -96,6 +97,10 @@ PATHS = {
         errors=(400, 403, 404),
         description="Admin only, never their own roles (R-A5); audited (who, when, before, after); "
                     "the user's sessions end.")},
+    f"{P}/users/{{id}}/unlock": {"post": _op(
+        "unlock_login", "Снять блокировку входа", "people", params=[_path_id(description="User id")],
+        ok=(200, "Unlocked", "Failed logins cleared"), errors=(403, 404),
+        description="Admin only; audited as login_unlocked.")},
     f"{P}/audit": {"get": _op(
         "list_audit", "Журнал аудита", "people", params=[
             _query("target_id", {"type": "string", "minLength": 1, "maxLength": 300}),

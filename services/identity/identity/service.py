@@ -182,6 +182,23 @@ class Service:
             return store.user_dict(user)
 
     @rpc
+    def unlock_login(self, ctx, user_id):
+        """``POST /users/{id}/unlock``: the admin clears a user's failed
+        logins (a locked-out teacher on a school morning); audited."""
+        actor = domain.parse_ctx(ctx)
+        user_id = _id_arg(user_id, "user_id")
+        if not actor.has("admin"):
+            raise Forbidden()
+        with self.db.transaction() as s:
+            user = store.get_user(s, user_id=user_id)
+            if user is None or user.school_id != actor.school_id:
+                raise NotFound(text("user_not_found"), details={"user_id": user_id})
+            cleared = store.clear_login_failures(s, key="login:" + domain.login_key(user.login))
+            store.add_audit(s, action="login_unlocked", school_id=actor.school_id, actor_id=actor.user_id,
+                            target_id=user_id, correlation_id=actor.correlation_id, before={"failures": cleared})
+        return {"user_id": user_id, "cleared": cleared}
+
+    @rpc
     def begin_totp(self, ctx):
         """``POST /me/totp``: a new secret for the caller's authenticator
         app; the factor is on only after :meth:`confirm_totp`. Staff only."""

@@ -290,3 +290,20 @@ def test_r_a6_access_events_are_kept_queried_and_counted(container, config, make
         call(container, "activity", ctx_of(student), month)
     with pytest.raises(ValidationError):
         call(container, "activity", ctx_of(deputy), "2026-13")
+
+
+def test_admin_unlock_clears_failures_and_is_audited(container, servicer, make, school, factory):
+    admin = make.user(school, ["admin"], login="adm7")
+    teacher = make.user(school, ["teacher"], login="locked7")
+    director = make.user(school, ["director"], login="dir7")
+    for _ in range(domain.FREE_FAILURES):
+        grpc_error(servicer.Login, identity_pb2.LoginRequest(login="LOCKED7", password="wrong-guess-77"))
+    assert grpc_error(servicer.Login, identity_pb2.LoginRequest(login="locked7", password=PASSWORD))[1]["code"] \
+        == "TOO_MANY_ATTEMPTS"
+    with pytest.raises(Forbidden):
+        call(container, "unlock_login", ctx_of(director), teacher.id)
+    assert call(container, "unlock_login", ctx_of(admin), teacher.id) == {"user_id": teacher.id, "cleared": 5}
+    assert login(servicer, "locked7").user_id == teacher.id
+    assert audit(factory, "login_unlocked") == [(admin.id, teacher.id, {"failures": 5}, None)]
+    with pytest.raises(NotFound):
+        call(container, "unlock_login", ctx_of(admin), make.user(make.school("Ш2"), ["teacher"], login="o7").id)
