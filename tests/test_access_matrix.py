@@ -5,7 +5,15 @@ readable without code), asserted through the gateway on the real platform.
 
 A route of the gateway without a row in the policy fails
 ``test_every_api_route_has_a_policy_row``; a row without a request recipe
-here fails ``test_every_policy_row_has_a_request``."""
+here fails ``test_every_policy_row_has_a_request``.
+
+Adding a route: (1) one row per "Чей ресурс" (свой / чужой / другая школа,
+or — when there is no foreign resource) in tests/access_policy.md with the
+expected status for each role; (2) one entry per row in RECIPES below: a
+function ``(world, role) -> (method, path, body, token)`` that may create
+fresh data first (see _enrol, _assign). ``World`` has one logged-in user per
+role in school A (``w.api[role]``), the own/other/other-school students
+(sa/sb/sx), parents (pa/pb/px), classes (class_a/b/x) and lessons."""
 from __future__ import annotations
 
 import datetime as dt
