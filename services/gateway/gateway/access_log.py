@@ -23,6 +23,9 @@ from prometheus_client import Counter
 from kernel.events import envelope
 
 log = logging.getLogger(__name__)
+# pika logs every failed connection attempt with a traceback at ERROR; our
+# publisher and invalidator log one warning per attempt themselves.
+logging.getLogger("pika").setLevel(logging.CRITICAL)
 
 EXCHANGE = "gateway.events"
 EVENT_TYPE = "access_recorded"

@@ -64,7 +64,8 @@ class DecisionCache:
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
-    def clear(self) -> None:
+    def clear(self, *_event) -> None:
+        """Forget every decision (also the relationship-event callback)."""
         with self._lock:
             self._entries.clear()
 

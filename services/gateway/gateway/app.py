@@ -19,7 +19,7 @@ from kernel import config as kernel_config
 from kernel import correlation
 
 from gateway import access_log, api, api_identity, errors, invalidation, metrics, ops
-from gateway.auth import TOKEN_CACHE, TokenCache
+from gateway.auth import REVOCATIONS, TOKEN_CACHE, Revocations, TokenCache
 from gateway.context import EXTENSION, ClientsHolder
 from gateway.messages import MESSAGES, text
 
@@ -77,9 +77,18 @@ def create_app(config: dict | None = None, clients=None) -> Flask:
         decisions = api.DecisionCache(int(app.config["DECISION_CACHE_SIZE"]),
                                       float(app.config["DECISION_CACHE_SECONDS"]))
         app.extensions[api.DECISIONS] = decisions
-        # relationship events empty the cache at once (off with fake clients unless asked for)
+        # relationship events empty the cache at once and end revoked sessions
+        # (off with fake clients unless asked for)
         if app.config.get("DECISION_INVALIDATION", clients is None):
-            decisions.invalidator = invalidation.Invalidator(settings.amqp_uri, decisions.clear)
+            revocations = app.extensions[REVOCATIONS] = Revocations()
+
+            def on_relationship(event_type, body):
+                decisions.clear()
+                ended = invalidation.session_revocation(event_type, body) if event_type else None
+                if ended:
+                    revocations.revoke(*ended)
+
+            decisions.invalidator = invalidation.Invalidator(settings.amqp_uri, on_relationship)
     # R-A6: access events; off for tests that inject fake clients unless asked for.
     if app.config.get("ACCESS_LOG", clients is None):
         app.extensions[ACCESS_LOG] = access_log.AccessLog(settings.amqp_uri)

@@ -22,9 +22,34 @@ RELATIONSHIP_EVENTS = {
 }
 
 
+def session_revocation(event_type: str, body: bytes):
+    """``(user_id, before)`` when the event ends a user's sessions: a consent
+    refusal (R-A4) or a role change (R-A5). ``before`` is the second after the
+    event's: every token issued up to and including that second is refused
+    (token times are whole seconds; a login in that same second after a role
+    change is refused once and simply repeated). None otherwise."""
+    import datetime as dt
+    import json
+
+    try:
+        env = json.loads(body)
+        payload = env["payload"]
+        at = int(dt.datetime.fromisoformat(env["occurred_at"]).timestamp()) + 1
+    except (ValueError, KeyError, TypeError):
+        return None
+    if event_type == "consent_recorded" and payload.get("given") is False:
+        user_id = payload.get("parent_id")
+    elif event_type == "roles_changed":
+        user_id = payload.get("user_id")
+    else:
+        return None
+    return (user_id, at) if isinstance(user_id, str) and user_id else None
+
+
 class Invalidator:
-    """Calls ``on_change()`` for every relationship event (started lazily
-    in the worker, restarted after a fork or a lost connection)."""
+    """Calls ``on_change(event_type, body)`` for every relationship event
+    (started lazily in the worker, restarted after a fork or a lost
+    connection)."""
 
     def __init__(self, amqp_uri: str, on_change, *, retry_delay: float = 2.0):
         self.amqp_uri = amqp_uri
@@ -61,13 +86,13 @@ class Invalidator:
 
             def handle(ch, method, properties, body):
                 try:
-                    self.on_change()
+                    self.on_change(method.routing_key, body)
                 finally:
                     ch.basic_ack(method.delivery_tag)
 
             channel.basic_consume(queue, handle)
             # the relationship may have changed while we were not listening
-            self.on_change()
+            self.on_change(None, b"")
             self.ready.set()
             while not self._stop.is_set():
                 connection.process_data_events(time_limit=0.5)
