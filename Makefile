@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SERVICES := identity journal messaging reports backup
 PROTOS := $(wildcard proto/ejournal/*/v1/*.proto)
 
-.PHONY: run test venv proto migrate services-up test-services test-platform bench bench-diary bench-marks bench-notifications clean
+.PHONY: run test venv proto migrate services-up test-services test-platform bench bench-diary bench-marks bench-notifications bench-login clean
 
 ## make run: set up, migrate, start every service and the gateway, seed the demo school
 run: venv proto
@@ -59,6 +59,10 @@ bench-marks: venv proto
 bench-notifications: venv proto
 	bash deploy/local/ensure-services.sh rabbitmq postgresql
 	$(PY) -m bench.notifications
+
+bench-login: venv proto
+	bash deploy/local/ensure-services.sh rabbitmq postgresql
+	$(PY) -m bench.login
 
 clean:
 	rm -rf build .venv

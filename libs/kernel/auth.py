@@ -3,7 +3,7 @@ identity service's public keys (JWKS), the algorithm pinned to EdDSA."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jwt
 from jwt import PyJWK
@@ -24,6 +24,9 @@ class Principal:
     school_id: str
     roles: tuple
     login: str = ""
+    # when the token was issued (``iat``): lets a verifier end sessions
+    # that started before a revocation; not part of the caller's identity
+    issued_at: int = field(default=0, compare=False)
 
     def has(self, *roles: str) -> bool:
         return any(r in self.roles for r in roles)
@@ -64,4 +67,5 @@ class KeySet:
         return Principal(
             user_id=claims["sub"], school_id=claims.get("school_id", ""),
             roles=tuple(claims.get("roles", ())), login=claims.get("login", ""),
+            issued_at=int(claims.get("iat", 0)),
         )

@@ -30,8 +30,11 @@ class CorrelationFilter(logging.Filter):
 
 
 def setup_logging(service: str, level: str = "INFO") -> None:
+    from kernel.redact import SecretsFilter
+
     handler = logging.StreamHandler()
     handler.addFilter(CorrelationFilter())
+    handler.addFilter(SecretsFilter())  # secrets never logged (ASVS 7.1.1)
     handler.setFormatter(logging.Formatter(
         f"%(asctime)s {service} %(levelname)s [%(correlation_id)s] %(name)s: %(message)s"))
     root = logging.getLogger()

@@ -111,7 +111,11 @@ def serve(service: str, port: int, metrics_port: int, register: Callable[[grpc.S
     server.stop(grace=5).wait()
 
 
-def abort(context, code: grpc.StatusCode, error_code: str, message: str):
-    """End a call with a status whose details the gateway maps (JSON)."""
+def abort(context, code: grpc.StatusCode, error_code: str, message: str, details: dict | None = None):
+    """End a call with a status whose details the gateway maps (JSON);
+    ``details`` (optional) reach the client as the error's ``details``."""
     import json
-    context.abort(code, json.dumps({"code": error_code, "message": message}, ensure_ascii=False))
+    body = {"code": error_code, "message": message}
+    if details:
+        body["details"] = details
+    context.abort(code, json.dumps(body, ensure_ascii=False))

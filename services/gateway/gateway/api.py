@@ -4,7 +4,10 @@ access is decided by identity (Authorize) and by the services themselves.
 """
 from __future__ import annotations
 
+import collections
 import datetime as dt
+import threading
+import time
 
 from flask import current_app, Blueprint, g, jsonify, request
 
@@ -34,16 +37,66 @@ def created(payload, status: int = 201):
     return jsonify(payload), status
 
 
+class DecisionCache:
+    """Identity's recent access decisions, so a page's burst of requests
+    asks once. Entries live ``max_age`` seconds at most (default 2 s): a
+    relationship that ends (consent withdrawn, a child moved to another
+    class) stops granting access within that bound. At most ``size``
+    entries, oldest dropped first."""
+
+    invalidator = None  # gateway.invalidation.Invalidator: clears on relationship events
+
+    def __init__(self, size: int = 10000, max_age: float = 2.0, clock=time.monotonic):
+        self.size, self.max_age, self._clock = size, max_age, clock
+        self._lock = threading.Lock()
+        self._entries: collections.OrderedDict = collections.OrderedDict()
+
+    def get(self, key):
+        if self.invalidator is not None:
+            self.invalidator.ensure_started()  # in the worker, after the fork
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if self._clock() >= entry[1]:
+                del self._entries[key]
+                return None
+            return entry[0]
+
+    def put(self, key, decision) -> None:
+        with self._lock:
+            self._entries[key] = (decision, self._clock() + self.max_age)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self, *_event) -> None:
+        """Forget every decision (also the relationship-event callback)."""
+        with self._lock:
+            self._entries.clear()
+
+
+DECISIONS = "ejournal.gateway.decisions"
+
+
 def authorize(action: str, resource_type: str, resource_id: str) -> None:
     """Ask identity whether the caller may do ``action``; 404 or 403 if not
     (docs/contracts.md "Access decisions": not yours looks like not found)."""
     p = g.principal
-    reply = current_clients().identity.Authorize(identity_pb2.AuthorizeRequest(
-        subject_id=p.user_id, school_id=p.school_id, roles=list(p.roles), action=action,
-        resource_type=resource_type, resource_id=resource_id))
-    if reply.allowed:
+    cache = current_app.extensions.get(DECISIONS)
+    key = (p.user_id, p.school_id, tuple(sorted(p.roles)), action, resource_type, resource_id)
+    decision = cache.get(key) if cache is not None else None
+    if decision is None:
+        reply = current_clients().identity.Authorize(identity_pb2.AuthorizeRequest(
+            subject_id=p.user_id, school_id=p.school_id, roles=list(p.roles), action=action,
+            resource_type=resource_type, resource_id=resource_id))
+        decision = (bool(reply.allowed), reply.denial)
+        if cache is not None:
+            cache.put(key, decision)
+    allowed, denial = decision
+    if allowed:
         return
-    if reply.denial == "forbidden":
+    if denial == "forbidden":
         raise ApiError(403, "FORBIDDEN")
     raise ApiError(404, "NOT_FOUND")  # "not_found", and anything unexpected: reveal nothing
 
@@ -54,7 +107,9 @@ def authorize(action: str, resource_type: str, resource_id: str) -> None:
 def login():
     body = json_body()
     reply = current_clients().identity.Login(identity_pb2.LoginRequest(
-        login=body["login"], password=body["password"], client_address=request.remote_addr or ""))
+        login=body["login"], password=body["password"], client_address=request.remote_addr or "",
+        totp_code=body.get("totp_code") or ""))
+    g.logged_in = (reply.user_id, reply.school_id, tuple(reply.roles))  # for the access log (R-A6)
     return jsonify(convert.token_pair(reply))
 
 

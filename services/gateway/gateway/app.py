@@ -18,8 +18,11 @@ from werkzeug.exceptions import HTTPException
 from kernel import config as kernel_config
 from kernel import correlation
 
-from gateway import api, api_journal_marks, api_journal_structure, api_messaging, errors, metrics, ops
-from gateway.auth import TOKEN_CACHE, TokenCache
+from gateway import (
+    access_log, api, api_identity, api_journal_marks, api_journal_structure, api_messaging, errors, invalidation,
+    metrics, ops,
+)
+from gateway.auth import REVOCATIONS, TOKEN_CACHE, Revocations, TokenCache
 from gateway.context import EXTENSION, ClientsHolder
 from gateway.messages import MESSAGES, text
 
@@ -34,6 +37,8 @@ DEFAULTS = {
     "JWKS_MIN_INTERVAL": 10.0,  # seconds between two refetches of identity's keys
     "TOKEN_CACHE_SIZE": 4096,   # verified tokens remembered per process (0: off)
     "TOKEN_CACHE_SECONDS": 60.0,
+    "DECISION_CACHE_SIZE": 10000,   # identity's access decisions remembered per process (0: off)
+    "DECISION_CACHE_SECONDS": 2.0,  # how long one is trusted: the bound on a revoked relationship
 }
 
 # A client's X-Correlation-Id is adopted only if it cannot pollute logs or
@@ -43,6 +48,8 @@ SANE_CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{8,64}")
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 PORTAL_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
               "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+ACCESS_LOG = "ejournal.gateway.access_log"
 
 HTTP_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
 
@@ -69,10 +76,30 @@ def create_app(config: dict | None = None, clients=None) -> Flask:
     if int(app.config["TOKEN_CACHE_SIZE"]) > 0:
         app.extensions[TOKEN_CACHE] = TokenCache(int(app.config["TOKEN_CACHE_SIZE"]),
                                                  float(app.config["TOKEN_CACHE_SECONDS"]))
+    if int(app.config["DECISION_CACHE_SIZE"]) > 0:
+        decisions = api.DecisionCache(int(app.config["DECISION_CACHE_SIZE"]),
+                                      float(app.config["DECISION_CACHE_SECONDS"]))
+        app.extensions[api.DECISIONS] = decisions
+        # relationship events empty the cache at once and end revoked sessions
+        # (off with fake clients unless asked for)
+        if app.config.get("DECISION_INVALIDATION", clients is None):
+            revocations = app.extensions[REVOCATIONS] = Revocations()
+
+            def on_relationship(event_type, body):
+                decisions.clear()
+                ended = invalidation.session_revocation(event_type, body) if event_type else None
+                if ended:
+                    revocations.revoke(*ended)
+
+            decisions.invalidator = invalidation.Invalidator(settings.amqp_uri, on_relationship)
+    # R-A6: access events; off for tests that inject fake clients unless asked for.
+    if app.config.get("ACCESS_LOG", clients is None):
+        app.extensions[ACCESS_LOG] = access_log.AccessLog(settings.amqp_uri)
     app.register_blueprint(api.bp)
     app.register_blueprint(api_journal_structure.bp)
     app.register_blueprint(api_journal_marks.bp)
     app.register_blueprint(api_messaging.bp)
+    app.register_blueprint(api_identity.bp)
     app.register_blueprint(ops.bp)
     _install_hooks(app)
     _install_error_handlers(app)
@@ -93,6 +120,7 @@ def _install_hooks(app: Flask) -> None:
         if cid:
             response.headers[correlation.HEADER] = cid
         _security_headers(response)
+        _record_access(app, response)
         route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
         metrics.observe(route, request.method, response.status_code,
                         time.perf_counter() - g.get("started", time.perf_counter()))
@@ -103,6 +131,28 @@ def _install_hooks(app: Flask) -> None:
         correlation.set(None)
 
 
+def _record_access(app: Flask, response) -> None:
+    """One access event per authenticated API request (R-A6), and one per
+    successful login (who logged in is known only from the answer)."""
+    sink = app.extensions.get(ACCESS_LOG)
+    if sink is None or request.url_rule is None or not request.path.startswith("/api/v1/"):
+        return
+    principal = g.get("principal")
+    if principal is not None:
+        user_id, school_id, roles = principal.user_id, principal.school_id, principal.roles
+    else:  # the login view leaves who logged in here
+        user_id, school_id, roles = g.get("logged_in") or (None, None, ())
+    if not user_id:
+        return
+    try:
+        sink.record(access_log.access_event(
+            user_id=user_id, school_id=school_id, roles=roles, method=request.method, route=request.url_rule.rule,
+            resource_id=(request.view_args or {}).get("id"), status=response.status_code,
+            correlation_id=g.get("correlation_id"), address=request.remote_addr))
+    except Exception:  # noqa: BLE001 - the log must never break the answer
+        log.exception("could not queue an access event")
+
+
 def _security_headers(response) -> None:
     headers = response.headers
     headers["X-Content-Type-Options"] = "nosniff"
@@ -110,6 +160,9 @@ def _security_headers(response) -> None:
     headers["Referrer-Policy"] = "no-referrer"
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
     headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    # Browsers honour HSTS only over HTTPS (the TLS proxy in front); harmless on plain HTTP.
+    headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
     headers["Content-Security-Policy"] = PORTAL_CSP if response.mimetype == "text/html" else JSON_CSP
     if not request.path.startswith("/static/"):
         headers["Cache-Control"] = "no-store"

@@ -60,6 +60,41 @@ class TokenCache:
                 self._entries.popitem(last=False)
 
 
+class Revocations:
+    """Users whose earlier access tokens no longer count: a parent whose
+    consent was withdrawn (R-A4), a user whose roles changed (R-A5). Fed by
+    gateway.invalidation from identity's events; an entry lives as long as
+    any token issued before it could (``max_age``), at most ``size`` users."""
+
+    def __init__(self, size: int = 100_000, max_age: float = 3600.0, clock=time.time):
+        self.size, self.max_age, self._clock = size, max_age, clock
+        self._lock = threading.Lock()
+        self._before: collections.OrderedDict[str, tuple[int, float]] = collections.OrderedDict()
+
+    def revoke(self, user_id: str, before: int) -> None:
+        """Refuse ``user_id``'s tokens issued before ``before`` (epoch seconds)."""
+        with self._lock:
+            old = self._before.get(user_id)
+            self._before[user_id] = (max(before, old[0]) if old else before, self._clock() + self.max_age)
+            self._before.move_to_end(user_id)
+            while len(self._before) > self.size:
+                self._before.popitem(last=False)
+
+    def revoked(self, principal: Principal) -> bool:
+        with self._lock:
+            entry = self._before.get(principal.user_id)
+            if entry is None:
+                return False
+            before, until = entry
+            if self._clock() >= until:
+                del self._before[principal.user_id]
+                return False
+        return principal.issued_at < before
+
+
+REVOCATIONS = "ejournal.gateway.revocations"
+
+
 def invalid_token() -> ApiError:
     return ApiError(401, "INVALID_TOKEN")
 
@@ -106,8 +141,15 @@ def login_required(view):
     """Run ``view`` only for a verified caller, available as ``g.principal``."""
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        g.principal = authenticate(current_clients(), request.headers.get("Authorization"),
-                                   current_app.extensions.get(TOKEN_CACHE))
+        principal = authenticate(current_clients(), request.headers.get("Authorization"),
+                                 current_app.extensions.get(TOKEN_CACHE))
+        decisions = current_app.extensions.get("ejournal.gateway.decisions")
+        if decisions is not None and decisions.invalidator is not None:
+            decisions.invalidator.ensure_started()  # feeds the revocations below
+        revocations = current_app.extensions.get(REVOCATIONS)
+        if revocations is not None and revocations.revoked(principal):
+            raise invalid_token()
+        g.principal = principal
         return view(*args, **kwargs)
     return wrapper
 

@@ -41,6 +41,16 @@ def post_fork(server, worker):
     channels on first use inside the worker, so no socket crosses a fork."""
 
 
+def post_worker_init(worker):
+    """Start listening for relationship events as soon as the worker runs
+    (not at its first request): a session revoked before then must still
+    end in this worker (gateway.invalidation)."""
+    app = getattr(worker, "wsgi", None)
+    decisions = getattr(app, "extensions", {}).get("ejournal.gateway.decisions")
+    if decisions is not None and decisions.invalidator is not None:
+        decisions.invalidator.ensure_started()
+
+
 def child_exit(server, worker):
     """Let the multiprocess collector drop the dead worker's live gauges."""
     from prometheus_client import multiprocess

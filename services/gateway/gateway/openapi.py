@@ -55,6 +55,8 @@ REQUEST_SCHEMAS = {
     "LoginRequest": _closed({
         "login": {"type": "string", "minLength": 1, "maxLength": 100},
         "password": {"type": "string", "minLength": 1, "maxLength": 256},
+        "totp_code": _nullable({"type": "string", "minLength": 1, "maxLength": 20,
+                                "description": "Staff with a second factor: a TOTP or recovery code"}),
     }, ["login", "password"]),
     "CreateUserRequest": _closed({
         "login": {"type": "string", "minLength": 1, "maxLength": 100},
@@ -278,7 +280,7 @@ PATHS = {
     f"{P}/auth/login": {"post": _op(
         "login", "Вход по логину и паролю", "auth", public=True, body="LoginRequest",
         ok=(200, "TokenPair", "Tokens"), errors=(400, 401, 403, 429),
-        description="401 INVALID_CREDENTIALS; 403 NO_CONSENT (a parent without consent, R-A4); "
+        description="401 INVALID_CREDENTIALS; 401 TOTP_REQUIRED (second factor on, no totp_code); 403 NO_CONSENT (a parent without consent, R-A4); "
                     "429 TOO_MANY_ATTEMPTS.")},
     f"{P}/me": {"get": _op("get_me", "Мой профиль", "people", ok=(200, "Profile", "The caller"),
                            errors=(404,))},
@@ -375,6 +377,12 @@ PATHS = {
 from gateway import openapi_messaging as _openapi_messaging  # noqa: E402
 
 _openapi_messaging.register(REQUEST_SCHEMAS, RESPONSE_SCHEMAS, PATHS)
+# Issue 3's routes live in their own module (merged here, one place).
+from gateway import openapi_identity as _identity  # noqa: E402
+
+REQUEST_SCHEMAS.update(_identity.REQUEST_SCHEMAS)
+RESPONSE_SCHEMAS.update(_identity.RESPONSE_SCHEMAS)
+PATHS.update(_identity.PATHS)
 
 
 def document() -> dict:

@@ -67,6 +67,21 @@ def access_token_ttl() -> int:
     return value if value > 0 else ACCESS_TTL_DEFAULT
 
 
+ADDRESS_LIMIT_DEFAULT = 1000
+
+
+def address_limit() -> int:
+    """Failed logins per client address per hour (``EJOURNAL_LOGIN_ADDRESS_LIMIT``,
+    default 1000; 0 switches the cap off). Generous: a school's whole network
+    may sit behind one NAT address."""
+    raw = os.environ.get("EJOURNAL_LOGIN_ADDRESS_LIMIT", "")
+    try:
+        value = int(raw) if raw else ADDRESS_LIMIT_DEFAULT
+    except ValueError:
+        value = ADDRESS_LIMIT_DEFAULT
+    return max(0, value)
+
+
 # --- signing keys ----------------------------------------------------------------
 
 def _b64url(data: bytes) -> str:

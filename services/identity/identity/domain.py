@@ -6,6 +6,8 @@ with plain values and unit-tested without a broker or a database.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import pathlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -203,7 +205,23 @@ def validate_password(password, *, roles, login: str | None = None) -> str:
         raise ValidationError(text("password_blank"), details={"field": "password"})
     if login and password.casefold() == login.casefold():
         raise ValidationError(text("password_is_login"), details={"field": "password"})
+    if is_common_password(password):
+        raise ValidationError(text("password_common"), details={"field": "password"})
     return password
+
+
+@functools.lru_cache(maxsize=1)
+def common_passwords() -> frozenset:
+    """The list of passwords attackers try first (common_passwords.txt)."""
+    path = pathlib.Path(__file__).with_name("common_passwords.txt")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip().casefold() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def is_common_password(password: str) -> bool:
+    """In the common list, or one character repeated (ASVS 2.1.7)."""
+    folded = password.casefold()
+    return folded in common_passwords() or len(set(folded)) <= 2
 
 
 def generate_password(length: int = GENERATED_PASSWORD_LENGTH) -> str:
@@ -379,3 +397,47 @@ def _decide_user(subject: Subject, resource: Resource, facts: Facts) -> Decision
         # A class teacher issues a student's login before enrolling them (R-A2).
         return _allow("issuer")
     return _not_found("not_related")
+
+
+# --- roles changes (R-A5) -------------------------------------------------------
+
+def check_may_set_roles(actor: Actor, user_id: str) -> None:
+    """R-A5: only the administrator grants roles, and never to themself (no
+    one widens their own rights; it also keeps the last admin in place)."""
+    if not actor.has("admin"):
+        raise Forbidden()
+    if actor.user_id == user_id:
+        raise Forbidden(text("forbidden_own_roles"), details={"user_id": user_id})
+
+
+# --- login throttling (ASVS 2.2.1) ------------------------------------------------
+
+THROTTLE_WINDOW = dt.timedelta(hours=1)
+ACCOUNT_LIMIT = 100         # failures per account per hour, whatever the delay
+FREE_FAILURES = 5           # failures before the delay starts
+MAX_DELAY = 300.0           # seconds
+
+
+@dataclass(frozen=True)
+class Throttle:
+    allowed: bool
+    retry_after: int = 0
+    reason: str = ""
+
+
+def throttle(account_failures: int, last_failure: dt.datetime | None, address_failures: int,
+             address_limit: int, now: dt.datetime) -> Throttle:
+    """May a login be tried now? Failed attempts of the last hour: after
+    ``FREE_FAILURES`` each next one waits twice as long (1 s, 2 s, 4 s...,
+    at most ``MAX_DELAY``); ``ACCOUNT_LIMIT`` per account and
+    ``address_limit`` per client address are hard caps for the hour."""
+    if address_limit and address_failures >= address_limit:
+        return Throttle(False, int(THROTTLE_WINDOW.total_seconds()), "address_limit")
+    if account_failures >= ACCOUNT_LIMIT:
+        return Throttle(False, int(THROTTLE_WINDOW.total_seconds()), "account_limit")
+    if account_failures >= FREE_FAILURES and last_failure is not None:
+        delay = min(2.0 ** (account_failures - FREE_FAILURES), MAX_DELAY)
+        wait = (last_failure + dt.timedelta(seconds=delay) - now).total_seconds()
+        if wait > 0:
+            return Throttle(False, max(1, int(wait + 0.999)), "delay")
+    return Throttle(True)

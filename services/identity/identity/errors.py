@@ -42,6 +42,17 @@ MESSAGES = {
     "invalid_credentials": "Неверный логин или пароль",
     "no_consent": "Нет согласия на обработку персональных данных: вход невозможен. "
                   "Обратитесь к классному руководителю",
+    "password_common": "Этот пароль слишком распространён: его легко подобрать. Выберите другой",
+    "password_wrong": "Текущий пароль указан неверно",
+    "forbidden_own_roles": "Нельзя изменять собственные роли",
+    "too_many_attempts": "Слишком много неудачных попыток входа. Повторите попытку позже",
+    "invalid_token": "Недействительный токен",
+    "not_your_class": "Ученик не из вашего класса",
+    "totp_required": "Введите одноразовый код из приложения-аутентификатора",
+    "totp_wrong": "Неверный одноразовый код",
+    "totp_enabled": "Второй фактор уже включён",
+    "totp_not_started": "Сначала начните подключение второго фактора",
+    "totp_staff_only": "Второй фактор подключают сотрудники школы",
     "argument_required": "Не указан параметр «{field}»",
 }
 
@@ -69,6 +80,18 @@ class NoConsent(base.Forbidden):
 
 class NotFound(base.NotFound):
     code, message = "NOT_FOUND", MESSAGES["not_found"]
+
+
+class TooManyAttempts(base.RateLimited):
+    code, message = "TOO_MANY_ATTEMPTS", MESSAGES["too_many_attempts"]
+
+
+class InvalidToken(base.Unauthenticated):
+    code, message = "INVALID_TOKEN", MESSAGES["invalid_token"]
+
+
+class TotpEnabled(base.Conflict):
+    code, message = "TOTP_ALREADY_ENABLED", MESSAGES["totp_enabled"]
 
 
 class LoginTaken(base.Conflict):

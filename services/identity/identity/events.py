@@ -11,6 +11,10 @@ ROLES_CHANGED = "roles_changed"  # published by the later "Identity and access" 
 PARENT_LINKED = "parent_linked"
 CONSENT_RECORDED = "consent_recorded"
 
+# Consumed from the gateway (R-A6).
+GATEWAY = "gateway"
+ACCESS_RECORDED = "access_recorded"
+
 # Consumed from the journal.
 JOURNAL = "journal"
 CLASS_CREATED = "class_created"

@@ -18,7 +18,7 @@ from kernel.db import transaction
 from kernel.events import utcnow
 from kernel.grpcserver import abort
 
-from identity import credentials, domain, store
+from identity import credentials, domain, store, totp
 from identity.errors import text
 
 log = logging.getLogger(__name__)
@@ -68,33 +68,143 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
         if not login or not password or len(login) > MAX_LOGIN_INPUT or len(password) > MAX_PASSWORD_INPUT:
             credentials.verify_password(None, password[:MAX_PASSWORD_INPUT] or "-")  # same cost as a miss
             return self._invalid(context)
+        now = utcnow()
+        # Throttling is keyed by the login typed, not the user: an unknown login
+        # is throttled exactly like a known one (no account enumeration).
+        account_key = "login:" + domain.login_key(login)
+        address_key = "addr:" + (request.client_address or "-")
         with transaction(self.factory) as s:
+            since = now - domain.THROTTLE_WINDOW
+            account_failures, last_failure = store.login_failures(s, key=account_key, since=since)
+            address_failures, _ = store.login_failures(s, key=address_key, since=since)
             user = store.find_user_by_login(s, login=login)
             password_hash = user.password_hash if user is not None else None
+        verdict = domain.throttle(account_failures, last_failure, address_failures,
+                                  credentials.address_limit(), now)
+        if not verdict.allowed:
+            LOGINS.labels("throttled").inc()
+            abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, "TOO_MANY_ATTEMPTS", text("too_many_attempts"),
+                  {"retry_after": verdict.retry_after})
+            return None
         # Unknown logins verify against a dummy hash: same answer, similar time.
-        if not credentials.verify_password(password_hash, password) or not user.active:
+        ok = credentials.verify_password(password_hash, password) and user.active
+        second = self._second_factor(user, request.totp_code) if ok else "ok"
+        if second == "required":
+            abort(context, grpc.StatusCode.UNAUTHENTICATED, "TOTP_REQUIRED", text("totp_required"))
+            return None
+        if not ok or second == "wrong":
+            with transaction(self.factory) as s:
+                store.add_login_failures(s, keys=(account_key, address_key), at=utcnow())
+                if account_failures + 1 in (domain.FREE_FAILURES, domain.ACCOUNT_LIMIT):
+                    store.add_audit(s, action="login_locked", school_id=user.school_id if user else None,
+                                    target_id=user.id if user else account_key,
+                                    after={"failures": account_failures + 1,
+                                           "address": request.client_address or None})
             return self._invalid(context)
         with transaction(self.factory) as s:
             if domain.needs_consent(user.roles) and not store.consent_given(s, parent_id=user.id):
                 LOGINS.labels("no_consent").inc()
                 abort(context, grpc.StatusCode.PERMISSION_DENIED, "NO_CONSENT", text("no_consent"))
                 return None
+            if account_failures and store.clear_login_failures(s, key=account_key) >= domain.FREE_FAILURES:
+                store.add_audit(s, action="login_unlocked", school_id=user.school_id, target_id=user.id,
+                                before={"failures": account_failures})
             if credentials.needs_rehash(password_hash):
                 store.set_password_hash(s, user_id=user.id, password_hash=credentials.hash_password(password))
             refresh = credentials.new_refresh_token()
             store.add_refresh_token(s, user=user, token_hash=credentials.token_hash(refresh),
                                     family_id=str(uuid.uuid4()), expires_at=utcnow() + credentials.REFRESH_TTL)
+        LOGINS.labels("ok").inc()
+        return self._pair(user, refresh)
+
+    def _second_factor(self, user, code: str) -> str:
+        """"ok" (none enabled, or a good code, which is then spent),
+        "required" (no code given) or "wrong" (counted as a failed login)."""
+        with transaction(self.factory) as s:
+            row = store.get_totp(s, user_id=user.id, lock=True)
+            if row is None or not row.enabled:
+                return "ok"
+            if not code:
+                return "required"
+            if totp.is_recovery_code(code):
+                digest = totp.recovery_hash(code)
+                if digest not in row.recovery_hashes:
+                    return "wrong"
+                row.recovery_hashes = [h for h in row.recovery_hashes if h != digest]
+                store.add_audit(s, action="recovery_code_used", school_id=user.school_id, actor_id=user.id,
+                                target_id=user.id, after={"left": len(row.recovery_hashes)})
+                return "ok"
+            step = totp.matching_step(row.secret, code, last_step=row.last_step)
+            if step is None:
+                return "wrong"
+            row.last_step = step
+            return "ok"
+
+    def _pair(self, user, refresh: str):
         kid, key = self.signing_key()
         access = credentials.issue_access_token(
             private_key=key, kid=kid, user_id=user.id, school_id=user.school_id, roles=user.roles,
             login=user.login, ttl=self.access_ttl)
-        LOGINS.labels("ok").inc()
         return identity_pb2.TokenPair(access_token=access, refresh_token=refresh, expires_in=self.access_ttl,
                                       user_id=user.id, roles=list(user.roles), school_id=user.school_id)
 
     def _invalid(self, context):
         LOGINS.labels("invalid").inc()
         abort(context, grpc.StatusCode.UNAUTHENTICATED, "INVALID_CREDENTIALS", text("invalid_credentials"))
+
+    # --- sessions -----------------------------------------------------------
+
+    def Refresh(self, request, context):
+        """Rotate: the presented token is spent, a new one of the same family
+        is issued. A spent or revoked token presented again means it was
+        stolen (or the client is confused): the whole family is revoked."""
+        token = request.refresh_token
+        if not token or len(token) > MAX_LOGIN_INPUT:
+            return self._invalid_token(context)
+        now = utcnow()
+        reused = False
+        with transaction(self.factory) as s:
+            row = store.find_refresh_token(s, token_hash=credentials.token_hash(token))
+            if row is None:
+                return self._invalid_token(context)
+            if row.used_at is not None or row.revoked_at is not None:
+                if store.revoke_family(s, family_id=row.family_id):
+                    store.add_audit(s, action="refresh_reuse", school_id=row.school_id, target_id=row.user_id,
+                                    after={"family_id": row.family_id,
+                                           "address": request.client_address or None})
+                reused = True
+            else:
+                user = store.get_user(s, user_id=row.user_id)
+                expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=now.tzinfo)
+                if user is None or not user.active or expires <= now:
+                    return self._invalid_token(context)
+                if domain.needs_consent(user.roles) and not store.consent_given(s, parent_id=user.id):
+                    store.revoke_family(s, family_id=row.family_id)
+                    abort(context, grpc.StatusCode.PERMISSION_DENIED, "NO_CONSENT", text("no_consent"))
+                    return None
+                row.used_at = now
+                refresh = credentials.new_refresh_token()
+                store.add_refresh_token(s, user=user, token_hash=credentials.token_hash(refresh),
+                                        family_id=row.family_id, expires_at=row.expires_at)
+        if reused:  # committed above: the revocation must survive the error answer
+            LOGINS.labels("refresh_reuse").inc()
+            return self._invalid_token(context)
+        return self._pair(user, refresh)
+
+    def Logout(self, request, context):
+        """Revoke the session of ``refresh_token`` if it is the caller's; an
+        unknown or foreign token changes nothing (and says nothing)."""
+        token = request.refresh_token
+        revoked = False
+        if token and len(token) <= MAX_LOGIN_INPUT:
+            with transaction(self.factory) as s:
+                row = store.find_refresh_token(s, token_hash=credentials.token_hash(token))
+                if row is not None and row.user_id == request.user_id:
+                    revoked = store.revoke_family(s, family_id=row.family_id) > 0
+        return identity_pb2.LogoutReply(revoked=revoked)
+
+    def _invalid_token(self, context):
+        abort(context, grpc.StatusCode.UNAUTHENTICATED, "INVALID_TOKEN", text("invalid_token"))
 
     # --- access decisions ---------------------------------------------------
 

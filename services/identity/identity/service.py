@@ -11,9 +11,11 @@ from sqlalchemy.exc import IntegrityError
 from kernel.db import Database
 from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event
 
-from identity import credentials, domain, events, store
+from identity import credentials, domain, events, store, totp
 from identity.bulk import BulkRpc
-from identity.errors import AlreadyExists, Forbidden, LoginTaken, NotFound, text
+from identity.errors import (
+    AlreadyExists, Forbidden, LoginTaken, NotFound, TotpEnabled, ValidationError, text,
+)
 from identity.store import tables
 
 
@@ -90,6 +92,9 @@ class Service(BulkRpc):
         parent = store.get_user(s, user_id=parent_id)
         if parent is None or parent.school_id != actor.school_id or "parent" not in parent.roles:
             raise NotFound(text("parent_not_found"), details={"parent_id": parent_id})
+        if not _manages(s, actor, student) or not _manages(s, actor, parent):
+            # R-A2: a class teacher manages the families of their own class only.
+            raise NotFound(text("student_not_found"), details={"student_id": student_id})
         link = store.get_parent_link(s, student_id=student_id, parent_id=parent_id)
         if link is not None:
             if link.relation != relation:
@@ -113,13 +118,142 @@ class Service(BulkRpc):
             raise Forbidden()
         with self.db.transaction() as s:
             parent = store.get_user(s, user_id=parent_id)
-            if parent is None or parent.school_id != actor.school_id or "parent" not in parent.roles:
+            if (parent is None or parent.school_id != actor.school_id or "parent" not in parent.roles
+                    or not _manages(s, actor, parent)):
                 raise NotFound(text("parent_not_found"), details={"parent_id": parent_id})
+            before = store.latest_consent(s, parent_id=parent_id)
             consent = store.add_consent(s, school_id=actor.school_id, parent_id=parent_id, given=given,
                                         signed_on=signed, recorded_by=actor.user_id)
+            if not given:
+                # R-A4: a withdrawn consent ends the parent's sessions at once.
+                store.revoke_user_sessions(s, user_id=parent_id)
+            store.add_audit(s, action="consent_recorded", school_id=actor.school_id, actor_id=actor.user_id,
+                            target_id=parent_id, correlation_id=actor.correlation_id,
+                            before={"given": bool(before.given)} if before else None, after={"given": given})
             payload = events.consent_recorded(consent)
             self.outbox.add(s, events.CONSENT_RECORDED, payload, _ctx_for_events(actor))
         return payload
+
+    @rpc
+    def change_password(self, ctx, old_password, new_password):
+        """``PUT /me/password``: the current password proves it is the owner;
+        every session of the user ends (other devices log in again)."""
+        actor = domain.parse_ctx(ctx)
+        if not isinstance(old_password, str) or not old_password or len(old_password) > 1024:
+            raise domain.invalid("field_required", "old_password")
+        with self.db.transaction() as s:
+            user = store.get_user(s, user_id=actor.user_id)
+            if user is None or not user.active:
+                raise NotFound(text("user_not_found"))
+            password_hash, roles, login = user.password_hash, list(user.roles), user.login
+        new_password = domain.validate_password(new_password, roles=roles, login=login)
+        if not tpool.execute(credentials.verify_password, password_hash, old_password):
+            raise ValidationError(text("password_wrong"), details={"field": "old_password"})
+        new_hash = tpool.execute(credentials.hash_password, new_password)
+        with self.db.transaction() as s:
+            store.set_password_hash(s, user_id=actor.user_id, password_hash=new_hash)
+            store.revoke_user_sessions(s, user_id=actor.user_id)
+            store.add_audit(s, action="password_changed", school_id=actor.school_id, actor_id=actor.user_id,
+                            target_id=actor.user_id, correlation_id=actor.correlation_id)
+        return None
+
+    @rpc
+    def set_roles(self, ctx, user_id, roles):
+        """``PUT /users/{id}/roles`` (R-A5): the admin only, never their own;
+        audited with who, when, before and after; the user's sessions end so
+        the new roles apply at the next login."""
+        actor = domain.parse_ctx(ctx)
+        user_id = _id_arg(user_id, "user_id")
+        roles = domain.validate_roles(roles)
+        domain.check_may_set_roles(actor, user_id)
+        with self.db.transaction() as s:
+            user = store.get_user(s, user_id=user_id)
+            if user is None or user.school_id != actor.school_id:
+                raise NotFound(text("user_not_found"), details={"user_id": user_id})
+            before = list(user.roles)
+            if before != list(roles):
+                store.set_roles(s, user_id=user_id, roles=roles)
+                store.revoke_user_sessions(s, user_id=user_id)
+                store.add_audit(s, action="roles_changed", school_id=actor.school_id, actor_id=actor.user_id,
+                                target_id=user_id, correlation_id=actor.correlation_id,
+                                before={"roles": before}, after={"roles": list(roles)})
+                self.outbox.add(s, events.ROLES_CHANGED, {"user_id": user_id, "before": before,
+                                                          "roles": list(roles)}, _ctx_for_events(actor))
+            s.refresh(user)
+            return store.user_dict(user)
+
+    @rpc
+    def unlock_login(self, ctx, user_id):
+        """``POST /users/{id}/unlock``: the admin clears a user's failed
+        logins (a locked-out teacher on a school morning); audited."""
+        actor = domain.parse_ctx(ctx)
+        user_id = _id_arg(user_id, "user_id")
+        if not actor.has("admin"):
+            raise Forbidden()
+        with self.db.transaction() as s:
+            user = store.get_user(s, user_id=user_id)
+            if user is None or user.school_id != actor.school_id:
+                raise NotFound(text("user_not_found"), details={"user_id": user_id})
+            cleared = store.clear_login_failures(s, key="login:" + domain.login_key(user.login))
+            store.add_audit(s, action="login_unlocked", school_id=actor.school_id, actor_id=actor.user_id,
+                            target_id=user_id, correlation_id=actor.correlation_id, before={"failures": cleared})
+        return {"user_id": user_id, "cleared": cleared}
+
+    @rpc
+    def begin_totp(self, ctx):
+        """``POST /me/totp``: a new secret for the caller's authenticator
+        app; the factor is on only after :meth:`confirm_totp`. Staff only."""
+        actor = domain.parse_ctx(ctx)
+        with self.db.transaction() as s:
+            user = store.get_user(s, user_id=actor.user_id)
+            if user is None:
+                raise NotFound(text("user_not_found"))
+            if not domain.is_staff(user.roles):
+                raise Forbidden(text("totp_staff_only"))
+            current = store.get_totp(s, user_id=user.id, lock=True)
+            if current is not None and current.enabled:
+                raise TotpEnabled()
+            secret = totp.new_secret()
+            store.put_totp(s, user_id=user.id, secret=secret)
+            return {"secret": secret, "otpauth_uri": totp.provisioning_uri(secret, user.login)}
+
+    @rpc
+    def confirm_totp(self, ctx, code):
+        """``POST /me/totp/confirm``: the first code proves the app works;
+        the factor is on and ten recovery codes are returned, once."""
+        actor = domain.parse_ctx(ctx)
+        code = domain.require_str(code, "code", max_len=20)
+        with self.db.transaction() as s:
+            row = store.get_totp(s, user_id=actor.user_id, lock=True)
+            if row is None:
+                raise domain.ValidationError(text("totp_not_started"), details={"field": "code"})
+            if row.enabled:
+                raise TotpEnabled()
+            step = totp.matching_step(row.secret, code)
+            if step is None:
+                raise ValidationError(text("totp_wrong"), details={"field": "code"})
+            codes = totp.new_recovery_codes()
+            row.enabled, row.last_step = True, step
+            row.recovery_hashes = [totp.recovery_hash(c) for c in codes]
+            store.revoke_user_sessions(s, user_id=actor.user_id)
+            store.add_audit(s, action="totp_enabled", school_id=actor.school_id, actor_id=actor.user_id,
+                            target_id=actor.user_id, correlation_id=actor.correlation_id)
+        return {"recovery_codes": codes}
+
+    @rpc
+    def list_audit(self, ctx, target_id=None, action=None, limit=100):
+        """The audit trail of the actor's school, newest first (admin only)."""
+        actor = domain.parse_ctx(ctx)
+        if not actor.has("admin"):
+            raise Forbidden()
+        target_id = domain.require_str(target_id, "target_id", max_len=300, optional=True)
+        action = domain.require_str(action, "action", max_len=60, optional=True)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 500:
+            raise domain.invalid("field_type", "limit")
+        with self.db.transaction() as s:
+            rows = store.audit_records(s, school_id=actor.school_id, target_id=target_id, action=action,
+                                       limit=limit)
+            return {"items": [store.audit_dict(r) for r in rows], "next_cursor": None}
 
     @rpc
     def get_user(self, ctx, user_id):
@@ -134,6 +268,62 @@ class Service(BulkRpc):
             if not domain.decide(subject, "user.read", resource, facts).allowed:
                 raise NotFound(text("user_not_found"), details={"user_id": user_id})
             return store.user_dict(store.get_user(s, user_id=user_id))
+
+    @rpc
+    def list_access(self, ctx, user_id=None, from_date=None, to_date=None, limit=100):
+        """R-A6: the access log of the actor's school, newest first (admin)."""
+        actor = domain.parse_ctx(ctx)
+        if not actor.has("admin"):
+            raise Forbidden()
+        user_id = domain.require_str(user_id, "user_id", max_len=64, optional=True)
+        first = domain.parse_date(from_date, "from", optional=True)
+        last = domain.parse_date(to_date, "to", optional=True)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 500:
+            raise domain.invalid("field_type", "limit")
+        since = dt.datetime.combine(first, dt.time(), dt.timezone.utc) if first else None
+        until = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.timezone.utc) if last else None
+        with self.db.transaction() as s:
+            rows = store.access_records(s, school_id=actor.school_id, user_id=user_id, since=since, until=until,
+                                        limit=limit)
+            return {"items": [store.access_dict(r) for r in rows], "next_cursor": None}
+
+    @rpc
+    def activity(self, ctx, month):
+        """R-A6/R-R8: requests per user, role and class in ``month``
+        (YYYY-MM, UTC); the administration."""
+        actor = domain.parse_ctx(ctx)
+        if not actor.has(*domain.ADMINISTRATION):
+            raise Forbidden()
+        month = domain.require_str(month, "month", max_len=7)
+        try:
+            first = dt.date.fromisoformat(month + "-01")
+        except ValueError:
+            raise domain.invalid("date_format", "month") from None
+        nxt = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        with self.db.transaction() as s:
+            counts = store.activity(s, school_id=actor.school_id,
+                                    since=dt.datetime.combine(first, dt.time(), dt.timezone.utc),
+                                    until=dt.datetime.combine(nxt, dt.time(), dt.timezone.utc))
+        return {"month": month, **counts}
+
+    @on_event(events.GATEWAY, events.ACCESS_RECORDED)
+    @handles("identity.access_recorded", tables["processed_events"])
+    def on_access_recorded(self, session, envelope):
+        """Keep the gateway's access event (R-A6)."""
+        payload = envelope["payload"]
+        user_id, method, route = events.require(payload, "user_id", "method", "route")
+        status = payload.get("status")
+        if not isinstance(status, int) or isinstance(status, bool):
+            raise ValueError("payload field 'status' is not an integer")
+        roles = payload.get("roles") or []
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise ValueError("payload field 'roles' is not a list of strings")
+        at = dt.datetime.fromisoformat(envelope["occurred_at"])
+        store.add_access(session, event_id=envelope["id"], school_id=envelope.get("school_id") or None,
+                         user_id=user_id, roles=roles, method=method, route=route,
+                         resource_id=events.optional(payload, "resource_id"), status=status,
+                         address=events.optional(payload, "address"),
+                         correlation_id=envelope.get("correlation_id"), at=at)
 
     # --- projections of journal events (idempotent through `handles`) ----------
 
@@ -163,6 +353,25 @@ class Service(BulkRpc):
         store.upsert_assignment(session, assignment_id=assignment_id, school_id=_school(envelope),
                                 teacher_id=teacher_id, class_id=class_id, subject_id=subject_id,
                                 subgroup_id=events.optional(payload, "subgroup_id"))
+
+
+def _manages(session, actor: domain.Actor, user) -> bool:
+    """R-A2: the admin manages every family of the school; a class teacher
+    those they issued logins to and those of their own classes."""
+    if actor.has("admin"):
+        return True
+    if user.created_by == actor.user_id:
+        return True
+    mine = set(store.classes_of_class_teacher(session, teacher_id=actor.user_id))
+    if not mine:
+        return False
+    classes = set()
+    if "student" in user.roles:
+        classes.add(store.class_of_student(session, student_id=user.id))
+    if "parent" in user.roles:
+        classes |= {store.class_of_student(session, student_id=c.id)
+                    for c in store.children_of(session, parent_id=user.id)}
+    return bool(mine & classes)
 
 
 def _school(envelope: dict) -> str:

@@ -9,7 +9,8 @@ import datetime as dt
 import json
 
 from sqlalchemy import (
-    JSON, Boolean, Date, DateTime, ForeignKey, Index, String, Text, UniqueConstraint, select, update,
+    JSON, Boolean, Date, DateTime, ForeignKey, Index, String, Text, UniqueConstraint, delete, func, select,
+    update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -139,6 +140,69 @@ class TeacherAssignment(Base):
     subject_id: Mapped[str] = mapped_column(String(36), nullable=False)
     subgroup_id: Mapped[str | None] = mapped_column(String(36))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+# --- access: failed logins and the audit trail (issue 3) --------------------------------
+
+class LoginFailure(Base):
+    """One failed login, keyed by the login tried ("login:<key>") and by the
+    client address ("addr:<ip>"): throttling counts them over the last hour."""
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    key: Mapped[str] = mapped_column(String(300), nullable=False)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class AuditRecord(Base):
+    """R-A5: who changed what and when, with the state before and after.
+    Also lockouts, unlocks and refresh-token reuse (ASVS V7)."""
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_school_at", "school_id", "at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    school_id: Mapped[str | None] = mapped_column(String(36))
+    actor_id: Mapped[str | None] = mapped_column(String(36))
+    action: Mapped[str] = mapped_column(String(60), nullable=False)
+    target_id: Mapped[str | None] = mapped_column(String(300))
+    before: Mapped[dict | None] = mapped_column(JSON)
+    after: Mapped[dict | None] = mapped_column(JSON)
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class TotpSecret(Base):
+    """Item 4: a staff member's TOTP second factor. ``enabled`` only after
+    the first code is confirmed; recovery codes are kept as sha256 hashes
+    (they are random, 50 bits: no slow hash needed) and removed when used."""
+    __tablename__ = "totp_secrets"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(64), nullable=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    recovery_hashes: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
+    last_step: Mapped[int | None] = mapped_column()  # the last accepted time step: a code works once
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class AccessRecord(Base):
+    """R-A6: one request of a user through the gateway (its access event)."""
+    __tablename__ = "access_log"
+    __table_args__ = (Index("ix_access_log_school_at", "school_id", "at"),
+                      Index("ix_access_log_user_at", "user_id", "at"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the event id
+    school_id: Mapped[str | None] = mapped_column(String(36))
+    user_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    roles: Mapped[list] = mapped_column(JSON, nullable=False)
+    method: Mapped[str] = mapped_column(String(10), nullable=False)
+    route: Mapped[str] = mapped_column(String(200), nullable=False)
+    resource_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(nullable=False)
+    address: Mapped[str | None] = mapped_column(String(64))
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
 tables = kernel_tables(Base.metadata)
@@ -373,3 +437,150 @@ def access_facts(session: Session, *, subject_id: str, resource: domain.Resource
         class_ids=frozenset(class_ids), class_teacher_of=class_teacher_of,
         created_by_subject=bool(user.created_by) and user.created_by == subject_id,
     )
+
+
+# --- refresh-token rotation, sessions, throttling, audit (issue 3) -------------------------
+
+def find_refresh_token(session: Session, *, token_hash: str) -> RefreshToken | None:
+    return session.scalars(select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+                           .with_for_update()).first()
+
+
+def revoke_family(session: Session, *, family_id: str) -> int:
+    """End one session: every token of the family stops working."""
+    return session.execute(update(RefreshToken).where(
+        RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None)).values(revoked_at=utcnow())).rowcount
+
+
+def revoke_user_sessions(session: Session, *, user_id: str, keep_family: str | None = None) -> int:
+    """End every session of a user (consent withdrawn, roles or password changed)."""
+    query = update(RefreshToken).where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+    if keep_family:
+        query = query.where(RefreshToken.family_id != keep_family)
+    return session.execute(query.values(revoked_at=utcnow())).rowcount
+
+
+def add_login_failures(session: Session, *, keys, at: dt.datetime) -> None:
+    for key in keys:
+        session.add(LoginFailure(id=new_id(), key=key[:300], at=at))
+    session.flush()
+
+
+def login_failures(session: Session, *, key: str, since: dt.datetime) -> tuple[int, dt.datetime | None]:
+    """How many failures ``key`` had since ``since`` and when the last one was."""
+    count, last = session.execute(select(func.count(LoginFailure.id), func.max(LoginFailure.at))
+                                  .where(LoginFailure.key == key, LoginFailure.at >= since)).one()
+    return int(count or 0), last
+
+
+def clear_login_failures(session: Session, *, key: str) -> int:
+    return session.execute(delete(LoginFailure).where(LoginFailure.key == key)).rowcount
+
+
+def add_audit(session: Session, *, action: str, school_id: str | None = None, actor_id: str | None = None,
+              target_id: str | None = None, before=None, after=None, correlation_id: str | None = None
+              ) -> AuditRecord:
+    row = AuditRecord(id=new_id(), school_id=school_id, actor_id=actor_id, action=action,
+                      target_id=target_id, before=before, after=after, correlation_id=correlation_id,
+                      at=utcnow())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def audit_records(session: Session, *, school_id: str, target_id: str | None = None, action: str | None = None,
+                  limit: int = 100) -> list[AuditRecord]:
+    query = select(AuditRecord).where(AuditRecord.school_id == school_id)
+    if target_id:
+        query = query.where(AuditRecord.target_id == target_id)
+    if action:
+        query = query.where(AuditRecord.action == action)
+    return list(session.scalars(query.order_by(AuditRecord.at.desc(), AuditRecord.id).limit(limit)))
+
+
+def audit_dict(row: AuditRecord) -> dict:
+    return {"id": row.id, "action": row.action, "actor_id": row.actor_id, "target_id": row.target_id,
+            "before": row.before, "after": row.after, "correlation_id": row.correlation_id,
+            "at": row.at.isoformat() if row.at else None}
+
+
+def set_roles(session: Session, *, user_id: str, roles) -> None:
+    session.execute(update(User).where(User.id == user_id).values(roles=list(roles)))
+
+
+def students_of_class(session: Session, *, class_id: str) -> list[str]:
+    return list(session.scalars(select(StudentClass.student_id).where(StudentClass.class_id == class_id)))
+
+
+def get_totp(session: Session, *, user_id: str, lock: bool = False) -> TotpSecret | None:
+    query = select(TotpSecret).where(TotpSecret.user_id == user_id)
+    return session.scalars(query.with_for_update() if lock else query).first()
+
+
+def put_totp(session: Session, *, user_id: str, secret: str) -> TotpSecret:
+    """A new, not yet enabled secret (replaces an unconfirmed one)."""
+    row = get_totp(session, user_id=user_id, lock=True)
+    if row is None:
+        row = TotpSecret(user_id=user_id, secret=secret, enabled=False, recovery_hashes=[], created_at=utcnow())
+        session.add(row)
+    else:
+        row.secret, row.enabled, row.recovery_hashes, row.last_step = secret, False, [], None
+    session.flush()
+    return row
+
+
+def add_access(session: Session, *, event_id: str, school_id: str | None, user_id: str, roles, method: str,
+               route: str, resource_id: str | None, status: int, address: str | None,
+               correlation_id: str | None, at: dt.datetime) -> None:
+    session.add(AccessRecord(id=event_id, school_id=school_id, user_id=user_id, roles=list(roles),
+                             method=method[:10], route=route[:200], resource_id=(resource_id or None) and
+                             resource_id[:64], status=status, address=(address or None) and address[:64],
+                             correlation_id=correlation_id, at=at))
+    session.flush()
+
+
+def access_records(session: Session, *, school_id: str, user_id: str | None, since: dt.datetime | None,
+                   until: dt.datetime | None, limit: int) -> list[AccessRecord]:
+    query = select(AccessRecord).where(AccessRecord.school_id == school_id)
+    if user_id:
+        query = query.where(AccessRecord.user_id == user_id)
+    if since:
+        query = query.where(AccessRecord.at >= since)
+    if until:
+        query = query.where(AccessRecord.at < until)
+    return list(session.scalars(query.order_by(AccessRecord.at.desc(), AccessRecord.id).limit(limit)))
+
+
+def access_dict(row: AccessRecord) -> dict:
+    return {"id": row.id, "user_id": row.user_id, "roles": list(row.roles), "method": row.method,
+            "route": row.route, "resource_id": row.resource_id, "status": row.status, "address": row.address,
+            "correlation_id": row.correlation_id, "at": row.at.isoformat()}
+
+
+def activity(session: Session, *, school_id: str, since: dt.datetime, until: dt.datetime) -> dict:
+    """R-A6/R-R8: requests per user, per role and per class in [since, until).
+    A student counts for their class, a parent for each child's class."""
+    per_user = session.execute(
+        select(AccessRecord.user_id, func.count(AccessRecord.id))
+        .where(AccessRecord.school_id == school_id, AccessRecord.at >= since, AccessRecord.at < until)
+        .group_by(AccessRecord.user_id)).all()
+    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_([u for u, _ in per_user])))}
+    by_role: dict = {}
+    by_class: dict = {}
+    for user_id, count in per_user:
+        user = users.get(user_id)
+        roles = list(user.roles) if user else []
+        for role in roles:
+            by_role[role] = by_role.get(role, 0) + count
+        classes = set()
+        if "student" in roles:
+            classes.add(class_of_student(session, student_id=user_id))
+        if "parent" in roles:
+            classes |= {class_of_student(session, student_id=c.id) for c in children_of(session, parent_id=user_id)}
+        for class_id in classes - {None}:
+            by_class[class_id] = by_class.get(class_id, 0) + count
+    return {
+        "by_user": sorted(({"user_id": u, "requests": c} for u, c in per_user), key=lambda r: -r["requests"]),
+        "by_role": [{"role": r, "requests": c} for r, c in sorted(by_role.items())],
+        "by_class": [{"class_id": k, "requests": c} for k, c in sorted(by_class.items())],
+    }

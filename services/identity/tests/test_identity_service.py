@@ -162,9 +162,15 @@ def test_user_created_is_published_through_the_outbox(container, listener, admin
 # --- link_parent and record_consent (R-A4) -----------------------------------------------
 
 @pytest.fixture
-def family(make, school):
+def family(make, school, class_teacher, factory):
+    """A student of the class teacher's class and a parent whose login the
+    class teacher issued (R-A2: the families a class teacher manages)."""
     student = make.user(school, ["student"], login="kid")
     parent = make.user(school, ["parent"], login="mom")
+    make.klass(school, "class-5a", teacher_id=class_teacher.id)
+    make.enroll(school, student.id, "class-5a")
+    with transaction(factory) as s:
+        store.get_user(s, user_id=parent.id).created_by = class_teacher.id
     return student, parent
 
 

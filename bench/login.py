@@ -1,0 +1,145 @@
+"""Logins through the gateway against raw argon2id hashes on the same cores,
+measured in the same run (`make bench-login`).
+
+A login costs one argon2id verification (OWASP parameters: 19 MiB, t=2,
+p=1) plus the gateway, a gRPC hop, two small database transactions and an
+Ed25519 signature. The floor is argon2id alone: the same parameters, as many
+threads as cores (argon2-cffi releases the GIL), in this process. Alternating
+rounds, closed loops, bounded in time and count, loopback only; medians of
+the rounds and their ratio are printed. The ratio says how much of the login
+path is the deliberate cost of the hash (1.0 would be "nothing but hashing").
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from kernel.testing import PgDatabases, admin_url
+from localrun.client import Api
+from localrun.launcher import Platform, delete_vhost, platform_env
+
+PASSWORD = "bench-login-password-2026"
+
+
+def closed_loop(action, *, threads: int, seconds: float, max_ops: int = 100_000, warmup: float = 0.5) -> dict:
+    """Run ``action(thread_index)`` in ``threads`` loops for ``seconds`` after a
+    warm-up; ops/s of the successful calls and their median latency."""
+    done, failed, latencies = [0], [0], []
+    lock = threading.Lock()
+    budget = [max_ops]
+    start = time.perf_counter() + warmup
+    stop = start + seconds
+
+    def loop(index):
+        state = {}
+        mine, bad = [], 0
+        while time.perf_counter() < stop:
+            with lock:
+                if budget[0] <= 0:
+                    break
+                budget[0] -= 1
+            t0 = time.perf_counter()
+            ok = action(index, state)
+            t1 = time.perf_counter()
+            if t0 >= start:
+                if ok:
+                    mine.append(t1 - t0)
+                else:
+                    bad += 1
+        with lock:
+            latencies.extend(mine)
+            done[0] += len(mine)
+            failed[0] += bad
+
+    pool = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return {"ops": done[0] / seconds, "errors": failed[0],
+            "p50_ms": statistics.median(latencies) * 1000 if latencies else float("nan")}
+
+
+def gateway_login(host: str, port: int, logins: list[str]):
+    def action(index, state):
+        conn = state.get("conn") or http.client.HTTPConnection(host, port, timeout=30)
+        state["conn"] = conn
+        body = json.dumps({"login": logins[index % len(logins)], "password": PASSWORD})
+        try:
+            conn.request("POST", "/api/v1/auth/login", body=body, headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+            return resp.status == 200
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            state.pop("conn", None)
+            return False
+    return action
+
+
+def raw_hash():
+    from identity.credentials import HASHER
+    stored = HASHER.hash(PASSWORD)
+
+    def action(index, state):
+        return HASHER.verify(stored, PASSWORD)
+    return action
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2,
+                        help="client threads = hashing threads (default: the number of cores)")
+    args = parser.parse_args(argv)
+
+    pg = PgDatabases(admin_url())
+    tmp = Path(tempfile.mkdtemp(prefix="ejournal-bench-login-"))
+    env = platform_env(tmp, pg, "benchlogin")
+    # the bench logs in thousands of times from one address, all successfully;
+    # the per-address cap counts failures only, so it stays as deployed
+    platform = Platform(env, quiet=True)
+    try:
+        print("starting the platform on PostgreSQL...", flush=True)
+        platform.start(timeout=180)
+        admin = Api(platform.url).login(env["EJOURNAL_ADMIN_LOGIN"], env["EJOURNAL_ADMIN_PASSWORD"])
+        logins = []
+        for n in range(max(4, args.threads * 2)):
+            login = f"bench.login{n}"
+            admin.post("/users", {"login": login, "full_name": f"Учитель {n}", "roles": ["teacher"],
+                                  "password": PASSWORD})
+            logins.append(login)
+        host, port = "127.0.0.1", int(env["EJOURNAL_GATEWAY_PORT"])
+        print(f"{args.rounds} rounds x {args.seconds:.0f}s, {args.threads} threads each side, "
+              f"{os.cpu_count()} cores", flush=True)
+        gw, floor = [], []
+        for n in range(args.rounds):
+            gw.append(closed_loop(gateway_login(host, port, logins), threads=args.threads, seconds=args.seconds))
+            floor.append(closed_loop(raw_hash(), threads=args.threads, seconds=args.seconds))
+            print(f"  round {n + 1}: logins {gw[-1]['ops']:.1f}/s (p50 {gw[-1]['p50_ms']:.0f} ms, errors "
+                  f"{gw[-1]['errors']}); argon2id {floor[-1]['ops']:.1f} hashes/s (p50 {floor[-1]['p50_ms']:.0f} ms)",
+                  flush=True)
+        g = statistics.median(r["ops"] for r in gw)
+        f = statistics.median(r["ops"] for r in floor)
+        print()
+        print("Login (medians)                       per second")
+        print(f"  POST /auth/login through the gateway  {g:8.1f}")
+        print(f"  raw argon2id verifications            {f:8.1f}")
+        print(f"  ratio logins/hashes                   {g / f:8.2f}")
+        return 0
+    finally:
+        platform.stop()
+        delete_vhost(env["EJOURNAL_AMQP_URI"])
+        pg.drop_all()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

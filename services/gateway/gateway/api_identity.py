@@ -1,0 +1,96 @@
+"""Identity's session, password, people and audit routes (issue 3): the
+views only authenticate, validate and call identity; identity decides."""
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, request
+
+from ejournal.identity.v1 import identity_pb2
+
+from gateway import convert, openapi
+from gateway.api import authorize
+from gateway.auth import login_required
+from gateway.context import call_ctx, current_clients
+from gateway.validation import json_body, query_params
+
+bp = Blueprint("api_identity", __name__, url_prefix=openapi.API_PREFIX)
+
+
+@bp.post("/auth/refresh")
+def refresh():
+    body = json_body()
+    reply = current_clients().identity.Refresh(identity_pb2.RefreshRequest(
+        refresh_token=body["refresh_token"], client_address=request.remote_addr or ""))
+    return jsonify(convert.token_pair(reply))
+
+
+@bp.post("/auth/logout")
+@login_required
+def logout():
+    body = json_body()
+    current_clients().identity.Logout(identity_pb2.LogoutRequest(
+        refresh_token=body["refresh_token"], user_id=g.principal.user_id))
+    return "", 204
+
+
+@bp.put("/me/password")
+@login_required
+def change_password():
+    body = json_body()
+    current_clients().rpc("identity", "change_password", call_ctx(), body["old_password"], body["new_password"])
+    return "", 204
+
+
+@bp.post("/me/totp")
+@login_required
+def begin_totp():
+    return jsonify(current_clients().rpc("identity", "begin_totp", call_ctx())), 201
+
+
+@bp.post("/me/totp/confirm")
+@login_required
+def confirm_totp():
+    body = json_body()
+    return jsonify(current_clients().rpc("identity", "confirm_totp", call_ctx(), body["code"]))
+
+
+@bp.get("/users/<id>")
+@login_required
+def get_user(id):
+    authorize("user.read", "user", id)
+    return jsonify(current_clients().rpc("identity", "get_user", call_ctx(), id))
+
+
+@bp.put("/users/<id>/roles")
+@login_required
+def set_roles(id):
+    body = json_body()
+    return jsonify(current_clients().rpc("identity", "set_roles", call_ctx(), id, body["roles"]))
+
+
+@bp.post("/users/<id>/unlock")
+@login_required
+def unlock_login(id):
+    return jsonify(current_clients().rpc("identity", "unlock_login", call_ctx(), id))
+
+
+@bp.get("/audit")
+@login_required
+def list_audit():
+    q = query_params()
+    return jsonify(current_clients().rpc("identity", "list_audit", call_ctx(), q.get("target_id"),
+                                         q.get("action"), q["limit"]))
+
+
+@bp.get("/access-log")
+@login_required
+def list_access():
+    q = query_params()
+    return jsonify(current_clients().rpc("identity", "list_access", call_ctx(), q.get("user_id"), q.get("from"),
+                                         q.get("to"), q["limit"]))
+
+
+@bp.get("/activity")
+@login_required
+def activity():
+    q = query_params()
+    return jsonify(current_clients().rpc("identity", "activity", call_ctx(), q["month"]))

@@ -1,0 +1,115 @@
+"""Drop the gateway's cached access decisions the moment a relationship
+changes (issue 3, item 6): one pika consumer thread per worker process,
+on its own exclusive, auto-deleted queue bound to the relationship events
+of identity and the journal. The cache's short lifetime stays the bound when
+the broker is unreachable."""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+import pika
+
+from gateway.access_log import pika_uri
+
+log = logging.getLogger(__name__)
+
+# producer -> event types that change who may see what
+RELATIONSHIP_EVENTS = {
+    "identity": ("parent_linked", "consent_recorded", "roles_changed"),
+    "journal": ("class_created", "student_enrolled", "teacher_assigned"),
+}
+
+
+def session_revocation(event_type: str, body: bytes):
+    """``(user_id, before)`` when the event ends a user's sessions: a consent
+    refusal (R-A4) or a role change (R-A5). ``before`` is the second after the
+    event's: every token issued up to and including that second is refused
+    (token times are whole seconds; a login in that same second after a role
+    change is refused once and simply repeated). None otherwise."""
+    import datetime as dt
+    import json
+
+    try:
+        env = json.loads(body)
+        payload = env["payload"]
+        at = int(dt.datetime.fromisoformat(env["occurred_at"]).timestamp()) + 1
+    except (ValueError, KeyError, TypeError):
+        return None
+    if event_type == "consent_recorded" and payload.get("given") is False:
+        user_id = payload.get("parent_id")
+    elif event_type == "roles_changed":
+        user_id = payload.get("user_id")
+    else:
+        return None
+    return (user_id, at) if isinstance(user_id, str) and user_id else None
+
+
+class Invalidator:
+    """Calls ``on_change(event_type, body)`` for every relationship event
+    (started lazily in the worker, restarted after a fork or a lost
+    connection)."""
+
+    def __init__(self, amqp_uri: str, on_change, *, retry_delay: float = 2.0):
+        self.amqp_uri = amqp_uri
+        self.on_change = on_change
+        self.retry_delay = retry_delay
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread = None
+        self._pid = None
+        self._lock = threading.Lock()
+
+    def ensure_started(self) -> None:
+        if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self.ready.clear()
+                self._thread = threading.Thread(target=self._run, name="decision-invalidator", daemon=True)
+                self._thread.start()
+
+    def _consume_once(self) -> None:
+        params = pika.URLParameters(pika_uri(self.amqp_uri))
+        params.heartbeat = 30
+        connection = pika.BlockingConnection(params)
+        try:
+            channel = connection.channel()
+            queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
+            for producer, types in RELATIONSHIP_EVENTS.items():
+                exchange = f"{producer}.events"
+                channel.exchange_declare(exchange, exchange_type="topic", durable=True, auto_delete=False)
+                for event_type in types:
+                    channel.queue_bind(queue, exchange, routing_key=event_type)
+
+            def handle(ch, method, properties, body):
+                try:
+                    self.on_change(method.routing_key, body)
+                finally:
+                    ch.basic_ack(method.delivery_tag)
+
+            channel.basic_consume(queue, handle)
+            # the relationship may have changed while we were not listening
+            self.on_change(None, b"")
+            self.ready.set()
+            while not self._stop.is_set():
+                connection.process_data_events(time_limit=0.5)
+        finally:
+            self.ready.clear()
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._consume_once()
+            except Exception as exc:  # noqa: BLE001 - broker away: the cache lifetime still bounds staleness
+                log.warning("decision invalidation paused (%s)", type(exc).__name__)
+                self._stop.wait(self.retry_delay)
+
+    def close(self) -> None:
+        self._stop.set()

@@ -1,0 +1,309 @@
+"""Issue 3 in identity itself, on the real RabbitMQ and PostgreSQL: login
+throttling, rotating refresh tokens, logout, password change, audited role
+changes (R-A5), consent withdrawal ending sessions (R-A4), class-scoped
+family management (R-A2), the common-password list."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from ejournal.identity.v1 import identity_pb2
+from nameko.testing.services import entrypoint_hook
+from sqlalchemy import func, select
+
+from kernel.db import transaction
+
+from identity import domain, store
+from identity.errors import Forbidden, NotFound, ValidationError
+from identity.grpc_server import IdentityServicer
+from identity.service import Service
+from identity_helpers import Aborted, StubContext, ctx_of
+
+PASSWORD = "correct-horse-42"
+
+
+@pytest.fixture
+def container(container_factory, config):
+    container = container_factory(Service, config)
+    container.start()
+    return container
+
+
+@pytest.fixture
+def servicer(factory):
+    return IdentityServicer(factory, access_ttl=900)
+
+
+@pytest.fixture
+def school(make):
+    return make.school()
+
+
+def call(container, method, *args):
+    with entrypoint_hook(container, method) as hook:
+        return hook(*args)
+
+
+def grpc_error(method, request) -> tuple:
+    context = StubContext()
+    with pytest.raises(Aborted):
+        method(request, context)
+    return context.code.name, context.error
+
+
+def login(servicer, login_, password=PASSWORD, address="10.0.0.1"):
+    return servicer.Login(identity_pb2.LoginRequest(login=login_, password=password, client_address=address),
+                          StubContext())
+
+
+def audit(factory, action):
+    with transaction(factory) as s:
+        return [(r.actor_id, r.target_id, r.before, r.after)
+                for r in s.scalars(select(store.AuditRecord).where(store.AuditRecord.action == action))]
+
+
+# --- throttling (ASVS 2.2.1) ------------------------------------------------------------
+
+def test_throttle_policy_grows_and_caps():
+    now = dt.datetime(2026, 11, 1, 12, tzinfo=dt.timezone.utc)
+    assert domain.throttle(4, now, 0, 1000, now).allowed
+    assert domain.throttle(5, now, 0, 1000, now) == domain.Throttle(False, 1, "delay")
+    assert domain.throttle(8, now, 0, 1000, now).retry_after == 8
+    assert domain.throttle(8, now - dt.timedelta(seconds=9), 0, 1000, now).allowed
+    assert domain.throttle(100, now - dt.timedelta(hours=1), 0, 1000, now).reason == "account_limit"
+    assert domain.throttle(0, None, 1000, 1000, now).reason == "address_limit"
+    assert domain.throttle(0, None, 5000, 0, now).allowed  # cap switched off
+
+
+def test_brute_force_is_throttled_the_same_for_known_and_unknown_logins(servicer, make, school, factory):
+    make.user(school, ["teacher"], login="victim")
+    for name in ("victim", "nobody-here"):
+        for _ in range(domain.FREE_FAILURES):
+            code, err = grpc_error(servicer.Login, identity_pb2.LoginRequest(login=name, password="wrong-guess-1"))
+            assert (code, err["code"]) == ("UNAUTHENTICATED", "INVALID_CREDENTIALS")
+        # the right password no longer helps while the delay runs
+        code, err = grpc_error(servicer.Login, identity_pb2.LoginRequest(login=name, password=PASSWORD))
+        assert (code, err["code"]) == ("RESOURCE_EXHAUSTED", "TOO_MANY_ATTEMPTS")
+        assert err["details"]["retry_after"] >= 1
+    locked = audit(factory, "login_locked")
+    assert len(locked) == 2 and {t for _, t, _, _ in locked} >= {"login:nobody-here"}
+
+
+def test_success_after_failures_clears_them_and_is_audited(servicer, make, school, factory):
+    user = make.user(school, ["teacher"], login="forgetful")
+    with transaction(factory) as s:  # five failures long enough ago that the delay has passed
+        store.add_login_failures(s, keys=["login:forgetful"] * 5,
+                                 at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5))
+    assert login(servicer, "forgetful").user_id == user.id
+    assert audit(factory, "login_unlocked") == [(None, user.id, {"failures": 5}, None)]
+    with transaction(factory) as s:
+        assert store.login_failures(s, key="login:forgetful", since=dt.datetime(2000, 1, 1,
+                                                                                 tzinfo=dt.timezone.utc))[0] == 0
+
+
+def test_per_address_cap(servicer, make, school, monkeypatch):
+    make.user(school, ["teacher"], login="spray1")
+    monkeypatch.setenv("EJOURNAL_LOGIN_ADDRESS_LIMIT", "3")
+    for i in range(3):
+        grpc_error(servicer.Login, identity_pb2.LoginRequest(login=f"spray-other{i}", password="x" * 12,
+                                                             client_address="192.0.2.7"))
+    code, err = grpc_error(servicer.Login, identity_pb2.LoginRequest(login="spray1", password=PASSWORD,
+                                                                     client_address="192.0.2.7"))
+    assert err["code"] == "TOO_MANY_ATTEMPTS"
+    assert login(servicer, "spray1", address="192.0.2.8").access_token  # another address is not affected
+
+
+# --- refresh tokens ------------------------------------------------------------------------
+
+def test_refresh_rotates_and_reuse_revokes_the_family(servicer, make, school, factory):
+    make.user(school, ["teacher"], login="rotator")
+    first = login(servicer, "rotator")
+    second = servicer.Refresh(identity_pb2.RefreshRequest(refresh_token=first.refresh_token), StubContext())
+    assert second.refresh_token != first.refresh_token and second.access_token
+    third = servicer.Refresh(identity_pb2.RefreshRequest(refresh_token=second.refresh_token), StubContext())
+    # an attacker replays the spent first token: the whole family dies, the live third token too
+    code, err = grpc_error(servicer.Refresh, identity_pb2.RefreshRequest(refresh_token=first.refresh_token))
+    assert (code, err["code"]) == ("UNAUTHENTICATED", "INVALID_TOKEN")
+    code, err = grpc_error(servicer.Refresh, identity_pb2.RefreshRequest(refresh_token=third.refresh_token))
+    assert err["code"] == "INVALID_TOKEN"
+    assert [a for a, *_ in audit(factory, "refresh_reuse")] == [None]
+    # another login (another family) is untouched
+    other = login(servicer, "rotator")
+    assert servicer.Refresh(identity_pb2.RefreshRequest(refresh_token=other.refresh_token), StubContext())
+
+
+def test_refresh_rejects_unknown_and_expired(servicer, make, school, factory):
+    make.user(school, ["teacher"], login="expiring")
+    pair = login(servicer, "expiring")
+    assert grpc_error(servicer.Refresh, identity_pb2.RefreshRequest(refresh_token="nope"))[1]["code"] == "INVALID_TOKEN"
+    with transaction(factory) as s:
+        for row in s.scalars(select(store.RefreshToken)):
+            row.expires_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+    assert grpc_error(servicer.Refresh,
+                      identity_pb2.RefreshRequest(refresh_token=pair.refresh_token))[1]["code"] == "INVALID_TOKEN"
+
+
+def test_logout_revokes_only_the_callers_own_session(servicer, make, school):
+    alice = make.user(school, ["teacher"], login="alice1")
+    make.user(school, ["teacher"], login="bob1")
+    a, b = login(servicer, "alice1"), login(servicer, "bob1")
+    # Alice presents Bob's token: nothing happens
+    assert not servicer.Logout(identity_pb2.LogoutRequest(refresh_token=b.refresh_token, user_id=alice.id),
+                               StubContext()).revoked
+    assert servicer.Logout(identity_pb2.LogoutRequest(refresh_token=a.refresh_token, user_id=alice.id),
+                           StubContext()).revoked
+    assert grpc_error(servicer.Refresh,
+                      identity_pb2.RefreshRequest(refresh_token=a.refresh_token))[1]["code"] == "INVALID_TOKEN"
+    assert servicer.Refresh(identity_pb2.RefreshRequest(refresh_token=b.refresh_token), StubContext())
+
+
+# --- consent withdrawal (R-A4) --------------------------------------------------------------
+
+def test_r_a4_withdrawn_consent_ends_the_parents_sessions(container, servicer, make, school, factory):
+    admin = make.user(school, ["admin"], login="adm")
+    parent = make.user(school, ["parent"], login="mother1")
+    make.consent(school, parent.id, True)
+    pair = login(servicer, "mother1")
+    call(container, "record_consent", ctx_of(admin), parent.id, False, "2026-09-02")
+    assert grpc_error(servicer.Refresh,
+                      identity_pb2.RefreshRequest(refresh_token=pair.refresh_token))[1]["code"] == "INVALID_TOKEN"
+    assert grpc_error(servicer.Login, identity_pb2.LoginRequest(login="mother1", password=PASSWORD))[1]["code"] \
+        == "NO_CONSENT"
+    assert audit(factory, "consent_recorded") == [(admin.id, parent.id, {"given": True}, {"given": False})]
+
+
+def test_r_a2_class_teacher_manages_only_families_of_their_class(container, make, school):
+    ct_a = make.user(school, ["teacher", "class_teacher"], login="ct-a")
+    ct_b = make.user(school, ["teacher", "class_teacher"], login="ct-b")
+    make.klass(school, "cls-a", teacher_id=ct_a.id)
+    make.klass(school, "cls-b", teacher_id=ct_b.id, name="5Б")
+    student = make.user(school, ["student"], login="pupil-a")
+    parent = make.user(school, ["parent"], login="parent-a")
+    make.enroll(school, student.id, "cls-a")
+    make.link(school, student.id, parent.id)
+    with pytest.raises(NotFound):
+        call(container, "record_consent", ctx_of(ct_b), parent.id, True, "2026-09-01")
+    with pytest.raises(NotFound):
+        call(container, "link_parent", ctx_of(ct_b), student.id, parent.id, "отец")
+    assert call(container, "record_consent", ctx_of(ct_a), parent.id, True, "2026-09-01")["given"] is True
+
+
+# --- password change and roles (R-A5) -------------------------------------------------------
+
+def test_change_password_checks_the_old_one_and_ends_sessions(container, servicer, make, school):
+    user = make.user(school, ["teacher"], login="changer")
+    pair = login(servicer, "changer")
+    with pytest.raises(ValidationError):
+        call(container, "change_password", ctx_of(user), "wrong-old-password", "brand-new-pass-77")
+    with pytest.raises(ValidationError) as err:  # staff: at least 12 characters
+        call(container, "change_password", ctx_of(user), PASSWORD, "short-1")
+    assert err.value.details["min"] == 12
+    with pytest.raises(ValidationError):  # on the common list
+        call(container, "change_password", ctx_of(user), PASSWORD, "qwertyuiop123")
+    call(container, "change_password", ctx_of(user), PASSWORD, "brand-new-pass-77")
+    assert grpc_error(servicer.Refresh,
+                      identity_pb2.RefreshRequest(refresh_token=pair.refresh_token))[1]["code"] == "INVALID_TOKEN"
+    assert login(servicer, "changer", "brand-new-pass-77").access_token
+
+
+def test_r_a5_only_admin_sets_roles_never_their_own_and_it_is_audited(container, servicer, make, school, factory):
+    admin = make.user(school, ["admin"], login="adm2")
+    teacher = make.user(school, ["teacher", "class_teacher"], login="t-esc")
+    director = make.user(school, ["director"], login="dir-esc")
+    for actor in (teacher, director):
+        with pytest.raises(Forbidden):  # escalation by a non-admin, own or anyone's
+            call(container, "set_roles", ctx_of(actor), actor.id, ["admin"])
+        with pytest.raises(Forbidden):
+            call(container, "set_roles", ctx_of(actor), admin.id, ["student"])
+    with pytest.raises(Forbidden):
+        call(container, "set_roles", ctx_of(admin), admin.id, ["admin", "director"])
+    with pytest.raises(ValidationError):
+        call(container, "set_roles", ctx_of(admin), teacher.id, ["superuser"])
+    other = make.user(make.school("Школа №2"), ["teacher"], login="t-other")
+    with pytest.raises(NotFound):
+        call(container, "set_roles", ctx_of(admin), other.id, ["deputy"])
+    pair = login(servicer, "t-esc")
+    answer = call(container, "set_roles", ctx_of(admin), teacher.id, ["teacher", "deputy"])
+    assert answer["roles"] == ["teacher", "deputy"]
+    assert audit(factory, "roles_changed") == [(admin.id, teacher.id, {"roles": ["teacher", "class_teacher"]},
+                                                {"roles": ["teacher", "deputy"]})]
+    # the old session carried the old roles: it is over
+    assert grpc_error(servicer.Refresh,
+                      identity_pb2.RefreshRequest(refresh_token=pair.refresh_token))[1]["code"] == "INVALID_TOKEN"
+    with transaction(factory) as s:
+        assert s.scalar(select(func.count()).select_from(store.tables["outbox"])) == 1
+    listed = call(container, "list_audit", ctx_of(admin), teacher.id, None, 10)
+    assert [i["action"] for i in listed["items"]] == ["roles_changed"]
+    with pytest.raises(Forbidden):
+        call(container, "list_audit", ctx_of(director), None, None, 10)
+
+
+def test_common_and_repetitive_passwords_are_refused():
+    for bad in ("Password123", "qwertyuiop123", "aaaaaaaaaaaaaa", "abababababab", "йцукен123"):
+        with pytest.raises(ValidationError):
+            domain.validate_password(bad, roles=("parent",))
+    assert domain.validate_password("river-stone-74", roles=("teacher",))
+
+
+# --- R-A6: the access log and monthly activity --------------------------------------------------
+
+def test_r_a6_access_events_are_kept_queried_and_counted(container, config, make, school):
+    from nameko.standalone.events import event_dispatcher
+    from nameko.testing.services import entrypoint_waiter
+    from kernel.events import envelope
+
+    admin = make.user(school, ["admin"], login="adm6")
+    deputy = make.user(school, ["deputy"], login="dep6")
+    student = make.user(school, ["student"], login="kid6")
+    parent = make.user(school, ["parent"], login="mom6")
+    make.klass(school, "cls-6", name="6А")
+    make.enroll(school, student.id, "cls-6")
+    make.link(school, student.id, parent.id)
+    dispatch = event_dispatcher(config)
+
+    def access(user, route, status=200):
+        env = envelope(type="access_recorded", producer="gateway", school_id=school, actor_id=user.id,
+                       correlation_id="cid-" + route.strip("/").replace("/", "-"),
+                       payload={"user_id": user.id, "roles": list(user.roles), "method": "GET", "route": route,
+                                "resource_id": student.id, "status": status, "address": "10.0.0.9"})
+        with entrypoint_waiter(container, "on_access_recorded", timeout=10):
+            dispatch("gateway", "access_recorded", env)
+        return env
+
+    first = access(parent, "/api/v1/students/<id>/diary")
+    access(student, "/api/v1/students/<id>/diary")
+    access(parent, "/api/v1/me", 200)
+    with entrypoint_waiter(container, "on_access_recorded", timeout=10):  # a duplicate delivery: no effect
+        dispatch("gateway", "access_recorded", first)
+    log = call(container, "list_access", ctx_of(admin), parent.id, None, None, 50)["items"]
+    assert [r["route"] for r in log] == ["/api/v1/me", "/api/v1/students/<id>/diary"]
+    assert log[1]["correlation_id"] == "cid-api-v1-students-<id>-diary" and log[1]["status"] == 200
+    month = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m")
+    counts = call(container, "activity", ctx_of(deputy), month)
+    assert {r["user_id"]: r["requests"] for r in counts["by_user"]} == {parent.id: 2, student.id: 1}
+    assert counts["by_role"] == [{"role": "parent", "requests": 2}, {"role": "student", "requests": 1}]
+    assert counts["by_class"] == [{"class_id": "cls-6", "requests": 3}]
+    assert call(container, "activity", ctx_of(deputy), "2001-01")["by_user"] == []
+    with pytest.raises(Forbidden):
+        call(container, "list_access", ctx_of(deputy), None, None, None, 10)
+    with pytest.raises(Forbidden):
+        call(container, "activity", ctx_of(student), month)
+    with pytest.raises(ValidationError):
+        call(container, "activity", ctx_of(deputy), "2026-13")
+
+
+def test_admin_unlock_clears_failures_and_is_audited(container, servicer, make, school, factory):
+    admin = make.user(school, ["admin"], login="adm7")
+    teacher = make.user(school, ["teacher"], login="locked7")
+    director = make.user(school, ["director"], login="dir7")
+    for _ in range(domain.FREE_FAILURES):
+        grpc_error(servicer.Login, identity_pb2.LoginRequest(login="LOCKED7", password="wrong-guess-77"))
+    assert grpc_error(servicer.Login, identity_pb2.LoginRequest(login="locked7", password=PASSWORD))[1]["code"] \
+        == "TOO_MANY_ATTEMPTS"
+    with pytest.raises(Forbidden):
+        call(container, "unlock_login", ctx_of(director), teacher.id)
+    assert call(container, "unlock_login", ctx_of(admin), teacher.id) == {"user_id": teacher.id, "cleared": 5}
+    assert login(servicer, "locked7").user_id == teacher.id
+    assert audit(factory, "login_unlocked") == [(admin.id, teacher.id, {"failures": 5}, None)]
+    with pytest.raises(NotFound):
+        call(container, "unlock_login", ctx_of(admin), make.user(make.school("Ш2"), ["teacher"], login="o7").id)
