@@ -85,10 +85,17 @@ def school_days(start: dt.date, end: dt.date):
         day += dt.timedelta(days=1)
 
 
+def school_today() -> dt.date:
+    """Today in the school's time zone: the journal's late flags and
+    correction windows count in it, not in the server's UTC."""
+    from kernel.config import load
+    return dt.datetime.now(load().timezone).date()
+
+
 def seed(base_url: str, admin_login: str, admin_password: str, today: dt.date | None = None,
          rng: random.Random | None = None, max_days: int | None = None) -> dict:
     """Create the demo school; returns the logins to print."""
-    today = today or dt.date.today()
+    today = today or school_today()
     rng = rng or random.Random(2026)
     admin = Api(base_url).login(admin_login, admin_password)
 
@@ -247,7 +254,7 @@ def seed_term(base_url, today, rng, periods, year, subjects, c5a, c1a, students_
         removed += 1
     # the class teacher's weekly correction of attendance (R-J2)
     # the journal's own clock decides the window, not the seed's "today"
-    real_today = dt.date.today()
+    real_today = school_today()
     window = dt.date.fromordinal(real_today.toordinal() - real_today.weekday() - 7)
     recent = [x for x in attendance_lessons if x[0] >= window]
     if recent:  # (a seed for a past date has no lesson in the window: nothing to correct)
