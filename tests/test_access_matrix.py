@@ -16,6 +16,7 @@ role in school A (``w.api[role]``), the own/other/other-school students
 (sa/sb/sx), parents (pa/pb/px), classes (class_a/b/x) and lessons."""
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import uuid
 from zoneinfo import ZoneInfo
@@ -145,6 +146,7 @@ def world(platform):
         w.id[role] = w.user(admin, role, roles)["id"]
         w.login[role], w.password[role] = w.name(role), PASSWORD
     ct_b = w.user(admin, "ctb", ["class_teacher"])
+    w.ctb_id = ct_b["id"]
     w.spare_teacher = w.user(admin, "spare", ["teacher"])["id"]
     year = admin.post("/years", w.year_body(f"Год {w.u}"), expect=201)
     w.year, w.period = year["id"], year["periods"][0]["id"]
@@ -176,6 +178,7 @@ def world(platform):
     ctx = w.user(adminx, "ctx", ["class_teacher"])
     yx = adminx.post("/years", w.year_body(f"Год X {w.u}"), expect=201)
     mx = adminx.post("/subjects", {"name": f"Математика X {w.u}"}, expect=201)["id"]
+    w.adminx, w.maths_x, w.period_x, w.ctx = adminx, mx, yx["periods"][0]["id"], ctx["id"]
     w.class_x = adminx.post("/classes", {"year_id": yx["id"], "grade": 5, "letter": "А",
                                          "class_teacher_id": ctx["id"]}, expect=201)["id"]
     w.sx = w.user(adminx, "sx", ["student"])["id"]
@@ -275,6 +278,221 @@ def _confirm_totp(w, role):
     return "POST", "/me/totp/confirm", {"code": code}, _own(w, role)
 
 
+# --- helpers of the rows added for the structure, marks and messaging routes ---------------
+
+def _once(w, key, make):
+    """A read-only row's resource, made on first use and then shared."""
+    cache = w.__dict__.setdefault("cache", {})
+    if key not in cache:
+        cache[key] = make(w)
+    return cache[key]
+
+
+def _writer(w, who):
+    return {"teacher": lambda: w.api["teacher"], "admin": lambda: w.admin, "adminx": lambda: w.adminx}[who]()
+
+
+MARK_SOURCES = {OWN: ("teacher", "lesson_a", "sa"), OTHER: ("admin", "lesson_b", "sb"),
+                OTHER_SCHOOL: ("adminx", "lesson_x", "sx")}
+
+
+def _new_mark(w, scope):
+    """A fresh mark: свой — by the matrix teacher in class A; чужой — by the
+    administrator in class B; другая школа — in school B."""
+    who, lesson, student = MARK_SOURCES[scope]
+    reply = _writer(w, who).put(f"/lessons/{getattr(w, lesson)}/marks",
+                                {"marks": [{"student_id": getattr(w, student), "value": 4}]}, expect=200)
+    return reply["marks"][-1]["id"]
+
+
+def _change_mark(method, scope):
+    def recipe(w, role):
+        mark = _new_mark(w, scope)
+        body = {"value": 3, "reason": "Ошибка при вводе"} if method == "PATCH" else {"reason": "Не тому ученику"}
+        return method, f"/marks/{mark}", body, _own(w, role)
+    return recipe
+
+
+def _mark_history(scope):
+    return lambda w, role: ("GET", f"/marks/{_once(w, ('mark', scope), lambda w: _new_mark(w, scope))}/history",
+                            None, _own(w, role))
+
+
+def _fresh_lesson(w, klass):
+    api = w.adminx if klass == "class_x" else w.admin
+    subject = w.maths_x if klass == "class_x" else w.maths
+    return api.post("/lessons", {"class_id": getattr(w, klass), "subject_id": subject, "date": w.today.isoformat(),
+                                 "topic": "Повторение", "lesson_type": "урок"}, expect=201)["id"]
+
+
+def _attendance(klass, student):
+    def recipe(w, role):
+        lesson = w.lesson_x if klass == "class_x" else _fresh_lesson(w, klass)
+        return "PUT", f"/lessons/{lesson}/attendance", {
+            "entries": [{"student_id": getattr(w, student), "status": "absent"}]}, _own(w, role)
+    return recipe
+
+
+def _final(student):
+    def recipe(w, role):
+        foreign = student == "sx"
+        return "PUT", "/final-marks", {"student_id": getattr(w, student),
+                                       "subject_id": w.maths_x if foreign else w.maths,
+                                       "period_id": w.period_x if foreign else w.period, "value": 4}, _own(w, role)
+    return recipe
+
+
+def _period_of(w, klass):
+    return w.period_x if klass == "class_x" else w.period
+
+
+def _subject_of(w, klass):
+    return w.maths_x if klass == "class_x" else w.maths
+
+
+def _class_get(klass, tail):
+    return _simple("GET", lambda w: f"/classes/{getattr(w, klass)}/{tail(w, klass)}")
+
+
+def _fresh_subject(w):
+    return w.admin.post("/subjects", {"name": f"Предмет {uuid.uuid4().hex[:8]}"}, expect=201)["id"]
+
+
+def _subgroup(klass, student):
+    def recipe(w, role):
+        subject = w.maths_x if klass == "class_x" else _fresh_subject(w)
+        return "POST", f"/classes/{getattr(w, klass)}/subgroups", {
+            "subject_id": subject, "name": "1 группа", "student_ids": [getattr(w, student)]}, _own(w, role)
+    return recipe
+
+
+def _timetable(klass):
+    return lambda w, role: ("PUT", f"/classes/{getattr(w, klass)}/timetable",
+                            {"period_id": _period_of(w, klass), "slots": []}, _own(w, role))
+
+
+def _plan(klass):
+    def recipe(w, role):
+        if klass == "class_x":
+            subject = w.maths_x
+        else:  # a fresh subject: one plan per class, subject and period
+            subject = _fresh_subject(w)
+            if klass == "class_a":  # the matrix teacher teaches it in class A
+                w.admin.post("/assignments", {"teacher_id": w.id["teacher"], "class_id": w.class_a,
+                                              "subject_id": subject, "hours_per_week": 1}, expect=201)
+        return "POST", "/plans", {"class_id": getattr(w, klass), "subject_id": subject,
+                                  "period_id": _period_of(w, klass),
+                                  "topics": [{"number": 1, "title": "Дроби", "hours": 2}]}, _own(w, role)
+    return recipe
+
+
+def _coverage(klass):
+    return _simple("GET", lambda w: f"/plans/coverage?period_id={_period_of(w, klass)}&class_id={getattr(w, klass)}")
+
+
+def _import(klass):
+    """One row without a date of birth: an allowed import answers 200 with
+    the row's error and writes nothing (all or nothing), so no accounts."""
+    def recipe(w, role):
+        tag = uuid.uuid4().hex[:6]
+        rows = ["ФИО ученика;Дата рождения;Пол;Логин ученика;ФИО родителя;E-mail родителя;Логин родителя;"
+                "Кем приходится",
+                f"Без Даты;;м;{w.name('imp' + tag)};Родитель Тест;p{tag}@example.ru;{w.name('impp' + tag)};мать"]
+        return ("POST", f"/imports/students?class_id={getattr(w, klass)}&order_no=1-у&on={w.today.isoformat()}",
+                "\n".join(rows).encode("utf-8"), _own(w, role))
+    return recipe
+
+
+def _fresh_student_in(w, klass):
+    """A student of class A or B made for one request: moving them away
+    changes no other row."""
+    student = _student_for_enrolment(w) if klass == "class_a" else w.user(
+        w.admin, f"mv{uuid.uuid4().hex[:6]}", ["student"], password=None)["id"]
+    w.admin.post(f"/classes/{getattr(w, klass)}/students", {
+        "student_id": student, "order_no": "3-у", "on": (w.today - dt.timedelta(days=30)).isoformat()}, expect=201)
+    return student
+
+
+def _move(kind, klass):
+    def recipe(w, role):
+        if klass == "class_x":
+            student = w.sx
+        else:
+            student = _fresh_student_in(w, klass)
+        if kind == "transfer":
+            to = {"class_a": w.class_b, "class_b": w.class_a, "class_x": w.class_x}[klass]
+            body = {"to_class_id": to, "order_no": "4-у", "on": w.today.isoformat()}
+        else:
+            body = {"order_no": "5-в", "on": w.today.isoformat(), "reason": "переезд"}
+        return "POST", f"/students/{student}/{kind}", body, _own(w, role)
+    return recipe
+
+
+def _close_year(school):
+    def recipe(w, role):
+        api = w.adminx if school == "x" else w.admin
+        start = dt.date(w.today.year - 20, 9, 1)  # a throwaway past year without classes
+        year = api.post("/years", {"name": f"Архив {uuid.uuid4().hex[:8]}", "starts_on": start.isoformat(),
+                                   "ends_on": (start + dt.timedelta(days=270)).isoformat(),
+                                   "periods": [{"name": "Год", "kind": "half_year",
+                                                "starts_on": start.isoformat(),
+                                                "ends_on": (start + dt.timedelta(days=270)).isoformat()}]},
+                        expect=201)["id"]
+        return "POST", f"/years/{year}/close", {"order_no": "99-у", "promote": False}, _own(w, role)
+    return recipe
+
+
+def _recipient(w, role):
+    """Someone every role may write to (R-M1): the class teacher of class A
+    (the class teacher writes to the class's subject teacher)."""
+    return w.id["teacher"] if role == "class_teacher" else w.id["class_teacher"]
+
+
+def _send(to_of):
+    return lambda w, role: ("POST", "/messages", {"to": [to_of(w, role)], "subject": "Вопрос",
+                                                  "body": "Текст письма"}, _own(w, role))
+
+
+ATTACHMENT = {"name": "справка.txt", "content_type": "text/plain",
+              "content_base64": base64.b64encode("Справка".encode("utf-8")).decode("ascii")}
+
+
+def _letter(w, sender, to, attach=False):
+    body = {"to": [to], "subject": "Письмо", "body": "Текст"}
+    if attach:
+        body["attachments"] = [ATTACHMENT]
+    sent = sender.post("/messages", body, expect=201)
+    if not attach:
+        return sent["id"], None
+    return sent["id"], sender.get(f"/messages/{sent['id']}")["attachments"][0]["id"]
+
+
+def _letter_for(scope, attach):
+    """свой — a letter to the acting user; чужой — between two others of
+    the school; другая школа — within school B."""
+    def make(w, role):
+        if scope == OWN:
+            return _once(w, ("letter", attach, role), lambda w: _letter(w, w.admin, w.id[role], attach))
+        if scope == OTHER:
+            return _once(w, ("letter", attach, scope), lambda w: _letter(w, w.admin, w.ctb_id, attach))
+        return _once(w, ("letter", attach, scope), lambda w: _letter(w, w.adminx, w.ctx, attach))
+    return make
+
+
+def _read_letter(scope):
+    def recipe(w, role):
+        letter, _ = _letter_for(scope, False)(w, role)
+        return "GET", f"/messages/{letter}", None, _own(w, role)
+    return recipe
+
+
+def _read_attachment(scope):
+    def recipe(w, role):
+        letter, attachment = _letter_for(scope, True)(w, role)
+        return "GET", f"/messages/{letter}/attachments/{attachment}", None, _own(w, role)
+    return recipe
+
+
 RECIPES = {
     ("POST /auth/login", NONE): lambda w, role: (
         "POST", "/auth/login", {"login": w.login[role], "password": w.password[role]}, None),
@@ -339,6 +557,82 @@ RECIPES = {
     ("POST /backups", NONE): _simple("POST", lambda w: "/backups"),
     ("GET /backups", NONE): _simple("GET", lambda w: "/backups"),
     ("GET /openapi.json", NONE): _simple("GET", lambda w: "/openapi.json"),
+    ("PATCH /marks/{id}", OWN): _change_mark("PATCH", OWN),
+    ("PATCH /marks/{id}", OTHER): _change_mark("PATCH", OTHER),
+    ("PATCH /marks/{id}", OTHER_SCHOOL): _change_mark("PATCH", OTHER_SCHOOL),
+    ("DELETE /marks/{id}", OWN): _change_mark("DELETE", OWN),
+    ("DELETE /marks/{id}", OTHER): _change_mark("DELETE", OTHER),
+    ("DELETE /marks/{id}", OTHER_SCHOOL): _change_mark("DELETE", OTHER_SCHOOL),
+    ("GET /marks/{id}/history", OWN): _mark_history(OWN),
+    ("GET /marks/{id}/history", OTHER): _mark_history(OTHER),
+    ("GET /marks/{id}/history", OTHER_SCHOOL): _mark_history(OTHER_SCHOOL),
+    ("GET /journal/verify", NONE): _simple("GET", lambda w: "/journal/verify"),
+    ("PUT /lessons/{id}/attendance", OWN): _attendance("class_a", "sa"),
+    ("PUT /lessons/{id}/attendance", OTHER): _attendance("class_b", "sb"),
+    ("PUT /lessons/{id}/attendance", OTHER_SCHOOL): _attendance("class_x", "sx"),
+    ("PUT /final-marks", OWN): _final("sa"),
+    ("PUT /final-marks", OTHER): _final("sb"),
+    ("PUT /final-marks", OTHER_SCHOOL): _final("sx"),
+    ("GET /students/{id}/forecast", OWN): _simple("GET", lambda w: f"/students/{w.sa}/forecast?period_id={w.period}"),
+    ("GET /students/{id}/forecast", OTHER): _simple("GET", lambda w: f"/students/{w.sb}/forecast?period_id={w.period}"),
+    ("GET /students/{id}/forecast", OTHER_SCHOOL): _simple(
+        "GET", lambda w: f"/students/{w.sx}/forecast?period_id={w.period_x}"),
+    ("GET /classes/{id}/at-risk", OWN): _class_get("class_a", lambda w, k: f"at-risk?period_id={_period_of(w, k)}"),
+    ("GET /classes/{id}/at-risk", OTHER): _class_get("class_b", lambda w, k: f"at-risk?period_id={_period_of(w, k)}"),
+    ("GET /classes/{id}/at-risk", OTHER_SCHOOL): _class_get(
+        "class_x", lambda w, k: f"at-risk?period_id={_period_of(w, k)}"),
+    ("GET /classes/{id}/journal", OWN): _class_get(
+        "class_a", lambda w, k: f"journal?subject_id={_subject_of(w, k)}&period_id={_period_of(w, k)}"),
+    ("GET /classes/{id}/journal", OTHER): _class_get(
+        "class_b", lambda w, k: f"journal?subject_id={_subject_of(w, k)}&period_id={_period_of(w, k)}"),
+    ("GET /classes/{id}/journal", OTHER_SCHOOL): _class_get(
+        "class_x", lambda w, k: f"journal?subject_id={_subject_of(w, k)}&period_id={_period_of(w, k)}"),
+    ("GET /classes/{id}/timetable", OWN): _class_get("class_a", lambda w, k: f"timetable?period_id={_period_of(w, k)}"),
+    ("GET /classes/{id}/timetable", OTHER): _class_get("class_b", lambda w, k: f"timetable?period_id={_period_of(w, k)}"),
+    ("GET /classes/{id}/timetable", OTHER_SCHOOL): _class_get(
+        "class_x", lambda w, k: f"timetable?period_id={_period_of(w, k)}"),
+    ("PUT /classes/{id}/timetable", OWN): _timetable("class_a"),
+    ("PUT /classes/{id}/timetable", OTHER): _timetable("class_b"),
+    ("PUT /classes/{id}/timetable", OTHER_SCHOOL): _timetable("class_x"),
+    ("POST /classes/{id}/subgroups", OWN): _subgroup("class_a", "sa"),
+    ("POST /classes/{id}/subgroups", OTHER): _subgroup("class_b", "sb"),
+    ("POST /classes/{id}/subgroups", OTHER_SCHOOL): _subgroup("class_x", "sx"),
+    ("POST /plans", OWN): _plan("class_a"),
+    ("POST /plans", OTHER): _plan("class_b"),
+    ("POST /plans", OTHER_SCHOOL): _plan("class_x"),
+    ("GET /plans/coverage", OWN): _coverage("class_a"),
+    ("GET /plans/coverage", OTHER): _coverage("class_b"),
+    ("GET /plans/coverage", OTHER_SCHOOL): _coverage("class_x"),
+    ("POST /imports/students", OWN): _import("class_a"),
+    ("POST /imports/students", OTHER): _import("class_b"),
+    ("POST /imports/students", OTHER_SCHOOL): _import("class_x"),
+    ("GET /students/{id}/movements", OWN): _simple("GET", lambda w: f"/students/{w.sa}/movements"),
+    ("GET /students/{id}/movements", OTHER): _simple("GET", lambda w: f"/students/{w.sb}/movements"),
+    ("GET /students/{id}/movements", OTHER_SCHOOL): _simple("GET", lambda w: f"/students/{w.sx}/movements"),
+    ("POST /students/{id}/transfer", OWN): _move("transfer", "class_a"),
+    ("POST /students/{id}/transfer", OTHER): _move("transfer", "class_b"),
+    ("POST /students/{id}/transfer", OTHER_SCHOOL): _move("transfer", "class_x"),
+    ("POST /students/{id}/departure", OWN): _move("departure", "class_a"),
+    ("POST /students/{id}/departure", OTHER): _move("departure", "class_b"),
+    ("POST /students/{id}/departure", OTHER_SCHOOL): _move("departure", "class_x"),
+    ("POST /years/{id}/close", OWN): _close_year("a"),
+    ("POST /years/{id}/close", OTHER_SCHOOL): _close_year("x"),
+    ("POST /messages", OWN): _send(_recipient),
+    ("POST /messages", OTHER): _send(lambda w, role: w.pb),
+    ("POST /messages", OTHER_SCHOOL): _send(lambda w, role: w.px),
+    ("GET /messages", NONE): _simple("GET", lambda w: "/messages?folder=inbox"),
+    ("GET /messages/{id}", OWN): _read_letter(OWN),
+    ("GET /messages/{id}", OTHER): _read_letter(OTHER),
+    ("GET /messages/{id}", OTHER_SCHOOL): _read_letter(OTHER_SCHOOL),
+    ("GET /messages/{id}/attachments/{attachment_id}", OWN): _read_attachment(OWN),
+    ("GET /messages/{id}/attachments/{attachment_id}", OTHER): _read_attachment(OTHER),
+    ("GET /messages/{id}/attachments/{attachment_id}", OTHER_SCHOOL): _read_attachment(OTHER_SCHOOL),
+    ("GET /me/notification-settings", NONE): _simple("GET", lambda w: "/me/notification-settings"),
+    ("PUT /me/notification-settings", NONE): _simple("PUT", lambda w: "/me/notification-settings",
+                                                     lambda w: {"email": "daily"}),
+    ("POST /news", NONE): _simple("POST", lambda w: "/news", lambda w: {
+        "title": "Новость", "body": "Текст новости", "audience": {"school": True}}),
+    ("GET /news", NONE): _simple("GET", lambda w: "/news"),
     # last in the table: a confirmed second factor changes how these users log in
     ("POST /me/totp", NONE): _simple("POST", lambda w: "/me/totp"),
     ("POST /me/totp/confirm", NONE): _confirm_totp,
@@ -356,7 +650,12 @@ def test_access_matrix(world):
         for role in ROLES:
             method, path, body, token = RECIPES[(route, scope)](world, role)
             headers = {"Authorization": f"Bearer {token}"} if token else {}
-            resp = requests.request(method, f"{world.base}{PREFIX}{path}", json=body, headers=headers, timeout=30)
+            if isinstance(body, bytes):  # a file upload (POST /imports/students)
+                resp = requests.request(method, f"{world.base}{PREFIX}{path}", data=body, timeout=30,
+                                        headers={**headers, "Content-Type": "text/csv"})
+            else:
+                resp = requests.request(method, f"{world.base}{PREFIX}{path}", json=body, headers=headers,
+                                        timeout=30)
             if resp.status_code != cells[(route, scope, role)]:
                 mismatches.append(f"{route} [{scope}] {role}: expected {cells[(route, scope, role)]}, "
                                   f"got {resp.status_code} {resp.text[:160]}")

@@ -32,6 +32,15 @@ ADMINISTRATION = ("admin", "director", "deputy")
 # who reads the school's structure (movement history): staff, not families
 STRUCTURE_READERS = ADMINISTRATION + ("secretary", "class_teacher", "teacher")
 
+
+def _not_enrolled(s, actor, student_id: str):
+    """A movement of a student with no open stay: 422 NOT_ENROLLED for a
+    student this school has had; 404 for an id it never had (a student of
+    another school is "not yours", API.md)."""
+    if not store.movements(s, school_id=actor.school_id, student_id=student_id):
+        raise errors.NotFound("Ученик не найден", details={"field": "student_id"})
+    raise errors.NotEnrolled(details={"student_id": student_id})
+
 # A ServiceError is an answer, not a fault: nameko logs it as a warning.
 journal_rpc = rpc(expected_exceptions=ServiceError)
 
@@ -351,7 +360,7 @@ class Service:
             stays = [(e, c) for e, c, y in store.open_enrolment_of(s, school_id=actor.school_id,
                                                                     student_id=student_id) if y.id == year.id]
             if not stays:
-                raise errors.NotEnrolled(details={"student_id": student_id})
+                _not_enrolled(s, actor, student_id)
             old, klass = stays[0]
             structure.check_transfer_target(from_class_id=klass.id, to_class_id=target.id,
                                             from_year_id=klass.year_id, to_year_id=target.year_id)
@@ -379,7 +388,7 @@ class Service:
             store.lock_person(s, user_id=student_id)
             stays = store.open_enrolment_of(s, school_id=actor.school_id, student_id=student_id)
             if not stays:
-                raise errors.NotEnrolled(details={"student_id": student_id})
+                _not_enrolled(s, actor, student_id)
             current = [(stay, year) for stay, _klass, year in stays if year.starts_on <= spec.on <= year.ends_on]
             if not current:
                 _stay, _klass, year = stays[-1]
@@ -969,8 +978,10 @@ class Service:
             klass = store.class_of_student_in_year(s, student_id=spec.student_id, year_id=year.id)
             if klass is None:
                 raise errors.StudentNotInClass(details={"student_ids": [spec.student_id]})
+            # the teacher assigned to the subject (API.md), not the class teacher as such:
+            # unlike lessons and marks (R-J6), a final mark is the subject teacher's decision
             domain.require_journal_access(
-                actor, class_teacher_id=klass.class_teacher_id, subgroup_id=None,
+                actor, class_teacher_id=None, subgroup_id=None,
                 assigned_subgroups=[None] if store.assigned_subgroups(
                     s, teacher_id=actor.actor_id, class_id=klass.id, subject_id=subject.id) else [])
             domain.check_year_open(year.archived)

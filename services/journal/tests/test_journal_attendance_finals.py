@@ -162,10 +162,15 @@ def test_final_mark_rules_r_f1(journal, make, school):
     raises("NOT_FOUND", journal.call, "post_final_mark", ctx, {**data, "period_id": "nope", "value": 4})
     raises("NOT_ASSIGNED", journal.call, "post_final_mark", make.ctx(make.person("teacher"), "teacher"),
            {**data, "value": 4})
+    # the class teacher who does not teach the subject does not give its final mark (API.md)
+    raises("NOT_ASSIGNED", journal.call, "post_final_mark", make.ctx(school.class_teacher, "class_teacher", "teacher"),
+           {**data, "value": 4})
     raises("STUDENT_NOT_IN_CLASS", journal.call, "post_final_mark", ctx,
            {**data, "student_id": make.person("student"), "value": 4})
     first_grader = make.person("student")
-    make.enrol(first_grader, make.klass(school.year, grade=1, letter="Б", class_teacher_id=school.teacher))
+    grade_1 = make.klass(school.year, grade=1, letter="Б", class_teacher_id=school.teacher)
+    make.enrol(first_grader, grade_1)
+    make.assign(school.teacher, grade_1, school.maths)
     raises("NO_MARKS_IN_GRADE_1", journal.call, "post_final_mark", ctx,
            {**data, "student_id": first_grader, "value": 4})
     assert make.rows(store.FinalMark) == []

@@ -7,6 +7,8 @@ import datetime as dt
 
 import pytest
 
+from kernel.db import new_id
+
 from journal import errors, store
 
 
@@ -82,6 +84,12 @@ def test_r_s3_departure_closes_the_stay_with_the_order(journal, make, school):
     assert [e["payload"] for e in make.events("student_left")] == [result]
     raises("NOT_ENROLLED", journal.call, "record_departure", school["ctx"], school["s2"],
            {"order_no": "№ 51-в", "on": "2026-02-02"})
+    # a student the school never had (another school's): not found, not "not enrolled"
+    stranger = make.person("student", school_id=new_id())
+    raises("NOT_FOUND", journal.call, "record_departure", school["ctx"], stranger,
+           {"order_no": "№ 52-в", "on": "2026-02-02"})
+    raises("NOT_FOUND", journal.call, "transfer_student", school["ctx"], stranger,
+           {"to_class_id": school["c5b"].id, "order_no": "№ 53", "on": "2026-02-02"})
 
 
 # --- year close (R-S4) ---------------------------------------------------------------
