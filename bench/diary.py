@@ -15,15 +15,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import requests
 
 from bench.load import median_of, run_load
-from kernel.testing import PgDatabases, admin_url
 from localrun.client import Api
-from localrun.launcher import Platform, delete_vhost, platform_env
+from localrun.launcher import throwaway_platform
 
 SUBJECTS = ["Русский язык", "Литература", "Математика", "Английский язык", "История", "Биология"]
 PASSWORD = "bench-password-2026"
@@ -93,58 +91,52 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args(argv)
 
-    pg = PgDatabases(admin_url())
-    tmp = Path(tempfile.mkdtemp(prefix="ejournal-bench-"))
-    env = platform_env(tmp, pg, "bench")
-    platform = Platform(env, quiet=True)
     bare = None
+    print("starting the platform on PostgreSQL...", flush=True)
     try:
-        print("starting the platform on PostgreSQL...", flush=True)
-        platform.start(timeout=180)
-        token, student, first, last = seed_week(platform.url, env)
-        query = f"from={first.isoformat()}&to={last.isoformat()}"
-        gateway_url = f"{platform.url}/api/v1/students/{student}/diary?{query}"
-        headers = {"Authorization": f"Bearer {token}"}
+        with throwaway_platform(tempfile.mkdtemp(prefix="ejournal-bench-"), "bench") as platform:
+            env = platform.env
+            token, student, first, last = seed_week(platform.url, env)
+            query = f"from={first.isoformat()}&to={last.isoformat()}"
+            gateway_url = f"{platform.url}/api/v1/students/{student}/diary?{query}"
+            headers = {"Authorization": f"Bearer {token}"}
 
-        port = free_port()
-        bare_env = {**os.environ, "EJOURNAL_BENCH_DB": env["EJOURNAL_JOURNAL_DATABASE_URL"]}
-        bare = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "1", "-k", "gthread", "--threads", "8",
-                                 "-b", f"127.0.0.1:{port}", "--log-level", "warning", "bench.bare_diary:create_app()"],
-                                env=bare_env)
-        bare_url = f"http://127.0.0.1:{port}/diary/{student}?{query}"
-        wait_http(bare_url)
+            port = free_port()
+            bare_env = {**os.environ, "EJOURNAL_BENCH_DB": env["EJOURNAL_JOURNAL_DATABASE_URL"]}
+            bare = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "1", "-k", "gthread", "--threads", "8",
+                                     "-b", f"127.0.0.1:{port}", "--log-level", "warning", "bench.bare_diary:create_app()"],
+                                    env=bare_env)
+            bare_url = f"http://127.0.0.1:{port}/diary/{student}?{query}"
+            wait_http(bare_url)
 
-        through = requests.get(gateway_url, headers=headers, timeout=10).json()
-        floor = requests.get(bare_url, timeout=10).json()
-        if lesson_marks(through) != lesson_marks(floor) or not lesson_marks(through):
-            raise RuntimeError("the gateway and the floor do not return the same diary")
-        lessons = len(lesson_marks(through))
-        print(f"diary week: {lessons} lessons, {sum(len(m) for _, m in lesson_marks(through))} marks; "
-              f"{args.rounds} rounds x {args.seconds:.0f}s, {args.threads} client threads", flush=True)
+            through = requests.get(gateway_url, headers=headers, timeout=10).json()
+            floor = requests.get(bare_url, timeout=10).json()
+            if lesson_marks(through) != lesson_marks(floor) or not lesson_marks(through):
+                raise RuntimeError("the gateway and the floor do not return the same diary")
+            lessons = len(lesson_marks(through))
+            print(f"diary week: {lessons} lessons, {sum(len(m) for _, m in lesson_marks(through))} marks; "
+                  f"{args.rounds} rounds x {args.seconds:.0f}s, {args.threads} client threads", flush=True)
 
-        gw_runs, floor_runs = [], []
-        for n in range(args.rounds):
-            gw_runs.append(run_load(gateway_url, headers, threads=args.threads, seconds=args.seconds))
-            floor_runs.append(run_load(bare_url, {}, threads=args.threads, seconds=args.seconds))
-            g, f = gw_runs[-1], floor_runs[-1]
-            print(f"  round {n + 1}: gateway {g['rps']:.0f} req/s (p50 {g['p50_ms']:.1f} ms, p99 {g['p99_ms']:.1f} ms, "
-                  f"errors {g['errors']}); floor {f['rps']:.0f} req/s (p50 {f['p50_ms']:.1f} ms, "
-                  f"p99 {f['p99_ms']:.1f} ms, errors {f['errors']})", flush=True)
+            gw_runs, floor_runs = [], []
+            for n in range(args.rounds):
+                gw_runs.append(run_load(gateway_url, headers, threads=args.threads, seconds=args.seconds))
+                floor_runs.append(run_load(bare_url, {}, threads=args.threads, seconds=args.seconds))
+                g, f = gw_runs[-1], floor_runs[-1]
+                print(f"  round {n + 1}: gateway {g['rps']:.0f} req/s (p50 {g['p50_ms']:.1f} ms, p99 {g['p99_ms']:.1f} ms, "
+                      f"errors {g['errors']}); floor {f['rps']:.0f} req/s (p50 {f['p50_ms']:.1f} ms, "
+                      f"p99 {f['p99_ms']:.1f} ms, errors {f['errors']})", flush=True)
 
-        g_rps, f_rps = median_of(gw_runs, "rps"), median_of(floor_runs, "rps")
-        print()
-        print("P1 diary read (medians)      req/s     p50 ms    p99 ms")
-        print(f"  through the gateway      {g_rps:8.0f}  {median_of(gw_runs, 'p50_ms'):9.1f} {median_of(gw_runs, 'p99_ms'):9.1f}")
-        print(f"  bare Flask+SQLAlchemy    {f_rps:8.0f}  {median_of(floor_runs, 'p50_ms'):9.1f} {median_of(floor_runs, 'p99_ms'):9.1f}")
-        print(f"  ratio gateway/floor      {g_rps / f_rps:8.2f}   (goal of the journal issue: >= 0.50)")
-        return 0
+            g_rps, f_rps = median_of(gw_runs, "rps"), median_of(floor_runs, "rps")
+            print()
+            print("P1 diary read (medians)      req/s     p50 ms    p99 ms")
+            print(f"  through the gateway      {g_rps:8.0f}  {median_of(gw_runs, 'p50_ms'):9.1f} {median_of(gw_runs, 'p99_ms'):9.1f}")
+            print(f"  bare Flask+SQLAlchemy    {f_rps:8.0f}  {median_of(floor_runs, 'p50_ms'):9.1f} {median_of(floor_runs, 'p99_ms'):9.1f}")
+            print(f"  ratio gateway/floor      {g_rps / f_rps:8.2f}   (goal of the journal issue: >= 0.50)")
+            return 0
     finally:
         if bare is not None:
             bare.terminate()
             bare.wait(10)
-        platform.stop()
-        delete_vhost(env["EJOURNAL_AMQP_URI"])
-        pg.drop_all()
 
 
 if __name__ == "__main__":

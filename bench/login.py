@@ -19,11 +19,9 @@ import statistics
 import tempfile
 import threading
 import time
-from pathlib import Path
 
-from kernel.testing import PgDatabases, admin_url
 from localrun.client import Api
-from localrun.launcher import Platform, delete_vhost, platform_env
+from localrun.launcher import throwaway_platform
 
 PASSWORD = "bench-login-password-2026"
 
@@ -101,15 +99,11 @@ def main(argv=None) -> int:
                         help="client threads = hashing threads (default: the number of cores)")
     args = parser.parse_args(argv)
 
-    pg = PgDatabases(admin_url())
-    tmp = Path(tempfile.mkdtemp(prefix="ejournal-bench-login-"))
-    env = platform_env(tmp, pg, "benchlogin")
     # the bench logs in thousands of times from one address, all successfully;
     # the per-address cap counts failures only, so it stays as deployed
-    platform = Platform(env, quiet=True)
-    try:
-        print("starting the platform on PostgreSQL...", flush=True)
-        platform.start(timeout=180)
+    print("starting the platform on PostgreSQL...", flush=True)
+    with throwaway_platform(tempfile.mkdtemp(prefix="ejournal-bench-login-"), "benchlogin") as platform:
+        env = platform.env
         admin = Api(platform.url).login(env["EJOURNAL_ADMIN_LOGIN"], env["EJOURNAL_ADMIN_PASSWORD"])
         logins = []
         for n in range(max(4, args.threads * 2)):
@@ -135,10 +129,6 @@ def main(argv=None) -> int:
         print(f"  raw argon2id verifications            {f:8.1f}")
         print(f"  ratio logins/hashes                   {g / f:8.2f}")
         return 0
-    finally:
-        platform.stop()
-        delete_vhost(env["EJOURNAL_AMQP_URI"])
-        pg.drop_all()
 
 
 if __name__ == "__main__":

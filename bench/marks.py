@@ -19,7 +19,6 @@ import threading
 import time
 import urllib.parse
 import uuid
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import psycopg2
@@ -27,9 +26,8 @@ from psycopg2.extras import execute_values
 from sqlalchemy.engine import make_url
 
 from journal.domain import GENESIS_HASH, chain_hash, version_content
-from kernel.testing import PgDatabases, admin_url
 from localrun.client import Api
-from localrun.launcher import Platform, delete_vhost, platform_env
+from localrun.launcher import throwaway_platform
 
 PASSWORD = "bench-password-2026"
 CLASS_SIZE = 30
@@ -173,13 +171,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args(argv)
 
-    pg = PgDatabases(admin_url())
-    tmp = Path(tempfile.mkdtemp(prefix="ejournal-bench-marks-"))
-    env = platform_env(tmp, pg, "benchm")
-    platform = Platform(env, quiet=True)
-    try:
-        print("starting the platform on PostgreSQL...", flush=True)
-        platform.start(timeout=180)
+    print("starting the platform on PostgreSQL...", flush=True)
+    with throwaway_platform(tempfile.mkdtemp(prefix="ejournal-bench-marks-"), "benchm") as platform:
+        env = platform.env
         token, teacher_id, lesson_id, students = seed_class(platform.url, env)
         url = make_url(env["EJOURNAL_JOURNAL_DATABASE_URL"])
         dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -209,10 +203,6 @@ def main(argv=None) -> int:
         print(f"  raw driver inserts       {f_rate:8.0f}  {med(floor_runs, 'p50_ms'):8.1f} {med(floor_runs, 'p99_ms'):9.1f}")
         print(f"  ratio gateway/raw        {g_rate / f_rate:8.2f}   (goal of the journal issue: >= 0.25)")
         return 0
-    finally:
-        platform.stop()
-        delete_vhost(env["EJOURNAL_AMQP_URI"])
-        pg.drop_all()
 
 
 if __name__ == "__main__":

@@ -5,20 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from kernel.testing import PgDatabases, admin_url
-
 
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory):
-    from localrun.launcher import Platform, delete_vhost, platform_env
+    from localrun.launcher import throwaway_platform
 
-    pg = PgDatabases(admin_url())
-    env = platform_env(tmp_path_factory.mktemp("platform"), pg, "e2e")
-    plat = Platform(env, quiet=True)
-    try:
-        plat.start(timeout=120)
+    with throwaway_platform(tmp_path_factory.mktemp("platform"), "e2e", timeout=120) as plat:
         yield plat
-    finally:
-        plat.stop()
-        delete_vhost(env["EJOURNAL_AMQP_URI"])
-        pg.drop_all()

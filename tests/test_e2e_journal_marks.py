@@ -16,24 +16,12 @@ from sqlalchemy import create_engine, text
 
 from localrun.client import Api, ApiError
 
+from e2e_support import eventually
+
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "correct-horse-battery"
 SUFFIX = uuid.uuid4().hex[:8]
-
-
-def eventually(check, timeout=20.0, interval=0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except ApiError as exc:  # access facts reach identity by events
-            last = exc
-        if last and not isinstance(last, ApiError):
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met in {timeout}s; last value: {last!r}")
 
 
 def status_of(api, method, path, **kwargs):

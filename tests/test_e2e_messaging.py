@@ -32,21 +32,13 @@ from kombu import Connection, Exchange, Queue
 from kernel.events import envelope
 from localrun.client import Api, ApiError
 
+from e2e_support import eventually
+
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "correct-horse-battery"
 SINK = Path(__file__).resolve().parents[1] / "services" / "messaging" / "tests" / "messaging_smtp_sink.py"
 
-
-def eventually(check, timeout=20.0, interval=0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met in {timeout}s; last value: {last!r}")
 
 
 @pytest.fixture(scope="module")

@@ -24,14 +24,10 @@ def test_term_bounds_show_a_full_term():
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
-    from kernel.testing import PgDatabases, admin_url
-    from localrun.launcher import Platform, delete_vhost, platform_env
+    from localrun.launcher import throwaway_platform
 
-    pg = PgDatabases(admin_url())
-    env = platform_env(tmp_path_factory.mktemp("seed"), pg, "seed")
-    plat = Platform(env, quiet=True)
-    try:
-        plat.start(timeout=120)
+    with throwaway_platform(tmp_path_factory.mktemp("seed"), "seed", timeout=120) as plat:
+        env = plat.env
         # A day of last school year whose quarter has just begun (always in the past, so every
         # lesson may take marks): the seed then shows the whole previous quarter.
         real = dt.date.today()
@@ -40,10 +36,6 @@ def seeded(tmp_path_factory):
         result = seed(plat.url, env["EJOURNAL_ADMIN_LOGIN"], env["EJOURNAL_ADMIN_PASSWORD"], today=today,
                       rng=random.Random(7), max_days=8)
         yield plat, result, today
-    finally:
-        plat.stop()
-        delete_vhost(env["EJOURNAL_AMQP_URI"])
-        pg.drop_all()
 
 
 def test_demo_seed_makes_a_realistic_school(seeded):

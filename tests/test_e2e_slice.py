@@ -18,21 +18,12 @@ import requests
 
 from localrun.client import Api
 
+from e2e_support import eventually
+
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "correct-horse-battery"
 
-
-def eventually(check, timeout=20.0, interval=0.2):
-    """Poll ``check`` until it returns a truthy value (events are async)."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met in {timeout}s; last value: {last!r}")
 
 
 @pytest.fixture(scope="module")

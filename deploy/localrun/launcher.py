@@ -6,6 +6,7 @@ so what is tested is what is run.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -266,3 +267,22 @@ def platform_env(tmp_path, pg, label: str) -> dict:
     for name in config.SERVICES:
         env[f"EJOURNAL_{name.upper()}_DATABASE_URL"] = pg.create(f"{label}_{name}")
     return env
+
+
+@contextlib.contextmanager
+def throwaway_platform(tmp_dir, label: str, *, timeout: float = 180.0, extra_env: dict | None = None):
+    """A whole platform on new PostgreSQL databases, a new vhost, free
+    ports and ``tmp_dir``, started and ready; everything it made is removed
+    on exit (tests and benchmarks)."""
+    from kernel.testing import PgDatabases, admin_url
+
+    pg = PgDatabases(admin_url())
+    env = {**platform_env(Path(tmp_dir), pg, label), **(extra_env or {})}
+    platform = Platform(env, quiet=True)
+    try:
+        platform.start(timeout=timeout)
+        yield platform
+    finally:
+        platform.stop()
+        delete_vhost(env["EJOURNAL_AMQP_URI"])
+        pg.drop_all()
