@@ -373,18 +373,6 @@ PATHS = {
 }
 
 
-# Areas kept in their own modules (one per team), merged here once.
-from gateway import openapi_messaging as _openapi_messaging  # noqa: E402
-
-_openapi_messaging.register(REQUEST_SCHEMAS, RESPONSE_SCHEMAS, PATHS)
-# Issue 3's routes live in their own module (merged here, one place).
-from gateway import openapi_identity as _identity  # noqa: E402
-
-REQUEST_SCHEMAS.update(_identity.REQUEST_SCHEMAS)
-RESPONSE_SCHEMAS.update(_identity.RESPONSE_SCHEMAS)
-PATHS.update(_identity.PATHS)
-
-
 def document() -> dict:
     """The whole OpenAPI 3.1 document (a fresh copy: callers may mutate it)."""
     return copy.deepcopy({
@@ -427,18 +415,18 @@ def request_schema_name(op: dict) -> str | None:
     return body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
 
 
-# Areas documented in their own modules (one per blueprint), merged here so
-# that PATHS and the schema tables stay the single source of truth.
-from gateway import openapi_journal_structure as _journal_structure  # noqa: E402
+# Areas documented in their own modules (one per blueprint), merged here once
+# so that PATHS and the schema tables stay the single source of truth. They
+# import this module's helpers, hence the imports at the end.
+from gateway import (  # noqa: E402
+    openapi_identity, openapi_journal_marks, openapi_journal_structure, openapi_messaging,
+)
 
-PATHS.update(_journal_structure.PATHS)
-REQUEST_SCHEMAS.update(_journal_structure.REQUEST_SCHEMAS)
-RESPONSE_SCHEMAS.update(_journal_structure.RESPONSE_SCHEMAS)
-# --- issue 4, part B: corrections, attendance, final marks (own module) -------
-from gateway import openapi_journal_marks as _journal_marks  # noqa: E402  (uses the helpers above)
-
-PATHS.update(_journal_marks.PATHS)
-REQUEST_SCHEMAS.update(_journal_marks.REQUEST_SCHEMAS)
-RESPONSE_SCHEMAS.update(_journal_marks.RESPONSE_SCHEMAS)
+for _area in (openapi_identity, openapi_journal_structure, openapi_journal_marks):
+    PATHS.update(_area.PATHS)
+    REQUEST_SCHEMAS.update(_area.REQUEST_SCHEMAS)
+    RESPONSE_SCHEMAS.update(_area.RESPONSE_SCHEMAS)
+openapi_messaging.register(REQUEST_SCHEMAS, RESPONSE_SCHEMAS, PATHS)
+# every journal write takes an Idempotency-Key, the two older routes included
 for _path, _method in ((f"{P}/lessons", "post"), (f"{P}/lessons/{{id}}/marks", "put")):
-    PATHS[_path][_method].setdefault("parameters", []).append(_journal_marks.IDEMPOTENCY_KEY)
+    PATHS[_path][_method].setdefault("parameters", []).append(openapi_journal_marks.IDEMPOTENCY_KEY)

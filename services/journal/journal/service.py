@@ -66,6 +66,22 @@ def _writing(db):
         raise errors.AlreadyExists() from None
 
 
+def _writable_lesson(s, actor, lesson_id):
+    """``(lesson, class, subject, year)`` of a lesson the actor may write to
+    (R-A3, R-J6) in a year still open; NOT_FOUND, FORBIDDEN or YEAR_CLOSED
+    otherwise. Marks and attendance both start here."""
+    found = store.lesson_context(s, school_id=actor.school_id, lesson_id=lesson_id)
+    if found is None:
+        raise errors.NotFound("Урок не найден", details={"field": "lesson_id"})
+    lesson, klass, subject, year = found
+    domain.require_journal_access(
+        actor, class_teacher_id=klass.class_teacher_id, subgroup_id=lesson.subgroup_id,
+        assigned_subgroups=store.assigned_subgroups(
+            s, teacher_id=actor.actor_id, class_id=klass.id, subject_id=subject.id))
+    domain.check_year_open(year.archived)
+    return found
+
+
 class Service:
     name = SERVICE_NAME
 
@@ -249,15 +265,7 @@ class Service:
         config = self.settings
         specs = domain.validate_marks(marks, allow_mark_1=config.allow_mark_1)
         with _writing(self.db) as s:
-            found = store.lesson_context(s, school_id=actor.school_id, lesson_id=lesson_id)
-            if found is None:
-                raise errors.NotFound("Урок не найден", details={"field": "lesson_id"})
-            lesson, klass, subject, year = found
-            domain.require_journal_access(
-                actor, class_teacher_id=klass.class_teacher_id, subgroup_id=lesson.subgroup_id,
-                assigned_subgroups=store.assigned_subgroups(
-                    s, teacher_id=actor.actor_id, class_id=klass.id, subject_id=subject.id))
-            domain.check_year_open(year.archived)
+            lesson, klass, subject, year = _writable_lesson(s, actor, lesson_id)
             domain.check_marks_allowed(klass.grade)
             now = utcnow()
             domain.check_lesson_happened(lesson.date, domain.school_today(now, config.timezone))
@@ -923,15 +931,7 @@ class Service:
         given = marks.validate_attendance(data)
         config = self.settings
         with _writing(self.db) as s:
-            found = store.lesson_context(s, school_id=actor.school_id, lesson_id=lesson_id)
-            if found is None:
-                raise errors.NotFound("Урок не найден", details={"field": "lesson_id"})
-            lesson, klass, subject, year = found
-            domain.require_journal_access(
-                actor, class_teacher_id=klass.class_teacher_id, subgroup_id=lesson.subgroup_id,
-                assigned_subgroups=store.assigned_subgroups(
-                    s, teacher_id=actor.actor_id, class_id=klass.id, subject_id=subject.id))
-            domain.check_year_open(year.archived)
+            lesson, klass, subject, year = _writable_lesson(s, actor, lesson_id)
             now = utcnow()
             today = domain.school_today(now, config.timezone)
             domain.check_lesson_happened(lesson.date, today)
