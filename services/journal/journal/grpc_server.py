@@ -31,8 +31,8 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
         self.clock = clock
 
     def GetDiary(self, request, context):
-        """A student's lessons and marks, days sorted, lessons by date then
-        subject; three queries whatever the range."""
+        """A student's lessons, marks and attendance, days sorted, lessons by
+        date then subject; one query whatever the range (store.diary_rows)."""
         if not request.student_id or not request.school_id:
             abort(context, grpc.StatusCode.INVALID_ARGUMENT, "VALIDATION_ERROR",
                   "Не указан ученик или школа")
@@ -42,17 +42,11 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
         except errors.ValidationError as exc:
             abort(context, grpc.StatusCode.INVALID_ARGUMENT, exc.code, exc.message)
         with self.sessions() as session:
-            person = store.get_person(session, school_id=request.school_id, user_id=request.student_id)
-            if person is None:
-                abort(context, grpc.StatusCode.NOT_FOUND, "NOT_FOUND", "Ученик не найден")
-            subgroups = store.student_subgroups(session, student_id=request.student_id)
-            lessons = store.diary_lessons(session, school_id=request.school_id, student_id=request.student_id,
-                                          start=start, end=end, subgroups=subgroups)
-            marks = store.diary_marks(session, school_id=request.school_id, student_id=request.student_id,
-                                      start=start, end=end) if lessons else {}
-            attendance = store.diary_attendance(session, student_id=request.student_id,
-                                                lesson_ids=[l.id for l, _ in lessons]) if lessons else {}
-        return build_diary(request.student_id, lessons, marks, attendance)
+            rows = store.diary_rows(session, school_id=request.school_id, student_id=request.student_id,
+                                    start=start, end=end)
+        if not rows:
+            abort(context, grpc.StatusCode.NOT_FOUND, "NOT_FOUND", "Ученик не найден")
+        return build_diary(request.student_id, rows)
 
     def GetClassJournal(self, request, context):
         """The class journal grid (journal.grid)."""
@@ -60,22 +54,25 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
                                       request, context)
 
 
-def build_diary(student_id: str, lessons, marks, attendance=None) -> journal_pb2.Diary:
-    """The Diary message from ``[(lesson, subject name)]`` (already sorted),
-    ``{lesson_id: [mark]}`` and ``{lesson_id: attendance status}``."""
-    attendance = attendance or {}
+def build_diary(student_id: str, rows) -> journal_pb2.Diary:
+    """The Diary message from :func:`journal.store.diary_rows` (already
+    sorted: one row per lesson and mark; a row without a lesson adds nothing)."""
     diary = journal_pb2.Diary(student_id=student_id)
-    day = None
-    for lesson, subject_name in lessons:
-        date = lesson.date.isoformat()
-        if day is None or day.date != date:
-            day = diary.days.add(date=date)
-        day.lessons.add(
-            lesson_id=lesson.id, subject_id=lesson.subject_id, subject=subject_name, topic=lesson.topic,
-            homework=lesson.homework or "", lesson_type=lesson.lesson_type, attendance=attendance.get(lesson.id, ""),
-            marks=[journal_pb2.DiaryMark(id=m.id, value=m.value, kind=m.kind, weight=m.weight,
-                                         comment=m.comment or "") for m in marks.get(lesson.id, ())],
-        )
+    day = lesson = None
+    DiaryMark = journal_pb2.DiaryMark
+    for row in rows:
+        (_, lesson_id, date, subject_id, subject, topic, homework, lesson_type, attendance,
+         mark_id, value, kind, weight, comment) = row
+        if lesson_id is None:
+            continue
+        if lesson is None or lesson.lesson_id != lesson_id:
+            iso = date.isoformat()
+            if day is None or day.date != iso:
+                day = diary.days.add(date=iso)
+            lesson = day.lessons.add(lesson_id=lesson_id, subject_id=subject_id, subject=subject, topic=topic,
+                                     homework=homework or "", lesson_type=lesson_type, attendance=attendance or "")
+        if mark_id is not None:
+            lesson.marks.append(DiaryMark(id=mark_id, value=value, kind=kind, weight=weight, comment=comment or ""))
     return diary
 
 

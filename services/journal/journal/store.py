@@ -449,40 +449,48 @@ def mark_chain(session: Session, *, mark_id: str) -> list[tuple[dict, str, str]]
              v.prev_hash, v.hash) for v in versions]
 
 
-# --- the diary: three queries whatever the range -----------------------------
+# --- the diary: one query whatever the range -----------------------------------
 
-def student_subgroups(session: Session, *, student_id: str):
-    """The subgroups a student belongs to (R-S5), as a subquery for
-    :func:`diary_lessons`: the diary stays at three queries."""
-    return select(SubgroupMember.subgroup_id).where(SubgroupMember.student_id == student_id)
+def diary_rows(session: Session, *, school_id: str, student_id: str, start: dt.date, end: dt.date):
+    """The student's diary for ``start..end`` in one Core query (no ORM
+    objects): the gateway's hottest read.
 
+    Rows start from the person, so an unknown student (or one of another
+    school) gives no row at all and a known one without lessons gives one row
+    whose lesson columns are NULL. Otherwise there is one row per lesson of a
+    class the student was in on that lesson's date (an EXISTS, so two stays in
+    one class never double a lesson), and per mark of the student on it (not
+    removed), with the student's attendance status; sorted by date, subject,
+    entry time and id, then the marks by creation. A subgroup's lesson is for
+    its members (R-S5); a lesson naming a subgroup the journal does not keep
+    (an opaque id from before subgroups existed) is shown to the whole class.
 
-def diary_lessons(session: Session, *, school_id: str, student_id: str, start: dt.date, end: dt.date,
-                  subgroups: set[str] | None = None) -> list[tuple[Lesson, str]]:
-    """``(lesson, subject name)`` of every lesson in ``start..end`` of the
-    classes the student was in on that lesson's date, by date then subject."""
-    query = (
-        select(Lesson, Subject.name)
-        .join(Enrolment, and_(Enrolment.class_id == Lesson.class_id, Enrolment.student_id == student_id))
-        .join(Subject, Subject.id == Lesson.subject_id)
-        .where(Lesson.school_id == school_id, Lesson.date >= start, Lesson.date <= end,
-               Enrolment.enrolled_on <= Lesson.date,
-               or_(Enrolment.left_on.is_(None), Enrolment.left_on > Lesson.date))
-        .order_by(Lesson.date, Subject.name, Lesson.entered_at, Lesson.id)
+    Columns: ``known, lesson_id, date, subject_id, subject, topic, homework,
+    lesson_type, attendance, mark_id, value, kind, weight, comment``."""
+    p, l, s, e = Person.__table__, Lesson.__table__, Subject.__table__, Enrolment.__table__
+    a, m, sg, sm = AttendanceEntry.__table__, Mark.__table__, Subgroup.__table__, SubgroupMember.__table__
+    enrolled = select(e.c.id).where(
+        e.c.class_id == l.c.class_id, e.c.student_id == student_id, e.c.enrolled_on <= l.c.date,
+        or_(e.c.left_on.is_(None), e.c.left_on > l.c.date)).exists()
+    member = l.c.subgroup_id.in_(select(sm.c.subgroup_id).where(sm.c.student_id == student_id))
+    kept = select(sg.c.id).where(sg.c.id == l.c.subgroup_id).exists()
+    lessons = (
+        l.join(s, s.c.id == l.c.subject_id)
+        .outerjoin(a, and_(a.c.lesson_id == l.c.id, a.c.student_id == student_id))
+        .outerjoin(m, and_(m.c.lesson_id == l.c.id, m.c.student_id == student_id, m.c.school_id == school_id,
+                           m.c.removed.is_(False)))
     )
-    if subgroups is not None:
-        # A subgroup's lesson is for its members. A lesson naming a subgroup the
-        # journal does not keep (an opaque id from before subgroups existed) is
-        # shown to the whole class, as it was.
-        members = subgroups if isinstance(subgroups, Select) else list(subgroups)
-        known = select(Subgroup.id).where(Subgroup.id == Lesson.subgroup_id).exists()
-        query = query.where(or_(Lesson.subgroup_id.is_(None), Lesson.subgroup_id.in_(members), ~known))
-    seen, rows = set(), []
-    for lesson, subject_name in session.execute(query):
-        if lesson.id not in seen:  # two stays in one class may both match
-            seen.add(lesson.id)
-            rows.append((lesson, subject_name))
-    return rows
+    on = and_(l.c.school_id == school_id, l.c.date >= start, l.c.date <= end, enrolled,
+              or_(l.c.subgroup_id.is_(None), member, ~kept))
+    query = (
+        select(p.c.user_id.label("known"), l.c.id.label("lesson_id"), l.c.date, l.c.subject_id,
+               s.c.name.label("subject"), l.c.topic, l.c.homework, l.c.lesson_type, a.c.status.label("attendance"),
+               m.c.id.label("mark_id"), m.c.value, m.c.kind, m.c.weight, m.c.comment)
+        .select_from(p.outerjoin(lessons, on))
+        .where(p.c.user_id == student_id, p.c.school_id == school_id)
+        .order_by(l.c.date, s.c.name, l.c.entered_at, l.c.id, m.c.created_at, m.c.id)
+    )
+    return session.connection().execute(query).all()
 
 
 def diary_marks(session: Session, *, school_id: str, student_id: str, start: dt.date,
@@ -1077,12 +1085,3 @@ def grid_finals(session: Session, *, class_id: str, subject_id: str, period_ids)
 
 def year_period_ids(session: Session, *, year_id: str) -> list[str]:
     return list(session.scalars(select(Period.id).where(Period.year_id == year_id)))
-
-
-def diary_attendance(session: Session, *, student_id: str, lesson_ids) -> dict[str, str]:
-    """The student's attendance status per lesson (only the lessons given)."""
-    ids = list(lesson_ids)
-    if not ids:
-        return {}
-    return dict(session.execute(select(AttendanceEntry.lesson_id, AttendanceEntry.status).where(
-        AttendanceEntry.student_id == student_id, AttendanceEntry.lesson_id.in_(ids))).all())
