@@ -51,6 +51,15 @@ def post_worker_init(worker):
         decisions.invalidator.ensure_started()
 
 
+def worker_exit(server, worker):
+    """Publish the access events still queued in this worker (R-A6) before
+    it goes, within a few seconds (gateway.access_log)."""
+    app = getattr(worker, "wsgi", None)
+    sink = getattr(app, "extensions", {}).get("ejournal.gateway.access_log")
+    if sink is not None:
+        sink.flush(timeout=5.0)
+
+
 def child_exit(server, worker):
     """Let the multiprocess collector drop the dead worker's live gauges."""
     from prometheus_client import multiprocess

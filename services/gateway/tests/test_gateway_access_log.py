@@ -1,6 +1,8 @@
 """Item 7: access events leave the gateway over the real RabbitMQ with
 publisher confirms, survive until a consumer reads them, and an
-authenticated request produces exactly one."""
+authenticated request produces exactly one. They travel in batches: one
+``access_recorded_batch`` message carries the unchanged ``access_recorded``
+envelopes of what gathered in the worker's queue."""
 from __future__ import annotations
 
 import json
@@ -9,7 +11,7 @@ import time
 import pika
 from ejournal.identity.v1 import identity_pb2
 
-from gateway.access_log import EXCHANGE, AccessLog, access_event, pika_uri
+from gateway.access_log import BATCH_TYPE, EXCHANGE, AccessLog, access_event, pika_uri
 
 
 def bound_queue(uri):
@@ -17,20 +19,36 @@ def bound_queue(uri):
     channel = connection.channel()
     channel.exchange_declare(EXCHANGE, exchange_type="topic", durable=True, auto_delete=False)
     queue = channel.queue_declare("access-test", durable=True).method.queue
-    channel.queue_bind(queue, EXCHANGE, routing_key="access_recorded")
+    channel.queue_bind(queue, EXCHANGE, routing_key=BATCH_TYPE)
     return connection, channel, queue
 
 
-def drain(channel, queue, want, timeout=10.0):
-    got, deadline = [], time.monotonic() + timeout
-    while len(got) < want and time.monotonic() < deadline:
+def drain_messages(channel, queue, want_events, timeout=10.0):
+    """The batch messages until ``want_events`` events have arrived."""
+    messages, count, deadline = [], 0, time.monotonic() + timeout
+    while count < want_events and time.monotonic() < deadline:
         method, properties, body = channel.basic_get(queue, auto_ack=True)
         if method is None:
             time.sleep(0.05)
             continue
         assert properties.delivery_mode == 2 and properties.content_type == "application/json"
-        got.append(json.loads(body))
-    return got
+        message = json.loads(body)
+        assert method.routing_key == BATCH_TYPE and message["type"] == BATCH_TYPE
+        assert properties.message_id == message["id"] and message["producer"] == "gateway"
+        messages.append(message)
+        count += len(message["payload"]["events"])
+    return messages
+
+
+def drain(channel, queue, want, timeout=10.0):
+    """The access events (unpacked from their batches) until ``want`` arrived."""
+    return [e for m in drain_messages(channel, queue, want, timeout) for e in m["payload"]["events"]]
+
+
+def diary_read(n):
+    return access_event(user_id=f"u{n}", school_id="s1", roles=["parent"], method="GET",
+                        route="/api/v1/students/<id>/diary", resource_id="st1", status=200,
+                        correlation_id=f"cid-{n}", address="127.0.0.1")
 
 
 def test_events_are_published_persistently(rabbit_config):
@@ -39,9 +57,7 @@ def test_events_are_published_persistently(rabbit_config):
     sink = AccessLog(uri)
     try:
         for n in range(5):
-            sink.record(access_event(user_id=f"u{n}", school_id="s1", roles=["parent"], method="GET",
-                                     route="/api/v1/students/<id>/diary", resource_id="st1", status=200,
-                                     correlation_id=f"cid-{n}", address="127.0.0.1"))
+            sink.record(diary_read(n))
         got = drain(channel, queue, 5)
         assert [e["payload"]["user_id"] for e in got] == [f"u{n}" for n in range(5)]
         assert got[0]["type"] == "access_recorded" and got[0]["producer"] == "gateway"
@@ -77,4 +93,42 @@ def test_one_event_per_authenticated_request(rabbit_config, signing_key):
         assert drain(channel, queue, 1, timeout=0.5) == []
     finally:
         app.extensions[ACCESS_LOG].close()
+        connection.close()
+
+
+def test_a_burst_travels_in_few_messages_with_every_event(rabbit_config):
+    uri = rabbit_config["AMQP_URI"]
+    connection, channel, queue = bound_queue(uri)
+    sink = AccessLog(uri, max_batch=50, linger=0.2)
+    try:
+        for n in range(120):
+            sink.record(diary_read(n))
+        assert sink.flush(timeout=10)
+        messages = drain_messages(channel, queue, 120)
+        events = [e for m in messages for e in m["payload"]["events"]]
+        assert [e["payload"]["user_id"] for e in events] == [f"u{n}" for n in range(120)]
+        assert len({e["id"] for e in events}) == 120
+        assert 3 <= len(messages) <= 10 and max(len(m["payload"]["events"]) for m in messages) <= 50
+        # each event is the access_recorded envelope it always was
+        assert all(e["type"] == "access_recorded" and set(e["payload"]) == {
+            "user_id", "roles", "method", "route", "resource_id", "status", "address"} for e in events)
+    finally:
+        sink.close()
+        connection.close()
+
+
+def test_a_broker_outage_keeps_the_batch_until_confirmed(rabbit_config):
+    uri = rabbit_config["AMQP_URI"]
+    connection, channel, queue = bound_queue(uri)
+    sink = AccessLog("amqp://guest:guest@127.0.0.1:1/nowhere", retry_delay=0.1, linger=0.05)
+    try:
+        for n in range(3):
+            sink.record(diary_read(n))
+        time.sleep(0.5)
+        assert not sink.flush(timeout=0.2)  # nothing confirmed: still owed
+        sink.amqp_uri = uri  # the broker is back
+        assert sink.flush(timeout=10)
+        assert [e["payload"]["user_id"] for e in drain(channel, queue, 3)] == ["u0", "u1", "u2"]
+    finally:
+        sink.close()
         connection.close()

@@ -14,6 +14,9 @@ CONSENT_RECORDED = "consent_recorded"
 # Consumed from the gateway (R-A6).
 GATEWAY = "gateway"
 ACCESS_RECORDED = "access_recorded"
+# The gateway groups its access events: one message carries several unchanged
+# ``access_recorded`` envelopes in ``payload.events`` (docs/events.md).
+ACCESS_RECORDED_BATCH = "access_recorded_batch"
 
 # Consumed from the journal.
 JOURNAL = "journal"
@@ -68,3 +71,40 @@ def optional(payload: dict, name: str) -> str | None:
 def optional_date(payload: dict, name: str) -> dt.date | None:
     value = optional(payload, name)
     return dt.date.fromisoformat(value) if value else None
+
+
+def access_row(envelope: dict) -> dict:
+    """The ``access_log`` row of one ``access_recorded`` envelope; ValueError
+    for a malformed one (it is dead-lettered, never dropped silently). Texts
+    longer than their column are cut, ids longer than theirs are refused."""
+    payload = envelope.get("payload")
+    if not isinstance(payload, dict):
+        raise ValueError("event payload is not an object")
+    event_id = envelope.get("id")
+    if not isinstance(event_id, str) or not event_id or len(event_id) > 36:
+        raise ValueError("event id missing or longer than 36 characters")
+    user_id, method, route = require(payload, "user_id", "method", "route")
+    school_id = envelope.get("school_id") or None
+    for name, value in (("user_id", user_id), ("school_id", school_id)):
+        if value is not None and (not isinstance(value, str) or len(value) > 36):
+            raise ValueError(f"{name} is not a string of at most 36 characters")
+    status = payload.get("status")
+    if not isinstance(status, int) or isinstance(status, bool):
+        raise ValueError("payload field 'status' is not an integer")
+    roles = payload.get("roles") or []
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise ValueError("payload field 'roles' is not a list of strings")
+    occurred = envelope.get("occurred_at")
+    if not isinstance(occurred, str):
+        raise ValueError("event occurred_at is not a string")
+    at = dt.datetime.fromisoformat(occurred)
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.timezone.utc)
+    resource_id, address = optional(payload, "resource_id"), optional(payload, "address")
+    correlation_id = envelope.get("correlation_id")
+    if correlation_id is not None and not isinstance(correlation_id, str):
+        raise ValueError("event correlation_id is not a string")
+    return {"id": event_id, "school_id": school_id, "user_id": user_id, "roles": list(roles),
+            "method": method[:10], "route": route[:200], "resource_id": resource_id and resource_id[:64],
+            "status": status, "address": address and address[:64],
+            "correlation_id": (correlation_id or None) and correlation_id[:64], "at": at}

@@ -6,7 +6,7 @@ import datetime as dt
 
 from eventlet import tpool
 from nameko.rpc import rpc
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from kernel.db import Database
 from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event
@@ -309,21 +309,35 @@ class Service(BulkRpc):
     @on_event(events.GATEWAY, events.ACCESS_RECORDED)
     @handles("identity.access_recorded", tables["processed_events"])
     def on_access_recorded(self, session, envelope):
-        """Keep the gateway's access event (R-A6)."""
-        payload = envelope["payload"]
-        user_id, method, route = events.require(payload, "user_id", "method", "route")
-        status = payload.get("status")
-        if not isinstance(status, int) or isinstance(status, bool):
-            raise ValueError("payload field 'status' is not an integer")
-        roles = payload.get("roles") or []
-        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-            raise ValueError("payload field 'roles' is not a list of strings")
-        at = dt.datetime.fromisoformat(envelope["occurred_at"])
-        store.add_access(session, event_id=envelope["id"], school_id=envelope.get("school_id") or None,
-                         user_id=user_id, roles=roles, method=method, route=route,
-                         resource_id=events.optional(payload, "resource_id"), status=status,
-                         address=events.optional(payload, "address"),
-                         correlation_id=envelope.get("correlation_id"), at=at)
+        """Keep one gateway access event (R-A6)."""
+        store.add_access_rows(session, [events.access_row(envelope)])
+
+    @on_event(events.GATEWAY, events.ACCESS_RECORDED_BATCH)
+    @handles("identity.access_recorded_batch", tables["processed_events"])
+    def on_access_recorded_batch(self, session, envelope):
+        """Keep a batch of gateway access events (R-A6) with one insert.
+        Every event is kept or dead-lettered on its own: a malformed one or
+        one the database refuses never costs the others."""
+        items = envelope["payload"].get("events")
+        if not isinstance(items, list):
+            raise ValueError("payload field 'events' is not a list")
+        rows = []
+        for item in items:
+            try:
+                rows.append(events.access_row(item))
+            except (ValueError, TypeError, AttributeError) as exc:
+                self.dead_letters.put("identity.access_recorded", item, f"malformed: {exc}")
+        try:
+            with session.begin_nested():
+                store.add_access_rows(session, rows)
+        except (DataError, IntegrityError):
+            for row in rows:  # find the refused ones; keep the rest
+                try:
+                    with session.begin_nested():
+                        store.add_access_rows(session, [row])
+                except (DataError, IntegrityError) as exc:
+                    self.dead_letters.put("identity.access_recorded", _access_event_of(row, items),
+                                          f"{type(exc).__name__}: {exc}")
 
     # --- projections of journal events (idempotent through `handles`) ----------
 
@@ -372,6 +386,11 @@ def _manages(session, actor: domain.Actor, user) -> bool:
         classes |= {store.class_of_student(session, student_id=c.id)
                     for c in store.children_of(session, parent_id=user.id)}
     return bool(mine & classes)
+
+
+def _access_event_of(row: dict, items: list):
+    """The envelope of a batch that became ``row`` (for its dead letter)."""
+    return next((item for item in items if isinstance(item, dict) and item.get("id") == row["id"]), row)
 
 
 def _school(envelope: dict) -> str:

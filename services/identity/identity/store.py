@@ -529,14 +529,18 @@ def put_totp(session: Session, *, user_id: str, secret: str) -> TotpSecret:
     return row
 
 
-def add_access(session: Session, *, event_id: str, school_id: str | None, user_id: str, roles, method: str,
-               route: str, resource_id: str | None, status: int, address: str | None,
-               correlation_id: str | None, at: dt.datetime) -> None:
-    session.add(AccessRecord(id=event_id, school_id=school_id, user_id=user_id, roles=list(roles),
-                             method=method[:10], route=route[:200], resource_id=(resource_id or None) and
-                             resource_id[:64], status=status, address=(address or None) and address[:64],
-                             correlation_id=correlation_id, at=at))
-    session.flush()
+def add_access_rows(session: Session, rows: list[dict]) -> None:
+    """Insert access-log rows (:func:`identity.events.access_row`) in one
+    statement; a row whose event id is already kept is skipped, so a
+    redelivered event or batch has no second effect."""
+    if not rows:
+        return
+    table = AccessRecord.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    session.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=[table.c.id]), rows)
 
 
 def access_records(session: Session, *, school_id: str, user_id: str | None, since: dt.datetime | None,

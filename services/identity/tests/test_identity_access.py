@@ -292,6 +292,52 @@ def test_r_a6_access_events_are_kept_queried_and_counted(container, config, make
         call(container, "activity", ctx_of(deputy), "2026-13")
 
 
+def test_r_a6_a_batch_of_access_events_is_kept_in_one_go_each_event_once(container, config, make, school, factory):
+    """The gateway's batches (docs/events.md): every good event kept once,
+    even when the batch or one of its events comes again; a malformed
+    event and one the database refuses are dead-lettered one by one, never
+    costing the others."""
+    from nameko.standalone.events import event_dispatcher
+    from nameko.testing.services import entrypoint_waiter
+    from kernel.events import envelope
+
+    admin = make.user(school, ["admin"], login="adm8")
+    parent = make.user(school, ["parent"], login="mom8")
+    dispatch = event_dispatcher(config)
+
+    def access(n, **changes):
+        env = envelope(type="access_recorded", producer="gateway", school_id=school, actor_id=parent.id,
+                       correlation_id=f"cid-{n}", payload={
+                           "user_id": parent.id, "roles": ["parent"], "method": "GET", "route": f"/api/v1/r{n}",
+                           "resource_id": None, "status": 200, "address": "10.0.0.8"})
+        env.update(changes)
+        return env
+
+    def deliver(events_):
+        batch = envelope(type="access_recorded_batch", producer="gateway", school_id=None, actor_id=None,
+                         payload={"events": events_})
+        with entrypoint_waiter(container, "on_access_recorded_batch", timeout=10):
+            dispatch("gateway", "access_recorded_batch", batch)
+        return batch
+
+    good = [access(n) for n in range(5)]
+    malformed = access(5, payload={"user_id": parent.id, "method": "GET"})  # no route, no status
+    refused = access(6)
+    refused["payload"]["status"] = 2 ** 40  # well-formed, but out of the column's range: the database refuses it
+    deliver(good[:3] + [malformed] + good[3:] + [refused])
+    deliver(good[1:3])  # a redelivered part (another batch): no second effect
+    with entrypoint_waiter(container, "on_access_recorded", timeout=10):  # the same event alone: none either
+        dispatch("gateway", "access_recorded", good[0])
+    log = call(container, "list_access", ctx_of(admin), parent.id, None, None, 50)["items"]
+    assert sorted(r["route"] for r in log) == [f"/api/v1/r{n}" for n in range(5)]
+    assert {r["id"] for r in log} == {e["id"] for e in good}
+    assert {r["correlation_id"] for r in log} == {f"cid-{n}" for n in range(5)}
+    with transaction(factory) as s:
+        dead = s.execute(select(store.tables["dead_letters"])).all()
+    assert sorted((d.consumer, d.event_id) for d in dead) == sorted(
+        [("identity.access_recorded", malformed["id"]), ("identity.access_recorded", refused["id"])])
+
+
 def test_admin_unlock_clears_failures_and_is_audited(container, servicer, make, school, factory):
     admin = make.user(school, ["admin"], login="adm7")
     teacher = make.user(school, ["teacher"], login="locked7")
