@@ -11,7 +11,7 @@ import datetime as dt
 
 from sqlalchemy import (
     JSON, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, MetaData, Numeric,
-    SmallInteger, String, Text, UniqueConstraint, and_, func, or_, select,
+    SmallInteger, String, Text, UniqueConstraint, and_, bindparam, func, or_, select,
 )
 from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
@@ -467,30 +467,44 @@ def diary_rows(session: Session, *, school_id: str, student_id: str, start: dt.d
 
     Columns: ``known, lesson_id, date, subject_id, subject, topic, homework,
     lesson_type, attendance, mark_id, value, kind, weight, comment``."""
+    global _DIARY
+    if _DIARY is None:
+        _DIARY = _diary_statement()
+    return session.connection().execute(
+        _DIARY, {"student": student_id, "school": school_id, "start": start, "end": end}).all()
+
+
+_DIARY = None
+
+
+def _diary_statement():
+    """:func:`diary_rows`' statement, built once (its bind parameters are
+    ``student``, ``school``, ``start``, ``end``)."""
+    student, school = bindparam("student", type_=REF), bindparam("school", type_=REF)
+    start, end = bindparam("start", type_=Date), bindparam("end", type_=Date)
     p, l, s, e = Person.__table__, Lesson.__table__, Subject.__table__, Enrolment.__table__
     a, m, sg, sm = AttendanceEntry.__table__, Mark.__table__, Subgroup.__table__, SubgroupMember.__table__
     enrolled = select(e.c.id).where(
-        e.c.class_id == l.c.class_id, e.c.student_id == student_id, e.c.enrolled_on <= l.c.date,
+        e.c.class_id == l.c.class_id, e.c.student_id == student, e.c.enrolled_on <= l.c.date,
         or_(e.c.left_on.is_(None), e.c.left_on > l.c.date)).exists()
-    member = l.c.subgroup_id.in_(select(sm.c.subgroup_id).where(sm.c.student_id == student_id))
+    member = l.c.subgroup_id.in_(select(sm.c.subgroup_id).where(sm.c.student_id == student))
     kept = select(sg.c.id).where(sg.c.id == l.c.subgroup_id).exists()
     lessons = (
         l.join(s, s.c.id == l.c.subject_id)
-        .outerjoin(a, and_(a.c.lesson_id == l.c.id, a.c.student_id == student_id))
-        .outerjoin(m, and_(m.c.lesson_id == l.c.id, m.c.student_id == student_id, m.c.school_id == school_id,
+        .outerjoin(a, and_(a.c.lesson_id == l.c.id, a.c.student_id == student))
+        .outerjoin(m, and_(m.c.lesson_id == l.c.id, m.c.student_id == student, m.c.school_id == school,
                            m.c.removed.is_(False)))
     )
-    on = and_(l.c.school_id == school_id, l.c.date >= start, l.c.date <= end, enrolled,
+    on = and_(l.c.school_id == school, l.c.date >= start, l.c.date <= end, enrolled,
               or_(l.c.subgroup_id.is_(None), member, ~kept))
-    query = (
+    return (
         select(p.c.user_id.label("known"), l.c.id.label("lesson_id"), l.c.date, l.c.subject_id,
                s.c.name.label("subject"), l.c.topic, l.c.homework, l.c.lesson_type, a.c.status.label("attendance"),
                m.c.id.label("mark_id"), m.c.value, m.c.kind, m.c.weight, m.c.comment)
         .select_from(p.outerjoin(lessons, on))
-        .where(p.c.user_id == student_id, p.c.school_id == school_id)
+        .where(p.c.user_id == student, p.c.school_id == school)
         .order_by(l.c.date, s.c.name, l.c.entered_at, l.c.id, m.c.created_at, m.c.id)
     )
-    return session.connection().execute(query).all()
 
 
 def diary_marks(session: Session, *, school_id: str, student_id: str, start: dt.date,
