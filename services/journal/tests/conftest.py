@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from nameko.testing.services import entrypoint_hook, replace_dependencies
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.pool import NullPool
 
 from journal import domain, store
@@ -139,7 +139,9 @@ class Factory:
         with self.sessions.begin() as s:
             [mark] = store.add_marks(s, school_id=lesson.school_id, lesson_id=lesson.id, specs=[spec],
                                      author_id=lesson.teacher_id, at=utcnow())
-            mark.removed = removed
+            if removed:
+                s.execute(update(store.Mark).where(store.Mark.id == mark.id).values(removed=True))
+                mark.removed = True
         return mark
 
     # --- reading back ---

@@ -180,6 +180,42 @@ def test_post_marks_writes_version_1_and_publishes_mark_posted(journal, make, sc
     assert row.author_id == school.teacher and row.version == 1 and not row.removed
 
 
+def test_a_class_of_30_marks_is_three_inserts_and_a_bounded_number_of_statements(journal, make, school):
+    """P2: the marks, their first versions and their 30 mark_posted events
+    are one INSERT each (Core, executemany), and the whole request costs the
+    same number of statements for 1 mark as for 30."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    lesson = make.lesson(school.klass, school.maths, school.teacher, days_ago(1))
+    pupils = [make.person("student") for _ in range(30)]
+    for pupil in pupils:
+        make.enrol(pupil, school.klass)
+    ctx = make.ctx(school.teacher, "teacher")
+
+    def statements_of(marks):
+        seen = []
+
+        def listener(conn, cursor, statement, *args):
+            if "outbox" not in statement or "INSERT" in statement:  # not the relay's polling
+                seen.append(statement)
+
+        event.listen(Engine, "before_cursor_execute", listener)
+        try:
+            post(journal, ctx, lesson, marks)
+        finally:
+            event.remove(Engine, "before_cursor_execute", listener)
+        return seen
+
+    one = statements_of([{"student_id": pupils[0], "value": 5}])
+    thirty = statements_of([{"student_id": p, "value": 2 + i % 4} for i, p in enumerate(pupils)])
+    for table in ("marks", "mark_versions", "outbox"):
+        assert sum(s.startswith(f"INSERT INTO {table} ") for s in thirty) == 1, (table, thirty)
+    assert len(thirty) == len(one), thirty
+    assert len(make.rows(store.Mark)) == 31 and len(make.rows(store.MarkVersion)) == 31
+    assert len(make.events("mark_posted")) == 31
+
+
 def test_post_marks_reaches_the_broker(journal, make, school, service_config):
     """The outbox relay publishes mark_posted to the journal.events exchange."""
     lesson = make.lesson(school.klass, school.maths, school.teacher, days_ago(1))
