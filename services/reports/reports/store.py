@@ -171,10 +171,24 @@ def save_assignment(session: Session, *, school_id: str, assignment: dict) -> No
             update=("teacher_id", "class_id", "subject_id", "hours_per_week", "subgroup_id"))
 
 
+_SAVE_MARK: dict = {}
+
+
 def save_mark(session: Session, *, school_id: str, mark: dict, posted_at: dt.datetime) -> None:
     """Project ``mark_posted``. A mark id seen before changes nothing: a
-    correction will come as its own event, never as a second ``mark_posted``."""
-    _upsert(session, Mark, {**mark, "school_id": school_id, "posted_at": posted_at}, keys=("id",))
+    correction will come as its own event, never as a second ``mark_posted``.
+
+    The busiest projection (a class's marks are 30 events at once): one
+    Core statement per dialect, built once and executed with the row as
+    parameters, so neither the ORM's bulk layer nor a new statement's cache
+    key is paid per event."""
+    connection = session.connection()
+    dialect = connection.dialect.name
+    stmt = _SAVE_MARK.get(dialect)
+    if stmt is None:
+        table = Mark.__table__
+        stmt = _SAVE_MARK[dialect] = _insert(session, table).on_conflict_do_nothing(index_elements=[table.c.id])
+    connection.execute(stmt, {**mark, "school_id": school_id, "posted_at": posted_at})
 
 
 def apply_mark_change(session: Session, *, school_id: str, mark: dict, posted_at: dt.datetime,
