@@ -70,7 +70,7 @@ class AccessLog:
     i.e. in the gunicorn worker after the fork)."""
 
     def __init__(self, amqp_uri: str, *, max_queue: int = 10000, retry_delay: float = 1.0,
-                 max_batch: int = 200, linger: float = 0.1):
+                 max_batch: int = 200, linger: float = 0.5):
         self.amqp_uri = amqp_uri
         self.queue: queue.Queue = queue.Queue(maxsize=max_queue)
         self.retry_delay = retry_delay

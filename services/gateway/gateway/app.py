@@ -39,6 +39,8 @@ DEFAULTS = {
     "TOKEN_CACHE_SECONDS": 60.0,
     "DECISION_CACHE_SIZE": 10000,   # identity's access decisions remembered per process (0: off)
     "DECISION_CACHE_SECONDS": 2.0,  # how long one is trusted: the bound on a revoked relationship
+    "ACCESS_LOG_BATCH": 200,        # access events per broker message, at most
+    "ACCESS_LOG_LINGER": 0.5,       # seconds a batch may wait for more events after its first
 }
 
 # A client's X-Correlation-Id is adopted only if it cannot pollute logs or
@@ -94,7 +96,9 @@ def create_app(config: dict | None = None, clients=None) -> Flask:
             decisions.invalidator = invalidation.Invalidator(settings.amqp_uri, on_relationship)
     # R-A6: access events; off for tests that inject fake clients unless asked for.
     if app.config.get("ACCESS_LOG", clients is None):
-        app.extensions[ACCESS_LOG] = access_log.AccessLog(settings.amqp_uri)
+        app.extensions[ACCESS_LOG] = access_log.AccessLog(settings.amqp_uri,
+                                                          max_batch=int(app.config["ACCESS_LOG_BATCH"]),
+                                                          linger=float(app.config["ACCESS_LOG_LINGER"]))
     app.register_blueprint(api.bp)
     app.register_blueprint(api_journal_structure.bp)
     app.register_blueprint(api_journal_marks.bp)
