@@ -231,6 +231,11 @@ def handles(consumer: str, processed_table):
     A malformed event or one whose handling raises a non-transient error is
     dead-lettered (the service needs ``self.db`` and ``self.dead_letters``);
     a transient database error is raised again so the message is requeued.
+
+    ``processed_table=None`` skips that record (four round trips and a row
+    per event) for a handler whose effect is idempotent by itself, e.g. an
+    insert keyed by the event's own id that ignores a conflict; everything
+    else (dead letters, requeue, metrics) is the same.
     """
     def decorate(fn):
         @functools.wraps(fn)
@@ -244,7 +249,7 @@ def handles(consumer: str, processed_table):
             correlation.set(env.get("correlation_id"))
             try:
                 with self.db.transaction() as session:
-                    if not claim(session, processed_table, consumer, env["id"]):
+                    if processed_table is not None and not claim(session, processed_table, consumer, env["id"]):
                         EVENTS_HANDLED.labels(consumer, "duplicate").inc()
                         return
                     fn(self, session, env)

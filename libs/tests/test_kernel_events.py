@@ -163,3 +163,38 @@ def test_poison_goes_to_dead_letters_and_next_event_is_processed(runner_factory,
         got = [queue.get(timeout=5).payload for _ in range(2)]
         queue.close()
     assert {g["consumer"] for g in got} == {"kconsumer.thing_made"}
+
+
+class SelfIdempotentConsumer:
+    """A handler whose effect is idempotent by itself: no processed-event row."""
+    name = "kselfidem"
+    db = Database()
+    dead_letters = DeadLetters(tables)
+    metrics = EntrypointMetrics()
+
+    @event_handler("kproducer", "thing_made", handler_type=SERVICE_POOL,
+                   reliable_delivery=True, requeue_on_error=True)
+    @handles("kselfidem.thing_made", None)
+    def on_thing(self, session, env):
+        if env["payload"].get("value") == 13:
+            raise RuntimeError("unlucky")
+        if not session.execute(select(effects.c.id).where(effects.c.event_id == env["id"])).first():
+            session.execute(effects.insert().values(event_id=env["id"], value=env["payload"]["value"]))
+
+
+def test_a_handler_idempotent_by_itself_keeps_no_processed_rows_and_still_dead_letters(
+        runner_factory, rabbit_config, db_url, engine):
+    config = {**rabbit_config, "DATABASE_URL": db_url}
+    runner = runner_factory(config, SelfIdempotentConsumer)
+    runner.start()
+    consumer = list(runner.containers)[0]
+    from nameko.standalone.events import event_dispatcher
+    dispatch = event_dispatcher(config)
+    good = envelope(type="thing_made", producer="kproducer", payload={"value": 3}, school_id="s", actor_id=None)
+    for body in (good, good, envelope(type="thing_made", producer="kproducer", payload={"value": 13},
+                                      school_id="s", actor_id=None), {"not": "an envelope"}):
+        with entrypoint_waiter(consumer, "on_thing", timeout=10):
+            dispatch("kproducer", "thing_made", body)
+    assert count(engine, effects) == 1
+    assert count(engine, tables["processed_events"]) == 0
+    assert count(engine, tables["dead_letters"], tables["dead_letters"].c.consumer == "kselfidem.thing_made") == 2
