@@ -11,6 +11,7 @@ PRODUCER = "journal"
 
 YEAR_OPENED = "year_opened"
 SUBJECT_CREATED = "subject_created"
+SUBJECT_UPDATED = "subject_updated"
 CLASS_CREATED = "class_created"
 STUDENT_ENROLLED = "student_enrolled"
 TEACHER_ASSIGNED = "teacher_assigned"
@@ -41,7 +42,12 @@ def year_opened(year, periods) -> dict:
 
 
 def subject_created(subject) -> dict:
-    return {"subject_id": subject.id, "name": subject.name}
+    return {"subject_id": subject.id, "name": subject.name, "emphasis": subject.emphasis}
+
+
+def subject_updated(subject) -> dict:
+    """The subject's state after a change (R-F2 ``emphasis``)."""
+    return {"subject_id": subject.id, "name": subject.name, "emphasis": subject.emphasis}
 
 
 def class_created(klass) -> dict:
