@@ -533,6 +533,9 @@ RECIPES = {
                                    lambda w: w.year_body(f"Год {uuid.uuid4().hex[:8]}")),
     ("POST /subjects", NONE): _simple("POST", lambda w: "/subjects",
                                       lambda w: {"name": f"Предмет {uuid.uuid4().hex[:8]}"}),
+    ("PATCH /subjects/{id}", OWN): _simple("PATCH", lambda w: f"/subjects/{w.maths}", lambda w: {"emphasis": True}),
+    ("PATCH /subjects/{id}", OTHER_SCHOOL): _simple("PATCH", lambda w: f"/subjects/{w.maths_x}",
+                                                    lambda w: {"emphasis": True}),
     ("POST /classes", NONE): _simple("POST", lambda w: "/classes", lambda w: {
         "year_id": w.year, "grade": 9, "letter": "Ж", "class_teacher_id": w.id["class_teacher"]}),
     ("POST /classes/{id}/students", OWN): _enrol("class_a"),

@@ -26,6 +26,12 @@ def _rpc(method: str, *args):
     return current_clients().rpc("journal", method, call_ctx(), *args)
 
 
+@bp.patch("/subjects/<id>")
+@login_required
+def update_subject(id):
+    return jsonify(_rpc("update_subject", id, json_body()))
+
+
 @bp.post("/years/<id>/close")
 @login_required
 def close_year(id):

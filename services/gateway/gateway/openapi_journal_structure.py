@@ -8,6 +8,9 @@ P = API_PREFIX
 ORDER_NO = {"type": "string", "minLength": 1, "maxLength": 64, "description": "Number of the school's order"}
 
 REQUEST_SCHEMAS = {
+    "UpdateSubjectRequest": _closed({
+        "emphasis": {"type": "boolean", "description": "R-F2: final marks need written, lab or practical works"},
+    }, ["emphasis"], "R-F2 emphasis of the subject (a school setting)."),
     "CloseYearRequest": _closed({
         "order_no": ORDER_NO,
         "promote": {"type": "boolean", "default": True},
@@ -89,6 +92,13 @@ RESPONSE_SCHEMAS = {
 }
 
 PATHS = {
+    f"{P}/subjects/{{id}}": {"patch": _op(
+        "update_subject", "Изменить предмет", "structure", body="UpdateSubjectRequest",
+        params=[_path_id(description="Subject id")], ok=(200, "Subject", "The subject after the change"),
+        errors=(400, 403, 404),
+        description="Admin. emphasis (R-F2): a final mark in the subject needs the written, lab or practical "
+                    "works of its period (EJOURNAL_FINAL_MIN_WRITTEN, default 1), else the warning "
+                    "WRITTEN_WORK_REQUIRED.")},
     f"{P}/years/{{id}}/close": {"post": _op(
         "close_year", "Закрыть учебный год", "structure", body="CloseYearRequest",
         params=[_path_id(description="Year id")], ok=(200, "YearCloseSummary", "Archived; promotion summary"),
