@@ -71,7 +71,8 @@ def lesson_recorded(lesson, subject_name: str) -> dict:
             "subject_name": subject_name, "teacher_id": lesson.teacher_id, "date": _day(lesson.date),
             "topic": lesson.topic, "lesson_type": lesson.lesson_type, "work_type": lesson.work_type,
             "homework": lesson.homework, "subgroup_id": lesson.subgroup_id,
-            "substitute_for": lesson.substitute_for, "late": lesson.late, "overdue": lesson.overdue}
+            "substitute_for": lesson.substitute_for, "late": lesson.late, "overdue": lesson.overdue,
+            "imported": bool(lesson.imported), "recorded_on": _day(lesson.recorded_on)}
 
 
 def mark_posted(mark, lesson, subject_name: str) -> dict:

@@ -16,6 +16,7 @@ from nameko.timer import timer
 from sqlalchemy.exc import IntegrityError
 
 from journal import domain, errors, events, finals, imports, marks, store, structure
+from journal import history_import
 from journal import verify as tamper
 from journal import settings as journal_settings
 from journal.store import tables
@@ -1117,6 +1118,68 @@ class Service:
                 s.flush()
                 self.outbox.add(s, events.SUBJECT_UPDATED, events.subject_updated(subject), ctx)
             return {"id": subject.id, "name": subject.name, "emphasis": subject.emphasis}
+
+    @journal_rpc
+    def import_lessons(self, ctx, data, idempotency_key=None):
+        """Transcribe lessons already held from the paper journal (admin):
+        all or nothing; each lesson is marked ``imported`` with the paper
+        entry's day ``recorded_on``, which decides late and overdue (R-J5).
+        See :mod:`journal.history_import`."""
+        return self._idempotent(ctx, idempotency_key, "import_lessons", [data],
+                                lambda remember: self._import_lessons(ctx, data, remember))
+
+    def _import_lessons(self, ctx, data, remember):
+        actor = domain.actor_from_ctx(ctx)
+        domain.require_roles(actor, domain.ADMIN)
+        items = history_import.validate_import(data)
+        config = self.settings
+        with _writing(self.db) as s:
+            now = utcnow()
+            today = domain.school_today(now, config.timezone)
+            classes, subjects, periods, lessons = {}, {}, {}, []
+            for item in items:
+                spec = item.spec
+                try:
+                    if spec.class_id not in classes:
+                        classes[spec.class_id] = store.class_with_year(
+                            s, school_id=actor.school_id, class_id=spec.class_id)
+                    if classes[spec.class_id] is None:
+                        raise errors.NotFound("Класс не найден", details={"field": "class_id"})
+                    klass, year = classes[spec.class_id]
+                    if spec.subject_id not in subjects:
+                        subjects[spec.subject_id] = store.get_subject(
+                            s, school_id=actor.school_id, subject_id=spec.subject_id)
+                    subject = subjects[spec.subject_id]
+                    if subject is None:
+                        raise errors.NotFound("Предмет не найден", details={"field": "subject_id"})
+                    history_import.require_teacher(
+                        item.teacher_id, actor.school_id, class_teacher_id=klass.class_teacher_id,
+                        subgroup_id=spec.subgroup_id, assigned_subgroups=store.assigned_subgroups(
+                            s, teacher_id=item.teacher_id, class_id=klass.id, subject_id=subject.id))
+                    domain.check_year_open(year.archived)
+                    if year.id not in periods:
+                        periods[year.id] = store.period_bounds(s, year_id=year.id)
+                    domain.check_lesson_date(spec.date, periods[year.id])
+                    domain.check_homework_allowed(klass.grade, spec.homework)
+                    if spec.substitute_for is not None:
+                        domain.check_substitute(store.assigned_subgroups(
+                            s, teacher_id=spec.substitute_for, class_id=klass.id, subject_id=subject.id),
+                            spec.subgroup_id)
+                    late, overdue = history_import.check_dates(spec.date, item.recorded_on, today)
+                except ServiceError as exc:
+                    raise history_import.at_row(item.row, exc) from None
+                lessons.append((store.add_imported_lesson(
+                    s, school_id=actor.school_id, spec=spec, teacher_id=item.teacher_id, entered_at=now,
+                    recorded_on=item.recorded_on, late=late, overdue=overdue), subject.name))
+            s.flush()
+            for lesson, subject_name in lessons:
+                self.outbox.add(s, events.LESSON_RECORDED, events.lesson_recorded(lesson, subject_name), ctx)
+            result = {"imported": len(lessons), "late": sum(1 for l, _ in lessons if l.late),
+                      "overdue": sum(1 for l, _ in lessons if l.overdue),
+                      "lessons": [{"id": l.id, "date": l.date.isoformat(), "recorded_on": l.recorded_on.isoformat(),
+                                   "late": l.late, "overdue": l.overdue} for l, _ in lessons]}
+            remember(s, result)
+        return result
 
     @timer(interval=IDEMPOTENCY_PURGE_SECONDS)
     def purge_idempotency_keys(self):

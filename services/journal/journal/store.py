@@ -167,6 +167,11 @@ class Lesson(Base):
     entered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     late: Mapped[bool] = mapped_column(Boolean)
     overdue: Mapped[bool] = mapped_column(Boolean)
+    # transcribed from the paper journal by the admin (journal.history_import):
+    # ``recorded_on`` is the paper entry's day, which decides late/overdue.
+    # Added by migration 0005_journal_rules_import.
+    imported: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    recorded_on: Mapped[dt.date | None] = mapped_column(Date)
 
 
 class Mark(Base):
@@ -411,6 +416,19 @@ def add_lesson(session: Session, *, school_id: str, spec, teacher_id: str, enter
         substitute_for=spec.substitute_for, entered_at=entered_at, late=late, overdue=overdue)
     session.add(lesson)
     session.flush()
+    return lesson
+
+
+def add_imported_lesson(session: Session, *, school_id: str, spec, teacher_id: str, entered_at: dt.datetime,
+                        recorded_on: dt.date, late: bool, overdue: bool) -> Lesson:
+    """Insert a lesson transcribed from the paper journal (``imported``)."""
+    lesson = Lesson(
+        id=new_id(), school_id=school_id, class_id=spec.class_id, subject_id=spec.subject_id,
+        teacher_id=teacher_id, date=spec.date, topic=spec.topic, lesson_type=spec.lesson_type,
+        work_type=spec.work_type, homework=spec.homework, subgroup_id=spec.subgroup_id,
+        substitute_for=spec.substitute_for, entered_at=entered_at, late=late, overdue=overdue,
+        imported=True, recorded_on=recorded_on)
+    session.add(lesson)
     return lesson
 
 
