@@ -493,6 +493,15 @@ def _read_attachment(scope):
     return recipe
 
 
+def _import_lessons(klass, subject, teacher):
+    def body(w):
+        day = (w.today - dt.timedelta(days=1)).isoformat()
+        return {"lessons": [{"teacher_id": w.id[teacher] if teacher else w.ctx, "class_id": getattr(w, klass),
+                             "subject_id": getattr(w, subject), "date": day, "recorded_on": day,
+                             "topic": "Тема из бумажного журнала", "lesson_type": "урок"}]}
+    return _simple("POST", lambda w: "/imports/lessons", body)
+
+
 RECIPES = {
     ("POST /auth/login", NONE): lambda w, role: (
         "POST", "/auth/login", {"login": w.login[role], "password": w.password[role]}, None),
@@ -606,6 +615,8 @@ RECIPES = {
     ("GET /plans/coverage", OWN): _coverage("class_a"),
     ("GET /plans/coverage", OTHER): _coverage("class_b"),
     ("GET /plans/coverage", OTHER_SCHOOL): _coverage("class_x"),
+    ("POST /imports/lessons", OWN): _import_lessons("class_a", "maths", "teacher"),
+    ("POST /imports/lessons", OTHER_SCHOOL): _import_lessons("class_x", "maths_x", None),
     ("POST /imports/students", OWN): _import("class_a"),
     ("POST /imports/students", OTHER): _import("class_b"),
     ("POST /imports/students", OTHER_SCHOOL): _import("class_x"),

@@ -143,3 +143,29 @@ def test_openapi_documents_the_subject_route(platform):
     spec = requests.get(platform.url + "/api/v1/openapi.json", timeout=5).json()
     assert "patch" in spec["paths"]["/api/v1/subjects/{id}"]
     assert "emphasis" in spec["components"]["schemas"]["CreateSubjectRequest"]["properties"]
+
+
+def test_admin_transcribes_paper_lessons_teachers_may_not(school):
+    """POST /imports/lessons: imported lessons are late only where the paper entry was (R-J5)."""
+    today = dt.datetime.now(ZoneInfo("Europe/Moscow")).date()
+    teacher_id = school["teacher"].user["id"]
+
+    def paper(days_ago, lag):
+        day = today - dt.timedelta(days=days_ago)
+        return {"teacher_id": teacher_id, "class_id": school["klass"]["id"], "subject_id": school["music"]["id"],
+                "date": day.isoformat(), "recorded_on": (day + dt.timedelta(days=lag)).isoformat(),
+                "topic": f"Из бумажного журнала {days_ago}", "lesson_type": "урок"}
+
+    body = {"lessons": [paper(30, 0), paper(29, 2), paper(28, 6)]}
+    assert school["teacher"].request("POST", "/imports/lessons", json=body).status_code == 403
+    key = str(uuid.uuid4())
+    result = school["admin"].post("/imports/lessons", body, headers={"Idempotency-Key": key})
+    assert (result["imported"], result["late"], result["overdue"]) == (3, 2, 1)
+    assert school["admin"].post("/imports/lessons", body, headers={"Idempotency-Key": key}) == result
+    grid = school["teacher"].get(f"/classes/{school['klass']['id']}/journal?subject_id={school['music']['id']}"
+                                 f"&period_id={school['period']}")
+    flags = {l["id"]: (l["late"], l["overdue"]) for l in grid["lessons"]}
+    assert [flags[l["id"]] for l in result["lessons"]] == [(False, False), (True, False), (True, True)]
+    today_lesson = school["admin"].request("POST", "/imports/lessons", json={"lessons": [paper(0, 0)]})
+    assert today_lesson.status_code == 400 and today_lesson.json()["error"] == "VALIDATION_ERROR"
+    assert today_lesson.json()["details"] == {"field": "lessons[0].date", "row": 0}

@@ -102,6 +102,15 @@ def _upload() -> tuple[bytes, str]:
     return request.get_data(), ""
 
 
+@bp.post("/imports/lessons")
+@login_required
+def import_lessons():
+    from gateway.api_journal_marks import idempotency
+    # up to 1000 lessons and their events in one transaction: longer than one ordinary call
+    return jsonify(current_clients().rpc("journal", "import_lessons", call_ctx(), json_body(), timeout=60,
+                                         **idempotency()))
+
+
 @bp.post("/imports/students")
 @login_required
 def import_students():

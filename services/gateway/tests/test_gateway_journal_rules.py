@@ -57,3 +57,27 @@ def test_verify_reports_attendance_beside_marks_r_j7(client, fake, auth):
     response = client.get(f"{P}/journal/verify", headers=auth(roles=["deputy"]))
     assert response.status_code == 200 and response.get_json() == answer
     assert_documented(response, f"{P}/journal/verify", "GET")
+
+
+LESSON = {"teacher_id": "t1", "class_id": "c1", "subject_id": "s1", "date": "2026-10-12", "topic": "Дроби",
+          "lesson_type": "урок", "recorded_on": "2026-10-12"}
+
+
+def test_import_lessons_passes_the_body_and_the_key_through(client, fake, auth):
+    answer = {"imported": 1, "late": 0, "overdue": 0, "lessons": [
+        {"id": "l1", "date": "2026-10-12", "recorded_on": "2026-10-12", "late": False, "overdue": False}]}
+    fake.rpc_answers[("journal", "import_lessons")] = answer
+    key = "6f1c2d3e-4b5a-4c6d-8e7f-00112233aaaa"
+    response = client.post(f"{P}/imports/lessons", json={"lessons": [LESSON]},
+                           headers={**auth(sub=USER, roles=["admin"]), "Idempotency-Key": key})
+    assert response.status_code == 200 and response.get_json() == answer
+    call = fake.last_rpc()
+    assert call["method"] == "import_lessons" and call["args"][1] == {"lessons": [LESSON]}
+    assert call["kwargs"] == {"idempotency_key": key}
+    assert_documented(response, f"{P}/imports/lessons", "POST")
+    calls = len(fake.rpc_calls)
+    for body in ({"lessons": []}, {"lessons": [{k: v for k, v in LESSON.items() if k != "recorded_on"}]},
+                 {"lessons": [{**LESSON, "late": False}]}):
+        bad = client.post(f"{P}/imports/lessons", json=body, headers=auth(roles=["admin"]))
+        assert bad.status_code == 400 and bad.get_json()["error"] == "VALIDATION_ERROR", body
+    assert len(fake.rpc_calls) == calls
