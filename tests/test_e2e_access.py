@@ -160,16 +160,20 @@ def test_r_a5_no_escalation_by_any_route(site):
 # --- V3/V4: token tampering ----------------------------------------------------------------------------
 
 def _identity_key(site):
-    """identity's real signing key, read from its database (to forge the claims
-    an attacker cannot: only the test holds it)."""
+    """identity's real signing key, read from its database and opened with
+    the platform's key-encryption key (to forge the claims an attacker
+    cannot: only the test holds both)."""
     from sqlalchemy import create_engine, text
+    from identity import sealing
     engine = create_engine(site["env"]["EJOURNAL_IDENTITY_DATABASE_URL"])
     try:
         with engine.connect() as conn:
-            kid, pem = conn.execute(text(
-                "SELECT kid, private_pem FROM signing_keys WHERE active ORDER BY created_at DESC LIMIT 1")).one()
+            kid, sealed = conn.execute(text(
+                "SELECT kid, private_key_sealed FROM signing_keys WHERE active ORDER BY created_at DESC LIMIT 1")).one()
     finally:
         engine.dispose()
+    box = sealing.SecretBox(sealing.load_key(site["env"]["EJOURNAL_DATA_DIR"], environ={}))
+    pem = box.open(sealed, context=sealing.signing_key_context(kid))
     return kid, serialization.load_pem_private_key(pem.encode(), password=None)
 
 

@@ -4,6 +4,7 @@ backup Export stream. A plain grpcio server with a thread pool, never inside
 nameko; argon2 releases the GIL, so logins run in parallel."""
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -19,13 +20,27 @@ from kernel.events import utcnow
 from kernel.grpcserver import abort
 
 from identity import credentials, domain, store, totp
-from identity.errors import text
+from identity.errors import SecretsUnavailable, text
 
 log = logging.getLogger(__name__)
 
 LOGINS = Counter("identity_logins_total", "Login attempts by result", ["result"])
 MAX_LOGIN_INPUT = 256
 MAX_PASSWORD_INPUT = 1024
+
+
+def _fail_closed(method):
+    """A key-encryption key that does not open the stored secrets (signing
+    keys, TOTP secrets) answers UNAVAILABLE (the gateway's 503): never a token
+    without its signature key or a login without its second factor."""
+    @functools.wraps(method)
+    def wrapper(self, request, context):
+        try:
+            return method(self, request, context)
+        except SecretsUnavailable:
+            abort(context, grpc.StatusCode.UNAVAILABLE, "SERVICE_UNAVAILABLE", text("secrets_unavailable"))
+            return None
+    return wrapper
 
 
 class IdentityServicer(identity_pb2_grpc.IdentityServicer):
@@ -55,6 +70,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
                 self._private_keys[kid] = credentials.load_private_key(pem)
             return kid, self._private_keys[kid]
 
+    @_fail_closed
     def GetPublicKeys(self, request, context):
         self.signing_key()  # a JWKS is never empty: verifiers may start before the first login
         with transaction(self.factory) as s:
@@ -63,6 +79,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
 
     # --- login --------------------------------------------------------------
 
+    @_fail_closed
     def Login(self, request, context):
         login, password = request.login, request.password
         if not login or not password or len(login) > MAX_LOGIN_INPUT or len(password) > MAX_PASSWORD_INPUT:
@@ -154,6 +171,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
 
     # --- sessions -----------------------------------------------------------
 
+    @_fail_closed
     def Refresh(self, request, context):
         """Rotate: the presented token is spent, a new one of the same family
         is issued. A spent or revoked token presented again means it was

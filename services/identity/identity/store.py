@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 
 from sqlalchemy import (
     JSON, Boolean, Date, DateTime, ForeignKey, Index, String, Text, UniqueConstraint, delete, func, select,
@@ -17,7 +18,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from kernel.db import new_id
 from kernel.events import kernel_tables, utcnow
 
-from identity import domain
+from identity import domain, errors, sealing
+
+log = logging.getLogger(__name__)
 
 
 class Base(DeclarativeBase):
@@ -97,10 +100,21 @@ class SigningKey(Base):
     __tablename__ = "signing_keys"
 
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    private_pem: Mapped[str] = mapped_column(Text, nullable=False)
+    # The Ed25519 private key (PKCS#8 PEM), sealed with the KEK (identity.sealing):
+    # read and set it through ``private_pem``. kernel.export refuses to send it unsealed.
+    private_key_sealed: Mapped[str] = mapped_column(Text, nullable=False,
+                                                    info={"export_check": sealing.is_sealed})
     public_jwk: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+
+    @property
+    def private_pem(self) -> str:
+        return open_secret(self.private_key_sealed, context=sealing.signing_key_context(self.kid))
+
+    @private_pem.setter
+    def private_pem(self, pem: str) -> None:
+        self.private_key_sealed = seal_secret(pem, context=sealing.signing_key_context(self.kid))
 
 
 # --- projections of journal events ----------------------------------------------
@@ -179,11 +193,21 @@ class TotpSecret(Base):
     __tablename__ = "totp_secrets"
 
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
-    secret: Mapped[str] = mapped_column(String(64), nullable=False)
+    # The base32 TOTP secret, sealed with the KEK (identity.sealing): read and set
+    # it through ``secret``. kernel.export refuses to send it unsealed.
+    secret_sealed: Mapped[str] = mapped_column(Text, nullable=False, info={"export_check": sealing.is_sealed})
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     recovery_hashes: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
     last_step: Mapped[int | None] = mapped_column()  # the last accepted time step: a code works once
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+    @property
+    def secret(self) -> str:
+        return open_secret(self.secret_sealed, context=sealing.totp_context(self.user_id))
+
+    @secret.setter
+    def secret(self, secret: str) -> None:
+        self.secret_sealed = seal_secret(secret, context=sealing.totp_context(self.user_id))
 
 
 class AccessRecord(Base):
@@ -327,8 +351,8 @@ def active_signing_key(session: Session) -> SigningKey | None:
 
 
 def add_signing_key(session: Session, *, kid: str, private_pem: str, public_jwk: dict) -> SigningKey:
-    key = SigningKey(kid=kid, private_pem=private_pem, public_jwk=json.dumps(public_jwk),
-                     created_at=utcnow(), active=True)
+    key = SigningKey(kid=kid, public_jwk=json.dumps(public_jwk), created_at=utcnow(), active=True)
+    key.private_pem = private_pem  # sealed for this kid: set after kid
     session.add(key)
     session.flush()
     return key
@@ -521,7 +545,8 @@ def put_totp(session: Session, *, user_id: str, secret: str) -> TotpSecret:
     """A new, not yet enabled secret (replaces an unconfirmed one)."""
     row = get_totp(session, user_id=user_id, lock=True)
     if row is None:
-        row = TotpSecret(user_id=user_id, secret=secret, enabled=False, recovery_hashes=[], created_at=utcnow())
+        row = TotpSecret(user_id=user_id, enabled=False, recovery_hashes=[], created_at=utcnow())
+        row.secret = secret  # sealed for this user: set after user_id
         session.add(row)
     else:
         row.secret, row.enabled, row.recovery_hashes, row.last_step = secret, False, [], None
@@ -584,3 +609,24 @@ def activity(session: Session, *, school_id: str, since: dt.datetime, until: dt.
         "by_role": [{"role": r, "requests": c} for r, c in sorted(by_role.items())],
         "by_class": [{"class_id": k, "requests": c} for k, c in sorted(by_class.items())],
     }
+
+
+# --- secrets at rest (identity.sealing) ------------------------------------------------------
+
+def seal_secret(plaintext: str, *, context: str) -> str:
+    """``plaintext`` sealed with the process's KEK for ``context``."""
+    try:
+        return sealing.box().seal(plaintext, context=context)
+    except (ValueError, OSError) as exc:  # a malformed key setting or an unusable key file
+        log.error("identity secret key unusable: %s", exc)
+        raise errors.SecretsUnavailable() from exc
+
+
+def open_secret(sealed: str, *, context: str) -> str:
+    """The plaintext of a sealed value. A wrong KEK or a damaged value fails
+    closed: logged for the operator, answered as SERVICE_UNAVAILABLE."""
+    try:
+        return sealing.box().open(sealed, context=context)
+    except (sealing.SealingError, ValueError, OSError) as exc:
+        log.error("identity secret cannot be opened: %s", exc)
+        raise errors.SecretsUnavailable() from exc

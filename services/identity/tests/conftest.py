@@ -11,8 +11,19 @@ from sqlalchemy.pool import NullPool
 from kernel.db import make_engine, session_factory
 from kernel.testing import migrated_database
 
+from identity import sealing
 from identity.store import Base
 from identity_helpers import Factories, StubContext
+
+
+@pytest.fixture(scope="session", autouse=True)
+def identity_secret_key():
+    """The key-encryption key of this test run (identity.sealing): set
+    explicitly, so that no test writes a key file."""
+    key = sealing.generate_key()
+    sealing.use_key(key)
+    yield key
+    sealing.use_key(None)
 
 
 @pytest.fixture(scope="session")
