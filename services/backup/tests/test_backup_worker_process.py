@@ -102,6 +102,16 @@ def test_worker_process_backs_up_over_grpc_and_stops_on_sigterm(tmp_path, db_url
     assert contents.manifest["services"]["journal"]["schema_revision"] == export_server.REVISION
     assert contents.size == row["size"]
 
+    # An administrator's backup: only their school's rows leave the source.
+    scoped = queue(school_id="s2")
+    wait_for(lambda: fetch(scoped)["status"] != domain.RUNNING, 20, "the school's backup")
+    assert fetch(scoped)["status"] == domain.DONE, fetch(scoped)["error"]
+    contents = read_archive(tmp_path / "backups" / f"{scoped}.ejbak", key, backup_id=scoped)
+    assert contents.rows == {"journal": {
+        "pupils": [p for p in export_server.pupils() if p["school_id"] == "s2"],
+        "marks": [m for m in export_server.marks() if m["pupil_id"] == "p0002"]}}
+    assert contents.manifest["school_id"] == "s2"
+
     # The source goes down: tried, retried once, then failed with the reason.
     server.send_signal(signal.SIGTERM)
     server.wait(10)
@@ -113,10 +123,10 @@ def test_worker_process_backs_up_over_grpc_and_stops_on_sigterm(tmp_path, db_url
 
     status, metrics = http_get(f"{base}/metrics")
     assert status == 200
-    assert 'backup_runs_total{status="done"} 1.0' in metrics
+    assert 'backup_runs_total{status="done"} 2.0' in metrics
     assert 'backup_runs_total{status="failed"} 1.0' in metrics
-    assert f"backup_bytes_total {float(row['size'])}" in metrics
-    assert "backup_seconds_count 2.0" in metrics
+    assert f"backup_bytes_total {float(row['size'] + fetch(scoped)['size'])}" in metrics
+    assert "backup_seconds_count 3.0" in metrics
 
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(10) == 0
