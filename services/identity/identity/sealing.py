@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import os
 import secrets
 import threading
@@ -33,6 +34,7 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 PREFIX = "ejs1"
 _AAD = b"ejournal-identity/v1/"
+RECOVERY_PREFIX = "h1:"
 
 
 class SealingError(Exception):
@@ -113,6 +115,15 @@ class SecretBox:
             raise ValueError(f"the identity secret key must be {KEY_BYTES} bytes")
         self._aead = AESGCM(key)
         self.key_id = key_id(key)
+        self._recovery_key = hmac.new(key, b"ejournal-identity/v1/recovery-codes", hashlib.sha256).digest()
+
+    def recovery_digest(self, sha256_hex: str) -> str:
+        """What the store keeps for a recovery code: HMAC-SHA256, under a key
+        derived from the KEK, of the code's SHA-256. Codes have ~49 bits: a
+        plain hash in a copied database falls to brute force in hours, a
+        keyed one does not without the KEK."""
+        mac = hmac.new(self._recovery_key, bytes.fromhex(sha256_hex), hashlib.sha256).hexdigest()
+        return RECOVERY_PREFIX + mac
 
     def seal(self, plaintext: str, *, context: str) -> str:
         nonce = secrets.token_bytes(NONCE_BYTES)

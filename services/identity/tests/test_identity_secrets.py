@@ -98,6 +98,9 @@ def test_totp_secret_and_recovery_codes_are_not_stored_in_plaintext(container, s
     stored_hashes = hashes if isinstance(hashes, list) else json.loads(hashes)
     assert len(stored_hashes) == 10 and not set(codes) & set(stored_hashes)
     assert set(stored_hashes) == {totp.recovery_hash(c) for c in codes}
+    # keyed with the KEK: the plain SHA-256 of a code (brute-forceable, ~49 bits) is not stored
+    assert not {totp.recovery_sha256(c) for c in codes} & set(stored_hashes)
+    assert login(servicer, "sealed.totp", codes[3]).access_token
     # ...and login with the second factor still works
     assert login(servicer, "sealed.totp").code == grpc.StatusCode.UNAUTHENTICATED
     pair = login(servicer, "sealed.totp", next_code(secret))
@@ -126,7 +129,7 @@ def test_rotate_seals_the_new_key(factory, db_url):
 
 
 def test_a_wrong_key_fails_closed_with_a_clear_error(container, make, factory, other_key, caplog):
-    enrolled(container, make, "wrong.key")
+    _, _, codes = enrolled(container, make, "wrong.key")
     IdentityServicer(factory).signing_key()  # a signing key sealed with the right KEK
     other_key()
     fresh = IdentityServicer(factory)  # a process started with the wrong KEK
@@ -137,6 +140,8 @@ def test_a_wrong_key_fails_closed_with_a_clear_error(container, make, factory, o
     assert context.error["code"] == "SERVICE_UNAVAILABLE" and "администратор" in context.error["message"]
     assert any("sealed with identity secret key" in r.getMessage() and sealing.box().key_id in r.getMessage()
                for r in caplog.records)
+    # a recovery code does not get around it either (its keyed hash does not match)
+    assert login(fresh, "wrong.key", codes[0]).error["code"] == "INVALID_CREDENTIALS"
     context = StubContext()
     with pytest.raises(Aborted):
         fresh.GetPublicKeys(identity_pb2.PublicKeysRequest(), context)
@@ -195,8 +200,9 @@ def test_0004_seals_existing_rows_and_downgrade_opens_them(pg_databases):
     raw(url, "INSERT INTO schools (id, name, created_at) VALUES ('s1', 'Школа', now())")
     raw(url, "INSERT INTO users (id, school_id, login, login_key, full_name, password_hash, roles, active, "
              "created_at) VALUES ('u1', 's1', 'T', 't', 'Учитель', 'x', '[\"teacher\"]', true, now())")
+    code = totp.new_recovery_codes()[0]
     raw(url, "INSERT INTO totp_secrets (user_id, secret, enabled, recovery_hashes, created_at) "
-             "VALUES ('u1', :s, true, '[]', now())", s=secret)
+             "VALUES ('u1', :s, true, :h, now())", s=secret, h=json.dumps([totp.recovery_sha256(code)]))
     raw(url, "INSERT INTO signing_keys (kid, private_pem, public_jwk, created_at, active) "
              "VALUES (:k, :p, '{}', now(), true)", k=new.kid, p=new.private_pem)
     upgrade("identity", url)
@@ -206,9 +212,12 @@ def test_0004_seals_existing_rows_and_downgrade_opens_them(pg_databases):
     assert sealing.is_sealed(sealed_key) and "PRIVATE KEY" not in sealed_key
     assert sealing.box().open(sealed_secret, context="totp:u1") == secret
     assert sealing.box().open(sealed_key, context=f"signing-key:{new.kid}") == new.private_pem
+    ((hashes,),) = raw(url, "SELECT recovery_hashes FROM totp_secrets")
+    assert hashes == [totp.recovery_hash(code)] and hashes[0].startswith("h1:")
     command.downgrade(alembic_config("identity", url), "0002_access")
     assert raw(url, "SELECT secret FROM totp_secrets") == [(secret,)]
     assert raw(url, "SELECT private_pem FROM signing_keys") == [(new.private_pem,)]
+    assert raw(url, "SELECT recovery_hashes FROM totp_secrets") == [([],)]  # an HMAC cannot be undone
     upgrade("identity", url)
     ((again,),) = raw(url, "SELECT secret_sealed FROM totp_secrets")
     assert sealing.box().open(again, context="totp:u1") == secret

@@ -3,12 +3,17 @@
 ``totp_secrets.secret`` becomes ``secret_sealed`` (Text: a sealed value is
 longer than the secret) and ``signing_keys.private_pem`` becomes
 ``private_key_sealed``; every existing row is sealed in the same
-transaction. The KEK is loaded only when there are rows to seal, so a fresh
-database needs none. The downgrade opens them again (it needs the same KEK).
+transaction, and each stored recovery-code SHA-256 is replaced by its
+KEK-keyed HMAC (``h1:...``). The KEK is loaded only when there are rows to
+change, so a fresh database needs none. The downgrade opens the secrets
+again (it needs the same KEK); an HMAC cannot be undone, so it drops the
+unused recovery codes (TOTP itself keeps working; users issue new codes).
 
 Revision ID: 0004_secrets_at_rest
 Revises: 0002_access
 """
+import json
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -52,6 +57,13 @@ def upgrade() -> None:
     _rewrite(conn, 'totp_secrets', 'user_id', 'secret_sealed', seal(sealing.totp_context))
     _rewrite(conn, 'signing_keys', 'kid', 'private_key_sealed', seal(sealing.signing_key_context))
 
+    def pepper(row_key, value):
+        hashes = json.loads(value) if isinstance(value, str) else list(value or [])
+        return json.dumps([h if h.startswith(sealing.RECOVERY_PREFIX) else sealing.box().recovery_digest(h)
+                           for h in hashes])
+
+    _rewrite(conn, 'totp_secrets', 'user_id', 'recovery_hashes', pepper)
+
 
 def downgrade() -> None:
     from identity import sealing
@@ -65,6 +77,7 @@ def downgrade() -> None:
 
     _rewrite(conn, 'totp_secrets', 'user_id', 'secret_sealed', unseal(sealing.totp_context))
     _rewrite(conn, 'signing_keys', 'kid', 'private_key_sealed', unseal(sealing.signing_key_context))
+    _rewrite(conn, 'totp_secrets', 'user_id', 'recovery_hashes', lambda row_key, value: "[]")
     with op.batch_alter_table('signing_keys') as batch:
         batch.alter_column('private_key_sealed', new_column_name='private_pem', existing_type=sa.Text(),
                            existing_nullable=False)
