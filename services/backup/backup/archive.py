@@ -114,15 +114,13 @@ class ServiceSpool:
             spool.close()
 
 
-def build_manifest(*, backup_id: str, created_at: str, services: dict, school_id: str | None = None) -> dict:
-    """The archive's manifest from ``{service: ServiceSpool}``; ``school_id``
-    is the scope (None: the whole deployment)."""
+def build_manifest(*, backup_id: str, created_at: str, services: dict) -> dict:
+    """The archive's manifest from ``{service: ServiceSpool}``."""
     return {
         "format": FORMAT,
         "format_version": MANIFEST_VERSION,
         "backup_id": backup_id,
         "created_at": created_at,
-        "school_id": school_id,
         "services": {name: services[name].summary() for name in sorted(services)},
     }
 

@@ -1,7 +1,6 @@
 """Where a backup's data comes from: each data-owning service's gRPC Export
 stream (proto ejournal.export.v1). A source is any object with
-``export(backup_id, correlation_id=None, school_id=None)`` yielding
-``(table, rows, revision)``,
+``export(backup_id, correlation_id=None)`` yielding ``(table, rows, revision)``,
 so the worker's tests swap in plain iterators.
 
 Only the plain worker process uses :class:`GrpcSource`; grpc is imported
@@ -32,10 +31,9 @@ class GrpcSource:
     def __repr__(self) -> str:
         return f"GrpcSource({self.target!r})"
 
-    def export(self, backup_id: str, correlation_id: str | None = None, school_id: str | None = None):
-        """Yield ``(table, rows, revision)`` chunks (only ``school_id``'s rows
-        when given); :class:`SourceError` on any failure (the whole call has
-        one deadline, ``timeout`` seconds)."""
+    def export(self, backup_id: str, correlation_id: str | None = None):
+        """Yield ``(table, rows, revision)`` chunks; :class:`SourceError` on
+        any failure (the whole call has one deadline, ``timeout`` seconds)."""
         import grpc
         from ejournal.export.v1 import export_pb2, export_pb2_grpc
 
@@ -45,7 +43,7 @@ class GrpcSource:
             stub = export_pb2_grpc.ExportStub(channel)
             metadata = [(CORRELATION_KEY, correlation_id)] if correlation_id else None
             call = stub.ExportData(
-                export_pb2.ExportRequest(school_id=school_id or self.school_id, backup_id=backup_id),
+                export_pb2.ExportRequest(school_id=self.school_id, backup_id=backup_id),
                 timeout=self.timeout, metadata=metadata)
             try:
                 for chunk in call:

@@ -80,10 +80,10 @@ def _short(exc: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _open(source, backup_id: str, correlation_id: str | None, school_id: str | None):
+def _open(source, backup_id: str, correlation_id: str | None):
     """Sources are objects with ``export``, factories, or plain iterables."""
     if hasattr(source, "export"):
-        return source.export(backup_id, correlation_id, school_id=school_id)
+        return source.export(backup_id, correlation_id)
     if callable(source):
         return source()
     return iter(source)
@@ -91,10 +91,8 @@ def _open(source, backup_id: str, correlation_id: str | None, school_id: str | N
 
 def collect(service: str, source, *, backup_id: str, correlation_id: str | None = None,
             check: Callable[[], None] = lambda: None, retries: int = 1, retry_delay: float = 1.0,
-            sleep: Callable[[float], None] = time.sleep, spool_dir: str | None = None,
-            school_id: str | None = None) -> ServiceSpool:
-    """Pull one service's export (of one school's rows with ``school_id``)
-    into a :class:`ServiceSpool`.
+            sleep: Callable[[float], None] = time.sleep, spool_dir: str | None = None) -> ServiceSpool:
+    """Pull one service's export into a :class:`ServiceSpool`.
 
     A failed stream is retried from the start ``retries`` times (a partial
     copy is never kept); then :class:`BackupFailed`.
@@ -103,7 +101,7 @@ def collect(service: str, source, *, backup_id: str, correlation_id: str | None 
     for attempt in range(retries + 1):
         spool = ServiceSpool(service, spool_dir)
         try:
-            stream = _open(source, backup_id, correlation_id, school_id)
+            stream = _open(source, backup_id, correlation_id)
             try:
                 for chunk in stream:
                     check()
@@ -134,10 +132,8 @@ def collect(service: str, source, *, backup_id: str, correlation_id: str | None 
 def run_backup(*, backup_id: str, sources: Mapping[str, object], target: LocalDirTarget, key: bytes,
                created_at: dt.datetime | None = None, correlation_id: str | None = None,
                check: Callable[[], None] = lambda: None, retries: int = 1, retry_delay: float = 1.0,
-               sleep: Callable[[float], None] = time.sleep, school_id: str | None = None) -> Outcome:
+               sleep: Callable[[float], None] = time.sleep) -> Outcome:
     """Copy every source into one encrypted archive on ``target`` and verify it.
-    With ``school_id`` every source exports that school's rows only
-    (kernel.export says which tables and rows that is).
 
     Nothing is written to the target until every source has been read, and
     on any failure whatever was written is removed again.
@@ -152,10 +148,8 @@ def run_backup(*, backup_id: str, sources: Mapping[str, object], target: LocalDi
         for service in sources:
             spools[service] = collect(service, sources[service], backup_id=backup_id,
                                       correlation_id=correlation_id, check=check, retries=retries,
-                                      retry_delay=retry_delay, sleep=sleep, spool_dir=str(target.root),
-                                      school_id=school_id)
-        manifest = build_manifest(backup_id=backup_id, created_at=created_at.isoformat(), services=spools,
-                                  school_id=school_id)
+                                      retry_delay=retry_delay, sleep=sleep, spool_dir=str(target.root))
+        manifest = build_manifest(backup_id=backup_id, created_at=created_at.isoformat(), services=spools)
         check()
         wrote = True
         try:
@@ -318,8 +312,7 @@ class Worker:
             outcome = run_backup(
                 backup_id=backup_id, sources=self.sources, target=self.target, key=self.key,
                 created_at=row["started_at"], correlation_id=row.get("correlation_id"), check=lease,
-                retries=self.config.retries, retry_delay=self.config.retry_delay, sleep=self.sleep,
-                school_id=row.get("school_id"))
+                retries=self.config.retries, retry_delay=self.config.retry_delay, sleep=self.sleep)
         except Stopped:
             with transaction(self.factory) as session:
                 store.release(session, backup_id=backup_id, worker=self.worker_id)

@@ -40,7 +40,7 @@ class FlakySource:
         self.failures = failures
         self.calls = 0
 
-    def export(self, backup_id, correlation_id=None, school_id=None):
+    def export(self, backup_id, correlation_id=None):
         self.calls += 1
         yield "lessons", LESSONS[:1], "0002"
         if self.calls <= self.failures:
@@ -95,37 +95,6 @@ def test_r_d2_queued_backup_is_written_verified_and_catalogued(factory, target, 
         "started_at": domain.iso(row["started_at"]), "finished_at": domain.iso(row["finished_at"]),
         "size": row["size"], "targets": row["targets"], "verified": True, "sha256": row["sha256"],
         "tables": 4, "rows": 3, "error": None}
-
-
-class ScopedSource:
-    """Exports like kernel.export: with a school_id, only that school's rows."""
-
-    def __init__(self):
-        self.asked = []
-
-    def export(self, backup_id, correlation_id=None, school_id=None):
-        self.asked.append(school_id)
-        yield "lessons", [r for r in LESSONS + OTHER_LESSONS if not school_id or r["school_id"] == school_id], "0002"
-
-
-OTHER_LESSONS = [{"id": "l9", "school_id": "s2", "topic": "Чужая школа"}]
-
-
-def test_a_school_admins_backup_holds_that_school_only(factory, target, key, queue, fetch):
-    """A backup an administrator of one school asked for exports that school's
-    rows; a scheduled one (no school) the whole deployment. The manifest says which."""
-    source = ScopedSource()
-    worker = make_worker(factory, target, key, {"journal": source})
-    mine = queue(school_id="s1", actor_id="a1")
-    assert worker.work_once() == domain.DONE
-    everything = queue(school_id=None, trigger=domain.SCHEDULED)
-    assert worker.work_once() == domain.DONE
-    assert source.asked == ["s1", None]
-    scoped = read_archive(target.archive_path(mine), key, backup_id=mine)
-    assert scoped.rows == {"journal": {"lessons": LESSONS}} and scoped.manifest["school_id"] == "s1"
-    assert fetch(mine)["manifest"]["school_id"] == "s1"
-    whole = read_archive(target.archive_path(everything), key, backup_id=everything)
-    assert whole.rows == {"journal": {"lessons": LESSONS + OTHER_LESSONS}} and whole.manifest["school_id"] is None
 
 
 def test_failing_source_marks_backup_failed_and_leaves_no_file(factory, target, key, queue, fetch):
