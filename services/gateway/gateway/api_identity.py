@@ -28,7 +28,7 @@ def refresh():
 def logout():
     body = json_body()
     current_clients().identity.Logout(identity_pb2.LogoutRequest(
-        refresh_token=body["refresh_token"], user_id=g.principal.user_id, session_id=g.principal.session_id))
+        refresh_token=body["refresh_token"], user_id=g.principal.user_id))
     return "", 204
 
 

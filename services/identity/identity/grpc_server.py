@@ -199,25 +199,17 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
     def Logout(self, request, context):
         """Revoke the session of ``refresh_token`` if it is the caller's; an
         unknown or foreign token changes nothing (and says nothing). The
-        access tokens of that session and of ``session_id`` (the session the
-        caller logs out from) stop working at the gateway at once."""
+        access tokens of that session stop working at the gateway at once
+        (``sessions_revoked``)."""
         token = request.refresh_token
         revoked = False
-        with transaction(self.factory) as s:
-            ended = set()
-            if token and len(token) <= MAX_LOGIN_INPUT:
+        if token and len(token) <= MAX_LOGIN_INPUT:
+            with transaction(self.factory) as s:
                 row = store.find_refresh_token(s, token_hash=credentials.token_hash(token))
                 if row is not None and row.user_id == request.user_id:
                     revoked = store.revoke_family(s, family_id=row.family_id) > 0
-                    ended.add(row.family_id)
-            if request.session_id and len(request.session_id) <= 64 and request.user_id:
-                if store.family_of_user(s, family_id=request.session_id, user_id=request.user_id):
-                    revoked = store.revoke_family(s, family_id=request.session_id) > 0 or revoked
-                    ended.add(request.session_id)
-            if ended:
-                user = store.get_user(s, user_id=request.user_id)
-                sessions.record_revocation(s, user_id=request.user_id, school_id=user.school_id if user else None,
-                                           reason="logout", session_ids=sorted(ended), actor_id=request.user_id)
+                    sessions.record_revocation(s, user_id=row.user_id, school_id=row.school_id, reason="logout",
+                                               session_ids=[row.family_id], actor_id=row.user_id)
         return identity_pb2.LogoutReply(revoked=revoked)
 
     def ListRevocations(self, request, context):

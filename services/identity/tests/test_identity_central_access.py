@@ -223,9 +223,8 @@ def test_logout_names_the_session_and_publishes_its_end(servicer, make, school, 
     assert sid_of(first.access_token) != sid_of(second.access_token)
     refreshed = servicer.Refresh(identity_pb2.RefreshRequest(refresh_token=first.refresh_token), StubContext())
     assert sid_of(refreshed.access_token) == sid_of(first.access_token)  # the same session goes on
-    # the refresh token in the body is not the caller's session: the session of the access token ends too
-    reply = servicer.Logout(identity_pb2.LogoutRequest(refresh_token="nonsense", user_id=user.id,
-                                                       session_id=sid_of(first.access_token)), StubContext())
+    reply = servicer.Logout(identity_pb2.LogoutRequest(refresh_token=refreshed.refresh_token, user_id=user.id),
+                            StubContext())
     assert reply.revoked
     (event,) = outbox_events(factory, "sessions_revoked")
     assert (event["user_id"], event["session_ids"], event["reason"]) == (
@@ -233,10 +232,12 @@ def test_logout_names_the_session_and_publishes_its_end(servicer, make, school, 
     assert event["until"] > dt.datetime.now(dt.timezone.utc).timestamp() + 900
     listed = servicer.ListRevocations(identity_pb2.ListRevocationsRequest(), StubContext()).items
     assert {(r.user_id, r.session_id) for r in listed} >= {(user.id, sid_of(first.access_token))}
-    # someone else's session id changes nothing
+    assert sid_of(second.access_token) not in {r.session_id for r in listed}  # the other device goes on
+    # someone else's refresh token changes nothing (and publishes nothing)
     other = make.user(school, ["teacher"], login="other-leaver")
-    assert not servicer.Logout(identity_pb2.LogoutRequest(user_id=other.id, session_id=sid_of(second.access_token)),
+    assert not servicer.Logout(identity_pb2.LogoutRequest(refresh_token=second.refresh_token, user_id=other.id),
                                StubContext()).revoked
+    assert len(outbox_events(factory, "sessions_revoked")) == 1
 
 
 def test_a_replayed_refresh_token_ends_the_access_tokens_of_its_session(servicer, make, school, factory):
