@@ -135,6 +135,19 @@ def test_a_password_change_ends_the_other_sessions_access_tokens(site):
     assert get(site, "/me", here["access_token"]).status_code == 200  # the session it was changed in goes on
 
 
+def test_a_role_change_ends_the_access_token_at_once(site):
+    u = site["u"]
+    user = site["admin"].post("/users", {"login": f"role.{u}", "full_name": "Смена Ролей", "roles": ["teacher"],
+                                         "password": PASSWORD}, expect=201)
+    pair = post(site, "/auth/login", {"login": user["login"], "password": PASSWORD}).json()
+    assert get(site, "/me", pair["access_token"]).status_code == 200
+    site["admin"].put(f"/users/{user['id']}/roles", {"roles": ["secretary"]}, expect=200)
+    refused_soon(site, pair["access_token"])
+    again = post(site, "/auth/login", {"login": user["login"], "password": PASSWORD}).json()
+    me = get(site, "/me", again["access_token"])
+    assert me.status_code == 200 and me.json()["roles"] == ["secretary"]
+
+
 def test_a_replayed_refresh_token_ends_the_access_token_of_its_session(site):
     pair = post(site, "/auth/login", {"login": site["teacher"]["login"], "password": PASSWORD}).json()
     fresh = post(site, "/auth/refresh", {"refresh_token": pair["refresh_token"]}).json()
