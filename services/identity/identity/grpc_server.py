@@ -19,7 +19,7 @@ from kernel.db import transaction
 from kernel.events import utcnow
 from kernel.grpcserver import abort
 
-from identity import credentials, domain, store, totp
+from identity import credentials, domain, sessions, store, totp
 from identity.errors import SecretsUnavailable, text
 
 log = logging.getLogger(__name__)
@@ -128,11 +128,11 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
                                 before={"failures": account_failures})
             if credentials.needs_rehash(password_hash):
                 store.set_password_hash(s, user_id=user.id, password_hash=credentials.hash_password(password))
-            refresh = credentials.new_refresh_token()
+            refresh, family_id = credentials.new_refresh_token(), str(uuid.uuid4())
             store.add_refresh_token(s, user=user, token_hash=credentials.token_hash(refresh),
-                                    family_id=str(uuid.uuid4()), expires_at=utcnow() + credentials.REFRESH_TTL)
+                                    family_id=family_id, expires_at=utcnow() + credentials.REFRESH_TTL)
         LOGINS.labels("ok").inc()
-        return self._pair(user, refresh)
+        return self._pair(user, refresh, family_id)
 
     def _second_factor(self, user, code: str) -> str:
         """"ok" (none enabled, or a good code, which is then spent),
@@ -157,11 +157,12 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
             row.last_step = step
             return "ok"
 
-    def _pair(self, user, refresh: str):
+    def _pair(self, user, refresh: str, session_id: str):
+        """The token pair of one session: the access token names it (``sid``)."""
         kid, key = self.signing_key()
         access = credentials.issue_access_token(
             private_key=key, kid=kid, user_id=user.id, school_id=user.school_id, roles=user.roles,
-            login=user.login, ttl=self.access_ttl)
+            login=user.login, ttl=self.access_ttl, session_id=session_id)
         return identity_pb2.TokenPair(access_token=access, refresh_token=refresh, expires_in=self.access_ttl,
                                       user_id=user.id, roles=list(user.roles), school_id=user.school_id)
 
@@ -190,6 +191,9 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
                     store.add_audit(s, action="refresh_reuse", school_id=row.school_id, target_id=row.user_id,
                                     after={"family_id": row.family_id,
                                            "address": request.client_address or None})
+                    # the thief's access token of that session dies too, not only its refresh token
+                    sessions.record_revocation(s, user_id=row.user_id, school_id=row.school_id,
+                                               reason="refresh_reuse", session_ids=[row.family_id])
                 reused = True
             else:
                 user = store.get_user(s, user_id=row.user_id)
@@ -201,17 +205,20 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
                     abort(context, grpc.StatusCode.PERMISSION_DENIED, "NO_CONSENT", text("no_consent"))
                     return None
                 row.used_at = now
+                family_id = row.family_id
                 refresh = credentials.new_refresh_token()
                 store.add_refresh_token(s, user=user, token_hash=credentials.token_hash(refresh),
                                         family_id=row.family_id, expires_at=row.expires_at)
         if reused:  # committed above: the revocation must survive the error answer
             LOGINS.labels("refresh_reuse").inc()
             return self._invalid_token(context)
-        return self._pair(user, refresh)
+        return self._pair(user, refresh, family_id)
 
     def Logout(self, request, context):
         """Revoke the session of ``refresh_token`` if it is the caller's; an
-        unknown or foreign token changes nothing (and says nothing)."""
+        unknown or foreign token changes nothing (and says nothing). The
+        access tokens of that session stop working at the gateway at once
+        (``sessions_revoked``)."""
         token = request.refresh_token
         revoked = False
         if token and len(token) <= MAX_LOGIN_INPUT:
@@ -219,7 +226,18 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
                 row = store.find_refresh_token(s, token_hash=credentials.token_hash(token))
                 if row is not None and row.user_id == request.user_id:
                     revoked = store.revoke_family(s, family_id=row.family_id) > 0
+                    sessions.record_revocation(s, user_id=row.user_id, school_id=row.school_id, reason="logout",
+                                               session_ids=[row.family_id], actor_id=row.user_id)
         return identity_pb2.LogoutReply(revoked=revoked)
+
+    def ListRevocations(self, request, context):
+        """Revocations an unexpired access token may still hit (a gateway
+        worker loads them before it trusts any token)."""
+        with transaction(self.factory) as s:
+            rows = store.current_revocations(s, now=utcnow())
+            return identity_pb2.Revocations(items=[identity_pb2.Revocation(
+                user_id=r.user_id, session_id=r.session_id or "", before=r.before,
+                until=int(r.expires_at.timestamp()), reason=r.reason) for r in rows])
 
     def _invalid_token(self, context):
         abort(context, grpc.StatusCode.UNAUTHENTICATED, "INVALID_TOKEN", text("invalid_token"))
@@ -236,7 +254,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
         resource = domain.Resource(request.resource_type, request.resource_id)
         with transaction(self.factory) as s:
             facts = store.access_facts(s, subject_id=subject.user_id, resource=resource)
-        decision = domain.decide(subject, request.action, resource, facts)
+        decision = domain.decide(subject, request.action, resource, facts, dict(request.context))
         return identity_pb2.AuthorizeReply(allowed=decision.allowed, denial=decision.denial, reason=decision.reason)
 
     # --- profile ------------------------------------------------------------
