@@ -380,6 +380,10 @@ def _plan(klass):
             if klass == "class_a":  # the matrix teacher teaches it in class A
                 w.admin.post("/assignments", {"teacher_id": w.id["teacher"], "class_id": w.class_a,
                                               "subject_id": subject, "hours_per_week": 1}, expect=201)
+                # the assignment reaches the central access decision (identity) as an event
+                eventually(lambda: w.api["teacher"].request(
+                    "GET", f"/classes/{w.class_a}/journal?subject_id={subject}&period_id={w.period}"
+                ).status_code == 200)
         return "POST", "/plans", {"class_id": getattr(w, klass), "subject_id": subject,
                                   "period_id": _period_of(w, klass),
                                   "topics": [{"number": 1, "title": "Дроби", "hours": 2}]}, _own(w, role)

@@ -580,14 +580,26 @@ class Service:
 
     @journal_rpc
     def get_timetable(self, ctx, class_id, period_id):
-        """A class's week in a period (R-S6); staff of the school."""
+        """A class's week in a period (R-S6): staff of the school; a student
+        their own class's, a parent their child's (R-A3; identity knows the
+        children: its access decision is asked)."""
         actor = domain.actor_from_ctx(ctx)
-        domain.require_roles(actor, *STRUCTURE_READERS, SCHEDULER)
+        family = not actor.has(*STRUCTURE_READERS, SCHEDULER) and actor.has("student", "parent")
+        if not family:
+            domain.require_roles(actor, *STRUCTURE_READERS, SCHEDULER)
         class_id = domain.ident(class_id, "class_id")
         period_id = domain.ident(period_id, "period_id")
+        child_class = False
+        if family and actor.has("parent"):
+            answer = self._identity("authorize", ctx, "timetable.read", "class", class_id)
+            child_class = bool(answer.get("allowed")) and answer.get("reason") != "deferred"
         with self.db.transaction() as s:
             found = store.class_with_year(s, school_id=actor.school_id, class_id=class_id)
             period = store.get_period(s, school_id=actor.school_id, period_id=period_id)
+            if found is not None and family and not child_class:
+                own = store.class_of_student_in_year(s, student_id=actor.actor_id, year_id=found[1].id)
+                if own is None or own.id != class_id:
+                    found = None  # not yours: not found
             if found is None:
                 raise errors.NotFound("Класс не найден", details={"field": "class_id"})
             if period is None or period.year_id != found[1].id:
