@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import logging
 from collections import Counter as Tally
 
 from nameko.rpc import rpc
@@ -24,6 +25,8 @@ from messaging import domain, events, mail, policy, store, texts
 from messaging.errors import ValidationError
 from messaging.mailer import EMAILS, Mailer
 from messaging.store import tables
+
+log = logging.getLogger(__name__)
 
 NOTIFICATIONS_CREATED = Counter(
     "messaging_notifications_created_total", "Notifications created, by kind", ["kind"])
@@ -231,6 +234,13 @@ class Service:
             batches.append((school_id, env["id"], drafts))
         notify_many(session, batches, known=known)
 
+    @_handler(events.SUBGROUP_CREATED)
+    @_handles("on_subgroup_created")
+    def on_subgroup_created(self, session, envelope):
+        g = events.parse_subgroup_created(envelope)
+        store.save_subgroup(session, school_id=events.school_id(envelope), subgroup_id=g.subgroup_id,
+                            class_id=g.class_id, student_ids=g.student_ids)
+
     @_handler(events.TEACHER_ASSIGNED)
     @_handles("on_teacher_assigned")
     def on_teacher_assigned(self, session, envelope):
@@ -257,14 +267,25 @@ class Service:
     @_handler(events.LESSON_RECORDED)
     @_handles("on_lesson_recorded")
     def on_lesson_recorded(self, session, envelope):
-        """New homework: notify the parents of the class's students. A late or
-        overdue entry (R-J5): notify the deputies, directors and the class teacher."""
+        """New homework: notify the parents of the class's students, or of the
+        subgroup's students for a subgroup's lesson (R-S5). A late or overdue
+        entry (R-J5): notify the deputies, directors and the class teacher."""
         lesson = events.parse_lesson_recorded(envelope)
         school_id = events.school_id(envelope)
         subject = lesson.subject_name or store.subject_name(session, subject_id=lesson.subject_id)
         drafts = []
         if (lesson.homework or "").strip():
-            students = store.students_of_class(session, school_id=school_id, class_id=lesson.class_id)
+            if lesson.subgroup_id:
+                # R-S5: a subgroup's lesson is its students' only. A subgroup
+                # messaging has not heard of notifies nobody: better no message
+                # than one to families whose children were not in the lesson.
+                students = store.subgroup_students(session, school_id=school_id,
+                                                   subgroup_id=lesson.subgroup_id) or []
+                if not students:
+                    log.warning("homework of lesson %s: subgroup %s unknown, no family notified",
+                                lesson.lesson_id, lesson.subgroup_id)
+            else:
+                students = store.students_of_class(session, school_id=school_id, class_id=lesson.class_id)
             by_student = store.parents_of_students(session, school_id=school_id, student_ids=students)
             parents = [p for ps in by_student.values() for p in ps]
             drafts += domain.homework_notifications(lesson, parents, subject_name=subject)

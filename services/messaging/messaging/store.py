@@ -98,6 +98,17 @@ class Enrolment(Base):
     enrolled_on: Mapped[dt.date | None] = mapped_column(Date)
 
 
+class SubgroupMember(Base):
+    """A student of a subgroup (journal's subgroup_created, R-S5): homework
+    of a subgroup's lesson goes to these students' parents only."""
+    __tablename__ = "subgroup_members"
+
+    subgroup_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    student_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    school_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
+    class_id: Mapped[str] = mapped_column(String(36), nullable=False)
+
+
 class Notification(Base):
     """Something a person should know about (new mark; later news, mail...)."""
     __tablename__ = "notifications"
@@ -338,6 +349,23 @@ def save_enrolment(session: Session, *, school_id: str, student_id: str, class_i
     session.execute(stmt.on_conflict_do_update(
         index_elements=["student_id", "class_id"],
         set_={"order_no": stmt.excluded.order_no, "enrolled_on": stmt.excluded.enrolled_on}))
+
+
+def save_subgroup(session: Session, *, school_id: str, subgroup_id: str, class_id: str, student_ids) -> None:
+    """Project subgroup_created: its members (a replay adds nothing twice)."""
+    rows = [{"subgroup_id": subgroup_id, "student_id": s, "school_id": school_id, "class_id": class_id}
+            for s in dict.fromkeys(student_ids)]
+    if rows:
+        session.execute(_insert(session, SubgroupMember).values(rows)
+                        .on_conflict_do_nothing(index_elements=["subgroup_id", "student_id"]))
+
+
+def subgroup_students(session: Session, *, school_id: str, subgroup_id: str) -> list[str] | None:
+    """The students of a subgroup, or None when messaging has not heard of it."""
+    students = list(session.scalars(select(SubgroupMember.student_id).where(
+        SubgroupMember.subgroup_id == subgroup_id, SubgroupMember.school_id == school_id)
+        .order_by(SubgroupMember.student_id)))
+    return students or None
 
 
 # -- notifications -----------------------------------------------------------
