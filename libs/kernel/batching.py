@@ -61,7 +61,6 @@ BATCH_SIZE = Histogram("ejournal_event_batch_size", "Deliveries handled per batc
 
 ACK, REQUEUE = "ack", "requeue"
 _IDLE_TIMEOUT = 0.25       # how often an idle loop looks at the stop flag and heartbeats
-_BUSY_POLL = 0.005         # how often a loop with a full batch looks for a free slot
 _RECONNECT_PAUSE = 1.0
 
 
@@ -104,6 +103,7 @@ class BatchEventHandler(EventHandler, _NoSharedQueueConsumer):
         self._idle = Event()
         self._idle.send(True)
         self._gt = None
+        self._timer = None
 
     def start(self):
         self._gt = self.container.spawn_managed_thread(
@@ -117,6 +117,8 @@ class BatchEventHandler(EventHandler, _NoSharedQueueConsumer):
 
     def kill(self):
         self._stopping = True
+        if self._timer is not None:
+            self._timer.cancel()
         if self._gt is not None and not self._gt.dead:
             self._gt.kill()
 
@@ -170,10 +172,10 @@ class BatchEventHandler(EventHandler, _NoSharedQueueConsumer):
             self._idle.wait()
 
     def _timeout(self) -> float:
-        if not self._buffer:
+        # With every slot busy, the worker that frees one flushes (see
+        # _handle_result): no need to poll.
+        if not self._buffer or self._inflight >= self.concurrency:
             return _IDLE_TIMEOUT
-        if self._inflight >= self.concurrency:
-            return _BUSY_POLL
         return max(0.0005, self.max_wait - (time.monotonic() - self._first_at))
 
     def _on_message(self, body, message):
@@ -186,7 +188,10 @@ class BatchEventHandler(EventHandler, _NoSharedQueueConsumer):
     def _maybe_flush(self):
         if not self._buffer or self._inflight >= self.concurrency or self._stopping:
             return
-        if len(self._buffer) < self.max_batch and time.monotonic() - self._first_at < self.max_wait:
+        wait = self.max_wait - (time.monotonic() - self._first_at)
+        if len(self._buffer) < self.max_batch and wait > 0:
+            if self._timer is None:  # the loop may be asleep for _IDLE_TIMEOUT: cut the batch in time
+                self._timer = eventlet.spawn_after(wait, self._on_timer)
             return
         # What stays buffered keeps its (earlier) first_at: it is flushed as
         # soon as a slot frees.
@@ -202,6 +207,10 @@ class BatchEventHandler(EventHandler, _NoSharedQueueConsumer):
             for message in messages:
                 self._settle(message, REQUEUE)
             self._batch_finished()
+
+    def _on_timer(self):
+        self._timer = None
+        self._maybe_flush()
 
     def _handle_result(self, messages, worker_ctx, result=None, exc_info=None):
         if exc_info is not None or not isinstance(result, list) or len(result) != len(messages):
