@@ -42,7 +42,7 @@ PROCESSED = tables["processed_events"]
 # (bench/notifications.py measured these).
 MARK_BATCH = 200
 MARK_BATCH_WAIT = 0.02
-MARK_BATCH_CONCURRENCY = 2
+MARK_BATCH_CONCURRENCY = 4
 
 
 class RecipientNotAllowed(Forbidden):
