@@ -29,7 +29,7 @@ The guarantees are those of ``on_event`` + ``handles``:
 
 The consumer has its own AMQP connection and channel (its own prefetch,
 independent of the container's ``max_workers``) and runs at most
-``concurrency`` batches at once. Like nameko's own consumer, workers
+``concurrency`` batches at once (at most ``max_workers - 1``). Like nameko's own consumer, workers
 acknowledge their deliveries themselves when they finish.
 """
 from __future__ import annotations
@@ -95,6 +95,8 @@ class BatchEventHandler(EventHandler, _NoSharedQueueConsumer):
 
     def setup(self):
         super().setup()  # the queue, exactly as nameko's EventHandler names and binds it
+        # Leave the container's other entrypoints (RPC, other handlers) a worker.
+        self.concurrency = max(1, min(self.concurrency, self.container.max_workers - 1))
         self._buffer: list = []
         self._first_at = 0.0
         self._inflight = 0
@@ -220,8 +222,11 @@ class BatchEventHandler(EventHandler, _NoSharedQueueConsumer):
         for message, outcome in zip(messages, outcomes):
             self._settle(message, outcome)
         self._batch_finished()
-        # A slot is free: a full or aged batch need not wait for the loop to wake.
-        self._maybe_flush()
+        # A slot is free: a full or aged batch need not wait for the loop to
+        # wake. In a greenlet of its own: this worker still holds its place in
+        # the container's pool, and eventlet runs a spawn from a full pool's
+        # own greenthread inline, nesting batch in batch under sustained load.
+        eventlet.spawn_n(self._maybe_flush)
         return result, exc_info
 
     def _batch_finished(self):

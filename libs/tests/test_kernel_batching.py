@@ -48,6 +48,18 @@ class Batcher:
                                            for e in envelopes])
 
 
+class Eager(Batcher):
+    """Small batches, more wanted at once than the container has workers."""
+
+    @on_event_batch("kbproducer", "thing_made", max_batch=5, max_wait=0, concurrency=8)
+    @handles_batch(CONSUMER, tables["processed_events"])
+    def on_thing(self, session, envelopes):
+        seen_batches.append(len(envelopes))
+        eventlet.sleep(0.01)  # hold the worker a little: the pool fills up
+        session.execute(effects.insert(), [{"event_id": e["id"], "value": e["payload"]["value"]}
+                                           for e in envelopes])
+
+
 class OneByOne:
     """The same queue through the kernel's one-event handler, for comparison."""
     name = "kbatch"
@@ -248,3 +260,18 @@ def test_claim_many_returns_only_new_ids(database, db_url, engine, tmp_path):
     assert count(eng, processed, processed.c.consumer == "c") == 4
     if database == "sqlite":
         eng.dispose()
+
+
+def test_more_batches_wanted_than_the_container_has_workers_are_all_handled(
+        container_factory, config, engine):
+    container = container_factory(Eager, {**config, "max_workers": 3})
+    container.start()
+    dispatch = event_dispatcher(config)
+    before = handled_total()
+    for n in range(100):
+        dispatch("kbproducer", "thing_made", thing(100 + n))
+    wait_until(lambda: handled_total() - before >= 100, timeout=30)
+    assert count(engine, effects) == 100
+    assert max(seen_batches) <= 5
+    container.stop()
+    assert queue_depth(config) == 0
