@@ -22,6 +22,7 @@ TEACHER_ASSIGNED = ("journal", "teacher_assigned")
 LESSON_RECORDED = ("journal", "lesson_recorded")
 ATTENDANCE_RECORDED = ("journal", "attendance_recorded")
 FINAL_MARK_POSTED = ("journal", "final_mark_posted")
+SUBGROUP_CREATED = ("journal", "subgroup_created")
 
 
 class InvalidEvent(ValueError):
@@ -222,6 +223,7 @@ class LessonRecorded:
     homework: str | None
     late: bool = False
     overdue: bool = False
+    subgroup_id: str | None = None
 
 
 def parse_lesson_recorded(env: dict) -> LessonRecorded:
@@ -235,7 +237,24 @@ def parse_lesson_recorded(env: dict) -> LessonRecorded:
     return LessonRecorded(lesson_id=_text(p, "lesson_id"), class_id=_text(p, "class_id"),
                           subject_id=_text(p, "subject_id"), subject_name=_text(p, "subject_name", required=False),
                           date=_date(p, "date"), homework=homework, late=bool(p.get("late")),
-                          overdue=bool(p.get("overdue")))
+                          overdue=bool(p.get("overdue")), subgroup_id=_text(p, "subgroup_id", required=False))
+
+
+@dataclass(frozen=True)
+class SubgroupCreated:
+    subgroup_id: str
+    class_id: str
+    subject_id: str
+    student_ids: tuple
+
+
+def parse_subgroup_created(env: dict) -> SubgroupCreated:
+    p = _payload(env)
+    students = p.get("student_ids")
+    if not isinstance(students, list) or not all(isinstance(s, str) and s for s in students):
+        raise InvalidEvent("payload.student_ids must be a list of strings")
+    return SubgroupCreated(subgroup_id=_text(p, "subgroup_id"), class_id=_text(p, "class_id"),
+                           subject_id=_text(p, "subject_id"), student_ids=tuple(dict.fromkeys(students)))
 
 
 @dataclass(frozen=True)
