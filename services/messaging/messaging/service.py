@@ -206,6 +206,22 @@ class Service:
         store.save_enrolment(session, school_id=events.school_id(envelope), student_id=e.student_id,
                              class_id=e.class_id, order_no=e.order_no, enrolled_on=e.on)
 
+    @_handler(events.STUDENT_TRANSFERRED)
+    @_handles("on_student_transferred")
+    def on_student_transferred(self, session, envelope):
+        """The old class's homework and the old class's teachers are no longer
+        the family's (R-A3); the new class arrives as ``student_enrolled``."""
+        e = events.parse_student_transferred(envelope)
+        store.end_enrolment(session, school_id=events.school_id(envelope), student_id=e.student_id,
+                            class_id=e.class_id, on=e.on)
+
+    @_handler(events.STUDENT_LEFT)
+    @_handles("on_student_left")
+    def on_student_left(self, session, envelope):
+        e = events.parse_student_left(envelope)
+        store.end_enrolment(session, school_id=events.school_id(envelope), student_id=e.student_id,
+                            class_id=e.class_id, on=e.on)
+
     # -- notifications -----------------------------------------------------------
 
     @on_event_batch(*events.MARK_POSTED, max_batch=MARK_BATCH, max_wait=MARK_BATCH_WAIT,
@@ -271,6 +287,11 @@ class Service:
         subgroup's students for a subgroup's lesson (R-S5). A late or overdue
         entry (R-J5): notify the deputies, directors and the class teacher."""
         lesson = events.parse_lesson_recorded(envelope)
+        if lesson.imported:
+            # Transcribed from the paper journal (POST /imports/lessons): its
+            # homework is long done and its lateness was the paper's; telling
+            # families and staff now would only be noise.
+            return
         school_id = events.school_id(envelope)
         subject = lesson.subject_name or store.subject_name(session, subject_id=lesson.subject_id)
         drafts = []

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import (
     JSON, Date, DateTime, Index, Integer, LargeBinary, MetaData, String, Text, UniqueConstraint, and_, exists,
-    func, or_, select, update,
+    delete, func, or_, select, update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -349,6 +349,19 @@ def save_enrolment(session: Session, *, school_id: str, student_id: str, class_i
     session.execute(stmt.on_conflict_do_update(
         index_elements=["student_id", "class_id"],
         set_={"order_no": stmt.excluded.order_no, "enrolled_on": stmt.excluded.enrolled_on}))
+
+
+def end_enrolment(session: Session, *, school_id: str, student_id: str, class_id: str,
+                  on: dt.date | None) -> int:
+    """The student left ``class_id`` (transfer or departure): drop the
+    enrolment, unless it began on or after ``on`` -- then it is a later
+    return to that class whose ``student_enrolled`` overtook this event
+    (each event type has its own queue, so their order is not guaranteed)."""
+    stmt = delete(Enrolment).where(Enrolment.student_id == student_id, Enrolment.class_id == class_id,
+                                   Enrolment.school_id == school_id)
+    if on is not None:
+        stmt = stmt.where(or_(Enrolment.enrolled_on.is_(None), Enrolment.enrolled_on < on))
+    return session.execute(stmt).rowcount
 
 
 def save_subgroup(session: Session, *, school_id: str, subgroup_id: str, class_id: str, student_ids) -> None:
