@@ -380,6 +380,10 @@ def _plan(klass):
             if klass == "class_a":  # the matrix teacher teaches it in class A
                 w.admin.post("/assignments", {"teacher_id": w.id["teacher"], "class_id": w.class_a,
                                               "subject_id": subject, "hours_per_week": 1}, expect=201)
+                # the assignment reaches the central access decision (identity) as an event
+                eventually(lambda: w.api["teacher"].request(
+                    "GET", f"/classes/{w.class_a}/journal?subject_id={subject}&period_id={w.period}"
+                ).status_code == 200)
         return "POST", "/plans", {"class_id": getattr(w, klass), "subject_id": subject,
                                   "period_id": _period_of(w, klass),
                                   "topics": [{"number": 1, "title": "Дроби", "hours": 2}]}, _own(w, role)
@@ -493,6 +497,15 @@ def _read_attachment(scope):
     return recipe
 
 
+def _import_lessons(klass, subject, teacher):
+    def body(w):
+        day = (w.today - dt.timedelta(days=1)).isoformat()
+        return {"lessons": [{"teacher_id": w.id[teacher] if teacher else w.ctx, "class_id": getattr(w, klass),
+                             "subject_id": getattr(w, subject), "date": day, "recorded_on": day,
+                             "topic": "Тема из бумажного журнала", "lesson_type": "урок"}]}
+    return _simple("POST", lambda w: "/imports/lessons", body)
+
+
 RECIPES = {
     ("POST /auth/login", NONE): lambda w, role: (
         "POST", "/auth/login", {"login": w.login[role], "password": w.password[role]}, None),
@@ -533,6 +546,9 @@ RECIPES = {
                                    lambda w: w.year_body(f"Год {uuid.uuid4().hex[:8]}")),
     ("POST /subjects", NONE): _simple("POST", lambda w: "/subjects",
                                       lambda w: {"name": f"Предмет {uuid.uuid4().hex[:8]}"}),
+    ("PATCH /subjects/{id}", OWN): _simple("PATCH", lambda w: f"/subjects/{w.maths}", lambda w: {"emphasis": True}),
+    ("PATCH /subjects/{id}", OTHER_SCHOOL): _simple("PATCH", lambda w: f"/subjects/{w.maths_x}",
+                                                    lambda w: {"emphasis": True}),
     ("POST /classes", NONE): _simple("POST", lambda w: "/classes", lambda w: {
         "year_id": w.year, "grade": 9, "letter": "Ж", "class_teacher_id": w.id["class_teacher"]}),
     ("POST /classes/{id}/students", OWN): _enrol("class_a"),
@@ -603,6 +619,8 @@ RECIPES = {
     ("GET /plans/coverage", OWN): _coverage("class_a"),
     ("GET /plans/coverage", OTHER): _coverage("class_b"),
     ("GET /plans/coverage", OTHER_SCHOOL): _coverage("class_x"),
+    ("POST /imports/lessons", OWN): _import_lessons("class_a", "maths", "teacher"),
+    ("POST /imports/lessons", OTHER_SCHOOL): _import_lessons("class_x", "maths_x", None),
     ("POST /imports/students", OWN): _import("class_a"),
     ("POST /imports/students", OTHER): _import("class_b"),
     ("POST /imports/students", OTHER_SCHOOL): _import("class_x"),

@@ -534,6 +534,23 @@ def test_backups_volume_is_shared_and_key_kept_apart(compose):
     assert volume_problems(compose) == []
 
 
+def test_identity_processes_share_one_key_encryption_key(compose):
+    """Identity's nameko service seals TOTP secrets that its gRPC process opens
+    at login, and migrate seals existing ones: all three must see the same
+    <data dir>/keys/identity.key (services/identity/README.md), kept apart from
+    the backup key and the archives."""
+    sources = {}
+    for name in ("migrate", "identity", "identity-grpc"):
+        svc = compose["services"][name]
+        keys_dir = environment(svc).get("EJOURNAL_DATA_DIR", "") + "/keys"
+        sources[name] = [str(v).split(":")[0] for v in svc.get("volumes") or [] if str(v).split(":")[1:2] == [keys_dir]]
+    assert all(len(found) == 1 for found in sources.values()), sources
+    assert len({found[0] for found in sources.values()}) == 1, sources
+    shared = sources["identity"][0]
+    assert shared in (compose.get("volumes") or {})
+    assert shared not in {str(v).split(":")[0] for v in compose["services"]["backup-worker"].get("volumes") or []}
+
+
 def test_compose_file_interpolates_without_unset_variables():
     """Every ${VAR} has a default, so `docker compose up` works with no .env file."""
     text = COMPOSE_FILE.read_text(encoding="utf-8")

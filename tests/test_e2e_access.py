@@ -100,6 +100,62 @@ def test_logout_ends_the_session(site):
     assert post(site, "/auth/refresh", {"refresh_token": pair["refresh_token"]}).status_code == 401
 
 
+def refused_soon(site, token, path="/me", within=5.0):
+    """The access token is refused (401) within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while get(site, path, token).status_code != 401:
+        assert time.monotonic() < deadline, "the ended session's access token still works"
+        time.sleep(0.2)
+
+
+# --- issue 3 item 3: an ended session's access token stops working at once ------------------------
+
+def test_logout_ends_the_access_token_too_other_sessions_go_on(site):
+    login = {"login": site["teacher"]["login"], "password": PASSWORD}
+    pair, other = post(site, "/auth/login", login).json(), post(site, "/auth/login", login).json()
+    assert get(site, "/me", pair["access_token"]).status_code == 200
+    assert post(site, "/auth/logout", {"refresh_token": pair["refresh_token"]}, pair["access_token"]).status_code == 204
+    refused_soon(site, pair["access_token"])
+    assert get(site, "/me", other["access_token"]).status_code == 200  # another device stays logged in
+    again = post(site, "/auth/login", login).json()  # a new login is a new session, not caught by the old end
+    assert get(site, "/me", again["access_token"]).status_code == 200
+
+
+def test_a_password_change_ends_the_other_sessions_access_tokens(site):
+    u = site["u"]
+    user = site["admin"].post("/users", {"login": f"pwd.{u}", "full_name": "Смена Пароля", "roles": ["teacher"],
+                                         "password": PASSWORD}, expect=201)
+    login = {"login": user["login"], "password": PASSWORD}
+    here, there = post(site, "/auth/login", login).json(), post(site, "/auth/login", login).json()
+    changed = requests.put(f"{site['base']}{P}/me/password", json={"old_password": PASSWORD,
+                                                                   "new_password": "another-pass-2026"},
+                           headers={"Authorization": f"Bearer {here['access_token']}"}, timeout=30)
+    assert changed.status_code == 204
+    refused_soon(site, there["access_token"])
+    assert get(site, "/me", here["access_token"]).status_code == 200  # the session it was changed in goes on
+
+
+def test_a_role_change_ends_the_access_token_at_once(site):
+    u = site["u"]
+    user = site["admin"].post("/users", {"login": f"role.{u}", "full_name": "Смена Ролей", "roles": ["teacher"],
+                                         "password": PASSWORD}, expect=201)
+    pair = post(site, "/auth/login", {"login": user["login"], "password": PASSWORD}).json()
+    assert get(site, "/me", pair["access_token"]).status_code == 200
+    site["admin"].put(f"/users/{user['id']}/roles", {"roles": ["secretary"]}, expect=200)
+    refused_soon(site, pair["access_token"])
+    again = post(site, "/auth/login", {"login": user["login"], "password": PASSWORD}).json()
+    me = get(site, "/me", again["access_token"])
+    assert me.status_code == 200 and me.json()["roles"] == ["secretary"]
+
+
+def test_a_replayed_refresh_token_ends_the_access_token_of_its_session(site):
+    pair = post(site, "/auth/login", {"login": site["teacher"]["login"], "password": PASSWORD}).json()
+    fresh = post(site, "/auth/refresh", {"refresh_token": pair["refresh_token"]}).json()
+    assert post(site, "/auth/refresh", {"refresh_token": pair["refresh_token"]}).status_code == 401  # stolen
+    refused_soon(site, fresh["access_token"])
+    refused_soon(site, pair["access_token"])
+
+
 # --- R-A4: consent withdrawal ------------------------------------------------------------------------
 
 def test_r_a4_consent_withdrawal_ends_the_parents_sessions(site, platform):
@@ -160,16 +216,20 @@ def test_r_a5_no_escalation_by_any_route(site):
 # --- V3/V4: token tampering ----------------------------------------------------------------------------
 
 def _identity_key(site):
-    """identity's real signing key, read from its database (to forge the claims
-    an attacker cannot: only the test holds it)."""
+    """identity's real signing key, read from its database and opened with
+    the platform's key-encryption key (to forge the claims an attacker
+    cannot: only the test holds both)."""
     from sqlalchemy import create_engine, text
+    from identity import sealing
     engine = create_engine(site["env"]["EJOURNAL_IDENTITY_DATABASE_URL"])
     try:
         with engine.connect() as conn:
-            kid, pem = conn.execute(text(
-                "SELECT kid, private_pem FROM signing_keys WHERE active ORDER BY created_at DESC LIMIT 1")).one()
+            kid, sealed = conn.execute(text(
+                "SELECT kid, private_key_sealed FROM signing_keys WHERE active ORDER BY created_at DESC LIMIT 1")).one()
     finally:
         engine.dispose()
+    box = sealing.SecretBox(sealing.load_key(site["env"]["EJOURNAL_DATA_DIR"], environ={}))
+    pem = box.open(sealed, context=sealing.signing_key_context(kid))
     return kid, serialization.load_pem_private_key(pem.encode(), password=None)
 
 

@@ -144,7 +144,8 @@ def seed(base_url: str, admin_login: str, admin_password: str, today: dt.date | 
     add_students(c1a, STUDENTS_1A, "volkova")
 
     lessons, extras = seed_term(base_url, today, rng, periods, year, subjects, c5a, c1a, students_5a,
-                                [people[login] for login, *_ in STUDENTS_1A], max_days=max_days)
+                                [people[login] for login, *_ in STUDENTS_1A], max_days=max_days,
+                                admin=admin, teacher_ids={login: people[login] for login, *_ in STAFF})
 
     # Mail and news (issue 5): the class teacher writes to every parent of 5А,
     # the director posts school news, the deputy an announcement for 5А's parents.
@@ -194,11 +195,71 @@ def term_bounds(periods, today: dt.date):
     return (past[-1][0], past[-1][1]) if past else (None, None)
 
 
-def seed_term(base_url, today, rng, periods, year, subjects, c5a, c1a, students_5a, students_1a, max_days=None):
+# How the demo's past term was kept on paper before the school moved to this
+# journal (R-J5): most lessons entered on their day, some within the 3-day
+# grace, a few later. Days after the lesson -> weight.
+PAPER_LAG = {0: 80, 1: 8, 2: 4, 3: 2, 4: 3, 6: 2, 9: 1}
+# The last school days before "today" are entered in this journal by the
+# teachers themselves, now: they are honestly late.
+LIVE_DAYS = 3
+IMPORT_CHUNK = 200
+
+
+def plan_term(days, rng, subjects, c5a, c1a, teacher_ids):
+    """Every lesson of the term as ``(login, body)``, in date order, with the
+    day its paper entry was made (``recorded_on``) drawn from PAPER_LAG."""
+    lags, weights = list(PAPER_LAG), list(PAPER_LAG.values())
+    plan = []
+    for number, day in enumerate(days):
+        for weekdays, subject, login in TIMETABLE_5A:
+            if day.weekday() not in weekdays:
+                continue
+            topic = TOPICS[subject][number % len(TOPICS[subject])]
+            control = subject == "Математика" and day.weekday() == 3
+            plan.append((login, {
+                "class_id": c5a["id"], "subject_id": subjects[subject], "date": day.isoformat(),
+                "topic": ("Контрольная работа: " + topic) if control else topic, "lesson_type": "комбинированный",
+                "work_type": "контрольная работа" if control else None,
+                "homework": f"§{number + 3}, упр. {number * 2 + 10}"}))
+        # 1А: topics and attendance only, no marks and no homework (R-J4)
+        plan.append(("volkova", {"class_id": c1a["id"], "subject_id": subjects["Математика"], "date": day.isoformat(),
+                                 "topic": "Счёт до " + str(10 + number % 10), "lesson_type": "урок"}))
+    for login, body in plan:
+        lag = rng.choices(lags, weights)[0]
+        body["recorded_on"] = (dt.date.fromisoformat(body["date"]) + dt.timedelta(days=lag)).isoformat()
+        body["teacher_id"] = teacher_ids.get(login)
+    return plan
+
+
+def enter_lessons(admin, api, plan, live_from: dt.date, today: dt.date) -> list[dict]:
+    """The lessons of ``plan``: before ``live_from`` transcribed from the paper
+    journal by the admin (POST /imports/lessons, marked imported, late only
+    when the paper entry was), from then on recorded by their teachers
+    (POST /lessons, late because entered now). The answers in plan order."""
+    out: list = [None] * len(plan)
+    paper = [i for i, (_, body) in enumerate(plan) if dt.date.fromisoformat(body["date"]) < live_from]
+    for start in range(0, len(paper), IMPORT_CHUNK):
+        chunk = paper[start:start + IMPORT_CHUNK]
+        bodies = [{**plan[i][1], "recorded_on": min(plan[i][1]["recorded_on"], today.isoformat())} for i in chunk]
+        answer = admin.post("/imports/lessons", {"lessons": [{k: v for k, v in b.items() if v is not None}
+                                                             for b in bodies]})
+        for i, lesson in zip(chunk, answer["lessons"]):
+            out[i] = lesson
+    for i, (login, body) in enumerate(plan):
+        if out[i] is None:
+            out[i] = api[login].post("/lessons", {k: v for k, v in body.items()
+                                                  if k not in ("teacher_id", "recorded_on")})
+    return out
+
+
+def seed_term(base_url, today, rng, periods, year, subjects, c5a, c1a, students_5a, students_1a, max_days=None,
+              admin=None, teacher_ids=None):
     """A term of lessons with attendance and marks (a written work in maths
     every week), some corrections and removals with reasons, an attendance
     correction by the class teacher, and the finished quarter's final marks.
-    Lessons are entered now for past days, so they are flagged late (R-J5)."""
+    The term was kept on paper: the admin transcribes it (imported lessons,
+    late or overdue only where the paper entry was, R-J5); the last
+    LIVE_DAYS school days are entered by the teachers now, so they are late."""
     first, last = term_bounds(periods, today)
     if first is None or last < first:
         return 0, {}
@@ -207,18 +268,16 @@ def seed_term(base_url, today, rng, periods, year, subjects, c5a, c1a, students_
     if max_days:
         days = days[-max_days:]
     api = {login: Api(base_url).login(login, DEMO_PASSWORD) for login in ("smirnova", "kuznetsov", "popov", "volkova")}
+    plan = plan_term(days, rng, subjects, c5a, c1a, teacher_ids or {})
+    live_from = days[-LIVE_DAYS] if admin is not None and len(days) > LIVE_DAYS else days[0]
+    entered = iter(enter_lessons(admin, api, plan, live_from, today))
     lessons, posted, attendance_lessons = 0, [], []
     for number, day in enumerate(days):
         for weekdays, subject, login in TIMETABLE_5A:
             if day.weekday() not in weekdays:
                 continue
-            topic = TOPICS[subject][number % len(TOPICS[subject])]
             control = subject == "Математика" and day.weekday() == 3
-            lesson = api[login].post("/lessons", {
-                "class_id": c5a["id"], "subject_id": subjects[subject], "date": day.isoformat(),
-                "topic": ("Контрольная работа: " + topic) if control else topic, "lesson_type": "комбинированный",
-                "work_type": "контрольная работа" if control else None,
-                "homework": f"§{number + 3}, упр. {number * 2 + 10}"})
+            lesson = next(entered)
             lessons += 1
             statuses = [rng.choices(["present", "absent", "ill", "late", "excused"], [90, 3, 3, 3, 1])[0]
                         for _ in students_5a]
@@ -235,10 +294,7 @@ def seed_term(base_url, today, rng, periods, year, subjects, c5a, c1a, students_
             answer = api[login].put(f"/lessons/{lesson['id']}/marks", {"marks": marks},
                                     headers={"Idempotency-Key": f"seed-{lesson['id']}"})
             posted += [(login, m["id"], m["value"]) for m in answer["marks"]]
-        # 1А: topics and attendance only, no marks and no homework (R-J4)
-        lesson = api["volkova"].post("/lessons", {
-            "class_id": c1a["id"], "subject_id": subjects["Математика"], "date": day.isoformat(),
-            "topic": "Счёт до " + str(10 + number % 10), "lesson_type": "урок"})
+        lesson = next(entered)  # 1А
         lessons += 1
         api["volkova"].put(f"/lessons/{lesson['id']}/attendance", {"entries": [
             {"student_id": s, "status": "present"} for s in students_1a]})
@@ -271,7 +327,8 @@ def seed_term(base_url, today, rng, periods, year, subjects, c5a, c1a, students_
                                                  "period_id": period["id"], "value": rng.choice([3, 4, 4, 5])})
             finals += 1
     return lessons, {"marks": len(posted), "corrected": corrected, "removed": removed, "finals": finals,
-                     "term": [first.isoformat(), last.isoformat()], "subjects": subjects}
+                     "term": [first.isoformat(), last.isoformat()], "subjects": subjects,
+                     "imported": sum(1 for _, body in plan if dt.date.fromisoformat(body["date"]) < live_from)}
 
 
 def seed_once(data_dir: Path, base_url: str, admin_login: str, admin_password: str) -> dict:

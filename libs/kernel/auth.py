@@ -27,6 +27,9 @@ class Principal:
     # when the token was issued (``iat``): lets a verifier end sessions
     # that started before a revocation; not part of the caller's identity
     issued_at: int = field(default=0, compare=False)
+    # the login session (``sid``, identity's refresh-token family): lets a
+    # verifier refuse the tokens of one ended session at once
+    session_id: str = field(default="", compare=False)
 
     def has(self, *roles: str) -> bool:
         return any(r in self.roles for r in roles)
@@ -67,5 +70,5 @@ class KeySet:
         return Principal(
             user_id=claims["sub"], school_id=claims.get("school_id", ""),
             roles=tuple(claims.get("roles", ())), login=claims.get("login", ""),
-            issued_at=int(claims.get("iat", 0)),
+            issued_at=int(claims.get("iat", 0)), session_id=str(claims.get("sid") or ""),
         )

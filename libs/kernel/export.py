@@ -1,12 +1,45 @@
 """The export side of the backup contract (proto ejournal.export.v1), the
-same for every service: stream every table of the service's metadata."""
+same for every service: stream every table of the service's metadata.
+
+``ExportRequest.school_id`` empty: every row of every table. Set: only that
+school's rows, decided per table from the metadata:
+
+- a table with a ``school_id`` column: its rows with that school_id (rows
+  whose school_id is NULL, e.g. an audit record of an unknown login, belong
+  to no school and are left out);
+- the table other tables' ``school_id`` foreign keys point at (identity's
+  ``schools``): that school's own row;
+- a table without ``school_id`` but with a foreign key to a table that has
+  one (identity's ``totp_secrets``, journal's ``plan_topics``): the rows
+  whose parent row is that school's;
+- any other table (the outbox, processed events, dead letters, throttling
+  counters, identity's signing keys: deployment-wide data that belongs to no
+  school) is left out of the export altogether; it is not sent as an empty
+  table, so an archive never claims "0 rows" for data it did not look at.
+
+A column whose ``info`` has ``export_check`` (a function of the value) must
+pass it in every row: the first row that fails stops the export with
+:class:`ExportRefused` (the stream ends in FAILED_PRECONDITION, so the backup
+fails and keeps nothing) before the chunk holding that row is sent. Identity
+marks its sealed secrets so: a plaintext secret (say, a row written around
+the store) is never exported.
+"""
 from __future__ import annotations
 
 import datetime as dt
 import decimal
 import json
+import logging
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, inspect, select, text
+
+SCHOOL_COLUMN = "school_id"
+
+log = logging.getLogger(__name__)
+
+
+class ExportRefused(Exception):
+    """A row holds a value its column must never export (see ``export_check``)."""
 
 
 def _jsonable(value):
@@ -20,26 +53,76 @@ def _jsonable(value):
 
 
 def schema_revision(conn) -> str:
-    try:
-        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar() or ""
-    except Exception:
+    # Look before reading: on PostgreSQL a failed SELECT would abort the
+    # export's read transaction.
+    if not inspect(conn).has_table("alembic_version"):
         return ""
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar() or ""
 
 
-def export_tables(engine, metadata, chunk_rows: int = 500):
-    """Yield ``(table_name, rows, revision)`` for every table, ``chunk_rows``
-    at a time, in a stable order (by primary key). Runs in one read
-    transaction so that the copy is consistent."""
+def school_filter(table, metadata):
+    """A function ``school_id -> where clause`` selecting ``table``'s rows of
+    one school, or None when the table's rows belong to no school."""
+    if SCHOOL_COLUMN in table.c:
+        column = table.c[SCHOOL_COLUMN]
+        return lambda school_id: column == school_id
+    for other in metadata.sorted_tables:
+        if SCHOOL_COLUMN in other.c:
+            for fk in other.c[SCHOOL_COLUMN].foreign_keys:
+                if fk.column.table is table:
+                    target = fk.column
+                    return lambda school_id: target == school_id
+    for fk in sorted(table.foreign_keys, key=lambda f: f.parent.name):
+        parent = fk.column.table
+        if SCHOOL_COLUMN in parent.c:
+            child, key = fk.parent, fk.column
+            return lambda school_id: child.in_(select(key).where(parent.c[SCHOOL_COLUMN] == school_id))
+    return None
+
+
+def _scoped_tables(metadata, school_id: str):
+    """``(table, where clause or None)`` of every table the export covers."""
+    for table in metadata.sorted_tables:
+        if not school_id:
+            yield table, None
+            continue
+        scope = school_filter(table, metadata)
+        if scope is not None:
+            yield table, scope(school_id)
+
+
+def _checks(table) -> dict:
+    return {c.name: c.info["export_check"] for c in table.columns if "export_check" in c.info}
+
+
+def _check_row(table, checks: dict, row) -> None:
+    for name, check in checks.items():
+        value = row[name]
+        if value is not None and not check(value):
+            raise ExportRefused(f"{table.name}.{name} holds a value that must not leave the service as it is "
+                                f"(a secret that is not sealed?); nothing more is exported")
+
+
+def export_tables(engine, metadata, chunk_rows: int = 500, school_id: str = ""):
+    """Yield ``(table_name, rows, revision)`` for every table (or, with
+    ``school_id``, that school's rows: see the module's docstring),
+    ``chunk_rows`` at a time, in a stable order (by primary key). Runs in one
+    read transaction so that the copy is consistent."""
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
         revision = schema_revision(conn)
-        for table in metadata.sorted_tables:
+        for table, where in _scoped_tables(metadata, school_id):
             order = list(table.primary_key.columns) or list(table.columns)
-            result = conn.execution_options(stream_results=True).execute(select(table).order_by(*order))
+            query = select(table).order_by(*order)
+            if where is not None:
+                query = query.where(where)
+            checks = _checks(table)
+            result = conn.execution_options(stream_results=True).execute(query)
             batch = []
             sent = False
             for row in result.mappings():
+                _check_row(table, checks, row)
                 batch.append({k: _jsonable(v) for k, v in row.items()})
                 if len(batch) >= chunk_rows:
                     yield table.name, batch, revision
@@ -48,24 +131,39 @@ def export_tables(engine, metadata, chunk_rows: int = 500):
                 yield table.name, batch, revision
 
 
-def count_rows(engine, metadata) -> dict:
+def count_rows(engine, metadata, school_id: str = "") -> dict:
+    """Rows per exported table (the same tables and rows as :func:`export_tables`)."""
+    counts = {}
     with engine.connect() as conn:
-        return {t.name: conn.execute(select(func.count()).select_from(t)).scalar() for t in metadata.sorted_tables}
+        for table, where in _scoped_tables(metadata, school_id):
+            query = select(func.count()).select_from(table)
+            if where is not None:
+                query = query.where(where)
+            counts[table.name] = conn.execute(query).scalar()
+    return counts
 
 
 def add_export_servicer(server, engine, metadata) -> str:
     """Register the Export service on ``server``; returns its full name."""
     from ejournal.export.v1 import export_pb2, export_pb2_grpc
 
+    import grpc
+
+    from kernel.grpcserver import abort
+
     class ExportServicer(export_pb2_grpc.ExportServicer):
         def ExportData(self, request, context):
-            for name, rows, revision in export_tables(engine, metadata):
-                yield export_pb2.ExportChunk(
-                    table=name, rows_json=json.dumps(rows, ensure_ascii=False).encode(),
-                    row_count=len(rows), schema_revision=revision)
+            try:
+                for name, rows, revision in export_tables(engine, metadata, school_id=request.school_id):
+                    yield export_pb2.ExportChunk(
+                        table=name, rows_json=json.dumps(rows, ensure_ascii=False).encode(),
+                        row_count=len(rows), schema_revision=revision)
+            except ExportRefused as exc:
+                log.error("export refused: %s", exc)
+                abort(context, grpc.StatusCode.FAILED_PRECONDITION, "EXPORT_REFUSED", str(exc))
 
         def CountRows(self, request, context):
-            return export_pb2.RowCounts(counts=count_rows(engine, metadata))
+            return export_pb2.RowCounts(counts=count_rows(engine, metadata, school_id=request.school_id))
 
     export_pb2_grpc.add_ExportServicer_to_server(ExportServicer(), server)
     return export_pb2.DESCRIPTOR.services_by_name["Export"].full_name

@@ -22,7 +22,9 @@ import hashlib
 import json
 import re
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, insert, select
+import datetime as dt
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from kernel.errors import BadRequest, Conflict
@@ -92,3 +94,18 @@ def remember(session: Session, table: Table, *, school_id: str, actor_id: str, k
         school_id=school_id, actor_id=actor_id, key=key, operation=operation,
         fingerprint=fingerprint(operation, request), result=json.dumps(result, ensure_ascii=False),
         created_at=utcnow()))
+
+
+def purge(session: Session, table: Table, *, older_than: dt.datetime, batch: int = 5000) -> int:
+    """Delete the keys stored before ``older_than``, at most ``batch`` rows a
+    statement (short statements on a large backlog); the number deleted.
+    Runs in the caller's transaction."""
+    key = tuple_(table.c.school_id, table.c.actor_id, table.c.key)
+    total = 0
+    while True:
+        oldest = (select(table.c.school_id, table.c.actor_id, table.c.key)
+                  .where(table.c.created_at < older_than).limit(batch))
+        deleted = session.execute(delete(table).where(key.in_(oldest))).rowcount
+        total += deleted
+        if deleted < batch:
+            return total

@@ -74,3 +74,25 @@ def test_record_many_writes_every_envelope_in_one_call(sessions):
     with pytest.raises(ValueError):
         with transaction(sessions) as s:
             record_many(s, tables["outbox"], [{"id": "x"}])
+
+
+def test_purge_deletes_keys_older_than_the_cutoff_in_batches(sessions):
+    import datetime as dt
+    from sqlalchemy import insert
+    from kernel.events import utcnow
+    now = utcnow()
+    with transaction(sessions) as s:
+        s.execute(keys.delete().where(keys.c.school_id == "purge"))
+        s.execute(insert(keys), [
+            {"school_id": "purge", "actor_id": "a1", "key": f"old-{n:06d}", "operation": "post_marks",
+             "fingerprint": "f" * 64, "result": "{}", "created_at": now - dt.timedelta(days=8, minutes=n)}
+            for n in range(7)] + [
+            {"school_id": "purge", "actor_id": "a1", "key": "fresh-000001", "operation": "post_marks",
+             "fingerprint": "f" * 64, "result": "{}", "created_at": now - dt.timedelta(days=6)}])
+    with transaction(sessions) as s:
+        assert idempotency.purge(s, keys, older_than=now - dt.timedelta(days=7), batch=3) == 7
+    with sessions() as s:
+        left = list(s.scalars(select(keys.c.key).where(keys.c.school_id == "purge")))
+    assert left == ["fresh-000001"]
+    with transaction(sessions) as s:
+        assert idempotency.purge(s, keys, older_than=now - dt.timedelta(days=7)) == 0

@@ -10,6 +10,7 @@ from nameko.rpc import rpc
 from nameko.timer import timer
 
 from kernel.db import Database, new_id
+from kernel.errors import ServiceError
 from kernel.events import utcnow
 from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox
 
@@ -46,12 +47,12 @@ class Service:
     metrics = EntrypointMetrics()
     schedule = Schedule()
 
-    @rpc
+    @rpc(expected_exceptions=ServiceError)
     def health(self):
         """Liveness: ``{"status": "ok", "service": "backup"}``."""
         return {"status": "ok", "service": self.name}
 
-    @rpc
+    @rpc(expected_exceptions=ServiceError)
     def request_backup(self, ctx):
         """Queue a backup of every service's data (admin only).
 
@@ -69,7 +70,7 @@ class Service:
             backup = self._enqueue(session, ctx, trigger=domain.MANUAL)
         return domain.requested_view(backup.id)
 
-    @rpc
+    @rpc(expected_exceptions=ServiceError)
     def list_backups(self, ctx, limit=None, cursor=None):
         """The catalogue, newest first (admin only):
         ``{items: [{id, started_at, finished_at, status, size, targets, verified, trigger, error?}], next_cursor}``."""

@@ -12,7 +12,10 @@ REVISION = "0007"
 
 
 def pupils() -> list[dict]:
-    return [{"id": f"p{i:04d}", "full_name": f"Ученик {i}", "class_name": "5А"} for i in range(3)]
+    # Two schools: a school's export holds its own pupils and, through the
+    # foreign key, their marks (kernel.export).
+    return [{"id": f"p{i:04d}", "school_id": "s2" if i == 2 else "s1", "full_name": f"Ученик {i}",
+             "class_name": "5А"} for i in range(3)]
 
 
 def marks() -> list[dict]:
@@ -21,7 +24,7 @@ def marks() -> list[dict]:
 
 
 def main(argv) -> None:
-    from sqlalchemy import Column, Integer, MetaData, String, Table, insert, text
+    from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, insert, text
 
     from kernel.db import make_engine
     from kernel.export import add_export_servicer
@@ -30,9 +33,10 @@ def main(argv) -> None:
     path, port, metrics_port = argv[0], int(argv[1]), int(argv[2])
     metadata = MetaData()
     pupil_t = Table("pupils", metadata, Column("id", String(36), primary_key=True),
+                    Column("school_id", String(36), nullable=False),
                     Column("full_name", String(200)), Column("class_name", String(10)))
     mark_t = Table("marks", metadata, Column("id", Integer, primary_key=True),
-                   Column("pupil_id", String(36)), Column("value", Integer))
+                   Column("pupil_id", ForeignKey("pupils.id")), Column("value", Integer))
     engine = make_engine(f"sqlite:///{path}")
     metadata.create_all(engine)
     with engine.begin() as conn:

@@ -6,6 +6,7 @@ eventlet-patched test process."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import signal
 import socket
@@ -122,3 +123,40 @@ def test_worker_process_backs_up_over_grpc_and_stops_on_sigterm(tmp_path, db_url
     assert worker.wait(10) == 0
     output = worker.stdout.read().decode()
     assert "backup worker stopped" in output
+
+
+SCOPED_CLIENT = """
+import json, sys
+import grpc
+from ejournal.export.v1 import export_pb2, export_pb2_grpc
+from backup.sources import GrpcSource
+target, school = sys.argv[1], sys.argv[2]
+channel = grpc.insecure_channel(target)
+grpc.channel_ready_future(channel).result(timeout=20)
+counts = export_pb2_grpc.ExportStub(channel).CountRows(export_pb2.ExportRequest(school_id=school), timeout=10).counts
+tables = {}
+for table, rows, _ in GrpcSource(target, timeout=10, school_id=school).export("b1"):
+    tables.setdefault(table, []).extend(rows)
+print(json.dumps({"counts": dict(counts), "tables": tables}))
+"""
+
+
+def test_export_over_grpc_honours_school_id(tmp_path, procs):
+    """ExportData and CountRows with a school_id (real gRPC, both ends in
+    subprocesses): that school's pupils and, through the foreign key, their marks."""
+    grpc_port, grpc_metrics = free_port(), free_port()
+    env = {**os.environ}
+    env.pop("EJOURNAL_TEST_EVENTLET", None)
+    server = subprocess.Popen([sys.executable, str(HERE / "backup_export_server.py"), str(tmp_path / "journal.db"),
+                               str(grpc_port), str(grpc_metrics)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    procs.append(server)
+    wait_for(lambda: http_get(f"http://127.0.0.1:{grpc_metrics}/healthz")[0] == 200, 20, "export server")
+    client = subprocess.run([sys.executable, "-c", SCOPED_CLIENT, f"127.0.0.1:{grpc_port}", "s2"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert client.returncode == 0, client.stderr
+    result = json.loads(client.stdout)
+    pupils = [p for p in export_server.pupils() if p["school_id"] == "s2"]
+    marks = [m for m in export_server.marks() if m["pupil_id"] == "p0002"]
+    assert result["tables"] == {"pupils": pupils, "marks": marks}
+    assert result["counts"] == {"pupils": 1, "marks": len(marks)}

@@ -1,6 +1,7 @@
 """The REST views of ``/api/v1`` (API.md): authenticate, validate against
 the OpenAPI document, call the owning service, answer. No rules live here;
-access is decided by identity (Authorize) and by the services themselves.
+access is decided centrally by identity (Authorize, asked by every resource
+route through :func:`authorize`) and again by the owning services.
 """
 from __future__ import annotations
 
@@ -79,19 +80,28 @@ class DecisionCache:
 DECISIONS = "ejournal.gateway.decisions"
 
 
-def authorize(action: str, resource_type: str, resource_id: str) -> None:
-    """Ask identity whether the caller may do ``action``; 404 or 403 if not
-    (docs/contracts.md "Access decisions": not yours looks like not found)."""
+def authorize(action: str, resource_type: str, resource_id, **context) -> None:
+    """Ask identity whether the caller may do ``action`` on the resource;
+    404 or 403 if not (docs/contracts.md "Access decisions": not yours looks
+    like not found). ``context`` names what else the action touches (e.g.
+    ``subject_id``). Every resource route asks before calling the owning
+    service, which keeps its own checks. A "deferred" answer (identity has
+    not heard of that journal resource yet) leaves the decision to the
+    owner and is not cached."""
+    if not isinstance(resource_id, str) or not resource_id:
+        return  # the owner answers the validation error (a resource id is required there)
     p = g.principal
+    context = {k: v for k, v in context.items() if isinstance(v, str) and v}
     cache = current_app.extensions.get(DECISIONS)
-    key = (p.user_id, p.school_id, tuple(sorted(p.roles)), action, resource_type, resource_id)
+    key = (p.user_id, p.school_id, tuple(sorted(p.roles)), action, resource_type, resource_id,
+           tuple(sorted(context.items())))
     decision = cache.get(key) if cache is not None else None
     if decision is None:
         reply = current_clients().identity.Authorize(identity_pb2.AuthorizeRequest(
             subject_id=p.user_id, school_id=p.school_id, roles=list(p.roles), action=action,
-            resource_type=resource_type, resource_id=resource_id))
+            resource_type=resource_type, resource_id=resource_id, context=context))
         decision = (bool(reply.allowed), reply.denial)
-        if cache is not None:
+        if cache is not None and reply.reason != "deferred":
             cache.put(key, decision)
     allowed, denial = decision
     if allowed:
@@ -131,6 +141,7 @@ def create_user():
 @login_required
 def link_parent(id):
     body = json_body()
+    authorize("student.link_parent", "student", id)
     return created(current_clients().rpc("identity", "link_parent", call_ctx(), id,
                                          body["parent_id"], body["relation"]))
 
@@ -139,6 +150,7 @@ def link_parent(id):
 @login_required
 def record_consent(id):
     body = json_body()
+    authorize("parent.consent", "user", id)
     return jsonify(current_clients().rpc("identity", "record_consent", call_ctx(), id,
                                          body["given"], body["signed_on"]))
 
@@ -167,25 +179,32 @@ def create_class():
 @login_required
 def enroll_student(id):
     body = json_body()
+    authorize("class.enrol", "class", id)
     return created(current_clients().rpc("journal", "enroll_student", call_ctx(), id, body))
 
 
 @bp.post("/assignments")
 @login_required
 def assign_teacher():
-    return created(current_clients().rpc("journal", "assign_teacher", call_ctx(), json_body()))
+    body = json_body()
+    authorize("class.assign", "class", body.get("class_id"))
+    return created(current_clients().rpc("journal", "assign_teacher", call_ctx(), body))
 
 
 @bp.post("/lessons")
 @login_required
 def record_lesson():
-    return created(current_clients().rpc("journal", "record_lesson", call_ctx(), json_body(), **idempotency()))
+    body = json_body()
+    authorize("lesson.write", "class", body.get("class_id"), subject_id=body.get("subject_id"),
+              subgroup_id=body.get("subgroup_id"))
+    return created(current_clients().rpc("journal", "record_lesson", call_ctx(), body, **idempotency()))
 
 
 @bp.put("/lessons/<id>/marks")
 @login_required
 def post_marks(id):
     body = json_body()
+    authorize("lesson.marks", "lesson", id)
     return jsonify(current_clients().rpc("journal", "post_marks", call_ctx(), id, body["marks"], **idempotency()))
 
 

@@ -1,8 +1,8 @@
 """REST views of the journal's corrections (R-J7), attendance (R-J2), final
 marks and forecasts (R-F) and the tamper check; OpenAPI in
-:mod:`gateway.openapi_journal_marks`. Rules and access live in the journal;
-the gateway asks identity only where the journal cannot know (a parent's
-child). Every write passes the client's ``Idempotency-Key`` through."""
+:mod:`gateway.openapi_journal_marks`. Every resource route asks the central
+access decision (identity) first; the journal keeps its own checks. Every
+write passes the client's ``Idempotency-Key`` through."""
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
@@ -34,19 +34,24 @@ def journal(method: str, *args, **kwargs):
 @bp.patch("/marks/<id>")
 @login_required
 def correct_mark(id):
-    return jsonify(journal("correct_mark", id, json_body(), **idempotency()))
+    body = json_body()
+    authorize("mark.correct", "mark", id)
+    return jsonify(journal("correct_mark", id, body, **idempotency()))
 
 
 @bp.delete("/marks/<id>")
 @login_required
 def remove_mark(id):
-    journal("remove_mark", id, json_body(), **idempotency())
+    body = json_body()
+    authorize("mark.remove", "mark", id)
+    journal("remove_mark", id, body, **idempotency())
     return "", 204
 
 
 @bp.get("/marks/<id>/history")
 @login_required
 def mark_history(id):
+    authorize("mark.history", "mark", id)
     history = journal("mark_history", id)
     response = jsonify(history["items"])
     response.headers["X-Chain-Verified"] = "true" if history["verified"] else "false"
@@ -62,13 +67,17 @@ def verify_journal():
 @bp.put("/lessons/<id>/attendance")
 @login_required
 def record_attendance(id):
-    return jsonify(journal("record_attendance", id, json_body(), **idempotency()))
+    body = json_body()
+    authorize("lesson.attendance", "lesson", id)
+    return jsonify(journal("record_attendance", id, body, **idempotency()))
 
 
 @bp.put("/final-marks")
 @login_required
 def post_final_mark():
-    return jsonify(journal("post_final_mark", json_body(), **idempotency()))
+    body = json_body()
+    authorize("final.write", "student", body.get("student_id"), subject_id=body.get("subject_id"))
+    return jsonify(journal("post_final_mark", body, **idempotency()))
 
 
 @bp.get("/students/<id>/forecast")
@@ -111,6 +120,7 @@ def class_journal_json(reply) -> dict:
 @login_required
 def class_journal(id):
     q = query_params()
+    authorize("class.journal.read", "class", id, subject_id=q["subject_id"])
     p = g.principal
     reply = current_clients().journal.GetClassJournal(journal_pb2.ClassJournalRequest(
         school_id=p.school_id, class_id=id, subject_id=q["subject_id"], period_id=q.get("period_id") or "",

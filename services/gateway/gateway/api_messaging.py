@@ -12,6 +12,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, jsonify
 
 from gateway import openapi
+from gateway.api import authorize
 from gateway.auth import login_required
 from gateway.context import call_ctx, current_clients
 from gateway.validation import json_body, query_params
@@ -26,7 +27,10 @@ def _rpc(method: str, *args):
 @bp.post("/messages")
 @login_required
 def send_message():
-    return jsonify(_rpc("send_message", json_body())), 201
+    body = json_body()
+    for recipient in body.get("to") or ():  # a letter stays within the writer's school
+        authorize("message.send", "user", recipient)
+    return jsonify(_rpc("send_message", body)), 201
 
 
 @bp.get("/messages")

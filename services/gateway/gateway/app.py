@@ -89,6 +89,8 @@ def create_app(config: dict | None = None, clients=None) -> Flask:
 
             def on_relationship(event_type, body):
                 decisions.clear()
+                if event_type is None:  # (re)connected: events may have been missed
+                    revocations.mark_stale()
                 ended = invalidation.session_revocation(event_type, body) if event_type else None
                 if ended:
                     revocations.revoke(*ended)

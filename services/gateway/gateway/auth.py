@@ -7,6 +7,7 @@ import collections
 import functools
 import json
 import logging
+import os
 import threading
 import time
 
@@ -61,27 +62,55 @@ class TokenCache:
 
 
 class Revocations:
-    """Users whose earlier access tokens no longer count: a parent whose
-    consent was withdrawn (R-A4), a user whose roles changed (R-A5). Fed by
-    gateway.invalidation from identity's events; an entry lives as long as
-    any token issued before it could (``max_age``), at most ``size`` users."""
+    """Access tokens that no longer count before they expire (issue 3 item
+    3): whole sessions (the token's ``sid``) ended by a logout, a password
+    or role change, a withdrawn consent (R-A4) or a replayed refresh token,
+    each kept until every token of it has expired (``until``); and, for
+    tokens without a ``sid``, users whose tokens issued before a moment are
+    refused (``max_age``). Fed by gateway.invalidation from identity's
+    events and loaded from identity (ListRevocations) when the worker
+    starts and after the event stream was interrupted. At most ``size``
+    sessions and ``size`` users, oldest dropped first."""
 
-    def __init__(self, size: int = 100_000, max_age: float = 3600.0, clock=time.time):
+    def __init__(self, size: int = 100_000, max_age: float = 3600.0, clock=time.time,
+                 reload_interval: float = 1.0):
         self.size, self.max_age, self._clock = size, max_age, clock
+        self.reload_interval = reload_interval
         self._lock = threading.Lock()
         self._before: collections.OrderedDict[str, tuple[int, float]] = collections.OrderedDict()
+        self._sessions: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self._loaded_pid = None
+        self._next_load = 0.0
 
-    def revoke(self, user_id: str, before: int) -> None:
-        """Refuse ``user_id``'s tokens issued before ``before`` (epoch seconds)."""
+    def revoke(self, user_id: str, before: int, session_ids=(), until: float | None = None) -> None:
+        """Refuse ``user_id``'s tokens of ``session_ids`` until ``until``
+        (epoch seconds), and their tokens without a session issued before
+        ``before`` (epoch seconds)."""
         with self._lock:
-            old = self._before.get(user_id)
-            self._before[user_id] = (max(before, old[0]) if old else before, self._clock() + self.max_age)
-            self._before.move_to_end(user_id)
-            while len(self._before) > self.size:
-                self._before.popitem(last=False)
+            if user_id:
+                old = self._before.get(user_id)
+                self._before[user_id] = (max(before, old[0]) if old else before, self._clock() + self.max_age)
+                self._before.move_to_end(user_id)
+                while len(self._before) > self.size:
+                    self._before.popitem(last=False)
+            for sid in session_ids:
+                expiry = float(until) if until else self._clock() + self.max_age
+                self._sessions[sid] = max(expiry, self._sessions.get(sid, 0.0))
+                self._sessions.move_to_end(sid)
+            while len(self._sessions) > self.size:
+                self._sessions.popitem(last=False)
 
     def revoked(self, principal: Principal) -> bool:
+        sid = principal.session_id
         with self._lock:
+            if sid:
+                until = self._sessions.get(sid)
+                if until is None:
+                    return False
+                if self._clock() >= until:
+                    del self._sessions[sid]
+                    return False
+                return True
             entry = self._before.get(principal.user_id)
             if entry is None:
                 return False
@@ -90,6 +119,34 @@ class Revocations:
                 del self._before[principal.user_id]
                 return False
         return principal.issued_at < before
+
+    def mark_stale(self) -> None:
+        """Events may have been missed (the consumer (re)connected): load again."""
+        self._loaded_pid = None
+        self._next_load = 0.0
+
+    def ensure_loaded(self, clients) -> None:
+        """Load identity's current revocations once per worker process (and
+        after :meth:`mark_stale`); when identity cannot answer, the next
+        request tries again (at most every ``reload_interval`` seconds)."""
+        if self._loaded_pid == os.getpid():
+            return
+        now = time.monotonic()
+        if now < self._next_load:
+            return
+        self._next_load = now + self.reload_interval
+        try:
+            from ejournal.identity.v1 import identity_pb2
+            reply = clients.identity.ListRevocations(identity_pb2.ListRevocationsRequest())
+        except Exception as exc:  # noqa: BLE001 - identity away: events still arrive; retry soon
+            log.warning("could not load session revocations (%s)", type(exc).__name__)
+            return
+        for item in reply.items:
+            if item.session_id:
+                self.revoke("", 0, (item.session_id,), item.until)
+            else:
+                self.revoke(item.user_id, int(item.before))
+        self._loaded_pid = os.getpid()
 
 
 REVOCATIONS = "ejournal.gateway.revocations"
@@ -147,8 +204,10 @@ def login_required(view):
         if decisions is not None and decisions.invalidator is not None:
             decisions.invalidator.ensure_started()  # feeds the revocations below
         revocations = current_app.extensions.get(REVOCATIONS)
-        if revocations is not None and revocations.revoked(principal):
-            raise invalid_token()
+        if revocations is not None:
+            revocations.ensure_loaded(current_clients())
+            if revocations.revoked(principal):
+                raise invalid_token()
         g.principal = principal
         return view(*args, **kwargs)
     return wrapper

@@ -17,17 +17,19 @@ log = logging.getLogger(__name__)
 
 # producer -> event types that change who may see what
 RELATIONSHIP_EVENTS = {
-    "identity": ("parent_linked", "consent_recorded", "roles_changed"),
-    "journal": ("class_created", "student_enrolled", "teacher_assigned"),
+    "identity": ("parent_linked", "consent_recorded", "roles_changed", "sessions_revoked"),
+    "journal": ("class_created", "student_enrolled", "teacher_assigned", "student_transferred", "student_left"),
 }
 
 
 def session_revocation(event_type: str, body: bytes):
-    """``(user_id, before)`` when the event ends a user's sessions: a consent
-    refusal (R-A4) or a role change (R-A5). ``before`` is the second after the
-    event's: every token issued up to and including that second is refused
-    (token times are whole seconds; a login in that same second after a role
-    change is refused once and simply repeated). None otherwise."""
+    """The arguments of :meth:`gateway.auth.Revocations.revoke` when the
+    event ends sessions, None otherwise. ``sessions_revoked`` (identity,
+    issue 3 item 3): ``(user_id, before, session_ids, until)``, the named
+    sessions end until their last token expires. A consent refusal (R-A4)
+    or a role change (R-A5): ``(user_id, before)`` for tokens without a
+    session id, ``before`` the second after the event's: every such token
+    issued up to and including that second is refused."""
     import datetime as dt
     import json
 
@@ -37,6 +39,10 @@ def session_revocation(event_type: str, body: bytes):
         at = int(dt.datetime.fromisoformat(env["occurred_at"]).timestamp()) + 1
     except (ValueError, KeyError, TypeError):
         return None
+    if not isinstance(payload, dict):
+        return None
+    if event_type == "sessions_revoked":
+        return _sessions_revoked(payload)
     if event_type == "consent_recorded" and payload.get("given") is False:
         user_id = payload.get("parent_id")
     elif event_type == "roles_changed":
@@ -44,6 +50,15 @@ def session_revocation(event_type: str, body: bytes):
     else:
         return None
     return (user_id, at) if isinstance(user_id, str) and user_id else None
+
+
+def _sessions_revoked(payload):
+    user_id, before, until = payload.get("user_id"), payload.get("before"), payload.get("until")
+    sids = payload.get("session_ids") or []
+    if not (isinstance(user_id, str) and user_id and isinstance(before, int) and isinstance(until, int)
+            and isinstance(sids, list) and all(isinstance(s, str) and s for s in sids)):
+        return None
+    return (user_id, before, tuple(sids), until)
 
 
 class Invalidator:

@@ -89,6 +89,8 @@ REQUEST_SCHEMAS = {
     }, ["name", "starts_on", "ends_on", "periods"]),
     "CreateSubjectRequest": _closed({
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "emphasis": {"type": "boolean", "description": "R-F2: final marks need written, lab or practical works. "
+                     "Default: true for Русский язык, Литература, Математика/Алгебра/Геометрия, Физика, Химия"},
     }, ["name"]),
     "CreateClassRequest": _closed({
         "year_id": ID,
@@ -177,7 +179,8 @@ RESPONSE_SCHEMAS = {
             "id": {"type": "string"}, "name": {"type": "string"}, "kind": {"type": "string"},
             "starts_on": {"type": "string"}, "ends_on": {"type": "string"}})},
     }),
-    "Subject": _open({"id": {"type": "string"}, "name": {"type": "string"}}),
+    "Subject": _open({"id": {"type": "string"}, "name": {"type": "string"}, "emphasis": {"type": "boolean"}},
+                     ["id", "name"]),
     "Class": _open({"id": {"type": "string"}, "name": {"type": "string", "examples": ["5А"]}},
                    ["id", "name"]),
     "Enrolment": _open({"student_id": {"type": "string"}, "class_id": {"type": "string"},

@@ -47,7 +47,9 @@ _VERSION = _open({
     "hash": {"type": "string"}}, ["version", "value", "by", "at", "reason"])
 _EVIDENCE = _open({"marks_count": {"type": "integer"}, "required": {"type": "integer"},
                    "average": {"type": ["number", "null"]}, "weighted_average": {"type": ["number", "null"]},
-                   "written_works": {"type": "integer"}},
+                   "written_works": {"type": "integer"}, "emphasis": {"type": "boolean"},
+                   "written_required": {"type": "integer",
+                                        "description": "Written/lab/practical works the subject needs (R-F2)"}},
                   ["marks_count", "required", "average", "weighted_average"])
 
 RESPONSE_SCHEMAS = {
@@ -57,9 +59,16 @@ RESPONSE_SCHEMAS = {
     "MarkHistory": {"type": "array", "items": _VERSION,
                     "description": "Oldest first. Header X-Chain-Verified: true|false (R-J7)."},
     "JournalVerification": _open({
-        "ok": {"type": "boolean"}, "checked": {"type": "integer"}, "broken_count": {"type": "integer"},
+        "ok": {"type": "boolean", "description": "Every mark and every attendance entry verifies"},
+        "checked": {"type": "integer"}, "broken_count": {"type": "integer"},
         "broken": {"type": "array", "items": _open({"mark_id": {"type": "string"},
-                                                    "problems": {"type": "array", "items": {"type": "string"}}})}}),
+                                                    "problems": {"type": "array", "items": {"type": "string"}}})},
+        "attendance": _open({
+            "checked": {"type": "integer"}, "broken_count": {"type": "integer"},
+            "broken": {"type": "array", "items": _open({
+                "attendance_id": {"type": "string"}, "lesson_id": {"type": "string"},
+                "student_id": {"type": "string"}, "problems": {"type": "array", "items": {"type": "string"}}})}}),
+    }, ["ok", "checked", "broken_count", "broken"]),
     "Attendance": _open({"lesson_id": {"type": "string"}, "changed": {"type": "integer"},
                          "entries": {"type": "array", "items": _open({
                              "student_id": {"type": "string"}, "status": {"enum": STATUSES},
@@ -71,7 +80,8 @@ RESPONSE_SCHEMAS = {
     "Forecast": {"type": "array", "items": _open({
         "subject_id": {"type": "string"}, "predicted": {"type": ["integer", "null"]},
         "confidence": {"type": "number", "minimum": 0, "maximum": 1}, "marks_count": {"type": "integer"},
-        "required": {"type": "integer"}}, ["subject_id", "predicted", "confidence"])},
+        "required": {"type": "integer"}, "emphasis": {"type": "boolean"}, "written_works": {"type": "integer"},
+        "written_required": {"type": "integer"}}, ["subject_id", "predicted", "confidence"])},
     "ClassJournal": _open({
         "class_id": {"type": "string"}, "subject_id": {"type": "string"}, "period_id": {"type": "string"},
         "students": {"type": "array", "items": _open({"id": {"type": "string"}, "full_name": {"type": "string"}})},
@@ -113,8 +123,11 @@ PATHS = {
         description="Staff. Each version is chained by sha256 over its content and the previous hash.")},
     f"{P}/journal/verify": {"get": _op(
         "verify_journal", "Проверка целостности журнала", "journal",
-        ok=(200, "JournalVerification", "Every mark's chain and current row checked"), errors=(403,),
-        description="Admin, deputy, director: finds marks edited behind the service's back (R-J7).")},
+        ok=(200, "JournalVerification", "Every mark's and attendance entry's chain and current row checked"),
+        errors=(403,),
+        description="Admin, deputy, director: finds marks and attendance edited behind the service's back "
+                    "(R-J7). Marks at the top level, attendance in `attendance`; problems: `chain`, "
+                    "`no_versions` or the fields of the current row that disagree with its last version.")},
     f"{P}/lessons/{{id}}/attendance": {"put": _op(
         "record_attendance", "Посещаемость урока", "journal", body="AttendanceRequest",
         params=[_path_id(description="Lesson id"), IDEMPOTENCY_KEY], ok=(200, "Attendance", "Recorded"),

@@ -3,11 +3,24 @@ merged into :mod:`gateway.openapi` (its PATHS and schema tables)."""
 from __future__ import annotations
 
 from gateway.openapi import API_PREFIX, DATE, ID, _closed, _nullable, _op, _open, _path_id, _query, _ref
+from gateway.openapi import REQUEST_SCHEMAS as _BASE_REQUESTS
+from gateway.openapi_journal_marks import IDEMPOTENCY_KEY
 
 P = API_PREFIX
 ORDER_NO = {"type": "string", "minLength": 1, "maxLength": 64, "description": "Number of the school's order"}
 
 REQUEST_SCHEMAS = {
+    "ImportLessonsRequest": _closed({
+        "lessons": {"type": "array", "minItems": 1, "maxItems": 1000, "items": _closed({
+            **_BASE_REQUESTS["RecordLessonRequest"]["properties"],
+            "teacher_id": {**ID, "description": "Who taught the lesson (assigned to the class and subject, or its "
+                                                "class teacher)"},
+            "recorded_on": {**DATE, "description": "The day the lesson was entered in the paper journal"},
+        }, ["class_id", "subject_id", "date", "topic", "lesson_type", "teacher_id", "recorded_on"])},
+    }, ["lessons"], "Lessons already held, transcribed from the paper journal; all or nothing."),
+    "UpdateSubjectRequest": _closed({
+        "emphasis": {"type": "boolean", "description": "R-F2: final marks need written, lab or practical works"},
+    }, ["emphasis"], "R-F2 emphasis of the subject (a school setting)."),
     "CloseYearRequest": _closed({
         "order_no": ORDER_NO,
         "promote": {"type": "boolean", "default": True},
@@ -79,6 +92,11 @@ RESPONSE_SCHEMAS = {
         "plan_id": _STR, "class_id": _STR, "class_name": _STR, "subject_id": _STR, "subject_name": _STR,
         "teacher_id": _STR, "planned_hours": _INT, "taught_hours": _INT,
         "percent": {"type": ["number", "null"]}, "expected_by_today": _INT, "behind": {"type": "boolean"}})}}),
+    "LessonImport": _open({
+        "imported": _INT, "late": _INT, "overdue": _INT,
+        "lessons": {"type": "array", "items": _open({
+            "id": _STR, "date": _STR, "recorded_on": _STR, "late": {"type": "boolean"},
+            "overdue": {"type": "boolean"}})}}),
     "ImportResult": _open({
         "applied": {"type": "boolean", "description": "false: nothing was written, see errors"},
         "created": _INT, "updated": _INT, "unchanged": _INT,
@@ -89,6 +107,13 @@ RESPONSE_SCHEMAS = {
 }
 
 PATHS = {
+    f"{P}/subjects/{{id}}": {"patch": _op(
+        "update_subject", "Изменить предмет", "structure", body="UpdateSubjectRequest",
+        params=[_path_id(description="Subject id")], ok=(200, "Subject", "The subject after the change"),
+        errors=(400, 403, 404),
+        description="Admin. emphasis (R-F2): a final mark in the subject needs the written, lab or practical "
+                    "works of its period (EJOURNAL_FINAL_MIN_WRITTEN, default 1), else the warning "
+                    "WRITTEN_WORK_REQUIRED.")},
     f"{P}/years/{{id}}/close": {"post": _op(
         "close_year", "Закрыть учебный год", "structure", body="CloseYearRequest",
         params=[_path_id(description="Year id")], ok=(200, "YearCloseSummary", "Archived; promotion summary"),
@@ -139,6 +164,17 @@ PATHS = {
         description="R-J8, R-R7: lessons taught (1 lesson = 1 hour) vs hours planned; behind = fewer than "
                     "planned pro rata by today. Administration: all; class teacher: their class; "
                     "teacher: their own plans.")},
+    f"{P}/imports/lessons": {"post": _op(
+        "import_lessons", "Перенос уроков из бумажного журнала", "structure", body="ImportLessonsRequest",
+        params=[IDEMPOTENCY_KEY], ok=(200, "LessonImport", "Imported; late and overdue by the paper entry's day"),
+        errors=(400, 403, 404, 409, 422),
+        description="Admin only. For a school moving from the paper journal mid-year: lessons already held, "
+                    "each with the teacher who taught it and recorded_on, the day of its paper entry. Every "
+                    "lesson is stored and published (lesson_recorded) with imported=true and recorded_on; late "
+                    "and overdue are computed from recorded_on as R-J5 computes them from the entry day; the "
+                    "real moment of the import stays in entered_at. Only past lessons (422 VALIDATION_ERROR for "
+                    "today or later). The first bad lesson refuses the whole request, with details.row; the same "
+                    "checks as POST /lessons otherwise (404, 403 NOT_ASSIGNED for the teacher, 422).")},
     f"{P}/imports/students": {"post": {**_op(
         "import_students", "Загрузка учеников и родителей", "structure", params=[
             _query("class_id", ID, "The class the students are admitted to", required=True),

@@ -18,7 +18,12 @@ def signing_key():
 
 @pytest.fixture
 def fake(signing_key):
-    return FakeClients(jwks_of(signing_key))
+    from ejournal.identity.v1 import identity_pb2
+    clients = FakeClients(jwks_of(signing_key))
+    # every resource route asks the central decision first; these tests are
+    # about what follows, so identity allows unless a test says otherwise
+    clients.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=True, reason="policy")
+    return clients
 
 
 @pytest.fixture

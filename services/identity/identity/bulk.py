@@ -18,7 +18,7 @@ MAX_RESOLVE = 2000
 class BulkRpc:
     """``resolve_users`` (see its docstring)."""
 
-    @rpc
+    @rpc(expected_exceptions=ServiceError)
     def resolve_users(self, ctx, items):
         """For each ``{login, full_name, roles, email?, birth_date?, sex?}``
         say what ``create_user`` would do, without doing it (R-S2 import,

@@ -120,8 +120,10 @@ def jwks(public_jwks) -> dict:
 # --- tokens ------------------------------------------------------------------------
 
 def issue_access_token(*, private_key, kid: str, user_id: str, school_id: str, roles, login: str,
-                       ttl: int, now: dt.datetime | None = None) -> str:
-    """An access token that kernel.auth.KeySet verifies."""
+                       ttl: int, now: dt.datetime | None = None, session_id: str | None = None) -> str:
+    """An access token that kernel.auth.KeySet verifies; ``sid`` names its
+    login session (the refresh-token family) so that ending the session
+    ends the token too."""
     now = now or dt.datetime.now(dt.timezone.utc)
     iat = int(now.timestamp())
     claims = {
@@ -129,6 +131,8 @@ def issue_access_token(*, private_key, kid: str, user_id: str, school_id: str, r
         "roles": list(roles), "login": login, "typ": "access",
         "iat": iat, "exp": iat + int(ttl), "jti": uuid.uuid4().hex,
     }
+    if session_id:
+        claims["sid"] = session_id
     return jwt.encode(claims, private_key, algorithm=ALGORITHM, headers={"kid": kid})
 
 

@@ -302,7 +302,7 @@ class Subject:
 
 @dataclass(frozen=True)
 class Resource:
-    type: str  # "student" | "class" | "user"
+    type: str  # "student" | "class" | "user" | "lesson" | "mark" | "year"
     id: str
 
 
@@ -310,15 +310,21 @@ class Resource:
 class Facts:
     """What the store knows about the resource and its relation to the subject."""
     exists: bool = False
+    known: bool = True                         # False: a journal resource identity has not heard of yet
     school_id: str | None = None              # the resource's school
     roles: frozenset = frozenset()             # the resource user's roles
     parent_of: bool = False                    # subject is a linked parent of the resource student
     consent_given: bool = False                # the subject's latest consent record says yes
     class_ids: frozenset = frozenset()         # the resource's classes (a class: itself; a student: theirs;
-                                               # a parent: their children's)
+                                               # a parent: their children's; a lesson or mark: its class)
     class_teacher_of: frozenset = frozenset()  # classes whose class teacher the subject is
     teaches: frozenset = frozenset()           # classes the subject has a teaching assignment in
     created_by_subject: bool = False           # the subject created this user (R-A2: issued their login)
+    assignments: frozenset = frozenset()       # (subject_id, subgroup_id) the subject teaches in the class
+    family_classes: frozenset = frozenset()    # the subject's own class, their children's (consent given)
+    item_subject_id: str | None = None         # a lesson's or mark's school subject
+    item_subgroup_id: str | None = None        # a lesson's (or a mark's lesson's) subgroup
+    author_id: str | None = None               # who gave the lesson (a substitute too) or posted the mark
 
 
 @dataclass(frozen=True)
@@ -326,9 +332,6 @@ class Decision:
     allowed: bool
     denial: str = ""  # "not_found" (404: not yours) | "forbidden" (403)
     reason: str = ""
-
-
-ACTION_RESOURCE = {"diary.read": "student", "report.read": "class", "user.read": "user"}
 
 
 def _allow(reason: str) -> Decision:
@@ -339,9 +342,175 @@ def _not_found(reason: str) -> Decision:
     return Decision(False, "not_found", reason)
 
 
-def decide(subject: Subject, action: str, resource: Resource, facts: Facts) -> Decision:
+def _forbidden(reason: str) -> Decision:
+    return Decision(False, "forbidden", reason)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One action of the school's access policy (tests/access_policy.md).
+
+    ``roles``: who may ever do it (None: anyone). ``role_first``: a subject
+    without such a role hears 403 before the resource is even looked up;
+    otherwise the school boundary comes first (another school's resource is
+    404 to everyone) and a role outside ``roles`` hears ``outsider``.
+    ``relation(subject, facts, context)``: for the allowed roles, the
+    relationship the resource must have with the subject (None: allowed)."""
+    resource: str
+    roles: frozenset | None
+    role_first: bool
+    outsider: str = "forbidden"
+    relation: object = None
+    foreign: str = "not_found"  # the answer for another school's resource
+    missing: str = "not_found"  # ... for no such resource ("deferred": its owner answers)
+
+
+ADMIN = "admin"
+JOURNAL_READERS = frozenset(("admin", "director", "deputy", "class_teacher", "teacher"))
+
+
+def _covers(facts: Facts, school_subject: str | None, subgroup: str | None, *, any_subgroup: bool = False) -> bool:
+    """The subject holds an assignment in the resource's class for that
+    school subject (any when None) covering that subgroup: a whole-class
+    assignment covers every subgroup, a subgroup one only its own (R-S5)."""
+    for subj, group in facts.assignments:
+        if school_subject and subj != school_subject:
+            continue
+        if group is None or group == subgroup or any_subgroup:
+            return True
+    return False
+
+
+def _class_teacher(facts: Facts) -> bool:
+    return bool(facts.class_ids & facts.class_teacher_of)
+
+
+def _keeps_class(denial: str):
+    """Admin any class of the school; a class teacher only their own."""
+    def relation(subject: Subject, facts: Facts, context: dict):
+        if subject.has(ADMIN) or _class_teacher(facts):
+            return None
+        return Decision(False, denial, "not_class_teacher")
+    return relation
+
+
+def _keeps_journal(subject: Subject, facts: Facts, context: dict):
+    """Lessons, marks, attendance (R-A3): admin, the class teacher, a
+    teacher assigned to the class, subject and subgroup, the lesson's own
+    teacher (a substitute gives that one lesson)."""
+    if subject.has(ADMIN) or _class_teacher(facts):
+        return None
+    school_subject = facts.item_subject_id or context.get("subject_id")
+    subgroup = facts.item_subgroup_id if facts.item_subject_id else context.get("subgroup_id")
+    if _covers(facts, school_subject, subgroup):
+        return None
+    if facts.author_id and facts.author_id == subject.user_id and facts.item_subject_id:
+        return None
+    return _forbidden("not_assigned")
+
+
+def _corrects_mark(subject: Subject, facts: Facts, context: dict):
+    """R-J7: admin and deputy any mark of the school; a teacher the marks
+    they posted or of the class and subject they teach."""
+    if subject.has(ADMIN, "deputy"):
+        return None
+    if facts.author_id == subject.user_id or _covers(facts, facts.item_subject_id, facts.item_subgroup_id):
+        return None
+    return _forbidden("not_assigned")
+
+
+def _subject_teacher(subject: Subject, facts: Facts, context: dict):
+    """Final marks, thematic plans: admin (and deputy where allowed) or the
+    teacher of that school subject in the class."""
+    if subject.has(ADMIN, "deputy"):
+        return None
+    if _covers(facts, context.get("subject_id"), None, any_subgroup=True):
+        return None
+    return _forbidden("not_assigned")
+
+
+def _reads_journal(subject: Subject, facts: Facts, context: dict):
+    """The class journal page: the administration, the class teacher, the
+    teacher of that subject in the class; anyone else is told nothing."""
+    if subject.has(*ADMINISTRATION) or _class_teacher(facts):
+        return None
+    if _covers(facts, context.get("subject_id"), None, any_subgroup=True):
+        return None
+    return _not_found("not_related")
+
+
+def _reads_timetable(subject: Subject, facts: Facts, context: dict):
+    """R-A3: staff see every class's timetable; a student their own class's,
+    a parent their children's."""
+    if is_staff(subject.roles):
+        return None
+    if facts.class_ids & facts.family_classes:
+        return None
+    return _not_found("not_related")
+
+
+def _manages_family(subject: Subject, facts: Facts, context: dict):
+    """R-A2: admin every family of the school; a class teacher those they
+    issued logins to and those of their own classes."""
+    if subject.has(ADMIN) or facts.created_by_subject or _class_teacher(facts):
+        return None
+    return _not_found("not_related")
+
+
+def _keeps_subgroups(subject: Subject, facts: Facts, context: dict):
+    """Subgroups (R-S5): admin and deputy any class, a class teacher their own."""
+    if subject.has(ADMIN, "deputy") or _class_teacher(facts):
+        return None
+    return _forbidden("not_class_teacher")
+
+
+POLICY = {
+    # people (identity)
+    "student.link_parent": Rule("student", frozenset(FAMILY_MANAGERS), True, relation=_manages_family),
+    "parent.consent": Rule("user", frozenset(FAMILY_MANAGERS), True, relation=_manages_family),
+    "user.roles": Rule("user", frozenset((ADMIN,)), True),
+    "user.unlock": Rule("user", frozenset((ADMIN,)), True),
+    # school structure (journal)
+    "class.enrol": Rule("class", frozenset(FAMILY_MANAGERS), False, relation=_keeps_class("forbidden")),
+    "class.import": Rule("class", frozenset(FAMILY_MANAGERS), False, relation=_keeps_class("forbidden")),
+    "class.assign": Rule("class", frozenset((ADMIN, "deputy")), True),
+    "class.subgroups": Rule("class", frozenset((ADMIN, "deputy", "class_teacher")), False,
+                            relation=_keeps_subgroups),
+    "class.plan": Rule("class", frozenset((ADMIN, "deputy", "teacher")), False, relation=_subject_teacher),
+    "plan.coverage": Rule("class", JOURNAL_READERS, True),
+    "timetable.read": Rule("class", frozenset(ROLES) - {"news_editor"}, True, relation=_reads_timetable),
+    "timetable.write": Rule("class", frozenset((ADMIN, "scheduler")), True),
+    "class.journal.read": Rule("class", JOURNAL_READERS, False, outsider="not_found", relation=_reads_journal),
+    "student.movements": Rule("student", JOURNAL_READERS | {"secretary"}, True),
+    "student.move": Rule("student", frozenset((ADMIN,)), True),
+    "year.close": Rule("year", frozenset((ADMIN,)), True),
+    # the journal itself
+    "lesson.write": Rule("class", frozenset((ADMIN, "class_teacher", "teacher")), False, relation=_keeps_journal),
+    "lesson.marks": Rule("lesson", frozenset((ADMIN, "class_teacher", "teacher")), False, relation=_keeps_journal),
+    "lesson.attendance": Rule("lesson", frozenset((ADMIN, "class_teacher", "teacher")), False,
+                              relation=_keeps_journal),
+    "mark.correct": Rule("mark", frozenset((ADMIN, "deputy", "teacher")), False, relation=_corrects_mark),
+    "mark.remove": Rule("mark", frozenset((ADMIN, "deputy", "teacher")), False, relation=_corrects_mark),
+    "mark.history": Rule("mark", STAFF_ROLES, True),
+    "final.write": Rule("student", frozenset((ADMIN, "teacher")), False, relation=_subject_teacher),
+    # messaging: a letter goes to someone of the writer's own school (who to whom is messaging's rule)
+    "message.send": Rule("user", None, False, foreign="forbidden", missing="deferred"),
+}
+# Actions decided by their own functions below (docs/contracts.md "Access decisions").
+ACTION_RESOURCE = {"diary.read": "student", "report.read": "class", "user.read": "user"}
+
+
+def decide(subject: Subject, action: str, resource: Resource, facts: Facts, context: dict | None = None
+           ) -> Decision:
     """May ``subject`` do ``action`` on ``resource``? The "Access decisions"
-    table of docs/contracts.md (R-A3). Unknown actions are refused."""
+    table of docs/contracts.md (R-A3) and :data:`POLICY`. Unknown actions
+    are refused. A journal resource identity has not heard of yet (its
+    event is on the way) is left to the journal: ``allowed`` with reason
+    ``deferred``, never cached by the gateway."""
+    context = context or {}
+    rule = POLICY.get(action)
+    if rule is not None:
+        return _decide_rule(subject, rule, resource, facts, context)
     expected = ACTION_RESOURCE.get(action)
     if expected is None:
         return Decision(False, "forbidden", "unknown_action")
@@ -357,6 +526,32 @@ def decide(subject: Subject, action: str, resource: Resource, facts: Facts) -> D
     if action == "report.read":
         return _decide_report(subject, resource, facts)
     return _decide_user(subject, resource, facts)
+
+
+def _decide_rule(subject: Subject, rule: Rule, resource: Resource, facts: Facts, context: dict) -> Decision:
+    if resource.type != rule.resource:
+        return _forbidden("wrong_resource_type")
+    has_role = rule.roles is None or subject.has(*rule.roles)
+    if rule.role_first and not has_role:
+        return _forbidden("role")
+    if not facts.known:
+        return _allow("deferred")
+    if not facts.exists:
+        if rule.missing == "deferred":
+            return _allow("deferred")
+        return Decision(False, rule.missing, "no_such_resource")
+    if rule.resource == "student" and "student" not in facts.roles:
+        return Decision(False, rule.missing, "not_a_student")
+    # Another school's data does not exist for this subject, whoever they are.
+    if not subject.school_id or facts.school_id != subject.school_id:
+        return Decision(False, rule.foreign, "other_school")
+    if not has_role:
+        return Decision(False, rule.outsider, "role")
+    if rule.relation is not None:
+        denied = rule.relation(subject, facts, context)
+        if denied is not None:
+            return denied
+    return _allow("policy")
 
 
 def _decide_diary(subject: Subject, resource: Resource, facts: Facts) -> Decision:

@@ -53,6 +53,7 @@ MESSAGES = {
     "totp_enabled": "Второй фактор уже включён",
     "totp_not_started": "Сначала начните подключение второго фактора",
     "totp_staff_only": "Второй фактор подключают сотрудники школы",
+    "secrets_unavailable": "Вход временно невозможен: защищённые данные недоступны. Обратитесь к администратору",
     "argument_required": "Не указан параметр «{field}»",
 }
 
@@ -92,6 +93,12 @@ class InvalidToken(base.Unauthenticated):
 
 class TotpEnabled(base.Conflict):
     code, message = "TOTP_ALREADY_ENABLED", MESSAGES["totp_enabled"]
+
+
+class SecretsUnavailable(base.ServiceUnavailable):
+    """The key-encryption key does not open the stored secrets (a wrong or
+    lost key): identity fails closed instead of skipping the second factor."""
+    code, message = "SERVICE_UNAVAILABLE", MESSAGES["secrets_unavailable"]
 
 
 class LoginTaken(base.Conflict):

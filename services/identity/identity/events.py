@@ -10,6 +10,7 @@ USER_CREATED = "user_created"
 ROLES_CHANGED = "roles_changed"  # published by the later "Identity and access" issue
 PARENT_LINKED = "parent_linked"
 CONSENT_RECORDED = "consent_recorded"
+SESSIONS_REVOKED = "sessions_revoked"
 
 # Consumed from the gateway (R-A6).
 GATEWAY = "gateway"
@@ -23,6 +24,11 @@ JOURNAL = "journal"
 CLASS_CREATED = "class_created"
 STUDENT_ENROLLED = "student_enrolled"
 TEACHER_ASSIGNED = "teacher_assigned"
+LESSON_RECORDED = "lesson_recorded"
+MARK_POSTED = "mark_posted"
+YEAR_OPENED = "year_opened"
+STUDENT_LEFT = "student_left"
+STUDENT_TRANSFERRED = "student_transferred"
 
 
 def _date(value: dt.date | None) -> str | None:

@@ -4,6 +4,7 @@ backup Export stream. A plain grpcio server with a thread pool, never inside
 nameko; argon2 releases the GIL, so logins run in parallel."""
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -18,14 +19,28 @@ from kernel.db import transaction
 from kernel.events import utcnow
 from kernel.grpcserver import abort
 
-from identity import credentials, domain, store, totp
-from identity.errors import text
+from identity import credentials, domain, sessions, store, totp
+from identity.errors import SecretsUnavailable, text
 
 log = logging.getLogger(__name__)
 
 LOGINS = Counter("identity_logins_total", "Login attempts by result", ["result"])
 MAX_LOGIN_INPUT = 256
 MAX_PASSWORD_INPUT = 1024
+
+
+def _fail_closed(method):
+    """A key-encryption key that does not open the stored secrets (signing
+    keys, TOTP secrets) answers UNAVAILABLE (the gateway's 503): never a token
+    without its signature key or a login without its second factor."""
+    @functools.wraps(method)
+    def wrapper(self, request, context):
+        try:
+            return method(self, request, context)
+        except SecretsUnavailable:
+            abort(context, grpc.StatusCode.UNAVAILABLE, "SERVICE_UNAVAILABLE", text("secrets_unavailable"))
+            return None
+    return wrapper
 
 
 class IdentityServicer(identity_pb2_grpc.IdentityServicer):
@@ -55,6 +70,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
                 self._private_keys[kid] = credentials.load_private_key(pem)
             return kid, self._private_keys[kid]
 
+    @_fail_closed
     def GetPublicKeys(self, request, context):
         self.signing_key()  # a JWKS is never empty: verifiers may start before the first login
         with transaction(self.factory) as s:
@@ -63,6 +79,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
 
     # --- login --------------------------------------------------------------
 
+    @_fail_closed
     def Login(self, request, context):
         login, password = request.login, request.password
         if not login or not password or len(login) > MAX_LOGIN_INPUT or len(password) > MAX_PASSWORD_INPUT:
@@ -111,11 +128,11 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
                                 before={"failures": account_failures})
             if credentials.needs_rehash(password_hash):
                 store.set_password_hash(s, user_id=user.id, password_hash=credentials.hash_password(password))
-            refresh = credentials.new_refresh_token()
+            refresh, family_id = credentials.new_refresh_token(), str(uuid.uuid4())
             store.add_refresh_token(s, user=user, token_hash=credentials.token_hash(refresh),
-                                    family_id=str(uuid.uuid4()), expires_at=utcnow() + credentials.REFRESH_TTL)
+                                    family_id=family_id, expires_at=utcnow() + credentials.REFRESH_TTL)
         LOGINS.labels("ok").inc()
-        return self._pair(user, refresh)
+        return self._pair(user, refresh, family_id)
 
     def _second_factor(self, user, code: str) -> str:
         """"ok" (none enabled, or a good code, which is then spent),
@@ -140,11 +157,12 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
             row.last_step = step
             return "ok"
 
-    def _pair(self, user, refresh: str):
+    def _pair(self, user, refresh: str, session_id: str):
+        """The token pair of one session: the access token names it (``sid``)."""
         kid, key = self.signing_key()
         access = credentials.issue_access_token(
             private_key=key, kid=kid, user_id=user.id, school_id=user.school_id, roles=user.roles,
-            login=user.login, ttl=self.access_ttl)
+            login=user.login, ttl=self.access_ttl, session_id=session_id)
         return identity_pb2.TokenPair(access_token=access, refresh_token=refresh, expires_in=self.access_ttl,
                                       user_id=user.id, roles=list(user.roles), school_id=user.school_id)
 
@@ -154,6 +172,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
 
     # --- sessions -----------------------------------------------------------
 
+    @_fail_closed
     def Refresh(self, request, context):
         """Rotate: the presented token is spent, a new one of the same family
         is issued. A spent or revoked token presented again means it was
@@ -172,6 +191,9 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
                     store.add_audit(s, action="refresh_reuse", school_id=row.school_id, target_id=row.user_id,
                                     after={"family_id": row.family_id,
                                            "address": request.client_address or None})
+                    # the thief's access token of that session dies too, not only its refresh token
+                    sessions.record_revocation(s, user_id=row.user_id, school_id=row.school_id,
+                                               reason="refresh_reuse", session_ids=[row.family_id])
                 reused = True
             else:
                 user = store.get_user(s, user_id=row.user_id)
@@ -183,17 +205,20 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
                     abort(context, grpc.StatusCode.PERMISSION_DENIED, "NO_CONSENT", text("no_consent"))
                     return None
                 row.used_at = now
+                family_id = row.family_id
                 refresh = credentials.new_refresh_token()
                 store.add_refresh_token(s, user=user, token_hash=credentials.token_hash(refresh),
                                         family_id=row.family_id, expires_at=row.expires_at)
         if reused:  # committed above: the revocation must survive the error answer
             LOGINS.labels("refresh_reuse").inc()
             return self._invalid_token(context)
-        return self._pair(user, refresh)
+        return self._pair(user, refresh, family_id)
 
     def Logout(self, request, context):
         """Revoke the session of ``refresh_token`` if it is the caller's; an
-        unknown or foreign token changes nothing (and says nothing)."""
+        unknown or foreign token changes nothing (and says nothing). The
+        access tokens of that session stop working at the gateway at once
+        (``sessions_revoked``)."""
         token = request.refresh_token
         revoked = False
         if token and len(token) <= MAX_LOGIN_INPUT:
@@ -201,7 +226,18 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
                 row = store.find_refresh_token(s, token_hash=credentials.token_hash(token))
                 if row is not None and row.user_id == request.user_id:
                     revoked = store.revoke_family(s, family_id=row.family_id) > 0
+                    sessions.record_revocation(s, user_id=row.user_id, school_id=row.school_id, reason="logout",
+                                               session_ids=[row.family_id], actor_id=row.user_id)
         return identity_pb2.LogoutReply(revoked=revoked)
+
+    def ListRevocations(self, request, context):
+        """Revocations an unexpired access token may still hit (a gateway
+        worker loads them before it trusts any token)."""
+        with transaction(self.factory) as s:
+            rows = store.current_revocations(s, now=utcnow())
+            return identity_pb2.Revocations(items=[identity_pb2.Revocation(
+                user_id=r.user_id, session_id=r.session_id or "", before=r.before,
+                until=int(r.expires_at.timestamp()), reason=r.reason) for r in rows])
 
     def _invalid_token(self, context):
         abort(context, grpc.StatusCode.UNAUTHENTICATED, "INVALID_TOKEN", text("invalid_token"))
@@ -218,7 +254,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
         resource = domain.Resource(request.resource_type, request.resource_id)
         with transaction(self.factory) as s:
             facts = store.access_facts(s, subject_id=subject.user_id, resource=resource)
-        decision = domain.decide(subject, request.action, resource, facts)
+        decision = domain.decide(subject, request.action, resource, facts, dict(request.context))
         return identity_pb2.AuthorizeReply(allowed=decision.allowed, denial=decision.denial, reason=decision.reason)
 
     # --- profile ------------------------------------------------------------

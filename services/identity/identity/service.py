@@ -9,9 +9,10 @@ from nameko.rpc import rpc
 from sqlalchemy.exc import DataError, IntegrityError
 
 from kernel.db import Database
+from kernel.errors import ServiceError
 from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event
 
-from identity import credentials, domain, events, store, totp
+from identity import credentials, domain, events, sessions, store, totp
 from identity.bulk import BulkRpc
 from identity.errors import (
     AlreadyExists, Forbidden, LoginTaken, NotFound, TotpEnabled, ValidationError, text,
@@ -39,11 +40,11 @@ class Service(BulkRpc):
     dead_letters = DeadLetters(tables)
     metrics = EntrypointMetrics()
 
-    @rpc
+    @rpc(expected_exceptions=ServiceError)
     def health(self):
         return {"status": "ok", "service": self.name}
 
-    @rpc
+    @rpc(expected_exceptions=ServiceError)
     def create_user(self, ctx, data):
         """Create a user (R-A2): admin any roles, class teacher students and
         parents. ``{id, login, initial_password}``; the generated password is
@@ -68,7 +69,7 @@ class Service(BulkRpc):
             raise LoginTaken(text("login_taken", login=new.login), details={"login": new.login}) from None
         return {"id": user.id, "login": user.login, "initial_password": generated}
 
-    @rpc
+    @rpc(expected_exceptions=ServiceError)
     def link_parent(self, ctx, student_id, parent_id, relation):
         """Link a parent to a student of the actor's school. Idempotent: the
         same link again answers the same data; another relation is 409."""
@@ -106,7 +107,7 @@ class Service(BulkRpc):
         self.outbox.add(s, events.PARENT_LINKED, payload, _ctx_for_events(actor))
         return payload
 
-    @rpc
+    @rpc(expected_exceptions=ServiceError)
     def record_consent(self, ctx, parent_id, given, signed_on):
         """Record a parent's consent or refusal (R-A4); the history is kept and
         the latest record decides whether the parent may log in."""
@@ -127,6 +128,7 @@ class Service(BulkRpc):
             if not given:
                 # R-A4: a withdrawn consent ends the parent's sessions at once.
                 store.revoke_user_sessions(s, user_id=parent_id)
+                self._end_sessions(s, actor, parent_id, "consent_withdrawn")
             store.add_audit(s, action="consent_recorded", school_id=actor.school_id, actor_id=actor.user_id,
                             target_id=parent_id, correlation_id=actor.correlation_id,
                             before={"given": bool(before.given)} if before else None, after={"given": given})
@@ -134,10 +136,18 @@ class Service(BulkRpc):
             self.outbox.add(s, events.CONSENT_RECORDED, payload, _ctx_for_events(actor))
         return payload
 
-    @rpc
-    def change_password(self, ctx, old_password, new_password):
+    def _end_sessions(self, s, actor, user_id, reason, keep=None):
+        """Access tokens of the user's sessions stop working at the gateway
+        (issue 3 item 3), not only their refresh tokens."""
+        payload = sessions.revocation(s, user_id=user_id, reason=reason, keep=keep)
+        self.outbox.add(s, events.SESSIONS_REVOKED, payload, _ctx_for_events(actor))
+
+    @rpc(expected_exceptions=ServiceError)
+    def change_password(self, ctx, old_password, new_password, keep_session=None):
         """``PUT /me/password``: the current password proves it is the owner;
-        every session of the user ends (other devices log in again)."""
+        every other session of the user ends (other devices log in again);
+        ``keep_session`` is the session the change was made in (the access
+        token's ``sid``), None ends every session."""
         actor = domain.parse_ctx(ctx)
         if not isinstance(old_password, str) or not old_password or len(old_password) > 1024:
             raise domain.invalid("field_required", "old_password")
@@ -151,13 +161,15 @@ class Service(BulkRpc):
             raise ValidationError(text("password_wrong"), details={"field": "old_password"})
         new_hash = tpool.execute(credentials.hash_password, new_password)
         with self.db.transaction() as s:
+            keep = keep_session if isinstance(keep_session, str) and keep_session else None
             store.set_password_hash(s, user_id=actor.user_id, password_hash=new_hash)
-            store.revoke_user_sessions(s, user_id=actor.user_id)
+            store.revoke_user_sessions(s, user_id=actor.user_id, keep_family=keep)
+            self._end_sessions(s, actor, actor.user_id, "password_changed", keep=keep)
             store.add_audit(s, action="password_changed", school_id=actor.school_id, actor_id=actor.user_id,
                             target_id=actor.user_id, correlation_id=actor.correlation_id)
         return None
 
-    @rpc
+    @rpc(expected_exceptions=ServiceError)
     def set_roles(self, ctx, user_id, roles):
         """``PUT /users/{id}/roles`` (R-A5): the admin only, never their own;
         audited with who, when, before and after; the user's sessions end so
@@ -174,6 +186,7 @@ class Service(BulkRpc):
             if before != list(roles):
                 store.set_roles(s, user_id=user_id, roles=roles)
                 store.revoke_user_sessions(s, user_id=user_id)
+                self._end_sessions(s, actor, user_id, "roles_changed")
                 store.add_audit(s, action="roles_changed", school_id=actor.school_id, actor_id=actor.user_id,
                                 target_id=user_id, correlation_id=actor.correlation_id,
                                 before={"roles": before}, after={"roles": list(roles)})
@@ -182,7 +195,7 @@ class Service(BulkRpc):
             s.refresh(user)
             return store.user_dict(user)
 
-    @rpc
+    @rpc(expected_exceptions=ServiceError)
     def unlock_login(self, ctx, user_id):
         """``POST /users/{id}/unlock``: the admin clears a user's failed
         logins (a locked-out teacher on a school morning); audited."""
@@ -199,7 +212,7 @@ class Service(BulkRpc):
                             target_id=user_id, correlation_id=actor.correlation_id, before={"failures": cleared})
         return {"user_id": user_id, "cleared": cleared}
 
-    @rpc
+    @rpc(expected_exceptions=ServiceError)
     def begin_totp(self, ctx):
         """``POST /me/totp``: a new secret for the caller's authenticator
         app; the factor is on only after :meth:`confirm_totp`. Staff only."""
@@ -217,7 +230,7 @@ class Service(BulkRpc):
             store.put_totp(s, user_id=user.id, secret=secret)
             return {"secret": secret, "otpauth_uri": totp.provisioning_uri(secret, user.login)}
 
-    @rpc
+    @rpc(expected_exceptions=ServiceError)
     def confirm_totp(self, ctx, code):
         """``POST /me/totp/confirm``: the first code proves the app works;
         the factor is on and ten recovery codes are returned, once."""
@@ -240,7 +253,7 @@ class Service(BulkRpc):
                             target_id=actor.user_id, correlation_id=actor.correlation_id)
         return {"recovery_codes": codes}
 
-    @rpc
+    @rpc(expected_exceptions=ServiceError)
     def list_audit(self, ctx, target_id=None, action=None, limit=100):
         """The audit trail of the actor's school, newest first (admin only)."""
         actor = domain.parse_ctx(ctx)
@@ -255,7 +268,7 @@ class Service(BulkRpc):
                                        limit=limit)
             return {"items": [store.audit_dict(r) for r in rows], "next_cursor": None}
 
-    @rpc
+    @rpc(expected_exceptions=ServiceError)
     def get_user(self, ctx, user_id):
         """A user card without secrets, when the actor may read it
         (contracts "user.read"); otherwise NOT_FOUND."""
@@ -269,7 +282,24 @@ class Service(BulkRpc):
                 raise NotFound(text("user_not_found"), details={"user_id": user_id})
             return store.user_dict(store.get_user(s, user_id=user_id))
 
-    @rpc
+    @rpc(expected_exceptions=ServiceError)
+    def authorize(self, ctx, action, resource_type, resource_id, context=None):
+        """The access decision for the caller of ``ctx`` (the same function
+        as the gRPC Authorize): ``{allowed, denial, reason}``. For services
+        that ask identity about a relationship only identity knows."""
+        actor = domain.parse_ctx(ctx)
+        action = domain.require_str(action, "action", max_len=60)
+        resource = domain.Resource(domain.require_str(resource_type, "resource_type", max_len=20),
+                                   _id_arg(resource_id, "resource_id"))
+        context = context if isinstance(context, dict) else {}
+        subject = domain.Subject(actor.user_id, actor.school_id, actor.roles)
+        with self.db.transaction() as s:
+            facts = store.access_facts(s, subject_id=actor.user_id, resource=resource)
+        decision = domain.decide(subject, action, resource, facts,
+                                 {k: v for k, v in context.items() if isinstance(v, str)})
+        return {"allowed": decision.allowed, "denial": decision.denial, "reason": decision.reason}
+
+    @rpc(expected_exceptions=ServiceError)
     def list_access(self, ctx, user_id=None, from_date=None, to_date=None, limit=100):
         """R-A6: the access log of the actor's school, newest first (admin)."""
         actor = domain.parse_ctx(ctx)
@@ -287,7 +317,7 @@ class Service(BulkRpc):
                                         limit=limit)
             return {"items": [store.access_dict(r) for r in rows], "next_cursor": None}
 
-    @rpc
+    @rpc(expected_exceptions=ServiceError)
     def activity(self, ctx, month):
         """R-A6/R-R8: requests per user, role and class in ``month``
         (YYYY-MM, UTC); the administration."""
@@ -367,6 +397,55 @@ class Service(BulkRpc):
         store.upsert_assignment(session, assignment_id=assignment_id, school_id=_school(envelope),
                                 teacher_id=teacher_id, class_id=class_id, subject_id=subject_id,
                                 subgroup_id=events.optional(payload, "subgroup_id"))
+
+    @_journal_handler(events.YEAR_OPENED)
+    @handles("identity.year_opened", tables["processed_events"])
+    def on_year_opened(self, session, envelope):
+        (year_id,) = events.require(envelope["payload"], "year_id")
+        store.upsert_year(session, year_id=year_id, school_id=_school(envelope))
+
+    @_journal_handler(events.LESSON_RECORDED)
+    @handles("identity.lesson_recorded", tables["processed_events"])
+    def on_lesson_recorded(self, session, envelope):
+        """teacher -> lesson, substitute -> lesson (``teacher_id`` gave it,
+        for ``substitute_for`` when set)."""
+        payload = envelope["payload"]
+        lesson_id, class_id, subject_id = events.require(payload, "lesson_id", "class_id", "subject_id")
+        store.upsert_lesson(session, lesson_id=lesson_id, school_id=_school(envelope), class_id=class_id,
+                            subject_id=subject_id, teacher_id=events.optional(payload, "teacher_id"),
+                            subgroup_id=events.optional(payload, "subgroup_id"),
+                            substitute_for=events.optional(payload, "substitute_for"))
+
+    @_journal_handler(events.MARK_POSTED)
+    @handles("identity.mark_posted", tables["processed_events"])
+    def on_mark_posted(self, session, envelope):
+        payload = envelope["payload"]
+        mark_id, class_id = events.require(payload, "mark_id", "class_id")
+        store.upsert_mark(session, mark_id=mark_id, school_id=_school(envelope), class_id=class_id,
+                          lesson_id=events.optional(payload, "lesson_id"),
+                          subject_id=events.optional(payload, "subject_id"),
+                          student_id=events.optional(payload, "student_id"),
+                          teacher_id=events.optional(payload, "teacher_id"))
+
+    @_journal_handler(events.STUDENT_TRANSFERRED)
+    @handles("identity.student_transferred", tables["processed_events"])
+    def on_student_transferred(self, session, envelope):
+        """The student's class follows the transfer (the ``student_enrolled``
+        that comes with it says the same; either may arrive first)."""
+        payload = envelope["payload"]
+        student_id, to_class = events.require(payload, "student_id", "to_class_id")
+        store.upsert_student_class(session, student_id=student_id, school_id=_school(envelope),
+                                   class_id=to_class, since=events.optional_date(payload, "on"))
+
+    @_journal_handler(events.STUDENT_LEFT)
+    @handles("identity.student_left", tables["processed_events"])
+    def on_student_left(self, session, envelope):
+        """A student who left (or graduated) is nobody's class member any
+        more: the class teacher and the teachers lose the relationship."""
+        payload = envelope["payload"]
+        student_id, class_id = events.require(payload, "student_id", "class_id")
+        store.end_student_class(session, student_id=student_id, class_id=class_id,
+                                on=events.optional_date(payload, "on"))
 
 
 def _manages(session, actor: domain.Actor, user) -> bool:

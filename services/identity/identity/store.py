@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 
 from sqlalchemy import (
-    JSON, Boolean, Date, DateTime, ForeignKey, Index, String, Text, UniqueConstraint, delete, func, select,
+    JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, String, Text, UniqueConstraint, delete, func, select,
     update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -17,7 +18,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from kernel.db import new_id
 from kernel.events import kernel_tables, utcnow
 
-from identity import domain
+from identity import domain, errors, sealing
+
+log = logging.getLogger(__name__)
 
 
 class Base(DeclarativeBase):
@@ -97,10 +100,21 @@ class SigningKey(Base):
     __tablename__ = "signing_keys"
 
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    private_pem: Mapped[str] = mapped_column(Text, nullable=False)
+    # The Ed25519 private key (PKCS#8 PEM), sealed with the KEK (identity.sealing):
+    # read and set it through ``private_pem``. kernel.export refuses to send it unsealed.
+    private_key_sealed: Mapped[str] = mapped_column(Text, nullable=False,
+                                                    info={"export_check": sealing.is_sealed})
     public_jwk: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+
+    @property
+    def private_pem(self) -> str:
+        return open_secret(self.private_key_sealed, context=sealing.signing_key_context(self.kid))
+
+    @private_pem.setter
+    def private_pem(self, pem: str) -> None:
+        self.private_key_sealed = seal_secret(pem, context=sealing.signing_key_context(self.kid))
 
 
 # --- projections of journal events ----------------------------------------------
@@ -142,6 +156,58 @@ class TeacherAssignment(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 
+class LessonRef(Base):
+    """lesson_recorded: a lesson's class, subject, subgroup and the teacher who
+    gave it (a substitute gives it for ``substitute_for``)."""
+    __tablename__ = "lesson_refs"
+
+    lesson_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    school_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    class_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    subject_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    teacher_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    subgroup_id: Mapped[str | None] = mapped_column(String(36))
+    substitute_for: Mapped[str | None] = mapped_column(String(36))
+
+
+class MarkRef(Base):
+    """mark_posted: a mark's lesson, class, subject, student and author."""
+    __tablename__ = "mark_refs"
+
+    mark_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    school_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    lesson_id: Mapped[str | None] = mapped_column(String(36))
+    class_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    subject_id: Mapped[str | None] = mapped_column(String(36))
+    student_id: Mapped[str | None] = mapped_column(String(36))
+    teacher_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class YearRef(Base):
+    """year_opened: which school a school year belongs to."""
+    __tablename__ = "year_refs"
+
+    year_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    school_id: Mapped[str] = mapped_column(String(36), nullable=False)
+
+
+class SessionRevocation(Base):
+    """Access tokens that no longer count before they expire: one session
+    (``session_id``, the refresh-token family: logout, a replayed refresh
+    token) or every session of a user issued before ``before`` (password,
+    roles, consent, second factor). Kept until no such token can be alive
+    (``expires_at``); the gateway loads them at start (ListRevocations)."""
+    __tablename__ = "session_revocations"
+    __table_args__ = (Index("ix_session_revocations_expires", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    session_id: Mapped[str | None] = mapped_column(String(36))
+    before: Mapped[int] = mapped_column(BigInteger, nullable=False)  # epoch seconds: tokens issued before are refused
+    reason: Mapped[str] = mapped_column(String(40), nullable=False)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
 # --- access: failed logins and the audit trail (issue 3) --------------------------------
 
 class LoginFailure(Base):
@@ -179,11 +245,21 @@ class TotpSecret(Base):
     __tablename__ = "totp_secrets"
 
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
-    secret: Mapped[str] = mapped_column(String(64), nullable=False)
+    # The base32 TOTP secret, sealed with the KEK (identity.sealing): read and set
+    # it through ``secret``. kernel.export refuses to send it unsealed.
+    secret_sealed: Mapped[str] = mapped_column(Text, nullable=False, info={"export_check": sealing.is_sealed})
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     recovery_hashes: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
     last_step: Mapped[int | None] = mapped_column()  # the last accepted time step: a code works once
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+    @property
+    def secret(self) -> str:
+        return open_secret(self.secret_sealed, context=sealing.totp_context(self.user_id))
+
+    @secret.setter
+    def secret(self, secret: str) -> None:
+        self.secret_sealed = seal_secret(secret, context=sealing.totp_context(self.user_id))
 
 
 class AccessRecord(Base):
@@ -327,8 +403,8 @@ def active_signing_key(session: Session) -> SigningKey | None:
 
 
 def add_signing_key(session: Session, *, kid: str, private_pem: str, public_jwk: dict) -> SigningKey:
-    key = SigningKey(kid=kid, private_pem=private_pem, public_jwk=json.dumps(public_jwk),
-                     created_at=utcnow(), active=True)
+    key = SigningKey(kid=kid, public_jwk=json.dumps(public_jwk), created_at=utcnow(), active=True)
+    key.private_pem = private_pem  # sealed for this kid: set after kid
     session.add(key)
     session.flush()
     return key
@@ -402,18 +478,107 @@ def class_school(session: Session, *, class_id: str) -> str | None:
     return None
 
 
+def upsert_lesson(session: Session, *, lesson_id: str, school_id: str, class_id: str, subject_id: str,
+                  teacher_id: str | None, subgroup_id: str | None, substitute_for: str | None) -> None:
+    row = session.get(LessonRef, lesson_id)
+    if row is None:
+        row = LessonRef(lesson_id=lesson_id, school_id=school_id)
+        session.add(row)
+    row.school_id, row.class_id, row.subject_id = school_id, class_id, subject_id
+    row.teacher_id, row.subgroup_id, row.substitute_for = teacher_id, subgroup_id, substitute_for
+    session.flush()
+
+
+def upsert_mark(session: Session, *, mark_id: str, school_id: str, lesson_id: str | None, class_id: str,
+                subject_id: str | None, student_id: str | None, teacher_id: str | None) -> None:
+    """The first author stays: a correction does not make the corrector the mark's teacher."""
+    row = session.get(MarkRef, mark_id)
+    if row is None:
+        session.add(MarkRef(mark_id=mark_id, school_id=school_id, lesson_id=lesson_id, class_id=class_id,
+                            subject_id=subject_id, student_id=student_id, teacher_id=teacher_id))
+    session.flush()
+
+
+def upsert_year(session: Session, *, year_id: str, school_id: str) -> None:
+    if session.get(YearRef, year_id) is None:
+        session.add(YearRef(year_id=year_id, school_id=school_id))
+    session.flush()
+
+
+def end_student_class(session: Session, *, student_id: str, class_id: str, on: dt.date | None) -> bool:
+    """student_left: the student is in no class of the school any more,
+    unless a later enrolment (into the next year) already replaced it."""
+    row = session.get(StudentClass, student_id)
+    if row is None or row.class_id != class_id:
+        return False
+    if on is not None and row.since is not None and row.since >= on:
+        return False
+    session.delete(row)
+    session.flush()
+    return True
+
+
+def assignments_in(session: Session, *, teacher_id: str, class_id: str | None) -> frozenset:
+    """``{(subject_id, subgroup_id)}`` of a teacher's assignments in a class."""
+    if not class_id:
+        return frozenset()
+    return frozenset(session.execute(select(TeacherAssignment.subject_id, TeacherAssignment.subgroup_id).where(
+        TeacherAssignment.teacher_id == teacher_id, TeacherAssignment.class_id == class_id)).all())
+
+
+def family_classes(session: Session, *, subject_id: str) -> frozenset:
+    """The subject's own class (a student) and their children's (a parent
+    whose consent is given): the classes whose timetable is theirs (R-A3)."""
+    found = set()
+    own = class_of_student(session, student_id=subject_id)
+    if own:
+        found.add(own)
+    children = children_of(session, parent_id=subject_id)
+    if children and consent_given(session, parent_id=subject_id):
+        found |= {class_of_student(session, student_id=c.id) for c in children}
+    return frozenset(found - {None})
+
+
+def _class_facts(session: Session, *, subject_id: str, class_id: str, school_id: str, class_teacher_of,
+                 **extra) -> domain.Facts:
+    assignments = assignments_in(session, teacher_id=subject_id, class_id=class_id)
+    return domain.Facts(exists=True, school_id=school_id, class_ids=frozenset([class_id]),
+                        class_teacher_of=class_teacher_of, assignments=assignments,
+                        teaches=frozenset([class_id]) if assignments else frozenset(), **extra)
+
+
 def access_facts(session: Session, *, subject_id: str, resource: domain.Resource) -> domain.Facts:
-    """Everything :func:`identity.domain.decide` needs about ``resource``."""
+    """Everything :func:`identity.domain.decide` needs about ``resource``.
+    Lessons, marks, years and classes come from the journal's events: one
+    not seen yet is ``known=False`` (the journal, its owner, decides)."""
     class_teacher_of = frozenset(classes_of_class_teacher(session, teacher_id=subject_id))
     if resource.type == "class":
         school_id = class_school(session, class_id=resource.id)
         if school_id is None:
-            return domain.Facts()
-        teaches = session.scalars(select(TeacherAssignment.class_id).where(
-            TeacherAssignment.teacher_id == subject_id, TeacherAssignment.class_id == resource.id).limit(1)).first()
-        return domain.Facts(exists=True, school_id=school_id, class_ids=frozenset([resource.id]),
+            return domain.Facts(known=False)
+        return _class_facts(session, subject_id=subject_id, class_id=resource.id, school_id=school_id,
                             class_teacher_of=class_teacher_of,
-                            teaches=frozenset([teaches]) if teaches else frozenset())
+                            family_classes=family_classes(session, subject_id=subject_id))
+    if resource.type == "lesson":
+        lesson = session.get(LessonRef, resource.id)
+        if lesson is None:
+            return domain.Facts(known=False)
+        return _class_facts(session, subject_id=subject_id, class_id=lesson.class_id, school_id=lesson.school_id,
+                            class_teacher_of=class_teacher_of, item_subject_id=lesson.subject_id,
+                            item_subgroup_id=lesson.subgroup_id, author_id=lesson.teacher_id)
+    if resource.type == "mark":
+        mark = session.get(MarkRef, resource.id)
+        if mark is None:
+            return domain.Facts(known=False)
+        lesson = session.get(LessonRef, mark.lesson_id) if mark.lesson_id else None
+        return _class_facts(session, subject_id=subject_id, class_id=mark.class_id, school_id=mark.school_id,
+                            class_teacher_of=class_teacher_of, item_subject_id=mark.subject_id,
+                            item_subgroup_id=lesson.subgroup_id if lesson else None, author_id=mark.teacher_id)
+    if resource.type == "year":
+        year = session.get(YearRef, resource.id)
+        if year is None:
+            return domain.Facts(known=False)
+        return domain.Facts(exists=True, school_id=year.school_id)
     if resource.type not in ("student", "user"):
         return domain.Facts()
     user = get_user(session, user_id=resource.id)
@@ -431,12 +596,46 @@ def access_facts(session: Session, *, subject_id: str, resource: domain.Resource
             if own:
                 class_ids.add(own)
     parent_of = get_parent_link(session, student_id=user.id, parent_id=subject_id) is not None
+    own_class = class_of_student(session, student_id=user.id) if "student" in roles else None
+    assignments = assignments_in(session, teacher_id=subject_id, class_id=own_class)
     return domain.Facts(
         exists=True, school_id=user.school_id, roles=roles, parent_of=parent_of,
         consent_given=consent_given(session, parent_id=subject_id) if parent_of else False,
         class_ids=frozenset(class_ids), class_teacher_of=class_teacher_of,
         created_by_subject=bool(user.created_by) and user.created_by == subject_id,
+        assignments=assignments, teaches=frozenset([own_class]) if assignments else frozenset(),
     )
+
+
+# --- session revocations (issue 3 item 3) ---------------------------------------------------
+
+def add_revocation(session: Session, *, user_id: str, session_id: str | None, before: int, reason: str,
+                   expires_at: dt.datetime) -> SessionRevocation:
+    row = SessionRevocation(id=new_id(), user_id=user_id, session_id=session_id, before=before, reason=reason,
+                            expires_at=expires_at)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def current_revocations(session: Session, *, now: dt.datetime) -> list[SessionRevocation]:
+    """Revocations some unexpired access token may still hit; older ones are deleted."""
+    session.execute(delete(SessionRevocation).where(SessionRevocation.expires_at <= now))
+    return list(session.scalars(select(SessionRevocation).order_by(SessionRevocation.expires_at)))
+
+
+
+
+def family_of_user(session: Session, *, family_id: str, user_id: str) -> bool:
+    return session.scalars(select(RefreshToken.id).where(
+        RefreshToken.family_id == family_id, RefreshToken.user_id == user_id).limit(1)).first() is not None
+
+
+def live_families(session: Session, *, user_id: str, since: dt.datetime) -> list[str]:
+    """Sessions of a user that issued a token since ``since``: the ones an
+    unexpired access token may belong to."""
+    return list(session.scalars(select(RefreshToken.family_id).where(
+        RefreshToken.user_id == user_id, RefreshToken.issued_at >= since).distinct()))
 
 
 # --- refresh-token rotation, sessions, throttling, audit (issue 3) -------------------------
@@ -521,7 +720,8 @@ def put_totp(session: Session, *, user_id: str, secret: str) -> TotpSecret:
     """A new, not yet enabled secret (replaces an unconfirmed one)."""
     row = get_totp(session, user_id=user_id, lock=True)
     if row is None:
-        row = TotpSecret(user_id=user_id, secret=secret, enabled=False, recovery_hashes=[], created_at=utcnow())
+        row = TotpSecret(user_id=user_id, enabled=False, recovery_hashes=[], created_at=utcnow())
+        row.secret = secret  # sealed for this user: set after user_id
         session.add(row)
     else:
         row.secret, row.enabled, row.recovery_hashes, row.last_step = secret, False, [], None
@@ -588,3 +788,24 @@ def activity(session: Session, *, school_id: str, since: dt.datetime, until: dt.
         "by_role": [{"role": r, "requests": c} for r, c in sorted(by_role.items())],
         "by_class": [{"class_id": k, "requests": c} for k, c in sorted(by_class.items())],
     }
+
+
+# --- secrets at rest (identity.sealing) ------------------------------------------------------
+
+def seal_secret(plaintext: str, *, context: str) -> str:
+    """``plaintext`` sealed with the process's KEK for ``context``."""
+    try:
+        return sealing.box().seal(plaintext, context=context)
+    except (ValueError, OSError) as exc:  # a malformed key setting or an unusable key file
+        log.error("identity secret key unusable: %s", exc)
+        raise errors.SecretsUnavailable() from exc
+
+
+def open_secret(sealed: str, *, context: str) -> str:
+    """The plaintext of a sealed value. A wrong KEK or a damaged value fails
+    closed: logged for the operator, answered as SERVICE_UNAVAILABLE."""
+    try:
+        return sealing.box().open(sealed, context=context)
+    except (sealing.SealingError, ValueError, OSError) as exc:
+        log.error("identity secret cannot be opened: %s", exc)
+        raise errors.SecretsUnavailable() from exc

@@ -49,8 +49,17 @@ def new_recovery_codes() -> list[str]:
     return [one() for _ in range(RECOVERY_CODES)]
 
 
-def recovery_hash(code: str) -> str:
+def recovery_sha256(code: str) -> str:
+    """SHA-256 hex of a normalised recovery code (case and spaces ignored)."""
     return hashlib.sha256(code.strip().lower().replace(" ", "").encode()).hexdigest()
+
+
+def recovery_hash(code: str) -> str:
+    """What the store keeps for a recovery code and compares a typed one
+    with: the code's SHA-256, keyed with identity's KEK (identity.sealing)."""
+    from identity import sealing
+
+    return sealing.box().recovery_digest(recovery_sha256(code))
 
 
 def is_recovery_code(code: str) -> bool:

@@ -4,6 +4,9 @@ consents, and a stub gRPC context (no grpcio server or client in this
 monkey-patched process)."""
 from __future__ import annotations
 
+import base64
+import os
+
 import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
@@ -11,8 +14,26 @@ from sqlalchemy.pool import NullPool
 from kernel.db import make_engine, session_factory
 from kernel.testing import migrated_database
 
+from identity import sealing
 from identity.store import Base
 from identity_helpers import Factories, StubContext
+
+
+@pytest.fixture(scope="session", autouse=True)
+def identity_secret_key():
+    """The key-encryption key of this test run (identity.sealing): set
+    explicitly, so that no test writes a key file."""
+    key = sealing.generate_key()
+    sealing.use_key(key)
+    # Subprocesses (the gRPC server, the bootstrap CLI) seal with the same key.
+    before = os.environ.get(sealing.KEY_ENV)
+    os.environ[sealing.KEY_ENV] = base64.b64encode(key).decode()
+    yield key
+    sealing.use_key(None)
+    if before is None:
+        os.environ.pop(sealing.KEY_ENV, None)
+    else:
+        os.environ[sealing.KEY_ENV] = before
 
 
 @pytest.fixture(scope="session")

@@ -37,3 +37,21 @@ def test_0002_access_downgrades_and_upgrades(pg_databases):
         assert {t.name for t in Base.metadata.sorted_tables} <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+def test_0003_access_central_downgrades_and_upgrades(pg_databases):
+    from alembic import command
+
+    url = pg_databases.create("identity_mig3")
+    upgrade("identity", url)
+    command.downgrade(alembic_config("identity", url), "0002_access")
+    engine = create_engine(url)
+    try:
+        names = set(inspect(engine).get_table_names())
+        assert not names & {"lesson_refs", "mark_refs", "year_refs", "session_revocations"}
+        assert "access_log" in names
+        upgrade("identity", url)
+        engine.dispose()
+        assert {"lesson_refs", "mark_refs", "year_refs", "session_revocations"} <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()

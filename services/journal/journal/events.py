@@ -11,6 +11,7 @@ PRODUCER = "journal"
 
 YEAR_OPENED = "year_opened"
 SUBJECT_CREATED = "subject_created"
+SUBJECT_UPDATED = "subject_updated"
 CLASS_CREATED = "class_created"
 STUDENT_ENROLLED = "student_enrolled"
 TEACHER_ASSIGNED = "teacher_assigned"
@@ -41,7 +42,12 @@ def year_opened(year, periods) -> dict:
 
 
 def subject_created(subject) -> dict:
-    return {"subject_id": subject.id, "name": subject.name}
+    return {"subject_id": subject.id, "name": subject.name, "emphasis": subject.emphasis}
+
+
+def subject_updated(subject) -> dict:
+    """The subject's state after a change (R-F2 ``emphasis``)."""
+    return {"subject_id": subject.id, "name": subject.name, "emphasis": subject.emphasis}
 
 
 def class_created(klass) -> dict:
@@ -65,7 +71,8 @@ def lesson_recorded(lesson, subject_name: str) -> dict:
             "subject_name": subject_name, "teacher_id": lesson.teacher_id, "date": _day(lesson.date),
             "topic": lesson.topic, "lesson_type": lesson.lesson_type, "work_type": lesson.work_type,
             "homework": lesson.homework, "subgroup_id": lesson.subgroup_id,
-            "substitute_for": lesson.substitute_for, "late": lesson.late, "overdue": lesson.overdue}
+            "substitute_for": lesson.substitute_for, "late": lesson.late, "overdue": lesson.overdue,
+            "imported": bool(lesson.imported), "recorded_on": _day(lesson.recorded_on)}
 
 
 def mark_posted(mark, lesson, subject_name: str) -> dict:

@@ -4,6 +4,7 @@ the caller supplies the marks, the hours, the dates and "today"."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import statistics
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -18,10 +19,21 @@ DEFAULT_MIN_MARKS_HIGH = 5
 # Works that R-F2 says "weigh in": written, lab and practical (and control/test work).
 WRITTEN_KINDS = frozenset({"written", "lab", "practical", "control", "test"})
 YEAR = "year"
+# R-F2 "emphasis for Russian, literature, maths, physics, chemistry": a subject
+# of one of these names is emphasised unless the school says otherwise
+# (POST/PATCH /subjects ``emphasis``). Whole words at the start of the name, so
+# "Алгебра и начала анализа" is, "Литературное чтение" and "Физическая
+# культура" are not.
+EMPHASIS_NAMES = ("русский язык", "литература", "математика", "алгебра", "геометрия", "физика", "химия")
+_EMPHASIS_RE = re.compile(r"^(?:" + "|".join(EMPHASIS_NAMES) + r")(?![0-9a-zа-я])")
+DEFAULT_MIN_WRITTEN = 1          # written/lab/practical works an emphasised subject needs per period
 
 WARNING_TEXT = {
     "THIN_EVIDENCE": "Текущих отметок меньше, чем требует положение: {marks_count} из {required}",
     "NO_WRITTEN_WORK": "Нет ни одной письменной, лабораторной или практической работы",
+    "WRITTEN_WORK_REQUIRED": "По этому предмету итоговая отметка выставляется с обязательным учётом "
+                             "письменных, лабораторных и практических работ, а их в периоде "
+                             "{written_works} из {written_required}",
     "FAR_FROM_AVERAGE": "Итоговая отметка отличается от средневзвешенной ({weighted_average}) на 1 и более",
     "LATE": "Итоговая отметка выставлена позже 2 дней после окончания периода",
 }
@@ -46,6 +58,31 @@ def validate_final(data, *, allow_mark_1: bool) -> FinalSpec:
     )
 
 
+def default_emphasis(name: str) -> bool:
+    """Whether a subject of this name is emphasised by default (R-F2)."""
+    folded = " ".join(str(name or "").casefold().replace("ё", "е").split())
+    return _EMPHASIS_RE.match(folded) is not None
+
+
+def validate_emphasis(data, *, required: bool = False) -> bool | None:
+    """The ``emphasis`` flag of a subject request: a boolean, or None when
+    absent (and not required)."""
+    data = domain.require_mapping(data, "data")
+    value = data.get("emphasis")
+    if value is None and not required:
+        return None
+    if not isinstance(value, bool):
+        raise domain._invalid("emphasis", "Укажите emphasis: true или false")
+    return value
+
+
+def written_required(emphasis: bool, *, min_written: int = DEFAULT_MIN_WRITTEN) -> int:
+    """R-F2: the written, lab or practical works a final mark needs in its
+    period: ``min_written`` for an emphasised subject, none for the others
+    (for them a lack of such works is only noted, see :func:`warnings`)."""
+    return max(0, min_written) if emphasis else 0
+
+
 def required_marks(hours_per_week: float | None, *, low: int = DEFAULT_MIN_MARKS_LOW,
                    high: int = DEFAULT_MIN_MARKS_HIGH) -> int:
     """R-F2: the fewest current marks that justify a final mark."""
@@ -58,8 +95,10 @@ def round_half_up(x: float, digits: int = 2) -> float:
     return float(Decimal(str(x)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
 
 
-def evidence(marks: Sequence[tuple[int, int, str]], required: int) -> dict:
-    """``marks`` = ``[(value, weight, kind)]`` of the period (not removed)."""
+def evidence(marks: Sequence[tuple[int, int, str]], required: int, *, emphasis: bool = False,
+             written_needed: int = 0) -> dict:
+    """``marks`` = ``[(value, weight, kind)]`` of the period (not removed);
+    ``written_needed`` from :func:`written_required`."""
     count = len(marks)
     if count:
         average = round_half_up(sum(v for v, _, _ in marks) / count)
@@ -67,7 +106,8 @@ def evidence(marks: Sequence[tuple[int, int, str]], required: int) -> dict:
     else:
         average = weighted = None
     return {"marks_count": count, "required": required, "average": average, "weighted_average": weighted,
-            "written_works": sum(1 for _, _, k in marks if k in WRITTEN_KINDS)}
+            "written_works": sum(1 for _, _, k in marks if k in WRITTEN_KINDS),
+            "emphasis": emphasis, "written_required": written_needed}
 
 
 def is_late(period_ends_on: dt.date, today: dt.date) -> bool:
@@ -76,11 +116,17 @@ def is_late(period_ends_on: dt.date, today: dt.date) -> bool:
 
 
 def warnings(value: int, ev: dict, *, late: bool) -> list[dict]:
-    """What makes the final mark doubtful (R-F2, R-F3); never a refusal."""
+    """What makes the final mark doubtful (R-F2, R-F3); never a refusal.
+    An emphasised subject needs its written works even when the period has
+    no marks at all (WRITTEN_WORK_REQUIRED); for other subjects a period of
+    oral marks only is noted (NO_WRITTEN_WORK)."""
     codes = []
     if ev["marks_count"] < ev["required"]:
         codes.append("THIN_EVIDENCE")
-    if ev["marks_count"] and not ev["written_works"]:
+    if ev.get("written_required"):
+        if ev["written_works"] < ev["written_required"]:
+            codes.append("WRITTEN_WORK_REQUIRED")
+    elif ev["marks_count"] and not ev["written_works"]:
         codes.append("NO_WRITTEN_WORK")
     if ev["weighted_average"] is not None and abs(value - ev["weighted_average"]) >= 1:
         codes.append("FAR_FROM_AVERAGE")
@@ -112,22 +158,31 @@ def confidence(values: Sequence[int], required: int) -> float:
     return round_half_up(amount * (0.5 + 0.5 * steadiness))
 
 
-def forecast(marks: Sequence[tuple[int, int, str]], required: int) -> dict:
-    ev = evidence(marks, required)
-    return {"predicted": predicted_mark(ev["weighted_average"]),
-            "confidence": confidence([v for v, _, _ in marks], required),
+def forecast(marks: Sequence[tuple[int, int, str]], required: int, *, emphasis: bool = False,
+             written_needed: int = 0) -> dict:
+    """The predicted final mark and its confidence. In an emphasised subject
+    whose written works are missing the prediction rests on the wrong kind
+    of evidence (R-F2): its confidence is halved."""
+    ev = evidence(marks, required, emphasis=emphasis, written_needed=written_needed)
+    sure = confidence([v for v, _, _ in marks], required)
+    if ev["written_works"] < written_needed:
+        sure = round_half_up(sure / 2)
+    return {"predicted": predicted_mark(ev["weighted_average"]), "confidence": sure,
             "marks_count": ev["marks_count"], "required": required,
-            "weighted_average": ev["weighted_average"]}
+            "weighted_average": ev["weighted_average"], "emphasis": emphasis,
+            "written_works": ev["written_works"], "written_required": written_needed}
 
 
 def risk_reasons(fc: dict) -> list[str]:
-    """Why a student's subject is at risk: a forecast of 2, or too few marks
-    to be graded (R-F2)."""
+    """Why a student's subject is at risk: a forecast of 2, too few marks to
+    be graded, or (an emphasised subject) too few written works (R-F2)."""
     reasons = []
     if fc["predicted"] is not None and fc["predicted"] <= 2:
         reasons.append("LOW_FORECAST")
     if fc["marks_count"] < fc["required"]:
         reasons.append("FEW_MARKS")
+    if fc.get("written_works", 0) < fc.get("written_required", 0):
+        reasons.append("NO_WRITTEN_WORK")
     return reasons
 
 

@@ -116,6 +116,27 @@ def verify_mark(current: dict, versions: Sequence[tuple[dict, str, str]]) -> lis
     return problems
 
 
+def attendance_content(*, attendance_id: str, version: int, lesson_id: str, student_id: str, status: str,
+                       previous: str | None, by: str, at: dt.datetime, reason: str | None) -> dict:
+    """What one version of an attendance entry says: what its hash covers
+    (the same chain as a mark's, :func:`journal.domain.chain_hash`)."""
+    return {"attendance_id": attendance_id, "version": version, "lesson_id": lesson_id,
+            "student_id": student_id, "status": status, "previous": previous, "by": by,
+            "at": domain.utc_iso(at), "reason": reason}
+
+
+def verify_attendance(current: dict, versions: Sequence[tuple[dict, str, str]]) -> list[str]:
+    """Every problem of one attendance entry, like :func:`verify_mark`:
+    ``chain``, ``no_versions``, or the fields of the ``attendance`` row
+    (``status``, ``version``) that disagree with its last version."""
+    problems = [] if domain.verify_chain(versions) else ["chain"]
+    if not versions:
+        return problems + ["no_versions"]
+    last = versions[-1][0]
+    problems += [f for f in ("status", "lesson_id", "student_id", "version") if current.get(f) != last.get(f)]
+    return problems
+
+
 # --- attendance (R-J2, R-J7) -------------------------------------------------
 
 ATTENDANCE_STATUSES = ("present", "absent", "excused", "ill", "late")

@@ -12,9 +12,12 @@ import eventlet
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy, rpc
+from nameko.timer import timer
 from sqlalchemy.exc import IntegrityError
 
 from journal import domain, errors, events, finals, imports, marks, store, structure
+from journal import history_import
+from journal import verify as tamper
 from journal import settings as journal_settings
 from journal.store import tables
 from kernel.db import Database
@@ -43,6 +46,8 @@ def _not_enrolled(s, actor, student_id: str):
 
 # A ServiceError is an answer, not a fault: nameko logs it as a warning.
 journal_rpc = rpc(expected_exceptions=ServiceError)
+# how often old Idempotency-Key answers are deleted (the retention is a setting)
+IDEMPOTENCY_PURGE_SECONDS = 3600
 
 
 class Settings(DependencyProvider):
@@ -116,16 +121,18 @@ class Service:
 
     @journal_rpc
     def create_subject(self, ctx, data):
-        """Add a subject, unique by name within the school; admin."""
+        """Add a subject, unique by name within the school; admin. ``emphasis``
+        (R-F2) defaults from the name (:func:`journal.finals.default_emphasis`)."""
         actor = domain.actor_from_ctx(ctx)
         domain.require_roles(actor, domain.ADMIN)
         name = domain.validate_subject(data)
+        emphasis = finals.validate_emphasis(data)
         with _writing(self.db) as s:
             if store.subject_name_taken(s, school_id=actor.school_id, name=name):
                 raise errors.AlreadyExists("Такой предмет уже есть", details={"field": "name"})
-            subject = store.add_subject(s, school_id=actor.school_id, name=name)
+            subject = store.add_subject(s, school_id=actor.school_id, name=name, emphasis=emphasis)
             self.outbox.add(s, events.SUBJECT_CREATED, events.subject_created(subject), ctx)
-        return {"id": subject.id, "name": subject.name}
+        return {"id": subject.id, "name": subject.name, "emphasis": subject.emphasis}
 
     @journal_rpc
     def create_class(self, ctx, data):
@@ -573,14 +580,26 @@ class Service:
 
     @journal_rpc
     def get_timetable(self, ctx, class_id, period_id):
-        """A class's week in a period (R-S6); staff of the school."""
+        """A class's week in a period (R-S6): staff of the school; a student
+        their own class's, a parent their child's (R-A3; identity knows the
+        children: its access decision is asked)."""
         actor = domain.actor_from_ctx(ctx)
-        domain.require_roles(actor, *STRUCTURE_READERS, SCHEDULER)
+        family = not actor.has(*STRUCTURE_READERS, SCHEDULER) and actor.has("student", "parent")
+        if not family:
+            domain.require_roles(actor, *STRUCTURE_READERS, SCHEDULER)
         class_id = domain.ident(class_id, "class_id")
         period_id = domain.ident(period_id, "period_id")
+        child_class = False
+        if family and actor.has("parent"):
+            answer = self._identity("authorize", ctx, "timetable.read", "class", class_id)
+            child_class = bool(answer.get("allowed")) and answer.get("reason") != "deferred"
         with self.db.transaction() as s:
             found = store.class_with_year(s, school_id=actor.school_id, class_id=class_id)
             period = store.get_period(s, school_id=actor.school_id, period_id=period_id)
+            if found is not None and family and not child_class:
+                own = store.class_of_student_in_year(s, student_id=actor.actor_id, year_id=found[1].id)
+                if own is None or own.id != class_id:
+                    found = None  # not yours: not found
             if found is None:
                 raise errors.NotFound("Класс не найден", details={"field": "class_id"})
             if period is None or period.year_id != found[1].id:
@@ -902,18 +921,12 @@ class Service:
 
     @journal_rpc
     def verify_journal(self, ctx):
-        """Check every mark's hash chain and current row of the school
-        (tamper evidence, R-J7); admin, deputy, director."""
+        """Check every mark's and attendance entry's hash chain and current
+        row of the school (tamper evidence, R-J7); admin, deputy, director."""
         actor = domain.actor_from_ctx(ctx)
         domain.require_roles(actor, domain.ADMIN, domain.DEPUTY, "director")
-        checked, broken = 0, []
         with self.db.transaction() as s:
-            for state, chain in store.chains(s, school_id=actor.school_id):
-                checked += 1
-                problems = marks.verify_mark(state, chain)
-                if problems:
-                    broken.append({"mark_id": state["mark_id"], "problems": problems})
-        return {"ok": not broken, "checked": checked, "broken": broken[:1000], "broken_count": len(broken)}
+            return tamper.check(s, school_id=actor.school_id, with_school=False)
 
     @journal_rpc
     def record_attendance(self, ctx, lesson_id, data, idempotency_key=None):
@@ -993,7 +1006,9 @@ class Service:
                 low=config.final_min_marks_low, high=config.final_min_marks_high)
             rows = store.student_marks(s, school_id=actor.school_id, student_id=spec.student_id,
                                        start=starts_on, end=ends_on, subject_id=subject.id)
-            ev = finals.evidence([(v, w, k) for _, v, w, k in rows], required)
+            ev = finals.evidence([(v, w, k) for _, v, w, k in rows], required, emphasis=subject.emphasis,
+                                 written_needed=finals.written_required(subject.emphasis,
+                                                                        min_written=config.final_min_written))
             late = finals.is_late(ends_on, today)
             warns = finals.warnings(spec.value, ev, late=late)
             previous = store.current_final(s, student_id=spec.student_id, subject_id=subject.id,
@@ -1042,18 +1057,22 @@ class Service:
             hours = store.class_subject_hours(s, class_id=klass.id) if klass else {}
             by_subject = finals.group_marks(store.student_marks(
                 s, school_id=actor.school_id, student_id=student_id, start=starts_on, end=ends_on))
+            emphasis = store.subject_emphasis(s, school_id=actor.school_id,
+                                              subject_ids=set(hours) | set(by_subject))
         items = []
         for subject_id in sorted(set(hours) | set(by_subject)):
             required = finals.required_marks(hours.get(subject_id), low=config.final_min_marks_low,
                                              high=config.final_min_marks_high)
             items.append({"subject_id": subject_id,
-                          **finals.forecast(by_subject.get(subject_id, []), required)})
+                          **self._forecast(by_subject.get(subject_id, []), required,
+                                           emphasis.get(subject_id, False))})
         return {"student_id": student_id, "period_id": pid, "period_kind": kind, "items": items}
 
     @journal_rpc
     def students_at_risk(self, ctx, class_id, period_id=None):
-        """R-F4: the class's students whose forecast in a subject is 2 or who
-        have too few marks to be graded (R-F2); staff of the school."""
+        """R-F4: the class's students whose forecast in a subject is 2, who
+        have too few marks to be graded, or who lack the written works of an
+        emphasised subject (R-F2); staff of the school."""
         actor = domain.actor_from_ctx(ctx)
         marks.require_staff(actor)
         class_id = domain.ident(class_id, "class_id")
@@ -1067,6 +1086,8 @@ class Service:
             hours = store.class_subject_hours(s, class_id=klass.id)
             students = store.students_of_class(s, class_id=klass.id, start=starts_on, end=ends_on)
             rows = store.class_marks(s, class_id=klass.id, start=starts_on, end=ends_on)
+            emphasis = store.subject_emphasis(s, school_id=actor.school_id,
+                                              subject_ids=set(hours) | {r[1] for r in rows})
         by_student: dict = {}
         for student_id, subject_id, value, weight, kind_ in rows:
             by_student.setdefault(student_id, {}).setdefault(subject_id, []).append((value, weight, kind_))
@@ -1076,13 +1097,113 @@ class Service:
             for subject_id in sorted(set(hours) | set(by_student.get(student_id, {}))):
                 required = finals.required_marks(hours.get(subject_id), low=config.final_min_marks_low,
                                                  high=config.final_min_marks_high)
-                fc = finals.forecast(by_student.get(student_id, {}).get(subject_id, []), required)
+                fc = self._forecast(by_student.get(student_id, {}).get(subject_id, []), required,
+                                    emphasis.get(subject_id, False))
                 reasons = finals.risk_reasons(fc)
                 if reasons:
                     subjects.append({"subject_id": subject_id, "reasons": reasons, **fc})
             if subjects:
                 items.append({"student_id": student_id, "full_name": full_name, "subjects": subjects})
         return {"class_id": class_id, "period_id": pid, "items": items}
+
+    # === R-F2 emphasis, idempotency retention (issue 4, remaining rules) =====
+
+    def _forecast(self, marks_, required, emphasis):
+        return finals.forecast(marks_, required, emphasis=emphasis, written_needed=finals.written_required(
+            emphasis, min_written=self.settings.final_min_written))
+
+    @journal_rpc
+    def update_subject(self, ctx, subject_id, data):
+        """Change a subject's R-F2 ``emphasis`` (its final marks need written,
+        lab or practical works); admin. Setting the value it already has
+        changes nothing and publishes nothing."""
+        actor = domain.actor_from_ctx(ctx)
+        domain.require_roles(actor, domain.ADMIN)
+        subject_id = domain.ident(subject_id, "subject_id")
+        emphasis = finals.validate_emphasis(data, required=True)
+        with _writing(self.db) as s:
+            subject = store.get_subject(s, school_id=actor.school_id, subject_id=subject_id, lock=True)
+            if subject is None:
+                raise errors.NotFound("Предмет не найден", details={"field": "subject_id"})
+            if subject.emphasis != emphasis:
+                subject.emphasis = emphasis
+                s.flush()
+                self.outbox.add(s, events.SUBJECT_UPDATED, events.subject_updated(subject), ctx)
+            return {"id": subject.id, "name": subject.name, "emphasis": subject.emphasis}
+
+    @journal_rpc
+    def import_lessons(self, ctx, data, idempotency_key=None):
+        """Transcribe lessons already held from the paper journal (admin):
+        all or nothing; each lesson is marked ``imported`` with the paper
+        entry's day ``recorded_on``, which decides late and overdue (R-J5).
+        See :mod:`journal.history_import`."""
+        return self._idempotent(ctx, idempotency_key, "import_lessons", [data],
+                                lambda remember: self._import_lessons(ctx, data, remember))
+
+    def _import_lessons(self, ctx, data, remember):
+        actor = domain.actor_from_ctx(ctx)
+        domain.require_roles(actor, domain.ADMIN)
+        items = history_import.validate_import(data)
+        config = self.settings
+        with _writing(self.db) as s:
+            now = utcnow()
+            today = domain.school_today(now, config.timezone)
+            classes, subjects, periods, lessons = {}, {}, {}, []
+            for item in items:
+                spec = item.spec
+                try:
+                    if spec.class_id not in classes:
+                        classes[spec.class_id] = store.class_with_year(
+                            s, school_id=actor.school_id, class_id=spec.class_id)
+                    if classes[spec.class_id] is None:
+                        raise errors.NotFound("Класс не найден", details={"field": "class_id"})
+                    klass, year = classes[spec.class_id]
+                    if spec.subject_id not in subjects:
+                        subjects[spec.subject_id] = store.get_subject(
+                            s, school_id=actor.school_id, subject_id=spec.subject_id)
+                    subject = subjects[spec.subject_id]
+                    if subject is None:
+                        raise errors.NotFound("Предмет не найден", details={"field": "subject_id"})
+                    history_import.require_teacher(
+                        item.teacher_id, actor.school_id, class_teacher_id=klass.class_teacher_id,
+                        subgroup_id=spec.subgroup_id, assigned_subgroups=store.assigned_subgroups(
+                            s, teacher_id=item.teacher_id, class_id=klass.id, subject_id=subject.id))
+                    domain.check_year_open(year.archived)
+                    if year.id not in periods:
+                        periods[year.id] = store.period_bounds(s, year_id=year.id)
+                    domain.check_lesson_date(spec.date, periods[year.id])
+                    domain.check_homework_allowed(klass.grade, spec.homework)
+                    if spec.substitute_for is not None:
+                        domain.check_substitute(store.assigned_subgroups(
+                            s, teacher_id=spec.substitute_for, class_id=klass.id, subject_id=subject.id),
+                            spec.subgroup_id)
+                    late, overdue = history_import.check_dates(spec.date, item.recorded_on, today)
+                except ServiceError as exc:
+                    raise history_import.at_row(item.row, exc) from None
+                lessons.append((store.add_imported_lesson(
+                    s, school_id=actor.school_id, spec=spec, teacher_id=item.teacher_id, entered_at=now,
+                    recorded_on=item.recorded_on, late=late, overdue=overdue), subject.name))
+            s.flush()
+            for lesson, subject_name in lessons:
+                self.outbox.add(s, events.LESSON_RECORDED, events.lesson_recorded(lesson, subject_name), ctx)
+            result = {"imported": len(lessons), "late": sum(1 for l, _ in lessons if l.late),
+                      "overdue": sum(1 for l, _ in lessons if l.overdue),
+                      "lessons": [{"id": l.id, "date": l.date.isoformat(), "recorded_on": l.recorded_on.isoformat(),
+                                   "late": l.late, "overdue": l.overdue} for l, _ in lessons]}
+            remember(s, result)
+        return result
+
+    @timer(interval=IDEMPOTENCY_PURGE_SECONDS)
+    def purge_idempotency_keys(self):
+        """Delete Idempotency-Key answers older than the school's retention
+        (``EJOURNAL_IDEMPOTENCY_KEEP_DAYS``, 7 days by default); the number
+        deleted. A retry later than that runs the write again."""
+        cutoff = utcnow() - dt.timedelta(days=self.settings.idempotency_keep_days)
+        with self.db.transaction() as s:
+            deleted = idempotency.purge(s, store.idempotency_keys, older_than=cutoff)
+        if deleted:
+            log.info("deleted %d idempotency keys older than %s", deleted, cutoff.isoformat())
+        return deleted
 
 
 def imports_summary(rows, ids, made, linked, enrolled) -> dict:

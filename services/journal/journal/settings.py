@@ -6,6 +6,11 @@ decides late entries (R-J5) and the diary's current week.
 ``EJOURNAL_IDENTITY_TIMEOUT`` (seconds, default 5): the get_user fallback.
 ``EJOURNAL_FINAL_MIN_MARKS_LOW`` / ``EJOURNAL_FINAL_MIN_MARKS_HIGH`` (default 3 / 5):
 the current marks that justify a final mark, up to 2 hours a week / above (R-F2).
+``EJOURNAL_FINAL_MIN_WRITTEN`` (default 1): the written, lab or practical works a
+final mark of an emphasised subject needs in its period (R-F2); 0 turns it off.
+``EJOURNAL_IDEMPOTENCY_KEEP_DAYS`` (default 7): how long Idempotency-Key answers
+are kept (a retry after that runs the write again); the older ones are
+deleted by an hourly timer of the nameko service.
 A nameko container config key of the same name wins over the environment
 (tests set them there).
 """
@@ -27,6 +32,8 @@ class JournalSettings:
     identity_timeout: float = 5.0
     final_min_marks_low: int = 3
     final_min_marks_high: int = 5
+    final_min_written: int = 1
+    idempotency_keep_days: float = 7.0
 
 
 def load(overrides: Mapping | None = None) -> JournalSettings:
@@ -51,4 +58,6 @@ def load(overrides: Mapping | None = None) -> JournalSettings:
         identity_timeout=float(get("EJOURNAL_IDENTITY_TIMEOUT", "5")),
         final_min_marks_low=int(get("EJOURNAL_FINAL_MIN_MARKS_LOW", "3")),
         final_min_marks_high=int(get("EJOURNAL_FINAL_MIN_MARKS_HIGH", "5")),
+        final_min_written=int(get("EJOURNAL_FINAL_MIN_WRITTEN", "1")),
+        idempotency_keep_days=float(get("EJOURNAL_IDEMPOTENCY_KEEP_DAYS", "7")),
     )

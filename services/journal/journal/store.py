@@ -12,13 +12,15 @@ from dataclasses import asdict, dataclass
 
 from sqlalchemy import (
     JSON, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, MetaData, Numeric,
-    SmallInteger, String, Text, UniqueConstraint, and_, bindparam, func, insert, or_, select,
+    SmallInteger, String, Text, UniqueConstraint, and_, bindparam, false, func, insert, or_, select,
 )
 from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from journal import finals
 from journal.domain import GENESIS_HASH, chain_hash, version_content
+from journal.marks import attendance_content
 from kernel.db import new_id
 from kernel.events import kernel_tables, utcnow
 from kernel.idempotency import idempotency_table
@@ -68,6 +70,10 @@ class Period(Base):
     ends_on: Mapped[dt.date] = mapped_column(Date)
 
 
+def _default_emphasis(context) -> bool:
+    return finals.default_emphasis(context.get_current_parameters().get("name") or "")
+
+
 class Subject(Base):
     __tablename__ = "subjects"
     __table_args__ = (UniqueConstraint("school_id", "name"),)
@@ -75,6 +81,10 @@ class Subject(Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     school_id: Mapped[str] = mapped_column(REF, index=True)
     name: Mapped[str] = mapped_column(String(100))
+    # R-F2 emphasis (written, lab and practical works required for a final
+    # mark); by default from the name (finals.default_emphasis). Added by
+    # migration 0004_journal_rules.
+    emphasis: Mapped[bool] = mapped_column(Boolean, default=_default_emphasis, server_default=false())
 
 
 class SchoolClass(Base):
@@ -158,6 +168,11 @@ class Lesson(Base):
     entered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     late: Mapped[bool] = mapped_column(Boolean)
     overdue: Mapped[bool] = mapped_column(Boolean)
+    # transcribed from the paper journal by the admin (journal.history_import):
+    # ``recorded_on`` is the paper entry's day, which decides late/overdue.
+    # Added by migration 0005_journal_rules_import.
+    imported: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    recorded_on: Mapped[dt.date | None] = mapped_column(Date)
 
 
 class Mark(Base):
@@ -237,9 +252,10 @@ def period_bounds(session: Session, *, year_id: str) -> list[tuple[dt.date, dt.d
         select(Period.starts_on, Period.ends_on).where(Period.year_id == year_id).order_by(Period.starts_on))]
 
 
-def get_subject(session: Session, *, school_id: str, subject_id: str) -> Subject | None:
-    """The school's subject, or None."""
-    return session.scalar(select(Subject).where(Subject.id == subject_id, Subject.school_id == school_id))
+def get_subject(session: Session, *, school_id: str, subject_id: str, lock: bool = False) -> Subject | None:
+    """The school's subject, or None (``lock``: the row locked for an update)."""
+    query = select(Subject).where(Subject.id == subject_id, Subject.school_id == school_id)
+    return session.scalar(query.with_for_update() if lock else query)
 
 
 def subject_name_taken(session: Session, *, school_id: str, name: str) -> bool:
@@ -248,9 +264,11 @@ def subject_name_taken(session: Session, *, school_id: str, name: str) -> bool:
         Subject.school_id == school_id, func.lower(Subject.name) == name.lower())) > 0
 
 
-def add_subject(session: Session, *, school_id: str, name: str) -> Subject:
-    """Insert a subject."""
+def add_subject(session: Session, *, school_id: str, name: str, emphasis: bool | None = None) -> Subject:
+    """Insert a subject; ``emphasis`` None = the default for its name."""
     subject = Subject(id=new_id(), school_id=school_id, name=name)
+    if emphasis is not None:
+        subject.emphasis = emphasis
     session.add(subject)
     session.flush()
     return subject
@@ -399,6 +417,19 @@ def add_lesson(session: Session, *, school_id: str, spec, teacher_id: str, enter
         substitute_for=spec.substitute_for, entered_at=entered_at, late=late, overdue=overdue)
     session.add(lesson)
     session.flush()
+    return lesson
+
+
+def add_imported_lesson(session: Session, *, school_id: str, spec, teacher_id: str, entered_at: dt.datetime,
+                        recorded_on: dt.date, late: bool, overdue: bool) -> Lesson:
+    """Insert a lesson transcribed from the paper journal (``imported``)."""
+    lesson = Lesson(
+        id=new_id(), school_id=school_id, class_id=spec.class_id, subject_id=spec.subject_id,
+        teacher_id=teacher_id, date=spec.date, topic=spec.topic, lesson_type=spec.lesson_type,
+        work_type=spec.work_type, homework=spec.homework, subgroup_id=spec.subgroup_id,
+        substitute_for=spec.substitute_for, entered_at=entered_at, late=late, overdue=overdue,
+        imported=True, recorded_on=recorded_on)
+    session.add(lesson)
     return lesson
 
 
@@ -840,7 +871,10 @@ class AttendanceEntry(Base):
 
 
 class AttendanceVersion(Base):
-    """Who set which status when, and why (R-J7)."""
+    """Who set which status when, and why (R-J7); one link of the entry's
+    hash chain like :class:`MarkVersion` (content:
+    :func:`journal.marks.attendance_content`; hashes added by migration
+    0004_journal_rules, older rows backfilled)."""
     __tablename__ = "attendance_versions"
 
     attendance_id: Mapped[str] = mapped_column(ForeignKey("attendance.id"), primary_key=True)
@@ -851,6 +885,8 @@ class AttendanceVersion(Base):
     by: Mapped[str] = mapped_column(REF)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     reason: Mapped[str | None] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
 class FinalMark(Base):
@@ -962,7 +998,7 @@ def save_attendance(session: Session, *, school_id: str, lesson_id: str, changes
                     at: dt.datetime, reason: str | None) -> list[AttendanceEntry]:
     """Apply ``changes`` ``[(student_id, status, previous)]``: a new entry
     or a new version of an existing one."""
-    saved = []
+    saved, changed = [], []
     for student_id, status, previous in changes:
         entry = current.get(student_id)
         if entry is None:
@@ -971,12 +1007,65 @@ def save_attendance(session: Session, *, school_id: str, lesson_id: str, changes
             session.add(entry)
         else:
             entry.status, entry.version, entry.updated_by, entry.updated_at = status, entry.version + 1, by, at
-        session.flush()
-        session.add(AttendanceVersion(attendance_id=entry.id, version=entry.version, school_id=school_id,
-                                      status=status, previous=previous, by=by, at=at, reason=reason))
-        saved.append(entry)
+            changed.append(entry.id)
+        saved.append((entry, previous))
     session.flush()
-    return saved
+    # the previous links of the corrected entries, in one query
+    prev_hashes = dict(session.execute(
+        select(AttendanceVersion.attendance_id, AttendanceVersion.hash)
+        .join(AttendanceEntry, and_(AttendanceEntry.id == AttendanceVersion.attendance_id,
+                                    AttendanceVersion.version == AttendanceEntry.version - 1))
+        .where(AttendanceVersion.attendance_id.in_(changed))).all()) if changed else {}
+    for entry, previous in saved:
+        prev = prev_hashes.get(entry.id, GENESIS_HASH)
+        content = attendance_content(
+            attendance_id=entry.id, version=entry.version, lesson_id=entry.lesson_id, student_id=entry.student_id,
+            status=entry.status, previous=previous, by=by, at=at, reason=reason)
+        session.add(AttendanceVersion(attendance_id=entry.id, version=entry.version, school_id=school_id,
+                                      status=entry.status, previous=previous, by=by, at=at, reason=reason,
+                                      prev_hash=prev, hash=chain_hash(content, prev)))
+    session.flush()
+    return [entry for entry, _ in saved]
+
+
+def attendance_state(entry: AttendanceEntry) -> dict:
+    return {"status": entry.status, "version": entry.version, "lesson_id": entry.lesson_id,
+            "student_id": entry.student_id}
+
+
+def attendance_chains(session: Session, *, school_id: str | None = None, batch: int = 2000):
+    """Every attendance entry with its chain, as ``(state, [(content,
+    prev_hash, hash)])``, streamed in id order like :func:`chains`. The
+    content takes the lesson and the student from the entry's row, so
+    moving an entry to another lesson or student breaks its chain."""
+    entries_q = select(AttendanceEntry).order_by(AttendanceEntry.id)
+    versions_q = select(AttendanceVersion).order_by(AttendanceVersion.attendance_id, AttendanceVersion.version)
+    if school_id is not None:
+        entries_q = entries_q.where(AttendanceEntry.school_id == school_id)
+        versions_q = versions_q.where(AttendanceVersion.school_id == school_id)
+    versions = iter(session.scalars(versions_q.execution_options(yield_per=batch)))
+    pending = next(versions, None)
+    for entry in session.scalars(entries_q.execution_options(yield_per=batch)):
+        chain = []
+        while pending is not None and pending.attendance_id < entry.id:
+            pending = next(versions, None)  # a version without its entry: FK forbids; skip
+        while pending is not None and pending.attendance_id == entry.id:
+            v = pending
+            chain.append((attendance_content(
+                attendance_id=v.attendance_id, version=v.version, lesson_id=entry.lesson_id,
+                student_id=entry.student_id, status=v.status, previous=v.previous, by=v.by, at=v.at,
+                reason=v.reason), v.prev_hash, v.hash))
+            pending = next(versions, None)
+        yield attendance_state(entry) | {"attendance_id": entry.id, "school_id": entry.school_id}, chain
+
+
+def subject_emphasis(session: Session, *, school_id: str, subject_ids) -> dict[str, bool]:
+    """``{subject_id: emphasis}`` of the school's subjects among ``subject_ids``."""
+    ids = list(subject_ids)
+    if not ids:
+        return {}
+    return dict(session.execute(select(Subject.id, Subject.emphasis).where(
+        Subject.school_id == school_id, Subject.id.in_(ids))).all())
 
 
 # --- final marks and forecasts (R-F) ---

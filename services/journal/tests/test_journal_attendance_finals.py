@@ -124,12 +124,13 @@ def test_final_mark_shows_its_evidence_and_warns_when_thin_r_f2(journal, make, s
     ctx = make.ctx(school.teacher, "teacher")
     result = journal.call("post_final_mark", ctx, {"student_id": school.students[0], "subject_id": school.maths.id,
                                                     "period_id": school.current.id, "value": 5})
+    # maths is emphasised by its name (R-F2): its written works are required
     assert result["evidence"] == {"marks_count": 2, "required": 3, "average": 4.5, "weighted_average": 4.5,
-                                  "written_works": 0}
-    assert [w["code"] for w in result["warnings"]] == ["THIN_EVIDENCE", "NO_WRITTEN_WORK"]
+                                  "written_works": 0, "emphasis": True, "written_required": 1}
+    assert [w["code"] for w in result["warnings"]] == ["THIN_EVIDENCE", "WRITTEN_WORK_REQUIRED"]
     assert result["late"] is False and result["period_kind"] == "half_year"
     [event] = make.events("final_mark_posted")
-    assert event["payload"]["warnings"] == ["THIN_EVIDENCE", "NO_WRITTEN_WORK"]
+    assert event["payload"]["warnings"] == ["THIN_EVIDENCE", "WRITTEN_WORK_REQUIRED"]
     assert event["payload"]["value"] == 5 and event["payload"]["evidence"]["marks_count"] == 2
     # enough marks with a written work: no warning; the first final mark is superseded, kept
     marks_in(make, school, school_today() - dt.timedelta(days=2), [5], kind="written")
@@ -180,10 +181,11 @@ def test_final_mark_rules_r_f1(journal, make, school):
 
 def test_forecast_per_subject_with_confidence_r_f4(journal, make, school):
     marks_in(make, school, school_today(), [5, 5, 4, 5])
+    marks_in(make, school, school_today() - dt.timedelta(days=10), [5], kind="written")  # maths needs one (R-F2)
     result = journal.call("forecast", make.ctx(school.teacher, "teacher"), school.students[0], None)
     assert result["period_id"] == school.current.id
     [item] = result["items"]
-    assert item["subject_id"] == school.maths.id and item["predicted"] == 5 and item["marks_count"] == 4
+    assert item["subject_id"] == school.maths.id and item["predicted"] == 5 and item["marks_count"] == 5
     assert 0.7 < item["confidence"] <= 1
     thin = journal.call("forecast", make.ctx(school.teacher, "teacher"), school.students[1], school.current.id)
     assert thin["items"][0]["predicted"] is None and thin["items"][0]["confidence"] == 0
@@ -197,6 +199,8 @@ def test_students_at_risk_r_f4(journal, make, school):
     result = journal.call("students_at_risk", make.ctx(school.class_teacher, "class_teacher"), school.klass.id,
                           school.current.id)
     by_student = {i["student_id"]: i["subjects"][0]["reasons"] for i in result["items"]}
-    assert by_student == {school.students[0]: ["LOW_FORECAST"], school.students[1]: ["FEW_MARKS"]}
+    # maths is emphasised (R-F2) and nobody has written a written work yet
+    assert by_student == {school.students[0]: ["LOW_FORECAST", "NO_WRITTEN_WORK"],
+                          school.students[1]: ["FEW_MARKS", "NO_WRITTEN_WORK"]}
     raises("FORBIDDEN", journal.call, "students_at_risk", make.ctx(school.students[0], "student"),
            school.klass.id, None)

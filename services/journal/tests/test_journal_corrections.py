@@ -122,7 +122,8 @@ def test_verify_detects_a_row_edited_behind_the_service_r_j7(journal, make, scho
     first, second = post(journal, make, school, 3), post(journal, make, school, 4)
     journal.call("correct_mark", make.ctx(school.teacher, "teacher"), second, {"value": 5, "reason": "Пересдача"})
     clean = journal.call("verify_journal", admin)
-    assert clean == {"ok": True, "checked": 2, "broken": [], "broken_count": 0}
+    assert clean == {"ok": True, "checked": 2, "broken": [], "broken_count": 0,
+                     "attendance": {"checked": 0, "broken": [], "broken_count": 0}}
     assert verify_cli.verify(sessions, school_id=make.school_id)["ok"] is True
     with sessions.begin() as s:  # someone with database access "improves" a mark
         s.execute(text("UPDATE marks SET value = 5 WHERE id = :id"), {"id": first})

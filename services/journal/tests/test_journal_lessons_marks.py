@@ -67,7 +67,8 @@ def test_assigned_teacher_records_a_lesson_and_lesson_recorded_is_published(jour
         "lesson_id": result["id"], "class_id": school.klass.id, "subject_id": school.maths.id,
         "subject_name": "Математика", "teacher_id": school.teacher, "date": school_today().isoformat(),
         "topic": "Сложение дробей", "lesson_type": "урок", "work_type": "самостоятельная работа",
-        "homework": "№ 245, 246", "subgroup_id": None, "substitute_for": None, "late": False, "overdue": False}
+        "homework": "№ 245, 246", "subgroup_id": None, "substitute_for": None, "late": False, "overdue": False,
+        "imported": False, "recorded_on": None}
 
 
 @pytest.mark.parametrize("lag,late,overdue", [(1, True, False), (3, True, False), (4, True, True)])

@@ -126,7 +126,8 @@ def test_required_marks_by_hours_r_f2(hours, required):
 
 def test_evidence_and_warnings_r_f2():
     ev = finals.evidence([(5, 1, "oral"), (3, 3, "control"), (4, 1, "homework")], required=3)
-    assert ev == {"marks_count": 3, "required": 3, "average": 4.0, "weighted_average": 3.6, "written_works": 1}
+    assert ev == {"marks_count": 3, "required": 3, "average": 4.0, "weighted_average": 3.6, "written_works": 1,
+                  "emphasis": False, "written_required": 0}
     assert finals.warnings(4, ev, late=False) == []
     assert [w["code"] for w in finals.warnings(5, ev, late=True)] == ["FAR_FROM_AVERAGE", "LATE"]
     thin = finals.evidence([(5, 1, "oral")], required=5)

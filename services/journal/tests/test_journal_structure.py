@@ -90,8 +90,9 @@ def test_open_year_bad_date_and_duplicate_name(journal, make):
 def test_create_subject_unique_per_school(journal, make):
     ctx = make.ctx(make.person("admin"), "admin")
     subject = journal.call("create_subject", ctx, {"name": "Алгебра"})
-    assert set(subject) == {"id", "name"} and subject["name"] == "Алгебра"
-    assert make.events("subject_created")[0]["payload"] == {"subject_id": subject["id"], "name": "Алгебра"}
+    assert set(subject) == {"id", "name", "emphasis"} and subject["name"] == "Алгебра"
+    assert make.events("subject_created")[0]["payload"] == {"subject_id": subject["id"], "name": "Алгебра",
+                                                            "emphasis": True}
     raises("ALREADY_EXISTS", journal.call, "create_subject", ctx, {"name": "алгебра"})
     other_school = make.ctx(make.person("admin"), "admin", school_id="school-2")
     assert journal.call("create_subject", other_school, {"name": "Алгебра"})["id"] != subject["id"]

@@ -186,5 +186,19 @@ def test_r_s6_staff_read_the_week_back_in_order(journal, make, school):
         {"weekday": 1, "number": 3, "subject_id": school["english"].id, "teacher_id": school["t2"], "room": "Б-1"}]})
     week = journal.call("get_timetable", ctx(make, school["t1"], "teacher"), school["c5a"].id, pid)
     assert [(s["weekday"], s["number"], s["room"]) for s in week["slots"]] == [(1, 3, "Б-1"), (2, 1, None)]
-    raises("FORBIDDEN", journal.call, "get_timetable", ctx(make, school["kids"][0], "student"), school["c5a"].id, pid)
+    # R-A3: a student sees their own class's week, another class's is not theirs
+    student = ctx(make, school["kids"][0], "student")
+    assert journal.call("get_timetable", student, school["c5a"].id, pid)["slots"] == week["slots"]
+    raises("NOT_FOUND", journal.call, "get_timetable", student, school["c5b"].id, pid)
+    # a parent: identity knows the children, its access decision is asked
+    parent = ctx(make, make.person("parent"), "parent")
+    journal.identity.authorize.return_value = {"allowed": True, "denial": "", "reason": "policy"}
+    assert journal.call("get_timetable", parent, school["c5a"].id, pid)["slots"] == week["slots"]
+    assert journal.identity.authorize.call_args.args[1:] == ("timetable.read", "class", school["c5a"].id)
+    journal.identity.authorize.return_value = {"allowed": False, "denial": "not_found", "reason": "not_related"}
+    raises("NOT_FOUND", journal.call, "get_timetable", parent, school["c5a"].id, pid)
+    journal.identity.authorize.return_value = {"allowed": True, "denial": "", "reason": "deferred"}
+    raises("NOT_FOUND", journal.call, "get_timetable", parent, school["c5a"].id, pid)  # identity does not know it
+    raises("FORBIDDEN", journal.call, "get_timetable", ctx(make, make.person("news_editor"), "news_editor"),
+           school["c5a"].id, pid)
     raises("NOT_FOUND", journal.call, "get_timetable", ctx(make, school["t1"], "teacher"), school["c5b"].id, "nope")

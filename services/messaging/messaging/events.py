@@ -17,11 +17,14 @@ PARENT_LINKED = ("identity", "parent_linked")
 SUBJECT_CREATED = ("journal", "subject_created")
 CLASS_CREATED = ("journal", "class_created")
 STUDENT_ENROLLED = ("journal", "student_enrolled")
+STUDENT_TRANSFERRED = ("journal", "student_transferred")
+STUDENT_LEFT = ("journal", "student_left")
 MARK_POSTED = ("journal", "mark_posted")
 TEACHER_ASSIGNED = ("journal", "teacher_assigned")
 LESSON_RECORDED = ("journal", "lesson_recorded")
 ATTENDANCE_RECORDED = ("journal", "attendance_recorded")
 FINAL_MARK_POSTED = ("journal", "final_mark_posted")
+SUBGROUP_CREATED = ("journal", "subgroup_created")
 
 
 class InvalidEvent(ValueError):
@@ -222,6 +225,8 @@ class LessonRecorded:
     homework: str | None
     late: bool = False
     overdue: bool = False
+    subgroup_id: str | None = None
+    imported: bool = False
 
 
 def parse_lesson_recorded(env: dict) -> LessonRecorded:
@@ -229,13 +234,52 @@ def parse_lesson_recorded(env: dict) -> LessonRecorded:
     homework = p.get("homework")
     if homework is not None and not isinstance(homework, str):
         raise InvalidEvent("payload.homework must be a string")
-    for flag in ("late", "overdue"):
+    for flag in ("late", "overdue", "imported"):
         if p.get(flag) is not None and not isinstance(p.get(flag), bool):
             raise InvalidEvent(f"payload.{flag} must be a boolean")
     return LessonRecorded(lesson_id=_text(p, "lesson_id"), class_id=_text(p, "class_id"),
                           subject_id=_text(p, "subject_id"), subject_name=_text(p, "subject_name", required=False),
                           date=_date(p, "date"), homework=homework, late=bool(p.get("late")),
-                          overdue=bool(p.get("overdue")))
+                          overdue=bool(p.get("overdue")), subgroup_id=_text(p, "subgroup_id", required=False),
+                          imported=bool(p.get("imported")))
+
+
+@dataclass(frozen=True)
+class StudentLeftClass:
+    """``student_transferred`` (from ``from_class_id``) or ``student_left``
+    (from ``class_id``): the student is no longer in ``class_id`` from ``on``."""
+    student_id: str
+    class_id: str
+    on: dt.date | None
+
+
+def parse_student_transferred(env: dict) -> StudentLeftClass:
+    p = _payload(env)
+    return StudentLeftClass(student_id=_text(p, "student_id"), class_id=_text(p, "from_class_id"),
+                            on=_date(p, "on", required=False))
+
+
+def parse_student_left(env: dict) -> StudentLeftClass:
+    p = _payload(env)
+    return StudentLeftClass(student_id=_text(p, "student_id"), class_id=_text(p, "class_id"),
+                            on=_date(p, "on", required=False))
+
+
+@dataclass(frozen=True)
+class SubgroupCreated:
+    subgroup_id: str
+    class_id: str
+    subject_id: str
+    student_ids: tuple
+
+
+def parse_subgroup_created(env: dict) -> SubgroupCreated:
+    p = _payload(env)
+    students = p.get("student_ids")
+    if not isinstance(students, list) or not all(isinstance(s, str) and s for s in students):
+        raise InvalidEvent("payload.student_ids must be a list of strings")
+    return SubgroupCreated(subgroup_id=_text(p, "subgroup_id"), class_id=_text(p, "class_id"),
+                           subject_id=_text(p, "subject_id"), student_ids=tuple(dict.fromkeys(students)))
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,11 @@ functions with keyword-only arguments that take the session.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy import (
     JSON, Date, DateTime, Index, Integer, LargeBinary, MetaData, String, Text, UniqueConstraint, and_, exists,
-    func, or_, select, update,
+    delete, func, or_, select, update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -95,6 +96,17 @@ class Enrolment(Base):
     school_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
     order_no: Mapped[str | None] = mapped_column(String(60))
     enrolled_on: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class SubgroupMember(Base):
+    """A student of a subgroup (journal's subgroup_created, R-S5): homework
+    of a subgroup's lesson goes to these students' parents only."""
+    __tablename__ = "subgroup_members"
+
+    subgroup_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    student_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    school_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
+    class_id: Mapped[str] = mapped_column(String(36), nullable=False)
 
 
 class Notification(Base):
@@ -314,6 +326,14 @@ def subject_name(session: Session, *, subject_id: str) -> str | None:
     return session.scalar(select(Subject.name).where(Subject.subject_id == subject_id))
 
 
+def subject_names(session: Session, *, subject_ids) -> dict:
+    """``{subject_id: name}`` of the known ones of ``subject_ids``."""
+    ids = list(set(subject_ids))
+    if not ids:
+        return {}
+    return dict(session.execute(select(Subject.subject_id, Subject.name).where(Subject.subject_id.in_(ids))).all())
+
+
 def save_class(session: Session, *, school_id: str, class_id: str, year_id: str | None, grade: int | None,
                letter: str | None, name: str, class_teacher_id: str | None) -> None:
     values = dict(year_id=year_id, grade=grade, letter=letter, name=name, class_teacher_id=class_teacher_id)
@@ -329,6 +349,36 @@ def save_enrolment(session: Session, *, school_id: str, student_id: str, class_i
     session.execute(stmt.on_conflict_do_update(
         index_elements=["student_id", "class_id"],
         set_={"order_no": stmt.excluded.order_no, "enrolled_on": stmt.excluded.enrolled_on}))
+
+
+def end_enrolment(session: Session, *, school_id: str, student_id: str, class_id: str,
+                  on: dt.date | None) -> int:
+    """The student left ``class_id`` (transfer or departure): drop the
+    enrolment, unless it began on or after ``on`` -- then it is a later
+    return to that class whose ``student_enrolled`` overtook this event
+    (each event type has its own queue, so their order is not guaranteed)."""
+    stmt = delete(Enrolment).where(Enrolment.student_id == student_id, Enrolment.class_id == class_id,
+                                   Enrolment.school_id == school_id)
+    if on is not None:
+        stmt = stmt.where(or_(Enrolment.enrolled_on.is_(None), Enrolment.enrolled_on < on))
+    return session.execute(stmt).rowcount
+
+
+def save_subgroup(session: Session, *, school_id: str, subgroup_id: str, class_id: str, student_ids) -> None:
+    """Project subgroup_created: its members (a replay adds nothing twice)."""
+    rows = [{"subgroup_id": subgroup_id, "student_id": s, "school_id": school_id, "class_id": class_id}
+            for s in dict.fromkeys(student_ids)]
+    if rows:
+        session.execute(_insert(session, SubgroupMember).values(rows)
+                        .on_conflict_do_nothing(index_elements=["subgroup_id", "student_id"]))
+
+
+def subgroup_students(session: Session, *, school_id: str, subgroup_id: str) -> list[str] | None:
+    """The students of a subgroup, or None when messaging has not heard of it."""
+    students = list(session.scalars(select(SubgroupMember.student_id).where(
+        SubgroupMember.subgroup_id == subgroup_id, SubgroupMember.school_id == school_id)
+        .order_by(SubgroupMember.student_id)))
+    return students or None
 
 
 # -- notifications -----------------------------------------------------------
@@ -357,6 +407,20 @@ def add_notifications_with_ids(session: Session, *, school_id: str, source_event
         if result.rowcount:
             created.append((notification_id, draft))
     return created
+
+
+def insert_notifications(session: Session, rows: list[dict]) -> set[str]:
+    """Store notification ``rows`` (dicts of the columns) in one INSERT ...
+    ON CONFLICT DO NOTHING (an executemany that SQLAlchemy sends as one
+    multi-row statement per 1,000 rows, compiled once and cached); the ids
+    of those actually created (a row whose (recipient, source event, kind)
+    exists is skipped)."""
+    if not rows:
+        return set()
+    table = Notification.__table__
+    stmt = (_insert(session, table).on_conflict_do_nothing(index_elements=["recipient_id", "source_event_id", "kind"])
+            .returning(table.c.id))
+    return set(session.connection().execute(stmt, rows).scalars())
 
 
 def list_notifications(session: Session, *, school_id: str, recipient_id: str, limit: int,
@@ -401,6 +465,29 @@ def people(session: Session, *, school_id: str, ids) -> dict:
         return {}
     rows = session.scalars(select(Person).where(Person.user_id.in_(ids), Person.school_id == school_id))
     return {p.user_id: p for p in rows}
+
+
+@dataclass(frozen=True)
+class Contact:
+    """What notifying someone needs: their school, name, address and e-mail mode."""
+    user_id: str
+    school_id: str | None
+    full_name: str | None
+    email: str | None
+    email_mode: str
+
+
+def contacts(session: Session, *, ids) -> dict:
+    """``{user_id: Contact}`` of those of ``ids`` known at all, with their
+    e-mail setting (the default when they have none): one query."""
+    ids = sorted(set(ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Person.user_id, Person.school_id, Person.full_name, Person.email, NotificationSetting.email_mode)
+        .outerjoin(NotificationSetting, NotificationSetting.user_id == Person.user_id)
+        .where(Person.user_id.in_(ids)))
+    return {r[0]: Contact(r[0], r[1], r[2], r[3], r[4] or domain.DEFAULT_EMAIL_MODE) for r in rows}
 
 
 def children_of(session: Session, *, school_id: str, parent_id: str) -> list[str]:
@@ -448,6 +535,22 @@ def parents_of_students(session: Session, *, school_id: str, student_ids) -> dic
             ParentLink.student_id.in_(student_ids), ParentLink.school_id == school_id)
             .order_by(ParentLink.parent_id)):
         out[student_id].append(parent_id)
+    return out
+
+
+def parents_by_student(session: Session, *, pairs) -> dict:
+    """``{(school_id, student_id): [parent_id, ...]}`` for the (school,
+    student) ``pairs`` of a batch of events, in one query."""
+    pairs = set(pairs)
+    out: dict = {pair: [] for pair in pairs}
+    if not pairs:
+        return out
+    students = sorted({student for _, student in pairs})
+    for school_id, student_id, parent_id in session.execute(
+            select(ParentLink.school_id, ParentLink.student_id, ParentLink.parent_id)
+            .where(ParentLink.student_id.in_(students)).order_by(ParentLink.parent_id)):
+        if (school_id, student_id) in out:
+            out[(school_id, student_id)].append(parent_id)
     return out
 
 
@@ -592,6 +695,21 @@ def queue_email(session: Session, *, school_id: str, recipient_id: str, address:
         html_body=html_body, status="queued", attempts=0, next_attempt_at=now, created_at=now,
     ).on_conflict_do_nothing(index_elements=[key]))
     return bool(result.rowcount)
+
+
+def queue_instant_emails(session: Session, rows: list[dict], *, now: dt.datetime | None = None) -> int:
+    """Queue one instant e-mail per row (``school_id, recipient_id, address,
+    subject, text_body, html_body, notification_id``) in one statement; the
+    number queued (a notification that has its e-mail already gets no
+    second one)."""
+    if not rows:
+        return 0
+    now = now or _utcnow()
+    table = Email.__table__
+    values = [{**row, "id": new_id(), "kind": "instant", "digest_key": None, "status": "queued", "attempts": 0,
+               "next_attempt_at": now, "created_at": now} for row in rows]
+    stmt = _insert(session, table).on_conflict_do_nothing(index_elements=["notification_id"]).returning(table.c.id)
+    return len(session.connection().execute(stmt, values).all())
 
 
 def due_emails(session: Session, *, now: dt.datetime, limit: int) -> list[Email]:

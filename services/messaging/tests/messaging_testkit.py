@@ -57,3 +57,18 @@ def wait_healthy(url: str, proc, timeout: float = 20.0) -> dict:
         except OSError:
             time.sleep(0.1)
     raise AssertionError(f"{url} did not answer in {timeout}s")
+
+
+def waiter(container, method, n=1, timeout=15):
+    """Wait until ``method`` has handled ``n`` messages. A batch handler
+    (kernel.batching) handles a list of messages per worker: each counts."""
+    from nameko.testing.services import entrypoint_waiter
+
+    count = {"n": 0}
+
+    def done(worker_ctx, result, exc_info):
+        args = worker_ctx.args
+        count["n"] += len(args[0]) if args and isinstance(args[0], list) else 1
+        return count["n"] >= n
+
+    return entrypoint_waiter(container, method, callback=done, timeout=timeout)

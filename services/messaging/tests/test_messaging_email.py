@@ -6,7 +6,7 @@ import datetime as dt
 import time
 
 import pytest
-from nameko.testing.services import entrypoint_hook, entrypoint_waiter
+from nameko.testing.services import entrypoint_hook
 from prometheus_client import REGISTRY
 
 from kernel.db import make_engine, session_factory
@@ -15,7 +15,7 @@ from kernel.errors import ServiceError
 from messaging import mail, mailer, store
 from messaging.store import tables
 from messaging_school import ctx, seed_school
-from messaging_testkit import free_port, make_envelope, mark_payload, new_id
+from messaging_testkit import free_port, make_envelope, mark_payload, new_id, waiter
 
 
 def wait_for(predicate, timeout=10.0, what="condition"):
@@ -26,16 +26,6 @@ def wait_for(predicate, timeout=10.0, what="condition"):
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-def waiter(container, method, n=1):
-    count = {"n": 0}
-
-    def done(worker_ctx, result, exc_info):
-        count["n"] += 1
-        return count["n"] >= n
-
-    return entrypoint_waiter(container, method, callback=done, timeout=15)
 
 
 def metric(name, **labels):

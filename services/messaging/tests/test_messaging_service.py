@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ServiceRpcProxy
-from nameko.testing.services import entrypoint_hook, entrypoint_waiter
+from nameko.testing.services import entrypoint_hook
 from prometheus_client import REGISTRY
 
 from kernel.errors import ServiceError
@@ -15,18 +15,7 @@ from kernel.errors import ServiceError
 from messaging import domain, store
 from messaging.errors import ValidationError
 from messaging.store import tables
-from messaging_testkit import make_envelope, mark_payload, new_id
-
-
-def waiter(container, method, n=1):
-    """Wait until ``method`` has handled ``n`` messages."""
-    count = {"n": 0}
-
-    def done(worker_ctx, result, exc_info):
-        count["n"] += 1
-        return count["n"] >= n
-
-    return entrypoint_waiter(container, method, callback=done, timeout=15)
+from messaging_testkit import make_envelope, mark_payload, new_id, waiter
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 from nameko.rpc import rpc
 
 from kernel.db import Database
+from kernel.errors import ServiceError
 from kernel.events import utcnow
 from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event
 from reports import domain, events, store
@@ -27,12 +28,12 @@ class Service:
     dead_letters = DeadLetters(tables)
     metrics = EntrypointMetrics()
 
-    @rpc
+    @rpc(expected_exceptions=ServiceError)
     def health(self):
         """Liveness of the nameko process."""
         return {"status": "ok", "service": self.name}
 
-    @rpc
+    @rpc(expected_exceptions=ServiceError)
     def progress(self, ctx, class_id, period_id):
         """Итоги успеваемости (R-R5) of ``class_id`` for ``period_id`` (a period
         or a whole year); the answer shape is documented in domain.progress_report.
