@@ -1,6 +1,8 @@
-"""The events messaging consumes (see docs/events.md) and their payload schemas.
+"""The events messaging consumes and publishes (see docs/events.md) and their
+payload schemas.
 
-Messaging publishes no events yet. Every parser here is pure: it takes an
+Messaging publishes ``message_sent`` (who may read a letter, for identity's
+access decision; never the subject or the body). Every parser here is pure: it takes an
 envelope (already checked by ``kernel.events.validate_envelope``) and returns a
 small frozen record or raises :class:`InvalidEvent`, which the kernel's
 ``handles`` turns into a dead letter.
@@ -25,6 +27,9 @@ LESSON_RECORDED = ("journal", "lesson_recorded")
 ATTENDANCE_RECORDED = ("journal", "attendance_recorded")
 FINAL_MARK_POSTED = ("journal", "final_mark_posted")
 SUBGROUP_CREATED = ("journal", "subgroup_created")
+
+# Published through the outbox (producer "messaging").
+MESSAGE_SENT = "message_sent"
 
 
 class InvalidEvent(ValueError):
@@ -76,6 +81,21 @@ def occurred_at(env: dict) -> dt.datetime:
     if value.tzinfo is None:  # the kernel always writes UTC
         value = value.replace(tzinfo=dt.timezone.utc)
     return value.astimezone(dt.timezone.utc)
+
+
+def _iso(value: dt.datetime) -> str:
+    if value.tzinfo is None:  # the store writes UTC
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc).isoformat()
+
+
+def message_sent(message, *, recipient_ids, has_attachments: bool) -> dict:
+    """``{message_id, sender_id, recipient_ids, thread_id, reply_to, has_attachments, sent_at}``:
+    who takes part in a letter, nothing of what it says (the subject, the
+    body and the attachments stay in messaging)."""
+    return {"message_id": message.id, "sender_id": message.sender_id, "recipient_ids": list(recipient_ids),
+            "thread_id": message.thread_id, "reply_to": message.reply_to_id,
+            "has_attachments": bool(has_attachments), "sent_at": _iso(message.created_at)}
 
 
 def _payload(env: dict) -> dict:

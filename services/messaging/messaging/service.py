@@ -400,6 +400,12 @@ class Service:
                 message_id=message.id, thread_id=message.thread_id,
                 sender_name=sender.full_name if sender else None, subject=msg.subject, recipients=to)
             notify(session, school_id=school_id, source_event_id=message.id, drafts=drafts)
+            # Who may read the letter, for identity's access decision (in the
+            # letter's transaction: no letter without its event, no event without it).
+            self.outbox.add(session, events.MESSAGE_SENT,
+                            events.message_sent(message, recipient_ids=to, has_attachments=bool(msg.attachments)),
+                            {"actor_id": actor_id, "school_id": school_id,
+                             "correlation_id": ctx.get("correlation_id") if isinstance(ctx.get("correlation_id"), str) else None})
             sa_event.listen(session, "after_commit", lambda _s: MESSAGES_SENT.inc(), once=True)
             return {"id": message.id, "thread_id": message.thread_id, "recipients": to}
 
