@@ -302,7 +302,7 @@ class Subject:
 
 @dataclass(frozen=True)
 class Resource:
-    type: str  # "student" | "class" | "user" | "lesson" | "mark" | "year"
+    type: str  # "student" | "class" | "user" | "lesson" | "mark" | "year" | "message"
     id: str
 
 
@@ -325,6 +325,7 @@ class Facts:
     item_subject_id: str | None = None         # a lesson's or mark's school subject
     item_subgroup_id: str | None = None        # a lesson's (or a mark's lesson's) subgroup
     author_id: str | None = None               # who gave the lesson (a substitute too) or posted the mark
+    participant: bool = False                  # a letter: the subject sent it or is one of its recipients
 
 
 @dataclass(frozen=True)
@@ -464,6 +465,14 @@ def _keeps_subgroups(subject: Subject, facts: Facts, context: dict):
     return _forbidden("not_class_teacher")
 
 
+def _takes_part(subject: Subject, facts: Facts, context: dict):
+    """A letter (R-M1): its sender and its recipients; to anyone else of the
+    school it does not exist."""
+    if facts.participant:
+        return None
+    return _not_found("not_participant")
+
+
 POLICY = {
     # people (identity)
     "student.link_parent": Rule("student", frozenset(FAMILY_MANAGERS), True, relation=_manages_family),
@@ -495,6 +504,8 @@ POLICY = {
     "final.write": Rule("student", frozenset((ADMIN, "teacher")), False, relation=_subject_teacher),
     # messaging: a letter goes to someone of the writer's own school (who to whom is messaging's rule)
     "message.send": Rule("user", None, False, foreign="forbidden", missing="deferred"),
+    # a letter and its attachments; one identity has not seen yet (message_sent on the way) is messaging's
+    "message.read": Rule("message", None, False, relation=_takes_part, missing="deferred"),
 }
 # Actions decided by their own functions below (docs/contracts.md "Access decisions").
 ACTION_RESOURCE = {"diary.read": "student", "report.read": "class", "user.read": "user"}

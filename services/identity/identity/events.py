@@ -30,6 +30,10 @@ YEAR_OPENED = "year_opened"
 STUDENT_LEFT = "student_left"
 STUDENT_TRANSFERRED = "student_transferred"
 
+# Consumed from messaging: who takes part in a letter (message.read).
+MESSAGING = "messaging"
+MESSAGE_SENT = "message_sent"
+
 
 def _date(value: dt.date | None) -> str | None:
     return value.isoformat() if value else None
@@ -77,6 +81,20 @@ def optional(payload: dict, name: str) -> str | None:
 def optional_date(payload: dict, name: str) -> dt.date | None:
     value = optional(payload, name)
     return dt.date.fromisoformat(value) if value else None
+
+
+def letter(payload: dict) -> tuple[str, str, list]:
+    """``(message_id, sender_id, recipient_ids)`` of a ``message_sent``
+    payload; ValueError for a malformed one (dead-lettered). Ids longer than
+    their column are refused, not cut."""
+    message_id, sender_id = require(payload, "message_id", "sender_id")
+    recipients = payload.get("recipient_ids")
+    if not isinstance(recipients, list) or not recipients or not all(isinstance(r, str) and r for r in recipients):
+        raise ValueError("payload field 'recipient_ids' is not a non-empty list of strings")
+    for value in (message_id, sender_id, *recipients):
+        if len(value) > 36:
+            raise ValueError("an id of the letter is longer than 36 characters")
+    return message_id, sender_id, recipients
 
 
 def access_row(envelope: dict) -> dict:

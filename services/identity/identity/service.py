@@ -448,6 +448,17 @@ class Service(BulkRpc):
                                 on=events.optional_date(payload, "on"))
 
 
+    # --- projection of letters (messaging) ------------------------------------------
+
+    @on_event(events.MESSAGING, events.MESSAGE_SENT)
+    @handles("identity.message_sent", tables["processed_events"])
+    def on_message_sent(self, session, envelope):
+        """sender and recipients -> letter, for ``message.read``."""
+        message_id, sender_id, recipients = events.letter(envelope["payload"])
+        store.add_letter(session, message_id=message_id, school_id=_school(envelope), sender_id=sender_id,
+                         recipient_ids=recipients)
+
+
 def _manages(session, actor: domain.Actor, user) -> bool:
     """R-A2: the admin manages every family of the school; a class teacher
     those they issued logins to and those of their own classes."""

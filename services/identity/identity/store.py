@@ -191,6 +191,17 @@ class YearRef(Base):
     school_id: Mapped[str] = mapped_column(String(36), nullable=False)
 
 
+class LetterParticipant(Base):
+    """message_sent: who takes part in a letter (its sender and each
+    recipient), the letter's school. Only ids: the letter stays in messaging."""
+    __tablename__ = "letter_participants"
+
+    message_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    school_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    is_sender: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
 class SessionRevocation(Base):
     """Access tokens that no longer count before they expire: one session
     (``session_id``, the refresh-token family: logout, a replayed refresh
@@ -489,6 +500,32 @@ def upsert_lesson(session: Session, *, lesson_id: str, school_id: str, class_id:
     session.flush()
 
 
+def add_letter(session: Session, *, message_id: str, school_id: str, sender_id: str, recipient_ids) -> None:
+    """The participants of one letter; a letter already kept (a redelivered
+    event) or a participant already kept gains nothing (letters never change
+    their participants)."""
+    rows = [{"message_id": message_id, "user_id": sender_id, "school_id": school_id, "is_sender": True}]
+    rows += [{"message_id": message_id, "user_id": r, "school_id": school_id, "is_sender": False}
+             for r in dict.fromkeys(recipient_ids) if r != sender_id]
+    table = LetterParticipant.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    session.execute(dialect_insert(table).on_conflict_do_nothing(
+        index_elements=[table.c.message_id, table.c.user_id]), rows)
+
+
+def letter_facts(session: Session, *, message_id: str, subject_id: str) -> domain.Facts:
+    """A letter identity has not seen is ``known=False`` (messaging decides)."""
+    school_id = session.scalars(select(LetterParticipant.school_id).where(
+        LetterParticipant.message_id == message_id).limit(1)).first()
+    if school_id is None:
+        return domain.Facts(known=False)
+    participant = session.get(LetterParticipant, (message_id, subject_id)) is not None
+    return domain.Facts(exists=True, school_id=school_id, participant=participant)
+
+
 def upsert_mark(session: Session, *, mark_id: str, school_id: str, lesson_id: str | None, class_id: str,
                 subject_id: str | None, student_id: str | None, teacher_id: str | None) -> None:
     """The first author stays: a correction does not make the corrector the mark's teacher."""
@@ -549,8 +586,10 @@ def _class_facts(session: Session, *, subject_id: str, class_id: str, school_id:
 
 def access_facts(session: Session, *, subject_id: str, resource: domain.Resource) -> domain.Facts:
     """Everything :func:`identity.domain.decide` needs about ``resource``.
-    Lessons, marks, years and classes come from the journal's events: one
-    not seen yet is ``known=False`` (the journal, its owner, decides)."""
+    Lessons, marks, years and classes come from the journal's events, letters
+    from messaging's: one not seen yet is ``known=False`` (its owner decides)."""
+    if resource.type == "message":
+        return letter_facts(session, message_id=resource.id, subject_id=subject_id)
     class_teacher_of = frozenset(classes_of_class_teacher(session, teacher_id=subject_id))
     if resource.type == "class":
         school_id = class_school(session, class_id=resource.id)

@@ -55,3 +55,20 @@ def test_0003_access_central_downgrades_and_upgrades(pg_databases):
         assert {"lesson_refs", "mark_refs", "year_refs", "session_revocations"} <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+def test_0006_mail_access_downgrades_and_upgrades(pg_databases):
+    from alembic import command
+
+    url = pg_databases.create("identity_mig6")
+    upgrade("identity", url)
+    command.downgrade(alembic_config("identity", url), "0005_merge")
+    engine = create_engine(url)
+    try:
+        names = set(inspect(engine).get_table_names())
+        assert "letter_participants" not in names and "lesson_refs" in names
+        upgrade("identity", url)
+        engine.dispose()
+        assert "letter_participants" in set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
