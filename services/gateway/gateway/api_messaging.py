@@ -1,8 +1,10 @@
 """REST views of messaging (API.md "Messaging and news"): internal mail,
-news and announcements, notification settings. Access rules live in the
-messaging service (who may write to whom, who sees which news); the
-gateway authenticates, validates against the OpenAPI document and passes
-the verified caller as ``ctx``.
+news and announcements, notification settings. The gateway authenticates,
+validates against the OpenAPI document, asks identity's central decision
+for every route about one resource (a recipient, a letter: docs/contracts.md
+"Access decisions") and passes the verified caller as ``ctx``. Messaging
+keeps its own rules (who may write to whom, who reads which letter, who
+sees which news) and checks them again.
 """
 from __future__ import annotations
 
@@ -43,12 +45,14 @@ def list_messages():
 @bp.get("/messages/<id>")
 @login_required
 def get_message(id):
+    authorize("message.read", "message", id)  # its sender and recipients only
     return jsonify(_rpc("get_message", id))
 
 
 @bp.get("/messages/<id>/attachments/<attachment_id>")
 @login_required
 def get_attachment(id, attachment_id):
+    authorize("message.read", "message", id)  # who may read the letter may download its attachments
     found = _rpc("get_attachment", id, attachment_id)
     # Always a download, never rendered by the browser: an uploaded HTML
     # file must not run in the portal's origin.

@@ -63,6 +63,8 @@ ROUTES = [
     ("POST", "/years/y1/close", {"order_no": "№ 120", "promote": True}, ["admin"], "year.close", "year", "y1", {}),
     ("POST", "/messages", {"to": ["u9"], "subject": "Вопрос", "body": "Текст"}, ["parent"],
      "message.send", "user", "u9", {}),
+    ("GET", "/messages/msg1", None, ["parent"], "message.read", "message", "msg1", {}),
+    ("GET", "/messages/msg1/attachments/a1", None, ["student"], "message.read", "message", "msg1", {}),
 ]
 
 
@@ -111,6 +113,27 @@ def test_a_letter_to_several_people_asks_for_each_and_stops_at_a_foreign_one(cli
                            headers=auth(roles=["teacher"]))
     assert response.status_code == 403 and fake.rpc_calls == []
     assert [r.resource_id for r in fake.identity.called("Authorize")] == ["u1", "x2"]
+
+
+@pytest.mark.parametrize("url,method,answer", [
+    ("/messages/msg1", "get_message", {"id": "msg1", "subject": "Тема", "body": "Текст"}),
+    ("/messages/msg1/attachments/a1", "get_attachment",
+     {"name": "a.txt", "content_type": "text/plain", "content_base64": "eA=="}),
+])
+def test_a_letter_is_read_after_the_central_decision_and_deferred_ones_are_asked_again(client, fake, auth, url,
+                                                                                      method, answer):
+    fake.rpc_answers[("messaging", method)] = answer
+    headers = auth(sub="44444444-4444-4444-8444-444444444444", roles=["parent"])
+    fake.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=True, reason="deferred")
+    for _ in range(2):  # identity has not seen the letter yet: messaging decides, every time
+        assert client.get(P + url, headers=headers).status_code == 200
+    assert len(fake.identity.called("Authorize")) == 2
+    assert [(c["service"], c["method"]) for c in fake.rpc_calls] == [("messaging", method)] * 2
+    fake.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=True, reason="policy")
+    for _ in range(2):
+        assert client.get(P + url, headers=headers).status_code == 200
+    assert len(fake.identity.called("Authorize")) == 3  # a real decision is cached
+    assert len(fake.rpc_calls) == 4  # messaging still checks every request itself
 
 
 # --- item 3: revoked sessions -------------------------------------------------------------------
