@@ -42,6 +42,35 @@ def event_exchange(service: str) -> Exchange:
     return Exchange(f"{service}.events", type="topic", durable=True, delivery_mode=2, auto_delete=False)
 
 
+class _FrameCollector:
+    """Inside ``with``, the frames py-amqp writes on ``connection`` are
+    collected instead of sent; ``send()`` then writes them with one socket
+    call (a batch of 30 publishes was 30 sends, a tenth of the journal's
+    CPU). Only the relay writes on its connection, so nothing interleaves."""
+
+    def __init__(self, connection):
+        from amqp.method_framing import frame_writer
+
+        self.connection = connection
+        self.chunks: list[bytes] = []
+        self.writer = frame_writer(connection, self)  # calls self.write with each frame
+
+    def write(self, data) -> None:
+        self.chunks.append(bytes(data))  # the writer reuses its buffer
+
+    def __enter__(self):
+        self.real, self.connection.frame_writer = self.connection.frame_writer, self.writer
+        return self
+
+    def __exit__(self, *exc):
+        self.connection.frame_writer = self.real
+
+    def send(self) -> None:
+        if self.chunks:
+            self.connection.transport.write(b"".join(self.chunks))
+            self.chunks = []
+
+
 class RelayIncomplete(Exception):
     """Some rows of a relayed batch were not confirmed by the broker
     (refused, or the connection failed before its confirm); they stay
@@ -172,17 +201,20 @@ class Outbox(DependencyProvider):
         self._confirmed, self._refused = set(), set()
         try:
             channel = self._confirm_channel()
-            for row in rows:
-                headers = {"nameko.correlation_id": row.correlation_id} if row.correlation_id else {}
-                body = row.body.encode("utf-8") if isinstance(row.body, str) else row.body
-                message = Message(body, content_type="application/json", content_encoding="utf-8",
-                                  delivery_mode=2, priority=0, application_headers=headers,
-                                  message_id=row.event_id)
-                tag = self._next_tag
-                by_tag[tag] = row
-                self._pending.add(tag)
-                self._next_tag += 1
-                channel.basic_publish(message, exchange=self.exchange.name, routing_key=row.event_type)
+            frames = _FrameCollector(self._conn.connection)
+            with frames:
+                for row in rows:
+                    headers = {"nameko.correlation_id": row.correlation_id} if row.correlation_id else {}
+                    body = row.body.encode("utf-8") if isinstance(row.body, str) else row.body
+                    message = Message(body, content_type="application/json", content_encoding="utf-8",
+                                      delivery_mode=2, priority=0, application_headers=headers,
+                                      message_id=row.event_id)
+                    tag = self._next_tag
+                    by_tag[tag] = row
+                    self._pending.add(tag)
+                    self._next_tag += 1
+                    channel.basic_publish(message, exchange=self.exchange.name, routing_key=row.event_type)
+            frames.send()
             deadline = time.monotonic() + self.confirm_timeout
             while self._pending - self._confirmed - self._refused:
                 left = deadline - time.monotonic()

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import urllib.parse
 
 import pytest
+from eventlet.patcher import original
 from kombu import Connection, Exchange, Queue
 from sqlalchemy import MetaData, create_engine, select, text
 
@@ -99,6 +99,12 @@ def drain(broker, queue: Queue) -> list[dict]:
     return got
 
 
+# The proxy runs on real threads and sockets, outside eventlet's hub (the
+# tests run monkey-patched): closing its sockets never leaves a green
+# listener behind on a file descriptor the kernel hands out again.
+_socket, _threading = original("socket"), original("threading")
+
+
 class CuttingProxy:
     """A TCP proxy in front of the broker. ``mode`` "cut" closes both sides
     as soon as the client sends a Basic.Publish frame (nothing reaches the
@@ -110,13 +116,13 @@ class CuttingProxy:
     def __init__(self, host: str, port: int):
         self.target = (host, port)
         self.mode = "pass"
-        self.server = socket.socket()
-        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server = _socket.socket()
+        self.server.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
         self.server.bind(("127.0.0.1", 0))
         self.server.listen(8)
         self.port = self.server.getsockname()[1]
         self.sockets = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        _threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
         while True:
@@ -124,11 +130,11 @@ class CuttingProxy:
                 client, _ = self.server.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(self.target)
+            upstream = _socket.create_connection(self.target)
             self.sockets += [client, upstream]
             state = {"muted": False}
-            threading.Thread(target=self._pump, args=(client, upstream, state, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, state, False), daemon=True).start()
+            _threading.Thread(target=self._pump, args=(client, upstream, state, True), daemon=True).start()
+            _threading.Thread(target=self._pump, args=(upstream, client, state, False), daemon=True).start()
 
     def _pump(self, src, dst, state, from_client):
         try:
