@@ -13,8 +13,11 @@ writing 2 multi-row INSERTs and a commit per class. The gateway side also
 writes the 30 outbox rows and the idempotency key in that transaction,
 checks the token, the teacher's assignment and the enrolment, and the
 platform keeps running what those events cause: the journal's outbox relay
-publishes 30 mark_posted events per class and messaging and reports consume
-them on the same cores (their backlog is part of the measured cost)."""
+publishes 30 mark_posted events per class (one batch, its confirms awaited
+together) and messaging, reports (both in batches) and identity (one event
+at a time) consume them on the same cores (their backlog is part of the
+measured cost: a consumer that keeps up spends its CPU in the gateway's
+rounds, one that lags spends it in the floor's)."""
 from __future__ import annotations
 
 import argparse

@@ -298,6 +298,10 @@ def handles_batch(consumer: str, processed_table):
     inside one transaction that also records them as processed by
     ``consumer``. It must handle every envelope it is given or raise. The
     service needs ``self.db`` and ``self.dead_letters``.
+
+    ``processed_table=None`` skips that record, as for
+    :func:`kernel.nameko_ext.handles`, for a handler whose effect is
+    idempotent by itself (repeats within one batch are still dropped).
     """
     def decorate(fn):
         @functools.wraps(fn)
@@ -323,7 +327,8 @@ def handles_batch(consumer: str, processed_table):
             envs = [bodies[i] for i in first.values()]
             try:
                 with self.db.transaction() as session:
-                    claimed = claim_many(session, processed_table, consumer, first)
+                    claimed = (set(first) if processed_table is None
+                               else claim_many(session, processed_table, consumer, first))
                     fresh = [e for e in envs if e["id"] in claimed]
                     if fresh:
                         fn(self, session, fresh)
@@ -353,7 +358,7 @@ def _one(self, fn, consumer, processed_table, env) -> str:
     correlation.set(env.get("correlation_id"))
     try:
         with self.db.transaction() as session:
-            if not claim_many(session, processed_table, consumer, [env["id"]]):
+            if processed_table is not None and not claim_many(session, processed_table, consumer, [env["id"]]):
                 EVENTS_HANDLED.labels(consumer, "duplicate").inc()
                 return ACK
             fn(self, session, [env])

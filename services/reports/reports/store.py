@@ -175,20 +175,29 @@ _SAVE_MARK: dict = {}
 
 
 def save_mark(session: Session, *, school_id: str, mark: dict, posted_at: dt.datetime) -> None:
-    """Project ``mark_posted``. A mark id seen before changes nothing: a
-    correction will come as its own event, never as a second ``mark_posted``.
+    """Project one ``mark_posted`` (see :func:`save_marks`)."""
+    save_marks(session, [{**mark, "school_id": school_id, "posted_at": posted_at}])
+
+
+def save_marks(session: Session, marks: list[dict]) -> None:
+    """Project a batch of ``mark_posted``: each a mark (events.read_mark_posted)
+    with its ``school_id`` and ``posted_at``. A mark id seen before (or twice
+    in the batch) changes nothing: a correction will come as its own event,
+    never as a second ``mark_posted``.
 
     The busiest projection (a class's marks are 30 events at once): one
-    Core statement per dialect, built once and executed with the row as
-    parameters, so neither the ORM's bulk layer nor a new statement's cache
-    key is paid per event."""
+    Core statement per dialect, built once and executed with the rows as
+    parameters (one multi-row INSERT), so neither the ORM's bulk layer nor
+    a new statement's cache key is paid per event."""
+    if not marks:
+        return
     connection = session.connection()
     dialect = connection.dialect.name
     stmt = _SAVE_MARK.get(dialect)
     if stmt is None:
         table = Mark.__table__
         stmt = _SAVE_MARK[dialect] = _insert(session, table).on_conflict_do_nothing(index_elements=[table.c.id])
-    connection.execute(stmt, {**mark, "school_id": school_id, "posted_at": posted_at})
+    connection.execute(stmt, marks)
 
 
 def apply_mark_change(session: Session, *, school_id: str, mark: dict, posted_at: dt.datetime,
