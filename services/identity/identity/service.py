@@ -10,6 +10,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from kernel.db import Database
 from kernel.errors import ServiceError
+from kernel.batching import handles_batch, on_event_batch
 from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event
 
 from identity import credentials, domain, events, sessions, store, totp
@@ -416,16 +417,24 @@ class Service(BulkRpc):
                             subgroup_id=events.optional(payload, "subgroup_id"),
                             substitute_for=events.optional(payload, "substitute_for"))
 
-    @_journal_handler(events.MARK_POSTED)
-    @handles("identity.mark_posted", tables["processed_events"])
-    def on_mark_posted(self, session, envelope):
-        payload = envelope["payload"]
-        mark_id, class_id = events.require(payload, "mark_id", "class_id")
-        store.upsert_mark(session, mark_id=mark_id, school_id=_school(envelope), class_id=class_id,
-                          lesson_id=events.optional(payload, "lesson_id"),
-                          subject_id=events.optional(payload, "subject_id"),
-                          student_id=events.optional(payload, "student_id"),
-                          teacher_id=events.optional(payload, "teacher_id"))
+    # A class's 30 marks come as 30 events: they are kept in batches
+    # (kernel.batching), one insert per batch. The insert keeps the first
+    # row of a mark, so a redelivery changes nothing and no processed-event
+    # row is needed; a malformed event fails its batch, which is then
+    # retried one event at a time and only that event is dead-lettered.
+    @on_event_batch(events.JOURNAL, events.MARK_POSTED, max_batch=200, max_wait=0.02, concurrency=2)
+    @handles_batch("identity.mark_posted", None)
+    def on_mark_posted(self, session, envelopes):
+        rows = []
+        for envelope in envelopes:
+            payload = envelope["payload"]
+            mark_id, class_id = events.require(payload, "mark_id", "class_id")
+            rows.append({"mark_id": mark_id, "school_id": _school(envelope), "class_id": class_id,
+                         "lesson_id": events.optional(payload, "lesson_id"),
+                         "subject_id": events.optional(payload, "subject_id"),
+                         "student_id": events.optional(payload, "student_id"),
+                         "teacher_id": events.optional(payload, "teacher_id")})
+        store.add_mark_refs(session, rows)
 
     @_journal_handler(events.STUDENT_TRANSFERRED)
     @handles("identity.student_transferred", tables["processed_events"])

@@ -526,14 +526,19 @@ def letter_facts(session: Session, *, message_id: str, subject_id: str) -> domai
     return domain.Facts(exists=True, school_id=school_id, participant=participant)
 
 
-def upsert_mark(session: Session, *, mark_id: str, school_id: str, lesson_id: str | None, class_id: str,
-                subject_id: str | None, student_id: str | None, teacher_id: str | None) -> None:
-    """The first author stays: a correction does not make the corrector the mark's teacher."""
-    row = session.get(MarkRef, mark_id)
-    if row is None:
-        session.add(MarkRef(mark_id=mark_id, school_id=school_id, lesson_id=lesson_id, class_id=class_id,
-                            subject_id=subject_id, student_id=student_id, teacher_id=teacher_id))
-    session.flush()
+def add_mark_refs(session: Session, rows: list[dict]) -> None:
+    """mark_posted in bulk: a mark already kept keeps its first author (a
+    redelivery or a correction never changes it). Sorted by id, so two
+    batches holding the same marks wait for each other, never deadlock."""
+    if not rows:
+        return
+    table = MarkRef.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    rows = sorted({r["mark_id"]: r for r in reversed(rows)}.values(), key=lambda r: r["mark_id"])
+    session.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=[table.c.mark_id]), rows)
 
 
 def upsert_year(session: Session, *, year_id: str, school_id: str) -> None:
