@@ -961,6 +961,22 @@ def get_mark(session: Session, *, school_id: str, mark_id: str) -> Mark | None:
     return session.scalar(select(Mark).where(Mark.id == mark_id, Mark.school_id == school_id))
 
 
+def _join_chains(owners, versions, owner_id_of, content):
+    """Join two streams ordered by owner id -- the rows (marks, attendance
+    entries) and their versions -- into ``(row, [(content, prev_hash,
+    hash)])`` without a query per row."""
+    versions = iter(versions)
+    pending = next(versions, None)
+    for owner in owners:
+        chain = []
+        while pending is not None and owner_id_of(pending) < owner.id:
+            pending = next(versions, None)  # a version without its row: FK forbids; skip
+        while pending is not None and owner_id_of(pending) == owner.id:
+            chain.append((content(owner, pending), pending.prev_hash, pending.hash))
+            pending = next(versions, None)
+        yield owner, chain
+
+
 def chains(session: Session, *, school_id: str | None = None, batch: int = 2000):
     """Every mark with its chain, as ``(state, [(content, prev_hash, hash)])``,
     streamed in mark-id order (two ordered scans, no per-mark query)."""
@@ -969,19 +985,16 @@ def chains(session: Session, *, school_id: str | None = None, batch: int = 2000)
     if school_id is not None:
         marks_q = marks_q.where(Mark.school_id == school_id)
         versions_q = versions_q.where(MarkVersion.school_id == school_id)
-    versions = iter(session.scalars(versions_q.execution_options(yield_per=batch)))
-    pending = next(versions, None)
-    for mark in session.scalars(marks_q.execution_options(yield_per=batch)):
-        chain = []
-        while pending is not None and pending.mark_id < mark.id:
-            pending = next(versions, None)  # a version without its mark: FK forbids; skip
-        while pending is not None and pending.mark_id == mark.id:
-            v = pending
-            chain.append((version_content(
-                mark_id=v.mark_id, version=v.version, lesson_id=mark.lesson_id, student_id=mark.student_id,
-                value=v.value, kind=v.kind, weight=v.weight, comment=v.comment, removed=v.removed, by=v.by,
-                at=v.at, reason=v.reason), v.prev_hash, v.hash))
-            pending = next(versions, None)
+
+    def content(mark, v):
+        return version_content(
+            mark_id=v.mark_id, version=v.version, lesson_id=mark.lesson_id, student_id=mark.student_id,
+            value=v.value, kind=v.kind, weight=v.weight, comment=v.comment, removed=v.removed, by=v.by,
+            at=v.at, reason=v.reason)
+
+    for mark, chain in _join_chains(session.scalars(marks_q.execution_options(yield_per=batch)),
+                                    session.scalars(versions_q.execution_options(yield_per=batch)),
+                                    lambda v: v.mark_id, content):
         yield mark_state(mark) | {"mark_id": mark.id, "school_id": mark.school_id}, chain
 
 
@@ -1043,19 +1056,16 @@ def attendance_chains(session: Session, *, school_id: str | None = None, batch: 
     if school_id is not None:
         entries_q = entries_q.where(AttendanceEntry.school_id == school_id)
         versions_q = versions_q.where(AttendanceVersion.school_id == school_id)
-    versions = iter(session.scalars(versions_q.execution_options(yield_per=batch)))
-    pending = next(versions, None)
-    for entry in session.scalars(entries_q.execution_options(yield_per=batch)):
-        chain = []
-        while pending is not None and pending.attendance_id < entry.id:
-            pending = next(versions, None)  # a version without its entry: FK forbids; skip
-        while pending is not None and pending.attendance_id == entry.id:
-            v = pending
-            chain.append((attendance_content(
-                attendance_id=v.attendance_id, version=v.version, lesson_id=entry.lesson_id,
-                student_id=entry.student_id, status=v.status, previous=v.previous, by=v.by, at=v.at,
-                reason=v.reason), v.prev_hash, v.hash))
-            pending = next(versions, None)
+
+    def content(entry, v):
+        return attendance_content(
+            attendance_id=v.attendance_id, version=v.version, lesson_id=entry.lesson_id,
+            student_id=entry.student_id, status=v.status, previous=v.previous, by=v.by, at=v.at,
+            reason=v.reason)
+
+    for entry, chain in _join_chains(session.scalars(entries_q.execution_options(yield_per=batch)),
+                                     session.scalars(versions_q.execution_options(yield_per=batch)),
+                                     lambda v: v.attendance_id, content):
         yield attendance_state(entry) | {"attendance_id": entry.id, "school_id": entry.school_id}, chain
 
 
