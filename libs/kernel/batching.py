@@ -51,7 +51,8 @@ from prometheus_client import Histogram
 from sqlalchemy.exc import DBAPIError
 
 from kernel import correlation
-from kernel.events import claim, utcnow, validate_envelope
+from kernel.db import dialect_insert
+from kernel.events import utcnow, validate_envelope
 from kernel.nameko_ext import EVENTS_HANDLED, _transient
 
 log = logging.getLogger(__name__)
@@ -258,17 +259,6 @@ def on_event_batch(producer: str, event_type: str, *, max_batch: int = 200, max_
                                        concurrency=concurrency, prefetch=prefetch)
 
 
-def _dialect_insert(session, table):
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    elif name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    else:
-        return None
-    return dialect_insert(table)
-
-
 def claim_many(session, processed, consumer: str, event_ids) -> set[str]:
     """Mark ``event_ids`` processed by ``consumer`` in the caller's
     transaction; the ids not processed before (one statement on PostgreSQL
@@ -277,13 +267,10 @@ def claim_many(session, processed, consumer: str, event_ids) -> set[str]:
     ids = sorted(set(event_ids))
     if not ids:
         return set()
-    stmt = _dialect_insert(session, processed)
-    if stmt is None:  # pragma: no cover - other databases: one claim at a time
-        return {i for i in ids if claim(session, processed, consumer, i)}
     now = utcnow()
     # An executemany with RETURNING: SQLAlchemy sends it as one multi-row
     # INSERT per 1,000 ids, compiled once and cached.
-    stmt = (stmt.on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+    stmt = (dialect_insert(session, processed).on_conflict_do_nothing(index_elements=["consumer", "event_id"])
             .returning(processed.c.event_id))
     rows = [{"consumer": consumer, "event_id": i, "processed_at": now} for i in ids]
     return set(session.connection().execute(stmt, rows).scalars())

@@ -20,6 +20,20 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def dialect_insert(session: Session, model):
+    """The database's own INSERT for ``model`` (a mapped class or a Table),
+    which knows ``ON CONFLICT``: PostgreSQL and SQLite, the two databases
+    the services run on."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - the two supported databases
+        raise NotImplementedError(f"INSERT ... ON CONFLICT on {name}")
+    return insert(model)
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     """An engine with the settings every service needs.
 

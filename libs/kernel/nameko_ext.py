@@ -15,12 +15,14 @@ from eventlet.event import Event
 from kombu import Exchange, Queue
 from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
 from prometheus_client import Counter, Histogram
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from kernel import correlation
 from kernel.db import session_factory, shared_engine, transaction
+from kernel.errors import ServiceError
 from kernel.events import claim, envelope, record, record_many, utcnow, validate_envelope
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,12 @@ DEAD_LETTERS = Counter("ejournal_dead_letters_total", "Events moved to the dead-
 OUTBOX_LAG = Histogram("ejournal_outbox_lag_seconds", "Time from outbox write to broker confirm", ["service"])
 RPC_SECONDS = Histogram("ejournal_entrypoint_seconds", "Entrypoint duration", ["service", "entrypoint"])
 RPC_ERRORS = Counter("ejournal_entrypoint_errors_total", "Entrypoints that raised", ["service", "entrypoint", "error"])
+
+
+#: ``@service_rpc``: every service's RPC entrypoint. A ServiceError (403,
+#: 404, 422...) is an answer, not a fault: nameko logs it as a warning, not
+#: as an error with a traceback.
+service_rpc = rpc(expected_exceptions=ServiceError)
 
 
 def event_exchange(service: str) -> Exchange:

@@ -8,6 +8,7 @@ creates is dropped at its end.
 """
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 
@@ -78,3 +79,33 @@ def truncate_all(url: str, metadata) -> None:
     with engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):
             conn.execute(table.delete())
+
+
+# --- RPC entrypoints and their logging ---------------------------------------
+
+def rpc_entrypoints(service_cls) -> dict:
+    """``{method name: nameko Rpc entrypoint}`` of a service class."""
+    from nameko.rpc import Rpc
+
+    return {name: ep for name in dir(service_cls)
+            for ep in getattr(getattr(service_cls, name), "nameko_entrypoints", ()) if isinstance(ep, Rpc)}
+
+
+def rpcs_not_expecting(service_cls, exc) -> list[str]:
+    """The RPCs of ``service_cls`` that do not declare ``exc`` expected
+    (``kernel.nameko_ext.service_rpc`` does), so nameko would log it as an
+    error with a traceback."""
+    def expects(ep) -> bool:
+        expected = ep.expected_exceptions
+        return any(issubclass(exc, e) for e in (expected if isinstance(expected, tuple) else (expected,)))
+
+    return sorted(name for name, ep in rpc_entrypoints(service_cls).items() if not expects(ep))
+
+
+def worker_log(caplog) -> tuple[list[str], list[str]]:
+    """What nameko's container logged, captured by ``caplog``: the error
+    messages and the "(expected) error" warnings."""
+    logged = [r for r in caplog.records if r.name == "nameko.containers"]
+    errors = [r.getMessage() for r in logged if r.levelno >= logging.ERROR]
+    expected = [r.getMessage() for r in logged if "(expected) error handling worker" in r.getMessage()]
+    return errors, expected

@@ -6,13 +6,11 @@ import logging
 import os
 
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 from nameko.timer import timer
 
 from kernel.db import Database, new_id
-from kernel.errors import ServiceError
 from kernel.events import utcnow
-from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox
+from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, service_rpc
 
 from backup import domain, events, store
 from backup.store import tables
@@ -47,12 +45,12 @@ class Service:
     metrics = EntrypointMetrics()
     schedule = Schedule()
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def health(self):
         """Liveness: ``{"status": "ok", "service": "backup"}``."""
         return {"status": "ok", "service": self.name}
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def request_backup(self, ctx):
         """Queue a backup of every service's data (admin only).
 
@@ -70,7 +68,7 @@ class Service:
             backup = self._enqueue(session, ctx, trigger=domain.MANUAL)
         return domain.requested_view(backup.id)
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def list_backups(self, ctx, limit=None, cursor=None):
         """The catalogue, newest first (admin only):
         ``{items: [{id, started_at, finished_at, status, size, targets, verified, trigger, error?}], next_cursor}``."""

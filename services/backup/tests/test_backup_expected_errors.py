@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 
 import pytest
-from nameko.rpc import Rpc
 from nameko.testing.services import entrypoint_hook
 
 from kernel.errors import ServiceError
+from kernel.testing import rpc_entrypoints, rpcs_not_expecting, worker_log
 
 from backup.service import Service
 
@@ -21,21 +21,9 @@ def container(container_factory, rabbit_config, db_url):
     return container
 
 
-def rpc_entrypoints(cls) -> dict:
-    return {name: ep for name in dir(cls) for ep in getattr(getattr(cls, name), "nameko_entrypoints", ())
-            if isinstance(ep, Rpc)}
-
-
-def expects(ep, exc) -> bool:
-    expected = ep.expected_exceptions
-    return any(issubclass(exc, e) for e in (expected if isinstance(expected, tuple) else (expected,)))
-
-
 def test_every_rpc_expects_service_errors():
-    rpcs = rpc_entrypoints(Service)
-    assert {"request_backup", "list_backups", "health"} <= set(rpcs)
-    lax = [name for name, ep in rpcs.items() if not expects(ep, ServiceError)]
-    assert lax == []
+    assert {"request_backup", "list_backups", "health"} <= set(rpc_entrypoints(Service))
+    assert rpcs_not_expecting(Service, ServiceError) == []
 
 
 def test_a_refusal_is_a_warning_not_an_error(container, caplog):
@@ -43,6 +31,6 @@ def test_a_refusal_is_a_warning_not_an_error(container, caplog):
         with pytest.raises(ServiceError):
             with entrypoint_hook(container, "request_backup") as hook:
                 hook({"actor_id": "a", "school_id": "s1", "roles": ["teacher"], "correlation_id": "c"})
-    logged = [r for r in caplog.records if r.name == "nameko.containers"]
-    assert [r.getMessage() for r in logged if r.levelno >= logging.ERROR] == []
-    assert any("(expected) error handling worker" in r.getMessage() for r in logged)
+    errors, expected = worker_log(caplog)
+    assert errors == []
+    assert expected

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from nameko.rpc import rpc
 from sqlalchemy import select
 
 from identity import domain, store
 from identity.errors import Forbidden, ValidationError, text
 from kernel.errors import ServiceError
+from kernel.nameko_ext import service_rpc
 
 MAX_RESOLVE = 2000
 
@@ -18,7 +18,7 @@ MAX_RESOLVE = 2000
 class BulkRpc:
     """``resolve_users`` (see its docstring)."""
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def resolve_users(self, ctx, items):
         """For each ``{login, full_name, roles, email?, birth_date?, sex?}``
         say what ``create_user`` would do, without doing it (R-S2 import,

@@ -5,13 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 from eventlet import tpool
-from nameko.rpc import rpc
 from sqlalchemy.exc import DataError, IntegrityError
 
 from kernel.db import Database
-from kernel.errors import ServiceError
 from kernel.batching import handles_batch, on_event_batch
-from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event
+from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event, service_rpc
 
 from identity import credentials, domain, events, sessions, store, totp
 from identity.bulk import BulkRpc
@@ -41,11 +39,11 @@ class Service(BulkRpc):
     dead_letters = DeadLetters(tables)
     metrics = EntrypointMetrics()
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def health(self):
         return {"status": "ok", "service": self.name}
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def create_user(self, ctx, data):
         """Create a user (R-A2): admin any roles, class teacher students and
         parents. ``{id, login, initial_password}``; the generated password is
@@ -70,7 +68,7 @@ class Service(BulkRpc):
             raise LoginTaken(text("login_taken", login=new.login), details={"login": new.login}) from None
         return {"id": user.id, "login": user.login, "initial_password": generated}
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def link_parent(self, ctx, student_id, parent_id, relation):
         """Link a parent to a student of the actor's school. Idempotent: the
         same link again answers the same data; another relation is 409."""
@@ -108,7 +106,7 @@ class Service(BulkRpc):
         self.outbox.add(s, events.PARENT_LINKED, payload, _ctx_for_events(actor))
         return payload
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def record_consent(self, ctx, parent_id, given, signed_on):
         """Record a parent's consent or refusal (R-A4); the history is kept and
         the latest record decides whether the parent may log in."""
@@ -143,7 +141,7 @@ class Service(BulkRpc):
         payload = sessions.revocation(s, user_id=user_id, reason=reason, keep=keep)
         self.outbox.add(s, events.SESSIONS_REVOKED, payload, _ctx_for_events(actor))
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def change_password(self, ctx, old_password, new_password, keep_session=None):
         """``PUT /me/password``: the current password proves it is the owner;
         every other session of the user ends (other devices log in again);
@@ -170,7 +168,7 @@ class Service(BulkRpc):
                             target_id=actor.user_id, correlation_id=actor.correlation_id)
         return None
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def set_roles(self, ctx, user_id, roles):
         """``PUT /users/{id}/roles`` (R-A5): the admin only, never their own;
         audited with who, when, before and after; the user's sessions end so
@@ -196,7 +194,7 @@ class Service(BulkRpc):
             s.refresh(user)
             return store.user_dict(user)
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def unlock_login(self, ctx, user_id):
         """``POST /users/{id}/unlock``: the admin clears a user's failed
         logins (a locked-out teacher on a school morning); audited."""
@@ -213,7 +211,7 @@ class Service(BulkRpc):
                             target_id=user_id, correlation_id=actor.correlation_id, before={"failures": cleared})
         return {"user_id": user_id, "cleared": cleared}
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def begin_totp(self, ctx):
         """``POST /me/totp``: a new secret for the caller's authenticator
         app; the factor is on only after :meth:`confirm_totp`. Staff only."""
@@ -231,7 +229,7 @@ class Service(BulkRpc):
             store.put_totp(s, user_id=user.id, secret=secret)
             return {"secret": secret, "otpauth_uri": totp.provisioning_uri(secret, user.login)}
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def confirm_totp(self, ctx, code):
         """``POST /me/totp/confirm``: the first code proves the app works;
         the factor is on and ten recovery codes are returned, once."""
@@ -254,7 +252,7 @@ class Service(BulkRpc):
                             target_id=actor.user_id, correlation_id=actor.correlation_id)
         return {"recovery_codes": codes}
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def list_audit(self, ctx, target_id=None, action=None, limit=100):
         """The audit trail of the actor's school, newest first (admin only)."""
         actor = domain.parse_ctx(ctx)
@@ -269,7 +267,7 @@ class Service(BulkRpc):
                                        limit=limit)
             return {"items": [store.audit_dict(r) for r in rows], "next_cursor": None}
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def get_user(self, ctx, user_id):
         """A user card without secrets, when the actor may read it
         (contracts "user.read"); otherwise NOT_FOUND."""
@@ -283,7 +281,7 @@ class Service(BulkRpc):
                 raise NotFound(text("user_not_found"), details={"user_id": user_id})
             return store.user_dict(store.get_user(s, user_id=user_id))
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def authorize(self, ctx, action, resource_type, resource_id, context=None):
         """The access decision for the caller of ``ctx`` (the same function
         as the gRPC Authorize): ``{allowed, denial, reason}``. For services
@@ -300,7 +298,7 @@ class Service(BulkRpc):
                                  {k: v for k, v in context.items() if isinstance(v, str)})
         return {"allowed": decision.allowed, "denial": decision.denial, "reason": decision.reason}
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def list_access(self, ctx, user_id=None, from_date=None, to_date=None, limit=100):
         """R-A6: the access log of the actor's school, newest first (admin)."""
         actor = domain.parse_ctx(ctx)
@@ -318,7 +316,7 @@ class Service(BulkRpc):
                                         limit=limit)
             return {"items": [store.access_dict(r) for r in rows], "next_cursor": None}
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def activity(self, ctx, month):
         """R-A6/R-R8: requests per user, role and class in ``month``
         (YYYY-MM, UTC); the administration."""

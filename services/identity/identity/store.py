@@ -15,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from kernel.db import new_id
+from kernel.db import dialect_insert, new_id
 from kernel.events import kernel_tables, utcnow
 
 from identity import domain, errors, sealing
@@ -508,11 +508,7 @@ def add_letter(session: Session, *, message_id: str, school_id: str, sender_id: 
     rows += [{"message_id": message_id, "user_id": r, "school_id": school_id, "is_sender": False}
              for r in dict.fromkeys(recipient_ids) if r != sender_id]
     table = LetterParticipant.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    session.execute(dialect_insert(table).on_conflict_do_nothing(
+    session.execute(dialect_insert(session, table).on_conflict_do_nothing(
         index_elements=[table.c.message_id, table.c.user_id]), rows)
 
 
@@ -533,12 +529,8 @@ def add_mark_refs(session: Session, rows: list[dict]) -> None:
     if not rows:
         return
     table = MarkRef.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
     rows = sorted({r["mark_id"]: r for r in reversed(rows)}.values(), key=lambda r: r["mark_id"])
-    session.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=[table.c.mark_id]), rows)
+    session.execute(dialect_insert(session, table).on_conflict_do_nothing(index_elements=[table.c.mark_id]), rows)
 
 
 def upsert_year(session: Session, *, year_id: str, school_id: str) -> None:
@@ -780,11 +772,7 @@ def add_access_rows(session: Session, rows: list[dict]) -> None:
     if not rows:
         return
     table = AccessRecord.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    session.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=[table.c.id]), rows)
+    session.execute(dialect_insert(session, table).on_conflict_do_nothing(index_elements=[table.c.id]), rows)
 
 
 def access_records(session: Session, *, school_id: str, user_id: str | None, since: dt.datetime | None,

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import eventlet
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import RpcProxy
 from nameko.timer import timer
 from sqlalchemy.exc import IntegrityError
 
@@ -24,7 +24,7 @@ from kernel.db import Database
 from kernel.errors import ServiceError
 from kernel import idempotency
 from kernel.events import utcnow
-from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event
+from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event, service_rpc
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,6 @@ def _not_enrolled(s, actor, student_id: str):
         raise errors.NotFound("Ученик не найден", details={"field": "student_id"})
     raise errors.NotEnrolled(details={"student_id": student_id})
 
-# A ServiceError is an answer, not a fault: nameko logs it as a warning.
-journal_rpc = rpc(expected_exceptions=ServiceError)
 # how often old Idempotency-Key answers are deleted (the retention is a setting)
 IDEMPOTENCY_PURGE_SECONDS = 3600
 
@@ -97,14 +95,14 @@ class Service:
     settings = Settings()
     identity = RpcProxy("identity")
 
-    @journal_rpc
+    @service_rpc
     def health(self):
         """Liveness of the nameko process."""
         return {"status": "ok", "service": SERVICE_NAME}
 
     # --- school structure (admin) -------------------------------------------
 
-    @journal_rpc
+    @service_rpc
     def open_year(self, ctx, data):
         """Open a school year with its periods (R-S1); admin."""
         actor = domain.actor_from_ctx(ctx)
@@ -119,7 +117,7 @@ class Service:
         return {"id": year.id, "name": payload["name"], "starts_on": payload["starts_on"],
                 "ends_on": payload["ends_on"], "periods": payload["periods"]}
 
-    @journal_rpc
+    @service_rpc
     def create_subject(self, ctx, data):
         """Add a subject, unique by name within the school; admin. ``emphasis``
         (R-F2) defaults from the name (:func:`journal.finals.default_emphasis`)."""
@@ -134,7 +132,7 @@ class Service:
             self.outbox.add(s, events.SUBJECT_CREATED, events.subject_created(subject), ctx)
         return {"id": subject.id, "name": subject.name, "emphasis": subject.emphasis}
 
-    @journal_rpc
+    @service_rpc
     def create_class(self, ctx, data):
         """Add a class ("5А") to an open year with its class teacher; admin."""
         actor = domain.actor_from_ctx(ctx)
@@ -156,7 +154,7 @@ class Service:
         return {"id": klass.id, "name": klass.name, "year_id": klass.year_id, "grade": klass.grade,
                 "letter": klass.letter, "class_teacher_id": klass.class_teacher_id}
 
-    @journal_rpc
+    @service_rpc
     def enroll_student(self, ctx, class_id, data):
         """Admit a student to a class by order (R-S2, R-S3); admin or the
         class's class teacher."""
@@ -184,7 +182,7 @@ class Service:
             self.outbox.add(s, events.STUDENT_ENROLLED, payload, ctx)
         return payload
 
-    @journal_rpc
+    @service_rpc
     def assign_teacher(self, ctx, data):
         """Assign a teacher to a class and subject (optionally a subgroup); admin, deputy."""
         actor = domain.actor_from_ctx(ctx)
@@ -217,7 +215,7 @@ class Service:
 
     # --- the journal ---------------------------------------------------------
 
-    @journal_rpc
+    @service_rpc
     def record_lesson(self, ctx, data, idempotency_key=None):
         """Record a lesson (R-J1); flags late and overdue entries (R-J5).
         With ``idempotency_key`` a retry returns the first result."""
@@ -258,7 +256,7 @@ class Service:
             remember(s, result)
         return result
 
-    @journal_rpc
+    @service_rpc
     def post_marks(self, ctx, lesson_id, marks, idempotency_key=None):
         """Post marks for a lesson, all or nothing (R-J3, R-J4, R-J9); each
         mark starts its version chain (R-J7). With ``idempotency_key`` a
@@ -357,7 +355,7 @@ class Service:
 
     # === school structure over the year (issue 4, part A; journal.structure) ===
 
-    @journal_rpc
+    @service_rpc
     def transfer_student(self, ctx, student_id, data):
         """Move a student to another class of the same year by order (R-S3);
         the old stay is closed, a new one opened: history is kept. Admin."""
@@ -391,7 +389,7 @@ class Service:
             self.outbox.add(s, events.STUDENT_ENROLLED, events.student_enrolled(new), ctx)
         return payload
 
-    @journal_rpc
+    @service_rpc
     def record_departure(self, ctx, student_id, data):
         """A student leaves the school by order (R-S3): the open stay is
         closed with the order, nothing is deleted. Admin."""
@@ -426,7 +424,7 @@ class Service:
                 payloads.append(payload)
         return payloads[-1]
 
-    @journal_rpc
+    @service_rpc
     def list_movements(self, ctx, student_id):
         """A student's admissions, transfers and departures, oldest first
         (R-S3 history); staff of the school."""
@@ -442,7 +440,7 @@ class Service:
             "enrolled_on": e.enrolled_on.isoformat(), "left_on": e.left_on.isoformat() if e.left_on else None,
             "left_order_no": e.left_order_no, "left_reason": e.left_reason} for e, c in rows]}
 
-    @journal_rpc
+    @service_rpc
     def close_year(self, ctx, year_id, data):
         """Close a year by order (R-S4): archive it (read-only from now on)
         and, with ``promote``, move every student one grade up into the next
@@ -518,7 +516,7 @@ class Service:
                 "graduated": counts[structure.LEFT_GRADUATED], "held_back": counts[structure.LEFT_HELD_BACK],
                 "already_enrolled": skipped, "created_classes": created, "classes": list(per_class.values())}
 
-    @journal_rpc
+    @service_rpc
     def create_subgroup(self, ctx, class_id, data):
         """Split a class for a subject (R-S5); deputy, the class's class
         teacher, admin. A student is in at most one subgroup per subject."""
@@ -543,7 +541,7 @@ class Service:
             self.outbox.add(s, events.SUBGROUP_CREATED, payload, ctx)
         return {"id": subgroup.id, **{k: v for k, v in payload.items() if k != "subgroup_id"}}
 
-    @journal_rpc
+    @service_rpc
     def set_timetable(self, ctx, class_id, data):
         """Replace a class's week in a period (R-S6); the scheduler, admin.
         A teacher or a room in two places at once is refused (409
@@ -578,7 +576,7 @@ class Service:
             self.outbox.add(s, events.TIMETABLE_SET, payload, ctx)
         return payload
 
-    @journal_rpc
+    @service_rpc
     def get_timetable(self, ctx, class_id, period_id):
         """A class's week in a period (R-S6): staff of the school; a student
         their own class's, a parent their child's (R-A3; identity knows the
@@ -607,7 +605,7 @@ class Service:
             rows = store.timetable_of(s, class_id=class_id, period_id=period_id)
             return events.timetable_set(class_id, period_id, rows)
 
-    @journal_rpc
+    @service_rpc
     def create_plan(self, ctx, data):
         """A calendar-thematic plan (КТП, R-J8) of a class, subject and
         period; the teacher assigned there, the deputy or admin. One plan
@@ -635,7 +633,7 @@ class Service:
             self.outbox.add(s, events.PLAN_CREATED, payload, ctx)
         return {"id": plan.id, **{k: v for k, v in payload.items() if k != "plan_id"}}
 
-    @journal_rpc
+    @service_rpc
     def plan_coverage(self, ctx, period_id, class_id=None, teacher_id=None):
         """Programme coverage (R-J8): per plan of the period, lessons taught
         vs hours planned, and whether the class is behind today. The
@@ -667,7 +665,7 @@ class Service:
 
     # --- bulk import of students with parents (R-S2; journal.imports) ----------
 
-    @journal_rpc
+    @service_rpc
     def import_students(self, ctx, upload):
         """Import students with their parents from a CSV or XLSX file into a
         class (R-S2): admin or the class's class teacher.
@@ -866,7 +864,7 @@ class Service:
             remember(s, result)
         return result
 
-    @journal_rpc
+    @service_rpc
     def correct_mark(self, ctx, mark_id, data, idempotency_key=None):
         """Correct a mark (R-J7): a new version with who, when, old, new and
         the required reason; the old value stays in the history. The
@@ -887,7 +885,7 @@ class Service:
         return self._idempotent(ctx, idempotency_key, "correct_mark", [mark_id, data], lambda remember:
                                 self._change_mark(ctx, mark_id, check, apply, event, remember))
 
-    @journal_rpc
+    @service_rpc
     def remove_mark(self, ctx, mark_id, data, idempotency_key=None):
         """Remove a mark (R-J7): a tombstone version with the reason, never a
         hard delete; the diary and the averages stop counting it."""
@@ -902,7 +900,7 @@ class Service:
         return self._idempotent(ctx, idempotency_key, "remove_mark", [mark_id, data], lambda remember:
                                 self._change_mark(ctx, mark_id, lambda old: reason, apply, event, remember))
 
-    @journal_rpc
+    @service_rpc
     def mark_history(self, ctx, mark_id):
         """Every version of a mark, oldest first, and whether its chain
         verifies (R-J7); staff of the school."""
@@ -919,7 +917,7 @@ class Service:
         return {"mark_id": mark_id, "verified": not problems, "problems": problems,
                 "items": [self._version_dict(v) for v in versions]}
 
-    @journal_rpc
+    @service_rpc
     def verify_journal(self, ctx):
         """Check every mark's and attendance entry's hash chain and current
         row of the school (tamper evidence, R-J7); admin, deputy, director."""
@@ -928,7 +926,7 @@ class Service:
         with self.db.transaction() as s:
             return tamper.check(s, school_id=actor.school_id, with_school=False)
 
-    @journal_rpc
+    @service_rpc
     def record_attendance(self, ctx, lesson_id, data, idempotency_key=None):
         """Attendance of a lesson (R-J2): present/absent/excused/ill/late per
         student. A change of an existing entry is a correction (R-J7): a new
@@ -968,7 +966,7 @@ class Service:
             remember(s, result)
         return result
 
-    @journal_rpc
+    @service_rpc
     def post_final_mark(self, ctx, data, idempotency_key=None):
         """A final mark for a period or the year (R-F1) with its evidence and
         warnings (R-F2), late after the 2-day deadline (R-F3). Posting again
@@ -1040,7 +1038,7 @@ class Service:
                                         details={"field": "period_id"})
         return period
 
-    @journal_rpc
+    @service_rpc
     def forecast(self, ctx, student_id, period_id=None):
         """R-F4: per subject, the final mark the current marks point to and
         how sure that is. Who may read is decided by the gateway (the same
@@ -1068,7 +1066,7 @@ class Service:
                                            emphasis.get(subject_id, False))})
         return {"student_id": student_id, "period_id": pid, "period_kind": kind, "items": items}
 
-    @journal_rpc
+    @service_rpc
     def students_at_risk(self, ctx, class_id, period_id=None):
         """R-F4: the class's students whose forecast in a subject is 2, who
         have too few marks to be graded, or who lack the written works of an
@@ -1112,7 +1110,7 @@ class Service:
         return finals.forecast(marks_, required, emphasis=emphasis, written_needed=finals.written_required(
             emphasis, min_written=self.settings.final_min_written))
 
-    @journal_rpc
+    @service_rpc
     def update_subject(self, ctx, subject_id, data):
         """Change a subject's R-F2 ``emphasis`` (its final marks need written,
         lab or practical works); admin. Setting the value it already has
@@ -1131,7 +1129,7 @@ class Service:
                 self.outbox.add(s, events.SUBJECT_UPDATED, events.subject_updated(subject), ctx)
             return {"id": subject.id, "name": subject.name, "emphasis": subject.emphasis}
 
-    @journal_rpc
+    @service_rpc
     def import_lessons(self, ctx, data, idempotency_key=None):
         """Transcribe lessons already held from the paper journal (admin):
         all or nothing; each lesson is marked ``imported`` with the paper

@@ -14,7 +14,6 @@ from sqlalchemy import (
     JSON, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, MetaData, Numeric,
     SmallInteger, String, Text, UniqueConstraint, and_, bindparam, false, func, insert, or_, select,
 )
-from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 

@@ -10,16 +10,15 @@ import datetime as dt
 import logging
 from collections import Counter as Tally
 
-from nameko.rpc import rpc
 from prometheus_client import Counter
 from sqlalchemy import event as sa_event
 
 from kernel.db import Database
 from kernel.batching import handles_batch, on_event_batch
 from kernel.db import new_id
-from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event
+from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event, service_rpc
 
-from kernel.errors import Forbidden, NotFound, ServiceError
+from kernel.errors import Forbidden, NotFound
 
 from messaging import domain, events, mail, policy, store, texts
 from messaging.errors import ValidationError
@@ -129,14 +128,14 @@ class Service:
     metrics = EntrypointMetrics()
     mailer = Mailer()
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def health(self):
         """Liveness of the nameko process."""
         return {"status": "ok", "service": self.name}
 
     # -- RPC -----------------------------------------------------------------
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def list_notifications(self, ctx, limit=domain.DEFAULT_LIMIT, cursor=None):
         """The caller's notifications, newest first:
         ``{items: [{id, kind, title, body, data, created_at, read}], next_cursor}``.
@@ -151,7 +150,7 @@ class Service:
                                           created_at=r.created_at, read_at=r.read_at) for r in rows]
         return {"items": items, "next_cursor": next_cursor}
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def mark_notifications_read(self, ctx, ids):
         """Mark the caller's notifications ``ids`` read: ``{updated: n}``
         (other people's ids and already read ones are not counted)."""
@@ -354,7 +353,7 @@ class Service:
         classes = store.classes_of(session, school_id=school_id, student_ids=students)
         return store.teachers_of_classes(session, school_id=school_id, class_ids=classes)
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def send_message(self, ctx, data):
         """Send a letter: ``{to:[user_id], subject, body, reply_to?, to_parents_of_class?,
         attachments?}`` -> ``{id, thread_id, recipients}``. Any refused recipient
@@ -412,7 +411,7 @@ class Service:
     def _names(self, session, school_id, ids) -> dict:
         return {k: p.full_name for k, p in store.people(session, school_id=school_id, ids=set(ids)).items()}
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def list_messages(self, ctx, folder="inbox", limit=domain.DEFAULT_LIMIT, cursor=None):
         """The caller's inbox or sent folder, newest first."""
         actor_id, school_id = domain.check_ctx(ctx)
@@ -446,7 +445,7 @@ class Service:
                 "sender_name": names.get(m.sender_id), "subject": m.subject, "created_at": _iso(m.created_at),
                 "read": read}
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def get_message(self, ctx, message_id):
         """One letter for its sender or a recipient (404 for anyone else);
         opening it as a recipient records the read receipt."""
@@ -470,7 +469,7 @@ class Service:
                                    for a in store.attachments_of(session, message_id=m.id)]
             return item
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def get_attachment(self, ctx, message_id, attachment_id):
         """``{name, content_type, content_base64}`` for a participant of the letter."""
         actor_id, school_id = domain.check_ctx(ctx)
@@ -485,7 +484,7 @@ class Service:
 
     # -- news and announcements (R-M4) ------------------------------------------
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def post_news(self, ctx, data):
         """Post news or an announcement; notifies its audience."""
         actor_id, school_id = domain.check_ctx(ctx)
@@ -525,7 +524,7 @@ class Service:
         return {"id": item.id, "kind": item.kind, "title": item.title, "body": item.body, "links": item.links or [],
                 "audience": audience, "author_id": item.author_id, "created_at": _iso(item.created_at)}
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def list_news(self, ctx, limit=domain.DEFAULT_LIMIT, cursor=None):
         """The news addressed to the caller (see :func:`messaging.policy.news_visible`), newest first."""
         from sqlalchemy import and_, or_
@@ -555,13 +554,13 @@ class Service:
 
     # -- settings -----------------------------------------------------------------
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def get_notification_settings(self, ctx):
         actor_id, school_id = domain.check_ctx(ctx)
         setting = store.get_setting(self.db.session, user_id=actor_id)
         return _settings_view(setting)
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def set_notification_settings(self, ctx, data):
         """``{email: off|instant|daily, digest_time?: "HH:MM"}`` (school time)."""
         actor_id, school_id = domain.check_ctx(ctx)

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from kernel.db import new_id
+from kernel.db import dialect_insert, new_id
 from kernel.events import kernel_tables
 
 from messaging import domain
@@ -241,16 +241,6 @@ class Email(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(TZ)
 
 
-def _insert(session: Session, model):
-    """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL, SQLite)."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - the two supported databases
-        raise NotImplementedError(f"messaging does not support {dialect}")
-    return insert(model)
 
 
 def _utcnow() -> dt.datetime:
@@ -262,7 +252,7 @@ def _utcnow() -> dt.datetime:
 def _locked_person(session: Session, user_id: str, now: dt.datetime) -> Person:
     # Create the row if missing without racing another handler, then lock it
     # so the read-decide-write below is not interleaved.
-    session.execute(_insert(session, Person).values(
+    session.execute(dialect_insert(session, Person).values(
         user_id=user_id, roles=[], updated_at=now).on_conflict_do_nothing(index_elements=["user_id"]))
     return session.execute(
         select(Person).where(Person.user_id == user_id).with_for_update().execution_options(populate_existing=True)
@@ -304,7 +294,7 @@ def get_person(session: Session, *, user_id: str) -> Person | None:
 
 def save_parent_link(session: Session, *, school_id: str, student_id: str, parent_id: str,
                      relation: str | None) -> None:
-    stmt = _insert(session, ParentLink).values(
+    stmt = dialect_insert(session, ParentLink).values(
         student_id=student_id, parent_id=parent_id, school_id=school_id, relation=relation, linked_at=_utcnow())
     session.execute(stmt.on_conflict_do_update(
         index_elements=["student_id", "parent_id"], set_={"relation": stmt.excluded.relation}))
@@ -318,7 +308,7 @@ def parent_ids(session: Session, *, school_id: str, student_id: str) -> list[str
 
 
 def save_subject(session: Session, *, school_id: str, subject_id: str, name: str) -> None:
-    stmt = _insert(session, Subject).values(subject_id=subject_id, school_id=school_id, name=name)
+    stmt = dialect_insert(session, Subject).values(subject_id=subject_id, school_id=school_id, name=name)
     session.execute(stmt.on_conflict_do_update(index_elements=["subject_id"], set_={"name": stmt.excluded.name}))
 
 
@@ -337,14 +327,14 @@ def subject_names(session: Session, *, subject_ids) -> dict:
 def save_class(session: Session, *, school_id: str, class_id: str, year_id: str | None, grade: int | None,
                letter: str | None, name: str, class_teacher_id: str | None) -> None:
     values = dict(year_id=year_id, grade=grade, letter=letter, name=name, class_teacher_id=class_teacher_id)
-    stmt = _insert(session, SchoolClass).values(class_id=class_id, school_id=school_id, **values)
+    stmt = dialect_insert(session, SchoolClass).values(class_id=class_id, school_id=school_id, **values)
     session.execute(stmt.on_conflict_do_update(
         index_elements=["class_id"], set_={k: getattr(stmt.excluded, k) for k in values}))
 
 
 def save_enrolment(session: Session, *, school_id: str, student_id: str, class_id: str,
                    order_no: str | None, enrolled_on: dt.date | None) -> None:
-    stmt = _insert(session, Enrolment).values(
+    stmt = dialect_insert(session, Enrolment).values(
         student_id=student_id, class_id=class_id, school_id=school_id, order_no=order_no, enrolled_on=enrolled_on)
     session.execute(stmt.on_conflict_do_update(
         index_elements=["student_id", "class_id"],
@@ -369,7 +359,7 @@ def save_subgroup(session: Session, *, school_id: str, subgroup_id: str, class_i
     rows = [{"subgroup_id": subgroup_id, "student_id": s, "school_id": school_id, "class_id": class_id}
             for s in dict.fromkeys(student_ids)]
     if rows:
-        session.execute(_insert(session, SubgroupMember).values(rows)
+        session.execute(dialect_insert(session, SubgroupMember).values(rows)
                         .on_conflict_do_nothing(index_elements=["subgroup_id", "student_id"]))
 
 
@@ -399,7 +389,7 @@ def add_notifications_with_ids(session: Session, *, school_id: str, source_event
     created = []
     for draft in drafts:
         notification_id = new_id()
-        result = session.execute(_insert(session, Notification).values(
+        result = session.execute(dialect_insert(session, Notification).values(
             id=notification_id, school_id=school_id, recipient_id=draft.recipient_id, kind=draft.kind,
             title=draft.title, body=draft.body, data=draft.data, source_event_id=source_event_id,
             created_at=now,
@@ -418,7 +408,7 @@ def insert_notifications(session: Session, rows: list[dict]) -> set[str]:
     if not rows:
         return set()
     table = Notification.__table__
-    stmt = (_insert(session, table).on_conflict_do_nothing(index_elements=["recipient_id", "source_event_id", "kind"])
+    stmt = (dialect_insert(session, table).on_conflict_do_nothing(index_elements=["recipient_id", "source_event_id", "kind"])
             .returning(table.c.id))
     return set(session.connection().execute(stmt, rows).scalars())
 
@@ -453,7 +443,7 @@ def mark_read(session: Session, *, school_id: str, recipient_id: str, ids, now: 
 def save_assignment(session: Session, *, school_id: str, assignment_id: str, teacher_id: str, class_id: str,
                     subject_id: str | None) -> None:
     values = dict(teacher_id=teacher_id, class_id=class_id, subject_id=subject_id)
-    stmt = _insert(session, TeacherAssignment).values(assignment_id=assignment_id, school_id=school_id, **values)
+    stmt = dialect_insert(session, TeacherAssignment).values(assignment_id=assignment_id, school_id=school_id, **values)
     session.execute(stmt.on_conflict_do_update(
         index_elements=["assignment_id"], set_={k: getattr(stmt.excluded, k) for k in values}))
 
@@ -674,7 +664,7 @@ def get_setting(session: Session, *, user_id: str) -> NotificationSetting | None
 def save_setting(session: Session, *, school_id: str, user_id: str, email_mode: str,
                  digest_time: str) -> NotificationSetting:
     now = _utcnow()
-    stmt = _insert(session, NotificationSetting).values(
+    stmt = dialect_insert(session, NotificationSetting).values(
         user_id=user_id, school_id=school_id, email_mode=email_mode, digest_time=digest_time, updated_at=now)
     session.execute(stmt.on_conflict_do_update(index_elements=["user_id"], set_={
         "email_mode": stmt.excluded.email_mode, "digest_time": stmt.excluded.digest_time,
@@ -689,7 +679,7 @@ def queue_email(session: Session, *, school_id: str, recipient_id: str, address:
     """Queue one e-mail; False when its notification/digest has one already."""
     now = now or _utcnow()
     key = "notification_id" if notification_id else "digest_key"
-    result = session.execute(_insert(session, Email).values(
+    result = session.execute(dialect_insert(session, Email).values(
         id=new_id(), school_id=school_id, recipient_id=recipient_id, address=address, kind=kind,
         notification_id=notification_id, digest_key=digest_key, subject=subject, text_body=text_body,
         html_body=html_body, status="queued", attempts=0, next_attempt_at=now, created_at=now,
@@ -708,7 +698,7 @@ def queue_instant_emails(session: Session, rows: list[dict], *, now: dt.datetime
     table = Email.__table__
     values = [{**row, "id": new_id(), "kind": "instant", "digest_key": None, "status": "queued", "attempts": 0,
                "next_attempt_at": now, "created_at": now} for row in rows]
-    stmt = _insert(session, table).on_conflict_do_nothing(index_elements=["notification_id"]).returning(table.c.id)
+    stmt = dialect_insert(session, table).on_conflict_do_nothing(index_elements=["notification_id"]).returning(table.c.id)
     return len(session.connection().execute(stmt, values).all())
 
 

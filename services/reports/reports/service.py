@@ -3,13 +3,11 @@ projections, and report RPCs that answer from them (never by calling the
 service that owns the data). Decode, call store/domain, encode: no rules here."""
 from __future__ import annotations
 
-from nameko.rpc import rpc
 
 from kernel.batching import handles_batch, on_event_batch
 from kernel.db import Database
-from kernel.errors import ServiceError
 from kernel.events import utcnow
-from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event
+from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event, service_rpc
 from reports import domain, events, store
 from reports.store import tables
 
@@ -35,12 +33,12 @@ class Service:
     dead_letters = DeadLetters(tables)
     metrics = EntrypointMetrics()
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def health(self):
         """Liveness of the nameko process."""
         return {"status": "ok", "service": self.name}
 
-    @rpc(expected_exceptions=ServiceError)
+    @service_rpc
     def progress(self, ctx, class_id, period_id):
         """Итоги успеваемости (R-R5) of ``class_id`` for ``period_id`` (a period
         or a whole year); the answer shape is documented in domain.progress_report.

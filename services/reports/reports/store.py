@@ -14,6 +14,7 @@ from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Index, Integer, Str
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from kernel.db import dialect_insert
 from kernel.events import kernel_tables
 
 ID = String(36)
@@ -118,19 +119,10 @@ tables = kernel_tables(Base.metadata)
 
 # --- writing projections ------------------------------------------------------
 
-def _insert(session: Session, model):
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - the two databases we run on
-        raise NotImplementedError(f"upsert on {dialect}")
-    return insert(model)
 
 
 def _upsert(session: Session, model, values: dict, *, keys: tuple[str, ...], update: tuple[str, ...] = ()):
-    stmt = _insert(session, model).values(**values)
+    stmt = dialect_insert(session, model).values(**values)
     if update:
         stmt = stmt.on_conflict_do_update(index_elements=list(keys),
                                           set_={c: stmt.excluded[c] for c in update})
@@ -196,7 +188,7 @@ def save_marks(session: Session, marks: list[dict]) -> None:
     stmt = _SAVE_MARK.get(dialect)
     if stmt is None:
         table = Mark.__table__
-        stmt = _SAVE_MARK[dialect] = _insert(session, table).on_conflict_do_nothing(index_elements=[table.c.id])
+        stmt = _SAVE_MARK[dialect] = dialect_insert(session, table).on_conflict_do_nothing(index_elements=[table.c.id])
     connection.execute(stmt, marks)
 
 
@@ -208,7 +200,7 @@ def apply_mark_change(session: Session, *, school_id: str, mark: dict, posted_at
     ``mark_posted``: the row is then created from the correction, and the late
     ``mark_posted`` (version 1) changes nothing."""
     values = {**mark, "school_id": school_id, "posted_at": posted_at}
-    stmt = _insert(session, Mark).values(**values)
+    stmt = dialect_insert(session, Mark).values(**values)
     newer = stmt.excluded.version > Mark.version
     session.execute(stmt.on_conflict_do_update(
         index_elements=["id"],
@@ -218,7 +210,7 @@ def apply_mark_change(session: Session, *, school_id: str, mark: dict, posted_at
 def save_user(session: Session, *, school_id: str, user: dict, at: dt.datetime) -> None:
     """Project ``user_created``: names always, roles unless a later
     ``roles_changed`` got here first."""
-    stmt = _insert(session, Person).values(
+    stmt = dialect_insert(session, Person).values(
         id=user["id"], school_id=school_id, login=user["login"], full_name=user["full_name"],
         roles=user["roles"], roles_at=at)
     newer = stmt.excluded.roles_at >= Person.roles_at
@@ -232,7 +224,7 @@ def save_user(session: Session, *, school_id: str, user: dict, at: dt.datetime) 
 
 def save_roles(session: Session, *, school_id: str, user_id: str, roles: list[str], at: dt.datetime) -> None:
     """Project ``roles_changed``; an older change arriving late is ignored."""
-    stmt = _insert(session, Person).values(id=user_id, school_id=school_id, roles=roles, roles_at=at)
+    stmt = dialect_insert(session, Person).values(id=user_id, school_id=school_id, roles=roles, roles_at=at)
     session.execute(stmt.on_conflict_do_update(
         index_elements=["id"], set_={"roles": stmt.excluded.roles, "roles_at": stmt.excluded.roles_at},
         where=stmt.excluded.roles_at >= Person.roles_at))
