@@ -530,7 +530,10 @@ def add_mark_refs(session: Session, rows: list[dict]) -> None:
         return
     table = MarkRef.__table__
     rows = sorted({r["mark_id"]: r for r in reversed(rows)}.values(), key=lambda r: r["mark_id"])
-    session.execute(dialect_insert(session, table).on_conflict_do_nothing(index_elements=[table.c.mark_id]), rows)
+    # RETURNING makes SQLAlchemy send one multi-row INSERT (insertmanyvalues),
+    # not one INSERT per row.
+    session.execute(dialect_insert(session, table).on_conflict_do_nothing(index_elements=[table.c.mark_id])
+                    .returning(table.c.mark_id), rows).all()
 
 
 def upsert_year(session: Session, *, year_id: str, school_id: str) -> None:
@@ -772,7 +775,9 @@ def add_access_rows(session: Session, rows: list[dict]) -> None:
     if not rows:
         return
     table = AccessRecord.__table__
-    session.execute(dialect_insert(session, table).on_conflict_do_nothing(index_elements=[table.c.id]), rows)
+    # RETURNING makes SQLAlchemy send one multi-row INSERT (insertmanyvalues).
+    session.execute(dialect_insert(session, table).on_conflict_do_nothing(index_elements=[table.c.id])
+                    .returning(table.c.id), rows).all()
 
 
 def access_records(session: Session, *, school_id: str, user_id: str | None, since: dt.datetime | None,

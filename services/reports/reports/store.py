@@ -188,8 +188,11 @@ def save_marks(session: Session, marks: list[dict]) -> None:
     stmt = _SAVE_MARK.get(dialect)
     if stmt is None:
         table = Mark.__table__
-        stmt = _SAVE_MARK[dialect] = dialect_insert(session, table).on_conflict_do_nothing(index_elements=[table.c.id])
-    connection.execute(stmt, marks)
+        # RETURNING makes SQLAlchemy send one multi-row INSERT
+        # (insertmanyvalues), not one INSERT per row.
+        stmt = _SAVE_MARK[dialect] = (dialect_insert(session, table).on_conflict_do_nothing(index_elements=[table.c.id])
+                                      .returning(table.c.id))
+    connection.execute(stmt, marks).all()
 
 
 def apply_mark_change(session: Session, *, school_id: str, mark: dict, posted_at: dt.datetime,
