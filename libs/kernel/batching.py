@@ -4,8 +4,9 @@
 :func:`kernel.nameko_ext.on_event` would (same name, exchange and binding, so
 ``kernel.topology`` declares it and a service switches between the two
 without losing queued events), but hands a worker up to ``max_batch``
-deliveries at once: whatever arrived within ``max_wait`` seconds of the first
-one, or sooner when the batch is full. :func:`handles_batch` then gives the
+events at once: whatever arrived within ``max_wait`` seconds of the first
+one, or sooner when the batch is full (a packed message, a JSON array of
+envelopes, counts as the events it carries, and is never split). :func:`handles_batch` then gives the
 handler ``(self, session, envelopes)`` inside ONE transaction that also marks
 every event processed (one INSERT ... ON CONFLICT DO NOTHING RETURNING), so
 the per-event costs of :func:`kernel.nameko_ext.handles` (a transaction, a
@@ -52,12 +53,12 @@ from sqlalchemy.exc import DBAPIError
 
 from kernel import correlation
 from kernel.db import dialect_insert
-from kernel.events import utcnow, validate_envelope
+from kernel.events import unpack, utcnow, validate_envelope
 from kernel.nameko_ext import EVENTS_HANDLED, _transient
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = Histogram("ejournal_event_batch_size", "Deliveries handled per batch", ["consumer"],
+BATCH_SIZE = Histogram("ejournal_event_batch_size", "Events handled per batch", ["consumer"],
                        buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500))
 
 ACK, REQUEUE = "ack", "requeue"
@@ -98,7 +99,8 @@ class BatchEventHandler(EventHandler, _NoSharedQueueConsumer):
         super().setup()  # the queue, exactly as nameko's EventHandler names and binds it
         # Leave the container's other entrypoints (RPC, other handlers) a worker.
         self.concurrency = max(1, min(self.concurrency, self.container.max_workers - 1))
-        self._buffer: list = []
+        self._buffer: list = []    # (body, message, events it carries)
+        self._buffered = 0         # events in the buffer
         self._first_at = 0.0
         self._inflight = 0
         self._stopping = False
@@ -138,7 +140,7 @@ class BatchEventHandler(EventHandler, _NoSharedQueueConsumer):
                 with self._connection() as conn:
                     self._consume(conn)
             except Exception as exc:  # broker gone: deliveries return to the queue by themselves
-                self._buffer = []
+                self._buffer, self._buffered = [], 0
                 if self._stopping:
                     break
                 log.warning("batch consumer %s lost the broker (%s); reconnecting", self.method_name, exc)
@@ -168,9 +170,9 @@ class BatchEventHandler(EventHandler, _NoSharedQueueConsumer):
         # Stopping: no new deliveries; what is buffered goes back to the
         # queue; batches being handled finish and ack on this connection.
         consumer.cancel()
-        for _body, message in self._buffer:
+        for _body, message, _weight in self._buffer:
             self._settle(message, REQUEUE)
-        self._buffer = []
+        self._buffer, self._buffered = [], 0
         with eventlet.Timeout(30, False):
             self._idle.wait()
 
@@ -184,27 +186,34 @@ class BatchEventHandler(EventHandler, _NoSharedQueueConsumer):
     def _on_message(self, body, message):
         if not self._buffer:
             self._first_at = time.monotonic()
-        self._buffer.append((body, message))
-        if len(self._buffer) >= self.max_batch:
+        weight = len(body) if isinstance(body, list) and body else 1
+        self._buffer.append((body, message, weight))
+        self._buffered += weight
+        if self._buffered >= self.max_batch:
             self._maybe_flush()
 
     def _maybe_flush(self):
         if not self._buffer or self._inflight >= self.concurrency or self._stopping:
             return
         wait = self.max_wait - (time.monotonic() - self._first_at)
-        if len(self._buffer) < self.max_batch and wait > 0:
+        if self._buffered < self.max_batch and wait > 0:
             if self._timer is None:  # the loop may be asleep for _IDLE_TIMEOUT: cut the batch in time
                 self._timer = eventlet.spawn_after(wait, self._on_timer)
             return
         # What stays buffered keeps its (earlier) first_at: it is flushed as
         # soon as a slot frees.
-        batch, self._buffer = self._buffer[:self.max_batch], self._buffer[self.max_batch:]
-        messages = [m for _, m in batch]
+        taken = events = 0
+        while taken < len(self._buffer) and (taken == 0 or events + self._buffer[taken][2] <= self.max_batch):
+            events += self._buffer[taken][2]
+            taken += 1
+        batch, self._buffer = self._buffer[:taken], self._buffer[taken:]
+        self._buffered -= events
+        messages = [m for _, m, _ in batch]
         self._inflight += 1
         if self._idle.ready():
             self._idle = Event()
         try:
-            self.container.spawn_worker(self, ([b for b, _ in batch],), {},
+            self.container.spawn_worker(self, ([b for b, _, _ in batch],), {},
                                         handle_result=partial(self._handle_result, messages))
         except ContainerBeingKilled:
             for message in messages:
@@ -294,24 +303,28 @@ def handles_batch(consumer: str, processed_table):
         @functools.wraps(fn)
         def wrapper(self, bodies):
             outcomes = [ACK] * len(bodies)
-            first: dict[str, int] = {}   # event id -> index of its first delivery in this batch
-            duplicates = 0
+            # A packed message (kernel.events.unpack) carries several
+            # envelopes; a message is acked when all of its envelopes are.
+            first: dict[str, tuple[int, dict]] = {}   # event id -> (its first message, envelope)
+            duplicates = events = 0
             for i, body in enumerate(bodies):
-                try:
-                    env = validate_envelope(body)
-                except ValueError as exc:
-                    EVENTS_HANDLED.labels(consumer, "dead").inc()
-                    self.dead_letters.put(consumer, body, f"malformed: {exc}")
-                    continue
-                if env["id"] in first:
-                    duplicates += 1
-                else:
-                    first[env["id"]] = i
-            BATCH_SIZE.labels(consumer).observe(len(bodies))
+                for item in unpack(body):
+                    events += 1
+                    try:
+                        env = validate_envelope(item)
+                    except ValueError as exc:
+                        EVENTS_HANDLED.labels(consumer, "dead").inc()
+                        self.dead_letters.put(consumer, item, f"malformed: {exc}")
+                        continue
+                    if env["id"] in first:
+                        duplicates += 1
+                    else:
+                        first[env["id"]] = (i, env)
+            BATCH_SIZE.labels(consumer).observe(events)
             if not first:
                 _count(consumer, duplicates=duplicates)
                 return outcomes
-            envs = [bodies[i] for i in first.values()]
+            envs = [env for _, env in first.values()]
             try:
                 with self.db.transaction() as session:
                     claimed = (set(first) if processed_table is None
@@ -323,7 +336,7 @@ def handles_batch(consumer: str, processed_table):
                 if _transient(exc):
                     EVENTS_HANDLED.labels(consumer, "retry").inc(len(envs))
                     eventlet.sleep(1.0)
-                    for i in first.values():
+                    for i, _ in first.values():
                         outcomes[i] = REQUEUE
                     return outcomes
                 log.warning("batch of %d failed in %s (%s); handling it one by one", len(envs), consumer, exc)
@@ -333,8 +346,9 @@ def handles_batch(consumer: str, processed_table):
                 _count(consumer, ok=len(fresh), duplicates=duplicates + len(envs) - len(fresh))
                 return outcomes
             # One event per transaction: only the poison one is dead-lettered.
-            for i in first.values():
-                outcomes[i] = _one(self, fn, consumer, processed_table, bodies[i])
+            for i, env in first.values():
+                if _one(self, fn, consumer, processed_table, env) == REQUEUE:
+                    outcomes[i] = REQUEUE
             _count(consumer, duplicates=duplicates)
             return outcomes
         return wrapper

@@ -78,7 +78,8 @@ def lookup(session: Session, table: Table, *, school_id: str, actor_id: str, key
            request) -> dict | None:
     """The stored result of this key, None when unseen; :class:`KeyReused`
     when the key was used for another operation or other arguments."""
-    row = session.execute(select(table.c.fingerprint, table.c.result).where(
+    # Core on the session's connection: no ORM layer for a plain table.
+    row = session.connection().execute(select(table.c.fingerprint, table.c.result).where(
         table.c.school_id == school_id, table.c.actor_id == actor_id, table.c.key == key)).first()
     if row is None:
         return None
@@ -90,10 +91,16 @@ def lookup(session: Session, table: Table, *, school_id: str, actor_id: str, key
 def remember(session: Session, table: Table, *, school_id: str, actor_id: str, key: str, operation: str,
              request, result) -> None:
     """Store ``result`` under the key in the caller's (write) transaction."""
-    session.execute(insert(table).values(
-        school_id=school_id, actor_id=actor_id, key=key, operation=operation,
-        fingerprint=fingerprint(operation, request), result=json.dumps(result, ensure_ascii=False),
-        created_at=utcnow()))
+    session.execute(insert(table).values(key_row(school_id=school_id, actor_id=actor_id, key=key,
+                                                 operation=operation, request=request, result=result)))
+
+
+def key_row(*, school_id: str, actor_id: str, key: str, operation: str, request, result) -> dict:
+    """The row :func:`remember` inserts (for a caller that inserts it with
+    its own rows, kernel.db.insert_rows)."""
+    return {"school_id": school_id, "actor_id": actor_id, "key": key, "operation": operation,
+            "fingerprint": fingerprint(operation, request), "result": json.dumps(result, ensure_ascii=False),
+            "created_at": utcnow()}
 
 
 def purge(session: Session, table: Table, *, older_than: dt.datetime, batch: int = 5000) -> int:

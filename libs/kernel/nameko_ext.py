@@ -23,12 +23,15 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from kernel import correlation
 from kernel.db import session_factory, shared_engine, transaction
 from kernel.errors import ServiceError
-from kernel.events import claim, envelope, record, record_many, utcnow, validate_envelope
+from kernel.events import claim, envelope, outbox_rows, record, unpack, utcnow, validate_envelope
 
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_EXCHANGE = "ejournal.dead-letters"
 DEAD_LETTER_QUEUE = "ejournal.dead-letters"
+#: A packed message (a JSON array of envelopes, kernel.events.record_many)
+#: says how many it carries in this header.
+PACKED_HEADER = "ejournal.events"
 
 EVENTS_PUBLISHED = Counter("ejournal_events_published_total", "Events relayed from the outbox", ["service", "type"])
 EVENTS_HANDLED = Counter("ejournal_events_handled_total", "Events handled", ["consumer", "result"])
@@ -199,9 +202,10 @@ class Outbox(DependencyProvider):
             except Exception:  # already broken
                 log.debug("closing the relay's connection failed", exc_info=True)
 
-    def _publish_batch(self, rows) -> tuple[list, Exception | None]:
+    def _publish_batch(self, rows, counts: dict) -> tuple[list, Exception | None]:
         """Publish ``rows`` and wait for all their confirms; the rows the
-        broker confirmed, and what went wrong with the others (if anything)."""
+        broker confirmed, and what went wrong with the others (if anything).
+        ``counts`` gets the number of envelopes of each row (by ``seq``)."""
         from amqp import Message
 
         by_tag = {}
@@ -213,6 +217,9 @@ class Outbox(DependencyProvider):
             with frames:
                 for row in rows:
                     headers = {"nameko.correlation_id": row.correlation_id} if row.correlation_id else {}
+                    count = counts[row.seq] = _event_count(row.body)
+                    if count > 1:
+                        headers[PACKED_HEADER] = count
                     body = row.body.encode("utf-8") if isinstance(row.body, str) else row.body
                     message = Message(body, content_type="application/json", content_encoding="utf-8",
                                       delivery_mode=2, priority=0, application_headers=headers,
@@ -248,10 +255,11 @@ class Outbox(DependencyProvider):
             rows = session.execute(query).all()
             if not rows:
                 return 0
-            done, error = self._publish_batch(rows)
+            counts: dict[int, int] = {}
+            done, error = self._publish_batch(rows, counts)
             now = utcnow()
             for row in done:
-                EVENTS_PUBLISHED.labels(self.service, row.event_type).inc()
+                EVENTS_PUBLISHED.labels(self.service, row.event_type).inc(counts.get(row.seq, 1))
                 created = row.created_at
                 if created is not None:
                     if created.tzinfo is None:
@@ -272,6 +280,13 @@ class Outbox(DependencyProvider):
             self.kick()
 
 
+def _event_count(body) -> int:
+    """How many envelopes an outbox row's body holds (a packed row is a JSON
+    array of them)."""
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    return len(json.loads(text)) if text.lstrip().startswith("[") else 1
+
+
 class WorkerOutbox:
     def __init__(self, provider: Outbox, worker_ctx):
         self.provider = provider
@@ -289,18 +304,31 @@ class WorkerOutbox:
         self.worker_ctx.data["_outbox_dirty"] = True
         return env
 
-    def add_many(self, session, events: list[tuple[str, dict]], ctx: dict | None = None) -> list[dict]:
+    def add_many(self, session, events: list[tuple[str, dict]], ctx: dict | None = None, *,
+                 packed: bool = False) -> list[dict]:
         """Record several ``(type, payload)`` events in the caller's
-        transaction with one statement (kernel.events.record_many)."""
+        transaction with one statement (kernel.events.record_many);
+        ``packed=True``: one message per type carries them all (every
+        consumer of those types must unpack, as kernel's handlers do)."""
+        table, rows, envs = self.prepare_many(events, ctx, packed=packed)
+        if rows:
+            session.execute(insert(table), rows)
+        return envs
+
+    def prepare_many(self, events: list[tuple[str, dict]], ctx: dict | None = None, *,
+                     packed: bool = False) -> tuple:
+        """``(outbox table, rows, envelopes)`` of :meth:`add_many` without
+        the insert, for a caller that inserts the rows in its own
+        transaction together with its own (kernel.db.insert_rows)."""
         ctx = ctx or {}
         cid = ctx.get("correlation_id") or self.worker_ctx.data.get("correlation_id")
         envs = [envelope(type=type, producer=self.provider.service, payload=payload,
                          school_id=ctx.get("school_id"), actor_id=ctx.get("actor_id"), correlation_id=cid)
                 for type, payload in events]
-        record_many(session, self.provider.outbox, envs)
-        if envs:
+        rows = outbox_rows(envs, packed=packed)
+        if rows:
             self.worker_ctx.data["_outbox_dirty"] = True
-        return envs
+        return self.provider.outbox, rows, envs
 
 
 class DeadLetters(DependencyProvider):
@@ -375,36 +403,44 @@ def handles(consumer: str, processed_table):
     def decorate(fn):
         @functools.wraps(fn)
         def wrapper(self, body):
-            try:
-                env = validate_envelope(body)
-            except ValueError as exc:
-                EVENTS_HANDLED.labels(consumer, "dead").inc()
-                self.dead_letters.put(consumer, body, f"malformed: {exc}")
-                return
-            correlation.set(env.get("correlation_id"))
-            try:
-                with self.db.transaction() as session:
-                    if processed_table is not None and not claim(session, processed_table, consumer, env["id"]):
-                        EVENTS_HANDLED.labels(consumer, "duplicate").inc()
-                        return
-                    fn(self, session, env)
-            except DBAPIError as exc:
-                if not _transient(exc):
-                    log.exception("event %s dead-lettered by %s", env.get("id"), consumer)
-                    EVENTS_HANDLED.labels(consumer, "dead").inc()
-                    self.dead_letters.put(consumer, body, f"{type(exc).__name__}: {exc}")
-                    return
-                EVENTS_HANDLED.labels(consumer, "retry").inc()
-                eventlet.sleep(1.0)
-                raise
-            except Exception as exc:  # poison: keep it, count it, move on
-                log.exception("event %s dead-lettered by %s", env.get("id"), consumer)
-                EVENTS_HANDLED.labels(consumer, "dead").inc()
-                self.dead_letters.put(consumer, body, f"{type(exc).__name__}: {exc}")
-                return
-            EVENTS_HANDLED.labels(consumer, "ok").inc()
+            # A packed message carries several envelopes: each is handled in
+            # its own transaction; a transient error requeues the message,
+            # and the envelopes handled before it are then duplicates.
+            for item in unpack(body):
+                _handle_one(self, fn, consumer, processed_table, item)
         return wrapper
     return decorate
+
+
+def _handle_one(self, fn, consumer, processed_table, body) -> None:
+    try:
+        env = validate_envelope(body)
+    except ValueError as exc:
+        EVENTS_HANDLED.labels(consumer, "dead").inc()
+        self.dead_letters.put(consumer, body, f"malformed: {exc}")
+        return
+    correlation.set(env.get("correlation_id"))
+    try:
+        with self.db.transaction() as session:
+            if processed_table is not None and not claim(session, processed_table, consumer, env["id"]):
+                EVENTS_HANDLED.labels(consumer, "duplicate").inc()
+                return
+            fn(self, session, env)
+    except DBAPIError as exc:
+        if not _transient(exc):
+            log.exception("event %s dead-lettered by %s", env.get("id"), consumer)
+            EVENTS_HANDLED.labels(consumer, "dead").inc()
+            self.dead_letters.put(consumer, body, f"{type(exc).__name__}: {exc}")
+            return
+        EVENTS_HANDLED.labels(consumer, "retry").inc()
+        eventlet.sleep(1.0)
+        raise
+    except Exception as exc:  # poison: keep it, count it, move on
+        log.exception("event %s dead-lettered by %s", env.get("id"), consumer)
+        EVENTS_HANDLED.labels(consumer, "dead").inc()
+        self.dead_letters.put(consumer, body, f"{type(exc).__name__}: {exc}")
+        return
+    EVENTS_HANDLED.labels(consumer, "ok").inc()
 
 
 class EntrypointMetrics(DependencyProvider):
