@@ -8,7 +8,7 @@ caller's school so an id from another school reads as "not found".
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from sqlalchemy import (
     JSON, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, MetaData, Numeric,
@@ -20,7 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from journal import finals
 from journal.domain import GENESIS_HASH, chain_hash, version_content
 from journal.marks import attendance_content
-from kernel.db import new_id
+from kernel.db import insert_rows, new_id
 from kernel.events import kernel_tables, utcnow
 from kernel.idempotency import idempotency_table
 
@@ -443,6 +443,63 @@ def lesson_context(session: Session, *, school_id: str, lesson_id: str):
     return tuple(row) if row else None
 
 
+@dataclass(frozen=True)
+class MarkEntryContext:
+    """What posting marks for a lesson checks, read in one statement
+    (:func:`mark_entry_context`)."""
+    id: str                 # the lesson's
+    class_id: str
+    subject_id: str
+    date: dt.date
+    subgroup_id: str | None
+    grade: int
+    class_teacher_id: str | None
+    subject_name: str
+    archived: bool
+    assigned_subgroups: list    # the teacher's assignments for the class and subject (None = whole class)
+    enrolled: frozenset         # the students in the class on the lesson's day
+
+
+def _mark_entry_statement():
+    lesson, klass, subject, year = (Lesson.__table__, SchoolClass.__table__, Subject.__table__, Year.__table__)
+    assignment, enrolment = Assignment.__table__, Enrolment.__table__
+    subgroups = (select(func.aggregate_strings(func.coalesce(assignment.c.subgroup_id, ""), ","))
+                 .where(assignment.c.teacher_id == bindparam("teacher_id"),
+                        assignment.c.class_id == lesson.c.class_id, assignment.c.subject_id == lesson.c.subject_id)
+                 .scalar_subquery())
+    enrolled = (select(func.aggregate_strings(enrolment.c.student_id, ","))
+                .where(enrolment.c.class_id == lesson.c.class_id, enrolment.c.enrolled_on <= lesson.c.date,
+                       or_(enrolment.c.left_on.is_(None), enrolment.c.left_on > lesson.c.date))
+                .scalar_subquery())
+    return (select(lesson.c.id, lesson.c.class_id, lesson.c.subject_id, lesson.c.date, lesson.c.subgroup_id,
+                   klass.c.grade, klass.c.class_teacher_id, subject.c.name, year.c.archived,
+                   subgroups.label("subgroups"), enrolled.label("enrolled"))
+            .join_from(lesson, klass, klass.c.id == lesson.c.class_id)
+            .join(subject, subject.c.id == lesson.c.subject_id)
+            .join(year, year.c.id == klass.c.year_id)
+            .where(lesson.c.id == bindparam("lesson_id"), lesson.c.school_id == bindparam("school_id")))
+
+
+_MARK_ENTRY = _mark_entry_statement()
+
+
+def mark_entry_context(session: Session, *, school_id: str, lesson_id: str,
+                       teacher_id: str) -> MarkEntryContext | None:
+    """The lesson (in the school), its class, subject and year, the
+    teacher's assignments there and the class's students on the lesson's
+    day, in one round trip (a class's marks are the busiest write: P2);
+    None when the school has no such lesson."""
+    row = session.connection().execute(
+        _MARK_ENTRY, {"lesson_id": lesson_id, "school_id": school_id, "teacher_id": teacher_id}).first()
+    if row is None:
+        return None
+    return MarkEntryContext(
+        id=row.id, class_id=row.class_id, subject_id=row.subject_id, date=row.date, subgroup_id=row.subgroup_id,
+        grade=row.grade, class_teacher_id=row.class_teacher_id, subject_name=row.name, archived=bool(row.archived),
+        assigned_subgroups=[s or None for s in row.subgroups.split(",")] if row.subgroups is not None else [],
+        enrolled=frozenset(row.enrolled.split(",")) if row.enrolled else frozenset())
+
+
 @dataclass
 class PostedMark:
     """A mark as :func:`add_marks` inserted it (the columns of ``marks``)."""
@@ -460,31 +517,45 @@ class PostedMark:
     version: int = 1
 
 
-def add_marks(session: Session, *, school_id: str, lesson_id: str, specs, author_id: str,
-              at: dt.datetime) -> list[PostedMark]:
-    """Insert marks and the version 1 of each, the first link of its hash
-    chain: two Core statements whatever the number of marks (a class of 30
-    is one round trip for the marks and one for their versions, no ORM
-    unit of work)."""
-    marks = [PostedMark(id=new_id(), school_id=school_id, lesson_id=lesson_id, student_id=spec.student_id,
-                        value=spec.value, kind=spec.kind, weight=spec.weight, comment=spec.comment,
-                        author_id=author_id, created_at=at) for spec in specs]
+def new_marks(*, school_id: str, lesson_id: str, specs, author_id: str, at: dt.datetime) -> list[PostedMark]:
+    """The marks ``specs`` describe, with their ids, before
+    :func:`insert_marks` (their events can be built first)."""
+    return [PostedMark(id=new_id(), school_id=school_id, lesson_id=lesson_id, student_id=spec.student_id,
+                       value=spec.value, kind=spec.kind, weight=spec.weight, comment=spec.comment,
+                       author_id=author_id, created_at=at) for spec in specs]
+
+
+def insert_marks(session: Session, marks: list[PostedMark], *, also=()) -> None:
+    """Insert ``marks`` and the version 1 of each, the first link of its
+    hash chain, and then the ``(table, rows)`` of ``also`` (the outbox row,
+    the Idempotency-Key): on PostgreSQL one round trip whatever the number
+    of marks (kernel.db.insert_rows), no ORM unit of work."""
     if not marks:
-        return marks
+        return
     versions = []
     for mark in marks:
         content = version_content(
-            mark_id=mark.id, version=1, lesson_id=lesson_id, student_id=mark.student_id, value=mark.value,
-            kind=mark.kind, weight=mark.weight, comment=mark.comment, removed=False, by=author_id, at=at,
-            reason=None)
+            mark_id=mark.id, version=1, lesson_id=mark.lesson_id, student_id=mark.student_id, value=mark.value,
+            kind=mark.kind, weight=mark.weight, comment=mark.comment, removed=False, by=mark.author_id,
+            at=mark.created_at, reason=None)
         versions.append({
-            "mark_id": mark.id, "version": 1, "school_id": school_id, "value": mark.value, "kind": mark.kind,
-            "weight": mark.weight, "comment": mark.comment, "removed": False, "by": author_id, "at": at,
-            "reason": None, "prev_hash": GENESIS_HASH, "hash": chain_hash(content, GENESIS_HASH)})
+            "mark_id": mark.id, "version": 1, "school_id": mark.school_id, "value": mark.value, "kind": mark.kind,
+            "weight": mark.weight, "comment": mark.comment, "removed": False, "by": mark.author_id,
+            "at": mark.created_at, "reason": None, "prev_hash": GENESIS_HASH, "hash": chain_hash(content, GENESIS_HASH)})
     session.flush()  # anything the session still holds goes first (e.g. the lesson of this request)
-    connection = session.connection()
-    connection.execute(insert(Mark.__table__), [asdict(m) for m in marks])
-    connection.execute(insert(MarkVersion.__table__), versions)  # after the marks they reference
+    # The versions after the marks they reference.
+    rows = [{"id": m.id, "school_id": m.school_id, "lesson_id": m.lesson_id, "student_id": m.student_id,
+             "value": m.value, "kind": m.kind, "weight": m.weight, "comment": m.comment, "author_id": m.author_id,
+             "created_at": m.created_at, "removed": m.removed, "version": m.version}
+            for m in marks]  # not dataclasses.asdict: it deep-copies every value
+    insert_rows(session, (Mark.__table__, rows), (MarkVersion.__table__, versions), *also)
+
+
+def add_marks(session: Session, *, school_id: str, lesson_id: str, specs, author_id: str,
+              at: dt.datetime) -> list[PostedMark]:
+    """:func:`new_marks` inserted by :func:`insert_marks`."""
+    marks = new_marks(school_id=school_id, lesson_id=lesson_id, specs=specs, author_id=author_id, at=at)
+    insert_marks(session, marks)
     return marks
 
 

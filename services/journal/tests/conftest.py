@@ -17,7 +17,7 @@ from sqlalchemy.pool import NullPool
 from journal import domain, store
 from journal.service import Service
 from kernel.db import make_engine, new_id, session_factory
-from kernel.events import utcnow
+from kernel.events import unpack, utcnow
 from kernel.testing import migrated_database
 
 TZ = ZoneInfo("Europe/Moscow")
@@ -164,7 +164,7 @@ class Factory:
             query = select(outbox.c.body).order_by(outbox.c.seq)
             if type:
                 query = query.where(outbox.c.event_type == type)
-            return [json.loads(b) for b in s.scalars(query)]
+            return [env for b in s.scalars(query) for env in unpack(json.loads(b))]
 
 
 @pytest.fixture
