@@ -114,13 +114,18 @@ class AccessLog:
             batch = [self.queue.get(timeout=0.5)]
         except queue.Empty:
             return []
+        # Sleep through the linger instead of waiting on the queue: a waiting
+        # consumer is woken by every request's put (a thread switch each),
+        # a sleeping one takes the lot at once.
         deadline = time.monotonic() + self.linger
         while len(batch) < self.max_batch:
-            remaining = deadline - time.monotonic()
             try:
-                batch.append(self.queue.get(timeout=remaining) if remaining > 0 else self.queue.get_nowait())
+                batch.append(self.queue.get_nowait())
             except queue.Empty:
-                break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stop.is_set():
+                    break
+                time.sleep(min(remaining, 0.05))
         return batch
 
     def _run(self) -> None:

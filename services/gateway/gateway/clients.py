@@ -27,6 +27,8 @@ from amqp.exceptions import AMQPError
 from kombu.exceptions import OperationalError as KombuOperationalError
 from nameko.exceptions import BadRequest as NamekoBadRequest
 from nameko.exceptions import RemoteError, UnknownService
+from nameko.constants import NON_PERSISTENT
+from nameko.rpc import ServiceProxy
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from kernel import correlation
@@ -86,8 +88,9 @@ class _PooledProxy:
         self.data: dict = {}
         self.default_timeout = timeout
         self.standalone = ClusterRpcProxy({"AMQP_URI": amqp_uri}, context_data=self.data, timeout=timeout)
-        self.proxy = self.standalone.start()
+        self.standalone.start()
         self.consumer = self.standalone._reply_listener.queue_consumer
+        self.services: dict = {}
         self.last_used = time.monotonic()
 
     def call(self, service: str, method: str, args: tuple, kwargs: dict, timeout: float | None,
@@ -101,10 +104,23 @@ class _PooledProxy:
         # changing it per call is safe.
         self.consumer.timeout = timeout or self.default_timeout
         try:
-            return getattr(self.proxy[service], method)(*args, **kwargs)
+            return getattr(self._service(service), method)(*args, **kwargs)
         finally:
             self.consumer.timeout = self.default_timeout
             self.last_used = time.monotonic()
+
+    def _service(self, name: str) -> ServiceProxy:
+        # A request is worth nothing once its caller has given up on it, so
+        # it is not written to the broker's disk (delivery mode 1): a broker
+        # restart loses it and the caller gets 503 (the reply queue is
+        # exclusive and goes with the connection anyway). Publisher confirms
+        # stay on: an unknown service is still refused at once.
+        proxy = self.services.get(name)
+        if proxy is None:
+            proxy = self.services[name] = ServiceProxy(self.standalone._worker_ctx, name,
+                                                       self.standalone._reply_listener,
+                                                       delivery_mode=NON_PERSISTENT)
+        return proxy
 
     def stop(self) -> None:
         try:

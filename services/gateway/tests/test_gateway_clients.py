@@ -340,3 +340,29 @@ def test_broker_unreachable_is_503(monkeypatch, identity_server):
         assert response.get_json()["error"] == "SERVICE_UNAVAILABLE"
     finally:
         app.extensions["ejournal.gateway"].close()
+
+
+def test_rpc_requests_are_not_written_to_the_brokers_disk(rabbit_vhost):
+    """The gateway's RPC requests go out with delivery mode 1 (a request
+    is worthless once its caller gave up; events stay persistent), still
+    with publisher confirms: the request reaches the service's queue."""
+    from kombu import Connection, Exchange, Queue
+
+    from nameko.exceptions import RpcTimeout
+
+    from gateway.clients import RpcPool
+
+    queue = Queue("rpc-probe", Exchange("nameko-rpc", type="topic", durable=True), routing_key="probe.*",
+                  durable=True)
+    pool = RpcPool(rabbit_vhost, size=1, timeout=0.5)
+    with Connection(rabbit_vhost) as conn:
+        queue(conn.channel()).declare()
+        try:
+            with pytest.raises(RpcTimeout):  # nobody answers (the gateway answers 503)
+                pool.call("probe", "ping", ({"k": 1},))
+        finally:
+            pool.close()
+        message = queue(conn.channel()).get(no_ack=True)
+    assert message is not None, "the request never reached the service's queue"
+    assert message.properties["delivery_mode"] == 1
+    assert json.loads(message.body)["args"] == [{"k": 1}]
