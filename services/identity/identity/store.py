@@ -15,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from kernel.db import dialect_insert, new_id
+from kernel.db import dialect_insert, insert_rows, new_id
 from kernel.events import kernel_tables, utcnow
 
 from identity import domain, errors, sealing
@@ -530,10 +530,7 @@ def add_mark_refs(session: Session, rows: list[dict]) -> None:
         return
     table = MarkRef.__table__
     rows = sorted({r["mark_id"]: r for r in reversed(rows)}.values(), key=lambda r: r["mark_id"])
-    # RETURNING makes SQLAlchemy send one multi-row INSERT (insertmanyvalues),
-    # not one INSERT per row.
-    session.execute(dialect_insert(session, table).on_conflict_do_nothing(index_elements=[table.c.mark_id])
-                    .returning(table.c.mark_id), rows).all()
+    insert_rows(session, (table, rows, ["mark_id"]))  # one multi-row INSERT ... ON CONFLICT DO NOTHING
 
 
 def upsert_year(session: Session, *, year_id: str, school_id: str) -> None:

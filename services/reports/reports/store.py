@@ -14,7 +14,7 @@ from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Index, Integer, Str
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from kernel.db import dialect_insert
+from kernel.db import dialect_insert, insert_rows
 from kernel.events import kernel_tables
 
 ID = String(36)
@@ -163,9 +163,6 @@ def save_assignment(session: Session, *, school_id: str, assignment: dict) -> No
             update=("teacher_id", "class_id", "subject_id", "hours_per_week", "subgroup_id"))
 
 
-_SAVE_MARK: dict = {}
-
-
 def save_mark(session: Session, *, school_id: str, mark: dict, posted_at: dt.datetime) -> None:
     """Project one ``mark_posted`` (see :func:`save_marks`)."""
     save_marks(session, [{**mark, "school_id": school_id, "posted_at": posted_at}])
@@ -178,21 +175,12 @@ def save_marks(session: Session, marks: list[dict]) -> None:
     never as a second ``mark_posted``.
 
     The busiest projection (a class's marks are 30 events at once): one
-    Core statement per dialect, built once and executed with the rows as
-    parameters (one multi-row INSERT), so neither the ORM's bulk layer nor
-    a new statement's cache key is paid per event."""
+    multi-row INSERT ... ON CONFLICT DO NOTHING (kernel.db.insert_rows), so
+    neither the ORM nor SQLAlchemy's per-row parameter handling is paid per
+    event."""
     if not marks:
         return
-    connection = session.connection()
-    dialect = connection.dialect.name
-    stmt = _SAVE_MARK.get(dialect)
-    if stmt is None:
-        table = Mark.__table__
-        # RETURNING makes SQLAlchemy send one multi-row INSERT
-        # (insertmanyvalues), not one INSERT per row.
-        stmt = _SAVE_MARK[dialect] = (dialect_insert(session, table).on_conflict_do_nothing(index_elements=[table.c.id])
-                                      .returning(table.c.id))
-    connection.execute(stmt, marks).all()
+    insert_rows(session, (Mark.__table__, [{**mark, "version": 1, "removed": False} for mark in marks], ["id"]))
 
 
 def apply_mark_change(session: Session, *, school_id: str, mark: dict, posted_at: dt.datetime,
