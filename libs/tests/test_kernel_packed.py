@@ -578,6 +578,33 @@ def test_insert_rows_refuses_rows_without_a_column_that_has_a_python_default(dat
         eng.dispose()
 
 
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_insert_rows_with_keys_skips_rows_whose_key_is_taken(database, engine, tmp_path):
+    """``(table, rows, keys)``: ON CONFLICT (keys) DO NOTHING, a redelivered
+    projection changes nothing (also a key twice in one call); a conflict on
+    another unique constraint still fails."""
+    from sqlalchemy import Column as Col, Integer as Int, MetaData as Md, String as Str, Table as Tb
+    md = Md()
+    refs = Tb("ir_refs", md, Col("id", Str(36), primary_key=True), Col("v", Int), Col("code", Str(10), unique=True))
+    eng = engine if database == "postgresql" else make_engine(f"sqlite:///{tmp_path / 'keys.db'}")
+    md.create_all(eng)
+    factory = session_factory(eng)
+    with transaction(factory) as session:
+        insert_rows(session, (refs, [{"id": "a", "v": 1, "code": "A"}, {"id": "b", "v": 2, "code": "B"}], ["id"]))
+    with transaction(factory) as session:
+        insert_rows(session, (refs, [{"id": "b", "v": 20, "code": "B2"}, {"id": "c", "v": 3, "code": "C"},
+                                     {"id": "c", "v": 30, "code": "C3"}], ["id"]))
+    with eng.connect() as conn:
+        assert [tuple(r) for r in conn.execute(select(refs).order_by(refs.c.id))] == [
+            ("a", 1, "A"), ("b", 2, "B"), ("c", 3, "C")]
+    with pytest.raises(IntegrityError):
+        with transaction(factory) as session:
+            insert_rows(session, (refs, [{"id": "d", "v": 4, "code": "A"}], ["id"]))
+    md.drop_all(eng)
+    if database == "sqlite":
+        eng.dispose()
+
+
 def test_insert_rows_on_sqlite_uses_core_executemany(tmp_path):
     eng = make_engine(f"sqlite:///{tmp_path / 'core.db'}")
     rows_md.create_all(eng)
