@@ -6,6 +6,9 @@ closed at worker teardown.
 """
 from __future__ import annotations
 
+import datetime as dt
+import decimal
+import json
 import uuid
 from contextlib import contextmanager
 
@@ -46,10 +49,13 @@ def insert_rows(session: Session, *batches) -> None:
     row and the Idempotency-Key: four statements, one round trip; the
     projections of those marks). Every row of a batch names the same
     columns and gives every column the table needs (no Python-side defaults
-    are filled in); values pass through the columns' own bind processing and
-    are quoted by the driver itself (``cursor.mogrify``, as psycopg2's
-    ``execute_values`` does), with positional parameters: far cheaper for
-    the driver than SQLAlchemy's named multi-row VALUES."""
+    are filled in); values pass through the columns' own bind processing.
+    On PostgreSQL a batch's rows travel as ONE parameter, a JSON array read
+    back with ``json_populate_recordset`` (quoted by the driver itself,
+    ``cursor.mogrify``): psycopg2 adapting every value of a multi-row VALUES
+    one by one was the largest CPU cost of the journal's and the
+    projections' inserts. Dates and times travel as ISO text, decimals and
+    UUIDs as text, JSON columns as JSON."""
     batches = [(batch[0], batch[1], tuple(batch[2]) if len(batch) > 2 else ()) for batch in batches if batch[1]]
     if not batches:
         return
@@ -67,27 +73,39 @@ def insert_rows(session: Session, *batches) -> None:
                 if keys else insert(table)
             connection.execute(stmt, rows)
         return
+    from sqlalchemy import JSON
+
     prepare = dialect.identifier_preparer
     cursor = connection.connection.cursor()
     try:
         statements = []
         for table, rows, keys in batches:
             names = list(rows[0])
-            processors = [table.c[name].type._cached_bind_processor(dialect) for name in names]
-            template = "(" + ",".join(["%s"] * len(names)) + ")"
+            # a JSON column keeps its value as it is: the document carries it
+            processors = [None if isinstance(table.c[name].type, JSON) else
+                          table.c[name].type._cached_bind_processor(dialect) for name in names]
             if any(processors):
-                params = [row[n] if p is None else p(row[n]) for row in rows for n, p in zip(names, processors)]
-            else:
-                params = [row[n] for row in rows for n in names]
-            head = f"INSERT INTO {prepare.format_table(table)} ({', '.join(prepare.quote(n) for n in names)}) VALUES "
+                rows = [{n: row[n] if p is None else p(row[n]) for n, p in zip(names, processors)} for row in rows]
+            document = json.dumps(rows, default=_json_value, ensure_ascii=False, separators=(",", ":"))
+            target = prepare.format_table(table)
+            columns = ", ".join(prepare.quote(table.c[n].name) for n in names)
             tail = f" ON CONFLICT ({', '.join(prepare.quote(table.c[k].name) for k in keys)}) DO NOTHING" if keys else ""
-            # One mogrify per table: the driver quotes every value.
-            statements.append(cursor.mogrify(
-                head.replace("%", "%%") + ",".join([template] * len(rows)) + tail.replace("%", "%%"), params))
+            head = f"INSERT INTO {target} ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::{target}, "
+            # the names are the only other text: a % in them is not a placeholder
+            statements.append(cursor.mogrify(head.replace("%", "%%") + "%s)" + tail.replace("%", "%%"), (document,)))
     finally:
         cursor.close()
     connection.exec_driver_sql(b";\n".join(statements).decode("utf-8"),
                                execution_options={"no_parameters": True})
+
+
+def _json_value(value):
+    """What JSON cannot say by itself, as PostgreSQL reads it back."""
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
+        return str(value)
+    raise TypeError(f"insert_rows cannot send {type(value).__name__}")
 
 
 def make_engine(url: str, **kwargs) -> Engine:
