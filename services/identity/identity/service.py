@@ -420,7 +420,7 @@ class Service(BulkRpc):
     # row of a mark, so a redelivery changes nothing and no processed-event
     # row is needed; a malformed event fails its batch, which is then
     # retried one event at a time and only that event is dead-lettered.
-    @on_event_batch(events.JOURNAL, events.MARK_POSTED, max_batch=200, max_wait=0.02, concurrency=2)
+    @on_event_batch(events.JOURNAL, events.MARK_POSTED, max_batch=200, max_wait=0.05, concurrency=2)
     @handles_batch("identity.mark_posted", None)
     def on_mark_posted(self, session, envelopes):
         rows = []

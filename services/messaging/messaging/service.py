@@ -40,7 +40,7 @@ PROCESSED = tables["processed_events"]
 # after the first one arrived, at most MARK_BATCH_CONCURRENCY at a time
 # (bench/notifications.py measured these).
 MARK_BATCH = 200
-MARK_BATCH_WAIT = 0.02
+MARK_BATCH_WAIT = 0.05
 MARK_BATCH_CONCURRENCY = 4
 
 

@@ -16,7 +16,7 @@ PROCESSED = tables["processed_events"]
 # mark_posted batches: up to MARK_BATCH deliveries, cut MARK_BATCH_WAIT
 # seconds after the first one arrived, at most MARK_BATCH_CONCURRENCY at once
 MARK_BATCH = 200
-MARK_BATCH_WAIT = 0.02
+MARK_BATCH_WAIT = 0.05
 MARK_BATCH_CONCURRENCY = 2
 
 
