@@ -24,7 +24,7 @@ import re
 
 import datetime as dt
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, insert, select, tuple_
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, bindparam, delete, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from kernel.errors import BadRequest, Conflict
@@ -74,13 +74,21 @@ def fingerprint(operation: str, request) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+_LOOKUPS: dict = {}
+
+
 def lookup(session: Session, table: Table, *, school_id: str, actor_id: str, key: str, operation: str,
            request) -> dict | None:
     """The stored result of this key, None when unseen; :class:`KeyReused`
     when the key was used for another operation or other arguments."""
-    # Core on the session's connection: no ORM layer for a plain table.
-    row = session.connection().execute(select(table.c.fingerprint, table.c.result).where(
-        table.c.school_id == school_id, table.c.actor_id == actor_id, table.c.key == key)).first()
+    # Core on the session's connection (no ORM layer for a plain table), with
+    # a statement built once per table: this runs before every keyed write.
+    stmt = _LOOKUPS.get(table)
+    if stmt is None:
+        stmt = _LOOKUPS[table] = select(table.c.fingerprint, table.c.result).where(
+            table.c.school_id == bindparam("school_id"), table.c.actor_id == bindparam("actor_id"),
+            table.c.key == bindparam("key"))
+    row = session.connection().execute(stmt, {"school_id": school_id, "actor_id": actor_id, "key": key}).first()
     if row is None:
         return None
     if row.fingerprint != fingerprint(operation, request):

@@ -17,7 +17,7 @@ from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 from prometheus_client import Counter, Histogram
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from kernel import correlation
@@ -118,6 +118,7 @@ class Outbox(DependencyProvider):
         self._confirmed: set[int] = set()
         self._refused: set[int] = set()
         self._pending: set[int] = set()
+        self._statements = None
 
     def start(self):
         self._running = True
@@ -248,11 +249,16 @@ class Outbox(DependencyProvider):
     def relay_once(self) -> int:
         """Publish one batch of unsent rows; the number confirmed. Raises
         (after marking the confirmed ones sent) if some were not."""
-        with transaction(self.factory) as session:
+        if self._statements is None:  # built once: the relay runs after every write
             query = select(self.outbox).where(self.outbox.c.sent_at.is_(None)).order_by(self.outbox.c.seq).limit(self.batch)
             if self.engine.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            rows = session.execute(query).all()
+            mark_sent = update(self.outbox).where(self.outbox.c.seq.in_(bindparam("seqs", expanding=True))) \
+                .values(sent_at=bindparam("now"))
+            self._statements = (query, mark_sent)
+        query, mark_sent = self._statements
+        with transaction(self.factory) as session:
+            rows = session.connection().execute(query).all()
             if not rows:
                 return 0
             counts: dict[int, int] = {}
@@ -266,8 +272,7 @@ class Outbox(DependencyProvider):
                         created = created.replace(tzinfo=dt.timezone.utc)
                     OUTBOX_LAG.labels(self.service).observe(max(0.0, (now - created).total_seconds()))
             if done:
-                session.execute(update(self.outbox).where(
-                    self.outbox.c.seq.in_([r.seq for r in done])).values(sent_at=now))
+                session.connection().execute(mark_sent, {"seqs": [r.seq for r in done], "now": now})
         if error is not None:
             raise error
         return len(done)

@@ -120,9 +120,14 @@ def ident(value, field: str, *, required: bool = True) -> str | None:
         if required:
             raise _invalid(field, f"Не указан идентификатор «{field}»")
         return None
-    if not isinstance(value, str) or len(value) > 64 or not value.strip() or any(c.isspace() for c in value):
+    if not isinstance(value, str) or len(value) > 64 or _HAS_SPACE.search(value):
         raise _invalid(field, f"Некорректный идентификатор «{field}»")
     return value
+
+
+# \s matches exactly what str.isspace() calls a space: one regex search,
+# not a generator over every character (ids are the most validated field).
+_HAS_SPACE = re.compile(r"\s")
 
 
 def integer(value, field: str, *, low: int, high: int, default: int | None = None) -> int:
