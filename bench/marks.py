@@ -1,23 +1,23 @@
 """P2: mark entry, a class of 30 marks per request through the gateway
 (PUT /lessons/{id}/marks: token check, validation, RPC, the journal's rules,
-marks + their first hash-chain version + 30 outbox events in one
-transaction), against raw driver inserts of the same rows (marks and
-mark_versions, 30 per transaction, psycopg2 execute_values) into the same
-database, measured in the same run (`make bench-marks`).
+marks + their first hash-chain version + the packed outbox row of the 30
+mark_posted events + the Idempotency-Key in one transaction), against raw
+driver inserts of the same rows (marks and mark_versions, 30 per
+transaction, psycopg2 execute_values) into the same database, measured in
+the same run (`make bench-marks`).
 
 Both sides use the same number of client threads in alternating rounds,
 bounded in time and count, loopback only; medians over the rounds.
 
 What each side does: the floor is 8 psycopg2 connections in this process
 writing 2 multi-row INSERTs and a commit per class. The gateway side also
-writes the 30 outbox rows and the idempotency key in that transaction,
-checks the token, the teacher's assignment and the enrolment, and the
-platform keeps running what those events cause: the journal's outbox relay
-publishes 30 mark_posted events per class (one batch, its confirms awaited
-together) and messaging, reports (both in batches) and identity (one event
-at a time) consume them on the same cores (their backlog is part of the
-measured cost: a consumer that keeps up spends its CPU in the gateway's
-rounds, one that lags spends it in the floor's)."""
+writes the outbox row and the idempotency key in that transaction, checks
+the token, the teacher's assignment and the enrolment, and the platform
+keeps running what those events cause: the journal's outbox relay publishes
+one packed message per class, and messaging, reports and identity consume
+it in batches on the same cores (their backlog is part of the measured
+cost: a consumer that keeps up spends its CPU in the gateway's rounds, one
+that lags spends it in the floor's)."""
 from __future__ import annotations
 
 import argparse

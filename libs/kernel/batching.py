@@ -53,8 +53,8 @@ from sqlalchemy.exc import DBAPIError
 
 from kernel import correlation
 from kernel.db import dialect_insert
-from kernel.events import unpack, utcnow, validate_envelope
-from kernel.nameko_ext import EVENTS_HANDLED, _transient
+from kernel.events import unpack, utcnow
+from kernel.nameko_ext import EVENTS_HANDLED, _transient, valid_or_dead_lettered
 
 log = logging.getLogger(__name__)
 
@@ -310,11 +310,8 @@ def handles_batch(consumer: str, processed_table):
             for i, body in enumerate(bodies):
                 for item in unpack(body):
                     events += 1
-                    try:
-                        env = validate_envelope(item)
-                    except ValueError as exc:
-                        EVENTS_HANDLED.labels(consumer, "dead").inc()
-                        self.dead_letters.put(consumer, item, f"malformed: {exc}")
+                    env = valid_or_dead_lettered(self, consumer, item)
+                    if env is None:
                         continue
                     if env["id"] in first:
                         duplicates += 1

@@ -417,12 +417,20 @@ def handles(consumer: str, processed_table):
     return decorate
 
 
-def _handle_one(self, fn, consumer, processed_table, body) -> None:
+def valid_or_dead_lettered(self, consumer: str, body) -> dict | None:
+    """The envelope ``body`` is, or None once it is dead-lettered as
+    malformed (``self`` is the service: its ``dead_letters``)."""
     try:
-        env = validate_envelope(body)
+        return validate_envelope(body)
     except ValueError as exc:
         EVENTS_HANDLED.labels(consumer, "dead").inc()
         self.dead_letters.put(consumer, body, f"malformed: {exc}")
+        return None
+
+
+def _handle_one(self, fn, consumer, processed_table, body) -> None:
+    env = valid_or_dead_lettered(self, consumer, body)
+    if env is None:
         return
     correlation.set(env.get("correlation_id"))
     try:
