@@ -84,8 +84,10 @@ def insert_rows(session: Session, *batches) -> None:
             # a JSON column keeps its value as it is: the document carries it
             processors = [None if isinstance(table.c[name].type, JSON) else
                           table.c[name].type._cached_bind_processor(dialect) for name in names]
-            if any(processors):
-                rows = [{n: row[n] if p is None else p(row[n]) for n, p in zip(names, processors)} for row in rows]
+            if any(processors) or any(table.c[n].name != n for n in names):
+                # (json_populate_recordset matches the columns' names, not their keys)
+                rows = [{table.c[n].name: row[n] if p is None else p(row[n]) for n, p in zip(names, processors)}
+                        for row in rows]
             document = json.dumps(rows, default=_json_value, ensure_ascii=False, separators=(",", ":"))
             target = prepare.format_table(table)
             columns = ", ".join(prepare.quote(table.c[n].name) for n in names)

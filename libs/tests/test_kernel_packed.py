@@ -605,6 +605,20 @@ def test_insert_rows_with_keys_skips_rows_whose_key_is_taken(database, engine, t
         eng.dispose()
 
 
+def test_insert_rows_fills_a_column_whose_key_is_not_its_name(engine):
+    """Rows are keyed by column keys; on PostgreSQL the JSON document must
+    carry the columns' names (json_populate_recordset matches names)."""
+    from sqlalchemy import Column as Col, Integer as Int, MetaData as Md, String as Str, Table as Tb
+    md = Md()
+    aliased = Tb("ir_aliased", md, Col("id", Int, primary_key=True), Col("real_name", Str(20), key="alias"))
+    md.create_all(engine)
+    with transaction(session_factory(engine)) as session:
+        insert_rows(session, (aliased, [{"id": 1, "alias": "x"}]))
+    with engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(select(aliased))] == [(1, "x")]
+    md.drop_all(engine)
+
+
 def test_insert_rows_on_sqlite_uses_core_executemany(tmp_path):
     eng = make_engine(f"sqlite:///{tmp_path / 'core.db'}")
     rows_md.create_all(eng)
