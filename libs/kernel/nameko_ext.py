@@ -15,7 +15,11 @@ from eventlet.event import Event
 from kombu import Exchange, Queue
 from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
+from nameko.constants import (
+    AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, DEFAULT_SERIALIZER, LOGIN_METHOD_CONFIG_KEY, NON_PERSISTENT,
+    SERIALIZER_CONFIG_KEY,
+)
+from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 from prometheus_client import Counter, Histogram
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -41,10 +45,42 @@ RPC_SECONDS = Histogram("ejournal_entrypoint_seconds", "Entrypoint duration", ["
 RPC_ERRORS = Counter("ejournal_entrypoint_errors_total", "Entrypoints that raised", ["service", "entrypoint", "error"])
 
 
-#: ``@service_rpc``: every service's RPC entrypoint. A ServiceError (403,
-#: 404, 422...) is an answer, not a fault: nameko logs it as a warning, not
-#: as an error with a traceback.
-service_rpc = rpc(expected_exceptions=ServiceError)
+class _ReplyPublisher(Publisher):
+    # An RPC reply goes to the caller's exclusive, auto-deleted reply queue:
+    # nothing to persist, and a confirm would only make the worker wait for
+    # the broker's ack (a lost reply is the caller's timeout, after which an
+    # Idempotency-Key retry gets the stored result).
+    use_confirms = False
+    delivery_mode = NON_PERSISTENT
+
+
+class _Responder(Responder):
+    publisher_cls = _ReplyPublisher
+
+
+class _RpcConsumer(RpcConsumer):
+    """nameko's RpcConsumer, answering through :class:`_Responder`."""
+
+    def handle_result(self, message, result, exc_info):
+        config = self.container.config
+        responder = _Responder(
+            config[AMQP_URI_CONFIG_KEY], get_rpc_exchange(config), config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER),
+            message, ssl=config.get(AMQP_SSL_CONFIG_KEY), login_method=config.get(LOGIN_METHOD_CONFIG_KEY))
+        result, exc_info = responder.send_response(result, exc_info)
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+
+class _Rpc(Rpc):
+    rpc_consumer = _RpcConsumer()
+
+
+#: ``@service_rpc``: every service's RPC entrypoint (all of a service's RPCs
+#: must use it: a second kind of RPC entrypoint would consume the same
+#: queue). A ServiceError (403, 404, 422...) is an answer, not a fault:
+#: nameko logs it as a warning, not as an error with a traceback. Replies go
+#: out without publisher confirms and non-persistent (:class:`_ReplyPublisher`).
+service_rpc = _Rpc.decorator(expected_exceptions=ServiceError)
 
 
 def event_exchange(service: str) -> Exchange:
