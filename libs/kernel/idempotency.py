@@ -91,9 +91,19 @@ def lookup(session: Session, table: Table, *, school_id: str, actor_id: str, key
     row = session.connection().execute(stmt, {"school_id": school_id, "actor_id": actor_id, "key": key}).first()
     if row is None:
         return None
-    if row.fingerprint != fingerprint(operation, request):
+    return stored_answer(row.fingerprint, row.result, key=key, operation=operation, request=request)
+
+
+def stored_answer(stored_fingerprint: str | None, stored_result: str | None, *, key: str, operation: str,
+                  request) -> dict | None:
+    """What a key's stored row (its ``fingerprint`` and ``result``, None when
+    unseen) means for this request: :func:`lookup`'s answer, for a caller
+    that read the row in a statement of its own."""
+    if stored_fingerprint is None:
+        return None
+    if stored_fingerprint != fingerprint(operation, request):
         raise KeyReused(details={"key": key})
-    return json.loads(row.result)
+    return json.loads(stored_result)
 
 
 def remember(session: Session, table: Table, *, school_id: str, actor_id: str, key: str, operation: str,

@@ -78,6 +78,19 @@ class _Remember:
         if self.ids is not None:
             idempotency.remember(session, store.idempotency_keys, **self.ids, result=result)
 
+    @property
+    def key(self) -> str | None:
+        return self.ids["key"] if self.ids is not None else None
+
+    def replay_from(self, stored_fingerprint, stored_result) -> None:
+        """Raise :class:`_Replayed` when the key's stored row, read by the
+        caller in a statement of its own, holds this request's first result."""
+        if self.ids is not None:
+            found = idempotency.stored_answer(stored_fingerprint, stored_result, key=self.ids["key"],
+                                              operation=self.ids["operation"], request=self.ids["request"])
+            if found is not None:
+                raise _Replayed(found)
+
     def rows(self, result) -> tuple:
         """The same as ``(table, rows)`` for kernel.db.insert_rows."""
         if self.ids is None:
@@ -303,12 +316,17 @@ class Service:
         lesson_id = domain.ident(lesson_id, "lesson_id")
         config = self.settings
         specs = domain.validate_marks(marks, allow_mark_1=config.allow_mark_1)
-        with self._write() as s:
-            # The same checks as _writable_lesson, with one read for all of them.
+        with self._write(own_lookup=True) as s:
+            # The same checks as _writable_lesson and the Idempotency-Key's
+            # lookup, with one read for all of them.
             lesson = store.mark_entry_context(s, school_id=actor.school_id, lesson_id=lesson_id,
-                                              teacher_id=actor.actor_id)
+                                              teacher_id=actor.actor_id, key=remember.key)
             if lesson is None:
+                if remember.key is not None:  # the lesson is gone: a first result still wins
+                    remember.replay_from(*store.key_row_of(s, school_id=actor.school_id,
+                                                           actor_id=actor.actor_id, key=remember.key))
                 raise errors.NotFound("Урок не найден", details={"field": "lesson_id"})
+            remember.replay_from(lesson.key_fingerprint, lesson.key_result)
             domain.require_journal_access(actor, class_teacher_id=lesson.class_teacher_id,
                                           subgroup_id=lesson.subgroup_id,
                                           assigned_subgroups=lesson.assigned_subgroups)
@@ -846,11 +864,12 @@ class Service:
 
     _replay = None  # the pending Idempotency-Key lookup of this worker (see _idempotent)
 
-    def _write(self):
+    def _write(self, own_lookup: bool = False):
         """The worker's write transaction (:func:`_writing`); the first one
-        of an idempotent call looks its key up first."""
+        of an idempotent call looks its key up first, unless the write does
+        it itself (``own_lookup``, with :meth:`_Remember.replay_from`)."""
         replay, self._replay = self._replay, None
-        return _writing(self.db, replay)
+        return _writing(self.db, None if own_lookup else replay)
 
     def _idempotent(self, ctx, key, operation, request, write):
         """Run ``write(remember)`` once per Idempotency-Key (API.md): a key

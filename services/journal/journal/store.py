@@ -8,6 +8,7 @@ caller's school so an id from another school reads as "not found".
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -458,9 +459,13 @@ class MarkEntryContext:
     archived: bool
     assigned_subgroups: list    # the teacher's assignments for the class and subject (None = whole class)
     enrolled: frozenset         # the students in the class on the lesson's day
+    key_fingerprint: str | None = None  # the Idempotency-Key's stored row, if asked and seen
+    key_result: str | None = None
 
 
+@functools.cache
 def _mark_entry_statement():
+    """Built once, on first use (it reads idempotency_keys, defined below)."""
     lesson, klass, subject, year = (Lesson.__table__, SchoolClass.__table__, Subject.__table__, Year.__table__)
     assignment, enrolment = Assignment.__table__, Enrolment.__table__
     subgroups = (select(func.aggregate_strings(func.coalesce(assignment.c.subgroup_id, ""), ","))
@@ -471,33 +476,48 @@ def _mark_entry_statement():
                 .where(enrolment.c.class_id == lesson.c.class_id, enrolment.c.enrolled_on <= lesson.c.date,
                        or_(enrolment.c.left_on.is_(None), enrolment.c.left_on > lesson.c.date))
                 .scalar_subquery())
+    keys = idempotency_keys
+    key_row = (keys.c.school_id == bindparam("school_id"), keys.c.actor_id == bindparam("teacher_id"),
+               keys.c.key == bindparam("key"))
+    key_fingerprint = select(keys.c.fingerprint).where(*key_row).scalar_subquery()
+    key_result = select(keys.c.result).where(*key_row).scalar_subquery()
     return (select(lesson.c.id, lesson.c.class_id, lesson.c.subject_id, lesson.c.date, lesson.c.subgroup_id,
                    klass.c.grade, klass.c.class_teacher_id, subject.c.name, year.c.archived,
-                   subgroups.label("subgroups"), enrolled.label("enrolled"))
+                   subgroups.label("subgroups"), enrolled.label("enrolled"),
+                   key_fingerprint.label("key_fingerprint"), key_result.label("key_result"))
             .join_from(lesson, klass, klass.c.id == lesson.c.class_id)
             .join(subject, subject.c.id == lesson.c.subject_id)
             .join(year, year.c.id == klass.c.year_id)
             .where(lesson.c.id == bindparam("lesson_id"), lesson.c.school_id == bindparam("school_id")))
 
 
-_MARK_ENTRY = _mark_entry_statement()
 
-
-def mark_entry_context(session: Session, *, school_id: str, lesson_id: str,
-                       teacher_id: str) -> MarkEntryContext | None:
+def mark_entry_context(session: Session, *, school_id: str, lesson_id: str, teacher_id: str,
+                       key: str | None = None) -> MarkEntryContext | None:
     """The lesson (in the school), its class, subject and year, the
-    teacher's assignments there and the class's students on the lesson's
-    day, in one round trip (a class's marks are the busiest write: P2);
-    None when the school has no such lesson."""
+    teacher's assignments there, the class's students on the lesson's day
+    and the stored row of the teacher's Idempotency-Key ``key``, in one
+    round trip (a class's marks are the busiest write: P2); None when the
+    school has no such lesson."""
     row = session.connection().execute(
-        _MARK_ENTRY, {"lesson_id": lesson_id, "school_id": school_id, "teacher_id": teacher_id}).first()
+        _mark_entry_statement(), {"lesson_id": lesson_id, "school_id": school_id, "teacher_id": teacher_id, "key": key}).first()
     if row is None:
         return None
     return MarkEntryContext(
         id=row.id, class_id=row.class_id, subject_id=row.subject_id, date=row.date, subgroup_id=row.subgroup_id,
         grade=row.grade, class_teacher_id=row.class_teacher_id, subject_name=row.name, archived=bool(row.archived),
         assigned_subgroups=[s or None for s in row.subgroups.split(",")] if row.subgroups is not None else [],
-        enrolled=frozenset(row.enrolled.split(",")) if row.enrolled else frozenset())
+        enrolled=frozenset(row.enrolled.split(",")) if row.enrolled else frozenset(),
+        key_fingerprint=row.key_fingerprint, key_result=row.key_result)
+
+
+def key_row_of(session: Session, *, school_id: str, actor_id: str, key: str) -> tuple:
+    """``(fingerprint, result)`` of a stored Idempotency-Key, ``(None, None)``
+    when unseen."""
+    row = session.execute(select(idempotency_keys.c.fingerprint, idempotency_keys.c.result).where(
+        idempotency_keys.c.school_id == school_id, idempotency_keys.c.actor_id == actor_id,
+        idempotency_keys.c.key == key)).first()
+    return (row.fingerprint, row.result) if row is not None else (None, None)
 
 
 @dataclass

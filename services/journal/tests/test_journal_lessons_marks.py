@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import eventlet
 import pytest
 from kombu import Connection, Exchange, Queue
+from sqlalchemy import update
 
 from journal import domain, errors, store
 from kernel.db import new_id
@@ -375,3 +376,26 @@ def test_the_outbox_body_is_lz4_compressed_on_postgresql(make):
         method = s.execute(text("SELECT attcompression FROM pg_attribute "
                                 "WHERE attrelid = 'outbox'::regclass AND attname = 'body'")).scalar()
     assert method == ("l" if available else "")
+
+
+def test_a_marks_key_is_looked_up_with_the_lesson_and_still_wins_over_its_checks(journal, make, school):
+    """post_marks reads its Idempotency-Key in the rules' own statement: a
+    retry returns the first result even when the checks would now refuse it
+    (the student left since), a key reused for another request is 409, also
+    for a lesson that does not exist (the key is read without the lesson)."""
+    lesson = make.lesson(school.klass, school.maths, school.teacher, days_ago(1))
+    ctx = make.ctx(school.teacher, "teacher")
+    student = make.person("student")
+    make.enrol(student, school.klass)
+    body = [{"student_id": student, "value": 4}]
+    first = journal.call("post_marks", ctx, lesson.id, body, "key-marks-0001")
+    with make.sessions.begin() as s:
+        s.execute(update(store.Enrolment).where(store.Enrolment.student_id == student)
+                  .values(left_on=days_ago(5)))
+    assert journal.call("post_marks", ctx, lesson.id, body, "key-marks-0001") == first
+    assert len(make.rows(store.Mark, student_id=student)) == 1
+    raises("STUDENT_NOT_IN_CLASS", journal.call, "post_marks", ctx, lesson.id, body, "key-marks-0002")
+    raises("IDEMPOTENCY_KEY_REUSED", journal.call, "post_marks", ctx, lesson.id,
+           [{"student_id": school.students[0], "value": 5}], "key-marks-0001")
+    raises("IDEMPOTENCY_KEY_REUSED", journal.call, "post_marks", ctx, new_id(), body, "key-marks-0001")
+    raises("NOT_FOUND", journal.call, "post_marks", ctx, new_id(), body, "key-marks-0003")
