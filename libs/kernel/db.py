@@ -73,7 +73,7 @@ def insert_rows(session: Session, *batches) -> None:
                 if keys else insert(table)
             connection.execute(stmt, rows)
         return
-    from sqlalchemy import JSON
+    from sqlalchemy import JSON, Boolean
 
     prepare = dialect.identifier_preparer
     cursor = connection.connection.cursor()
@@ -81,24 +81,50 @@ def insert_rows(session: Session, *batches) -> None:
         statements = []
         for table, rows, keys in batches:
             names = list(rows[0])
-            # a JSON column keeps its value as it is: the document carries it
-            processors = [None if isinstance(table.c[name].type, JSON) else
-                          table.c[name].type._cached_bind_processor(dialect) for name in names]
+            target = prepare.format_table(table)
+            columns = ", ".join(prepare.quote(table.c[n].name) for n in names)
+            tail = f" ON CONFLICT ({', '.join(prepare.quote(table.c[k].name) for k in keys)}) DO NOTHING" if keys else ""
+            # (a % in the names is not a placeholder)
+            tail = tail.replace("%", "%%")
+            types = [table.c[name].type for name in names]
+            booleans = [n for n, t in zip(names, types) if isinstance(t, Boolean)]
+            if booleans and dialect.supports_native_boolean:
+                # what Boolean's own processor would check (it is skipped below)
+                for row in rows:
+                    for n in booleans:
+                        if row[n] is not None and type(row[n]) is not bool:
+                            raise TypeError(f"insert_rows: {table.name}.{n} takes a bool, not {row[n]!r}")
+            if len(rows) <= 2:
+                # one or two rows (an outbox row, a key): VALUES, the driver
+                # quoting each value; a 20 kB body is not escaped twice
+                processors = [t._cached_bind_processor(dialect) for t in types]
+                values = [row[n] if p is None else p(row[n]) for row in rows for n, p in zip(names, processors)]
+                template = "(" + ",".join(["%s"] * len(names)) + ")"
+                sql = f"INSERT INTO {target} ({columns}) VALUES ".replace("%", "%%") + ",".join([template] * len(rows))
+                statements.append(cursor.mogrify(sql + tail, values))
+                continue
+            processors = [_bind_processor(t, dialect, JSON, Boolean) for t in types]
             if any(processors) or any(table.c[n].name != n for n in names):
                 # (json_populate_recordset matches the columns' names, not their keys)
                 rows = [{table.c[n].name: row[n] if p is None else p(row[n]) for n, p in zip(names, processors)}
                         for row in rows]
             document = json.dumps(rows, default=_json_value, ensure_ascii=False, separators=(",", ":"))
-            target = prepare.format_table(table)
-            columns = ", ".join(prepare.quote(table.c[n].name) for n in names)
-            tail = f" ON CONFLICT ({', '.join(prepare.quote(table.c[k].name) for k in keys)}) DO NOTHING" if keys else ""
             head = f"INSERT INTO {target} ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::{target}, "
-            # the names are the only other text: a % in them is not a placeholder
-            statements.append(cursor.mogrify(head.replace("%", "%%") + "%s)" + tail.replace("%", "%%"), (document,)))
+            statements.append(cursor.mogrify(head.replace("%", "%%") + "%s)" + tail, (document,)))
     finally:
         cursor.close()
     connection.exec_driver_sql(b";\n".join(statements).decode("utf-8"),
                                execution_options={"no_parameters": True})
+
+
+def _bind_processor(sqltype, dialect, json_type, boolean_type):
+    """The column type's own bind processing, except where the value goes
+    into the JSON document as it is: a JSON column, and a native boolean
+    (its processor only checks that the value is a bool, which
+    :func:`insert_rows` does itself)."""
+    if isinstance(sqltype, json_type) or (isinstance(sqltype, boolean_type) and dialect.supports_native_boolean):
+        return None
+    return sqltype._cached_bind_processor(dialect)
 
 
 def _json_value(value):

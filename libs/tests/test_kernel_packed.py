@@ -619,6 +619,19 @@ def test_insert_rows_fills_a_column_whose_key_is_not_its_name(engine):
     md.drop_all(engine)
 
 
+@pytest.mark.parametrize("rows", [1, 5])  # the VALUES path and the JSON document path
+def test_insert_rows_refuses_a_boolean_that_is_not_a_bool(engine, rows):
+    """PostgreSQL would read "yes" as true: insert_rows checks what
+    Boolean's own bind processing would, before sending anything."""
+    a, b, c = sample_rows()
+    bad = b[:rows]
+    bad[-1] = {**bad[-1], "removed": "yes"}
+    with pytest.raises(TypeError, match="removed"):
+        with transaction(session_factory(engine)) as session:
+            insert_rows(session, (ir_a, a), (ir_b, bad))
+    assert [count(engine, t) for t in (ir_a, ir_b)] == [0, 0]
+
+
 def test_insert_rows_on_sqlite_uses_core_executemany(tmp_path):
     eng = make_engine(f"sqlite:///{tmp_path / 'core.db'}")
     rows_md.create_all(eng)
