@@ -476,6 +476,27 @@ def test_max_batch_counts_events_and_never_splits_a_packed_message(container_fac
     assert queue_depth(config, BATCH_QUEUE) == 0
 
 
+def test_a_body_that_is_not_json_is_dead_lettered_not_redelivered(container_factory, config, engine):
+    """The batch consumer decodes JSON itself: a body that is not JSON is
+    dead-lettered as malformed and the consumer goes on (the next event
+    takes effect, the queue ends empty)."""
+    from kombu import Connection as KConnection, Exchange as KExchange, Producer
+
+    container = container_factory(Batched, config)
+    container.start()
+    with KConnection(config["AMQP_URI"]) as conn:
+        Producer(conn.channel()).publish(b"{not json", exchange=KExchange(f"{PRODUCER}.events", type="topic", durable=True),
+                                         routing_key="thing_made", content_type="application/json",
+                                         content_encoding="utf-8")
+    event_dispatcher(config)(PRODUCER, "thing_made", thing(7))
+    wait_until(lambda: count(engine, effects) == 1 and count(engine, tables["dead_letters"]) == 1)
+    with engine.connect() as conn:
+        [dead] = conn.execute(select(tables["dead_letters"])).mappings().all()
+    assert dead["body"] == "{not json" and "malformed" in dead["error"]
+    container.stop()
+    assert queue_depth(config, BATCH_QUEUE) == 0
+
+
 # -- 5. insert_rows ----------------------------------------------------------------------------
 
 class CountingCursor(psycopg2.extensions.cursor):
