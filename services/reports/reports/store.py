@@ -88,7 +88,7 @@ class Mark(Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     school_id: Mapped[str] = mapped_column(ID, index=True)
     lesson_id: Mapped[str | None] = mapped_column(ID)
-    student_id: Mapped[str] = mapped_column(ID, index=True)
+    student_id: Mapped[str] = mapped_column(ID)  # no index: migration 0003
     class_id: Mapped[str] = mapped_column(ID)
     subject_id: Mapped[str] = mapped_column(ID)
     date: Mapped[dt.date] = mapped_column(Date)
