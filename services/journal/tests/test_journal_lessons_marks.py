@@ -365,16 +365,19 @@ def test_mark_entry_context_reads_what_the_separate_checks_read(make, school):
                                         teacher_id=school.teacher) is None
 
 
-def test_the_outbox_body_is_lz4_compressed_on_postgresql(make):
-    """Migration 0006: a class's packed outbox row (about 20 kB) is compressed
-    with lz4, not pglz, where the server has it."""
+@pytest.mark.parametrize("table, column", [("outbox", "body"), ("idempotency_keys", "result")])
+def test_the_large_text_of_a_marks_post_is_lz4_compressed_on_postgresql(make, table, column):
+    """Migrations 0006 and 0007: a class's packed outbox row (about 20 kB) and
+    its stored first result (about 3 kB) are compressed with lz4, not pglz,
+    where the server has it."""
     from sqlalchemy import text
 
     with make.sessions() as s:
         available = s.execute(text(
             "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")).scalar()
         method = s.execute(text("SELECT attcompression FROM pg_attribute "
-                                "WHERE attrelid = 'outbox'::regclass AND attname = 'body'")).scalar()
+                                "WHERE attrelid = CAST(:t AS regclass) AND attname = :c"),
+                           {"t": table, "c": column}).scalar()
     assert method == ("l" if available else "")
 
 
