@@ -367,7 +367,7 @@ def test_mark_entry_context_reads_what_the_separate_checks_read(make, school):
 
 @pytest.mark.parametrize("table, column", [("outbox", "body"), ("idempotency_keys", "result")])
 def test_the_large_text_of_a_marks_post_is_lz4_compressed_on_postgresql(make, table, column):
-    """Migrations 0006 and 0007: a class's packed outbox row (about 20 kB) and
+    """Migration 0006_lz4: a class's packed outbox row (about 20 kB) and
     its stored first result (about 3 kB) are compressed with lz4, not pglz,
     where the server has it."""
     from sqlalchemy import text
