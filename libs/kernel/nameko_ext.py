@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from kernel import correlation
 from kernel.db import session_factory, shared_engine, transaction
 from kernel.errors import ServiceError
-from kernel.events import claim, envelope, outbox_rows, record, unpack, utcnow, validate_envelope
+from kernel.events import claim, envelope, outbox_rows, record, record_many, unpack, utcnow, validate_envelope
 
 log = logging.getLogger(__name__)
 
@@ -351,9 +351,10 @@ class WorkerOutbox:
         transaction with one statement (kernel.events.record_many);
         ``packed=True``: one message per type carries them all (every
         consumer of those types must unpack, as kernel's handlers do)."""
-        table, rows, envs = self.prepare_many(events, ctx, packed=packed)
-        if rows:
-            session.execute(insert(table), rows)
+        envs = self._envelopes(events, ctx)
+        record_many(session, self.provider.outbox, envs, packed=packed)
+        if envs:
+            self.worker_ctx.data["_outbox_dirty"] = True
         return envs
 
     def prepare_many(self, events: list[tuple[str, dict]], ctx: dict | None = None, *,
@@ -361,15 +362,18 @@ class WorkerOutbox:
         """``(outbox table, rows, envelopes)`` of :meth:`add_many` without
         the insert, for a caller that inserts the rows in its own
         transaction together with its own (kernel.db.insert_rows)."""
-        ctx = ctx or {}
-        cid = ctx.get("correlation_id") or self.worker_ctx.data.get("correlation_id")
-        envs = [envelope(type=type, producer=self.provider.service, payload=payload,
-                         school_id=ctx.get("school_id"), actor_id=ctx.get("actor_id"), correlation_id=cid)
-                for type, payload in events]
+        envs = self._envelopes(events, ctx)
         rows = outbox_rows(envs, packed=packed)
         if rows:
             self.worker_ctx.data["_outbox_dirty"] = True
         return self.provider.outbox, rows, envs
+
+    def _envelopes(self, events, ctx) -> list[dict]:
+        ctx = ctx or {}
+        cid = ctx.get("correlation_id") or self.worker_ctx.data.get("correlation_id")
+        return [envelope(type=type, producer=self.provider.service, payload=payload,
+                         school_id=ctx.get("school_id"), actor_id=ctx.get("actor_id"), correlation_id=cid)
+                for type, payload in events]
 
 
 class DeadLetters(DependencyProvider):

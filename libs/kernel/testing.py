@@ -8,6 +8,7 @@ creates is dropped at its end.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import uuid
@@ -54,6 +55,57 @@ def pg_databases():
     dbs = PgDatabases(admin_url())
     yield dbs
     dbs.drop_all()
+
+
+def database_with(pg_databases, label: str, *metadatas) -> str:
+    """A new PostgreSQL database holding the tables of ``metadatas`` (a
+    kernel test's own tables, no migrations); its URL."""
+    url = pg_databases.create(label)
+    engine = create_engine(url)
+    for metadata in metadatas:
+        metadata.create_all(engine)
+    engine.dispose()
+    return url
+
+
+@contextlib.contextmanager
+def emptied_engine(url: str, *tables: str):
+    """A ``kernel.db`` engine on ``url`` with ``tables`` emptied first (and
+    their sequences restarted), disposed afterwards: a clean slate per test."""
+    from kernel.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY"))
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def count_rows(engine, table, *where) -> int:
+    """How many rows of ``table`` match ``where``."""
+    from sqlalchemy import func, select
+
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar()
+
+
+def drain_queue(connection, queue) -> list[dict]:
+    """Every message waiting in ``queue`` (a kombu Queue), taken off it:
+    ``{id, body (JSON-decoded), headers, routing_key, content_type}``."""
+    import json
+
+    got = []
+    channel = connection.channel()
+    try:
+        while (message := channel.basic_get(queue.name, no_ack=True)) is not None:
+            got.append({"id": message.properties.get("message_id"), "body": json.loads(message.body),
+                        "headers": message.headers, "routing_key": message.delivery_info["routing_key"],
+                        "content_type": message.properties.get("content_type")})
+    finally:
+        channel.close()
+    return got
 
 
 def migrated_database(pg_databases, service: str) -> str:

@@ -8,7 +8,7 @@ from nameko.events import SERVICE_POOL, event_handler
 from nameko.standalone.events import event_dispatcher
 from nameko.testing.services import entrypoint_waiter
 from prometheus_client import REGISTRY
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, func, select, text
+from sqlalchemy import Column, Integer, MetaData, String, Table, select
 from sqlalchemy.exc import OperationalError
 
 from kernel.batching import BatchEventHandler, claim_many, handles_batch, on_event_batch
@@ -16,6 +16,7 @@ from kernel.db import Database, make_engine, session_factory, transaction
 from kernel.events import envelope, kernel_tables
 from kernel.nameko_ext import DeadLetters, EntrypointMetrics
 from kernel.topology import event_queues
+from kernel.testing import count_rows as count, database_with, emptied_engine
 
 metadata = MetaData()
 tables = kernel_tables(metadata)
@@ -72,32 +73,20 @@ class OneByOne:
 
 @pytest.fixture(scope="module")
 def db_url(pg_databases):
-    url = pg_databases.create("kbatch")
-    engine = create_engine(url)
-    metadata.create_all(engine)
-    engine.dispose()
-    return url
+    return database_with(pg_databases, "kbatch", metadata)
 
 
 @pytest.fixture
 def engine(db_url):
-    eng = make_engine(db_url)
-    with eng.begin() as conn:
-        conn.execute(text("TRUNCATE outbox, processed_events, dead_letters, effects RESTART IDENTITY"))
     seen_batches.clear()
     transient_failures["left"] = 0
-    yield eng
-    eng.dispose()
+    with emptied_engine(db_url, "outbox", "processed_events", "dead_letters", "effects") as eng:
+        yield eng
 
 
 @pytest.fixture
 def config(rabbit_config, db_url):
     return {**rabbit_config, "DATABASE_URL": db_url, "max_workers": 4}
-
-
-def count(engine, table, *where):
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar()
 
 
 def thing(value):

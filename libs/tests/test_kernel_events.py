@@ -6,13 +6,14 @@ import pytest
 from nameko.events import SERVICE_POOL, event_handler
 from nameko.rpc import rpc
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, func, select, text
+from sqlalchemy import Column, Integer, String, Table, select
 from sqlalchemy.orm import DeclarativeBase
 
 from kernel import errors
-from kernel.db import Database, make_engine
+from kernel.db import Database
 from kernel.events import envelope, kernel_tables, validate_envelope
 from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles
+from kernel.testing import count_rows as count, database_with, emptied_engine
 
 
 class Base(DeclarativeBase):
@@ -57,25 +58,13 @@ class Consumer:
 
 @pytest.fixture(scope="module")
 def db_url(pg_databases):
-    url = pg_databases.create("kernel")
-    engine = create_engine(url)
-    Base.metadata.create_all(engine)
-    engine.dispose()
-    return url
+    return database_with(pg_databases, "kernel", Base.metadata)
 
 
 @pytest.fixture
 def engine(db_url):
-    eng = make_engine(db_url)
-    with eng.begin() as conn:
-        conn.execute(text("TRUNCATE outbox, processed_events, dead_letters, effects RESTART IDENTITY"))
-    yield eng
-    eng.dispose()
-
-
-def count(engine, table, *where):
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar()
+    with emptied_engine(db_url, "outbox", "processed_events", "dead_letters", "effects") as eng:
+        yield eng
 
 
 def test_envelope_has_every_field():

@@ -4,18 +4,18 @@ only when the broker confirmed its message, so a refusal, a lost connection
 or a missing confirm leaves it to the next try."""
 from __future__ import annotations
 
-import json
 import socket
 import urllib.parse
 
 import pytest
 from eventlet.patcher import original
 from kombu import Connection, Exchange, Queue
-from sqlalchemy import MetaData, create_engine, select, text
+from sqlalchemy import MetaData, select
 
-from kernel.db import make_engine, transaction, session_factory
+from kernel.db import transaction, session_factory
 from kernel.events import envelope, kernel_tables, record
 from kernel.nameko_ext import Outbox, RelayIncomplete
+from kernel.testing import database_with, drain_queue as drain, emptied_engine
 
 tables = kernel_tables(MetaData())
 OUTBOX = tables["outbox"]
@@ -25,20 +25,13 @@ EXCHANGE = Exchange(f"{SERVICE}.events", type="topic", durable=True)
 
 @pytest.fixture(scope="module")
 def db_url(pg_databases):
-    url = pg_databases.create("outbox")
-    engine = create_engine(url)
-    OUTBOX.metadata.create_all(engine)
-    engine.dispose()
-    return url
+    return database_with(pg_databases, "outbox", OUTBOX.metadata)
 
 
 @pytest.fixture
 def engine(db_url):
-    eng = make_engine(db_url)
-    with eng.begin() as conn:
-        conn.execute(text("TRUNCATE outbox RESTART IDENTITY"))
-    yield eng
-    eng.dispose()
+    with emptied_engine(db_url, "outbox") as eng:
+        yield eng
 
 
 @pytest.fixture
@@ -84,19 +77,6 @@ def bind_queue(broker, name: str, **arguments) -> Queue:
     queue = Queue(name, EXCHANGE, routing_key="thing_made", queue_arguments=arguments or None)
     queue(broker.default_channel).declare()
     return queue
-
-
-def drain(broker, queue: Queue) -> list[dict]:
-    """Every message in ``queue`` (acked), as (message_id, body, headers)."""
-    got = []
-    channel = broker.channel()
-    try:
-        while (message := channel.basic_get(queue.name, no_ack=True)) is not None:
-            got.append({"id": message.properties.get("message_id"), "body": json.loads(message.body),
-                        "headers": message.headers, "content_type": message.properties.get("content_type")})
-    finally:
-        channel.close()
-    return got
 
 
 # The proxy runs on real threads and sockets, outside eventlet's hub (the

@@ -21,7 +21,7 @@ from nameko.standalone.events import event_dispatcher
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 from prometheus_client import REGISTRY
 from sqlalchemy import (
-    JSON, Boolean, Column, Date, DateTime, Integer, MetaData, String, Table, Text, create_engine, event, func,
+    JSON, Boolean, Column, Date, DateTime, Integer, MetaData, String, Table, Text, create_engine, event,
     select, text,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -31,6 +31,7 @@ from kernel.batching import handles_batch, on_event_batch
 from kernel.db import Database, insert_rows, make_engine, session_factory, transaction
 from kernel.events import PACK_LIMIT, envelope, kernel_tables, record_many, unpack
 from kernel.nameko_ext import PACKED_HEADER, DeadLetters, EntrypointMetrics, Outbox, handles, on_event
+from kernel.testing import count_rows as count, database_with, drain_queue as drain, emptied_engine
 
 metadata = MetaData()
 tables = kernel_tables(metadata)
@@ -74,30 +75,17 @@ def thing(value, type="thing_made", **kw):
 
 @pytest.fixture(scope="module")
 def db_url(pg_databases):
-    url = pg_databases.create("kpacked")
-    engine = create_engine(url)
-    metadata.create_all(engine)
-    rows_md.create_all(engine)
-    engine.dispose()
-    return url
+    return database_with(pg_databases, "kpacked", metadata, rows_md)
 
 
 @pytest.fixture
 def engine(db_url):
-    eng = make_engine(db_url)
-    with eng.begin() as conn:
-        conn.execute(text("TRUNCATE outbox, processed_events, dead_letters, effects, ir_a, ir_b, ir_c, conflicts "
-                          "RESTART IDENTITY"))
     seen_batches.clear()
     deliveries.clear()
     transient_failures["left"] = 0
-    yield eng
-    eng.dispose()
-
-
-def count(engine, table, *where):
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar()
+    with emptied_engine(db_url, "outbox", "processed_events", "dead_letters", "effects", "ir_a", "ir_b", "ir_c",
+                        "conflicts") as eng:
+        yield eng
 
 
 def outbox_rows_read(engine):
@@ -192,18 +180,6 @@ def relay(amqp_uri: str, db_url: str) -> Outbox:
     outbox.keep_container = container  # the extension holds it weakly
     outbox.setup()
     return outbox
-
-
-def drain(conn, queue: Queue) -> list[dict]:
-    got = []
-    channel = conn.channel()
-    try:
-        while (message := channel.basic_get(queue.name, no_ack=True)) is not None:
-            got.append({"id": message.properties.get("message_id"), "body": json.loads(message.body),
-                        "headers": message.headers, "routing_key": message.delivery_info["routing_key"]})
-    finally:
-        channel.close()
-    return got
 
 
 def published(type: str) -> float:

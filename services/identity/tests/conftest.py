@@ -75,3 +75,28 @@ def make(factory):
 @pytest.fixture
 def stub_context():
     return StubContext
+
+
+# --- the service and the gRPC servicer, as most tests use them -------------
+
+@pytest.fixture
+def container(container_factory, config):
+    """The identity nameko service, started on the real broker."""
+    from identity.service import Service
+
+    container = container_factory(Service, config)
+    container.start()
+    return container
+
+
+@pytest.fixture
+def servicer(factory):
+    """The gRPC servicer on the test database (access tokens live 15 minutes)."""
+    from identity.grpc_server import IdentityServicer
+
+    return IdentityServicer(factory, access_ttl=900)
+
+
+@pytest.fixture
+def school(make):
+    return make.school()

@@ -15,28 +15,9 @@ from kernel.db import transaction
 
 from identity import domain, store
 from identity.errors import Forbidden, NotFound, ValidationError
-from identity.grpc_server import IdentityServicer
-from identity.service import Service
 from identity_helpers import Aborted, StubContext, ctx_of
 
 PASSWORD = "correct-horse-42"
-
-
-@pytest.fixture
-def container(container_factory, config):
-    container = container_factory(Service, config)
-    container.start()
-    return container
-
-
-@pytest.fixture
-def servicer(factory):
-    return IdentityServicer(factory, access_ttl=900)
-
-
-@pytest.fixture
-def school(make):
-    return make.school()
 
 
 def call(container, method, *args):

@@ -9,16 +9,8 @@ from sqlalchemy import func, select
 
 from identity import store
 from identity.errors import Forbidden
-from identity.service import Service
 
 from identity_helpers import ctx_of
-
-
-@pytest.fixture
-def container(container_factory, config):
-    container = container_factory(Service, config)
-    container.start()
-    return container
 
 
 def call(container, method, *args):

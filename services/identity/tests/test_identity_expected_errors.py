@@ -14,13 +14,6 @@ from kernel.testing import rpc_entrypoints, rpcs_not_expecting, worker_log
 from identity.service import Service
 
 
-@pytest.fixture
-def container(container_factory, config):
-    container = container_factory(Service, config)
-    container.start()
-    return container
-
-
 def test_every_rpc_expects_service_errors():
     assert {"create_user", "begin_totp", "resolve_users", "health"} <= set(rpc_entrypoints(Service))
     assert rpcs_not_expecting(Service, ServiceError) == []

@@ -28,16 +28,6 @@ from identity_helpers import Aborted, StubContext
 PASSWORD = "correct-horse-42"
 
 
-@pytest.fixture
-def servicer(factory):
-    return IdentityServicer(factory, access_ttl=900)
-
-
-@pytest.fixture
-def school(make):
-    return make.school()
-
-
 def login(servicer, login_, password=PASSWORD):
     return servicer.Login(identity_pb2.LoginRequest(login=login_, password=password, client_address="10.0.0.1"),
                           StubContext())

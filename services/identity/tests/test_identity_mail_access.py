@@ -15,26 +15,7 @@ from kernel.db import new_id, transaction
 from kernel.events import envelope
 
 from identity import domain, store
-from identity.grpc_server import IdentityServicer
-from identity.service import Service
 from identity_helpers import StubContext, ctx_of
-
-
-@pytest.fixture
-def container(container_factory, config):
-    container = container_factory(Service, config)
-    container.start()
-    return container
-
-
-@pytest.fixture
-def servicer(factory):
-    return IdentityServicer(factory, access_ttl=900)
-
-
-@pytest.fixture
-def school(make):
-    return make.school()
 
 
 def letter_sent(config, container, school_id, payload, *, event_id=None):

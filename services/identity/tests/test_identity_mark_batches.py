@@ -12,16 +12,6 @@ from kernel.db import new_id, transaction
 from kernel.events import envelope
 
 from identity import store
-from identity.service import Service
-
-import pytest
-
-
-@pytest.fixture
-def container(container_factory, config):
-    container = container_factory(Service, config)
-    container.start()
-    return container
 
 
 def mark(school, class_id, teacher, **extra):

@@ -25,22 +25,9 @@ from kernel.migrate import alembic_config, upgrade
 from identity import credentials, sealing, totp
 from identity.errors import SecretsUnavailable
 from identity.grpc_server import IdentityServicer
-from identity.service import Service
 from identity_helpers import Aborted, StubContext, ctx_of
 
 PASSWORD = "correct-horse-42"
-
-
-@pytest.fixture
-def container(container_factory, config):
-    container = container_factory(Service, config)
-    container.start()
-    return container
-
-
-@pytest.fixture
-def servicer(factory):
-    return IdentityServicer(factory, access_ttl=900)
 
 
 @pytest.fixture

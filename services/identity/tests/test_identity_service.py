@@ -19,19 +19,6 @@ from kernel.events import envelope
 from identity_helpers import ctx_of
 from identity import credentials, store
 from identity.errors import AlreadyExists, Forbidden, LoginTaken, NotFound, ValidationError
-from identity.service import Service
-
-
-@pytest.fixture
-def container(container_factory, config):
-    container = container_factory(Service, config)
-    container.start()
-    return container
-
-
-@pytest.fixture
-def school(make):
-    return make.school()
 
 
 @pytest.fixture

@@ -12,23 +12,9 @@ from nameko.testing.services import entrypoint_hook
 
 from identity import totp
 from identity.errors import Forbidden, TotpEnabled, ValidationError
-from identity.grpc_server import IdentityServicer
-from identity.service import Service
 from identity_helpers import Aborted, StubContext, ctx_of
 
 PASSWORD = "correct-horse-42"
-
-
-@pytest.fixture
-def container(container_factory, config):
-    container = container_factory(Service, config)
-    container.start()
-    return container
-
-
-@pytest.fixture
-def servicer(factory):
-    return IdentityServicer(factory, access_ttl=900)
 
 
 def call(container, method, *args):

@@ -82,9 +82,19 @@ class _Remember:
     def key(self) -> str | None:
         return self.ids["key"] if self.ids is not None else None
 
+    def stored(self, session) -> dict | None:
+        """The key's stored first result, read now (None: unseen, or no key)."""
+        return idempotency.lookup(session, store.idempotency_keys, **self.ids) if self.ids is not None else None
+
+    def replay(self, session) -> None:
+        """Raise :class:`_Replayed` when the key holds a first result already."""
+        found = self.stored(session)
+        if found is not None:
+            raise _Replayed(found)
+
     def replay_from(self, stored_fingerprint, stored_result) -> None:
-        """Raise :class:`_Replayed` when the key's stored row, read by the
-        caller in a statement of its own, holds this request's first result."""
+        """:meth:`replay` for a key row the caller read in a statement of its
+        own."""
         if self.ids is not None:
             found = idempotency.stored_answer(stored_fingerprint, stored_result, key=self.ids["key"],
                                               operation=self.ids["operation"], request=self.ids["request"])
@@ -101,35 +111,37 @@ class _Remember:
 @contextmanager
 def _writing(db, replay=None):
     """A write transaction; a unique-constraint race reads as 409.
-    ``replay(session)``, when given, looks an Idempotency-Key's first result
-    up as the transaction's first statement (no transaction of its own);
-    a result found ends the write with :class:`_Replayed`."""
+    ``replay(session)`` (:meth:`_Remember.replay`), when given, looks an
+    Idempotency-Key's first result up as the transaction's first statement
+    (no transaction of its own) and ends the write with :class:`_Replayed`
+    when it finds one."""
     try:
         with db.transaction() as session:
             if replay is not None:
-                found = replay(session)
-                if found is not None:
-                    raise _Replayed(found)
+                replay(session)
             yield session
     except IntegrityError as exc:
         log.info("integrity error on write: %s", exc.orig)
         raise errors.AlreadyExists() from None
 
 
-def _writable_lesson(s, actor, lesson_id):
-    """``(lesson, class, subject, year)`` of a lesson the actor may write to
-    (R-A3, R-J6) in a year still open; NOT_FOUND, FORBIDDEN or YEAR_CLOSED
-    otherwise. Marks and attendance both start here."""
-    found = store.lesson_context(s, school_id=actor.school_id, lesson_id=lesson_id)
-    if found is None:
+def _writable_lesson(s, actor, lesson_id, remember):
+    """The lesson the actor may write to (R-A3, R-J6) in a year still open,
+    with what its checks need, read in one statement together with the
+    Idempotency-Key's stored row (store.lesson_write_context; the caller's
+    transaction is ``self._write(own_lookup=True)``). A stored first result
+    wins over the checks (:class:`_Replayed`); NOT_FOUND, FORBIDDEN or
+    YEAR_CLOSED otherwise. Marks and attendance both start here."""
+    lesson = store.lesson_write_context(s, school_id=actor.school_id, lesson_id=lesson_id,
+                                        teacher_id=actor.actor_id, key=remember.key)
+    if lesson is None:
+        remember.replay(s)  # the lesson is gone: a first result still wins
         raise errors.NotFound("Урок не найден", details={"field": "lesson_id"})
-    lesson, klass, subject, year = found
-    domain.require_journal_access(
-        actor, class_teacher_id=klass.class_teacher_id, subgroup_id=lesson.subgroup_id,
-        assigned_subgroups=store.assigned_subgroups(
-            s, teacher_id=actor.actor_id, class_id=klass.id, subject_id=subject.id))
-    domain.check_year_open(year.archived)
-    return found
+    remember.replay_from(lesson.key_fingerprint, lesson.key_result)
+    domain.require_journal_access(actor, class_teacher_id=lesson.class_teacher_id, subgroup_id=lesson.subgroup_id,
+                                  assigned_subgroups=lesson.assigned_subgroups)
+    domain.check_year_open(lesson.archived)
+    return lesson
 
 
 class Service:
@@ -317,20 +329,7 @@ class Service:
         config = self.settings
         specs = domain.validate_marks(marks, allow_mark_1=config.allow_mark_1)
         with self._write(own_lookup=True) as s:
-            # The same checks as _writable_lesson and the Idempotency-Key's
-            # lookup, with one read for all of them.
-            lesson = store.mark_entry_context(s, school_id=actor.school_id, lesson_id=lesson_id,
-                                              teacher_id=actor.actor_id, key=remember.key)
-            if lesson is None:
-                if remember.key is not None:  # the lesson is gone: a first result still wins
-                    remember.replay_from(*store.key_row_of(s, school_id=actor.school_id,
-                                                           actor_id=actor.actor_id, key=remember.key))
-                raise errors.NotFound("Урок не найден", details={"field": "lesson_id"})
-            remember.replay_from(lesson.key_fingerprint, lesson.key_result)
-            domain.require_journal_access(actor, class_teacher_id=lesson.class_teacher_id,
-                                          subgroup_id=lesson.subgroup_id,
-                                          assigned_subgroups=lesson.assigned_subgroups)
-            domain.check_year_open(lesson.archived)
+            lesson = _writable_lesson(s, actor, lesson_id, remember)
             domain.check_marks_allowed(lesson.grade)
             now = utcnow()
             domain.check_lesson_happened(lesson.date, domain.school_today(now, config.timezone))
@@ -883,20 +882,16 @@ class Service:
         if key is None:
             return write(_Remember(None))
         actor = domain.actor_from_ctx(ctx)
-        ids = {"school_id": actor.school_id, "actor_id": actor.actor_id, "key": key,
-               "operation": operation, "request": request}
-
-        def lookup(session):
-            return idempotency.lookup(session, store.idempotency_keys, **ids)
-
-        self._replay = lookup
+        remember = _Remember({"school_id": actor.school_id, "actor_id": actor.actor_id, "key": key,
+                              "operation": operation, "request": request})
+        self._replay = remember.replay
         try:
-            return write(_Remember(ids))
+            return write(remember)
         except _Replayed as replayed:
             return replayed.result
         except errors.AlreadyExists:
             with self.db.transaction() as s:
-                found = lookup(s)
+                found = remember.stored(s)
             if found is not None:
                 return found
             raise
@@ -1015,24 +1010,22 @@ class Service:
         lesson_id = domain.ident(lesson_id, "lesson_id")
         given = marks.validate_attendance(data)
         config = self.settings
-        with self._write() as s:
-            lesson, klass, subject, year = _writable_lesson(s, actor, lesson_id)
+        with self._write(own_lookup=True) as s:
+            lesson = _writable_lesson(s, actor, lesson_id, remember)
             now = utcnow()
             today = domain.school_today(now, config.timezone)
             domain.check_lesson_happened(lesson.date, today)
-            student_ids = [sid for sid, _ in given.entries]
-            domain.check_students_in_class(student_ids, store.students_enrolled_on(
-                s, class_id=klass.id, student_ids=student_ids, day=lesson.date))
+            domain.check_students_in_class([sid for sid, _ in given.entries], lesson.enrolled)
             current = store.attendance_of_lesson(s, lesson_id=lesson.id, lock=True)
             changes = marks.attendance_changes(given.entries, {k: v.status for k, v in current.items()})
             if any(previous is not None for _, _, previous in changes):
-                marks.check_attendance_correction(actor, class_teacher_id=klass.class_teacher_id,
+                marks.check_attendance_correction(actor, class_teacher_id=lesson.class_teacher_id,
                                                   lesson_date=lesson.date, today=today, reason=given.reason)
             store.save_attendance(s, school_id=actor.school_id, lesson_id=lesson.id, changes=changes,
                                   current=current, by=actor.actor_id, at=now, reason=given.reason)
             if changes:
                 self.outbox.add(s, events.ATTENDANCE_RECORDED,
-                                events.attendance_recorded(lesson, subject.name, changes, given.reason), ctx)
+                                events.attendance_recorded(lesson, lesson.subject_name, changes, given.reason), ctx)
             entries = store.attendance_of_lesson(s, lesson_id=lesson.id)
             result = {"lesson_id": lesson.id, "changed": len(changes),
                       "entries": [{"student_id": e.student_id, "status": e.status, "version": e.version}

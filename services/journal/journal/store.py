@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import (
     JSON, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, MetaData, Numeric,
-    SmallInteger, String, Text, UniqueConstraint, and_, bindparam, false, func, insert, or_, select,
+    SmallInteger, String, Text, UniqueConstraint, and_, bindparam, false, func, or_, select,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -445,9 +445,9 @@ def lesson_context(session: Session, *, school_id: str, lesson_id: str):
 
 
 @dataclass(frozen=True)
-class MarkEntryContext:
-    """What posting marks for a lesson checks, read in one statement
-    (:func:`mark_entry_context`)."""
+class LessonWriteContext:
+    """What writing marks or attendance for a lesson checks, read in one
+    statement (:func:`lesson_write_context`)."""
     id: str                 # the lesson's
     class_id: str
     subject_id: str
@@ -464,7 +464,7 @@ class MarkEntryContext:
 
 
 @functools.cache
-def _mark_entry_statement():
+def _lesson_write_statement():
     """Built once, on first use (it reads idempotency_keys, defined below)."""
     lesson, klass, subject, year = (Lesson.__table__, SchoolClass.__table__, Subject.__table__, Year.__table__)
     assignment, enrolment = Assignment.__table__, Enrolment.__table__
@@ -492,32 +492,23 @@ def _mark_entry_statement():
 
 
 
-def mark_entry_context(session: Session, *, school_id: str, lesson_id: str, teacher_id: str,
-                       key: str | None = None) -> MarkEntryContext | None:
+def lesson_write_context(session: Session, *, school_id: str, lesson_id: str, teacher_id: str,
+                         key: str | None = None) -> LessonWriteContext | None:
     """The lesson (in the school), its class, subject and year, the
     teacher's assignments there, the class's students on the lesson's day
     and the stored row of the teacher's Idempotency-Key ``key``, in one
-    round trip (a class's marks are the busiest write: P2); None when the
-    school has no such lesson."""
+    round trip (a class's marks are the busiest write: P2; attendance reads
+    the same); None when the school has no such lesson."""
     row = session.connection().execute(
-        _mark_entry_statement(), {"lesson_id": lesson_id, "school_id": school_id, "teacher_id": teacher_id, "key": key}).first()
+        _lesson_write_statement(), {"lesson_id": lesson_id, "school_id": school_id, "teacher_id": teacher_id, "key": key}).first()
     if row is None:
         return None
-    return MarkEntryContext(
+    return LessonWriteContext(
         id=row.id, class_id=row.class_id, subject_id=row.subject_id, date=row.date, subgroup_id=row.subgroup_id,
         grade=row.grade, class_teacher_id=row.class_teacher_id, subject_name=row.name, archived=bool(row.archived),
         assigned_subgroups=[s or None for s in row.subgroups.split(",")] if row.subgroups is not None else [],
         enrolled=frozenset(row.enrolled.split(",")) if row.enrolled else frozenset(),
         key_fingerprint=row.key_fingerprint, key_result=row.key_result)
-
-
-def key_row_of(session: Session, *, school_id: str, actor_id: str, key: str) -> tuple:
-    """``(fingerprint, result)`` of a stored Idempotency-Key, ``(None, None)``
-    when unseen."""
-    row = session.execute(select(idempotency_keys.c.fingerprint, idempotency_keys.c.result).where(
-        idempotency_keys.c.school_id == school_id, idempotency_keys.c.actor_id == actor_id,
-        idempotency_keys.c.key == key)).first()
-    return (row.fingerprint, row.result) if row is not None else (None, None)
 
 
 @dataclass

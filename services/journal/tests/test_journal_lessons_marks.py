@@ -325,8 +325,8 @@ def test_no_marks_for_a_future_lesson(journal, make, school):
            [{"student_id": school.students[0], "value": 5}])
 
 
-def test_mark_entry_context_reads_what_the_separate_checks_read(make, school):
-    """P2's one-statement read for posting marks (store.mark_entry_context)
+def test_lesson_write_context_reads_what_the_separate_checks_read(make, school):
+    """P2's one-statement read for posting marks (store.lesson_write_context)
     answers what lesson_context, assigned_subgroups and
     students_enrolled_on answer, for a whole-class and a subgroup
     assignment, no assignment, students who left or came later, another
@@ -343,7 +343,7 @@ def test_mark_entry_context_reads_what_the_separate_checks_read(make, school):
     with make.sessions() as s:
         for lesson in lessons:
             for teacher in (school.teacher, group_teacher, stranger, school.class_teacher):
-                got = store.mark_entry_context(s, school_id=make.school_id, lesson_id=lesson.id, teacher_id=teacher)
+                got = store.lesson_write_context(s, school_id=make.school_id, lesson_id=lesson.id, teacher_id=teacher)
                 found_lesson, klass, subject, year = store.lesson_context(s, school_id=make.school_id,
                                                                          lesson_id=lesson.id)
                 assert (got.id, got.class_id, got.subject_id, got.date, got.subgroup_id) == (
@@ -355,13 +355,13 @@ def test_mark_entry_context_reads_what_the_separate_checks_read(make, school):
                 everyone = list(school.students) + [left, late]
                 assert got.enrolled == store.students_enrolled_on(s, class_id=klass.id, student_ids=everyone,
                                                                   day=found_lesson.date)
-        first = store.mark_entry_context(s, school_id=make.school_id, lesson_id=lessons[0].id,
+        first = store.lesson_write_context(s, school_id=make.school_id, lesson_id=lessons[0].id,
                                          teacher_id=group_teacher)
         assert sorted(first.assigned_subgroups) == ["group-1", "group-2"]
         assert left not in first.enrolled and late not in first.enrolled
-        assert store.mark_entry_context(s, school_id=new_id(), lesson_id=lessons[0].id,
+        assert store.lesson_write_context(s, school_id=new_id(), lesson_id=lessons[0].id,
                                         teacher_id=school.teacher) is None
-        assert store.mark_entry_context(s, school_id=make.school_id, lesson_id=new_id(),
+        assert store.lesson_write_context(s, school_id=make.school_id, lesson_id=new_id(),
                                         teacher_id=school.teacher) is None
 
 
