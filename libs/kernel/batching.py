@@ -36,7 +36,6 @@ acknowledge their deliveries themselves when they finish.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import socket
 import time
@@ -52,7 +51,7 @@ from nameko.messaging import Consumer as NamekoConsumer
 from prometheus_client import Histogram
 from sqlalchemy.exc import DBAPIError
 
-from kernel import correlation
+from kernel import correlation, jsoncodec
 from kernel.db import dialect_insert
 from kernel.events import unpack, utcnow
 from kernel.nameko_ext import EVENTS_HANDLED, _transient, valid_or_dead_lettered
@@ -185,14 +184,14 @@ class BatchEventHandler(EventHandler, _NoSharedQueueConsumer):
         return max(0.0005, self.max_wait - (time.monotonic() - self._first_at))
 
     def _on_delivery(self, message):
-        """Decode a delivery: JSON (every event) with the plain C decoder;
-        kombu's own decoder calls a Python hook for every object in it (60
-        for a class's packed marks). A body that is not JSON is handed on as
+        """Decode a delivery: JSON (every event) with orjson
+        (kernel.jsoncodec); kombu's own decoder calls a Python hook for every
+        object in it (60 for a class's packed marks). A body that is not JSON is handed on as
         text, and dead-lettered as malformed; another content type goes
         through kombu (and its ``accept`` list)."""
         if message.content_type in (None, "", "application/json"):
             try:
-                body = json.loads(message.body)
+                body = jsoncodec.loads(message.body)
             except ValueError:
                 body = message.body.decode("utf-8", "replace") if isinstance(message.body, bytes) else message.body
         else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import json
+import math
 import time
 import uuid
 from contextlib import contextmanager
@@ -17,6 +17,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
+
+from kernel import jsoncodec
 
 
 def new_id() -> str:
@@ -56,7 +58,8 @@ def insert_rows(session: Session, *batches) -> None:
     ``cursor.mogrify``): psycopg2 adapting every value of a multi-row VALUES
     one by one was the largest CPU cost of the journal's and the
     projections' inserts. Dates and times travel as ISO text, decimals and
-    UUIDs as text, JSON columns as JSON."""
+    UUIDs as text, JSON columns as JSON (kernel.jsoncodec writes it); a NaN
+    or infinite float is refused."""
     batches = [(batch[0], batch[1], tuple(batch[2]) if len(batch) > 2 else ()) for batch in batches if batch[1]]
     if not batches:
         return
@@ -74,7 +77,7 @@ def insert_rows(session: Session, *batches) -> None:
                 if keys else insert(table)
             connection.execute(stmt, rows)
         return
-    from sqlalchemy import JSON, Boolean
+    from sqlalchemy import JSON, Boolean, Float
 
     prepare = dialect.identifier_preparer
     cursor = connection.connection.cursor()
@@ -95,6 +98,12 @@ def insert_rows(session: Session, *batches) -> None:
                     for n in booleans:
                         if row[n] is not None and type(row[n]) is not bool:
                             raise TypeError(f"insert_rows: {table.name}.{n} takes a bool, not {row[n]!r}")
+            for n, t in zip(names, types):
+                if isinstance(t, Float):
+                    # the document would say null (kernel.jsoncodec): refuse, as json did
+                    for row in rows:
+                        if isinstance(row[n], float) and not math.isfinite(row[n]):
+                            raise ValueError(f"insert_rows: {table.name}.{n} cannot store {row[n]!r}")
             if len(rows) <= 2:
                 # one or two rows (an outbox row, a key): VALUES, the driver
                 # quoting each value; a 20 kB body is not escaped twice
@@ -109,7 +118,7 @@ def insert_rows(session: Session, *batches) -> None:
                 # (json_populate_recordset matches the columns' names, not their keys)
                 rows = [{table.c[n].name: row[n] if p is None else p(row[n]) for n, p in zip(names, processors)}
                         for row in rows]
-            document = json.dumps(rows, default=_json_value, ensure_ascii=False, separators=(",", ":"))
+            document = jsoncodec.dumps(rows, default=_json_value)
             head = f"INSERT INTO {target} ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::{target}, "
             statements.append(cursor.mogrify(head.replace("%", "%%") + "%s)" + tail, (document,)))
     finally:
@@ -129,7 +138,8 @@ def _bind_processor(sqltype, dialect, json_type, boolean_type):
 
 
 def _json_value(value):
-    """What JSON cannot say by itself, as PostgreSQL reads it back."""
+    """What JSON cannot say by itself, as PostgreSQL reads it back (dates,
+    times and UUIDs kernel.jsoncodec writes itself)."""
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, (decimal.Decimal, uuid.UUID)):

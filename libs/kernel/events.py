@@ -9,7 +9,6 @@ effect, so an event delivered twice has one effect.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 
 from sqlalchemy import (
@@ -17,6 +16,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+
+from kernel import jsoncodec
 
 ENVELOPE_VERSION = 1
 ENVELOPE_FIELDS = ("id", "type", "occurred_at", "producer", "school_id", "actor_id", "payload", "version")
@@ -98,7 +99,7 @@ def record(session: Session, outbox: Table, env: dict) -> dict:
     validate_envelope(env)
     session.execute(insert(outbox).values(
         event_id=env["id"], event_type=env["type"],
-        body=json.dumps(env, ensure_ascii=False),
+        body=jsoncodec.dumps(env),
         correlation_id=env.get("correlation_id"),
         created_at=utcnow(), attempts=0,
     ))
@@ -132,14 +133,14 @@ def outbox_rows(envs: list[dict], *, packed: bool = False) -> list[dict]:
         validate_envelope(env)
     if not packed:
         return [{"event_id": env["id"], "event_type": env["type"],
-                 "body": json.dumps(env, ensure_ascii=False), "correlation_id": env.get("correlation_id"),
+                 "body": jsoncodec.dumps(env), "correlation_id": env.get("correlation_id"),
                  "created_at": now, "attempts": 0} for env in envs]
     groups: dict[str, list[dict]] = {}
     for env in envs:
         groups.setdefault(env["type"], []).append(env)
     chunks = [group[i:i + PACK_LIMIT] for group in groups.values() for i in range(0, len(group), PACK_LIMIT)]
     return [{"event_id": chunk[0]["id"], "event_type": chunk[0]["type"],
-             "body": json.dumps(chunk if len(chunk) > 1 else chunk[0], ensure_ascii=False),
+             "body": jsoncodec.dumps(chunk if len(chunk) > 1 else chunk[0]),
              "correlation_id": chunk[0].get("correlation_id"), "created_at": now, "attempts": 0}
             for chunk in chunks]
 

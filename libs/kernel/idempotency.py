@@ -27,6 +27,7 @@ import datetime as dt
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, bindparam, delete, insert, select, tuple_
 from sqlalchemy.orm import Session
 
+from kernel import jsoncodec
 from kernel.errors import BadRequest, Conflict
 from kernel.events import utcnow
 
@@ -117,7 +118,7 @@ def key_row(*, school_id: str, actor_id: str, key: str, operation: str, request,
     """The row :func:`remember` inserts (for a caller that inserts it with
     its own rows, kernel.db.insert_rows)."""
     return {"school_id": school_id, "actor_id": actor_id, "key": key, "operation": operation,
-            "fingerprint": fingerprint(operation, request), "result": json.dumps(result, ensure_ascii=False),
+            "fingerprint": fingerprint(operation, request), "result": jsoncodec.dumps(result),
             "created_at": utcnow()}
 
 

@@ -24,7 +24,7 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from kernel import correlation
+from kernel import correlation, jsoncodec
 from kernel.db import session_factory, shared_engine, transaction
 from kernel.errors import ServiceError
 from kernel.events import claim, envelope, outbox_rows, record, record_many, unpack, utcnow, validate_envelope
@@ -325,7 +325,7 @@ def _event_count(body) -> int:
     """How many envelopes an outbox row's body holds (a packed row is a JSON
     array of them)."""
     text = body.decode("utf-8") if isinstance(body, bytes) else body
-    return len(json.loads(text)) if text.lstrip().startswith("[") else 1
+    return len(jsoncodec.loads(text)) if text.lstrip().startswith("[") else 1
 
 
 class WorkerOutbox:
