@@ -629,6 +629,29 @@ def test_insert_rows_refuses_a_boolean_that_is_not_a_bool(engine, rows):
     assert [count(engine, t) for t in (ir_a, ir_b)] == [0, 0]
 
 
+@pytest.mark.parametrize("rows", [1, 5])  # the VALUES path and the JSON document path
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_insert_rows_refuses_a_float_that_is_not_finite(engine, rows, bad):
+    """The JSON document would carry null for it (kernel.jsoncodec): a
+    number silently becoming NULL is refused before anything is sent."""
+    from sqlalchemy import Column as Col, Float, Integer as Int, MetaData as Md, Table as Tb
+    md = Md()
+    scores = Tb("ir_scores", md, Col("id", Int, primary_key=True), Col("score", Float))
+    md.create_all(engine)
+    try:
+        good = [{"id": n, "score": n / 3} for n in range(rows)]
+        with pytest.raises(ValueError, match="score"):
+            with transaction(session_factory(engine)) as session:
+                insert_rows(session, (scores, good[:-1] + [{"id": rows, "score": bad}]))
+        assert count(engine, scores) == 0
+        with transaction(session_factory(engine)) as session:
+            insert_rows(session, (scores, good))
+        with engine.connect() as conn:
+            assert [r.score for r in conn.execute(select(scores).order_by(scores.c.id))] == [n / 3 for n in range(rows)]
+    finally:
+        md.drop_all(engine)
+
+
 def test_insert_rows_on_sqlite_uses_core_executemany(tmp_path):
     eng = make_engine(f"sqlite:///{tmp_path / 'core.db'}")
     rows_md.create_all(eng)
