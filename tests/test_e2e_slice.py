@@ -218,6 +218,23 @@ def test_mark_reaches_the_progress_report(marked):
     assert deputy.request("GET", query.replace("format=json", "format=pdf")).status_code == 422
 
 
+def test_each_process_reports_its_own_metrics(marked, platform):
+    """Ops: the journal's /metrics counts the marks' events it relayed; the
+    gateway's /metrics sums its own workers only, as in docker-compose.yml:
+    no other process's series leaks into it (they would be counted twice)."""
+    journal_metrics = f"http://127.0.0.1:{int(platform.env['EJOURNAL_PORT_BASE']) + 12}/metrics"
+    relayed = 'ejournal_events_published_total{service="journal",type="mark_posted"}'
+
+    def journal_counted():
+        text = requests.get(journal_metrics, timeout=5).text
+        return text if relayed in text else None
+
+    assert "ejournal_entrypoint_seconds" in eventually(journal_counted)
+    gateway = requests.get(platform.url + "/metrics", timeout=5).text
+    assert "gateway_requests_total" in gateway
+    assert "ejournal_events_published_total" not in gateway and "ejournal_entrypoint_seconds" not in gateway
+
+
 def test_backup_copies_every_service(marked, platform):
     admin = marked["admin"]
     assert marked["teacher"].request("POST", "/backups").status_code == 403

@@ -121,8 +121,18 @@ class Platform:
         if not self.quiet:
             print(text, flush=True)
 
+    def env_of(self, name: str | None) -> dict:
+        """The environment of the process ``name`` (None: a one-off step).
+        Only the gateway's workers share their Prometheus values through
+        ``PROMETHEUS_MULTIPROC_DIR``, as in docker-compose.yml: every other
+        process serves its own /metrics from memory, and one that wrote into
+        the gateway's directory would show up in the gateway's /metrics."""
+        if name == "gateway":
+            return self.env
+        return {k: v for k, v in self.env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+
     def run_step(self, *args: str) -> str:
-        result = subprocess.run([self.python, *args], env=self.env, capture_output=True, text=True)
+        result = subprocess.run([self.python, *args], env=self.env_of(None), capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result.stdout
@@ -152,7 +162,7 @@ class Platform:
     def _spawn(self, proc: Proc) -> None:
         proc.log = self.log_dir / f"{proc.name}.log"
         handle = open(proc.log, "ab")
-        proc.popen = subprocess.Popen(proc.argv, env=self.env, stdout=handle, stderr=subprocess.STDOUT,
+        proc.popen = subprocess.Popen(proc.argv, env=self.env_of(proc.name), stdout=handle, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, start_new_session=True)
         handle.close()
 
