@@ -86,7 +86,7 @@ class Mark(Base):
     __tablename__ = "marks"
     __table_args__ = (Index("ix_marks_class_date", "class_id", "date"),)
     id: Mapped[str] = mapped_column(ID, primary_key=True)
-    school_id: Mapped[str] = mapped_column(ID, index=True)
+    school_id: Mapped[str] = mapped_column(ID)  # no index: migration 0004
     lesson_id: Mapped[str | None] = mapped_column(ID)
     student_id: Mapped[str] = mapped_column(ID)  # no index: migration 0003
     class_id: Mapped[str] = mapped_column(ID)
