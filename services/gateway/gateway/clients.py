@@ -31,10 +31,12 @@ from nameko.constants import NON_PERSISTENT
 from nameko.rpc import ServiceProxy
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from kernel import correlation
+from kernel import amqp_pool, correlation
 from kernel.auth import KeySet
 
 from gateway.errors import Unavailable
+
+amqp_pool.install()  # nameko's RPC requests without a Connection() each
 
 log = logging.getLogger(__name__)
 
