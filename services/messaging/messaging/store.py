@@ -12,8 +12,8 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import (
-    JSON, Date, DateTime, Index, Integer, LargeBinary, MetaData, String, Text, UniqueConstraint, and_, exists,
-    delete, func, or_, select, update,
+    ARRAY, JSON, Date, DateTime, Index, Integer, LargeBinary, MetaData, String, Text, UniqueConstraint, and_, any_,
+    bindparam, exists, delete, func, or_, select, update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -536,12 +536,27 @@ def parents_by_student(session: Session, *, pairs) -> dict:
     if not pairs:
         return out
     students = sorted({student for _, student in pairs})
-    for school_id, student_id, parent_id in session.execute(
-            select(ParentLink.school_id, ParentLink.student_id, ParentLink.parent_id)
-            .where(ParentLink.student_id.in_(students)).order_by(ParentLink.parent_id)):
+    connection = session.connection()
+    # Core, one bound list: a batch asks for 30 to 300 students, and the ORM
+    # statement with an IN of literal values cost a third of the consumer's
+    # CPU per class (coercing and rendering every value)
+    statement = _PARENTS_ANY if connection.dialect.name == "postgresql" else _PARENTS_IN
+    for school_id, student_id, parent_id in connection.execute(statement, {"students": students}):
         if (school_id, student_id) in out:
             out[(school_id, student_id)].append(parent_id)
     return out
+
+
+def _parents_of(condition):
+    links = ParentLink.__table__
+    return (select(links.c.school_id, links.c.student_id, links.c.parent_id)
+            .where(condition(links.c.student_id)).order_by(links.c.parent_id))
+
+
+# PostgreSQL: ``student_id = ANY(%(students)s)``, the list as one array
+# parameter; elsewhere an expanding IN.
+_PARENTS_ANY = _parents_of(lambda column: column == any_(bindparam("students", type_=ARRAY(String(36)))))
+_PARENTS_IN = _parents_of(lambda column: column.in_(bindparam("students", expanding=True)))
 
 
 def school_people(session: Session, *, school_id: str) -> list[Person]:

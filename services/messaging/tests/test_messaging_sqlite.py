@@ -38,6 +38,8 @@ def test_store_on_sqlite(tmp_path):
 
             assert store.get_person(s, user_id=user).roles == ["teacher"]
             assert store.parent_ids(s, school_id=school, student_id=student) == [parent]
+            assert store.parents_by_student(s, pairs={(school, student), (school, user)}) == {
+                (school, student): [parent], (school, user): []}
             assert s.get(store.ParentLink, (student, parent)).relation == "отец"
             everything = store.list_notifications(s, school_id=school, recipient_id=parent, limit=10)
             assert everything[0].data == {"k": "c"}

@@ -67,6 +67,25 @@ def test_parent_links_per_student_and_school(session):
     assert link.relation == "опекун"
 
 
+def test_parents_by_student_answers_a_whole_batch_in_one_query(session):
+    """on_mark_posted's lookup: every (school, student) of a batch, each
+    with its parents in id order, [] for none, another school's link never."""
+    school, other_school = new_id(), new_id()
+    twins = [new_id() for _ in range(150)]
+    orphan, moved = new_id(), new_id()
+    parents = {}
+    for n, student in enumerate(twins):
+        parents[student] = sorted(new_id() for _ in range(1 + n % 2))
+        for parent in parents[student]:
+            store.save_parent_link(session, school_id=school, student_id=student, parent_id=parent, relation=None)
+    store.save_parent_link(session, school_id=other_school, student_id=moved, parent_id=new_id(), relation=None)
+    session.commit()
+    pairs = {(school, s) for s in twins} | {(school, orphan), (school, moved)}
+    got = store.parents_by_student(session, pairs=pairs)
+    assert got == {**{(school, s): parents[s] for s in twins}, (school, orphan): [], (school, moved): []}
+    assert store.parents_by_student(session, pairs=[]) == {}
+
+
 def test_subject_class_and_enrolment_upserts(session):
     school, subject, klass, student = new_id(), new_id(), new_id(), new_id()
     store.save_subject(session, school_id=school, subject_id=subject, name="Матем.")
