@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import uuid
+
+from kernel.ids import uuid4_hex
 
 _current: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
 HEADER = "X-Correlation-Id"
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    return uuid4_hex()
 
 
 def get() -> str | None:

@@ -19,11 +19,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from kernel import jsoncodec
+from kernel.ids import uuid4_str
 
 
 def new_id() -> str:
     """An opaque, non-guessable id (API.md: never sequential integers)."""
-    return str(uuid.uuid4())
+    return uuid4_str()
 
 
 def dialect_insert(session: Session, model):

@@ -9,15 +9,15 @@ effect, so an event delivered twice has one effect.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 from sqlalchemy import (
-    Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint, insert, select,
+    Column, DateTime, Integer, MetaData, String, Table, Text, insert, select,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kernel import jsoncodec
+from kernel.ids import uuid4_str
 
 ENVELOPE_VERSION = 1
 ENVELOPE_FIELDS = ("id", "type", "occurred_at", "producer", "school_id", "actor_id", "payload", "version")
@@ -33,7 +33,7 @@ def envelope(*, type: str, producer: str, payload: dict, school_id: str | None,
              version: int = ENVELOPE_VERSION) -> dict:
     """Build one event envelope (ARCHITECTURE.md "How they talk")."""
     env = {
-        "id": str(uuid.uuid4()),
+        "id": uuid4_str(),
         "type": type,
         "occurred_at": utcnow().isoformat(),
         "producer": producer,
