@@ -115,17 +115,47 @@ def insert_rows(session: Session, *batches) -> None:
                 statements.append(cursor.mogrify(sql + tail, values))
                 continue
             processors = [_bind_processor(t, dialect, JSON, Boolean) for t in types]
-            if any(processors) or any(table.c[n].name != n for n in names):
+            keys = [table.c[n].name for n in names]
+            if any(processors) or keys != names:
                 # (json_populate_recordset matches the columns' names, not their keys)
-                rows = [{table.c[n].name: row[n] if p is None else p(row[n]) for n, p in zip(names, processors)}
+                rows = [{k: row[n] if p is None else p(row[n]) for k, n, p in zip(keys, names, processors)}
                         for row in rows]
-            document = jsoncodec.dumps(rows, default=_json_value)
-            head = f"INSERT INTO {target} ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::{target}, "
-            statements.append(cursor.mogrify(head.replace("%", "%%") + "%s)" + tail, (document,)))
+            # A value every row shares (the school, the lesson, the author,
+            # the time of a class's marks) travels once, in a one-row record
+            # beside the rows' own values: a third of the marks' statement.
+            first, others = rows[0], rows[1:]
+            shared = {k: first[k] for k in keys
+                      if type(first[k]) in _SHAREABLE and all(_same(row[k], first[k]) for row in others)}
+            if not shared or len(shared) == len(keys):
+                document = jsoncodec.dumps(rows, default=_json_value)
+                head = f"INSERT INTO {target} ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::{target}, "
+                statements.append(cursor.mogrify(head.replace("%", "%%") + "%s)" + tail, (document,)))
+                continue
+            own = [k for k in keys if k not in shared]
+            document = jsoncodec.dumps([{k: row[k] for k in own} for row in rows], default=_json_value)
+            picked = ", ".join(("s." if k in shared else "r.") + prepare.quote(k) for k in keys)
+            head = f"INSERT INTO {target} ({columns}) SELECT {picked} FROM ".replace("%", "%%")
+            row_type = f"NULL::{target}".replace("%", "%%")
+            sources = f"json_populate_recordset({row_type}, %s) AS r, json_populate_record({row_type}, %s) AS s"
+            statements.append(cursor.mogrify(head + sources + tail,
+                                             (document, jsoncodec.dumps(shared, default=_json_value))))
     finally:
         cursor.close()
     connection.exec_driver_sql(b";\n".join(statements).decode("utf-8"),
                                execution_options={"no_parameters": True})
+
+
+#: The values insert_rows may send once for all rows: those whose equality
+#: means the same stored value (not JSON documents, where 1 == True, nor
+#: decimals, where 1.0 == 1.00 but the scale is kept).
+_SHAREABLE = frozenset({str, int, bool, type(None), dt.date, dt.datetime})
+
+
+def _same(value, first) -> bool:
+    if type(value) is not type(first) or value != first:
+        return False
+    # equal instants in other time zones are not the same value
+    return not isinstance(value, dt.datetime) or value.utcoffset() == first.utcoffset()
 
 
 def _bind_processor(sqltype, dialect, json_type, boolean_type):

@@ -536,6 +536,55 @@ def test_insert_rows_on_postgresql_is_one_round_trip(db_url, engine):
         insert_rows(session, (ir_a, []), (ir_b, []))
 
 
+def test_insert_rows_sends_a_value_every_row_shares_once(engine):
+    """A class's marks share their school, lesson, author and time: such a
+    value travels once (a one-row record beside the rows' own values), the
+    rows read back exactly as given, with ON CONFLICT as well."""
+    statements = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        rows = [{"id": f"s{n}", "note": TRICKY, "maybe": None, "at": AT, "flag": True} for n in range(6)]
+        with transaction(session_factory(engine)) as session:
+            insert_rows(session, (ir_a, rows), (ir_c, [{"key": f"k{n}", "result": {"marks": [1, 2]}, "created_at": AT}
+                                                       for n in range(3)]))
+        [sent] = [s for s in statements if "INSERT INTO ir_a" in s]
+        assert "json_populate_record(" in sent and sent.count("O''Brien") == 1, sent
+        got_a, _, got_c = read_back(engine)
+        assert got_a == rows and got_a[0]["at"].utcoffset() is not None
+        assert got_c == [{"key": f"k{n}", "result": {"marks": [1, 2]}, "created_at": AT} for n in range(3)]
+        # redelivered with two new rows: only those are added, the shared values still once
+        again = [{**row, "note": "другая"} for row in rows[:4]] + \
+            [{"id": f"s{n}", "note": "другая", "maybe": None, "at": AT, "flag": True} for n in (6, 7)]
+        with transaction(session_factory(engine)) as session:
+            insert_rows(session, (ir_a, again, ["id"]))
+        got_a, _, _ = read_back(engine)
+        assert [(r["id"], r["note"]) for r in got_a] == [(f"s{n}", TRICKY) for n in range(6)] + \
+            [("s6", "другая"), ("s7", "другая")]
+        # JSON documents are never shared (1 == True there), nor one instant in two time zones
+        equalish = [{"key": f"j{n}", "result": {"v": value}, "created_at": at} for n, (value, at) in enumerate(
+            [(1, AT), (True, AT.astimezone(dt.timezone.utc)), (1, AT)])]
+        statements.clear()
+        with transaction(session_factory(engine)) as session:
+            insert_rows(session, (ir_c, equalish))
+        [sent] = [s for s in statements if "INSERT INTO ir_c" in s]
+        assert "json_populate_record(" not in sent
+        _, _, got_c = read_back(engine)
+        assert [r["result"]["v"] for r in got_c if r["key"].startswith("j")] == [1, True, 1]
+        # a value shared by some rows only stays in each row
+        mixed = [{"id": 1, "v": "1"}, {"id": 2, "v": "1"}, {"id": 3, "v": "2"}]
+        with transaction(session_factory(engine)) as session:
+            insert_rows(session, (conflicts, mixed))
+        with engine.connect() as conn:
+            assert [tuple(r) for r in conn.execute(select(conflicts).order_by(conflicts.c.id))] == [
+                (1, "1"), (2, "1"), (3, "2")]
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+
 @pytest.mark.parametrize("database", ["postgresql", "sqlite"])
 def test_insert_rows_leaves_nothing_when_a_row_fails(database, db_url, engine, tmp_path):
     eng = engine if database == "postgresql" else make_engine(f"sqlite:///{tmp_path / 'rows.db'}")
