@@ -186,9 +186,9 @@ class BatchEventHandler(EventHandler, _NoSharedQueueConsumer):
     def _on_delivery(self, message):
         """Decode a delivery: JSON (every event) with orjson
         (kernel.jsoncodec); kombu's own decoder calls a Python hook for every
-        object in it (60 for a class's packed marks). A body that is not JSON is handed on as
-        text, and dead-lettered as malformed; another content type goes
-        through kombu (and its ``accept`` list)."""
+        object in it (60 for a class's packed marks). A body that is not
+        JSON is handed on as text, and dead-lettered as malformed; another
+        content type goes through kombu (and its ``accept`` list)."""
         if message.content_type in (None, "", "application/json"):
             try:
                 body = jsoncodec.loads(message.body)

@@ -60,7 +60,9 @@ def insert_rows(session: Session, *batches) -> None:
     one by one was the largest CPU cost of the journal's and the
     projections' inserts. Dates and times travel as ISO text, decimals and
     UUIDs as text, JSON columns as JSON (kernel.jsoncodec writes it); a NaN
-    or infinite float is refused."""
+    or infinite float is refused. A value every row of a batch shares (see
+    :data:`_SHAREABLE`) is sent once, in a one-row ``json_populate_record``
+    beside the rows' own values."""
     batches = [(batch[0], batch[1], tuple(batch[2]) if len(batch) > 2 else ()) for batch in batches if batch[1]]
     if not batches:
         return
@@ -128,7 +130,8 @@ def insert_rows(session: Session, *batches) -> None:
                       if type(first[k]) in _SHAREABLE and all(_same(row[k], first[k]) for row in others)}
             if not shared or len(shared) == len(keys):
                 document = jsoncodec.dumps(rows, default=_json_value)
-                head = f"INSERT INTO {target} ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::{target}, "
+                head = (f"INSERT INTO {target} ({columns}) SELECT {columns} "
+                        f"FROM json_populate_recordset(NULL::{target}, ")
                 statements.append(cursor.mogrify(head.replace("%", "%%") + "%s)" + tail, (document,)))
                 continue
             own = [k for k in keys if k not in shared]
