@@ -6,7 +6,8 @@
 without losing queued events), but hands a worker up to ``max_batch``
 events at once: whatever arrived within ``max_wait`` seconds of the first
 one, or sooner when the batch is full (a packed message, a JSON array of
-envelopes, counts as the events it carries, and is never split). :func:`handles_batch` then gives the
+envelopes, counts as the events it carries, and is never split).
+:func:`handles_batch` then gives the
 handler ``(self, session, envelopes)`` inside ONE transaction that also marks
 every event processed (one INSERT ... ON CONFLICT DO NOTHING RETURNING), so
 the per-event costs of :func:`kernel.nameko_ext.handles` (a transaction, a

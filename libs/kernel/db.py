@@ -10,7 +10,6 @@ import datetime as dt
 import decimal
 import math
 import time
-import uuid
 from contextlib import contextmanager
 
 from sqlalchemy import create_engine, event
@@ -172,11 +171,9 @@ def _bind_processor(sqltype, dialect, json_type, boolean_type):
 
 
 def _json_value(value):
-    """What JSON cannot say by itself, as PostgreSQL reads it back (dates,
-    times and UUIDs kernel.jsoncodec writes itself)."""
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, (decimal.Decimal, uuid.UUID)):
+    """What kernel.jsoncodec cannot write by itself (it writes dates, times
+    and UUIDs), as PostgreSQL reads it back: a decimal as its text."""
+    if isinstance(value, decimal.Decimal):
         return str(value)
     raise TypeError(f"insert_rows cannot send {type(value).__name__}")
 

@@ -17,9 +17,6 @@ import orjson
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 
-#: raised by :func:`loads` on malformed text: a ValueError, as json's is
-DecodeError = orjson.JSONDecodeError
-
 
 def dumps(obj, default=None) -> str:
     """``obj`` as compact JSON text, non-ASCII kept (``ensure_ascii=False``).

@@ -366,16 +366,6 @@ def add_enrolment(session: Session, *, school_id: str, class_id: str, spec) -> E
     return enrolment
 
 
-def students_enrolled_on(session: Session, *, class_id: str, student_ids, day: dt.date) -> set[str]:
-    """Which of ``student_ids`` are in the class on ``day``."""
-    ids = list(set(student_ids))
-    if not ids:
-        return set()
-    return set(session.scalars(select(Enrolment.student_id).where(
-        Enrolment.class_id == class_id, Enrolment.student_id.in_(ids), Enrolment.enrolled_on <= day,
-        or_(Enrolment.left_on.is_(None), Enrolment.left_on > day))))
-
-
 # --- assignments -------------------------------------------------------------
 
 def assigned_subgroups(session: Session, *, teacher_id: str, class_id: str, subject_id: str) -> list[str | None]:
@@ -491,7 +481,6 @@ def _lesson_write_statement():
             .where(lesson.c.id == bindparam("lesson_id"), lesson.c.school_id == bindparam("school_id")))
 
 
-
 def lesson_write_context(session: Session, *, school_id: str, lesson_id: str, teacher_id: str,
                          key: str | None = None) -> LessonWriteContext | None:
     """The lesson (in the school), its class, subject and year, the
@@ -513,7 +502,7 @@ def lesson_write_context(session: Session, *, school_id: str, lesson_id: str, te
 
 @dataclass
 class PostedMark:
-    """A mark as :func:`add_marks` inserted it (the columns of ``marks``)."""
+    """A mark as :func:`insert_marks` inserts it (the columns of ``marks``)."""
     id: str
     school_id: str
     lesson_id: str
@@ -560,14 +549,6 @@ def insert_marks(session: Session, marks: list[PostedMark], *, also=()) -> None:
              "created_at": m.created_at, "removed": m.removed, "version": m.version}
             for m in marks]  # not dataclasses.asdict: it deep-copies every value
     insert_rows(session, (Mark.__table__, rows), (MarkVersion.__table__, versions), *also)
-
-
-def add_marks(session: Session, *, school_id: str, lesson_id: str, specs, author_id: str,
-              at: dt.datetime) -> list[PostedMark]:
-    """:func:`new_marks` inserted by :func:`insert_marks`."""
-    marks = new_marks(school_id=school_id, lesson_id=lesson_id, specs=specs, author_id=author_id, at=at)
-    insert_marks(session, marks)
-    return marks
 
 
 def mark_chain(session: Session, *, mark_id: str) -> list[tuple[dict, str, str]]:

@@ -137,8 +137,9 @@ class Factory:
     def mark(self, lesson, student_id, value, *, removed=False, kind="oral", weight=1, comment=None):
         spec = domain.MarkSpec(student_id, value, kind, weight, comment)
         with self.sessions.begin() as s:
-            [mark] = store.add_marks(s, school_id=lesson.school_id, lesson_id=lesson.id, specs=[spec],
+            [mark] = store.new_marks(school_id=lesson.school_id, lesson_id=lesson.id, specs=[spec],
                                      author_id=lesson.teacher_id, at=utcnow())
+            store.insert_marks(s, [mark])
             if removed:
                 s.execute(update(store.Mark).where(store.Mark.id == mark.id).values(removed=True))
                 mark.removed = True

@@ -547,16 +547,12 @@ def parents_by_student(session: Session, *, pairs) -> dict:
     return out
 
 
-def _parents_of(condition):
-    links = ParentLink.__table__
-    return (select(links.c.school_id, links.c.student_id, links.c.parent_id)
-            .where(condition(links.c.student_id)).order_by(links.c.parent_id))
-
-
+_LINKS = ParentLink.__table__
+_PARENTS = select(_LINKS.c.school_id, _LINKS.c.student_id, _LINKS.c.parent_id).order_by(_LINKS.c.parent_id)
 # PostgreSQL: ``student_id = ANY(%(students)s)``, the list as one array
 # parameter; elsewhere an expanding IN.
-_PARENTS_ANY = _parents_of(lambda column: column == any_(bindparam("students", type_=ARRAY(String(36)))))
-_PARENTS_IN = _parents_of(lambda column: column.in_(bindparam("students", expanding=True)))
+_PARENTS_ANY = _PARENTS.where(_LINKS.c.student_id == any_(bindparam("students", type_=ARRAY(String(36)))))
+_PARENTS_IN = _PARENTS.where(_LINKS.c.student_id.in_(bindparam("students", expanding=True)))
 
 
 def school_people(session: Session, *, school_id: str) -> list[Person]:
