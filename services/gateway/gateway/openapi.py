@@ -214,7 +214,39 @@ RESPONSE_SCHEMAS = {
             "read": {"type": "boolean"}})},
         "next_cursor": {"type": ["string", "null"]},
     }),
-    "ProgressReport": {"type": "object", "description": "R-R5 class progress for a period (built by reports)."},
+    "ProgressReport": {**_open({
+        "kind": {"const": "progress"},
+        "class": _open({"id": {"type": "string"}, "name": {"type": ["string", "null"]}}),
+        "period": _open({"id": {"type": "string"}, "name": {"type": ["string", "null"]},
+                         "starts_on": {"type": "string"}, "ends_on": {"type": "string"}}),
+        "basis": {"enum": ["final_marks", "current_averages"],
+                  "description": "final_marks when a final mark of the period is posted for a student of "
+                                 "the class, else current_averages (rounded weighted averages)"},
+        "finals": _open({
+            "posted": {"type": "integer"}, "missing": {"type": "integer"},
+            "students_missing": {"type": "integer"}, "subjects_missing": {"type": "integer"}},
+        ),
+        "subjects": {"type": "array", "items": _open({"id": {"type": "string"},
+                                                      "name": {"type": ["string", "null"]}})},
+        "students": {"type": "array", "items": _open({
+            "id": {"type": "string"}, "full_name": {"type": ["string", "null"]},
+            "average": {"type": ["number", "null"]},
+            "subjects": {"type": "array", "items": _open({
+                "subject_id": {"type": "string"},
+                "marks": {"type": "array", "items": {"type": "integer"}},
+                "count": {"type": "integer"},
+                "average": {"type": ["number", "null"]}, "weighted_average": {"type": ["number", "null"]},
+                "rounded": {"type": ["integer", "null"]}, "final": {"type": ["integer", "null"]},
+                "counted": {"type": ["integer", "null"],
+                            "description": "final when posted, else rounded: what the summary counts"}})},
+        })},
+        "summary": _open({
+            "students": {"type": "integer"}, "pass_rate": {"type": ["number", "null"]},
+            "quality": {"type": ["number", "null"]}, "excellent": {"type": "integer"},
+            "with_one_3": {"type": "integer"}, "failing": {"type": "integer"},
+            "without_marks": {"type": "integer"}}),
+        "generated_at": {"type": "string"},
+    }), "description": "R-R5 class progress for a period (built by reports; rules in services/reports/README.md)."},
     "Backup": _open({"id": {"type": "string"}, "status": {"type": "string"}}),
     "BackupList": _open({
         "items": {"type": "array", "items": _open({

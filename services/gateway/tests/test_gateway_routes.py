@@ -219,11 +219,22 @@ def test_diary_bad_dates_are_400_before_any_call(client, fake, auth, query):
 def test_progress_report_authorizes_then_calls_reports(client, fake, auth):
     """R-R5 through reports.progress, after identity allowed report.read on the class."""
     fake.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=True)
-    fake.rpc_answers[("reports", "progress")] = {"class_id": "c1", "period_id": "p1", "pass_rate": 1.0}
+    report = {  # the shape services/reports/README.md documents
+        "kind": "progress", "class": {"id": "c1", "name": "5А"},
+        "period": {"id": "p1", "name": "1 четверть", "starts_on": "2026-09-01", "ends_on": "2026-10-26"},
+        "basis": "final_marks", "finals": {"posted": 1, "missing": 0, "students_missing": 0, "subjects_missing": 0},
+        "subjects": [{"id": "m", "name": "Математика"}],
+        "students": [{"id": "s1", "full_name": "Алексеева Мария", "average": 3.0, "subjects": [
+            {"subject_id": "m", "marks": [3], "count": 1, "average": 3.0, "weighted_average": 3.0, "rounded": 3,
+             "final": 2, "counted": 2}]}],
+        "summary": {"students": 1, "pass_rate": 0.0, "quality": 0.0, "excellent": 0, "with_one_3": 0,
+                    "failing": 1, "without_marks": 0},
+        "generated_at": "2026-10-27T09:00:00+00:00"}
+    fake.rpc_answers[("reports", "progress")] = report
     response = client.get(f"{P}/reports/progress?class_id=c1&period_id=p1", headers=auth(sub=USER,
                                                                                           roles=["deputy"]))
     assert response.status_code == 200
-    assert response.get_json() == {"class_id": "c1", "period_id": "p1", "pass_rate": 1.0}
+    assert response.get_json() == report
     (authz,) = fake.identity.called("Authorize")
     assert (authz.action, authz.resource_type, authz.resource_id) == ("report.read", "class", "c1")
     assert fake.last_rpc()["args"] == (ctx_of(response, ["deputy"]), "c1", "p1")

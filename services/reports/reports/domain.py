@@ -27,9 +27,15 @@ STAFF_ROLES = frozenset({
     "admin", "director", "deputy", "class_teacher", "teacher", "secretary", "news_editor", "scheduler",
 })
 
-# A rounded subject mark at or below this is a failing one ("неуспевающий").
+# A counted subject mark at or below this is a failing one ("неуспевающий").
 # Mark 1 exists only by school setting, and it fails too.
 FAILING_MARK = 2
+
+# What a progress report's standings are computed from (R-R5): the final
+# marks of the period, or, while none is posted, the current weighted
+# averages rounded by the school's rule (see :func:`mark_of`).
+FINAL_MARKS = "final_marks"
+CURRENT_AVERAGES = "current_averages"
 
 
 # --- call validation -------------------------------------------------------
@@ -77,7 +83,11 @@ def round_half_up(value, places: int = 2) -> Decimal:
 
 
 def mark_of(average: Decimal) -> int:
-    """The whole mark an average stands for: 3.5 -> 4, 3.49 -> 3."""
+    """The whole mark an average stands for: 3.5 -> 4, 3.49 -> 3.
+
+    The school's rule, the one the journal's forecast of a final mark uses
+    too: the weighted average as shown (2 decimals, half up), then half up to
+    a whole mark."""
     return int(round_half_up(average, 0))
 
 
@@ -131,23 +141,31 @@ def student_average(subject_marks: list[list[dict]]) -> Decimal | None:
     return round_half_up(sum(means, Fraction(0)) / len(means))
 
 
-def student_standing(rounded: list[int]) -> dict:
-    """Which summary counts one student adds to, from their rounded subject
-    marks (subjects without marks are left out).
+def counted_mark(final: int | None, rounded: int | None) -> int | None:
+    """The mark a subject counts with in a student's standing: its final mark
+    when one is posted (a final 2 fails whatever the current marks say),
+    otherwise the rounded current weighted average; None when neither."""
+    return final if final is not None else rounded
+
+
+def student_standing(counted: list[int]) -> dict:
+    """Which summary counts one student adds to, from their counted subject
+    marks (:func:`counted_mark`; subjects with neither a final nor a current
+    mark are left out).
 
     A student with no marks at all is "without marks" and in none of the
     other groups: not attested is neither passing nor excellent.
     """
-    if not rounded:
+    if not counted:
         return {"without_marks": True, "passing": False, "quality": False, "excellent": False,
                 "with_one_3": False, "failing": False}
-    failing = any(m <= FAILING_MARK for m in rounded)
-    threes = sum(1 for m in rounded if m == 3)
+    failing = any(m <= FAILING_MARK for m in counted)
+    threes = sum(1 for m in counted if m == 3)
     return {
         "without_marks": False,
         "passing": not failing,
-        "quality": all(m >= 4 for m in rounded),
-        "excellent": all(m == 5 for m in rounded),
+        "quality": all(m >= 4 for m in counted),
+        "excellent": all(m == 5 for m in counted),
         # "with one 3" is the near-quality group: one 3, the rest 4s and 5s
         "with_one_3": threes == 1 and not failing,
         "failing": failing,
@@ -173,6 +191,20 @@ def progress_summary(standings: list[dict]) -> dict:
         "with_one_3": count("with_one_3"),
         "failing": count("failing"),
         "without_marks": count("without_marks"),
+    }
+
+
+def finals_coverage(rows: list[dict]) -> dict:
+    """How far the final marks cover the report's grid (every student on the
+    roster x every shown subject): cells with and without a final mark, and
+    the students and subjects with at least one cell without."""
+    cells = [(row["id"], cell["subject_id"], cell["final"]) for row in rows for cell in row["subjects"]]
+    missing = [(student, subject) for student, subject, final in cells if final is None]
+    return {
+        "posted": len(cells) - len(missing),
+        "missing": len(missing),
+        "students_missing": len({student for student, _ in missing}),
+        "subjects_missing": len({subject for _, subject in missing}),
     }
 
 
@@ -214,20 +246,27 @@ def roster(students: list[dict], period: dict) -> list[dict]:
 
 
 def progress_report(*, school_class: dict, period: dict, subjects: list[dict], students: list[dict],
-                    marks: list[dict], generated_at: dt.datetime) -> dict:
+                    marks: list[dict], finals: list[dict] = (), generated_at: dt.datetime) -> dict:
     """Итоги успеваемости (R-R5) of one class for one period.
 
     - ``school_class`` ``{id, name}``; ``period`` ``{id, name, starts_on, ends_on}`` (dates);
     - ``subjects`` ``[{id, name, assigned}]``: a subject is shown when it is
-      assigned to the class or has a counted mark;
+      assigned to the class, has a counted mark or a final mark;
     - ``students`` ``[{id, full_name, enrolled_on}]``: the class's enrolments;
     - ``marks`` ``[{student_id, subject_id, date, value, weight}]`` of the class,
       in the order they were given; only those dated within the period and of
-      a student on the roster count.
+      a student on the roster count;
+    - ``finals`` ``[{student_id, subject_id, value}]``: the class's current
+      final marks for this very period (for the year: the year's final marks);
+      only those of students on the roster count.
 
     Every student row lists every shown subject (a grid; count 0 where there
     are no marks) and the student's overall ``average`` (see
-    :func:`student_average`).
+    :func:`student_average`). Each cell has the subject's ``final`` mark and
+    the mark it ``counted`` with (:func:`counted_mark`). The report's
+    ``basis`` is ``final_marks`` when any final mark of the period counts,
+    else ``current_averages``; ``finals`` says how far the final marks cover
+    the grid (:func:`finals_coverage`), so a partly posted period shows.
     """
     pupils = sorted(roster(students, period), key=lambda s: name_key(s.get("full_name"), s["id"]))
     on_roster = {s["id"] for s in pupils}
@@ -235,7 +274,9 @@ def progress_report(*, school_class: dict, period: dict, subjects: list[dict], s
     for mark in sorted(marks, key=lambda m: m["date"]):  # stable: same-day marks keep their order
         if mark["student_id"] in on_roster and in_period(mark["date"], period):
             counted.setdefault((mark["student_id"], mark["subject_id"]), []).append(mark)
-    marked_subjects = {subject_id for _, subject_id in counted}
+    final_of = {(f["student_id"], f["subject_id"]): int(f["value"]) for f in finals
+                if f["student_id"] in on_roster}
+    marked_subjects = {subject_id for _, subject_id in counted} | {subject_id for _, subject_id in final_of}
     names = {s["id"]: s.get("name") for s in subjects}
     shown_ids = {s["id"] for s in subjects if s.get("assigned")} | marked_subjects
     shown = sorted(({"id": i, "name": names.get(i)} for i in shown_ids), key=lambda s: name_key(s["name"], s["id"]))
@@ -243,8 +284,13 @@ def progress_report(*, school_class: dict, period: dict, subjects: list[dict], s
     rows, standings = [], []
     for pupil in pupils:
         per_subject = [counted.get((pupil["id"], subject["id"]), []) for subject in shown]
-        results = [{"subject_id": subject["id"], **subject_result(m)} for subject, m in zip(shown, per_subject)]
-        standings.append(student_standing([r["rounded"] for r in results if r["rounded"] is not None]))
+        results = []
+        for subject, subject_marks in zip(shown, per_subject):
+            result = subject_result(subject_marks)
+            final = final_of.get((pupil["id"], subject["id"]))
+            results.append({"subject_id": subject["id"], **result, "final": final,
+                            "counted": counted_mark(final, result["rounded"])})
+        standings.append(student_standing([r["counted"] for r in results if r["counted"] is not None]))
         rows.append({"id": pupil["id"], "full_name": pupil.get("full_name"), "subjects": results,
                      "average": _num(student_average(per_subject))})
 
@@ -253,6 +299,8 @@ def progress_report(*, school_class: dict, period: dict, subjects: list[dict], s
         "class": {"id": school_class["id"], "name": school_class.get("name")},
         "period": {"id": period["id"], "name": period.get("name"),
                    "starts_on": _iso(period["starts_on"]), "ends_on": _iso(period["ends_on"])},
+        "basis": FINAL_MARKS if final_of else CURRENT_AVERAGES,
+        "finals": finals_coverage(rows),
         "subjects": shown,
         "students": rows,
         "summary": progress_summary(standings),

@@ -21,6 +21,7 @@ TEACHER_ASSIGNED = "teacher_assigned"
 MARK_POSTED = "mark_posted"
 MARK_CORRECTED = "mark_corrected"
 MARK_REMOVED = "mark_removed"
+FINAL_MARK_POSTED = "final_mark_posted"
 # identity
 USER_CREATED = "user_created"
 ROLES_CHANGED = "roles_changed"
@@ -167,6 +168,20 @@ def read_mark_removed(payload: dict) -> dict:
         "subject_id": _text(payload, "subject_id"), "date": _date(payload, "date"),
         "value": _int(payload, "old_value", low=1, high=5), "weight": 1,
         "version": _int(payload, "version", low=2), "removed": True,
+    }
+
+
+def read_final_mark_posted(payload: dict) -> dict:
+    """A final mark for a period or the year (``period_id`` is then the year's
+    id). A repost for the same student, subject and period has a higher
+    ``version`` and supersedes the previous one."""
+    return {
+        "final_mark_id": _text(payload, "final_mark_id"), "student_id": _text(payload, "student_id"),
+        "subject_id": _text(payload, "subject_id"), "class_id": _text(payload, "class_id"),
+        "period_id": _text(payload, "period_id"),
+        "period_kind": _text(payload, "period_kind", required=False),
+        "value": _int(payload, "value", low=1, high=5),
+        "version": _int(payload, "version", low=1),
     }
 
 

@@ -57,10 +57,13 @@ class Service:
             domain.check_report_scope(school_class, period, class_id=class_id, period_id=period_id)
             span = {"starts_on": period["starts_on"], "ends_on": period["ends_on"]}
             students = store.class_students(session, school_id=school_id, class_id=class_id)
-            subjects = store.class_subjects(session, school_id=school_id, class_id=class_id, **span)
+            subjects = store.class_subjects(session, school_id=school_id, class_id=class_id,
+                                            period_id=period["id"], **span)
             marks = store.class_marks(session, school_id=school_id, class_id=class_id, **span)
+            finals = store.class_final_marks(session, school_id=school_id, class_id=class_id,
+                                             period_id=period["id"])
         return domain.progress_report(school_class=school_class, period=period, subjects=subjects,
-                                      students=students, marks=marks, generated_at=utcnow())
+                                      students=students, marks=marks, finals=finals, generated_at=utcnow())
 
     # --- journal ------------------------------------------------------------------
 
@@ -130,6 +133,13 @@ class Service:
         src = events.source(env)
         store.apply_mark_change(session, school_id=src["school_id"], mark=events.read_mark_removed(env["payload"]),
                                 posted_at=src["occurred_at"], fields=("removed",))
+
+    @_on(events.JOURNAL, events.FINAL_MARK_POSTED)
+    @handles("reports.on_final_mark_posted", PROCESSED)
+    def on_final_mark_posted(self, session, env):
+        src = events.source(env)
+        store.save_final_mark(session, school_id=src["school_id"],
+                              final=events.read_final_mark_posted(env["payload"]))
 
     # --- identity -----------------------------------------------------------------
 

@@ -103,6 +103,23 @@ class Mark(Base):
     removed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
 
+class FinalMark(Base):
+    """The current final mark of a student in a subject for a period, or for
+    the year (``period_id`` is then the year's id): one row per student,
+    subject and period, holding the newest version the journal posted."""
+    __tablename__ = "final_marks"
+    __table_args__ = (Index("ix_final_marks_class_period", "class_id", "period_id"),)
+    student_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    subject_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    period_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    school_id: Mapped[str] = mapped_column(ID)
+    class_id: Mapped[str] = mapped_column(ID)
+    period_kind: Mapped[str | None] = mapped_column(String(20))
+    final_mark_id: Mapped[str] = mapped_column(ID)
+    value: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+
+
 class Person(Base):
     __tablename__ = "people"
     id: Mapped[str] = mapped_column(ID, primary_key=True)
@@ -198,6 +215,19 @@ def apply_mark_change(session: Session, *, school_id: str, mark: dict, posted_at
         set_={c: case((newer, stmt.excluded[c]), else_=getattr(Mark, c)) for c in fields + ("version",)}))
 
 
+def save_final_mark(session: Session, *, school_id: str, final: dict) -> None:
+    """Project ``final_mark_posted`` (R-F1): the final mark replaces the one
+    kept for its student, subject and period when its version is newer. A
+    repost and the post it supersedes travel as separate messages, so they
+    may arrive in either order; the older one arriving late changes nothing."""
+    stmt = dialect_insert(session, FinalMark).values(**final, school_id=school_id)
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=["student_id", "subject_id", "period_id"],
+        set_={c: stmt.excluded[c] for c in ("school_id", "class_id", "period_kind", "final_mark_id", "value",
+                                              "version")},
+        where=stmt.excluded.version > FinalMark.version))
+
+
 def save_user(session: Session, *, school_id: str, user: dict, at: dt.datetime) -> None:
     """Project ``user_created``: names always, roles unless a later
     ``roles_changed`` got here first."""
@@ -273,15 +303,31 @@ def class_marks(session: Session, *, school_id: str, class_id: str, starts_on: d
     return [dict(r._mapping) for r in rows]
 
 
+def class_final_marks(session: Session, *, school_id: str, class_id: str, period_id: str) -> list[dict]:
+    """The class's current final marks for ``period_id`` (a period or a year):
+    ``[{student_id, subject_id, value}]``."""
+    rows = session.execute(
+        select(FinalMark.student_id, FinalMark.subject_id, FinalMark.value)
+        .where(FinalMark.school_id == school_id, FinalMark.class_id == class_id, FinalMark.period_id == period_id)
+        .order_by(FinalMark.student_id, FinalMark.subject_id)
+    ).all()
+    return [dict(r._mapping) for r in rows]
+
+
 def class_subjects(session: Session, *, school_id: str, class_id: str, starts_on: dt.date,
-                   ends_on: dt.date) -> list[dict]:
-    """Subjects assigned to the class or marked in it between the dates:
+                   ends_on: dt.date, period_id: str | None = None) -> list[dict]:
+    """Subjects assigned to the class, marked in it between the dates or, with
+    ``period_id``, with a final mark of the class for that period:
     ``[{id, name, assigned}]`` (name None if ``subject_created`` is not here yet)."""
     assigned = set(session.execute(select(Assignment.subject_id).where(
         Assignment.school_id == school_id, Assignment.class_id == class_id)).scalars())
     marked = set(session.execute(select(Mark.subject_id).distinct().where(
         Mark.school_id == school_id, Mark.class_id == class_id,
         Mark.date >= starts_on, Mark.date <= ends_on)).scalars())
+    if period_id is not None:
+        marked |= set(session.execute(select(FinalMark.subject_id).distinct().where(
+            FinalMark.school_id == school_id, FinalMark.class_id == class_id,
+            FinalMark.period_id == period_id)).scalars())
     ids = assigned | marked
     names = dict(session.execute(select(Subject.id, Subject.name).where(
         Subject.school_id == school_id, Subject.id.in_(ids))).all()) if ids else {}

@@ -129,6 +129,19 @@ class SchoolFactory:
     def mark(self, *args, **kwargs) -> dict:
         return self.journal("mark_posted", self.mark_payload(*args, **kwargs))
 
+    def final_payload(self, class_id: str, student_id: str, subject_id: str, period_id: str, value: int,
+                      version: int = 1, period_kind: str = "quarter") -> dict:
+        """A ``final_mark_posted`` payload as journal's events.final_mark_posted builds it."""
+        return {"final_mark_id": new_id(), "student_id": student_id, "subject_id": subject_id,
+                "class_id": class_id, "period_id": period_id, "period_kind": period_kind, "value": value,
+                "version": version, "late": False,
+                "evidence": {"marks_count": 3, "required": 3, "average": None, "weighted_average": None,
+                             "written_works": 0, "emphasis": False, "written_required": 0},
+                "warnings": [], "teacher_id": new_id()}
+
+    def final(self, *args, **kwargs) -> dict:
+        return self.journal("final_mark_posted", self.final_payload(*args, **kwargs))
+
 
 @pytest.fixture
 def school(publish):

@@ -164,17 +164,129 @@ def test_progress_report_whole_shape_R_R5():
     assert [s["full_name"] for s in report["students"]] == [
         "Антонов Иван", "Борисова Анна", "Васильев Пётр", "Егоров Олег"]
     assert rows["Борисова Анна"]["subjects"] == [
-        {"subject_id": math, "marks": [4, 5], "count": 2, "average": 4.5, "weighted_average": 4.5, "rounded": 5},
-        {"subject_id": rus, "marks": [4], "count": 1, "average": 4.0, "weighted_average": 4.0, "rounded": 4},
+        {"subject_id": math, "marks": [4, 5], "count": 2, "average": 4.5, "weighted_average": 4.5, "rounded": 5,
+         "final": None, "counted": 5},
+        {"subject_id": rus, "marks": [4], "count": 1, "average": 4.0, "weighted_average": 4.0, "rounded": 4,
+         "final": None, "counted": 4},
     ]
     assert rows["Борисова Анна"]["average"] == 4.25
     assert rows["Васильев Пётр"]["subjects"][0]["rounded"] == 4      # 3.5 -> 4
     assert rows["Васильев Пётр"]["average"] == 3.25                  # (3.5 + 3) / 2
     assert rows["Егоров Олег"]["subjects"][1] == {"subject_id": rus, "marks": [], "count": 0, "average": None,
-                                                  "weighted_average": None, "rounded": None}
+                                                  "weighted_average": None, "rounded": None, "final": None,
+                                                  "counted": None}
     assert rows["Егоров Олег"]["average"] is None
     assert report["summary"] == {"students": 4, "pass_rate": 75.0, "quality": 50.0, "excellent": 1,
                                  "with_one_3": 1, "failing": 0, "without_marks": 1}
+    # no final mark posted: the rounded current averages count, and the answer says so
+    assert report["basis"] == "current_averages"
+    assert report["finals"] == {"posted": 0, "missing": 8, "students_missing": 4, "subjects_missing": 2}
+
+
+# --- the basis: final marks or rounded current averages ----------------------------------
+
+def _final(student, subject, value):
+    return {"student_id": student, "subject_id": subject, "value": value}
+
+
+def _report(students, marks_=(), finals=(), subjects=("m",)):
+    return domain.progress_report(
+        school_class=CLASS, period=PERIOD, subjects=[{"id": i, "name": i, "assigned": True} for i in subjects],
+        students=[{"id": s, "full_name": s, "enrolled_on": None} for s in students], marks=list(marks_),
+        finals=list(finals), generated_at=GENERATED)
+
+
+def _cell(report, student, subject="m"):
+    row = next(r for r in report["students"] if r["id"] == student)
+    return next(c for c in row["subjects"] if c["subject_id"] == subject)
+
+
+@pytest.mark.parametrize("final, rounded, counted", [
+    (2, 3, 2), (5, 4, 5), (3, None, 3), (None, 4, 4), (None, None, None)])
+def test_counted_mark_is_the_final_one_when_posted_R_R5(final, rounded, counted):
+    assert domain.counted_mark(final, rounded) == counted
+
+
+def test_a_final_2_is_never_passing_even_when_the_current_average_rounds_to_3_R_R5():
+    # current marks 2, 3, 4 -> 3.00 -> 3 (would pass); the teacher's final mark is 2
+    marks_ = [_mark("s1", "m", D(2026, 9, 2), 2), _mark("s1", "m", D(2026, 9, 3), 3),
+              _mark("s1", "m", D(2026, 9, 4), 4)]
+    report = _report(["s1"], marks_, finals=[_final("s1", "m", 2)])
+    assert report["basis"] == "final_marks"
+    assert _cell(report, "s1") == {"subject_id": "m", "marks": [2, 3, 4], "count": 3, "average": 3.0,
+                                   "weighted_average": 3.0, "rounded": 3, "final": 2, "counted": 2}
+    assert report["summary"] == {"students": 1, "pass_rate": 0.0, "quality": 0.0, "excellent": 0,
+                                 "with_one_3": 0, "failing": 1, "without_marks": 0}
+
+
+def test_an_open_period_counts_the_weighted_averages_rounded_half_up_R_R5():
+    # 2 and 5 -> 3.5 -> 4: passing and quality; a weight-3 control 2 with 5, 5 -> 3.2 -> 3
+    marks_ = [_mark("s1", "m", D(2026, 9, 2), 2), _mark("s1", "m", D(2026, 9, 3), 5),
+              _mark("s2", "m", D(2026, 9, 2), 5), _mark("s2", "m", D(2026, 9, 3), 5),
+              _mark("s2", "m", D(2026, 9, 4), 2, 3)]
+    report = _report(["s1", "s2"], marks_)
+    assert report["basis"] == "current_averages"
+    assert (_cell(report, "s1")["rounded"], _cell(report, "s1")["final"], _cell(report, "s1")["counted"]) == \
+        (4, None, 4)
+    assert _cell(report, "s2")["counted"] == 3
+    assert report["summary"] == {"students": 2, "pass_rate": 100.0, "quality": 50.0, "excellent": 0,
+                                 "with_one_3": 1, "failing": 0, "without_marks": 0}
+
+
+def test_every_group_is_counted_from_the_final_marks_R_R5():
+    """Excellent, one 3, quality, failing: all on the final marks, not on what
+    the current averages would say."""
+    students = ["a", "b", "c", "d"]
+    fives = [_mark(s, subj, D(2026, 9, 2), 5) for s in students for subj in ("m", "r")]
+    finals = [
+        _final("a", "m", 5), _final("a", "r", 4),   # current 5, 5 but final 4: quality, not excellent
+        _final("b", "m", 3), _final("b", "r", 5),   # one final 3: with_one_3, not quality
+        _final("c", "m", 5), _final("c", "r", 5),   # excellent
+        _final("d", "m", 2), _final("d", "r", 5),   # failing although every current mark is 5
+    ]
+    report = _report(students, fives, finals, subjects=("m", "r"))
+    assert report["basis"] == "final_marks"
+    assert report["summary"] == {"students": 4, "pass_rate": 75.0, "quality": 50.0, "excellent": 1,
+                                 "with_one_3": 1, "failing": 1, "without_marks": 0}
+    assert report["finals"] == {"posted": 8, "missing": 0, "students_missing": 0, "subjects_missing": 0}
+
+
+def test_a_subject_without_a_final_mark_counts_its_rounded_average_and_shows_as_missing_R_R5():
+    """Final marks partly posted: where one is missing the rounded current
+    average counts (as in an open period) and ``finals`` says how much is missing."""
+    marks_ = [_mark("s1", "r", D(2026, 9, 2), 2), _mark("s1", "r", D(2026, 9, 3), 2),   # 2.00 -> 2
+              _mark("s2", "r", D(2026, 9, 2), 4)]
+    finals = [_final("s1", "m", 5), _final("s2", "m", 5), _final("s2", "r", 5)]
+    report = _report(["s1", "s2", "s3"], marks_, finals, subjects=("m", "r"))
+    assert report["basis"] == "final_marks"
+    assert (_cell(report, "s1", "r")["final"], _cell(report, "s1", "r")["counted"]) == (None, 2)
+    assert report["summary"] == {"students": 3, "pass_rate": 33.3, "quality": 33.3, "excellent": 1,
+                                 "with_one_3": 0, "failing": 1, "without_marks": 1}
+    # s1 lacks Russian, s3 both
+    assert report["finals"] == {"posted": 3, "missing": 3, "students_missing": 2, "subjects_missing": 2}
+
+
+def test_final_marks_of_students_off_the_roster_neither_count_nor_set_the_basis_R_R5():
+    students = [{"id": "s1", "full_name": "А", "enrolled_on": D(2026, 9, 1)},
+                {"id": "later", "full_name": "Б", "enrolled_on": D(2026, 10, 27)}]
+    report = domain.progress_report(
+        school_class=CLASS, period=PERIOD, subjects=[], students=students,
+        marks=[_mark("s1", "m", D(2026, 9, 2), 4)], finals=[_final("later", "m", 2), _final("x", "m", 2)],
+        generated_at=GENERATED)
+    assert report["basis"] == "current_averages"
+    assert report["summary"]["failing"] == 0 and report["summary"]["students"] == 1
+
+
+def test_a_final_mark_brings_its_subject_into_the_report_R_R5():
+    # not assigned, no current marks in the period: shown because of its final mark
+    report = domain.progress_report(
+        school_class=CLASS, period=PERIOD, subjects=[{"id": "art", "name": "ИЗО", "assigned": False}],
+        students=[{"id": "s1", "full_name": "А", "enrolled_on": None}], marks=[],
+        finals=[_final("s1", "art", 5)], generated_at=GENERATED)
+    assert report["subjects"] == [{"id": "art", "name": "ИЗО"}]
+    assert _cell(report, "s1", "art") == {"subject_id": "art", "marks": [], "count": 0, "average": None,
+                                          "weighted_average": None, "rounded": None, "final": 5, "counted": 5}
+    assert report["summary"]["excellent"] == 1 and report["summary"]["without_marks"] == 0
 
 
 def test_only_marks_within_period_dates_count_both_ends_included_R_R5():

@@ -106,3 +106,30 @@ def test_read_mark_corrected_and_removed_R_J7():
         events.read_mark_corrected({**payload, "version": 1})  # a correction is never version 1
     with pytest.raises(events.MalformedEvent):
         events.read_mark_removed({**payload, "version": 2})   # old_value is required
+
+
+def final_payload(**overrides):
+    payload = {"final_mark_id": new_id(), "student_id": new_id(), "subject_id": new_id(), "class_id": new_id(),
+               "period_id": new_id(), "period_kind": "quarter", "value": 2, "version": 1, "late": False,
+               "evidence": {"marks_count": 3, "required": 3, "average": 3.0, "weighted_average": 3.0,
+                            "written_works": 1, "emphasis": True, "written_required": 1},
+               "warnings": ["FAR_FROM_AVERAGE"], "teacher_id": new_id()}
+    payload.update(overrides)
+    return payload
+
+
+def test_read_final_mark_posted_R_F1():
+    payload = final_payload(version=2, period_kind="year")
+    final = events.read_final_mark_posted(payload)
+    assert final == {"final_mark_id": payload["final_mark_id"], "student_id": payload["student_id"],
+                     "subject_id": payload["subject_id"], "class_id": payload["class_id"],
+                     "period_id": payload["period_id"], "period_kind": "year", "value": 2, "version": 2}
+
+
+@pytest.mark.parametrize("overrides", [
+    {"value": 6}, {"value": "5"}, {"value": None}, {"version": 0}, {"version": None}, {"period_id": None},
+    {"student_id": ""}, {"subject_id": 5}, {"class_id": None}, {"final_mark_id": None},
+])
+def test_read_final_mark_posted_refuses_malformed(overrides):
+    with pytest.raises(MalformedEvent):
+        events.read_final_mark_posted(final_payload(**overrides))

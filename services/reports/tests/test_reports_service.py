@@ -75,12 +75,13 @@ def test_progress_from_journal_and_identity_events_R_R5(container, school, class
     assert [r["full_name"] for r in report["students"]] == ["Алексеева Мария", "Ёжиков Илья", "Сидоров Павел"]
     alekseeva, ezhikov, sidorov = report["students"]
     assert alekseeva["subjects"][0] == {"subject_id": c["math"], "marks": [5, 4], "count": 2, "average": 4.5,
-                                        "weighted_average": 4.33, "rounded": 4}
+                                        "weighted_average": 4.33, "rounded": 4, "final": None, "counted": 4}
     assert alekseeva["average"] == 4.67              # (13/3 + 5) / 2
     assert sidorov["subjects"][0]["rounded"] == 4 and sidorov["subjects"][1]["rounded"] == 2
     assert ezhikov["average"] is None and all(x["count"] == 0 for x in ezhikov["subjects"])
     assert report["summary"] == {"students": 3, "pass_rate": 33.3, "quality": 33.3, "excellent": 0,
                                  "with_one_3": 0, "failing": 1, "without_marks": 1}
+    assert report["basis"] == "current_averages"
     assert report["generated_at"].endswith("+00:00")
     json.dumps(report)  # the gateway gets it over AMQP as JSON
 
@@ -234,3 +235,65 @@ def test_a_correction_overtaking_its_mark_posted_wins_R_J7(container, school, cl
     school.journal("mark_posted", payload)
     report = call(container, "progress", ctx_for(school.school_id), c["class_id"], c["q1"]["id"])
     assert _marks_of(report, student) == [4]
+
+
+def test_final_marks_are_the_basis_once_posted_R_R5_R_F1(container, school, class_5a, ctx_for, publish, db_url):
+    """Journal's marks and final marks through the broker: the open period
+    counts the rounded current averages; once final marks are posted they
+    count, a repost supersedes the previous one whatever order they arrive
+    in, and a student with a final 2 is failing although their current
+    average rounds to 3."""
+    c, s = class_5a, class_5a["students"]
+    q1 = c["q1"]["id"]
+    for value, day in ((2, "2026-09-15"), (3, "2026-09-16"), (4, "2026-09-17")):   # 3.00 -> 3
+        school.mark(c["class_id"], s["Сидоров Павел"], c["math"], day, value)
+    school.mark(c["class_id"], s["Сидоров Павел"], c["rus"], "2026-09-15", 4)
+    school.mark(c["class_id"], s["Алексеева Мария"], c["math"], "2026-09-15", 5)
+    school.mark(c["class_id"], s["Алексеева Мария"], c["math"], "2026-09-16", 4)        # 4.5 -> 5
+    school.mark(c["class_id"], s["Алексеева Мария"], c["rus"], "2026-09-15", 5)
+    school.mark(c["class_id"], s["Ёжиков Илья"], c["math"], "2026-09-15", 3)
+
+    open_period = call(container, "progress", ctx_for(school.school_id), c["class_id"], q1)
+    assert open_period["basis"] == "current_averages"
+    assert open_period["summary"] == {"students": 3, "pass_rate": 100.0, "quality": 33.3, "excellent": 1,
+                                      "with_one_3": 2, "failing": 0, "without_marks": 0}
+
+    first = school.final_payload(c["class_id"], s["Сидоров Павел"], c["math"], q1, 3, version=1)
+    repost = school.final_payload(c["class_id"], s["Сидоров Павел"], c["math"], q1, 2, version=2)
+    school.journal("final_mark_posted", repost)
+    env = school.journal("final_mark_posted", first)         # the superseded one arrives late: ignored
+    publish.send(env)                                         # and a redelivery changes nothing
+    school.final(c["class_id"], s["Сидоров Павел"], c["rus"], q1, 4)
+    school.final(c["class_id"], s["Алексеева Мария"], c["math"], q1, 5)
+    school.final(c["class_id"], s["Алексеева Мария"], c["rus"], q1, 5)
+    # Ёжиков Илья: no final mark yet
+
+    closed = call(container, "progress", ctx_for(school.school_id), c["class_id"], q1)
+    assert closed["basis"] == "final_marks"
+    sidorov = next(r for r in closed["students"] if r["id"] == s["Сидоров Павел"])
+    assert [(x["rounded"], x["final"], x["counted"]) for x in sidorov["subjects"]] == [(3, 2, 2), (4, 4, 4)]
+    ezhikov = next(r for r in closed["students"] if r["id"] == s["Ёжиков Илья"])
+    assert [(x["final"], x["counted"]) for x in ezhikov["subjects"]] == [(None, 3), (None, None)]
+    assert closed["summary"] == {"students": 3, "pass_rate": 66.7, "quality": 33.3, "excellent": 1,
+                                 "with_one_3": 1, "failing": 1, "without_marks": 0}
+    assert closed["finals"] == {"posted": 4, "missing": 2, "students_missing": 1, "subjects_missing": 2}
+    assert count(db_url, tables["processed_events"], consumer="reports.on_final_mark_posted") == 5
+    assert count(db_url, tables["dead_letters"]) == 0
+
+    # the quarter's final marks are not the second quarter's, nor the year's
+    for other in (c["q2"]["id"], c["year"]["year_id"]):
+        assert call(container, "progress", ctx_for(school.school_id), c["class_id"], other)["basis"] == \
+            "current_averages"
+    # the year's own final marks make the year's basis
+    school.final(c["class_id"], s["Сидоров Павел"], c["math"], c["year"]["year_id"], 2, period_kind="year")
+    year = call(container, "progress", ctx_for(school.school_id), c["class_id"], c["year"]["year_id"])
+    assert year["basis"] == "final_marks" and year["summary"]["failing"] == 1
+
+
+def test_a_malformed_final_mark_is_dead_lettered_R_F1(container, school, class_5a, ctx_for, db_url):
+    c = class_5a
+    bad = school.final_payload(c["class_id"], c["students"]["Сидоров Павел"], c["math"], c["q1"]["id"], 7)
+    env = school.journal("final_mark_posted", bad)
+    assert count(db_url, tables["dead_letters"], event_id=env["id"]) == 1
+    report = call(container, "progress", ctx_for(school.school_id), c["class_id"], c["q1"]["id"])
+    assert report["basis"] == "current_averages"

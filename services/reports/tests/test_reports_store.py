@@ -97,3 +97,71 @@ def test_queries_stay_within_the_school_and_dates(factory):
             {"id": math, "name": "Математика", "assigned": False}]
         assert store.class_subjects(s, school_id=school, class_id=klass, starts_on=dt.date(2027, 1, 1),
                                     ends_on=dt.date(2027, 3, 1)) == []
+
+
+def _final(student, subject, period, klass, value, version, **extra):
+    return {"final_mark_id": new_id(), "student_id": student, "subject_id": subject, "period_id": period,
+            "class_id": klass, "period_kind": "quarter", "value": value, "version": version, **extra}
+
+
+def _save_finals(factory, school, *finals):
+    for final in finals:  # each in its own transaction, as the handler does
+        with transaction(factory) as s:
+            store.save_final_mark(s, school_id=school, final=final)
+
+
+def test_final_marks_keep_the_newest_version_whatever_the_order_R_F1(factory):
+    """A repost supersedes the previous final mark; the superseded one arriving
+    late, or either arriving twice, changes nothing."""
+    school, klass, period, student, math, rus = (new_id() for _ in range(6))
+    first, repost = _final(student, math, period, klass, 3, 1), _final(student, math, period, klass, 2, 2)
+    _save_finals(factory, school, repost, first, repost, _final(student, rus, period, klass, 5, 1))
+    with transaction(factory) as s:
+        finals = store.class_final_marks(s, school_id=school, class_id=klass, period_id=period)
+        assert {(f["student_id"], f["subject_id"]): f["value"] for f in finals} == {
+            (student, math): 2, (student, rus): 5}
+        assert s.execute(select(func.count()).select_from(store.FinalMark)).scalar_one() == 2
+    _save_finals(factory, school, _final(student, math, period, klass, 4, 3))
+    with transaction(factory) as s:
+        row = s.get(store.FinalMark, (student, math, period))
+        assert (row.value, row.version) == (4, 3)
+
+
+def test_final_marks_are_read_per_school_class_and_period(factory):
+    school, klass, other_class, period, year, student, math = (new_id() for _ in range(7))
+    _save_finals(factory, school, _final(student, math, period, klass, 5, 1),
+                 _final(student, math, year, klass, 4, 1, period_kind="year"),
+                 _final(new_id(), math, period, other_class, 2, 1))
+    with transaction(factory) as s:
+        assert store.class_final_marks(s, school_id=school, class_id=klass, period_id=period) == [
+            {"student_id": student, "subject_id": math, "value": 5}]
+        assert store.class_final_marks(s, school_id=school, class_id=klass, period_id=year) == [
+            {"student_id": student, "subject_id": math, "value": 4}]
+        assert store.class_final_marks(s, school_id=new_id(), class_id=klass, period_id=period) == []
+        # a subject with a final mark of the period is one of the class's subjects for it
+        span = {"starts_on": dt.date(2026, 9, 1), "ends_on": dt.date(2026, 10, 26)}
+        assert store.class_subjects(s, school_id=school, class_id=klass, period_id=period, **span) == [
+            {"id": math, "name": None, "assigned": False}]
+        assert store.class_subjects(s, school_id=school, class_id=klass, period_id=new_id(), **span) == []
+
+
+def test_migrations_and_the_final_marks_projection_on_sqlite(tmp_path):
+    """The embedded default (`make run`): the same history and the same upsert."""
+    from kernel.db import make_engine
+    from kernel.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'reports.db'}"
+    upgrade("reports", url)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        factory = session_factory(engine)
+        school, klass, period, student, math = (new_id() for _ in range(5))
+        _save_finals(factory, school, _final(student, math, period, klass, 2, 2),
+                     _final(student, math, period, klass, 3, 1))
+        with transaction(factory) as s:
+            assert store.class_final_marks(s, school_id=school, class_id=klass, period_id=period) == [
+                {"student_id": student, "subject_id": math, "value": 2}]
+    finally:
+        engine.dispose()

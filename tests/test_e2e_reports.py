@@ -1,0 +1,106 @@
+"""The progress report (R-R5) end to end through the gateway, on real
+RabbitMQ and PostgreSQL with every process started as `make run` starts it:
+marks and final marks posted through the API reach reports as journal's
+events, and the report counts the final marks once they are posted."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from jsonschema import Draft202012Validator
+
+from localrun.client import Api
+
+from e2e_support import eventually
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "correct-horse-battery"
+SUFFIX = uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="module")
+def school(platform):
+    """7В with one subject and two students, in a year whose first half has
+    ended; marks in that half: Андреев 2, 3, 4 (3.00 -> 3), Борисова 5."""
+    env, base = platform.env, platform.url
+    admin = Api(base).login(env["EJOURNAL_ADMIN_LOGIN"], env["EJOURNAL_ADMIN_PASSWORD"])
+    today = dt.datetime.now(ZoneInfo("Europe/Moscow")).date()
+    first_start, first_end = today - dt.timedelta(days=80), today - dt.timedelta(days=21)
+    year = admin.post("/years", {
+        "name": f"Год {SUFFIX}", "starts_on": first_start.isoformat(),
+        "ends_on": (today + dt.timedelta(days=200)).isoformat(),
+        "periods": [
+            {"name": "1 полугодие", "kind": "half_year", "starts_on": first_start.isoformat(),
+             "ends_on": first_end.isoformat()},
+            {"name": "2 полугодие", "kind": "half_year", "starts_on": (first_end + dt.timedelta(days=1)).isoformat(),
+             "ends_on": (today + dt.timedelta(days=200)).isoformat()}]})
+    history = admin.post("/subjects", {"name": f"История {SUFFIX}"})
+
+    def user(login, name, roles):
+        return admin.post("/users", {"login": f"{login}.{SUFFIX}", "full_name": name, "roles": roles,
+                                     "password": PASSWORD})
+
+    ct = user("ct", "Никитина Ольга Петровна", ["teacher", "class_teacher"])
+    teacher = user("t", "Фёдоров Антон Ильич", ["teacher"])
+    user("d", "Громова Лидия Андреевна", ["deputy"])
+    c7 = admin.post("/classes", {"year_id": year["id"], "grade": 7, "letter": "В", "class_teacher_id": ct["id"]})
+    admin.post("/assignments", {"teacher_id": teacher["id"], "class_id": c7["id"], "subject_id": history["id"],
+                                "hours_per_week": 2})
+    students = [user(f"s{i}", name, ["student"]) for i, name in enumerate(["Андреев Глеб", "Борисова Ника"])]
+    for s in students:
+        admin.post(f"/classes/{c7['id']}/students", {"student_id": s["id"], "order_no": "7-у",
+                                                     "on": first_start.isoformat()}, expect=201)
+    t = Api(base).login(f"t.{SUFFIX}", PASSWORD)
+    for days, marks in ((40, [2, 5]), (35, [3, None]), (30, [4, None])):
+        lesson = t.post("/lessons", {"class_id": c7["id"], "subject_id": history["id"],
+                                     "date": (today - dt.timedelta(days=days)).isoformat(),
+                                     "topic": f"Тема {days}", "lesson_type": "урок"}, expect=201)
+        t.put(f"/lessons/{lesson['id']}/marks", {"marks": [
+            {"student_id": s["id"], "value": v} for s, v in zip(students, marks) if v is not None]})
+    return {"teacher": t, "deputy": Api(base).login(f"d.{SUFFIX}", PASSWORD), "year": year, "history": history,
+            "c7": c7, "students": students, "base": base}
+
+
+def test_final_marks_are_the_progress_basis_once_posted_R_R5(school, platform):
+    """Before final marks the half-year counts rounded averages (Андреев's 3
+    passes); once posted, his final 2 fails him and the answer says so."""
+    andreev, borisova = (s["id"] for s in school["students"])
+    first_half = school["year"]["periods"][0]["id"]
+    query = f"/reports/progress?class_id={school['c7']['id']}&period_id={first_half}&format=json"
+
+    def report_when(check):
+        def probe():
+            # the class reaches identity and reports as events: until then 403/404
+            resp = school["deputy"].request("GET", query)
+            return resp.json() if resp.status_code == 200 and check(resp.json()) else None
+        return eventually(probe)
+
+    def cell(report, student_id):
+        return next(r for r in report["students"] if r["id"] == student_id)["subjects"][0]
+
+    before = report_when(lambda r: [cell(r, andreev)["count"], cell(r, borisova)["count"]] == [3, 1])
+    assert before["basis"] == "current_averages"
+    assert (cell(before, andreev)["rounded"], cell(before, andreev)["counted"]) == (3, 3)
+    assert before["summary"]["pass_rate"] == 100.0 and before["summary"]["failing"] == 0
+
+    for student_id, value in ((andreev, 2), (borisova, 5)):
+        school["teacher"].put("/final-marks", {"student_id": student_id, "subject_id": school["history"]["id"],
+                                               "period_id": first_half, "value": value})
+    after = report_when(lambda r: r["finals"]["posted"] == 2)
+    assert after["basis"] == "final_marks"
+    assert (cell(after, andreev)["rounded"], cell(after, andreev)["final"], cell(after, andreev)["counted"]) == \
+        (3, 2, 2)
+    assert after["summary"] == {"students": 2, "pass_rate": 50.0, "quality": 50.0, "excellent": 1,
+                                "with_one_3": 0, "failing": 1, "without_marks": 0}
+    # the second half-year has no final marks: its basis stays the current averages
+    second = school["deputy"].get(query.replace(first_half, school["year"]["periods"][1]["id"]))
+    assert second["basis"] == "current_averages"
+
+    # the answer is the shape the OpenAPI document publishes
+    spec = requests.get(platform.url + "/api/v1/openapi.json", timeout=5).json()
+    schema = spec["components"]["schemas"]["ProgressReport"]
+    assert list(Draft202012Validator(schema).iter_errors(after)) == []
