@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import inspect
 import json
 import logging
 import time
@@ -19,14 +20,16 @@ from nameko.constants import (
     AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, DEFAULT_SERIALIZER, LOGIN_METHOD_CONFIG_KEY, NON_PERSISTENT,
     SERIALIZER_CONFIG_KEY,
 )
+from nameko.exceptions import IncorrectSignature
 from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
+from nameko.rpc import RpcProxy as NamekoRpcProxy
 from prometheus_client import Counter, Histogram
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from kernel import amqp_pool, correlation, jsoncodec
+from kernel import amqp_pool, correlation, deadline, jsoncodec
 from kernel.db import session_factory, shared_engine, transaction
-from kernel.errors import ServiceError
+from kernel.errors import DeadlineExceeded, ServiceError
 from kernel.events import claim, envelope, outbox_rows, record, record_many, unpack, utcnow, validate_envelope
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,8 @@ DEAD_LETTERS = Counter("ejournal_dead_letters_total", "Events moved to the dead-
 OUTBOX_LAG = Histogram("ejournal_outbox_lag_seconds", "Time from outbox write to broker confirm", ["service"])
 RPC_SECONDS = Histogram("ejournal_entrypoint_seconds", "Entrypoint duration", ["service", "entrypoint"])
 RPC_ERRORS = Counter("ejournal_entrypoint_errors_total", "Entrypoints that raised", ["service", "entrypoint", "error"])
+RPC_EXPIRED = Counter("ejournal_rpc_expired_total", "RPC requests not started: their caller's deadline had passed",
+                      ["service", "method"])
 
 
 class _ReplyPublisher(Publisher):
@@ -73,16 +78,81 @@ class _RpcConsumer(RpcConsumer):
         return result, exc_info
 
 
+#: The keyword under which :class:`_Rpc` hands a request's deadline to the
+#: :func:`service_rpc` wrapper (never seen by the service's method).
+_DEADLINE_ARG = "_ejournal_deadline"
+
+
 class _Rpc(Rpc):
     rpc_consumer = _RpcConsumer()
 
+    def handle_message(self, body, message):
+        # The deadline travels with the request to its worker, which checks
+        # it when it starts: a request delivered in time may still wait for
+        # a free worker (kernel.deadline).
+        value = (message.headers or {}).get(deadline.DEADLINE_HEADER)
+        if value is not None and isinstance(body, dict) and isinstance(body.get("kwargs"), dict):
+            body = {**body, "kwargs": {**body["kwargs"], _DEADLINE_ARG: value}}
+        super().handle_message(body, message)
 
-#: ``@service_rpc``: every service's RPC entrypoint (all of a service's RPCs
-#: must use it: a second kind of RPC entrypoint would consume the same
-#: queue). A ServiceError (403, 404, 422...) is an answer, not a fault:
-#: nameko logs it as a warning, not as an error with a traceback. Replies go
-#: out without publisher confirms and non-persistent (:class:`_ReplyPublisher`).
-service_rpc = _Rpc.decorator(expected_exceptions=ServiceError)
+    def check_signature(self, args, kwargs):
+        # nameko's own check, against the service's method rather than
+        # service_rpc's (*args, **kwargs) wrapper
+        fn = getattr(self.container.service_cls, self.method_name)
+        fn = getattr(fn, "__wrapped__", fn)
+        if _DEADLINE_ARG in kwargs:
+            kwargs = {k: v for k, v in kwargs.items() if k != _DEADLINE_ARG}
+        try:
+            inspect.getcallargs(fn, None, *args, **kwargs)
+        except TypeError as exc:
+            raise IncorrectSignature(str(exc))
+
+
+def service_rpc(fn):
+    """``@service_rpc``: every service's RPC entrypoint (all of a service's
+    RPCs must use it: a second kind of RPC entrypoint would consume the same
+    queue). A ServiceError (403, 404, 422...) is an answer, not a fault:
+    nameko logs it as a warning, not as an error with a traceback. Replies go
+    out without publisher confirms and non-persistent (:class:`_ReplyPublisher`).
+
+    A request whose deadline (kernel.deadline) has passed when its worker
+    starts is not carried out: it is answered with
+    :class:`kernel.errors.DeadlineExceeded` (503), counted in
+    ``ejournal_rpc_expired_total{service,method}`` and logged."""
+    @functools.wraps(fn)
+    def run(self, *args, **kwargs):
+        if _DEADLINE_ARG in kwargs:
+            late = deadline.seconds_late(kwargs.pop(_DEADLINE_ARG))
+            if late:
+                _refuse_late(getattr(self, "name", type(self).__name__), fn.__name__, late)
+        return fn(self, *args, **kwargs)
+    return _Rpc.decorator(expected_exceptions=ServiceError)(run)
+
+
+def _refuse_late(service: str, method: str, late: float):
+    RPC_EXPIRED.labels(service, method).inc()
+    log.warning("%s.%s not started: its caller's deadline passed %.3f s ago", service, method, late)
+    raise DeadlineExceeded(details={"late_seconds": round(late, 3)})
+
+
+class RpcProxy(NamekoRpcProxy):
+    """nameko's RpcProxy whose requests carry a deadline (kernel.deadline):
+    ``timeout`` seconds from the call, or the calling request's own deadline
+    if that is earlier. ``timeout`` is a number or a function of the
+    container's config (e.g. a setting), read when the service starts. The
+    caller still bounds its wait itself (``eventlet.Timeout``)."""
+
+    def __init__(self, target_service, *, timeout, **options):
+        super().__init__(target_service, **options)
+        self.timeout = timeout
+
+    def setup(self):
+        super().setup()
+        self.seconds = float(self.timeout(self.container.config) if callable(self.timeout) else self.timeout)
+
+    def get_dependency(self, worker_ctx):
+        return deadline.DeadlineServiceProxy(worker_ctx, self.target_service, self.rpc_reply_listener,
+                                             timeout=self.seconds, **self.options)
 
 
 def event_exchange(service: str) -> Exchange:
