@@ -63,8 +63,10 @@ def UtcDateTime() -> TypeEngine:  # noqa: N802 - used like a type class
 def is_utc_datetime(sqltype) -> bool:
     """Whether ``sqltype`` is :func:`UtcDateTime` (tests check that no plain
     DateTime column is left)."""
-    return (isinstance(sqltype, DateTime) and sqltype.timezone
-            and isinstance(getattr(sqltype, "_variant_mapping", {}).get("sqlite"), _SqliteUtcDateTime))
+    from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
+
+    return (isinstance(sqltype, DateTime) and bool(sqltype.timezone)
+            and isinstance(sqltype.dialect_impl(sqlite_dialect()), _SqliteUtcDateTime))
 
 
 def dialect_insert(session: Session, model):

@@ -5,7 +5,6 @@ never see nameko, so a later move to another worker framework stays local.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import functools
 import inspect
 import json
@@ -474,10 +473,8 @@ class Outbox(DependencyProvider):
             now = utcnow()
             for row in done:
                 EVENTS_PUBLISHED.labels(self.service, row.event_type).inc(counts.get(row.seq, 1))
-                created = row.created_at
+                created = row.created_at  # aware on every database (kernel.db.UtcDateTime)
                 if created is not None:
-                    if created.tzinfo is None:
-                        created = created.replace(tzinfo=dt.timezone.utc)
                     OUTBOX_LAG.labels(self.service).observe(max(0.0, (now - created).total_seconds()))
             if done:
                 session.connection().execute(mark_sent, {"seqs": [r.seq for r in done], "now": now})
