@@ -55,7 +55,7 @@ from sqlalchemy.exc import DBAPIError
 from kernel import correlation, jsoncodec
 from kernel.db import dialect_insert
 from kernel.events import unpack, utcnow
-from kernel.nameko_ext import EVENTS_HANDLED, _transient, valid_or_dead_lettered
+from kernel.nameko_ext import EVENTS_HANDLED, _QueueConsumer, _transient, undecodable, valid_or_dead_lettered
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,10 @@ class BatchEventHandler(EventHandler, _NoSharedQueueConsumer):
     """A nameko entrypoint: ``fn(self, bodies)`` with a list of message
     bodies; returns one outcome per body, ``"ack"`` or ``"requeue"``
     (:func:`handles_batch` builds such a function)."""
+
+    # never used (see _NoSharedQueueConsumer); the container's one, so that
+    # no second, idle queue consumer is bound
+    queue_consumer = _QueueConsumer()
 
     def __init__(self, source_service, event_type, *, max_batch: int = 200, max_wait: float = 0.01,
                  concurrency: int = 2, prefetch: int | None = None, **kwargs):
@@ -187,16 +191,19 @@ class BatchEventHandler(EventHandler, _NoSharedQueueConsumer):
     def _on_delivery(self, message):
         """Decode a delivery: JSON (every event) with orjson
         (kernel.jsoncodec); kombu's own decoder calls a Python hook for every
-        object in it (60 for a class's packed marks). A body that is not
-        JSON is handed on as text, and dead-lettered as malformed; another
-        content type goes through kombu (and its ``accept`` list)."""
-        if message.content_type in (None, "", "application/json"):
-            try:
+        object in it (60 for a class's packed marks). Another content type
+        goes through kombu (and its ``accept`` list). A body that cannot be
+        decoded (not JSON, not UTF-8, a content type not accepted) is handed
+        on as :class:`kernel.nameko_ext.Undecodable` and dead-lettered as it
+        came (raising here would drop the connection and bring it back
+        forever)."""
+        try:
+            if message.content_type in (None, "", "application/json"):
                 body = jsoncodec.loads(message.body)
-            except ValueError:
-                body = message.body.decode("utf-8", "replace") if isinstance(message.body, bytes) else message.body
-        else:
-            body = message.decode()
+            else:
+                body = message.decode()
+        except Exception as exc:
+            body = undecodable(message, exc)
         self._on_message(body, message)
 
     def _on_message(self, body, message):

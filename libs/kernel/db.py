@@ -12,10 +12,12 @@ import math
 import time
 from contextlib import contextmanager
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import DateTime, create_engine, event
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from kernel import jsoncodec
 from kernel.ids import uuid4_str
@@ -24,6 +26,47 @@ from kernel.ids import uuid4_str
 def new_id() -> str:
     """An opaque, non-guessable id (API.md: never sequential integers)."""
     return uuid4_str()
+
+
+class _SqliteUtcDateTime(TypeDecorator):
+    """SQLite's side of :func:`UtcDateTime`. SQLite keeps a datetime as text
+    without an offset: an aware value is stored as its UTC wall-clock time
+    (never as its own local one) and read back aware, in UTC. A naive value
+    is taken as UTC, as the rows written before this type were. The text
+    format is SQLAlchemy's own, so comparisons stay text comparisons of
+    UTC times."""
+
+    impl = SQLITE_DATETIME
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value
+
+
+def UtcDateTime() -> TypeEngine:  # noqa: N802 - used like a type class
+    """The type of every date-and-time column of every service: an aware
+    instant that comes back aware on both databases. On PostgreSQL it is
+    ``DateTime(timezone=True)`` itself (timestamptz, no per-value Python
+    work on the hot writes); on SQLite it stores UTC and returns aware UTC
+    values (:class:`_SqliteUtcDateTime`), where a plain DateTime returned
+    naive ones that could not be compared with aware ones."""
+    return DateTime(timezone=True).with_variant(_SqliteUtcDateTime(), "sqlite")
+
+
+def is_utc_datetime(sqltype) -> bool:
+    """Whether ``sqltype`` is :func:`UtcDateTime` (tests check that no plain
+    DateTime column is left)."""
+    from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
+
+    return (isinstance(sqltype, DateTime) and bool(sqltype.timezone)
+            and isinstance(sqltype.dialect_impl(sqlite_dialect()), _SqliteUtcDateTime))
 
 
 def dialect_insert(session: Session, model):

@@ -69,3 +69,8 @@ class RateLimited(ServiceError):
 class ServiceUnavailable(ServiceError):
     """A service this one depends on did not answer in time (503)."""
     kind, code, message = "unavailable", "SERVICE_UNAVAILABLE", "Сервис временно недоступен, попробуйте позже"
+
+
+class DeadlineExceeded(ServiceUnavailable):
+    """An RPC request that arrived after its caller's deadline: not carried
+    out (kernel.deadline); the caller, if still waiting, gets 503."""

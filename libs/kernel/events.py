@@ -11,12 +11,13 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
-    Column, DateTime, Integer, MetaData, String, Table, Text, insert, select,
+    Column, Integer, MetaData, String, Table, Text, insert, select,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kernel import jsoncodec
+from kernel.db import UtcDateTime
 from kernel.ids import uuid4_str
 
 ENVELOPE_VERSION = 1
@@ -72,15 +73,15 @@ def kernel_tables(metadata: MetaData) -> dict:
         Column("event_type", String(80), nullable=False),
         Column("body", Text, nullable=False),
         Column("correlation_id", String(64)),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("sent_at", DateTime(timezone=True), index=True),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("sent_at", UtcDateTime(), index=True),
         Column("attempts", Integer, nullable=False, default=0),
     )
     processed = Table(
         "processed_events", metadata,
         Column("consumer", String(120), primary_key=True),
         Column("event_id", String(36), primary_key=True),
-        Column("processed_at", DateTime(timezone=True), nullable=False),
+        Column("processed_at", UtcDateTime(), nullable=False),
     )
     dead = Table(
         "dead_letters", metadata,
@@ -89,7 +90,7 @@ def kernel_tables(metadata: MetaData) -> dict:
         Column("event_id", String(64)),
         Column("body", Text, nullable=False),
         Column("error", Text, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("created_at", UtcDateTime(), nullable=False),
     )
     return {"outbox": outbox, "processed_events": processed, "dead_letters": dead}
 

@@ -24,10 +24,11 @@ import re
 
 import datetime as dt
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, bindparam, delete, insert, select, tuple_
+from sqlalchemy import Column, MetaData, String, Table, Text, bindparam, delete, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from kernel import jsoncodec
+from kernel.db import UtcDateTime
 from kernel.errors import BadRequest, Conflict
 from kernel.events import utcnow
 
@@ -55,7 +56,7 @@ def idempotency_table(metadata: MetaData, name: str = "idempotency_keys") -> Tab
         Column("operation", String(80), nullable=False),
         Column("fingerprint", String(64), nullable=False),
         Column("result", Text, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+        Column("created_at", UtcDateTime(), nullable=False, index=True),
     )
 
 

@@ -4,8 +4,9 @@ never see nameko, so a later move to another worker framework stays local.
 """
 from __future__ import annotations
 
-import datetime as dt
+import base64
 import functools
+import inspect
 import json
 import logging
 import time
@@ -19,14 +20,18 @@ from nameko.constants import (
     AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, DEFAULT_SERIALIZER, LOGIN_METHOD_CONFIG_KEY, NON_PERSISTENT,
     SERIALIZER_CONFIG_KEY,
 )
+from nameko.events import SERVICE_POOL, EventHandler
+from nameko.exceptions import IncorrectSignature
+from nameko.messaging import QueueConsumer
 from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
+from nameko.rpc import RpcProxy as NamekoRpcProxy
 from prometheus_client import Counter, Histogram
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from kernel import amqp_pool, correlation, jsoncodec
+from kernel import amqp_pool, correlation, deadline, jsoncodec
 from kernel.db import session_factory, shared_engine, transaction
-from kernel.errors import ServiceError
+from kernel.errors import DeadlineExceeded, ServiceError
 from kernel.events import claim, envelope, outbox_rows, record, record_many, unpack, utcnow, validate_envelope
 
 log = logging.getLogger(__name__)
@@ -45,6 +50,8 @@ DEAD_LETTERS = Counter("ejournal_dead_letters_total", "Events moved to the dead-
 OUTBOX_LAG = Histogram("ejournal_outbox_lag_seconds", "Time from outbox write to broker confirm", ["service"])
 RPC_SECONDS = Histogram("ejournal_entrypoint_seconds", "Entrypoint duration", ["service", "entrypoint"])
 RPC_ERRORS = Counter("ejournal_entrypoint_errors_total", "Entrypoints that raised", ["service", "entrypoint", "error"])
+RPC_EXPIRED = Counter("ejournal_rpc_expired_total", "RPC requests not started: their caller's deadline had passed",
+                      ["service", "method"])
 
 
 class _ReplyPublisher(Publisher):
@@ -60,8 +67,105 @@ class _Responder(Responder):
     publisher_cls = _ReplyPublisher
 
 
+class Undecodable:
+    """A delivery whose body could not be decoded (not UTF-8, not JSON, a
+    content type the service does not accept): what a consumer hands on in
+    place of the body, so that it is dead-lettered as it came."""
+
+    __slots__ = ("body", "reason")
+
+    def __init__(self, body: bytes, reason: str):
+        self.body = body
+        self.reason = reason
+
+
+def undecodable(message, exc: Exception) -> Undecodable:
+    """The :class:`Undecodable` of a kombu ``message`` that failed with ``exc``."""
+    return Undecodable(message.body, f"{type(exc).__name__}: {exc} (content type {message.content_type!r}, "
+                                     f"encoding {message.content_encoding!r})")
+
+
+class _QueueConsumer(QueueConsumer):
+    """nameko's QueueConsumer (one per container, shared by every RPC and
+    event entrypoint of the kernel), except for a body it cannot decode:
+    kombu's consumer logged "Can't decode message body" and acknowledged it,
+    so the message was lost. It is dead-lettered instead (the service's
+    :class:`DeadLetters`), then acknowledged."""
+
+    def get_consumers(self, consumer_cls, channel):
+        consumers = super().get_consumers(consumer_cls, channel)
+        for provider, consumer in self._consumers.items():
+            consumer.on_decode_error = functools.partial(self._on_undecodable, provider)
+        return consumers
+
+    def _on_undecodable(self, provider, message, exc):
+        # kombu calls this in the consume loop: the database write happens
+        # in a thread of its own, and the loop goes on with other deliveries.
+        self.container.spawn_managed_thread(functools.partial(self._dead_letter, provider, message, exc),
+                                            identifier=f"{self.container.service_name}.undecodable")
+
+    def _dead_letter(self, provider, message, exc):
+        self.keep_poison(provider, message, f"undecodable: {undecodable(message, exc).reason}")
+
+    def keep_poison(self, provider, message, error: str):
+        """Dead-letter ``message`` (its body as it came) under ``provider``'s
+        consumer name, then acknowledge it; requeue it (after a pause) if
+        the dead letter cannot be written."""
+        consumer = consumer_name(self.container, provider)
+        dead_letters = next((d for d in self.container.dependencies if isinstance(d, DeadLetters)), None)
+        log.error("%s: message dead-lettered: %s", consumer, error)
+        if dead_letters is None:  # nowhere to keep it (every kernel service has DeadLetters)
+            self.ack_message(message)
+            return
+        try:
+            if not isinstance(provider, RpcConsumer):
+                EVENTS_HANDLED.labels(consumer, "dead").inc()
+            dead_letters.put(consumer, message.body, error)
+        except Exception:  # the database is away: keep the message, try again later
+            log.exception("%s: could not dead-letter a message; requeued", consumer)
+            eventlet.sleep(1.0)
+            self.requeue_message(message)
+            return
+        self.ack_message(message)
+
+
+def consumer_name(container, provider) -> str:
+    """The consumer name a delivery to ``provider`` is counted and
+    dead-lettered under: ``<service>.rpc`` for the RPC queue, the name given
+    to :func:`handles` for an event handler (else ``<service>.<method>``)."""
+    service = container.service_name
+    if isinstance(provider, RpcConsumer):
+        return f"{service}.rpc"
+    method = getattr(container.service_cls, provider.method_name, None)
+    return getattr(method, "ejournal_consumer", None) or f"{service}.{provider.method_name}"
+
+
+def _malformed_request(body, message) -> str | None:
+    """What makes a decoded delivery on an RPC queue no nameko request (None
+    when it is one). nameko would answer it with an error, or, without a
+    ``reply_to``, fail in its responder and kill the whole container."""
+    if not message.properties.get("reply_to"):
+        return "no reply_to"
+    if not isinstance(body, dict):
+        return f"the body is {type(body).__name__}, not an object"
+    if not isinstance(body.get("args"), list) or not isinstance(body.get("kwargs"), dict):
+        return "no args list and kwargs object"
+    return None
+
+
 class _RpcConsumer(RpcConsumer):
-    """nameko's RpcConsumer, answering through :class:`_Responder`."""
+    """nameko's RpcConsumer, answering through :class:`_Responder`; a
+    delivery that is no request (undecodable, :class:`_QueueConsumer`, or
+    malformed) is dead-lettered, never run or answered."""
+
+    queue_consumer = _QueueConsumer()
+
+    def handle_message(self, body, message):
+        problem = _malformed_request(body, message)
+        if problem is not None:
+            self.queue_consumer.keep_poison(self, message, f"malformed request: {problem}")
+            return
+        super().handle_message(body, message)
 
     def handle_result(self, message, result, exc_info):
         config = self.container.config
@@ -73,16 +177,81 @@ class _RpcConsumer(RpcConsumer):
         return result, exc_info
 
 
+#: The keyword under which :class:`_Rpc` hands a request's deadline to the
+#: :func:`service_rpc` wrapper (never seen by the service's method).
+_DEADLINE_ARG = "_ejournal_deadline"
+
+
 class _Rpc(Rpc):
     rpc_consumer = _RpcConsumer()
 
+    def handle_message(self, body, message):
+        # The deadline travels with the request to its worker, which checks
+        # it when it starts: a request delivered in time may still wait for
+        # a free worker (kernel.deadline).
+        value = (message.headers or {}).get(deadline.DEADLINE_HEADER)
+        if value is not None and isinstance(body, dict) and isinstance(body.get("kwargs"), dict):
+            body = {**body, "kwargs": {**body["kwargs"], _DEADLINE_ARG: value}}
+        super().handle_message(body, message)
 
-#: ``@service_rpc``: every service's RPC entrypoint (all of a service's RPCs
-#: must use it: a second kind of RPC entrypoint would consume the same
-#: queue). A ServiceError (403, 404, 422...) is an answer, not a fault:
-#: nameko logs it as a warning, not as an error with a traceback. Replies go
-#: out without publisher confirms and non-persistent (:class:`_ReplyPublisher`).
-service_rpc = _Rpc.decorator(expected_exceptions=ServiceError)
+    def check_signature(self, args, kwargs):
+        # nameko's own check, against the service's method rather than
+        # service_rpc's (*args, **kwargs) wrapper
+        fn = getattr(self.container.service_cls, self.method_name)
+        fn = getattr(fn, "__wrapped__", fn)
+        if _DEADLINE_ARG in kwargs:
+            kwargs = {k: v for k, v in kwargs.items() if k != _DEADLINE_ARG}
+        try:
+            inspect.getcallargs(fn, None, *args, **kwargs)
+        except TypeError as exc:
+            raise IncorrectSignature(str(exc))
+
+
+def service_rpc(fn):
+    """``@service_rpc``: every service's RPC entrypoint (all of a service's
+    RPCs must use it: a second kind of RPC entrypoint would consume the same
+    queue). A ServiceError (403, 404, 422...) is an answer, not a fault:
+    nameko logs it as a warning, not as an error with a traceback. Replies go
+    out without publisher confirms and non-persistent (:class:`_ReplyPublisher`).
+
+    A request whose deadline (kernel.deadline) has passed when its worker
+    starts is not carried out: it is answered with
+    :class:`kernel.errors.DeadlineExceeded` (503), counted in
+    ``ejournal_rpc_expired_total{service,method}`` and logged."""
+    @functools.wraps(fn)
+    def run(self, *args, **kwargs):
+        if _DEADLINE_ARG in kwargs:
+            late = deadline.seconds_late(kwargs.pop(_DEADLINE_ARG))
+            if late:
+                _refuse_late(getattr(self, "name", type(self).__name__), fn.__name__, late)
+        return fn(self, *args, **kwargs)
+    return _Rpc.decorator(expected_exceptions=ServiceError)(run)
+
+
+def _refuse_late(service: str, method: str, late: float):
+    RPC_EXPIRED.labels(service, method).inc()
+    log.warning("%s.%s not started: its caller's deadline passed %.3f s ago", service, method, late)
+    raise DeadlineExceeded(details={"late_seconds": round(late, 3)})
+
+
+class RpcProxy(NamekoRpcProxy):
+    """nameko's RpcProxy whose requests carry a deadline (kernel.deadline):
+    ``timeout`` seconds from the call, or the calling request's own deadline
+    if that is earlier. ``timeout`` is a number or a function of the
+    container's config (e.g. a setting), read when the service starts. The
+    caller still bounds its wait itself (``eventlet.Timeout``)."""
+
+    def __init__(self, target_service, *, timeout, **options):
+        super().__init__(target_service, **options)
+        self.timeout = timeout
+
+    def setup(self):
+        super().setup()
+        self.seconds = float(self.timeout(self.container.config) if callable(self.timeout) else self.timeout)
+
+    def get_dependency(self, worker_ctx):
+        return deadline.DeadlineServiceProxy(worker_ctx, self.target_service, self.rpc_reply_listener,
+                                             timeout=self.seconds, **self.options)
 
 
 def event_exchange(service: str) -> Exchange:
@@ -304,10 +473,8 @@ class Outbox(DependencyProvider):
             now = utcnow()
             for row in done:
                 EVENTS_PUBLISHED.labels(self.service, row.event_type).inc(counts.get(row.seq, 1))
-                created = row.created_at
+                created = row.created_at  # aware on every database (kernel.db.UtcDateTime)
                 if created is not None:
-                    if created.tzinfo is None:
-                        created = created.replace(tzinfo=dt.timezone.utc)
                     OUTBOX_LAG.labels(self.service).observe(max(0.0, (now - created).total_seconds()))
             if done:
                 session.connection().execute(mark_sent, {"seqs": [r.seq for r in done], "now": now})
@@ -403,12 +570,20 @@ class DeadLetters(DependencyProvider):
         return self
 
     def put(self, consumer: str, body, error: str):
-        text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, default=str)
+        """Keep ``body`` (a decoded message, or the raw bytes of one that
+        could not be decoded) with the ``error`` it met."""
+        if isinstance(body, (bytes, bytearray, memoryview)):
+            text, in_base64 = _raw_text(bytes(body))
+            if in_base64:
+                error += " [body in base64]"
+        else:
+            text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, default=str)
+        text, error = _storable(text), _storable(error[:2000])
         event_id = body.get("id") if isinstance(body, dict) else None
         with transaction(self.factory) as session:
             session.execute(insert(self.table).values(
-                consumer=consumer, event_id=str(event_id) if event_id else None,
-                body=text, error=error[:2000], created_at=utcnow()))
+                consumer=consumer, event_id=_storable(str(event_id))[:64] if event_id else None,
+                body=text, error=error, created_at=utcnow()))
         try:
             self.publisher.publish({"consumer": consumer, "error": error[:2000], "body": text},
                                    exchange=self.exchange, routing_key=consumer)
@@ -417,15 +592,45 @@ class DeadLetters(DependencyProvider):
         DEAD_LETTERS.labels(consumer).inc()
 
 
+def _raw_text(body: bytes) -> tuple[str, bool]:
+    """The text a raw body is kept as: itself if it is UTF-8 without NUL,
+    else its base64 (exact, where any escaping would be ambiguous); and
+    whether it is base64."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and "\x00" not in text:
+        return text, False
+    return base64.b64encode(body).decode("ascii"), True
+
+
+def _storable(text: str) -> str:
+    """``text`` as PostgreSQL stores it: no NUL (refused in text), no lone
+    surrogate (not UTF-8); both escaped instead of failing the dead letter."""
+    text = text.replace("\x00", "\\u0000")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+class _EventHandler(EventHandler):
+    """nameko's event handler on the kernel's :class:`_QueueConsumer` (an
+    undecodable event is dead-lettered, not dropped)."""
+
+    queue_consumer = _QueueConsumer()
+
+
 def on_event(producer: str, event_type: str):
     """Subscribe a handler to ``producer``'s ``event_type`` the one way every
     service does: a durable queue per service and handler (SERVICE_POOL),
     events kept until a handler is up, transient failures requeued. Stack it
-    over :func:`handles`."""
-    from nameko.events import SERVICE_POOL, event_handler
-
-    return event_handler(producer, event_type, handler_type=SERVICE_POOL,
-                         reliable_delivery=True, requeue_on_error=True)
+    over :func:`handles`. A body that cannot be decoded is dead-lettered
+    under the handler's consumer name (:class:`_QueueConsumer`)."""
+    return _EventHandler.decorator(producer, event_type, handler_type=SERVICE_POOL,
+                                   reliable_delivery=True, requeue_on_error=True)
 
 
 def _transient(exc: DBAPIError) -> bool:
@@ -455,13 +660,19 @@ def handles(consumer: str, processed_table):
             # and the envelopes handled before it are then duplicates.
             for item in unpack(body):
                 _handle_one(self, fn, consumer, processed_table, item)
+        wrapper.ejournal_consumer = consumer  # the name an undecodable delivery is dead-lettered under
         return wrapper
     return decorate
 
 
 def valid_or_dead_lettered(self, consumer: str, body) -> dict | None:
     """The envelope ``body`` is, or None once it is dead-lettered as
-    malformed (``self`` is the service: its ``dead_letters``)."""
+    malformed (``self`` is the service: its ``dead_letters``), or as
+    :class:`Undecodable`."""
+    if isinstance(body, Undecodable):
+        EVENTS_HANDLED.labels(consumer, "dead").inc()
+        self.dead_letters.put(consumer, body.body, f"undecodable: {body.reason}")
+        return None
     try:
         return validate_envelope(body)
     except ValueError as exc:

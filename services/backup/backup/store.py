@@ -8,11 +8,12 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, DateTime, case, Index, Integer, String, Text, and_, func, or_, select, text,
+    JSON, BigInteger, Boolean, case, Index, Integer, String, Text, and_, func, or_, select, text,
     update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from kernel.db import UtcDateTime
 from kernel.events import kernel_tables
 
 from backup import domain
@@ -41,10 +42,10 @@ class Backup(Base):
     trigger: Mapped[str] = mapped_column(String(16), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False, index=True)
     correlation_id: Mapped[str | None] = mapped_column(String(64))
-    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), nullable=False)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     worker: Mapped[str | None] = mapped_column(String(120))
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     size: Mapped[int | None] = mapped_column(BigInteger)

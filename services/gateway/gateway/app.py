@@ -197,4 +197,8 @@ def _install_error_handlers(app: Flask) -> None:
         elif api_error.status >= 500:
             log.warning("[%s] %s %s -> %s (%s: %s)", correlation.get(), request.method, request.path,
                         api_error.status, type(exc).__name__, exc)
-        return jsonify(api_error.body()), api_error.status
+        response = jsonify(api_error.body())
+        retry_after = api_error.details.get("retry_after") if api_error.status == 429 else None
+        if type(retry_after) is int and retry_after > 0:
+            response.headers["Retry-After"] = str(retry_after)  # RFC 9110: seconds
+        return response, api_error.status

@@ -6,7 +6,9 @@ per process, built lazily after gunicorn forked the worker.
   is 4x slower (ARCHITECTURE.md "Runtime notes"). Each proxy serves one
   thread at a time, every call has a timeout, and a proxy is thrown away
   after any failure that may have left its connection out of step (it is
-  kept after a RemoteError: that is a complete, well-formed reply).
+  kept after a RemoteError: that is a complete, well-formed reply). Every
+  request expires with its timeout and carries its deadline, so that a
+  request the gateway gave up on is never carried out (kernel.deadline).
 - gRPC channels to identity and journal (and the health checks of every
   gRPC server), every call with a deadline and the correlation id as
   ``x-correlation-id`` metadata.
@@ -28,11 +30,11 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from nameko.exceptions import BadRequest as NamekoBadRequest
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.constants import NON_PERSISTENT
-from nameko.rpc import ServiceProxy
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from kernel import amqp_pool, correlation
 from kernel.auth import KeySet
+from kernel.deadline import DeadlineMethodProxy
 
 from gateway.errors import Unavailable
 
@@ -92,7 +94,6 @@ class _PooledProxy:
         self.standalone = ClusterRpcProxy({"AMQP_URI": amqp_uri}, context_data=self.data, timeout=timeout)
         self.standalone.start()
         self.consumer = self.standalone._reply_listener.queue_consumer
-        self.services: dict = {}
         self.last_used = time.monotonic()
 
     def call(self, service: str, method: str, args: tuple, kwargs: dict, timeout: float | None,
@@ -104,25 +105,23 @@ class _PooledProxy:
         # nameko's standalone proxy implements its timeout as the socket
         # timeout of the reply consumer; one thread owns this proxy, so
         # changing it per call is safe.
-        self.consumer.timeout = timeout or self.default_timeout
+        self.consumer.timeout = timeout = timeout or self.default_timeout
         try:
-            return getattr(self._service(service), method)(*args, **kwargs)
+            return self._method(service, method, timeout)(*args, **kwargs)
         finally:
             self.consumer.timeout = self.default_timeout
             self.last_used = time.monotonic()
 
-    def _service(self, name: str) -> ServiceProxy:
-        # A request is worth nothing once its caller has given up on it, so
-        # it is not written to the broker's disk (delivery mode 1): a broker
-        # restart loses it and the caller gets 503 (the reply queue is
-        # exclusive and goes with the connection anyway). Publisher confirms
-        # stay on: an unknown service is still refused at once.
-        proxy = self.services.get(name)
-        if proxy is None:
-            proxy = self.services[name] = ServiceProxy(self.standalone._worker_ctx, name,
-                                                       self.standalone._reply_listener,
-                                                       delivery_mode=NON_PERSISTENT)
-        return proxy
+    def _method(self, service: str, method: str, timeout: float) -> DeadlineMethodProxy:
+        # A request is worth nothing once its caller has given up on it: it
+        # expires in the broker after ``timeout`` and carries that deadline,
+        # which the service checks before it starts (kernel.deadline), so a
+        # request the gateway answered 503 is never carried out later. Nor
+        # is it written to the broker's disk (delivery mode 1): a broker
+        # restart loses it and the caller gets 503. Publisher confirms stay
+        # on: an unknown service is still refused at once.
+        return DeadlineMethodProxy(self.standalone._worker_ctx, service, method, self.standalone._reply_listener,
+                                   timeout=timeout, delivery_mode=NON_PERSISTENT)
 
     def stop(self) -> None:
         try:

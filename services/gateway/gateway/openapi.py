@@ -274,6 +274,11 @@ ERROR_RESPONSES = {
 }
 
 
+# A throttled answer says when to try again (the same seconds as details.retry_after).
+ERROR_HEADERS = {"TooManyRequests": {"headers": {"Retry-After": {
+    "description": "Seconds to wait before trying again", "schema": {"type": "integer", "minimum": 1}}}}}
+
+
 def _json(schema_name: str, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": _ref(schema_name)}}}
 
@@ -316,7 +321,7 @@ PATHS = {
         "login", "Вход по логину и паролю", "auth", public=True, body="LoginRequest",
         ok=(200, "TokenPair", "Tokens"), errors=(400, 401, 403, 429),
         description="401 INVALID_CREDENTIALS; 401 TOTP_REQUIRED (second factor on, no totp_code); 403 NO_CONSENT (a parent without consent, R-A4); "
-                    "429 TOO_MANY_ATTEMPTS.")},
+                    "429 TOO_MANY_ATTEMPTS (the Retry-After header and details.retry_after say how many seconds to wait).")},
     f"{P}/me": {"get": _op("get_me", "Мой профиль", "people", ok=(200, "Profile", "The caller"),
                            errors=(404,))},
     f"{P}/users": {"post": _op(
@@ -422,7 +427,8 @@ def document() -> dict:
         "paths": PATHS,
         "components": {
             "schemas": {**REQUEST_SCHEMAS, **RESPONSE_SCHEMAS},
-            "responses": {name: _json("Error", text) for name, text in ERROR_RESPONSES.values()},
+            "responses": {name: {**_json("Error", text), **ERROR_HEADERS.get(name, {})}
+                          for name, text in ERROR_RESPONSES.values()},
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
         "security": [{"bearerAuth": []}],

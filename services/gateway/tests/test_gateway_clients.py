@@ -342,10 +342,11 @@ def test_broker_unreachable_is_503(monkeypatch, identity_server):
         app.extensions["ejournal.gateway"].close()
 
 
-def test_rpc_requests_are_not_written_to_the_brokers_disk(rabbit_vhost):
-    """The gateway's RPC requests go out with delivery mode 1 (a request
-    is worthless once its caller gave up; events stay persistent), still
-    with publisher confirms: the request reaches the service's queue."""
+def requests_sent(amqp_uri: str, *calls) -> list:
+    """Make each ``(args, timeout)`` call of ``probe.ping`` through the
+    gateway's RpcPool (nobody answers: each ends in RpcTimeout) and take
+    its request off the service's queue while the caller still waits (the
+    request expires with the call)."""
     from kombu import Connection, Exchange, Queue
 
     from nameko.exceptions import RpcTimeout
@@ -354,15 +355,56 @@ def test_rpc_requests_are_not_written_to_the_brokers_disk(rabbit_vhost):
 
     queue = Queue("rpc-probe", Exchange("nameko-rpc", type="topic", durable=True), routing_key="probe.*",
                   durable=True)
-    pool = RpcPool(rabbit_vhost, size=1, timeout=0.5)
-    with Connection(rabbit_vhost) as conn:
+    pool = RpcPool(amqp_uri, size=1, timeout=0.5)
+    got, failures = [], []
+    with Connection(amqp_uri) as conn:
         queue(conn.channel()).declare()
+        channel = conn.channel()
         try:
-            with pytest.raises(RpcTimeout):  # nobody answers (the gateway answers 503)
-                pool.call("probe", "ping", ({"k": 1},))
+            for args, timeout in calls:
+                def call():
+                    try:
+                        pool.call("probe", "ping", args, timeout=timeout)
+                    except RpcTimeout:
+                        return
+                    failures.append("answered")
+
+                caller = threading.Thread(target=call)
+                caller.start()
+                message = None
+                for _ in range(200):  # bounded: 2 s
+                    message = queue(channel).get(no_ack=True)
+                    if message is not None or not caller.is_alive():
+                        break
+                    time.sleep(0.01)
+                caller.join(timeout=10)
+                got.append(message)
         finally:
             pool.close()
-        message = queue(conn.channel()).get(no_ack=True)
-    assert message is not None, "the request never reached the service's queue"
+    assert not failures
+    assert all(m is not None for m in got), "a request never reached the service's queue"
+    return got
+
+
+def test_rpc_requests_are_not_written_to_the_brokers_disk(rabbit_vhost):
+    """The gateway's RPC requests go out with delivery mode 1 (a request
+    is worthless once its caller gave up; events stay persistent), still
+    with publisher confirms: the request reaches the service's queue."""
+    (message,) = requests_sent(rabbit_vhost, (({"k": 1},), 1.0))
     assert message.properties["delivery_mode"] == 1
     assert json.loads(message.body)["args"] == [{"k": 1}]
+
+
+def test_rpc_requests_expire_with_their_timeout_and_carry_their_deadline(rabbit_vhost):
+    """A request the gateway gave up on (503) must never be carried out
+    later: it expires in the broker after the call's timeout and names its
+    deadline (UTC epoch seconds), which the service checks before it starts
+    (kernel.deadline)."""
+    from kernel.deadline import DEADLINE_HEADER
+
+    sent = time.time()
+    first, second = requests_sent(rabbit_vhost, (({"k": 1},), None), (({"k": 2},), 0.8))
+    # the pool's timeout, then a call's own
+    assert (first.properties.get("expiration"), second.properties.get("expiration")) == ("500", "800")
+    assert sent + 0.45 < first.headers[DEADLINE_HEADER] <= sent + 0.6
+    assert second.headers[DEADLINE_HEADER] - first.headers[DEADLINE_HEADER] >= 0.75

@@ -10,12 +10,12 @@ import json
 import logging
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, String, Text, UniqueConstraint, delete, func, select,
+    JSON, BigInteger, Boolean, Date, ForeignKey, Index, String, Text, UniqueConstraint, delete, func, select,
     update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from kernel.db import dialect_insert, insert_rows, new_id
+from kernel.db import UtcDateTime, dialect_insert, insert_rows, new_id
 from kernel.events import kernel_tables, utcnow
 
 from identity import domain, errors, sealing
@@ -32,7 +32,7 @@ class School(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(300), nullable=False)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
 
 
 class User(Base):
@@ -50,7 +50,7 @@ class User(Base):
     birth_date: Mapped[dt.date | None] = mapped_column(Date)
     sex: Mapped[str | None] = mapped_column(String(10))
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(36))
 
 
@@ -63,7 +63,7 @@ class ParentLink(Base):
     student_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False)
     parent_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
     relation: Mapped[str] = mapped_column(String(40), nullable=False)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(36))
 
 
@@ -78,7 +78,7 @@ class Consent(Base):
     given: Mapped[bool] = mapped_column(Boolean, nullable=False)
     signed_on: Mapped[dt.date] = mapped_column(Date, nullable=False)
     recorded_by: Mapped[str] = mapped_column(String(36), nullable=False)
-    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
 
 
 class RefreshToken(Base):
@@ -90,10 +90,10 @@ class RefreshToken(Base):
     # Rotation (a later issue) revokes a whole family when a used token is replayed.
     family_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
     token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
-    issued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
-    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    issued_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), nullable=False)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
 
 class SigningKey(Base):
@@ -105,7 +105,7 @@ class SigningKey(Base):
     private_key_sealed: Mapped[str] = mapped_column(Text, nullable=False,
                                                     info={"export_check": sealing.is_sealed})
     public_jwk: Mapped[str] = mapped_column(Text, nullable=False)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
 
     @property
@@ -128,7 +128,7 @@ class ClassTeacher(Base):
     teacher_id: Mapped[str | None] = mapped_column(String(36), index=True)
     name: Mapped[str | None] = mapped_column(String(40))
     year_id: Mapped[str | None] = mapped_column(String(36))
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
 
 
 class StudentClass(Base):
@@ -139,7 +139,7 @@ class StudentClass(Base):
     school_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
     class_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
     since: Mapped[dt.date | None] = mapped_column(Date)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
 
 
 class TeacherAssignment(Base):
@@ -153,7 +153,7 @@ class TeacherAssignment(Base):
     class_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
     subject_id: Mapped[str] = mapped_column(String(36), nullable=False)
     subgroup_id: Mapped[str | None] = mapped_column(String(36))
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
 
 
 class LessonRef(Base):
@@ -216,7 +216,7 @@ class SessionRevocation(Base):
     session_id: Mapped[str | None] = mapped_column(String(36))
     before: Mapped[int] = mapped_column(BigInteger, nullable=False)  # epoch seconds: tokens issued before are refused
     reason: Mapped[str] = mapped_column(String(40), nullable=False)
-    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), nullable=False)
 
 
 # --- access: failed logins and the audit trail (issue 3) --------------------------------
@@ -229,7 +229,7 @@ class LoginFailure(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     key: Mapped[str] = mapped_column(String(300), nullable=False)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
 
 
 class AuditRecord(Base):
@@ -246,7 +246,7 @@ class AuditRecord(Base):
     before: Mapped[dict | None] = mapped_column(JSON)
     after: Mapped[dict | None] = mapped_column(JSON)
     correlation_id: Mapped[str | None] = mapped_column(String(64))
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
 
 
 class TotpSecret(Base):
@@ -262,7 +262,7 @@ class TotpSecret(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     recovery_hashes: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
     last_step: Mapped[int | None] = mapped_column()  # the last accepted time step: a code works once
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
 
     @property
     def secret(self) -> str:
@@ -289,7 +289,7 @@ class AccessRecord(Base):
     status: Mapped[int] = mapped_column(nullable=False)
     address: Mapped[str | None] = mapped_column(String(64))
     correlation_id: Mapped[str | None] = mapped_column(String(64))
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), nullable=False)
 
 
 tables = kernel_tables(Base.metadata)

@@ -11,7 +11,6 @@ from contextlib import contextmanager
 import eventlet
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 from nameko.timer import timer
 from sqlalchemy.exc import IntegrityError
 
@@ -24,7 +23,7 @@ from kernel.db import Database
 from kernel.errors import ServiceError
 from kernel import idempotency
 from kernel.events import utcnow
-from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event, service_rpc
+from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, RpcProxy, handles, on_event, service_rpc
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +151,8 @@ class Service:
     dead_letters = DeadLetters(tables)
     metrics = EntrypointMetrics()
     settings = Settings()
-    identity = RpcProxy("identity")
+    # requests to identity expire with the journal's own wait for them
+    identity = RpcProxy("identity", timeout=lambda config: journal_settings.load(config).identity_timeout)
 
     @service_rpc
     def health(self):

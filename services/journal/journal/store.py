@@ -12,7 +12,7 @@ import functools
 from dataclasses import dataclass
 
 from sqlalchemy import (
-    JSON, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, MetaData, Numeric,
+    JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, MetaData, Numeric,
     SmallInteger, String, Text, UniqueConstraint, and_, bindparam, false, func, or_, select,
 )
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from journal import finals
 from journal.domain import GENESIS_HASH, chain_hash, version_content
 from journal.marks import attendance_content
-from kernel.db import insert_rows, new_id
+from kernel.db import UtcDateTime, insert_rows, new_id
 from kernel.events import kernel_tables, utcnow
 from kernel.idempotency import idempotency_table
 
@@ -54,7 +54,7 @@ class Year(Base):
     starts_on: Mapped[dt.date] = mapped_column(Date)
     ends_on: Mapped[dt.date] = mapped_column(Date)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class Period(Base):
@@ -118,7 +118,7 @@ class Enrolment(Base):
     left_order_no: Mapped[str | None] = mapped_column(String(64))
     # why the stay ended (journal.structure.LEFT_*); added by migration 0002_structure
     left_reason: Mapped[str | None] = mapped_column(String(20))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class Person(Base):
@@ -131,8 +131,8 @@ class Person(Base):
     school_id: Mapped[str] = mapped_column(REF, index=True)
     full_name: Mapped[str] = mapped_column(String(300), default="")
     roles: Mapped[list] = mapped_column(JSON, default=list)
-    source_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    roles_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    source_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    roles_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
 class Assignment(Base):
@@ -165,7 +165,7 @@ class Lesson(Base):
     homework: Mapped[str | None] = mapped_column(Text)
     subgroup_id: Mapped[str | None] = mapped_column(REF)
     substitute_for: Mapped[str | None] = mapped_column(REF)
-    entered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    entered_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     late: Mapped[bool] = mapped_column(Boolean)
     overdue: Mapped[bool] = mapped_column(Boolean)
     # transcribed from the paper journal by the admin (journal.history_import):
@@ -194,7 +194,7 @@ class Mark(Base):
     weight: Mapped[int] = mapped_column(SmallInteger)
     comment: Mapped[str | None] = mapped_column(Text)
     author_id: Mapped[str] = mapped_column(REF)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -213,7 +213,7 @@ class MarkVersion(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
     by: Mapped[str] = mapped_column(REF)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     reason: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -651,7 +651,7 @@ class Subgroup(Base):
     class_id: Mapped[str] = mapped_column(ForeignKey("classes.id"), index=True)
     subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"))
     name: Mapped[str] = mapped_column(String(60))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class SubgroupMember(Base):
@@ -690,7 +690,7 @@ class Plan(Base):
     period_id: Mapped[str] = mapped_column(ForeignKey("periods.id"))
     teacher_id: Mapped[str] = mapped_column(REF, index=True)
     hours: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class PlanTopic(Base):
@@ -710,7 +710,7 @@ class YearClosure(Base):
     school_id: Mapped[str] = mapped_column(REF)
     order_no: Mapped[str] = mapped_column(String(64))
     closed_by: Mapped[str] = mapped_column(REF)
-    closed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     next_year_id: Mapped[str | None] = mapped_column(ID)
     summary: Mapped[dict] = mapped_column(JSON)
 
@@ -929,7 +929,7 @@ class AttendanceEntry(Base):
     status: Mapped[str] = mapped_column(String(10))
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_by: Mapped[str] = mapped_column(REF)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
 class AttendanceVersion(Base):
@@ -945,7 +945,7 @@ class AttendanceVersion(Base):
     status: Mapped[str] = mapped_column(String(10))
     previous: Mapped[str | None] = mapped_column(String(10))
     by: Mapped[str] = mapped_column(REF)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     reason: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -974,7 +974,7 @@ class FinalMark(Base):
     warnings: Mapped[list] = mapped_column(JSON)
     late: Mapped[bool] = mapped_column(Boolean)
     teacher_id: Mapped[str] = mapped_column(REF)
-    entered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    entered_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     superseded: Mapped[bool] = mapped_column(Boolean, default=False)
 
 

@@ -12,12 +12,12 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import (
-    ARRAY, JSON, Date, DateTime, Index, Integer, LargeBinary, MetaData, String, Text, UniqueConstraint, and_, any_,
+    ARRAY, JSON, Date, Index, Integer, LargeBinary, MetaData, String, Text, UniqueConstraint, and_, any_,
     bindparam, exists, delete, func, or_, select, update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from kernel.db import dialect_insert, new_id
+from kernel.db import UtcDateTime, dialect_insert, new_id
 from kernel.events import kernel_tables
 
 from messaging import domain
@@ -31,7 +31,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-TZ = DateTime(timezone=True)
+TZ = UtcDateTime()
 
 
 class Base(DeclarativeBase):

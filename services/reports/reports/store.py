@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Index, Integer, String, and_, case, select
+from sqlalchemy import JSON, Boolean, Date, Float, Index, Integer, String, and_, case, select
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from kernel.db import dialect_insert, insert_rows
+from kernel.db import UtcDateTime, dialect_insert, insert_rows
 from kernel.events import kernel_tables
 
 ID = String(36)
@@ -96,7 +96,7 @@ class Mark(Base):
     kind: Mapped[str | None] = mapped_column(String(30))
     weight: Mapped[int] = mapped_column(Integer)
     teacher_id: Mapped[str | None] = mapped_column(ID)
-    posted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    posted_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     # the journal's version of the mark (1 = as posted); corrections and
     # removals only ever move it forward, whatever order their events arrive in
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
@@ -128,7 +128,7 @@ class Person(Base):
     # None until user_created arrives (a roles_changed may overtake it)
     full_name: Mapped[str | None] = mapped_column(String(300))
     roles: Mapped[list] = mapped_column(JSON)
-    roles_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    roles_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
 tables = kernel_tables(Base.metadata)
