@@ -20,7 +20,7 @@ def crashing_platform(tmp_path, backoff=(1.0, 8.0), stable_after=30.0):
     clock the test moves."""
     said, now = [], [100.0]
     plat = Platform({"EJOURNAL_DATA_DIR": str(tmp_path / "data")}, backoff=backoff, stable_after=stable_after,
-                    clock=lambda: now[0], say=said.append)
+                    clock=lambda: now[0], out=said.append)
     plat.log_dir.mkdir(parents=True)
     proc = Proc("crasher", [sys.executable, "-c", CRASHER])
     plat._spawn(proc)

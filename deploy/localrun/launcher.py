@@ -132,7 +132,7 @@ class Platform:
 
     def __init__(self, env: dict | None = None, python: str = sys.executable, quiet: bool = False,
                  backoff: tuple[float, float] = BACKOFF, stable_after: float = STABLE_AFTER,
-                 clock=time.monotonic, say=None):
+                 clock=time.monotonic, out=None):
         # a None value removes the variable (e.g. a DATABASE_URL of the caller's shell)
         merged = {**os.environ, **(env or {})}
         self.env = {k: v for k, v in merged.items() if v is not None}
@@ -141,7 +141,7 @@ class Platform:
         self.backoff = backoff
         self.stable_after = stable_after
         self.clock = clock
-        self._say = say
+        self.out = out  # where messages go (default: print, unless quiet)
         old = os.environ.copy()
         os.environ.update(self.env)
         try:
@@ -159,15 +159,15 @@ class Platform:
         return f"http://{self.settings.gateway_host}:{self.settings.gateway_port}"
 
     def say(self, text: str) -> None:
-        if self._say is not None:
-            self._say(text)
+        if self.out is not None:
+            self.out(text)
         elif not self.quiet:
             print(text, flush=True)
 
     def say_anyway(self, text: str) -> None:
         """Told even by a quiet platform (on stderr: pytest shows it with a failure)."""
-        if self._say is not None:
-            self._say(text)
+        if self.out is not None:
+            self.out(text)
         else:
             print(text, file=sys.stderr, flush=True)
 
@@ -401,7 +401,7 @@ def platform_env(tmp_path, pg, label: str, backend: str = "postgresql") -> dict:
 
 
 def start_throwaway(env: dict, *, timeout: float = 180.0, attempts: int = 4, choose_base=None,
-                    say=None) -> Platform:
+                    out=None) -> Platform:
     """Start a platform with ``env`` on free ports; when a process finds a
     port taken (another instance, or a race lost since the probe), stop and
     start again on another base, up to ``attempts`` times.
@@ -409,7 +409,7 @@ def start_throwaway(env: dict, *, timeout: float = 180.0, attempts: int = 4, cho
     choose_base = choose_base or _free_base
     for attempt in range(1, attempts + 1):
         base = choose_base()
-        platform = Platform({**env, **port_env(base)}, quiet=True, say=say)
+        platform = Platform({**env, **port_env(base)}, quiet=True, out=out)
         try:
             platform.start(timeout=timeout)
             return platform

@@ -358,8 +358,11 @@ PATHS = {
     "/healthz": {"get": _op("healthz", "Liveness", "ops", public=True, ok=(200, "Health", "Alive"))},
     "/readyz": {"get": _op(
         "readyz", "Readiness", "ops", public=True, ok=(200, "Readiness", "Every service answers"),
-        description="Calls health on every nameko service and the gRPC health check of every gRPC "
-                    "server; 503 SERVICE_UNAVAILABLE with details.failed when one does not answer.")},
+        description="One check per process: health on every nameko service (`<service>.rpc`), the gRPC "
+                    "health check of every gRPC server (`<service>.grpc`) and the backup worker's "
+                    "/healthz (`backup.worker`); 503 SERVICE_UNAVAILABLE with details.failed when one "
+                    "does not answer (a process that is down shows as timeout, unavailable or "
+                    "not_running).")},
     "/metrics": {"get": {
         "operationId": "metrics", "summary": "Prometheus metrics", "tags": ["ops"], "security": [],
         "responses": {"200": {"description": "Prometheus text format",
