@@ -134,6 +134,10 @@ def test_the_platform_starts_on_other_ports_when_its_first_ones_are_taken(tmp_pa
             assert base != taken and not taken <= plat.settings.gateway_port < taken + SPAN
             assert requests.get(plat.url + "/readyz", timeout=10).status_code == 200
             assert plat.settings.database_url("journal").startswith("sqlite:///")
+            # its gunicorn's control socket is its own, under its data dir
+            ctl = plat.settings.data_dir / "run" / f"gateway-{plat.settings.gateway_port}.ctl"
+            with socket.socket(socket.AF_UNIX) as client:
+                client.connect(str(ctl))
 
 
 def test_a_start_that_fails_for_another_reason_is_not_retried(tmp_path, monkeypatch):
@@ -153,3 +157,27 @@ def test_a_start_that_fails_for_another_reason_is_not_retried(tmp_path, monkeypa
             pass
     assert not failed.value.port_taken and len(chosen) == 1
     assert "no configuration" in str(failed.value)
+
+
+# --- the gateway's gunicorn ----------------------------------------------------------------------
+
+
+def gunicorn_settings(monkeypatch, **env) -> dict:
+    import runpy
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/nonexistent/prometheus")
+    return runpy.run_module("gateway.gunicorn_conf")
+
+
+def test_two_instances_have_their_own_control_sockets(tmp_path, monkeypatch):
+    """Two gateways side by side shared gunicorn's default control socket."""
+    first = gunicorn_settings(monkeypatch, EJOURNAL_DATA_DIR=str(tmp_path / "var"), EJOURNAL_GATEWAY_PORT="8080")
+    second = gunicorn_settings(monkeypatch, EJOURNAL_DATA_DIR=str(tmp_path / "var2"), EJOURNAL_GATEWAY_PORT="8090")
+    assert first["control_socket"] == str(tmp_path / "var" / "run" / "gateway-8080.ctl")
+    assert second["control_socket"] == str(tmp_path / "var2" / "run" / "gateway-8090.ctl")
+    deep = tmp_path / ("d" * 120)
+    long_a = gunicorn_settings(monkeypatch, EJOURNAL_DATA_DIR=str(deep / "a"))["control_socket"]
+    long_b = gunicorn_settings(monkeypatch, EJOURNAL_DATA_DIR=str(deep / "b"))["control_socket"]
+    assert long_a != long_b and len(long_a.encode()) <= 100

@@ -194,6 +194,8 @@ RESPONSE_SCHEMAS = {
         ["id", "student_id", "value"])}}),
     "Diary": _open({
         "student_id": {"type": "string"},
+        "from": {"type": "string", "format": "date", "description": "First day answered"},
+        "to": {"type": "string", "format": "date", "description": "Last day answered, inclusive"},
         "days": {"type": "array", "items": _open({
             "date": {"type": "string"},
             "lessons": {"type": "array", "items": _open({
@@ -327,10 +329,13 @@ PATHS = {
     f"{P}/students/{{id}}/diary": {"get": _op(
         "get_diary", "Дневник ученика", "journal", params=[
             _path_id(description="Student id"),
-            _query("from", DATE, "First day (default: Monday of the current week)"),
+            _query("from", DATE, "First day (default: Monday of the current week, see the description)"),
             _query("to", DATE, "Last day, inclusive (default: from + 6 days); at most 366 days"),
         ], ok=(200, "Diary", "The diary"), errors=(400, 404),
-        description="The student, their parents and staff of the school (R-A3); anyone else gets 404.")},
+        description="The student, their parents and staff of the school (R-A3); anyone else gets 404. "
+                    "Without from and to: the school's current week or, when it has no lesson for the "
+                    "student yet (a Monday morning, the holidays), the latest earlier week that has one; "
+                    "from and to in the answer say which week was answered.")},
     f"{P}/notifications": {"get": _op(
         "list_notifications", "Уведомления", "messaging", params=[
             _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}),
@@ -371,6 +376,11 @@ PATHS = {
         "operationId": "portal", "summary": "Портал (HTML)", "tags": ["portal"], "security": [],
         "responses": {"200": {"description": "The portal page",
                               "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+    "/favicon.ico": {"get": {
+        "operationId": "favicon", "summary": "Portal icon", "tags": ["portal"], "security": [],
+        "responses": {"200": {"description": "The icon",
+                              "content": {"image/vnd.microsoft.icon": {"schema": {"type": "string",
+                                                                                  "format": "binary"}}}}}}},
     "/static/{filename}": {"get": {
         "operationId": "portal_static", "summary": "Portal assets", "tags": ["portal"], "security": [],
         "parameters": [{"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
-from flask import Blueprint, Response, current_app, jsonify, render_template
+from flask import Blueprint, Response, current_app, jsonify, render_template, send_from_directory
 from nameko.exceptions import RpcTimeout, UnknownService
 
 from kernel import correlation
@@ -91,3 +91,11 @@ def prometheus_metrics():
 @bp.get("/")
 def portal():
     return render_template("portal.html")
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """The portal's icon (browsers ask for it at this path)."""
+    response = send_from_directory(current_app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon",
+                                   max_age=86400)
+    return response
