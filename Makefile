@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SERVICES := identity journal messaging reports backup
 PROTOS := $(wildcard proto/ejournal/*/v1/*.proto)
 
-.PHONY: run test venv proto migrate services-up test-services test-platform bench bench-diary bench-marks bench-notifications bench-login clean
+.PHONY: run test venv proto migrate services-up test-services test-platform test-sqlite bench bench-diary bench-marks bench-notifications bench-login clean
 
 ## make run: set up, migrate, start every service and the gateway, seed the demo school
 run: venv proto
@@ -18,14 +18,21 @@ test: venv proto
 	bash deploy/local/ensure-services.sh rabbitmq postgresql
 	$(MAKE) --no-print-directory test-services
 	$(MAKE) --no-print-directory test-platform
+	$(MAKE) --no-print-directory test-sqlite
 
 # nameko services run their tests under eventlet's monkey patching...
 test-services:
 	EJOURNAL_TEST_EVENTLET=1 $(PY) -m pytest -q -p no:cacheprovider $(wildcard libs/tests $(addprefix services/,$(addsuffix /tests,$(SERVICES))))
 
-# ...the gateway, the kernel and the cross-service tests without it (gRPC clients).
+# ...the gateway, the kernel and the cross-service tests without it (gRPC clients)...
 test-platform:
 	$(PY) -m pytest -q -p no:cacheprovider $(wildcard services/gateway/tests tests)
+
+# ...and the end-to-end slice, the access attacks and the access matrix once more on
+# a platform on SQLite files in its data dir, the way `make run` starts it.
+SQLITE_E2E := tests/test_e2e_slice.py tests/test_e2e_access.py tests/test_access_matrix.py
+test-sqlite:
+	EJOURNAL_E2E_BACKEND=sqlite $(PY) -m pytest -q -p no:cacheprovider $(SQLITE_E2E)
 
 venv: $(VENV)/.installed
 

@@ -80,6 +80,7 @@ class World:
     def __init__(self, platform):
         self.base = platform.url
         self.env = platform.env
+        self.settings = platform.settings  # the databases as the platform's processes see them
         self.u = uuid.uuid4().hex[:8]
         self.today = dt.datetime.now(ZoneInfo("Europe/Moscow")).date()
         self.api, self.password, self.id, self.login = {}, {}, {}, {}
@@ -107,7 +108,7 @@ def other_school_admin(world: World) -> Api:
     from kernel.events import envelope, record
     from identity import credentials, domain, events, store
 
-    engine = make_engine(world.env["EJOURNAL_IDENTITY_DATABASE_URL"])
+    engine = make_engine(world.settings.database_url("identity"))
     login = world.name("adminx")
     try:
         with transaction(session_factory(engine)) as s:

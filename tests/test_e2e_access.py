@@ -47,7 +47,8 @@ def site(platform):
     parent = user(ct_api, "p", ["parent"])
     ct_api.post(f"/students/{student['id']}/parents", {"parent_id": parent["id"], "relation": "мать"}, expect=201)
     ct_api.put(f"/parents/{parent['id']}/consent", {"given": True, "signed_on": today.isoformat()}, expect=200)
-    return {"base": base, "env": env, "u": u, "admin": admin, "ct": ct, "ct_api": ct_api, "teacher": teacher,
+    return {"base": base, "env": env, "settings": platform.settings, "u": u, "admin": admin, "ct": ct,
+            "ct_api": ct_api, "teacher": teacher,
             "student": student, "parent": parent, "today": today}
 
 
@@ -221,7 +222,7 @@ def _identity_key(site):
     cannot: only the test holds both)."""
     from sqlalchemy import create_engine, text
     from identity import sealing
-    engine = create_engine(site["env"]["EJOURNAL_IDENTITY_DATABASE_URL"])
+    engine = create_engine(site["settings"].database_url("identity"))
     try:
         with engine.connect() as conn:
             kid, sealed = conn.execute(text(

@@ -6,7 +6,7 @@ import sys
 import time
 
 from localrun.launcher import Platform
-from localrun.seed import seed_once
+from localrun.seed import format_logins, seed_once
 
 
 def run() -> int:
@@ -21,8 +21,8 @@ def run() -> int:
     signal.signal(signal.SIGTERM, _stop)
     try:
         platform.start()
-        print("seeding the demo school (first run only)...", flush=True)
-        demo = seed_once(settings.data_dir, platform.url, settings.admin_login, settings.admin_password)
+        demo = seed_once(settings.data_dir, platform.url, settings.admin_login, settings.admin_password,
+                         say=lambda line: print(line, flush=True))
     except Exception as exc:
         print(f"\nstart failed: {exc}", file=sys.stderr)
         platform.stop()
@@ -33,12 +33,8 @@ eJournal is running.
   API:      {platform.url}/api/v1/openapi.json
   Health:   {platform.url}/readyz
   Data:     {settings.data_dir}   (logs in {platform.log_dir})
-
-  Admin login: {settings.admin_login} / {settings.admin_password}
-  Demo logins (password {demo['password']}):""")
-    for role, login in demo["logins"].items():
-        if login != settings.admin_login:
-            print(f"    {role:<28} {login}")
+""")
+    print(format_logins(demo, settings.admin_login, settings.admin_password))
     print("\nCtrl-C stops everything.", flush=True)
     while not stop["now"]:
         platform.watch()

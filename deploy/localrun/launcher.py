@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -26,6 +27,25 @@ from kernel import config
 GRPC_SERVICES = ("identity", "journal", "messaging", "reports")
 
 
+# A crashed process is started again after BACKOFF[0] seconds, doubled after
+# every further crash in a row up to BACKOFF[1]; a process that stayed up for
+# STABLE_AFTER seconds starts the series anew. It is never given up.
+BACKOFF = (1.0, 60.0)
+STABLE_AFTER = 60.0
+
+# What a process's log says when a port it needs is taken.
+PORT_TAKEN = ("Address already in use", "Connection in use", "cannot bind", "Failed to bind")
+
+
+class StartFailed(RuntimeError):
+    """The platform did not start; ``port_taken`` when a process found one of
+    its ports in use (another instance, or a port race)."""
+
+    def __init__(self, message: str, port_taken: bool = False):
+        super().__init__(message)
+        self.port_taken = port_taken
+
+
 @dataclass
 class Proc:
     name: str
@@ -33,6 +53,10 @@ class Proc:
     popen: subprocess.Popen | None = None
     log: Path | None = None
     restarts: int = 0
+    crashes: int = 0                 # crashes in a row (reset once it stays up)
+    started: float = 0.0             # clock() at the last spawn
+    log_offset: int = 0              # the log's size at the last spawn
+    restart_at: float | None = None  # when a crashed process starts again
 
 
 def processes(python: str = sys.executable) -> list[Proc]:
@@ -45,6 +69,15 @@ def processes(python: str = sys.executable) -> list[Proc]:
     procs.append(Proc("backup-worker", [python, "-m", "backup.worker"]))
     procs.append(Proc("gateway", [python, "-m", "gunicorn", "-c", "python:gateway.gunicorn_conf", "gateway.wsgi:app"]))
     return procs
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
 
 
 def ensure_vhost(amqp_uri: str) -> None:
@@ -97,10 +130,18 @@ def _http(url, method, user, password, body=None):
 class Platform:
     """The platform's processes for one set of settings (environment)."""
 
-    def __init__(self, env: dict | None = None, python: str = sys.executable, quiet: bool = False):
-        self.env = {**os.environ, **(env or {})}
+    def __init__(self, env: dict | None = None, python: str = sys.executable, quiet: bool = False,
+                 backoff: tuple[float, float] = BACKOFF, stable_after: float = STABLE_AFTER,
+                 clock=time.monotonic, out=None):
+        # a None value removes the variable (e.g. a DATABASE_URL of the caller's shell)
+        merged = {**os.environ, **(env or {})}
+        self.env = {k: v for k, v in merged.items() if v is not None}
         self.python = python
         self.quiet = quiet
+        self.backoff = backoff
+        self.stable_after = stable_after
+        self.clock = clock
+        self.out = out  # where messages go (default: print, unless quiet)
         old = os.environ.copy()
         os.environ.update(self.env)
         try:
@@ -118,8 +159,17 @@ class Platform:
         return f"http://{self.settings.gateway_host}:{self.settings.gateway_port}"
 
     def say(self, text: str) -> None:
-        if not self.quiet:
+        if self.out is not None:
+            self.out(text)
+        elif not self.quiet:
             print(text, flush=True)
+
+    def say_anyway(self, text: str) -> None:
+        """Told even by a quiet platform (on stderr: pytest shows it with a failure)."""
+        if self.out is not None:
+            self.out(text)
+        else:
+            print(text, file=sys.stderr, flush=True)
 
     def env_of(self, name: str | None) -> dict:
         """The environment of the process ``name`` (None: a one-off step).
@@ -151,20 +201,26 @@ class Platform:
         self.run_step("-m", "kernel.topology")
         return self.run_step("-m", "identity.bootstrap").strip()
 
-    def start(self, timeout: float = 120.0) -> None:
+    def start(self, timeout: float = 120.0, table: list[Proc] | None = None) -> None:
+        """Prepare, start every process of ``table`` (default
+        :func:`processes`) and wait for /readyz; :class:`StartFailed` if a
+        process exits or the platform is not ready within ``timeout``."""
         bootstrap = self.prepare()
         self.say(bootstrap)
-        for proc in processes(self.python):
+        for proc in table if table is not None else processes(self.python):
             self._spawn(proc)
             self.procs.append(proc)
         self.wait_ready(timeout)
+        self.check_alive()
 
     def _spawn(self, proc: Proc) -> None:
         proc.log = self.log_dir / f"{proc.name}.log"
         handle = open(proc.log, "ab")
+        proc.log_offset = handle.tell()
         proc.popen = subprocess.Popen(proc.argv, env=self.env_of(proc.name), stdout=handle, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, start_new_session=True)
         handle.close()
+        proc.started = self.clock()
 
     def wait_ready(self, timeout: float = 120.0) -> dict:
         deadline = time.monotonic() + timeout
@@ -173,30 +229,69 @@ class Platform:
             self.check_alive()
             try:
                 with urllib.request.urlopen(self.url + "/readyz", timeout=5) as resp:
-                    if resp.status == 200:
+                    # a gateway of another instance on our port is not ours
+                    if resp.status == 200 and self._gateway_listening():
                         return json.loads(resp.read())
             except urllib.error.HTTPError as exc:
                 last = exc.read().decode(errors="replace")
             except (urllib.error.URLError, OSError) as exc:
                 last = str(exc)
             time.sleep(0.5)
-        raise RuntimeError(f"the platform did not become ready in {timeout:.0f}s: {last}\n{self.tails()}")
+        raise StartFailed(f"the platform did not become ready in {timeout:.0f}s: {last}\n{self.tails()}",
+                          self.port_taken())
+
+    def _gateway_listening(self) -> bool:
+        """Our gunicorn bound its port (its log says so), or there is no
+        gateway in this platform's table."""
+        gateway = [p for p in self.procs if p.name == "gateway"]
+        return not gateway or "Listening at:" in self.log_since_spawn(gateway[0])
 
     def check_alive(self) -> None:
         for proc in self.procs:
             if proc.popen and proc.popen.poll() is not None:
-                raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}\n{self.tail(proc)}")
+                raise StartFailed(f"{proc.name} exited with {proc.popen.returncode}\n{self.tail(proc)}",
+                                  self.port_taken())
 
-    def watch(self, max_restarts: int = 3) -> None:
-        """Restart a process that died (a few times), telling the user."""
+    def port_taken(self) -> bool:
+        """A process of this start found a port of ours in use."""
+        return any(mark in self.log_since_spawn(proc) for proc in self.procs for mark in PORT_TAKEN)
+
+    def log_since_spawn(self, proc: Proc) -> str:
+        try:
+            with open(proc.log, "rb") as handle:
+                handle.seek(proc.log_offset)
+                return handle.read().decode(errors="replace")
+        except (OSError, TypeError):
+            return ""
+
+    def watch(self) -> None:
+        """Restart every process that died, never giving up: after
+        ``backoff[0]`` seconds, doubling with each crash in a row up to
+        ``backoff[1]``; a process that stayed up ``stable_after`` seconds
+        starts the series anew. Every crash (exit code, log, last lines)
+        and every restart is told. Call it about once a second."""
+        now = self.clock()
         for proc in self.procs:
-            if proc.popen and proc.popen.poll() is not None:
-                code = proc.popen.returncode
-                if proc.restarts >= max_restarts:
-                    continue
+            if proc.popen is None:
+                continue
+            code = proc.popen.poll()
+            if code is None:
+                continue
+            if proc.restart_at is None:
+                if now - proc.started >= self.stable_after:
+                    proc.crashes = 0
+                proc.crashes += 1
+                delay = min(self.backoff[1], self.backoff[0] * 2 ** (proc.crashes - 1))
+                proc.restart_at = now + delay
+                lines = self.log_since_spawn(proc).splitlines()[-5:]
+                self.say(f"! {proc.name} {describe_exit(code)} (crash {proc.crashes} in a row); "
+                         f"restarting in {delay:g} s; log: {proc.log}"
+                         + "".join(f"\n    | {line}" for line in lines))
+            elif now >= proc.restart_at:
+                proc.restart_at = None
                 proc.restarts += 1
-                self.say(f"! {proc.name} exited with {code}; restarting ({proc.restarts}/{max_restarts}); log: {proc.log}")
                 self._spawn(proc)
+                self.say(f"  {proc.name} restarted (pid {proc.popen.pid}, restart {proc.restarts})")
 
     def tail(self, proc: Proc, lines: int = 30) -> str:
         try:
@@ -230,69 +325,124 @@ class Platform:
         self.procs = []
 
 
-def _free_base(span: int = 40) -> int:
-    """A port base with ``span`` free ports after it (and a free gateway port)."""
+SPAN = 40  # ports a platform takes from its base: offsets 1..30, SMTP at 38, the gateway at 39
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = open("/proc/sys/net/ipv4/ip_local_port_range").read().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _free_base(span: int = SPAN, rng: random.Random | None = None) -> int:
+    """A port base with ``span`` free ports after it (the gateway's
+    included), below the kernel's ephemeral range so that no outgoing
+    connection takes one of them between this probe and the bind, and away
+    from `make run`'s defaults (8080, 8100..8130). Probing releases the
+    ports again: :func:`start_throwaway` retries when a race is lost."""
+    rng = rng or random.SystemRandom()
+    low, high = 10000, _ephemeral_range()[0] - span - 1
+    if high <= low:
+        low, high = 61000, 65000 - span
     for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + span >= 65000:
-            continue
-        ok = True
-        for port in range(base, base + span + 1):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
+        base = rng.randrange(low, high)
+        if all(_port_free(port) for port in range(base, base + span + 1)):
             return base
     raise RuntimeError("no free port range")
 
 
-def platform_env(tmp_path, pg, label: str) -> dict:
-    """Settings for a throwaway platform (tests, benchmarks): free ports, a
-    new vhost, a temporary data dir and new PostgreSQL databases made by
-    ``pg`` (a :class:`kernel.testing.PgDatabases`)."""
-    base = _free_base()
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def port_env(base: int) -> dict:
+    """The port settings of a platform whose ports start at ``base``."""
+    return {"EJOURNAL_PORT_BASE": str(base), "EJOURNAL_GATEWAY_PORT": str(base + SPAN - 1),
+            "EJOURNAL_SMTP_PORT": str(base + SPAN - 2)}
+
+
+BACKENDS = ("postgresql", "sqlite")
+
+
+def platform_env(tmp_path, pg, label: str, backend: str = "postgresql") -> dict:
+    """Settings for a throwaway platform (tests, benchmarks) without its
+    ports: a new vhost, a temporary data dir and, on ``postgresql``, new
+    databases made by ``pg`` (a :class:`kernel.testing.PgDatabases`); on
+    ``sqlite`` no database setting at all, so every service takes its
+    `make run` default, ``sqlite:///<data dir>/<service>.db``."""
     env = {
         "EJOURNAL_DATA_DIR": str(tmp_path / "data"),
-        "EJOURNAL_PORT_BASE": str(base),
-        "EJOURNAL_GATEWAY_PORT": str(base + 39),
         "EJOURNAL_AMQP_URI": f"amqp://guest:guest@127.0.0.1:5672/ejt-{label}-{uuid.uuid4().hex[:8]}",
         "EJOURNAL_ADMIN_LOGIN": "root.admin",
         "EJOURNAL_ADMIN_PASSWORD": "root-admin-password-1",
         "EJOURNAL_GATEWAY_WORKERS": "2",
         # messaging's e-mail goes to an SMTP server on a reserved port of the
-        # range; tests that read e-mail start one there (tests/test_e2e_messaging.py).
-        # Until then the mailer retries with a short backoff.
+        # range (port_env); tests that read e-mail start one there
+        # (tests/test_e2e_messaging.py). Until then the mailer retries with a short backoff.
         "EJOURNAL_SMTP_HOST": "127.0.0.1",
-        "EJOURNAL_SMTP_PORT": str(base + 38),
         "EJOURNAL_MAIL_POLL": "0.2",
         "EJOURNAL_MAIL_BACKOFF": "0.5",
         "EJOURNAL_MAIL_MAX_BACKOFF": "2",
         "EJOURNAL_MAIL_MAX_ATTEMPTS": "200",
     }
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}")
     for name in config.SERVICES:
-        env[f"EJOURNAL_{name.upper()}_DATABASE_URL"] = pg.create(f"{label}_{name}")
+        key = f"EJOURNAL_{name.upper()}_DATABASE_URL"
+        env[key] = pg.create(f"{label}_{name}") if backend == "postgresql" else None
     return env
 
 
+def start_throwaway(env: dict, *, timeout: float = 180.0, attempts: int = 4, choose_base=None,
+                    out=None) -> Platform:
+    """Start a platform with ``env`` on free ports; when a process finds a
+    port taken (another instance, or a race lost since the probe), stop and
+    start again on another base, up to ``attempts`` times.
+    ``choose_base()`` picks a base (default :func:`_free_base`)."""
+    choose_base = choose_base or _free_base
+    for attempt in range(1, attempts + 1):
+        base = choose_base()
+        platform = Platform({**env, **port_env(base)}, quiet=True, out=out)
+        try:
+            platform.start(timeout=timeout)
+            return platform
+        except StartFailed as exc:
+            platform.stop()
+            if not exc.port_taken or attempt == attempts:
+                raise
+            platform.say_anyway(f"a port of base {base} is taken; starting again on another base "
+                                f"(attempt {attempt + 1}/{attempts})")
+        except BaseException:
+            platform.stop()
+            raise
+    raise AssertionError("unreachable")
+
+
 @contextlib.contextmanager
-def throwaway_platform(tmp_dir, label: str, *, timeout: float = 180.0, extra_env: dict | None = None):
-    """A whole platform on new PostgreSQL databases, a new vhost, free
-    ports and ``tmp_dir``, started and ready; everything it made is removed
-    on exit (tests and benchmarks)."""
+def throwaway_platform(tmp_dir, label: str, *, timeout: float = 180.0, extra_env: dict | None = None,
+                       backend: str = "postgresql", choose_base=None, attempts: int = 4):
+    """A whole platform on ``backend`` (new PostgreSQL databases, or SQLite
+    files in the data dir as `make run` keeps them), a new vhost, free ports
+    and ``tmp_dir``, started and ready; everything it made is removed on
+    exit (tests and benchmarks)."""
     from kernel.testing import PgDatabases, admin_url
 
-    pg = PgDatabases(admin_url())
-    env = {**platform_env(Path(tmp_dir), pg, label), **(extra_env or {})}
-    platform = Platform(env, quiet=True)
+    pg = PgDatabases(admin_url()) if backend == "postgresql" else None
+    env = {**platform_env(Path(tmp_dir), pg, label, backend), **(extra_env or {})}
+    platform = None
     try:
-        platform.start(timeout=timeout)
+        platform = start_throwaway(env, timeout=timeout, attempts=attempts, choose_base=choose_base)
         yield platform
     finally:
-        platform.stop()
+        if platform is not None:
+            platform.stop()
         delete_vhost(env["EJOURNAL_AMQP_URI"])
-        pg.drop_all()
+        if pg is not None:
+            pg.drop_all()

@@ -29,6 +29,16 @@ STAFF = [
     ("popov", "Попов Дмитрий Андреевич", ["teacher"]),
 ]
 
+# What `make run` says of each staff login.
+STAFF_DUTIES = {
+    "director": "director",
+    "deputy": "deputy head",
+    "smirnova": "teacher of maths, class teacher of 5А",
+    "kuznetsov": "teacher of Russian and literature (5А)",
+    "volkova": "teacher of maths and Russian, class teacher of 1А",
+    "popov": "teacher of PE (5А)",
+}
+
 STUDENTS_5A = [
     ("ivanov.petr", "Иванов Пётр Алексеевич", "М", "Иванова Мария Сергеевна"),
     ("petrova.anna", "Петрова Анна Игоревна", "Ж", "Петров Игорь Викторович"),
@@ -66,7 +76,13 @@ TOPICS = {
 
 
 def year_bounds(today: dt.date):
-    start_year = today.year if today.month >= 8 else today.year - 1
+    """The school year the demo shows: the one of the latest quarter that
+    ended before ``today``, so that the demo always has a finished quarter
+    with final marks. From 27 October (1st quarter over) on that is the year
+    begun this September; before it (January to May: the year begun last
+    September; June to 26 October: last year, its 4th quarter finished) the
+    year begun the September before."""
+    start_year = today.year if (today.month, today.day) > (10, 26) else today.year - 1
     y0, y1 = start_year, start_year + 1
     periods = [
         ("1 четверть", dt.date(y0, 9, 1), dt.date(y0, 10, 26)),
@@ -172,27 +188,49 @@ def seed(base_url: str, admin_login: str, admin_password: str, today: dt.date | 
         "to_parents_of_class": c5a["id"], "subject": "Экскурсия",
         "body": "Уважаемые родители! В следующую среду класс едет на экскурсию в музей. Классный руководитель."}))
 
-    logins = {
-        "admin": admin_login,
-        "director": "director", "deputy": "deputy", "class teacher 5А (maths)": "smirnova",
-        "teacher (Russian)": "kuznetsov", "student 5А": "ivanov.petr", "parent": "parent.ivanov.petr",
-    }
-    return {"logins": logins, "password": DEMO_PASSWORD, "lessons": lessons, **extras,
-            "classes": {"5А": c5a["id"], "1А": c1a["id"]}, "year_id": year["id"],
+    users = [{"login": admin_login, "id": admin.user["id"], "role": "administrator"}]
+    users += [{"login": login, "id": people[login], "role": STAFF_DUTIES[login]} for login, *_ in STAFF]
+    for cls, rows in (("5А", STUDENTS_5A), ("1А", STUDENTS_1A)):
+        for login, *_ in rows:
+            users.append({"login": login, "id": people[login], "role": f"student of {cls}", "class": cls})
+            users.append({"login": "parent." + login, "id": people["parent." + login],
+                          "role": f"parent of {login}", "class": cls})
+    return {"users": users, "password": DEMO_PASSWORD, "lessons": lessons, **extras,
+            "classes": {"5А": c5a["id"], "1А": c1a["id"]}, "year_id": year["id"], "year": name,
             "periods": {p["name"]: p["id"] for p in year["periods"]}}
 
 
+def format_logins(demo: dict, admin_login: str, admin_password: str) -> str:
+    """Every demo login with its role and class, as `make run` prints it
+    (a marker of an older seed has only ``logins``: role -> login)."""
+    users = demo.get("users") or [{"login": login, "role": role} for role, login in demo.get("logins", {}).items()]
+    lines = [f"  Admin login: {admin_login} / {admin_password}",
+             f"  Demo logins (password {demo['password']}; ids in demo-seed.json):"]
+    width = max([len(u["login"]) for u in users] + [10]) + 2
+    for user in users:
+        if user["login"] != admin_login:
+            lines.append(f"    {user['login']:<{width}}{user['role']}")
+    return "\n".join(lines)
+
+
 def term_bounds(periods, today: dt.date):
-    """A full term to show: the previous quarter and the current one up to
-    yesterday when the current one has just begun, else the current one."""
+    """The term the demo shows: from the start of the finished quarter (the
+    latest one that ended before ``today``) to yesterday, within the year;
+    (None, None) when no quarter has ended yet."""
     ordered = sorted((a, b) for _, a, b in periods)
-    for i, (a, b) in enumerate(ordered):
-        if a <= today <= b:
-            if (today - a).days < 28 and i > 0:
-                return ordered[i - 1][0], today - dt.timedelta(days=1)
-            return a, today - dt.timedelta(days=1)
-    past = [p for p in ordered if p[1] < today]
-    return (past[-1][0], past[-1][1]) if past else (None, None)
+    finished = [(a, b) for a, b in ordered if b < today]
+    if not finished:
+        return None, None
+    return finished[-1][0], min(today - dt.timedelta(days=1), ordered[-1][1])
+
+
+def finished_quarters(periods, today: dt.date) -> list[str]:
+    """The names of the quarters of the demo's term that are over: the ones
+    that get final marks."""
+    first, _ = term_bounds(periods, today)
+    if first is None:
+        return []
+    return [name for name, a, b in periods if first <= b < today]
 
 
 # How the demo's past term was kept on paper before the school moved to this
@@ -319,8 +357,7 @@ def seed_term(base_url, today, rng, periods, year, subjects, c5a, c1a, students_
             "entries": [{"student_id": students_5a[0], "status": "excused"}],
             "reason": "Заявление родителей: семейные обстоятельства"})
     finals = 0
-    ended = [p for p in year["periods"] if dt.date.fromisoformat(p["ends_on"]) < today
-             and dt.date.fromisoformat(p["ends_on"]) >= first]
+    ended = [p for p in year["periods"] if p["name"] in finished_quarters(periods, today)]
     for period in ended:
         for student in students_5a:
             api["smirnova"].put("/final-marks", {"student_id": student, "subject_id": subjects["Математика"],
@@ -331,10 +368,15 @@ def seed_term(base_url, today, rng, periods, year, subjects, c5a, c1a, students_
                      "imported": sum(1 for _, body in plan if dt.date.fromisoformat(body["date"]) < live_from)}
 
 
-def seed_once(data_dir: Path, base_url: str, admin_login: str, admin_password: str) -> dict:
+def seed_once(data_dir: Path, base_url: str, admin_login: str, admin_password: str, *, say=print,
+              today: dt.date | None = None, seed_school=None) -> dict:
+    """The demo school of this data dir: seeded on the first run (telling
+    so), read back from the marker file on every later one."""
     marker = data_dir / MARKER
     if marker.exists():
+        say(f"the demo school was seeded on an earlier run ({marker})")
         return json.loads(marker.read_text())
-    result = seed(base_url, admin_login, admin_password)
+    say("seeding the demo school (first run only, a few minutes)...")
+    result = (seed_school or seed)(base_url, admin_login, admin_password, today=today)
     marker.write_text(json.dumps(result, ensure_ascii=False, indent=2))
     return result

@@ -86,7 +86,9 @@ def serve(service: str, port: int, metrics_port: int, register: Callable[[grpc.S
     log = logging.getLogger("kernel.grpcserver")
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), interceptors=[_Observe(service)],
                          options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                                  ("grpc.max_send_message_length", 64 * 1024 * 1024)])
+                                  ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                                  # a port another instance holds is an error, not a shared port
+                                  ("grpc.so_reuseport", 0)])
     names = register(server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

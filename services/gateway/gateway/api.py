@@ -219,10 +219,12 @@ def diary(id):
         raise validation_error([{"field": "from", "message": text(span)}])
     first, last = span
     authorize("diary.read", "student", id)
+    # no dates: the journal picks the week (the current one, or the latest with lessons when it is empty)
+    default = not q.get("from") and not q.get("to")
     reply = current_clients().journal.GetDiary(journal_pb2.DiaryRequest(
         student_id=id, school_id=g.principal.school_id,
-        from_date=first.isoformat(), to_date=last.isoformat()))
-    return jsonify(convert.diary(reply))
+        from_date="" if default else first.isoformat(), to_date="" if default else last.isoformat()))
+    return jsonify(convert.diary(reply, first, last))
 
 
 # -- messaging, reports, backups ------------------------------------------------

@@ -170,7 +170,7 @@ def _security_headers(response) -> None:
     headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
     headers["Content-Security-Policy"] = PORTAL_CSP if response.mimetype == "text/html" else JSON_CSP
-    if not request.path.startswith("/static/"):
+    if not request.path.startswith("/static/") and request.path != "/favicon.ico":
         headers["Cache-Control"] = "no-store"
 
 

@@ -331,6 +331,24 @@ class Clients:
         reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
+    def worker_health(self, timeout: float = 2.0) -> str:
+        """The backup worker's /healthz (it serves no RPC): "ok", or why not.
+        Its address: ``EJOURNAL_BACKUP_WORKER_HEALTH_URL``, by default its
+        metrics port on the gRPC host."""
+        import urllib.error
+        import urllib.request
+        url = os.environ.get("EJOURNAL_BACKUP_WORKER_HEALTH_URL") or (
+            f"http://{self.settings.grpc_host}:{self.settings.port('backup.worker.metrics')}/healthz")
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:
+                return "ok" if resp.status == 200 else "unhealthy"
+        except urllib.error.HTTPError:
+            return "unhealthy"
+        except TimeoutError:
+            return "timeout"
+        except (urllib.error.URLError, OSError) as exc:
+            return "timeout" if isinstance(getattr(exc, "reason", None), TimeoutError) else "unavailable"
+
     def _fetch_jwks(self) -> str:
         from ejournal.identity.v1 import identity_pb2
         return self.identity.GetPublicKeys(identity_pb2.PublicKeysRequest()).jwks_json

@@ -31,10 +31,14 @@ def profile(reply) -> dict:
     }
 
 
-def diary(reply) -> dict:
-    """journal ``Diary`` as ``GET /students/{id}/diary`` ("" attendance is null)."""
+def diary(reply, first: dt.date, last: dt.date) -> dict:
+    """journal ``Diary`` as ``GET /students/{id}/diary`` ("" attendance is
+    null); ``from``/``to`` the range the journal answered (``first``/``last``,
+    the one asked, if it does not say)."""
     return {
         "student_id": reply.student_id,
+        "from": reply.from_date or first.isoformat(),
+        "to": reply.to_date or last.isoformat(),
         "days": [{
             "date": day.date,
             "lessons": [{
@@ -62,7 +66,8 @@ def diary_range(start: str | None, end: str | None, today: dt.date) -> tuple[dt.
     """The diary's (from, to), inclusive, from already-validated YYYY-MM-DD
     strings or None; a problem key of gateway.messages if the range is bad.
 
-    Neither given: the current week; one given: a week from/to it.
+    Neither given: the current week (the journal answers the latest week
+    with lessons instead when it is empty); one given: a week from/to it.
     """
     week = dt.timedelta(days=6)
     first = dt.date.fromisoformat(start) if start else None

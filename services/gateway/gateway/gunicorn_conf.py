@@ -23,6 +23,16 @@ keepalive = 5
 limit_request_line = 8190
 limit_request_fields = 100
 
+# gunicorn's control socket (gunicornc) is per instance, under the data dir:
+# its default ($XDG_RUNTIME_DIR or ~/.gunicorn/gunicorn.ctl) is one path that
+# every gateway on the machine would share.
+control_socket = str(_settings.data_dir / "run" / f"gateway-{_settings.gateway_port}.ctl")
+if len(control_socket.encode()) > 100:  # AF_UNIX paths end at 107 bytes
+    import hashlib
+    import tempfile
+    _tag = hashlib.sha256(str(_settings.data_dir).encode()).hexdigest()[:16]
+    control_socket = os.path.join(tempfile.gettempdir(), f"ejournal-{_tag}-{_settings.gateway_port}.ctl")
+
 # Must be in the environment before any worker imports prometheus_client.
 _prom_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(
     _settings.data_dir / "prometheus" / f"gateway-{_settings.gateway_port}")

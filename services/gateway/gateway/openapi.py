@@ -194,6 +194,8 @@ RESPONSE_SCHEMAS = {
         ["id", "student_id", "value"])}}),
     "Diary": _open({
         "student_id": {"type": "string"},
+        "from": {"type": "string", "format": "date", "description": "First day answered"},
+        "to": {"type": "string", "format": "date", "description": "Last day answered, inclusive"},
         "days": {"type": "array", "items": _open({
             "date": {"type": "string"},
             "lessons": {"type": "array", "items": _open({
@@ -364,10 +366,13 @@ PATHS = {
     f"{P}/students/{{id}}/diary": {"get": _op(
         "get_diary", "Дневник ученика", "journal", params=[
             _path_id(description="Student id"),
-            _query("from", DATE, "First day (default: Monday of the current week)"),
+            _query("from", DATE, "First day (default: Monday of the current week, see the description)"),
             _query("to", DATE, "Last day, inclusive (default: from + 6 days); at most 366 days"),
         ], ok=(200, "Diary", "The diary"), errors=(400, 404),
-        description="The student, their parents and staff of the school (R-A3); anyone else gets 404.")},
+        description="The student, their parents and staff of the school (R-A3); anyone else gets 404. "
+                    "Without from and to: the school's current week or, when it has no lesson for the "
+                    "student yet (a Monday morning, the holidays), the latest earlier week that has one; "
+                    "from and to in the answer say which week was answered.")},
     f"{P}/notifications": {"get": _op(
         "list_notifications", "Уведомления", "messaging", params=[
             _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}),
@@ -395,8 +400,11 @@ PATHS = {
     "/healthz": {"get": _op("healthz", "Liveness", "ops", public=True, ok=(200, "Health", "Alive"))},
     "/readyz": {"get": _op(
         "readyz", "Readiness", "ops", public=True, ok=(200, "Readiness", "Every service answers"),
-        description="Calls health on every nameko service and the gRPC health check of every gRPC "
-                    "server; 503 SERVICE_UNAVAILABLE with details.failed when one does not answer.")},
+        description="One check per process: health on every nameko service (`<service>.rpc`), the gRPC "
+                    "health check of every gRPC server (`<service>.grpc`) and the backup worker's "
+                    "/healthz (`backup.worker`); 503 SERVICE_UNAVAILABLE with details.failed when one "
+                    "does not answer (a process that is down shows as timeout, unavailable or "
+                    "not_running).")},
     "/metrics": {"get": {
         "operationId": "metrics", "summary": "Prometheus metrics", "tags": ["ops"], "security": [],
         "responses": {"200": {"description": "Prometheus text format",
@@ -405,6 +413,11 @@ PATHS = {
         "operationId": "portal", "summary": "Портал (HTML)", "tags": ["portal"], "security": [],
         "responses": {"200": {"description": "The portal page",
                               "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+    "/favicon.ico": {"get": {
+        "operationId": "favicon", "summary": "Portal icon", "tags": ["portal"], "security": [],
+        "responses": {"200": {"description": "The icon",
+                              "content": {"image/vnd.microsoft.icon": {"schema": {"type": "string",
+                                                                                  "format": "binary"}}}}}}},
     "/static/{filename}": {"get": {
         "operationId": "portal_static", "summary": "Portal assets", "tags": ["portal"], "security": [],
         "parameters": [{"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}],

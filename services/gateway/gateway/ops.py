@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
-from flask import Blueprint, Response, current_app, jsonify, render_template
+from flask import Blueprint, Response, current_app, jsonify, render_template, send_from_directory
 from nameko.exceptions import RpcTimeout, UnknownService
 
 from kernel import correlation
@@ -32,8 +32,10 @@ def _describe(exc: BaseException) -> str:
 
 
 def readiness(clients, timeout: float, correlation_id: str | None) -> dict:
-    """``{"<service>.rpc"|"<service>.grpc": "ok"|problem}``, checked concurrently
-    so that one dead service costs ``timeout`` once, not once per service."""
+    """``{"<service>.rpc"|"<service>.grpc"|"backup.worker": "ok"|problem}``:
+    one check per process behind the gateway (the backup worker's is its
+    /healthz), checked concurrently so that one dead process costs
+    ``timeout`` once, not once per process."""
 
     def rpc_check(service):
         correlation.set(correlation_id)
@@ -51,8 +53,15 @@ def readiness(clients, timeout: float, correlation_id: str | None) -> dict:
             return _describe(exc)
         return "ok" if status == "SERVING" else status.lower()
 
+    def worker_check(_):
+        try:
+            return clients.worker_health(timeout=timeout)
+        except Exception as exc:
+            return _describe(exc)
+
     jobs = [(f"{s}.rpc", rpc_check, s) for s in NAMEKO_SERVICES]
     jobs += [(f"{s}.grpc", grpc_check, s) for s in GRPC_SERVICES]
+    jobs.append(("backup.worker", worker_check, None))
     with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="readyz") as pool:
         futures = [(name, pool.submit(fn, service)) for name, fn, service in jobs]
         return {name: future.result() for name, future in futures}
@@ -82,3 +91,11 @@ def prometheus_metrics():
 @bp.get("/")
 def portal():
     return render_template("portal.html")
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """The portal's icon (browsers ask for it at this path)."""
+    response = send_from_directory(current_app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon",
+                                   max_age=86400)
+    return response

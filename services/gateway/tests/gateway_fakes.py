@@ -127,6 +127,7 @@ class FakeClients:
         self.now = 1000.0
         self._jwks = JwksCache(self._fetch, min_interval=10.0, clock=lambda: self.now)
         self.health: dict = {}
+        self.worker = "ok"
 
     def _fetch(self):
         self.jwks_fetches += 1
@@ -145,6 +146,9 @@ class FakeClients:
 
     def grpc_health(self, service, timeout=2.0):
         return _answer(self.health.get(service, "SERVING"))
+
+    def worker_health(self, timeout=2.0):
+        return _answer(self.worker)
 
     def last_rpc(self) -> dict:
         assert self.rpc_calls, "no RPC was made"

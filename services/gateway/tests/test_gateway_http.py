@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from gateway_doc import assert_documented
+
 P = "/api/v1"
 
 
@@ -37,6 +39,18 @@ def test_portal_page_csp_allows_only_own_assets(client):
     assert 'lang="ru"' in html and "Вход" in html and "Мой профиль" in html and "Дневник" in html
     for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', html):
         assert client.get(asset).status_code == 200
+
+
+def test_favicon_is_an_icon(client):
+    """/favicon.ico answered 404 (JSON) to every browser."""
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.mimetype == "image/vnd.microsoft.icon"
+    body = response.get_data()
+    assert body[:4] == b"\x00\x00\x01\x00" and b"PNG" in body[:40]  # an ICO holding one PNG image
+    assert "no-store" not in response.headers.get("Cache-Control", "")
+    assert_documented(response, "/favicon.ico", "GET")
+    assert 'href="/favicon.ico"' in client.get("/").get_data(as_text=True)
 
 
 def test_no_cors_preflight(client):

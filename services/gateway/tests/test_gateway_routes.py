@@ -193,17 +193,28 @@ def test_diary_forbidden_denial_is_403(client, fake, auth):
     assert fake.journal.calls == []
 
 
-def test_diary_defaults_to_the_current_week(client, fake, auth):
+def test_diary_defaults_to_the_week_the_journal_picks(client, fake, auth):
+    """Without dates the journal picks the week (the current one, or the
+    latest with lessons when it is empty); the answer says which it was."""
     fake.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=True)
-    fake.journal.answers["GetDiary"] = journal_pb2.Diary(student_id="st1")
+    fake.journal.answers["GetDiary"] = journal_pb2.Diary(student_id="st1", from_date="2026-10-19",
+                                                         to_date="2026-10-25")
     response = client.get(f"{P}/students/st1/diary", headers=auth(roles=["student"]))
     assert response.status_code == 200
     (req,) = fake.journal.called("GetDiary")
-    first, last = dt.date.fromisoformat(req.from_date), dt.date.fromisoformat(req.to_date)
-    assert first.weekday() == 0 and (last - first).days == 6
-    # the school's week (Europe/Moscow by default), not the server's UTC one
-    from zoneinfo import ZoneInfo
-    assert first <= dt.datetime.now(ZoneInfo("Europe/Moscow")).date() <= last
+    assert (req.from_date, req.to_date) == ("", "")
+    assert (response.get_json()["from"], response.get_json()["to"]) == ("2026-10-19", "2026-10-25")
+    assert_documented(response, f"{P}/students/{{id}}/diary", "GET")
+
+
+def test_diary_range_asked_is_passed_and_answered(client, fake, auth):
+    fake.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=True)
+    fake.journal.answers["GetDiary"] = journal_pb2.Diary(student_id="st1")
+    response = client.get(f"{P}/students/st1/diary?from=2026-10-05", headers=auth(roles=["student"]))
+    (req,) = fake.journal.called("GetDiary")
+    assert (req.from_date, req.to_date) == ("2026-10-05", "2026-10-11")
+    # a journal that does not say: the range asked
+    assert (response.get_json()["from"], response.get_json()["to"]) == ("2026-10-05", "2026-10-11")
 
 
 @pytest.mark.parametrize("query", ["from=2026-13-01", "to=12.10.2026", "from=2026-10-18&to=2026-10-12",

@@ -32,7 +32,9 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
 
     def GetDiary(self, request, context):
         """A student's lessons, marks and attendance, days sorted, lessons by
-        date then subject; one query whatever the range (store.diary_rows)."""
+        date then subject; one query whatever the range (store.diary_rows).
+        Without dates: the current week, or the latest earlier week with
+        lessons when it has none (two more queries, on that path only)."""
         if not request.student_id or not request.school_id:
             abort(context, grpc.StatusCode.INVALID_ARGUMENT, "VALIDATION_ERROR",
                   "Не указан ученик или школа")
@@ -44,9 +46,19 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
         with self.sessions() as session:
             rows = store.diary_rows(session, school_id=request.school_id, student_id=request.student_id,
                                     start=start, end=end)
+            if rows and not request.from_date and not request.to_date and not any(row[1] for row in rows):
+                # the default week is empty (a Monday morning, holidays): the latest week with lessons
+                latest = store.latest_diary_date(session, school_id=request.school_id,
+                                                 student_id=request.student_id, before=start)
+                if latest is not None:
+                    start, end = domain.week_bounds(latest)
+                    rows = store.diary_rows(session, school_id=request.school_id, student_id=request.student_id,
+                                            start=start, end=end)
         if not rows:
             abort(context, grpc.StatusCode.NOT_FOUND, "NOT_FOUND", "Ученик не найден")
-        return build_diary(request.student_id, rows)
+        diary = build_diary(request.student_id, rows)
+        diary.from_date, diary.to_date = start.isoformat(), end.isoformat()
+        return diary
 
     def GetClassJournal(self, request, context):
         """The class journal grid (journal.grid)."""

@@ -593,26 +593,45 @@ def diary_rows(session: Session, *, school_id: str, student_id: str, start: dt.d
 _DIARY = None
 
 
-def _diary_statement():
-    """:func:`diary_rows`' statement, built once (its bind parameters are
-    ``student``, ``school``, ``start``, ``end``)."""
+def latest_diary_date(session: Session, *, school_id: str, student_id: str, before: dt.date) -> dt.date | None:
+    """The date of the student's latest lesson before ``before`` (the
+    lessons :func:`diary_rows` shows), or None."""
     student, school = bindparam("student", type_=REF), bindparam("school", type_=REF)
-    start, end = bindparam("start", type_=Date), bindparam("end", type_=Date)
-    p, l, s, e = Person.__table__, Lesson.__table__, Subject.__table__, Enrolment.__table__
-    a, m, sg, sm = AttendanceEntry.__table__, Mark.__table__, Subgroup.__table__, SubgroupMember.__table__
+    l = Lesson.__table__
+    query = select(func.max(l.c.date)).where(
+        l.c.school_id == school, l.c.date < bindparam("before", type_=Date), *_diary_lesson_filter(student))
+    return session.connection().execute(query, {"student": student_id, "school": school_id,
+                                                "before": before}).scalar()
+
+
+def _diary_lesson_filter(student) -> tuple:
+    """Which lessons are the student's: of a class they were in on the
+    lesson's date (an EXISTS), and of their subgroup or the whole class."""
+    l, e = Lesson.__table__, Enrolment.__table__
+    sg, sm = Subgroup.__table__, SubgroupMember.__table__
     enrolled = select(e.c.id).where(
         e.c.class_id == l.c.class_id, e.c.student_id == student, e.c.enrolled_on <= l.c.date,
         or_(e.c.left_on.is_(None), e.c.left_on > l.c.date)).exists()
     member = l.c.subgroup_id.in_(select(sm.c.subgroup_id).where(sm.c.student_id == student))
     kept = select(sg.c.id).where(sg.c.id == l.c.subgroup_id).exists()
+    return enrolled, or_(l.c.subgroup_id.is_(None), member, ~kept)
+
+
+def _diary_statement():
+    """:func:`diary_rows`' statement, built once (its bind parameters are
+    ``student``, ``school``, ``start``, ``end``)."""
+    student, school = bindparam("student", type_=REF), bindparam("school", type_=REF)
+    start, end = bindparam("start", type_=Date), bindparam("end", type_=Date)
+    p, l, s = Person.__table__, Lesson.__table__, Subject.__table__
+    a, m = AttendanceEntry.__table__, Mark.__table__
+    enrolled, visible = _diary_lesson_filter(student)
     lessons = (
         l.join(s, s.c.id == l.c.subject_id)
         .outerjoin(a, and_(a.c.lesson_id == l.c.id, a.c.student_id == student))
         .outerjoin(m, and_(m.c.lesson_id == l.c.id, m.c.student_id == student, m.c.school_id == school,
                            m.c.removed.is_(False)))
     )
-    on = and_(l.c.school_id == school, l.c.date >= start, l.c.date <= end, enrolled,
-              or_(l.c.subgroup_id.is_(None), member, ~kept))
+    on = and_(l.c.school_id == school, l.c.date >= start, l.c.date <= end, enrolled, visible)
     return (
         select(p.c.user_id.label("known"), l.c.id.label("lesson_id"), l.c.date, l.c.subject_id,
                s.c.name.label("subject"), l.c.topic, l.c.homework, l.c.lesson_type, a.c.status.label("attendance"),

@@ -155,6 +155,27 @@ def test_diary_defaults_to_the_schools_current_week(sessions, week):
     assert [(d.date, d.lessons[0].topic) for d in diary.days] == [("2026-10-19", "Следующая неделя")]
 
 
+def test_an_empty_current_week_gives_the_latest_week_with_lessons(sessions, make, week):
+    """A Monday morning (or the holidays) showed an empty diary: without
+    dates the diary answers the latest earlier week that has the pupil's
+    lessons, and says which range it answered."""
+    svc = servicer(sessions, now=utc(2026, 11, 2, 6, 0))  # Monday 2 November, two weeks after the last lesson
+    diary = get_diary(svc, week.pupil, week.school_id)
+    assert (diary.from_date, diary.to_date) == ("2026-10-19", "2026-10-25")
+    assert [(d.date, d.lessons[0].topic) for d in diary.days] == [("2026-10-19", "Следующая неделя")]
+    # a lesson of another class does not count
+    make.lesson(week.b5, week.maths, week.teacher, D(2026, 10, 28), topic="Чужой класс")
+    assert get_diary(svc, week.pupil, week.school_id).from_date == "2026-10-19"
+    # asked for explicitly, an empty week stays empty
+    asked = get_diary(svc, week.pupil, week.school_id, "2026-10-26", "2026-11-01")
+    assert list(asked.days) == [] and (asked.from_date, asked.to_date) == ("2026-10-26", "2026-11-01")
+
+
+def test_a_current_week_with_lessons_is_answered_as_it_is(sessions, week):
+    diary = get_diary(servicer(sessions, now=utc(2026, 10, 15, 10, 0)), week.pupil, week.school_id)
+    assert (diary.from_date, diary.to_date) == ("2026-10-12", "2026-10-18")
+
+
 def test_diary_follows_the_enrolment_history(sessions, make, week):
     """A pupil moved from 5Б to 5А on Wednesday sees 5Б's lessons before, 5А's after."""
     mover = make.person("student")

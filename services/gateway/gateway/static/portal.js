@@ -15,7 +15,9 @@ const ATTENDANCE = {
   ill: "болел(а)", late: "опоздал(а)",
 };
 
-const state = { me: null, studentId: null, monday: mondayOf(new Date()) };
+// monday null: the diary's default week (the current one, or the latest with
+// lessons when the current one has none yet), which the answer names.
+const state = { me: null, studentId: null, monday: null };
 const $ = (id) => document.getElementById(id);
 
 function mondayOf(day) {
@@ -77,6 +79,7 @@ function logout() {
   sessionStorage.removeItem(TOKEN_KEY);
   state.me = null;
   state.studentId = null;
+  state.monday = null;
   for (const id of ["profile-section", "diary-section", "notifications-section", "logout"]) $(id).hidden = true;
   $("login-section").hidden = false;
 }
@@ -107,14 +110,20 @@ function setupDiary(me) {
 
 async function loadDiary() {
   if (!state.studentId) return;
-  const from = iso(state.monday);
-  const to = iso(addDays(state.monday, 6));
-  $("week").textContent = `${ru(from)} – ${ru(to)}`;
+  const asked = state.monday;
+  const range = asked ? `?from=${iso(asked)}&to=${iso(addDays(asked, 6))}` : "";
+  $("week").textContent = asked ? `${ru(iso(asked))} – ${ru(iso(addDays(asked, 6)))}` : "";
   const box = $("diary");
   box.replaceChildren(el("p", "Загрузка…", "muted"));
   try {
-    const diary = await call(`/students/${encodeURIComponent(state.studentId)}/diary?from=${from}&to=${to}`);
+    const diary = await call(`/students/${encodeURIComponent(state.studentId)}/diary${range}`);
+    if (state.monday !== asked) return;  // another week was asked for meanwhile
+    state.monday = new Date(`${diary.from}T00:00:00`);
+    $("week").textContent = `${ru(diary.from)} – ${ru(diary.to)}`;
     box.replaceChildren();
+    if (!asked && iso(state.monday) !== iso(mondayOf(new Date()))) {
+      box.append(el("p", "На текущей неделе записей пока нет: показана последняя неделя с записями.", "muted"));
+    }
     if (!diary.days.length) { box.append(el("p", "На этой неделе записей нет.", "muted")); return; }
     for (const day of diary.days) {
       const section = el("div", null, "day");
@@ -172,8 +181,9 @@ async function start() {
 document.addEventListener("DOMContentLoaded", () => {
   $("login-form").addEventListener("submit", login);
   $("logout").addEventListener("click", logout);
-  $("child").addEventListener("change", (e) => { state.studentId = e.target.value; loadDiary(); });
-  $("prev-week").addEventListener("click", () => { state.monday = addDays(state.monday, -7); loadDiary(); });
-  $("next-week").addEventListener("click", () => { state.monday = addDays(state.monday, 7); loadDiary(); });
+  $("child").addEventListener("change", (e) => { state.studentId = e.target.value; state.monday = null; loadDiary(); });
+  const step = (days) => () => { if (state.monday) { state.monday = addDays(state.monday, days); loadDiary(); } };
+  $("prev-week").addEventListener("click", step(-7));
+  $("next-week").addEventListener("click", step(7));
   start();
 });
