@@ -13,6 +13,8 @@ from __future__ import annotations
 import copy
 import re
 
+from kernel import limits
+
 API_PREFIX = "/api/v1"
 VERSION = "1.0.0"
 
@@ -30,8 +32,6 @@ def _ref(name: str) -> dict:
 
 ID = {"type": "string", "minLength": 1, "maxLength": 64, "description": "Opaque id (uuid4)"}
 DATE = {"type": "string", "format": "date", "pattern": DATE_PATTERN, "description": "YYYY-MM-DD"}
-TEXT = {"type": "string", "minLength": 1, "maxLength": 500}
-LONG_TEXT = {"type": "string", "maxLength": 10000}
 
 
 def _nullable(schema: dict) -> dict:
@@ -114,10 +114,10 @@ REQUEST_SCHEMAS = {
         "class_id": ID,
         "subject_id": ID,
         "date": DATE,
-        "topic": TEXT,
-        "lesson_type": {"type": "string", "minLength": 1, "maxLength": 50},
-        "work_type": _nullable({"type": "string", "maxLength": 50}),
-        "homework": _nullable(LONG_TEXT),
+        "topic": {"type": "string", "minLength": 1, "maxLength": limits.LESSON_TOPIC},
+        "lesson_type": {"type": "string", "minLength": 1, "maxLength": limits.LESSON_TYPE},
+        "work_type": _nullable({"type": "string", "maxLength": limits.LESSON_WORK_TYPE}),
+        "homework": _nullable({"type": "string", "maxLength": limits.LESSON_HOMEWORK}),
         "subgroup_id": _nullable(ID),
         "substitute_for": _nullable(ID),
     }, ["class_id", "subject_id", "date", "topic", "lesson_type"],
@@ -129,10 +129,11 @@ REQUEST_SCHEMAS = {
         "value": {"type": "integer"},
         "kind": _nullable({"type": "string", "maxLength": 50}),
         "weight": _nullable({"type": "integer"}),
-        "comment": _nullable({"type": "string", "maxLength": 1000}),
+        "comment": _nullable({"type": "string", "maxLength": limits.MARK_COMMENT}),
     }, ["student_id", "value"]),
     "PostMarksRequest": _closed({
-        "marks": {"type": "array", "items": _ref("MarkInput"), "minItems": 1, "maxItems": 200},
+        "marks": {"type": "array", "items": _ref("MarkInput"), "minItems": 1,
+                  "maxItems": limits.MARKS_PER_REQUEST},
     }, ["marks"]),
 }
 
