@@ -404,6 +404,8 @@ class DeadLetters(DependencyProvider):
 
     def put(self, consumer: str, body, error: str):
         text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, default=str)
+        if "\x00" in text or not _utf8(text):  # NUL, lone surrogates: kept escaped, as ASCII
+            text = json.dumps(body, default=str)
         event_id = body.get("id") if isinstance(body, dict) else None
         with transaction(self.factory) as session:
             session.execute(insert(self.table).values(
@@ -415,6 +417,15 @@ class DeadLetters(DependencyProvider):
         except Exception:  # the row above keeps it; the queue copy is a convenience
             log.exception("could not publish dead letter")
         DEAD_LETTERS.labels(consumer).inc()
+
+
+def _utf8(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (a lone surrogate does not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def on_event(producer: str, event_type: str):
