@@ -231,10 +231,13 @@ RESPONSE_SCHEMAS = {
 }
 
 ERROR_RESPONSES = {
-    400: ("BadRequest", "Malformed request (VALIDATION_ERROR lists the problems in details.problems)"),
+    400: ("BadRequest", "Malformed request: VALIDATION_ERROR lists the problems in details.problems "
+                        "[{field, message}], a NUL or a lone UTF-16 surrogate in any path value, query value, "
+                        "JSON string or key included; MALFORMED_JSON for a body that is not a JSON object or "
+                        "nests deeper than 64 levels. Only a caller who may use the route hears it"),
     401: ("Unauthorized", "No, invalid or expired access token (INVALID_TOKEN)"),
-    403: ("Forbidden", "Authenticated but not allowed"),
-    404: ("NotFound", "Not found, or not yours"),
+    403: ("Forbidden", "Authenticated but not allowed; decided before the query or body is looked at"),
+    404: ("NotFound", "Not found, or not yours; decided before the query or body is looked at"),
     409: ("Conflict", "Conflict or duplicate"),
     422: ("Unprocessable", "Well-formed but breaks a rule"),
     429: ("TooManyRequests", "Rate limited"),
@@ -252,11 +255,10 @@ def _op(op_id: str, summary: str, tag: str, *, ok: tuple = (200, None, "OK"), bo
         description: str = "") -> dict:
     status, schema, ok_text = ok
     responses = {str(status): _json(schema, ok_text) if schema else {"description": ok_text}}
-    always = () if public else (401,)
+    # 400: any request may carry broken text (gateway.guard); 401: no or a bad token
+    always = (400,) if public else (400, 401)
     for code in sorted(set(errors) | set(always) | {500, 503}):
         responses[str(code)] = {"$ref": f"#/components/responses/{ERROR_RESPONSES[code][0]}"}
-    if body:
-        responses.setdefault("400", {"$ref": "#/components/responses/BadRequest"})
     op = {"operationId": op_id, "summary": summary, "tags": [tag], "responses": dict(sorted(responses.items()))}
     if description:
         op["description"] = description

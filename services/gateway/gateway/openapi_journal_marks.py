@@ -149,7 +149,7 @@ PATHS = {
     f"{P}/classes/{{id}}/journal": {"get": _op(
         "get_class_journal", "Журнал класса", "journal",
         params=[_path_id(description="Class id"), _query("subject_id", ID, "The subject", required=True), _PERIOD],
-        ok=(200, "ClassJournal", "The grid: students, lessons, marks, attendance, finals"), errors=(400, 404),
+        ok=(200, "ClassJournal", "The grid: students, lessons, marks, attendance, finals"), errors=(400, 403, 404),
         description="Teachers of the class, the class teacher, the administration; anyone else gets 404. "
                     "Served by the journal over gRPC.")},
     f"{P}/classes/{{id}}/at-risk": {"get": _op(
