@@ -202,16 +202,23 @@ def json_text_problems(data, base: str = "") -> list[dict]:
 
 
 def _depth(data) -> int:
-    """How deeply ``data`` nests (a scalar is 0), without recursion."""
-    deepest, stack = 0, [(data, 1)]
+    """How deeply ``data`` nests (a scalar is 0), without recursion; stops
+    counting past :data:`MAX_JSON_DEPTH`."""
+    deepest, stack = 0, [(data, 1)] if isinstance(data, (dict, list)) else []
     while stack:
         value, level = stack.pop()
-        if isinstance(value, (dict, list)):
-            deepest = max(deepest, level)
-            if level > MAX_JSON_DEPTH:
-                return level
-            stack.extend((item, level + 1) for item in (value.values() if isinstance(value, dict) else value))
+        deepest = max(deepest, level)
+        if level > MAX_JSON_DEPTH:
+            break
+        items = value.values() if isinstance(value, dict) else value
+        stack.extend((item, level + 1) for item in items if isinstance(item, (dict, list)))
     return deepest
+
+
+# In JSON text broken text can only be an escape (\u0000, \ud800) or, since
+# json decodes with "surrogatepass", a surrogate's UTF-8 bytes (a raw NUL is
+# refused by the parser): a body without these needs no walk.
+_MAYBE_BROKEN_JSON = re.compile(rb"\\u0000|\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
 def read_json():
@@ -231,7 +238,7 @@ def read_json():
         raise ApiError(400, "MALFORMED_JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "MALFORMED_JSON")
-    if _depth(data) > MAX_JSON_DEPTH:
+    if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH and _depth(data) > MAX_JSON_DEPTH:
         raise ApiError(400, "MALFORMED_JSON", text("JSON_TOO_DEEP"), {"max_depth": MAX_JSON_DEPTH})
     g.json_body = data
     return data
@@ -254,7 +261,7 @@ def request_text_problems(json_data=None) -> list[dict]:
         for name, upload in request.files.items(multi=True):
             if broken_text(name) or broken_text(upload.filename or ""):
                 found.append(_text_problem(f"{name}.filename"))
-    if json_data is not None:
+    if json_data is not None and _MAYBE_BROKEN_JSON.search(request.get_data(cache=True)):
         found.extend(json_text_problems(json_data))
     return found[:MAX_TEXT_PROBLEMS]
 

@@ -41,6 +41,14 @@ def test_login_with_broken_text_is_400_and_identity_never_hears_of_it(client, fa
     assert fake.identity.calls == []
 
 
+def test_a_surrogate_sent_as_raw_utf8_bytes_is_refused_too(client, fake, auth):
+    """json decodes with "surrogatepass": the bytes ED A0 80 become a lone surrogate."""
+    body = '{"subject": "Тема", "body": "Текст", "to": ["u1"]}'.encode().replace("Тема".encode(), b"\xed\xa0\x80")
+    response = client.post(f"{P}/messages", data=body, content_type="application/json", headers=auth(roles=["parent"]))
+    assert fields(response) == {"subject"}
+    assert_nothing_reached_a_service(fake)
+
+
 def test_a_nested_json_string_is_named_by_its_path(client, fake, auth):
     body = ('{"marks": [{"student_id": "s1", "value": 5}, '
             '{"student_id": "s2", "value": 4, "comment": "молодец\\u0000"}]}')
