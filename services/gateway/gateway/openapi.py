@@ -409,8 +409,9 @@ def path_of_rule(rule: str) -> str:
 
 
 def operation(path: str, method: str) -> dict:
-    """The operation object for ``method`` on ``path`` (KeyError if absent)."""
-    return PATHS[path][method.lower()]
+    """The operation object for ``method`` on ``path`` (KeyError if absent;
+    HEAD is the GET without its body)."""
+    return PATHS[path]["get" if method.upper() == "HEAD" else method.lower()]
 
 
 def request_schema_name(op: dict) -> str | None:

@@ -216,3 +216,11 @@ def test_the_document_lists_what_the_guard_may_answer():
         if not expected <= set(responses):
             missing.append((key, sorted(expected - set(responses))))
     assert missing == []
+
+
+def test_head_is_guarded_and_validated_as_its_get(client, fake, auth):
+    fake.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=False, denial="forbidden", reason="family")
+    assert client.head(f"{P}/reports/progress?class_id=c1", headers=auth(roles=["parent"])).status_code == 403
+    assert client.head(f"{P}/notifications?limit=abc", headers=auth(roles=["parent"])).status_code == 400
+    assert client.head(f"{P}/notifications", headers={}).status_code == 401
+    assert fake.rpc_calls == []
