@@ -41,12 +41,18 @@ def test_login_with_broken_text_is_400_and_identity_never_hears_of_it(client, fa
     assert fake.identity.calls == []
 
 
-def test_a_surrogate_sent_as_raw_utf8_bytes_is_refused_too(client, fake, auth):
-    """json decodes with "surrogatepass": the bytes ED A0 80 become a lone surrogate."""
+def test_a_lone_surrogate_sent_as_raw_utf8_bytes_is_refused_and_a_pair_is_good_text(client, fake, auth):
+    """json decodes with "surrogatepass": the bytes ED A0 80 become a lone
+    surrogate. An emoji sent as an escaped pair is one real character."""
     body = '{"subject": "Тема", "body": "Текст", "to": ["u1"]}'.encode().replace("Тема".encode(), b"\xed\xa0\x80")
     response = client.post(f"{P}/messages", data=body, content_type="application/json", headers=auth(roles=["parent"]))
     assert fields(response) == {"subject"}
     assert_nothing_reached_a_service(fake)
+    fake.rpc_answers[("journal", "record_lesson")] = {"id": "l1", "late": False}
+    response = raw(client, "POST", "/lessons", json.dumps({**LESSON, "topic": "Дроби \ud83d\ude00"}),
+                   auth(roles=["teacher"]))
+    assert response.status_code == 201
+    assert fake.last_rpc()["args"][1]["topic"] == "Дроби 😀"
 
 
 def test_a_nested_json_string_is_named_by_its_path(client, fake, auth):
@@ -62,15 +68,6 @@ def test_broken_keys_are_refused_too_and_shown_readably(client, fake, auth):
                    auth(roles=["teacher"]))
     assert fields(response) == {"x\ufffd", "y\ufffd"}
     assert_nothing_reached_a_service(fake)
-
-
-def test_a_surrogate_pair_is_good_text(client, fake, auth):
-    """An emoji sent as an escaped pair is one real character, not broken."""
-    fake.rpc_answers[("journal", "record_lesson")] = {"id": "l1", "late": False}
-    response = raw(client, "POST", "/lessons", json.dumps({**LESSON, "topic": "Дроби \ud83d\ude00"}),
-                   auth(roles=["teacher"]))
-    assert response.status_code == 201
-    assert fake.last_rpc()["args"][1]["topic"] == "Дроби 😀"
 
 
 @pytest.mark.parametrize("url", ["/students/st%001/diary", "/users/u%001", "/messages/m1/attachments/a%00"])
@@ -116,12 +113,12 @@ def test_json_nested_too_deep_is_400_without_recursion_error(client, fake, auth,
     assert_nothing_reached_a_service(fake)
 
 
-def test_json_at_the_depth_limit_is_read(client, fake, auth):
-    """The limit is MAX_JSON_DEPTH levels: so deep a body is read (and the
-    schema refuses the unknown field), one more level is not."""
+def test_the_depth_limit_is_exact(client, fake, auth):
+    """MAX_JSON_DEPTH levels are read (the schema then speaks), one more is not."""
     body = '{"x": ' * MAX_JSON_DEPTH + "1" + "}" * MAX_JSON_DEPTH
-    response = raw(client, "POST", "/subjects", body, auth(roles=["admin"]))
-    assert fields(response) == {"name", "x"}  # read: the schema speaks
+    assert fields(raw(client, "POST", "/subjects", body, auth(roles=["admin"]))) == {"name", "x"}
+    response = raw(client, "POST", "/subjects", '{"x": ' + body + "}", auth(roles=["admin"]))
+    assert (response.status_code, response.get_json()["error"]) == (400, "MALFORMED_JSON")
 
 
 def test_text_problems_are_bounded_and_the_walk_is_not_recursive():
