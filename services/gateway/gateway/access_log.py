@@ -146,7 +146,7 @@ class AccessLog:
                 if channel is None:
                     connection, channel = self._connect()
                 channel.basic_publish(
-                    EXCHANGE, BATCH_TYPE, json.dumps(pending, ensure_ascii=False).encode(),
+                    EXCHANGE, BATCH_TYPE, json.dumps(pending).encode(),  # ASCII: every event encodes
                     pika.BasicProperties(content_type="application/json", content_encoding="utf-8",
                                          delivery_mode=2, message_id=pending["id"]))
                 count = len(pending["payload"]["events"])

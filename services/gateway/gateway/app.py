@@ -19,12 +19,13 @@ from kernel import config as kernel_config
 from kernel import correlation
 
 from gateway import (
-    access_log, api, api_identity, api_journal_marks, api_journal_structure, api_messaging, errors, invalidation,
-    metrics, ops,
+    access_log, api, api_identity, api_journal_marks, api_journal_structure, api_messaging, errors, guard,
+    invalidation, metrics, ops,
 )
 from gateway.auth import REVOCATIONS, TOKEN_CACHE, Revocations, TokenCache
 from gateway.context import EXTENSION, ClientsHolder
 from gateway.messages import MESSAGES, text
+from gateway.validation import printable
 
 log = logging.getLogger("gateway")
 
@@ -79,9 +80,9 @@ def create_app(config: dict | None = None, clients=None) -> Flask:
         app.extensions[TOKEN_CACHE] = TokenCache(int(app.config["TOKEN_CACHE_SIZE"]),
                                                  float(app.config["TOKEN_CACHE_SECONDS"]))
     if int(app.config["DECISION_CACHE_SIZE"]) > 0:
-        decisions = api.DecisionCache(int(app.config["DECISION_CACHE_SIZE"]),
-                                      float(app.config["DECISION_CACHE_SECONDS"]))
-        app.extensions[api.DECISIONS] = decisions
+        decisions = guard.DecisionCache(int(app.config["DECISION_CACHE_SIZE"]),
+                                        float(app.config["DECISION_CACHE_SECONDS"]))
+        app.extensions[guard.DECISIONS] = decisions
         # relationship events empty the cache at once and end revoked sessions
         # (off with fake clients unless asked for)
         if app.config.get("DECISION_INVALIDATION", clients is None):
@@ -120,6 +121,9 @@ def _install_hooks(app: Flask) -> None:
         g.correlation_id = offered if SANE_CORRELATION_ID.fullmatch(offered) else correlation.new_id()
         correlation.set(g.correlation_id)
 
+    # then, before any view: who, may they, clean text, valid query and body
+    guard.install(app)
+
     @app.after_request
     def _finish(response):
         cid = g.get("correlation_id")
@@ -153,10 +157,17 @@ def _record_access(app: Flask, response) -> None:
     try:
         sink.record(access_log.access_event(
             user_id=user_id, school_id=school_id, roles=roles, method=request.method, route=request.url_rule.rule,
-            resource_id=(request.view_args or {}).get("id"), status=response.status_code,
+            resource_id=_logged_id((request.view_args or {}).get("id")), status=response.status_code,
             correlation_id=g.get("correlation_id"), address=request.remote_addr))
     except Exception:  # noqa: BLE001 - the log must never break the answer
         log.exception("could not queue an access event")
+
+
+def _logged_id(value):
+    """A path id as the access log keeps it: a refused one (broken text) is
+    recorded too, its NULs and lone surrogates shown as U+FFFD, so that no
+    database refuses the event."""
+    return printable(value)[:64] if isinstance(value, str) else None
 
 
 def _security_headers(response) -> None:
@@ -179,7 +190,7 @@ def _install_error_handlers(app: Flask) -> None:
     def _http_error(exc: HTTPException):
         code = HTTP_CODES.get(exc.code, f"HTTP_{exc.code}")
         message = text(code) if code in MESSAGES else text("BAD_REQUEST")
-        api_error = errors.ApiError(exc.code or 500, code, message)
+        api_error = guard.concealed(errors.ApiError(exc.code or 500, code, message))
         response = jsonify(api_error.body())
         response.status_code = api_error.status
         if exc.code == 405 and getattr(exc, "valid_methods", None):
@@ -197,6 +208,8 @@ def _install_error_handlers(app: Flask) -> None:
         elif api_error.status >= 500:
             log.warning("[%s] %s %s -> %s (%s: %s)", correlation.get(), request.method, request.path,
                         api_error.status, type(exc).__name__, exc)
+        else:
+            api_error = guard.concealed(api_error)
         response = jsonify(api_error.body())
         retry_after = api_error.details.get("retry_after") if api_error.status == 429 else None
         if type(retry_after) is int and retry_after > 0:

@@ -4,7 +4,6 @@ is told to the client beyond 401 INVALID_TOKEN."""
 from __future__ import annotations
 
 import collections
-import functools
 import json
 import logging
 import os
@@ -12,7 +11,7 @@ import threading
 import time
 
 import jwt
-from flask import current_app, g, request
+from flask import current_app, request
 
 from kernel.auth import ALGORITHM, Principal, TokenError
 
@@ -194,26 +193,17 @@ def authenticate(clients, header: str | None, cache: TokenCache | None = None) -
     return principal
 
 
-def login_required(view):
-    """Run ``view`` only for a verified caller, available as ``g.principal``."""
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        principal = authenticate(current_clients(), request.headers.get("Authorization"),
-                                 current_app.extensions.get(TOKEN_CACHE))
-        decisions = current_app.extensions.get("ejournal.gateway.decisions")
-        if decisions is not None and decisions.invalidator is not None:
-            decisions.invalidator.ensure_started()  # feeds the revocations below
-        revocations = current_app.extensions.get(REVOCATIONS)
-        if revocations is not None:
-            revocations.ensure_loaded(current_clients())
-            if revocations.revoked(principal):
-                raise invalid_token()
-        g.principal = principal
-        return view(*args, **kwargs)
-    return wrapper
-
-
-def require_role(*roles: str) -> None:
-    """403 FORBIDDEN unless the caller holds one of ``roles``."""
-    if not g.principal.has(*roles):
-        raise ApiError(403, "FORBIDDEN")
+def authenticate_request() -> Principal:
+    """The verified caller of this request (401 ``INVALID_TOKEN`` for none,
+    a bad one, or one of an ended session); gateway.guard asks first thing."""
+    principal = authenticate(current_clients(), request.headers.get("Authorization"),
+                             current_app.extensions.get(TOKEN_CACHE))
+    decisions = current_app.extensions.get("ejournal.gateway.decisions")
+    if decisions is not None and decisions.invalidator is not None:
+        decisions.invalidator.ensure_started()  # feeds the revocations below
+    revocations = current_app.extensions.get(REVOCATIONS)
+    if revocations is not None:
+        revocations.ensure_loaded(current_clients())
+        if revocations.revoked(principal):
+            raise invalid_token()
+    return principal

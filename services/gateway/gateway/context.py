@@ -38,7 +38,7 @@ def current_clients():
 
 
 def principal():
-    """The verified caller (set by :func:`gateway.auth.login_required`)."""
+    """The verified caller (set by :func:`gateway.guard.check`)."""
     return g.principal
 
 

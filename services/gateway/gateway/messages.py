@@ -5,6 +5,7 @@ MESSAGES = {
     # error codes the gateway answers itself
     "VALIDATION_ERROR": "Некорректные данные запроса",
     "MALFORMED_JSON": "Тело запроса должно быть JSON-объектом",
+    "JSON_TOO_DEEP": "Слишком глубокая вложенность JSON",
     "INVALID_TOKEN": "Требуется вход в систему: токен доступа отсутствует, неверен или истёк",
     "FORBIDDEN": "Недостаточно прав",
     "NOT_FOUND": "Не найдено",
@@ -45,6 +46,7 @@ MESSAGES = {
     "problem.date_order": "дата начала позже даты окончания",
     "problem.date_range": "слишком длинный период (не больше 366 дней)",
     "problem.integer": "ожидается целое число",
+    "problem.text": "недопустимые символы: нулевой байт или непарный суррогат UTF-16",
 }
 
 

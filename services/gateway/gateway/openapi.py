@@ -13,6 +13,8 @@ from __future__ import annotations
 import copy
 import re
 
+from kernel import limits
+
 API_PREFIX = "/api/v1"
 VERSION = "1.0.0"
 
@@ -30,8 +32,6 @@ def _ref(name: str) -> dict:
 
 ID = {"type": "string", "minLength": 1, "maxLength": 64, "description": "Opaque id (uuid4)"}
 DATE = {"type": "string", "format": "date", "pattern": DATE_PATTERN, "description": "YYYY-MM-DD"}
-TEXT = {"type": "string", "minLength": 1, "maxLength": 500}
-LONG_TEXT = {"type": "string", "maxLength": 10000}
 
 
 def _nullable(schema: dict) -> dict:
@@ -114,10 +114,10 @@ REQUEST_SCHEMAS = {
         "class_id": ID,
         "subject_id": ID,
         "date": DATE,
-        "topic": TEXT,
-        "lesson_type": {"type": "string", "minLength": 1, "maxLength": 50},
-        "work_type": _nullable({"type": "string", "maxLength": 50}),
-        "homework": _nullable(LONG_TEXT),
+        "topic": {"type": "string", "minLength": 1, "maxLength": limits.LESSON_TOPIC},
+        "lesson_type": {"type": "string", "minLength": 1, "maxLength": limits.LESSON_TYPE},
+        "work_type": _nullable({"type": "string", "maxLength": limits.LESSON_WORK_TYPE}),
+        "homework": _nullable({"type": "string", "maxLength": limits.LESSON_HOMEWORK}),
         "subgroup_id": _nullable(ID),
         "substitute_for": _nullable(ID),
     }, ["class_id", "subject_id", "date", "topic", "lesson_type"],
@@ -129,10 +129,11 @@ REQUEST_SCHEMAS = {
         "value": {"type": "integer"},
         "kind": _nullable({"type": "string", "maxLength": 50}),
         "weight": _nullable({"type": "integer"}),
-        "comment": _nullable({"type": "string", "maxLength": 1000}),
+        "comment": _nullable({"type": "string", "maxLength": limits.MARK_COMMENT}),
     }, ["student_id", "value"]),
     "PostMarksRequest": _closed({
-        "marks": {"type": "array", "items": _ref("MarkInput"), "minItems": 1, "maxItems": 200},
+        "marks": {"type": "array", "items": _ref("MarkInput"), "minItems": 1,
+                  "maxItems": limits.MARKS_PER_REQUEST},
     }, ["marks"]),
 }
 
@@ -264,10 +265,13 @@ RESPONSE_SCHEMAS = {
 }
 
 ERROR_RESPONSES = {
-    400: ("BadRequest", "Malformed request (VALIDATION_ERROR lists the problems in details.problems)"),
+    400: ("BadRequest", "Malformed request: VALIDATION_ERROR lists the problems in details.problems "
+                        "[{field, message}], a NUL or a lone UTF-16 surrogate in any path value, query value, "
+                        "JSON string or key included; MALFORMED_JSON for a body that is not a JSON object or "
+                        "nests deeper than 64 levels. Only a caller who may use the route hears it"),
     401: ("Unauthorized", "No, invalid or expired access token (INVALID_TOKEN)"),
-    403: ("Forbidden", "Authenticated but not allowed"),
-    404: ("NotFound", "Not found, or not yours"),
+    403: ("Forbidden", "Authenticated but not allowed; decided before the query or body is looked at"),
+    404: ("NotFound", "Not found, or not yours; decided before the query or body is looked at"),
     409: ("Conflict", "Conflict or duplicate"),
     422: ("Unprocessable", "Well-formed but breaks a rule"),
     429: ("TooManyRequests", "Rate limited"),
@@ -290,11 +294,10 @@ def _op(op_id: str, summary: str, tag: str, *, ok: tuple = (200, None, "OK"), bo
         description: str = "") -> dict:
     status, schema, ok_text = ok
     responses = {str(status): _json(schema, ok_text) if schema else {"description": ok_text}}
-    always = () if public else (401,)
+    # 400: any request may carry broken text (gateway.guard); 401: no or a bad token
+    always = (400,) if public else (400, 401)
     for code in sorted(set(errors) | set(always) | {500, 503}):
         responses[str(code)] = {"$ref": f"#/components/responses/{ERROR_RESPONSES[code][0]}"}
-    if body:
-        responses.setdefault("400", {"$ref": "#/components/responses/BadRequest"})
     op = {"operationId": op_id, "summary": summary, "tags": [tag], "responses": dict(sorted(responses.items()))}
     if description:
         op["description"] = description
@@ -457,8 +460,9 @@ def path_of_rule(rule: str) -> str:
 
 
 def operation(path: str, method: str) -> dict:
-    """The operation object for ``method`` on ``path`` (KeyError if absent)."""
-    return PATHS[path][method.lower()]
+    """The operation object for ``method`` on ``path`` (KeyError if absent;
+    HEAD is the GET without its body)."""
+    return PATHS[path]["get" if method.upper() == "HEAD" else method.lower()]
 
 
 def request_schema_name(op: dict) -> str | None:

@@ -84,8 +84,9 @@ PATHS = {
         errors=(403, 409), description="Staff only. The factor is on after POST /me/totp/confirm.")},
     f"{P}/me/totp/confirm": {"post": _op(
         "confirm_totp", "Подтвердить второй фактор", "auth", body="TotpConfirmRequest",
-        ok=(200, "RecoveryCodes", "On; ten one-time recovery codes, shown once"), errors=(400, 409),
-        description="400 VALIDATION_ERROR for a wrong code. Every session ends; log in again with totp_code.")},
+        ok=(200, "RecoveryCodes", "On; ten one-time recovery codes, shown once"), errors=(400, 403, 409),
+        description="Staff only (403 for students and parents). 400 VALIDATION_ERROR for a wrong code. Every "
+                    "session ends; log in again with totp_code.")},
     f"{P}/users/{{id}}": {"get": _op(
         "get_user", "Пользователь", "people", params=[_path_id(description="User id")],
         ok=(200, "User", "The user without secrets"), errors=(404,),

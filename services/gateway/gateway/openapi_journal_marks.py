@@ -7,10 +7,12 @@ key returns the first result and changes nothing; the same key with another
 body is 409 IDEMPOTENCY_KEY_REUSED."""
 from __future__ import annotations
 
+from kernel import limits
+
 from gateway.openapi import API_PREFIX, ID, _closed, _nullable, _op, _open, _path_id, _query
 
 P = API_PREFIX
-REASON = {"type": "string", "minLength": 1, "maxLength": 500}
+REASON = {"type": "string", "minLength": 1, "maxLength": limits.REASON}
 STATUSES = ["present", "absent", "excused", "ill", "late"]
 
 IDEMPOTENCY_KEY = {
@@ -24,12 +26,12 @@ REQUEST_SCHEMAS = {
         "value": {"type": ["integer", "string"]},
         "kind": {"type": "string", "maxLength": 20},
         "weight": {"type": "integer"},
-        "comment": _nullable({"type": "string", "maxLength": 500}),
+        "comment": _nullable({"type": "string", "maxLength": limits.MARK_COMMENT}),
         "reason": REASON,
     }, ["reason"], "R-J7: the reason is required; the old value stays in the history."),
     "RemoveMarkRequest": _closed({"reason": REASON}, ["reason"]),
     "AttendanceRequest": _closed({
-        "entries": {"type": "array", "minItems": 1, "maxItems": 200, "items": _closed({
+        "entries": {"type": "array", "minItems": 1, "maxItems": limits.ATTENDANCE_ENTRIES, "items": _closed({
             "student_id": ID, "status": {"enum": STATUSES}}, ["student_id", "status"])},
         "reason": _nullable(REASON),
     }, ["entries"], "R-J2. Changing an existing entry is a correction: reason required (R-J7)."),
@@ -147,7 +149,7 @@ PATHS = {
     f"{P}/classes/{{id}}/journal": {"get": _op(
         "get_class_journal", "Журнал класса", "journal",
         params=[_path_id(description="Class id"), _query("subject_id", ID, "The subject", required=True), _PERIOD],
-        ok=(200, "ClassJournal", "The grid: students, lessons, marks, attendance, finals"), errors=(400, 404),
+        ok=(200, "ClassJournal", "The grid: students, lessons, marks, attendance, finals"), errors=(400, 403, 404),
         description="Teachers of the class, the class teacher, the administration; anyone else gets 404. "
                     "Served by the journal over gRPC.")},
     f"{P}/classes/{{id}}/at-risk": {"get": _op(

@@ -99,7 +99,7 @@ def register(requests: dict, responses: dict, paths: dict) -> None:
                         "content": {"application/octet-stream": {"schema": {"type": "string",
                                                                             "format": "binary"}}}},
                 **{c: {"$ref": f"#/components/responses/{n}"} for c, n in
-                   (("401", "Unauthorized"), ("404", "NotFound"), ("500", "InternalError"),
+                   (("400", "BadRequest"), ("401", "Unauthorized"), ("404", "NotFound"), ("500", "InternalError"),
                     ("503", "ServiceUnavailable"))}}}},
         f"{P}/me/notification-settings": {
             "get": _op("get_notification_settings", "Мои настройки уведомлений", "messaging",

@@ -19,7 +19,7 @@ import json
 import re
 
 import fastjsonschema
-from flask import request
+from flask import g, request
 from jsonschema import Draft202012Validator, FormatChecker
 
 from gateway import openapi
@@ -153,25 +153,134 @@ def validation_error(found: list[dict]) -> ApiError:
     return ApiError(400, "VALIDATION_ERROR", details={"problems": found})
 
 
-def json_body() -> dict:
-    """The request's JSON body, validated against the requestBody schema
-    that the OpenAPI document gives this route and method."""
-    op = openapi.operation(openapi.path_of_rule(request.url_rule.rule), request.method)
-    schema = openapi.request_schema_name(op)
-    if schema is None:  # a programming error: the view expects a body the document does not declare
-        raise LookupError(f"no requestBody for {request.method} {request.url_rule.rule}")
+# --- text every database can keep -------------------------------------------------
+#
+# PostgreSQL refuses NUL in text and a lone UTF-16 surrogate cannot be encoded
+# as UTF-8 (SQLite stores the NUL and shows it back). Such text is refused here,
+# once, for every route: path values, query values, JSON strings and keys at any
+# depth, multipart names. JSON nesting is bounded too: the parser and the schema
+# check recurse, and a body of 100,000 levels would raise RecursionError.
+
+MAX_JSON_DEPTH = 64
+MAX_TEXT_PROBLEMS = 20  # listed per answer; the first ones are enough to fix a client
+_BROKEN = re.compile("[\x00\ud800-\udfff]")
+
+
+def broken_text(value: str) -> bool:
+    """Whether ``value`` holds a NUL or a lone surrogate."""
+    return _BROKEN.search(value) is not None
+
+
+def printable(value: str) -> str:
+    """``value`` with its NULs and lone surrogates shown as U+FFFD (for
+    field names in answers and logs)."""
+    return _BROKEN.sub("\ufffd", value)
+
+
+def _text_problem(field: str) -> dict:
+    return {"field": printable(field), "message": text("problem.text")}
+
+
+def json_text_problems(data, base: str = "") -> list[dict]:
+    """A problem per JSON string or key with broken text (``marks[0].comment``),
+    walked without recursion."""
+    found, stack = [], [(base, data)]
+    while stack and len(found) < MAX_TEXT_PROBLEMS:
+        field, value = stack.pop()
+        if isinstance(value, str):
+            if broken_text(value):
+                found.append(_text_problem(field or "(body)"))
+        elif isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                name = _join(field, key)
+                if broken_text(key):
+                    found.append(_text_problem(name))
+                stack.append((name, item))
+        elif isinstance(value, list):
+            stack.extend((f"{field}[{i}]", item) for i, item in reversed(list(enumerate(value))))
+    return sorted(found[:MAX_TEXT_PROBLEMS], key=lambda p: p["field"])
+
+
+def _depth(data) -> int:
+    """How deeply ``data`` nests (a scalar is 0), without recursion; stops
+    counting past :data:`MAX_JSON_DEPTH`."""
+    deepest, stack = 0, [(data, 1)] if isinstance(data, (dict, list)) else []
+    while stack:
+        value, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_JSON_DEPTH:
+            break
+        items = value.values() if isinstance(value, dict) else value
+        stack.extend((item, level + 1) for item in items if isinstance(item, (dict, list)))
+    return deepest
+
+
+# In JSON text broken text can only be an escape (\u0000, \ud800) or, since
+# json decodes with "surrogatepass", a surrogate's UTF-8 bytes (a raw NUL is
+# refused by the parser): a body without these needs no walk.
+_MAYBE_BROKEN_JSON = re.compile(rb"\\u0000|\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+
+
+def read_json():
+    """The request's body as a JSON object, or 400 ``MALFORMED_JSON``
+    (not JSON, not an object, nested deeper than :data:`MAX_JSON_DEPTH`).
+    Parsed once per request."""
+    if "json_body" in g:
+        return g.json_body
     if not request.is_json:
         raise ApiError(400, "MALFORMED_JSON", details={"content_type": "application/json"})
     raw = request.get_data(cache=True)
     try:
         data = json.loads(raw)
+    except RecursionError:
+        raise ApiError(400, "MALFORMED_JSON", text("JSON_TOO_DEEP"), {"max_depth": MAX_JSON_DEPTH}) from None
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "MALFORMED_JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "MALFORMED_JSON")
+    if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH and _depth(data) > MAX_JSON_DEPTH:
+        raise ApiError(400, "MALFORMED_JSON", text("JSON_TOO_DEEP"), {"max_depth": MAX_JSON_DEPTH})
+    g.json_body = data
+    return data
+
+
+def request_text_problems(json_data=None) -> list[dict]:
+    """Every piece of broken text in the request: path values, query names
+    and values, multipart field names, values and file names, and (given
+    the parsed body) JSON strings and keys."""
+    found = []
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str) and broken_text(value):
+            found.append(_text_problem(name))
+    multipart = request.mimetype == "multipart/form-data"
+    for source in (request.args, request.form) if multipart else (request.args,):
+        for name, value in source.items(multi=True):
+            if broken_text(name) or broken_text(value):
+                found.append(_text_problem(name))
+    if multipart:
+        for name, upload in request.files.items(multi=True):
+            if broken_text(name) or broken_text(upload.filename or ""):
+                found.append(_text_problem(f"{name}.filename"))
+    if json_data is not None and _MAYBE_BROKEN_JSON.search(request.get_data(cache=True)):
+        found.extend(json_text_problems(json_data))
+    return found[:MAX_TEXT_PROBLEMS]
+
+
+def json_body() -> dict:
+    """The request's JSON body, validated against the requestBody schema
+    that the OpenAPI document gives this route and method (checked once
+    per request, by gateway.guard before the view runs)."""
+    if "valid_body" in g:
+        return g.valid_body
+    op = openapi.operation(openapi.path_of_rule(request.url_rule.rule), request.method)
+    schema = openapi.request_schema_name(op)
+    if schema is None:  # a programming error: the view expects a body the document does not declare
+        raise LookupError(f"no requestBody for {request.method} {request.url_rule.rule}")
+    data = read_json()
     found = problems(schema, data)
     if found:
         raise validation_error(found)
+    g.valid_body = data
     return data
 
 
@@ -195,7 +304,10 @@ def _coerce(value: str, schema: dict):
 
 def query_params() -> dict:
     """The query parameters the document declares for this route, coerced,
-    defaulted and validated (undeclared ones are ignored)."""
+    defaulted and validated (undeclared ones are ignored); checked once per
+    request."""
+    if "valid_query" in g:
+        return g.valid_query
     path = openapi.path_of_rule(request.url_rule.rule)
     op = openapi.operation(path, request.method)
     out, found = {}, []
@@ -222,4 +334,5 @@ def query_params() -> dict:
         out[name] = value
     if found:
         raise validation_error(found)
+    g.valid_query = out
     return out

@@ -6,7 +6,7 @@ import grpc
 
 from ejournal.identity.v1 import identity_pb2
 
-from gateway.api import DecisionCache
+from gateway.guard import DecisionCache
 from gateway_fakes import grpc_error, remote_error
 
 P = "/api/v1"

@@ -8,7 +8,7 @@ import time
 import pika
 
 from gateway.access_log import pika_uri
-from gateway.api import DecisionCache
+from gateway.guard import DecisionCache
 from gateway.invalidation import Invalidator
 
 

@@ -3,6 +3,7 @@ payload builders, and the journal events it consumes."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 PRODUCER = "identity"
 
@@ -97,6 +98,9 @@ def letter(payload: dict) -> tuple[str, str, list]:
     return message_id, sender_id, recipients
 
 
+_BROKEN_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
 def access_row(envelope: dict) -> dict:
     """The ``access_log`` row of one ``access_recorded`` envelope; ValueError
     for a malformed one (it is dead-lettered, never dropped silently). Texts
@@ -128,6 +132,12 @@ def access_row(envelope: dict) -> dict:
     correlation_id = envelope.get("correlation_id")
     if correlation_id is not None and not isinstance(correlation_id, str):
         raise ValueError("event correlation_id is not a string")
+    texts = {"user_id": user_id, "school_id": school_id, "method": method, "route": route, "resource_id": resource_id,
+             "address": address, "correlation_id": correlation_id, "roles": "".join(roles)}
+    for name, value in texts.items():
+        if value and _BROKEN_TEXT.search(value):
+            # PostgreSQL refuses NUL in text; a lone surrogate is not UTF-8
+            raise ValueError(f"{name} holds a NUL or a lone surrogate")
     return {"id": event_id, "school_id": school_id, "user_id": user_id, "roles": list(roles),
             "method": method[:10], "route": route[:200], "resource_id": resource_id and resource_id[:64],
             "status": status, "address": address and address[:64],

@@ -345,8 +345,9 @@ class Service(BulkRpc):
     @handles("identity.access_recorded_batch", tables["processed_events"])
     def on_access_recorded_batch(self, session, envelope):
         """Keep a batch of gateway access events (R-A6) with one insert.
-        Every event is kept or dead-lettered on its own: a malformed one or
-        one the database refuses never costs the others."""
+        Every event is kept or dead-lettered on its own: a malformed one
+        (broken text included) or one the database or its driver refuses
+        never costs the others."""
         items = envelope["payload"].get("events")
         if not isinstance(items, list):
             raise ValueError("payload field 'events' is not a list")
@@ -359,12 +360,12 @@ class Service(BulkRpc):
         try:
             with session.begin_nested():
                 store.add_access_rows(session, rows)
-        except (DataError, IntegrityError):
+        except REFUSED_ROWS:
             for row in rows:  # find the refused ones; keep the rest
                 try:
                     with session.begin_nested():
                         store.add_access_rows(session, [row])
-                except (DataError, IntegrityError) as exc:
+                except REFUSED_ROWS as exc:
                     self.dead_letters.put("identity.access_recorded", _access_event_of(row, items),
                                           f"{type(exc).__name__}: {exc}")
 
@@ -483,6 +484,11 @@ def _manages(session, actor: domain.Actor, user) -> bool:
         classes |= {store.class_of_student(session, student_id=c.id)
                     for c in store.children_of(session, parent_id=user.id)}
     return bool(mine & classes)
+
+
+# What the database or its driver answers for one row it cannot keep (psycopg2
+# raises a plain ValueError for a NUL, UnicodeEncodeError for a lone surrogate).
+REFUSED_ROWS = (DataError, IntegrityError, ValueError)
 
 
 def _access_event_of(row: dict, items: list):

@@ -5,6 +5,7 @@ family management (R-A2), the common-password list."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from ejournal.identity.v1 import identity_pb2
@@ -319,6 +320,41 @@ def test_r_a6_a_batch_of_access_events_is_kept_in_one_go_each_event_once(contain
         dead = s.execute(select(store.tables["dead_letters"])).all()
     assert sorted((d.consumer, d.event_id) for d in dead) == sorted(
         [("identity.access_recorded", malformed["id"]), ("identity.access_recorded", refused["id"])])
+
+
+def test_r_a6_an_event_with_broken_text_costs_only_itself(container, config, make, school, factory):
+    """R-A6: a NUL (PostgreSQL refuses it in text) or a lone surrogate (not
+    UTF-8) in one event of a batch: the good events before and after it are
+    kept, only the bad one is dead-lettered (readably), and a redelivery
+    changes nothing."""
+    from nameko.standalone.events import event_dispatcher
+    from nameko.testing.services import entrypoint_waiter
+    from kernel.events import envelope
+
+    admin = make.user(school, ["admin"], login="adm9")
+    parent = make.user(school, ["parent"], login="mom9")
+    dispatch = event_dispatcher(config)
+
+    def access(n, resource_id=None, route=None):
+        return envelope(type="access_recorded", producer="gateway", school_id=school, actor_id=parent.id,
+                        correlation_id=f"cid-{n}", payload={
+                            "user_id": parent.id, "roles": ["parent"], "method": "GET",
+                            "route": route or f"/api/v1/r{n}", "resource_id": resource_id, "status": 400,
+                            "address": "10.0.0.9"})
+
+    first, nul, surrogate, last = (access(1), access(2, resource_id="x\u0000y"),
+                                   access(3, route="/api/v1/\ud800"), access(4))
+    batch = envelope(type="access_recorded_batch", producer="gateway", school_id=None, actor_id=None,
+                     payload={"events": [first, nul, surrogate, last]})
+    for _ in range(2):  # a redelivery changes nothing
+        with entrypoint_waiter(container, "on_access_recorded_batch", timeout=10):
+            dispatch("gateway", "access_recorded_batch", batch)
+    log = call(container, "list_access", ctx_of(admin), parent.id, None, None, 50)["items"]
+    assert sorted(r["route"] for r in log) == ["/api/v1/r1", "/api/v1/r4"]
+    with transaction(factory) as s:
+        dead = s.execute(select(store.tables["dead_letters"])).all()
+    assert sorted(d.event_id for d in dead) == sorted([nul["id"], surrogate["id"]])  # each once
+    assert all(json.loads(d.body)["id"] in (nul["id"], surrogate["id"]) for d in dead)  # kept, readable
 
 
 def test_admin_unlock_clears_failures_and_is_audited(container, servicer, make, school, factory):

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from kernel import limits
+
 from journal import errors
 
 # --- constants ---------------------------------------------------------------
@@ -26,7 +28,7 @@ PERIOD_KINDS = ("quarter", "trimester", "half_year")
 MIN_GRADE, MAX_GRADE = 1, 11
 ENTRY_GRACE_DAYS = 3           # R-J5: filled on the day, or within 3 days
 MAX_DIARY_DAYS = 92            # one quarter: bounds the cost of one diary read
-MAX_MARKS_PER_REQUEST = 500
+MAX_MARKS_PER_REQUEST = limits.MARKS_PER_REQUEST
 MAX_YEAR_DAYS = 366
 
 ADMIN = "admin"
@@ -391,10 +393,10 @@ def validate_lesson(data, *, actor_id: str) -> LessonSpec:
         class_id=ident(data.get("class_id"), "class_id"),
         subject_id=ident(data.get("subject_id"), "subject_id"),
         date=parse_date(data.get("date"), "date"),
-        topic=text(data.get("topic"), "topic", max_len=1000),
-        lesson_type=text(data.get("lesson_type"), "lesson_type", max_len=100),
-        work_type=text(data.get("work_type"), "work_type", required=False, max_len=100),
-        homework=text(data.get("homework"), "homework", required=False, max_len=5000),
+        topic=text(data.get("topic"), "topic", max_len=limits.LESSON_TOPIC),
+        lesson_type=text(data.get("lesson_type"), "lesson_type", max_len=limits.LESSON_TYPE),
+        work_type=text(data.get("work_type"), "work_type", required=False, max_len=limits.LESSON_WORK_TYPE),
+        homework=text(data.get("homework"), "homework", required=False, max_len=limits.LESSON_HOMEWORK),
         subgroup_id=ident(data.get("subgroup_id"), "subgroup_id", required=False),
         substitute_for=ident(data.get("substitute_for"), "substitute_for", required=False),
     )
@@ -470,7 +472,7 @@ def validate_mark(item, index: int, *, allow_mark_1: bool) -> MarkSpec:
         raise _invalid(f"{where}.kind", "Вид работы: " + ", ".join(MARK_KINDS))
     weight = integer(item.get("weight"), f"{where}.weight", low=MIN_WEIGHT, high=MAX_WEIGHT,
                      default=DEFAULT_WEIGHT)
-    comment = text(item.get("comment"), f"{where}.comment", required=False, max_len=500)
+    comment = text(item.get("comment"), f"{where}.comment", required=False, max_len=limits.MARK_COMMENT)
     if is_exempt_entry(comment):
         raise errors.ExemptNotAllowed(details={"field": f"{where}.comment"})
     return MarkSpec(student_id, value, kind, weight, comment)

@@ -86,6 +86,8 @@ def _read_xlsx(content: bytes) -> list[list]:
     try:
         sheet = book.worksheets[0]
         return [list(row) for _, row in zip(range(MAX_ROWS + 2), sheet.iter_rows(values_only=True))]
+    except Exception:  # read_only sheets are parsed here, lazily: a broken sheet fails now
+        raise FileRejected("Не удалось прочитать файл XLSX") from None
     finally:
         book.close()
 
@@ -99,7 +101,7 @@ def _read_csv(content: bytes) -> list[list]:
             continue
     else:  # pragma: no cover - cp1251 decodes any byte string
         raise FileRejected("Не удалось определить кодировку файла")
-    if "\x00" in decoded:
+    if "\x00" in decoded.split("\n", 1)[0]:  # a binary file (old .xls, UTF-16): NULs from the start
         raise FileRejected("Файл не похож на CSV или XLSX")
     first = decoded.split("\n", 1)[0]
     delimiter = ";" if first.count(";") >= first.count(",") else ","
@@ -110,6 +112,8 @@ def header_map(header: list) -> dict[str, int]:
     """``{column key: index}`` from the header row; unknown headers are
     refused so that a typo does not silently drop a column."""
     found, unknown = {}, []
+    if any(_broken(_cell(cell)) for cell in header):
+        raise FileRejected("В заголовке файла недопустимые символы")
     for i, cell in enumerate(header):
         name = _cell(cell).casefold()
         if not name:
@@ -141,6 +145,15 @@ def _cell(value) -> str:
     return " ".join(str(value).split())
 
 
+_BROKEN = re.compile("[\x00\ud800-\udfff]")
+
+
+def _broken(text: str) -> bool:
+    """A NUL (PostgreSQL refuses it in text) or a lone surrogate (not UTF-8);
+    an XLSX cell carries either as ``_x0000_`` / ``_xD800_``."""
+    return _BROKEN.search(text) is not None
+
+
 def birth_date(value: str) -> str | None:
     """``ДД.ММ.ГГГГ`` or ``ГГГГ-ММ-ДД`` (what a spreadsheet gives) as ISO."""
     m = _RU_DATE.match(value)
@@ -164,6 +177,11 @@ def parse_rows(table: list[list]) -> tuple[list[Row], list[dict]]:
     for number, raw in enumerate(table[1:], start=2):
         cells = {key: _cell(raw[i]) if i < len(raw) else "" for key, i in columns.items()}
         if not any(cells.values()):
+            continue
+        broken = [LABELS[k] for k, v in cells.items() if _broken(v)]
+        if broken:  # no database keeps a NUL or a lone surrogate: the row is refused, not the file
+            problems.append({"row": number, "message": "Недопустимые символы (нулевой байт или непарный "
+                                                       "суррогат) в столбцах: " + ", ".join(broken)})
             continue
         missing = [LABELS[k] for k in REQUIRED if not cells.get(k)]
         if missing:

@@ -7,12 +7,14 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Sequence
 
+from kernel import limits
+
 from journal import domain, errors
 from journal.domain import Actor, _invalid
 
 # --- corrections and removals (R-J7) ----------------------------------------
 
-MAX_REASON = 500
+MAX_REASON = limits.REASON
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,8 @@ def validate_correction(data, *, allow_mark_1: bool) -> Correction:
     weight = (domain.integer(data.get("weight"), "weight", low=domain.MIN_WEIGHT, high=domain.MAX_WEIGHT)
               if data.get("weight") is not None else None)
     comment_given = "comment" in data
-    comment = domain.text(data.get("comment"), "comment", required=False, max_len=500) if comment_given else None
+    comment = (domain.text(data.get("comment"), "comment", required=False, max_len=limits.MARK_COMMENT)
+               if comment_given else None)
     if domain.is_exempt_entry(comment):
         raise errors.ExemptNotAllowed(details={"field": "comment"})
     if value is None and kind is None and weight is None and not comment_given:
@@ -140,7 +143,7 @@ def verify_attendance(current: dict, versions: Sequence[tuple[dict, str, str]]) 
 # --- attendance (R-J2, R-J7) -------------------------------------------------
 
 ATTENDANCE_STATUSES = ("present", "absent", "excused", "ill", "late")
-MAX_ATTENDANCE_ENTRIES = 500
+MAX_ATTENDANCE_ENTRIES = limits.ATTENDANCE_ENTRIES
 
 
 @dataclass(frozen=True)

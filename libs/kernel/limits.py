@@ -1,0 +1,24 @@
+"""Size limits of the journal's writes, kept in one place.
+
+The journal enforces them (journal.domain, journal.marks) and the gateway
+publishes them in its OpenAPI document (gateway.openapi*), which it checks
+every body against. Both read this module, so the two cannot disagree
+again. Plain numbers only: what a value may be is the journal's rule.
+"""
+from __future__ import annotations
+
+# PUT /lessons/{id}/marks
+MARKS_PER_REQUEST = 500          # marks in one request (a class of 30, many works)
+MARK_COMMENT = 500               # characters of a mark's comment (also PATCH /marks/{id})
+
+# PATCH and DELETE /marks/{id}, PUT /lessons/{id}/attendance (R-J7)
+REASON = 500                     # characters of a correction's reason
+
+# PUT /lessons/{id}/attendance
+ATTENDANCE_ENTRIES = 500         # entries in one request
+
+# POST /lessons, POST /imports/lessons (R-J1)
+LESSON_TOPIC = 1000
+LESSON_TYPE = 100
+LESSON_WORK_TYPE = 100
+LESSON_HOMEWORK = 5000
