@@ -196,7 +196,7 @@ def assign_teacher():
 def record_lesson():
     body = json_body()
     authorize("lesson.write", "class", body.get("class_id"), subject_id=body.get("subject_id"),
-              subgroup_id=body.get("subgroup_id"))
+              subgroup_id=body.get("subgroup_id"), substitute_for=body.get("substitute_for"))
     return created(current_clients().rpc("journal", "record_lesson", call_ctx(), body, **idempotency()))
 
 

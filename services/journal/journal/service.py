@@ -22,7 +22,7 @@ from journal import settings as journal_settings
 from journal.store import tables
 from kernel.db import Database
 from kernel.errors import ServiceError
-from kernel import idempotency
+from kernel import access_rules, idempotency
 from kernel.events import utcnow
 from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event, service_rpc
 
@@ -139,7 +139,7 @@ def _writable_lesson(s, actor, lesson_id, remember):
         raise errors.NotFound("Урок не найден", details={"field": "lesson_id"})
     remember.replay_from(lesson.key_fingerprint, lesson.key_result)
     domain.require_journal_access(actor, class_teacher_id=lesson.class_teacher_id, subgroup_id=lesson.subgroup_id,
-                                  assigned_subgroups=lesson.assigned_subgroups)
+                                  assigned_subgroups=lesson.assigned_subgroups, lesson_teacher_id=lesson.teacher_id)
     domain.check_year_open(lesson.archived)
     return lesson
 
@@ -293,17 +293,18 @@ class Service:
             subject = store.get_subject(s, school_id=actor.school_id, subject_id=spec.subject_id)
             if subject is None:
                 raise errors.NotFound("Предмет не найден", details={"field": "subject_id"})
+            replaced = None if spec.substitute_for is None else store.assigned_subgroups(
+                s, teacher_id=spec.substitute_for, class_id=klass.id, subject_id=subject.id)
             domain.require_journal_access(
                 actor, class_teacher_id=klass.class_teacher_id, subgroup_id=spec.subgroup_id,
                 assigned_subgroups=store.assigned_subgroups(
-                    s, teacher_id=actor.actor_id, class_id=klass.id, subject_id=subject.id))
+                    s, teacher_id=actor.actor_id, class_id=klass.id, subject_id=subject.id),
+                replaced_subgroups=replaced)
             domain.check_year_open(year.archived)
             domain.check_lesson_date(spec.date, store.period_bounds(s, year_id=year.id))
             domain.check_homework_allowed(klass.grade, spec.homework)
-            if spec.substitute_for is not None:
-                domain.check_substitute(store.assigned_subgroups(
-                    s, teacher_id=spec.substitute_for, class_id=klass.id, subject_id=subject.id),
-                    spec.subgroup_id)
+            if replaced is not None:
+                domain.check_substitute(replaced, spec.subgroup_id)
             now = utcnow()
             late, overdue = domain.entry_flags(spec.date, domain.school_today(now, config.timezone))
             lesson = store.add_lesson(s, school_id=actor.school_id, spec=spec, teacher_id=actor.actor_id,
@@ -589,7 +590,8 @@ class Service:
             if found is None:
                 raise errors.NotFound("Класс не найден", details={"field": "class_id"})
             klass, year = found
-            if not (actor.has(domain.ADMIN, domain.DEPUTY) or klass.class_teacher_id == actor.actor_id):
+            if access_rules.splits_class(actor.roles, class_teacher=domain.is_class_teacher(
+                    actor, klass.class_teacher_id)) is not None:
                 raise errors.NotAllowed("Делить класс на подгруппы может завуч или классный руководитель")
             if store.get_subject(s, school_id=actor.school_id, subject_id=spec.subject_id) is None:
                 raise errors.NotFound("Предмет не найден", details={"field": "subject_id"})
@@ -680,8 +682,8 @@ class Service:
             klass, year = found
             if store.get_subject(s, school_id=actor.school_id, subject_id=spec.subject_id) is None:
                 raise errors.NotFound("Предмет не найден", details={"field": "subject_id"})
-            if not actor.has(domain.ADMIN, domain.DEPUTY) and not store.assigned_subgroups(
-                    s, teacher_id=actor.actor_id, class_id=klass.id, subject_id=spec.subject_id):
+            if access_rules.enters_plan(actor.roles, assigned=store.assigned_subgroups(
+                    s, teacher_id=actor.actor_id, class_id=klass.id, subject_id=spec.subject_id)) is not None:
                 raise errors.NotAssigned()
             period = store.get_period(s, school_id=actor.school_id, period_id=spec.period_id)
             if period is None or period.year_id != year.id:
@@ -914,7 +916,11 @@ class Service:
             if found is None:
                 raise errors.NotFound("Отметка не найдена", details={"field": "mark_id"})
             mark, lesson, klass, subject, year = found
-            marks.require_may_change_mark(actor, mark.author_id)
+            marks.require_may_change_mark(
+                actor, assigned_subgroups=store.assigned_subgroups(
+                    s, teacher_id=actor.actor_id, class_id=lesson.class_id, subject_id=lesson.subject_id),
+                subgroup_id=lesson.subgroup_id, lesson_teacher_id=lesson.teacher_id,
+                lesson_substitute_for=lesson.substitute_for)
             domain.check_year_open(year.archived)
             marks.check_not_removed(mark.removed)
             old = store.mark_state(mark)
@@ -936,8 +942,10 @@ class Service:
     @service_rpc
     def correct_mark(self, ctx, mark_id, data, idempotency_key=None):
         """Correct a mark (R-J7): a new version with who, when, old, new and
-        the required reason; the old value stays in the history. The
-        author, a deputy or the admin."""
+        the required reason; the old value stays in the history. Who may:
+        :func:`kernel.access_rules.corrects_mark` (the teacher of the class
+        and subject or the lesson's substitute, the deputy, the director,
+        the admin)."""
         change = marks.validate_correction(data, allow_mark_1=self.settings.allow_mark_1)
         new = {}
 
@@ -1058,10 +1066,9 @@ class Service:
                 raise errors.StudentNotInClass(details={"student_ids": [spec.student_id]})
             # the teacher assigned to the subject (API.md), not the class teacher as such:
             # unlike lessons and marks (R-J6), a final mark is the subject teacher's decision
-            domain.require_journal_access(
-                actor, class_teacher_id=None, subgroup_id=None,
-                assigned_subgroups=[None] if store.assigned_subgroups(
-                    s, teacher_id=actor.actor_id, class_id=klass.id, subject_id=subject.id) else [])
+            if access_rules.posts_final(actor.roles, assigned=store.assigned_subgroups(
+                    s, teacher_id=actor.actor_id, class_id=klass.id, subject_id=subject.id)) is not None:
+                raise errors.NotAssignedForFinal()
             domain.check_year_open(year.archived)
             domain.check_marks_allowed(klass.grade)
             now = utcnow()
@@ -1229,19 +1236,20 @@ class Service:
                     subject = subjects[spec.subject_id]
                     if subject is None:
                         raise errors.NotFound("Предмет не найден", details={"field": "subject_id"})
+                    replaced = None if spec.substitute_for is None else store.assigned_subgroups(
+                        s, teacher_id=spec.substitute_for, class_id=klass.id, subject_id=subject.id)
                     history_import.require_teacher(
-                        item.teacher_id, actor.school_id, class_teacher_id=klass.class_teacher_id,
+                        item.teacher_id, access_rules.TEACHING_ROLES, class_teacher_id=klass.class_teacher_id,
                         subgroup_id=spec.subgroup_id, assigned_subgroups=store.assigned_subgroups(
-                            s, teacher_id=item.teacher_id, class_id=klass.id, subject_id=subject.id))
+                            s, teacher_id=item.teacher_id, class_id=klass.id, subject_id=subject.id),
+                        replaced_subgroups=replaced)
                     domain.check_year_open(year.archived)
                     if year.id not in periods:
                         periods[year.id] = store.period_bounds(s, year_id=year.id)
                     domain.check_lesson_date(spec.date, periods[year.id])
                     domain.check_homework_allowed(klass.grade, spec.homework)
-                    if spec.substitute_for is not None:
-                        domain.check_substitute(store.assigned_subgroups(
-                            s, teacher_id=spec.substitute_for, class_id=klass.id, subject_id=subject.id),
-                            spec.subgroup_id)
+                    if replaced is not None:
+                        domain.check_substitute(replaced, spec.subgroup_id)
                     late, overdue = history_import.check_dates(spec.date, item.recorded_on, today)
                 except ServiceError as exc:
                     raise history_import.at_row(item.row, exc) from None

@@ -443,6 +443,7 @@ class LessonWriteContext:
     subject_id: str
     date: dt.date
     subgroup_id: str | None
+    teacher_id: str         # who gave the lesson (a substitute too)
     grade: int
     class_teacher_id: str | None
     subject_name: str
@@ -472,7 +473,7 @@ def _lesson_write_statement():
     key_fingerprint = select(keys.c.fingerprint).where(*key_row).scalar_subquery()
     key_result = select(keys.c.result).where(*key_row).scalar_subquery()
     return (select(lesson.c.id, lesson.c.class_id, lesson.c.subject_id, lesson.c.date, lesson.c.subgroup_id,
-                   klass.c.grade, klass.c.class_teacher_id, subject.c.name, year.c.archived,
+                   lesson.c.teacher_id, klass.c.grade, klass.c.class_teacher_id, subject.c.name, year.c.archived,
                    subgroups.label("subgroups"), enrolled.label("enrolled"),
                    key_fingerprint.label("key_fingerprint"), key_result.label("key_result"))
             .join_from(lesson, klass, klass.c.id == lesson.c.class_id)
@@ -494,7 +495,8 @@ def lesson_write_context(session: Session, *, school_id: str, lesson_id: str, te
         return None
     return LessonWriteContext(
         id=row.id, class_id=row.class_id, subject_id=row.subject_id, date=row.date, subgroup_id=row.subgroup_id,
-        grade=row.grade, class_teacher_id=row.class_teacher_id, subject_name=row.name, archived=bool(row.archived),
+        teacher_id=row.teacher_id, grade=row.grade, class_teacher_id=row.class_teacher_id, subject_name=row.name,
+        archived=bool(row.archived),
         assigned_subgroups=[s or None for s in row.subgroups.split(",")] if row.subgroups is not None else [],
         enrolled=frozenset(row.enrolled.split(",")) if row.enrolled else frozenset(),
         key_fingerprint=row.key_fingerprint, key_result=row.key_result)
