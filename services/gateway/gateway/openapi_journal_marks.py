@@ -87,6 +87,12 @@ RESPONSE_SCHEMAS = {
         "students": {"type": "array", "items": _open({"id": {"type": "string"}, "full_name": {"type": "string"}})},
         "lessons": {"type": "array", "items": _open({
             "id": {"type": "string"}, "date": {"type": "string"}, "topic": {"type": "string"},
+            "teacher_id": {"type": "string"},
+            "teacher": {**_open({"id": {"type": "string"}, "full_name": {"type": ["string", "null"]}}),
+                        "description": "Who actually gave the lesson (the substitute, for a substitution)"},
+            "substitute_for": {"type": ["object", "null"], "description": "R-J6: the teacher replaced, or null",
+                               "properties": {"id": {"type": "string"},
+                                              "full_name": {"type": ["string", "null"]}}},
             "late": {"type": "boolean"}, "overdue": {"type": "boolean"}})},
         "marks": {"type": "array", "items": _open({
             "id": {"type": "string"}, "lesson_id": {"type": "string"}, "student_id": {"type": "string"},

@@ -16,7 +16,7 @@ from sqlalchemy import (
     SmallInteger, String, Text, UniqueConstraint, and_, bindparam, false, func, or_, select,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column
 
 from journal import finals
 from journal.domain import GENESIS_HASH, chain_hash, version_content
@@ -1253,10 +1253,18 @@ def may_view_class_journal(session: Session, *, klass: SchoolClass, viewer_id: s
         Assignment.class_id == klass.id, Assignment.teacher_id == viewer_id)) > 0
 
 
-def grid_lessons(session: Session, *, class_id: str, subject_id: str, start: dt.date, end: dt.date) -> list[Lesson]:
-    return list(session.scalars(select(Lesson).where(
-        Lesson.class_id == class_id, Lesson.subject_id == subject_id, Lesson.date >= start, Lesson.date <= end)
-        .order_by(Lesson.date, Lesson.entered_at, Lesson.id)))
+def grid_lessons(session: Session, *, class_id: str, subject_id: str, start: dt.date,
+                 end: dt.date) -> list[tuple[Lesson, str | None, str | None]]:
+    """``(lesson, name of who gave it, name of whom they replaced)`` (R-J6);
+    a name is None when the people projection does not know that person."""
+    teacher, replaced = aliased(Person), aliased(Person)
+    return [tuple(row) for row in session.execute(
+        select(Lesson, teacher.full_name, replaced.full_name)
+        .outerjoin(teacher, teacher.user_id == Lesson.teacher_id)
+        .outerjoin(replaced, replaced.user_id == Lesson.substitute_for)
+        .where(Lesson.class_id == class_id, Lesson.subject_id == subject_id, Lesson.date >= start,
+               Lesson.date <= end)
+        .order_by(Lesson.date, Lesson.entered_at, Lesson.id))]
 
 
 def grid_marks(session: Session, *, class_id: str, subject_id: str, start: dt.date, end: dt.date) -> list[Mark]:
