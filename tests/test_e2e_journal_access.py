@@ -1,7 +1,8 @@
 """End to end through the gateway, every process started as `make run`
 starts it: one owner per access rule (kernel.access_rules, asked by
 identity's central decision and by the journal itself), substitutions
-(R-J6), corrections by the teacher of the class and subject (R-J7).
+(R-J6), corrections by the teacher of the class and subject (R-J7), dangling
+references refused.
 Where a test says "both", identity's decision and the journal's own verdict
 are asked directly as well (tests/journal_verdicts.py)."""
 from __future__ import annotations
@@ -128,3 +129,13 @@ def test_the_subject_teacher_and_the_director_correct_a_mark_they_did_not_post_r
     assert verdicts.identity(ct.token, "mark.remove", "mark", marks[0]["id"])["allowed"] is False
     assert verdicts.journal(ct.token, "remove_mark", marks[0]["id"], {"reason": "x"}) == (False, "FORBIDDEN")
     assert ct.request("DELETE", f"/marks/{marks[0]['id']}", json={"reason": "x"}).status_code == 403
+
+
+def test_a_lesson_naming_a_subgroup_that_does_not_exist_is_refused(school):
+    admin = school["admin"]
+    for subgroup in (str(uuid.uuid4()), school["group"]):  # no such subgroup; the English one for maths
+        reply = admin.request("POST", "/lessons", json=lesson(school, subgroup_id=subgroup))
+        assert reply.status_code == 404, reply.text
+        assert reply.json()["error"] == "NOT_FOUND" and reply.json()["details"]["field"] == "subgroup_id"
+    grid = admin.get(f"/classes/{school['klass']}/journal?subject_id={school['maths']}")
+    assert not [l for l in grid["lessons"] if l["subgroup_id"]]

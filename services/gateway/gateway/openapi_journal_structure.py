@@ -174,7 +174,10 @@ PATHS = {
                     "and overdue are computed from recorded_on as R-J5 computes them from the entry day; the "
                     "real moment of the import stays in entered_at. Only past lessons (422 VALIDATION_ERROR for "
                     "today or later). The first bad lesson refuses the whole request, with details.row; the same "
-                    "checks as POST /lessons otherwise (404, 403 NOT_ASSIGNED for the teacher, 422).")},
+                    "checks as POST /lessons otherwise: 404 for a class, subject, subgroup or teacher the school "
+                    "does not have (details.field lessons[i].<field>), 403 NOT_ASSIGNED for a teacher who does "
+                    "not keep that journal (a substitute with substitute_for may), 422 LESSON_OUTSIDE_PERIOD for "
+                    "a date outside every period of the class's year, 422 otherwise.")},
     f"{P}/imports/students": {"post": {**_op(
         "import_students", "Загрузка учеников и родителей", "structure", params=[
             _query("class_id", ID, "The class the students are admitted to", required=True),

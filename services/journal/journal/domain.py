@@ -408,7 +408,7 @@ def validate_lesson(data, *, actor_id: str) -> LessonSpec:
 def check_substitute(assigned_subgroups: Iterable[str | None], subgroup_id: str | None) -> None:
     """R-J6: the teacher being replaced must be the one who teaches that lesson."""
     if not access_rules.covers(assigned_subgroups, subgroup_id):
-        raise errors.SubstituteNotAssigned()
+        raise errors.SubstituteNotAssigned(details={"field": "substitute_for"})
 
 
 def check_homework_allowed(grade: int, homework: str | None) -> None:
@@ -499,12 +499,13 @@ def check_lesson_happened(lesson_date: dt.date, today: dt.date) -> None:
         raise errors.LessonInFuture(details={"date": lesson_date.isoformat()})
 
 
-def check_students_in_class(student_ids: Iterable[str], enrolled: Iterable[str]) -> None:
-    """Every student must be enrolled in the lesson's class on its date."""
+def check_students_in_class(student_ids: Iterable[str], enrolled: Iterable[str], *, field: str = "marks") -> None:
+    """Every student must be enrolled in the lesson's class on its date
+    (422 STUDENT_NOT_IN_CLASS naming the list ``field`` and the students)."""
     enrolled = set(enrolled)
     missing = sorted({s for s in student_ids if s not in enrolled})
     if missing:
-        raise errors.StudentNotInClass(details={"student_ids": missing})
+        raise errors.StudentNotInClass(details={"field": field, "student_ids": missing})
 
 
 # --- mark versions: a hash chain (R-J7) --------------------------------------

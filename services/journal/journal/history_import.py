@@ -11,9 +11,9 @@ What keeps the entry deadline (R-J5) honest for everyone else:
 - late and overdue are computed from ``recorded_on`` exactly as R-J5 computes
   them from the entry day, so a paper entry made late is still late;
 - only lessons before today: today's lesson is entered in this journal;
-- the teacher named must be allowed to keep that journal (assigned to the
-  class and subject, its class teacher, or the substitute of one who is),
-  like a teacher entering it.
+- the teacher named must exist in the school and be allowed to keep that
+  journal (assigned to the class and subject, its class teacher, or the
+  substitute of one who is), like a teacher entering it.
 
 Pure Python like :mod:`journal.domain`.
 """

@@ -44,6 +44,12 @@ def _not_enrolled(s, actor, student_id: str):
         raise errors.NotFound("Ученик не найден", details={"field": "student_id"})
     raise errors.NotEnrolled(details={"student_id": student_id})
 
+def _check_subgroup(s, class_id: str, subject_id: str, subgroup_id: str | None, field: str = "subgroup_id"):
+    """A subgroup a write names is one of the class's for that subject (R-S5): 404 otherwise."""
+    if subgroup_id is not None and store.subgroups_of_class(s, class_id=class_id).get(subgroup_id) != subject_id:
+        raise errors.NotFound("Подгруппа не найдена в этом классе по этому предмету", details={"field": field})
+
+
 # how often old Idempotency-Key answers are deleted (the retention is a setting)
 IDEMPOTENCY_PURGE_SECONDS = 3600
 
@@ -259,10 +265,7 @@ class Service:
         with self._write() as s:
             klass, year = store.class_with_year(s, school_id=actor.school_id, class_id=spec.class_id)
             domain.check_year_open(year.archived)
-            if spec.subgroup_id is not None and store.subgroups_of_class(
-                    s, class_id=klass.id).get(spec.subgroup_id) != spec.subject_id:
-                raise errors.NotFound("Подгруппа не найдена в этом классе по этому предмету",
-                                      details={"field": "subgroup_id"})
+            _check_subgroup(s, klass.id, spec.subject_id, spec.subgroup_id)
             if store.assignment_exists(s, teacher_id=spec.teacher_id, class_id=spec.class_id,
                                        subject_id=spec.subject_id, subgroup_id=spec.subgroup_id):
                 raise errors.AlreadyExists("Учитель уже назначен на этот предмет в этом классе")
@@ -300,6 +303,7 @@ class Service:
                 assigned_subgroups=store.assigned_subgroups(
                     s, teacher_id=actor.actor_id, class_id=klass.id, subject_id=subject.id),
                 replaced_subgroups=replaced)
+            _check_subgroup(s, klass.id, subject.id, spec.subgroup_id)
             domain.check_year_open(year.archived)
             domain.check_lesson_date(spec.date, store.period_bounds(s, year_id=year.id))
             domain.check_homework_allowed(klass.grade, spec.homework)
@@ -518,7 +522,10 @@ class Service:
                 raise errors.NotFound("Учебный год не найден", details={"field": "year_id"})
             if year.archived:
                 raise errors.YearAlreadyClosed(details={"year_id": year.id})
+            if spec.next_year_id and store.get_year(s, school_id=actor.school_id, year_id=spec.next_year_id) is None:
+                raise errors.NotFound("Учебный год не найден", details={"field": "next_year_id"})
             stays = store.open_stays_of_year(s, year_id=year.id)
+            structure.check_held_back_known(spec.held_back, [e.student_id for e, _ in stays])
             summary = {"year_id": year.id, "order_no": spec.order_no, "archived": True, "next_year_id": None,
                        "promoted": 0, "graduated": 0, "held_back": 0, "already_enrolled": 0,
                        "created_classes": [], "classes": []}
@@ -540,7 +547,6 @@ class Service:
         next_year = store.get_year(s, school_id=actor.school_id, year_id=next_id) if next_id else None
         if next_year is None or next_year.archived or next_year.starts_on <= year.ends_on:
             raise errors.NoNextYear(details={"field": "next_year_id"})
-        structure.check_held_back_known(spec.held_back, [e.student_id for e, _ in stays])
         by_student = {(e.student_id, c.id): (e, c) for e, c in stays}
         moves = structure.plan_promotion([(e.student_id, c.id, c.grade, c.letter) for e, c in stays], spec.held_back)
         targets = store.classes_of_year(s, year_id=next_year.id)
@@ -1023,7 +1029,7 @@ class Service:
             now = utcnow()
             today = domain.school_today(now, config.timezone)
             domain.check_lesson_happened(lesson.date, today)
-            domain.check_students_in_class([sid for sid, _ in given.entries], lesson.enrolled)
+            domain.check_students_in_class([sid for sid, _ in given.entries], lesson.enrolled, field="entries")
             current = store.attendance_of_lesson(s, lesson_id=lesson.id, lock=True)
             changes = marks.attendance_changes(given.entries, {k: v.status for k, v in current.items()})
             if any(previous is not None for _, _, previous in changes):
@@ -1063,7 +1069,7 @@ class Service:
                 raise errors.NotFound("Предмет не найден", details={"field": "subject_id"})
             klass = store.class_of_student_in_year(s, student_id=spec.student_id, year_id=year.id)
             if klass is None:
-                raise errors.StudentNotInClass(details={"student_ids": [spec.student_id]})
+                raise errors.StudentNotInClass(details={"field": "student_id", "student_ids": [spec.student_id]})
             # the teacher assigned to the subject (API.md), not the class teacher as such:
             # unlike lessons and marks (R-J6), a final mark is the subject teacher's decision
             if access_rules.posts_final(actor.roles, assigned=store.assigned_subgroups(
@@ -1217,6 +1223,13 @@ class Service:
         domain.require_roles(actor, domain.ADMIN)
         items = history_import.validate_import(data)
         config = self.settings
+        teachers = {}  # the people named, from the projection (else identity), before the transaction
+        for item in items:
+            if item.teacher_id not in teachers:
+                try:
+                    teachers[item.teacher_id] = self._person(actor, ctx, item.teacher_id, "teacher_id")
+                except ServiceError as exc:
+                    raise history_import.at_row(item.row, exc) from None
         with self._write() as s:
             now = utcnow()
             today = domain.school_today(now, config.timezone)
@@ -1239,10 +1252,11 @@ class Service:
                     replaced = None if spec.substitute_for is None else store.assigned_subgroups(
                         s, teacher_id=spec.substitute_for, class_id=klass.id, subject_id=subject.id)
                     history_import.require_teacher(
-                        item.teacher_id, access_rules.TEACHING_ROLES, class_teacher_id=klass.class_teacher_id,
+                        item.teacher_id, teachers[item.teacher_id].roles, class_teacher_id=klass.class_teacher_id,
                         subgroup_id=spec.subgroup_id, assigned_subgroups=store.assigned_subgroups(
                             s, teacher_id=item.teacher_id, class_id=klass.id, subject_id=subject.id),
                         replaced_subgroups=replaced)
+                    _check_subgroup(s, klass.id, subject.id, spec.subgroup_id)
                     domain.check_year_open(year.archived)
                     if year.id not in periods:
                         periods[year.id] = store.period_bounds(s, year_id=year.id)
