@@ -2,7 +2,7 @@
 starts it: one owner per access rule (kernel.access_rules, asked by
 identity's central decision and by the journal itself), substitutions
 (R-J6), corrections by the teacher of the class and subject (R-J7), dangling
-references refused.
+references refused, and a year that is not closed by accident (R-S4).
 Where a test says "both", identity's decision and the journal's own verdict
 are asked directly as well (tests/journal_verdicts.py)."""
 from __future__ import annotations
@@ -139,3 +139,41 @@ def test_a_lesson_naming_a_subgroup_that_does_not_exist_is_refused(school):
         assert reply.json()["error"] == "NOT_FOUND" and reply.json()["details"]["field"] == "subgroup_id"
     grid = admin.get(f"/classes/{school['klass']}/journal?subject_id={school['maths']}")
     assert not [l for l in grid["lessons"] if l["subgroup_id"]]
+
+
+def test_a_running_year_is_closed_early_only_on_purpose_r_s4(school):
+    admin = school["admin"]
+    t = today()
+    running = admin.post("/years", {"name": f"Досрочный {TAG}", "starts_on": (t - dt.timedelta(days=300)).isoformat(),
+                                    "ends_on": (t + dt.timedelta(days=5)).isoformat(), "periods": [
+                                        {"name": "Год", "kind": "half_year",
+                                         "starts_on": (t - dt.timedelta(days=300)).isoformat(),
+                                         "ends_on": (t + dt.timedelta(days=5)).isoformat()}]})
+    refused = admin.request("POST", f"/years/{running['id']}/close", json={"order_no": "№ 9", "promote": False})
+    assert refused.status_code == 422, refused.text
+    body = refused.json()
+    assert body["error"] == "YEAR_NOT_ENDED" and body["details"]["ends_on"] == running["ends_on"]
+    assert "досрочно" in body["message"]
+    closed = admin.post(f"/years/{running['id']}/close", {"order_no": "№ 9", "promote": False, "early": True},
+                        expect=200)
+    assert closed["archived"] is True
+
+
+def test_the_paper_import_refuses_a_lesson_outside_every_period(school):
+    """The history import checks a lesson's date against the periods of the
+    class's year exactly as POST /lessons does: same code, the row named,
+    all or nothing."""
+    admin = school["admin"]
+    before_the_year = (today() - dt.timedelta(days=45)).isoformat()
+    fine = (today() - dt.timedelta(days=2)).isoformat()
+    good = {**lesson(school, date=fine, topic="Из бумажного журнала"), "teacher_id": school["teacher"],
+            "recorded_on": fine}
+    reply = admin.request("POST", "/imports/lessons", json={"lessons": [
+        good, {**good, "date": before_the_year, "recorded_on": before_the_year}]})
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["error"] == "LESSON_OUTSIDE_PERIOD" and reply.json()["details"]["row"] == 1
+    direct = admin.request("POST", "/lessons", json=lesson(school, date=before_the_year))
+    assert (direct.status_code, direct.json()["error"]) == (422, "LESSON_OUTSIDE_PERIOD")
+    grid = admin.get(f"/classes/{school['klass']}/journal?subject_id={school['maths']}&period_id="
+                     f"{school['year']['id']}")
+    assert "Из бумажного журнала" not in [l["topic"] for l in grid["lessons"]]

@@ -27,6 +27,8 @@ REQUEST_SCHEMAS = {
         "next_year_id": _nullable(ID),
         "held_back": {"type": "array", "items": ID, "uniqueItems": True, "maxItems": 500,
                       "description": "Students who repeat the grade (pedagogical council's decision)"},
+        "early": {"type": "boolean", "default": False,
+                  "description": "Close the year before its last day (ends_on, the school's date) on purpose"},
     }, ["order_no"], "R-S4. Without next_year_id the earliest open year after this one."),
     "TransferRequest": _closed({"to_class_id": ID, "order_no": ORDER_NO, "on": DATE}, ["to_class_id", "order_no", "on"],
                                "R-S3: on = the first day in the new class."),
@@ -120,7 +122,10 @@ PATHS = {
         errors=(400, 403, 404, 409, 422),
         description="R-S4, admin. The year becomes read-only (422 YEAR_CLOSED on writes); with promote every "
                     "class moves one grade up into the next open year (classes created as needed), the last "
-                    "grade leaves (graduated). 409 YEAR_ALREADY_CLOSED; 422 NO_NEXT_YEAR.")},
+                    "grade leaves (graduated). Before the year's last day (ends_on in the school's time zone) "
+                    "only with early: true, else 422 YEAR_NOT_ENDED (details.ends_on). 404 for a next_year_id "
+                    "the school does not have; 409 YEAR_ALREADY_CLOSED; 422 NO_NEXT_YEAR; 422 "
+                    "STUDENT_NOT_IN_CLASS (details.field held_back) for a student of held_back not in the year.")},
     f"{P}/students/{{id}}/transfer": {"post": _op(
         "transfer_student", "Перевести ученика в другой класс", "structure", body="TransferRequest",
         params=[_path_id(description="Student id")], ok=(200, "Transfer", "Moved; history kept"),

@@ -511,7 +511,9 @@ class Service:
         """Close a year by order (R-S4): archive it (read-only from now on)
         and, with ``promote``, move every student one grade up into the next
         open year (classes created as needed), graduates leave, the held
-        back repeat the grade. One transaction; the answer is the summary."""
+        back repeat the grade. Before the year's last day (the school's
+        date) only with ``early: true`` (422 YEAR_NOT_ENDED otherwise). One
+        transaction; the answer is the summary."""
         actor = domain.actor_from_ctx(ctx)
         domain.require_roles(actor, domain.ADMIN)
         year_id = domain.ident(year_id, "year_id")
@@ -522,6 +524,8 @@ class Service:
                 raise errors.NotFound("Учебный год не найден", details={"field": "year_id"})
             if year.archived:
                 raise errors.YearAlreadyClosed(details={"year_id": year.id})
+            structure.check_year_ended(year.ends_on, domain.school_today(utcnow(), self.settings.timezone),
+                                       early=spec.early)
             if spec.next_year_id and store.get_year(s, school_id=actor.school_id, year_id=spec.next_year_id) is None:
                 raise errors.NotFound("Учебный год не найден", details={"field": "next_year_id"})
             stays = store.open_stays_of_year(s, year_id=year.id)

@@ -148,9 +148,9 @@ CASES = {
     "transfer: unknown student": ("transfer_student", "admin", lambda w: [GHOST, {
         "to_class_id": w["c5b"].id, "order_no": "1", "on": school_today().isoformat()}], "NOT_FOUND", "student_id"),
     "year close: unknown next year": ("close_year", "admin", lambda w: [w["year"].id, {
-        "order_no": "1", "promote": False, "next_year_id": GHOST}], "NOT_FOUND", "next_year_id"),
+        "order_no": "1", "promote": False, "early": True, "next_year_id": GHOST}], "NOT_FOUND", "next_year_id"),
     "year close: unknown student held back": ("close_year", "admin", lambda w: [w["year"].id, {
-        "order_no": "1", "promote": False, "held_back": [GHOST]}], "STUDENT_NOT_IN_CLASS", "held_back"),
+        "order_no": "1", "promote": False, "early": True, "held_back": [GHOST]}], "STUDENT_NOT_IN_CLASS", "held_back"),
 }
 
 
