@@ -116,12 +116,15 @@ PATHS = {
         "patch": _op("correct_mark", "Исправить отметку", "journal", body="CorrectMarkRequest",
                      params=[_path_id(description="Mark id"), IDEMPOTENCY_KEY],
                      ok=(200, "MarkChange", "Corrected; the old value is kept"), errors=(400, 403, 404, 409, 422),
-                     description="The author, a deputy or the admin (R-J7). 422 MARK_REMOVED, NOTHING_CHANGED, "
+                     description="R-J7: the teacher of the lesson's class and subject (an assignment covering "
+                                 "its subgroup) or the substitute who gave that lesson, the deputy, the director, "
+                                 "the admin; not the author as such. 422 MARK_REMOVED, NOTHING_CHANGED, "
                                  "INVALID_MARK."),
         "delete": _op("remove_mark", "Удалить отметку", "journal", body="RemoveMarkRequest",
                       params=[_path_id(description="Mark id"), IDEMPOTENCY_KEY],
                       ok=(204, None, "Removed: a tombstone version, never a hard delete"),
-                      errors=(400, 403, 404, 409, 422)),
+                      errors=(400, 403, 404, 409, 422),
+                      description="R-J7: who may correct the mark (PATCH) may remove it."),
     },
     f"{P}/marks/{{id}}/history": {"get": _op(
         "mark_history", "История отметки", "journal", params=[_path_id(description="Mark id")],
