@@ -32,6 +32,7 @@ from access_matrix_lib import ROLES, read_policy, routes_of
 PASSWORD = "matrix-pass-2026"
 PREFIX = "/api/v1"
 OWN, OTHER, OTHER_SCHOOL, NONE = "свой", "чужой", "другая школа", "—"
+SUBSTITUTION = "замена"
 
 
 def gateway_routes() -> set:
@@ -125,6 +126,26 @@ def other_school_admin(world: World) -> Api:
     return Api(world.base).login(login, PASSWORD)
 
 
+def _substitute_lesson(w, teacher):
+    """The matrix teacher's lesson in 5Б for the spare teacher, once identity
+    knows whom they replace (the assignment's event is on its way)."""
+    reply = teacher.request("POST", "/lessons", json={
+        "class_id": w.class_b, "subject_id": w.maths, "date": w.today.isoformat(), "topic": "Замена",
+        "lesson_type": "урок", "substitute_for": w.spare_teacher})
+    return reply.json()["id"] if reply.status_code == 201 else None
+
+
+def eventually_value(make, timeout=30.0):
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = make()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("projections did not catch up")
+
+
 def eventually(check, timeout=30.0):
     import time
     deadline = time.monotonic() + timeout
@@ -194,6 +215,11 @@ def world(platform):
                                          "topic": "Тема", "lesson_type": "урок"}, expect=201)["id"]
     w.lesson_b = admin.post("/lessons", {"class_id": w.class_b, "subject_id": w.maths, "date": w.today.isoformat(),
                                          "topic": "Тема", "lesson_type": "урок"}, expect=201)["id"]
+    # R-J6: the spare teacher teaches maths in 5Б; the matrix teacher gives one of those lessons in their place
+    admin.post("/assignments", {"teacher_id": w.spare_teacher, "class_id": w.class_b, "subject_id": w.maths,
+                                "hours_per_week": 4}, expect=201)
+    teacher = Api(w.base).login(w.login["teacher"], PASSWORD)
+    w.lesson_sub = eventually_value(lambda: _substitute_lesson(w, teacher))
     for role in ROLES:
         w.api[role] = Api(w.base).login(w.login[role], w.password[role])
     # identity learns classes and enrolments from journal events: wait until it knows
@@ -294,6 +320,7 @@ def _writer(w, who):
 
 
 MARK_SOURCES = {OWN: ("teacher", "lesson_a", "sa"), OTHER: ("admin", "lesson_b", "sb"),
+                SUBSTITUTION: ("teacher", "lesson_sub", "sb"),
                 OTHER_SCHOOL: ("adminx", "lesson_x", "sx")}
 
 
@@ -561,9 +588,14 @@ RECIPES = {
     ("POST /lessons", OWN): _lesson("class_a"),
     ("POST /lessons", OTHER): _lesson("class_b"),
     ("POST /lessons", OTHER_SCHOOL): _lesson("class_x"),
+    ("POST /lessons", SUBSTITUTION): lambda w, role: (
+        "POST", "/lessons", {"class_id": w.class_b, "subject_id": w.maths, "date": w.today.isoformat(),
+                             "topic": "Замена", "lesson_type": "урок", "substitute_for": w.spare_teacher},
+        _own(w, role)),
     ("PUT /lessons/{id}/marks", OWN): _marks("lesson_a", "sa"),
     ("PUT /lessons/{id}/marks", OTHER): _marks("lesson_b", "sb"),
     ("PUT /lessons/{id}/marks", OTHER_SCHOOL): _marks("lesson_x", "sx"),
+    ("PUT /lessons/{id}/marks", SUBSTITUTION): _marks("lesson_sub", "sb"),
     ("GET /students/{id}/diary", OWN): _simple("GET", lambda w: f"/students/{w.sa}/diary"),
     ("GET /students/{id}/diary", OTHER): _simple("GET", lambda w: f"/students/{w.sb}/diary"),
     ("GET /students/{id}/diary", OTHER_SCHOOL): _simple("GET", lambda w: f"/students/{w.sx}/diary"),
@@ -577,9 +609,11 @@ RECIPES = {
     ("PATCH /marks/{id}", OWN): _change_mark("PATCH", OWN),
     ("PATCH /marks/{id}", OTHER): _change_mark("PATCH", OTHER),
     ("PATCH /marks/{id}", OTHER_SCHOOL): _change_mark("PATCH", OTHER_SCHOOL),
+    ("PATCH /marks/{id}", SUBSTITUTION): _change_mark("PATCH", SUBSTITUTION),
     ("DELETE /marks/{id}", OWN): _change_mark("DELETE", OWN),
     ("DELETE /marks/{id}", OTHER): _change_mark("DELETE", OTHER),
     ("DELETE /marks/{id}", OTHER_SCHOOL): _change_mark("DELETE", OTHER_SCHOOL),
+    ("DELETE /marks/{id}", SUBSTITUTION): _change_mark("DELETE", SUBSTITUTION),
     ("GET /marks/{id}/history", OWN): _mark_history(OWN),
     ("GET /marks/{id}/history", OTHER): _mark_history(OTHER),
     ("GET /marks/{id}/history", OTHER_SCHOOL): _mark_history(OTHER_SCHOOL),
@@ -658,15 +692,81 @@ RECIPES = {
 }
 
 
+# --- both owners of a journal write's rule: identity and the journal -------------------------
+# route -> (path segments, body) -> ((action, resource type, resource id, context), (journal RPC, args)):
+# what the gateway asks identity and then calls on the journal for that route.
+
+def _seg(path: str, n: int) -> str:
+    return path.strip("/").split("/")[n]
+
+
+JOURNAL_WRITES = {
+    "POST /lessons": lambda p, b: (
+        ("lesson.write", "class", b["class_id"], {"subject_id": b.get("subject_id"), "subgroup_id": b.get(
+            "subgroup_id"), "substitute_for": b.get("substitute_for")}), ("record_lesson", [b])),
+    "PUT /lessons/{id}/marks": lambda p, b: (
+        ("lesson.marks", "lesson", _seg(p, 1), {}), ("post_marks", [_seg(p, 1), b["marks"]])),
+    "PUT /lessons/{id}/attendance": lambda p, b: (
+        ("lesson.attendance", "lesson", _seg(p, 1), {}), ("record_attendance", [_seg(p, 1), b])),
+    "PATCH /marks/{id}": lambda p, b: (("mark.correct", "mark", _seg(p, 1), {}), ("correct_mark", [_seg(p, 1), b])),
+    "DELETE /marks/{id}": lambda p, b: (("mark.remove", "mark", _seg(p, 1), {}), ("remove_mark", [_seg(p, 1), b])),
+    "PUT /final-marks": lambda p, b: (
+        ("final.write", "student", b["student_id"], {"subject_id": b["subject_id"]}), ("post_final_mark", [b])),
+    "POST /plans": lambda p, b: (
+        ("class.plan", "class", b["class_id"], {"subject_id": b["subject_id"]}), ("create_plan", [b])),
+    "POST /classes/{id}/subgroups": lambda p, b: (
+        ("class.subgroups", "class", _seg(p, 1), {}), ("create_subgroup", [_seg(p, 1), b])),
+    "POST /classes/{id}/students": lambda p, b: (
+        ("class.enrol", "class", _seg(p, 1), {}), ("enroll_student", [_seg(p, 1), b])),
+}
+
+
+def test_every_journal_write_route_is_checked_on_both_sides():
+    """The journal's write routes of the policy whose rule kernel.access_rules
+    holds are all in JOURNAL_WRITES (and nothing else is)."""
+    writes = {"POST /lessons", "PUT /lessons/{id}/marks", "PUT /lessons/{id}/attendance", "PATCH /marks/{id}",
+              "DELETE /marks/{id}", "PUT /final-marks", "POST /plans", "POST /classes/{id}/subgroups",
+              "POST /classes/{id}/students"}
+    assert set(JOURNAL_WRITES) == writes and writes <= routes_of(read_policy())
+
+
+def both_owners(world, verdicts, route, scope, role) -> str | None:
+    """identity's decision and the journal's own verdict for one cell, on a
+    fresh copy of the cell's data (the recipe runs again: the gateway's
+    request already used the first); a disagreement as text, else None."""
+    _, path, body, token = RECIPES[(route, scope)](world, role)
+    (action, rtype, rid, context), (method, args) = JOURNAL_WRITES[route](path, body)
+    central = verdicts.identity(token, action, rtype, rid, context)
+    own, what = verdicts.journal(token, method, *args)
+    if central["allowed"] == own:
+        return None
+    return (f"{route} [{scope}] {role}: identity {'allows' if central['allowed'] else 'refuses'} "
+            f"({central['reason']}), the journal {'allows' if own else 'refuses'} ({what})")
+
+
+@pytest.fixture(scope="module")
+def verdicts(platform):
+    from journal_verdicts import Verdicts
+    v = Verdicts(platform)
+    yield v
+    v.close()
+
+
 @pytest.mark.e2e
-def test_access_matrix(world):
+def test_access_matrix(world, verdicts):
     """Every cell of tests/access_policy.md, in the table's order; all
-    mismatches are reported together."""
+    mismatches are reported together. For the journal's write routes every
+    cell is also asked of both owners of the rule directly, identity and the
+    journal, which must agree (both allow or both refuse)."""
     cells = read_policy()
     rows = list(dict.fromkeys((route, scope) for route, scope, _ in cells))
-    mismatches = []
+    mismatches, disagreements = [], []
     for route, scope in rows:
         for role in ROLES:
+            if route in JOURNAL_WRITES:
+                disagreement = both_owners(world, verdicts, route, scope, role)
+                if disagreement:
+                    disagreements.append(disagreement)
             method, path, body, token = RECIPES[(route, scope)](world, role)
             headers = {"Authorization": f"Bearer {token}"} if token else {}
             if isinstance(body, bytes):  # a file upload (POST /imports/students)
@@ -678,4 +778,5 @@ def test_access_matrix(world):
             if resp.status_code != cells[(route, scope, role)]:
                 mismatches.append(f"{route} [{scope}] {role}: expected {cells[(route, scope, role)]}, "
                                   f"got {resp.status_code} {resp.text[:160]}")
+    assert not disagreements, "identity and the journal disagree:\n" + "\n".join(disagreements)
     assert not mismatches, "\n".join(mismatches)

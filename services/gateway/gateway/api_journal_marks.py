@@ -87,6 +87,9 @@ def class_journal_json(reply) -> dict:
         "students": [{"id": s.id, "full_name": s.full_name} for s in reply.students],
         "lessons": [{"id": l.id, "date": l.date, "topic": l.topic, "lesson_type": l.lesson_type,
                      "work_type": l.work_type or None, "homework": l.homework or None, "teacher_id": l.teacher_id,
+                     "teacher": {"id": l.teacher_id, "full_name": l.teacher_name or None},
+                     "substitute_for": ({"id": l.substitute_for, "full_name": l.substitute_for_name or None}
+                                        if l.substitute_for else None),
                      "subgroup_id": l.subgroup_id or None, "late": l.late, "overdue": l.overdue}
                     for l in reply.lessons],
         "marks": [{"id": m.id, "lesson_id": m.lesson_id, "student_id": m.student_id, "value": m.value,

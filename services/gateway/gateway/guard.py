@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from flask import current_app, g, request
 
 from ejournal.identity.v1 import identity_pb2
+from kernel import access_rules
 
 from gateway import openapi
 from gateway.auth import authenticate_request
@@ -54,8 +55,9 @@ ADMIN = frozenset(("admin",))
 ADMINISTRATION = frozenset(("admin", "director", "deputy"))
 FAMILY_MANAGERS = frozenset(("admin", "class_teacher"))      # R-A2
 JOURNAL_READERS = ADMINISTRATION | {"class_teacher", "teacher"}
-JOURNAL_KEEPERS = frozenset(("admin", "class_teacher", "teacher"))
-MARK_CORRECTORS = frozenset(("admin", "deputy", "teacher"))
+# the journal's writers: the one table identity's decisions and the journal's checks read
+JOURNAL_KEEPERS = access_rules.JOURNAL_KEEPERS
+MARK_CORRECTORS = access_rules.MARK_CORRECTORS
 NEWS_WRITERS = frozenset(("director", "deputy", "secretary", "news_editor"))  # R-M4
 
 
@@ -123,30 +125,29 @@ ROUTES = {
     "POST /subjects": Route(ADMIN),
     "PATCH /subjects/{id}": Route(ADMIN),
     "POST /classes": Route(ADMIN),
-    "POST /classes/{id}/students": on("class.enrol", "class", path(), FAMILY_MANAGERS),
+    "POST /classes/{id}/students": on("class.enrol", "class", path(), access_rules.ENROLLERS),
     "POST /assignments": on("class.assign", "class", body("class_id"), frozenset(("admin", "deputy"))),
-    "POST /classes/{id}/subgroups": on("class.subgroups", "class", path(), frozenset(("admin", "deputy",
-                                                                                        "class_teacher"))),
+    "POST /classes/{id}/subgroups": on("class.subgroups", "class", path(), access_rules.CLASS_SPLITTERS),
     "GET /classes/{id}/timetable": on("timetable.read", "class", path(), frozenset(openapi.ROLES) - {"news_editor"}),
     "PUT /classes/{id}/timetable": on("timetable.write", "class", path(), frozenset(("admin", "scheduler"))),
-    "POST /plans": on("class.plan", "class", body("class_id"), frozenset(("admin", "deputy", "teacher")),
+    "POST /plans": on("class.plan", "class", body("class_id"), access_rules.PLAN_WRITERS,
                       subject_id=body("subject_id")),
     "GET /plans/coverage": on("plan.coverage", "class", query("class_id"), JOURNAL_READERS),
-    "POST /imports/students": on("class.import", "class", query("class_id"), FAMILY_MANAGERS),
+    "POST /imports/students": on("class.import", "class", query("class_id"), access_rules.ENROLLERS),
     "POST /imports/lessons": Route(ADMIN),
     "GET /students/{id}/movements": on("student.movements", "student", path(), JOURNAL_READERS | {"secretary"}),
     "POST /students/{id}/transfer": on("student.move", "student", path(), ADMIN),
     "POST /students/{id}/departure": on("student.move", "student", path(), ADMIN),
     # the journal
     "POST /lessons": on("lesson.write", "class", body("class_id"), JOURNAL_KEEPERS, subject_id=body("subject_id"),
-                        subgroup_id=body("subgroup_id")),
+                        subgroup_id=body("subgroup_id"), substitute_for=body("substitute_for")),
     "PUT /lessons/{id}/marks": on("lesson.marks", "lesson", path(), JOURNAL_KEEPERS),
     "PUT /lessons/{id}/attendance": on("lesson.attendance", "lesson", path(), JOURNAL_KEEPERS),
     "PATCH /marks/{id}": on("mark.correct", "mark", path(), MARK_CORRECTORS),
     "DELETE /marks/{id}": on("mark.remove", "mark", path(), MARK_CORRECTORS),
     "GET /marks/{id}/history": on("mark.history", "mark", path(), STAFF),
     "GET /journal/verify": Route(ADMINISTRATION),
-    "PUT /final-marks": on("final.write", "student", body("student_id"), frozenset(("admin", "teacher")),
+    "PUT /final-marks": on("final.write", "student", body("student_id"), access_rules.FINAL_WRITERS,
                            subject_id=body("subject_id")),
     "GET /students/{id}/diary": on("diary.read", "student", path()),
     "GET /students/{id}/forecast": on("diary.read", "student", path()),  # who sees the diary sees its forecast

@@ -360,7 +360,11 @@ PATHS = {
     f"{P}/lessons": {"post": _op(
         "record_lesson", "Записать урок", "journal", body="RecordLessonRequest",
         ok=(201, "Lesson", "Recorded; late is true after the entry deadline (R-J5)"),
-        errors=(400, 403, 404, 422))},
+        errors=(400, 403, 404, 422),
+        description="The teacher assigned to the class and subject (and subgroup), the class teacher, the admin, "
+                    "or a teacher substituting (substitute_for: the teacher replaced, who must teach that class, "
+                    "subject and subgroup; R-J6). 404 for a class, subject or subgroup (of that class and subject) "
+                    "the school does not have (details.field); 422 LESSON_OUTSIDE_PERIOD, SUBSTITUTE_NOT_ASSIGNED.")},
     f"{P}/lessons/{{id}}/marks": {"put": _op(
         "post_marks", "Выставить отметки", "journal", body="PostMarksRequest",
         params=[_path_id(description="Lesson id")], ok=(200, "Marks", "Posted"),

@@ -89,6 +89,12 @@ RESPONSE_SCHEMAS = {
         "students": {"type": "array", "items": _open({"id": {"type": "string"}, "full_name": {"type": "string"}})},
         "lessons": {"type": "array", "items": _open({
             "id": {"type": "string"}, "date": {"type": "string"}, "topic": {"type": "string"},
+            "teacher_id": {"type": "string"},
+            "teacher": {**_open({"id": {"type": "string"}, "full_name": {"type": ["string", "null"]}}),
+                        "description": "Who actually gave the lesson (the substitute, for a substitution)"},
+            "substitute_for": {"type": ["object", "null"], "description": "R-J6: the teacher replaced, or null",
+                               "properties": {"id": {"type": "string"},
+                                              "full_name": {"type": ["string", "null"]}}},
             "late": {"type": "boolean"}, "overdue": {"type": "boolean"}})},
         "marks": {"type": "array", "items": _open({
             "id": {"type": "string"}, "lesson_id": {"type": "string"}, "student_id": {"type": "string"},
@@ -112,12 +118,15 @@ PATHS = {
         "patch": _op("correct_mark", "Исправить отметку", "journal", body="CorrectMarkRequest",
                      params=[_path_id(description="Mark id"), IDEMPOTENCY_KEY],
                      ok=(200, "MarkChange", "Corrected; the old value is kept"), errors=(400, 403, 404, 409, 422),
-                     description="The author, a deputy or the admin (R-J7). 422 MARK_REMOVED, NOTHING_CHANGED, "
+                     description="R-J7: the teacher of the lesson's class and subject (an assignment covering "
+                                 "its subgroup) or the substitute who gave that lesson, the deputy, the director, "
+                                 "the admin; not the author as such. 422 MARK_REMOVED, NOTHING_CHANGED, "
                                  "INVALID_MARK."),
         "delete": _op("remove_mark", "Удалить отметку", "journal", body="RemoveMarkRequest",
                       params=[_path_id(description="Mark id"), IDEMPOTENCY_KEY],
                       ok=(204, None, "Removed: a tombstone version, never a hard delete"),
-                      errors=(400, 403, 404, 409, 422)),
+                      errors=(400, 403, 404, 409, 422),
+                      description="R-J7: who may correct the mark (PATCH) may remove it."),
     },
     f"{P}/marks/{{id}}/history": {"get": _op(
         "mark_history", "История отметки", "journal", params=[_path_id(description="Mark id")],

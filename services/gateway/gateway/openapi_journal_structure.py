@@ -27,6 +27,8 @@ REQUEST_SCHEMAS = {
         "next_year_id": _nullable(ID),
         "held_back": {"type": "array", "items": ID, "uniqueItems": True, "maxItems": 500,
                       "description": "Students who repeat the grade (pedagogical council's decision)"},
+        "early": {"type": "boolean", "default": False,
+                  "description": "Close the year before its last day (ends_on, the school's date) on purpose"},
     }, ["order_no"], "R-S4. Without next_year_id the earliest open year after this one."),
     "TransferRequest": _closed({"to_class_id": ID, "order_no": ORDER_NO, "on": DATE}, ["to_class_id", "order_no", "on"],
                                "R-S3: on = the first day in the new class."),
@@ -120,7 +122,10 @@ PATHS = {
         errors=(400, 403, 404, 409, 422),
         description="R-S4, admin. The year becomes read-only (422 YEAR_CLOSED on writes); with promote every "
                     "class moves one grade up into the next open year (classes created as needed), the last "
-                    "grade leaves (graduated). 409 YEAR_ALREADY_CLOSED; 422 NO_NEXT_YEAR.")},
+                    "grade leaves (graduated). Before the year's last day (ends_on in the school's time zone) "
+                    "only with early: true, else 422 YEAR_NOT_ENDED (details.ends_on). 404 for a next_year_id "
+                    "the school does not have; 409 YEAR_ALREADY_CLOSED; 422 NO_NEXT_YEAR; 422 "
+                    "STUDENT_NOT_IN_CLASS (details.field held_back) for a student of held_back not in the year.")},
     f"{P}/students/{{id}}/transfer": {"post": _op(
         "transfer_student", "Перевести ученика в другой класс", "structure", body="TransferRequest",
         params=[_path_id(description="Student id")], ok=(200, "Transfer", "Moved; history kept"),
@@ -174,7 +179,10 @@ PATHS = {
                     "and overdue are computed from recorded_on as R-J5 computes them from the entry day; the "
                     "real moment of the import stays in entered_at. Only past lessons (422 VALIDATION_ERROR for "
                     "today or later). The first bad lesson refuses the whole request, with details.row; the same "
-                    "checks as POST /lessons otherwise (404, 403 NOT_ASSIGNED for the teacher, 422).")},
+                    "checks as POST /lessons otherwise: 404 for a class, subject, subgroup or teacher the school "
+                    "does not have (details.field lessons[i].<field>), 403 NOT_ASSIGNED for a teacher who does "
+                    "not keep that journal (a substitute with substitute_for may), 422 LESSON_OUTSIDE_PERIOD for "
+                    "a date outside every period of the class's year, 422 otherwise.")},
     f"{P}/imports/students": {"post": {**_op(
         "import_students", "Загрузка учеников и родителей", "structure", params=[
             _query("class_id", ID, "The class the students are admitted to", required=True),

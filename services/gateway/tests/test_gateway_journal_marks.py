@@ -150,3 +150,24 @@ def test_class_journal_grid_over_grpc(client, fake, auth):
     assert_documented(response, f"{P}/classes/{{id}}/journal", "GET")
     missing = client.get(f"{P}/classes/c1/journal", headers=auth(roles=["teacher"]))
     assert missing.status_code == 400
+
+
+def test_class_journal_grid_shows_who_taught_each_lesson_r_j6(client, fake, auth):
+    """A substitution (R-J6): the grid names the teacher who actually gave
+    the lesson and the one replaced; an ordinary lesson has no substitute."""
+    from ejournal.journal.v1 import journal_pb2
+    fake.journal.answers["GetClassJournal"] = journal_pb2.ClassJournal(
+        class_id="c1", subject_id="s1", period_id="p1", starts_on="2026-09-01", ends_on="2026-12-28",
+        lessons=[journal_pb2.GridLesson(id="l1", date="2026-10-12", topic="Дроби", lesson_type="урок",
+                                        teacher_id="t1", teacher_name="Иванова Ирина"),
+                 journal_pb2.GridLesson(id="l2", date="2026-10-13", topic="Проценты", lesson_type="урок",
+                                        teacher_id="t2", teacher_name="Петров Пётр", substitute_for="t1",
+                                        substitute_for_name="Иванова Ирина")])
+    response = client.get(f"{P}/classes/c1/journal?subject_id=s1", headers=auth(sub=USER, roles=["deputy"]))
+    assert response.status_code == 200
+    own, substituted = response.get_json()["lessons"]
+    assert (own["teacher"], own["substitute_for"]) == ({"id": "t1", "full_name": "Иванова Ирина"}, None)
+    assert substituted["teacher_id"] == "t2"
+    assert substituted["teacher"] == {"id": "t2", "full_name": "Петров Пётр"}
+    assert substituted["substitute_for"] == {"id": "t1", "full_name": "Иванова Ирина"}
+    assert_documented(response, f"{P}/classes/{{id}}/journal", "GET")

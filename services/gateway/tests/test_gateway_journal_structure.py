@@ -28,6 +28,11 @@ ROUTES = [
      {"year_id": "y1", "order_no": "№ 120", "archived": True, "next_year_id": "y2", "promoted": 1, "graduated": 0,
       "held_back": 0, "already_enrolled": 0, "created_classes": [],
       "classes": [{"from_class_id": "c1", "from": "5А", "to_class_id": "c2", "to": "6А", "students": 1}]}, 200),
+    # R-S4: closing before the year's last day is said on purpose
+    ("POST", "/years/y1/close", "/years/{id}/close", {"order_no": "№ 121", "promote": False, "early": True},
+     ["admin"], "close_year", lambda b: ("y1", b),
+     {"year_id": "y1", "order_no": "№ 121", "archived": True, "next_year_id": None, "promoted": 0, "graduated": 0,
+      "held_back": 0, "already_enrolled": 0, "created_classes": [], "classes": []}, 200),
     ("POST", "/students/st1/transfer", "/students/{id}/transfer",
      {"to_class_id": "c2", "order_no": "№ 5", "on": "2026-10-01"}, ["admin"], "transfer_student",
      lambda b: ("st1", b), {"student_id": "st1", "from_class_id": "c1", "to_class_id": "c2", "order_no": "№ 5",

@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 
 from identity.errors import Forbidden, ValidationError, invalid, text
+from kernel import access_rules
 
 # R-A1. Order matters only for display.
 ROLES = ("admin", "director", "deputy", "class_teacher", "teacher", "secretary",
@@ -324,7 +325,10 @@ class Facts:
     family_classes: frozenset = frozenset()    # the subject's own class, their children's (consent given)
     item_subject_id: str | None = None         # a lesson's or mark's school subject
     item_subgroup_id: str | None = None        # a lesson's (or a mark's lesson's) subgroup
-    author_id: str | None = None               # who gave the lesson (a substitute too) or posted the mark
+    lesson_teacher_id: str | None = None       # who gave the lesson (or the mark's lesson), a substitute too
+    lesson_substitute_for: str | None = None   # ... replacing whom, when it was a substitution (R-J6)
+    replaced_assignments: frozenset = frozenset()  # a new lesson's substitution: (subject_id, subgroup_id) the
+                                               # replaced teacher (context ``substitute_for``) teaches in the class
     participant: bool = False                  # a letter: the subject sent it or is one of its recipients
 
 
@@ -370,64 +374,70 @@ ADMIN = "admin"
 JOURNAL_READERS = frozenset(("admin", "director", "deputy", "class_teacher", "teacher"))
 
 
-def _covers(facts: Facts, school_subject: str | None, subgroup: str | None, *, any_subgroup: bool = False) -> bool:
-    """The subject holds an assignment in the resource's class for that
-    school subject (any when None) covering that subgroup: a whole-class
-    assignment covers every subgroup, a subgroup one only its own (R-S5)."""
-    for subj, group in facts.assignments:
-        if school_subject and subj != school_subject:
-            continue
-        if group is None or group == subgroup or any_subgroup:
-            return True
-    return False
+def _assigned(assignments: frozenset, school_subject: str | None) -> list:
+    """The subgroups (None: the whole class) of the assignments in the
+    resource's class for that school subject (any subject when None)."""
+    return [group for subj, group in assignments if school_subject is None or subj == school_subject]
+
+
+def _covers(facts: Facts, school_subject: str | None) -> bool:
+    """The subject holds any assignment in the resource's class for that
+    school subject (any when None), whatever its subgroup."""
+    return bool(_assigned(facts.assignments, school_subject))
 
 
 def _class_teacher(facts: Facts) -> bool:
     return bool(facts.class_ids & facts.class_teacher_of)
 
 
-def _keeps_class(denial: str):
-    """Admin any class of the school; a class teacher only their own."""
-    def relation(subject: Subject, facts: Facts, context: dict):
-        if subject.has(ADMIN) or _class_teacher(facts):
-            return None
-        return Decision(False, denial, "not_class_teacher")
-    return relation
+def _refused(reason: str | None):
+    """A refusal of :mod:`kernel.access_rules` as a 403 decision (None: allowed)."""
+    return None if reason is None else _forbidden(reason)
+
+
+# The journal's write rules are kernel.access_rules: the journal enforces
+# the very same functions with the facts of its own tables.
+
+def _enrols(subject: Subject, facts: Facts, context: dict):
+    """Admission and the student import: admin any class, the class teacher their own."""
+    return _refused(access_rules.enrols(subject.roles, class_teacher=_class_teacher(facts)))
 
 
 def _keeps_journal(subject: Subject, facts: Facts, context: dict):
-    """Lessons, marks, attendance (R-A3): admin, the class teacher, a
-    teacher assigned to the class, subject and subgroup, the lesson's own
-    teacher (a substitute gives that one lesson)."""
-    if subject.has(ADMIN) or _class_teacher(facts):
-        return None
-    school_subject = facts.item_subject_id or context.get("subject_id")
-    subgroup = facts.item_subgroup_id if facts.item_subject_id else context.get("subgroup_id")
-    if _covers(facts, school_subject, subgroup):
-        return None
-    if facts.author_id and facts.author_id == subject.user_id and facts.item_subject_id:
-        return None
-    return _forbidden("not_assigned")
+    """Lessons, marks, attendance (R-A3, R-J6): :func:`kernel.access_rules.keeps_journal`.
+    A lesson resource brings its subject and subgroup; a new lesson (class
+    resource) names them in ``context``, with ``substitute_for`` when it is
+    recorded as a substitution."""
+    lesson = facts.item_subject_id is not None
+    school_subject = facts.item_subject_id if lesson else context.get("subject_id")
+    subgroup = facts.item_subgroup_id if lesson else context.get("subgroup_id")
+    replaced = None
+    if not lesson and context.get("substitute_for"):
+        replaced = _assigned(facts.replaced_assignments, school_subject)
+    return _refused(access_rules.keeps_journal(
+        subject.roles, class_teacher=_class_teacher(facts), assigned=_assigned(facts.assignments, school_subject),
+        subgroup_id=subgroup, gave_lesson=lesson and facts.lesson_teacher_id == subject.user_id,
+        replaced=replaced))
 
 
 def _corrects_mark(subject: Subject, facts: Facts, context: dict):
-    """R-J7: admin and deputy any mark of the school; a teacher the marks
-    they posted or of the class and subject they teach."""
-    if subject.has(ADMIN, "deputy"):
-        return None
-    if facts.author_id == subject.user_id or _covers(facts, facts.item_subject_id, facts.item_subgroup_id):
-        return None
-    return _forbidden("not_assigned")
+    """R-J7: :func:`kernel.access_rules.corrects_mark`."""
+    return _refused(access_rules.corrects_mark(
+        subject.roles, assigned=_assigned(facts.assignments, facts.item_subject_id),
+        subgroup_id=facts.item_subgroup_id,
+        substituted=facts.lesson_substitute_for is not None and facts.lesson_teacher_id == subject.user_id))
 
 
-def _subject_teacher(subject: Subject, facts: Facts, context: dict):
-    """Final marks, thematic plans: admin (and deputy where allowed) or the
-    teacher of that school subject in the class."""
-    if subject.has(ADMIN, "deputy"):
-        return None
-    if _covers(facts, context.get("subject_id"), None, any_subgroup=True):
-        return None
-    return _forbidden("not_assigned")
+def _posts_final(subject: Subject, facts: Facts, context: dict):
+    """R-F1: :func:`kernel.access_rules.posts_final` (the student's class)."""
+    return _refused(access_rules.posts_final(
+        subject.roles, assigned=_assigned(facts.assignments, context.get("subject_id"))))
+
+
+def _enters_plan(subject: Subject, facts: Facts, context: dict):
+    """R-J8: :func:`kernel.access_rules.enters_plan`."""
+    return _refused(access_rules.enters_plan(
+        subject.roles, assigned=_assigned(facts.assignments, context.get("subject_id"))))
 
 
 def _reads_journal(subject: Subject, facts: Facts, context: dict):
@@ -435,7 +445,7 @@ def _reads_journal(subject: Subject, facts: Facts, context: dict):
     teacher of that subject in the class; anyone else is told nothing."""
     if subject.has(*ADMINISTRATION) or _class_teacher(facts):
         return None
-    if _covers(facts, context.get("subject_id"), None, any_subgroup=True):
+    if _covers(facts, context.get("subject_id")):
         return None
     return _not_found("not_related")
 
@@ -459,10 +469,8 @@ def _manages_family(subject: Subject, facts: Facts, context: dict):
 
 
 def _keeps_subgroups(subject: Subject, facts: Facts, context: dict):
-    """Subgroups (R-S5): admin and deputy any class, a class teacher their own."""
-    if subject.has(ADMIN, "deputy") or _class_teacher(facts):
-        return None
-    return _forbidden("not_class_teacher")
+    """Subgroups (R-S5): :func:`kernel.access_rules.splits_class`."""
+    return _refused(access_rules.splits_class(subject.roles, class_teacher=_class_teacher(facts)))
 
 
 def _takes_part(subject: Subject, facts: Facts, context: dict):
@@ -480,12 +488,11 @@ POLICY = {
     "user.roles": Rule("user", frozenset((ADMIN,)), True),
     "user.unlock": Rule("user", frozenset((ADMIN,)), True),
     # school structure (journal)
-    "class.enrol": Rule("class", frozenset(FAMILY_MANAGERS), False, relation=_keeps_class("forbidden")),
-    "class.import": Rule("class", frozenset(FAMILY_MANAGERS), False, relation=_keeps_class("forbidden")),
+    "class.enrol": Rule("class", access_rules.ENROLLERS, False, relation=_enrols),
+    "class.import": Rule("class", access_rules.ENROLLERS, False, relation=_enrols),
     "class.assign": Rule("class", frozenset((ADMIN, "deputy")), True),
-    "class.subgroups": Rule("class", frozenset((ADMIN, "deputy", "class_teacher")), False,
-                            relation=_keeps_subgroups),
-    "class.plan": Rule("class", frozenset((ADMIN, "deputy", "teacher")), False, relation=_subject_teacher),
+    "class.subgroups": Rule("class", access_rules.CLASS_SPLITTERS, False, relation=_keeps_subgroups),
+    "class.plan": Rule("class", access_rules.PLAN_WRITERS, False, relation=_enters_plan),
     "plan.coverage": Rule("class", JOURNAL_READERS, True),
     "timetable.read": Rule("class", frozenset(ROLES) - {"news_editor"}, True, relation=_reads_timetable),
     "timetable.write": Rule("class", frozenset((ADMIN, "scheduler")), True),
@@ -494,14 +501,13 @@ POLICY = {
     "student.move": Rule("student", frozenset((ADMIN,)), True),
     "year.close": Rule("year", frozenset((ADMIN,)), True),
     # the journal itself
-    "lesson.write": Rule("class", frozenset((ADMIN, "class_teacher", "teacher")), False, relation=_keeps_journal),
-    "lesson.marks": Rule("lesson", frozenset((ADMIN, "class_teacher", "teacher")), False, relation=_keeps_journal),
-    "lesson.attendance": Rule("lesson", frozenset((ADMIN, "class_teacher", "teacher")), False,
-                              relation=_keeps_journal),
-    "mark.correct": Rule("mark", frozenset((ADMIN, "deputy", "teacher")), False, relation=_corrects_mark),
-    "mark.remove": Rule("mark", frozenset((ADMIN, "deputy", "teacher")), False, relation=_corrects_mark),
+    "lesson.write": Rule("class", access_rules.JOURNAL_KEEPERS, False, relation=_keeps_journal),
+    "lesson.marks": Rule("lesson", access_rules.JOURNAL_KEEPERS, False, relation=_keeps_journal),
+    "lesson.attendance": Rule("lesson", access_rules.JOURNAL_KEEPERS, False, relation=_keeps_journal),
+    "mark.correct": Rule("mark", access_rules.MARK_CORRECTORS, False, relation=_corrects_mark),
+    "mark.remove": Rule("mark", access_rules.MARK_CORRECTORS, False, relation=_corrects_mark),
     "mark.history": Rule("mark", STAFF_ROLES, True),
-    "final.write": Rule("student", frozenset((ADMIN, "teacher")), False, relation=_subject_teacher),
+    "final.write": Rule("student", access_rules.FINAL_WRITERS, False, relation=_posts_final),
     # messaging: a letter goes to someone of the writer's own school (who to whom is messaging's rule)
     "message.send": Rule("user", None, False, foreign="forbidden", missing="deferred"),
     # a letter and its attachments; one identity has not seen yet (message_sent on the way) is messaging's

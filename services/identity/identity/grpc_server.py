@@ -252,9 +252,10 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
                 return None
         subject = domain.Subject(request.subject_id, request.school_id, frozenset(request.roles))
         resource = domain.Resource(request.resource_type, request.resource_id)
+        context = dict(request.context)
         with transaction(self.factory) as s:
-            facts = store.access_facts(s, subject_id=subject.user_id, resource=resource)
-        decision = domain.decide(subject, request.action, resource, facts, dict(request.context))
+            facts = store.access_facts(s, subject_id=subject.user_id, resource=resource, context=context)
+        decision = domain.decide(subject, request.action, resource, facts, context)
         return identity_pb2.AuthorizeReply(allowed=decision.allowed, denial=decision.denial, reason=decision.reason)
 
     # --- profile ------------------------------------------------------------

@@ -291,11 +291,11 @@ class Service(BulkRpc):
         resource = domain.Resource(domain.require_str(resource_type, "resource_type", max_len=20),
                                    _id_arg(resource_id, "resource_id"))
         context = context if isinstance(context, dict) else {}
+        context = {k: v for k, v in context.items() if isinstance(v, str)}
         subject = domain.Subject(actor.user_id, actor.school_id, actor.roles)
         with self.db.transaction() as s:
-            facts = store.access_facts(s, subject_id=actor.user_id, resource=resource)
-        decision = domain.decide(subject, action, resource, facts,
-                                 {k: v for k, v in context.items() if isinstance(v, str)})
+            facts = store.access_facts(s, subject_id=actor.user_id, resource=resource, context=context)
+        decision = domain.decide(subject, action, resource, facts, context)
         return {"allowed": decision.allowed, "denial": decision.denial, "reason": decision.reason}
 
     @service_rpc

@@ -581,10 +581,15 @@ def _class_facts(session: Session, *, subject_id: str, class_id: str, school_id:
                         teaches=frozenset([class_id]) if assignments else frozenset(), **extra)
 
 
-def access_facts(session: Session, *, subject_id: str, resource: domain.Resource) -> domain.Facts:
+def access_facts(session: Session, *, subject_id: str, resource: domain.Resource,
+                 context: dict | None = None) -> domain.Facts:
     """Everything :func:`identity.domain.decide` needs about ``resource``.
     Lessons, marks, years and classes come from the journal's events, letters
-    from messaging's: one not seen yet is ``known=False`` (its owner decides)."""
+    from messaging's: one not seen yet is ``known=False`` (its owner decides),
+    and so is a mark whose lesson has not been seen yet (who gave that lesson
+    decides who may correct it). ``context`` (the request's other ids): a new
+    lesson's ``substitute_for`` brings the replaced teacher's assignments."""
+    context = context or {}
     if resource.type == "message":
         return letter_facts(session, message_id=resource.id, subject_id=subject_id)
     class_teacher_of = frozenset(classes_of_class_teacher(session, teacher_id=subject_id))
@@ -592,24 +597,29 @@ def access_facts(session: Session, *, subject_id: str, resource: domain.Resource
         school_id = class_school(session, class_id=resource.id)
         if school_id is None:
             return domain.Facts(known=False)
+        replaced = context.get("substitute_for")
         return _class_facts(session, subject_id=subject_id, class_id=resource.id, school_id=school_id,
                             class_teacher_of=class_teacher_of,
-                            family_classes=family_classes(session, subject_id=subject_id))
+                            family_classes=family_classes(session, subject_id=subject_id),
+                            replaced_assignments=assignments_in(session, teacher_id=replaced, class_id=resource.id)
+                            if isinstance(replaced, str) and replaced else frozenset())
     if resource.type == "lesson":
         lesson = session.get(LessonRef, resource.id)
         if lesson is None:
             return domain.Facts(known=False)
         return _class_facts(session, subject_id=subject_id, class_id=lesson.class_id, school_id=lesson.school_id,
                             class_teacher_of=class_teacher_of, item_subject_id=lesson.subject_id,
-                            item_subgroup_id=lesson.subgroup_id, author_id=lesson.teacher_id)
+                            item_subgroup_id=lesson.subgroup_id, lesson_teacher_id=lesson.teacher_id,
+                            lesson_substitute_for=lesson.substitute_for)
     if resource.type == "mark":
         mark = session.get(MarkRef, resource.id)
-        if mark is None:
+        lesson = session.get(LessonRef, mark.lesson_id) if mark is not None and mark.lesson_id else None
+        if mark is None or lesson is None:
             return domain.Facts(known=False)
-        lesson = session.get(LessonRef, mark.lesson_id) if mark.lesson_id else None
         return _class_facts(session, subject_id=subject_id, class_id=mark.class_id, school_id=mark.school_id,
-                            class_teacher_of=class_teacher_of, item_subject_id=mark.subject_id,
-                            item_subgroup_id=lesson.subgroup_id if lesson else None, author_id=mark.teacher_id)
+                            class_teacher_of=class_teacher_of, item_subject_id=lesson.subject_id,
+                            item_subgroup_id=lesson.subgroup_id, lesson_teacher_id=lesson.teacher_id,
+                            lesson_substitute_for=lesson.substitute_for)
     if resource.type == "year":
         year = session.get(YearRef, resource.id)
         if year is None:

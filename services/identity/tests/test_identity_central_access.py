@@ -81,15 +81,33 @@ def facts(**kw):
            item_subgroup_id="g1"), {}, ""),
     # substitute -> lesson: the teacher who gave the lesson keeps it
     (subject("teacher"), "lesson.attendance", "lesson",
-     facts(class_ids=frozenset({"c1"}), item_subject_id="maths", author_id="me"), {}, ""),
+     facts(class_ids=frozenset({"c1"}), item_subject_id="maths", lesson_teacher_id="me"), {}, ""),
+    # R-J6: a new lesson recorded as a substitution for the teacher of that class and subject
+    (subject("teacher"), "lesson.write", "class",
+     facts(class_ids=frozenset({"c1"}), replaced_assignments=frozenset({("maths", None)})),
+     {"subject_id": "maths", "substitute_for": "t1"}, ""),
+    (subject("teacher"), "lesson.write", "class",
+     facts(class_ids=frozenset({"c1"}), replaced_assignments=frozenset({("music", None)})),
+     {"subject_id": "maths", "substitute_for": "t1"}, "forbidden"),
     # class teacher -> class
     (subject("class_teacher"), "class.enrol", "class",
      facts(class_ids=frozenset({"c1"}), class_teacher_of=frozenset({"c1"})), {}, ""),
     (subject("class_teacher"), "class.enrol", "class",
      facts(class_ids=frozenset({"c2"}), class_teacher_of=frozenset({"c1"})), {}, "forbidden"),
-    # a mark: its author, or admin/deputy
-    (subject("teacher"), "mark.correct", "mark", facts(class_ids=frozenset({"c2"}), author_id="me"), {}, ""),
-    (subject("teacher"), "mark.correct", "mark", facts(class_ids=frozenset({"c2"}), author_id="x"), {},
+    # a mark (R-J7): the teacher of the class and subject, the lesson's substitute, the administration
+    (subject("teacher"), "mark.correct", "mark", facts(class_ids=frozenset({"c2"}), item_subject_id="maths",
+                                                      assignments=frozenset({("maths", None)})), {}, ""),
+    (subject("teacher"), "mark.correct", "mark",
+     facts(class_ids=frozenset({"c2"}), item_subject_id="maths", lesson_teacher_id="me", lesson_substitute_for="t1"),
+     {}, ""),
+    (subject("teacher"), "mark.correct", "mark",
+     facts(class_ids=frozenset({"c2"}), item_subject_id="maths", lesson_teacher_id="me"), {}, "forbidden"),
+    (subject("teacher"), "mark.correct", "mark", facts(class_ids=frozenset({"c2"}), item_subject_id="maths"), {},
+     "forbidden"),
+    (subject("director"), "mark.remove", "mark", facts(class_ids=frozenset({"c2"}), item_subject_id="maths"), {},
+     ""),
+    (subject("class_teacher"), "mark.correct", "mark",
+     facts(class_ids=frozenset({"c2"}), class_teacher_of=frozenset({"c2"}), item_subject_id="maths"), {},
      "forbidden"),
     (subject("student"), "mark.history", "mark", facts(school_id="other"), {}, "forbidden"),
     # R-A3 timetable: own class for a student, children's for a parent, 404 otherwise
@@ -148,6 +166,22 @@ def test_lessons_marks_and_substitutes_from_journal_events(container, config, se
              "subject_id": maths, "value": 5, "teacher_id": teacher.id}, school)
     assert ask(servicer, teacher, "mark.correct", "mark", mark_id) == "allowed"
     assert ask(servicer, stranger, "mark.remove", "mark", mark_id) == "forbidden"
+    # R-J6/R-J7: the substitute records for the teacher they replace and corrects the marks of that lesson
+    assert ask(servicer, substitute, "lesson.write", "class", class_id, subject_id=maths,
+               substitute_for=teacher.id) == "allowed"
+    assert ask(servicer, substitute, "lesson.write", "class", class_id, subject_id=maths,
+               substitute_for=stranger.id) == "forbidden"
+    sub_mark, orphan = new_id(), new_id()
+    deliver(container, config, "on_mark_posted", "mark_posted",
+            {"mark_id": sub_mark, "lesson_id": sub_lesson, "student_id": new_id(), "class_id": class_id,
+             "subject_id": maths, "value": 4, "teacher_id": substitute.id}, school)
+    assert ask(servicer, substitute, "mark.correct", "mark", sub_mark) == "allowed"
+    assert ask(servicer, substitute, "mark.correct", "mark", mark_id) == "forbidden"
+    # a mark whose lesson identity has not heard of yet: who gave the lesson is unknown, the journal decides
+    deliver(container, config, "on_mark_posted", "mark_posted",
+            {"mark_id": orphan, "lesson_id": new_id(), "student_id": new_id(), "class_id": class_id,
+             "subject_id": maths, "value": 4, "teacher_id": substitute.id}, school)
+    assert ask(servicer, substitute, "mark.correct", "mark", orphan) == "deferred"
     assert ask(servicer, other_admin, "mark.history", "mark", mark_id) == "not_found"
     year_id = new_id()
     deliver(container, config, "on_year_opened", "year_opened", {"year_id": year_id, "name": "2026/2027"}, school)

@@ -16,6 +16,7 @@ from typing import Iterable, Sequence
 from kernel import limits
 
 from journal import errors
+from kernel import access_rules
 
 # --- constants ---------------------------------------------------------------
 
@@ -26,7 +27,7 @@ MIN_WEIGHT, MAX_WEIGHT = 1, 5
 MAX_MARK = 5
 PERIOD_KINDS = ("quarter", "trimester", "half_year")
 MIN_GRADE, MAX_GRADE = 1, 11
-ENTRY_GRACE_DAYS = 3           # R-J5: filled on the day, or within 3 days
+ENTRY_GRACE_DAYS = access_rules.ENTRY_GRACE_DAYS  # R-J5: filled on the day, or within 3 days
 MAX_DIARY_DAYS = 92            # one quarter: bounds the cost of one diary read
 MAX_MARKS_PER_REQUEST = limits.MARKS_PER_REQUEST
 MAX_YEAR_DAYS = 366
@@ -343,32 +344,33 @@ def require_roles(actor: Actor, *roles: str) -> None:
 
 
 def may_enrol(actor: Actor, class_teacher_id: str | None) -> bool:
-    """Admin or the class's own class teacher (R-S2)."""
-    return actor.has(ADMIN) or (class_teacher_id is not None and class_teacher_id == actor.actor_id)
+    """Admin or the class's own class teacher (R-S2):
+    :func:`kernel.access_rules.enrols`."""
+    return access_rules.enrols(actor.roles, class_teacher=is_class_teacher(actor, class_teacher_id)) is None
 
 
-def may_keep_journal(actor: Actor, *, class_teacher_id: str | None,
-                     assigned_subgroups: Iterable[str | None], subgroup_id: str | None) -> bool:
-    """Lessons and marks: admin, the class teacher, or a teacher assigned to
-    the class and subject (R-A3). ``assigned_subgroups`` holds the subgroup of
-    each of the actor's assignments there (None = the whole class); a
-    subgroup assignment covers only that subgroup's lessons (R-S5)."""
-    if actor.has(ADMIN):
-        return True
-    if class_teacher_id is not None and class_teacher_id == actor.actor_id:
-        return True
-    return assignment_covers(assigned_subgroups, subgroup_id)
-
-
-def assignment_covers(assigned_subgroups: Iterable[str | None], subgroup_id: str | None) -> bool:
-    """Whether assignments with these subgroups cover a lesson of ``subgroup_id``."""
-    return any(s is None or s == subgroup_id for s in assigned_subgroups)
-
-
-def require_journal_access(actor: Actor, **kwargs) -> None:
-    """:func:`may_keep_journal` or 403 NOT_ASSIGNED."""
-    if not may_keep_journal(actor, **kwargs):
+def require_journal_access(actor: Actor, *, class_teacher_id: str | None, assigned_subgroups: Iterable[str | None],
+                           subgroup_id: str | None, lesson_teacher_id: str | None = None,
+                           replaced_subgroups: Iterable[str | None] | None = None) -> None:
+    """Lessons, marks, attendance (R-A3, R-S5, R-J6): the rule is
+    :func:`kernel.access_rules.keeps_journal`, the one identity's central
+    decision applies too; 403 NOT_ASSIGNED when it refuses.
+    ``assigned_subgroups``: the subgroup of each of the actor's assignments
+    for the class and subject (None = the whole class);
+    ``lesson_teacher_id``: who gave the lesson written to;
+    ``replaced_subgroups``: for a new lesson naming ``substitute_for``, the
+    replaced teacher's assignments there."""
+    refusal = access_rules.keeps_journal(
+        actor.roles, class_teacher=is_class_teacher(actor, class_teacher_id), assigned=assigned_subgroups,
+        subgroup_id=subgroup_id, gave_lesson=lesson_teacher_id is not None and lesson_teacher_id == actor.actor_id,
+        replaced=replaced_subgroups)
+    if refusal is not None:
         raise errors.NotAssigned()
+
+
+def is_class_teacher(actor: Actor, class_teacher_id: str | None) -> bool:
+    """The actor is the class teacher of the class whose ``class_teacher_id`` this is."""
+    return class_teacher_id is not None and class_teacher_id == actor.actor_id
 
 
 # --- lessons (R-J1, R-J4, R-J5, R-J6) ----------------------------------------
@@ -407,8 +409,8 @@ def validate_lesson(data, *, actor_id: str) -> LessonSpec:
 
 def check_substitute(assigned_subgroups: Iterable[str | None], subgroup_id: str | None) -> None:
     """R-J6: the teacher being replaced must be the one who teaches that lesson."""
-    if not assignment_covers(assigned_subgroups, subgroup_id):
-        raise errors.SubstituteNotAssigned()
+    if not access_rules.covers(assigned_subgroups, subgroup_id):
+        raise errors.SubstituteNotAssigned(details={"field": "substitute_for"})
 
 
 def check_homework_allowed(grade: int, homework: str | None) -> None:
@@ -499,12 +501,13 @@ def check_lesson_happened(lesson_date: dt.date, today: dt.date) -> None:
         raise errors.LessonInFuture(details={"date": lesson_date.isoformat()})
 
 
-def check_students_in_class(student_ids: Iterable[str], enrolled: Iterable[str]) -> None:
-    """Every student must be enrolled in the lesson's class on its date."""
+def check_students_in_class(student_ids: Iterable[str], enrolled: Iterable[str], *, field: str = "marks") -> None:
+    """Every student must be enrolled in the lesson's class on its date
+    (422 STUDENT_NOT_IN_CLASS naming the list ``field`` and the students)."""
     enrolled = set(enrolled)
     missing = sorted({s for s in student_ids if s not in enrolled})
     if missing:
-        raise errors.StudentNotInClass(details={"student_ids": missing})
+        raise errors.StudentNotInClass(details={"field": field, "student_ids": missing})
 
 
 # --- mark versions: a hash chain (R-J7) --------------------------------------

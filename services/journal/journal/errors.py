@@ -118,6 +118,11 @@ class YearAlreadyClosed(Conflict):
     code, message = "YEAR_ALREADY_CLOSED", "Учебный год уже закрыт"
 
 
+class YearNotEnded(RuleViolation):
+    code, message = ("YEAR_NOT_ENDED", "Учебный год ещё не закончился. Чтобы закрыть его досрочно, "
+                                       "подтвердите это: early: true")
+
+
 class NoNextYear(RuleViolation):
     code, message = "NO_NEXT_YEAR", "Для перевода учеников сначала откройте следующий учебный год"
 

@@ -1,5 +1,7 @@
 """GetClassJournal: the class journal grid (API.md ``GET /classes/{id}/journal``)
-for the gRPC process. Six indexed queries whatever the size of the class."""
+for the gRPC process. Six indexed queries whatever the size of the class.
+Each lesson says who actually gave it and, for a substitution (R-J6), whom
+they replaced."""
 from __future__ import annotations
 
 import grpc
@@ -39,7 +41,8 @@ def get_class_journal(sessions, today, request, context) -> journal_pb2.ClassJou
         lessons=[journal_pb2.GridLesson(
             id=l.id, date=l.date.isoformat(), topic=l.topic, lesson_type=l.lesson_type, work_type=l.work_type or "",
             homework=l.homework or "", teacher_id=l.teacher_id, subgroup_id=l.subgroup_id or "", late=l.late,
-            overdue=l.overdue) for l in lessons],
+            overdue=l.overdue, teacher_name=teacher_name or "", substitute_for=l.substitute_for or "",
+            substitute_for_name=replaced_name or "") for l, teacher_name, replaced_name in lessons],
         marks=[journal_pb2.GridMark(id=m.id, lesson_id=m.lesson_id, student_id=m.student_id, value=m.value,
                                     kind=m.kind, weight=m.weight, comment=m.comment or "", version=m.version)
                for m in marks],

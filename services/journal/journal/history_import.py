@@ -11,8 +11,9 @@ What keeps the entry deadline (R-J5) honest for everyone else:
 - late and overdue are computed from ``recorded_on`` exactly as R-J5 computes
   them from the entry day, so a paper entry made late is still late;
 - only lessons before today: today's lesson is entered in this journal;
-- the teacher named must be allowed to keep that journal (assigned to the
-  class and subject, or its class teacher), like a teacher entering it.
+- the teacher named must exist in the school and be allowed to keep that
+  journal (assigned to the class and subject, its class teacher, or the
+  substitute of one who is), like a teacher entering it.
 
 Pure Python like :mod:`journal.domain`.
 """
@@ -81,10 +82,15 @@ def check_dates(lesson_date: dt.date, recorded_on: dt.date, today: dt.date) -> t
     return domain.entry_flags(lesson_date, recorded_on)
 
 
-def require_teacher(teacher_id: str, school_id: str, *, class_teacher_id: str | None,
-                    assigned_subgroups, subgroup_id: str | None) -> None:
-    """The teacher named keeps this journal (R-A3, R-S5), as if they entered it."""
-    teacher = domain.Actor(teacher_id, school_id, frozenset({"teacher"}))
-    if not domain.may_keep_journal(teacher, class_teacher_id=class_teacher_id,
-                                   assigned_subgroups=assigned_subgroups, subgroup_id=subgroup_id):
-        raise errors.NotAssigned("Учитель не ведёт этот предмет в этом классе", details={"field": "teacher_id"})
+def require_teacher(teacher_id: str, roles, *, class_teacher_id: str | None, assigned_subgroups,
+                    subgroup_id: str | None, replaced_subgroups=None) -> None:
+    """The teacher named keeps this journal (R-A3, R-S5), as if they entered
+    it themselves (:func:`journal.domain.require_journal_access`): ``roles``
+    are theirs; ``replaced_subgroups`` when the lesson names ``substitute_for``."""
+    teacher = domain.Actor(teacher_id, "-", frozenset(roles or ()))
+    try:
+        domain.require_journal_access(teacher, class_teacher_id=class_teacher_id, subgroup_id=subgroup_id,
+                                      assigned_subgroups=assigned_subgroups, replaced_subgroups=replaced_subgroups)
+    except errors.NotAssigned:
+        raise errors.NotAssigned("Учитель не ведёт этот предмет в этом классе",
+                                 details={"field": "teacher_id"}) from None

@@ -11,6 +11,7 @@ from kernel import limits
 
 from journal import domain, errors
 from journal.domain import Actor, _invalid
+from kernel import access_rules
 
 # --- corrections and removals (R-J7) ----------------------------------------
 
@@ -55,14 +56,18 @@ def validate_correction(data, *, allow_mark_1: bool) -> Correction:
     return Correction(value, kind, weight, comment, comment_given, reason)
 
 
-def may_change_mark(actor: Actor, author_id: str) -> bool:
-    """The mark's author, a deputy (head of studies) or the admin (API.md)."""
-    return actor.actor_id == author_id or actor.has(domain.DEPUTY, domain.ADMIN)
-
-
-def require_may_change_mark(actor: Actor, author_id: str) -> None:
-    if not may_change_mark(actor, author_id):
-        raise errors.NotAllowed("Исправлять отметку может её автор или завуч")
+def require_may_change_mark(actor: Actor, *, assigned_subgroups, subgroup_id: str | None,
+                            lesson_teacher_id: str | None, lesson_substitute_for: str | None) -> None:
+    """R-J7, :func:`kernel.access_rules.corrects_mark` (the rule identity's
+    central decision applies too): the admin, the director, the deputy; a
+    teacher who teaches the class and subject (``assigned_subgroups``: their
+    assignments there) or who gave that lesson as a substitute. 403 otherwise."""
+    refusal = access_rules.corrects_mark(
+        actor.roles, assigned=assigned_subgroups, subgroup_id=subgroup_id,
+        substituted=lesson_substitute_for is not None and lesson_teacher_id == actor.actor_id)
+    if refusal is not None:
+        raise errors.NotAllowed("Исправлять отметку может учитель, который ведёт этот предмет в классе "
+                                "(или заменял на этом уроке), завуч или директор")
 
 
 def check_not_removed(removed: bool) -> None:
@@ -181,29 +186,19 @@ def attendance_changes(entries, current: dict) -> list[tuple[str, str, str | Non
     return [(s, status, current.get(s)) for s, status in entries if current.get(s) != status]
 
 
-def correction_window_start(today: dt.date) -> dt.date:
-    """The class teacher's weekly correction (R-J2) covers the current and
-    the previous school week."""
-    monday, _ = domain.week_bounds(today)
-    return monday - dt.timedelta(days=7)
-
-
 def check_attendance_correction(actor: Actor, *, class_teacher_id: str | None, lesson_date: dt.date,
                                 today: dt.date, reason: str | None) -> None:
     """Changing an existing attendance entry (R-J2, R-J7): a reason is
-    required; the lesson's teacher may change it within the entry grace
-    (R-J5, 3 days), the class teacher within the weekly correction window,
-    the admin always."""
+    required, and :func:`kernel.access_rules.corrects_attendance` decides
+    when: the lesson's keepers within the entry grace (R-J5, 3 days), the
+    class teacher within the weekly correction window, the admin always."""
     if not reason:
         raise _invalid("reason", "Укажите причину исправления посещаемости")
-    if actor.has(domain.ADMIN):
-        return
-    if class_teacher_id is not None and actor.actor_id == class_teacher_id:
-        if lesson_date >= correction_window_start(today):
-            return
+    refusal = access_rules.corrects_attendance(actor.roles, class_teacher=domain.is_class_teacher(
+        actor, class_teacher_id), lesson_date=lesson_date, today=today)
+    if refusal == access_rules.CLASS_TEACHER_WINDOW:
         raise errors.CorrectionClosed(
             "Классный руководитель исправляет посещаемость за текущую и прошлую неделю",
             details={"date": lesson_date.isoformat()})
-    if (today - lesson_date).days <= domain.ENTRY_GRACE_DAYS:
-        return
-    raise errors.CorrectionClosed(details={"date": lesson_date.isoformat()})
+    if refusal is not None:
+        raise errors.CorrectionClosed(details={"date": lesson_date.isoformat()})

@@ -21,7 +21,7 @@ from journal import settings as journal_settings
 from journal.store import tables
 from kernel.db import Database
 from kernel.errors import ServiceError
-from kernel import idempotency
+from kernel import access_rules, idempotency
 from kernel.events import utcnow
 from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, RpcProxy, handles, on_event, service_rpc
 
@@ -42,6 +42,12 @@ def _not_enrolled(s, actor, student_id: str):
     if not store.movements(s, school_id=actor.school_id, student_id=student_id):
         raise errors.NotFound("Ученик не найден", details={"field": "student_id"})
     raise errors.NotEnrolled(details={"student_id": student_id})
+
+def _check_subgroup(s, class_id: str, subject_id: str, subgroup_id: str | None, field: str = "subgroup_id"):
+    """A subgroup a write names is one of the class's for that subject (R-S5): 404 otherwise."""
+    if subgroup_id is not None and store.subgroups_of_class(s, class_id=class_id).get(subgroup_id) != subject_id:
+        raise errors.NotFound("Подгруппа не найдена в этом классе по этому предмету", details={"field": field})
+
 
 # how often old Idempotency-Key answers are deleted (the retention is a setting)
 IDEMPOTENCY_PURGE_SECONDS = 3600
@@ -138,7 +144,7 @@ def _writable_lesson(s, actor, lesson_id, remember):
         raise errors.NotFound("Урок не найден", details={"field": "lesson_id"})
     remember.replay_from(lesson.key_fingerprint, lesson.key_result)
     domain.require_journal_access(actor, class_teacher_id=lesson.class_teacher_id, subgroup_id=lesson.subgroup_id,
-                                  assigned_subgroups=lesson.assigned_subgroups)
+                                  assigned_subgroups=lesson.assigned_subgroups, lesson_teacher_id=lesson.teacher_id)
     domain.check_year_open(lesson.archived)
     return lesson
 
@@ -259,10 +265,7 @@ class Service:
         with self._write() as s:
             klass, year = store.class_with_year(s, school_id=actor.school_id, class_id=spec.class_id)
             domain.check_year_open(year.archived)
-            if spec.subgroup_id is not None and store.subgroups_of_class(
-                    s, class_id=klass.id).get(spec.subgroup_id) != spec.subject_id:
-                raise errors.NotFound("Подгруппа не найдена в этом классе по этому предмету",
-                                      details={"field": "subgroup_id"})
+            _check_subgroup(s, klass.id, spec.subject_id, spec.subgroup_id)
             if store.assignment_exists(s, teacher_id=spec.teacher_id, class_id=spec.class_id,
                                        subject_id=spec.subject_id, subgroup_id=spec.subgroup_id):
                 raise errors.AlreadyExists("Учитель уже назначен на этот предмет в этом классе")
@@ -293,17 +296,19 @@ class Service:
             subject = store.get_subject(s, school_id=actor.school_id, subject_id=spec.subject_id)
             if subject is None:
                 raise errors.NotFound("Предмет не найден", details={"field": "subject_id"})
+            replaced = None if spec.substitute_for is None else store.assigned_subgroups(
+                s, teacher_id=spec.substitute_for, class_id=klass.id, subject_id=subject.id)
             domain.require_journal_access(
                 actor, class_teacher_id=klass.class_teacher_id, subgroup_id=spec.subgroup_id,
                 assigned_subgroups=store.assigned_subgroups(
-                    s, teacher_id=actor.actor_id, class_id=klass.id, subject_id=subject.id))
+                    s, teacher_id=actor.actor_id, class_id=klass.id, subject_id=subject.id),
+                replaced_subgroups=replaced)
+            _check_subgroup(s, klass.id, subject.id, spec.subgroup_id)
             domain.check_year_open(year.archived)
             domain.check_lesson_date(spec.date, store.period_bounds(s, year_id=year.id))
             domain.check_homework_allowed(klass.grade, spec.homework)
-            if spec.substitute_for is not None:
-                domain.check_substitute(store.assigned_subgroups(
-                    s, teacher_id=spec.substitute_for, class_id=klass.id, subject_id=subject.id),
-                    spec.subgroup_id)
+            if replaced is not None:
+                domain.check_substitute(replaced, spec.subgroup_id)
             now = utcnow()
             late, overdue = domain.entry_flags(spec.date, domain.school_today(now, config.timezone))
             lesson = store.add_lesson(s, school_id=actor.school_id, spec=spec, teacher_id=actor.actor_id,
@@ -506,7 +511,9 @@ class Service:
         """Close a year by order (R-S4): archive it (read-only from now on)
         and, with ``promote``, move every student one grade up into the next
         open year (classes created as needed), graduates leave, the held
-        back repeat the grade. One transaction; the answer is the summary."""
+        back repeat the grade. Before the year's last day (the school's
+        date) only with ``early: true`` (422 YEAR_NOT_ENDED otherwise). One
+        transaction; the answer is the summary."""
         actor = domain.actor_from_ctx(ctx)
         domain.require_roles(actor, domain.ADMIN)
         year_id = domain.ident(year_id, "year_id")
@@ -517,7 +524,12 @@ class Service:
                 raise errors.NotFound("Учебный год не найден", details={"field": "year_id"})
             if year.archived:
                 raise errors.YearAlreadyClosed(details={"year_id": year.id})
+            structure.check_year_ended(year.ends_on, domain.school_today(utcnow(), self.settings.timezone),
+                                       early=spec.early)
+            if spec.next_year_id and store.get_year(s, school_id=actor.school_id, year_id=spec.next_year_id) is None:
+                raise errors.NotFound("Учебный год не найден", details={"field": "next_year_id"})
             stays = store.open_stays_of_year(s, year_id=year.id)
+            structure.check_held_back_known(spec.held_back, [e.student_id for e, _ in stays])
             summary = {"year_id": year.id, "order_no": spec.order_no, "archived": True, "next_year_id": None,
                        "promoted": 0, "graduated": 0, "held_back": 0, "already_enrolled": 0,
                        "created_classes": [], "classes": []}
@@ -539,7 +551,6 @@ class Service:
         next_year = store.get_year(s, school_id=actor.school_id, year_id=next_id) if next_id else None
         if next_year is None or next_year.archived or next_year.starts_on <= year.ends_on:
             raise errors.NoNextYear(details={"field": "next_year_id"})
-        structure.check_held_back_known(spec.held_back, [e.student_id for e, _ in stays])
         by_student = {(e.student_id, c.id): (e, c) for e, c in stays}
         moves = structure.plan_promotion([(e.student_id, c.id, c.grade, c.letter) for e, c in stays], spec.held_back)
         targets = store.classes_of_year(s, year_id=next_year.id)
@@ -589,7 +600,8 @@ class Service:
             if found is None:
                 raise errors.NotFound("Класс не найден", details={"field": "class_id"})
             klass, year = found
-            if not (actor.has(domain.ADMIN, domain.DEPUTY) or klass.class_teacher_id == actor.actor_id):
+            if access_rules.splits_class(actor.roles, class_teacher=domain.is_class_teacher(
+                    actor, klass.class_teacher_id)) is not None:
                 raise errors.NotAllowed("Делить класс на подгруппы может завуч или классный руководитель")
             if store.get_subject(s, school_id=actor.school_id, subject_id=spec.subject_id) is None:
                 raise errors.NotFound("Предмет не найден", details={"field": "subject_id"})
@@ -680,8 +692,8 @@ class Service:
             klass, year = found
             if store.get_subject(s, school_id=actor.school_id, subject_id=spec.subject_id) is None:
                 raise errors.NotFound("Предмет не найден", details={"field": "subject_id"})
-            if not actor.has(domain.ADMIN, domain.DEPUTY) and not store.assigned_subgroups(
-                    s, teacher_id=actor.actor_id, class_id=klass.id, subject_id=spec.subject_id):
+            if access_rules.enters_plan(actor.roles, assigned=store.assigned_subgroups(
+                    s, teacher_id=actor.actor_id, class_id=klass.id, subject_id=spec.subject_id)) is not None:
                 raise errors.NotAssigned()
             period = store.get_period(s, school_id=actor.school_id, period_id=spec.period_id)
             if period is None or period.year_id != year.id:
@@ -914,7 +926,11 @@ class Service:
             if found is None:
                 raise errors.NotFound("Отметка не найдена", details={"field": "mark_id"})
             mark, lesson, klass, subject, year = found
-            marks.require_may_change_mark(actor, mark.author_id)
+            marks.require_may_change_mark(
+                actor, assigned_subgroups=store.assigned_subgroups(
+                    s, teacher_id=actor.actor_id, class_id=lesson.class_id, subject_id=lesson.subject_id),
+                subgroup_id=lesson.subgroup_id, lesson_teacher_id=lesson.teacher_id,
+                lesson_substitute_for=lesson.substitute_for)
             domain.check_year_open(year.archived)
             marks.check_not_removed(mark.removed)
             old = store.mark_state(mark)
@@ -936,8 +952,10 @@ class Service:
     @service_rpc
     def correct_mark(self, ctx, mark_id, data, idempotency_key=None):
         """Correct a mark (R-J7): a new version with who, when, old, new and
-        the required reason; the old value stays in the history. The
-        author, a deputy or the admin."""
+        the required reason; the old value stays in the history. Who may:
+        :func:`kernel.access_rules.corrects_mark` (the teacher of the class
+        and subject or the lesson's substitute, the deputy, the director,
+        the admin)."""
         change = marks.validate_correction(data, allow_mark_1=self.settings.allow_mark_1)
         new = {}
 
@@ -1015,7 +1033,7 @@ class Service:
             now = utcnow()
             today = domain.school_today(now, config.timezone)
             domain.check_lesson_happened(lesson.date, today)
-            domain.check_students_in_class([sid for sid, _ in given.entries], lesson.enrolled)
+            domain.check_students_in_class([sid for sid, _ in given.entries], lesson.enrolled, field="entries")
             current = store.attendance_of_lesson(s, lesson_id=lesson.id, lock=True)
             changes = marks.attendance_changes(given.entries, {k: v.status for k, v in current.items()})
             if any(previous is not None for _, _, previous in changes):
@@ -1055,13 +1073,12 @@ class Service:
                 raise errors.NotFound("Предмет не найден", details={"field": "subject_id"})
             klass = store.class_of_student_in_year(s, student_id=spec.student_id, year_id=year.id)
             if klass is None:
-                raise errors.StudentNotInClass(details={"student_ids": [spec.student_id]})
+                raise errors.StudentNotInClass(details={"field": "student_id", "student_ids": [spec.student_id]})
             # the teacher assigned to the subject (API.md), not the class teacher as such:
             # unlike lessons and marks (R-J6), a final mark is the subject teacher's decision
-            domain.require_journal_access(
-                actor, class_teacher_id=None, subgroup_id=None,
-                assigned_subgroups=[None] if store.assigned_subgroups(
-                    s, teacher_id=actor.actor_id, class_id=klass.id, subject_id=subject.id) else [])
+            if access_rules.posts_final(actor.roles, assigned=store.assigned_subgroups(
+                    s, teacher_id=actor.actor_id, class_id=klass.id, subject_id=subject.id)) is not None:
+                raise errors.NotAssignedForFinal()
             domain.check_year_open(year.archived)
             domain.check_marks_allowed(klass.grade)
             now = utcnow()
@@ -1210,6 +1227,13 @@ class Service:
         domain.require_roles(actor, domain.ADMIN)
         items = history_import.validate_import(data)
         config = self.settings
+        teachers = {}  # the people named, from the projection (else identity), before the transaction
+        for item in items:
+            if item.teacher_id not in teachers:
+                try:
+                    teachers[item.teacher_id] = self._person(actor, ctx, item.teacher_id, "teacher_id")
+                except ServiceError as exc:
+                    raise history_import.at_row(item.row, exc) from None
         with self._write() as s:
             now = utcnow()
             today = domain.school_today(now, config.timezone)
@@ -1229,19 +1253,21 @@ class Service:
                     subject = subjects[spec.subject_id]
                     if subject is None:
                         raise errors.NotFound("Предмет не найден", details={"field": "subject_id"})
+                    replaced = None if spec.substitute_for is None else store.assigned_subgroups(
+                        s, teacher_id=spec.substitute_for, class_id=klass.id, subject_id=subject.id)
                     history_import.require_teacher(
-                        item.teacher_id, actor.school_id, class_teacher_id=klass.class_teacher_id,
+                        item.teacher_id, teachers[item.teacher_id].roles, class_teacher_id=klass.class_teacher_id,
                         subgroup_id=spec.subgroup_id, assigned_subgroups=store.assigned_subgroups(
-                            s, teacher_id=item.teacher_id, class_id=klass.id, subject_id=subject.id))
+                            s, teacher_id=item.teacher_id, class_id=klass.id, subject_id=subject.id),
+                        replaced_subgroups=replaced)
+                    _check_subgroup(s, klass.id, subject.id, spec.subgroup_id)
                     domain.check_year_open(year.archived)
                     if year.id not in periods:
                         periods[year.id] = store.period_bounds(s, year_id=year.id)
                     domain.check_lesson_date(spec.date, periods[year.id])
                     domain.check_homework_allowed(klass.grade, spec.homework)
-                    if spec.substitute_for is not None:
-                        domain.check_substitute(store.assigned_subgroups(
-                            s, teacher_id=spec.substitute_for, class_id=klass.id, subject_id=subject.id),
-                            spec.subgroup_id)
+                    if replaced is not None:
+                        domain.check_substitute(replaced, spec.subgroup_id)
                     late, overdue = history_import.check_dates(spec.date, item.recorded_on, today)
                 except ServiceError as exc:
                     raise history_import.at_row(item.row, exc) from None

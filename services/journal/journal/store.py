@@ -16,7 +16,7 @@ from sqlalchemy import (
     SmallInteger, String, Text, UniqueConstraint, and_, bindparam, false, func, or_, select,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column
 
 from journal import finals
 from journal.domain import GENESIS_HASH, chain_hash, version_content
@@ -443,6 +443,7 @@ class LessonWriteContext:
     subject_id: str
     date: dt.date
     subgroup_id: str | None
+    teacher_id: str         # who gave the lesson (a substitute too)
     grade: int
     class_teacher_id: str | None
     subject_name: str
@@ -472,7 +473,7 @@ def _lesson_write_statement():
     key_fingerprint = select(keys.c.fingerprint).where(*key_row).scalar_subquery()
     key_result = select(keys.c.result).where(*key_row).scalar_subquery()
     return (select(lesson.c.id, lesson.c.class_id, lesson.c.subject_id, lesson.c.date, lesson.c.subgroup_id,
-                   klass.c.grade, klass.c.class_teacher_id, subject.c.name, year.c.archived,
+                   lesson.c.teacher_id, klass.c.grade, klass.c.class_teacher_id, subject.c.name, year.c.archived,
                    subgroups.label("subgroups"), enrolled.label("enrolled"),
                    key_fingerprint.label("key_fingerprint"), key_result.label("key_result"))
             .join_from(lesson, klass, klass.c.id == lesson.c.class_id)
@@ -494,7 +495,8 @@ def lesson_write_context(session: Session, *, school_id: str, lesson_id: str, te
         return None
     return LessonWriteContext(
         id=row.id, class_id=row.class_id, subject_id=row.subject_id, date=row.date, subgroup_id=row.subgroup_id,
-        grade=row.grade, class_teacher_id=row.class_teacher_id, subject_name=row.name, archived=bool(row.archived),
+        teacher_id=row.teacher_id, grade=row.grade, class_teacher_id=row.class_teacher_id, subject_name=row.name,
+        archived=bool(row.archived),
         assigned_subgroups=[s or None for s in row.subgroups.split(",")] if row.subgroups is not None else [],
         enrolled=frozenset(row.enrolled.split(",")) if row.enrolled else frozenset(),
         key_fingerprint=row.key_fingerprint, key_result=row.key_result)
@@ -1270,10 +1272,18 @@ def may_view_class_journal(session: Session, *, klass: SchoolClass, viewer_id: s
         Assignment.class_id == klass.id, Assignment.teacher_id == viewer_id)) > 0
 
 
-def grid_lessons(session: Session, *, class_id: str, subject_id: str, start: dt.date, end: dt.date) -> list[Lesson]:
-    return list(session.scalars(select(Lesson).where(
-        Lesson.class_id == class_id, Lesson.subject_id == subject_id, Lesson.date >= start, Lesson.date <= end)
-        .order_by(Lesson.date, Lesson.entered_at, Lesson.id)))
+def grid_lessons(session: Session, *, class_id: str, subject_id: str, start: dt.date,
+                 end: dt.date) -> list[tuple[Lesson, str | None, str | None]]:
+    """``(lesson, name of who gave it, name of whom they replaced)`` (R-J6);
+    a name is None when the people projection does not know that person."""
+    teacher, replaced = aliased(Person), aliased(Person)
+    return [tuple(row) for row in session.execute(
+        select(Lesson, teacher.full_name, replaced.full_name)
+        .outerjoin(teacher, teacher.user_id == Lesson.teacher_id)
+        .outerjoin(replaced, replaced.user_id == Lesson.substitute_for)
+        .where(Lesson.class_id == class_id, Lesson.subject_id == subject_id, Lesson.date >= start,
+               Lesson.date <= end)
+        .order_by(Lesson.date, Lesson.entered_at, Lesson.id))]
 
 
 def grid_marks(session: Session, *, class_id: str, subject_id: str, start: dt.date, end: dt.date) -> list[Mark]:

@@ -90,21 +90,33 @@ class CloseSpec:
     promote: bool
     next_year_id: str | None
     held_back: frozenset
+    early: bool = False
 
 
 def validate_close(data) -> CloseSpec:
     """Decode ``close_year`` data. ``held_back`` lists students who repeat
-    the grade (the pedagogical council's decision, named in the order)."""
+    the grade (the pedagogical council's decision, named in the order);
+    ``early`` says the year is closed before its last day on purpose."""
     data = require_mapping(data, "data")
-    promote = data.get("promote", True)
-    if not isinstance(promote, bool):
-        raise _invalid("promote", "Поле «promote» должно быть true или false")
+    flags = {}
+    for name, default in (("promote", True), ("early", False)):
+        flags[name] = data.get(name, default)
+        if not isinstance(flags[name], bool):
+            raise _invalid(name, f"Поле «{name}» должно быть true или false")
     held = data.get("held_back") or []
     if not isinstance(held, list):
         raise _invalid("held_back", "Поле «held_back» должно быть списком")
-    return CloseSpec(order_no=text(data.get("order_no"), "order_no", max_len=64), promote=promote,
+    return CloseSpec(order_no=text(data.get("order_no"), "order_no", max_len=64), promote=flags["promote"],
                      next_year_id=ident(data.get("next_year_id"), "next_year_id", required=False),
-                     held_back=frozenset(ident(s, f"held_back[{i}]") for i, s in enumerate(held)))
+                     held_back=frozenset(ident(s, f"held_back[{i}]") for i, s in enumerate(held)),
+                     early=flags["early"])
+
+
+def check_year_ended(ends_on: dt.date, today: dt.date, *, early: bool) -> None:
+    """R-S4: a year is closed after its last day (the school's date), or
+    before it only when the order says so (``early``): 422 YEAR_NOT_ENDED."""
+    if today < ends_on and not early:
+        raise errors.YearNotEnded(details={"field": "early", "ends_on": ends_on.isoformat()})
 
 
 def pick_next_year(closing_ends_on: dt.date, years: Iterable[tuple[str, dt.date, bool]]) -> str | None:

@@ -128,11 +128,20 @@ class Factory:
             id=new_id(), school_id=klass.school_id, teacher_id=teacher_id, class_id=klass.id,
             subject_id=subject.id, hours_per_week=2, subgroup_id=subgroup_id))
 
-    def lesson(self, klass, subject, teacher_id, date, *, topic=None, homework=None, subgroup_id=None):
+    def subgroup(self, klass, subject, *, name=None, student_ids=()):
+        subgroup = self._save(store.Subgroup(id=new_id(), school_id=klass.school_id, class_id=klass.id,
+                                             subject_id=subject.id, name=name or f"{self._next()} группа"))
+        if student_ids:
+            self._save(*[store.SubgroupMember(subgroup_id=subgroup.id, student_id=s) for s in student_ids])
+        return subgroup
+
+    def lesson(self, klass, subject, teacher_id, date, *, topic=None, homework=None, subgroup_id=None,
+               substitute_for=None):
         return self._save(store.Lesson(
             id=new_id(), school_id=klass.school_id, class_id=klass.id, subject_id=subject.id,
             teacher_id=teacher_id, date=date, topic=topic or f"Тема {self._next()}", lesson_type="урок",
-            homework=homework, subgroup_id=subgroup_id, entered_at=utcnow(), late=False, overdue=False))
+            homework=homework, subgroup_id=subgroup_id, substitute_for=substitute_for, entered_at=utcnow(),
+            late=False, overdue=False))
 
     def mark(self, lesson, student_id, value, *, removed=False, kind="oral", weight=1, comment=None):
         spec = domain.MarkSpec(student_id, value, kind, weight, comment)

@@ -245,12 +245,21 @@ def test_may_enrol_admin_or_own_class_teacher():
     assert not domain.may_enrol(actor("deputy"), None)
 
 
+def allowed(actor_, **kw) -> bool:
+    try:
+        domain.require_journal_access(actor_, **kw)
+    except errors.NotAssigned:
+        return False
+    return True
+
+
 def test_journal_access_for_assigned_teacher_class_teacher_and_admin():
     kw = dict(class_teacher_id="ct", subgroup_id=None)
-    assert domain.may_keep_journal(actor("teacher"), assigned_subgroups=[None], **kw)
-    assert domain.may_keep_journal(actor("class_teacher", actor_id="ct"), assigned_subgroups=[], **kw)
-    assert domain.may_keep_journal(actor("admin"), assigned_subgroups=[], **kw)
-    assert not domain.may_keep_journal(actor("teacher", "deputy"), assigned_subgroups=[], **kw)
+    assert allowed(actor("teacher"), assigned_subgroups=[None], **kw)
+    assert allowed(actor("class_teacher", actor_id="ct"), assigned_subgroups=[], **kw)
+    assert allowed(actor("admin"), assigned_subgroups=[], **kw)
+    assert not allowed(actor("teacher", "deputy"), assigned_subgroups=[], **kw)
+    assert not allowed(actor("deputy"), assigned_subgroups=[None], **kw)  # not a role that keeps a journal
     with pytest.raises(errors.NotAssigned) as exc:
         domain.require_journal_access(actor("teacher"), assigned_subgroups=[], **kw)
     assert exc.value.code == "NOT_ASSIGNED" and exc.value.kind == "forbidden"
@@ -259,10 +268,21 @@ def test_journal_access_for_assigned_teacher_class_teacher_and_admin():
 def test_subgroup_assignment_covers_only_its_subgroup():
     """R-S5: each teacher keeps the journal of their own subgroup."""
     t = actor("teacher")
-    assert domain.may_keep_journal(t, class_teacher_id=None, assigned_subgroups=["g1"], subgroup_id="g1")
-    assert not domain.may_keep_journal(t, class_teacher_id=None, assigned_subgroups=["g1"], subgroup_id="g2")
-    assert not domain.may_keep_journal(t, class_teacher_id=None, assigned_subgroups=["g1"], subgroup_id=None)
-    assert domain.may_keep_journal(t, class_teacher_id=None, assigned_subgroups=[None], subgroup_id="g2")
+    assert allowed(t, class_teacher_id=None, assigned_subgroups=["g1"], subgroup_id="g1")
+    assert not allowed(t, class_teacher_id=None, assigned_subgroups=["g1"], subgroup_id="g2")
+    assert not allowed(t, class_teacher_id=None, assigned_subgroups=["g1"], subgroup_id=None)
+    assert allowed(t, class_teacher_id=None, assigned_subgroups=[None], subgroup_id="g2")
+
+
+def test_a_substitute_keeps_the_lesson_they_replace_r_j6():
+    """The teacher who gave the lesson keeps it; a new lesson naming the
+    replaced teacher is theirs when the replaced one teaches it."""
+    t = actor("teacher", actor_id="sub")
+    kw = dict(class_teacher_id="ct", assigned_subgroups=[], subgroup_id=None)
+    assert allowed(t, lesson_teacher_id="sub", **kw) and not allowed(t, lesson_teacher_id="other", **kw)
+    assert allowed(t, replaced_subgroups=[None], **kw)
+    assert not allowed(t, replaced_subgroups=[], **kw)
+    assert not allowed(actor("student", actor_id="sub"), replaced_subgroups=[None], **kw)
 
 
 def test_substitute_for_must_teach_that_lesson():

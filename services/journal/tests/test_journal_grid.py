@@ -138,3 +138,20 @@ def test_the_diary_shows_the_pupils_attendance_r_j2(sessions, term):
         StubContext())
     got = {l.topic: l.attendance for d in diary.days for l in d.lessons}
     assert got == {"Дроби": "", "Другой предмет": "", "Проценты": "ill"}
+
+
+def test_grid_shows_who_actually_taught_each_lesson_r_j6(sessions, term, make):
+    """A substitution: the lesson names the substitute who gave it and the
+    teacher replaced, with their names; an ordinary lesson its own teacher."""
+    substitute = make.person("teacher", full_name="Петров Пётр")
+    with sessions.begin() as s:
+        s.get(store.Person, term["teacher"]).full_name = "Иванова Ирина"
+    make.lesson(term["klass"], term["maths"], substitute, D(2026, 10, 15), topic="Замена",
+                substitute_for=term["teacher"])
+    grid = servicer(sessions).GetClassJournal(request(term, term["teacher"]), StubContext())
+    lessons = {l.topic: l for l in grid.lessons}
+    own, replaced = lessons["Дроби"], lessons["Замена"]
+    assert (own.teacher_id, own.teacher_name, own.substitute_for, own.substitute_for_name) == (
+        term["teacher"], "Иванова Ирина", "", "")
+    assert (replaced.teacher_id, replaced.teacher_name, replaced.substitute_for, replaced.substitute_for_name) == (
+        substitute, "Петров Пётр", term["teacher"], "Иванова Ирина")

@@ -57,10 +57,16 @@ def test_validation_names_the_lesson_at_fault():
 
 
 def test_the_teacher_named_must_keep_that_journal():
-    history_import.require_teacher("t", "s1", class_teacher_id=None, assigned_subgroups=[None], subgroup_id=None)
-    history_import.require_teacher("t", "s1", class_teacher_id="t", assigned_subgroups=[], subgroup_id=None)
-    with pytest.raises(errors.NotAssigned):
-        history_import.require_teacher("t", "s1", class_teacher_id="ct", assigned_subgroups=["g2"], subgroup_id="g1")
+    teacher = ["teacher"]
+    history_import.require_teacher("t", teacher, class_teacher_id=None, assigned_subgroups=[None], subgroup_id=None)
+    history_import.require_teacher("t", teacher, class_teacher_id="t", assigned_subgroups=[], subgroup_id=None)
+    history_import.require_teacher("t", teacher, class_teacher_id="ct", assigned_subgroups=[], subgroup_id=None,
+                                   replaced_subgroups=[None])  # R-J6: a substitute
+    for roles, kw in ((teacher, {"assigned_subgroups": ["g2"], "subgroup_id": "g1"}),
+                      (["secretary"], {"assigned_subgroups": [None], "subgroup_id": None})):
+        with pytest.raises(errors.NotAssigned) as exc:
+            history_import.require_teacher("t", roles, class_teacher_id="ct", **kw)
+        assert exc.value.details == {"field": "teacher_id"}
 
 
 # --- the running service ---

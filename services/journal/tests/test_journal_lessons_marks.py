@@ -100,13 +100,14 @@ def test_class_teacher_and_admin_may_record(journal, make, school):
 
 def test_subgroup_teacher_records_only_their_subgroup_r_s5(journal, make, school):
     english = make.subject("Английский язык")
+    g1, g2 = make.subgroup(school.klass, english), make.subgroup(school.klass, english)
     group_teacher = make.person("teacher")
-    make.assign(group_teacher, school.klass, english, subgroup_id="g1")
+    make.assign(group_teacher, school.klass, english, subgroup_id=g1.id)
     ctx = make.ctx(group_teacher, "teacher")
-    journal.call("record_lesson", ctx, lesson_data(school, subject_id=english.id, subgroup_id="g1"))
+    journal.call("record_lesson", ctx, lesson_data(school, subject_id=english.id, subgroup_id=g1.id))
     raises("NOT_ASSIGNED", journal.call, "record_lesson", ctx, lesson_data(school, subject_id=english.id,
-                                                                        subgroup_id="g2"))
-    assert make.events("lesson_recorded")[0]["payload"]["subgroup_id"] == "g1"
+                                                                        subgroup_id=g2.id))
+    assert make.events("lesson_recorded")[0]["payload"]["subgroup_id"] == g1.id
 
 
 def test_topic_is_required_r_j1(journal, make, school):
@@ -261,7 +262,7 @@ def test_failed_post_marks_leaves_no_marks_and_no_event(journal, make, school):
     make.enrol(outsider, make.klass(school.year, grade=5, letter="Б"))
     err = raises("STUDENT_NOT_IN_CLASS", post, journal, make.ctx(school.teacher, "teacher"), lesson,
                  [{"student_id": school.students[0], "value": 5}, {"student_id": outsider, "value": 4}])
-    assert err.kind == "rule" and err.details == {"student_ids": [outsider]}
+    assert err.kind == "rule" and err.details == {"field": "marks", "student_ids": [outsider]}
     assert make.rows(store.Mark) == [] and make.rows(store.MarkVersion) == [] and make.events() == []
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from kernel import access_rules
 from journal import domain, errors, finals, marks
 from journal.domain import Actor
 
@@ -46,11 +47,21 @@ def test_corrected_state_and_nothing_changed():
         marks.corrected_state(current, marks.validate_correction({"value": 3, "reason": "x"}, allow_mark_1=False))
 
 
-def test_who_may_change_a_mark():
-    assert marks.may_change_mark(actor("teacher", actor_id="a"), "a")
-    assert not marks.may_change_mark(actor("teacher", actor_id="b"), "a")
-    assert marks.may_change_mark(actor("deputy", actor_id="b"), "a")
-    assert marks.may_change_mark(actor("admin", actor_id="b"), "a")
+def test_who_may_change_a_mark_r_j7():
+    def may(actor_, **kw):
+        facts = {"assigned_subgroups": [], "subgroup_id": None, "lesson_teacher_id": "t", "lesson_substitute_for": None}
+        try:
+            marks.require_may_change_mark(actor_, **{**facts, **kw})
+        except errors.NotAllowed:
+            return False
+        return True
+
+    assert may(actor("teacher", actor_id="a"), assigned_subgroups=[None])       # teaches the class and subject
+    assert not may(actor("teacher", actor_id="t"))                              # gave the lesson, not a substitute
+    assert may(actor("teacher", actor_id="t"), lesson_substitute_for="x")       # the lesson's substitute
+    assert not may(actor("teacher", actor_id="b"), assigned_subgroups=["g1"], subgroup_id="g2")
+    assert all(may(actor(role, actor_id="b")) for role in ("deputy", "director", "admin"))
+    assert not may(actor("class_teacher", actor_id="b"))
     assert marks.is_staff(actor("teacher")) and not marks.is_staff(actor("student", "parent"))
 
 
@@ -99,7 +110,7 @@ def test_attendance_changes_drop_unchanged_entries():
 
 def test_weekly_correction_window_r_j2():
     today = D(2026, 11, 25)  # a Wednesday
-    assert marks.correction_window_start(today) == D(2026, 11, 16)
+    assert access_rules.correction_window_start(today) == D(2026, 11, 16)
     ct = actor("class_teacher", actor_id="ct")
     marks.check_attendance_correction(ct, class_teacher_id="ct", lesson_date=D(2026, 11, 16), today=today, reason="x")
     with pytest.raises(errors.CorrectionClosed):

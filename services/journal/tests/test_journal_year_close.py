@@ -157,3 +157,28 @@ def test_r_s3_departure_after_promotion_also_cancels_next_years_admission(journa
     assert len(make.events("student_left")) == 2
     raises("DATE_OUTSIDE_YEAR", journal.call, "record_departure", school["ctx"], school["s2"],
            {"order_no": "№ 61", "on": "2030-01-01"})
+
+
+def test_r_s4_a_year_is_not_closed_before_its_last_day_by_accident(journal, make):
+    """Before the year's last day (the school's date) the order must say
+    ``early: true``; on its last day and after, no confirmation is needed."""
+    from zoneinfo import ZoneInfo
+    today = dt.datetime.now(ZoneInfo("Europe/Moscow")).date()
+    admin = make.ctx(make.person("admin"), "admin")
+
+    def year_ending(ends_on):
+        starts_on = ends_on - dt.timedelta(days=200)
+        return make.year(starts_on=starts_on, ends_on=ends_on, periods=[(starts_on, ends_on)])
+
+    running = year_ending(today + dt.timedelta(days=1))
+    err = raises("YEAR_NOT_ENDED", journal.call, "close_year", admin, running.id, {"order_no": "1", "promote": False})
+    assert err.kind == "rule" and err.details == {"field": "early", "ends_on": running.ends_on.isoformat()}
+    raises("YEAR_NOT_ENDED", journal.call, "close_year", admin, running.id,
+           {"order_no": "1", "promote": False, "early": False})
+    raises("VALIDATION_ERROR", journal.call, "close_year", admin, running.id,
+           {"order_no": "1", "promote": False, "early": "да"})
+    assert not make.rows(store.Year, id=running.id)[0].archived and make.events() == []
+    summary = journal.call("close_year", admin, running.id, {"order_no": "1", "promote": False, "early": True})
+    assert summary["archived"] is True and make.rows(store.Year, id=running.id)[0].archived
+    last_day = year_ending(today)
+    assert journal.call("close_year", admin, last_day.id, {"order_no": "2", "promote": False})["archived"] is True
