@@ -23,7 +23,7 @@ def get_class_journal(sessions, today, request, context) -> journal_pb2.ClassJou
         if request.period_id:
             period = store.period_or_year(s, school_id=request.school_id, period_id=request.period_id)
         else:
-            period = store.period_on(s, school_id=request.school_id, day=today)
+            period = store.period_on(s, school_id=request.school_id, day=today, year_id=klass.year_id)
         if period is None or period[4].id != klass.year_id:
             abort(context, grpc.StatusCode.NOT_FOUND, "NOT_FOUND", "Учебный период не найден")
         period_id, kind, start, end, year = period

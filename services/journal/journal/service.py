@@ -1109,14 +1109,15 @@ class Service:
             remember(s, result)
         return result
 
-    def _period_for(self, s, actor, period_id, today):
-        """The named period (or year), or the school's period containing today."""
+    def _period_for(self, s, actor, period_id, today, year_id=None):
+        """The named period (or year), or the period of ``year_id`` (else of
+        the school) containing today."""
         if period_id:
             period = store.period_or_year(s, school_id=actor.school_id, period_id=domain.ident(period_id, "period_id"))
             if period is None:
                 raise errors.PeriodNotFound(details={"field": "period_id"})
             return period
-        period = store.period_on(s, school_id=actor.school_id, day=today)
+        period = store.period_on(s, school_id=actor.school_id, day=today, year_id=year_id)
         if period is None:
             raise errors.PeriodNotFound("Сегодня не идёт ни один учебный период; укажите period_id",
                                         details={"field": "period_id"})
@@ -1134,7 +1135,8 @@ class Service:
         with self.db.transaction() as s:
             if store.get_person(s, school_id=actor.school_id, user_id=student_id) is None:
                 raise errors.NotFound("Ученик не найден", details={"field": "student_id"})
-            pid, kind, starts_on, ends_on, year = self._period_for(s, actor, period_id, today)
+            pid, kind, starts_on, ends_on, year = self._period_for(
+                s, actor, period_id, today, store.year_of_student_on(s, student_id=student_id, day=today))
             klass = store.class_of_student_in_year(s, student_id=student_id, year_id=year.id)
             hours = store.class_subject_hours(s, class_id=klass.id) if klass else {}
             by_subject = finals.group_marks(store.student_marks(
@@ -1164,7 +1166,7 @@ class Service:
             klass = store.get_class(s, school_id=actor.school_id, class_id=class_id)
             if klass is None:
                 raise errors.NotFound("Класс не найден", details={"field": "class_id"})
-            pid, kind, starts_on, ends_on, year = self._period_for(s, actor, period_id, today)
+            pid, kind, starts_on, ends_on, year = self._period_for(s, actor, period_id, today, klass.year_id)
             hours = store.class_subject_hours(s, class_id=klass.id)
             students = store.students_of_class(s, class_id=klass.id, start=starts_on, end=ends_on)
             rows = store.class_marks(s, class_id=klass.id, start=starts_on, end=ends_on)

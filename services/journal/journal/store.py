@@ -1177,6 +1177,15 @@ def period_or_year(session: Session, *, school_id: str, period_id: str):
     return year.id, "year", year.starts_on, year.ends_on, year
 
 
+def year_of_student_on(session: Session, *, student_id: str, day: dt.date) -> str | None:
+    """The year of the class the student is in on ``day`` (None: in none)."""
+    return session.scalar(
+        select(SchoolClass.year_id).join(Enrolment, Enrolment.class_id == SchoolClass.id)
+        .where(Enrolment.student_id == student_id, Enrolment.enrolled_on <= day,
+               or_(Enrolment.left_on.is_(None), Enrolment.left_on > day))
+        .order_by(Enrolment.enrolled_on.desc(), Enrolment.created_at.desc()).limit(1))
+
+
 def class_of_student_in_year(session: Session, *, student_id: str, year_id: str) -> SchoolClass | None:
     """The student's latest class of that year (a transfer moves them)."""
     return session.scalar(
@@ -1248,12 +1257,15 @@ def add_final_mark(session: Session, **fields) -> FinalMark:
     return final
 
 
-def period_on(session: Session, *, school_id: str, day: dt.date):
+def period_on(session: Session, *, school_id: str, day: dt.date, year_id: str | None = None):
     """Like :func:`period_or_year` for the school's period containing ``day``
-    (of an open year first), or None."""
-    row = session.execute(select(Period, Year).join(Year, Year.id == Period.year_id).where(
+    (of an open year first), or None; of the year ``year_id`` when given (a
+    class's or a student's own year: two years of a school may overlap)."""
+    query = select(Period, Year).join(Year, Year.id == Period.year_id).where(
         Year.school_id == school_id, Period.starts_on <= day, Period.ends_on >= day)
-        .order_by(Year.archived, Period.starts_on.desc()).limit(1)).first()
+    if year_id is not None:
+        query = query.where(Year.id == year_id)
+    row = session.execute(query.order_by(Year.archived, Period.starts_on.desc()).limit(1)).first()
     if row is None:
         return None
     period, year = row

@@ -89,6 +89,14 @@ def test_grid_of_the_current_period(sessions, term):
     assert [(f.student_id, f.value) for f in grid.finals] == [(term["pupils"][0], 5)]
 
 
+def test_grid_of_the_current_period_of_the_class_s_own_year(sessions, term, make):
+    """Another year of the school that overlaps today (a year opened early,
+    a test year) does not hide the class's own current period."""
+    make.year(starts_on=D(2026, 10, 1), ends_on=D(2027, 6, 30), periods=[(D(2026, 10, 1), D(2027, 6, 30))])
+    grid = servicer(sessions).GetClassJournal(request(term, term["teacher"]), StubContext())
+    assert grid.period_id == term["period_id"] and [l.topic for l in grid.lessons] == ["Дроби", "Проценты"]
+
+
 def test_grid_of_the_year_spans_every_period(sessions, term):
     grid = servicer(sessions).GetClassJournal(request(term, term["ct"], ("class_teacher",), period_id=term["year"].id),
                                               StubContext())
