@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SERVICES := identity journal messaging reports backup
 PROTOS := $(wildcard proto/ejournal/*/v1/*.proto)
 
-.PHONY: run test venv proto migrate services-up test-services test-platform test-sqlite bench bench-diary bench-marks bench-notifications bench-login clean
+.PHONY: run test venv proto browser-deps migrate services-up test-services test-platform test-sqlite bench bench-diary bench-marks bench-notifications bench-login clean
 
 ## make run: set up, migrate, start every service and the gateway, seed the demo school
 run: venv proto
@@ -14,7 +14,7 @@ run: venv proto
 	$(PY) -m localrun run
 
 ## make test: set up, start RabbitMQ/PostgreSQL if down, run the whole suite
-test: venv proto
+test: venv proto browser-deps
 	bash deploy/local/ensure-services.sh rabbitmq postgresql
 	$(MAKE) --no-print-directory test-services
 	$(MAKE) --no-print-directory test-platform
@@ -35,6 +35,19 @@ test-sqlite:
 	EJOURNAL_E2E_BACKEND=sqlite $(PY) -m pytest -q -p no:cacheprovider $(SQLITE_E2E)
 
 venv: $(VENV)/.installed
+
+# The browser tests: Debian's Chromium (Playwright drives it; no browser download)
+# and axe-core from the npm registry for the accessibility checks.
+AXE_VERSION := 4.14.1
+AXE := build/node/node_modules/axe-core/axe.min.js
+browser-deps: $(AXE)
+	bash deploy/local/ensure-services.sh chromium
+
+$(AXE):
+	bash deploy/local/ensure-services.sh chromium
+	mkdir -p build/node
+	npm install --prefix build/node --no-audit --no-fund --no-package-lock --silent axe-core@$(AXE_VERSION)
+	test -f $@
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)

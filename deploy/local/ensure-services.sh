@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Start the local RabbitMQ / PostgreSQL when installed but down; explain when missing.
+# `chromium`: Debian's Chromium and npm for the browser tests, installed with apt when missing.
 set -u
 port_open() { (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
 wait_port() { for _ in $(seq 1 60); do port_open "$1" && return 0; sleep 1; done; return 1; }
@@ -33,10 +34,25 @@ ensure_postgresql() {
   fi
 }
 
+ensure_chromium() {
+  local missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing ${missing[*]} (the browser tests need them)..."
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if ! { $sudo apt-get install -y -q "${missing[@]}" >/dev/null || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q "${missing[@]}" >/dev/null; }; }; then
+    echo "could not install ${missing[*]}: install them with apt-get" >&2
+    exit 1
+  fi
+}
+
 for svc in "$@"; do
   case "$svc" in
     rabbitmq) ensure_rabbitmq ;;
     postgresql) ensure_postgresql ;;
+    chromium) ensure_chromium ;;
     *) echo "unknown service $svc" >&2; exit 2 ;;
   esac
 done
