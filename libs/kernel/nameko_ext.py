@@ -29,7 +29,7 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from kernel import amqp_pool, correlation, deadline, jsoncodec
+from kernel import correlation, deadline, jsoncodec
 from kernel.db import session_factory, shared_engine, transaction
 from kernel.errors import DeadlineExceeded, ServiceError
 from kernel.events import claim, envelope, outbox_rows, record, record_many, unpack, utcnow, validate_envelope
@@ -41,8 +41,6 @@ DEAD_LETTER_QUEUE = "ejournal.dead-letters"
 #: A packed message (a JSON array of envelopes, kernel.events.record_many)
 #: says how many it carries in this header.
 PACKED_HEADER = "ejournal.events"
-
-amqp_pool.install()
 
 EVENTS_PUBLISHED = Counter("ejournal_events_published_total", "Events relayed from the outbox", ["service", "type"])
 EVENTS_HANDLED = Counter("ejournal_events_handled_total", "Events handled", ["consumer", "result"])
