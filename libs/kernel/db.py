@@ -331,9 +331,10 @@ def transaction(factory: sessionmaker):
 
 
 def __getattr__(name):
-    # The nameko provider lives in kernel.nameko_ext so that plain processes
-    # (gRPC servers, workers, the gateway) never import nameko or eventlet.
+    # The nameko provider lives in kernel.nameko.database so that plain
+    # processes (gRPC servers, workers, the gateway) never import nameko or
+    # eventlet.
     if name in ("Database", "WorkerDb"):
-        from kernel import nameko_ext
-        return getattr(nameko_ext, name)
+        from kernel.nameko import database
+        return getattr(database, name)
     raise AttributeError(name)

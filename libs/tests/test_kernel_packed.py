@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from kernel.batching import handles_batch, on_event_batch
 from kernel.db import Database, insert_rows, make_engine, session_factory, transaction
 from kernel.events import PACK_LIMIT, envelope, kernel_tables, record_many, unpack
-from kernel.nameko_ext import PACKED_HEADER, DeadLetters, EntrypointMetrics, Outbox, handles, on_event
+from kernel.nameko import PACKED_HEADER, DeadLetters, EntrypointMetrics, Outbox, handles, on_event
 from kernel.testing import count_rows as count, database_with, drain_queue as drain, emptied_engine
 
 metadata = MetaData()

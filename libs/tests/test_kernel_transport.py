@@ -5,7 +5,7 @@ test_kernel_patches)."""
 class Echo:
     name = "kecho"
 
-    from kernel.nameko_ext import service_rpc as _service_rpc
+    from kernel.nameko import service_rpc as _service_rpc
 
     @_service_rpc
     def echo(self, value):
@@ -25,7 +25,7 @@ def test_service_rpc_answers_over_the_broker_without_reply_confirms(container_fa
     from nameko.exceptions import RemoteError
     from nameko.standalone.rpc import ServiceRpcProxy
 
-    from kernel.nameko_ext import _ReplyPublisher
+    from kernel.nameko.rpc import _ReplyPublisher
 
     container = container_factory(Echo, rabbit_config)
     container.start()
