@@ -128,7 +128,7 @@ def record_many(session: Session, outbox: Table, envs: list[dict], *, packed: bo
 
 def outbox_rows(envs: list[dict], *, packed: bool = False) -> list[dict]:
     """The outbox rows :func:`record_many` writes for ``envs`` (for a caller
-    that inserts them together with its own rows, kernel.db.insert_rows)."""
+    that inserts them together with its own rows, kernel.bulk.insert_rows)."""
     now = utcnow()
     for env in envs:
         validate_envelope(env)

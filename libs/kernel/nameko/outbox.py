@@ -300,7 +300,7 @@ class WorkerOutbox:
                      packed: bool = False) -> tuple:
         """``(outbox table, rows, envelopes)`` of :meth:`add_many` without
         the insert, for a caller that inserts the rows in its own
-        transaction together with its own (kernel.db.insert_rows)."""
+        transaction together with its own (kernel.bulk.insert_rows)."""
         envs = self._envelopes(events, ctx)
         rows = outbox_rows(envs, packed=packed)
         if rows:
