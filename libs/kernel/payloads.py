@@ -28,8 +28,10 @@ def payload(env: dict) -> dict:
     return value
 
 
-def text(data: dict, key: str, *, required: bool = True, where: str = "payload") -> str | None:
-    """A string field; ``None`` or ``""`` is absent (an error when required)."""
+def text(data: dict, key: str, *, required: bool = True, max_len: int | None = None,
+         where: str = "payload") -> str | None:
+    """A string field; ``None`` or ``""`` is absent (an error when required).
+    One longer than ``max_len`` (an id longer than its column) is refused, not cut."""
     value = data.get(key)
     if value is None or value == "":
         if required:
@@ -37,12 +39,14 @@ def text(data: dict, key: str, *, required: bool = True, where: str = "payload")
         return None
     if not isinstance(value, str):
         raise InvalidPayload(f"{where}.{key} must be a string")
+    if max_len is not None and len(value) > max_len:
+        raise InvalidPayload(f"{where}.{key} is longer than {max_len} characters")
     return value
 
 
-def texts(data: dict, *keys: str, where: str = "payload") -> list[str]:
+def texts(data: dict, *keys: str, max_len: int | None = None, where: str = "payload") -> list[str]:
     """Several required string fields, in the order named."""
-    return [text(data, key, where=where) for key in keys]
+    return [text(data, key, max_len=max_len, where=where) for key in keys]
 
 
 def date(data: dict, key: str, *, required: bool = True, where: str = "payload") -> dt.date | None:

@@ -19,6 +19,9 @@ def test_text_treats_empty_as_absent():
     with pytest.raises(InvalidPayload, match="must be a string"):
         payloads.text({"a": 5}, "a", required=False)
     assert issubclass(InvalidPayload, ValueError)
+    assert payloads.text({"id": "x" * 36}, "id", max_len=36) == "x" * 36
+    with pytest.raises(InvalidPayload, match="longer than 36"):
+        payloads.texts({"a": "1", "id": "x" * 37}, "a", "id", max_len=36)
 
 
 def test_dates_are_strict():
