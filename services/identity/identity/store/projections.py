@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from kernel.db import dialect_insert, insert_rows
 from kernel.events import utcnow
 
-from identity import domain
+from identity import decisions
 from identity.store.models import (
     ClassTeacher, LessonRef, LetterParticipant, MarkRef, StudentClass, TeacherAssignment, YearRef,
 )
@@ -101,14 +101,14 @@ def add_letter(session: Session, *, message_id: str, school_id: str, sender_id: 
         index_elements=[table.c.message_id, table.c.user_id]), rows)
 
 
-def letter_facts(session: Session, *, message_id: str, subject_id: str) -> domain.Facts:
+def letter_facts(session: Session, *, message_id: str, subject_id: str) -> decisions.Facts:
     """A letter identity has not seen is ``known=False`` (messaging decides)."""
     school_id = session.scalars(select(LetterParticipant.school_id).where(
         LetterParticipant.message_id == message_id).limit(1)).first()
     if school_id is None:
-        return domain.Facts(known=False)
+        return decisions.Facts(known=False)
     participant = session.get(LetterParticipant, (message_id, subject_id)) is not None
-    return domain.Facts(exists=True, school_id=school_id, participant=participant)
+    return decisions.Facts(exists=True, school_id=school_id, participant=participant)
 
 
 def add_mark_refs(session: Session, rows: list[dict]) -> None:
@@ -163,16 +163,16 @@ def family_classes(session: Session, *, subject_id: str) -> frozenset:
 
 
 def _class_facts(session: Session, *, subject_id: str, class_id: str, school_id: str, class_teacher_of,
-                 **extra) -> domain.Facts:
+                 **extra) -> decisions.Facts:
     assignments = assignments_in(session, teacher_id=subject_id, class_id=class_id)
-    return domain.Facts(exists=True, school_id=school_id, class_ids=frozenset([class_id]),
+    return decisions.Facts(exists=True, school_id=school_id, class_ids=frozenset([class_id]),
                         class_teacher_of=class_teacher_of, assignments=assignments,
                         teaches=frozenset([class_id]) if assignments else frozenset(), **extra)
 
 
-def access_facts(session: Session, *, subject_id: str, resource: domain.Resource,
-                 context: dict | None = None) -> domain.Facts:
-    """Everything :func:`identity.domain.decide` needs about ``resource``.
+def access_facts(session: Session, *, subject_id: str, resource: decisions.Resource,
+                 context: dict | None = None) -> decisions.Facts:
+    """Everything :func:`identity.decisions.decide` needs about ``resource``.
     Lessons, marks, years and classes come from the journal's events, letters
     from messaging's: one not seen yet is ``known=False`` (its owner decides),
     and so is a mark whose lesson has not been seen yet (who gave that lesson
@@ -185,7 +185,7 @@ def access_facts(session: Session, *, subject_id: str, resource: domain.Resource
     if resource.type == "class":
         school_id = class_school(session, class_id=resource.id)
         if school_id is None:
-            return domain.Facts(known=False)
+            return decisions.Facts(known=False)
         replaced = context.get("substitute_for")
         return _class_facts(session, subject_id=subject_id, class_id=resource.id, school_id=school_id,
                             class_teacher_of=class_teacher_of,
@@ -195,7 +195,7 @@ def access_facts(session: Session, *, subject_id: str, resource: domain.Resource
     if resource.type == "lesson":
         lesson = session.get(LessonRef, resource.id)
         if lesson is None:
-            return domain.Facts(known=False)
+            return decisions.Facts(known=False)
         return _class_facts(session, subject_id=subject_id, class_id=lesson.class_id, school_id=lesson.school_id,
                             class_teacher_of=class_teacher_of, item_subject_id=lesson.subject_id,
                             item_subgroup_id=lesson.subgroup_id, lesson_teacher_id=lesson.teacher_id,
@@ -204,7 +204,7 @@ def access_facts(session: Session, *, subject_id: str, resource: domain.Resource
         mark = session.get(MarkRef, resource.id)
         lesson = session.get(LessonRef, mark.lesson_id) if mark is not None and mark.lesson_id else None
         if mark is None or lesson is None:
-            return domain.Facts(known=False)
+            return decisions.Facts(known=False)
         return _class_facts(session, subject_id=subject_id, class_id=mark.class_id, school_id=mark.school_id,
                             class_teacher_of=class_teacher_of, item_subject_id=lesson.subject_id,
                             item_subgroup_id=lesson.subgroup_id, lesson_teacher_id=lesson.teacher_id,
@@ -212,13 +212,13 @@ def access_facts(session: Session, *, subject_id: str, resource: domain.Resource
     if resource.type == "year":
         year = session.get(YearRef, resource.id)
         if year is None:
-            return domain.Facts(known=False)
-        return domain.Facts(exists=True, school_id=year.school_id)
+            return decisions.Facts(known=False)
+        return decisions.Facts(exists=True, school_id=year.school_id)
     if resource.type not in ("student", "user"):
-        return domain.Facts()
+        return decisions.Facts()
     user = get_user(session, user_id=resource.id)
     if user is None:
-        return domain.Facts()
+        return decisions.Facts()
     roles = frozenset(user.roles or ())
     class_ids = set()
     if "student" in roles:
@@ -233,7 +233,7 @@ def access_facts(session: Session, *, subject_id: str, resource: domain.Resource
     parent_of = get_parent_link(session, student_id=user.id, parent_id=subject_id) is not None
     own_class = class_of_student(session, student_id=user.id) if "student" in roles else None
     assignments = assignments_in(session, teacher_id=subject_id, class_id=own_class)
-    return domain.Facts(
+    return decisions.Facts(
         exists=True, school_id=user.school_id, roles=roles, parent_of=parent_of,
         consent_given=consent_given(session, parent_id=subject_id) if parent_of else False,
         class_ids=frozenset(class_ids), class_teacher_of=class_teacher_of,
