@@ -1,4 +1,4 @@
-"""Issue 3 items 3 and 6 in identity, on the real RabbitMQ and PostgreSQL:
+"""Ended sessions and the central access decision in identity, on the real RabbitMQ and PostgreSQL:
 the one access decision for every resource route (identity.decisions.POLICY)
 over the relationships identity keeps from journal events (teacher ->
 class + subject + subgroup, substitute -> lesson, marks, years, a student's
@@ -225,7 +225,7 @@ def test_a_parent_sees_the_childs_timetable_through_the_rpc_too(container, make,
         assert authorize(ctx_of(parent), "timetable.read", "class", class_b)["denial"] == "not_found"
 
 
-# --- item 3: sessions end at once ---------------------------------------------------------------
+# --- sessions end at once ----------------------------------------------------------------------
 
 def sid_of(token: str) -> str:
     return jwt.decode(token, options={"verify_signature": False})["sid"]

@@ -1,4 +1,4 @@
-"""Item 3: key rotation without logging everyone out (key ids)."""
+"""Key rotation without logging everyone out (key ids)."""
 from __future__ import annotations
 
 import datetime as dt

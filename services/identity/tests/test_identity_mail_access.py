@@ -1,4 +1,4 @@
-"""The central decision for letters (issue 3 item 6): identity projects who
+"""The central decision for letters: identity projects who
 takes part in a letter from messaging's ``message_sent`` (real RabbitMQ and
 PostgreSQL) and answers ``message.read``: the sender and the recipients of
 the same school, ``not_found`` for anyone else, ``deferred`` (messaging

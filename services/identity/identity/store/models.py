@@ -245,7 +245,7 @@ class AuditRecord(Base):
 
 
 class TotpSecret(Base):
-    """Item 4: a staff member's TOTP second factor. ``enabled`` only after
+    """A staff member's TOTP second factor. ``enabled`` only after
     the first code is confirmed; recovery codes are kept as sha256 hashes
     (they are random, 50 bits: no slow hash needed) and removed when used."""
     __tablename__ = "totp_secrets"
