@@ -5,7 +5,7 @@ field is a new version. Dates are ``YYYY-MM-DD``.
 """
 from __future__ import annotations
 
-from journal.domain import hours_value
+from journal.domain.common import hours_value
 
 PRODUCER = "journal"
 

@@ -1,27 +1,43 @@
-"""The bulk import of students with their parents (R-S2), pure Python:
-read a CSV or XLSX file into numbered rows, check each row and the file as
-a whole, and plan what to create. No database, no broker.
+"""Rules of the two imports.
 
-A row is one student with one parent; a student with two parents takes two
-rows with the same student login. Row numbers are the spreadsheet's (the
-header is row 1), so a class teacher finds the row the message names.
-
-Columns (header names in Russian or English, any case and order):
-ФИО ученика, дата рождения, пол, логин ученика, ФИО родителя,
+Students with their parents (R-S2): read a CSV or XLSX file into numbered
+rows, check each row and the file as a whole, and count what an applied
+import changed. A row is one student with one parent; a student with two
+parents takes two rows with the same student login. Row numbers are the
+spreadsheet's (the header is row 1), so a class teacher finds the row the
+message names. Columns (header names in Russian or English, any case and
+order): ФИО ученика, дата рождения, пол, логин ученика, ФИО родителя,
 e-mail родителя, логин родителя, кем приходится (optional, "родитель").
+
+Lessons from the paper journal (R-J1): a school that moves to this journal
+mid-year transcribes the lessons already held without making every one of
+them look like a late electronic entry. Only the admin imports; every
+imported lesson says so (``imported``) with ``recorded_on``, the day of its
+paper entry, and ``entered_at`` stays the real moment of the import; late
+and overdue are computed from ``recorded_on`` exactly as R-J5 computes them
+from the entry day; only lessons already held; each lesson names the teacher
+who gave it, who must keep that journal (a substitute too).
+
+Pure: no database, no broker.
 """
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
+import datetime as dt
 import re
 from dataclasses import dataclass
+
+from kernel.errors import ServiceError
+
+from journal import errors
+from journal.domain.common import Actor, _invalid, ident, parse_date, require_mapping
+from journal.domain.lessons import LessonSpec, entry_flags, require_journal_access, validate_lesson
+
 
 MAX_ROWS = 1000
 XLSX_MAGIC = b"PK\x03\x04"
 DEFAULT_RELATION = "родитель"
-
 COLUMNS = {
     "full_name": ("фио ученика", "ученик", "фио", "full_name", "student_full_name"),
     "birth_date": ("дата рождения", "дата рождения ученика", "birth_date"),
@@ -66,8 +82,6 @@ class Row:
         return {"login": self.parent_login, "full_name": self.parent_full_name, "roles": ["parent"],
                 "email": self.parent_email}
 
-
-# --- reading the file ----------------------------------------------------------
 
 def read_table(content: bytes) -> list[list]:
     """The file's cells, row by row: XLSX (first sheet) or CSV (UTF-8 or
@@ -251,3 +265,95 @@ def check_resolution(rows: list[Row], resolved: dict[str, dict], *, enrolled_els
             problems.append({"row": row.number, "message": f"Ученик уже учится в {enrolled_elsewhere[answer['id']]}: "
                                                            "оформите перевод"})
     return sorted(problems, key=lambda p: p["row"])
+
+
+def imports_summary(rows, ids, made, linked, enrolled) -> dict:
+    """Per student of the file: created (their account is new), updated
+    (something else was done: a parent created or linked, an enrolment),
+    unchanged (everything was already in place)."""
+    outcome: dict[str, str] = {}
+    for row in rows:
+        key, pkey = row.login.casefold(), row.parent_login.casefold()
+        if key in made:
+            now = "created"
+        elif pkey in made or row.number in linked or ids[key] in enrolled:
+            now = "updated"
+        else:
+            now = "unchanged"
+        before = outcome.get(key)
+        if before is None or (before, now) in (("unchanged", "updated"),):
+            outcome[key] = now
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    for value in outcome.values():
+        counts[value] += 1
+    return counts
+
+
+MAX_LESSONS = 1000
+
+
+@dataclass(frozen=True)
+class ImportedLesson:
+    row: int                  # the index in ``lessons``
+    teacher_id: str
+    spec: LessonSpec
+    recorded_on: dt.date
+
+
+def at_row(row: int, exc: ServiceError) -> ServiceError:
+    """The same error, saying which lesson of the request it is about."""
+    details = dict(exc.details or {})
+    if "field" in details:
+        details["field"] = f"lessons[{row}].{details['field']}"
+    details["row"] = row
+    return type(exc)(exc.message, code=exc.code, details=details)
+
+
+def validate_import(data) -> list[ImportedLesson]:
+    """Decode ``import_lessons`` data: ``{lessons: [{teacher_id, recorded_on,
+    ...the fields of POST /lessons}]}``; every lesson is checked before any
+    is written."""
+    data = require_mapping(data, "data")
+    items = data.get("lessons")
+    if not isinstance(items, list) or not items:
+        raise _invalid("lessons", "Передайте непустой список уроков")
+    if len(items) > MAX_LESSONS:
+        raise _invalid("lessons", f"Не больше {MAX_LESSONS} уроков за один запрос")
+    out = []
+    for row, item in enumerate(items):
+        try:
+            item = require_mapping(item, "item")
+            teacher_id = ident(item.get("teacher_id"), "teacher_id")
+            spec = validate_lesson(item, actor_id=teacher_id)
+            recorded_on = parse_date(item.get("recorded_on"), "recorded_on")
+        except ServiceError as exc:
+            raise at_row(row, exc) from None
+        out.append(ImportedLesson(row, teacher_id, spec, recorded_on))
+    return out
+
+
+def check_dates(lesson_date: dt.date, recorded_on: dt.date, today: dt.date) -> tuple[bool, bool]:
+    """Only past lessons, entered on paper on or after their day and not in
+    the future; ``(late, overdue)`` by R-J5 from the paper entry's day."""
+    if lesson_date >= today:
+        raise _invalid("date", "Из бумажного журнала переносятся только прошедшие уроки; "
+                               "сегодняшний урок записывается в электронный журнал как обычно")
+    if recorded_on < lesson_date:
+        raise _invalid("recorded_on", "Запись в бумажном журнале не может быть раньше урока")
+    if recorded_on > today:
+        raise _invalid("recorded_on", "Дата записи в бумажном журнале не может быть в будущем")
+    return entry_flags(lesson_date, recorded_on)
+
+
+def require_teacher(teacher_id: str, roles, *, class_teacher_id: str | None, assigned_subgroups,
+                    subgroup_id: str | None, replaced_subgroups=None) -> None:
+    """The teacher named keeps this journal (R-A3, R-S5), as if they entered
+    it themselves (:func:`journal.domain.lessons.require_journal_access`): ``roles``
+    are theirs; ``replaced_subgroups`` when the lesson names ``substitute_for``."""
+    teacher = Actor(teacher_id, "-", frozenset(roles or ()))
+    try:
+        require_journal_access(teacher, class_teacher_id=class_teacher_id, subgroup_id=subgroup_id,
+                               assigned_subgroups=assigned_subgroups, replaced_subgroups=replaced_subgroups)
+    except errors.NotAssigned:
+        raise errors.NotAssigned("Учитель не ведёт этот предмет в этом классе",
+                                 details={"field": "teacher_id"}) from None

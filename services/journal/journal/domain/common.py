@@ -1,0 +1,167 @@
+"""What every aggregate's rules share: the caller (``Actor`` from the call
+context), the primitive validators of request values, the roles, the open
+year and the school's date. Plain values in, plain values (or an error of
+:mod:`journal.errors`) out."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Iterable
+
+from journal import errors
+
+
+MIN_GRADE, MAX_GRADE = 1, 11
+ADMIN = "admin"
+DEPUTY = "deputy"
+STUDENT = "student"
+TEACHING_ROLES = frozenset({"teacher", "class_teacher"})
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who calls, from the gateway's ``ctx`` (docs/contracts.md "The call context")."""
+    actor_id: str
+    school_id: str
+    roles: frozenset
+    correlation_id: str | None = None
+
+    def has(self, *roles: str) -> bool:
+        return any(r in self.roles for r in roles)
+
+
+def actor_from_ctx(ctx) -> Actor:
+    """Decode ``ctx``; a call without an actor or a school is refused (401)."""
+    if not isinstance(ctx, dict):
+        raise errors.InvalidContext(details={"field": "ctx"})
+    actor_id, school_id, roles = ctx.get("actor_id"), ctx.get("school_id"), ctx.get("roles", [])
+    if not isinstance(actor_id, str) or not actor_id.strip():
+        raise errors.InvalidContext(details={"field": "ctx.actor_id"})
+    if not isinstance(school_id, str) or not school_id.strip():
+        raise errors.InvalidContext(details={"field": "ctx.school_id"})
+    if not isinstance(roles, (list, tuple)) or not all(isinstance(r, str) for r in roles):
+        raise errors.InvalidContext(details={"field": "ctx.roles"})
+    cid = ctx.get("correlation_id")
+    return Actor(actor_id, school_id, frozenset(roles), cid if isinstance(cid, str) else None)
+
+
+def _invalid(field: str, message: str) -> errors.ValidationError:
+    return errors.ValidationError(message, details={"field": field})
+
+
+def require_mapping(value, field: str) -> dict:
+    """``value`` must be a JSON object."""
+    if not isinstance(value, dict):
+        raise _invalid(field, f"Поле «{field}» должно быть объектом")
+    return value
+
+
+def parse_date(value, field: str, *, required: bool = True) -> dt.date | None:
+    """A strict ``YYYY-MM-DD`` date (API.md conventions)."""
+    if value is None or value == "":
+        if required:
+            raise _invalid(field, f"Не указана дата «{field}»")
+        return None
+    if not isinstance(value, str) or not _DATE_RE.match(value):
+        raise _invalid(field, f"Дата «{field}» должна быть в формате ГГГГ-ММ-ДД")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise _invalid(field, f"Дата «{field}» не существует") from None
+
+
+def text(value, field: str, *, required: bool = True, max_len: int = 200) -> str | None:
+    """A trimmed string; blank counts as absent."""
+    if value is None:
+        cleaned = ""
+    elif isinstance(value, str):
+        cleaned = value.strip()
+    else:
+        raise _invalid(field, f"Поле «{field}» должно быть строкой")
+    if not cleaned:
+        if required:
+            raise _invalid(field, f"Не заполнено поле «{field}»")
+        return None
+    if len(cleaned) > max_len:
+        raise _invalid(field, f"Поле «{field}» длиннее {max_len} символов")
+    return cleaned
+
+
+def ident(value, field: str, *, required: bool = True) -> str | None:
+    """An opaque id: a non-empty string without spaces."""
+    if value is None or value == "":
+        if required:
+            raise _invalid(field, f"Не указан идентификатор «{field}»")
+        return None
+    if not isinstance(value, str) or len(value) > 64 or _HAS_SPACE.search(value):
+        raise _invalid(field, f"Некорректный идентификатор «{field}»")
+    return value
+
+
+# \s matches exactly what str.isspace() calls a space: one regex search,
+# not a generator over every character (ids are the most validated field).
+_HAS_SPACE = re.compile(r"\s")
+
+
+def integer(value, field: str, *, low: int, high: int, default: int | None = None) -> int:
+    """An integer in ``low..high`` (booleans are not integers here)."""
+    if value is None and default is not None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _invalid(field, f"Поле «{field}» должно быть целым числом")
+    if not low <= value <= high:
+        raise _invalid(field, f"Поле «{field}» должно быть от {low} до {high}")
+    return value
+
+
+def require_roles(actor: Actor, *roles: str) -> None:
+    """Administrative writes: one of ``roles`` (403 FORBIDDEN)."""
+    if not actor.has(*roles):
+        raise errors.NotAllowed(details={"required": list(roles)})
+
+
+def require_role(roles: Iterable[str], allowed: Iterable[str], *, field: str) -> None:
+    """The person named by ``field`` must hold one of ``allowed`` (422 ROLE_MISMATCH)."""
+    allowed = frozenset(allowed)
+    if not allowed.intersection(roles or ()):
+        raise errors.RoleMismatch(
+            "У пользователя нет роли: " + ", ".join(sorted(allowed)),
+            details={"field": field, "required": sorted(allowed)})
+
+
+def is_class_teacher(actor: Actor, class_teacher_id: str | None) -> bool:
+    """The actor is the class teacher of the class whose ``class_teacher_id`` this is."""
+    return class_teacher_id is not None and class_teacher_id == actor.actor_id
+
+
+def check_year_open(archived: bool) -> None:
+    """Nothing is written into an archived year (R-S4)."""
+    if archived:
+        raise errors.YearClosed()
+
+
+def check_date_in_year(day: dt.date, starts_on: dt.date, ends_on: dt.date, field: str) -> None:
+    """An admission is ordered before or during the year, never after it ends."""
+    if day > ends_on:
+        raise errors.DateOutsideYear(details={"field": field, "ends_on": ends_on.isoformat()})
+
+
+def school_today(now: dt.datetime, tz: dt.tzinfo) -> dt.date:
+    """The school's local date at the instant ``now`` (aware)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(tz).date()
+
+
+def hours_value(hours) -> int | float:
+    """Whole hours as an int, half hours as a float (JSON-friendly)."""
+    hours = float(hours)
+    return int(hours) if hours.is_integer() else hours
+
+
+SCHEDULER = "scheduler"
+ADMINISTRATION = ("admin", "director", "deputy")
+# who reads the school's structure (movement history): staff, not families
+STRUCTURE_READERS = ADMINISTRATION + ("secretary", "class_teacher", "teacher")
