@@ -37,7 +37,7 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
         lessons when it has none (two more queries, on that path only)."""
         if not request.student_id or not request.school_id:
             abort(context, grpc.StatusCode.INVALID_ARGUMENT, "VALIDATION_ERROR",
-                  "Не указан ученик или школа")
+                  errors.text("diary_request_incomplete"))
         today = domain.common.school_today(self.clock(), self.timezone)
         try:
             start, end = domain.lessons.diary_range(request.from_date, request.to_date, today)
@@ -55,7 +55,7 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
                     rows = store.reads.diary_rows(session, school_id=request.school_id, student_id=request.student_id,
                                                   start=start, end=end)
         if not rows:
-            abort(context, grpc.StatusCode.NOT_FOUND, "NOT_FOUND", "Ученик не найден")
+            abort(context, grpc.StatusCode.NOT_FOUND, "NOT_FOUND", errors.text("student_not_found"))
         diary = build_diary(request.student_id, rows)
         diary.from_date, diary.to_date = start.isoformat(), end.isoformat()
         return diary

@@ -30,18 +30,18 @@ def validate_attendance(data) -> AttendanceInput:
     data = require_mapping(data, "data")
     items = data.get("entries")
     if not isinstance(items, list) or not items:
-        raise _invalid("entries", "Передайте непустой список отметок посещаемости")
+        raise _invalid("entries", errors.text("attendance_entries_empty"))
     if len(items) > MAX_ATTENDANCE_ENTRIES:
-        raise _invalid("entries", f"Не больше {MAX_ATTENDANCE_ENTRIES} записей за один запрос")
+        raise _invalid("entries", errors.text("attendance_entries_too_many", max_attendance_entries=MAX_ATTENDANCE_ENTRIES))
     seen, entries = set(), []
     for i, item in enumerate(items):
         item = require_mapping(item, f"entries[{i}]")
         student_id = ident(item.get("student_id"), f"entries[{i}].student_id")
         status = item.get("status")
         if status not in ATTENDANCE_STATUSES:
-            raise _invalid(f"entries[{i}].status", "Посещаемость: " + ", ".join(ATTENDANCE_STATUSES))
+            raise _invalid(f"entries[{i}].status", errors.text("attendance_status", statuses=", ".join(ATTENDANCE_STATUSES)))
         if student_id in seen:
-            raise _invalid(f"entries[{i}].student_id", "Ученик указан дважды")
+            raise _invalid(f"entries[{i}].student_id", errors.text("student_twice"))
         seen.add(student_id)
         entries.append((student_id, status))
     reason = text(data.get("reason"), "reason", required=False, max_len=MAX_REASON)
@@ -61,12 +61,12 @@ def check_attendance_correction(actor: Actor, *, class_teacher_id: str | None, l
     when: the lesson's keepers within the entry grace (R-J5, 3 days), the
     class teacher within the weekly correction window, the admin always."""
     if not reason:
-        raise _invalid("reason", "Укажите причину исправления посещаемости")
+        raise _invalid("reason", errors.text("attendance_reason_required"))
     refusal = access_rules.corrects_attendance(actor.roles, class_teacher=is_class_teacher(
         actor, class_teacher_id), lesson_date=lesson_date, today=today)
     if refusal == access_rules.CLASS_TEACHER_WINDOW:
         raise errors.CorrectionClosed(
-            "Классный руководитель исправляет посещаемость за текущую и прошлую неделю",
+            errors.text("attendance_class_teacher_window"),
             details={"date": lesson_date.isoformat()})
     if refusal is not None:
         raise errors.CorrectionClosed(details={"date": lesson_date.isoformat()})

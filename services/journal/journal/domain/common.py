@@ -54,7 +54,7 @@ def _invalid(field: str, message: str) -> errors.ValidationError:
 def require_mapping(value, field: str) -> dict:
     """``value`` must be a JSON object."""
     if not isinstance(value, dict):
-        raise _invalid(field, f"Поле «{field}» должно быть объектом")
+        raise _invalid(field, errors.text("field_not_object", field=field))
     return value
 
 
@@ -62,14 +62,14 @@ def parse_date(value, field: str, *, required: bool = True) -> dt.date | None:
     """A strict ``YYYY-MM-DD`` date (API.md conventions)."""
     if value is None or value == "":
         if required:
-            raise _invalid(field, f"Не указана дата «{field}»")
+            raise _invalid(field, errors.text("date_required", field=field))
         return None
     if not isinstance(value, str) or not _DATE_RE.match(value):
-        raise _invalid(field, f"Дата «{field}» должна быть в формате ГГГГ-ММ-ДД")
+        raise _invalid(field, errors.text("date_format", field=field))
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise _invalid(field, f"Дата «{field}» не существует") from None
+        raise _invalid(field, errors.text("date_invalid", field=field)) from None
 
 
 def text(value, field: str, *, required: bool = True, max_len: int = 200) -> str | None:
@@ -79,13 +79,13 @@ def text(value, field: str, *, required: bool = True, max_len: int = 200) -> str
     elif isinstance(value, str):
         cleaned = value.strip()
     else:
-        raise _invalid(field, f"Поле «{field}» должно быть строкой")
+        raise _invalid(field, errors.text("field_not_string", field=field))
     if not cleaned:
         if required:
-            raise _invalid(field, f"Не заполнено поле «{field}»")
+            raise _invalid(field, errors.text("field_required", field=field))
         return None
     if len(cleaned) > max_len:
-        raise _invalid(field, f"Поле «{field}» длиннее {max_len} символов")
+        raise _invalid(field, errors.text("field_too_long", field=field, max_len=max_len))
     return cleaned
 
 
@@ -93,10 +93,10 @@ def ident(value, field: str, *, required: bool = True) -> str | None:
     """An opaque id: a non-empty string without spaces."""
     if value is None or value == "":
         if required:
-            raise _invalid(field, f"Не указан идентификатор «{field}»")
+            raise _invalid(field, errors.text("id_required", field=field))
         return None
     if not isinstance(value, str) or len(value) > 64 or _HAS_SPACE.search(value):
-        raise _invalid(field, f"Некорректный идентификатор «{field}»")
+        raise _invalid(field, errors.text("id_invalid", field=field))
     return value
 
 
@@ -110,9 +110,9 @@ def integer(value, field: str, *, low: int, high: int, default: int | None = Non
     if value is None and default is not None:
         return default
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _invalid(field, f"Поле «{field}» должно быть целым числом")
+        raise _invalid(field, errors.text("field_not_integer", field=field))
     if not low <= value <= high:
-        raise _invalid(field, f"Поле «{field}» должно быть от {low} до {high}")
+        raise _invalid(field, errors.text("field_out_of_range", field=field, low=low, high=high))
     return value
 
 
@@ -127,7 +127,7 @@ def require_role(roles: Iterable[str], allowed: Iterable[str], *, field: str) ->
     allowed = frozenset(allowed)
     if not allowed.intersection(roles or ()):
         raise errors.RoleMismatch(
-            "У пользователя нет роли: " + ", ".join(sorted(allowed)),
+            errors.text("role_missing", roles=", ".join(sorted(allowed))),
             details={"field": field, "required": sorted(allowed)})
 
 

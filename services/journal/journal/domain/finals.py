@@ -33,15 +33,6 @@ YEAR = "year"
 EMPHASIS_NAMES = ("русский язык", "литература", "математика", "алгебра", "геометрия", "физика", "химия")
 _EMPHASIS_RE = re.compile(r"^(?:" + "|".join(EMPHASIS_NAMES) + r")(?![0-9a-zа-я])")
 DEFAULT_MIN_WRITTEN = 1          # written/lab/practical works an emphasised subject needs per period
-WARNING_TEXT = {
-    "THIN_EVIDENCE": "Текущих отметок меньше, чем требует положение: {marks_count} из {required}",
-    "NO_WRITTEN_WORK": "Нет ни одной письменной, лабораторной или практической работы",
-    "WRITTEN_WORK_REQUIRED": "По этому предмету итоговая отметка выставляется с обязательным учётом "
-                             "письменных, лабораторных и практических работ, а их в периоде "
-                             "{written_works} из {written_required}",
-    "FAR_FROM_AVERAGE": "Итоговая отметка отличается от средневзвешенной ({weighted_average}) на 1 и более",
-    "LATE": "Итоговая отметка выставлена позже 2 дней после окончания периода",
-}
 
 
 @dataclass(frozen=True)
@@ -77,7 +68,7 @@ def validate_emphasis(data, *, required: bool = False) -> bool | None:
     if value is None and not required:
         return None
     if not isinstance(value, bool):
-        raise _invalid("emphasis", "Укажите emphasis: true или false")
+        raise _invalid("emphasis", errors.text("emphasis_boolean"))
     return value
 
 
@@ -137,7 +128,7 @@ def warnings(value: int, ev: dict, *, late: bool) -> list[dict]:
         codes.append("FAR_FROM_AVERAGE")
     if late:
         codes.append("LATE")
-    return [{"code": c, "message": WARNING_TEXT[c].format(**ev)} for c in codes]
+    return [{"code": c, "message": errors.text(f"final_warning.{c}", **ev)} for c in codes]
 
 
 def predicted_mark(weighted_average: float | None, *, low: int = 2) -> int | None:
@@ -207,6 +198,6 @@ def period_for(s: Session, actor: Actor, period_id: str | None, today: dt.date, 
         return period
     period = store.finals.period_on(s, school_id=actor.school_id, day=today, year_id=year_id)
     if period is None:
-        raise errors.PeriodNotFound("Сегодня не идёт ни один учебный период; укажите period_id",
+        raise errors.PeriodNotFound(errors.text("no_current_period"),
                                     details={"field": "period_id"})
     return period

@@ -96,12 +96,12 @@ def _read_xlsx(content: bytes) -> list[list]:
     try:
         book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception:  # openpyxl raises many kinds for a broken archive
-        raise FileRejected("Не удалось прочитать файл XLSX") from None
+        raise FileRejected(errors.text("file_xlsx_unreadable")) from None
     try:
         sheet = book.worksheets[0]
         return [list(row) for _, row in zip(range(MAX_ROWS + 2), sheet.iter_rows(values_only=True))]
     except Exception:  # read_only sheets are parsed here, lazily: a broken sheet fails now
-        raise FileRejected("Не удалось прочитать файл XLSX") from None
+        raise FileRejected(errors.text("file_xlsx_unreadable")) from None
     finally:
         book.close()
 
@@ -114,9 +114,9 @@ def _read_csv(content: bytes) -> list[list]:
         except UnicodeDecodeError:
             continue
     else:  # pragma: no cover - cp1251 decodes any byte string
-        raise FileRejected("Не удалось определить кодировку файла")
+        raise FileRejected(errors.text("file_encoding_unknown"))
     if "\x00" in decoded.split("\n", 1)[0]:  # a binary file (old .xls, UTF-16): NULs from the start
-        raise FileRejected("Файл не похож на CSV или XLSX")
+        raise FileRejected(errors.text("file_not_a_table"))
     first = decoded.split("\n", 1)[0]
     delimiter = ";" if first.count(";") >= first.count(",") else ","
     return [row for _, row in zip(range(MAX_ROWS + 2), csv.reader(io.StringIO(decoded), delimiter=delimiter))]
@@ -127,7 +127,7 @@ def header_map(header: list) -> dict[str, int]:
     refused so that a typo does not silently drop a column."""
     found, unknown = {}, []
     if any(_broken(_cell(cell)) for cell in header):
-        raise FileRejected("В заголовке файла недопустимые символы")
+        raise FileRejected(errors.text("file_header_broken"))
     for i, cell in enumerate(header):
         name = _cell(cell).casefold()
         if not name:
@@ -136,14 +136,14 @@ def header_map(header: list) -> dict[str, int]:
         if key is None:
             unknown.append(_cell(cell))
         elif key in found:
-            raise FileRejected(f"Столбец «{_cell(cell)}» повторяется")
+            raise FileRejected(errors.text("file_column_twice", column=_cell(cell)))
         else:
             found[key] = i
     if unknown:
-        raise FileRejected("Неизвестные столбцы: " + ", ".join(unknown))
+        raise FileRejected(errors.text("file_columns_unknown", columns=", ".join(unknown)))
     missing = [LABELS[k] for k in REQUIRED if k not in found]
     if missing:
-        raise FileRejected("Нет столбцов: " + ", ".join(missing))
+        raise FileRejected(errors.text("file_columns_missing", columns=", ".join(missing)))
     return found
 
 
@@ -183,10 +183,10 @@ def parse_rows(table: list[list]) -> tuple[list[Row], list[dict]]:
     """Rows and row errors ``[{row, message}]`` (every one, not the first).
     Blank rows are skipped; the file's own problems raise FileRejected."""
     if not table:
-        raise FileRejected("Файл пуст")
+        raise FileRejected(errors.text("file_empty"))
     columns = header_map(table[0])
     if len(table) > MAX_ROWS + 1:
-        raise FileRejected(f"Не больше {MAX_ROWS} строк за одну загрузку")
+        raise FileRejected(errors.text("file_too_many_rows", max_rows=MAX_ROWS))
     rows, problems = [], []
     for number, raw in enumerate(table[1:], start=2):
         cells = {key: _cell(raw[i]) if i < len(raw) else "" for key, i in columns.items()}
@@ -194,23 +194,22 @@ def parse_rows(table: list[list]) -> tuple[list[Row], list[dict]]:
             continue
         broken = [LABELS[k] for k, v in cells.items() if _broken(v)]
         if broken:  # no database keeps a NUL or a lone surrogate: the row is refused, not the file
-            problems.append({"row": number, "message": "Недопустимые символы (нулевой байт или непарный "
-                                                       "суррогат) в столбцах: " + ", ".join(broken)})
+            problems.append({"row": number, "message": errors.text("row_cells_broken", columns=", ".join(broken))})
             continue
         missing = [LABELS[k] for k in REQUIRED if not cells.get(k)]
         if missing:
-            problems.append({"row": number, "message": "Не заполнено: " + ", ".join(missing)})
+            problems.append({"row": number, "message": errors.text("row_cells_missing", columns=", ".join(missing))})
             continue
         born = birth_date(cells["birth_date"])
         if born is None:
-            problems.append({"row": number, "message": "Дата рождения: ожидается ДД.ММ.ГГГГ"})
+            problems.append({"row": number, "message": errors.text("row_birth_date")})
             continue
         rows.append(Row(number=number, full_name=cells["full_name"], birth_date=born, sex=cells["sex"],
                         login=cells["login"], parent_full_name=cells["parent_full_name"],
                         parent_email=cells["parent_email"], parent_login=cells["parent_login"],
                         relation=cells.get("relation") or DEFAULT_RELATION))
     if not rows and not problems:
-        raise FileRejected("В файле нет ни одной строки с учениками")
+        raise FileRejected(errors.text("file_no_students"))
     return rows, problems
 
 
@@ -225,23 +224,21 @@ def check_consistency(rows: list[Row]) -> list[dict]:
     for row in rows:
         key, pkey = row.login.casefold(), row.parent_login.casefold()
         if key == pkey:
-            problems.append({"row": row.number, "message": "Логин ученика совпадает с логином родителя"})
+            problems.append({"row": row.number, "message": errors.text("row_login_is_parent_login")})
             continue
         first = students.setdefault(key, row)
         if (first.full_name, first.birth_date, first.sex) != (row.full_name, row.birth_date, row.sex):
-            problems.append({"row": row.number, "message": f"Логин «{row.login}» уже указан в строке "
-                                                           f"{first.number} для другого ученика"})
+            problems.append({"row": row.number, "message": errors.text("row_login_taken_in_file", login=row.login, number=first.number)})
         pfirst = parents.setdefault(pkey, row)
         if (pfirst.parent_full_name, pfirst.parent_email) != (row.parent_full_name, row.parent_email):
-            problems.append({"row": row.number, "message": f"Логин родителя «{row.parent_login}» уже указан в "
-                                                           f"строке {pfirst.number} для другого человека"})
+            problems.append({"row": row.number, "message": errors.text("row_parent_login_taken_in_file", parent_login=row.parent_login, number=pfirst.number)})
         if (key, pkey) in pairs:
-            problems.append({"row": row.number, "message": "Эта пара ученик-родитель уже есть в файле"})
+            problems.append({"row": row.number, "message": errors.text("row_pair_twice")})
         pairs.add((key, pkey))
     for row in rows:
         if row.parent_login.casefold() in students:
             problems.append({"row": row.number,
-                             "message": f"Логин родителя «{row.parent_login}» указан и как логин ученика"})
+                             "message": errors.text("row_parent_login_is_student_login", parent_login=row.parent_login)})
     return sorted(problems, key=lambda p: p["row"])
 
 
@@ -252,18 +249,17 @@ def check_resolution(rows: list[Row], resolved: dict[str, dict], *, enrolled_els
     another class this year (``{student_id: class name}``: a transfer, not an import)."""
     problems = []
     for row in rows:
-        for login, role, who in ((row.login, "student", "ученика"), (row.parent_login, "parent", "родителя")):
+        for login, role, who in ((row.login, "student", "row_student_data"), (row.parent_login, "parent", "row_parent_data")):
             answer = resolved[login.casefold()]
             status = answer["status"]
             if status in ("invalid", "taken"):
-                problems.append({"row": row.number, "message": f"Данные {who}: {answer['message']}"})
+                problems.append({"row": row.number, "message": errors.text(who, message=answer["message"])})
             elif status == "existing" and role not in answer["roles"]:
                 problems.append({"row": row.number,
-                                 "message": f"Логин «{login}» принадлежит пользователю без роли «{role}»"})
+                                 "message": errors.text("row_login_without_role", login=login, role=role)})
         answer = resolved[row.login.casefold()]
         if answer["status"] == "existing" and answer["id"] in enrolled_elsewhere:
-            problems.append({"row": row.number, "message": f"Ученик уже учится в {enrolled_elsewhere[answer['id']]}: "
-                                                           "оформите перевод"})
+            problems.append({"row": row.number, "message": errors.text("row_enrolled_elsewhere", class_name=enrolled_elsewhere[answer['id']])})
     return sorted(problems, key=lambda p: p["row"])
 
 
@@ -316,9 +312,9 @@ def validate_import(data) -> list[ImportedLesson]:
     data = require_mapping(data, "data")
     items = data.get("lessons")
     if not isinstance(items, list) or not items:
-        raise _invalid("lessons", "Передайте непустой список уроков")
+        raise _invalid("lessons", errors.text("lessons_empty"))
     if len(items) > MAX_LESSONS:
-        raise _invalid("lessons", f"Не больше {MAX_LESSONS} уроков за один запрос")
+        raise _invalid("lessons", errors.text("lessons_too_many", max_lessons=MAX_LESSONS))
     out = []
     for row, item in enumerate(items):
         try:
@@ -336,12 +332,11 @@ def check_dates(lesson_date: dt.date, recorded_on: dt.date, today: dt.date) -> t
     """Only past lessons, entered on paper on or after their day and not in
     the future; ``(late, overdue)`` by R-J5 from the paper entry's day."""
     if lesson_date >= today:
-        raise _invalid("date", "Из бумажного журнала переносятся только прошедшие уроки; "
-                               "сегодняшний урок записывается в электронный журнал как обычно")
+        raise _invalid("date", errors.text("paper_lesson_not_past"))
     if recorded_on < lesson_date:
-        raise _invalid("recorded_on", "Запись в бумажном журнале не может быть раньше урока")
+        raise _invalid("recorded_on", errors.text("paper_entry_before_lesson"))
     if recorded_on > today:
-        raise _invalid("recorded_on", "Дата записи в бумажном журнале не может быть в будущем")
+        raise _invalid("recorded_on", errors.text("paper_entry_in_future"))
     return entry_flags(lesson_date, recorded_on)
 
 
@@ -355,5 +350,5 @@ def require_teacher(teacher_id: str, roles, *, class_teacher_id: str | None, ass
         require_journal_access(teacher, class_teacher_id=class_teacher_id, subgroup_id=subgroup_id,
                                assigned_subgroups=assigned_subgroups, replaced_subgroups=replaced_subgroups)
     except errors.NotAssigned:
-        raise errors.NotAssigned("Учитель не ведёт этот предмет в этом классе",
+        raise errors.NotAssigned(errors.text("teacher_not_assigned"),
                                  details={"field": "teacher_id"}) from None

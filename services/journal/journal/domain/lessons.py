@@ -79,7 +79,7 @@ def validate_lesson(data, *, actor_id: str) -> LessonSpec:
         substitute_for=ident(data.get("substitute_for"), "substitute_for", required=False),
     )
     if spec.substitute_for is not None and spec.substitute_for == actor_id:
-        raise _invalid("substitute_for", "Нельзя заменять самого себя")
+        raise _invalid("substitute_for", errors.text("substitute_self"))
     return spec
 
 
@@ -131,7 +131,7 @@ def mark_value(value, *, allow_mark_1: bool) -> int:
     low = 1 if allow_mark_1 else 2
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_MARK:
         raise errors.InvalidMark(
-            f"Недопустимая отметка: разрешены целые числа от {low} до {MAX_MARK}",
+            errors.text("mark_value_range", low=low, max_mark=MAX_MARK),
             details={"value": value if isinstance(value, (int, float, str)) else None, "min": low, "max": MAX_MARK})
     return value
 
@@ -144,7 +144,7 @@ def validate_mark(item, index: int, *, allow_mark_1: bool) -> MarkSpec:
     value = mark_value(item.get("value"), allow_mark_1=allow_mark_1)
     kind = item.get("kind") or DEFAULT_MARK_KIND
     if kind not in MARK_KINDS:
-        raise _invalid(f"{where}.kind", "Вид работы: " + ", ".join(MARK_KINDS))
+        raise _invalid(f"{where}.kind", errors.text("mark_kind", kinds=", ".join(MARK_KINDS)))
     weight = integer(item.get("weight"), f"{where}.weight", low=MIN_WEIGHT, high=MAX_WEIGHT,
                      default=DEFAULT_WEIGHT)
     comment = text(item.get("comment"), f"{where}.comment", required=False, max_len=limits.MARK_COMMENT)
@@ -156,9 +156,9 @@ def validate_mark(item, index: int, *, allow_mark_1: bool) -> MarkSpec:
 def validate_marks(items, *, allow_mark_1: bool) -> list[MarkSpec]:
     """Every entry of a ``post_marks`` request, or the first error (all or nothing)."""
     if not isinstance(items, list) or not items:
-        raise _invalid("marks", "Передайте непустой список отметок")
+        raise _invalid("marks", errors.text("marks_empty"))
     if len(items) > MAX_MARKS_PER_REQUEST:
-        raise _invalid("marks", f"Не больше {MAX_MARKS_PER_REQUEST} отметок за один запрос")
+        raise _invalid("marks", errors.text("marks_too_many", max_marks_per_request=MAX_MARKS_PER_REQUEST))
     return [validate_mark(item, i, allow_mark_1=allow_mark_1) for i, item in enumerate(items)]
 
 
@@ -201,9 +201,9 @@ def diary_range(from_text: str | None, to_text: str | None, today: dt.date) -> t
     elif start is None:
         start = end - dt.timedelta(days=6)
     if end < start:
-        raise _invalid("to_date", "Конец периода раньше начала")
+        raise _invalid("to_date", errors.text("range_reversed"))
     if (end - start).days + 1 > MAX_DIARY_DAYS:
-        raise _invalid("to_date", f"Дневник можно запросить не больше чем за {MAX_DIARY_DAYS} дня")
+        raise _invalid("to_date", errors.text("diary_range_too_long", max_diary_days=MAX_DIARY_DAYS))
     return start, end
 
 
@@ -235,7 +235,7 @@ def validate_correction(data, *, allow_mark_1: bool) -> Correction:
     value = mark_value(data["value"], allow_mark_1=allow_mark_1) if "value" in data else None
     kind = data.get("kind")
     if kind is not None and kind not in MARK_KINDS:
-        raise _invalid("kind", "Вид работы: " + ", ".join(MARK_KINDS))
+        raise _invalid("kind", errors.text("mark_kind", kinds=", ".join(MARK_KINDS)))
     weight = (integer(data.get("weight"), "weight", low=MIN_WEIGHT, high=MAX_WEIGHT)
               if data.get("weight") is not None else None)
     comment_given = "comment" in data
@@ -244,7 +244,7 @@ def validate_correction(data, *, allow_mark_1: bool) -> Correction:
     if is_exempt_entry(comment):
         raise errors.ExemptNotAllowed(details={"field": "comment"})
     if value is None and kind is None and weight is None and not comment_given:
-        raise _invalid("value", "Укажите новую отметку (value), вид, вес или комментарий")
+        raise _invalid("value", errors.text("correction_empty"))
     return Correction(value, kind, weight, comment, comment_given, reason)
 
 
@@ -258,8 +258,7 @@ def require_may_change_mark(actor: Actor, *, assigned_subgroups, subgroup_id: st
         actor.roles, assigned=assigned_subgroups, subgroup_id=subgroup_id,
         substituted=lesson_substitute_for is not None and lesson_teacher_id == actor.actor_id)
     if refusal is not None:
-        raise errors.NotAllowed("Исправлять отметку может учитель, который ведёт этот предмет в классе "
-                                "(или заменял на этом уроке), завуч или директор")
+        raise errors.NotAllowed(errors.text("correction_not_allowed"))
 
 
 def check_not_removed(removed: bool) -> None:
@@ -312,7 +311,7 @@ def writable_lesson(s: Session, actor: Actor, lesson_id: str, key: IdempotentCal
                                                 teacher_id=actor.actor_id, key=key)
     if lesson is None:
         key.replay(s)  # the lesson is gone: a first result still wins
-        raise errors.NotFound("Урок не найден", details={"field": "lesson_id"})
+        raise errors.NotFound(errors.text("lesson_not_found"), details={"field": "lesson_id"})
     key.replay_stored(lesson.key_fingerprint, lesson.key_result)
     require_journal_access(actor, class_teacher_id=lesson.class_teacher_id, subgroup_id=lesson.subgroup_id,
                            assigned_subgroups=lesson.assigned_subgroups, lesson_teacher_id=lesson.teacher_id)

@@ -95,10 +95,10 @@ def validate_close(data) -> CloseSpec:
     for name, default in (("promote", True), ("early", False)):
         flags[name] = data.get(name, default)
         if not isinstance(flags[name], bool):
-            raise _invalid(name, f"Поле «{name}» должно быть true или false")
+            raise _invalid(name, errors.text("field_not_boolean", name=name))
     held = data.get("held_back") or []
     if not isinstance(held, list):
-        raise _invalid("held_back", "Поле «held_back» должно быть списком")
+        raise _invalid("held_back", errors.text("held_back_not_list"))
     return CloseSpec(order_no=text(data.get("order_no"), "order_no", max_len=64), promote=flags["promote"],
                      next_year_id=ident(data.get("next_year_id"), "next_year_id", required=False),
                      held_back=frozenset(ident(s, f"held_back[{i}]") for i, s in enumerate(held)),
@@ -150,7 +150,7 @@ def check_held_back_known(held_back: Iterable[str], students: Iterable[str]) -> 
     """Every student named as held back studies in the closing year."""
     unknown = sorted(set(held_back) - set(students))
     if unknown:
-        raise errors.StudentNotInClass("Ученики из списка оставленных на повторное обучение не учатся в этом году",
+        raise errors.StudentNotInClass(errors.text("held_back_unknown"),
                                        details={"field": "held_back", "student_ids": unknown})
 
 
@@ -175,9 +175,9 @@ def validate_timetable(data) -> TimetableSpec:
     data = require_mapping(data, "data")
     raw = data.get("slots")
     if not isinstance(raw, list):
-        raise _invalid("slots", "Поле «slots» должно быть списком уроков")
+        raise _invalid("slots", errors.text("slots_not_list"))
     if len(raw) > MAX_SLOTS:
-        raise _invalid("slots", f"Не больше {MAX_SLOTS} уроков в неделю")
+        raise _invalid("slots", errors.text("slots_too_many", max_slots=MAX_SLOTS))
     slots = []
     for i, item in enumerate(raw):
         where = f"slots[{i}]"
@@ -266,7 +266,7 @@ def check_slot_subgroups(slots: Sequence[SlotSpec], subgroups: dict[str, str]) -
     ``subgroups`` = ``{subgroup_id: subject_id}`` of the class."""
     for i, slot in enumerate(slots):
         if slot.subgroup_id is not None and subgroups.get(slot.subgroup_id) != slot.subject_id:
-            raise errors.NotFound("Подгруппа не найдена в этом классе по этому предмету",
+            raise errors.NotFound(errors.text("subgroup_not_found"),
                                   details={"field": f"slots[{i}].subgroup_id"})
 
 
@@ -294,16 +294,16 @@ def validate_plan(data) -> PlanSpec:
     data = require_mapping(data, "data")
     raw = data.get("topics")
     if not isinstance(raw, list) or not raw:
-        raise _invalid("topics", "Укажите темы плана")
+        raise _invalid("topics", errors.text("plan_topics_empty"))
     if len(raw) > MAX_PLAN_TOPICS:
-        raise _invalid("topics", f"Не больше {MAX_PLAN_TOPICS} тем в плане")
+        raise _invalid("topics", errors.text("plan_topics_too_many", max_plan_topics=MAX_PLAN_TOPICS))
     topics, numbers = [], set()
     for i, item in enumerate(raw):
         where = f"topics[{i}]"
         item = require_mapping(item, where)
         number = integer(item.get("number"), f"{where}.number", low=1, high=1000)
         if number in numbers:
-            raise _invalid(f"{where}.number", "Номера тем повторяются")
+            raise _invalid(f"{where}.number", errors.text("plan_topic_numbers_twice"))
         numbers.add(number)
         topics.append(TopicSpec(number=number, title=text(item.get("title"), f"{where}.title", max_len=500),
                                 hours=integer(item.get("hours"), f"{where}.hours", low=1, high=200)))
@@ -335,7 +335,7 @@ def not_enrolled(s, actor, student_id: str):
     student this school has had; 404 for an id it never had (a student of
     another school is "not yours", API.md)."""
     if not store.movements.movements(s, school_id=actor.school_id, student_id=student_id):
-        raise errors.NotFound("Ученик не найден", details={"field": "student_id"})
+        raise errors.NotFound(errors.text("student_not_found"), details={"field": "student_id"})
     raise errors.NotEnrolled(details={"student_id": student_id})
 
 

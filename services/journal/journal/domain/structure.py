@@ -44,18 +44,18 @@ def validate_year(data) -> YearSpec:
     starts_on = parse_date(data.get("starts_on"), "starts_on")
     ends_on = parse_date(data.get("ends_on"), "ends_on")
     if ends_on <= starts_on:
-        raise _invalid("ends_on", "Учебный год должен заканчиваться позже, чем начинается")
+        raise _invalid("ends_on", errors.text("year_ends_before_start"))
     if (ends_on - starts_on).days >= MAX_YEAR_DAYS:
-        raise _invalid("ends_on", "Учебный год не может длиться дольше календарного года")
+        raise _invalid("ends_on", errors.text("year_too_long"))
     raw = data.get("periods")
     if not isinstance(raw, list) or not raw:
-        raise _invalid("periods", "Укажите учебные периоды (четверти, триместры или полугодия)")
+        raise _invalid("periods", errors.text("periods_empty"))
     periods = []
     for i, item in enumerate(raw):
         item = require_mapping(item, f"periods[{i}]")
         kind = item.get("kind")
         if kind not in PERIOD_KINDS:
-            raise _invalid(f"periods[{i}].kind", "Вид периода: quarter, trimester или half_year")
+            raise _invalid(f"periods[{i}].kind", errors.text("period_kind"))
         periods.append(PeriodSpec(
             name=text(item.get("name"), f"periods[{i}].name", max_len=60), kind=kind,
             starts_on=parse_date(item.get("starts_on"), f"periods[{i}].starts_on"),
@@ -71,18 +71,18 @@ def check_periods(starts_on: dt.date, ends_on: dt.date, periods: Sequence[Period
     names = set()
     for i, p in enumerate(periods):
         if p.ends_on < p.starts_on:
-            raise errors.InvalidPeriods("Период заканчивается раньше, чем начинается",
+            raise errors.InvalidPeriods(errors.text("period_ends_before_start"),
                                         details={"index": i, "name": p.name})
         if p.starts_on < starts_on or p.ends_on > ends_on:
-            raise errors.InvalidPeriods("Период выходит за границы учебного года",
+            raise errors.InvalidPeriods(errors.text("period_outside_year"),
                                         details={"index": i, "name": p.name})
         if p.name.lower() in names:
-            raise errors.InvalidPeriods("Названия периодов повторяются", details={"index": i, "name": p.name})
+            raise errors.InvalidPeriods(errors.text("period_names_twice"), details={"index": i, "name": p.name})
         names.add(p.name.lower())
     ordered = sorted(enumerate(periods), key=lambda ip: ip[1].starts_on)
     for (_, prev), (i, cur) in zip(ordered, ordered[1:]):
         if cur.starts_on <= prev.ends_on:
-            raise errors.InvalidPeriods("Периоды пересекаются",
+            raise errors.InvalidPeriods(errors.text("periods_overlap"),
                                         details={"index": i, "name": cur.name, "overlaps": prev.name})
 
 
@@ -114,7 +114,7 @@ def validate_class(data) -> ClassSpec:
     data = require_mapping(data, "data")
     letter = text(data.get("letter"), "letter", max_len=3)
     if not letter.isalpha():
-        raise _invalid("letter", "Литера класса должна состоять из букв")
+        raise _invalid("letter", errors.text("class_letter"))
     return ClassSpec(
         year_id=ident(data.get("year_id"), "year_id"),
         grade=integer(data.get("grade"), "grade", low=MIN_GRADE, high=MAX_GRADE),
@@ -159,9 +159,9 @@ def validate_assignment(data) -> AssignmentSpec:
     data = require_mapping(data, "data")
     hours = data.get("hours_per_week")
     if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not 0 < hours <= 40:
-        raise _invalid("hours_per_week", "Часов в неделю: число больше 0 и не больше 40")
+        raise _invalid("hours_per_week", errors.text("hours_range"))
     if round(hours * 2) != hours * 2:
-        raise _invalid("hours_per_week", "Часов в неделю: целое число или половина часа")
+        raise _invalid("hours_per_week", errors.text("hours_step"))
     return AssignmentSpec(
         teacher_id=ident(data.get("teacher_id"), "teacher_id"),
         class_id=ident(data.get("class_id"), "class_id"),
@@ -229,12 +229,12 @@ def validate_subgroup(data) -> SubgroupSpec:
     data = require_mapping(data, "data")
     raw = data.get("student_ids")
     if not isinstance(raw, list) or not raw:
-        raise _invalid("student_ids", "Укажите учеников подгруппы")
+        raise _invalid("student_ids", errors.text("subgroup_students_empty"))
     if len(raw) > MAX_SUBGROUP_STUDENTS:
-        raise _invalid("student_ids", f"В подгруппе не больше {MAX_SUBGROUP_STUDENTS} учеников")
+        raise _invalid("student_ids", errors.text("subgroup_students_too_many", max_subgroup_students=MAX_SUBGROUP_STUDENTS))
     ids = [ident(s, f"student_ids[{i}]") for i, s in enumerate(raw)]
     if len(set(ids)) != len(ids):
-        raise _invalid("student_ids", "Ученики в списке повторяются")
+        raise _invalid("student_ids", errors.text("students_twice"))
     return SubgroupSpec(subject_id=ident(data.get("subject_id"), "subject_id"),
                         name=" ".join(text(data.get("name"), "name", max_len=60).split()),
                         student_ids=tuple(ids))
@@ -258,4 +258,4 @@ def check_subgroup_members(student_ids: Iterable[str], *, in_class: Iterable[str
 def check_subgroup(s, class_id: str, subject_id: str, subgroup_id: str | None, field: str = "subgroup_id"):
     """A subgroup a write names is one of the class's for that subject (R-S5): 404 otherwise."""
     if subgroup_id is not None and store.structure.subgroups_of_class(s, class_id=class_id).get(subgroup_id) != subject_id:
-        raise errors.NotFound("Подгруппа не найдена в этом классе по этому предмету", details={"field": field})
+        raise errors.NotFound(errors.text("subgroup_not_found"), details={"field": field})

@@ -53,7 +53,7 @@ class Base:
         """The person from the projection, else from identity (the event may
         not have arrived yet), stored for next time. Another school's user
         is NOT_FOUND."""
-        not_found = errors.NotFound("Пользователь не найден", details={"field": field, "id": user_id})
+        not_found = errors.NotFound(errors.text("user_not_found"), details={"field": field, "id": user_id})
         with self.db.transaction() as s:
             person = s.get(store.Person, user_id)
         if person is not None:

@@ -30,7 +30,7 @@ class FinalsAndForecasts:
             period_id, kind, starts_on, ends_on, year = period
             subject = store.structure.get_subject(s, school_id=actor.school_id, subject_id=spec.subject_id)
             if subject is None:
-                raise errors.NotFound("Предмет не найден", details={"field": "subject_id"})
+                raise errors.NotFound(errors.text("subject_not_found"), details={"field": "subject_id"})
             klass = store.finals.class_of_student_in_year(s, student_id=spec.student_id, year_id=year.id)
             if klass is None:
                 raise errors.StudentNotInClass(details={"field": "student_id", "student_ids": [spec.student_id]})
@@ -80,7 +80,7 @@ class FinalsAndForecasts:
         today = domain.common.school_today(utcnow(), config.timezone)
         with self.db.transaction() as s:
             if store.structure.get_person(s, school_id=actor.school_id, user_id=student_id) is None:
-                raise errors.NotFound("Ученик не найден", details={"field": "student_id"})
+                raise errors.NotFound(errors.text("student_not_found"), details={"field": "student_id"})
             pid, kind, starts_on, ends_on, year = domain.finals.period_for(
                 s, actor, period_id, today, store.finals.year_of_student_on(s, student_id=student_id, day=today))
             klass = store.finals.class_of_student_in_year(s, student_id=student_id, year_id=year.id)
@@ -111,7 +111,7 @@ class FinalsAndForecasts:
         with self.db.transaction() as s:
             klass = store.structure.get_class(s, school_id=actor.school_id, class_id=class_id)
             if klass is None:
-                raise errors.NotFound("Класс не найден", details={"field": "class_id"})
+                raise errors.NotFound(errors.text("class_not_found"), details={"field": "class_id"})
             pid, kind, starts_on, ends_on, year = domain.finals.period_for(s, actor, period_id, today, klass.year_id)
             hours = store.finals.class_subject_hours(s, class_id=klass.id)
             students = store.finals.students_of_class(s, class_id=klass.id, start=starts_on, end=ends_on)

@@ -45,17 +45,17 @@ class Imports:
         with self.db.transaction() as s:
             found = store.structure.class_with_year(s, school_id=actor.school_id, class_id=class_id)
         if found is None:
-            raise errors.NotFound("Класс не найден", details={"field": "class_id"})
+            raise errors.NotFound(errors.text("class_not_found"), details={"field": "class_id"})
         klass, year = found
         if not domain.structure.may_enrol(actor, klass.class_teacher_id):
-            raise errors.NotAllowed("Загружать учеников может администратор или классный руководитель этого класса")
+            raise errors.NotAllowed(errors.text("import_not_allowed"))
         domain.common.check_year_open(year.archived)
         domain.common.check_date_in_year(admission.on, year.starts_on, year.ends_on, "on")
         try:
             content = base64.b64decode(upload.get("content_b64") or "", validate=True)
             rows, problems = domain.imports.parse_rows(domain.imports.read_table(content))
         except (ValueError, binascii.Error) as exc:
-            message = str(exc) if isinstance(exc, domain.imports.FileRejected) else "Файл повреждён"
+            message = str(exc) if isinstance(exc, domain.imports.FileRejected) else errors.text("file_broken")
             raise errors.ValidationError(message, details={"field": "file"}) from None
         problems += domain.imports.check_consistency(rows)
         logins = {}
@@ -158,14 +158,14 @@ class Imports:
                         classes[spec.class_id] = store.structure.class_with_year(
                             s, school_id=actor.school_id, class_id=spec.class_id)
                     if classes[spec.class_id] is None:
-                        raise errors.NotFound("Класс не найден", details={"field": "class_id"})
+                        raise errors.NotFound(errors.text("class_not_found"), details={"field": "class_id"})
                     klass, year = classes[spec.class_id]
                     if spec.subject_id not in subjects:
                         subjects[spec.subject_id] = store.structure.get_subject(
                             s, school_id=actor.school_id, subject_id=spec.subject_id)
                     subject = subjects[spec.subject_id]
                     if subject is None:
-                        raise errors.NotFound("Предмет не найден", details={"field": "subject_id"})
+                        raise errors.NotFound(errors.text("subject_not_found"), details={"field": "subject_id"})
                     replaced = None if spec.substitute_for is None else store.structure.assigned_subgroups(
                         s, teacher_id=spec.substitute_for, class_id=klass.id, subject_id=subject.id)
                     domain.imports.require_teacher(

@@ -26,11 +26,11 @@ class LessonsAndMarks:
         with self._write(key) as s:
             found = store.structure.class_with_year(s, school_id=actor.school_id, class_id=spec.class_id)
             if found is None:
-                raise errors.NotFound("Класс не найден", details={"field": "class_id"})
+                raise errors.NotFound(errors.text("class_not_found"), details={"field": "class_id"})
             klass, year = found
             subject = store.structure.get_subject(s, school_id=actor.school_id, subject_id=spec.subject_id)
             if subject is None:
-                raise errors.NotFound("Предмет не найден", details={"field": "subject_id"})
+                raise errors.NotFound(errors.text("subject_not_found"), details={"field": "subject_id"})
             replaced = None if spec.substitute_for is None else store.structure.assigned_subgroups(
                 s, teacher_id=spec.substitute_for, class_id=klass.id, subject_id=subject.id)
             domain.lessons.require_journal_access(
@@ -130,7 +130,7 @@ class LessonsAndMarks:
         with self._write(key) as s:
             found = store.lessons.mark_for_update(s, school_id=actor.school_id, mark_id=mark_id)
             if found is None:
-                raise errors.NotFound("Отметка не найдена", details={"field": "mark_id"})
+                raise errors.NotFound(errors.text("mark_not_found"), details={"field": "mark_id"})
             mark, lesson, klass, subject, year = found
             domain.lessons.require_may_change_mark(
                 actor, assigned_subgroups=store.structure.assigned_subgroups(
@@ -171,7 +171,7 @@ class LessonsAndMarks:
         with self.db.transaction() as s:
             mark = store.lessons.get_mark(s, school_id=actor.school_id, mark_id=mark_id)
             if mark is None:
-                raise errors.NotFound("Отметка не найдена", details={"field": "mark_id"})
+                raise errors.NotFound(errors.text("mark_not_found"), details={"field": "mark_id"})
             versions = store.lessons.mark_versions(s, school_id=actor.school_id, mark_id=mark_id)
             chain = store.lessons.mark_chain(s, mark_id=mark_id)
             problems = domain.lessons.verify_mark(store.lessons.mark_state(mark), chain)

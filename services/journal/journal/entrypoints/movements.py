@@ -24,7 +24,7 @@ class MovementsAndTimetable:
         with self._write() as s:
             found = store.structure.class_with_year(s, school_id=actor.school_id, class_id=spec.to_class_id)
             if found is None:
-                raise errors.NotFound("Класс не найден", details={"field": "to_class_id"})
+                raise errors.NotFound(errors.text("class_not_found"), details={"field": "to_class_id"})
             target, year = found
             domain.common.check_year_open(year.archived)
             store.structure.lock_person(s, user_id=student_id)
@@ -92,7 +92,7 @@ class MovementsAndTimetable:
         with self.db.transaction() as s:
             rows = store.movements.movements(s, school_id=actor.school_id, student_id=student_id)
         if not rows:
-            raise errors.NotFound("Ученик не найден", details={"field": "student_id"})
+            raise errors.NotFound(errors.text("student_not_found"), details={"field": "student_id"})
         return {"student_id": student_id, "items": [{
             "class_id": c.id, "class_name": c.name, "year_id": c.year_id, "order_no": e.order_no,
             "enrolled_on": e.enrolled_on.isoformat(), "left_on": e.left_on.isoformat() if e.left_on else None,
@@ -113,13 +113,13 @@ class MovementsAndTimetable:
         with self._write() as s:
             year = store.movements.lock_year(s, school_id=actor.school_id, year_id=year_id)
             if year is None:
-                raise errors.NotFound("Учебный год не найден", details={"field": "year_id"})
+                raise errors.NotFound(errors.text("year_not_found"), details={"field": "year_id"})
             if year.archived:
                 raise errors.YearAlreadyClosed(details={"year_id": year.id})
             domain.movements.check_year_ended(year.ends_on, domain.common.school_today(utcnow(), self.settings.timezone),
                                               early=spec.early)
             if spec.next_year_id and store.structure.get_year(s, school_id=actor.school_id, year_id=spec.next_year_id) is None:
-                raise errors.NotFound("Учебный год не найден", details={"field": "next_year_id"})
+                raise errors.NotFound(errors.text("year_not_found"), details={"field": "next_year_id"})
             stays = store.movements.open_stays_of_year(s, year_id=year.id)
             domain.movements.check_held_back_known(spec.held_back, [e.student_id for e, _ in stays])
             summary = {"year_id": year.id, "order_no": spec.order_no, "archived": True, "next_year_id": None,
@@ -155,16 +155,16 @@ class MovementsAndTimetable:
         with self._write() as s:
             found = store.structure.class_with_year(s, school_id=actor.school_id, class_id=class_id)
             if found is None:
-                raise errors.NotFound("Класс не найден", details={"field": "class_id"})
+                raise errors.NotFound(errors.text("class_not_found"), details={"field": "class_id"})
             klass, year = found
             period = store.structure.get_period(s, school_id=actor.school_id, period_id=spec.period_id)
             if period is None or period.year_id != year.id:
-                raise errors.NotFound("Период не найден в учебном году класса", details={"field": "period_id"})
+                raise errors.NotFound(errors.text("period_not_in_class_year"), details={"field": "period_id"})
             domain.common.check_year_open(year.archived)
             unknown = {slot.subject_id for slot in spec.slots} - store.structure.subject_ids_known(
                 s, school_id=actor.school_id, subject_ids=[slot.subject_id for slot in spec.slots])
             if unknown:
-                raise errors.NotFound("Предмет не найден", details={"field": "subject_id", "ids": sorted(unknown)})
+                raise errors.NotFound(errors.text("subject_not_found"), details={"field": "subject_id", "ids": sorted(unknown)})
             domain.movements.check_slot_subgroups(spec.slots, store.structure.subgroups_of_class(s, class_id=klass.id))
             store.movements.lock_timetable(s, period_id=period.id)
             domain.movements.check_timetable(klass.id, spec.slots,
@@ -198,9 +198,9 @@ class MovementsAndTimetable:
                 if own is None or own.id != class_id:
                     found = None  # not yours: not found
             if found is None:
-                raise errors.NotFound("Класс не найден", details={"field": "class_id"})
+                raise errors.NotFound(errors.text("class_not_found"), details={"field": "class_id"})
             if period is None or period.year_id != found[1].id:
-                raise errors.NotFound("Период не найден в учебном году класса", details={"field": "period_id"})
+                raise errors.NotFound(errors.text("period_not_in_class_year"), details={"field": "period_id"})
             rows = store.movements.timetable_of(s, class_id=class_id, period_id=period_id)
             return events.timetable_set(class_id, period_id, rows)
 
@@ -214,19 +214,19 @@ class MovementsAndTimetable:
         with self._write() as s:
             found = store.structure.class_with_year(s, school_id=actor.school_id, class_id=spec.class_id)
             if found is None:
-                raise errors.NotFound("Класс не найден", details={"field": "class_id"})
+                raise errors.NotFound(errors.text("class_not_found"), details={"field": "class_id"})
             klass, year = found
             if store.structure.get_subject(s, school_id=actor.school_id, subject_id=spec.subject_id) is None:
-                raise errors.NotFound("Предмет не найден", details={"field": "subject_id"})
+                raise errors.NotFound(errors.text("subject_not_found"), details={"field": "subject_id"})
             if access_rules.enters_plan(actor.roles, assigned=store.structure.assigned_subgroups(
                     s, teacher_id=actor.actor_id, class_id=klass.id, subject_id=spec.subject_id)) is not None:
                 raise errors.NotAssigned()
             period = store.structure.get_period(s, school_id=actor.school_id, period_id=spec.period_id)
             if period is None or period.year_id != year.id:
-                raise errors.NotFound("Период не найден в учебном году класса", details={"field": "period_id"})
+                raise errors.NotFound(errors.text("period_not_in_class_year"), details={"field": "period_id"})
             domain.common.check_year_open(year.archived)
             if store.movements.plan_exists(s, class_id=klass.id, subject_id=spec.subject_id, period_id=period.id):
-                raise errors.AlreadyExists("План по этому предмету в этом классе на этот период уже есть")
+                raise errors.AlreadyExists(errors.text("plan_exists"))
             plan = store.movements.add_plan(s, school_id=actor.school_id, spec=spec, teacher_id=actor.actor_id)
             payload = events.plan_created(plan, spec.topics)
             self.outbox.add(s, events.PLAN_CREATED, payload, ctx)
@@ -253,7 +253,7 @@ class MovementsAndTimetable:
             period, rows = store.movements.plans_for_coverage(s, school_id=actor.school_id, period_id=period_id,
                                                               class_id=class_id, teacher_id=teacher_id)
         if period is None:
-            raise errors.NotFound("Период не найден", details={"field": "period_id"})
+            raise errors.NotFound(errors.text("period_not_found"), details={"field": "period_id"})
         today = domain.common.school_today(utcnow(), self.settings.timezone)
         items = [{"plan_id": plan.id, "class_id": plan.class_id, "class_name": class_name,
                   "subject_id": plan.subject_id, "subject_name": subject_name, "teacher_id": plan.teacher_id,

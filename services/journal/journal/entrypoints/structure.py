@@ -20,7 +20,7 @@ class Structure:
         spec = domain.structure.validate_year(data)
         with self._write() as s:
             if store.structure.year_name_taken(s, school_id=actor.school_id, name=spec.name):
-                raise errors.AlreadyExists("Учебный год с таким названием уже открыт", details={"field": "name"})
+                raise errors.AlreadyExists(errors.text("year_name_taken"), details={"field": "name"})
             year, periods = store.structure.add_year(s, school_id=actor.school_id, spec=spec)
             payload = events.year_opened(year, periods)
             self.outbox.add(s, events.YEAR_OPENED, payload, ctx)
@@ -37,7 +37,7 @@ class Structure:
         emphasis = domain.finals.validate_emphasis(data)
         with self._write() as s:
             if store.structure.subject_name_taken(s, school_id=actor.school_id, name=name):
-                raise errors.AlreadyExists("Такой предмет уже есть", details={"field": "name"})
+                raise errors.AlreadyExists(errors.text("subject_name_taken"), details={"field": "name"})
             subject = store.structure.add_subject(s, school_id=actor.school_id, name=name, emphasis=emphasis)
             self.outbox.add(s, events.SUBJECT_CREATED, events.subject_created(subject), ctx)
         return {"id": subject.id, "name": subject.name, "emphasis": subject.emphasis}
@@ -54,7 +54,7 @@ class Structure:
         with self._write() as s:
             subject = store.structure.get_subject(s, school_id=actor.school_id, subject_id=subject_id, lock=True)
             if subject is None:
-                raise errors.NotFound("Предмет не найден", details={"field": "subject_id"})
+                raise errors.NotFound(errors.text("subject_not_found"), details={"field": "subject_id"})
             if subject.emphasis != emphasis:
                 subject.emphasis = emphasis
                 s.flush()
@@ -72,10 +72,10 @@ class Structure:
         with self._write() as s:
             year = store.structure.get_year(s, school_id=actor.school_id, year_id=spec.year_id)
             if year is None:
-                raise errors.NotFound("Учебный год не найден", details={"field": "year_id"})
+                raise errors.NotFound(errors.text("year_not_found"), details={"field": "year_id"})
             domain.common.check_year_open(year.archived)
             if store.structure.class_exists(s, year_id=year.id, grade=spec.grade, letter=spec.letter):
-                raise errors.AlreadyExists(f"Класс {spec.name} уже есть в этом учебном году",
+                raise errors.AlreadyExists(errors.text("class_exists", name=spec.name),
                                            details={"field": "letter"})
             klass = store.structure.add_class(s, school_id=actor.school_id, spec=spec)
             payload = events.class_created(klass)
@@ -93,9 +93,9 @@ class Structure:
         with self.db.transaction() as s:
             found = store.structure.class_with_year(s, school_id=actor.school_id, class_id=class_id)
         if found is None:
-            raise errors.NotFound("Класс не найден", details={"field": "class_id"})
+            raise errors.NotFound(errors.text("class_not_found"), details={"field": "class_id"})
         if not domain.structure.may_enrol(actor, found[0].class_teacher_id):
-            raise errors.NotAllowed("Зачислять может администратор или классный руководитель этого класса")
+            raise errors.NotAllowed(errors.text("enrol_not_allowed"))
         student = self._person(actor, ctx, spec.student_id, "student_id")
         domain.common.require_role(student.roles, {domain.common.STUDENT}, field="student_id")
         with self._write() as s:
@@ -121,9 +121,9 @@ class Structure:
             klass = store.structure.get_class(s, school_id=actor.school_id, class_id=spec.class_id)
             subject = store.structure.get_subject(s, school_id=actor.school_id, subject_id=spec.subject_id)
         if klass is None:
-            raise errors.NotFound("Класс не найден", details={"field": "class_id"})
+            raise errors.NotFound(errors.text("class_not_found"), details={"field": "class_id"})
         if subject is None:
-            raise errors.NotFound("Предмет не найден", details={"field": "subject_id"})
+            raise errors.NotFound(errors.text("subject_not_found"), details={"field": "subject_id"})
         teacher = self._person(actor, ctx, spec.teacher_id, "teacher_id")
         domain.common.require_role(teacher.roles, domain.common.TEACHING_ROLES, field="teacher_id")
         with self._write() as s:
@@ -132,7 +132,7 @@ class Structure:
             domain.structure.check_subgroup(s, klass.id, spec.subject_id, spec.subgroup_id)
             if store.structure.assignment_exists(s, teacher_id=spec.teacher_id, class_id=spec.class_id,
                                                  subject_id=spec.subject_id, subgroup_id=spec.subgroup_id):
-                raise errors.AlreadyExists("Учитель уже назначен на этот предмет в этом классе")
+                raise errors.AlreadyExists(errors.text("assignment_exists"))
             assignment = store.structure.add_assignment(s, school_id=actor.school_id, spec=spec)
             payload = events.teacher_assigned(assignment)
             self.outbox.add(s, events.TEACHER_ASSIGNED, payload, ctx)
@@ -149,13 +149,13 @@ class Structure:
         with self._write() as s:
             found = store.structure.class_with_year(s, school_id=actor.school_id, class_id=class_id)
             if found is None:
-                raise errors.NotFound("Класс не найден", details={"field": "class_id"})
+                raise errors.NotFound(errors.text("class_not_found"), details={"field": "class_id"})
             klass, year = found
             if access_rules.splits_class(actor.roles, class_teacher=domain.common.is_class_teacher(
                     actor, klass.class_teacher_id)) is not None:
-                raise errors.NotAllowed("Делить класс на подгруппы может завуч или классный руководитель")
+                raise errors.NotAllowed(errors.text("split_not_allowed"))
             if store.structure.get_subject(s, school_id=actor.school_id, subject_id=spec.subject_id) is None:
-                raise errors.NotFound("Предмет не найден", details={"field": "subject_id"})
+                raise errors.NotFound(errors.text("subject_not_found"), details={"field": "subject_id"})
             domain.common.check_year_open(year.archived)
             domain.structure.check_subgroup_members(
                 spec.student_ids, in_class=store.structure.students_in_class_now(s, class_id=klass.id),
