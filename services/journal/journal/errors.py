@@ -125,7 +125,8 @@ MESSAGES = {
     "final_warning.THIN_EVIDENCE": "Текущих отметок меньше, чем требует положение: {marks_count} из {required}",
     "final_warning.NO_WRITTEN_WORK": "Нет ни одной письменной, лабораторной или практической работы",
     "final_warning.WRITTEN_WORK_REQUIRED": "По этому предмету итоговая отметка выставляется с обязательным "
-                                           "учётом письменных, лабораторных и практических работ, а их в периоде {written_works} из {written_required}",
+                                           "учётом письменных, лабораторных и практических работ, а их в периоде "
+                                           "{written_works} из {written_required}",
     "final_warning.FAR_FROM_AVERAGE": "Итоговая отметка отличается от средневзвешенной ({weighted_average}) "
                                       "на 1 и более",
     "final_warning.LATE": "Итоговая отметка выставлена позже 2 дней после окончания периода",
@@ -218,7 +219,7 @@ class Unavailable(ServiceError):
     kind, code, message = "unavailable", "SERVICE_UNAVAILABLE", "Сервис временно недоступен, попробуйте позже"
 
 
-# --- school structure over the year (journal.structure, journal.imports) ---
+# --- the school year over time and the imports ------------------------------
 
 class MovementBeforeAdmission(RuleViolation):
     code, message = "MOVEMENT_BEFORE_ADMISSION", "Дата движения должна быть позже даты зачисления"
@@ -261,7 +262,7 @@ class ImportIncomplete(ServiceError):
     """A service failed half-way through an import; the same file again completes it (503)."""
     kind, code, message = ("unavailable", "IMPORT_INCOMPLETE",
                            "Загрузка прервана: сервис недоступен. Загрузите тот же файл ещё раз, когда он заработает")
-# --- corrections, attendance, final marks (issue 4, part B) -----------------
+# --- corrections, attendance, final marks ---------------------------------
 
 class MarkRemoved(RuleViolation):
     code, message = "MARK_REMOVED", "Отметка удалена; её нельзя изменить"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import grpc
 
 from ejournal.journal.v1 import journal_pb2
-from journal import errors, store
+from journal import domain, errors, store
 from kernel.grpcserver import abort
 
 
@@ -17,7 +17,7 @@ def get_class_journal(sessions, today, request, context) -> journal_pb2.ClassJou
               errors.text("grid_request_incomplete"))
     with sessions() as s:
         klass = store.structure.get_class(s, school_id=request.school_id, class_id=request.class_id)
-        if klass is None or not store.reads.may_view_class_journal(
+        if klass is None or not domain.lessons.may_view_class_journal(
                 s, klass=klass, viewer_id=request.viewer_id, roles=list(request.viewer_roles)):
             abort(context, grpc.StatusCode.NOT_FOUND, "NOT_FOUND", errors.text("class_not_found"))
         if request.period_id:

@@ -1,5 +1,6 @@
 """The journal's gRPC process (plain grpcio, never inside nameko):
-ejournal.journal.v1.Journal (GetDiary) and the backup Export stream.
+ejournal.journal.v1.Journal (GetDiary, GetClassJournal) and the backup
+Export stream.
 
 Run: ``python -m journal.grpc_server``.
 """

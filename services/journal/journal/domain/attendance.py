@@ -32,14 +32,16 @@ def validate_attendance(data) -> AttendanceInput:
     if not isinstance(items, list) or not items:
         raise _invalid("entries", errors.text("attendance_entries_empty"))
     if len(items) > MAX_ATTENDANCE_ENTRIES:
-        raise _invalid("entries", errors.text("attendance_entries_too_many", max_attendance_entries=MAX_ATTENDANCE_ENTRIES))
+        raise _invalid("entries", errors.text("attendance_entries_too_many",
+                                              max_attendance_entries=MAX_ATTENDANCE_ENTRIES))
     seen, entries = set(), []
     for i, item in enumerate(items):
         item = require_mapping(item, f"entries[{i}]")
         student_id = ident(item.get("student_id"), f"entries[{i}].student_id")
         status = item.get("status")
         if status not in ATTENDANCE_STATUSES:
-            raise _invalid(f"entries[{i}].status", errors.text("attendance_status", statuses=", ".join(ATTENDANCE_STATUSES)))
+            raise _invalid(f"entries[{i}].status", errors.text("attendance_status",
+                                                               statuses=", ".join(ATTENDANCE_STATUSES)))
         if student_id in seen:
             raise _invalid(f"entries[{i}].student_id", errors.text("student_twice"))
         seen.add(student_id)

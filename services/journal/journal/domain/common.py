@@ -17,6 +17,10 @@ ADMIN = "admin"
 DEPUTY = "deputy"
 STUDENT = "student"
 TEACHING_ROLES = frozenset({"teacher", "class_teacher"})
+SCHEDULER = "scheduler"
+ADMINISTRATION = ("admin", "director", "deputy")
+# who reads the school's structure (movement history): staff, not families
+STRUCTURE_READERS = ADMINISTRATION + ("secretary", "class_teacher", "teacher")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -160,8 +164,3 @@ def hours_value(hours) -> int | float:
     hours = float(hours)
     return int(hours) if hours.is_integer() else hours
 
-
-SCHEDULER = "scheduler"
-ADMINISTRATION = ("admin", "director", "deputy")
-# who reads the school's structure (movement history): staff, not families
-STRUCTURE_READERS = ADMINISTRATION + ("secretary", "class_teacher", "teacher")

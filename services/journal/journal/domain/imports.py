@@ -228,17 +228,19 @@ def check_consistency(rows: list[Row]) -> list[dict]:
             continue
         first = students.setdefault(key, row)
         if (first.full_name, first.birth_date, first.sex) != (row.full_name, row.birth_date, row.sex):
-            problems.append({"row": row.number, "message": errors.text("row_login_taken_in_file", login=row.login, number=first.number)})
+            problems.append({"row": row.number, "message": errors.text("row_login_taken_in_file", login=row.login,
+                                                                       number=first.number)})
         pfirst = parents.setdefault(pkey, row)
         if (pfirst.parent_full_name, pfirst.parent_email) != (row.parent_full_name, row.parent_email):
-            problems.append({"row": row.number, "message": errors.text("row_parent_login_taken_in_file", parent_login=row.parent_login, number=pfirst.number)})
+            problems.append({"row": row.number, "message": errors.text(
+                "row_parent_login_taken_in_file", parent_login=row.parent_login, number=pfirst.number)})
         if (key, pkey) in pairs:
             problems.append({"row": row.number, "message": errors.text("row_pair_twice")})
         pairs.add((key, pkey))
     for row in rows:
         if row.parent_login.casefold() in students:
-            problems.append({"row": row.number,
-                             "message": errors.text("row_parent_login_is_student_login", parent_login=row.parent_login)})
+            problems.append({"row": row.number, "message": errors.text(
+                "row_parent_login_is_student_login", parent_login=row.parent_login)})
     return sorted(problems, key=lambda p: p["row"])
 
 
@@ -249,7 +251,8 @@ def check_resolution(rows: list[Row], resolved: dict[str, dict], *, enrolled_els
     another class this year (``{student_id: class name}``: a transfer, not an import)."""
     problems = []
     for row in rows:
-        for login, role, who in ((row.login, "student", "row_student_data"), (row.parent_login, "parent", "row_parent_data")):
+        for login, role, who in ((row.login, "student", "row_student_data"), (row.parent_login, "parent",
+                                                                              "row_parent_data")):
             answer = resolved[login.casefold()]
             status = answer["status"]
             if status in ("invalid", "taken"):
@@ -259,7 +262,8 @@ def check_resolution(rows: list[Row], resolved: dict[str, dict], *, enrolled_els
                                  "message": errors.text("row_login_without_role", login=login, role=role)})
         answer = resolved[row.login.casefold()]
         if answer["status"] == "existing" and answer["id"] in enrolled_elsewhere:
-            problems.append({"row": row.number, "message": errors.text("row_enrolled_elsewhere", class_name=enrolled_elsewhere[answer['id']])})
+            problems.append({"row": row.number, "message": errors.text("row_enrolled_elsewhere",
+                                                                       class_name=enrolled_elsewhere[answer['id']])})
     return sorted(problems, key=lambda p: p["row"])
 
 

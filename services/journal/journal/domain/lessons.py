@@ -16,7 +16,8 @@ from kernel.idempotency import IdempotentCall
 from journal import errors, store
 from journal.domain.chain import state_problems, verify_chain
 from journal.domain.common import (
-    Actor, _invalid, check_year_open, ident, integer, is_class_teacher, parse_date, require_mapping, text,
+    ADMINISTRATION, Actor, _invalid, check_year_open, ident, integer, is_class_teacher, parse_date,
+    require_mapping, text,
 )
 
 
@@ -317,3 +318,13 @@ def writable_lesson(s: Session, actor: Actor, lesson_id: str, key: IdempotentCal
                            assigned_subgroups=lesson.assigned_subgroups, lesson_teacher_id=lesson.teacher_id)
     check_year_open(lesson.archived)
     return lesson
+
+
+def may_view_class_journal(s: Session, *, klass, viewer_id: str, roles) -> bool:
+    """The class journal grid: the administration, the class teacher, or a
+    teacher assigned to the class."""
+    if set(roles or ()) & set(ADMINISTRATION):
+        return True
+    if klass.class_teacher_id == viewer_id:
+        return True
+    return store.reads.teaches_class(s, class_id=klass.id, teacher_id=viewer_id)

@@ -231,7 +231,8 @@ def validate_subgroup(data) -> SubgroupSpec:
     if not isinstance(raw, list) or not raw:
         raise _invalid("student_ids", errors.text("subgroup_students_empty"))
     if len(raw) > MAX_SUBGROUP_STUDENTS:
-        raise _invalid("student_ids", errors.text("subgroup_students_too_many", max_subgroup_students=MAX_SUBGROUP_STUDENTS))
+        raise _invalid("student_ids", errors.text("subgroup_students_too_many",
+                                                  max_subgroup_students=MAX_SUBGROUP_STUDENTS))
     ids = [ident(s, f"student_ids[{i}]") for i, s in enumerate(raw)]
     if len(set(ids)) != len(ids):
         raise _invalid("student_ids", errors.text("students_twice"))
@@ -257,5 +258,6 @@ def check_subgroup_members(student_ids: Iterable[str], *, in_class: Iterable[str
 
 def check_subgroup(s, class_id: str, subject_id: str, subgroup_id: str | None, field: str = "subgroup_id"):
     """A subgroup a write names is one of the class's for that subject (R-S5): 404 otherwise."""
-    if subgroup_id is not None and store.structure.subgroups_of_class(s, class_id=class_id).get(subgroup_id) != subject_id:
+    if subgroup_id is not None and store.structure.subgroups_of_class(s,
+                                                                      class_id=class_id).get(subgroup_id) != subject_id:
         raise errors.NotFound(errors.text("subgroup_not_found"), details={"field": field})

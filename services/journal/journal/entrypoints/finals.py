@@ -48,9 +48,9 @@ class FinalsAndForecasts:
                 low=config.final_min_marks_low, high=config.final_min_marks_high)
             rows = store.finals.student_marks(s, school_id=actor.school_id, student_id=spec.student_id,
                                               start=starts_on, end=ends_on, subject_id=subject.id)
+            written_needed = domain.finals.written_required(subject.emphasis, min_written=config.final_min_written)
             ev = domain.finals.evidence([(v, w, k) for _, v, w, k in rows], required, emphasis=subject.emphasis,
-                                        written_needed=domain.finals.written_required(subject.emphasis,
-                                                                                      min_written=config.final_min_written))
+                                        written_needed=written_needed)
             late = domain.finals.is_late(ends_on, today)
             warns = domain.finals.warnings(spec.value, ev, late=late)
             previous = store.finals.current_final(s, student_id=spec.student_id, subject_id=subject.id,
@@ -137,5 +137,6 @@ class FinalsAndForecasts:
         return {"class_id": class_id, "period_id": pid, "items": items}
 
     def _forecast(self, marks_, required, emphasis):
-        return domain.finals.forecast(marks_, required, emphasis=emphasis, written_needed=domain.finals.written_required(
+        return domain.finals.forecast(marks_, required, emphasis=emphasis,
+                                      written_needed=domain.finals.written_required(
             emphasis, min_written=self.settings.final_min_written))

@@ -39,9 +39,9 @@ class Imports:
         actor = domain.common.actor_from_ctx(ctx)
         upload = domain.common.require_mapping(upload, "upload")
         class_id = domain.common.ident(upload.get("class_id"), "class_id")
-        admission = domain.structure.EnrolmentSpec(student_id="-", order_no=domain.common.text(upload.get("order_no"), "order_no",
-                                                                                max_len=64),
-                                         on=domain.common.parse_date(upload.get("on"), "on"))
+        order_no = domain.common.text(upload.get("order_no"), "order_no", max_len=64)
+        on = domain.common.parse_date(upload.get("on"), "on")
+        admission = domain.structure.EnrolmentSpec(student_id="-", order_no=order_no, on=on)
         with self.db.transaction() as s:
             found = store.structure.class_with_year(s, school_id=actor.school_id, class_id=class_id)
         if found is None:
@@ -67,7 +67,8 @@ class Imports:
         resolved = dict(zip(keys, answers))
         existing_ids = [a["id"] for a in answers if a["status"] == "existing"]
         with self.db.transaction() as s:
-            elsewhere = store.imports.enrolled_elsewhere(s, year_id=year.id, class_id=klass.id, student_ids=existing_ids)
+            elsewhere = store.imports.enrolled_elsewhere(s, year_id=year.id, class_id=klass.id,
+                                                         student_ids=existing_ids)
         problems += domain.imports.check_resolution(rows, resolved, enrolled_elsewhere=elsewhere)
         if problems:
             return {"applied": False, "created": 0, "updated": 0, "unchanged": 0, "credentials": [],
@@ -116,8 +117,10 @@ class Imports:
                         continue
                     if store.structure.open_enrolment_in_year(s, student_id=student_id, year_id=year.id) is not None:
                         raise errors.AlreadyEnrolled(details={"student_id": student_id})
-                    enrolment = store.structure.add_enrolment(s, school_id=actor.school_id, class_id=klass.id, spec=domain.structure.EnrolmentSpec(
-                        student_id=student_id, order_no=admission.order_no, on=admission.on))
+                    stay = domain.structure.EnrolmentSpec(student_id=student_id, order_no=admission.order_no,
+                                                          on=admission.on)
+                    enrolment = store.structure.add_enrolment(s, school_id=actor.school_id, class_id=klass.id,
+                                                              spec=stay)
                     self.outbox.add(s, events.STUDENT_ENROLLED, events.student_enrolled(enrolment), ctx)
                     enrolled.add(student_id)
                 result = domain.imports.imports_summary(rows, ids, made, linked, enrolled)

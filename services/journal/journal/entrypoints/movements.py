@@ -37,9 +37,10 @@ class MovementsAndTimetable:
                                                    from_year_id=klass.year_id, to_year_id=target.year_id)
             domain.movements.check_movement_date(spec.on, enrolled_on=old.enrolled_on, year_starts_on=year.starts_on,
                                                  year_ends_on=year.ends_on)
-            store.movements.close_enrolment(old, on=spec.on, order_no=spec.order_no, reason=domain.movements.LEFT_TRANSFERRED)
-            new = store.structure.add_enrolment(s, school_id=actor.school_id, class_id=target.id, spec=domain.structure.EnrolmentSpec(
-                student_id=student_id, order_no=spec.order_no, on=spec.on))
+            store.movements.close_enrolment(old, on=spec.on, order_no=spec.order_no,
+                                            reason=domain.movements.LEFT_TRANSFERRED)
+            admission = domain.structure.EnrolmentSpec(student_id=student_id, order_no=spec.order_no, on=spec.on)
+            new = store.structure.add_enrolment(s, school_id=actor.school_id, class_id=target.id, spec=admission)
             payload = events.student_transferred(old, new)
             self.outbox.add(s, events.STUDENT_TRANSFERRED, payload, ctx)
             # the new stay is an admission too: consumers that follow student_enrolled
@@ -63,14 +64,16 @@ class MovementsAndTimetable:
             current = [(stay, year) for stay, _klass, year in stays if year.starts_on <= spec.on <= year.ends_on]
             if not current:
                 _stay, _klass, year = stays[-1]
-                domain.movements.check_movement_date(spec.on, enrolled_on=_stay.enrolled_on, year_starts_on=year.starts_on,
-                                                     year_ends_on=year.ends_on)  # raises: the date is in no open stay's year
+                # raises: the date is in no open stay's year
+                domain.movements.check_movement_date(spec.on, enrolled_on=_stay.enrolled_on,
+                                                     year_starts_on=year.starts_on, year_ends_on=year.ends_on)
             payloads = []
             for stay, _klass, year in stays:
                 if (stay, year) in current:
                     domain.movements.check_movement_date(spec.on, enrolled_on=stay.enrolled_on,
                                                          year_starts_on=year.starts_on, year_ends_on=year.ends_on)
-                    store.movements.close_enrolment(stay, on=spec.on, order_no=spec.order_no, reason=domain.movements.LEFT_DEPARTED)
+                    store.movements.close_enrolment(stay, on=spec.on, order_no=spec.order_no,
+                                                    reason=domain.movements.LEFT_DEPARTED)
                 elif stay.enrolled_on > spec.on:
                     # already admitted to a later year (promotion): that stay never begins
                     store.movements.close_enrolment(stay, on=stay.enrolled_on, order_no=spec.order_no,
@@ -116,9 +119,10 @@ class MovementsAndTimetable:
                 raise errors.NotFound(errors.text("year_not_found"), details={"field": "year_id"})
             if year.archived:
                 raise errors.YearAlreadyClosed(details={"year_id": year.id})
-            domain.movements.check_year_ended(year.ends_on, domain.common.school_today(utcnow(), self.settings.timezone),
-                                              early=spec.early)
-            if spec.next_year_id and store.structure.get_year(s, school_id=actor.school_id, year_id=spec.next_year_id) is None:
+            today = domain.common.school_today(utcnow(), self.settings.timezone)
+            domain.movements.check_year_ended(year.ends_on, today, early=spec.early)
+            if spec.next_year_id and store.structure.get_year(s, school_id=actor.school_id,
+                                                              year_id=spec.next_year_id) is None:
                 raise errors.NotFound(errors.text("year_not_found"), details={"field": "next_year_id"})
             stays = store.movements.open_stays_of_year(s, year_id=year.id)
             domain.movements.check_held_back_known(spec.held_back, [e.student_id for e, _ in stays])
@@ -164,12 +168,15 @@ class MovementsAndTimetable:
             unknown = {slot.subject_id for slot in spec.slots} - store.structure.subject_ids_known(
                 s, school_id=actor.school_id, subject_ids=[slot.subject_id for slot in spec.slots])
             if unknown:
-                raise errors.NotFound(errors.text("subject_not_found"), details={"field": "subject_id", "ids": sorted(unknown)})
+                raise errors.NotFound(errors.text("subject_not_found"),
+                                      details={"field": "subject_id", "ids": sorted(unknown)})
             domain.movements.check_slot_subgroups(spec.slots, store.structure.subgroups_of_class(s, class_id=klass.id))
             store.movements.lock_timetable(s, period_id=period.id)
             domain.movements.check_timetable(klass.id, spec.slots,
-                                             store.movements.busy_slots(s, period_id=period.id, exclude_class_id=klass.id))
-            rows = store.movements.replace_timetable(s, school_id=actor.school_id, class_id=klass.id, period_id=period.id,
+                                             store.movements.busy_slots(s, period_id=period.id,
+                                                                        exclude_class_id=klass.id))
+            rows = store.movements.replace_timetable(s, school_id=actor.school_id, class_id=klass.id,
+                                                     period_id=period.id,
                                                      slots=spec.slots)
             payload = events.timetable_set(klass.id, period.id, rows)
             self.outbox.add(s, events.TIMETABLE_SET, payload, ctx)
@@ -181,7 +188,8 @@ class MovementsAndTimetable:
         their own class's, a parent their child's (R-A3; identity knows the
         children: its access decision is asked)."""
         actor = domain.common.actor_from_ctx(ctx)
-        family = not actor.has(*domain.common.STRUCTURE_READERS, domain.common.SCHEDULER) and actor.has("student", "parent")
+        staff = actor.has(*domain.common.STRUCTURE_READERS, domain.common.SCHEDULER)
+        family = not staff and actor.has("student", "parent")
         if not family:
             domain.common.require_roles(actor, *domain.common.STRUCTURE_READERS, domain.common.SCHEDULER)
         class_id = domain.common.ident(class_id, "class_id")

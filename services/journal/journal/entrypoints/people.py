@@ -27,5 +27,6 @@ class People:
         facts = domain.structure.person_from_event(envelope)
         if facts is None:
             return
+        roles = list(facts.roles) if facts.roles is not None else None
         store.structure.save_person(session, user_id=facts.user_id, school_id=facts.school_id, at=facts.at,
-                                    full_name=facts.full_name, roles=list(facts.roles) if facts.roles is not None else None)
+                                    full_name=facts.full_name, roles=roles)

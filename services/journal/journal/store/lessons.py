@@ -152,7 +152,8 @@ def insert_marks(session: Session, marks: list[PostedMark], *, also=()) -> None:
         versions.append({
             "mark_id": mark.id, "version": 1, "school_id": mark.school_id, "value": mark.value, "kind": mark.kind,
             "weight": mark.weight, "comment": mark.comment, "removed": False, "by": mark.author_id,
-            "at": mark.created_at, "reason": None, "prev_hash": GENESIS_HASH, "hash": chain_hash(content, GENESIS_HASH)})
+            "at": mark.created_at, "reason": None, "prev_hash": GENESIS_HASH,
+            "hash": chain_hash(content, GENESIS_HASH)})
     session.flush()  # anything the session still holds goes first (e.g. the lesson of this request)
     # The versions after the marks they reference.
     rows = [{"id": m.id, "school_id": m.school_id, "lesson_id": m.lesson_id, "student_id": m.student_id,

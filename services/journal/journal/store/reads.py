@@ -8,8 +8,8 @@ from sqlalchemy import Date, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from journal.store.models import (
-    REF, Assignment, AttendanceEntry, Enrolment, FinalMark, Lesson, Mark, Period, Person, SchoolClass,
-    Subgroup, SubgroupMember, Subject,
+    REF, Assignment, AttendanceEntry, Enrolment, FinalMark, Lesson, Mark, Period, Person, Subgroup,
+    SubgroupMember, Subject,
 )
 
 
@@ -103,14 +103,10 @@ def diary_marks(session: Session, *, school_id: str, student_id: str, start: dt.
     return result
 
 
-def may_view_class_journal(session: Session, *, klass: SchoolClass, viewer_id: str, roles) -> bool:
-    """The administration, the class teacher, or a teacher assigned to the class."""
-    if set(roles or ()) & {"admin", "deputy", "director"}:
-        return True
-    if klass.class_teacher_id == viewer_id:
-        return True
+def teaches_class(session: Session, *, class_id: str, teacher_id: str) -> bool:
+    """The teacher has an assignment in the class (any subject)."""
     return session.scalar(select(func.count()).select_from(Assignment).where(
-        Assignment.class_id == klass.id, Assignment.teacher_id == viewer_id)) > 0
+        Assignment.class_id == class_id, Assignment.teacher_id == teacher_id)) > 0
 
 
 def grid_lessons(session: Session, *, class_id: str, subject_id: str, start: dt.date,
