@@ -289,6 +289,8 @@ def imports_summary(rows, ids, made, linked, enrolled) -> dict:
     return counts
 
 
+# --- lessons from the paper journal -------------------------------------------
+
 MAX_LESSONS = 1000
 
 
