@@ -1,6 +1,6 @@
 """Size limits of the journal's writes, kept in one place.
 
-The journal enforces them (journal.domain, journal.marks) and the gateway
+The journal enforces them (journal.domain.lessons, journal.domain.attendance) and the gateway
 publishes them in its OpenAPI document (gateway.openapi*), which it checks
 every body against. Both read this module, so the two cannot disagree
 again. Plain numbers only: what a value may be is the journal's rule.
