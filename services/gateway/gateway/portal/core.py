@@ -199,6 +199,11 @@ def error_page(status: int, message: str | None = None):
     if status >= 500 and status != 503:
         body = T["internal"]
     sess = current_session()
+    if g.get("principal") is None and sess.signed_in() and not sess.due():
+        try:  # the menu on an unknown address too (no refresh here: its cookie might not be saved)
+            g.principal = _verify(sess["access"])
+        except Exception:  # noqa: BLE001 - then the page without the menu
+            g.principal = None
     return render_template("portal/error.html", status=status, title=titles.get(status, T["error_title"]),
                            message=body, correlation_id=correlation.get() if status >= 500 else None,
                            signed_in=sess.signed_in() and g.get("principal") is not None), status

@@ -36,7 +36,7 @@ def nav() -> list[tuple[str, str]]:
     if is_family():
         items += [("portal.diary", "Дневник"), ("portal.results", "Итоги"), ("portal.timetable", "Расписание")]
     items += [("portal.notifications", "Уведомления"), ("portal.mail", "Почта"), ("portal.news", "Новости"),
-              ("portal.profile", "Профиль")]
+              ("portal.profile_page", "Профиль")]
     return items
 
 

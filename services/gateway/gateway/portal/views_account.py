@@ -105,7 +105,9 @@ def login_code_post():
         return _signed_in(pair)
     if refused.status == 429:
         core.current_session().take("pending")
-    return render_template("portal/login_code.html", message=refused.message), (
+    # the password was right (identity asks for the code only then): a refusal here is the code's
+    message = T["code_wrong"] if refused.code == "INVALID_CREDENTIALS" else refused.message
+    return render_template("portal/login_code.html", message=message), (
         refused.status if refused.status in (401, 403, 429) else 400)
 
 
