@@ -70,6 +70,14 @@ def _ru_day(value):
     return ru_date(value, weekday=True)
 
 
+@bp.app_template_filter("filesize")
+def _filesize(size):
+    size = int(size or 0)
+    if size < 1024:
+        return f"{size} Б"
+    return f"{size / 1024:.1f} КБ".replace(".", ",")
+
+
 @bp.app_template_filter("ru_datetime")
 def _ru_datetime(value):
     return ru_datetime(value)
