@@ -143,10 +143,11 @@ def _install_hooks(app: Flask) -> None:
 
 
 def _record_access(app: Flask, response) -> None:
-    """One access event per authenticated API request (R-A6), and one per
-    successful login (who logged in is known only from the answer)."""
+    """One access event per authenticated API request or portal page (R-A6),
+    and one per successful login (who logged in is known only from the answer)."""
     sink = app.extensions.get(ACCESS_LOG)
-    if sink is None or request.url_rule is None or not request.path.startswith("/api/v1/"):
+    portal_page = request.blueprint == "portal" and request.endpoint != "portal.static"
+    if sink is None or request.url_rule is None or not (request.path.startswith("/api/v1/") or portal_page):
         return
     principal = g.get("principal")
     if principal is not None:

@@ -188,3 +188,20 @@ def test_a_bad_week_is_a_clear_400_page(client, family):
     signed_in(client)
     answer = client.get("/diary?week=yesterday")
     assert answer.status_code == 400 and "ГГГГ-ММ-ДД" in answer.get_data(as_text=True)
+
+
+def test_portal_logins_and_pages_are_in_the_access_log(app, client, family):
+    from gateway.app import ACCESS_LOG
+
+    class Sink:
+        events = []
+
+        def record(self, event):
+            self.events.append(event)
+
+    app.extensions[ACCESS_LOG] = Sink()
+    signed_in(client)
+    client.get("/diary")
+    client.get("/assets/portal.css")
+    routes = [(e["payload"]["user_id"], e["payload"]["route"], e["payload"]["status"]) for e in Sink.events]
+    assert routes == [(PARENT, "/login", 303), (PARENT, "/diary", 200)]

@@ -92,8 +92,8 @@ def _user_name():
 
 @bp.app_context_processor
 def _context():
-    if not request.blueprint == "portal":
-        return {}
+    if request.blueprint != "portal" and g.get("portal_session") is None:
+        return {}  # not a portal page (the 404 page of an unknown address is one)
     sess = core.current_session()
     principal = g.get("principal")
     return {

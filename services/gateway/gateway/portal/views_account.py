@@ -48,6 +48,7 @@ def _try_login(login_value: str, password: str, code: str = ""):
         if api_error is None or api_error.status >= 500:
             raise
         return None, api_error
+    g.logged_in = (reply.user_id, reply.school_id, tuple(reply.roles))  # for the access log (R-A6)
     return convert.token_pair(reply), None
 
 
