@@ -332,3 +332,34 @@ def test_a_form_without_its_csrf_token_is_refused(platform, page, school):
     # nor can the login form be posted from elsewhere
     answer = page.request.post(platform.url + "/login", form={"login": "x", "password": "y"}, max_redirects=0)
     assert answer.status == 403
+
+
+def tab_to(page, predicate: str, limit: int = 40) -> None:
+    """Press Tab until the focused element satisfies ``predicate`` (a JS
+    expression over ``el``)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"() => {{ const el = document.activeElement; return !!({predicate}); }}"):
+            return
+    raise AssertionError(f"Tab never reached {predicate}")
+
+
+def test_the_keyboard_alone_signs_in_and_moves_around(platform, page, school):
+    page.goto(platform.url + "/login")
+    tab_to(page, "el.classList.contains('skip')")
+    tab_to(page, "el.id === 'login'")
+    page.keyboard.type(login_as("petr", school))
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.locator("#diary").get_by_text("Линейные уравнения").wait_for()
+    if page.locator(".menu-toggle").is_visible():  # a phone: the menu opens from its button
+        tab_to(page, "el.classList.contains('menu-toggle')")
+        page.keyboard.press("Enter")
+        assert page.locator(".menu-toggle").get_attribute("aria-expanded") == "true"
+    tab_to(page, "el.textContent.trim() === 'Почта'")
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Почта").wait_for()
+    tab_to(page, "el.textContent.trim() === 'Написать письмо'")
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Новое письмо").wait_for()
