@@ -205,3 +205,10 @@ def test_portal_logins_and_pages_are_in_the_access_log(app, client, family):
     client.get("/assets/portal.css")
     routes = [(e["payload"]["user_id"], e["payload"]["route"], e["payload"]["status"]) for e in Sink.events]
     assert routes == [(PARENT, "/login", 303), (PARENT, "/diary", 200)]
+
+
+def test_too_large_an_upload_is_a_clear_page(client, family):
+    signed_in(client)
+    answer = client.post("/mail/new", data={"csrf": "x", "subject": "s", "body": "b",
+                                            "ids": "a" * (2 * 1024 * 1024)})
+    assert answer.status_code == 413 and "Слишком большой запрос" in answer.get_data(as_text=True)

@@ -19,6 +19,7 @@ from gateway import convert, errors, guard
 from gateway.auth import REVOCATIONS, TOKEN_CACHE, authenticate
 from gateway.context import current_clients
 from gateway.errors import ApiError
+from gateway.messages import text
 from gateway.portal import session as sessions
 from gateway.portal.texts import FIELDS, T
 
@@ -216,7 +217,8 @@ def handle_error(exc: Exception):
         return to_login(exc.notice)
     if isinstance(exc, HTTPException):
         status = exc.code or 500
-        return error_page(404 if status in (403, 404) else status, T["bad_request"])
+        message = text("PAYLOAD_TOO_LARGE") if status == 413 else T["bad_request"]
+        return error_page(404 if status in (403, 404) else status, message)
     api_error = errors.map_exception(exc)
     if api_error is None:
         log.exception("unexpected error [%s] on %s %s", correlation.get(), request.method, request.path)
