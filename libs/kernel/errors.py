@@ -46,6 +46,11 @@ class Unauthenticated(ServiceError):
     kind, code, message = "unauthenticated", "UNAUTHENTICATED", "Требуется вход в систему"
 
 
+class InvalidContext(Unauthenticated):
+    """A call without a valid call context (kernel.context): 401 like a bad token."""
+    code, message = "INVALID_TOKEN", "Не удалось определить пользователя"
+
+
 class Forbidden(ServiceError):
     kind, code, message = "forbidden", "FORBIDDEN", "Недостаточно прав"
 

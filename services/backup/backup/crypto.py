@@ -19,21 +19,19 @@ it away from the backups.
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import os
 import secrets
-from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from kernel import aes_keys
+
 MAGIC = b"EJBAK"
 FORMAT_VERSION = 1
-KEY_BYTES = 32
+KEY_BYTES = aes_keys.KEY_BYTES
 KEY_ID_BYTES = 8
 SALT_BYTES = 16
 PREFIX_BYTES = 8
@@ -60,50 +58,23 @@ class Tampered(ArchiveError):
 
 # -- keys ---------------------------------------------------------------
 
-def generate_key() -> bytes:
-    """A new random 256-bit master key."""
-    return secrets.token_bytes(KEY_BYTES)
+generate_key = aes_keys.generate_key
 
 
 def parse_key(text: str | bytes) -> bytes:
     """Decode a base64 master key; ValueError unless it is exactly 32 bytes."""
-    if isinstance(text, str):
-        text = text.strip().encode("ascii", "strict")
-    try:
-        key = base64.b64decode(text.strip(), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("backup key is not valid base64") from exc
-    if len(key) != KEY_BYTES:
-        raise ValueError(f"backup key must be {KEY_BYTES} bytes, got {len(key)}")
-    return key
+    return aes_keys.parse_key(text, name="backup key")
 
 
 def key_id(key: bytes) -> bytes:
     """A short public fingerprint of ``key`` (tells which key an archive needs)."""
-    return hashlib.sha256(b"ejournal-backup-key-id\x00" + key).digest()[:KEY_ID_BYTES]
+    return aes_keys.fingerprint(key, b"ejournal-backup-key-id", KEY_ID_BYTES)
 
 
 def load_key(data_dir: str | os.PathLike, environ: dict | None = None) -> bytes:
-    """The master key from the environment, else from the key file under
-    ``data_dir`` (created with mode 0600 on first use)."""
-    environ = os.environ if environ is None else environ
-    value = environ.get(KEY_ENV)
-    if value:
-        return parse_key(value)
-    path = Path(data_dir) / "keys" / "backup.key"
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        # O_EXCL: the first process to get here writes the key; a concurrent
-        # one falls through and reads it, so both use the same key.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return parse_key(path.read_bytes())
-    try:
-        os.write(fd, base64.b64encode(generate_key()) + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return parse_key(path.read_bytes())
+    """The master key from the environment, else from ``<data_dir>/keys/backup.key``
+    (created with mode 0600 on first use, kernel.aes_keys)."""
+    return aes_keys.load_key(data_dir, env=KEY_ENV, file_name="backup.key", environ=environ)
 
 
 # -- framing --------------------------------------------------------------

@@ -9,6 +9,8 @@ import json
 import math
 import re
 
+from kernel.context import CallContext
+
 from backup import errors
 
 ADMIN_ROLE = "admin"
@@ -34,32 +36,9 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 # -- the caller --------------------------------------------------------------
 
-def check_ctx(ctx) -> dict:
-    """The call context, validated (docs/contracts.md "The call context")."""
-    if not isinstance(ctx, dict):
-        raise errors.ValidationError(errors.text("ctx_invalid"))
-    roles = ctx.get("roles", [])
-    if not isinstance(roles, (list, tuple)) or not all(isinstance(r, str) for r in roles):
-        raise errors.ValidationError(errors.text("ctx_invalid"), details={"field": "roles"})
-    for key in ("actor_id", "school_id", "correlation_id"):
-        value = ctx.get(key)
-        if value is not None and not isinstance(value, str):
-            raise errors.ValidationError(errors.text("ctx_invalid"), details={"field": key})
-    return {
-        "actor_id": ctx.get("actor_id") or None,
-        "school_id": ctx.get("school_id") or None,
-        "roles": list(roles),
-        "correlation_id": ctx.get("correlation_id") or None,
-    }
-
-
-def is_admin(ctx: dict) -> bool:
-    return ADMIN_ROLE in ctx.get("roles", ())
-
-
-def ensure_admin(ctx: dict) -> None:
+def ensure_admin(who: CallContext) -> None:
     """Backups hold every school's data: only the administrator (R-D2, R-D5)."""
-    if not is_admin(ctx):
+    if not who.has(ADMIN_ROLE):
         raise errors.Forbidden()
 
 

@@ -12,7 +12,6 @@ from kernel import errors as base
 # which administrators read in the backup list).
 MESSAGES = {
     "validation": "Некорректные данные",
-    "ctx_invalid": "Некорректный контекст вызова",
     "field_type": "Параметр «{field}» имеет неверный тип",
     "limit_range": "Параметр «limit» должен быть целым числом от 1 до {max}",
     "cursor_invalid": "Некорректный курсор списка",

@@ -8,9 +8,11 @@ import os
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
-from kernel.db import Database, new_id
+from kernel.context import CallContext
+from kernel.db import new_id
 from kernel.events import utcnow
-from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, service_rpc
+from kernel.nameko_ext import service_rpc
+from kernel.service_base import service_base
 
 from backup import domain, events, store
 from backup.store import tables
@@ -35,20 +37,11 @@ class Schedule(DependencyProvider):
         return self
 
 
-class Service:
+class Service(service_base(tables)):
     """The catalogue of backups and the schedule."""
     name = "backup"
 
-    db = Database()
-    outbox = Outbox(tables)
-    dead_letters = DeadLetters(tables)
-    metrics = EntrypointMetrics()
     schedule = Schedule()
-
-    @service_rpc
-    def health(self):
-        """Liveness: ``{"status": "ok", "service": "backup"}``."""
-        return {"status": "ok", "service": self.name}
 
     @service_rpc
     def request_backup(self, ctx):
@@ -58,25 +51,25 @@ class Service:
         can see is already queued or running, that one is returned instead of
         starting a second copy of the same data.
         """
-        ctx = domain.check_ctx(ctx)
-        domain.ensure_admin(ctx)
+        who = CallContext.from_rpc(ctx)
+        domain.ensure_admin(who)
         with self.db.transaction() as session:
             store.lock_requests(session)
-            running = store.find_running(session, school_id=ctx["school_id"])
+            running = store.find_running(session, school_id=who.school_id)
             if running is not None:
                 return domain.requested_view(running.id)
-            backup = self._enqueue(session, ctx, trigger=domain.MANUAL)
+            backup = self._enqueue(session, who, trigger=domain.MANUAL)
         return domain.requested_view(backup.id)
 
     @service_rpc
     def list_backups(self, ctx, limit=None, cursor=None):
         """The catalogue, newest first (admin only):
         ``{items: [{id, started_at, finished_at, status, size, targets, verified, trigger, error?}], next_cursor}``."""
-        ctx = domain.check_ctx(ctx)
-        domain.ensure_admin(ctx)
+        who = CallContext.from_rpc(ctx)
+        domain.ensure_admin(who)
         limit = domain.parse_limit(limit)
         after = domain.decode_cursor(cursor)
-        rows = store.list_backups(self.db.session, school_id=ctx["school_id"], limit=limit + 1, after=after)
+        rows = store.list_backups(self.db.session, school_id=who.school_id, limit=limit + 1, after=after)
         more = len(rows) > limit
         rows = rows[:limit]
         items = [domain.backup_view(store.as_dict(b)) for b in rows]
@@ -93,12 +86,14 @@ class Service:
             state = store.schedule_state(session)
             if not domain.scheduled_backup_due(now=utcnow(), every_hours=self.schedule.every_hours, **state):
                 return None
-            backup = self._enqueue(session, {}, trigger=domain.SCHEDULED)
+            backup = self._enqueue(session, None, trigger=domain.SCHEDULED)
         log.info("scheduled backup %s queued", backup.id)
         return backup.id
 
-    def _enqueue(self, session, ctx: dict, *, trigger: str):
+    def _enqueue(self, session, who: CallContext | None, *, trigger: str):
+        """Queue a backup; ``who`` is None for a scheduled one."""
         now = utcnow()
+        ctx = who.as_dict() if who else {}
         backup = store.create_backup(
             session, backup_id=new_id(), trigger=trigger, started_at=now,
             school_id=ctx.get("school_id"), requested_by=ctx.get("actor_id"),

@@ -5,6 +5,9 @@ import datetime as dt
 
 import pytest
 
+from kernel.context import CallContext
+from kernel.errors import InvalidContext
+
 from backup import domain, errors
 
 UTC = dt.timezone.utc
@@ -17,24 +20,23 @@ def hours(n):
 
 # -- the caller -----------------------------------------------------------------
 
-def test_check_ctx_normalises_a_gateway_ctx():
-    ctx = domain.check_ctx({"actor_id": "a", "school_id": "s", "roles": ["admin"], "correlation_id": "c"})
-    assert ctx == {"actor_id": "a", "school_id": "s", "roles": ["admin"], "correlation_id": "c"}
+def who(*roles):
+    return CallContext.from_rpc({"actor_id": "a", "school_id": "s", "roles": list(roles), "correlation_id": "c"})
 
 
 @pytest.mark.parametrize("ctx", [None, "admin", [], {"roles": "admin"}, {"roles": [1]},
                                  {"roles": ["admin"], "school_id": 5}, {"roles": ["admin"], "actor_id": ["x"]}])
-def test_check_ctx_rejects_malformed_ctx_with_validation_error(ctx):
-    with pytest.raises(errors.ValidationError) as info:
-        domain.check_ctx(ctx)
-    assert info.value.kind == "bad_request" and info.value.code == "VALIDATION_ERROR"
+def test_malformed_ctx_is_401_invalid_token(ctx):
+    with pytest.raises(InvalidContext) as info:
+        CallContext.from_rpc(ctx)
+    assert info.value.kind == "unauthenticated" and info.value.code == "INVALID_TOKEN"
 
 
 def test_r_d5_only_admin_may_use_backups():
-    domain.ensure_admin({"roles": ["teacher", "admin"]})
+    domain.ensure_admin(who("teacher", "admin"))
     for roles in ([], ["director"], ["deputy", "teacher"], ["parent"]):
         with pytest.raises(errors.Forbidden) as info:
-            domain.ensure_admin({"roles": roles})
+            domain.ensure_admin(who(*roles))
         assert info.value.code == "FORBIDDEN" and info.value.kind == "forbidden"
         assert "администратор" in info.value.message
 

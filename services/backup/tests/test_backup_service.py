@@ -14,7 +14,7 @@ from nameko.testing.services import entrypoint_hook
 from sqlalchemy import select, update
 
 from kernel.db import transaction, new_id
-from kernel.errors import ServiceError
+from kernel.errors import InvalidContext, ServiceError
 
 from backup import domain, errors, store
 from backup.service import Service
@@ -94,10 +94,10 @@ def test_r_d5_non_admin_cannot_request_or_list(container, factory, roles):
 
 
 @pytest.mark.parametrize("bad", [None, "admin", {"roles": "admin"}, {"roles": ["admin"], "school_id": 1}])
-def test_malformed_ctx_is_a_validation_error(container, bad):
+def test_malformed_ctx_is_401_invalid_token(container, bad):
     c = container()
     for method in ("request_backup", "list_backups"):
-        with pytest.raises(errors.ValidationError):
+        with pytest.raises(InvalidContext):
             call(c, method, bad)
 
 

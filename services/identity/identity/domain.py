@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from identity.errors import Forbidden, ValidationError, invalid, text
 from kernel import access_rules
+from kernel.context import CallContext
 
 # R-A1. Order matters only for display.
 ROLES = ("admin", "director", "deputy", "class_teacher", "teacher", "secretary",
@@ -42,33 +43,6 @@ SEXES = {"male": "male", "female": "female", "m": "male", "f": "female", "м": "
 MAX_FULL_NAME = 200
 MAX_RELATION = 40
 NEW_USER_FIELDS = frozenset(("login", "full_name", "roles", "email", "birth_date", "sex", "password"))
-
-
-# --- the call context -------------------------------------------------------
-
-@dataclass(frozen=True)
-class Actor:
-    """Who makes an RPC call (from the gateway's ``ctx``)."""
-    user_id: str
-    school_id: str
-    roles: frozenset
-    correlation_id: str | None = None
-
-    def has(self, *roles: str) -> bool:
-        return any(r in self.roles for r in roles)
-
-
-def parse_ctx(ctx) -> Actor:
-    """Validate the RPC call context ``{actor_id, school_id, roles, correlation_id}``."""
-    if not isinstance(ctx, dict):
-        raise ValidationError(text("ctx_invalid"), details={"field": "ctx"})
-    actor_id, school_id, roles = ctx.get("actor_id"), ctx.get("school_id"), ctx.get("roles")
-    if not (isinstance(actor_id, str) and actor_id and isinstance(school_id, str) and school_id):
-        raise ValidationError(text("ctx_invalid"), details={"field": "ctx"})
-    if not isinstance(roles, (list, tuple)) or not all(isinstance(r, str) for r in roles):
-        raise ValidationError(text("ctx_invalid"), details={"field": "ctx.roles"})
-    cid = ctx.get("correlation_id")
-    return Actor(actor_id, school_id, frozenset(roles), cid if isinstance(cid, str) else None)
 
 
 # --- plain values --------------------------------------------------------------
@@ -613,12 +587,12 @@ def _decide_user(subject: Subject, resource: Resource, facts: Facts) -> Decision
 
 # --- roles changes (R-A5) -------------------------------------------------------
 
-def check_may_set_roles(actor: Actor, user_id: str) -> None:
+def check_may_set_roles(actor: CallContext, user_id: str) -> None:
     """R-A5: only the administrator grants roles, and never to themself (no
     one widens their own rights; it also keeps the last admin in place)."""
     if not actor.has("admin"):
         raise Forbidden()
-    if actor.user_id == user_id:
+    if actor.actor_id == user_id:
         raise Forbidden(text("forbidden_own_roles"), details={"user_id": user_id})
 
 

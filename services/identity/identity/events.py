@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from kernel import payloads
+
 PRODUCER = "identity"
 
 USER_CREATED = "user_created"
@@ -58,87 +60,40 @@ def consent_recorded(consent) -> dict:
     return {"parent_id": consent.parent_id, "given": bool(consent.given), "signed_on": _date(consent.signed_on)}
 
 
-def require(payload: dict, *names: str) -> list:
-    """The named payload fields; a missing or non-string one makes the event
-    poison (the handler raises, the kernel dead-letters it)."""
-    values = []
-    for name in names:
-        value = payload.get(name)
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"payload field {name!r} missing or not a string")
-        values.append(value)
-    return values
-
-
-def optional(payload: dict, name: str) -> str | None:
-    value = payload.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"payload field {name!r} is not a string")
-    return value
-
-
-def optional_date(payload: dict, name: str) -> dt.date | None:
-    value = optional(payload, name)
-    return dt.date.fromisoformat(value) if value else None
-
-
 def letter(payload: dict) -> tuple[str, str, list]:
     """``(message_id, sender_id, recipient_ids)`` of a ``message_sent``
-    payload; ValueError for a malformed one (dead-lettered). Ids longer than
-    their column are refused, not cut."""
-    message_id, sender_id = require(payload, "message_id", "sender_id")
-    recipients = payload.get("recipient_ids")
-    if not isinstance(recipients, list) or not recipients or not all(isinstance(r, str) and r for r in recipients):
-        raise ValueError("payload field 'recipient_ids' is not a non-empty list of strings")
-    for value in (message_id, sender_id, *recipients):
-        if len(value) > 36:
-            raise ValueError("an id of the letter is longer than 36 characters")
-    return message_id, sender_id, recipients
+    payload; InvalidPayload (a ValueError) for a malformed one (dead-lettered).
+    Ids longer than their column are refused, not cut."""
+    message_id, sender_id = payloads.texts(payload, "message_id", "sender_id", max_len=36)
+    recipients = payloads.strings(payload, "recipient_ids", non_empty=True, max_len=36)
+    return message_id, sender_id, list(recipients)
 
 
 _BROKEN_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
 def access_row(envelope: dict) -> dict:
-    """The ``access_log`` row of one ``access_recorded`` envelope; ValueError
-    for a malformed one (it is dead-lettered, never dropped silently). Texts
+    """The ``access_log`` row of one ``access_recorded`` envelope; InvalidPayload
+    (a ValueError) for a malformed one (it is dead-lettered, never dropped silently). Texts
     longer than their column are cut, ids longer than theirs are refused."""
-    payload = envelope.get("payload")
-    if not isinstance(payload, dict):
-        raise ValueError("event payload is not an object")
-    event_id = envelope.get("id")
-    if not isinstance(event_id, str) or not event_id or len(event_id) > 36:
-        raise ValueError("event id missing or longer than 36 characters")
-    user_id, method, route = require(payload, "user_id", "method", "route")
-    school_id = envelope.get("school_id") or None
-    for name, value in (("user_id", user_id), ("school_id", school_id)):
-        if value is not None and (not isinstance(value, str) or len(value) > 36):
-            raise ValueError(f"{name} is not a string of at most 36 characters")
-    status = payload.get("status")
-    if not isinstance(status, int) or isinstance(status, bool):
-        raise ValueError("payload field 'status' is not an integer")
-    roles = payload.get("roles") or []
-    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-        raise ValueError("payload field 'roles' is not a list of strings")
-    occurred = envelope.get("occurred_at")
-    if not isinstance(occurred, str):
-        raise ValueError("event occurred_at is not a string")
-    at = dt.datetime.fromisoformat(occurred)
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=dt.timezone.utc)
-    resource_id, address = optional(payload, "resource_id"), optional(payload, "address")
-    correlation_id = envelope.get("correlation_id")
-    if correlation_id is not None and not isinstance(correlation_id, str):
-        raise ValueError("event correlation_id is not a string")
-    texts = {"user_id": user_id, "school_id": school_id, "method": method, "route": route, "resource_id": resource_id,
+    payload = payloads.payload(envelope)
+    event_id = payloads.text(envelope, "id", max_len=36, where="envelope")
+    user_id = payloads.text(payload, "user_id", max_len=36)
+    method, route = payloads.texts(payload, "method", "route")
+    school_id = payloads.text(envelope, "school_id", required=False, max_len=36, where="envelope")
+    status = payloads.integer(payload, "status")
+    roles = payloads.strings(payload, "roles", required=False)
+    at = payloads.occurred_at(envelope)
+    resource_id = payloads.text(payload, "resource_id", required=False)
+    address = payloads.text(payload, "address", required=False)
+    correlation_id = payloads.text(envelope, "correlation_id", required=False, where="envelope")
+    fields = {"user_id": user_id, "school_id": school_id, "method": method, "route": route, "resource_id": resource_id,
              "address": address, "correlation_id": correlation_id, "roles": "".join(roles)}
-    for name, value in texts.items():
+    for name, value in fields.items():
         if value and _BROKEN_TEXT.search(value):
             # PostgreSQL refuses NUL in text; a lone surrogate is not UTF-8
-            raise ValueError(f"{name} holds a NUL or a lone surrogate")
+            raise payloads.InvalidPayload(f"{name} holds a NUL or a lone surrogate")
     return {"id": event_id, "school_id": school_id, "user_id": user_id, "roles": list(roles),
             "method": method[:10], "route": route[:200], "resource_id": resource_id and resource_id[:64],
             "status": status, "address": address and address[:64],
-            "correlation_id": (correlation_id or None) and correlation_id[:64], "at": at}
+            "correlation_id": correlation_id and correlation_id[:64], "at": at}

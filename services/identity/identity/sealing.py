@@ -28,9 +28,11 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from kernel import aes_keys
+
 KEY_ENV = "EJOURNAL_IDENTITY_SECRET_KEY"
 KEY_FILE = Path("keys") / "identity.key"
-KEY_BYTES = 32
+KEY_BYTES = aes_keys.KEY_BYTES
 NONCE_BYTES = 12
 PREFIX = "ejs1"
 _AAD = b"ejournal-identity/v1/"
@@ -49,54 +51,23 @@ class DamagedSecret(SealingError):
     """The value is not a sealed secret, or it fails authentication."""
 
 
-def generate_key() -> bytes:
-    return secrets.token_bytes(KEY_BYTES)
+generate_key = aes_keys.generate_key
 
 
 def parse_key(text: str | bytes) -> bytes:
     """A base64 KEK; ValueError unless it decodes to exactly 32 bytes."""
-    if isinstance(text, str):
-        text = text.strip().encode("ascii", "strict")
-    try:
-        key = base64.b64decode(text.strip(), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError(f"{KEY_ENV} is not valid base64") from exc
-    if len(key) != KEY_BYTES:
-        raise ValueError(f"{KEY_ENV} must be {KEY_BYTES} bytes, got {len(key)}")
-    return key
+    return aes_keys.parse_key(text, name=KEY_ENV)
 
 
 def key_id(key: bytes) -> str:
     """A short public fingerprint of ``key`` (which KEK sealed a value)."""
-    return hashlib.sha256(b"ejournal-identity-kek-id\x00" + key).hexdigest()[:16]
+    return aes_keys.fingerprint(key, b"ejournal-identity-kek-id").hex()
 
 
 def load_key(data_dir: str | os.PathLike, environ=None) -> bytes:
     """The KEK from the environment, else from ``<data_dir>/keys/identity.key``,
-    which the first process to need it creates (0600). Creation is atomic:
-    concurrent first starts end up with one and the same key."""
-    environ = os.environ if environ is None else environ
-    value = environ.get(KEY_ENV)
-    if value:
-        return parse_key(value)
-    path = Path(data_dir) / KEY_FILE
-    if path.exists():
-        return parse_key(path.read_bytes())
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, base64.b64encode(generate_key()) + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)  # fails if another process got there first: use theirs
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(tmp)
-    return parse_key(path.read_bytes())
+    which the first process to need it creates (0600, kernel.aes_keys)."""
+    return aes_keys.load_key(data_dir, env=KEY_ENV, file_name=KEY_FILE.name, environ=environ)
 
 
 def is_sealed(value) -> bool:

@@ -1,4 +1,4 @@
-"""identity's read-only ``resolve_users`` (identity.bulk) on the real broker
+"""identity's read-only ``resolve_users`` (identity.entrypoints.bulk) on the real broker
 and PostgreSQL: what create_user would do for each item, nothing written
 (the journal's all-or-nothing student import, R-S2)."""
 from __future__ import annotations

@@ -6,6 +6,9 @@ import datetime as dt
 
 import pytest
 
+from kernel.context import CallContext
+from kernel.errors import InvalidContext
+
 from identity import domain
 from identity.domain import Decision, Facts, Resource, Subject
 from identity.errors import Forbidden, ValidationError
@@ -202,13 +205,14 @@ def test_relation_is_required_and_short():
                                  {"actor_id": "u", "school_id": "", "roles": []},
                                  {"actor_id": "u", "school_id": "s", "roles": "admin"}])
 def test_ctx_is_validated(ctx):
-    with pytest.raises(ValidationError):
-        domain.parse_ctx(ctx)
+    with pytest.raises(InvalidContext) as err:
+        CallContext.from_rpc(ctx)
+    assert (err.value.kind, err.value.code) == ("unauthenticated", "INVALID_TOKEN")
 
 
 def test_ctx_parsed():
-    actor = domain.parse_ctx({"actor_id": "u", "school_id": "s", "roles": ["admin"], "correlation_id": "c"})
-    assert actor == domain.Actor("u", "s", frozenset({"admin"}), "c")
+    actor = CallContext.from_rpc({"actor_id": "u", "school_id": "s", "roles": ["admin"], "correlation_id": "c"})
+    assert actor == CallContext("u", "s", frozenset({"admin"}), "c")
 
 
 # --- access decisions (contracts "Access decisions", R-A3) ---------------------------

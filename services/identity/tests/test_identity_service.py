@@ -13,7 +13,7 @@ from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 from sqlalchemy import func, select
 
 from kernel.db import new_id, transaction
-from kernel.errors import ServiceError
+from kernel.errors import InvalidContext, ServiceError
 from kernel.events import envelope
 
 from identity_helpers import ctx_of
@@ -91,7 +91,7 @@ def test_create_user_validates_input(container, admin):
     with pytest.raises(ValidationError) as err:
         call(container, "create_user", ctx_of(admin), {"login": "x", "full_name": "А", "roles": ["teacher"]})
     assert err.value.details == {"field": "login"}
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidContext):  # a ctx without a school is 401 INVALID_TOKEN
         call(container, "create_user", {"actor_id": admin.id}, {"login": "abc", "full_name": "А", "roles": ["teacher"]})
     with pytest.raises(ValidationError):
         call(container, "create_user", ctx_of(admin), "not a dict")

@@ -84,6 +84,11 @@ def is_newer(event_at: dt.datetime, known_at: dt.datetime | None) -> bool:
     return known_at is None or as_utc(event_at) >= as_utc(known_at)
 
 
+def iso(value: dt.datetime | None) -> str | None:
+    """An aware UTC ISO-8601 text of ``value`` (None stays None)."""
+    return as_utc(value).isoformat() if value is not None else None
+
+
 def as_utc(value: dt.datetime) -> dt.datetime:
     """An aware UTC datetime (SQLite hands back naive UTC values)."""
     if value.tzinfo is None:
@@ -92,17 +97,6 @@ def as_utc(value: dt.datetime) -> dt.datetime:
 
 
 # -- RPC arguments -------------------------------------------------------
-
-def check_ctx(ctx) -> tuple[str, str]:
-    """``(actor_id, school_id)`` of the call context, or VALIDATION_ERROR."""
-    if not isinstance(ctx, dict):
-        raise ValidationError(texts.ERR_CTX, details={"field": "ctx"})
-    actor_id, school_id = ctx.get("actor_id"), ctx.get("school_id")
-    for name, value in (("actor_id", actor_id), ("school_id", school_id)):
-        if not isinstance(value, str) or not value:
-            raise ValidationError(texts.ERR_CTX, details={"field": f"ctx.{name}"})
-    return actor_id, school_id
-
 
 def check_limit(limit) -> int:
     """A page size in 1..100. A string of digits is accepted because the

@@ -1,7 +1,7 @@
 """Remote errors of the messaging service (mapped by the gateway's one table)."""
 from __future__ import annotations
 
-from kernel.errors import BadRequest
+from kernel.errors import BadRequest, Forbidden
 
 from messaging import texts
 
@@ -10,3 +10,9 @@ class ValidationError(BadRequest):
     """An RPC argument is missing, of the wrong type or out of range."""
     code = "VALIDATION_ERROR"
     message = texts.ERR_VALIDATION
+
+
+class RecipientNotAllowed(Forbidden):
+    """R-M1/R-A3: the sender may not write to (some of) the recipients."""
+    code = "RECIPIENT_NOT_ALLOWED"
+    message = texts.ERR_RECIPIENT

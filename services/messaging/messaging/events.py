@@ -4,13 +4,16 @@ payload schemas.
 Messaging publishes ``message_sent`` (who may read a letter, for identity's
 access decision; never the subject or the body). Every parser here is pure: it takes an
 envelope (already checked by ``kernel.events.validate_envelope``) and returns a
-small frozen record or raises :class:`InvalidEvent`, which the kernel's
-``handles`` turns into a dead letter.
+small frozen record or raises :class:`kernel.payloads.InvalidPayload`,
+which the kernel's ``handles`` turns into a dead letter.
 """
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+
+from kernel import payloads
+from kernel.payloads import InvalidPayload, date as _date, payload as _payload, roles as _roles, text as _text
 
 # (producer, type) of every consumed event.
 USER_CREATED = ("identity", "user_created")
@@ -32,57 +35,6 @@ SUBGROUP_CREATED = ("journal", "subgroup_created")
 MESSAGE_SENT = "message_sent"
 
 
-class InvalidEvent(ValueError):
-    """The envelope or payload does not match the documented schema."""
-
-
-def _text(data: dict, key: str, *, required: bool = True, where: str = "payload") -> str | None:
-    value = data.get(key)
-    if value is None or value == "":
-        if required:
-            raise InvalidEvent(f"{where}.{key} is required")
-        return None
-    if not isinstance(value, str):
-        raise InvalidEvent(f"{where}.{key} must be a string")
-    return value
-
-
-def _date(data: dict, key: str, *, required: bool = True) -> dt.date | None:
-    value = _text(data, key, required=required)
-    if value is None:
-        return None
-    try:
-        if len(value) != 10:  # fromisoformat would also take 20261012
-            raise ValueError(value)
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise InvalidEvent(f"payload.{key} must be a date YYYY-MM-DD") from None
-
-
-def _roles(data: dict) -> tuple:
-    roles = data.get("roles")
-    if not isinstance(roles, list) or not all(isinstance(r, str) and r for r in roles):
-        raise InvalidEvent("payload.roles must be a list of strings")
-    return tuple(dict.fromkeys(roles))  # de-duplicated, order kept
-
-
-def school_id(env: dict) -> str:
-    """The envelope's school; every row messaging keeps belongs to one."""
-    return _text(env, "school_id", where="envelope")
-
-
-def occurred_at(env: dict) -> dt.datetime:
-    """The envelope's ``occurred_at`` as an aware UTC datetime."""
-    raw = _text(env, "occurred_at", where="envelope")
-    try:
-        value = dt.datetime.fromisoformat(raw)
-    except ValueError:
-        raise InvalidEvent("envelope.occurred_at must be ISO-8601") from None
-    if value.tzinfo is None:  # the kernel always writes UTC
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
-
-
 def _iso(value: dt.datetime) -> str:
     if value.tzinfo is None:  # the store writes UTC
         value = value.replace(tzinfo=dt.timezone.utc)
@@ -96,13 +48,6 @@ def message_sent(message, *, recipient_ids, has_attachments: bool) -> dict:
     return {"message_id": message.id, "sender_id": message.sender_id, "recipient_ids": list(recipient_ids),
             "thread_id": message.thread_id, "reply_to": message.reply_to_id,
             "has_attachments": bool(has_attachments), "sent_at": _iso(message.created_at)}
-
-
-def _payload(env: dict) -> dict:
-    payload = env.get("payload")
-    if not isinstance(payload, dict):
-        raise InvalidEvent("payload must be an object")
-    return payload
 
 
 @dataclass(frozen=True)
@@ -145,7 +90,7 @@ def parse_parent_linked(env: dict) -> ParentLinked:
     link = ParentLinked(student_id=_text(p, "student_id"), parent_id=_text(p, "parent_id"),
                         relation=_text(p, "relation", required=False))
     if link.student_id == link.parent_id:
-        raise InvalidEvent("a person cannot be their own parent")
+        raise InvalidPayload("a person cannot be their own parent")
     return link
 
 
@@ -174,7 +119,7 @@ def parse_class_created(env: dict) -> ClassCreated:
     p = _payload(env)
     grade = p.get("grade")
     if grade is not None and (isinstance(grade, bool) or not isinstance(grade, int)):
-        raise InvalidEvent("payload.grade must be an integer")
+        raise InvalidPayload("payload.grade must be an integer")
     return ClassCreated(
         class_id=_text(p, "class_id"), year_id=_text(p, "year_id", required=False), grade=grade,
         letter=_text(p, "letter", required=False), name=_text(p, "name"),
@@ -193,7 +138,7 @@ def parse_student_enrolled(env: dict) -> StudentEnrolled:
     p = _payload(env)
     order_no = p.get("order_no")
     if isinstance(order_no, bool) or (order_no is not None and not isinstance(order_no, (str, int))):
-        raise InvalidEvent("payload.order_no must be a string")
+        raise InvalidPayload("payload.order_no must be a string")
     return StudentEnrolled(
         student_id=_text(p, "student_id"), class_id=_text(p, "class_id"),
         order_no=None if order_no in (None, "") else str(order_no), on=_date(p, "on", required=False))
@@ -214,7 +159,7 @@ def parse_mark_posted(env: dict) -> MarkPosted:
     p = _payload(env)
     value = p.get("value")
     if isinstance(value, bool) or not isinstance(value, (int, str)) or value == "":
-        raise InvalidEvent("payload.value must be an integer or a string")
+        raise InvalidPayload("payload.value must be an integer or a string")
     return MarkPosted(
         mark_id=_text(p, "mark_id"), lesson_id=_text(p, "lesson_id"),
         student_id=_text(p, "student_id"), subject_id=_text(p, "subject_id"),
@@ -253,15 +198,12 @@ def parse_lesson_recorded(env: dict) -> LessonRecorded:
     p = _payload(env)
     homework = p.get("homework")
     if homework is not None and not isinstance(homework, str):
-        raise InvalidEvent("payload.homework must be a string")
-    for flag in ("late", "overdue", "imported"):
-        if p.get(flag) is not None and not isinstance(p.get(flag), bool):
-            raise InvalidEvent(f"payload.{flag} must be a boolean")
+        raise InvalidPayload("payload.homework must be a string")
     return LessonRecorded(lesson_id=_text(p, "lesson_id"), class_id=_text(p, "class_id"),
                           subject_id=_text(p, "subject_id"), subject_name=_text(p, "subject_name", required=False),
-                          date=_date(p, "date"), homework=homework, late=bool(p.get("late")),
-                          overdue=bool(p.get("overdue")), subgroup_id=_text(p, "subgroup_id", required=False),
-                          imported=bool(p.get("imported")))
+                          date=_date(p, "date"), homework=homework, late=payloads.flag(p, "late"),
+                          overdue=payloads.flag(p, "overdue"), subgroup_id=_text(p, "subgroup_id", required=False),
+                          imported=payloads.flag(p, "imported"))
 
 
 @dataclass(frozen=True)
@@ -295,11 +237,8 @@ class SubgroupCreated:
 
 def parse_subgroup_created(env: dict) -> SubgroupCreated:
     p = _payload(env)
-    students = p.get("student_ids")
-    if not isinstance(students, list) or not all(isinstance(s, str) and s for s in students):
-        raise InvalidEvent("payload.student_ids must be a list of strings")
     return SubgroupCreated(subgroup_id=_text(p, "subgroup_id"), class_id=_text(p, "class_id"),
-                           subject_id=_text(p, "subject_id"), student_ids=tuple(dict.fromkeys(students)))
+                           subject_id=_text(p, "subject_id"), student_ids=payloads.strings(p, "student_ids"))
 
 
 @dataclass(frozen=True)
@@ -322,11 +261,11 @@ def parse_attendance_recorded(env: dict) -> AttendanceRecorded:
     p = _payload(env)
     entries = p.get("entries")
     if not isinstance(entries, list):
-        raise InvalidEvent("payload.entries must be a list")
+        raise InvalidPayload("payload.entries must be a list")
     parsed = []
     for i, e in enumerate(entries):
         if not isinstance(e, dict):
-            raise InvalidEvent(f"payload.entries[{i}] must be an object")
+            raise InvalidPayload(f"payload.entries[{i}] must be an object")
         parsed.append(AttendanceEntry(student_id=_text(e, "student_id", where=f"payload.entries[{i}]"),
                                       status=_text(e, "status", where=f"payload.entries[{i}]")))
     return AttendanceRecorded(lesson_id=_text(p, "lesson_id"), class_id=_text(p, "class_id"),
@@ -347,12 +286,8 @@ class FinalMarkPosted:
 
 def parse_final_mark_posted(env: dict) -> FinalMarkPosted:
     p = _payload(env)
-    late = p.get("late")
-    if not isinstance(late, bool):
-        raise InvalidEvent("payload.late must be a boolean")
-    value = p.get("value")
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidEvent("payload.value must be an integer")
+    late = payloads.flag(p, "late", required=True)
+    value = payloads.integer(p, "value")
     return FinalMarkPosted(final_mark_id=_text(p, "final_mark_id"), student_id=_text(p, "student_id"),
                            subject_id=_text(p, "subject_id"), class_id=_text(p, "class_id"),
                            period_kind=_text(p, "period_kind", required=False) or "", value=value, late=late)

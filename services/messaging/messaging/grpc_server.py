@@ -1,37 +1,11 @@
-"""The messaging gRPC process (plain grpcio, never inside nameko): only the
-backup Export stream and the standard health service.
-
-Run with ``python -m messaging.grpc_server``.
-"""
+"""The messaging gRPC process: ``python -m messaging.grpc_server``. Only the
+backup Export stream and the standard health service (kernel.export_server)."""
 from __future__ import annotations
 
 import sys
 
-from kernel import config
-from kernel.db import make_engine
-from kernel.export import add_export_servicer
-from kernel.grpcserver import serve
-from kernel.metrics import db_health
-
+from kernel.export_server import serve_exports
 from messaging.store import Base
 
-SERVICE = "messaging"
-
-
-def main() -> int:
-    settings = config.load()
-    engine = make_engine(settings.database_url(SERVICE))
-
-    def register(server):
-        return [add_export_servicer(server, engine, Base.metadata)]
-
-    try:
-        serve(SERVICE, settings.port(f"{SERVICE}.grpc"), settings.port(f"{SERVICE}.grpc.metrics"),
-              register, db_health(engine))
-    finally:
-        engine.dispose()
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(serve_exports("messaging", Base.metadata))

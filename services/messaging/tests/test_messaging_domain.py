@@ -6,6 +6,8 @@ import datetime as dt
 
 import pytest
 
+from kernel.context import CallContext
+from kernel.errors import InvalidContext
 from messaging import domain, events
 from messaging.errors import ValidationError
 from messaging_testkit import new_id
@@ -106,15 +108,16 @@ def test_is_newer_compares_naive_utc_with_aware():
 
 def test_ctx_gives_actor_and_school():
     actor, school = new_id(), new_id()
-    assert domain.check_ctx({"actor_id": actor, "school_id": school, "roles": []}) == (actor, school)
+    who = CallContext.from_rpc({"actor_id": actor, "school_id": school, "roles": []})
+    assert (who.actor_id, who.school_id) == (actor, school)
 
 
 @pytest.mark.parametrize("ctx", [None, [], {}, {"actor_id": "a"}, {"actor_id": "", "school_id": "s"},
                                  {"actor_id": 5, "school_id": "s"}, {"actor_id": "a", "school_id": None}])
-def test_bad_ctx_is_a_validation_error(ctx):
-    with pytest.raises(ValidationError) as err:
-        domain.check_ctx(ctx)
-    assert err.value.code == "VALIDATION_ERROR" and err.value.kind == "bad_request"
+def test_bad_ctx_is_401_invalid_token(ctx):
+    with pytest.raises(InvalidContext) as err:
+        CallContext.from_rpc(ctx)
+    assert err.value.code == "INVALID_TOKEN" and err.value.kind == "unauthenticated"
 
 
 @pytest.mark.parametrize("limit, expected", [(1, 1), (100, 100), (50, 50), ("20", 20)])

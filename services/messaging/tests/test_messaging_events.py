@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from kernel import payloads
 from messaging import events
 from messaging_testkit import make_envelope, mark_payload, new_id
 
@@ -25,7 +26,7 @@ def test_mark_posted_is_parsed_from_the_documented_payload():
 ])
 def test_malformed_mark_posted_is_rejected(change):
     payload = {**mark_payload(student_id=new_id()), **change}
-    with pytest.raises(events.InvalidEvent):
+    with pytest.raises(payloads.InvalidPayload):
         events.parse_mark_posted(make_envelope("mark_posted", payload, producer="journal", school_id=new_id()))
 
 
@@ -38,22 +39,22 @@ def test_mark_without_subject_name_is_accepted():
 
 def test_school_id_is_required_for_school_rows():
     env = make_envelope("mark_posted", {}, producer="journal", school_id=None)
-    with pytest.raises(events.InvalidEvent):
-        events.school_id(env)
+    with pytest.raises(payloads.InvalidPayload):
+        payloads.school_id(env)
     school = new_id()
-    assert events.school_id({**env, "school_id": school}) == school
+    assert payloads.school_id({**env, "school_id": school}) == school
 
 
 def test_occurred_at_is_aware_utc():
     env = make_envelope("x", {}, producer="identity", school_id=None)
     env["occurred_at"] = "2026-10-12T11:00:00+03:00"
-    assert events.occurred_at(env) == dt.datetime(2026, 10, 12, 8, 0, tzinfo=dt.timezone.utc)
+    assert payloads.occurred_at(env) == dt.datetime(2026, 10, 12, 8, 0, tzinfo=dt.timezone.utc)
     env["occurred_at"] = "2026-10-12T08:00:00"
-    assert events.occurred_at(env).tzinfo is not None
+    assert payloads.occurred_at(env).tzinfo is not None
     for bad in ("yesterday", None, 5):
         env["occurred_at"] = bad
-        with pytest.raises(events.InvalidEvent):
-            events.occurred_at(env)
+        with pytest.raises(payloads.InvalidPayload):
+            payloads.occurred_at(env)
 
 
 def test_user_created_and_roles_changed():
@@ -65,9 +66,9 @@ def test_user_created_and_roles_changed():
     env = make_envelope("roles_changed", {"user_id": user, "roles": ["parent", "teacher"], "before": []},
                         producer="identity", school_id=None)
     assert events.parse_roles_changed(env).roles == ("parent", "teacher")
-    with pytest.raises(events.InvalidEvent):
+    with pytest.raises(payloads.InvalidPayload):
         events.parse_roles_changed({**env, "payload": {"user_id": user, "roles": "admin"}})
-    with pytest.raises(events.InvalidEvent):
+    with pytest.raises(payloads.InvalidPayload):
         events.parse_user_created({**env, "payload": {"user_id": user, "roles": []}})
 
 
@@ -76,7 +77,7 @@ def test_parent_linked_rejects_self_links():
     env = make_envelope("parent_linked", {"student_id": student, "parent_id": parent, "relation": "мать"},
                         producer="identity", school_id=new_id())
     assert events.parse_parent_linked(env) == events.ParentLinked(student, parent, "мать")
-    with pytest.raises(events.InvalidEvent):
+    with pytest.raises(payloads.InvalidPayload):
         events.parse_parent_linked({**env, "payload": {"student_id": student, "parent_id": student}})
 
 
@@ -89,14 +90,14 @@ def test_journal_structure_events():
         "class_created", {"class_id": "c1", "year_id": "y1", "grade": 5, "letter": "А", "name": "5А",
                           "class_teacher_id": None}, producer="journal", school_id=school))
     assert (klass.grade, klass.name, klass.class_teacher_id) == (5, "5А", None)
-    with pytest.raises(events.InvalidEvent):
+    with pytest.raises(payloads.InvalidPayload):
         events.parse_class_created(make_envelope(
             "class_created", {"class_id": "c1", "grade": "5", "name": "5А"}, producer="journal", school_id=school))
     enrolled = events.parse_student_enrolled(make_envelope(
         "student_enrolled", {"student_id": "p1", "class_id": "c1", "order_no": 12, "on": "2026-09-01"},
         producer="journal", school_id=school))
     assert (enrolled.order_no, enrolled.on) == ("12", dt.date(2026, 9, 1))
-    with pytest.raises(events.InvalidEvent):
+    with pytest.raises(payloads.InvalidPayload):
         events.parse_student_enrolled(make_envelope(
             "student_enrolled", {"student_id": "p1", "class_id": "c1", "order_no": True},
             producer="journal", school_id=school))

@@ -8,6 +8,7 @@ import datetime as dt
 
 import pytest
 
+from kernel import payloads
 from messaging import events, store
 from messaging.store import tables
 from messaging_testkit import make_envelope, new_id, waiter
@@ -84,5 +85,5 @@ def test_movement_payloads_parse_as_documented():
     assert (t.student_id, t.class_id, t.on) == ("s1", k["class"], dt.date(2026, 11, 2))
     gone = events.parse_student_left(left(k, "s1"))
     assert (gone.student_id, gone.class_id) == ("s1", k["class"])
-    with pytest.raises(events.InvalidEvent):
+    with pytest.raises(payloads.InvalidPayload):
         events.parse_lesson_recorded(lesson({**k, "subject": new_id()}, imported="yes"))

@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from kernel import payloads
 from messaging import events, store
 from messaging.store import tables
 from messaging_testkit import make_envelope, new_id, waiter
@@ -103,7 +104,7 @@ def test_subgroup_created_is_parsed_from_the_documented_payload():
     assert events.parse_subgroup_created(env) == events.SubgroupCreated(
         env["payload"]["subgroup_id"], k["class"], k["subject"], (a, b))
     for bad in ({"student_ids": None}, {"student_ids": [1]}, {"student_ids": [""]}, {"subgroup_id": None}):
-        with pytest.raises(events.InvalidEvent):
+        with pytest.raises(payloads.InvalidPayload):
             events.parse_subgroup_created({**env, "payload": {**env["payload"], **bad}})
     assert events.parse_lesson_recorded(lesson(k, subgroup_id=a)).subgroup_id == a
     assert events.parse_lesson_recorded(lesson(k)).subgroup_id is None

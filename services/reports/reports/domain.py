@@ -17,9 +17,8 @@ import uuid
 from decimal import Decimal
 from fractions import Fraction
 
-from reports.errors import (
-    ClassNotFound, NoCaller, NotAllowed, PeriodNotFound, PeriodNotInClassYear, ValidationError,
-)
+from kernel.context import CallContext
+from reports.errors import ClassNotFound, NotAllowed, PeriodNotFound, PeriodNotInClassYear, ValidationError
 
 # docs/contracts.md "Access decisions": reports are for staff; parents and
 # students are refused even if a gateway bug let them through.
@@ -40,26 +39,11 @@ CURRENT_AVERAGES = "current_averages"
 
 # --- call validation -------------------------------------------------------
 
-def caller(ctx) -> dict:
-    """The validated call context ``{actor_id, school_id, roles}``.
-
-    The gateway builds ``ctx`` from a verified token; a call without a school
-    or an actor cannot be answered for anyone.
-    """
-    if not isinstance(ctx, dict):
-        raise NoCaller()
-    school_id, actor_id, roles = ctx.get("school_id"), ctx.get("actor_id"), ctx.get("roles")
-    if not isinstance(school_id, str) or not school_id or not isinstance(actor_id, str) or not actor_id:
-        raise NoCaller()
-    if not isinstance(roles, (list, tuple)) or not all(isinstance(r, str) for r in roles):
-        raise NoCaller()
-    return {"actor_id": actor_id, "school_id": school_id, "roles": list(roles)}
-
-
-def require_staff(ctx) -> dict:
-    """The caller, if they hold at least one staff role; FORBIDDEN otherwise."""
-    who = caller(ctx)
-    if not STAFF_ROLES.intersection(who["roles"]):
+def require_staff(ctx) -> CallContext:
+    """The caller (kernel.context), if they hold at least one staff role;
+    FORBIDDEN otherwise."""
+    who = CallContext.from_rpc(ctx)
+    if not STAFF_ROLES & who.roles:
         raise NotAllowed()
     return who
 

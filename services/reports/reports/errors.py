@@ -2,17 +2,12 @@
 gateway's one table, docs/contracts.md "Errors")."""
 from __future__ import annotations
 
-from kernel.errors import BadRequest, Forbidden, NotFound, RuleViolation, Unauthenticated
+from kernel.errors import BadRequest, Forbidden, NotFound, RuleViolation
 
 
 class ValidationError(BadRequest):
     code = "VALIDATION_ERROR"
     message = "Некорректные параметры запроса"
-
-
-class NoCaller(Unauthenticated):
-    code = "UNAUTHENTICATED"
-    message = "Не удалось определить пользователя и школу запроса"
 
 
 class NotAllowed(Forbidden):

@@ -2,12 +2,14 @@
 
 Reports publishes no events of its own yet. Each reader turns one producer
 payload into the plain values a projection stores, or raises
-:class:`MalformedEvent` (a ``ValueError``), which the kernel's ``handles``
-wrapper turns into a dead letter instead of a half-applied projection.
+:class:`kernel.payloads.InvalidPayload` (a ``ValueError``), which the
+kernel's ``handles`` wrapper turns into a dead letter instead of a
+half-applied projection. Projections keep a user's roles sorted.
 """
 from __future__ import annotations
 
-import datetime as dt
+from kernel import payloads
+from kernel.payloads import InvalidPayload, date as _date, integer as _int, text as _text
 
 JOURNAL = "journal"
 IDENTITY = "identity"
@@ -27,66 +29,9 @@ USER_CREATED = "user_created"
 ROLES_CHANGED = "roles_changed"
 
 
-class MalformedEvent(ValueError):
-    """An event whose envelope or payload lacks what the projection needs."""
-
-
-def _text(payload: dict, key: str, *, required: bool = True) -> str | None:
-    value = payload.get(key)
-    if value is None or value == "":
-        if required:
-            raise MalformedEvent(f"payload.{key} is required")
-        return None
-    if not isinstance(value, str):
-        raise MalformedEvent(f"payload.{key} must be a string")
-    return value
-
-
-def _date(payload: dict, key: str, *, required: bool = True) -> dt.date | None:
-    value = _text(payload, key, required=required)
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise MalformedEvent(f"payload.{key} must be a date YYYY-MM-DD") from None
-
-
-def _int(payload: dict, key: str, *, default: int | None = None, low: int | None = None,
-         high: int | None = None) -> int | None:
-    value = payload.get(key)
-    if value is None:
-        if default is None:
-            raise MalformedEvent(f"payload.{key} is required")
-        return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise MalformedEvent(f"payload.{key} must be an integer")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise MalformedEvent(f"payload.{key} out of range")
-    return value
-
-
-def _roles(payload: dict, key: str) -> list[str]:
-    value = payload.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
-        raise MalformedEvent(f"payload.{key} must be a list of strings")
-    return sorted(set(value))
-
-
 def source(env: dict) -> dict:
     """School and time of an envelope: every projected row carries both."""
-    school_id = env.get("school_id")
-    if not isinstance(school_id, str) or not school_id:
-        raise MalformedEvent("envelope.school_id is required")
-    try:
-        occurred_at = dt.datetime.fromisoformat(env["occurred_at"])
-    except (TypeError, ValueError, KeyError):
-        raise MalformedEvent("envelope.occurred_at must be an ISO-8601 time") from None
-    if occurred_at.tzinfo is None:
-        occurred_at = occurred_at.replace(tzinfo=dt.timezone.utc)
-    return {"school_id": school_id, "occurred_at": occurred_at}
+    return {"school_id": payloads.school_id(env), "occurred_at": payloads.occurred_at(env)}
 
 
 def read_year_opened(payload: dict) -> dict:
@@ -97,7 +42,7 @@ def read_year_opened(payload: dict) -> dict:
     }
     periods = payload.get("periods") or []
     if not isinstance(periods, list) or not all(isinstance(p, dict) for p in periods):
-        raise MalformedEvent("payload.periods must be a list of objects")
+        raise InvalidPayload("payload.periods must be a list of objects")
     return {"year": year, "periods": [{
         "id": _text(p, "id"), "name": _text(p, "name"), "kind": _text(p, "kind", required=False),
         "starts_on": _date(p, "starts_on"), "ends_on": _date(p, "ends_on"),
@@ -113,7 +58,7 @@ def read_class_created(payload: dict) -> dict:
     letter = _text(payload, "letter", required=False)
     name = _text(payload, "name", required=False) or f"{grade or ''}{letter or ''}"
     if not name:
-        raise MalformedEvent("payload.name is required")
+        raise InvalidPayload("payload.name is required")
     return {
         "id": _text(payload, "class_id"), "year_id": _text(payload, "year_id", required=False),
         "grade": grade, "letter": letter, "name": name,
@@ -132,7 +77,7 @@ def read_student_enrolled(payload: dict) -> dict:
 def read_teacher_assigned(payload: dict) -> dict:
     hours = payload.get("hours_per_week")
     if hours is not None and (isinstance(hours, bool) or not isinstance(hours, (int, float))):
-        raise MalformedEvent("payload.hours_per_week must be a number")
+        raise InvalidPayload("payload.hours_per_week must be a number")
     return {
         "id": _text(payload, "assignment_id"), "teacher_id": _text(payload, "teacher_id"),
         "class_id": _text(payload, "class_id"), "subject_id": _text(payload, "subject_id"),
@@ -188,11 +133,10 @@ def read_final_mark_posted(payload: dict) -> dict:
 def read_user_created(payload: dict) -> dict:
     return {
         "id": _text(payload, "user_id"), "login": _text(payload, "login", required=False),
-        "full_name": _text(payload, "full_name"), "roles": _roles(payload, "roles"),
+        "full_name": _text(payload, "full_name"),
+        "roles": sorted(payloads.roles(payload, required=False)),
     }
 
 
 def read_roles_changed(payload: dict) -> dict:
-    if "roles" not in payload:
-        raise MalformedEvent("payload.roles is required")
-    return {"id": _text(payload, "user_id"), "roles": _roles(payload, "roles")}
+    return {"id": _text(payload, "user_id"), "roles": sorted(payloads.roles(payload))}

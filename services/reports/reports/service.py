@@ -5,9 +5,9 @@ from __future__ import annotations
 
 
 from kernel.batching import handles_batch, on_event_batch
-from kernel.db import Database
 from kernel.events import utcnow
-from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles, on_event, service_rpc
+from kernel.nameko_ext import handles, on_event, service_rpc
+from kernel.service_base import service_base
 from reports import domain, events, store
 from reports.store import tables
 
@@ -23,34 +23,24 @@ MARK_BATCH_CONCURRENCY = 2
 _on = on_event
 
 
-class Service:
+class Service(service_base(tables)):
     """Reports: projections from journal and identity events, report builders (R-R)."""
 
     name = "reports"
-
-    db = Database()
-    outbox = Outbox(tables)
-    dead_letters = DeadLetters(tables)
-    metrics = EntrypointMetrics()
-
-    @service_rpc
-    def health(self):
-        """Liveness of the nameko process."""
-        return {"status": "ok", "service": self.name}
 
     @service_rpc
     def progress(self, ctx, class_id, period_id):
         """Итоги успеваемости (R-R5) of ``class_id`` for ``period_id`` (a period
         or a whole year); the answer shape is documented in domain.progress_report.
 
-        Errors: UNAUTHENTICATED (no caller in ctx), FORBIDDEN (not staff),
+        Errors: INVALID_TOKEN (no caller in ctx), FORBIDDEN (not staff),
         VALIDATION_ERROR (malformed id), NOT_FOUND (class or period unknown or
         of another school), PERIOD_NOT_IN_CLASS_YEAR (422).
         """
         who = domain.require_staff(ctx)
         class_id = domain.require_id(class_id, "class_id")
         period_id = domain.require_id(period_id, "period_id")
-        school_id = who["school_id"]
+        school_id = who.school_id
         with self.db.transaction() as session:
             school_class = store.get_class(session, school_id=school_id, class_id=class_id)
             period = store.get_period(session, school_id=school_id, period_id=period_id)

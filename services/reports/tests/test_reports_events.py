@@ -9,7 +9,7 @@ import pytest
 from kernel.db import new_id
 from kernel.events import envelope
 from reports import events
-from reports.events import MalformedEvent
+from kernel.payloads import InvalidPayload
 
 
 def mark_payload(**overrides):
@@ -33,7 +33,7 @@ def test_read_mark_posted_R_J3():
     {"date": "02.09.2026"}, {"date": None}, {"student_id": None}, {"class_id": 7}, {"weight": 0},
 ])
 def test_read_mark_posted_refuses_malformed(overrides):
-    with pytest.raises(MalformedEvent):
+    with pytest.raises(InvalidPayload):
         events.read_mark_posted(mark_payload(**overrides))
 
 
@@ -47,7 +47,7 @@ def test_read_year_opened_with_periods_R_S1():
                             "ends_on": dt.date(2027, 5, 31)}
     assert data["periods"] == [{"id": period_id, "name": "1 четверть", "kind": "quarter",
                                 "starts_on": dt.date(2026, 9, 1), "ends_on": dt.date(2026, 10, 26)}]
-    with pytest.raises(MalformedEvent):
+    with pytest.raises(InvalidPayload):
         events.read_year_opened({"year_id": year_id, "name": "x", "starts_on": "2026-09-01",
                                  "ends_on": "2027-05-31", "periods": [{"id": period_id}]})
 
@@ -56,7 +56,7 @@ def test_read_class_created_names_the_class_from_grade_and_letter():
     class_id = new_id()
     data = events.read_class_created({"class_id": class_id, "year_id": new_id(), "grade": 5, "letter": "Б"})
     assert data["name"] == "5Б" and data["grade"] == 5
-    with pytest.raises(MalformedEvent):
+    with pytest.raises(InvalidPayload):
         events.read_class_created({"class_id": class_id, "grade": "5"})
 
 
@@ -67,9 +67,9 @@ def test_read_people_events_R_A6():
     assert user == {"id": user_id, "login": "ivanov", "full_name": "Иванов Иван",
                     "roles": ["class_teacher", "teacher"]}
     assert events.read_roles_changed({"user_id": user_id, "roles": [], "before": ["teacher"]})["roles"] == []
-    with pytest.raises(MalformedEvent):
+    with pytest.raises(InvalidPayload):
         events.read_roles_changed({"user_id": user_id})
-    with pytest.raises(MalformedEvent):
+    with pytest.raises(InvalidPayload):
         events.read_user_created({"user_id": user_id, "full_name": "И", "roles": "admin"})
 
 
@@ -78,10 +78,10 @@ def test_read_enrolment_assignment_subject():
     assert enrol["enrolled_on"] == dt.date(2026, 9, 1)
     assert events.read_teacher_assigned({"assignment_id": "a", "teacher_id": "t", "class_id": "c",
                                          "subject_id": "m", "hours_per_week": 4})["hours_per_week"] == 4
-    with pytest.raises(MalformedEvent):
+    with pytest.raises(InvalidPayload):
         events.read_teacher_assigned({"assignment_id": "a", "teacher_id": "t", "class_id": "c",
                                       "subject_id": "m", "hours_per_week": "four"})
-    with pytest.raises(MalformedEvent):
+    with pytest.raises(InvalidPayload):
         events.read_subject_created({"subject_id": "m"})
 
 
@@ -90,9 +90,9 @@ def test_source_needs_a_school():
     env = envelope(type="mark_posted", producer="journal", payload={}, school_id="school", actor_id=None)
     src = events.source(env)
     assert src["school_id"] == "school" and src["occurred_at"].tzinfo is not None
-    with pytest.raises(MalformedEvent):
+    with pytest.raises(InvalidPayload):
         events.source({**env, "school_id": None})
-    with pytest.raises(MalformedEvent):
+    with pytest.raises(InvalidPayload):
         events.source({**env, "occurred_at": "yesterday"})
 
 
@@ -102,9 +102,9 @@ def test_read_mark_corrected_and_removed_R_J7():
     assert (corrected["value"], corrected["version"], corrected["removed"]) == (4, 3, False)
     removed = events.read_mark_removed({**payload, "old_value": 5, "version": 2})
     assert (removed["value"], removed["version"], removed["removed"]) == (5, 2, True)
-    with pytest.raises(events.MalformedEvent):
+    with pytest.raises(InvalidPayload):
         events.read_mark_corrected({**payload, "version": 1})  # a correction is never version 1
-    with pytest.raises(events.MalformedEvent):
+    with pytest.raises(InvalidPayload):
         events.read_mark_removed({**payload, "version": 2})   # old_value is required
 
 
@@ -131,5 +131,5 @@ def test_read_final_mark_posted_R_F1():
     {"student_id": ""}, {"subject_id": 5}, {"class_id": None}, {"final_mark_id": None},
 ])
 def test_read_final_mark_posted_refuses_malformed(overrides):
-    with pytest.raises(MalformedEvent):
+    with pytest.raises(InvalidPayload):
         events.read_final_mark_posted(final_payload(**overrides))

@@ -13,9 +13,9 @@ from nameko.testing.services import entrypoint_hook
 from sqlalchemy import create_engine, func, select
 
 from kernel.db import new_id
-from kernel.errors import ServiceError
+from kernel.errors import InvalidContext, ServiceError
 from kernel.events import utcnow
-from reports.errors import ClassNotFound, NoCaller, NotAllowed, PeriodNotFound, PeriodNotInClassYear, ValidationError
+from reports.errors import ClassNotFound, NotAllowed, PeriodNotFound, PeriodNotInClassYear, ValidationError
 from reports.store import Mark, Person, tables
 
 
@@ -147,7 +147,7 @@ def test_parents_and_students_are_forbidden_R_A3(container, school, class_5a, ct
     for roles in (("parent",), ("student",)):
         with pytest.raises(NotAllowed):
             call(container, "progress", ctx_for(school.school_id, *roles), c["class_id"], c["q1"]["id"])
-    with pytest.raises(NoCaller):
+    with pytest.raises(InvalidContext):
         call(container, "progress", {"roles": ["admin"]}, c["class_id"], c["q1"]["id"])
 
 

@@ -1,6 +1,6 @@
 """Read-only RPCs for bulk work of other services (the journal's student
 import, R-S2): resolve a list of would-be users against identity's rules
-and its users, without writing anything. Mixed into :class:`identity.service.Service`."""
+and its users, without writing anything."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from identity import domain, store
 from identity.errors import Forbidden, ValidationError, text
+from kernel.context import CallContext
 from kernel.errors import ServiceError
 from kernel.nameko_ext import service_rpc
 
@@ -28,7 +29,7 @@ class BulkRpc:
         refuse (same rules); ``{"status": "taken", "message"}`` for a login
         of another school (nothing about that user is revealed). Admin and
         class teachers (the people who may create students and parents)."""
-        actor = domain.parse_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         if not isinstance(items, list) or len(items) > MAX_RESOLVE:
             raise ValidationError(details={"field": "items", "max": MAX_RESOLVE})
         answers = []
