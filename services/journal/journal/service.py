@@ -21,6 +21,7 @@ from journal.entrypoints.imports import Imports
 from journal.entrypoints.lessons import LessonsAndMarks
 from journal.entrypoints.movements import MovementsAndTimetable
 from journal.entrypoints.people import People
+from journal.entrypoints.reads import Reads
 from journal.entrypoints.structure import Structure
 from kernel import idempotency
 from kernel.db import Database
@@ -46,7 +47,7 @@ class Settings(DependencyProvider):
 
 
 class Service(Structure, People, LessonsAndMarks, Attendance, MovementsAndTimetable, Imports, FinalsAndForecasts,
-              Base):
+              Reads, Base):
     name = SERVICE_NAME
 
     db = Database()
