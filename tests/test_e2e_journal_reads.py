@@ -174,7 +174,8 @@ def test_lessons_of_a_class_and_one_lesson_with_marks_and_attendance(school, doc
     assert [l["id"] for l in lessons] == [m["id"] for m in made]
     first = documented(document, "/classes/{id}/lessons", t.get(path))["items"][0]
     assert first["teacher"] == {"id": school["ids"]["teacher"], "full_name": "Волков Илья Петрович"}
-    assert first["substitute_for"] is None and first["imported"] is False and first["late"] is False
+    assert first["substitute_for"] is None and first["imported"] is False
+    assert (first["late"], first["overdue"]) == (True, False)  # entered 3 days after the lesson (R-J5)
     ranged = t.get(f"/classes/{c8}/lessons?from={(today - dt.timedelta(days=2)).isoformat()}"
                    f"&to={(today - dt.timedelta(days=2)).isoformat()}")
     assert [l["id"] for l in ranged["items"]] == [made[1]["id"]]
