@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from kernel.errors import (
-    BadRequest, Conflict, Forbidden, NotFound, RuleViolation, ServiceError, Unauthenticated,
+    BadRequest, Conflict, Forbidden, InvalidContext, NotFound, RuleViolation, ServiceError,
 )
 
 __all__ = [
@@ -146,11 +146,6 @@ def text(key: str, **values) -> str:
 class ValidationError(BadRequest):
     """Malformed input (400). ``details.field`` names the offending field."""
     code, message = "VALIDATION_ERROR", "Некорректные данные"
-
-
-class InvalidContext(Unauthenticated):
-    """The call context lacks the actor or the school (401)."""
-    code, message = "INVALID_TOKEN", "Не удалось определить пользователя"
 
 
 class NotAllowed(Forbidden):

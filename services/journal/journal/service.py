@@ -1,5 +1,6 @@
-"""The journal's nameko service: its dependencies, its health check and the
-hourly purge of old Idempotency-Key answers. The RPCs and event handlers are
+"""The journal's nameko service: its dependencies (the kernel's service base
+gives the database, outbox, dead letters, metrics and ``health``), its
+settings, identity, and the hourly purge of old Idempotency-Key answers. The RPCs and event handlers are
 the entrypoint groups of :mod:`journal.entrypoints`, one per aggregate; each
 decodes, calls the rules (:mod:`journal.domain`) and the queries
 (:mod:`journal.store`) and encodes. Every write commits its data and its
@@ -24,9 +25,9 @@ from journal.entrypoints.people import People
 from journal.entrypoints.reads import Reads
 from journal.entrypoints.structure import Structure
 from kernel import idempotency
-from kernel.db import Database
 from kernel.events import utcnow
-from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, RpcProxy, service_rpc
+from kernel.nameko import RpcProxy
+from kernel.service_base import service_base
 
 log = logging.getLogger(__name__)
 
@@ -47,21 +48,12 @@ class Settings(DependencyProvider):
 
 
 class Service(Structure, People, LessonsAndMarks, Attendance, MovementsAndTimetable, Imports, FinalsAndForecasts,
-              Reads, Base):
+              Reads, Base, service_base(store.tables)):
     name = SERVICE_NAME
 
-    db = Database()
-    outbox = Outbox(store.tables)
-    dead_letters = DeadLetters(store.tables)
-    metrics = EntrypointMetrics()
     settings = Settings()
     # requests to identity expire with the journal's own wait for them
     identity = RpcProxy("identity", timeout=lambda config: journal_settings.load(config).identity_timeout)
-
-    @service_rpc
-    def health(self):
-        """Liveness of the nameko process."""
-        return {"status": "ok", "service": SERVICE_NAME}
 
     @timer(interval=IDEMPOTENCY_PURGE_SECONDS)
     def purge_idempotency_keys(self):

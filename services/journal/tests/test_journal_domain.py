@@ -6,13 +6,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from kernel.context import CallContext
+
 from journal import domain, errors, settings
 
 D = dt.date
 
 
 def actor(*roles, actor_id="u1", school_id="s1"):
-    return domain.common.Actor(actor_id, school_id, frozenset(roles))
+    return CallContext(actor_id, school_id, frozenset(roles))
 
 
 def year_data(**over):
@@ -26,18 +28,18 @@ def year_data(**over):
 
 # --- context -------------------------------------------------------------------
 
-def test_actor_from_ctx_decodes_roles():
-    a = domain.common.actor_from_ctx({"actor_id": "u", "school_id": "s", "roles": ["teacher"], "correlation_id": "c"})
-    assert a == domain.common.Actor("u", "s", frozenset({"teacher"}), "c")
+def test_call_context_decodes_roles():
+    a = CallContext.from_rpc({"actor_id": "u", "school_id": "s", "roles": ["teacher"], "correlation_id": "c"})
+    assert a == CallContext("u", "s", frozenset({"teacher"}), "c")
     assert a.has("admin", "teacher") and not a.has("admin")
 
 
 @pytest.mark.parametrize("ctx", [None, "x", {}, {"actor_id": "u"}, {"school_id": "s"},
                                  {"actor_id": " ", "school_id": "s"},
                                  {"actor_id": "u", "school_id": "s", "roles": "admin"}])
-def test_actor_from_ctx_refuses_incomplete_context(ctx):
+def test_call_context_refuses_incomplete_context(ctx):
     with pytest.raises(errors.InvalidContext) as exc:
-        domain.common.actor_from_ctx(ctx)
+        CallContext.from_rpc(ctx)
     assert exc.value.kind == "unauthenticated"
 
 

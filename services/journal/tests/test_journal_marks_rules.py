@@ -7,14 +7,15 @@ import datetime as dt
 import pytest
 
 from kernel import access_rules
+from kernel.context import CallContext
+
 from journal import domain, errors
-from journal.domain.common import Actor
 
 D = dt.date
 
 
 def actor(*roles, actor_id="u1"):
-    return Actor(actor_id, "s1", frozenset(roles))
+    return CallContext(actor_id, "s1", frozenset(roles))
 
 
 # --- corrections (R-J7) ---

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from kernel import access_rules, limits
+from kernel.context import CallContext
 
 from journal import errors
 from journal.domain.chain import verify_chain
-from journal.domain.common import Actor, _invalid, ident, is_class_teacher, require_mapping, text
+from journal.domain.common import _invalid, ident, is_class_teacher, require_mapping, text
 from journal.domain.lessons import MAX_REASON
 
 
@@ -56,7 +57,7 @@ def attendance_changes(entries, current: dict) -> list[tuple[str, str, str | Non
     return [(s, status, current.get(s)) for s, status in entries if current.get(s) != status]
 
 
-def check_attendance_correction(actor: Actor, *, class_teacher_id: str | None, lesson_date: dt.date,
+def check_attendance_correction(actor: CallContext, *, class_teacher_id: str | None, lesson_date: dt.date,
                                 today: dt.date, reason: str | None) -> None:
     """Changing an existing attendance entry (R-J2, R-J7): a reason is
     required, and :func:`kernel.access_rules.corrects_attendance` decides

@@ -1,4 +1,4 @@
-"""What every aggregate's rules share: the caller (``Actor`` from the call
+"""What every aggregate's rules share: the caller (``CallContext`` from the call
 context), the primitive validators of request values, the roles, the open
 year and the school's date. Plain values in, plain values (or an error of
 :mod:`journal.errors`) out."""
@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 from typing import Iterable
+
+from kernel.context import CallContext
 
 from journal import errors
 
@@ -22,33 +23,6 @@ ADMINISTRATION = ("admin", "director", "deputy")
 # who reads the school's structure (movement history): staff, not families
 STRUCTURE_READERS = ADMINISTRATION + ("secretary", "class_teacher", "teacher")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who calls, from the gateway's ``ctx`` (docs/contracts.md "The call context")."""
-    actor_id: str
-    school_id: str
-    roles: frozenset
-    correlation_id: str | None = None
-
-    def has(self, *roles: str) -> bool:
-        return any(r in self.roles for r in roles)
-
-
-def actor_from_ctx(ctx) -> Actor:
-    """Decode ``ctx``; a call without an actor or a school is refused (401)."""
-    if not isinstance(ctx, dict):
-        raise errors.InvalidContext(details={"field": "ctx"})
-    actor_id, school_id, roles = ctx.get("actor_id"), ctx.get("school_id"), ctx.get("roles", [])
-    if not isinstance(actor_id, str) or not actor_id.strip():
-        raise errors.InvalidContext(details={"field": "ctx.actor_id"})
-    if not isinstance(school_id, str) or not school_id.strip():
-        raise errors.InvalidContext(details={"field": "ctx.school_id"})
-    if not isinstance(roles, (list, tuple)) or not all(isinstance(r, str) for r in roles):
-        raise errors.InvalidContext(details={"field": "ctx.roles"})
-    cid = ctx.get("correlation_id")
-    return Actor(actor_id, school_id, frozenset(roles), cid if isinstance(cid, str) else None)
 
 
 def _invalid(field: str, message: str) -> errors.ValidationError:
@@ -120,7 +94,7 @@ def integer(value, field: str, *, low: int, high: int, default: int | None = Non
     return value
 
 
-def require_roles(actor: Actor, *roles: str) -> None:
+def require_roles(actor: CallContext, *roles: str) -> None:
     """Administrative writes: one of ``roles`` (403 FORBIDDEN)."""
     if not actor.has(*roles):
         raise errors.NotAllowed(details={"required": list(roles)})
@@ -135,7 +109,7 @@ def require_role(roles: Iterable[str], allowed: Iterable[str], *, field: str) ->
             details={"field": field, "required": sorted(allowed)})
 
 
-def is_class_teacher(actor: Actor, class_teacher_id: str | None) -> bool:
+def is_class_teacher(actor: CallContext, class_teacher_id: str | None) -> bool:
     """The actor is the class teacher of the class whose ``class_teacher_id`` this is."""
     return class_teacher_id is not None and class_teacher_id == actor.actor_id
 

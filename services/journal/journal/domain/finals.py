@@ -4,17 +4,19 @@ warnings, the 2-day deadline, the subject's emphasis on written works
 the marks, the hours, the dates and "today"."""
 from __future__ import annotations
 
-import statistics
-from decimal import ROUND_HALF_UP, Decimal
 import datetime as dt
 import re
+import statistics
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Iterable, Sequence
 
 from sqlalchemy.orm import Session
 
+from kernel.context import CallContext
+
 from journal import errors, store
-from journal.domain.common import Actor, _invalid, ident, require_mapping
+from journal.domain.common import _invalid, ident, require_mapping
 from journal.domain.lessons import MAX_MARK, mark_value
 
 
@@ -188,7 +190,7 @@ def group_marks(rows: Iterable[tuple[str, int, int, str]]) -> dict[str, list[tup
     return out
 
 
-def period_for(s: Session, actor: Actor, period_id: str | None, today: dt.date, year_id: str | None = None):
+def period_for(s: Session, actor: CallContext, period_id: str | None, today: dt.date, year_id: str | None = None):
     """The named period (or year), or the period of ``year_id`` (else of
     the school) containing today."""
     if period_id:

@@ -23,15 +23,16 @@ Pure: no database, no broker.
 from __future__ import annotations
 
 import csv
-import io
 import datetime as dt
+import io
 import re
 from dataclasses import dataclass
 
+from kernel.context import CallContext
 from kernel.errors import ServiceError
 
 from journal import errors
-from journal.domain.common import Actor, _invalid, ident, parse_date, require_mapping
+from journal.domain.common import _invalid, ident, parse_date, require_mapping
 from journal.domain.lessons import LessonSpec, entry_flags, require_journal_access, validate_lesson
 
 
@@ -351,7 +352,7 @@ def require_teacher(teacher_id: str, roles, *, class_teacher_id: str | None, ass
     """The teacher named keeps this journal (R-A3, R-S5), as if they entered
     it themselves (:func:`journal.domain.lessons.require_journal_access`): ``roles``
     are theirs; ``replaced_subgroups`` when the lesson names ``substitute_for``."""
-    teacher = Actor(teacher_id, "-", frozenset(roles or ()))
+    teacher = CallContext(teacher_id, "-", frozenset(roles or ()))
     try:
         require_journal_access(teacher, class_teacher_id=class_teacher_id, subgroup_id=subgroup_id,
                                assigned_subgroups=assigned_subgroups, replaced_subgroups=replaced_subgroups)

@@ -11,12 +11,13 @@ from typing import Iterable, Sequence
 from sqlalchemy.orm import Session
 
 from kernel import access_rules, limits
+from kernel.context import CallContext
 from kernel.idempotency import IdempotentCall
 
 from journal import errors, store
 from journal.domain.chain import state_problems, verify_chain
 from journal.domain.common import (
-    ADMINISTRATION, Actor, _invalid, check_year_open, ident, integer, is_class_teacher, parse_date,
+    ADMINISTRATION, _invalid, check_year_open, ident, integer, is_class_teacher, parse_date,
     require_mapping, text,
 )
 
@@ -33,7 +34,7 @@ MAX_MARKS_PER_REQUEST = limits.MARKS_PER_REQUEST
 _EXEMPT_RE = re.compile(r"^осв(?:\.|обожд[а-яё]*\.?)?(?=$|[\s.,;:!?()])")
 
 
-def require_journal_access(actor: Actor, *, class_teacher_id: str | None, assigned_subgroups: Iterable[str | None],
+def require_journal_access(actor: CallContext, *, class_teacher_id: str | None, assigned_subgroups: Iterable[str | None],
                            subgroup_id: str | None, lesson_teacher_id: str | None = None,
                            replaced_subgroups: Iterable[str | None] | None = None) -> None:
     """Lessons, marks, attendance (R-A3, R-S5, R-J6): the rule is
@@ -249,7 +250,7 @@ def validate_correction(data, *, allow_mark_1: bool) -> Correction:
     return Correction(value, kind, weight, comment, comment_given, reason)
 
 
-def require_may_change_mark(actor: Actor, *, assigned_subgroups, subgroup_id: str | None,
+def require_may_change_mark(actor: CallContext, *, assigned_subgroups, subgroup_id: str | None,
                             lesson_teacher_id: str | None, lesson_substitute_for: str | None) -> None:
     """R-J7, :func:`kernel.access_rules.corrects_mark` (the rule identity's
     central decision applies too): the admin, the director, the deputy; a
@@ -283,12 +284,12 @@ def corrected_state(current: dict, change: Correction) -> dict:
 STAFF_EXCLUDED = frozenset({"student", "parent"})
 
 
-def is_staff(actor: Actor) -> bool:
+def is_staff(actor: CallContext) -> bool:
     """Anyone of the school who is not only a student or a parent."""
     return bool(actor.roles - STAFF_EXCLUDED)
 
 
-def require_staff(actor: Actor) -> None:
+def require_staff(actor: CallContext) -> None:
     if not is_staff(actor):
         raise errors.NotAllowed()
 
@@ -301,7 +302,7 @@ def verify_mark(current: dict, versions: Sequence[tuple[dict, str, str]]) -> lis
     return problems
 
 
-def writable_lesson(s: Session, actor: Actor, lesson_id: str, key: IdempotentCall):
+def writable_lesson(s: Session, actor: CallContext, lesson_id: str, key: IdempotentCall):
     """The lesson the actor may write to (R-A3, R-J6) in a year still open,
     with what its checks need, read in one statement together with the row
     of the call's Idempotency-Key (:func:`journal.store.lessons.lesson_write_context`).

@@ -8,11 +8,12 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from kernel import access_rules
+from kernel import access_rules, payloads
+from kernel.context import CallContext
 
 from journal import errors, store
 from journal.domain.common import (
-    Actor, MAX_GRADE, MIN_GRADE, _invalid, hours_value, ident, integer, is_class_teacher, parse_date,
+    MAX_GRADE, MIN_GRADE, _invalid, hours_value, ident, integer, is_class_teacher, parse_date,
     require_mapping, text,
 )
 
@@ -171,7 +172,7 @@ def validate_assignment(data) -> AssignmentSpec:
     )
 
 
-def may_enrol(actor: Actor, class_teacher_id: str | None) -> bool:
+def may_enrol(actor: CallContext, class_teacher_id: str | None) -> bool:
     """Admin or the class's own class teacher (R-S2):
     :func:`kernel.access_rules.enrols`."""
     return access_rules.enrols(actor.roles, class_teacher=is_class_teacher(actor, class_teacher_id)) is None
@@ -189,29 +190,17 @@ class PersonFacts:
 
 
 def person_from_event(env: dict) -> PersonFacts | None:
-    """Decode identity's ``user_created`` / ``roles_changed``. None for a
-    user outside any school (nothing to keep); ValueError when malformed
-    (the handler dead-letters it)."""
-    school_id = env.get("school_id")
-    if not school_id:
+    """Decode identity's ``user_created`` / ``roles_changed`` with the
+    kernel's payload readers. None for a user outside any school (nothing to
+    keep); :class:`kernel.payloads.InvalidPayload` (a ValueError) when
+    malformed (the handler dead-letters it)."""
+    if not env.get("school_id"):
         return None
-    payload = env["payload"]
-    user_id = payload.get("user_id")
-    if not isinstance(user_id, str) or not user_id:
-        raise ValueError("payload.user_id is missing")
-    try:
-        at = dt.datetime.fromisoformat(env["occurred_at"])
-    except (TypeError, ValueError):
-        raise ValueError("occurred_at is not an ISO-8601 time") from None
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=dt.timezone.utc)
-    roles = payload.get("roles")
-    if roles is not None and (not isinstance(roles, list) or not all(isinstance(r, str) for r in roles)):
-        raise ValueError("payload.roles is not a list of strings")
-    full_name = payload.get("full_name") if env.get("type") == "user_created" else None
-    if full_name is not None and not isinstance(full_name, str):
-        raise ValueError("payload.full_name is not a string")
-    return PersonFacts(user_id, school_id, at, full_name, tuple(roles) if roles is not None else None)
+    data = payloads.payload(env)
+    roles = payloads.roles(data) if data.get("roles") is not None else None
+    full_name = payloads.text(data, "full_name", required=False) if env.get("type") == "user_created" else None
+    return PersonFacts(payloads.text(data, "user_id"), payloads.school_id(env), payloads.occurred_at(env),
+                       full_name, roles)
 
 
 MAX_SUBGROUP_STUDENTS = 60

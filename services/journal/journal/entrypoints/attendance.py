@@ -1,9 +1,10 @@
 """Attendance of a lesson (R-J2) and its corrections."""
 from __future__ import annotations
 
+from kernel.context import CallContext
 from kernel.events import utcnow
 from kernel.idempotency import idempotent
-from kernel.nameko_ext import service_rpc
+from kernel.nameko import service_rpc
 
 from journal import domain, events, store
 from journal.entrypoints.base import KEYS
@@ -20,7 +21,7 @@ class Attendance:
         version with who, when, old, new and the reason; the lesson's teacher
         corrects within 3 days, the class teacher within the current and the
         previous week, the admin always. Unchanged entries are left alone."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         lesson_id = domain.common.ident(lesson_id, "lesson_id")
         given = domain.attendance.validate_attendance(data)
         config = self.settings

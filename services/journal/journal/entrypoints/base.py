@@ -9,18 +9,19 @@ import eventlet
 from nameko.exceptions import RemoteError, UnknownService
 from sqlalchemy.exc import IntegrityError
 
+from kernel.context import CallContext
 from kernel.errors import ServiceError
 from kernel.events import utcnow
 from kernel.idempotency import IdempotentCall
 
-from journal import domain, errors, store
+from journal import errors, store
 
 log = logging.getLogger("journal.service")
 
 
 def key_owner(ctx) -> tuple[str, str]:
     """Whose Idempotency-Key a call uses: its school and actor."""
-    actor = domain.common.actor_from_ctx(ctx)
+    actor = CallContext.from_rpc(ctx)
     return actor.school_id, actor.actor_id
 
 

@@ -3,9 +3,10 @@ and the students at risk (R-F4)."""
 from __future__ import annotations
 
 from kernel import access_rules
+from kernel.context import CallContext
 from kernel.events import utcnow
 from kernel.idempotency import idempotent
-from kernel.nameko_ext import service_rpc
+from kernel.nameko import service_rpc
 
 from journal import domain, errors, events, store
 from journal.entrypoints.base import KEYS
@@ -20,7 +21,7 @@ class FinalsAndForecasts:
         """A final mark for a period or the year (R-F1) with its evidence and
         warnings (R-F2), late after the 2-day deadline (R-F3). Posting again
         supersedes the previous final mark (kept)."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         config = self.settings
         spec = domain.finals.validate_final(data, allow_mark_1=config.allow_mark_1)
         with self._write(key) as s:
@@ -74,7 +75,7 @@ class FinalsAndForecasts:
         """R-F4: per subject, the final mark the current marks point to and
         how sure that is. Who may read is decided by the gateway (the same
         as the diary: the student, their parents, staff)."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         student_id = domain.common.ident(student_id, "student_id")
         config = self.settings
         today = domain.common.school_today(utcnow(), config.timezone)
@@ -103,7 +104,7 @@ class FinalsAndForecasts:
         """R-F4: the class's students whose forecast in a subject is 2, who
         have too few marks to be graded, or who lack the written works of an
         emphasised subject (R-F2); staff of the school."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         domain.lessons.require_staff(actor)
         class_id = domain.common.ident(class_id, "class_id")
         config = self.settings

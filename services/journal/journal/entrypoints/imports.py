@@ -7,9 +7,10 @@ import base64
 import binascii
 
 from kernel.errors import ServiceError
+from kernel.context import CallContext
 from kernel.events import utcnow
 from kernel.idempotency import idempotent
-from kernel.nameko_ext import service_rpc
+from kernel.nameko import service_rpc
 
 from journal import domain, errors, events, store
 from journal.entrypoints.base import KEYS
@@ -36,7 +37,7 @@ class Imports:
         again completes the work (every step is idempotent by login). The
         initial passwords of accounts created by a failed run are not shown
         again: those accounts need a password reset."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         upload = domain.common.require_mapping(upload, "upload")
         class_id = domain.common.ident(upload.get("class_id"), "class_id")
         order_no = domain.common.text(upload.get("order_no"), "order_no", max_len=64)
@@ -139,7 +140,7 @@ class Imports:
         all or nothing; each lesson is marked ``imported`` with the paper
         entry's day ``recorded_on``, which decides late and overdue (R-J5).
         See :mod:`journal.domain.imports`."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         domain.common.require_roles(actor, domain.common.ADMIN)
         items = domain.imports.validate_import(data)
         config = self.settings

@@ -3,9 +3,10 @@ correction and removal with their version chain (R-J7), a mark's history
 and the tamper check."""
 from __future__ import annotations
 
+from kernel.context import CallContext
 from kernel.events import utcnow
 from kernel.idempotency import idempotent
-from kernel.nameko_ext import service_rpc
+from kernel.nameko import service_rpc
 
 from journal import domain, errors, events, store
 from journal import verify as tamper
@@ -20,7 +21,7 @@ class LessonsAndMarks:
     def record_lesson(self, ctx, data, key):
         """Record a lesson (R-J1); flags late and overdue entries (R-J5).
         With ``idempotency_key`` a retry returns the first result."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         spec = domain.lessons.validate_lesson(data, actor_id=actor.actor_id)
         config = self.settings
         with self._write(key) as s:
@@ -61,7 +62,7 @@ class LessonsAndMarks:
         """Post marks for a lesson, all or nothing (R-J3, R-J4, R-J9); each
         mark starts its version chain (R-J7). With ``idempotency_key`` a
         retry (a double click) returns the first result and posts nothing."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         lesson_id = domain.common.ident(lesson_id, "lesson_id")
         config = self.settings
         specs = domain.lessons.validate_marks(marks, allow_mark_1=config.allow_mark_1)
@@ -125,7 +126,7 @@ class LessonsAndMarks:
     def _change_mark(self, ctx, mark_id, check, apply, event, key):
         """Lock the mark, check who and what, apply the change, append the
         next version of its chain and publish ``event``; one transaction."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         mark_id = domain.common.ident(mark_id, "mark_id")
         with self._write(key) as s:
             found = store.lessons.mark_for_update(s, school_id=actor.school_id, mark_id=mark_id)
@@ -165,7 +166,7 @@ class LessonsAndMarks:
     def mark_history(self, ctx, mark_id):
         """Every version of a mark, oldest first, and whether its chain
         verifies (R-J7); staff of the school."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         domain.lessons.require_staff(actor)
         mark_id = domain.common.ident(mark_id, "mark_id")
         with self.db.transaction() as s:
@@ -182,7 +183,7 @@ class LessonsAndMarks:
     def verify_journal(self, ctx):
         """Check every mark's and attendance entry's hash chain and current
         row of the school (tamper evidence, R-J7); admin, deputy, director."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         domain.common.require_roles(actor, domain.common.ADMIN, domain.common.DEPUTY, "director")
         with self.db.transaction() as s:
             return tamper.check(s, school_id=actor.school_id, with_school=False)

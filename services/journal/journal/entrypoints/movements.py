@@ -4,8 +4,9 @@ movement history, the year close with promotion (R-S4), the timetable
 from __future__ import annotations
 
 from kernel import access_rules
+from kernel.context import CallContext
 from kernel.events import utcnow
-from kernel.nameko_ext import service_rpc
+from kernel.nameko import service_rpc
 
 from journal import domain, errors, events, store
 
@@ -17,7 +18,7 @@ class MovementsAndTimetable:
     def transfer_student(self, ctx, student_id, data):
         """Move a student to another class of the same year by order (R-S3);
         the old stay is closed, a new one opened: history is kept. Admin."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         domain.common.require_roles(actor, domain.common.ADMIN)
         student_id = domain.common.ident(student_id, "student_id")
         spec = domain.movements.validate_transfer(data)
@@ -52,7 +53,7 @@ class MovementsAndTimetable:
     def record_departure(self, ctx, student_id, data):
         """A student leaves the school by order (R-S3): the open stay is
         closed with the order, nothing is deleted. Admin."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         domain.common.require_roles(actor, domain.common.ADMIN)
         student_id = domain.common.ident(student_id, "student_id")
         spec = domain.movements.validate_departure(data)
@@ -89,7 +90,7 @@ class MovementsAndTimetable:
     def list_movements(self, ctx, student_id):
         """A student's admissions, transfers and departures, oldest first
         (R-S3 history); staff of the school."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         domain.common.require_roles(actor, *domain.common.STRUCTURE_READERS)
         student_id = domain.common.ident(student_id, "student_id")
         with self.db.transaction() as s:
@@ -109,7 +110,7 @@ class MovementsAndTimetable:
         back repeat the grade. Before the year's last day (the school's
         date) only with ``early: true`` (422 YEAR_NOT_ENDED otherwise). One
         transaction; the answer is the summary."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         domain.common.require_roles(actor, domain.common.ADMIN)
         year_id = domain.common.ident(year_id, "year_id")
         spec = domain.movements.validate_close(data)
@@ -149,7 +150,7 @@ class MovementsAndTimetable:
         """Replace a class's week in a period (R-S6); the scheduler, admin.
         A teacher or a room in two places at once is refused (409
         TIMETABLE_CONFLICT with every clash in ``details.conflicts``)."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         domain.common.require_roles(actor, domain.common.ADMIN, domain.common.SCHEDULER)
         class_id = domain.common.ident(class_id, "class_id")
         spec = domain.movements.validate_timetable(data)
@@ -187,7 +188,7 @@ class MovementsAndTimetable:
         """A class's week in a period (R-S6): staff of the school; a student
         their own class's, a parent their child's (R-A3; identity knows the
         children: its access decision is asked)."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         staff = actor.has(*domain.common.STRUCTURE_READERS, domain.common.SCHEDULER)
         family = not staff and actor.has("student", "parent")
         if not family:
@@ -217,7 +218,7 @@ class MovementsAndTimetable:
         """A calendar-thematic plan (КТП, R-J8) of a class, subject and
         period; the teacher assigned there, the deputy or admin. One plan
         per class, subject and period (409 otherwise)."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         spec = domain.movements.validate_plan(data)
         with self._write() as s:
             found = store.structure.class_with_year(s, school_id=actor.school_id, class_id=spec.class_id)
@@ -246,7 +247,7 @@ class MovementsAndTimetable:
         vs hours planned, and whether the class is behind today. The
         administration sees all; a class teacher their class; a teacher
         their own plans."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         period_id = domain.common.ident(period_id, "period_id")
         class_id = domain.common.ident(class_id, "class_id", required=False)
         teacher_id = domain.common.ident(teacher_id, "teacher_id", required=False)

@@ -2,7 +2,7 @@
 keep the names and roles an RPC may reference."""
 from __future__ import annotations
 
-from kernel.nameko_ext import handles, on_event
+from kernel.nameko import handles, on_event
 
 from journal import domain, events, store
 

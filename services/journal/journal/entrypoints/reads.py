@@ -8,7 +8,7 @@ the caller may not see (or another school's) is NOT_FOUND."""
 from __future__ import annotations
 
 from kernel.events import utcnow
-from kernel.nameko_ext import service_rpc
+from kernel.nameko import service_rpc
 
 from journal import domain, errors, store
 from journal.domain import reads as rules

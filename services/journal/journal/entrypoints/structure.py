@@ -4,7 +4,8 @@ subgroups (R-S5)."""
 from __future__ import annotations
 
 from kernel import access_rules
-from kernel.nameko_ext import service_rpc
+from kernel.context import CallContext
+from kernel.nameko import service_rpc
 
 from journal import domain, errors, events, store
 
@@ -15,7 +16,7 @@ class Structure:
     @service_rpc
     def open_year(self, ctx, data):
         """Open a school year with its periods (R-S1); admin."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         domain.common.require_roles(actor, domain.common.ADMIN)
         spec = domain.structure.validate_year(data)
         with self._write() as s:
@@ -31,7 +32,7 @@ class Structure:
     def create_subject(self, ctx, data):
         """Add a subject, unique by name within the school; admin. ``emphasis``
         (R-F2) defaults from the name (:func:`journal.domain.finals.default_emphasis`)."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         domain.common.require_roles(actor, domain.common.ADMIN)
         name = domain.structure.validate_subject(data)
         emphasis = domain.finals.validate_emphasis(data)
@@ -47,7 +48,7 @@ class Structure:
         """Change a subject's R-F2 ``emphasis`` (its final marks need written,
         lab or practical works); admin. Setting the value it already has
         changes nothing and publishes nothing."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         domain.common.require_roles(actor, domain.common.ADMIN)
         subject_id = domain.common.ident(subject_id, "subject_id")
         emphasis = domain.finals.validate_emphasis(data, required=True)
@@ -64,7 +65,7 @@ class Structure:
     @service_rpc
     def create_class(self, ctx, data):
         """Add a class ("5А") to an open year with its class teacher; admin."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         domain.common.require_roles(actor, domain.common.ADMIN)
         spec = domain.structure.validate_class(data)
         teacher = self._person(actor, ctx, spec.class_teacher_id, "class_teacher_id")
@@ -87,7 +88,7 @@ class Structure:
     def enroll_student(self, ctx, class_id, data):
         """Admit a student to a class by order (R-S2, R-S3); admin or the
         class's class teacher."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         class_id = domain.common.ident(class_id, "class_id")
         spec = domain.structure.validate_enrolment(data)
         with self.db.transaction() as s:
@@ -114,7 +115,7 @@ class Structure:
     @service_rpc
     def assign_teacher(self, ctx, data):
         """Assign a teacher to a class and subject (optionally a subgroup); admin, deputy."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         domain.common.require_roles(actor, domain.common.ADMIN, domain.common.DEPUTY)
         spec = domain.structure.validate_assignment(data)
         with self.db.transaction() as s:
@@ -143,7 +144,7 @@ class Structure:
     def create_subgroup(self, ctx, class_id, data):
         """Split a class for a subject (R-S5); deputy, the class's class
         teacher, admin. A student is in at most one subgroup per subject."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         class_id = domain.common.ident(class_id, "class_id")
         spec = domain.structure.validate_subgroup(data)
         with self._write() as s:

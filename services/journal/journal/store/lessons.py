@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from kernel.bulk import insert_rows
+from kernel.db import new_id
 from kernel.idempotency import IdempotentCall
-from kernel.db import insert_rows, new_id
 from journal.domain.chain import GENESIS_HASH, chain_hash, version_content
 from journal.store.models import (
     Assignment, Enrolment, Lesson, Mark, MarkVersion, SchoolClass, Subject, Year, idempotency_keys,
@@ -140,7 +141,7 @@ def insert_marks(session: Session, marks: list[PostedMark], *, also=()) -> None:
     """Insert ``marks`` and the version 1 of each, the first link of its
     hash chain, and then the ``(table, rows)`` of ``also`` (the outbox row,
     the Idempotency-Key): on PostgreSQL one round trip whatever the number
-    of marks (kernel.db.insert_rows), no ORM unit of work."""
+    of marks (kernel.bulk.insert_rows), no ORM unit of work."""
     if not marks:
         return
     versions = []
