@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime as dt
 
 from kernel import paging
+from kernel.context import CallContext
 
 from journal import errors
-from journal.domain.common import ADMINISTRATION, Actor, TEACHING_ROLES, ident, parse_date
+from journal.domain.common import ADMINISTRATION, TEACHING_ROLES, ident, parse_date
 from journal.domain.lessons import is_staff
 
 # attendance history (R-J7): the administration only
@@ -49,24 +50,24 @@ def optional_id(query: dict, field: str) -> str | None:
     return ident(query.get(field), field, required=False)
 
 
-def require_staff(actor: Actor) -> None:
+def require_staff(actor: CallContext) -> None:
     if not is_staff(actor):
         raise errors.NotAllowed()
 
 
-def sees_class(actor: Actor, *, class_teacher_id: str | None, teaches: bool) -> bool:
+def sees_class(actor: CallContext, *, class_teacher_id: str | None, teaches: bool) -> bool:
     """A class's students and lessons: the administration, its class
     teacher, a teacher assigned to it (the class journal's rule)."""
     return actor.has(*ADMINISTRATION) or class_teacher_id == actor.actor_id or teaches
 
 
-def sees_families(actor: Actor, *, class_teacher_id: str | None) -> bool:
+def sees_families(actor: CallContext, *, class_teacher_id: str | None) -> bool:
     """Parents and their consent in a class list: the class teacher and the
     administration (R-A2, R-A4)."""
     return actor.has(*ADMINISTRATION) or class_teacher_id == actor.actor_id
 
 
-def may_list_own_classes(actor: Actor) -> bool:
+def may_list_own_classes(actor: CallContext) -> bool:
     return actor.has(*TEACHING_ROLES, *ADMINISTRATION)
 
 

@@ -7,6 +7,7 @@ decision was asked by the gateway; the journal checks again, and whatever
 the caller may not see (or another school's) is NOT_FOUND."""
 from __future__ import annotations
 
+from kernel.context import CallContext
 from kernel.events import utcnow
 from kernel.nameko import service_rpc
 
@@ -24,7 +25,7 @@ class Reads:
     def list_years(self, ctx, query=None):
         """The school's years with their periods and whether closed (R-S1,
         R-S4), newest first; staff."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         rules.require_staff(actor)
         query = rules.query_of(query)
         with self.db.transaction() as s:
@@ -35,7 +36,7 @@ class Reads:
     @service_rpc
     def list_subjects(self, ctx, query=None):
         """The school's subjects by name, with their R-F2 emphasis; staff."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         rules.require_staff(actor)
         query = rules.query_of(query)
         with self.db.transaction() as s:
@@ -47,7 +48,7 @@ class Reads:
     def list_classes(self, ctx, query=None):
         """The school's classes (of one year with ``year_id``) by grade and
         letter, with the class teacher and today's size; staff."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         rules.require_staff(actor)
         query = rules.query_of(query)
         year_id = rules.optional_id(query, "year_id")
@@ -66,7 +67,7 @@ class Reads:
         the administration, the class teacher, its teachers. ``families``
         says whether the caller may see their parents (the class teacher and
         the administration): the gateway then asks identity for them."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         class_id = domain.common.ident(class_id, "class_id")
         query = rules.query_of(query)
         with self.db.transaction() as s:
@@ -86,7 +87,7 @@ class Reads:
         """The caller's classes of open years: per class, subject and
         subgroup, whether from an assignment, a substitution (R-J6) or the
         timetable (R-S6); teachers (and the administration who teach)."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         if not rules.may_list_own_classes(actor):
             raise errors.NotAllowed()
         query = rules.query_of(query)
@@ -99,7 +100,7 @@ class Reads:
         """The class's lessons (of one subject with ``subject_id``, between
         ``from`` and ``to``) by date and entry, with who gave each, whom they
         replaced (R-J6), late/overdue and imported; who sees the class."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         class_id = domain.common.ident(class_id, "class_id")
         query = rules.query_of(query)
         subject_id = rules.optional_id(query, "subject_id")
@@ -116,7 +117,7 @@ class Reads:
     def get_lesson(self, ctx, lesson_id):
         """One lesson with its marks (not removed) and attendance; who sees
         its class, and whoever gave it."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         lesson_id = domain.common.ident(lesson_id, "lesson_id")
         not_found = errors.NotFound(errors.text("lesson_not_found"), details={"field": "lesson_id"})
         with self.db.transaction() as s:
@@ -148,7 +149,7 @@ class Reads:
         """Every version of the student's attendance (R-J7) on lessons from
         ``from`` to ``to``: who set it, when, the old and new status, the
         reason; by lesson date, lesson and version; the administration."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         if not actor.has(*rules.HISTORY_READERS):
             raise errors.NotAllowed()
         student_id = domain.common.ident(student_id, "student_id")
@@ -166,7 +167,7 @@ class Reads:
         year of their class today, else of their latest class) by period
         and subject (R-F1). Who may read is decided by the gateway, as for
         the diary."""
-        actor = domain.common.actor_from_ctx(ctx)
+        actor = CallContext.from_rpc(ctx)
         student_id = domain.common.ident(student_id, "student_id")
         query = rules.query_of(query)
         year_id = rules.optional_id(query, "year_id")
