@@ -22,3 +22,8 @@ LESSON_TOPIC = 1000
 LESSON_TYPE = 100
 LESSON_WORK_TYPE = 100
 LESSON_HOMEWORK = 5000
+
+# Every list read (GET /years, /classes, /classes/{id}/lessons...): ?limit=&cursor= (kernel.paging)
+LIST_LIMIT = 50                  # items of a page when ``limit`` is not given
+LIST_LIMIT_MAX = 200             # the most ``limit`` may ask for
+LIST_CURSOR = 500                # characters of an opaque cursor

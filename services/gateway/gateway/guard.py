@@ -154,6 +154,17 @@ ROUTES = {
     "GET /classes/{id}/journal": on("class.journal.read", "class", path(), JOURNAL_READERS,
                                     subject_id=query("subject_id")),
     "GET /classes/{id}/at-risk": on("report.read", "class", path(), JOURNAL_READERS),
+    # the reads (gateway.api_journal_reads): who sees the class journal sees its students and lessons
+    "GET /years": Route(STAFF),
+    "GET /subjects": Route(STAFF),
+    "GET /classes": Route(STAFF),
+    "GET /classes/{id}/students": on("class.journal.read", "class", path(), JOURNAL_READERS),
+    "GET /me/classes": Route(JOURNAL_READERS),
+    "GET /classes/{id}/lessons": on("class.journal.read", "class", path(), JOURNAL_READERS,
+                                    subject_id=query("subject_id")),
+    "GET /lessons/{id}": on("lesson.read", "lesson", path(), JOURNAL_READERS),
+    "GET /students/{id}/attendance-history": on("attendance.history", "student", path(), ADMINISTRATION),
+    "GET /students/{id}/final-marks": on("diary.read", "student", path()),  # who sees the diary sees its finals
     "GET /reports/{kind}": on("report.read", "class", query("class_id"), JOURNAL_READERS),
     # messaging: a letter stays within the writer's school; who writes to whom is messaging's rule
     "POST /messages": on("message.send", "user", body("to")),

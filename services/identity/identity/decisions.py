@@ -172,6 +172,14 @@ def _reads_journal(subject: Subject, facts: Facts, context: dict):
     return _not_found("not_related")
 
 
+def _reads_lesson(subject: Subject, facts: Facts, context: dict):
+    """One lesson with its marks and attendance: who reads its class's
+    journal (any subject), and whoever gave the lesson (R-J6)."""
+    if facts.lesson_teacher_id is not None and facts.lesson_teacher_id == subject.user_id:
+        return None
+    return _reads_journal(subject, facts, {})
+
+
 def _reads_timetable(subject: Subject, facts: Facts, context: dict):
     """R-A3: staff see every class's timetable; a student their own class's,
     a parent their children's."""
@@ -220,6 +228,8 @@ POLICY = {
     "timetable.write": Rule("class", frozenset((ADMIN, "scheduler")), True),
     "class.journal.read": Rule("class", JOURNAL_READERS, False, outsider="not_found", relation=_reads_journal),
     "student.movements": Rule("student", JOURNAL_READERS | {"secretary"}, True),
+    "lesson.read": Rule("lesson", JOURNAL_READERS, False, outsider="not_found", relation=_reads_lesson),
+    "attendance.history": Rule("student", ADMINISTRATION, True),  # R-J7
     "student.move": Rule("student", frozenset((ADMIN,)), True),
     "year.close": Rule("year", frozenset((ADMIN,)), True),
     # the journal itself

@@ -130,6 +130,11 @@ MESSAGES = {
     "final_warning.FAR_FROM_AVERAGE": "Итоговая отметка отличается от средневзвешенной ({weighted_average}) "
                                       "на 1 и более",
     "final_warning.LATE": "Итоговая отметка выставлена позже 2 дней после окончания периода",
+    # the list reads (journal.domain.reads)
+    "page_limit": "Параметр limit должен быть целым числом от 1 до {max}",
+    "page_cursor": "Некорректный курсор страницы; начните список сначала",
+    "range_reversed": "Дата «to» раньше даты «from»",
+    "no_year_of_student": "Ученик не учится ни в одном классе; укажите year_id",
 }
 
 

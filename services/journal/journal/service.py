@@ -22,6 +22,7 @@ from journal.entrypoints.imports import Imports
 from journal.entrypoints.lessons import LessonsAndMarks
 from journal.entrypoints.movements import MovementsAndTimetable
 from journal.entrypoints.people import People
+from journal.entrypoints.reads import Reads
 from journal.entrypoints.structure import Structure
 from kernel import idempotency
 from kernel.events import utcnow
@@ -47,7 +48,7 @@ class Settings(DependencyProvider):
 
 
 class Service(Structure, People, LessonsAndMarks, Attendance, MovementsAndTimetable, Imports, FinalsAndForecasts,
-              Base, service_base(store.tables)):
+              Reads, Base, service_base(store.tables)):
     name = SERVICE_NAME
 
     settings = Settings()

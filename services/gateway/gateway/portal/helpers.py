@@ -14,6 +14,7 @@ from gateway.portal import bp, core
 from gateway.portal.texts import ATTENDANCE, MARK_KINDS, MONTHS, PERIOD_KINDS, ROLE_NAMES, WEEKDAYS
 
 FAMILY_ROLES = ("parent", "student")
+TEACHING_ROLES = ("teacher", "class_teacher")
 
 
 def profile() -> dict:
@@ -30,9 +31,16 @@ def is_family() -> bool:
     return p is not None and p.has(*FAMILY_ROLES)
 
 
+def is_teacher() -> bool:
+    p = g.get("principal")
+    return p is not None and p.has(*TEACHING_ROLES)
+
+
 def nav() -> list[tuple[str, str]]:
     """(endpoint, label) of the menu for the signed-in user."""
     items = []
+    if is_teacher():
+        items.append(("portal.teaching", "Мои классы"))
     if is_family():
         items += [("portal.diary", "Дневник"), ("portal.results", "Итоги"), ("portal.timetable", "Расписание")]
     items += [("portal.notifications", "Уведомления"), ("portal.mail", "Почта"), ("portal.news", "Новости"),

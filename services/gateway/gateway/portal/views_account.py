@@ -11,7 +11,7 @@ from ejournal.identity.v1 import identity_pb2
 from gateway import convert, errors
 from gateway.context import call_ctx, current_clients
 from gateway.portal import bp, core
-from gateway.portal.helpers import is_family, profile
+from gateway.portal.helpers import is_family, is_teacher, profile
 from gateway.portal.texts import EMAIL_MODES, T
 from gateway.validation import problems
 
@@ -24,7 +24,8 @@ def home():
     if not sess.signed_in():
         return login()
     core.sign_in_required()
-    return redirect(url_for("portal.diary" if is_family() else "portal.notifications"), 303)
+    return redirect(url_for("portal.diary" if is_family() else "portal.teaching" if is_teacher()
+                           else "portal.notifications"), 303)
 
 
 def _login_form(message=None, status=200, login_value=""):

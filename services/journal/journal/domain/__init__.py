@@ -9,5 +9,6 @@ take the session as their first argument and read through
 Requirement ids (REQUIREMENTS.md) are cited where a rule comes from.
 """
 from journal.domain import attendance, chain, common, finals, imports, lessons, movements, structure
+from journal.domain import reads
 
-__all__ = ["attendance", "chain", "common", "finals", "imports", "lessons", "movements", "structure"]
+__all__ = ["attendance", "chain", "common", "finals", "imports", "lessons", "movements", "reads", "structure"]

@@ -11,11 +11,11 @@ from journal.store.models import (
     Person, Plan, PlanTopic, SchoolClass, Subgroup, SubgroupMember, Subject, TimetableSlot, Year, YearClosure,
     idempotency_keys, tables,
 )
-from journal.store import attendance, finals, imports, lessons, movements, reads, structure
+from journal.store import attendance, finals, imports, lessons, listing, movements, reads, structure
 
 __all__ = [
     "Assignment", "AttendanceEntry", "AttendanceVersion", "Base", "Enrolment", "FinalMark", "Lesson", "Mark",
     "MarkVersion", "Period", "Person", "Plan", "PlanTopic", "SchoolClass", "Subgroup", "SubgroupMember", "Subject",
     "TimetableSlot", "Year", "YearClosure", "idempotency_keys", "tables",
-    "attendance", "finals", "imports", "lessons", "movements", "reads", "structure",
+    "attendance", "finals", "imports", "lessons", "listing", "movements", "reads", "structure",
 ]

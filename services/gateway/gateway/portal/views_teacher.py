@@ -1,0 +1,388 @@
+"""The teacher's pages: "my classes", the class journal of a subject and
+period (students × lessons with marks and attendance, the final-marks
+column with its evidence and warnings, late and overdue lessons), a new
+lesson, marks and attendance of a lesson entered in the grid, a mark's
+correction with its reason and history, and the plan's coverage.
+
+Every write is one journal call with an Idempotency-Key: the form carries
+a key made when the page was drawn, and teacher.js makes a fresh one per
+edit, so a double click or a resent request posts once. Every page asks
+the central decision of the API route serving the same data first."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+
+from flask import current_app, g, jsonify, redirect, render_template, request, url_for
+
+from ejournal.journal.v1 import journal_pb2
+
+from gateway import errors, guard
+from gateway.api_journal_marks import class_journal_json
+from gateway.context import call_ctx, current_clients
+from gateway.errors import ApiError
+from gateway.portal import bp, core
+from gateway.portal.texts import ATTENDANCE, MARK_KINDS, T
+
+ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+KEY = re.compile(r"^[A-Za-z0-9._:-]{8,100}$")
+LIST_LIMIT = 200
+MARK_VALUES = (5, 4, 3, 2)
+LESSON_TYPES = ("урок", "контрольная работа", "лабораторная работа", "практическая работа", "самостоятельная работа",
+                "урок повторения", "экскурсия")
+WRITTEN_KINDS = ("control", "written", "lab", "practical", "test")
+RISK_REASONS = {
+    "LOW_FORECAST": "прогноз — 2", "FEW_MARKS": "отметок меньше, чем нужно для итоговой",
+    "NO_WRITTEN_WORK": "не хватает письменных работ",
+}
+# Routes whose rows the read API brings; until then the decision of the route serving the same resource.
+FALLBACK_ROUTES = {"GET /me/classes": "GET /classes/{id}/journal", "GET /years": "GET /plans/coverage",
+                   "GET /classes/{id}/students": "GET /classes/{id}/journal",
+                   "GET /classes/{id}/lessons": "GET /classes/{id}/journal",
+                   "GET /lessons/{id}": "PUT /lessons/{id}/attendance"}
+
+
+def allow(route_key: str, resource_id: str | None = None, **context) -> None:
+    """core.allow, for a route the API may not have yet."""
+    if route_key not in guard.ROUTES:
+        fallback = FALLBACK_ROUTES[route_key]
+        if guard.ROUTES[fallback].action is None or resource_id:
+            return core.allow(fallback, resource_id, **context)
+        if not g.principal.has(*guard.JOURNAL_READERS):
+            raise ApiError(403, "FORBIDDEN")
+        return None
+    return core.allow(route_key, resource_id, **context)
+
+
+def rpc(method: str, *args, service: str = "journal", **kwargs):
+    return current_clients().rpc(service, method, call_ctx(), *args, **kwargs)
+
+
+def ident(value, required: bool = True) -> str | None:
+    """A well-formed id from the request, or the 404 page."""
+    if not value:
+        if required:
+            raise ApiError(404, "NOT_FOUND")
+        return None
+    if not ID.match(value):
+        raise ApiError(404, "NOT_FOUND")
+    return value
+
+
+def today() -> dt.date:
+    return dt.datetime.now(current_app.config["SETTINGS"].timezone).date()
+
+
+def new_key() -> str:
+    return uuid.uuid4().hex
+
+
+def form_key() -> str:
+    """The Idempotency-Key the form was drawn (or teacher.js edited) with."""
+    key = request.form.get("key", "")
+    if not KEY.match(key):
+        raise ApiError(400, "VALIDATION_ERROR", T["bad_key"])
+    return key
+
+
+def wants_json() -> bool:
+    return request.headers.get("X-Requested-With") == "fetch"
+
+
+def my_classes() -> list[dict]:
+    """The signed-in teacher's classes, subjects and subgroups (GET /me/classes), once per request."""
+    found = g.get("portal_my_classes")
+    if found is not None:
+        return found
+    allow("GET /me/classes")
+    items, cursor = [], None
+    while True:
+        query = {"limit": LIST_LIMIT, **({"cursor": cursor} if cursor else {})}
+        answer = rpc("list_my_classes", query)
+        items += answer["items"]
+        cursor = answer.get("next_cursor")
+        if not cursor:
+            g.portal_my_classes = items
+            return items
+
+
+def years() -> list[dict]:
+    allow("GET /years")
+    return rpc("list_years", {"limit": LIST_LIMIT})["items"]
+
+
+def class_teacher_of() -> list[str]:
+    """The ids of the classes the signed-in user is the class teacher of."""
+    from gateway.portal.helpers import profile
+    return [c["id"] for c in profile()["classes"] if c["role"] == "class_teacher"]
+
+
+# -- my classes ------------------------------------------------------------------------------------
+
+@bp.get("/teaching")
+@core.page
+def teaching():
+    rows = my_classes()
+    classes: dict = {}
+    for row in rows:
+        entry = classes.setdefault(row["class"]["id"], {"class": row["class"], "subjects": []})
+        entry["subjects"].append(row)
+    own = set(class_teacher_of())
+    return render_template("portal/teacher/classes.html", classes=list(classes.values()), own=own,
+                           own_only=[c for c in own if c not in classes])
+
+
+# -- the class journal -----------------------------------------------------------------------------
+
+def _names(class_id: str, subject_id: str) -> tuple[str, str]:
+    """The class's and the subject's names, from the teacher's classes, else the subjects read."""
+    class_name = subject_name = None
+    try:
+        rows = my_classes()
+    except Exception as exc:  # noqa: BLE001 - the administration has no classes of its own
+        found = errors.map_exception(exc)
+        if found is None or found.status not in (403, 404):
+            raise
+        rows = []
+    for row in rows:
+        if row["class"]["id"] == class_id:
+            class_name = row["class"]["name"]
+            if row["subject"]["id"] == subject_id:
+                subject_name = row["subject"]["name"]
+    if subject_name is None and "GET /subjects" in guard.ROUTES:
+        subjects = rpc("list_subjects", {"limit": LIST_LIMIT})["items"]
+        subject_name = next((s["name"] for s in subjects if s["id"] == subject_id), None)
+    return class_name or "Класс", subject_name or "Предмет"
+
+
+def _periods(period_id: str) -> list[dict]:
+    """The periods of the year the shown period belongs to."""
+    for year in years():
+        if any(p["id"] == period_id for p in year["periods"]):
+            return [{**p, "year": year["name"]} for p in year["periods"]]
+    return []
+
+
+def _evidence(marks: list[dict]) -> dict:
+    count = len(marks)
+    weights = sum(m["weight"] for m in marks)
+    weighted = round(sum(m["value"] * m["weight"] for m in marks) / weights, 2) if weights else None
+    return {"count": count, "weighted": weighted, "written": sum(1 for m in marks if m["kind"] in WRITTEN_KINDS)}
+
+
+def grid_context(class_id: str, subject_id: str, period_id: str | None, lesson_id: str | None) -> dict:
+    p = g.principal
+    reply = current_clients().journal.GetClassJournal(journal_pb2.ClassJournalRequest(
+        school_id=p.school_id, class_id=class_id, subject_id=subject_id, period_id=period_id or "",
+        viewer_id=p.user_id, viewer_roles=list(p.roles)))
+    grid = class_journal_json(reply)
+    lessons = sorted(grid["lessons"], key=lambda l: l["date"])
+    cells: dict = {}
+    for m in grid["marks"]:
+        cells.setdefault((m["student_id"], m["lesson_id"]), {"marks": [], "attendance": None})["marks"].append(m)
+    for a in grid["attendance"]:
+        cells.setdefault((a["student_id"], a["lesson_id"]), {"marks": [], "attendance": None})["attendance"] = a
+    finals = {f["student_id"]: f for f in grid["finals"]}
+    risks: dict = {}
+    if grid["period_id"]:
+        for item in rpc("students_at_risk", class_id, grid["period_id"])["items"]:
+            for subject in item["subjects"]:
+                if subject["subject_id"] == subject_id:
+                    risks[item["student_id"]] = subject
+    rows = []
+    for s in grid["students"]:
+        marks = [m for m in grid["marks"] if m["student_id"] == s["id"]]
+        rows.append({"student": s, "evidence": _evidence(marks), "final": finals.get(s["id"]),
+                     "risk": risks.get(s["id"])})
+    editing = next((l for l in lessons if l["id"] == lesson_id), None) or (lessons[-1] if lessons else None)
+    return {"grid": grid, "lessons": lessons, "cells": cells, "rows": rows, "editing": editing}
+
+
+@bp.get("/teaching/classes/<class_id>/journal")
+@core.page
+def journal(class_id):
+    class_id = ident(class_id)
+    subject_id = ident(request.args.get("subject"))
+    period_id = ident(request.args.get("period"), required=False)
+    lesson_id = ident(request.args.get("lesson"), required=False)
+    core.allow("GET /classes/{id}/journal", class_id, subject_id=subject_id)
+    context = grid_context(class_id, subject_id, period_id, lesson_id)
+    grid = context["grid"]
+    class_name, subject_name = _names(class_id, subject_id)
+    coverage = []
+    if grid["period_id"]:
+        try:
+            core.allow("GET /plans/coverage", class_id)
+            coverage = [c for c in rpc("plan_coverage", grid["period_id"], class_id, None)["items"]
+                        if c["subject_id"] == subject_id]
+        except ApiError as exc:
+            if exc.status not in (403, 404):
+                raise
+    return render_template(
+        "portal/teacher/journal.html", **context, class_id=class_id, subject_id=subject_id,
+        class_name=class_name, subject_name=subject_name, periods=_periods(grid["period_id"]),
+        coverage=coverage, today=today().isoformat(), lesson_types=LESSON_TYPES, mark_values=MARK_VALUES,
+        kinds=MARK_KINDS, statuses=ATTENDANCE, risk_reasons=RISK_REASONS, keys={
+            "lesson": new_key(), "marks": new_key(), "attendance": new_key(), "final": new_key()},
+        form=core.current_session().take("lesson_form") or {})
+
+
+def _journal_url(class_id: str, subject_id: str, lesson_id: str | None = None, anchor: str | None = None) -> str:
+    period = request.form.get("period") or None
+    return url_for("portal.journal", class_id=class_id, subject=subject_id,
+                   period=period if period and ID.match(period) else None, lesson=lesson_id,
+                   _anchor=anchor)
+
+
+@bp.post("/teaching/classes/<class_id>/lessons")
+@core.page
+def new_lesson(class_id):
+    class_id = ident(class_id)
+    subject_id = ident(request.form.get("subject"))
+    core.allow("POST /lessons", class_id, subject_id=subject_id)
+    fields = ("date", "topic", "lesson_type", "work_type", "homework")
+    form = {f: request.form.get(f, "").strip() for f in fields}
+    data = {"class_id": class_id, "subject_id": subject_id, **{f: v for f, v in form.items() if v}}
+    sess = core.current_session()
+    try:
+        lesson = rpc("record_lesson", data, idempotency_key=form_key())
+    except Exception as exc:  # noqa: BLE001 - a refusal is shown beside the form
+        sess.put("notice", core.message_of(exc))
+        sess.put("lesson_form", form)
+        return redirect(_journal_url(class_id, subject_id, anchor="lesson-form"), 303)
+    sess.put("notice", T["lesson_recorded"])
+    return redirect(_journal_url(class_id, subject_id, lesson["id"], anchor="grid"), 303)
+
+
+def _answer(ok: bool, message: str, class_id: str, subject_id: str, lesson_id: str, **extra):
+    if wants_json():
+        return jsonify({"ok": ok, "message": message, **extra}), 200 if ok else 400
+    core.current_session().put("notice", message)
+    return redirect(_journal_url(class_id, subject_id, lesson_id, anchor="grid"), 303)
+
+
+@bp.post("/teaching/lessons/<lesson_id>/marks")
+@core.page
+def lesson_marks(lesson_id):
+    lesson_id = ident(lesson_id)
+    class_id, subject_id = ident(request.form.get("class")), ident(request.form.get("subject"))
+    core.allow("PUT /lessons/{id}/marks", lesson_id)
+    kind = request.form.get("kind") or "oral"
+    weight = request.form.get("weight") or "1"
+    marks = []
+    for name, value in request.form.items():
+        if name.startswith("mark-") and value:
+            student_id = ident(name[5:])
+            if not value.isdigit() or not weight.isdigit():
+                return _answer(False, T["bad_mark"], class_id, subject_id, lesson_id)
+            marks.append({"student_id": student_id, "value": int(value), "kind": kind, "weight": int(weight)})
+    if not marks:
+        return _answer(False, T["no_marks"], class_id, subject_id, lesson_id)
+    try:
+        posted = rpc("post_marks", lesson_id, marks, idempotency_key=form_key())
+    except Exception as exc:  # noqa: BLE001
+        return _answer(False, core.message_of(exc), class_id, subject_id, lesson_id)
+    items = posted.get("marks") if isinstance(posted, dict) else posted
+    return _answer(True, T["marks_saved"].format(len(marks)), class_id, subject_id, lesson_id,
+                   marks=[{"id": m["id"], "student_id": m["student_id"], "value": m["value"],
+                           "url": url_for("portal.mark", mark_id=m["id"])} for m in (items or [])])
+
+
+@bp.post("/teaching/lessons/<lesson_id>/attendance")
+@core.page
+def lesson_attendance(lesson_id):
+    lesson_id = ident(lesson_id)
+    class_id, subject_id = ident(request.form.get("class")), ident(request.form.get("subject"))
+    core.allow("PUT /lessons/{id}/attendance", lesson_id)
+    entries = []
+    for name, value in request.form.items():
+        if name.startswith("att-") and value:
+            student_id = ident(name[4:])
+            if value not in ATTENDANCE:
+                return _answer(False, T["bad_status"], class_id, subject_id, lesson_id)
+            if value != request.form.get(f"was-{student_id}"):
+                entries.append({"student_id": student_id, "status": value})
+    if not entries:
+        return _answer(True, T["nothing_changed"], class_id, subject_id, lesson_id, saved=0)
+    data = {"entries": entries}
+    reason = request.form.get("reason", "").strip()
+    if reason:
+        data["reason"] = reason
+    try:
+        rpc("record_attendance", lesson_id, data, idempotency_key=form_key())
+    except Exception as exc:  # noqa: BLE001
+        return _answer(False, core.message_of(exc), class_id, subject_id, lesson_id)
+    return _answer(True, T["attendance_saved"].format(len(entries)), class_id, subject_id, lesson_id,
+                   saved=len(entries), entries=entries)
+
+
+@bp.post("/teaching/classes/<class_id>/finals")
+@core.page
+def final_mark(class_id):
+    class_id = ident(class_id)
+    subject_id, student_id = ident(request.form.get("subject")), ident(request.form.get("student"))
+    period_id = ident(request.form.get("period_id"))
+    core.allow("PUT /final-marks", student_id, subject_id=subject_id)
+    value = request.form.get("value", "")
+    if not value.isdigit():
+        return _answer(False, T["bad_mark"], class_id, subject_id, None)
+    data = {"student_id": student_id, "subject_id": subject_id, "period_id": period_id, "value": int(value)}
+    try:
+        posted = rpc("post_final_mark", data, idempotency_key=form_key())
+    except Exception as exc:  # noqa: BLE001
+        return _answer(False, core.message_of(exc), class_id, subject_id, None)
+    warnings = "; ".join(w["message"] for w in posted.get("warnings") or [])
+    message = T["final_saved"].format(posted["value"]) + (f" {T['final_warnings']} {warnings}." if warnings else "")
+    return _answer(True, message, class_id, subject_id, None, value=posted["value"],
+                   warnings=[w["message"] for w in posted.get("warnings") or []])
+
+
+# -- a mark: its correction and history -------------------------------------------------------------
+
+def _back() -> str | None:
+    target = request.values.get("back")
+    return core.safe_next(target) if target else None
+
+
+def _mark_page(mark_id: str, message: str | None = None, status: int = 200, form: dict | None = None):
+    core.allow("GET /marks/{id}/history", mark_id)
+    history = rpc("mark_history", mark_id)
+    current = history["items"][-1] if history["items"] else None
+    return render_template("portal/teacher/mark.html", mark_id=mark_id, history=history, current=current,
+                           message=message, form=form or {}, back=_back(), key=new_key(),
+                           mark_values=MARK_VALUES, kinds=MARK_KINDS), status
+
+
+@bp.get("/teaching/marks/<mark_id>")
+@core.page
+def mark(mark_id):
+    return _mark_page(ident(mark_id))
+
+
+@bp.post("/teaching/marks/<mark_id>")
+@core.page
+def correct_mark(mark_id):
+    mark_id = ident(mark_id)
+    core.allow("PATCH /marks/{id}", mark_id)
+    form = {f: request.form.get(f, "").strip() for f in ("value", "kind", "weight", "comment", "reason")}
+    data = {"reason": form["reason"]}
+    if form["value"]:
+        if not form["value"].isdigit():
+            return _mark_page(mark_id, T["bad_mark"], 400, form)
+        data["value"] = int(form["value"])
+    if form["kind"]:
+        data["kind"] = form["kind"]
+    if form["weight"]:
+        if not form["weight"].isdigit():
+            return _mark_page(mark_id, T["bad_mark"], 400, form)
+        data["weight"] = int(form["weight"])
+    if "comment" in request.form:
+        data["comment"] = form["comment"] or None
+    try:
+        rpc("correct_mark", mark_id, data, idempotency_key=form_key())
+    except Exception as exc:  # noqa: BLE001
+        return _mark_page(mark_id, core.message_of(exc), 400, form)
+    core.current_session().put("notice", T["mark_corrected"])
+    back = _back()
+    return redirect(url_for("portal.mark", mark_id=mark_id, back=back), 303)

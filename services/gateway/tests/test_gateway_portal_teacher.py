@@ -1,0 +1,232 @@
+"""The teacher's and class teacher's portal pages with fake service
+clients: my classes, the journal grid with its evidence, warnings and
+flags, a lesson, marks and attendance entered with the form's
+Idempotency-Key (JSON for the page's script, a redirect without it), a
+mark's correction and history, the class list with parents and consent,
+a letter to all parents, and the central decision before each page."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ejournal.identity.v1 import identity_pb2
+from ejournal.journal.v1 import journal_pb2
+
+TEACHER, CLASS, SUBJECT, PERIOD, LESSON = "teacher-1", "class-1", "subject-1", "period-1", "lesson-1"
+PUPIL, PUPIL2 = "pupil-1", "pupil-2"
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def key_of(html: str, form_id: str) -> str:
+    form = html[html.index(f'id="{form_id}"'):]
+    return re.search(r'name="key" value="([^"]+)"', form).group(1)
+
+
+@pytest.fixture
+def teacher(fake, signing_key):
+    fake.identity.answers["Login"] = identity_pb2.TokenPair(
+        access_token=signing_key.token(sub=TEACHER, roles=("teacher", "class_teacher")), refresh_token="r",
+        expires_in=900, user_id=TEACHER, roles=["teacher", "class_teacher"])
+    fake.identity.answers["GetProfile"] = identity_pb2.Profile(
+        id=TEACHER, login="t", full_name="Смирнова Ольга Николаевна", roles=["teacher", "class_teacher"],
+        classes=[identity_pb2.ClassRef(id=CLASS, role="class_teacher")])
+    fake.rpc_answers[("journal", "list_my_classes")] = {"items": [
+        {"class": {"id": CLASS, "name": "5А", "year_id": "y"}, "subject": {"id": SUBJECT, "name": "Математика"},
+         "subgroup": None, "source": "assignment"}], "next_cursor": None}
+    fake.rpc_answers[("journal", "list_classes")] = {"items": [
+        {"id": CLASS, "name": "5А", "year_id": "y", "grade": 5, "letter": "А", "class_teacher": None, "size": 2}],
+        "next_cursor": None}
+    fake.rpc_answers[("journal", "list_years")] = {"items": [{"id": "y", "name": "2026/2027", "periods": [
+        {"id": PERIOD, "name": "2 четверть", "kind": "quarter", "starts_on": "2026-11-01",
+         "ends_on": "2026-12-28"}]}], "next_cursor": None}
+    fake.journal.answers["GetClassJournal"] = journal_pb2.ClassJournal(
+        class_id=CLASS, subject_id=SUBJECT, period_id=PERIOD, starts_on="2026-11-01", ends_on="2026-12-28",
+        students=[journal_pb2.GridStudent(id=PUPIL, full_name="Иванов Пётр"),
+                  journal_pb2.GridStudent(id=PUPIL2, full_name="Сидоров Илья")],
+        lessons=[journal_pb2.GridLesson(id=LESSON, date="2026-12-03", topic="Дроби", lesson_type="урок",
+                                           teacher_id=TEACHER, late=True)],
+        marks=[journal_pb2.GridMark(id="mark-1", lesson_id=LESSON, student_id=PUPIL, value=4, kind="control",
+                                       weight=2, version=1)],
+        attendance=[journal_pb2.GridAttendance(lesson_id=LESSON, student_id=PUPIL2, status="absent",
+                                                  version=1)],
+        finals=[journal_pb2.GridFinal(id="f-1", student_id=PUPIL, period_id=PERIOD, period_kind="quarter",
+                                         value=4)])
+    fake.rpc_answers[("journal", "students_at_risk")] = {"class_id": CLASS, "period_id": PERIOD, "items": [
+        {"student_id": PUPIL2, "full_name": "Сидоров Илья", "subjects": [
+            {"subject_id": SUBJECT, "reasons": ["FEW_MARKS"]}]}]}
+    fake.rpc_answers[("journal", "plan_coverage")] = {"period_id": PERIOD, "items": [
+        {"plan_id": "p", "class_id": CLASS, "class_name": "5А", "subject_id": SUBJECT, "subject_name": "Математика",
+         "teacher_id": TEACHER, "planned_hours": 40, "taught_hours": 10, "percent": 25.0, "expected_by_today": 30,
+         "behind": True}]}
+    return fake
+
+
+def signed_in(client):
+    page = client.get("/login")
+    answer = client.post("/login", data={"csrf": csrf_of(page.get_data(as_text=True)), "login": "t",
+                                         "password": "pw"})
+    assert answer.status_code == 303
+    return client
+
+
+def journal_page(client):
+    page = client.get(f"/teaching/classes/{CLASS}/journal?subject={SUBJECT}")
+    assert page.status_code == 200, page.get_data(as_text=True)[:500]
+    return page.get_data(as_text=True)
+
+
+def test_my_classes_and_the_journal_grid(client, teacher):
+    signed_in(client)
+    home = client.get("/")
+    assert home.headers["Location"].endswith("/teaching")
+    html = client.get("/teaching").get_data(as_text=True)
+    assert "5А" in html and "Журнал: Математика" in html and f"/teaching/class/{CLASS}" in html
+    html = journal_page(client)
+    assert "Журнал: 5А, Математика" in html and "Иванов Пётр" in html and "поздно" in html
+    assert "/teaching/marks/mark-1" in html and ">Н</abbr>" in html
+    assert "4,00" in html and "отметок меньше" in html and "отставание" in html
+    assert 'for="mark-pupil-1"' in html and 'form="marks-form"' in html and "<script>" not in html
+    asked = [(r.action, r.resource_id) for r in teacher.identity.called("Authorize")]
+    assert ("class.journal.read", CLASS) in asked
+
+
+def test_marks_are_one_write_with_the_form_s_key(client, teacher):
+    signed_in(client)
+    html = journal_page(client)
+    teacher.rpc_answers[("journal", "post_marks")] = {"marks": [
+        {"id": "mark-2", "student_id": PUPIL2, "value": 5, "kind": "oral", "weight": 1, "comment": None}]}
+    form = {"csrf": csrf_of(html), "key": key_of(html, "marks-form"), "class": CLASS, "subject": SUBJECT,
+            "kind": "oral", "weight": "1", f"mark-{PUPIL2}": "5", f"mark-{PUPIL}": ""}
+    answer = client.post(f"/teaching/lessons/{LESSON}/marks", data=form, headers={"X-Requested-With": "fetch"})
+    assert answer.status_code == 200 and answer.json["ok"] and answer.json["marks"][0]["id"] == "mark-2"
+    call = [c for c in teacher.rpc_calls if c["method"] == "post_marks"][-1]
+    assert call["args"][1:] == (LESSON, [{"student_id": PUPIL2, "value": 5, "kind": "oral", "weight": 1}])
+    assert call["kwargs"] == {"idempotency_key": form["key"]}
+    # without the script: the journal again, with the lesson's column open
+    answer = client.post(f"/teaching/lessons/{LESSON}/marks", data=form)
+    assert answer.status_code == 303 and f"lesson={LESSON}" in answer.headers["Location"]
+    # a form without its key is refused, nothing posted
+    calls = len(teacher.rpc_calls)
+    answer = client.post(f"/teaching/lessons/{LESSON}/marks", data={**form, "key": "x"},
+                         headers={"X-Requested-With": "fetch"})
+    assert answer.status_code == 400 and "Форма устарела" in answer.json["message"]
+    assert len(teacher.rpc_calls) == calls
+
+
+def test_attendance_sends_only_changes(client, teacher):
+    signed_in(client)
+    html = journal_page(client)
+    teacher.rpc_answers[("journal", "record_attendance")] = {"entries": []}
+    form = {"csrf": csrf_of(html), "key": key_of(html, "att-form"), "class": CLASS, "subject": SUBJECT,
+            f"att-{PUPIL}": "late", f"was-{PUPIL}": "", f"att-{PUPIL2}": "absent", f"was-{PUPIL2}": "absent"}
+    answer = client.post(f"/teaching/lessons/{LESSON}/attendance", data=form,
+                         headers={"X-Requested-With": "fetch"})
+    assert answer.json["ok"] and answer.json["saved"] == 1
+    call = [c for c in teacher.rpc_calls if c["method"] == "record_attendance"][-1]
+    assert call["args"][1:] == (LESSON, {"entries": [{"student_id": PUPIL, "status": "late"}]})
+
+
+def test_a_lesson_is_recorded(client, teacher):
+    signed_in(client)
+    html = journal_page(client)
+    teacher.rpc_answers[("journal", "record_lesson")] = {"id": "lesson-2"}
+    answer = client.post(f"/teaching/classes/{CLASS}/lessons", data={
+        "csrf": csrf_of(html), "key": key_of(html, "lesson-form"), "subject": SUBJECT, "date": "2026-12-04",
+        "topic": "Сложение дробей", "lesson_type": "урок", "work_type": "", "homework": "№ 12"})
+    assert answer.status_code == 303 and "lesson=lesson-2" in answer.headers["Location"]
+    call = [c for c in teacher.rpc_calls if c["method"] == "record_lesson"][-1]
+    assert call["args"][1] == {"class_id": CLASS, "subject_id": SUBJECT, "date": "2026-12-04",
+                               "topic": "Сложение дробей", "lesson_type": "урок", "homework": "№ 12"}
+
+
+def test_a_mark_is_corrected_with_a_reason(client, teacher):
+    signed_in(client)
+    teacher.rpc_answers[("journal", "mark_history")] = {"mark_id": "mark-1", "verified": True, "problems": [],
+                                                        "items": [{"version": 1, "value": 4, "kind": "control",
+                                                                   "weight": 2, "comment": None, "removed": False,
+                                                                   "by": TEACHER, "at": "2026-12-03T10:00:00+00:00",
+                                                                   "reason": None, "hash": "h"}]}
+    page = client.get("/teaching/marks/mark-1?back=/teaching")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Версия 1" in html and 'href="/teaching"' in html
+    teacher.rpc_answers[("journal", "correct_mark")] = {"id": "mark-1"}
+    answer = client.post("/teaching/marks/mark-1", data={
+        "csrf": csrf_of(html), "key": key_of(html, "correct-title"), "value": "5", "kind": "control", "weight": "2",
+        "comment": "", "reason": "Ошибка при вводе", "back": "/teaching"})
+    assert answer.status_code == 303
+    call = [c for c in teacher.rpc_calls if c["method"] == "correct_mark"][-1]
+    assert call["args"][1:] == ("mark-1", {"reason": "Ошибка при вводе", "value": 5, "kind": "control",
+                                           "weight": 2, "comment": None})
+
+
+def test_the_class_list_and_a_letter_to_all_parents(client, teacher):
+    signed_in(client)
+    teacher.rpc_answers[("journal", "list_class_students")] = {
+        "items": [{"id": PUPIL, "full_name": "Иванов Пётр", "subgroups": []}], "next_cursor": None,
+        "families": True}
+    teacher.rpc_answers[("identity", "class_families")] = {PUPIL: {"parents": [
+        {"id": "par-1", "full_name": "Иванова Мария", "consent": True},
+        {"id": "par-2", "full_name": "Иванов Алексей", "consent": False}]}}
+    html = client.get(f"/teaching/class/{CLASS}").get_data(as_text=True)
+    assert "Иванова Мария" in html and "consent-yes" in html and "consent-no" in html
+    html = client.get(f"/teaching/class/{CLASS}/letter").get_data(as_text=True)
+    assert "Получатели: 2" in html
+    teacher.rpc_answers[("messaging", "send_message")] = {"id": "msg-1", "thread_id": "t",
+                                                          "recipients": ["par-1", "par-2"]}
+    answer = client.post(f"/teaching/class/{CLASS}/letter", data={
+        "csrf": csrf_of(html), "subject": "Собрание", "body": "В четверг в 18:00"})
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("/mail/msg-1")
+    call = [c for c in teacher.rpc_calls if c["method"] == "send_message"][-1]
+    assert call["args"][1] == {"to": [], "to_parents_of_class": CLASS, "subject": "Собрание",
+                               "body": "В четверг в 18:00"}
+
+
+def test_a_parent_gets_the_404_page_for_the_journal(client, fake, signing_key):
+    fake.identity.answers["Login"] = identity_pb2.TokenPair(
+        access_token=signing_key.token(sub="parent-1", roles=("parent",)), refresh_token="r", expires_in=900,
+        user_id="parent-1", roles=["parent"])
+    fake.identity.answers["GetProfile"] = identity_pb2.Profile(id="parent-1", login="p", full_name="Мама",
+                                                               roles=["parent"])
+    fake.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=False, denial="not_found")
+    signed_in(client)
+    for url in (f"/teaching/classes/{CLASS}/journal?subject={SUBJECT}", f"/teaching/class/{CLASS}",
+                "/teaching/marks/mark-1"):
+        answer = client.get(url)
+        assert answer.status_code == 404 and "Страница не найдена" in answer.get_data(as_text=True), url
+    assert not fake.journal.called("GetClassJournal")
+
+
+def test_a_final_mark_shows_its_warnings(client, teacher):
+    signed_in(client)
+    html = journal_page(client)
+    teacher.rpc_answers[("journal", "post_final_mark")] = {
+        "id": "f-2", "student_id": PUPIL2, "value": 3, "warnings": [
+            {"code": "THIN_EVIDENCE", "message": "Текущих отметок меньше, чем требует положение: 0 из 3"}]}
+    key = re.search(r'name="key" value="([^"]+-2)"', html).group(1)
+    answer = client.post(f"/teaching/classes/{CLASS}/finals", data={
+        "csrf": csrf_of(html), "key": key, "subject": SUBJECT, "student": PUPIL2, "period_id": PERIOD, "value": "3"},
+        headers={"X-Requested-With": "fetch"})
+    assert answer.json["ok"] and "Итоговая оценка 3 выставлена" in answer.json["message"]
+    assert "0 из 3" in answer.json["message"]
+    call = [c for c in teacher.rpc_calls if c["method"] == "post_final_mark"][-1]
+    assert call["args"][1] == {"student_id": PUPIL2, "subject_id": SUBJECT, "period_id": PERIOD, "value": 3}
+    assert call["kwargs"] == {"idempotency_key": key}
+
+
+def test_the_administration_opens_a_class_journal_without_classes_of_its_own(client, teacher, signing_key):
+    from gateway.errors import ApiError
+    teacher.identity.answers["Login"] = identity_pb2.TokenPair(
+        access_token=signing_key.token(sub="deputy-1", roles=("deputy",)), refresh_token="r", expires_in=900,
+        user_id="deputy-1", roles=["deputy"])
+    teacher.identity.answers["GetProfile"] = identity_pb2.Profile(id="deputy-1", login="d", full_name="Завуч",
+                                                                  roles=["deputy"])
+    teacher.rpc_answers[("journal", "list_my_classes")] = ApiError(403, "FORBIDDEN")
+    teacher.rpc_answers[("journal", "list_subjects")] = {"items": [{"id": SUBJECT, "name": "Математика"}],
+                                                         "next_cursor": None}
+    signed_in(client)
+    html = journal_page(client)
+    assert "Математика" in html and "Иванов Пётр" in html and "Мои классы" not in html.split("<main")[0]
