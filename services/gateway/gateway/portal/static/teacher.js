@@ -92,7 +92,18 @@
     }, true);
   };
 
+  // the column being edited in view inside the grid's box (a phone shows a few columns)
+  const showEditing = () => {
+    document.querySelectorAll(".grid-box").forEach((box) => {
+      const column = box.querySelector("thead th.editing");
+      if (column && column.offsetLeft + column.offsetWidth > box.clientWidth) {
+        box.scrollLeft = column.offsetLeft + column.offsetWidth - box.clientWidth;
+      }
+    });
+  };
+
   document.addEventListener("DOMContentLoaded", () => {
     document.querySelectorAll("form.js-save").forEach(wire);
+    showEditing();
   });
 })();
