@@ -25,6 +25,18 @@ PAGES = [
     ("/profile/password", "post", "Портал: сменить пароль"),
     ("/profile/notifications", "post", "Портал: настройки уведомлений"),
     ("/assets/{filename}", "get", "Портал: стили и скрипт"),
+    ("/teaching", "get", "Портал: мои классы (учитель)"),
+    ("/teaching/classes/{class_id}/journal", "get", "Портал: журнал класса по предмету и периоду"),
+    ("/teaching/classes/{class_id}/lessons", "post", "Портал: записать урок"),
+    ("/teaching/lessons/{lesson_id}/marks", "post", "Портал: оценки за урок"),
+    ("/teaching/lessons/{lesson_id}/attendance", "post", "Портал: посещаемость урока"),
+    ("/teaching/marks/{mark_id}", "get", "Портал: оценка и её история"),
+    ("/teaching/marks/{mark_id}", "post", "Портал: исправить оценку"),
+    ("/teaching/class/{class_id}", "get", "Портал: список класса с родителями (классный руководитель)"),
+    ("/teaching/class/{class_id}/attendance", "get", "Портал: посещаемость класса за неделю"),
+    ("/teaching/class/{class_id}/attendance/{lesson_id}", "post", "Портал: исправить посещаемость урока"),
+    ("/teaching/class/{class_id}/letter", "get", "Портал: письмо всем родителям класса"),
+    ("/teaching/class/{class_id}/letter", "post", "Портал: отправить письмо родителям класса"),
 ]
 
 
@@ -35,7 +47,7 @@ def paths() -> dict:
         op_id = "portal_" + ("home" if rule == "/" else rule.strip("/").replace("/", "_").replace("{", "")
                              .replace("}", "")) + ("_" + method if method != "get" else "")
         params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                  for name in ("id", "attachment_id", "filename") if "{" + name + "}" in rule]
+                  for name in ("id", "attachment_id", "filename", "class_id", "lesson_id", "mark_id") if "{" + name + "}" in rule]
         responses = {"200": {"description": "An HTML page (a download for an attachment)",
                              "content": {"text/html": {"schema": {"type": "string"}}}},
                      "303": {"description": "After a form, or to the login page"},

@@ -37,6 +37,9 @@ def teacher(fake, signing_key):
     fake.rpc_answers[("journal", "list_my_classes")] = {"items": [
         {"class": {"id": CLASS, "name": "5А", "year_id": "y"}, "subject": {"id": SUBJECT, "name": "Математика"},
          "subgroup": None, "source": "assignment"}], "next_cursor": None}
+    fake.rpc_answers[("journal", "list_classes")] = {"items": [
+        {"id": CLASS, "name": "5А", "year_id": "y", "grade": 5, "letter": "А", "class_teacher": None, "size": 2}],
+        "next_cursor": None}
     fake.rpc_answers[("journal", "list_years")] = {"items": [{"id": "y", "name": "2026/2027", "periods": [
         {"id": PERIOD, "name": "2 четверть", "kind": "quarter", "starts_on": "2026-11-01",
          "ends_on": "2026-12-28"}]}], "next_cursor": None}
