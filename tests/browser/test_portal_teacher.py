@@ -153,6 +153,14 @@ def test_a_teacher_s_journey(platform, page, school):
     assert page.locator("#marks-form").get_by_role("button").is_enabled()
     check(page, "portal-teacher-journal-saved")
 
+    # a final mark for the period: saved, with its warnings (thin evidence)
+    page.get_by_label("Итоговая оценка: Воронов Борис Петрович").select_option("3")
+    page.get_by_role("button", name="Выставить итоговую: Воронов Борис Петрович").click()
+    final_status = page.locator("tr", has=page.get_by_role("rowheader", name="Воронов Борис Петрович")).locator(
+        ".final-form .save-status")
+    final_status.filter(has_text="Итоговая оценка 3 выставлена").wait_for()
+    assert "Обратите внимание" in final_status.inner_text()
+
     # the same form sent again (a retry without the page's script): one write
     form = page.locator("#marks-form")
     data = {"csrf": form.locator("input[name=csrf]").input_value(), "key": f"retry-{school['tag']}-{page.width_name}",

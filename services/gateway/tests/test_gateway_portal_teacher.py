@@ -198,3 +198,20 @@ def test_a_parent_gets_the_404_page_for_the_journal(client, fake, signing_key):
         answer = client.get(url)
         assert answer.status_code == 404 and "Страница не найдена" in answer.get_data(as_text=True), url
     assert not fake.journal.called("GetClassJournal")
+
+
+def test_a_final_mark_shows_its_warnings(client, teacher):
+    signed_in(client)
+    html = journal_page(client)
+    teacher.rpc_answers[("journal", "post_final_mark")] = {
+        "id": "f-2", "student_id": PUPIL2, "value": 3, "warnings": [
+            {"code": "THIN_EVIDENCE", "message": "Текущих отметок меньше, чем требует положение: 0 из 3"}]}
+    key = re.search(r'name="key" value="([^"]+-2)"', html).group(1)
+    answer = client.post(f"/teaching/classes/{CLASS}/finals", data={
+        "csrf": csrf_of(html), "key": key, "subject": SUBJECT, "student": PUPIL2, "period_id": PERIOD, "value": "3"},
+        headers={"X-Requested-With": "fetch"})
+    assert answer.json["ok"] and "Итоговая оценка 3 выставлена" in answer.json["message"]
+    assert "0 из 3" in answer.json["message"]
+    call = [c for c in teacher.rpc_calls if c["method"] == "post_final_mark"][-1]
+    assert call["args"][1] == {"student_id": PUPIL2, "subject_id": SUBJECT, "period_id": PERIOD, "value": 3}
+    assert call["kwargs"] == {"idempotency_key": key}

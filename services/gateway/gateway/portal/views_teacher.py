@@ -213,7 +213,7 @@ def journal(class_id):
         class_name=class_name, subject_name=subject_name, periods=_periods(grid["period_id"]),
         coverage=coverage, today=today().isoformat(), lesson_types=LESSON_TYPES, mark_values=MARK_VALUES,
         kinds=MARK_KINDS, statuses=ATTENDANCE, risk_reasons=RISK_REASONS, keys={
-            "lesson": new_key(), "marks": new_key(), "attendance": new_key()},
+            "lesson": new_key(), "marks": new_key(), "attendance": new_key(), "final": new_key()},
         form=core.current_session().take("lesson_form") or {})
 
 
@@ -304,6 +304,27 @@ def lesson_attendance(lesson_id):
         return _answer(False, core.message_of(exc), class_id, subject_id, lesson_id)
     return _answer(True, T["attendance_saved"].format(len(entries)), class_id, subject_id, lesson_id,
                    saved=len(entries), entries=entries)
+
+
+@bp.post("/teaching/classes/<class_id>/finals")
+@core.page
+def final_mark(class_id):
+    class_id = ident(class_id)
+    subject_id, student_id = ident(request.form.get("subject")), ident(request.form.get("student"))
+    period_id = ident(request.form.get("period_id"))
+    core.allow("PUT /final-marks", student_id, subject_id=subject_id)
+    value = request.form.get("value", "")
+    if not value.isdigit():
+        return _answer(False, T["bad_mark"], class_id, subject_id, None)
+    data = {"student_id": student_id, "subject_id": subject_id, "period_id": period_id, "value": int(value)}
+    try:
+        posted = rpc("post_final_mark", data, idempotency_key=form_key())
+    except Exception as exc:  # noqa: BLE001
+        return _answer(False, core.message_of(exc), class_id, subject_id, None)
+    warnings = "; ".join(w["message"] for w in posted.get("warnings") or [])
+    message = T["final_saved"].format(posted["value"]) + (f" {T['final_warnings']} {warnings}." if warnings else "")
+    return _answer(True, message, class_id, subject_id, None, value=posted["value"],
+                   warnings=[w["message"] for w in posted.get("warnings") or []])
 
 
 # -- a mark: its correction and history -------------------------------------------------------------
