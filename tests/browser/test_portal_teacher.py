@@ -138,8 +138,8 @@ def test_a_teacher_s_journey(platform, page, school):
 
     # marks and an absence in the lesson's column, saved without leaving the page
     url = page.url
-    page.get_by_label("Оценка: Белова Анна Игоревна").select_option("4")
-    page.get_by_label("Оценка: Воронов Борис Петрович").select_option("3")
+    page.get_by_label("Оценка: Белова Анна Игоревна", exact=True).select_option("4")
+    page.get_by_label("Оценка: Воронов Борис Петрович", exact=True).select_option("3")
     page.get_by_label("Вид работы", exact=True).select_option("oral")
     page.get_by_role("button", name="Сохранить оценки").dblclick()
     marks_status = page.locator("#marks-form .save-status")
