@@ -215,3 +215,18 @@ def test_a_final_mark_shows_its_warnings(client, teacher):
     call = [c for c in teacher.rpc_calls if c["method"] == "post_final_mark"][-1]
     assert call["args"][1] == {"student_id": PUPIL2, "subject_id": SUBJECT, "period_id": PERIOD, "value": 3}
     assert call["kwargs"] == {"idempotency_key": key}
+
+
+def test_the_administration_opens_a_class_journal_without_classes_of_its_own(client, teacher, signing_key):
+    from gateway.errors import ApiError
+    teacher.identity.answers["Login"] = identity_pb2.TokenPair(
+        access_token=signing_key.token(sub="deputy-1", roles=("deputy",)), refresh_token="r", expires_in=900,
+        user_id="deputy-1", roles=["deputy"])
+    teacher.identity.answers["GetProfile"] = identity_pb2.Profile(id="deputy-1", login="d", full_name="Завуч",
+                                                                  roles=["deputy"])
+    teacher.rpc_answers[("journal", "list_my_classes")] = ApiError(403, "FORBIDDEN")
+    teacher.rpc_answers[("journal", "list_subjects")] = {"items": [{"id": SUBJECT, "name": "Математика"}],
+                                                         "next_cursor": None}
+    signed_in(client)
+    html = journal_page(client)
+    assert "Математика" in html and "Иванов Пётр" in html and "Мои классы" not in html.split("<main")[0]
