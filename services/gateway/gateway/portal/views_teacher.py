@@ -91,7 +91,10 @@ def wants_json() -> bool:
 
 
 def my_classes() -> list[dict]:
-    """The signed-in teacher's classes, subjects and subgroups (GET /me/classes)."""
+    """The signed-in teacher's classes, subjects and subgroups (GET /me/classes), once per request."""
+    found = g.get("portal_my_classes")
+    if found is not None:
+        return found
     allow("GET /me/classes")
     items, cursor = [], None
     while True:
@@ -100,6 +103,7 @@ def my_classes() -> list[dict]:
         items += answer["items"]
         cursor = answer.get("next_cursor")
         if not cursor:
+            g.portal_my_classes = items
             return items
 
 
