@@ -7,7 +7,8 @@ with parents and consent, corrects the week's attendance and writes to all
 parents; the parent sees the marks, the notification and the letter; a
 parent opening the journal gets the 404 page. Every page is screenshotted
 into build/screenshots/, checked with axe-core (no serious or critical
-violation) and for sideways scrolling."""
+violation) and for sideways scrolling; marks are also entered with the
+keyboard alone."""
 from __future__ import annotations
 
 import datetime as dt
@@ -105,6 +106,16 @@ def open_menu(page, name: str) -> None:
     page.locator("#menu").get_by_role("link", name=name, exact=True).click()
 
 
+def tab_to(page, predicate: str, limit: int = 120) -> None:
+    """Press Tab until the focused element satisfies ``predicate`` (a JS
+    expression over ``el``)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"() => {{ const el = document.activeElement; return !!({predicate}); }}"):
+            return
+    raise AssertionError(f"Tab never reached {predicate}")
+
+
 def lesson_marks(school, topic: str) -> list[dict]:
     """The marks of the lesson on ``topic`` as the API's journal grid has them."""
     grid = school["teacher_api"].get(f"/classes/{school['klass']}/journal?subject_id={school['maths']}")
@@ -187,6 +198,16 @@ def test_a_teacher_s_journey(platform, page, school):
     page.get_by_role("link", name="← К журналу").click()
     page.get_by_role("heading", name=re.compile("^Журнал: 5А")).wait_for()
     assert sorted(m["value"] for m in lesson_marks(school, topic)) == [4, 4, 5]
+
+    # the keyboard alone: a mark chosen in the lesson's column and saved
+    vera = school["pupils"]["vera"]
+    tab_to(page, f"el.id === 'mark-{vera}'")
+    page.keyboard.type("3")
+    assert page.locator(f"#mark-{vera}").input_value() == "3"
+    tab_to(page, "el.textContent.trim() === 'Сохранить оценки'")
+    page.keyboard.press("Enter")
+    marks_status.filter(has_text="Оценки сохранены: 1").wait_for()
+    assert sorted(m["value"] for m in lesson_marks(school, topic)) == [3, 4, 4, 5]
 
 
 def test_a_class_teacher_s_journey(platform, page, school):
