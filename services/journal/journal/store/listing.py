@@ -200,3 +200,56 @@ def latest_year_of_student(session: Session, *, school_id: str, student_id: str)
         select(SchoolClass.year_id).join(Enrolment, Enrolment.class_id == SchoolClass.id)
         .where(Enrolment.student_id == student_id, SchoolClass.school_id == school_id)
         .order_by(Enrolment.enrolled_on.desc(), Enrolment.created_at.desc()).limit(1))
+
+
+
+def _student_year(school_id: str, student_id: str, day: dt.date):
+    """A scalar subquery: the year of the student's class on ``day``, else of
+    their latest class."""
+    stay = (select(SchoolClass.year_id).join(Enrolment, Enrolment.class_id == SchoolClass.id)
+            .where(Enrolment.student_id == student_id, SchoolClass.school_id == school_id))
+    on_day = stay.where(Enrolment.enrolled_on <= day, or_(Enrolment.left_on.is_(None), Enrolment.left_on > day))
+    latest = stay.order_by(Enrolment.enrolled_on.desc(), Enrolment.created_at.desc()).limit(1)
+    return func.coalesce(on_day.order_by(Enrolment.enrolled_on.desc()).limit(1).scalar_subquery(),
+                         latest.scalar_subquery())
+
+
+def diary_finals(session: Session, *, school_id: str, student_id: str, day: dt.date):
+    """The diary's final marks (R-F1), one statement: the student's current
+    ones of the year of their class on ``day`` (else of their latest class),
+    as rows ``(final mark, subject name, period name)`` in period order, the
+    year's own mark last, then by subject."""
+    year = _student_year(school_id, student_id, day)
+    period_year = aliased(Year)
+    return [tuple(row) for row in session.execute(
+        select(FinalMark, Subject.name, func.coalesce(Period.name, period_year.name, ""))
+        .join(Subject, Subject.id == FinalMark.subject_id)
+        .join(SchoolClass, SchoolClass.id == FinalMark.class_id)
+        .outerjoin(Period, Period.id == FinalMark.period_id)
+        .outerjoin(period_year, period_year.id == FinalMark.period_id)
+        .where(FinalMark.student_id == student_id, FinalMark.school_id == school_id,
+               FinalMark.superseded.is_(False), SchoolClass.year_id == year)
+        .order_by(Period.starts_on.is_(None), Period.starts_on, Subject.name, FinalMark.subject_id))]
+
+
+def diary_timetable(session: Session, *, school_id: str, student_id: str, day: dt.date):
+    """The week's timetable of the student's class on ``day`` in the period
+    containing it, or the latest begun before it (R-S6), one statement: rows
+    ``(slot, subject name, teacher's name)`` of the whole class and of the
+    student's subgroups, by weekday and number."""
+    klass = (select(Enrolment.class_id).where(
+        Enrolment.student_id == student_id, Enrolment.school_id == school_id, Enrolment.enrolled_on <= day,
+        or_(Enrolment.left_on.is_(None), Enrolment.left_on > day))
+        .order_by(Enrolment.enrolled_on.desc()).limit(1).scalar_subquery())
+    # the period containing the day, else (a holiday) the latest one begun before it
+    period = (select(Period.id).join(SchoolClass, SchoolClass.year_id == Period.year_id)
+              .where(SchoolClass.id == klass, Period.starts_on <= day)
+              .order_by(Period.starts_on.desc()).limit(1).scalar_subquery())
+    groups = select(SubgroupMember.subgroup_id).where(SubgroupMember.student_id == student_id)
+    return [tuple(row) for row in session.execute(
+        select(TimetableSlot, Subject.name, Person.full_name)
+        .join(Subject, Subject.id == TimetableSlot.subject_id)
+        .outerjoin(Person, Person.user_id == TimetableSlot.teacher_id)
+        .where(TimetableSlot.class_id == klass, TimetableSlot.period_id == period,
+               or_(TimetableSlot.subgroup_id.is_(None), TimetableSlot.subgroup_id.in_(groups)))
+        .order_by(TimetableSlot.weekday, TimetableSlot.number, Subject.name))]
