@@ -6,7 +6,12 @@ strings, numbers or None, ending with the item's id so that no two keys are
 equal). The cursor is opaque to clients: the sort key of the last item of
 the page, as base64url JSON. The next page is the items whose key is
 greater, so an item added or removed meanwhile neither repeats nor skips
-another. Bounds are in :mod:`kernel.limits`."""
+another. Bounds are in :mod:`kernel.limits`.
+
+Short lists (a school's years, a class's students) are sorted and cut in
+memory by :func:`page`; a long one (a class's lessons) lets the database
+apply the cursor (:func:`decode_cursor`, ``LIMIT limit + 1``) and
+:func:`cut` the rows it fetched."""
 from __future__ import annotations
 
 import base64
@@ -82,3 +87,10 @@ def page(items: Iterable[T], key: Callable[[T], tuple], *, limit, cursor) -> dic
     following = encode_cursor(key(chunk[-1])) if len(ordered) > limit else None
     return {"items": chunk, "next_cursor": following}
 
+
+
+def cut(rows: list, key: Callable, limit: int) -> dict:
+    """The page of a query that already applied the cursor, in the same
+    order, and fetched ``limit + 1`` rows: ``{items, next_cursor}``."""
+    chunk = rows[:limit]
+    return {"items": chunk, "next_cursor": encode_cursor(key(chunk[-1])) if len(rows) > limit else None}

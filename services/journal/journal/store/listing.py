@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from journal.store.models import (
@@ -107,8 +107,10 @@ def teacher_classes(session: Session, *, school_id: str, teacher_id: str):
 
 
 def class_lessons(session: Session, *, class_id: str, subject_id: str | None, start: dt.date | None,
-                  end: dt.date | None):
-    """``(lesson, subject name, teacher's name, replaced teacher's name)``."""
+                  end: dt.date | None, after: tuple | None = None, limit: int | None = None):
+    """``(lesson, subject name, teacher's name, replaced teacher's name)`` by
+    date, entry time and id; only those after ``after`` (``(date,
+    entered_at, id)``, a page's cursor) and at most ``limit`` when given."""
     teacher, replaced = aliased(Person), aliased(Person)
     query = (select(Lesson, Subject.name, teacher.full_name, replaced.full_name)
              .join(Subject, Subject.id == Lesson.subject_id)
@@ -121,6 +123,13 @@ def class_lessons(session: Session, *, class_id: str, subject_id: str | None, st
         query = query.where(Lesson.date >= start)
     if end is not None:
         query = query.where(Lesson.date <= end)
+    if after is not None:
+        day, entered, lesson_id = after
+        query = query.where(or_(Lesson.date > day, and_(Lesson.date == day, or_(
+            Lesson.entered_at > entered, and_(Lesson.entered_at == entered, Lesson.id > lesson_id)))))
+    query = query.order_by(Lesson.date, Lesson.entered_at, Lesson.id)
+    if limit is not None:
+        query = query.limit(limit)
     return [tuple(row) for row in session.execute(query)]
 
 
@@ -156,9 +165,11 @@ def names(session: Session, *, user_ids) -> dict[str, str]:
 
 
 def attendance_history(session: Session, *, school_id: str, student_id: str, start: dt.date | None,
-                       end: dt.date | None):
+                       end: dt.date | None, after: tuple | None = None, limit: int | None = None):
     """Every version of the student's attendance (R-J7): rows
-    ``(version, lesson, subject name, name of who set it)``."""
+    ``(version, lesson, subject name, name of who set it)`` by lesson date,
+    lesson id and version; only those after ``after`` (``(date, lesson id,
+    version)``, a page's cursor) and at most ``limit`` when given."""
     query = (select(AttendanceVersion, Lesson, Subject.name, Person.full_name)
              .join(AttendanceEntry, AttendanceEntry.id == AttendanceVersion.attendance_id)
              .join(Lesson, Lesson.id == AttendanceEntry.lesson_id)
@@ -169,6 +180,13 @@ def attendance_history(session: Session, *, school_id: str, student_id: str, sta
         query = query.where(Lesson.date >= start)
     if end is not None:
         query = query.where(Lesson.date <= end)
+    if after is not None:
+        day, lesson_id, version = after
+        query = query.where(or_(Lesson.date > day, and_(Lesson.date == day, or_(
+            Lesson.id > lesson_id, and_(Lesson.id == lesson_id, AttendanceVersion.version > version)))))
+    query = query.order_by(Lesson.date, Lesson.id, AttendanceVersion.version)
+    if limit is not None:
+        query = query.limit(limit)
     return [tuple(row) for row in session.execute(query)]
 
 
