@@ -219,7 +219,8 @@ def test_one_lesson_with_marks_and_attendance(journal, make, school):
 
 
 def test_a_substitute_sees_the_lesson_they_gave(journal, make, school):
-    lesson = make.lesson(school["a"], school["maths"], school["other"], school_today(), substitute_for=school["teacher"])
+    lesson = make.lesson(school["a"], school["maths"], school["other"], school_today(),
+                         substitute_for=school["teacher"])
     assert journal.call("get_lesson", make.ctx(school["other"], "teacher"), lesson.id)["substitute_for"]["id"] \
         == school["teacher"]
 

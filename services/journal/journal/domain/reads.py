@@ -14,7 +14,6 @@ from journal.domain.lessons import is_staff
 
 # attendance history (R-J7): the administration only
 HISTORY_READERS = ADMINISTRATION
-# a class list's parents and consent: the class teacher and the administration
 SOURCES = ("assignment", "substitution", "timetable")  # GET /me/classes, strongest first
 
 

@@ -7,6 +7,8 @@ decision was asked by the gateway; the journal checks again, and whatever
 the caller may not see (or another school's) is NOT_FOUND."""
 from __future__ import annotations
 
+import datetime as dt
+
 from kernel import paging
 from kernel.context import CallContext
 from kernel.events import utcnow
@@ -215,5 +217,4 @@ class Reads:
 
 
 def _ordinal(day: str) -> int:
-    import datetime as dt
     return dt.date.fromisoformat(day).toordinal()
