@@ -222,4 +222,14 @@ def test_r_f1_final_marks_in_the_familys_view(school, document):
         ("1 полугодие", f"Физика {TAG}", 5, True)]  # posted more than 2 days after the period ended (R-F3)
     assert school["family"].get(f"/students/{s0}/final-marks")["items"] == finals["items"]  # the year of today
     assert school["other_family"].request("GET", f"/students/{s0}/final-marks").status_code == 404
+    # the diary carries them too, with the class's timetable (R-S6)
+    c8 = school["c8"]["id"]
+    school["admin"].put(f"/classes/{c8}/timetable", {"period_id": school["year"]["periods"][1]["id"], "slots": [
+        {"weekday": 1, "number": 1, "subject_id": school["physics"]["id"], "teacher_id": school["ids"]["teacher"],
+         "room": "31"}]})
+    diary = school["family"].get(f"/students/{s0}/diary")
+    assert [(f["period"]["name"], f["subject"]["name"], f["value"]) for f in diary["finals"]] == [
+        ("1 полугодие", f"Физика {TAG}", 5)]
+    assert [(t["weekday"], t["number"], t["subject"], t["teacher"], t["room"]) for t in diary["timetable"]] == [
+        (1, 1, f"Физика {TAG}", "Волков Илья Петрович", "31")]
     assert school["deputy"].get(f"/students/{s1}/final-marks")["items"] == []

@@ -1,4 +1,4 @@
-"""Size limits of the journal's writes, kept in one place.
+"""Size limits of the journal's writes and the page bounds of the list reads, kept in one place.
 
 The journal enforces them (journal.domain.lessons, journal.domain.attendance) and the gateway
 publishes them in its OpenAPI document (gateway.openapi*), which it checks

@@ -6,7 +6,12 @@ strings, numbers or None, ending with the item's id so that no two keys are
 equal). The cursor is opaque to clients: the sort key of the last item of
 the page, as base64url JSON. The next page is the items whose key is
 greater, so an item added or removed meanwhile neither repeats nor skips
-another. Bounds are in :mod:`kernel.limits`."""
+another. Bounds are in :mod:`kernel.limits`.
+
+Short lists (a school's years, a class's students) are sorted and cut in
+memory by :func:`page`; a long one (a class's lessons) lets the database
+apply the cursor (:func:`decode_cursor`, ``LIMIT limit + 1``) and
+:func:`cut` the rows it fetched."""
 from __future__ import annotations
 
 import base64
@@ -44,9 +49,10 @@ def encode_cursor(key: Iterable) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode("ascii").rstrip("=")
 
 
-def decode_cursor(cursor, size: int) -> list | None:
+def decode_cursor(cursor, size: int | None) -> list | None:
     """The sort key a cursor of :func:`encode_cursor` holds (``size``
-    values); None for the first page; :class:`BadPage` for anything else."""
+    values; any number when None); None for the first page; :class:`BadPage`
+    for anything else."""
     if cursor is None or cursor == "":
         return None
     if not isinstance(cursor, str) or len(cursor) > limits.LIST_CURSOR:
@@ -55,7 +61,7 @@ def decode_cursor(cursor, size: int) -> list | None:
         key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadPage("cursor") from None
-    if not isinstance(key, list) or len(key) != size or not all(
+    if not isinstance(key, list) or (size is not None and len(key) != size) or not all(
             v is None or (isinstance(v, (str, int, float)) and not isinstance(v, bool)) for v in key):
         raise BadPage("cursor")
     return key
@@ -72,8 +78,8 @@ def page(items: Iterable[T], key: Callable[[T], tuple], *, limit, cursor) -> dic
     Raises :class:`BadPage` for a bad ``limit`` or ``cursor``."""
     limit = check_limit(limit)
     ordered = sorted(items, key=lambda item: _comparable(key(item)))
-    size = len(key(ordered[0])) if ordered else None
-    after = decode_cursor(cursor, size) if size is not None else _any_cursor(cursor)
+    # an empty list: a well-formed cursor of any size reads as past its end
+    after = decode_cursor(cursor, len(key(ordered[0])) if ordered else None)
     if after is not None:
         floor = _comparable(after)
         ordered = [item for item in ordered if _comparable(key(item)) > floor]
@@ -82,16 +88,9 @@ def page(items: Iterable[T], key: Callable[[T], tuple], *, limit, cursor) -> dic
     return {"items": chunk, "next_cursor": following}
 
 
-def _any_cursor(cursor):
-    """An empty list: a well-formed cursor of any size reads as past the end."""
-    if cursor is None or cursor == "":
-        return None
-    if not isinstance(cursor, str) or len(cursor) > limits.LIST_CURSOR:
-        raise BadPage("cursor")
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadPage("cursor") from None
-    if not isinstance(key, list):
-        raise BadPage("cursor")
-    return key
+
+def cut(rows: list, key: Callable, limit: int) -> dict:
+    """The page of a query that already applied the cursor, in the same
+    order, and fetched ``limit + 1`` rows: ``{items, next_cursor}``."""
+    chunk = rows[:limit]
+    return {"items": chunk, "next_cursor": encode_cursor(key(chunk[-1])) if len(rows) > limit else None}

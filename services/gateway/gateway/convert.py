@@ -32,8 +32,8 @@ def profile(reply) -> dict:
 
 
 def diary(reply, first: dt.date, last: dt.date) -> dict:
-    """journal ``Diary`` as ``GET /students/{id}/diary`` ("" attendance is
-    null); ``from``/``to`` the range the journal answered (``first``/``last``,
+    """journal ``Diary`` as ``GET /students/{id}/diary`` ("" attendance and
+    room are null); ``from``/``to`` the range the journal answered (``first``/``last``,
     the one asked, if it does not say)."""
     return {
         "student_id": reply.student_id,
@@ -53,6 +53,13 @@ def diary(reply, first: dt.date, last: dt.date) -> dict:
                 "attendance": lesson.attendance or None,
             } for lesson in day.lessons],
         } for day in reply.days],
+        # the year's current final marks (R-F1) and the class's week (R-S6)
+        "finals": [{"period": {"id": f.period_id, "name": f.period, "kind": f.period_kind},
+                    "subject": {"id": f.subject_id, "name": f.subject}, "value": f.value, "late": f.late}
+                   for f in reply.finals],
+        "timetable": [{"weekday": t.weekday, "number": t.number, "subject_id": t.subject_id, "subject": t.subject,
+                       "teacher_id": t.teacher_id, "teacher": t.teacher, "room": t.room or None}
+                      for t in reply.timetable],
     }
 
 

@@ -124,3 +124,15 @@ def register(requests: dict, responses: dict, paths: dict) -> None:
     }
     for path, (method, op) in reads.items():
         paths.setdefault(path, {})[method] = op
+    # the diary carries the year's final marks and the class's timetable (R-F1, R-S6), the
+    # forecast its subjects' names: fields added to schemas of gateway.openapi / openapi_journal_marks
+    diary = responses["Diary"]
+    diary["properties"]["finals"] = {"type": "array", "items": _open({
+        "period": _open({"id": _STR, "name": _STR, "kind": _STR}), "subject": named, "value": _INT,
+        "late": _BOOL})}
+    diary["properties"]["timetable"] = {"type": "array", "items": _open({
+        "weekday": _INT, "number": _INT, "subject_id": _STR, "subject": _STR, "teacher_id": _STR,
+        "teacher": _STR, "room": _NSTR})}
+    diary["required"] = [*diary["required"], "finals", "timetable"]
+    forecast = responses["Forecast"]["items"]
+    forecast["properties"]["subject"] = {**_STR, "description": "The subject's name"}

@@ -170,3 +170,33 @@ def test_every_read_is_in_the_openapi_document(client):
         assert path == "/lessons/{id}" or {"limit", "cursor"} <= names, path
     # the writes on the same paths are still there
     assert "post" in doc["paths"][P + "/classes"] and "post" in doc["paths"][P + "/classes/{id}/students"]
+
+
+def test_r_f1_r_s6_the_diary_carries_final_marks_and_the_timetable(client, fake, auth):
+    from ejournal.journal.v1 import journal_pb2
+    reply = journal_pb2.Diary(student_id="st1", from_date="2026-10-12", to_date="2026-10-18")
+    reply.finals.add(period_id="p1", period="1 четверть", period_kind="quarter", subject_id="s1",
+                     subject="Математика", value=5, late=True)
+    reply.timetable.add(weekday=1, number=1, subject_id="s1", subject="Математика", teacher_id="t1",
+                        teacher="Учитель Пётр", room="21")
+    reply.timetable.add(weekday=1, number=2, subject_id="s2", subject="Русский язык", teacher_id="t2", teacher="")
+    fake.journal.answers["GetDiary"] = reply
+    response = client.get(f"{P}/students/st1/diary?from=2026-10-12&to=2026-10-18",
+                          headers=auth(sub=USER, roles=["parent"]))
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["finals"] == [{"period": {"id": "p1", "name": "1 четверть", "kind": "quarter"},
+                               "subject": {"id": "s1", "name": "Математика"}, "value": 5, "late": True}]
+    assert [(t["number"], t["subject"], t["room"]) for t in body["timetable"]] == [
+        (1, "Математика", "21"), (2, "Русский язык", None)]
+    assert body["days"] == []  # the existing fields stay
+    assert_documented(response, f"{P}/students/{{id}}/diary", "GET")
+
+
+def test_the_forecast_names_its_subjects(client, fake, auth):
+    fake.rpc_answers[("journal", "forecast")] = {"student_id": "st1", "period_id": "p1", "period_kind": "quarter",
+                                                 "items": [{"subject_id": "s1", "subject": "Математика",
+                                                            "predicted": 5, "confidence": 0.8}]}
+    response = client.get(f"{P}/students/st1/forecast", headers=auth(sub=USER, roles=["parent"]))
+    assert response.status_code == 200 and response.get_json()[0]["subject"] == "Математика"
+    assert_documented(response, f"{P}/students/{{id}}/forecast", "GET")

@@ -35,7 +35,9 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
         """A student's lessons, marks and attendance, days sorted, lessons by
         date then subject; one query whatever the range (store.reads.diary_rows).
         Without dates: the current week, or the latest earlier week with
-        lessons when it has none (two more queries, on that path only)."""
+        lessons when it has none (two more queries, on that path only). Then
+        the year's final marks (R-F1) and the class's timetable (R-S6) of the
+        range's last day (store.listing.diary_finals, diary_timetable)."""
         if not request.student_id or not request.school_id:
             abort(context, grpc.StatusCode.INVALID_ARGUMENT, "VALIDATION_ERROR",
                   errors.text("diary_request_incomplete"))
@@ -55,10 +57,16 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
                     start, end = domain.lessons.week_bounds(latest)
                     rows = store.reads.diary_rows(session, school_id=request.school_id, student_id=request.student_id,
                                                   start=start, end=end)
+            if rows:
+                finals = store.listing.diary_finals(session, school_id=request.school_id,
+                                                    student_id=request.student_id, day=end)
+                slots = store.listing.diary_timetable(session, school_id=request.school_id,
+                                                      student_id=request.student_id, day=end)
         if not rows:
             abort(context, grpc.StatusCode.NOT_FOUND, "NOT_FOUND", errors.text("student_not_found"))
         diary = build_diary(request.student_id, rows)
         diary.from_date, diary.to_date = start.isoformat(), end.isoformat()
+        add_finals_and_timetable(diary, finals, slots)
         return diary
 
     def GetClassJournal(self, request, context):
@@ -87,6 +95,17 @@ def build_diary(student_id: str, rows) -> journal_pb2.Diary:
         if mark_id is not None:
             lesson.marks.append(DiaryMark(id=mark_id, value=value, kind=kind, weight=weight, comment=comment or ""))
     return diary
+
+
+def add_finals_and_timetable(diary: journal_pb2.Diary, finals, slots) -> None:
+    """The diary's final marks (R-F1) and timetable (R-S6), from
+    :func:`journal.store.listing.diary_finals` and ``diary_timetable``."""
+    for final, subject, period in finals:
+        diary.finals.add(period_id=final.period_id, period=period, period_kind=final.period_kind,
+                         subject_id=final.subject_id, subject=subject, value=final.value, late=bool(final.late))
+    for slot, subject, teacher in slots:
+        diary.timetable.add(weekday=slot.weekday, number=slot.number, subject_id=slot.subject_id, subject=subject,
+                            teacher_id=slot.teacher_id, teacher=teacher or "", room=slot.room or "")
 
 
 def main() -> int:

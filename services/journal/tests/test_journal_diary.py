@@ -107,7 +107,8 @@ def test_parent_facing_week_with_marks(sessions, week):
 
 
 def test_diary_is_one_query(sessions, week, journal_engine):
-    """The person, lessons, marks and attendance in one statement, whatever the range."""
+    """The person, lessons, marks and attendance in one statement, whatever the
+    range; the final marks and the timetable in one statement each."""
     statements = []
 
     def count(conn, cursor, statement, *args):
@@ -118,8 +119,52 @@ def test_diary_is_one_query(sessions, week, journal_engine):
         diary = get_diary(servicer(sessions), week.pupil, week.school_id, "2026-09-01", "2026-11-30")
     finally:
         event.remove(journal_engine, "before_cursor_execute", count)
-    assert len(statements) == 1, statements
+    assert len(statements) == 3, statements
     assert sum(len(d.lessons) for d in diary.days) == 6
+
+
+def test_r_f1_r_s6_the_diary_carries_final_marks_and_the_timetable(sessions, make, week):
+    """The year's current final marks by period and subject (a superseded one
+    is not shown), and the class's week in the period of the range: the whole
+    class's slots and the pupil's own subgroup's, not another subgroup's."""
+    from kernel.db import new_id
+    from kernel.events import utcnow
+    [first, second] = sorted(make.rows(store.Period, year_id=week.a5.year_id), key=lambda p: p.starts_on)
+
+    def final(period_id, kind, subject, value, superseded=False):
+        make._save(store.FinalMark(
+            id=new_id(), school_id=week.school_id, student_id=week.pupil, subject_id=subject.id,
+            class_id=week.a5.id, period_id=period_id, period_kind=kind, value=value, evidence={}, warnings=[],
+            late=False, teacher_id=week.teacher, entered_at=utcnow(), superseded=superseded))
+
+    final(week.a5.year_id, "year", week.maths, 4)
+    final(first.id, "half_year", week.russian, 3, superseded=True)
+    final(first.id, "half_year", week.russian, 5)
+    final(first.id, "half_year", week.maths, 4)
+    mine = make.subgroup(week.a5, week.english, name="1 группа", student_ids=[week.pupil])
+    other = make.subgroup(week.a5, week.english, name="2 группа", student_ids=[week.classmate])
+
+    def slot(weekday, number, subject, subgroup=None, period=first):
+        make._save(store.TimetableSlot(id=new_id(), school_id=week.school_id, class_id=week.a5.id,
+                                       period_id=period.id, weekday=weekday, number=number, subject_id=subject.id,
+                                       teacher_id=week.teacher, room="21" if number == 1 else None,
+                                       subgroup_id=subgroup.id if subgroup else None))
+    slot(1, 2, week.maths)
+    slot(1, 1, week.russian)
+    slot(2, 1, week.english, mine)
+    slot(2, 2, week.english, other)
+    slot(3, 1, week.maths, period=second)
+    diary = get_diary(servicer(sessions), week.pupil, week.school_id, "2026-10-12", "2026-10-18")
+    assert [(f.period, f.subject, f.value, f.period_kind) for f in diary.finals] == [
+        ("1 полугодие", "Математика", 4, "half_year"), ("1 полугодие", "Русский язык", 5, "half_year"),
+        (make.rows(store.Year, id=week.a5.year_id)[0].name, "Математика", 4, "year")]
+    assert [(s.weekday, s.number, s.subject, s.room) for s in diary.timetable] == [
+        (1, 1, "Русский язык", "21"), (1, 2, "Математика", ""), (2, 1, "Английский язык", "21")]
+    assert diary.timetable[0].teacher_id == week.teacher
+    # the holidays: the week of the period last begun, with the classmate's own subgroup; no final marks
+    holidays = get_diary(servicer(sessions), week.classmate, week.school_id, "2026-12-29", "2027-01-04")
+    assert list(holidays.finals) == []
+    assert [(s.weekday, s.number) for s in holidays.timetable] == [(1, 1), (1, 2), (2, 2)]
 
 
 def test_diary_shows_the_pupils_own_attendance(sessions, make, week):

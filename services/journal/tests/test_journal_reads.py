@@ -219,7 +219,8 @@ def test_one_lesson_with_marks_and_attendance(journal, make, school):
 
 
 def test_a_substitute_sees_the_lesson_they_gave(journal, make, school):
-    lesson = make.lesson(school["a"], school["maths"], school["other"], school_today(), substitute_for=school["teacher"])
+    lesson = make.lesson(school["a"], school["maths"], school["other"], school_today(),
+                         substitute_for=school["teacher"])
     assert journal.call("get_lesson", make.ctx(school["other"], "teacher"), lesson.id)["substitute_for"]["id"] \
         == school["teacher"]
 
@@ -243,6 +244,10 @@ def test_attendance_history_every_version_for_the_administration(journal, make, 
     assert [(i["lesson"]["id"], i["new"]) for i in rest["items"]] == [(second.id, "late")]
     ranged = journal.call("attendance_history", ctx, pupil, {"from": second.date.isoformat()})
     assert len(ranged["items"]) == 1
+    from kernel import paging
+    for bad in (paging.encode_cursor([first.date.isoformat(), first.id, "1"]), paging.encode_cursor(["x", "y", 1])):
+        got = refused(journal.call, "attendance_history", ctx, pupil, {"cursor": bad})
+        assert got["type"] == "ValidationError" and got["details"]["field"] == "cursor"
     assert refused(journal.call, "attendance_history", make.ctx(school["ct"], "class_teacher"), pupil, {})[
         "type"] == "NotAllowed"
     for student in (new_id(), school["teacher"]):
@@ -280,3 +285,34 @@ def test_final_marks_of_the_year_by_period_and_subject(journal, make, school):
     assert got["type"] == "NotFound" and got["details"]["field"] == "year_id"
     assert refused(journal.call, "student_final_marks", make.ctx(new_id(), "admin", school_id=new_id()),
                    pupil, {})["type"] == "NotFound"
+
+
+def test_lessons_are_paged_by_the_database_to_the_end(journal, make, school):
+    """Many lessons, one date and one entry time shared by several: every
+    lesson once, in order, whatever the page size; a cursor that is not a
+    lesson's is 400."""
+    a, teacher = school["a"], school["teacher"]
+    day = school_today() - dt.timedelta(days=1)
+    same = [make.lesson(a, school["maths"], teacher, day) for _ in range(3)]
+    at = utcnow()
+    with make.sessions.begin() as s:
+        for lesson in same:
+            s.get(store.Lesson, lesson.id).entered_at = at
+    others = [make.lesson(a, school["maths"], teacher, day - dt.timedelta(days=n)) for n in range(1, 6)]
+    expected = [l.id for l in others[::-1]] + sorted(l.id for l in same)
+    ctx = make.ctx(school["admin"], "admin")
+    for limit in (1, 2, 3, 7, 8, 50):
+        seen, cursor = [], None
+        while True:
+            page = journal.call("list_class_lessons", ctx, a.id, {"limit": limit, "cursor": cursor})
+            seen += [l["id"] for l in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == expected, limit
+    from kernel import paging
+    for bad in (paging.encode_cursor(["2026-13-01", at.isoformat(), "x"]),
+                paging.encode_cursor([day.isoformat(), "2026-10-01T10:00:00", "x"]),
+                paging.encode_cursor([day.isoformat(), at.isoformat(), 5]), paging.encode_cursor(["x", "y"])):
+        got = refused(journal.call, "list_class_lessons", ctx, a.id, {"cursor": bad})
+        assert got["type"] == "ValidationError" and got["details"]["field"] == "cursor"

@@ -14,7 +14,6 @@ from journal.domain.lessons import is_staff
 
 # attendance history (R-J7): the administration only
 HISTORY_READERS = ADMINISTRATION
-# a class list's parents and consent: the class teacher and the administration
 SOURCES = ("assignment", "substitution", "timetable")  # GET /me/classes, strongest first
 
 
@@ -25,8 +24,57 @@ def page(items, key, query) -> dict:
     try:
         return paging.page(items, key, limit=query.get("limit"), cursor=query.get("cursor"))
     except paging.BadPage as exc:
-        raise errors.ValidationError(errors.text(f"page_{exc.field}", max=paging.limits.LIST_LIMIT_MAX),
-                                     details={"field": exc.field}) from None
+        raise _bad_page(exc) from None
+
+
+def lesson_page_bounds(query) -> tuple[int, tuple | None]:
+    """``(limit, after)`` of a page of a class's lessons, the cursor read as
+    ``(date, entered_at, id)`` for the database (:func:`lesson_key`)."""
+    return _bounds(query, lambda key: (dt.date.fromisoformat(key[0]), _aware(key[1]), _text(key[2])))
+
+
+def history_page_bounds(query) -> tuple[int, tuple | None]:
+    """``(limit, after)`` of a page of an attendance history, the cursor read
+    as ``(lesson date, lesson id, version)`` (:func:`history_key`)."""
+    return _bounds(query, lambda key: (dt.date.fromisoformat(key[0]), _text(key[1]), _whole(key[2])))
+
+
+def _bounds(query, read) -> tuple[int, tuple | None]:
+    try:
+        limit = paging.check_limit(query.get("limit"))
+        key = paging.decode_cursor(query.get("cursor"), 3)
+        if key is None:
+            return limit, None
+        try:
+            return limit, read(key)
+        except (TypeError, ValueError):
+            raise paging.BadPage("cursor") from None
+    except paging.BadPage as exc:
+        raise _bad_page(exc) from None
+
+
+def _aware(value) -> dt.datetime:
+    at = dt.datetime.fromisoformat(value)
+    if at.tzinfo is None:
+        raise ValueError(value)
+    return at
+
+
+def _text(value) -> str:
+    if not isinstance(value, str):
+        raise TypeError(value)
+    return value
+
+
+def _whole(value) -> int:
+    if not isinstance(value, int):
+        raise TypeError(value)
+    return value
+
+
+def _bad_page(exc: paging.BadPage) -> errors.ValidationError:
+    return errors.ValidationError(errors.text(f"page_{exc.field}", max=paging.limits.LIST_LIMIT_MAX),
+                                  details={"field": exc.field})
 
 
 def query_of(value) -> dict:

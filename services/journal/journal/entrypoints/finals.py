@@ -90,11 +90,12 @@ class FinalsAndForecasts:
                 s, school_id=actor.school_id, student_id=student_id, start=starts_on, end=ends_on))
             emphasis = store.structure.subject_emphasis(s, school_id=actor.school_id,
                                                         subject_ids=set(hours) | set(by_subject))
+            names = store.listing.subject_names(s, school_id=actor.school_id, subject_ids=set(hours) | set(by_subject))
         items = []
         for subject_id in sorted(set(hours) | set(by_subject)):
             required = domain.finals.required_marks(hours.get(subject_id), low=config.final_min_marks_low,
                                                     high=config.final_min_marks_high)
-            items.append({"subject_id": subject_id,
+            items.append({"subject_id": subject_id, "subject": names.get(subject_id, ""),
                           **self._forecast(by_subject.get(subject_id, []), required,
                                            emphasis.get(subject_id, False))})
         return {"student_id": student_id, "period_id": pid, "period_kind": kind, "items": items}

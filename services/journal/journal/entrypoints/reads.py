@@ -7,6 +7,9 @@ decision was asked by the gateway; the journal checks again, and whatever
 the caller may not see (or another school's) is NOT_FOUND."""
 from __future__ import annotations
 
+import datetime as dt
+
+from kernel import paging
 from kernel.context import CallContext
 from kernel.events import utcnow
 from kernel.nameko import service_rpc
@@ -105,13 +108,16 @@ class Reads:
         query = rules.query_of(query)
         subject_id = rules.optional_id(query, "subject_id")
         start, end = rules.date_range(query)
+        limit, after = rules.lesson_page_bounds(query)
         with self.db.transaction() as s:
             klass = self._visible_class(s, actor, class_id)
             if subject_id is not None and store.structure.get_subject(
                     s, school_id=actor.school_id, subject_id=subject_id) is None:
                 raise errors.NotFound(errors.text("subject_not_found"), details={"field": "subject_id"})
-            rows = store.listing.class_lessons(s, class_id=klass.id, subject_id=subject_id, start=start, end=end)
-        return rules.page([rules.lesson_item(*row) for row in rows], rules.lesson_key, query)
+            # a class's lessons of a year run to thousands: the database applies the cursor
+            rows = store.listing.class_lessons(s, class_id=klass.id, subject_id=subject_id, start=start, end=end,
+                                               after=after, limit=limit + 1)
+        return paging.cut([rules.lesson_item(*row) for row in rows], rules.lesson_key, limit)
 
     @service_rpc
     def get_lesson(self, ctx, lesson_id):
@@ -155,11 +161,12 @@ class Reads:
         student_id = domain.common.ident(student_id, "student_id")
         query = rules.query_of(query)
         start, end = rules.date_range(query)
+        limit, after = rules.history_page_bounds(query)
         with self.db.transaction() as s:
             self._student(s, actor, student_id)
             rows = store.listing.attendance_history(s, school_id=actor.school_id, student_id=student_id,
-                                                    start=start, end=end)
-        return rules.page([rules.history_item(*row) for row in rows], rules.history_key, query)
+                                                    start=start, end=end, after=after, limit=limit + 1)
+        return paging.cut([rules.history_item(*row) for row in rows], rules.history_key, limit)
 
     @service_rpc
     def student_final_marks(self, ctx, student_id, query=None):
@@ -210,5 +217,4 @@ class Reads:
 
 
 def _ordinal(day: str) -> int:
-    import datetime as dt
     return dt.date.fromisoformat(day).toordinal()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from journal.store.models import (
@@ -107,8 +107,10 @@ def teacher_classes(session: Session, *, school_id: str, teacher_id: str):
 
 
 def class_lessons(session: Session, *, class_id: str, subject_id: str | None, start: dt.date | None,
-                  end: dt.date | None):
-    """``(lesson, subject name, teacher's name, replaced teacher's name)``."""
+                  end: dt.date | None, after: tuple | None = None, limit: int | None = None):
+    """``(lesson, subject name, teacher's name, replaced teacher's name)`` by
+    date, entry time and id; only those after ``after`` (``(date,
+    entered_at, id)``, a page's cursor) and at most ``limit`` when given."""
     teacher, replaced = aliased(Person), aliased(Person)
     query = (select(Lesson, Subject.name, teacher.full_name, replaced.full_name)
              .join(Subject, Subject.id == Lesson.subject_id)
@@ -121,6 +123,13 @@ def class_lessons(session: Session, *, class_id: str, subject_id: str | None, st
         query = query.where(Lesson.date >= start)
     if end is not None:
         query = query.where(Lesson.date <= end)
+    if after is not None:
+        day, entered, lesson_id = after
+        query = query.where(or_(Lesson.date > day, and_(Lesson.date == day, or_(
+            Lesson.entered_at > entered, and_(Lesson.entered_at == entered, Lesson.id > lesson_id)))))
+    query = query.order_by(Lesson.date, Lesson.entered_at, Lesson.id)
+    if limit is not None:
+        query = query.limit(limit)
     return [tuple(row) for row in session.execute(query)]
 
 
@@ -156,9 +165,11 @@ def names(session: Session, *, user_ids) -> dict[str, str]:
 
 
 def attendance_history(session: Session, *, school_id: str, student_id: str, start: dt.date | None,
-                       end: dt.date | None):
+                       end: dt.date | None, after: tuple | None = None, limit: int | None = None):
     """Every version of the student's attendance (R-J7): rows
-    ``(version, lesson, subject name, name of who set it)``."""
+    ``(version, lesson, subject name, name of who set it)`` by lesson date,
+    lesson id and version; only those after ``after`` (``(date, lesson id,
+    version)``, a page's cursor) and at most ``limit`` when given."""
     query = (select(AttendanceVersion, Lesson, Subject.name, Person.full_name)
              .join(AttendanceEntry, AttendanceEntry.id == AttendanceVersion.attendance_id)
              .join(Lesson, Lesson.id == AttendanceEntry.lesson_id)
@@ -169,6 +180,13 @@ def attendance_history(session: Session, *, school_id: str, student_id: str, sta
         query = query.where(Lesson.date >= start)
     if end is not None:
         query = query.where(Lesson.date <= end)
+    if after is not None:
+        day, lesson_id, version = after
+        query = query.where(or_(Lesson.date > day, and_(Lesson.date == day, or_(
+            Lesson.id > lesson_id, and_(Lesson.id == lesson_id, AttendanceVersion.version > version)))))
+    query = query.order_by(Lesson.date, Lesson.id, AttendanceVersion.version)
+    if limit is not None:
+        query = query.limit(limit)
     return [tuple(row) for row in session.execute(query)]
 
 
@@ -200,3 +218,56 @@ def latest_year_of_student(session: Session, *, school_id: str, student_id: str)
         select(SchoolClass.year_id).join(Enrolment, Enrolment.class_id == SchoolClass.id)
         .where(Enrolment.student_id == student_id, SchoolClass.school_id == school_id)
         .order_by(Enrolment.enrolled_on.desc(), Enrolment.created_at.desc()).limit(1))
+
+
+
+def _student_year(school_id: str, student_id: str, day: dt.date):
+    """A scalar subquery: the year of the student's class on ``day``, else of
+    their latest class."""
+    stay = (select(SchoolClass.year_id).join(Enrolment, Enrolment.class_id == SchoolClass.id)
+            .where(Enrolment.student_id == student_id, SchoolClass.school_id == school_id))
+    on_day = stay.where(Enrolment.enrolled_on <= day, or_(Enrolment.left_on.is_(None), Enrolment.left_on > day))
+    latest = stay.order_by(Enrolment.enrolled_on.desc(), Enrolment.created_at.desc()).limit(1)
+    return func.coalesce(on_day.order_by(Enrolment.enrolled_on.desc()).limit(1).scalar_subquery(),
+                         latest.scalar_subquery())
+
+
+def diary_finals(session: Session, *, school_id: str, student_id: str, day: dt.date):
+    """The diary's final marks (R-F1), one statement: the student's current
+    ones of the year of their class on ``day`` (else of their latest class),
+    as rows ``(final mark, subject name, period name)`` in period order, the
+    year's own mark last, then by subject."""
+    year = _student_year(school_id, student_id, day)
+    period_year = aliased(Year)
+    return [tuple(row) for row in session.execute(
+        select(FinalMark, Subject.name, func.coalesce(Period.name, period_year.name, ""))
+        .join(Subject, Subject.id == FinalMark.subject_id)
+        .join(SchoolClass, SchoolClass.id == FinalMark.class_id)
+        .outerjoin(Period, Period.id == FinalMark.period_id)
+        .outerjoin(period_year, period_year.id == FinalMark.period_id)
+        .where(FinalMark.student_id == student_id, FinalMark.school_id == school_id,
+               FinalMark.superseded.is_(False), SchoolClass.year_id == year)
+        .order_by(Period.starts_on.is_(None), Period.starts_on, Subject.name, FinalMark.subject_id))]
+
+
+def diary_timetable(session: Session, *, school_id: str, student_id: str, day: dt.date):
+    """The week's timetable of the student's class on ``day`` in the period
+    containing it, or the latest begun before it (R-S6), one statement: rows
+    ``(slot, subject name, teacher's name)`` of the whole class and of the
+    student's subgroups, by weekday and number."""
+    klass = (select(Enrolment.class_id).where(
+        Enrolment.student_id == student_id, Enrolment.school_id == school_id, Enrolment.enrolled_on <= day,
+        or_(Enrolment.left_on.is_(None), Enrolment.left_on > day))
+        .order_by(Enrolment.enrolled_on.desc()).limit(1).scalar_subquery())
+    # the period containing the day, else (a holiday) the latest one begun before it
+    period = (select(Period.id).join(SchoolClass, SchoolClass.year_id == Period.year_id)
+              .where(SchoolClass.id == klass, Period.starts_on <= day)
+              .order_by(Period.starts_on.desc()).limit(1).scalar_subquery())
+    groups = select(SubgroupMember.subgroup_id).where(SubgroupMember.student_id == student_id)
+    return [tuple(row) for row in session.execute(
+        select(TimetableSlot, Subject.name, Person.full_name)
+        .join(Subject, Subject.id == TimetableSlot.subject_id)
+        .outerjoin(Person, Person.user_id == TimetableSlot.teacher_id)
+        .where(TimetableSlot.class_id == klass, TimetableSlot.period_id == period,
+               or_(TimetableSlot.subgroup_id.is_(None), TimetableSlot.subgroup_id.in_(groups)))
+        .order_by(TimetableSlot.weekday, TimetableSlot.number, Subject.name))]
