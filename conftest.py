@@ -1,11 +1,11 @@
-"""Root conftest. Service tests run under eventlet's monkey patching
+"""Root conftest: the kernel's library patches (kernel.patches) before any
+other import. Service tests run under eventlet's monkey patching as well
 (nameko's pytest plugin no longer patches): `make test` sets
-EJOURNAL_TEST_EVENTLET=1 for that run, and it must happen before any import."""
+EJOURNAL_TEST_EVENTLET=1 for that run."""
 import os
 
-if os.environ.get("EJOURNAL_TEST_EVENTLET") == "1":
-    import eventlet
+from kernel import patches
 
-    eventlet.monkey_patch()
+patches.install(eventlet=os.environ.get("EJOURNAL_TEST_EVENTLET") == "1")
 
 pytest_plugins = ["kernel.testing"]

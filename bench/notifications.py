@@ -1,5 +1,5 @@
 """Mark posted -> notification stored, end to end through RabbitMQ
-(`make bench-notifications`, issue 5).
+(`make bench-notifications`).
 
 The messaging service runs as `make run` runs it (``python -m kernel.runner
 messaging``) on a fresh PostgreSQL database and RabbitMQ vhost; its
@@ -19,9 +19,7 @@ also prints the mean batch size read from the service's /metrics. The
 machine's load average is printed at the start: on a shared 2-core machine
 the floor itself moves from run to run, so compare within one run.
 
-Figures (2-core development machine shared with other work, load average
-5-9, ``make bench-notifications`` three times, medians of medians): see
-services/messaging/README.md "Performance"."""
+How to read it: bench/README.md."""
 from __future__ import annotations
 
 import argparse

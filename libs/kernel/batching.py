@@ -1,7 +1,7 @@
 """A batching event consumer for high-volume events (journal's ``mark_posted``).
 
 :func:`on_event_batch` consumes the same durable queue that
-:func:`kernel.nameko_ext.on_event` would (same name, exchange and binding, so
+:func:`kernel.nameko.handlers.on_event` would (same name, exchange and binding, so
 ``kernel.topology`` declares it and a service switches between the two
 without losing queued events), but hands a worker up to ``max_batch``
 events at once: whatever arrived within ``max_wait`` seconds of the first
@@ -10,7 +10,7 @@ envelopes, counts as the events it carries, and is never split).
 :func:`handles_batch` then gives the
 handler ``(self, session, envelopes)`` inside ONE transaction that also marks
 every event processed (one INSERT ... ON CONFLICT DO NOTHING RETURNING), so
-the per-event costs of :func:`kernel.nameko_ext.handles` (a transaction, a
+the per-event costs of :func:`kernel.nameko.handlers.handles` (a transaction, a
 claim query, a savepoint) are paid once per batch.
 
 The guarantees are those of ``on_event`` + ``handles``:
@@ -55,7 +55,9 @@ from sqlalchemy.exc import DBAPIError
 from kernel import correlation, jsoncodec
 from kernel.db import dialect_insert
 from kernel.events import unpack, utcnow
-from kernel.nameko_ext import EVENTS_HANDLED, _QueueConsumer, _transient, undecodable, valid_or_dead_lettered
+from kernel.nameko.consumer import _QueueConsumer, undecodable
+from kernel.nameko.handlers import _transient, valid_or_dead_lettered
+from kernel.nameko.metrics import EVENTS_HANDLED
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +196,7 @@ class BatchEventHandler(EventHandler, _NoSharedQueueConsumer):
         object in it (60 for a class's packed marks). Another content type
         goes through kombu (and its ``accept`` list). A body that cannot be
         decoded (not JSON, not UTF-8, a content type not accepted) is handed
-        on as :class:`kernel.nameko_ext.Undecodable` and dead-lettered as it
+        on as :class:`kernel.nameko.consumer.Undecodable` and dead-lettered as it
         came (raising here would drop the connection and bring it back
         forever)."""
         try:
@@ -285,7 +287,7 @@ class BatchEventHandler(EventHandler, _NoSharedQueueConsumer):
 def on_event_batch(producer: str, event_type: str, *, max_batch: int = 200, max_wait: float = 0.01,
                    concurrency: int = 2, prefetch: int | None = None):
     """Subscribe a batch handler to ``producer``'s ``event_type`` on the same
-    durable queue :func:`kernel.nameko_ext.on_event` uses. Stack it over
+    durable queue :func:`kernel.nameko.handlers.on_event` uses. Stack it over
     :func:`handles_batch`."""
     return BatchEventHandler.decorator(producer, event_type, max_batch=max_batch, max_wait=max_wait,
                                        concurrency=concurrency, prefetch=prefetch)
@@ -310,7 +312,7 @@ def claim_many(session, processed, consumer: str, event_ids) -> set[str]:
 
 def handles_batch(consumer: str, processed_table):
     """Make a batch handler idempotent and poison-safe (the batch counterpart
-    of :func:`kernel.nameko_ext.handles`).
+    of :func:`kernel.nameko.handlers.handles`).
 
     The decorated method gets ``(self, session, envelopes)``: the valid,
     not yet processed envelopes of the batch, each once, in delivery order,
@@ -319,7 +321,7 @@ def handles_batch(consumer: str, processed_table):
     service needs ``self.db`` and ``self.dead_letters``.
 
     ``processed_table=None`` skips that record, as for
-    :func:`kernel.nameko_ext.handles`, for a handler whose effect is
+    :func:`kernel.nameko.handlers.handles`, for a handler whose effect is
     idempotent by itself (repeats within one batch are still dropped).
     """
     def decorate(fn):

@@ -1,14 +1,13 @@
-"""Database engines and sessions, for nameko workers and plain processes.
-
-nameko-sqlalchemy's fixtures are broken on SQLAlchemy 2, so this is a small
-DependencyProvider: one engine per service container, one session per worker,
-closed at worker teardown.
+"""Database engines and sessions, for nameko workers and plain processes:
+engines with the settings every service needs (:func:`make_engine`, one per
+URL per process with :func:`shared_engine`), sessions and
+:func:`transaction`, the aware date-and-time column type
+(:func:`UtcDateTime`) and the database's own INSERT (:func:`dialect_insert`).
+The nameko provider is kernel.nameko.database, the bulk insert kernel.bulk.
 """
 from __future__ import annotations
 
 import datetime as dt
-import decimal
-import math
 import time
 from contextlib import contextmanager
 
@@ -19,7 +18,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from kernel import jsoncodec
 from kernel.ids import uuid4_str
 
 
@@ -81,144 +79,6 @@ def dialect_insert(session: Session, model):
     else:  # pragma: no cover - the two supported databases
         raise NotImplementedError(f"INSERT ... ON CONFLICT on {name}")
     return insert(model)
-
-
-def insert_rows(session: Session, *batches) -> None:
-    """INSERT each ``(table, rows)`` of ``batches``, in order, in the
-    session's transaction: on PostgreSQL (psycopg2) all of them in ONE round
-    trip, elsewhere one Core executemany per table. A batch
-    ``(table, rows, keys)`` skips a row whose ``keys`` (the columns of a
-    primary key or unique constraint) are taken: ``ON CONFLICT (keys) DO
-    NOTHING``, for projections that are idempotent by their own key.
-
-    For the hottest writes (a class's marks, their versions, their outbox
-    row and the Idempotency-Key: four statements, one round trip; the
-    projections of those marks). Every row of a batch names the same
-    columns and gives every column the table needs (no Python-side defaults
-    are filled in); values pass through the columns' own bind processing.
-    On PostgreSQL a batch's rows travel as ONE parameter, a JSON array read
-    back with ``json_populate_recordset`` (quoted by the driver itself,
-    ``cursor.mogrify``): psycopg2 adapting every value of a multi-row VALUES
-    one by one was the largest CPU cost of the journal's and the
-    projections' inserts. Dates and times travel as ISO text, decimals and
-    UUIDs as text, JSON columns as JSON (kernel.jsoncodec writes it); a NaN
-    or infinite float is refused. A value every row of a batch shares (see
-    :data:`_SHAREABLE`) is sent once, in a one-row ``json_populate_record``
-    beside the rows' own values."""
-    batches = [(batch[0], batch[1], tuple(batch[2]) if len(batch) > 2 else ()) for batch in batches if batch[1]]
-    if not batches:
-        return
-    for table, rows, _keys in batches:
-        # Core would fill these in on one database and not on the other.
-        missing = [c.name for c in table.c if c.default is not None and c.name not in rows[0]]
-        if missing:
-            raise ValueError(f"insert_rows into {table.name} needs {', '.join(missing)} in every row")
-    connection = session.connection()
-    dialect = connection.dialect
-    if dialect.name != "postgresql" or dialect.driver != "psycopg2":
-        from sqlalchemy import insert
-        for table, rows, keys in batches:
-            stmt = dialect_insert(session, table).on_conflict_do_nothing(index_elements=list(keys)) \
-                if keys else insert(table)
-            connection.execute(stmt, rows)
-        return
-    from sqlalchemy import JSON, Boolean, Float
-
-    prepare = dialect.identifier_preparer
-    cursor = connection.connection.cursor()
-    try:
-        statements = []
-        for table, rows, keys in batches:
-            names = list(rows[0])
-            target = prepare.format_table(table)
-            columns = ", ".join(prepare.quote(table.c[n].name) for n in names)
-            tail = f" ON CONFLICT ({', '.join(prepare.quote(table.c[k].name) for k in keys)}) DO NOTHING" if keys else ""
-            # (a % in the names is not a placeholder)
-            tail = tail.replace("%", "%%")
-            types = [table.c[name].type for name in names]
-            booleans = [n for n, t in zip(names, types) if isinstance(t, Boolean)]
-            if booleans and dialect.supports_native_boolean:
-                # what Boolean's own processor would check (it is skipped below)
-                for row in rows:
-                    for n in booleans:
-                        if row[n] is not None and type(row[n]) is not bool:
-                            raise TypeError(f"insert_rows: {table.name}.{n} takes a bool, not {row[n]!r}")
-            for n, t in zip(names, types):
-                if isinstance(t, Float):
-                    # the document would say null (kernel.jsoncodec): refuse, as json did
-                    for row in rows:
-                        if isinstance(row[n], float) and not math.isfinite(row[n]):
-                            raise ValueError(f"insert_rows: {table.name}.{n} cannot store {row[n]!r}")
-            if len(rows) <= 2:
-                # one or two rows (an outbox row, a key): VALUES, the driver
-                # quoting each value; a 20 kB body is not escaped twice
-                processors = [t._cached_bind_processor(dialect) for t in types]
-                values = [row[n] if p is None else p(row[n]) for row in rows for n, p in zip(names, processors)]
-                template = "(" + ",".join(["%s"] * len(names)) + ")"
-                sql = f"INSERT INTO {target} ({columns}) VALUES ".replace("%", "%%") + ",".join([template] * len(rows))
-                statements.append(cursor.mogrify(sql + tail, values))
-                continue
-            processors = [_bind_processor(t, dialect, JSON, Boolean) for t in types]
-            keys = [table.c[n].name for n in names]
-            if any(processors) or keys != names:
-                # (json_populate_recordset matches the columns' names, not their keys)
-                rows = [{k: row[n] if p is None else p(row[n]) for k, n, p in zip(keys, names, processors)}
-                        for row in rows]
-            # A value every row shares (the school, the lesson, the author,
-            # the time of a class's marks) travels once, in a one-row record
-            # beside the rows' own values: a third of the marks' statement.
-            first, others = rows[0], rows[1:]
-            shared = {k: first[k] for k in keys
-                      if type(first[k]) in _SHAREABLE and all(_same(row[k], first[k]) for row in others)}
-            if not shared or len(shared) == len(keys):
-                document = jsoncodec.dumps(rows, default=_json_value)
-                head = (f"INSERT INTO {target} ({columns}) SELECT {columns} "
-                        f"FROM json_populate_recordset(NULL::{target}, ")
-                statements.append(cursor.mogrify(head.replace("%", "%%") + "%s)" + tail, (document,)))
-                continue
-            own = [k for k in keys if k not in shared]
-            document = jsoncodec.dumps([{k: row[k] for k in own} for row in rows], default=_json_value)
-            picked = ", ".join(("s." if k in shared else "r.") + prepare.quote(k) for k in keys)
-            head = f"INSERT INTO {target} ({columns}) SELECT {picked} FROM ".replace("%", "%%")
-            row_type = f"NULL::{target}".replace("%", "%%")
-            sources = f"json_populate_recordset({row_type}, %s) AS r, json_populate_record({row_type}, %s) AS s"
-            statements.append(cursor.mogrify(head + sources + tail,
-                                             (document, jsoncodec.dumps(shared, default=_json_value))))
-    finally:
-        cursor.close()
-    connection.exec_driver_sql(b";\n".join(statements).decode("utf-8"),
-                               execution_options={"no_parameters": True})
-
-
-#: The values insert_rows may send once for all rows: those whose equality
-#: means the same stored value (not JSON documents, where 1 == True, nor
-#: decimals, where 1.0 == 1.00 but the scale is kept).
-_SHAREABLE = frozenset({str, int, bool, type(None), dt.date, dt.datetime})
-
-
-def _same(value, first) -> bool:
-    if type(value) is not type(first) or value != first:
-        return False
-    # equal instants in other time zones are not the same value
-    return not isinstance(value, dt.datetime) or value.utcoffset() == first.utcoffset()
-
-
-def _bind_processor(sqltype, dialect, json_type, boolean_type):
-    """The column type's own bind processing, except where the value goes
-    into the JSON document as it is: a JSON column, and a native boolean
-    (its processor only checks that the value is a bool, which
-    :func:`insert_rows` does itself)."""
-    if isinstance(sqltype, json_type) or (isinstance(sqltype, boolean_type) and dialect.supports_native_boolean):
-        return None
-    return sqltype._cached_bind_processor(dialect)
-
-
-def _json_value(value):
-    """What kernel.jsoncodec cannot write by itself (it writes dates, times
-    and UUIDs), as PostgreSQL reads it back: a decimal as its text."""
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    raise TypeError(f"insert_rows cannot send {type(value).__name__}")
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -331,9 +191,14 @@ def transaction(factory: sessionmaker):
 
 
 def __getattr__(name):
-    # The nameko provider lives in kernel.nameko_ext so that plain processes
-    # (gRPC servers, workers, the gateway) never import nameko or eventlet.
+    # The nameko provider lives in kernel.nameko.database so that plain
+    # processes (gRPC servers, workers, the gateway) never import nameko or
+    # eventlet.
     if name in ("Database", "WorkerDb"):
-        from kernel import nameko_ext
-        return getattr(nameko_ext, name)
+        from kernel.nameko import database
+        return getattr(database, name)
+    # The bulk insert moved to kernel.bulk; the old name still imports.
+    if name == "insert_rows":
+        from kernel.bulk import insert_rows
+        return insert_rows
     raise AttributeError(name)

@@ -6,7 +6,7 @@ Every request goes out with an AMQP ``expiration`` equal to the time its
 caller still waits (the broker drops it unread after that, e.g. while the
 service is down) and the header ``nameko.deadline``: the absolute time, UTC
 epoch seconds, after which nobody waits for the answer.
-``kernel.nameko_ext.service_rpc`` refuses to start a request whose deadline
+``kernel.nameko.rpc.service_rpc`` refuses to start a request whose deadline
 has passed (one delivered in time may still wait for a free worker). A
 worker that calls another service passes on the earlier of its own deadline
 and its call's timeout. The header goes through nameko's context data

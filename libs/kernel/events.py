@@ -1,7 +1,7 @@
 """The event envelope, the transactional outbox and idempotent handling.
 
 A service writes its domain change and an outbox row in one transaction
-(:func:`record`); the relay (:mod:`kernel.relay`) publishes outbox rows to the
+(:func:`record`); the relay (:mod:`kernel.nameko.outbox`) publishes outbox rows to the
 service's topic exchange ``<service>.events`` with publisher confirms and
 marks them sent. Consumers call :func:`claim` inside the transaction of their
 effect, so an event delivered twice has one effect.
@@ -11,13 +11,12 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
-    Column, Integer, MetaData, String, Table, Text, insert, select,
+    Column, Integer, MetaData, String, Table, Text, insert,
 )
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kernel import jsoncodec
-from kernel.db import UtcDateTime
+from kernel.db import UtcDateTime, dialect_insert
 from kernel.ids import uuid4_str
 
 ENVELOPE_VERSION = 1
@@ -128,7 +127,7 @@ def record_many(session: Session, outbox: Table, envs: list[dict], *, packed: bo
 
 def outbox_rows(envs: list[dict], *, packed: bool = False) -> list[dict]:
     """The outbox rows :func:`record_many` writes for ``envs`` (for a caller
-    that inserts them together with its own rows, kernel.db.insert_rows)."""
+    that inserts them together with its own rows, kernel.bulk.insert_rows)."""
     now = utcnow()
     for env in envs:
         validate_envelope(env)
@@ -156,18 +155,12 @@ def claim(session: Session, processed: Table, consumer: str, event_id: str) -> b
     """Mark ``event_id`` processed by ``consumer`` in the caller's transaction.
 
     Returns False when it was processed before (the caller then does nothing).
-    A concurrent duplicate loses at commit on the primary key.
+    One statement (``INSERT ... ON CONFLICT DO NOTHING RETURNING``): a
+    concurrent duplicate waits for the other transaction and, once it
+    commits, finds the id taken.
     """
-    seen = session.execute(
-        select(processed.c.event_id).where(
-            processed.c.consumer == consumer, processed.c.event_id == event_id)
-    ).first()
-    if seen:
-        return False
-    try:
-        with session.begin_nested():
-            session.execute(insert(processed).values(
-                consumer=consumer, event_id=event_id, processed_at=utcnow()))
-    except IntegrityError:
-        return False
-    return True
+    stmt = (dialect_insert(session, processed)
+            .values(consumer=consumer, event_id=event_id, processed_at=utcnow())
+            .on_conflict_do_nothing()
+            .returning(processed.c.event_id))
+    return session.execute(stmt).first() is not None

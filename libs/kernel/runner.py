@@ -1,15 +1,16 @@
 """Run one service's nameko process: ``python -m kernel.runner journal``.
 
-Monkey-patches first (eventlet must patch before anything else is imported),
-reads the settings from the environment, serves /metrics and /healthz on the
+Patches first (``kernel.patches.install``: eventlet must patch before
+anything else is imported), reads the settings from the environment, serves /metrics and /healthz on the
 service's metrics port and runs the service class ``<service>.service:Service``.
 """
 from __future__ import annotations
 
-import eventlet
+from kernel import patches
 
-eventlet.monkey_patch()  # noqa: E402  (must precede every other import)
+patches.install(eventlet=True)  # must precede every other import
 
+import eventlet  # noqa: E402
 import importlib  # noqa: E402
 import logging  # noqa: E402
 import signal  # noqa: E402

@@ -145,7 +145,7 @@ def rpc_entrypoints(service_cls) -> dict:
 
 def rpcs_not_expecting(service_cls, exc) -> list[str]:
     """The RPCs of ``service_cls`` that do not declare ``exc`` expected
-    (``kernel.nameko_ext.service_rpc`` does), so nameko would log it as an
+    (``kernel.nameko.rpc.service_rpc`` does), so nameko would log it as an
     error with a traceback."""
     def expects(ep) -> bool:
         expected = ep.expected_exceptions

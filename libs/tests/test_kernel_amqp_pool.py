@@ -11,12 +11,12 @@ from kombu.pools import producers
 from nameko.amqp import publish
 from nameko.amqp.publish import Publisher
 
-from kernel import amqp_pool
+from kernel import amqp_pool, patches
 from kernel.testing import drain_queue
 
 
 def test_publishes_reach_the_broker_without_a_connection_each(rabbit_config, monkeypatch):
-    amqp_pool.install()
+    patches.install()
     uri = rabbit_config["AMQP_URI"]
     exchange = Exchange(f"kpool-{uuid.uuid4().hex[:8]}", type="topic", durable=False, auto_delete=True)
     queue = Queue(f"kpool-{uuid.uuid4().hex[:8]}", exchange, routing_key="thing", auto_delete=True)
@@ -41,7 +41,7 @@ def test_publishes_reach_the_broker_without_a_connection_each(rabbit_config, mon
 
 
 def test_one_template_per_set_of_arguments():
-    amqp_pool.install()
+    patches.install()
     assert publish.get_producer is amqp_pool.get_producer
     uri = "amqp://guest:guest@127.0.0.1:5672/kpool-unused"
     confirmed = amqp_pool._template(uri, True, None, None, None)

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from kernel.batching import BatchEventHandler, claim_many, handles_batch, on_event_batch
 from kernel.db import Database, make_engine, session_factory, transaction
 from kernel.events import envelope, kernel_tables
-from kernel.nameko_ext import DeadLetters, EntrypointMetrics
+from kernel.nameko import DeadLetters, EntrypointMetrics
 from kernel.topology import event_queues
 from kernel.testing import count_rows as count, database_with, emptied_engine
 

@@ -14,7 +14,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from prometheus_client import REGISTRY
 
 from kernel import deadline
-from kernel.nameko_ext import RpcProxy, service_rpc
+from kernel.nameko import RpcProxy, service_rpc
 
 CALLS: list = []
 

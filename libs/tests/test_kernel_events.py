@@ -12,7 +12,7 @@ from sqlalchemy.orm import DeclarativeBase
 from kernel import errors
 from kernel.db import Database
 from kernel.events import envelope, kernel_tables, validate_envelope
-from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, handles
+from kernel.nameko import DeadLetters, EntrypointMetrics, Outbox, handles
 from kernel.testing import count_rows as count, database_with, emptied_engine
 
 
@@ -145,7 +145,7 @@ def test_poison_goes_to_dead_letters_and_next_event_is_processed(runner_factory,
     assert count(engine, effects) == 1
     # the dead letters are also kept on the broker's dead-letter queue
     from kombu import Connection, Exchange, Queue
-    from kernel.nameko_ext import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE
+    from kernel.nameko import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE
     dlq = Queue(DEAD_LETTER_QUEUE, exchange=Exchange(DEAD_LETTER_EXCHANGE, type="fanout", durable=True), durable=True)
     with Connection(config["AMQP_URI"]) as conn:
         queue = conn.SimpleQueue(dlq)

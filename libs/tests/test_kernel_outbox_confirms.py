@@ -14,7 +14,7 @@ from sqlalchemy import MetaData, select
 
 from kernel.db import transaction, session_factory
 from kernel.events import envelope, kernel_tables, record
-from kernel.nameko_ext import Outbox, RelayIncomplete
+from kernel.nameko import Outbox, RelayIncomplete
 from kernel.testing import database_with, drain_queue as drain, emptied_engine
 
 tables = kernel_tables(MetaData())

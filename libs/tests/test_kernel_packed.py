@@ -4,7 +4,7 @@ outbox writes the envelopes of one type as one row (a JSON array), the relay
 publishes it as one message with the ``ejournal.events`` header, and the
 kernel's handlers (``handles``, ``handles_batch``) unpack it so that every
 envelope has exactly one effect (R-J7: a class's marks and their history
-are written and published together); ``kernel.db.insert_rows`` writes a
+are written and published together); ``kernel.bulk.insert_rows`` writes a
 request's rows in one round trip."""
 from __future__ import annotations
 
@@ -28,9 +28,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from kernel.batching import handles_batch, on_event_batch
-from kernel.db import Database, insert_rows, make_engine, session_factory, transaction
+from kernel.bulk import insert_rows
+from kernel.db import Database, make_engine, session_factory, transaction
 from kernel.events import PACK_LIMIT, envelope, kernel_tables, record_many, unpack
-from kernel.nameko_ext import PACKED_HEADER, DeadLetters, EntrypointMetrics, Outbox, handles, on_event
+from kernel.nameko import PACKED_HEADER, DeadLetters, EntrypointMetrics, Outbox, handles, on_event
 from kernel.testing import count_rows as count, database_with, drain_queue as drain, emptied_engine
 
 metadata = MetaData()

@@ -19,7 +19,7 @@ from sqlalchemy import MetaData, select
 from kernel.batching import handles_batch, on_event_batch
 from kernel.db import Database, make_engine
 from kernel.events import envelope, kernel_tables
-from kernel.nameko_ext import (
+from kernel.nameko import (
     DEAD_LETTER_QUEUE, DeadLetters, EntrypointMetrics, event_exchange, handles, on_event, service_rpc,
 )
 from kernel.testing import database_with, drain_queue, emptied_engine

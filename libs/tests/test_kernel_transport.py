@@ -1,22 +1,11 @@
-"""How the kernel talks to the broker: kombu connections and RPC replies."""
-import sys
-
-
-def test_kombu_no_longer_probes_for_librabbitmq_on_every_connection():
-    """kombu tries ``import librabbitmq`` in every Connection(); nameko
-    builds one per published message. The kernel makes that failing import
-    instant when librabbitmq is not installed (it is not here)."""
-    import kernel  # noqa: F401
-    from kombu.transport import supports_librabbitmq
-
-    assert "librabbitmq" in sys.modules and sys.modules["librabbitmq"] is None
-    assert supports_librabbitmq() is None
+"""How the kernel talks to the broker: RPC replies (kombu and nameko patches:
+test_kernel_patches)."""
 
 
 class Echo:
     name = "kecho"
 
-    from kernel.nameko_ext import service_rpc as _service_rpc
+    from kernel.nameko import service_rpc as _service_rpc
 
     @_service_rpc
     def echo(self, value):
@@ -36,7 +25,7 @@ def test_service_rpc_answers_over_the_broker_without_reply_confirms(container_fa
     from nameko.exceptions import RemoteError
     from nameko.standalone.rpc import ServiceRpcProxy
 
-    from kernel.nameko_ext import _ReplyPublisher
+    from kernel.nameko.rpc import _ReplyPublisher
 
     container = container_factory(Echo, rabbit_config)
     container.start()

@@ -104,7 +104,7 @@ def test_no_plain_datetime_column_is_left_in_any_service():
     assert plain == []
     # and the check recognises a plain one
     assert not is_utc_datetime(DateTime(timezone=True)) and is_utc_datetime(UtcDateTime())
-    # No per-value Python work on PostgreSQL (kernel.db.insert_rows uses the
+    # No per-value Python work on PostgreSQL (kernel.bulk.insert_rows uses the
     # columns' bind processors on the mark write path): none, as for a
     # plain DateTime(timezone=True).
     dialect = postgresql.psycopg2.dialect()

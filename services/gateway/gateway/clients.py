@@ -32,13 +32,11 @@ from nameko.exceptions import RemoteError, UnknownService
 from nameko.constants import NON_PERSISTENT
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from kernel import amqp_pool, correlation
+from kernel import correlation
 from kernel.auth import KeySet
 from kernel.deadline import DeadlineMethodProxy
 
 from gateway.errors import Unavailable
-
-amqp_pool.install()  # nameko's RPC requests without a Connection() each
 
 log = logging.getLogger(__name__)
 
