@@ -22,3 +22,9 @@ LESSON_TOPIC = 1000
 LESSON_TYPE = 100
 LESSON_WORK_TYPE = 100
 LESSON_HOMEWORK = 5000
+
+# Every list read (`?limit=&cursor=`): the page size and its bounds
+LIST_DEFAULT = 50
+LIST_MAX = 100
+CURSOR = 500                     # characters of an opaque cursor
+LIST_QUERY = 100                 # characters of a search text (`q`)
