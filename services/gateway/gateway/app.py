@@ -19,8 +19,8 @@ from kernel import config as kernel_config
 from kernel import correlation
 
 from gateway import (
-    access_log, api, api_identity, api_journal_marks, api_journal_structure, api_messaging, errors, guard,
-    invalidation, metrics, ops,
+    access_log, api, api_identity, api_journal_marks, api_journal_structure, api_messaging, api_people_reads,
+    errors, guard, invalidation, metrics, ops,
 )
 from gateway.auth import REVOCATIONS, TOKEN_CACHE, Revocations, TokenCache
 from gateway.context import EXTENSION, ClientsHolder
@@ -107,6 +107,7 @@ def create_app(config: dict | None = None, clients=None) -> Flask:
     app.register_blueprint(api_journal_marks.bp)
     app.register_blueprint(api_messaging.bp)
     app.register_blueprint(api_identity.bp)
+    app.register_blueprint(api_people_reads.bp)
     app.register_blueprint(ops.bp)
     _install_hooks(app)
     _install_error_handlers(app)

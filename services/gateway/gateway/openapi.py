@@ -481,7 +481,7 @@ def request_schema_name(op: dict) -> str | None:
 # so that PATHS and the schema tables stay the single source of truth. They
 # import this module's helpers, hence the imports at the end.
 from gateway import (  # noqa: E402
-    openapi_identity, openapi_journal_marks, openapi_journal_structure, openapi_messaging,
+    openapi_identity, openapi_journal_marks, openapi_journal_structure, openapi_messaging, openapi_people_reads,
 )
 
 for _area in (openapi_identity, openapi_journal_structure, openapi_journal_marks):
@@ -489,6 +489,7 @@ for _area in (openapi_identity, openapi_journal_structure, openapi_journal_marks
     REQUEST_SCHEMAS.update(_area.REQUEST_SCHEMAS)
     RESPONSE_SCHEMAS.update(_area.RESPONSE_SCHEMAS)
 openapi_messaging.register(REQUEST_SCHEMAS, RESPONSE_SCHEMAS, PATHS)
+openapi_people_reads.register(REQUEST_SCHEMAS, RESPONSE_SCHEMAS, PATHS)
 # every journal write takes an Idempotency-Key, the two older routes included
 for _path, _method in ((f"{P}/lessons", "post"), (f"{P}/lessons/{{id}}/marks", "put")):
     PATHS[_path][_method].setdefault("parameters", []).append(openapi_journal_marks.IDEMPOTENCY_KEY)
