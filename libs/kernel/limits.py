@@ -1,9 +1,12 @@
-"""Size limits of the journal's writes, kept in one place.
+"""Size limits of the journal's writes and the page bounds of every list
+read, kept in one place.
 
 The journal enforces them (journal.domain, journal.marks) and the gateway
 publishes them in its OpenAPI document (gateway.openapi*), which it checks
 every body against. Both read this module, so the two cannot disagree
-again. Plain numbers only: what a value may be is the journal's rule.
+again. The list bounds are read by kernel.paging (every service's lists)
+and by the gateway's OpenAPI document. Plain numbers only: what a value
+may be is the owning service's rule.
 """
 from __future__ import annotations
 
