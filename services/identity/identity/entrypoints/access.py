@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy.exc import DataError, IntegrityError
 
 from kernel.context import CallContext
-from kernel.nameko_ext import handles, on_event, service_rpc
+from kernel.nameko import handles, on_event, service_rpc
 
 from identity import decisions, domain, events, store
 from identity.entrypoints import PROCESSED, id_arg

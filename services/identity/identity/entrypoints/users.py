@@ -9,7 +9,7 @@ from eventlet import tpool
 from sqlalchemy.exc import IntegrityError
 
 from kernel.context import CallContext
-from kernel.nameko_ext import service_rpc
+from kernel.nameko import service_rpc
 
 from identity import credentials, decisions, domain, events, store
 from identity.entrypoints import end_sessions, id_arg

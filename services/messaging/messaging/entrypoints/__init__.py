@@ -6,7 +6,7 @@ their list and settings), :mod:`.mail` (internal mail), :mod:`.recipients`
 domain/store, encode: the rules are in ``domain`` and ``policy``."""
 from __future__ import annotations
 
-from kernel.nameko_ext import handles, on_event
+from kernel.nameko import handles, on_event
 
 from messaging.store import tables
 
