@@ -6,7 +6,7 @@ from __future__ import annotations
 from kernel import limits, paging
 from kernel.context import CallContext
 from kernel.events import utcnow
-from kernel.nameko_ext import service_rpc
+from kernel.nameko import service_rpc
 
 from identity import decisions, domain, store
 from identity.errors import Forbidden, ValidationError, text

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from kernel import limits, paging
 from kernel.context import CallContext
-from kernel.nameko_ext import service_rpc
+from kernel.nameko import service_rpc
 
 from messaging import policy, store, texts
 from messaging.entrypoints import roles_of
