@@ -534,6 +534,23 @@ def _import_lessons(klass, subject, teacher):
     return _simple("POST", lambda w: "/imports/lessons", body)
 
 
+# --- helpers of the rows added for the people reads -------------------------------------------
+
+def _news_of(scope):
+    """A news item: свой — for the whole school; чужой — the director's
+    announcement for 5Б; другая школа — news of school B (its director)."""
+    def make(w):
+        if scope == OTHER_SCHOOL:
+            login = w.name("dirx")
+            w.user(w.adminx, "dirx", ["director"])
+            api, audience = Api(w.base).login(login, PASSWORD), {"school": True}
+        else:
+            api = w.api["director"]
+            audience = {"school": True} if scope == OWN else {"class_id": w.class_b}
+        return api.post("/news", {"title": "Новость", "body": "Текст", "audience": audience}, expect=201)["id"]
+    return _simple("GET", lambda w: f"/news/{_once(w, ('news', scope), make)}")
+
+
 RECIPES = {
     ("POST /auth/login", NONE): lambda w, role: (
         "POST", "/auth/login", {"login": w.login[role], "password": w.password[role]}, None),
@@ -545,6 +562,7 @@ RECIPES = {
     ("PUT /me/password", NONE): _change_password,
     ("POST /users", "ученик"): _new_user(["student"]),
     ("POST /users", "сотрудник"): _new_user(["teacher"]),
+    ("GET /users", NONE): _simple("GET", lambda w: "/users?q=%D0%A2%D0%B5%D1%81%D1%82&limit=5"),
     ("GET /users/{id}", OWN): _simple("GET", lambda w: f"/users/{w.sa}"),
     ("GET /users/{id}", OTHER): _simple("GET", lambda w: f"/users/{w.sb}"),
     ("GET /users/{id}", OTHER_SCHOOL): _simple("GET", lambda w: f"/users/{w.sx}"),
@@ -695,6 +713,7 @@ RECIPES = {
     ("POST /messages", OTHER): _send(lambda w, role: w.pb),
     ("POST /messages", OTHER_SCHOOL): _send(lambda w, role: w.px),
     ("GET /messages", NONE): _simple("GET", lambda w: "/messages?folder=inbox"),
+    ("GET /messages/recipients", NONE): _simple("GET", lambda w: "/messages/recipients?limit=5"),
     ("GET /messages/{id}", OWN): _read_letter(OWN),
     ("GET /messages/{id}", OTHER): _read_letter(OTHER),
     ("GET /messages/{id}", OTHER_SCHOOL): _read_letter(OTHER_SCHOOL),
@@ -707,6 +726,9 @@ RECIPES = {
     ("POST /news", NONE): _simple("POST", lambda w: "/news", lambda w: {
         "title": "Новость", "body": "Текст новости", "audience": {"school": True}}),
     ("GET /news", NONE): _simple("GET", lambda w: "/news"),
+    ("GET /news/{id}", OWN): _news_of(OWN),
+    ("GET /news/{id}", OTHER): _news_of(OTHER),
+    ("GET /news/{id}", OTHER_SCHOOL): _news_of(OTHER_SCHOOL),
     # last in the table: a confirmed second factor changes how these users log in
     ("POST /me/totp", NONE): _simple("POST", lambda w: "/me/totp"),
     ("POST /me/totp/confirm", NONE): _confirm_totp,

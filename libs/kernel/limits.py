@@ -3,7 +3,9 @@
 The journal enforces them (journal.domain.lessons, journal.domain.attendance) and the gateway
 publishes them in its OpenAPI document (gateway.openapi*), which it checks
 every body against. Both read this module, so the two cannot disagree
-again. Plain numbers only: what a value may be is the journal's rule.
+again. The list bounds are read by kernel.paging (every service's lists)
+and by the gateway's OpenAPI document. Plain numbers only: what a value
+may be is the owning service's rule.
 """
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ LESSON_TYPE = 100
 LESSON_WORK_TYPE = 100
 LESSON_HOMEWORK = 5000
 
-# Every list read (GET /years, /classes, /classes/{id}/lessons...): ?limit=&cursor= (kernel.paging)
+# Every list read (GET /years, /classes, /users, /messages/recipients...): ?limit=&cursor= (kernel.paging)
 LIST_LIMIT = 50                  # items of a page when ``limit`` is not given
 LIST_LIMIT_MAX = 200             # the most ``limit`` may ask for
 LIST_CURSOR = 500                # characters of an opaque cursor
+LIST_QUERY = 100                 # characters of a search text (``q``)

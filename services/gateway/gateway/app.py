@@ -19,8 +19,8 @@ from kernel import config as kernel_config
 from kernel import correlation
 
 from gateway import (
-    access_log, api, api_identity, api_journal_marks, api_journal_reads, api_journal_structure, api_messaging, errors,
-    guard, invalidation, metrics, ops, portal,
+    access_log, api, api_identity, api_journal_marks, api_journal_reads, api_journal_structure, api_messaging,
+    api_people_reads, errors, guard, invalidation, metrics, ops, portal,
 )
 from gateway.auth import REVOCATIONS, TOKEN_CACHE, Revocations, TokenCache
 from gateway.context import EXTENSION, ClientsHolder
@@ -108,6 +108,7 @@ def create_app(config: dict | None = None, clients=None) -> Flask:
     app.register_blueprint(api_journal_reads.bp)
     app.register_blueprint(api_messaging.bp)
     app.register_blueprint(api_identity.bp)
+    app.register_blueprint(api_people_reads.bp)
     app.register_blueprint(ops.bp)
     portal.init(app)  # the web pages (gateway.portal): their own session, the same clients and guard
     _install_hooks(app)

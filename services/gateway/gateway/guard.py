@@ -111,6 +111,7 @@ ROUTES = {
     "POST /me/totp": Route(STAFF),
     "POST /me/totp/confirm": Route(STAFF),
     "POST /users": Route(FAMILY_MANAGERS),
+    "GET /users": Route(FAMILY_MANAGERS),  # identity.decisions.user_list_scope: the school or their families
     "GET /users/{id}": on("user.read", "user", path()),
     "PUT /users/{id}/roles": on("user.roles", "user", path(), ADMIN),
     "POST /users/{id}/unlock": on("user.unlock", "user", path(), ADMIN),
@@ -169,6 +170,7 @@ ROUTES = {
     # messaging: a letter stays within the writer's school; who writes to whom is messaging's rule
     "POST /messages": on("message.send", "user", body("to")),
     "GET /messages": ANYONE,
+    "GET /messages/recipients": ANYONE,  # whom the caller may write to: messaging's rule
     "GET /messages/{id}": on("message.read", "message", path()),
     "GET /messages/{id}/attachments/{attachment_id}": on("message.read", "message", path()),
     "GET /notifications": ANYONE,
@@ -176,6 +178,7 @@ ROUTES = {
     "PUT /me/notification-settings": ANYONE,
     "POST /news": Route(NEWS_WRITERS),
     "GET /news": ANYONE,
+    "GET /news/{id}": ANYONE,  # its audience only: messaging's rule, 404 for anyone else
     # backups
     "POST /backups": Route(ADMIN),
     "GET /backups": Route(ADMIN),

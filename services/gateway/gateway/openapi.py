@@ -478,6 +478,7 @@ def request_schema_name(op: dict) -> str | None:
 # import this module's helpers, hence the imports at the end.
 from gateway import (  # noqa: E402
     openapi_identity, openapi_journal_marks, openapi_journal_reads, openapi_journal_structure, openapi_messaging,
+    openapi_people_reads,
 )
 from gateway import openapi_portal  # noqa: E402
 
@@ -488,6 +489,7 @@ for _area in (openapi_identity, openapi_journal_structure, openapi_journal_marks
 openapi_messaging.register(REQUEST_SCHEMAS, RESPONSE_SCHEMAS, PATHS)
 PATHS.update(openapi_portal.paths())  # the portal's HTML pages
 openapi_journal_reads.register(REQUEST_SCHEMAS, RESPONSE_SCHEMAS, PATHS)
+openapi_people_reads.register(REQUEST_SCHEMAS, RESPONSE_SCHEMAS, PATHS)
 # every journal write takes an Idempotency-Key, the two older routes included
 for _path, _method in ((f"{P}/lessons", "post"), (f"{P}/lessons/{{id}}/marks", "put")):
     PATHS[_path][_method].setdefault("parameters", []).append(openapi_journal_marks.IDEMPOTENCY_KEY)

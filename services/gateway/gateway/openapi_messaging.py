@@ -61,7 +61,10 @@ def register(requests: dict, responses: dict, paths: dict) -> None:
                "subject": {"type": "string"}, "created_at": {"type": "string"}, "read": {"type": "boolean"}}
     news = _open({"id": {"type": "string"}, "kind": {"type": "string"}, "title": {"type": "string"},
                   "body": {"type": "string"}, "links": {"type": "array"}, "audience": {"type": "object"},
-                  "author_id": {"type": "string"}, "created_at": {"type": "string"}})
+                  "author_id": {"type": "string"}, "created_at": {"type": "string"},
+                  "published_at": {"type": "string"},
+                  "author": _open({"id": {"type": "string"}, "full_name": {"type": ["string", "null"]}})},
+                 ["id", "title", "body", "links", "audience", "published_at", "author"])
     responses.update({
         "SentMessage": _open({"id": {"type": "string"}, "thread_id": {"type": "string"},
                               "recipients": {"type": "array", "items": {"type": "string"}}}),

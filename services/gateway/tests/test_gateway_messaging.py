@@ -33,7 +33,8 @@ ROUTES = [
      "set_notification_settings", lambda b: (b,), {"email": "daily", "digest_time": "07:30"}, 200),
     ("POST", "/news", "/news", NEWS, "post_news", lambda b: (b,),
      {"id": "n1", "kind": "announcement", "title": "Собрание", "body": "В пятницу", "links": [],
-      "audience": {"parents_of_class": "c1"}, "author_id": USER, "created_at": "2026-10-12T08:00:00+00:00"}, 201),
+      "audience": {"parents_of_class": "c1"}, "author_id": USER, "created_at": "2026-10-12T08:00:00+00:00",
+      "published_at": "2026-10-12T08:00:00+00:00", "author": {"id": USER, "full_name": "Смирнова Ольга"}}, 201),
     ("GET", "/news?limit=2", "/news", None, "list_news", lambda b: (2, None), {"items": [], "next_cursor": None}, 200),
 ]
 

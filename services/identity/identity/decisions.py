@@ -341,3 +341,20 @@ def _decide_user(subject: Subject, resource: Resource, facts: Facts) -> Decision
         # A class teacher issues a student's login before enrolling them (R-A2).
         return _allow("issuer")
     return _not_found("not_related")
+
+
+# --- lists ------------------------------------------------------------------------------------
+# ``GET /users`` is about no single resource: who may list whom is decided here.
+USER_LISTERS = frozenset(FAMILY_MANAGERS)
+
+
+def user_list_scope(subject: Subject) -> str | None:
+    """Whose users ``subject`` may list (R-A2, R-A3): ``"school"`` (the
+    admin: every user of the school), ``"families"`` (a class teacher: the
+    students of the classes they lead and those students' parents), or
+    None (403: no one)."""
+    if subject.has(ADMIN):
+        return "school"
+    if subject.has("class_teacher"):
+        return "families"
+    return None

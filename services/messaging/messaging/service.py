@@ -12,11 +12,12 @@ from messaging.entrypoints.mail import Mail
 from messaging.entrypoints.news import News
 from messaging.entrypoints.notifications import Notifications
 from messaging.entrypoints.projections import Projections
+from messaging.entrypoints.recipients import Recipients
 from messaging.mailer import Mailer
 from messaging.store import tables
 
 
-class Service(Projections, Notifications, Mail, News, service_base(tables)):
+class Service(Projections, Notifications, Mail, Recipients, News, service_base(tables)):
     name = "messaging"
 
     mailer = Mailer()

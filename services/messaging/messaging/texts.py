@@ -24,6 +24,7 @@ ERR_NEWS_ROLE = "У вас нет права публиковать новост
 ERR_CLASS_PARENTS = "Писать всем родителям класса может только классный руководитель или администрация"
 ERR_ATTACHMENT_SIZE = "Вложения больше допустимого размера ({max} КБ в сумме)"
 ERR_FOLDER = "Папка должна быть inbox или sent"
+ERR_QUERY = "Текст поиска (q) должен быть не длиннее {max} символов"
 
 ABSENCE_TITLE = "Пропуск урока"
 ABSENCE_BODY = "{student}: {status} на уроке «{subject}» {date}"

@@ -1,5 +1,6 @@
 """identity's nameko entrypoints, one mixin per concern: :mod:`.users`
-(accounts, families, consent, roles), :mod:`.passwords` (password and
+(accounts, families, consent, roles), :mod:`.directory` (the list of
+users), :mod:`.passwords` (password and
 second factor), :mod:`.access` (access decisions, the audit trail, the
 access log), :mod:`.projections` (journal and messaging facts the access
 decision needs) and :mod:`.bulk` (read-only checks for imports).

@@ -2,7 +2,8 @@
 per concern: :mod:`.users` (schools, users, families, consent, roles),
 :mod:`.credentials` (refresh tokens, signing keys, session revocations,
 TOTP), :mod:`.projections` (other services' facts and the facts of an access
-decision) and :mod:`.access` (throttling, audit trail, access log). Queries
+decision), :mod:`.access` (throttling, audit trail, access log) and
+:mod:`.directory` (the school's user list). Queries
 are functions taking the session and keyword-only arguments, so they run the
 same under nameko, the gRPC process, the bootstrap CLI and tests; every
 public name is importable from ``identity.store``."""
@@ -31,4 +32,7 @@ from identity.store.projections import (  # noqa: F401
 from identity.store.access import (  # noqa: F401
     add_login_failures, login_failures, clear_login_failures, add_audit, audit_records, audit_dict,
     add_access_rows, access_records, access_dict, activity,
+)
+from identity.store.directory import (  # noqa: F401
+    users_after, families_of_class_teacher, locked_logins,
 )

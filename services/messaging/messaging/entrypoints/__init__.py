@@ -1,6 +1,7 @@
 """messaging's nameko entrypoints, one mixin per concern: :mod:`.projections`
 (other services' facts), :mod:`.notifications` (notifications from events,
-their list and settings), :mod:`.mail` (internal mail) and :mod:`.news`.
+their list and settings), :mod:`.mail` (internal mail), :mod:`.recipients`
+(whom one may write to) and :mod:`.news`.
 :class:`messaging.service.Service` combines them. Entrypoints decode, call
 domain/store, encode: the rules are in ``domain`` and ``policy``."""
 from __future__ import annotations

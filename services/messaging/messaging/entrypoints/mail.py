@@ -20,16 +20,20 @@ from messaging.notify import notify
 MESSAGES_SENT = Counter("messaging_messages_sent_total", "Internal mail letters sent")
 
 
+def related_teachers(session, school_id, actor_id, roles) -> set:
+    """The subject and class teachers of a parent's children or of a
+    student's own classes (``related_teachers`` of :func:`messaging.policy.may_write`)."""
+    roles = set(roles)
+    students = []
+    if "parent" in roles:
+        students += store.children_of(session, school_id=school_id, parent_id=actor_id)
+    if "student" in roles:
+        students.append(actor_id)
+    classes = store.classes_of(session, school_id=school_id, student_ids=students)
+    return store.teachers_of_classes(session, school_id=school_id, class_ids=classes)
+
+
 class Mail:
-    def _related_teachers(self, session, school_id, actor_id, roles) -> set:
-        roles = set(roles)
-        students = []
-        if "parent" in roles:
-            students += store.children_of(session, school_id=school_id, parent_id=actor_id)
-        if "student" in roles:
-            students.append(actor_id)
-        classes = store.classes_of(session, school_id=school_id, student_ids=students)
-        return store.teachers_of_classes(session, school_id=school_id, class_ids=classes)
 
     @service_rpc
     def send_message(self, ctx, data):
@@ -64,7 +68,7 @@ class Mail:
             if not to:
                 raise ValidationError(texts.ERR_VALIDATION, details={"field": "to"})
             known = store.people(session, school_id=school_id, ids=to)
-            related = self._related_teachers(session, school_id, actor_id, roles)
+            related = related_teachers(session, school_id, actor_id, roles)
             refused = [t for t in to if not policy.may_write(
                 sender_id=actor_id, sender_roles=roles, recipient_id=t,
                 recipient_roles=known[t].roles if t in known else None, related_teachers=related,

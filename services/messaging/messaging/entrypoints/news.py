@@ -37,7 +37,7 @@ class News:
             drafts = domain.news_notifications(news_id=item.id, kind=kind, title=news.title, recipients=sorted(audience))
             notify(session, school_id=school_id, source_event_id=item.id, drafts=drafts)
             sa_event.listen(session, "after_commit", lambda _s: NEWS_POSTED.labels(kind).inc(), once=True)
-            return self._news_view(item)
+            return self._news_view(item, {actor_id: author} if author else {})
 
     def _audience(self, session, school_id, audience, class_id) -> set:
         if audience == "school":
@@ -52,11 +52,41 @@ class News:
         return set(students) | parents
 
     @staticmethod
-    def _news_view(item) -> dict:
+    def _news_view(item, authors: dict) -> dict:
+        """An item of the news: ``published_at`` is ``created_at``, ``author``
+        ``{id, full_name}`` (the name null until identity's event arrives)."""
         audience = {"school": {"school": True}, "staff": {"staff": True}, "class": {"class_id": item.class_id},
                     "parents": {"parents_of_class": item.class_id}}[item.audience]
+        author = authors.get(item.author_id)
+        published = domain.iso(item.created_at)
         return {"id": item.id, "kind": item.kind, "title": item.title, "body": item.body, "links": item.links or [],
-                "audience": audience, "author_id": item.author_id, "created_at": domain.iso(item.created_at)}
+                "audience": audience, "author_id": item.author_id, "created_at": published,
+                "published_at": published,
+                "author": {"id": item.author_id, "full_name": author.full_name if author else None}}
+
+    def _visible_to(self, session, who):
+        """What :func:`messaging.policy.news_visible` needs to know about the caller."""
+        actor_id, school_id = who.actor_id, who.school_id
+        me = store.get_person(session, user_id=actor_id)
+        children = store.children_of(session, school_id=school_id, parent_id=actor_id)
+        return {"user_id": actor_id, "roles": set(roles_of(me, who)),
+                "my_classes": set(store.classes_of(session, school_id=school_id, student_ids=[actor_id])),
+                "my_children_classes": set(store.classes_of(session, school_id=school_id, student_ids=children)),
+                "taught_classes": store.classes_taught_by(session, school_id=school_id, teacher_id=actor_id)}
+
+    @service_rpc
+    def get_news(self, ctx, news_id):
+        """One news item or announcement (``GET /news/{id}``) for its audience
+        (:func:`messaging.policy.news_visible`); NOT_FOUND for anyone else."""
+        who = CallContext.from_rpc(ctx)
+        if not isinstance(news_id, str) or not 0 < len(news_id) <= 64:
+            raise NotFound(texts.ERR_NOT_FOUND, details={"news_id": str(news_id)[:64]})
+        session = self.db.session
+        item = store.get_news(session, school_id=who.school_id, news_id=news_id)
+        if item is None or not policy.news_visible(audience=item.audience, class_id=item.class_id,
+                                                   author_id=item.author_id, **self._visible_to(session, who)):
+            raise NotFound(texts.ERR_NOT_FOUND, details={"news_id": news_id})
+        return self._news_view(item, store.people(session, school_id=who.school_id, ids=[item.author_id]))
 
     @service_rpc
     def list_news(self, ctx, limit=domain.DEFAULT_LIMIT, cursor=None):
@@ -83,4 +113,5 @@ class News:
             conditions.append(and_(N.audience == "class", N.class_id.in_(my_classes)))
         rows = store.list_news(session, school_id=school_id, visible=or_(*conditions), limit=limit + 1, after=after)
         rows, next_cursor = domain.page(rows, limit)
-        return {"items": [self._news_view(r) for r in rows], "next_cursor": next_cursor}
+        authors = store.people(session, school_id=school_id, ids={r.author_id for r in rows})
+        return {"items": [self._news_view(r, authors) for r in rows], "next_cursor": next_cursor}

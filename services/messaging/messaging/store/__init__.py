@@ -1,7 +1,8 @@
 """Persistence of messaging: the models (:mod:`.models`) and one query module
 per concern: :mod:`.projections` (projections of other services' facts and the
 relations read from them), :mod:`.notifications` (notifications, settings,
-the e-mail queue), :mod:`.mail` (letters) and :mod:`.news`. Queries are
+the e-mail queue), :mod:`.mail` (letters), :mod:`.news` and :mod:`.recipients`
+(the people one may write to, a page at a time). Queries are
 functions with keyword-only arguments that take the session; every public
 name is importable from ``messaging.store``."""
 from __future__ import annotations
@@ -26,4 +27,5 @@ from messaging.store.mail import (  # noqa: F401
     add_message, get_message, recipients_of, attachments_of, get_attachment, mark_message_read, inbox,
     sent, is_participant,
 )
-from messaging.store.news import add_news, list_news  # noqa: F401
+from messaging.store.news import add_news, get_news, list_news  # noqa: F401
+from messaging.store.recipients import people_after, classes_of_people  # noqa: F401

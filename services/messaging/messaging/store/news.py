@@ -29,3 +29,8 @@ def list_news(session: Session, *, school_id: str, visible, limit: int, after=No
         at, last_id = after
         query = query.where(or_(NewsItem.created_at < at, and_(NewsItem.created_at == at, NewsItem.id < last_id)))
     return list(session.scalars(query.order_by(NewsItem.created_at.desc(), NewsItem.id.desc()).limit(limit)))
+
+
+def get_news(session: Session, *, school_id: str, news_id: str) -> NewsItem | None:
+    item = session.get(NewsItem, news_id)
+    return item if item is not None and item.school_id == school_id else None
