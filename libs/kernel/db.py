@@ -188,17 +188,3 @@ def transaction(factory: sessionmaker):
         raise
     finally:
         session.close()
-
-
-def __getattr__(name):
-    # The nameko provider lives in kernel.nameko.database so that plain
-    # processes (gRPC servers, workers, the gateway) never import nameko or
-    # eventlet.
-    if name in ("Database", "WorkerDb"):
-        from kernel.nameko import database
-        return getattr(database, name)
-    # The bulk insert moved to kernel.bulk; the old name still imports.
-    if name == "insert_rows":
-        from kernel.bulk import insert_rows
-        return insert_rows
-    raise AttributeError(name)

@@ -127,7 +127,7 @@ def remember(session: Session, table: Table, *, school_id: str, actor_id: str, k
 
 def key_row(*, school_id: str, actor_id: str, key: str, operation: str, request, result) -> dict:
     """The row :func:`remember` inserts (for a caller that inserts it with
-    its own rows, kernel.db.insert_rows)."""
+    its own rows, kernel.bulk.insert_rows)."""
     return {"school_id": school_id, "actor_id": actor_id, "key": key, "operation": operation,
             "fingerprint": fingerprint(operation, request), "result": jsoncodec.dumps(result),
             "created_at": utcnow()}
@@ -198,7 +198,7 @@ class IdempotentCall:
             remember(session, self.table, **self._ids(), result=result)
 
     def rows(self, result) -> tuple:
-        """The same as ``(table, rows)`` for kernel.db.insert_rows."""
+        """The same as ``(table, rows)`` for kernel.bulk.insert_rows."""
         return self.table, [key_row(**self._ids(), result=result)] if self.key is not None else []
 
 

@@ -12,7 +12,8 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, select
 from sqlalchemy.exc import OperationalError
 
 from kernel.batching import BatchEventHandler, claim_many, handles_batch, on_event_batch
-from kernel.db import Database, make_engine, session_factory, transaction
+from kernel.db import make_engine, session_factory, transaction
+from kernel.nameko import Database
 from kernel.events import envelope, kernel_tables
 from kernel.nameko import DeadLetters, EntrypointMetrics
 from kernel.topology import event_queues

@@ -10,7 +10,7 @@ from sqlalchemy import Column, Integer, String, Table, select
 from sqlalchemy.orm import DeclarativeBase
 
 from kernel import errors
-from kernel.db import Database
+from kernel.nameko import Database
 from kernel.events import envelope, kernel_tables, validate_envelope
 from kernel.nameko import DeadLetters, EntrypointMetrics, Outbox, handles
 from kernel.testing import count_rows as count, database_with, emptied_engine

@@ -29,7 +29,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from kernel.batching import handles_batch, on_event_batch
 from kernel.bulk import insert_rows
-from kernel.db import Database, make_engine, session_factory, transaction
+from kernel.db import make_engine, session_factory, transaction
+from kernel.nameko import Database
 from kernel.events import PACK_LIMIT, envelope, kernel_tables, record_many, unpack
 from kernel.nameko import PACKED_HEADER, DeadLetters, EntrypointMetrics, Outbox, handles, on_event
 from kernel.testing import count_rows as count, database_with, drain_queue as drain, emptied_engine

@@ -17,7 +17,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy import MetaData, select
 
 from kernel.batching import handles_batch, on_event_batch
-from kernel.db import Database, make_engine
+from kernel.db import make_engine
+from kernel.nameko import Database
 from kernel.events import envelope, kernel_tables
 from kernel.nameko import (
     DEAD_LETTER_QUEUE, DeadLetters, EntrypointMetrics, event_exchange, handles, on_event, service_rpc,

@@ -8,7 +8,7 @@ from nameko.amqp.publish import Publisher
 from sqlalchemy import select
 
 from kernel.db import make_engine, session_factory
-from kernel.nameko_ext import event_exchange
+from kernel.nameko import event_exchange
 from kernel.testing import migrated_database, truncate_all
 
 from messaging import store

@@ -15,7 +15,7 @@ from nameko.exceptions import RemoteError
 from nameko.testing.services import entrypoint_hook
 
 from kernel.errors import ServiceError
-from kernel.nameko_ext import event_exchange
+from kernel.nameko import event_exchange
 
 from messaging import events, store
 from messaging_school import ctx, seed_school

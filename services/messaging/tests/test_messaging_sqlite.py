@@ -55,7 +55,7 @@ def test_store_on_sqlite(tmp_path):
 def test_a_batch_of_marks_on_sqlite(tmp_path):
     """The batch handler's statements (claims, bulk INSERT ... ON CONFLICT DO
     NOTHING RETURNING of notifications and e-mails) on the embedded default."""
-    from kernel.nameko_ext import WorkerDb
+    from kernel.nameko import WorkerDb
     from messaging.service import Service
     from messaging_testkit import make_envelope, mark_payload
 

@@ -14,7 +14,8 @@ from sqlalchemy import JSON, Boolean, Date, Float, Index, Integer, String, and_,
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from kernel.db import UtcDateTime, dialect_insert, insert_rows
+from kernel.bulk import insert_rows
+from kernel.db import UtcDateTime, dialect_insert
 from kernel.events import kernel_tables
 
 ID = String(36)
@@ -192,7 +193,7 @@ def save_marks(session: Session, marks: list[dict]) -> None:
     never as a second ``mark_posted``.
 
     The busiest projection (a class's marks are 30 events at once): one
-    multi-row INSERT ... ON CONFLICT DO NOTHING (kernel.db.insert_rows), so
+    multi-row INSERT ... ON CONFLICT DO NOTHING (kernel.bulk.insert_rows), so
     neither the ORM nor SQLAlchemy's per-row parameter handling is paid per
     event."""
     if not marks:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from kernel.context import CallContext
-from kernel.nameko_ext import service_rpc
+from kernel.nameko import service_rpc
 
 from identity import domain, store
 from identity.entrypoints import id_arg

@@ -7,7 +7,8 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kernel.db import dialect_insert, insert_rows
+from kernel.bulk import insert_rows
+from kernel.db import dialect_insert
 from kernel.events import utcnow
 
 from identity import decisions
