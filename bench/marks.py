@@ -36,7 +36,7 @@ import psycopg2
 from psycopg2.extras import execute_values
 from sqlalchemy.engine import make_url
 
-from journal.domain import GENESIS_HASH, chain_hash, version_content
+from journal.domain.chain import GENESIS_HASH, chain_hash, version_content
 from localrun.client import Api
 from localrun.launcher import throwaway_platform
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from journal import domain, errors, marks
+from journal import domain, errors
 
 from gateway import openapi
 from gateway.validation import problems
@@ -36,25 +36,25 @@ def test_marks_per_request_and_comment_length_agree():
     assert most >= 30 and longest >= 100  # a class, a sentence
     assert problems("PostMarksRequest", {"marks": [mark()] * most}) == []
     assert problems("PostMarksRequest", {"marks": [mark()] * (most + 1)}) != []
-    assert len(domain.validate_marks([mark()] * most, allow_mark_1=False)) == most
+    assert len(domain.lessons.validate_marks([mark()] * most, allow_mark_1=False)) == most
     with pytest.raises(errors.ValidationError):
-        domain.validate_marks([mark()] * (most + 1), allow_mark_1=False)
+        domain.lessons.validate_marks([mark()] * (most + 1), allow_mark_1=False)
     assert problems("PostMarksRequest", {"marks": [mark(comment="щ" * longest)]}) == []
     assert problems("PostMarksRequest", {"marks": [mark(comment="щ" * (longest + 1))]}) != []
-    assert domain.validate_marks([mark(comment="щ" * longest)], allow_mark_1=False)[0].comment == "щ" * longest
+    assert domain.lessons.validate_marks([mark(comment="щ" * longest)], allow_mark_1=False)[0].comment == "щ" * longest
     with pytest.raises(errors.ValidationError):
-        domain.validate_marks([mark(comment="щ" * (longest + 1))], allow_mark_1=False)
+        domain.lessons.validate_marks([mark(comment="щ" * (longest + 1))], allow_mark_1=False)
 
 
 def test_correction_comment_and_reason_agree():
     props = schema("CorrectMarkRequest")["properties"]
     longest, reason = inner(props["comment"])["maxLength"], props["reason"]["maxLength"]
     assert schema("RemoveMarkRequest")["properties"]["reason"]["maxLength"] == reason
-    assert marks.validate_correction({"comment": "щ" * longest, "reason": "р" * reason}, allow_mark_1=False)
+    assert domain.lessons.validate_correction({"comment": "щ" * longest, "reason": "р" * reason}, allow_mark_1=False)
     for data in ({"comment": "щ" * (longest + 1), "reason": "р"}, {"comment": "щ", "reason": "р" * (reason + 1)}):
         assert problems("CorrectMarkRequest", data) != []
         with pytest.raises(errors.ValidationError):
-            marks.validate_correction(data, allow_mark_1=False)
+            domain.lessons.validate_correction(data, allow_mark_1=False)
 
 
 def test_attendance_entries_and_reason_agree():
@@ -62,11 +62,11 @@ def test_attendance_entries_and_reason_agree():
     most, reason = props["entries"]["maxItems"], inner(props["reason"])["maxLength"]
     entries = [{"student_id": f"s{n}", "status": "present"} for n in range(most + 1)]
     assert problems("AttendanceRequest", {"entries": entries[:most], "reason": "р" * reason}) == []
-    assert len(marks.validate_attendance({"entries": entries[:most], "reason": "р" * reason}).entries) == most
+    assert len(domain.attendance.validate_attendance({"entries": entries[:most], "reason": "р" * reason}).entries) == most
     for data in ({"entries": entries}, {"entries": entries[:1], "reason": "р" * (reason + 1)}):
         assert problems("AttendanceRequest", data) != []
         with pytest.raises(errors.ValidationError):
-            marks.validate_attendance(data)
+            domain.attendance.validate_attendance(data)
 
 
 @pytest.mark.parametrize("field", ["topic", "lesson_type", "work_type", "homework"])
@@ -74,7 +74,7 @@ def test_lesson_text_lengths_agree(field):
     longest = inner(schema("RecordLessonRequest")["properties"][field])["maxLength"]
     ok, too_long = {**LESSON, field: "щ" * longest}, {**LESSON, field: "щ" * (longest + 1)}
     assert problems("RecordLessonRequest", ok) == []
-    assert getattr(domain.validate_lesson(ok, actor_id="t1"), field) == "щ" * longest
+    assert getattr(domain.lessons.validate_lesson(ok, actor_id="t1"), field) == "щ" * longest
     assert [p["field"] for p in problems("RecordLessonRequest", too_long)] == [field]
     with pytest.raises(errors.ValidationError):
-        domain.validate_lesson(too_long, actor_id="t1")
+        domain.lessons.validate_lesson(too_long, actor_id="t1")

@@ -3,7 +3,7 @@ R-J8), written once.
 
 Two services enforce these rules: identity's central access decision
 (``identity.domain.POLICY``, asked by the gateway before every journal
-write) and the journal's own checks (``journal.service``). Services never
+write) and the journal's own checks (``journal.domain``). Services never
 import each other, so the rules live here and both call the same functions,
 each with facts gathered from its own data (identity from its projections
 of the journal's events, the journal from its tables). A rule changed here

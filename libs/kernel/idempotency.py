@@ -2,29 +2,39 @@
 is stored under the caller's key in the same transaction as the write, so a
 retry (or a double click) returns that result and changes nothing.
 
-Usage inside a service, with its own metadata (the table lives in each
-service's database, like the outbox)::
+A write entrypoint declares it with :func:`idempotent` and gets the call's
+key as an :class:`IdempotentCall` (the table lives in each service's
+database, like the outbox)::
 
     keys = idempotency_table(Base.metadata)
-    found = lookup(session, keys, school_id=..., actor_id=..., key=..., operation=..., request=...)
-    if found is not None: return found
-    ... write ...
-    remember(session, keys, ..., result=result)   # same transaction as the write
 
-A concurrent duplicate loses at commit on the primary key (the caller rolls
-back and calls :func:`lookup` again). A key reused for a different request is
-refused with :class:`KeyReused` (409), never silently answered with another
-request's result.
+    @service_rpc
+    @idempotent("post_marks", table=keys, caller=school_and_actor)
+    def post_marks(self, ctx, lesson_id, marks, key):
+        with self.db.transaction() as session:
+            key.replay(session)            # first statement: a stored result ends the call
+            ... write ...
+            key.remember(session, result)  # same transaction as the write
+        return result
+
+A concurrent duplicate loses at commit on the primary key: the decorator
+reads the first call's result and answers it. A key reused for a different
+request is refused with :class:`KeyReused` (409), never silently answered
+with another request's result.
 """
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import hashlib
+import inspect
 import json
 import re
-
-import datetime as dt
+from dataclasses import dataclass
+from typing import Callable
 
 from sqlalchemy import Column, MetaData, String, Table, Text, bindparam, delete, insert, select, tuple_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kernel import jsoncodec
@@ -136,3 +146,99 @@ def purge(session: Session, table: Table, *, older_than: dt.datetime, batch: int
         total += deleted
         if deleted < batch:
             return total
+
+
+class Replayed(Exception):
+    """The key holds a first result already: it is the call's answer
+    (raised inside the write, caught by :func:`idempotent`)."""
+
+    def __init__(self, result):
+        super().__init__("replayed")
+        self.result = result
+
+
+@dataclass(frozen=True)
+class IdempotentCall:
+    """One write call's Idempotency-Key, as :func:`idempotent` hands it to
+    the entrypoint. Without a key (``key`` None) every method is a no-op, so
+    a write calls them the same way either way."""
+    table: Table | None = None
+    school_id: str | None = None
+    actor_id: str | None = None
+    key: str | None = None
+    operation: str | None = None
+    request: list | None = None
+
+    def _ids(self) -> dict:
+        return {"school_id": self.school_id, "actor_id": self.actor_id, "key": self.key,
+                "operation": self.operation, "request": self.request}
+
+    def stored(self, session: Session) -> dict | None:
+        """The key's stored first result, read now (None: unseen, or no key)."""
+        return lookup(session, self.table, **self._ids()) if self.key is not None else None
+
+    def replay(self, session: Session) -> None:
+        """Raise :class:`Replayed` when the key holds a first result."""
+        found = self.stored(session)
+        if found is not None:
+            raise Replayed(found)
+
+    def replay_stored(self, stored_fingerprint: str | None, stored_result: str | None) -> None:
+        """:meth:`replay` for the key's row read by a statement of the
+        caller's own (its ``fingerprint`` and ``result``, None when unseen)."""
+        if self.key is not None:
+            found = stored_answer(stored_fingerprint, stored_result, key=self.key, operation=self.operation,
+                                  request=self.request)
+            if found is not None:
+                raise Replayed(found)
+
+    def remember(self, session: Session, result) -> None:
+        """Store ``result`` under the key in the write's transaction."""
+        if self.key is not None:
+            remember(session, self.table, **self._ids(), result=result)
+
+    def rows(self, result) -> tuple:
+        """The same as ``(table, rows)`` for kernel.db.insert_rows."""
+        return self.table, [key_row(**self._ids(), result=result)] if self.key is not None else []
+
+
+def idempotent(operation: str, *, table: Table, caller: Callable, conflicts=(IntegrityError,), db: str = "db"):
+    """Make a write entrypoint idempotent by Idempotency-Key (API.md).
+
+    The RPC takes ``idempotency_key=None`` after its arguments; the
+    decorated method takes ``key`` (an :class:`IdempotentCall`) instead and
+    calls ``key.replay`` (or ``key.replay_stored``) first in its write
+    transaction and ``key.remember`` (or ``key.rows``) last. ``caller(ctx)``
+    gives ``(school_id, actor_id)``, the key's owner. The request's
+    fingerprint is the method's arguments after ``ctx``. A call that ends in
+    one of ``conflicts`` (a concurrent duplicate losing on the key's primary
+    key) answers the first call's stored result, read in a transaction of
+    ``self.<db>``, if there is one; else the error stands."""
+    def decorate(fn):
+        params = list(inspect.signature(fn).parameters.values())
+        request_params = [p.name for p in params[2:] if p.name != "key"]
+        # what the RPC's callers see: the method's arguments, then the key
+        rpc = inspect.Signature([p for p in params if p.name != "key"] + [inspect.Parameter(
+            "idempotency_key", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)])
+
+        @functools.wraps(fn)
+        def write(self, ctx, *args, **kwargs):
+            arguments = rpc.bind(self, ctx, *args, **kwargs).arguments
+            request = [arguments[name] for name in request_params]
+            key = check_key(arguments.get("idempotency_key"))
+            if key is None:
+                return fn(self, ctx, *request, key=IdempotentCall(table))
+            school_id, actor_id = caller(ctx)
+            call = IdempotentCall(table, school_id, actor_id, key, operation, request)
+            try:
+                return fn(self, ctx, *request, key=call)
+            except Replayed as replayed:
+                return replayed.result
+            except conflicts:
+                with getattr(self, db).transaction() as session:
+                    found = call.stored(session)
+                if found is not None:
+                    return found
+                raise
+        return write
+    return decorate

@@ -1,7 +1,7 @@
 """Size limits of the journal's writes and the page bounds of every list
 read, kept in one place.
 
-The journal enforces them (journal.domain, journal.marks) and the gateway
+The journal enforces them (journal.domain.lessons, journal.domain.attendance) and the gateway
 publishes them in its OpenAPI document (gateway.openapi*), which it checks
 every body against. Both read this module, so the two cannot disagree
 again. The list bounds are read by kernel.paging (every service's lists)

@@ -96,3 +96,63 @@ def test_purge_deletes_keys_older_than_the_cutoff_in_batches(sessions):
     assert left == ["fresh-000001"]
     with transaction(sessions) as s:
         assert idempotency.purge(s, keys, older_than=now - dt.timedelta(days=7)) == 0
+
+
+class _Db:
+    def __init__(self, sessions):
+        self.sessions = sessions
+
+    def transaction(self):
+        return transaction(self.sessions)
+
+
+class _Writes:
+    """A service's write entrypoint declared with @idempotent (no nameko)."""
+
+    def __init__(self, sessions):
+        self.db = _Db(sessions)
+        self.runs = 0
+
+    @idempotency.idempotent("post_marks", table=keys, caller=lambda ctx: (ctx["school_id"], ctx["actor_id"]))
+    def post_marks(self, ctx, lesson_id, marks, key):
+        with self.db.transaction() as s:
+            key.replay(s)
+            self.runs += 1
+            result = {"lesson_id": lesson_id, "posted": len(marks), "run": self.runs}
+            key.remember(s, result)
+        return result
+
+
+CTX = {"school_id": "s9", "actor_id": "a9"}
+
+
+def test_the_decorator_runs_a_keyed_write_once_and_answers_its_first_result(sessions):
+    writes = _Writes(sessions)
+    first = writes.post_marks(CTX, "l1", [5, 4], "k-decor-0001")
+    assert writes.post_marks(CTX, "l1", [5, 4], idempotency_key="k-decor-0001") == first == {
+        "lesson_id": "l1", "posted": 2, "run": 1}
+    assert writes.runs == 1
+    with pytest.raises(idempotency.KeyReused):
+        writes.post_marks(CTX, "l1", [3], "k-decor-0001")
+    with pytest.raises(idempotency.InvalidKey):
+        writes.post_marks(CTX, "l1", [3], "bad key!")
+    # without a key every call writes, and nothing is stored
+    writes.post_marks(CTX, "l1", [3])
+    writes.post_marks(CTX, "l1", [3])
+    assert writes.runs == 3
+    with transaction(sessions) as s:
+        assert s.scalar(select(func.count()).select_from(keys).where(keys.c.school_id == "s9")) == 1
+
+
+def test_the_decorator_answers_a_concurrent_duplicate_with_the_first_result(sessions):
+    writes = _Writes(sessions)
+    with transaction(sessions) as s:  # the first call committed while this one was writing
+        idempotency.remember(s, keys, school_id="s9", actor_id="a9", key="k-decor-0002", operation="post_marks",
+                             request=["l2", [5]], result={"first": True})
+
+    @idempotency.idempotent("post_marks", table=keys, caller=lambda ctx: (ctx["school_id"], ctx["actor_id"]))
+    def late(self, ctx, lesson_id, marks, key):
+        with self.db.transaction() as s:  # no lookup first: loses on the key's primary key
+            key.remember(s, {"first": False})
+
+    assert late(writes, CTX, "l2", [5], "k-decor-0002") == {"first": True}

@@ -5,7 +5,7 @@ field is a new version. Dates are ``YYYY-MM-DD``.
 """
 from __future__ import annotations
 
-from journal.domain import hours_value
+from journal.domain.common import hours_value
 
 PRODUCER = "journal"
 
@@ -83,7 +83,7 @@ def mark_posted(mark, lesson, subject_name: str) -> dict:
             "comment": mark.comment, "teacher_id": mark.author_id}
 
 
-# --- school structure over the year (issue 4, part A) -------------------------
+# --- school structure over the year -----------------------------------------
 
 STUDENT_TRANSFERRED = "student_transferred"
 STUDENT_LEFT = "student_left"
@@ -131,7 +131,7 @@ def plan_created(plan, topics) -> dict:
     return {"plan_id": plan.id, "class_id": plan.class_id, "subject_id": plan.subject_id,
             "period_id": plan.period_id, "teacher_id": plan.teacher_id, "hours": plan.hours,
             "topics": [{"number": t.number, "title": t.title, "hours": t.hours} for t in topics]}
-# --- corrections, attendance, final marks (issue 4, part B) -----------------
+# --- corrections, attendance, final marks ---------------------------------
 
 MARK_CORRECTED = "mark_corrected"
 MARK_REMOVED = "mark_removed"

@@ -7,33 +7,33 @@ from __future__ import annotations
 import grpc
 
 from ejournal.journal.v1 import journal_pb2
-from journal import store
+from journal import domain, errors, store
 from kernel.grpcserver import abort
 
 
 def get_class_journal(sessions, today, request, context) -> journal_pb2.ClassJournal:
     if not request.school_id or not request.class_id or not request.subject_id or not request.viewer_id:
         abort(context, grpc.StatusCode.INVALID_ARGUMENT, "VALIDATION_ERROR",
-              "Не указаны школа, класс, предмет или пользователь")
+              errors.text("grid_request_incomplete"))
     with sessions() as s:
-        klass = store.get_class(s, school_id=request.school_id, class_id=request.class_id)
-        if klass is None or not store.may_view_class_journal(
+        klass = store.structure.get_class(s, school_id=request.school_id, class_id=request.class_id)
+        if klass is None or not domain.lessons.may_view_class_journal(
                 s, klass=klass, viewer_id=request.viewer_id, roles=list(request.viewer_roles)):
-            abort(context, grpc.StatusCode.NOT_FOUND, "NOT_FOUND", "Класс не найден")
+            abort(context, grpc.StatusCode.NOT_FOUND, "NOT_FOUND", errors.text("class_not_found"))
         if request.period_id:
-            period = store.period_or_year(s, school_id=request.school_id, period_id=request.period_id)
+            period = store.finals.period_or_year(s, school_id=request.school_id, period_id=request.period_id)
         else:
-            period = store.period_on(s, school_id=request.school_id, day=today, year_id=klass.year_id)
+            period = store.finals.period_on(s, school_id=request.school_id, day=today, year_id=klass.year_id)
         if period is None or period[4].id != klass.year_id:
-            abort(context, grpc.StatusCode.NOT_FOUND, "NOT_FOUND", "Учебный период не найден")
+            abort(context, grpc.StatusCode.NOT_FOUND, "NOT_FOUND", errors.text("study_period_not_found"))
         period_id, kind, start, end, year = period
         where = {"class_id": klass.id, "subject_id": request.subject_id, "start": start, "end": end}
-        students = store.students_of_class(s, class_id=klass.id, start=start, end=end)
-        lessons = store.grid_lessons(s, **where)
-        marks = store.grid_marks(s, **where) if lessons else []
-        attendance = store.grid_attendance(s, **where) if lessons else []
-        finals = store.grid_finals(s, class_id=klass.id, subject_id=request.subject_id, period_ids=(
-            [period_id, *store.year_period_ids(s, year_id=year.id)] if kind == "year" else [period_id]))
+        students = store.finals.students_of_class(s, class_id=klass.id, start=start, end=end)
+        lessons = store.reads.grid_lessons(s, **where)
+        marks = store.reads.grid_marks(s, **where) if lessons else []
+        attendance = store.reads.grid_attendance(s, **where) if lessons else []
+        finals = store.reads.grid_finals(s, class_id=klass.id, subject_id=request.subject_id, period_ids=(
+            [period_id, *store.reads.year_period_ids(s, year_id=year.id)] if kind == "year" else [period_id]))
     return journal_pb2.ClassJournal(
         class_id=klass.id, subject_id=request.subject_id, period_id=period_id,
         starts_on=start.isoformat(), ends_on=end.isoformat(),

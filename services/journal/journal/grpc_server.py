@@ -1,5 +1,6 @@
 """The journal's gRPC process (plain grpcio, never inside nameko):
-ejournal.journal.v1.Journal (GetDiary) and the backup Export stream.
+ejournal.journal.v1.Journal (GetDiary, GetClassJournal) and the backup
+Export stream.
 
 Run: ``python -m journal.grpc_server``.
 """
@@ -32,42 +33,42 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
 
     def GetDiary(self, request, context):
         """A student's lessons, marks and attendance, days sorted, lessons by
-        date then subject; one query whatever the range (store.diary_rows).
+        date then subject; one query whatever the range (store.reads.diary_rows).
         Without dates: the current week, or the latest earlier week with
         lessons when it has none (two more queries, on that path only)."""
         if not request.student_id or not request.school_id:
             abort(context, grpc.StatusCode.INVALID_ARGUMENT, "VALIDATION_ERROR",
-                  "Не указан ученик или школа")
-        today = domain.school_today(self.clock(), self.timezone)
+                  errors.text("diary_request_incomplete"))
+        today = domain.common.school_today(self.clock(), self.timezone)
         try:
-            start, end = domain.diary_range(request.from_date, request.to_date, today)
+            start, end = domain.lessons.diary_range(request.from_date, request.to_date, today)
         except errors.ValidationError as exc:
             abort(context, grpc.StatusCode.INVALID_ARGUMENT, exc.code, exc.message)
         with self.sessions() as session:
-            rows = store.diary_rows(session, school_id=request.school_id, student_id=request.student_id,
-                                    start=start, end=end)
+            rows = store.reads.diary_rows(session, school_id=request.school_id, student_id=request.student_id,
+                                          start=start, end=end)
             if rows and not request.from_date and not request.to_date and not any(row[1] for row in rows):
                 # the default week is empty (a Monday morning, holidays): the latest week with lessons
-                latest = store.latest_diary_date(session, school_id=request.school_id,
-                                                 student_id=request.student_id, before=start)
+                latest = store.reads.latest_diary_date(session, school_id=request.school_id,
+                                                       student_id=request.student_id, before=start)
                 if latest is not None:
-                    start, end = domain.week_bounds(latest)
-                    rows = store.diary_rows(session, school_id=request.school_id, student_id=request.student_id,
-                                            start=start, end=end)
+                    start, end = domain.lessons.week_bounds(latest)
+                    rows = store.reads.diary_rows(session, school_id=request.school_id, student_id=request.student_id,
+                                                  start=start, end=end)
         if not rows:
-            abort(context, grpc.StatusCode.NOT_FOUND, "NOT_FOUND", "Ученик не найден")
+            abort(context, grpc.StatusCode.NOT_FOUND, "NOT_FOUND", errors.text("student_not_found"))
         diary = build_diary(request.student_id, rows)
         diary.from_date, diary.to_date = start.isoformat(), end.isoformat()
         return diary
 
     def GetClassJournal(self, request, context):
         """The class journal grid (journal.grid)."""
-        return grid.get_class_journal(self.sessions, domain.school_today(self.clock(), self.timezone),
+        return grid.get_class_journal(self.sessions, domain.common.school_today(self.clock(), self.timezone),
                                       request, context)
 
 
 def build_diary(student_id: str, rows) -> journal_pb2.Diary:
-    """The Diary message from :func:`journal.store.diary_rows` (already
+    """The Diary message from :func:`journal.store.reads.diary_rows` (already
     sorted: one row per lesson and mark; a row without a lesson adds nothing)."""
     diary = journal_pb2.Diary(student_id=student_id)
     day = lesson = None

@@ -19,7 +19,7 @@ import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from journal import marks, store
+from journal import domain, store
 from kernel import config
 from kernel.db import make_engine, session_factory
 
@@ -43,9 +43,10 @@ def check(session, school_id: str | None = None, limit: int = 1000, with_school:
     chained), attendance beside them; ``ok`` covers both. ``with_school``
     adds each broken row's ``school_id`` (the CLI checks every school)."""
     school = (lambda state: {"school_id": state["school_id"]}) if with_school else (lambda state: {})
-    found = _scan(store.chains(session, school_id=school_id), marks.verify_mark,
+    found = _scan(store.lessons.chains(session, school_id=school_id), domain.lessons.verify_mark,
                   lambda st: {"mark_id": st["mark_id"], **school(st)}, limit)
-    attendance = _scan(store.attendance_chains(session, school_id=school_id), marks.verify_attendance,
+    attendance = _scan(store.attendance.attendance_chains(session, school_id=school_id),
+                       domain.attendance.verify_attendance,
                        lambda st: {"attendance_id": st["attendance_id"], "lesson_id": st["lesson_id"],
                                    "student_id": st["student_id"], **school(st)}, limit)
     return {"ok": found["broken_count"] == 0 and attendance["broken_count"] == 0, **found,

@@ -115,7 +115,7 @@ class Factory:
         letter = letter or "АБВГДЕЖЗИКЛМНОПРСТУФ"[self._next() % 20]
         return self._save(store.SchoolClass(
             id=new_id(), school_id=year.school_id, year_id=year.id, grade=grade, letter=letter,
-            name=domain.class_name(grade, letter), class_teacher_id=class_teacher_id))
+            name=domain.structure.class_name(grade, letter), class_teacher_id=class_teacher_id))
 
     def enrol(self, student_id, klass, *, on=None, left_on=None):
         return self._save(store.Enrolment(
@@ -144,11 +144,11 @@ class Factory:
             late=False, overdue=False))
 
     def mark(self, lesson, student_id, value, *, removed=False, kind="oral", weight=1, comment=None):
-        spec = domain.MarkSpec(student_id, value, kind, weight, comment)
+        spec = domain.lessons.MarkSpec(student_id, value, kind, weight, comment)
         with self.sessions.begin() as s:
-            [mark] = store.new_marks(school_id=lesson.school_id, lesson_id=lesson.id, specs=[spec],
-                                     author_id=lesson.teacher_id, at=utcnow())
-            store.insert_marks(s, [mark])
+            [mark] = store.lessons.new_marks(school_id=lesson.school_id, lesson_id=lesson.id, specs=[spec],
+                                             author_id=lesson.teacher_id, at=utcnow())
+            store.lessons.insert_marks(s, [mark])
             if removed:
                 s.execute(update(store.Mark).where(store.Mark.id == mark.id).values(removed=True))
                 mark.removed = True

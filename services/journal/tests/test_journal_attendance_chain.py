@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, select, text
 
-from journal import domain, errors, marks, store
+from journal import domain, errors, store
 from journal import verify as verify_cli
 from kernel.db import session_factory
 from kernel.migrate import upgrade
@@ -58,14 +58,14 @@ def test_each_attendance_version_is_chained_to_the_previous_r_j7(journal, make, 
         entry = s.scalar(select(store.AttendanceEntry).where(store.AttendanceEntry.student_id == s0))
         versions = list(s.scalars(select(store.AttendanceVersion).where(
             store.AttendanceVersion.attendance_id == entry.id).order_by(store.AttendanceVersion.version)))
-        chains = {state["attendance_id"]: (state, chain) for state, chain in store.attendance_chains(
+        chains = {state["attendance_id"]: (state, chain) for state, chain in store.attendance.attendance_chains(
             s, school_id=make.school_id)}
     assert [v.version for v in versions] == [1, 2, 3]
-    assert versions[0].prev_hash == domain.GENESIS_HASH
+    assert versions[0].prev_hash == domain.chain.GENESIS_HASH
     assert [v.prev_hash for v in versions[1:]] == [v.hash for v in versions[:-1]]
     assert len({v.hash for v in versions}) == 3
     state, chain = chains[entry.id]
-    assert domain.verify_chain(chain) and marks.verify_attendance(state, chain) == []
+    assert domain.chain.verify_chain(chain) and domain.attendance.verify_attendance(state, chain) == []
     assert chain[-1][0]["status"] == "excused" and chain[-1][0]["previous"] == "ill"
     assert len(chains) == 2
 
@@ -103,12 +103,12 @@ def test_rehashing_a_forged_attendance_version_still_breaks_the_next_link(journa
     record(journal, teacher, school.lesson, [(s0, "ill")], "a")
     record(journal, teacher, school.lesson, [(s0, "excused")], "b")
     with sessions.begin() as s:
-        [(state, chain)] = list(store.attendance_chains(s, school_id=make.school_id))
+        [(state, chain)] = list(store.attendance.attendance_chains(s, school_id=make.school_id))
         content, prev, _ = chain[0]
         content["status"] = "present"
         s.execute(text("UPDATE attendance_versions SET status = 'present', hash = :h "
                        "WHERE attendance_id = :id AND version = 1"),
-                  {"h": domain.chain_hash(content, prev), "id": state["attendance_id"]})
+                  {"h": domain.chain.chain_hash(content, prev), "id": state["attendance_id"]})
     result = verify_cli.verify(sessions, school_id=make.school_id)
     assert result["attendance"]["broken"] == [{
         "attendance_id": state["attendance_id"], "lesson_id": school.lesson.id, "student_id": s0,
@@ -141,12 +141,12 @@ def test_any_sequence_of_attendance_changes_leaves_a_verifiable_history_r_j7(jou
                 if not history or history[-1] != status:
                     history.append(status)
         with make.sessions() as s:
-            got = {state["student_id"]: (state, chain) for state, chain in store.attendance_chains(s)
+            got = {state["student_id"]: (state, chain) for state, chain in store.attendance.attendance_chains(s)
                    if state["lesson_id"] == lesson.id}
         assert set(got) == set(model)
         for student, statuses in model.items():
             state, chain = got[student]
-            assert marks.verify_attendance(state, chain) == []
+            assert domain.attendance.verify_attendance(state, chain) == []
             assert [c["status"] for c, _, _ in chain] == statuses
             assert [c["previous"] for c, _, _ in chain] == [None] + statuses[:-1]
             assert state["version"] == len(chain)
@@ -198,8 +198,8 @@ def _after_0004(url: str) -> tuple[dict, dict]:
     try:
         with session_factory(engine)() as s:
             hashes = {(v.attendance_id, v.version): v.hash for v in s.scalars(select(store.AttendanceVersion))}
-            for state, chain in store.attendance_chains(s):
-                assert marks.verify_attendance(state, chain) == [], state
+            for state, chain in store.attendance.attendance_chains(s):
+                assert domain.attendance.verify_attendance(state, chain) == [], state
             emphasis = dict(s.execute(select(store.Subject.name, store.Subject.emphasis)).all())
         return hashes, emphasis
     finally:

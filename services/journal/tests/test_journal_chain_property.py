@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from journal import domain, errors, marks, store
+from journal import domain, errors, store
 
 VALUES = st.integers(min_value=2, max_value=5)
 OPS = st.lists(st.one_of(
@@ -62,9 +62,9 @@ def test_any_sequence_of_changes_leaves_a_verifiable_history_r_j7(journal, make)
         with make.sessions() as s:
             for mark_id, expected in model.items():
                 mark = s.get(store.Mark, mark_id)
-                chain = store.mark_chain(s, mark_id=mark_id)
-                assert domain.verify_chain(chain)
-                assert marks.verify_mark(store.mark_state(mark), chain) == []
+                chain = store.lessons.mark_chain(s, mark_id=mark_id)
+                assert domain.chain.verify_chain(chain)
+                assert domain.lessons.verify_mark(store.lessons.mark_state(mark), chain) == []
                 last = chain[-1][0]
                 assert {k: last[k] for k in expected} == expected
                 assert mark.version == len(chain)

@@ -102,8 +102,8 @@ def test_removal_is_a_tombstone_and_the_diary_stops_showing_it_r_j7(journal, mak
     [mark] = make.rows(store.Mark, id=mark_id)
     assert mark.removed is True and mark.value == 2 and mark.version == 2
     with make.sessions() as s:
-        assert store.diary_marks(s, school_id=make.school_id, student_id=school.students[0],
-                                 start=school.lesson.date, end=school.lesson.date) == {}
+        assert store.reads.diary_marks(s, school_id=make.school_id, student_id=school.students[0],
+                                       start=school.lesson.date, end=school.lesson.date) == {}
     raises("MARK_REMOVED", journal.call, "correct_mark", ctx, mark_id, {"value": 5, "reason": "x"})
     raises("MARK_REMOVED", journal.call, "remove_mark", ctx, mark_id, {"reason": "ещё раз"})
     [event] = make.events("mark_removed")
@@ -142,13 +142,13 @@ def test_verify_detects_a_row_edited_behind_the_service_r_j7(journal, make, scho
 def test_rehashing_a_forged_version_still_breaks_the_next_link(journal, make, school, sessions):
     """Recomputing the edited version's own hash is not enough: version 3
     chains to the old hash of version 2."""
-    from journal.domain import chain_hash
+    from journal.domain.chain import chain_hash
     mark_id = post(journal, make, school, 3)
     ctx = make.ctx(school.teacher, "teacher")
     journal.call("correct_mark", ctx, mark_id, {"value": 4, "reason": "a"})
     journal.call("correct_mark", ctx, mark_id, {"value": 5, "reason": "b"})
     with sessions.begin() as s:
-        chain = store.mark_chain(s, mark_id=mark_id)
+        chain = store.lessons.mark_chain(s, mark_id=mark_id)
         content, prev, _ = chain[1]
         content["reason"] = "подделка"
         s.execute(text("UPDATE mark_versions SET reason = 'подделка', hash = :h WHERE mark_id = :id AND version = 2"),

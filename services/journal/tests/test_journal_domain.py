@@ -6,13 +6,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from kernel.context import CallContext
+
 from journal import domain, errors, settings
 
 D = dt.date
 
 
 def actor(*roles, actor_id="u1", school_id="s1"):
-    return domain.Actor(actor_id, school_id, frozenset(roles))
+    return CallContext(actor_id, school_id, frozenset(roles))
 
 
 def year_data(**over):
@@ -26,18 +28,18 @@ def year_data(**over):
 
 # --- context -------------------------------------------------------------------
 
-def test_actor_from_ctx_decodes_roles():
-    a = domain.actor_from_ctx({"actor_id": "u", "school_id": "s", "roles": ["teacher"], "correlation_id": "c"})
-    assert a == domain.Actor("u", "s", frozenset({"teacher"}), "c")
+def test_call_context_decodes_roles():
+    a = CallContext.from_rpc({"actor_id": "u", "school_id": "s", "roles": ["teacher"], "correlation_id": "c"})
+    assert a == CallContext("u", "s", frozenset({"teacher"}), "c")
     assert a.has("admin", "teacher") and not a.has("admin")
 
 
 @pytest.mark.parametrize("ctx", [None, "x", {}, {"actor_id": "u"}, {"school_id": "s"},
                                  {"actor_id": " ", "school_id": "s"},
                                  {"actor_id": "u", "school_id": "s", "roles": "admin"}])
-def test_actor_from_ctx_refuses_incomplete_context(ctx):
+def test_call_context_refuses_incomplete_context(ctx):
     with pytest.raises(errors.InvalidContext) as exc:
-        domain.actor_from_ctx(ctx)
+        CallContext.from_rpc(ctx)
     assert exc.value.kind == "unauthenticated"
 
 
@@ -46,52 +48,52 @@ def test_actor_from_ctx_refuses_incomplete_context(ctx):
 @pytest.mark.parametrize("value", ["2026-13-01", "2026-02-30", "01.09.2026", "20260901", 20260901, "2026-9-1"])
 def test_parse_date_is_strict_yyyy_mm_dd(value):
     with pytest.raises(errors.ValidationError) as exc:
-        domain.parse_date(value, "on")
+        domain.common.parse_date(value, "on")
     assert exc.value.code == "VALIDATION_ERROR" and exc.value.details["field"] == "on"
 
 
 def test_parse_date_accepts_iso_and_optional_blank():
-    assert domain.parse_date("2026-09-01", "on") == D(2026, 9, 1)
-    assert domain.parse_date("", "on", required=False) is None
+    assert domain.common.parse_date("2026-09-01", "on") == D(2026, 9, 1)
+    assert domain.common.parse_date("", "on", required=False) is None
     with pytest.raises(errors.ValidationError):
-        domain.parse_date(None, "on")
+        domain.common.parse_date(None, "on")
 
 
 def test_text_trims_and_limits():
-    assert domain.text("  Алгебра ", "name") == "Алгебра"
-    assert domain.text("   ", "name", required=False) is None
+    assert domain.common.text("  Алгебра ", "name") == "Алгебра"
+    assert domain.common.text("   ", "name", required=False) is None
     with pytest.raises(errors.ValidationError):
-        domain.text("", "name")
+        domain.common.text("", "name")
     with pytest.raises(errors.ValidationError):
-        domain.text(5, "name")
+        domain.common.text(5, "name")
     with pytest.raises(errors.ValidationError):
-        domain.text("x" * 11, "name", max_len=10)
+        domain.common.text("x" * 11, "name", max_len=10)
 
 
 @pytest.mark.parametrize("value", [5, "a b", "x" * 65, "   "])
 def test_ident_rejects_non_ids(value):
     with pytest.raises(errors.ValidationError):
-        domain.ident(value, "class_id")
+        domain.common.ident(value, "class_id")
 
 
 # --- years and periods (R-S1) ------------------------------------------------
 
 def test_validate_year_accepts_two_half_years():
-    spec = domain.validate_year(year_data())
+    spec = domain.structure.validate_year(year_data())
     assert spec.name == "2026/2027" and spec.starts_on == D(2026, 9, 1)
     assert [p.kind for p in spec.periods] == ["half_year", "half_year"]
 
 
 def test_year_must_end_after_it_starts_and_last_at_most_a_year():
     with pytest.raises(errors.ValidationError):
-        domain.validate_year(year_data(ends_on="2026-08-01"))
+        domain.structure.validate_year(year_data(ends_on="2026-08-01"))
     with pytest.raises(errors.ValidationError):
-        domain.validate_year(year_data(ends_on="2027-12-31"))
+        domain.structure.validate_year(year_data(ends_on="2027-12-31"))
 
 
 def test_year_needs_periods():
     with pytest.raises(errors.ValidationError) as exc:
-        domain.validate_year(year_data(periods=[]))
+        domain.structure.validate_year(year_data(periods=[]))
     assert exc.value.details["field"] == "periods"
 
 
@@ -99,7 +101,7 @@ def test_period_kind_must_be_known():
     data = year_data()
     data["periods"][0]["kind"] = "semester"
     with pytest.raises(errors.ValidationError) as exc:
-        domain.validate_year(data)
+        domain.structure.validate_year(data)
     assert exc.value.details["field"] == "periods[0].kind"
 
 
@@ -107,7 +109,7 @@ def test_period_outside_the_year_is_refused():
     data = year_data()
     data["periods"][1]["ends_on"] = "2027-06-30"
     with pytest.raises(errors.InvalidPeriods) as exc:
-        domain.validate_year(data)
+        domain.structure.validate_year(data)
     assert exc.value.kind == "rule" and exc.value.details["index"] == 1
 
 
@@ -115,7 +117,7 @@ def test_overlapping_periods_are_refused():
     data = year_data()
     data["periods"][1]["starts_on"] = "2026-12-20"
     with pytest.raises(errors.InvalidPeriods) as exc:
-        domain.validate_year(data)
+        domain.structure.validate_year(data)
     assert exc.value.code == "INVALID_PERIODS" and exc.value.details["overlaps"] == "1 полугодие"
 
 
@@ -123,131 +125,131 @@ def test_period_ending_before_it_starts_is_refused():
     data = year_data()
     data["periods"][0]["ends_on"] = "2026-08-31"
     with pytest.raises(errors.InvalidPeriods):
-        domain.validate_year(data)
+        domain.structure.validate_year(data)
 
 
 def test_period_names_are_unique():
     data = year_data()
     data["periods"][1]["name"] = "1 ПОЛУГОДИЕ"
     with pytest.raises(errors.InvalidPeriods):
-        domain.validate_year(data)
+        domain.structure.validate_year(data)
 
 
 def test_archived_year_takes_no_writes():
-    domain.check_year_open(False)
+    domain.common.check_year_open(False)
     with pytest.raises(errors.YearClosed):
-        domain.check_year_open(True)
+        domain.common.check_year_open(True)
 
 
 def test_lesson_date_must_lie_in_a_period():
     periods = [(D(2026, 9, 1), D(2026, 10, 25)), (D(2026, 11, 5), D(2026, 12, 28))]
-    domain.check_lesson_date(D(2026, 9, 1), periods)
-    domain.check_lesson_date(D(2026, 12, 28), periods)
+    domain.lessons.check_lesson_date(D(2026, 9, 1), periods)
+    domain.lessons.check_lesson_date(D(2026, 12, 28), periods)
     with pytest.raises(errors.LessonOutsidePeriod) as exc:
-        domain.check_lesson_date(D(2026, 11, 1), periods)  # autumn holidays
+        domain.lessons.check_lesson_date(D(2026, 11, 1), periods)  # autumn holidays
     assert exc.value.kind == "rule"
 
 
 def test_admission_date_not_after_the_year():
-    domain.check_date_in_year(D(2026, 8, 25), D(2026, 9, 1), D(2027, 5, 31), "on")
+    domain.common.check_date_in_year(D(2026, 8, 25), D(2026, 9, 1), D(2027, 5, 31), "on")
     with pytest.raises(errors.DateOutsideYear):
-        domain.check_date_in_year(D(2027, 6, 1), D(2026, 9, 1), D(2027, 5, 31), "on")
+        domain.common.check_date_in_year(D(2027, 6, 1), D(2026, 9, 1), D(2027, 5, 31), "on")
 
 
 # --- subjects, classes, roles ------------------------------------------------
 
 def test_subject_name_is_normalised_and_required():
-    assert domain.validate_subject({"name": "  Русский   язык "}) == "Русский язык"
+    assert domain.structure.validate_subject({"name": "  Русский   язык "}) == "Русский язык"
     with pytest.raises(errors.ValidationError):
-        domain.validate_subject({"name": ""})
+        domain.structure.validate_subject({"name": ""})
     with pytest.raises(errors.ValidationError):
-        domain.validate_subject(["Алгебра"])
+        domain.structure.validate_subject(["Алгебра"])
 
 
 def test_validate_class_builds_the_name():
-    spec = domain.validate_class({"year_id": "y", "grade": 5, "letter": "а", "class_teacher_id": "t"})
+    spec = domain.structure.validate_class({"year_id": "y", "grade": 5, "letter": "а", "class_teacher_id": "t"})
     assert (spec.grade, spec.letter, spec.name) == (5, "А", "5А")
 
 
 @pytest.mark.parametrize("grade", [0, 12, "5", True, None])
 def test_grade_is_an_integer_1_to_11(grade):
     with pytest.raises(errors.ValidationError) as exc:
-        domain.validate_class({"year_id": "y", "grade": grade, "letter": "А", "class_teacher_id": "t"})
+        domain.structure.validate_class({"year_id": "y", "grade": grade, "letter": "А", "class_teacher_id": "t"})
     assert exc.value.details["field"] == "grade"
 
 
 @pytest.mark.parametrize("letter", ["", "5", "А-1", "АБВГ"])
 def test_class_letter_is_letters(letter):
     with pytest.raises(errors.ValidationError):
-        domain.validate_class({"year_id": "y", "grade": 5, "letter": letter, "class_teacher_id": "t"})
+        domain.structure.validate_class({"year_id": "y", "grade": 5, "letter": letter, "class_teacher_id": "t"})
 
 
 def test_class_teacher_is_required():
     with pytest.raises(errors.ValidationError) as exc:
-        domain.validate_class({"year_id": "y", "grade": 5, "letter": "А"})
+        domain.structure.validate_class({"year_id": "y", "grade": 5, "letter": "А"})
     assert exc.value.details["field"] == "class_teacher_id"
 
 
 def test_require_role_accepts_teacher_or_class_teacher():
-    domain.require_role(["teacher"], domain.TEACHING_ROLES, field="class_teacher_id")
-    domain.require_role(["parent", "class_teacher"], domain.TEACHING_ROLES, field="class_teacher_id")
+    domain.common.require_role(["teacher"], domain.common.TEACHING_ROLES, field="class_teacher_id")
+    domain.common.require_role(["parent", "class_teacher"], domain.common.TEACHING_ROLES, field="class_teacher_id")
     with pytest.raises(errors.RoleMismatch) as exc:
-        domain.require_role(["student"], domain.TEACHING_ROLES, field="class_teacher_id")
+        domain.common.require_role(["student"], domain.common.TEACHING_ROLES, field="class_teacher_id")
     assert exc.value.code == "ROLE_MISMATCH" and exc.value.kind == "rule"
 
 
 # --- enrolment -----------------------------------------------------------------
 
 def test_validate_enrolment():
-    spec = domain.validate_enrolment({"student_id": "s", "order_no": "№ 12-у", "on": "2026-09-01"})
-    assert spec == domain.EnrolmentSpec("s", "№ 12-у", D(2026, 9, 1))
+    spec = domain.structure.validate_enrolment({"student_id": "s", "order_no": "№ 12-у", "on": "2026-09-01"})
+    assert spec == domain.structure.EnrolmentSpec("s", "№ 12-у", D(2026, 9, 1))
     with pytest.raises(errors.ValidationError):
-        domain.validate_enrolment({"student_id": "s", "on": "2026-09-01"})
+        domain.structure.validate_enrolment({"student_id": "s", "on": "2026-09-01"})
 
 
 def test_enrolment_interval_left_on_is_the_first_day_out():
-    assert domain.enrolled_on(D(2026, 9, 1), D(2026, 9, 1), None)
-    assert not domain.enrolled_on(D(2026, 8, 31), D(2026, 9, 1), None)
-    assert domain.enrolled_on(D(2026, 10, 14), D(2026, 9, 1), D(2026, 10, 15))
-    assert not domain.enrolled_on(D(2026, 10, 15), D(2026, 9, 1), D(2026, 10, 15))
+    assert domain.structure.enrolled_on(D(2026, 9, 1), D(2026, 9, 1), None)
+    assert not domain.structure.enrolled_on(D(2026, 8, 31), D(2026, 9, 1), None)
+    assert domain.structure.enrolled_on(D(2026, 10, 14), D(2026, 9, 1), D(2026, 10, 15))
+    assert not domain.structure.enrolled_on(D(2026, 10, 15), D(2026, 9, 1), D(2026, 10, 15))
 
 
 # --- assignments ---------------------------------------------------------------
 
 def test_validate_assignment_allows_half_hours():
-    spec = domain.validate_assignment({"teacher_id": "t", "class_id": "c", "subject_id": "s", "hours_per_week": 0.5})
+    spec = domain.structure.validate_assignment({"teacher_id": "t", "class_id": "c", "subject_id": "s", "hours_per_week": 0.5})
     assert spec.hours_per_week == 0.5 and spec.subgroup_id is None
-    spec = domain.validate_assignment({"teacher_id": "t", "class_id": "c", "subject_id": "s", "hours_per_week": 3.0,
-                                       "subgroup_id": "g1"})
+    spec = domain.structure.validate_assignment({"teacher_id": "t", "class_id": "c", "subject_id": "s", "hours_per_week": 3.0,
+                                                 "subgroup_id": "g1"})
     assert spec.hours_per_week == 3 and isinstance(spec.hours_per_week, int) and spec.subgroup_id == "g1"
 
 
 @pytest.mark.parametrize("hours", [0, -1, 41, 1.3, "2", True, None])
 def test_assignment_hours_must_be_sane(hours):
     with pytest.raises(errors.ValidationError):
-        domain.validate_assignment({"teacher_id": "t", "class_id": "c", "subject_id": "s", "hours_per_week": hours})
+        domain.structure.validate_assignment({"teacher_id": "t", "class_id": "c", "subject_id": "s", "hours_per_week": hours})
 
 
 # --- who may write (R-A3) ------------------------------------------------------
 
 def test_admin_roles_required_for_structure():
-    domain.require_roles(actor("admin"), "admin")
-    domain.require_roles(actor("deputy"), "admin", "deputy")
+    domain.common.require_roles(actor("admin"), "admin")
+    domain.common.require_roles(actor("deputy"), "admin", "deputy")
     with pytest.raises(errors.NotAllowed) as exc:
-        domain.require_roles(actor("teacher", "class_teacher"), "admin")
+        domain.common.require_roles(actor("teacher", "class_teacher"), "admin")
     assert exc.value.kind == "forbidden" and exc.value.code == "FORBIDDEN"
 
 
 def test_may_enrol_admin_or_own_class_teacher():
-    assert domain.may_enrol(actor("admin"), "t1")
-    assert domain.may_enrol(actor("class_teacher", actor_id="t1"), "t1")
-    assert not domain.may_enrol(actor("class_teacher", actor_id="t2"), "t1")
-    assert not domain.may_enrol(actor("deputy"), None)
+    assert domain.structure.may_enrol(actor("admin"), "t1")
+    assert domain.structure.may_enrol(actor("class_teacher", actor_id="t1"), "t1")
+    assert not domain.structure.may_enrol(actor("class_teacher", actor_id="t2"), "t1")
+    assert not domain.structure.may_enrol(actor("deputy"), None)
 
 
 def allowed(actor_, **kw) -> bool:
     try:
-        domain.require_journal_access(actor_, **kw)
+        domain.lessons.require_journal_access(actor_, **kw)
     except errors.NotAssigned:
         return False
     return True
@@ -261,7 +263,7 @@ def test_journal_access_for_assigned_teacher_class_teacher_and_admin():
     assert not allowed(actor("teacher", "deputy"), assigned_subgroups=[], **kw)
     assert not allowed(actor("deputy"), assigned_subgroups=[None], **kw)  # not a role that keeps a journal
     with pytest.raises(errors.NotAssigned) as exc:
-        domain.require_journal_access(actor("teacher"), assigned_subgroups=[], **kw)
+        domain.lessons.require_journal_access(actor("teacher"), assigned_subgroups=[], **kw)
     assert exc.value.code == "NOT_ASSIGNED" and exc.value.kind == "forbidden"
 
 
@@ -287,10 +289,10 @@ def test_a_substitute_keeps_the_lesson_they_replace_r_j6():
 
 def test_substitute_for_must_teach_that_lesson():
     """R-J6: the replaced teacher is the one assigned to the lesson."""
-    domain.check_substitute([None], None)
-    domain.check_substitute(["g1"], "g1")
+    domain.lessons.check_substitute([None], None)
+    domain.lessons.check_substitute(["g1"], "g1")
     with pytest.raises(errors.SubstituteNotAssigned):
-        domain.check_substitute([], None)
+        domain.lessons.check_substitute([], None)
 
 
 # --- lessons (R-J1, R-J4, R-J5) ------------------------------------------------
@@ -302,7 +304,7 @@ def lesson_data(**over):
 
 
 def test_validate_lesson_optional_fields():
-    spec = domain.validate_lesson(lesson_data(homework="  ", work_type="практическая"), actor_id="t")
+    spec = domain.lessons.validate_lesson(lesson_data(homework="  ", work_type="практическая"), actor_id="t")
     assert spec.topic == "Дроби" and spec.homework is None and spec.work_type == "практическая"
     assert spec.date == D(2026, 10, 12)
 
@@ -310,27 +312,27 @@ def test_validate_lesson_optional_fields():
 @pytest.mark.parametrize("topic", [None, "", "   "])
 def test_topic_is_required_r_j1(topic):
     with pytest.raises(errors.ValidationError) as exc:
-        domain.validate_lesson(lesson_data(topic=topic), actor_id="t")
+        domain.lessons.validate_lesson(lesson_data(topic=topic), actor_id="t")
     assert exc.value.code == "VALIDATION_ERROR" and exc.value.details["field"] == "topic"
 
 
 def test_lesson_type_and_date_are_required():
     with pytest.raises(errors.ValidationError):
-        domain.validate_lesson(lesson_data(lesson_type=None), actor_id="t")
+        domain.lessons.validate_lesson(lesson_data(lesson_type=None), actor_id="t")
     with pytest.raises(errors.ValidationError):
-        domain.validate_lesson(lesson_data(date="12.10.2026"), actor_id="t")
+        domain.lessons.validate_lesson(lesson_data(date="12.10.2026"), actor_id="t")
 
 
 def test_nobody_substitutes_for_themselves():
     with pytest.raises(errors.ValidationError):
-        domain.validate_lesson(lesson_data(substitute_for="t"), actor_id="t")
+        domain.lessons.validate_lesson(lesson_data(substitute_for="t"), actor_id="t")
 
 
 def test_no_homework_in_grade_1_r_j4():
-    domain.check_homework_allowed(1, None)
-    domain.check_homework_allowed(2, "§ 5")
+    domain.lessons.check_homework_allowed(1, None)
+    domain.lessons.check_homework_allowed(2, "§ 5")
     with pytest.raises(errors.NoHomeworkInGrade1) as exc:
-        domain.check_homework_allowed(1, "§ 5")
+        domain.lessons.check_homework_allowed(1, "§ 5")
     assert exc.value.code == "NO_HOMEWORK_IN_GRADE_1" and exc.value.kind == "rule"
 
 
@@ -338,60 +340,60 @@ def test_no_homework_in_grade_1_r_j4():
                                               (3, True, False), (4, True, True), (30, True, True)])
 def test_entry_flags_r_j5(lag, late, overdue):
     lesson_day = D(2026, 10, 12)
-    assert domain.entry_flags(lesson_day, lesson_day + dt.timedelta(days=lag)) == (late, overdue)
+    assert domain.lessons.entry_flags(lesson_day, lesson_day + dt.timedelta(days=lag)) == (late, overdue)
 
 
 def test_school_today_uses_the_school_time_zone():
     # 22:30 UTC on 12 Oct is already 13 Oct in Moscow (UTC+3).
     now = dt.datetime(2026, 10, 12, 22, 30, tzinfo=dt.timezone.utc)
-    assert domain.school_today(now, ZoneInfo("Europe/Moscow")) == D(2026, 10, 13)
-    assert domain.school_today(now, ZoneInfo("UTC")) == D(2026, 10, 12)
+    assert domain.common.school_today(now, ZoneInfo("Europe/Moscow")) == D(2026, 10, 13)
+    assert domain.common.school_today(now, ZoneInfo("UTC")) == D(2026, 10, 12)
     with pytest.raises(ValueError):
-        domain.school_today(dt.datetime(2026, 10, 12), ZoneInfo("UTC"))
+        domain.common.school_today(dt.datetime(2026, 10, 12), ZoneInfo("UTC"))
 
 
 # --- marks (R-J3, R-J4, R-J9) -------------------------------------------------
 
 @pytest.mark.parametrize("value", [2, 3, 4, 5, 5.0])
 def test_marks_2_to_5_are_valid_r_j3(value):
-    assert domain.mark_value(value, allow_mark_1=False) == int(value)
+    assert domain.lessons.mark_value(value, allow_mark_1=False) == int(value)
 
 
 @pytest.mark.parametrize("value", [1, 0, 6, -3, 4.5, "5", "пять", None, True, [5]])
 def test_other_values_are_invalid_marks(value):
     with pytest.raises(errors.InvalidMark) as exc:
-        domain.mark_value(value, allow_mark_1=False)
+        domain.lessons.mark_value(value, allow_mark_1=False)
     assert exc.value.code == "INVALID_MARK" and exc.value.kind == "rule"
 
 
 def test_mark_1_only_when_the_school_allows_it():
-    assert domain.mark_value(1, allow_mark_1=True) == 1
+    assert domain.lessons.mark_value(1, allow_mark_1=True) == 1
     with pytest.raises(errors.InvalidMark):
-        domain.mark_value(0, allow_mark_1=True)
+        domain.lessons.mark_value(0, allow_mark_1=True)
 
 
 @pytest.mark.parametrize("value", ["осв", "осв.", "Осв.", " ОСВ ", "освобождён", "освобождена.", "осв. по справке"])
 def test_exempt_entries_are_refused_r_j9(value):
     with pytest.raises(errors.ExemptNotAllowed) as exc:
-        domain.mark_value(value, allow_mark_1=True)
+        domain.lessons.mark_value(value, allow_mark_1=True)
     assert exc.value.code == "EXEMPT_NOT_ALLOWED" and exc.value.kind == "rule"
     with pytest.raises(errors.ExemptNotAllowed):
-        domain.validate_mark({"student_id": "s", "value": 5, "comment": value}, 0, allow_mark_1=False)
+        domain.lessons.validate_mark({"student_id": "s", "value": 5, "comment": value}, 0, allow_mark_1=False)
 
 
 def test_ordinary_comments_starting_like_osv_are_fine():
-    spec = domain.validate_mark({"student_id": "s", "value": 5, "comment": "освоил тему"}, 0, allow_mark_1=False)
+    spec = domain.lessons.validate_mark({"student_id": "s", "value": 5, "comment": "освоил тему"}, 0, allow_mark_1=False)
     assert spec.comment == "освоил тему"
 
 
 def test_mark_defaults_oral_weight_1():
-    spec = domain.validate_mark({"student_id": "s", "value": 4}, 0, allow_mark_1=False)
-    assert spec == domain.MarkSpec("s", 4, "oral", 1, None)
+    spec = domain.lessons.validate_mark({"student_id": "s", "value": 4}, 0, allow_mark_1=False)
+    assert spec == domain.lessons.MarkSpec("s", 4, "oral", 1, None)
 
 
-@pytest.mark.parametrize("kind", domain.MARK_KINDS)
+@pytest.mark.parametrize("kind", domain.lessons.MARK_KINDS)
 def test_known_mark_kinds(kind):
-    assert domain.validate_mark({"student_id": "s", "value": 4, "kind": kind}, 0, allow_mark_1=False).kind == kind
+    assert domain.lessons.validate_mark({"student_id": "s", "value": 4, "kind": kind}, 0, allow_mark_1=False).kind == kind
 
 
 @pytest.mark.parametrize("item,field", [
@@ -404,36 +406,36 @@ def test_known_mark_kinds(kind):
 ])
 def test_malformed_mark_entries(item, field):
     with pytest.raises(errors.ValidationError) as exc:
-        domain.validate_mark(item, 2, allow_mark_1=False)
+        domain.lessons.validate_mark(item, 2, allow_mark_1=False)
     assert exc.value.details["field"] == field
 
 
 def test_validate_marks_needs_a_non_empty_list():
     for marks in (None, [], {"student_id": "s"}, [{"student_id": "s", "value": 4}] * 501):
         with pytest.raises(errors.ValidationError):
-            domain.validate_marks(marks, allow_mark_1=False)
-    specs = domain.validate_marks([{"student_id": "a", "value": 5}, {"student_id": "a", "value": 3, "kind": "test"}],
-                                  allow_mark_1=False)
+            domain.lessons.validate_marks(marks, allow_mark_1=False)
+    specs = domain.lessons.validate_marks([{"student_id": "a", "value": 5}, {"student_id": "a", "value": 3, "kind": "test"}],
+                                          allow_mark_1=False)
     assert [(m.student_id, m.value, m.kind) for m in specs] == [("a", 5, "oral"), ("a", 3, "test")]
 
 
 def test_no_marks_in_grade_1_r_j4():
-    domain.check_marks_allowed(2)
+    domain.lessons.check_marks_allowed(2)
     with pytest.raises(errors.NoMarksInGrade1) as exc:
-        domain.check_marks_allowed(1)
+        domain.lessons.check_marks_allowed(1)
     assert exc.value.code == "NO_MARKS_IN_GRADE_1"
 
 
 def test_no_marks_for_a_lesson_still_to_come():
-    domain.check_lesson_happened(D(2026, 10, 12), D(2026, 10, 12))
+    domain.lessons.check_lesson_happened(D(2026, 10, 12), D(2026, 10, 12))
     with pytest.raises(errors.LessonInFuture):
-        domain.check_lesson_happened(D(2026, 10, 13), D(2026, 10, 12))
+        domain.lessons.check_lesson_happened(D(2026, 10, 13), D(2026, 10, 12))
 
 
 def test_every_student_must_be_in_the_class():
-    domain.check_students_in_class(["a", "b", "a"], {"a", "b", "c"})
+    domain.lessons.check_students_in_class(["a", "b", "a"], {"a", "b", "c"})
     with pytest.raises(errors.StudentNotInClass) as exc:
-        domain.check_students_in_class(["a", "x", "y", "x"], {"a"})
+        domain.lessons.check_students_in_class(["a", "x", "y", "x"], {"a"})
     assert exc.value.code == "STUDENT_NOT_IN_CLASS" and exc.value.details["student_ids"] == ["x", "y"]
 
 
@@ -443,19 +445,19 @@ def content(version=1, value=5, at=dt.datetime(2026, 10, 12, 8, 30, tzinfo=dt.ti
     base = dict(mark_id="m1", version=version, lesson_id="l1", student_id="s1", value=value, kind="oral",
                 weight=1, comment=None, removed=False, by="t1", at=at, reason=None)
     base.update(over)
-    return domain.version_content(**base)
+    return domain.chain.version_content(**base)
 
 
 def test_canonical_json_is_order_independent_and_compact():
-    assert domain.canonical_json({"b": 1, "a": "я"}) == '{"a":"я","b":1}'
+    assert domain.chain.canonical_json({"b": 1, "a": "я"}) == '{"a":"я","b":1}'
 
 
 def test_hash_covers_content_and_previous_hash():
-    h1 = domain.chain_hash(content(), domain.GENESIS_HASH)
+    h1 = domain.chain.chain_hash(content(), domain.chain.GENESIS_HASH)
     assert len(h1) == 64
-    assert domain.chain_hash(content(), domain.GENESIS_HASH) == h1
-    assert domain.chain_hash(content(value=4), domain.GENESIS_HASH) != h1
-    assert domain.chain_hash(content(), "1" * 64) != h1
+    assert domain.chain.chain_hash(content(), domain.chain.GENESIS_HASH) == h1
+    assert domain.chain.chain_hash(content(value=4), domain.chain.GENESIS_HASH) != h1
+    assert domain.chain.chain_hash(content(), "1" * 64) != h1
 
 
 def test_time_in_hash_is_utc_whatever_the_offset():
@@ -466,14 +468,14 @@ def test_time_in_hash_is_utc_whatever_the_offset():
 
 def test_verify_chain_detects_tampering():
     c1 = content()
-    h1 = domain.chain_hash(c1, domain.GENESIS_HASH)
+    h1 = domain.chain.chain_hash(c1, domain.chain.GENESIS_HASH)
     c2 = content(version=2, value=4, reason="исправление")
-    h2 = domain.chain_hash(c2, h1)
-    chain = [(c1, domain.GENESIS_HASH, h1), (c2, h1, h2)]
-    assert domain.verify_chain(chain)
-    assert not domain.verify_chain([(content(value=3), domain.GENESIS_HASH, h1), (c2, h1, h2)])  # rewritten value
-    assert not domain.verify_chain([(c2, h1, h2)])                                                  # lost version 1
-    assert not domain.verify_chain([(c1, "f" * 64, h1)])                                            # wrong genesis
+    h2 = domain.chain.chain_hash(c2, h1)
+    chain = [(c1, domain.chain.GENESIS_HASH, h1), (c2, h1, h2)]
+    assert domain.chain.verify_chain(chain)
+    assert not domain.chain.verify_chain([(content(value=3), domain.chain.GENESIS_HASH, h1), (c2, h1, h2)])  # rewritten value
+    assert not domain.chain.verify_chain([(c2, h1, h2)])                                                  # lost version 1
+    assert not domain.chain.verify_chain([(c1, "f" * 64, h1)])                                            # wrong genesis
 
 
 # --- people from identity's events --------------------------------------------
@@ -486,45 +488,45 @@ def env(type="user_created", school_id="s1", **payload):
 
 
 def test_person_from_user_created():
-    facts = domain.person_from_event(env())
-    assert facts == domain.PersonFacts("u1", "s1", dt.datetime(2026, 10, 12, 8, 31, 2, tzinfo=dt.timezone.utc),
-                                       "Иванов Иван", ("student",))
+    facts = domain.structure.person_from_event(env())
+    assert facts == domain.structure.PersonFacts("u1", "s1", dt.datetime(2026, 10, 12, 8, 31, 2, tzinfo=dt.timezone.utc),
+                                                 "Иванов Иван", ("student",))
 
 
 def test_roles_changed_says_nothing_about_the_name():
-    facts = domain.person_from_event(env(type="roles_changed", roles=["teacher"], before=["student"]))
+    facts = domain.structure.person_from_event(env(type="roles_changed", roles=["teacher"], before=["student"]))
     assert facts.full_name is None and facts.roles == ("teacher",)
 
 
 def test_person_event_without_school_is_ignored_and_malformed_raises():
-    assert domain.person_from_event(env(school_id=None)) is None
+    assert domain.structure.person_from_event(env(school_id=None)) is None
     with pytest.raises(ValueError):
-        domain.person_from_event(env(user_id=None))
+        domain.structure.person_from_event(env(user_id=None))
     with pytest.raises(ValueError):
-        domain.person_from_event(env(roles="student"))
+        domain.structure.person_from_event(env(roles="student"))
     bad = env()
     bad["occurred_at"] = "вчера"
     with pytest.raises(ValueError):
-        domain.person_from_event(bad)
+        domain.structure.person_from_event(bad)
 
 
 # --- diary range ----------------------------------------------------------------
 
 def test_diary_defaults_to_the_current_week():
-    assert domain.week_bounds(D(2026, 10, 15)) == (D(2026, 10, 12), D(2026, 10, 18))
-    assert domain.diary_range("", "", D(2026, 10, 18)) == (D(2026, 10, 12), D(2026, 10, 18))
-    assert domain.diary_range("2026-10-01", "", D(2026, 10, 18)) == (D(2026, 10, 1), D(2026, 10, 7))
-    assert domain.diary_range("", "2026-10-07", D(2026, 10, 18)) == (D(2026, 10, 1), D(2026, 10, 7))
+    assert domain.lessons.week_bounds(D(2026, 10, 15)) == (D(2026, 10, 12), D(2026, 10, 18))
+    assert domain.lessons.diary_range("", "", D(2026, 10, 18)) == (D(2026, 10, 12), D(2026, 10, 18))
+    assert domain.lessons.diary_range("2026-10-01", "", D(2026, 10, 18)) == (D(2026, 10, 1), D(2026, 10, 7))
+    assert domain.lessons.diary_range("", "2026-10-07", D(2026, 10, 18)) == (D(2026, 10, 1), D(2026, 10, 7))
 
 
 def test_diary_range_at_most_92_days():
-    assert domain.diary_range("2026-09-01", "2026-12-01", D(2026, 10, 1)) == (D(2026, 9, 1), D(2026, 12, 1))
+    assert domain.lessons.diary_range("2026-09-01", "2026-12-01", D(2026, 10, 1)) == (D(2026, 9, 1), D(2026, 12, 1))
     with pytest.raises(errors.ValidationError):
-        domain.diary_range("2026-09-01", "2026-12-02", D(2026, 10, 1))
+        domain.lessons.diary_range("2026-09-01", "2026-12-02", D(2026, 10, 1))
     with pytest.raises(errors.ValidationError):
-        domain.diary_range("2026-10-10", "2026-10-01", D(2026, 10, 1))
+        domain.lessons.diary_range("2026-10-10", "2026-10-01", D(2026, 10, 1))
     with pytest.raises(errors.ValidationError):
-        domain.diary_range("10.10.2026", "", D(2026, 10, 1))
+        domain.lessons.diary_range("10.10.2026", "", D(2026, 10, 1))
 
 
 # --- settings -----------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The historical import of lessons from the paper journal
-(journal.history_import): the rules with plain values, then the running
+(journal.domain.imports): the rules with plain values, then the running
 service on real RabbitMQ and PostgreSQL. Only the admin imports; each lesson
 is marked imported with the paper entry's day, which decides late and
 overdue exactly as R-J5 does; teachers' own entries keep the rule."""
@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from journal import errors, history_import, store
+from journal import domain, errors, store
 
 D = dt.date
 
@@ -28,44 +28,44 @@ def days_ago(n: int) -> dt.date:
 
 def test_paper_entry_day_decides_late_and_overdue_r_j5():
     today = D(2026, 11, 20)
-    assert history_import.check_dates(D(2026, 11, 2), D(2026, 11, 2), today) == (False, False)
-    assert history_import.check_dates(D(2026, 11, 2), D(2026, 11, 5), today) == (True, False)
-    assert history_import.check_dates(D(2026, 11, 2), D(2026, 11, 6), today) == (True, True)
+    assert domain.imports.check_dates(D(2026, 11, 2), D(2026, 11, 2), today) == (False, False)
+    assert domain.imports.check_dates(D(2026, 11, 2), D(2026, 11, 5), today) == (True, False)
+    assert domain.imports.check_dates(D(2026, 11, 2), D(2026, 11, 6), today) == (True, True)
     for lesson, recorded, field in ((D(2026, 11, 20), D(2026, 11, 20), "date"),   # today: the journal itself
                                     (D(2026, 11, 25), D(2026, 11, 25), "date"),
                                     (D(2026, 11, 2), D(2026, 11, 1), "recorded_on"),
                                     (D(2026, 11, 2), D(2026, 11, 21), "recorded_on")):
         with pytest.raises(errors.ValidationError) as exc:
-            history_import.check_dates(lesson, recorded, today)
+            domain.imports.check_dates(lesson, recorded, today)
         assert exc.value.details["field"] == field
 
 
 def test_validation_names_the_lesson_at_fault():
     good = {"teacher_id": "t", "class_id": "c", "subject_id": "s", "date": "2026-11-02", "topic": "Дроби",
             "lesson_type": "урок", "recorded_on": "2026-11-02"}
-    [item] = history_import.validate_import({"lessons": [good]})
+    [item] = domain.imports.validate_import({"lessons": [good]})
     assert item.teacher_id == "t" and item.recorded_on == D(2026, 11, 2) and item.spec.topic == "Дроби"
     with pytest.raises(errors.ValidationError) as exc:
-        history_import.validate_import({"lessons": [good, {**good, "topic": " "}]})
+        domain.imports.validate_import({"lessons": [good, {**good, "topic": " "}]})
     assert exc.value.details == {"field": "lessons[1].topic", "row": 1}
     with pytest.raises(errors.ValidationError) as exc:
-        history_import.validate_import({"lessons": [{**good, "recorded_on": None}]})
+        domain.imports.validate_import({"lessons": [{**good, "recorded_on": None}]})
     assert exc.value.details["field"] == "lessons[0].recorded_on"
-    for bad in ({}, {"lessons": []}, {"lessons": [good] * (history_import.MAX_LESSONS + 1)}):
+    for bad in ({}, {"lessons": []}, {"lessons": [good] * (domain.imports.MAX_LESSONS + 1)}):
         with pytest.raises(errors.ValidationError):
-            history_import.validate_import(bad)
+            domain.imports.validate_import(bad)
 
 
 def test_the_teacher_named_must_keep_that_journal():
     teacher = ["teacher"]
-    history_import.require_teacher("t", teacher, class_teacher_id=None, assigned_subgroups=[None], subgroup_id=None)
-    history_import.require_teacher("t", teacher, class_teacher_id="t", assigned_subgroups=[], subgroup_id=None)
-    history_import.require_teacher("t", teacher, class_teacher_id="ct", assigned_subgroups=[], subgroup_id=None,
+    domain.imports.require_teacher("t", teacher, class_teacher_id=None, assigned_subgroups=[None], subgroup_id=None)
+    domain.imports.require_teacher("t", teacher, class_teacher_id="t", assigned_subgroups=[], subgroup_id=None)
+    domain.imports.require_teacher("t", teacher, class_teacher_id="ct", assigned_subgroups=[], subgroup_id=None,
                                    replaced_subgroups=[None])  # R-J6: a substitute
     for roles, kw in ((teacher, {"assigned_subgroups": ["g2"], "subgroup_id": "g1"}),
                       (["secretary"], {"assigned_subgroups": [None], "subgroup_id": None})):
         with pytest.raises(errors.NotAssigned) as exc:
-            history_import.require_teacher("t", roles, class_teacher_id="ct", **kw)
+            domain.imports.require_teacher("t", roles, class_teacher_id="ct", **kw)
         assert exc.value.details == {"field": "teacher_id"}
 
 

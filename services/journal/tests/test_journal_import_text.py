@@ -10,7 +10,7 @@ import zipfile
 import pytest
 from openpyxl import Workbook
 
-from journal import imports as im
+from journal.domain import imports as im
 
 HEADER = ["ФИО ученика", "Дата рождения", "Пол", "Логин ученика", "ФИО родителя", "E-mail родителя",
           "Логин родителя"]

@@ -1,4 +1,4 @@
-"""Unit tests of journal.imports (R-S2): CSV and XLSX are read into numbered
+"""Unit tests of journal.domain.imports (R-S2): CSV and XLSX are read into numbered
 rows, every bad row is reported with its number and reason, the file must
 agree with itself and with identity's answers."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import io
 import pytest
 from openpyxl import Workbook
 
-from journal import imports as im
+from journal.domain import imports as im
 
 HEADER = ["ФИО ученика", "Дата рождения", "Пол", "Логин ученика", "ФИО родителя", "E-mail родителя",
           "Логин родителя", "Кем приходится"]

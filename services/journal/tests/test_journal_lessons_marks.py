@@ -177,9 +177,9 @@ def test_post_marks_writes_version_1_and_publishes_mark_posted(journal, make, sc
         "teacher_id": school.teacher} for m in marks]
     with make.sessions() as s:
         for m in marks:
-            chain = store.mark_chain(s, mark_id=m["id"])
-            assert len(chain) == 1 and chain[0][0]["value"] == m["value"] and chain[0][1] == domain.GENESIS_HASH
-            assert domain.verify_chain(chain)
+            chain = store.lessons.mark_chain(s, mark_id=m["id"])
+            assert len(chain) == 1 and chain[0][0]["value"] == m["value"] and chain[0][1] == domain.chain.GENESIS_HASH
+            assert domain.chain.verify_chain(chain)
     [row] = make.rows(store.Mark, id=marks[0]["id"])
     assert row.author_id == school.teacher and row.version == 1 and not row.removed
 
@@ -336,7 +336,7 @@ def students_enrolled_on(session, *, class_id: str, student_ids, day: dt.date) -
 
 
 def test_lesson_write_context_reads_what_the_separate_checks_read(make, school):
-    """P2's one-statement read for posting marks (store.lesson_write_context)
+    """P2's one-statement read for posting marks (store.lessons.lesson_write_context)
     answers what lesson_context, assigned_subgroups and
     students_enrolled_on answer, for a whole-class and a subgroup
     assignment, no assignment, students who left or came later, another
@@ -353,25 +353,25 @@ def test_lesson_write_context_reads_what_the_separate_checks_read(make, school):
     with make.sessions() as s:
         for lesson in lessons:
             for teacher in (school.teacher, group_teacher, stranger, school.class_teacher):
-                got = store.lesson_write_context(s, school_id=make.school_id, lesson_id=lesson.id, teacher_id=teacher)
-                found_lesson, klass, subject, year = store.lesson_context(s, school_id=make.school_id,
+                got = store.lessons.lesson_write_context(s, school_id=make.school_id, lesson_id=lesson.id, teacher_id=teacher)
+                found_lesson, klass, subject, year = store.lessons.lesson_context(s, school_id=make.school_id,
                                                                          lesson_id=lesson.id)
                 assert (got.id, got.class_id, got.subject_id, got.date, got.subgroup_id) == (
                     found_lesson.id, klass.id, subject.id, found_lesson.date, found_lesson.subgroup_id)
                 assert (got.grade, got.class_teacher_id, got.subject_name, got.archived) == (
                     klass.grade, klass.class_teacher_id, subject.name, year.archived)
-                assert sorted(got.assigned_subgroups, key=str) == sorted(store.assigned_subgroups(
+                assert sorted(got.assigned_subgroups, key=str) == sorted(store.structure.assigned_subgroups(
                     s, teacher_id=teacher, class_id=klass.id, subject_id=subject.id), key=str)
                 everyone = list(school.students) + [left, late]
                 assert got.enrolled == students_enrolled_on(s, class_id=klass.id, student_ids=everyone,
                                                             day=found_lesson.date)
-        first = store.lesson_write_context(s, school_id=make.school_id, lesson_id=lessons[0].id,
+        first = store.lessons.lesson_write_context(s, school_id=make.school_id, lesson_id=lessons[0].id,
                                          teacher_id=group_teacher)
         assert sorted(first.assigned_subgroups) == ["group-1", "group-2"]
         assert left not in first.enrolled and late not in first.enrolled
-        assert store.lesson_write_context(s, school_id=new_id(), lesson_id=lessons[0].id,
+        assert store.lessons.lesson_write_context(s, school_id=new_id(), lesson_id=lessons[0].id,
                                         teacher_id=school.teacher) is None
-        assert store.lesson_write_context(s, school_id=make.school_id, lesson_id=new_id(),
+        assert store.lessons.lesson_write_context(s, school_id=make.school_id, lesson_id=new_id(),
                                         teacher_id=school.teacher) is None
 
 

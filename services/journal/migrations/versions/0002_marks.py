@@ -1,4 +1,4 @@
-"""Attendance with history, final marks, idempotency keys (issue 4, part B).
+"""Attendance with history, final marks, idempotency keys.
 
 Revision ID: 0002_marks
 Revises: 0001

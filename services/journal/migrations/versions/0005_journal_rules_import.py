@@ -1,5 +1,5 @@
 """Lessons transcribed from the paper journal: ``lessons.imported`` and
-``lessons.recorded_on`` (journal.history_import). Existing lessons were all
+``lessons.recorded_on`` (journal.domain.imports). Existing lessons were all
 entered in this journal: imported = false, recorded_on = null.
 
 Revision ID: 0005_journal_rules_import

@@ -1,6 +1,7 @@
 """Rules of final marks (R-F1..R-F4): the evidence behind a final mark, its
-warnings, the 2-day deadline, the forecast and who is at risk. Pure Python:
-the caller supplies the marks, the hours, the dates and "today"."""
+warnings, the 2-day deadline, the subject's emphasis on written works
+(R-F2), the forecast and who is at risk. Pure Python: the caller supplies
+the marks, the hours, the dates and "today"."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,7 +11,14 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Iterable, Sequence
 
-from journal import domain
+from sqlalchemy.orm import Session
+
+from kernel.context import CallContext
+
+from journal import errors, store
+from journal.domain.common import _invalid, ident, require_mapping
+from journal.domain.lessons import MAX_MARK, mark_value
+
 
 FINAL_DEADLINE_DAYS = 2          # R-F3: entered no later than 2 days after the period ends
 HOURS_THRESHOLD = 2              # R-F2: "up to 2 hours a week" uses the lower threshold
@@ -28,16 +36,6 @@ EMPHASIS_NAMES = ("русский язык", "литература", "матем
 _EMPHASIS_RE = re.compile(r"^(?:" + "|".join(EMPHASIS_NAMES) + r")(?![0-9a-zа-я])")
 DEFAULT_MIN_WRITTEN = 1          # written/lab/practical works an emphasised subject needs per period
 
-WARNING_TEXT = {
-    "THIN_EVIDENCE": "Текущих отметок меньше, чем требует положение: {marks_count} из {required}",
-    "NO_WRITTEN_WORK": "Нет ни одной письменной, лабораторной или практической работы",
-    "WRITTEN_WORK_REQUIRED": "По этому предмету итоговая отметка выставляется с обязательным учётом "
-                             "письменных, лабораторных и практических работ, а их в периоде "
-                             "{written_works} из {written_required}",
-    "FAR_FROM_AVERAGE": "Итоговая отметка отличается от средневзвешенной ({weighted_average}) на 1 и более",
-    "LATE": "Итоговая отметка выставлена позже 2 дней после окончания периода",
-}
-
 
 @dataclass(frozen=True)
 class FinalSpec:
@@ -49,12 +47,12 @@ class FinalSpec:
 
 def validate_final(data, *, allow_mark_1: bool) -> FinalSpec:
     """Decode ``post_final_mark`` data; ``period_id`` may be a year's id."""
-    data = domain.require_mapping(data, "data")
+    data = require_mapping(data, "data")
     return FinalSpec(
-        student_id=domain.ident(data.get("student_id"), "student_id"),
-        subject_id=domain.ident(data.get("subject_id"), "subject_id"),
-        period_id=domain.ident(data.get("period_id"), "period_id"),
-        value=domain.mark_value(data.get("value"), allow_mark_1=allow_mark_1),
+        student_id=ident(data.get("student_id"), "student_id"),
+        subject_id=ident(data.get("subject_id"), "subject_id"),
+        period_id=ident(data.get("period_id"), "period_id"),
+        value=mark_value(data.get("value"), allow_mark_1=allow_mark_1),
     )
 
 
@@ -67,12 +65,12 @@ def default_emphasis(name: str) -> bool:
 def validate_emphasis(data, *, required: bool = False) -> bool | None:
     """The ``emphasis`` flag of a subject request: a boolean, or None when
     absent (and not required)."""
-    data = domain.require_mapping(data, "data")
+    data = require_mapping(data, "data")
     value = data.get("emphasis")
     if value is None and not required:
         return None
     if not isinstance(value, bool):
-        raise domain._invalid("emphasis", "Укажите emphasis: true или false")
+        raise _invalid("emphasis", errors.text("emphasis_boolean"))
     return value
 
 
@@ -132,16 +130,14 @@ def warnings(value: int, ev: dict, *, late: bool) -> list[dict]:
         codes.append("FAR_FROM_AVERAGE")
     if late:
         codes.append("LATE")
-    return [{"code": c, "message": WARNING_TEXT[c].format(**ev)} for c in codes]
+    return [{"code": c, "message": errors.text(f"final_warning.{c}", **ev)} for c in codes]
 
-
-# --- forecast and risk (R-F4) ------------------------------------------------
 
 def predicted_mark(weighted_average: float | None, *, low: int = 2) -> int | None:
     """The final mark the current marks point to (half up, as teachers round)."""
     if weighted_average is None:
         return None
-    return max(low, min(domain.MAX_MARK, int(Decimal(str(weighted_average)).quantize(
+    return max(low, min(MAX_MARK, int(Decimal(str(weighted_average)).quantize(
         Decimal(1), rounding=ROUND_HALF_UP))))
 
 
@@ -192,3 +188,18 @@ def group_marks(rows: Iterable[tuple[str, int, int, str]]) -> dict[str, list[tup
     for subject_id, value, weight, kind in rows:
         out.setdefault(subject_id, []).append((value, weight, kind))
     return out
+
+
+def period_for(s: Session, actor: CallContext, period_id: str | None, today: dt.date, year_id: str | None = None):
+    """The named period (or year), or the period of ``year_id`` (else of
+    the school) containing today."""
+    if period_id:
+        period = store.finals.period_or_year(s, school_id=actor.school_id, period_id=ident(period_id, "period_id"))
+        if period is None:
+            raise errors.PeriodNotFound(details={"field": "period_id"})
+        return period
+    period = store.finals.period_on(s, school_id=actor.school_id, day=today, year_id=year_id)
+    if period is None:
+        raise errors.PeriodNotFound(errors.text("no_current_period"),
+                                    details={"field": "period_id"})
+    return period

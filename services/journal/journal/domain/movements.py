@@ -1,36 +1,31 @@
-"""Rules of the school's structure over the year, pure Python (like
-:mod:`journal.domain`): student movement (R-S3), year close and promotion
-(R-S4), subgroups (R-S5), the timetable and its conflicts (R-S6) and the
-calendar-thematic plan with its coverage (R-J8).
-
-Functions take plain values and return plain values or raise an error of
-:mod:`journal.errors`; the service supplies "today" and the rows.
-"""
+"""Rules of the school year over time: student movement (R-S3), year close
+and promotion (R-S4), the timetable and its conflicts (R-S6) and the
+calendar-thematic plan with its coverage (R-J8). Pure functions of plain
+values (the caller supplies "today" and the rows), and the flows that read
+the session they are given (:func:`not_enrolled`, :func:`promote`)."""
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from journal import errors
-from journal.domain import (
-    MAX_GRADE, _invalid, ident, integer, parse_date, require_mapping, text,
-)
+from sqlalchemy.orm import Session
+
+from journal import errors, events, store
+from journal.domain.structure import ClassSpec, EnrolmentSpec
+from journal.domain.common import MAX_GRADE, _invalid, ident, integer, parse_date, require_mapping, text
+
 
 LEFT_TRANSFERRED = "transferred"   # to another class of the same year
 LEFT_DEPARTED = "left"             # left the school
 LEFT_PROMOTED = "promoted"         # year close: moved on to the next grade
 LEFT_GRADUATED = "graduated"       # year close: finished the last grade
 LEFT_HELD_BACK = "held_back"       # year close: repeats the grade next year
-
 MAX_WEEKDAY = 6                    # a 6-day week at most (R-S1 regime)
 MAX_LESSON_NUMBER = 10
 MAX_SLOTS = 100
 MAX_PLAN_TOPICS = 400
-MAX_SUBGROUP_STUDENTS = 60
 
-
-# --- movement (R-S3) ---------------------------------------------------------
 
 @dataclass(frozen=True)
 class TransferSpec:
@@ -82,8 +77,6 @@ def check_transfer_target(*, from_class_id: str, to_class_id: str, from_year_id:
         raise errors.OtherYear()
 
 
-# --- year close and promotion (R-S4) -----------------------------------------
-
 @dataclass(frozen=True)
 class CloseSpec:
     order_no: str
@@ -102,10 +95,10 @@ def validate_close(data) -> CloseSpec:
     for name, default in (("promote", True), ("early", False)):
         flags[name] = data.get(name, default)
         if not isinstance(flags[name], bool):
-            raise _invalid(name, f"Поле «{name}» должно быть true или false")
+            raise _invalid(name, errors.text("field_not_boolean", name=name))
     held = data.get("held_back") or []
     if not isinstance(held, list):
-        raise _invalid("held_back", "Поле «held_back» должно быть списком")
+        raise _invalid("held_back", errors.text("held_back_not_list"))
     return CloseSpec(order_no=text(data.get("order_no"), "order_no", max_len=64), promote=flags["promote"],
                      next_year_id=ident(data.get("next_year_id"), "next_year_id", required=False),
                      held_back=frozenset(ident(s, f"held_back[{i}]") for i, s in enumerate(held)),
@@ -157,51 +150,9 @@ def check_held_back_known(held_back: Iterable[str], students: Iterable[str]) -> 
     """Every student named as held back studies in the closing year."""
     unknown = sorted(set(held_back) - set(students))
     if unknown:
-        raise errors.StudentNotInClass("Ученики из списка оставленных на повторное обучение не учатся в этом году",
+        raise errors.StudentNotInClass(errors.text("held_back_unknown"),
                                        details={"field": "held_back", "student_ids": unknown})
 
-
-# --- subgroups (R-S5) ----------------------------------------------------------
-
-@dataclass(frozen=True)
-class SubgroupSpec:
-    subject_id: str
-    name: str
-    student_ids: tuple
-
-
-def validate_subgroup(data) -> SubgroupSpec:
-    """Decode ``create_subgroup`` data: a subject, a name, its students."""
-    data = require_mapping(data, "data")
-    raw = data.get("student_ids")
-    if not isinstance(raw, list) or not raw:
-        raise _invalid("student_ids", "Укажите учеников подгруппы")
-    if len(raw) > MAX_SUBGROUP_STUDENTS:
-        raise _invalid("student_ids", f"В подгруппе не больше {MAX_SUBGROUP_STUDENTS} учеников")
-    ids = [ident(s, f"student_ids[{i}]") for i, s in enumerate(raw)]
-    if len(set(ids)) != len(ids):
-        raise _invalid("student_ids", "Ученики в списке повторяются")
-    return SubgroupSpec(subject_id=ident(data.get("subject_id"), "subject_id"),
-                        name=" ".join(text(data.get("name"), "name", max_len=60).split()),
-                        student_ids=tuple(ids))
-
-
-def check_subgroup_members(student_ids: Iterable[str], *, in_class: Iterable[str],
-                           already_grouped: dict[str, str]) -> None:
-    """Members study in the class now, and a class is split, not overlapped:
-    a student is in at most one subgroup per subject (R-S5).
-    ``already_grouped`` = ``{student_id: subgroup name}`` for the subject."""
-    in_class = set(in_class)
-    missing = sorted(s for s in student_ids if s not in in_class)
-    if missing:
-        raise errors.StudentNotInClass(details={"field": "student_ids", "student_ids": missing})
-    taken = sorted(s for s in student_ids if s in already_grouped)
-    if taken:
-        raise errors.AlreadyInSubgroup(details={"student_ids": taken,
-                                                "subgroups": sorted({already_grouped[s] for s in taken})})
-
-
-# --- the timetable (R-S6) ------------------------------------------------------
 
 @dataclass(frozen=True)
 class SlotSpec:
@@ -224,9 +175,9 @@ def validate_timetable(data) -> TimetableSpec:
     data = require_mapping(data, "data")
     raw = data.get("slots")
     if not isinstance(raw, list):
-        raise _invalid("slots", "Поле «slots» должно быть списком уроков")
+        raise _invalid("slots", errors.text("slots_not_list"))
     if len(raw) > MAX_SLOTS:
-        raise _invalid("slots", f"Не больше {MAX_SLOTS} уроков в неделю")
+        raise _invalid("slots", errors.text("slots_too_many", max_slots=MAX_SLOTS))
     slots = []
     for i, item in enumerate(raw):
         where = f"slots[{i}]"
@@ -315,11 +266,9 @@ def check_slot_subgroups(slots: Sequence[SlotSpec], subgroups: dict[str, str]) -
     ``subgroups`` = ``{subgroup_id: subject_id}`` of the class."""
     for i, slot in enumerate(slots):
         if slot.subgroup_id is not None and subgroups.get(slot.subgroup_id) != slot.subject_id:
-            raise errors.NotFound("Подгруппа не найдена в этом классе по этому предмету",
+            raise errors.NotFound(errors.text("subgroup_not_found"),
                                   details={"field": f"slots[{i}].subgroup_id"})
 
-
-# --- the calendar-thematic plan, КТП (R-J8) ------------------------------------
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -345,16 +294,16 @@ def validate_plan(data) -> PlanSpec:
     data = require_mapping(data, "data")
     raw = data.get("topics")
     if not isinstance(raw, list) or not raw:
-        raise _invalid("topics", "Укажите темы плана")
+        raise _invalid("topics", errors.text("plan_topics_empty"))
     if len(raw) > MAX_PLAN_TOPICS:
-        raise _invalid("topics", f"Не больше {MAX_PLAN_TOPICS} тем в плане")
+        raise _invalid("topics", errors.text("plan_topics_too_many", max_plan_topics=MAX_PLAN_TOPICS))
     topics, numbers = [], set()
     for i, item in enumerate(raw):
         where = f"topics[{i}]"
         item = require_mapping(item, where)
         number = integer(item.get("number"), f"{where}.number", low=1, high=1000)
         if number in numbers:
-            raise _invalid(f"{where}.number", "Номера тем повторяются")
+            raise _invalid(f"{where}.number", errors.text("plan_topic_numbers_twice"))
         numbers.add(number)
         topics.append(TopicSpec(number=number, title=text(item.get("title"), f"{where}.title", max_len=500),
                                 hours=integer(item.get("hours"), f"{where}.hours", low=1, high=200)))
@@ -379,3 +328,63 @@ def coverage(*, planned_hours: int, taught: int, period_start: dt.date, period_e
         "expected_by_today": expected,
         "behind": taught < expected,
     }
+
+
+def not_enrolled(s, actor, student_id: str):
+    """A movement of a student with no open stay: 422 NOT_ENROLLED for a
+    student this school has had; 404 for an id it never had (a student of
+    another school is "not yours", API.md)."""
+    if not store.movements.movements(s, school_id=actor.school_id, student_id=student_id):
+        raise errors.NotFound(errors.text("student_not_found"), details={"field": "student_id"})
+    raise errors.NotEnrolled(details={"student_id": student_id})
+
+
+def promote(s: Session, *, school_id: str, year, spec: CloseSpec, stays) -> tuple[dict, list[tuple[str, dict]]]:
+    """The promotion part of closing ``year`` (R-S4), in the caller's
+    transaction: every open stay (``stays``: ``(enrolment, class)``) closed
+    the day after the year ends, each student one grade up into the next
+    open year (classes created as needed), graduates out, the held back
+    repeating the grade. Returns the summary's promotion fields and the
+    events to publish, in order."""
+    published = []
+    next_id = spec.next_year_id or pick_next_year(
+        year.ends_on, store.movements.school_years(s, school_id=school_id))
+    next_year = store.structure.get_year(s, school_id=school_id, year_id=next_id) if next_id else None
+    if next_year is None or next_year.archived or next_year.starts_on <= year.ends_on:
+        raise errors.NoNextYear(details={"field": "next_year_id"})
+    by_student = {(e.student_id, c.id): (e, c) for e, c in stays}
+    moves = plan_promotion([(e.student_id, c.id, c.grade, c.letter) for e, c in stays], spec.held_back)
+    targets = store.movements.classes_of_year(s, year_id=next_year.id)
+    already = store.movements.students_with_open_stay(s, year_id=next_year.id)
+    first_day_out = year.ends_on + dt.timedelta(days=1)
+    counts = {LEFT_PROMOTED: 0, LEFT_GRADUATED: 0, LEFT_HELD_BACK: 0}
+    created, per_class, skipped = [], {}, 0
+    for move in moves:
+        stay, klass = by_student[(move.student_id, move.from_class_id)]
+        store.movements.close_enrolment(stay, on=first_day_out, order_no=spec.order_no, reason=move.outcome)
+        counts[move.outcome] += 1
+        if move.outcome == LEFT_GRADUATED:
+            published.append((events.STUDENT_LEFT, events.student_left(stay)))
+            continue
+        if move.student_id in already:
+            skipped += 1  # admitted to next year by hand already: that order stands
+            continue
+        target = targets.get((move.to_grade, move.letter))
+        if target is None:
+            # the class teacher follows a promoted class; a class made only for the held back has none yet
+            teacher = klass.class_teacher_id if move.outcome == LEFT_PROMOTED else None
+            target = store.structure.add_class(s, school_id=school_id, spec=ClassSpec(
+                year_id=next_year.id, grade=move.to_grade, letter=move.letter, class_teacher_id=teacher))
+            targets[(move.to_grade, move.letter)] = target
+            created.append({"id": target.id, "name": target.name})
+            published.append((events.CLASS_CREATED, events.class_created(target)))
+        new = store.structure.add_enrolment(s, school_id=school_id, class_id=target.id, spec=EnrolmentSpec(
+            student_id=move.student_id, order_no=spec.order_no, on=next_year.starts_on))
+        published.append((events.STUDENT_ENROLLED, events.student_enrolled(new)))
+        row = per_class.setdefault((klass.id, target.id), {
+            "from_class_id": klass.id, "from": klass.name, "to_class_id": target.id, "to": target.name,
+            "students": 0})
+        row["students"] += 1
+    return {"next_year_id": next_year.id, "promoted": counts[LEFT_PROMOTED],
+            "graduated": counts[LEFT_GRADUATED], "held_back": counts[LEFT_HELD_BACK],
+            "already_enrolled": skipped, "created_classes": created, "classes": list(per_class.values())}, published
