@@ -100,12 +100,12 @@ def build_diary(student_id: str, rows) -> journal_pb2.Diary:
 def add_finals_and_timetable(diary: journal_pb2.Diary, finals, slots) -> None:
     """The diary's final marks (R-F1) and timetable (R-S6), from
     :func:`journal.store.listing.diary_finals` and ``diary_timetable``."""
-    for final, subject, period in finals:
-        diary.finals.add(period_id=final.period_id, period=period, period_kind=final.period_kind,
-                         subject_id=final.subject_id, subject=subject, value=final.value, late=bool(final.late))
-    for slot, subject, teacher in slots:
-        diary.timetable.add(weekday=slot.weekday, number=slot.number, subject_id=slot.subject_id, subject=subject,
-                            teacher_id=slot.teacher_id, teacher=teacher or "", room=slot.room or "")
+    for period_id, period, kind, subject_id, subject, value, late in finals:
+        diary.finals.add(period_id=period_id, period=period or "", period_kind=kind, subject_id=subject_id,
+                         subject=subject, value=value, late=bool(late))
+    for weekday, number, subject_id, subject, teacher_id, teacher, room in slots:
+        diary.timetable.add(weekday=weekday, number=number, subject_id=subject_id, subject=subject,
+                            teacher_id=teacher_id, teacher=teacher or "", room=room or "")
 
 
 def main() -> int:
