@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Date, and_, bindparam, func, or_, select
+from sqlalchemy import Date, and_, bindparam, case, func, literal, null, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from journal.store.models import (
@@ -221,15 +221,15 @@ def latest_year_of_student(session: Session, *, school_id: str, student_id: str)
 
 
 
-# The diary's two extra statements (final marks, timetable) run on every diary read: Core
-# statements built once with bind parameters (``student``, ``school``, ``day``), no ORM rows.
+# The diary's extra statement (final marks and timetable) runs on every diary read: a Core
+# statement built once with bind parameters (``student``, ``school``, ``day``), no ORM rows.
 _DIARY_EXTRAS: dict = {}
 
 
-def _diary_statement(name: str):
-    statement = _DIARY_EXTRAS.get(name)
+def _diary_statement():
+    statement = _DIARY_EXTRAS.get("extras")
     if statement is None:
-        statement = _DIARY_EXTRAS[name] = (_finals_statement if name == "finals" else _timetable_statement)()
+        statement = _DIARY_EXTRAS["extras"] = union_all(_finals_statement(), _timetable_statement())
     return statement
 
 
@@ -254,13 +254,13 @@ def _finals_statement():
     f, sub, c, p, y = (FinalMark.__table__, Subject.__table__, SchoolClass.__table__, Period.__table__,
                        Year.__table__)
     return (
-        select(f.c.period_id, func.coalesce(p.c.name, y.c.name, "").label("period"), f.c.period_kind,
-               f.c.subject_id, sub.c.name.label("subject"), f.c.value, f.c.late)
+        select(literal("f").label("tag"), f.c.period_id.label("a"), func.coalesce(p.c.name, y.c.name, "").label("b"),
+               f.c.period_kind.label("c"), f.c.subject_id, sub.c.name.label("subject"), f.c.value.label("n1"),
+               case((f.c.late, 1), else_=0).label("n2"), p.c.starts_on.label("start"))
         .select_from(f.join(sub, sub.c.id == f.c.subject_id).join(c, c.c.id == f.c.class_id)
                      .outerjoin(p, p.c.id == f.c.period_id).outerjoin(y, y.c.id == f.c.period_id))
         .where(f.c.student_id == student, f.c.school_id == school, f.c.superseded.is_(False),
-               c.c.year_id == _student_year(student, school, day))
-        .order_by(p.c.starts_on.is_(None), p.c.starts_on, sub.c.name, f.c.subject_id))
+               c.c.year_id == _student_year(student, school, day)))
 
 
 def _timetable_statement():
@@ -277,29 +277,32 @@ def _timetable_statement():
               .order_by(p.c.starts_on.desc()).limit(1).scalar_subquery())
     groups = select(sm.c.subgroup_id).where(sm.c.student_id == student)
     return (
-        select(t.c.weekday, t.c.number, t.c.subject_id, sub.c.name.label("subject"), t.c.teacher_id,
-               person.c.full_name.label("teacher"), t.c.room)
+        select(literal("t").label("tag"), t.c.teacher_id.label("a"), person.c.full_name.label("b"),
+               t.c.room.label("c"), t.c.subject_id, sub.c.name.label("subject"), t.c.weekday.label("n1"),
+               t.c.number.label("n2"), null().label("start"))
         .select_from(t.join(sub, sub.c.id == t.c.subject_id).outerjoin(person, person.c.user_id == t.c.teacher_id))
         .where(t.c.class_id == klass, t.c.period_id == period,
-               or_(t.c.subgroup_id.is_(None), t.c.subgroup_id.in_(groups)))
-        .order_by(t.c.weekday, t.c.number, sub.c.name))
+               or_(t.c.subgroup_id.is_(None), t.c.subgroup_id.in_(groups))))
 
 
-def diary_finals(session: Session, *, school_id: str, student_id: str, day: dt.date):
-    """The diary's final marks (R-F1), one statement: the student's current
-    ones of the year of their class on ``day`` (else of their latest class),
-    in period order (the year's own mark last), then by subject. Rows
-    ``(period_id, period name, period_kind, subject_id, subject name, value,
-    late)``."""
-    return session.connection().execute(
-        _diary_statement("finals"), {"student": student_id, "school": school_id, "day": day}).all()
+def diary_extras(session: Session, *, school_id: str, student_id: str, day: dt.date):
+    """What the diary carries beside its lessons, in one statement:
 
+    - the final marks (R-F1): the student's current ones of the year of
+      their class on ``day`` (else of their latest class), in period order
+      (the year's own mark last), then by subject; rows ``(period_id, period
+      name, period_kind, subject_id, subject name, value, late)``;
+    - the timetable (R-S6): the week of the student's class on ``day`` in
+      the period containing it, or the latest begun before it, the whole
+      class's slots and those of the student's subgroups, by weekday and
+      number; rows ``(weekday, number, subject_id, subject name, teacher_id,
+      teacher's name, room)``.
 
-def diary_timetable(session: Session, *, school_id: str, student_id: str, day: dt.date):
-    """The week's timetable of the student's class on ``day`` in the period
-    containing it, or the latest begun before it (R-S6), one statement: the
-    whole class's slots and those of the student's subgroups, by weekday and
-    number. Rows ``(weekday, number, subject_id, subject name, teacher_id,
-    teacher's name, room)``."""
-    return session.connection().execute(
-        _diary_statement("timetable"), {"student": student_id, "school": school_id, "day": day}).all()
+    Returns ``(finals, timetable)``."""
+    rows = session.connection().execute(
+        _diary_statement(), {"student": student_id, "school": school_id, "day": day}).all()
+    finals = sorted((r for r in rows if r.tag == "f"),
+                    key=lambda r: (r.start is None, r.start or dt.date.min, r.subject, r.subject_id))
+    slots = sorted((r for r in rows if r.tag == "t"), key=lambda r: (r.n1, r.n2, r.subject))
+    return ([(r.a, r.b, r.c, r.subject_id, r.subject, r.n1, bool(r.n2)) for r in finals],
+            [(r.n1, r.n2, r.subject_id, r.subject, r.a, r.b, r.c) for r in slots])
