@@ -37,7 +37,7 @@ import uuid
 from pathlib import Path
 
 from kombu import Connection, Consumer, Exchange, Producer, Queue
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kernel.db import make_engine, session_factory
 from kernel.events import envelope
@@ -109,12 +109,12 @@ def messaging_round(amqp: str, url: str, students: list, rate: float, seconds: f
     engine = make_engine(url)
     factory = session_factory(engine)
     with factory() as s:
-        before = s.scalar(select(store.func.count(store.Notification.id)))
+        before = s.scalar(select(func.count(store.Notification.id)))
     sent = paced_publish(amqp, Exchange("journal.events", type="topic", durable=True), "mark_posted", bodies, rate)
     deadline = time.monotonic() + max(60.0, seconds * 10, n / 20)  # bounded, even for a slow consumer
     while time.monotonic() < deadline:
         with factory() as s:
-            if s.scalar(select(store.func.count(store.Notification.id))) - before >= n:
+            if s.scalar(select(func.count(store.Notification.id))) - before >= n:
                 break
         time.sleep(0.2)
     with factory() as s:

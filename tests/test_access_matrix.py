@@ -1,4 +1,4 @@
-"""The access matrix (issue 3, R-A1..R-A5, ASVS 4.2): every role x every
+"""The access matrix (R-A1..R-A5, ASVS 4.2): every role x every
 API route x {own, other child/class/subject, other school}, the expected
 status taken from tests/access_policy.md (the school's access policy,
 readable without code), asserted through the gateway on the real platform.

@@ -1,5 +1,5 @@
 """Attacks on identity and access through the gateway, on the real
-platform (issue 3): brute force, refresh-token reuse, consent withdrawal,
+platform: brute force, refresh-token reuse, consent withdrawal,
 role escalation, token tampering (alg none, HS256 confusion, wrong key,
 expired, another school's token). R-A2, R-A4, R-A5, ASVS V2/V3/V4."""
 from __future__ import annotations
@@ -109,7 +109,7 @@ def refused_soon(site, token, path="/me", within=5.0):
         time.sleep(0.2)
 
 
-# --- issue 3 item 3: an ended session's access token stops working at once ------------------------
+# --- an ended session's access token stops working at once ------------------------
 
 def test_logout_ends_the_access_token_too_other_sessions_go_on(site):
     login = {"login": site["teacher"]["login"], "password": PASSWORD}

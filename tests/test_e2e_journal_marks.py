@@ -1,4 +1,4 @@
-"""Issue 4 part B end to end through the gateway, on real RabbitMQ and
+"""Marks, attendance and final marks end to end through the gateway, on real RabbitMQ and
 PostgreSQL with every process started as `make run` starts it: marks
 corrected and removed with their history and tamper check (R-J7),
 attendance with corrections (R-J2), final marks with evidence, forecast and

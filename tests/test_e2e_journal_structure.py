@@ -1,4 +1,4 @@
-"""Issue 4 part A end to end through the gateway, every process started as
+"""The school structure end to end through the gateway, every process started as
 `make run` starts it: student movement and the year close with promotion
 (R-S3, R-S4), subgroups and the timetable with its conflicts (R-S5, R-S6),
 the thematic plan and its coverage (R-J8), the bulk import of students with

@@ -1,4 +1,4 @@
-"""The central decision for letters end to end (issue 3 item 6), on the
+"""The central decision for letters end to end, on the
 whole platform: messaging's ``message_sent`` reaches identity through the
 outbox and RabbitMQ; from then on identity itself answers ``message.read``
 (the gateway asks it before GET /messages/{id} and the attachment route):

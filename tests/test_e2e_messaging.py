@@ -1,4 +1,4 @@
-"""Messaging end to end (issue 5), through the gateway on the whole platform
+"""Messaging end to end, through the gateway on the whole platform
 (real RabbitMQ, PostgreSQL, and a real SMTP server started here on the port
 the platform's messaging is configured with).
 

@@ -184,7 +184,7 @@ def test_diary_access(marked):
 def test_mark_reaches_the_parents_notifications(marked):
     base = marked["base"]
     p1 = Api(base).login("p.ivanova", PASSWORD)
-    # the lesson's homework notifies the parents too (issue 5); here: the marks
+    # the lesson's homework notifies the parents too; here: the marks
     items = eventually(lambda: [i for i in p1.get("/notifications")["items"] if i["kind"] == "mark"])
     assert len(items) == 1
     assert "5" in items[0]["body"] and "Математика" in items[0]["body"]

@@ -7,7 +7,7 @@ use a route, and where it answers alone (no resource to ask about) its 403
 is the policy's answer. R-A1, R-A3, R-A5."""
 from __future__ import annotations
 
-from identity import domain
+from identity import decisions
 
 from gateway import guard
 
@@ -19,18 +19,18 @@ ALL = frozenset(ROLES)
 def test_route_roles_are_identitys_roles_for_every_action_it_decides():
     checked = 0
     for key, route in guard.ROUTES.items():
-        rule = domain.POLICY.get(route.action)
+        rule = decisions.POLICY.get(route.action)
         if rule is None:
             continue
         assert (route.roles or ALL) == (rule.roles or ALL), key
         assert route.resource == rule.resource, key
         checked += 1
     assert checked >= 20
-    decided_elsewhere = {r.action for r in guard.ROUTES.values() if r.action and r.action not in domain.POLICY}
-    assert decided_elsewhere == set(domain.ACTION_RESOURCE)  # diary, report, user card
+    decided_elsewhere = {r.action for r in guard.ROUTES.values() if r.action and r.action not in decisions.POLICY}
+    assert decided_elsewhere == set(decisions.ACTION_RESOURCE)  # diary, report, user card
     for route in guard.ROUTES.values():
-        if route.action in domain.ACTION_RESOURCE:
-            assert route.resource == domain.ACTION_RESOURCE[route.action]
+        if route.action in decisions.ACTION_RESOURCE:
+            assert route.resource == decisions.ACTION_RESOURCE[route.action]
 
 
 def test_route_roles_agree_with_the_schools_access_policy():

@@ -163,7 +163,7 @@ def seed(base_url: str, admin_login: str, admin_password: str, today: dt.date | 
                                 [people[login] for login, *_ in STUDENTS_1A], max_days=max_days,
                                 admin=admin, teacher_ids={login: people[login] for login, *_ in STAFF})
 
-    # Mail and news (issue 5): the class teacher writes to every parent of 5А,
+    # Mail and news: the class teacher writes to every parent of 5А,
     # the director posts school news, the deputy an announcement for 5А's parents.
     # Messaging learns classes and parents from events: wait for them briefly.
     def settled(call, tries: int = 50):

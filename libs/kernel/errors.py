@@ -42,6 +42,19 @@ class BadRequest(ServiceError):
     kind, code, message = "bad_request", "BAD_REQUEST", "Некорректный запрос"
 
 
+class ValidationError(BadRequest):
+    """Malformed input (400 ``VALIDATION_ERROR``); ``details.field`` names it."""
+    code, message = "VALIDATION_ERROR", "Некорректные данные запроса"
+
+
+def catalogue(messages: dict):
+    """``text(key, **values)`` over a service's message catalogue: the
+    Russian text for ``key`` with ``values`` filled in."""
+    def text(key: str, **values) -> str:
+        return messages[key].format(**values)
+    return text
+
+
 class Unauthenticated(ServiceError):
     kind, code, message = "unauthenticated", "UNAUTHENTICATED", "Требуется вход в систему"
 

@@ -14,7 +14,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import Counter, Histogram
 
-from kernel import config, correlation, metrics, patches
+from kernel import config, correlation, metrics
 
 GRPC_SECONDS = Histogram("ejournal_grpc_seconds", "gRPC call duration", ["service", "method"])
 GRPC_ERRORS = Counter("ejournal_grpc_errors_total", "gRPC calls that ended in error", ["service", "method", "code"])
@@ -79,10 +79,8 @@ def serve(service: str, port: int, metrics_port: int, register: Callable[[grpc.S
     """Build, start and block until SIGTERM/SIGINT.
 
     ``register(server)`` adds the servicers and returns the full service
-    names to mark SERVING in the health service. Applies the kernel's
-    library patches first (kernel.patches).
+    names to mark SERVING in the health service.
     """
-    patches.install()
     host = host or config.bind_host()
     correlation.setup_logging(f"{service}.grpc")
     log = logging.getLogger("kernel.grpcserver")

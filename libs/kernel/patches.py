@@ -1,10 +1,10 @@
 """Every change the kernel makes to the libraries it runs on, in one place.
 
 Importing a kernel module patches nothing: :func:`install` does, and the
-processes call it once at start, before they import the rest (the nameko
-runner ``kernel.runner``, the gateway's ``gateway.wsgi``, the gRPC servers
-through ``kernel.grpcserver.serve``, and the test set-up in the root
-``conftest.py``). It is idempotent.
+processes that talk to RabbitMQ call it once at start, before they import
+the rest (the nameko runner ``kernel.runner``, the gateway's
+``gateway.wsgi``, and the test set-up in the root ``conftest.py``; the gRPC
+processes use neither kombu nor nameko). It is idempotent.
 
 - ``eventlet=True``: eventlet's monkey patching of the standard library,
   which a nameko process needs before anything else is imported.

@@ -10,8 +10,7 @@ service declares only what is its own.
 """
 from __future__ import annotations
 
-from kernel.db import Database
-from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, service_rpc
+from kernel.nameko import Database, DeadLetters, EntrypointMetrics, Outbox, service_rpc
 
 
 def service_base(tables: dict) -> type:

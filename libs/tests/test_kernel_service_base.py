@@ -7,9 +7,8 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine
 
 from kernel import export_server
-from kernel.db import Database
 from kernel.events import kernel_tables
-from kernel.nameko_ext import DeadLetters, EntrypointMetrics, Outbox, service_rpc
+from kernel.nameko import Database, DeadLetters, EntrypointMetrics, Outbox, service_rpc
 from kernel.service_base import service_base
 
 metadata = MetaData()

@@ -162,7 +162,7 @@ def foreign_keys_off(conn) -> None:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_datetime_column_comes_back_aware_and_equal(database, service):
-    """Issue item: SQLite returned naive datetimes where PostgreSQL returns
+    """SQLite returned naive datetimes where PostgreSQL returns
     aware ones, and identity's throttling failed with "can't subtract
     offset-naive and offset-aware datetimes"."""
     url = database(service)

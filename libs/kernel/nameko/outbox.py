@@ -122,10 +122,7 @@ class Outbox(DependencyProvider):
                         self.exchange.maybe_bind(conn)
                         self.exchange.declare()
                     declared = True
-                # A batch short of the limit left no unsent row: a worker
-                # that writes one meanwhile wakes the relay (kick), another
-                # process's is found by the next poll; no empty query.
-                while self._running and self.relay_once() >= self.batch:
+                while self._running and self.relay_once():
                     pass
             except Exception:  # broker or database down: keep the rows, retry
                 log.exception("outbox relay failed; retrying")

@@ -25,13 +25,11 @@ MESSAGES = {
 }
 
 
-def text(key: str, **values) -> str:
-    """The Russian text for ``key`` with ``values`` filled in."""
-    return MESSAGES[key].format(**values)
+text = base.catalogue(MESSAGES)
 
 
-class ValidationError(base.BadRequest):
-    code, message = "VALIDATION_ERROR", MESSAGES["validation"]
+class ValidationError(base.ValidationError):
+    message = MESSAGES["validation"]
 
 
 class Forbidden(base.Forbidden):

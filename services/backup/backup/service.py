@@ -11,7 +11,7 @@ from nameko.timer import timer
 from kernel.context import CallContext
 from kernel.db import new_id
 from kernel.events import utcnow
-from kernel.nameko_ext import service_rpc
+from kernel.nameko import service_rpc
 from kernel.service_base import service_base
 
 from backup import domain, events, store

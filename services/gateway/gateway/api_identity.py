@@ -1,4 +1,4 @@
-"""Identity's session, password, people and audit routes (issue 3): the
+"""Identity's session, password, people and audit routes: the
 views only call identity (gateway.guard authenticated and validated first);
 identity decides."""
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """REST views of the school's structure over the year (API.md "School
-structure"; issue 4 part A): student movement, year close, subgroups, the
+structure"): student movement, year close, subgroups, the
 timetable, the thematic plan and its coverage, the bulk student import.
 Same helpers and the same rules as :mod:`gateway.api`: gateway.guard has
 asked the central access decision; decode, call the journal (which checks

@@ -20,8 +20,7 @@ from kernel import correlation
 
 from gateway import (
     access_log, api, api_identity, api_journal_marks, api_journal_reads, api_journal_structure, api_messaging, errors,
-    guard,
-    invalidation, metrics, ops,
+    guard, invalidation, metrics, ops, portal,
 )
 from gateway.auth import REVOCATIONS, TOKEN_CACHE, Revocations, TokenCache
 from gateway.context import EXTENSION, ClientsHolder
@@ -110,6 +109,7 @@ def create_app(config: dict | None = None, clients=None) -> Flask:
     app.register_blueprint(api_messaging.bp)
     app.register_blueprint(api_identity.bp)
     app.register_blueprint(ops.bp)
+    portal.init(app)  # the web pages (gateway.portal): their own session, the same clients and guard
     _install_hooks(app)
     _install_error_handlers(app)
     return app
@@ -144,10 +144,11 @@ def _install_hooks(app: Flask) -> None:
 
 
 def _record_access(app: Flask, response) -> None:
-    """One access event per authenticated API request (R-A6), and one per
-    successful login (who logged in is known only from the answer)."""
+    """One access event per authenticated API request or portal page (R-A6),
+    and one per successful login (who logged in is known only from the answer)."""
     sink = app.extensions.get(ACCESS_LOG)
-    if sink is None or request.url_rule is None or not request.path.startswith("/api/v1/"):
+    portal_page = request.blueprint == "portal" and request.endpoint != "portal.static"
+    if sink is None or request.url_rule is None or not (request.path.startswith("/api/v1/") or portal_page):
         return
     principal = g.get("principal")
     if principal is not None:
@@ -190,6 +191,8 @@ def _security_headers(response) -> None:
 def _install_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
+        if exc.code == 404 and request.url_rule is None and portal.wants_page():
+            return portal.core.error_page(404)  # a browser on an unknown address: the portal's 404 page
         code = HTTP_CODES.get(exc.code, f"HTTP_{exc.code}")
         message = text(code) if code in MESSAGES else text("BAD_REQUEST")
         api_error = guard.concealed(errors.ApiError(exc.code or 500, code, message))

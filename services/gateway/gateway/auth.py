@@ -61,8 +61,7 @@ class TokenCache:
 
 
 class Revocations:
-    """Access tokens that no longer count before they expire (issue 3 item
-    3): whole sessions (the token's ``sid``) ended by a logout, a password
+    """Access tokens that no longer count before they expire: whole sessions (the token's ``sid``) ended by a logout, a password
     or role change, a withdrawn consent (R-A4) or a replayed refresh token,
     each kept until every token of it has expired (``until``); and, for
     tokens without a ``sid``, users whose tokens issued before a moment are

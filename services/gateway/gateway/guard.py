@@ -48,7 +48,7 @@ from gateway.validation import (
     broken_text, json_body, query_params, read_json, request_text_problems, validation_error,
 )
 
-# Who may ever use a route (identity.domain.POLICY's roles for the actions it decides).
+# Who may ever use a route (identity.decisions.POLICY's roles for the actions it decides).
 STAFF = frozenset(("admin", "director", "deputy", "class_teacher", "teacher", "secretary", "news_editor",
                    "scheduler"))
 ADMIN = frozenset(("admin",))

@@ -1,6 +1,5 @@
 """Drop the gateway's cached access decisions the moment a relationship
-changes (issue 3, item 6): one pika consumer thread per worker process,
-on its own exclusive, auto-deleted queue bound to the relationship events
+changes: one pika consumer thread per worker process, on its own exclusive, auto-deleted queue bound to the relationship events
 of identity and the journal. The cache's short lifetime stays the bound when
 the broker is unreachable."""
 from __future__ import annotations
@@ -25,40 +24,29 @@ RELATIONSHIP_EVENTS = {
 def session_revocation(event_type: str, body: bytes):
     """The arguments of :meth:`gateway.auth.Revocations.revoke` when the
     event ends sessions, None otherwise. ``sessions_revoked`` (identity,
-    issue 3 item 3): ``(user_id, before, session_ids, until)``, the named
+    ``(user_id, before, session_ids, until)``, the named
     sessions end until their last token expires. A consent refusal (R-A4)
     or a role change (R-A5): ``(user_id, before)`` for tokens without a
     session id, ``before`` the second after the event's: every such token
     issued up to and including that second is refused."""
-    import datetime as dt
     import json
+
+    from kernel import payloads
 
     try:
         env = json.loads(body)
-        payload = env["payload"]
-        at = int(dt.datetime.fromisoformat(env["occurred_at"]).timestamp()) + 1
-    except (ValueError, KeyError, TypeError):
-        return None
-    if not isinstance(payload, dict):
-        return None
-    if event_type == "sessions_revoked":
-        return _sessions_revoked(payload)
-    if event_type == "consent_recorded" and payload.get("given") is False:
-        user_id = payload.get("parent_id")
-    elif event_type == "roles_changed":
-        user_id = payload.get("user_id")
-    else:
-        return None
-    return (user_id, at) if isinstance(user_id, str) and user_id else None
-
-
-def _sessions_revoked(payload):
-    user_id, before, until = payload.get("user_id"), payload.get("before"), payload.get("until")
-    sids = payload.get("session_ids") or []
-    if not (isinstance(user_id, str) and user_id and isinstance(before, int) and isinstance(until, int)
-            and isinstance(sids, list) and all(isinstance(s, str) and s for s in sids)):
-        return None
-    return (user_id, before, tuple(sids), until)
+        data = payloads.payload(env)
+        at = int(payloads.occurred_at(env).timestamp()) + 1
+        if event_type == "sessions_revoked":
+            return (payloads.text(data, "user_id"), payloads.integer(data, "before"),
+                    payloads.strings(data, "session_ids", required=False), payloads.integer(data, "until"))
+        if event_type == "consent_recorded" and data.get("given") is False:
+            return payloads.text(data, "parent_id"), at
+        if event_type == "roles_changed":
+            return payloads.text(data, "user_id"), at
+    except (ValueError, TypeError):  # kernel.payloads.InvalidPayload is a ValueError
+        pass
+    return None
 
 
 class Invalidator:

@@ -416,10 +416,6 @@ PATHS = {
         "operationId": "metrics", "summary": "Prometheus metrics", "tags": ["ops"], "security": [],
         "responses": {"200": {"description": "Prometheus text format",
                               "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
-    "/": {"get": {
-        "operationId": "portal", "summary": "Портал (HTML)", "tags": ["portal"], "security": [],
-        "responses": {"200": {"description": "The portal page",
-                              "content": {"text/html": {"schema": {"type": "string"}}}}}}},
     "/favicon.ico": {"get": {
         "operationId": "favicon", "summary": "Portal icon", "tags": ["portal"], "security": [],
         "responses": {"200": {"description": "The icon",
@@ -483,6 +479,7 @@ def request_schema_name(op: dict) -> str | None:
 from gateway import (  # noqa: E402
     openapi_identity, openapi_journal_marks, openapi_journal_reads, openapi_journal_structure, openapi_messaging,
 )
+from gateway import openapi_portal  # noqa: E402
 
 for _area in (openapi_identity, openapi_journal_structure, openapi_journal_marks):
     PATHS.update(_area.PATHS)
@@ -490,6 +487,7 @@ for _area in (openapi_identity, openapi_journal_structure, openapi_journal_marks
     RESPONSE_SCHEMAS.update(_area.RESPONSE_SCHEMAS)
 openapi_messaging.register(REQUEST_SCHEMAS, RESPONSE_SCHEMAS, PATHS)
 openapi_journal_reads.register(REQUEST_SCHEMAS, RESPONSE_SCHEMAS, PATHS)
+PATHS.update(openapi_portal.paths())  # the portal's HTML pages
 # every journal write takes an Idempotency-Key, the two older routes included
 for _path, _method in ((f"{P}/lessons", "post"), (f"{P}/lessons/{{id}}/marks", "put")):
     PATHS[_path][_method].setdefault("parameters", []).append(openapi_journal_marks.IDEMPOTENCY_KEY)

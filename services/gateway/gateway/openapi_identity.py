@@ -1,5 +1,5 @@
 """OpenAPI paths and schemas of identity's session, password, people and
-audit routes (issue 3); merged into gateway.openapi's document."""
+audit routes; merged into gateway.openapi's document."""
 from __future__ import annotations
 
 from gateway.openapi import API_PREFIX as P, DATE, ID, ROLES, _closed, _op, _open, _path_id, _query

@@ -1,5 +1,5 @@
 """OpenAPI paths and schemas of the journal's corrections, attendance,
-final marks, forecasts and the tamper check (issue 4, part B). Merged into
+final marks, forecasts and the tamper check. Merged into
 :mod:`gateway.openapi` (its PATHS and schema tables) when that module loads.
 
 Every write here accepts ``Idempotency-Key`` (API.md): a retry with the same

@@ -1,11 +1,11 @@
-"""Liveness, readiness, metrics and the portal page (the routes outside
-``/api/v1``)."""
+"""Liveness, readiness, metrics and the icon (the routes outside ``/api/v1``
+and the portal)."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
-from flask import Blueprint, Response, current_app, jsonify, render_template, send_from_directory
+from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 from nameko.exceptions import RpcTimeout, UnknownService
 
 from kernel import correlation
@@ -86,11 +86,6 @@ def readyz():
 def prometheus_metrics():
     body, content_type = metrics.render()
     return Response(body, content_type=content_type)
-
-
-@bp.get("/")
-def portal():
-    return render_template("portal.html")
 
 
 @bp.get("/favicon.ico")

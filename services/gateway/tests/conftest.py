@@ -10,6 +10,8 @@ from gateway.app import create_app
 
 from gateway_fakes import FakeClients, SigningKey, jwks_of
 
+PORTAL_KEY = "q" * 43  # the portal's session key (32 bytes, URL-safe base64): no key file in tests
+
 
 @pytest.fixture
 def signing_key():
@@ -28,7 +30,7 @@ def fake(signing_key):
 
 @pytest.fixture
 def app(fake):
-    return create_app({"TESTING": True, "SETTINGS": kernel_config.load()}, clients=fake)
+    return create_app({"TESTING": True, "SETTINGS": kernel_config.load(), "PORTAL_SESSION_KEY": PORTAL_KEY}, clients=fake)
 
 
 @pytest.fixture

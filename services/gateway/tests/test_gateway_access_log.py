@@ -1,4 +1,4 @@
-"""Item 7: access events leave the gateway over the real RabbitMQ with
+"""Access events leave the gateway over the real RabbitMQ with
 publisher confirms, survive until a consumer reads them, and an
 authenticated request produces exactly one. They travel in batches: one
 ``access_recorded_batch`` message carries the unchanged ``access_recorded``

@@ -1,7 +1,7 @@
-"""Issue 3 item 6 in the gateway: every resource route asks identity's one
+"""The central access decision in the gateway: every resource route asks identity's one
 access decision (action, resource type and id from the path or the body)
 before it calls the owning service; a denial answers 404 or 403 and the
-service is never called; a "deferred" answer is not cached. Item 3: a
+service is never called; a "deferred" answer is not cached. A
 session revoked by identity is refused at once (the ``sid`` deny-list),
 also when it was revoked before the worker started (ListRevocations)."""
 from __future__ import annotations
@@ -139,7 +139,7 @@ def test_a_letter_is_read_after_the_central_decision_and_deferred_ones_are_asked
     assert len(fake.rpc_calls) == 4  # messaging still checks every request itself
 
 
-# --- item 3: revoked sessions -------------------------------------------------------------------
+# --- revoked sessions --------------------------------------------------------------------------
 
 def test_revocations_by_session_last_until_the_tokens_expire():
     from gateway.auth import Revocations

@@ -174,7 +174,7 @@ def test_a_caller_who_may_use_a_route_is_told_what_is_wrong(client, fake, auth, 
 
 
 def test_a_report_without_a_period_tells_a_parent_nothing(client, fake, auth):
-    """The example of the issue: the parent hears 403 (identity: families
+    """The parent hears 403 (identity: families
     know reports exist), with or without a class; a teacher of the class is
     told what is missing."""
     fake.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=False, denial="forbidden", reason="family")

@@ -1,4 +1,4 @@
-"""Item 8 hardening, across every route of the gateway: closed JSON
+"""Hardening, across every route of the gateway: closed JSON
 schemas on every body, security headers on every answer (errors too), no
 CORS, and secrets never logged."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 3's gateway routes (refresh, logout, password, users, roles,
+"""The gateway's identity routes (refresh, logout, password, users, roles,
 audit) with fake clients, and the bounded cache of access decisions."""
 from __future__ import annotations
 

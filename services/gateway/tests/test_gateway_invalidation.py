@@ -1,4 +1,4 @@
-"""Item 6: a relationship event on the real RabbitMQ empties the gateway's
+"""A relationship event on the real RabbitMQ empties the gateway's
 cache of access decisions at once (the 2 s lifetime is only the fallback)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The structure routes of issue 4 part A (gateway.api_journal_structure):
+"""The structure routes (gateway.api_journal_structure):
 each calls the right journal RPC with the caller's ctx and arguments and
 answers a documented shape and status (R-S2..R-S6, R-J8)."""
 from __future__ import annotations

@@ -15,6 +15,7 @@ from kernel.events import envelope, record
 from kernel.errors import ServiceError
 
 from identity import credentials, domain, events, store
+from identity.errors import text
 
 
 def bootstrap(session_factory, *, school_name: str, admin_login: str, admin_password: str) -> dict:
@@ -39,7 +40,7 @@ def bootstrap(session_factory, *, school_name: str, admin_login: str, admin_pass
         school_created = school is None
         if school_created:
             school = store.add_school(s, name=school_name)
-        new = domain.NewUser(login=login, full_name="Администратор", roles=roles, email=None,
+        new = domain.NewUser(login=login, full_name=text("admin_full_name"), roles=roles, email=None,
                              birth_date=None, sex=None, password=password)
         admin = store.add_user(s, school_id=school.id, new=new, password_hash=password_hash, created_by=None)
         record(s, store.tables["outbox"], envelope(

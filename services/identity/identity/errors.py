@@ -54,16 +54,15 @@ MESSAGES = {
     "totp_staff_only": "Второй фактор подключают сотрудники школы",
     "secrets_unavailable": "Вход временно невозможен: защищённые данные недоступны. Обратитесь к администратору",
     "argument_required": "Не указан параметр «{field}»",
+    "admin_full_name": "Администратор",
 }
 
 
-def text(key: str, **values) -> str:
-    """The Russian text for ``key`` with ``values`` filled in."""
-    return MESSAGES[key].format(**values)
+text = base.catalogue(MESSAGES)
 
 
-class ValidationError(base.BadRequest):
-    code, message = "VALIDATION_ERROR", MESSAGES["validation"]
+class ValidationError(base.ValidationError):
+    message = MESSAGES["validation"]
 
 
 class InvalidCredentials(base.Unauthenticated):

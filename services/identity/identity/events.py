@@ -10,7 +10,7 @@ from kernel import payloads
 PRODUCER = "identity"
 
 USER_CREATED = "user_created"
-ROLES_CHANGED = "roles_changed"  # published by the later "Identity and access" issue
+ROLES_CHANGED = "roles_changed"
 PARENT_LINKED = "parent_linked"
 CONSENT_RECORDED = "consent_recorded"
 SESSIONS_REVOKED = "sessions_revoked"

@@ -19,7 +19,7 @@ from kernel.db import transaction
 from kernel.events import utcnow
 from kernel.grpcserver import abort
 
-from identity import credentials, domain, sessions, store, totp
+from identity import credentials, decisions, domain, sessions, store, totp
 from identity.errors import SecretsUnavailable, text
 
 log = logging.getLogger(__name__)
@@ -250,12 +250,12 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
                 abort(context, grpc.StatusCode.INVALID_ARGUMENT, "VALIDATION_ERROR",
                       text("argument_required", field=name))
                 return None
-        subject = domain.Subject(request.subject_id, request.school_id, frozenset(request.roles))
-        resource = domain.Resource(request.resource_type, request.resource_id)
+        subject = decisions.Subject(request.subject_id, request.school_id, frozenset(request.roles))
+        resource = decisions.Resource(request.resource_type, request.resource_id)
         context = dict(request.context)
         with transaction(self.factory) as s:
             facts = store.access_facts(s, subject_id=subject.user_id, resource=resource, context=context)
-        decision = domain.decide(subject, request.action, resource, facts, context)
+        decision = decisions.decide(subject, request.action, resource, facts, context)
         return identity_pb2.AuthorizeReply(allowed=decision.allowed, denial=decision.denial, reason=decision.reason)
 
     # --- profile ------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Ending sessions at once (issue 3, item 3). A session is a refresh-token
+"""Ending sessions at once. A session is a refresh-token
 family; its access tokens carry it as ``sid``. Ending sessions writes one
 revocation row per session (the gateway loads them at start through
 ListRevocations) and a ``sessions_revoked`` event in the same transaction,

@@ -1,4 +1,4 @@
-"""The second factor (issue 4): TOTP (RFC 6238, pyotp) and one-time
+"""The second factor: TOTP (RFC 6238, pyotp) and one-time
 recovery codes. Pure computation; the store keeps the results."""
 from __future__ import annotations
 

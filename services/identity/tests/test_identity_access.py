@@ -1,4 +1,4 @@
-"""Issue 3 in identity itself, on the real RabbitMQ and PostgreSQL: login
+"""Access in identity itself, on the real RabbitMQ and PostgreSQL: login
 throttling, rotating refresh tokens, logout, password change, audited role
 changes (R-A5), consent withdrawal ending sessions (R-A4), class-scoped
 family management (R-A2), the common-password list."""
@@ -215,7 +215,7 @@ def test_r_a5_only_admin_sets_roles_never_their_own_and_it_is_audited(container,
     with transaction(factory) as s:
         outbox = store.tables["outbox"]
         types = sorted(s.execute(select(outbox.c.event_type)).scalars())
-        assert types == ["roles_changed", "sessions_revoked"]  # the old access token ends too (issue 3 item 3)
+        assert types == ["roles_changed", "sessions_revoked"]  # the old access token ends too
     listed = call(container, "list_audit", ctx_of(admin), teacher.id, None, 10)
     assert [i["action"] for i in listed["items"]] == ["roles_changed"]
     with pytest.raises(Forbidden):

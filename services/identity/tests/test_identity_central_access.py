@@ -1,5 +1,5 @@
-"""Issue 3 items 3 and 6 in identity, on the real RabbitMQ and PostgreSQL:
-the one access decision for every resource route (identity.domain.POLICY)
+"""Ended sessions and the central access decision in identity, on the real RabbitMQ and PostgreSQL:
+the one access decision for every resource route (identity.decisions.POLICY)
 over the relationships identity keeps from journal events (teacher ->
 class + subject + subgroup, substitute -> lesson, marks, years, a student's
 class following transfers and departures); sessions named in access tokens
@@ -20,7 +20,7 @@ from sqlalchemy import select
 from kernel.db import new_id, transaction
 from kernel.events import envelope
 
-from identity import domain, store
+from identity import decisions, store
 from identity_helpers import StubContext, ctx_of
 
 PASSWORD = "correct-horse-42"
@@ -52,11 +52,11 @@ S = "school-1"
 
 
 def subject(*roles, user_id="me"):
-    return domain.Subject(user_id, S, frozenset(roles))
+    return decisions.Subject(user_id, S, frozenset(roles))
 
 
 def facts(**kw):
-    return domain.Facts(exists=True, school_id=kw.pop("school_id", S), **kw)
+    return decisions.Facts(exists=True, school_id=kw.pop("school_id", S), **kw)
 
 
 @pytest.mark.parametrize("who,action,rtype,fact,context,expected", [
@@ -125,18 +125,18 @@ def facts(**kw):
     (subject("admin"), "lesson.marks", "class", facts(), {}, "forbidden"),  # wrong resource type
 ])
 def test_policy_decisions(who, action, rtype, fact, context, expected):
-    decision = domain.decide(who, action, domain.Resource(rtype, "r1"), fact, context)
+    decision = decisions.decide(who, action, decisions.Resource(rtype, "r1"), fact, context)
     assert decision.denial == expected and decision.allowed == (expected == "")
 
 
 def test_a_journal_resource_identity_has_not_heard_of_is_deferred_but_roles_still_count():
-    unknown = domain.Facts(known=False)
-    assert domain.decide(subject("admin"), "mark.correct", domain.Resource("mark", "m"), unknown).reason == "deferred"
-    assert domain.decide(subject("student"), "mark.history", domain.Resource("mark", "m"), unknown).denial == \
+    unknown = decisions.Facts(known=False)
+    assert decisions.decide(subject("admin"), "mark.correct", decisions.Resource("mark", "m"), unknown).reason == "deferred"
+    assert decisions.decide(subject("student"), "mark.history", decisions.Resource("mark", "m"), unknown).denial == \
         "forbidden"
     # a user (identity's own data) is never deferred
-    assert domain.decide(subject("admin"), "student.move", domain.Resource("student", "s"),
-                         domain.Facts()).denial == "not_found"
+    assert decisions.decide(subject("admin"), "student.move", decisions.Resource("student", "s"),
+                         decisions.Facts()).denial == "not_found"
 
 
 # --- relationships from journal events ---------------------------------------------------------
@@ -225,7 +225,7 @@ def test_a_parent_sees_the_childs_timetable_through_the_rpc_too(container, make,
         assert authorize(ctx_of(parent), "timetable.read", "class", class_b)["denial"] == "not_found"
 
 
-# --- item 3: sessions end at once ---------------------------------------------------------------
+# --- sessions end at once ----------------------------------------------------------------------
 
 def sid_of(token: str) -> str:
     return jwt.decode(token, options={"verify_signature": False})["sid"]

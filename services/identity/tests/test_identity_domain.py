@@ -9,8 +9,8 @@ import pytest
 from kernel.context import CallContext
 from kernel.errors import InvalidContext
 
-from identity import domain
-from identity.domain import Decision, Facts, Resource, Subject
+from identity import decisions, domain
+from identity.decisions import Decision, Facts, Resource, Subject
 from identity.errors import Forbidden, ValidationError
 
 TODAY = dt.date(2026, 10, 1)
@@ -226,7 +226,7 @@ STUDENT_FACTS = Facts(exists=True, school_id=A, roles=frozenset({"student"}), cl
 
 
 def diary(subj, facts=STUDENT_FACTS, resource=STUDENT) -> Decision:
-    return domain.decide(subj, "diary.read", resource, facts)
+    return decisions.decide(subj, "diary.read", resource, facts)
 
 
 def test_diary_the_student_themself():
@@ -273,7 +273,7 @@ CLASS_FACTS = Facts(exists=True, school_id=A, class_ids=frozenset({"5a"}))
 
 
 def report(subj, facts=CLASS_FACTS) -> Decision:
-    return domain.decide(subj, "report.read", KLASS, facts)
+    return decisions.decide(subj, "report.read", KLASS, facts)
 
 
 @pytest.mark.parametrize("role", ["admin", "director", "deputy"])
@@ -321,7 +321,7 @@ USER_FACTS = Facts(exists=True, school_id=A, roles=frozenset({"student"}), class
 
 
 def user_read(subj, facts=USER_FACTS) -> Decision:
-    return domain.decide(subj, "user.read", USER, facts)
+    return decisions.decide(subj, "user.read", USER, facts)
 
 
 def test_user_read_self():
@@ -366,9 +366,9 @@ def test_user_read_other_school_is_always_not_found():
 
 
 def test_unknown_action_and_wrong_resource_type_are_forbidden():
-    assert domain.decide(subject(["admin"]), "marks.delete", STUDENT, STUDENT_FACTS) == \
+    assert decisions.decide(subject(["admin"]), "marks.delete", STUDENT, STUDENT_FACTS) == \
         Decision(False, "forbidden", "unknown_action")
-    assert domain.decide(subject(["admin"]), "diary.read", KLASS, CLASS_FACTS) == \
+    assert decisions.decide(subject(["admin"]), "diary.read", KLASS, CLASS_FACTS) == \
         Decision(False, "forbidden", "wrong_resource_type")
 
 

@@ -1,4 +1,4 @@
-"""The central decision for letters (issue 3 item 6): identity projects who
+"""The central decision for letters: identity projects who
 takes part in a letter from messaging's ``message_sent`` (real RabbitMQ and
 PostgreSQL) and answers ``message.read``: the sender and the recipients of
 the same school, ``not_found`` for anyone else, ``deferred`` (messaging
@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from kernel.db import new_id, transaction
 from kernel.events import envelope
 
-from identity import domain, store
+from identity import decisions, store
 from identity_helpers import StubContext, ctx_of
 
 
@@ -53,26 +53,26 @@ S = "school-1"
 
 
 @pytest.mark.parametrize("roles,facts,expected", [
-    (("parent",), domain.Facts(exists=True, school_id=S, participant=True), "policy"),
-    (("admin",), domain.Facts(exists=True, school_id=S, participant=True), "policy"),
+    (("parent",), decisions.Facts(exists=True, school_id=S, participant=True), "policy"),
+    (("admin",), decisions.Facts(exists=True, school_id=S, participant=True), "policy"),
     # the administration of the school does not read other people's letters
-    (("admin", "director"), domain.Facts(exists=True, school_id=S), "not_found"),
-    (("student",), domain.Facts(exists=True, school_id=S), "not_found"),
+    (("admin", "director"), decisions.Facts(exists=True, school_id=S), "not_found"),
+    (("student",), decisions.Facts(exists=True, school_id=S), "not_found"),
     # another school's letter does not exist, whoever asks (even with a matching user id)
-    (("teacher",), domain.Facts(exists=True, school_id="other", participant=True), "not_found"),
+    (("teacher",), decisions.Facts(exists=True, school_id="other", participant=True), "not_found"),
     # not seen yet: messaging decides, for every role
-    (("student",), domain.Facts(known=False), "deferred"),
+    (("student",), decisions.Facts(known=False), "deferred"),
 ])
 def test_message_read_rule(roles, facts, expected):
-    decision = domain.decide(domain.Subject("me", S, frozenset(roles)), "message.read",
-                             domain.Resource("message", "m1"), facts)
+    decision = decisions.decide(decisions.Subject("me", S, frozenset(roles)), "message.read",
+                             decisions.Resource("message", "m1"), facts)
     assert (decision.denial or decision.reason) == expected
     assert decision.allowed == (expected in ("policy", "deferred"))
 
 
 def test_message_read_is_about_letters_only():
-    decision = domain.decide(domain.Subject("me", S, frozenset(("admin",))), "message.read",
-                             domain.Resource("user", "u1"), domain.Facts(exists=True, school_id=S, participant=True))
+    decision = decisions.decide(decisions.Subject("me", S, frozenset(("admin",))), "message.read",
+                             decisions.Resource("user", "u1"), decisions.Facts(exists=True, school_id=S, participant=True))
     assert decision.denial == "forbidden" and decision.reason == "wrong_resource_type"
 
 

@@ -1,4 +1,4 @@
-"""Secrets at rest (issue 3 hardening): TOTP secrets and signing keys are
+"""Secrets at rest: TOTP secrets and signing keys are
 sealed with the key-encryption key (identity.sealing), never stored in
 plaintext; a wrong key fails closed. Real RabbitMQ and PostgreSQL."""
 from __future__ import annotations

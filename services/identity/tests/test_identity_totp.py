@@ -1,4 +1,4 @@
-"""Item 4: the TOTP second factor with recovery codes (pyotp), enrolment
+"""The TOTP second factor with recovery codes (pyotp), enrolment
 over nameko RPC and login over the gRPC servicer, on real RabbitMQ and
 PostgreSQL."""
 from __future__ import annotations

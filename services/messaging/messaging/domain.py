@@ -243,7 +243,7 @@ def late_final_mark_notifications(final, recipients, *, subject_name: str | None
         subject=(subject_name or "").strip() or texts.UNKNOWN_SUBJECT,
         klass=(class_name or "").strip() or texts.UNKNOWN_CLASS,
         student=(student_name or "").strip() or texts.UNKNOWN_STUDENT,
-        period=texts.LATE_FINAL_PERIOD.get(final.period_kind, "за период"))
+        period=texts.LATE_FINAL_PERIOD.get(final.period_kind, texts.LATE_FINAL_OTHER_PERIOD))
     data = {"final_mark_id": final.final_mark_id, "student_id": final.student_id, "class_id": final.class_id,
             "subject_id": final.subject_id, "period_kind": final.period_kind}
     return [NotificationDraft(recipient_id=r, kind=KIND_LATE_FINAL_MARK, title=texts.LATE_FINAL_TITLE, body=body,

@@ -35,7 +35,7 @@ INSTANT_HTML = _html.from_string("""<!doctype html>
 <hr><p><small>{{ footer }}</small></p>
 </body></html>
 """)
-DIGEST_TEXT = _env.from_string("""Сводка уведомлений за {{ date }}
+DIGEST_TEXT = _env.from_string("""{{ heading }}
 
 {% for n in items %}
 - {{ n.title }}: {{ n.body }}
@@ -46,7 +46,7 @@ DIGEST_TEXT = _env.from_string("""Сводка уведомлений за {{ da
 """)
 DIGEST_HTML = _html.from_string("""<!doctype html>
 <html lang="ru"><body>
-<h2>Сводка уведомлений за {{ date }}</h2>
+<h2>{{ heading }}</h2>
 <ul>
 {% for n in items %}
 <li><b>{{ n.title }}</b>: {{ n.body }}</li>
@@ -66,7 +66,7 @@ def render_instant(title: str, body: str) -> tuple[str, str, str]:
 def render_digest(day: dt.date, items) -> tuple[str, str, str]:
     """(subject, plain text, HTML) of a daily digest; ``items`` have ``title`` and ``body``."""
     date = day.strftime("%d.%m.%Y")
-    ctx = {"date": date, "items": list(items), "footer": texts.EMAIL_FOOTER}
+    ctx = {"heading": texts.DIGEST_HEADING.format(date=date), "items": list(items), "footer": texts.EMAIL_FOOTER}
     return texts.DIGEST_SUBJECT.format(date=date), DIGEST_TEXT.render(ctx), DIGEST_HTML.render(ctx)
 
 

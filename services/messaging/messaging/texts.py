@@ -44,6 +44,7 @@ LATE_FINAL_TITLE = "Итоговая отметка выставлена с оп
 LATE_FINAL_BODY = "«{subject}», {klass}, {student}: итоговая отметка {period} выставлена позже двух дней после окончания периода"
 LATE_FINAL_PERIOD = {"year": "за год", "quarter": "за четверть", "trimester": "за триместр",
                      "half_year": "за полугодие"}
+LATE_FINAL_OTHER_PERIOD = "за период"
 HOMEWORK_TITLE = "Новое домашнее задание"
 HOMEWORK_BODY = "«{subject}» на {date}: {homework}"
 MESSAGE_TITLE = "Новое сообщение"
@@ -55,4 +56,5 @@ NEWS_BODY = "{title}"
 # E-mail
 EMAIL_SUBJECT = "Электронный журнал: {title}"
 DIGEST_SUBJECT = "Электронный журнал: сводка за {date}"
+DIGEST_HEADING = "Сводка уведомлений за {date}"
 EMAIL_FOOTER = "Это письмо отправлено автоматически. Изменить настройки уведомлений можно в личном кабинете."

@@ -51,7 +51,7 @@ def test_health(container):
 
 
 def test_mark_posted_notifies_each_linked_parent_only(container, publish, family, rows):
-    """Foundation item 6 / R-M2, R-A3: a new mark reaches the student's own
+    """R-M2, R-A3: a new mark reaches the student's own
     parents and nobody else."""
     before = created_metric()
     env = make_envelope("mark_posted", mark_payload(student_id=family["student"], value=5, date="2026-10-12",

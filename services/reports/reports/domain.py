@@ -18,7 +18,9 @@ from decimal import Decimal
 from fractions import Fraction
 
 from kernel.context import CallContext
-from reports.errors import ClassNotFound, NotAllowed, PeriodNotFound, PeriodNotInClassYear, ValidationError
+from reports.errors import (
+    ClassNotFound, NotAllowed, PeriodNotFound, PeriodNotInClassYear, ValidationError, text,
+)
 
 # docs/contracts.md "Access decisions": reports are for staff; parents and
 # students are refused even if a gateway bug let them through.
@@ -51,11 +53,11 @@ def require_staff(ctx) -> CallContext:
 def require_id(value, field: str) -> str:
     """A well-formed id (uuid string) in canonical form, or VALIDATION_ERROR."""
     if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"Не указан идентификатор «{field}»", details={"field": field})
+        raise ValidationError(text("id_required", field=field), details={"field": field})
     try:
         return str(uuid.UUID(value.strip()))
     except ValueError:
-        raise ValidationError(f"Некорректный идентификатор «{field}»", details={"field": field}) from None
+        raise ValidationError(text("id_invalid", field=field), details={"field": field}) from None
 
 
 # --- numbers -----------------------------------------------------------------

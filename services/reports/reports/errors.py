@@ -1,30 +1,38 @@
-"""Remote errors of the reports service (kinds map to HTTP statuses in the
-gateway's one table, docs/contracts.md "Errors")."""
+"""Remote errors of the reports service and its catalogue of Russian user
+text (kinds map to HTTP statuses in the gateway's one table,
+docs/contracts.md "Errors")."""
 from __future__ import annotations
 
-from kernel.errors import BadRequest, Forbidden, NotFound, RuleViolation
+from kernel import errors as base
+
+MESSAGES = {
+    "validation": "Некорректные параметры запроса",
+    "id_required": "Не указан идентификатор «{field}»",
+    "id_invalid": "Некорректный идентификатор «{field}»",
+    "staff_only": "Отчёты доступны только сотрудникам школы",
+    "class_not_found": "Класс не найден",
+    "period_not_found": "Учебный период не найден",
+    "period_not_in_class_year": "Учебный период не относится к учебному году класса",
+}
+
+text = base.catalogue(MESSAGES)
 
 
-class ValidationError(BadRequest):
-    code = "VALIDATION_ERROR"
-    message = "Некорректные параметры запроса"
+class ValidationError(base.ValidationError):
+    message = MESSAGES["validation"]
 
 
-class NotAllowed(Forbidden):
-    code = "FORBIDDEN"
-    message = "Отчёты доступны только сотрудникам школы"
+class NotAllowed(base.Forbidden):
+    code, message = "FORBIDDEN", MESSAGES["staff_only"]
 
 
-class ClassNotFound(NotFound):
-    code = "NOT_FOUND"
-    message = "Класс не найден"
+class ClassNotFound(base.NotFound):
+    code, message = "NOT_FOUND", MESSAGES["class_not_found"]
 
 
-class PeriodNotFound(NotFound):
-    code = "NOT_FOUND"
-    message = "Учебный период не найден"
+class PeriodNotFound(base.NotFound):
+    code, message = "NOT_FOUND", MESSAGES["period_not_found"]
 
 
-class PeriodNotInClassYear(RuleViolation):
-    code = "PERIOD_NOT_IN_CLASS_YEAR"
-    message = "Учебный период не относится к учебному году класса"
+class PeriodNotInClassYear(base.RuleViolation):
+    code, message = "PERIOD_NOT_IN_CLASS_YEAR", MESSAGES["period_not_in_class_year"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from kernel.batching import handles_batch, on_event_batch
 from kernel.events import utcnow
-from kernel.nameko_ext import handles, on_event, service_rpc
+from kernel.nameko import handles, on_event, service_rpc
 from kernel.service_base import service_base
 from reports import domain, events, store
 from reports.store import tables

@@ -7,7 +7,7 @@ decision needs) and :mod:`.bulk` (read-only checks for imports).
 the domain and the store, encode; writes commit with their outbox events."""
 from __future__ import annotations
 
-from kernel.nameko_ext import on_event
+from kernel.nameko import on_event
 
 from identity import domain, events, sessions
 from identity.store import tables

@@ -7,9 +7,9 @@ import datetime as dt
 from sqlalchemy.exc import DataError, IntegrityError
 
 from kernel.context import CallContext
-from kernel.nameko_ext import handles, on_event, service_rpc
+from kernel.nameko import handles, on_event, service_rpc
 
-from identity import domain, events, store
+from identity import decisions, domain, events, store
 from identity.entrypoints import PROCESSED, id_arg
 from identity.errors import Forbidden
 
@@ -26,14 +26,14 @@ class Access:
         that ask identity about a relationship only identity knows."""
         actor = CallContext.from_rpc(ctx)
         action = domain.require_str(action, "action", max_len=60)
-        resource = domain.Resource(domain.require_str(resource_type, "resource_type", max_len=20),
+        resource = decisions.Resource(domain.require_str(resource_type, "resource_type", max_len=20),
                                    id_arg(resource_id, "resource_id"))
         context = context if isinstance(context, dict) else {}
         context = {k: v for k, v in context.items() if isinstance(v, str)}
-        subject = domain.Subject(actor.actor_id, actor.school_id, actor.roles)
+        subject = decisions.Subject(actor.actor_id, actor.school_id, actor.roles)
         with self.db.transaction() as s:
             facts = store.access_facts(s, subject_id=actor.actor_id, resource=resource, context=context)
-        decision = domain.decide(subject, action, resource, facts, context)
+        decision = decisions.decide(subject, action, resource, facts, context)
         return {"allowed": decision.allowed, "denial": decision.denial, "reason": decision.reason}
 
     @service_rpc

@@ -11,7 +11,7 @@ from identity import domain, store
 from identity.errors import Forbidden, ValidationError, text
 from kernel.context import CallContext
 from kernel.errors import ServiceError
-from kernel.nameko_ext import service_rpc
+from kernel.nameko import service_rpc
 
 MAX_RESOLVE = 2000
 

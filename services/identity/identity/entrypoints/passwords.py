@@ -5,7 +5,7 @@ from __future__ import annotations
 from eventlet import tpool
 
 from kernel.context import CallContext
-from kernel.nameko_ext import service_rpc
+from kernel.nameko import service_rpc
 
 from identity import credentials, domain, store, totp
 from identity.entrypoints import end_sessions

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from kernel import payloads
 from kernel.batching import handles_batch, on_event_batch
-from kernel.nameko_ext import handles, on_event
+from kernel.nameko import handles, on_event
 
 from identity import events, store
 from identity.entrypoints import PROCESSED, journal_handler

@@ -9,9 +9,9 @@ from eventlet import tpool
 from sqlalchemy.exc import IntegrityError
 
 from kernel.context import CallContext
-from kernel.nameko_ext import service_rpc
+from kernel.nameko import service_rpc
 
-from identity import credentials, domain, events, store
+from identity import credentials, decisions, domain, events, store
 from identity.entrypoints import end_sessions, id_arg
 from identity.errors import AlreadyExists, Forbidden, LoginTaken, NotFound, text
 
@@ -116,10 +116,10 @@ class Users:
         actor = CallContext.from_rpc(ctx)
         user_id = id_arg(user_id, "user_id")
         with self.db.transaction() as s:
-            resource = domain.Resource("user", user_id)
+            resource = decisions.Resource("user", user_id)
             facts = store.access_facts(s, subject_id=actor.actor_id, resource=resource)
-            subject = domain.Subject(actor.actor_id, actor.school_id, actor.roles)
-            if not domain.decide(subject, "user.read", resource, facts).allowed:
+            subject = decisions.Subject(actor.actor_id, actor.school_id, actor.roles)
+            if not decisions.decide(subject, "user.read", resource, facts).allowed:
                 raise NotFound(text("user_not_found"), details={"user_id": user_id})
             return store.user_dict(store.get_user(s, user_id=user_id))
 

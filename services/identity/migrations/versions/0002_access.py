@@ -1,4 +1,4 @@
-"""access: failed logins (throttling), the audit log, TOTP secrets, the access log (issue 3)
+"""access: failed logins (throttling), the audit log, TOTP secrets, the access log
 
 Revision ID: 0002_access
 Revises: 0001

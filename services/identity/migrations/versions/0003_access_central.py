@@ -1,5 +1,5 @@
 """access-central: projections of lessons, marks and years for the central
-access decision; session revocations (issue 3, items 3 and 6)
+access decision; session revocations
 
 Revision ID: 0003_access_central
 Revises: 0002_access

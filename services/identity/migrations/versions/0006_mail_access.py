@@ -1,5 +1,5 @@
 """mail-access: the participants of letters (messaging's ``message_sent``)
-for the central decision on ``message.read`` (issue 3, item 6)
+for the central decision on ``message.read``
 
 Revision ID: 0006_mail_access
 Revises: 0005_merge

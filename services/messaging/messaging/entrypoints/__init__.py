@@ -5,7 +5,7 @@ their list and settings), :mod:`.mail` (internal mail) and :mod:`.news`.
 domain/store, encode: the rules are in ``domain`` and ``policy``."""
 from __future__ import annotations
 
-from kernel.nameko_ext import handles, on_event
+from kernel.nameko import handles, on_event
 
 from messaging.store import tables
 

@@ -10,7 +10,7 @@ from sqlalchemy import event as sa_event
 
 from kernel.context import CallContext
 from kernel.errors import NotFound
-from kernel.nameko_ext import service_rpc
+from kernel.nameko import service_rpc
 
 from messaging import domain, events, policy, store, texts
 from messaging.entrypoints import roles_of

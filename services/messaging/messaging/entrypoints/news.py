@@ -7,7 +7,7 @@ from sqlalchemy import and_, event as sa_event, or_
 
 from kernel.context import CallContext
 from kernel.errors import Forbidden, NotFound
-from kernel.nameko_ext import service_rpc
+from kernel.nameko import service_rpc
 
 from messaging import domain, policy, store, texts
 from messaging.entrypoints import roles_of

@@ -9,7 +9,7 @@ import logging
 from kernel import payloads
 from kernel.batching import handles_batch, on_event_batch
 from kernel.context import CallContext
-from kernel.nameko_ext import service_rpc
+from kernel.nameko import service_rpc
 
 from messaging import domain, events, store
 from messaging.entrypoints import handled, on

@@ -1,4 +1,4 @@
-"""mail, news, settings, e-mail queue, teacher assignments (issue 5):
+"""mail, news, settings, e-mail queue, teacher assignments:
 messages + recipients (read receipts) + attachments, news, notification
 settings, the outgoing e-mail queue, the teacher_assignments projection and
 people.email.

@@ -1,0 +1,47 @@
+"""The portal's pages (gateway.portal) as the OpenAPI document lists them (HTML, outside
+``/api/v1``): one row per rule and method, the single list the document and
+the blueprint are checked against (services/gateway/tests)."""
+from __future__ import annotations
+
+# rule (OpenAPI form), method, summary
+PAGES = [
+    ("/", "get", "Портал: вход или главная страница"),
+    ("/login", "get", "Портал: вход"),
+    ("/login", "post", "Портал: вход (логин и пароль)"),
+    ("/login/code", "get", "Портал: второй фактор сотрудника"),
+    ("/login/code", "post", "Портал: второй фактор сотрудника (код)"),
+    ("/logout", "post", "Портал: выход"),
+    ("/diary", "get", "Портал: дневник за неделю"),
+    ("/results", "get", "Портал: итоговые оценки и прогноз"),
+    ("/timetable", "get", "Портал: расписание"),
+    ("/notifications", "get", "Портал: уведомления"),
+    ("/mail", "get", "Портал: почта (входящие, отправленные)"),
+    ("/mail/new", "get", "Портал: новое письмо"),
+    ("/mail/new", "post", "Портал: отправить письмо"),
+    ("/mail/{id}", "get", "Портал: письмо и его переписка"),
+    ("/mail/{id}/attachments/{attachment_id}", "get", "Портал: вложение письма"),
+    ("/news", "get", "Портал: новости и объявления"),
+    ("/profile", "get", "Портал: профиль и настройки"),
+    ("/profile/password", "post", "Портал: сменить пароль"),
+    ("/profile/notifications", "post", "Портал: настройки уведомлений"),
+    ("/assets/{filename}", "get", "Портал: стили и скрипт"),
+]
+
+
+def paths() -> dict:
+    """OpenAPI path items of the portal's pages."""
+    out: dict = {}
+    for rule, method, summary in PAGES:
+        op_id = "portal_" + ("home" if rule == "/" else rule.strip("/").replace("/", "_").replace("{", "")
+                             .replace("}", "")) + ("_" + method if method != "get" else "")
+        params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                  for name in ("id", "attachment_id", "filename") if "{" + name + "}" in rule]
+        responses = {"200": {"description": "An HTML page (a download for an attachment)",
+                             "content": {"text/html": {"schema": {"type": "string"}}}},
+                     "303": {"description": "After a form, or to the login page"},
+                     "403": {"description": "A form without its CSRF token (an HTML page)"},
+                     "404": {"description": "Absent or not the caller's (an HTML page)"}}
+        out.setdefault(rule, {})[method] = {
+            "operationId": op_id, "summary": summary, "tags": ["portal"], "security": [],
+            **({"parameters": params} if params else {}), "responses": responses}
+    return out

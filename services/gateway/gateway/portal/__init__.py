@@ -1,0 +1,52 @@
+"""The web portal: server-rendered pages in Russian (Jinja2), a cookie
+session, a CSRF token on every form and no inline script or style (the
+gateway's CSP). It reaches the services exactly as the API does: the same
+clients (gateway.clients) and, before every page, the same central access
+decision (gateway.guard) as the API route that serves the same data.
+
+``bp`` is registered by gateway.app; :func:`init` reads the session key.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from gateway.portal import core
+
+bp = Blueprint("portal", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/assets")
+
+
+@bp.before_request
+def _session_and_csrf():
+    if request.endpoint == "portal.static":
+        return None
+    core.current_session()
+    if request.method == "POST":
+        core.check_csrf()
+    return None
+
+
+@bp.after_request
+def _save(response):
+    return core.save_session(response)
+
+
+bp.register_error_handler(Exception, core.handle_error)
+
+
+def init(app) -> None:
+    """Set the portal up for ``app`` (its session key) and register it."""
+    core.setup(app)
+    app.register_blueprint(bp)
+
+
+from gateway.portal import helpers, views_account, views_family, views_mail  # noqa: E402,F401  (routes)
+
+
+def wants_page() -> bool:
+    """A browser asking for a page (not a script asking for JSON) outside the API."""
+    from gateway import openapi
+    if request.path.startswith(openapi.API_PREFIX + "/") or request.path == openapi.API_PREFIX:
+        return False
+    return request.accept_mimetypes.accept_html and (
+        request.accept_mimetypes["text/html"] >= request.accept_mimetypes["application/json"])

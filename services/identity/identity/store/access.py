@@ -1,0 +1,118 @@
+"""Failed logins (throttling), the audit trail, the access log and its
+monthly activity."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from kernel.db import dialect_insert, new_id
+from kernel.events import utcnow
+
+from identity.store.models import AccessRecord, AuditRecord, LoginFailure, User
+from identity.store.projections import class_of_student
+from identity.store.users import children_of
+
+
+def add_login_failures(session: Session, *, keys, at: dt.datetime) -> None:
+    for key in keys:
+        session.add(LoginFailure(id=new_id(), key=key[:300], at=at))
+    session.flush()
+
+
+def login_failures(session: Session, *, key: str, since: dt.datetime) -> tuple[int, dt.datetime | None]:
+    """How many failures ``key`` had since ``since`` and when the last one was."""
+    count, last = session.execute(select(func.count(LoginFailure.id), func.max(LoginFailure.at))
+                                  .where(LoginFailure.key == key, LoginFailure.at >= since)).one()
+    return int(count or 0), last
+
+
+def clear_login_failures(session: Session, *, key: str) -> int:
+    return session.execute(delete(LoginFailure).where(LoginFailure.key == key)).rowcount
+
+
+def add_audit(session: Session, *, action: str, school_id: str | None = None, actor_id: str | None = None,
+              target_id: str | None = None, before=None, after=None, correlation_id: str | None = None
+              ) -> AuditRecord:
+    row = AuditRecord(id=new_id(), school_id=school_id, actor_id=actor_id, action=action,
+                      target_id=target_id, before=before, after=after, correlation_id=correlation_id,
+                      at=utcnow())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def audit_records(session: Session, *, school_id: str, target_id: str | None = None, action: str | None = None,
+                  limit: int = 100) -> list[AuditRecord]:
+    query = select(AuditRecord).where(AuditRecord.school_id == school_id)
+    if target_id:
+        query = query.where(AuditRecord.target_id == target_id)
+    if action:
+        query = query.where(AuditRecord.action == action)
+    return list(session.scalars(query.order_by(AuditRecord.at.desc(), AuditRecord.id).limit(limit)))
+
+
+def audit_dict(row: AuditRecord) -> dict:
+    return {"id": row.id, "action": row.action, "actor_id": row.actor_id, "target_id": row.target_id,
+            "before": row.before, "after": row.after, "correlation_id": row.correlation_id,
+            "at": row.at.isoformat() if row.at else None}
+
+
+def add_access_rows(session: Session, rows: list[dict]) -> None:
+    """Insert access-log rows (:func:`identity.events.access_row`) in one
+    statement; a row whose event id is already kept is skipped, so a
+    redelivered event or batch has no second effect."""
+    if not rows:
+        return
+    table = AccessRecord.__table__
+    # RETURNING makes SQLAlchemy send one multi-row INSERT (insertmanyvalues).
+    session.execute(dialect_insert(session, table).on_conflict_do_nothing(index_elements=[table.c.id])
+                    .returning(table.c.id), rows).all()
+
+
+def access_records(session: Session, *, school_id: str, user_id: str | None, since: dt.datetime | None,
+                   until: dt.datetime | None, limit: int) -> list[AccessRecord]:
+    query = select(AccessRecord).where(AccessRecord.school_id == school_id)
+    if user_id:
+        query = query.where(AccessRecord.user_id == user_id)
+    if since:
+        query = query.where(AccessRecord.at >= since)
+    if until:
+        query = query.where(AccessRecord.at < until)
+    return list(session.scalars(query.order_by(AccessRecord.at.desc(), AccessRecord.id).limit(limit)))
+
+
+def access_dict(row: AccessRecord) -> dict:
+    return {"id": row.id, "user_id": row.user_id, "roles": list(row.roles), "method": row.method,
+            "route": row.route, "resource_id": row.resource_id, "status": row.status, "address": row.address,
+            "correlation_id": row.correlation_id, "at": row.at.isoformat()}
+
+
+def activity(session: Session, *, school_id: str, since: dt.datetime, until: dt.datetime) -> dict:
+    """R-A6/R-R8: requests per user, per role and per class in [since, until).
+    A student counts for their class, a parent for each child's class."""
+    per_user = session.execute(
+        select(AccessRecord.user_id, func.count(AccessRecord.id))
+        .where(AccessRecord.school_id == school_id, AccessRecord.at >= since, AccessRecord.at < until)
+        .group_by(AccessRecord.user_id)).all()
+    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_([u for u, _ in per_user])))}
+    by_role: dict = {}
+    by_class: dict = {}
+    for user_id, count in per_user:
+        user = users.get(user_id)
+        roles = list(user.roles) if user else []
+        for role in roles:
+            by_role[role] = by_role.get(role, 0) + count
+        classes = set()
+        if "student" in roles:
+            classes.add(class_of_student(session, student_id=user_id))
+        if "parent" in roles:
+            classes |= {class_of_student(session, student_id=c.id) for c in children_of(session, parent_id=user_id)}
+        for class_id in classes - {None}:
+            by_class[class_id] = by_class.get(class_id, 0) + count
+    return {
+        "by_user": sorted(({"user_id": u, "requests": c} for u, c in per_user), key=lambda r: -r["requests"]),
+        "by_role": [{"role": r, "requests": c} for r, c in sorted(by_role.items())],
+        "by_class": [{"class_id": k, "requests": c} for k, c in sorted(by_class.items())],
+    }
