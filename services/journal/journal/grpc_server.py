@@ -37,7 +37,7 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
         Without dates: the current week, or the latest earlier week with
         lessons when it has none (two more queries, on that path only). Then
         the year's final marks (R-F1) and the class's timetable (R-S6) of the
-        range's last day (store.listing.diary_finals, diary_timetable)."""
+        range's last day in one more (store.listing.diary_extras)."""
         if not request.student_id or not request.school_id:
             abort(context, grpc.StatusCode.INVALID_ARGUMENT, "VALIDATION_ERROR",
                   errors.text("diary_request_incomplete"))
@@ -58,10 +58,8 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
                     rows = store.reads.diary_rows(session, school_id=request.school_id, student_id=request.student_id,
                                                   start=start, end=end)
             if rows:
-                finals = store.listing.diary_finals(session, school_id=request.school_id,
-                                                    student_id=request.student_id, day=end)
-                slots = store.listing.diary_timetable(session, school_id=request.school_id,
-                                                      student_id=request.student_id, day=end)
+                finals, slots = store.listing.diary_extras(session, school_id=request.school_id,
+                                                           student_id=request.student_id, day=end)
         if not rows:
             abort(context, grpc.StatusCode.NOT_FOUND, "NOT_FOUND", errors.text("student_not_found"))
         diary = build_diary(request.student_id, rows)
@@ -99,13 +97,13 @@ def build_diary(student_id: str, rows) -> journal_pb2.Diary:
 
 def add_finals_and_timetable(diary: journal_pb2.Diary, finals, slots) -> None:
     """The diary's final marks (R-F1) and timetable (R-S6), from
-    :func:`journal.store.listing.diary_finals` and ``diary_timetable``."""
-    for final, subject, period in finals:
-        diary.finals.add(period_id=final.period_id, period=period, period_kind=final.period_kind,
-                         subject_id=final.subject_id, subject=subject, value=final.value, late=bool(final.late))
-    for slot, subject, teacher in slots:
-        diary.timetable.add(weekday=slot.weekday, number=slot.number, subject_id=slot.subject_id, subject=subject,
-                            teacher_id=slot.teacher_id, teacher=teacher or "", room=slot.room or "")
+    :func:`journal.store.listing.diary_extras`."""
+    for period_id, period, kind, subject_id, subject, value, late in finals:
+        diary.finals.add(period_id=period_id, period=period or "", period_kind=kind, subject_id=subject_id,
+                         subject=subject, value=value, late=bool(late))
+    for weekday, number, subject_id, subject, teacher_id, teacher, room in slots:
+        diary.timetable.add(weekday=weekday, number=number, subject_id=subject_id, subject=subject,
+                            teacher_id=teacher_id, teacher=teacher or "", room=room or "")
 
 
 def main() -> int:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Date, and_, bindparam, case, func, literal, null, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from journal.store.models import (
-    Assignment, AttendanceEntry, AttendanceVersion, Enrolment, FinalMark, Lesson, Mark, Period, Person,
+    REF,     Assignment, AttendanceEntry, AttendanceVersion, Enrolment, FinalMark, Lesson, Mark, Period, Person,
     SchoolClass, Subgroup, SubgroupMember, Subject, TimetableSlot, Year,
 )
 
@@ -221,53 +221,88 @@ def latest_year_of_student(session: Session, *, school_id: str, student_id: str)
 
 
 
-def _student_year(school_id: str, student_id: str, day: dt.date):
+# The diary's extra statement (final marks and timetable) runs on every diary read: a Core
+# statement built once with bind parameters (``student``, ``school``, ``day``), no ORM rows.
+_DIARY_EXTRAS: dict = {}
+
+
+def _diary_statement():
+    statement = _DIARY_EXTRAS.get("extras")
+    if statement is None:
+        statement = _DIARY_EXTRAS["extras"] = union_all(_finals_statement(), _timetable_statement())
+    return statement
+
+
+def _student_year(student, school, day):
     """A scalar subquery: the year of the student's class on ``day``, else of
     their latest class."""
-    stay = (select(SchoolClass.year_id).join(Enrolment, Enrolment.class_id == SchoolClass.id)
-            .where(Enrolment.student_id == student_id, SchoolClass.school_id == school_id))
-    on_day = stay.where(Enrolment.enrolled_on <= day, or_(Enrolment.left_on.is_(None), Enrolment.left_on > day))
-    latest = stay.order_by(Enrolment.enrolled_on.desc(), Enrolment.created_at.desc()).limit(1)
-    return func.coalesce(on_day.order_by(Enrolment.enrolled_on.desc()).limit(1).scalar_subquery(),
+    e, c = Enrolment.__table__, SchoolClass.__table__
+    stay = select(c.c.year_id).select_from(e.join(c, c.c.id == e.c.class_id)).where(
+        e.c.student_id == student, c.c.school_id == school)
+    on_day = stay.where(e.c.enrolled_on <= day, or_(e.c.left_on.is_(None), e.c.left_on > day))
+    latest = stay.order_by(e.c.enrolled_on.desc(), e.c.created_at.desc()).limit(1)
+    return func.coalesce(on_day.order_by(e.c.enrolled_on.desc()).limit(1).scalar_subquery(),
                          latest.scalar_subquery())
 
 
-def diary_finals(session: Session, *, school_id: str, student_id: str, day: dt.date):
-    """The diary's final marks (R-F1), one statement: the student's current
-    ones of the year of their class on ``day`` (else of their latest class),
-    as rows ``(final mark, subject name, period name)`` in period order, the
-    year's own mark last, then by subject."""
-    year = _student_year(school_id, student_id, day)
-    period_year = aliased(Year)
-    return [tuple(row) for row in session.execute(
-        select(FinalMark, Subject.name, func.coalesce(Period.name, period_year.name, ""))
-        .join(Subject, Subject.id == FinalMark.subject_id)
-        .join(SchoolClass, SchoolClass.id == FinalMark.class_id)
-        .outerjoin(Period, Period.id == FinalMark.period_id)
-        .outerjoin(period_year, period_year.id == FinalMark.period_id)
-        .where(FinalMark.student_id == student_id, FinalMark.school_id == school_id,
-               FinalMark.superseded.is_(False), SchoolClass.year_id == year)
-        .order_by(Period.starts_on.is_(None), Period.starts_on, Subject.name, FinalMark.subject_id))]
+def _binds():
+    return (bindparam("student", type_=REF), bindparam("school", type_=REF), bindparam("day", type_=Date))
 
 
-def diary_timetable(session: Session, *, school_id: str, student_id: str, day: dt.date):
-    """The week's timetable of the student's class on ``day`` in the period
-    containing it, or the latest begun before it (R-S6), one statement: rows
-    ``(slot, subject name, teacher's name)`` of the whole class and of the
-    student's subgroups, by weekday and number."""
-    klass = (select(Enrolment.class_id).where(
-        Enrolment.student_id == student_id, Enrolment.school_id == school_id, Enrolment.enrolled_on <= day,
-        or_(Enrolment.left_on.is_(None), Enrolment.left_on > day))
-        .order_by(Enrolment.enrolled_on.desc()).limit(1).scalar_subquery())
+def _finals_statement():
+    student, school, day = _binds()
+    f, sub, c, p, y = (FinalMark.__table__, Subject.__table__, SchoolClass.__table__, Period.__table__,
+                       Year.__table__)
+    return (
+        select(literal("f").label("tag"), f.c.period_id.label("a"), func.coalesce(p.c.name, y.c.name, "").label("b"),
+               f.c.period_kind.label("c"), f.c.subject_id, sub.c.name.label("subject"), f.c.value.label("n1"),
+               case((f.c.late, 1), else_=0).label("n2"), p.c.starts_on.label("start"))
+        .select_from(f.join(sub, sub.c.id == f.c.subject_id).join(c, c.c.id == f.c.class_id)
+                     .outerjoin(p, p.c.id == f.c.period_id).outerjoin(y, y.c.id == f.c.period_id))
+        .where(f.c.student_id == student, f.c.school_id == school, f.c.superseded.is_(False),
+               c.c.year_id == _student_year(student, school, day)))
+
+
+def _timetable_statement():
+    student, school, day = _binds()
+    e, c, p = Enrolment.__table__, SchoolClass.__table__, Period.__table__
+    t, sub, person, sm = TimetableSlot.__table__, Subject.__table__, Person.__table__, SubgroupMember.__table__
+    klass = (select(e.c.class_id).where(
+        e.c.student_id == student, e.c.school_id == school, e.c.enrolled_on <= day,
+        or_(e.c.left_on.is_(None), e.c.left_on > day))
+        .order_by(e.c.enrolled_on.desc()).limit(1).scalar_subquery())
     # the period containing the day, else (a holiday) the latest one begun before it
-    period = (select(Period.id).join(SchoolClass, SchoolClass.year_id == Period.year_id)
-              .where(SchoolClass.id == klass, Period.starts_on <= day)
-              .order_by(Period.starts_on.desc()).limit(1).scalar_subquery())
-    groups = select(SubgroupMember.subgroup_id).where(SubgroupMember.student_id == student_id)
-    return [tuple(row) for row in session.execute(
-        select(TimetableSlot, Subject.name, Person.full_name)
-        .join(Subject, Subject.id == TimetableSlot.subject_id)
-        .outerjoin(Person, Person.user_id == TimetableSlot.teacher_id)
-        .where(TimetableSlot.class_id == klass, TimetableSlot.period_id == period,
-               or_(TimetableSlot.subgroup_id.is_(None), TimetableSlot.subgroup_id.in_(groups)))
-        .order_by(TimetableSlot.weekday, TimetableSlot.number, Subject.name))]
+    period = (select(p.c.id).select_from(p.join(c, c.c.year_id == p.c.year_id))
+              .where(c.c.id == klass, p.c.starts_on <= day)
+              .order_by(p.c.starts_on.desc()).limit(1).scalar_subquery())
+    groups = select(sm.c.subgroup_id).where(sm.c.student_id == student)
+    return (
+        select(literal("t").label("tag"), t.c.teacher_id.label("a"), person.c.full_name.label("b"),
+               t.c.room.label("c"), t.c.subject_id, sub.c.name.label("subject"), t.c.weekday.label("n1"),
+               t.c.number.label("n2"), null().label("start"))
+        .select_from(t.join(sub, sub.c.id == t.c.subject_id).outerjoin(person, person.c.user_id == t.c.teacher_id))
+        .where(t.c.class_id == klass, t.c.period_id == period,
+               or_(t.c.subgroup_id.is_(None), t.c.subgroup_id.in_(groups))))
+
+
+def diary_extras(session: Session, *, school_id: str, student_id: str, day: dt.date):
+    """What the diary carries beside its lessons, in one statement:
+
+    - the final marks (R-F1): the student's current ones of the year of
+      their class on ``day`` (else of their latest class), in period order
+      (the year's own mark last), then by subject; rows ``(period_id, period
+      name, period_kind, subject_id, subject name, value, late)``;
+    - the timetable (R-S6): the week of the student's class on ``day`` in
+      the period containing it, or the latest begun before it, the whole
+      class's slots and those of the student's subgroups, by weekday and
+      number; rows ``(weekday, number, subject_id, subject name, teacher_id,
+      teacher's name, room)``.
+
+    Returns ``(finals, timetable)``."""
+    rows = session.connection().execute(
+        _diary_statement(), {"student": student_id, "school": school_id, "day": day}).all()
+    finals = sorted((r for r in rows if r.tag == "f"),
+                    key=lambda r: (r.start is None, r.start or dt.date.min, r.subject, r.subject_id))
+    slots = sorted((r for r in rows if r.tag == "t"), key=lambda r: (r.n1, r.n2, r.subject))
+    return ([(r.a, r.b, r.c, r.subject_id, r.subject, r.n1, bool(r.n2)) for r in finals],
+            [(r.n1, r.n2, r.subject_id, r.subject, r.a, r.b, r.c) for r in slots])
