@@ -108,8 +108,14 @@ def assert_kept(rows, amqp_uri: str, consumer: str) -> None:
     assert set(raw) == {NOT_UTF8, GARBAGE}
     assert all(e.startswith("undecodable: ") for e in raw.values())
     assert "DecodeError" in raw[NOT_UTF8] and "application/x-garbage" in raw[GARBAGE]
+    # the copy is published after the row is stored: wait for it (bounded)
+    copies, deadline = [], time.monotonic() + 15
     with Connection(amqp_uri) as conn:
-        copies = [m["body"] for m in drain_queue(conn, _dead_letter_queue()) if m["body"]["consumer"] == consumer]
+        while True:
+            copies += [m["body"] for m in drain_queue(conn, _dead_letter_queue()) if m["body"]["consumer"] == consumer]
+            if len(copies) >= len(rows) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
     assert sorted(c["body"] for c in copies) == sorted(r.body for r in rows)
 
 
