@@ -18,7 +18,7 @@ import pytest
 
 from localrun.client import Api
 
-from conftest import axe_violations, shot, sideways_overflow
+from conftest import WIDTHS, axe_violations, shot, sideways_overflow
 
 PASSWORD = "browser-family-2026"
 LETTER_SUBJECT = "Родительское собрание в четверг"
@@ -302,11 +302,32 @@ def test_a_student_s_journey(platform, page, school):
     page.goto(platform.url + "/mail/new")
     page.get_by_label("Тема").fill("Привет")
     page.get_by_label("Найти получателя по фамилии или имени").fill("Сидорова")
-    page.get_by_role("button", name="Найти").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Найти").click()
     page.get_by_text("Никого не найдено.").wait_for()
     assert page.get_by_label("Тема").input_value() == "Привет"  # the form kept
     assert page.locator(f"#to-{school['other_parent']}").count() == 0
     check(page, "portal-student-compose-nobody")
+
+
+def test_a_letter_without_script(platform, browser, width, school):
+    """The compose form is a plain form: found, picked and sent with scripts off."""
+    w, h = WIDTHS[width]
+    context = browser.new_context(viewport={"width": w, "height": h}, locale="ru-RU", java_script_enabled=False)
+    try:
+        page = context.new_page()
+        sign_in(page, platform, login_as("olga", school))
+        page.goto(platform.url + "/mail/new")
+        page.get_by_label("Тема").fill("Без скриптов")
+        page.get_by_label("Найти получателя по фамилии или имени").fill("Смирнова")
+        page.get_by_role("button", name="Найти").click()
+        page.locator(f"#to-{school['teacher']}").check()
+        assert page.get_by_label("Тема").input_value() == "Без скриптов"
+        page.get_by_label("Текст").fill("Ольга Николаевна, письмо из браузера без скриптов.")
+        page.get_by_role("button", name="Отправить").click()
+        assert "Письмо отправлено" in page.get_by_role("status").inner_text()
+    finally:
+        context.close()
 
 
 def test_another_child_s_diary_is_the_404_page(platform, page, school):

@@ -92,6 +92,8 @@ def test_my_classes_and_the_journal_grid(client, teacher):
     assert 'for="mark-pupil-1"' in html and 'form="marks-form"' in html and "<script>" not in html
     asked = [(r.action, r.resource_id) for r in teacher.identity.called("Authorize")]
     assert ("class.journal.read", CLASS) in asked
+    risk = [c for c in teacher.rpc_calls if c["method"] == "students_at_risk"][-1]
+    assert risk["args"][1:] == (CLASS, PERIOD, SUBJECT)  # the forecasts of the subject shown only
 
 
 def test_marks_are_one_write_with_the_form_s_key(client, teacher):

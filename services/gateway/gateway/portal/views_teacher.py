@@ -161,21 +161,22 @@ def grid_context(class_id: str, subject_id: str, period_id: str | None, lesson_i
     grid = class_journal_json(reply)
     lessons = sorted(grid["lessons"], key=lambda l: l["date"])
     cells: dict = {}
+    by_student: dict = {}
     for m in grid["marks"]:
         cells.setdefault((m["student_id"], m["lesson_id"]), {"marks": [], "attendance": None})["marks"].append(m)
+        by_student.setdefault(m["student_id"], []).append(m)
     for a in grid["attendance"]:
         cells.setdefault((a["student_id"], a["lesson_id"]), {"marks": [], "attendance": None})["attendance"] = a
     finals = {f["student_id"]: f for f in grid["finals"]}
     risks: dict = {}
     if grid["period_id"]:
-        for item in rpc("students_at_risk", class_id, grid["period_id"])["items"]:
+        for item in rpc("students_at_risk", class_id, grid["period_id"], subject_id)["items"]:
             for subject in item["subjects"]:
                 if subject["subject_id"] == subject_id:
                     risks[item["student_id"]] = subject
     rows = []
     for s in grid["students"]:
-        marks = [m for m in grid["marks"] if m["student_id"] == s["id"]]
-        rows.append({"student": s, "evidence": _evidence(marks), "final": finals.get(s["id"]),
+        rows.append({"student": s, "evidence": _evidence(by_student.get(s["id"], [])), "final": finals.get(s["id"]),
                      "risk": risks.get(s["id"])})
     editing = next((l for l in lessons if l["id"] == lesson_id), None) or (lessons[-1] if lessons else None)
     return {"grid": grid, "lessons": lessons, "cells": cells, "rows": rows, "editing": editing}
