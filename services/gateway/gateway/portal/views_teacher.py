@@ -15,6 +15,7 @@ import re
 import uuid
 
 from flask import current_app, g, jsonify, redirect, render_template, request, url_for
+from markupsafe import Markup, escape
 
 from ejournal.journal.v1 import journal_pb2
 
@@ -32,6 +33,7 @@ MARK_VALUES = (5, 4, 3, 2)
 LESSON_TYPES = ("урок", "контрольная работа", "лабораторная работа", "практическая работа", "самостоятельная работа",
                 "урок повторения", "экскурсия")
 WRITTEN_KINDS = ("control", "written", "lab", "practical", "test")
+ATTENDANCE_LETTERS = {"absent": "Н", "excused": "У", "ill": "Б", "late": "О"}
 RISK_REASONS = {
     "LOW_FORECAST": "прогноз — 2", "FEW_MARKS": "отметок меньше, чем нужно для итоговой",
     "NO_WRITTEN_WORK": "не хватает письменных работ",
@@ -179,7 +181,30 @@ def grid_context(class_id: str, subject_id: str, period_id: str | None, lesson_i
         rows.append({"student": s, "evidence": _evidence(by_student.get(s["id"], [])), "final": finals.get(s["id"]),
                      "risk": risks.get(s["id"])})
     editing = next((l for l in lessons if l["id"] == lesson_id), None) or (lessons[-1] if lessons else None)
-    return {"grid": grid, "lessons": lessons, "cells": cells, "rows": rows, "editing": editing}
+    mark_base = url_for("portal.mark", mark_id="-")[:-1]
+    for row in rows:
+        row["cells"] = [None if editing is not None and l["id"] == editing["id"] else
+                        _cell(cells.get((row["student"]["id"], l["id"])), mark_base) for l in lessons]
+    return {"grid": grid, "lessons": lessons, "cells": cells, "rows": rows, "editing": editing,
+            "mark_base": mark_base}
+
+
+def _cell(cell: dict | None, mark_base: str) -> Markup:
+    """One grid cell's marks and attendance letter. Built here rather than in
+    the template: a grid has a thousand and more of them."""
+    if cell is None:
+        return Markup("<td></td>")
+    out = ["<td>"]
+    for m in cell["marks"]:
+        kind = m["kind"]
+        title = "" if kind == "oral" else f' title="{escape(MARK_KINDS.get(kind, kind))}"'
+        out.append(f'<a class="mark mark-{int(m["value"])}" href="{mark_base}{escape(m["id"])}"{title}>'
+                   f'{int(m["value"])}</a>')
+    status = cell["attendance"]["status"] if cell["attendance"] else ""
+    if status in ATTENDANCE_LETTERS:
+        out.append(f'<abbr title="{escape(ATTENDANCE[status])}">{ATTENDANCE_LETTERS[status]}</abbr>')
+    out.append("</td>")
+    return Markup("".join(out))
 
 
 @bp.get("/teaching/classes/<class_id>/journal")
@@ -202,8 +227,13 @@ def journal(class_id):
         except ApiError as exc:
             if exc.status not in (403, 404):
                 raise
+    here = url_for("portal.journal", class_id=class_id, subject=subject_id, period=period_id, lesson=lesson_id)
+    sess = core.current_session()
+    if sess.get("journal") != here:  # where a mark's page leads back to (the grid's links stay short)
+        sess.put("journal", here)
     return render_template(
         "portal/teacher/journal.html", **context, class_id=class_id, subject_id=subject_id,
+        letters=ATTENDANCE_LETTERS,
         class_name=class_name, subject_name=subject_name, periods=_periods(grid["period_id"]),
         coverage=coverage, today=today().isoformat(), lesson_types=LESSON_TYPES, mark_values=MARK_VALUES,
         kinds=MARK_KINDS, statuses=ATTENDANCE, risk_reasons=RISK_REASONS, keys={
@@ -324,7 +354,8 @@ def final_mark(class_id):
 # -- a mark: its correction and history -------------------------------------------------------------
 
 def _back() -> str | None:
-    target = request.values.get("back")
+    """Where "back to the journal" leads: the ``back`` asked, else the journal last shown."""
+    target = request.values.get("back") or core.current_session().get("journal")
     return core.safe_next(target) if target else None
 
 
