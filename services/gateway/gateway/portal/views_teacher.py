@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import html
 import re
 import uuid
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from flask import current_app, g, jsonify, redirect, render_template, request, url_for
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from ejournal.journal.v1 import journal_pb2
 
@@ -212,9 +213,10 @@ def grid_context(class_id: str, subject_id: str, period_id: str | None, lesson_i
         rows.append({"student": s, "evidence": _evidence(by_student.get(s["id"], [])), "final": finals.get(s["id"])})
     editing = next((l for l in lessons if l["id"] == lesson_id), None) or (lessons[-1] if lessons else None)
     mark_base = url_for("portal.mark", mark_id="-")[:-1]
-    for row in rows:
-        row["cells"] = [None if editing is not None and l["id"] == editing["id"] else
-                        _cell(cells.get((row["student"]["id"], l["id"])), mark_base) for l in lessons]
+    at = next((n for n, l in enumerate(lessons) if editing is not None and l["id"] == editing["id"]), len(lessons))
+    for row in rows:  # the cells before the column being edited and after it, drawn here: there are a thousand
+        drawn = [_cell(cells.get((row["student"]["id"], l["id"])), mark_base) for l in lessons]
+        row["before"], row["after"] = Markup("".join(drawn[:at])), Markup("".join(drawn[at + 1:]))
     risks = risks_read.result() if risks_read is not None else {}
     for row in rows:
         row["risk"] = risks.get(row["student"]["id"])
@@ -222,22 +224,20 @@ def grid_context(class_id: str, subject_id: str, period_id: str | None, lesson_i
             "mark_base": mark_base}
 
 
-def _cell(cell: dict | None, mark_base: str) -> Markup:
-    """One grid cell's marks and attendance letter. Built here rather than in
-    the template: a grid has a thousand and more of them."""
+def _cell(cell: dict | None, mark_base: str) -> str:
+    """One grid cell's marks and attendance letter, as HTML."""
     if cell is None:
-        return Markup("<td></td>")
+        return "<td></td>"
     out = ["<td>"]
     for m in cell["marks"]:
-        kind = m["kind"]
-        title = "" if kind == "oral" else f' title="{escape(MARK_KINDS.get(kind, kind))}"'
-        out.append(f'<a class="mark mark-{int(m["value"])}" href="{mark_base}{escape(m["id"])}"{title}>'
-                   f'{int(m["value"])}</a>')
+        kind, value = m["kind"], int(m["value"])
+        title = "" if kind == "oral" else f' title="{html.escape(MARK_KINDS.get(kind, kind))}"'
+        out.append(f'<a class="mark mark-{value}" href="{mark_base}{html.escape(m["id"])}"{title}>{value}</a>')
     status = cell["attendance"]["status"] if cell["attendance"] else ""
     if status in ATTENDANCE_LETTERS:
-        out.append(f'<abbr title="{escape(ATTENDANCE[status])}">{ATTENDANCE_LETTERS[status]}</abbr>')
+        out.append(f'<abbr title="{ATTENDANCE[status]}">{ATTENDANCE_LETTERS[status]}</abbr>')
     out.append("</td>")
-    return Markup("".join(out))
+    return "".join(out)
 
 
 @bp.get("/teaching/classes/<class_id>/journal")
