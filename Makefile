@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SERVICES := identity journal messaging reports backup
 PROTOS := $(wildcard proto/ejournal/*/v1/*.proto)
 
-.PHONY: run test venv proto browser-deps migrate services-up test-services test-platform test-sqlite bench bench-diary bench-marks bench-notifications bench-login clean
+.PHONY: run test venv proto browser-deps migrate services-up test-services test-platform test-sqlite bench bench-diary bench-marks bench-notifications bench-login bench-portal clean
 
 ## make run: set up, migrate, start every service and the gateway, seed the demo school
 run: venv proto
@@ -83,6 +83,11 @@ bench-notifications: venv proto
 bench-login: venv proto
 	bash deploy/local/ensure-services.sh rabbitmq postgresql
 	$(PY) -m bench.login
+
+## make bench-portal: the journal grid and diary pages against the API calls serving the same data
+bench-portal: venv proto
+	bash deploy/local/ensure-services.sh rabbitmq postgresql
+	$(PY) -m bench.portal
 
 clean:
 	rm -rf build .venv

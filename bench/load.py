@@ -66,6 +66,7 @@ def run_load(url: str, headers: dict, *, threads: int = 8, seconds: float = 8.0,
         "errors": errors[0],
         "rps": n / seconds if seconds else 0.0,
         "p50_ms": 1000 * latencies[n // 2] if n else float("nan"),
+        "p95_ms": 1000 * latencies[min(n - 1, int(n * 0.95))] if n else float("nan"),
         "p99_ms": 1000 * latencies[min(n - 1, int(n * 0.99))] if n else float("nan"),
     }
 

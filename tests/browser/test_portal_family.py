@@ -18,7 +18,7 @@ import pytest
 
 from localrun.client import Api
 
-from conftest import axe_violations, shot, sideways_overflow
+from conftest import WIDTHS, axe_violations, shot, sideways_overflow
 
 PASSWORD = "browser-family-2026"
 LETTER_SUBJECT = "Родительское собрание в четверг"
@@ -78,6 +78,9 @@ def school(platform):
         {"student_id": pupils["other"], "value": 3}]})
     teacher_api.put(f"/lessons/{lesson['id']}/attendance", {"entries": [
         {"student_id": pupils["olga"], "status": "absent"}]})
+    for period_id, value in ((year["periods"][0]["id"], 5), (year["id"], 4)):  # the half-year's and the year's
+        teacher_api.put("/final-marks", {"student_id": pupils["petr"], "subject_id": maths, "period_id": period_id,
+                                         "value": value})
     letter = teacher_api.post("/messages", {"to": [parent], "subject": LETTER_SUBJECT,
                                             "body": "Здравствуйте!\nСобрание в четверг в 18:00, кабинет 214.",
                                             "attachments": [{"name": "повестка.txt", "content_type": "text/plain",
@@ -191,8 +194,12 @@ def test_a_parent_s_journey(platform, page, school):
 
     open_menu(page, "Итоги")
     page.get_by_role("heading", name=re.compile("Прогноз итоговой оценки")).wait_for()
-    assert "Алгебра" in page.locator("table").inner_text()
-    assert "появятся здесь" in page.locator(".placeholder").inner_text()
+    finals = page.locator("table.finals")
+    headings = finals.locator("thead th").all_inner_texts()
+    assert headings[1:] == ["1 полугодие", "Год семьи"]  # final marks by period, the year last
+    row = finals.locator("tbody tr", has_text="Алгебра")
+    assert row.locator(".mark").all_inner_texts() == ["5", "4"]
+    assert "Алгебра" in page.locator("table").last.inner_text()  # the forecast names its subject
     check(page, "portal-parent-results")
 
     open_menu(page, "Расписание")
@@ -275,25 +282,52 @@ def test_a_student_s_journey(platform, page, school):
         open_menu(page, name)
         page.get_by_role("heading", name=heading, exact=True).wait_for()
         check(page, f"portal-student-{shot_name}")
-    # a letter to the teacher, chosen by id (there is no list of recipients yet)
+    # a letter to the teacher, picked from the people the student may write to
     open_menu(page, "Почта")
     check(page, "portal-student-mail")
     page.get_by_role("link", name="Написать письмо").click()
-    assert "пока не доступен" in page.locator("#ids-hint").inner_text()
+    page.get_by_label("Найти получателя по фамилии или имени").fill("Смирнова")  # the list follows the typing
+    teacher = page.locator(f"#to-{school['teacher']}")
+    teacher.wait_for()
+    label = page.locator(f"label[for='to-{school['teacher']}']").inner_text()
+    assert label == "Смирнова Ольга Николаевна — классный руководитель, 7Б"
     check(page, "portal-student-compose")
-    page.get_by_label("Идентификаторы получателей").fill(school["teacher"])
+    teacher.check()
     page.get_by_label("Тема").fill("Вопрос по домашнему заданию")
     page.get_by_label("Текст").fill("Ольга Николаевна, в № 245 ответ 7?")
     page.get_by_role("button", name="Отправить").click()
     assert "Письмо отправлено" in page.get_by_role("status").inner_text()
-    # a letter to someone a student may not write to: refused, nothing sent
+    assert "Смирнова Ольга Николаевна" in page.locator("main").inner_text()
+    # someone a student may not write to is not in the list; the "find" button works as a plain form
     page.goto(platform.url + "/mail/new")
-    page.get_by_label("Идентификаторы получателей").fill(school["other_parent"])
     page.get_by_label("Тема").fill("Привет")
-    page.get_by_label("Текст").fill("Текст")
-    page.get_by_role("button", name="Отправить").click()
-    assert page.get_by_role("alert").is_visible()
-    check(page, "portal-student-compose-refused")
+    page.get_by_label("Найти получателя по фамилии или имени").fill("Сидорова")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Найти").click()
+    page.get_by_text("Никого не найдено.").wait_for()
+    assert page.get_by_label("Тема").input_value() == "Привет"  # the form kept
+    assert page.locator(f"#to-{school['other_parent']}").count() == 0
+    check(page, "portal-student-compose-nobody")
+
+
+def test_a_letter_without_script(platform, browser, width, school):
+    """The compose form is a plain form: found, picked and sent with scripts off."""
+    w, h = WIDTHS[width]
+    context = browser.new_context(viewport={"width": w, "height": h}, locale="ru-RU", java_script_enabled=False)
+    try:
+        page = context.new_page()
+        sign_in(page, platform, login_as("olga", school))
+        page.goto(platform.url + "/mail/new")
+        page.get_by_label("Тема").fill("Без скриптов")
+        page.get_by_label("Найти получателя по фамилии или имени").fill("Смирнова")
+        page.get_by_role("button", name="Найти").click()
+        page.locator(f"#to-{school['teacher']}").check()
+        assert page.get_by_label("Тема").input_value() == "Без скриптов"
+        page.get_by_label("Текст").fill("Ольга Николаевна, письмо из браузера без скриптов.")
+        page.get_by_role("button", name="Отправить").click()
+        assert "Письмо отправлено" in page.get_by_role("status").inner_text()
+    finally:
+        context.close()
 
 
 def test_another_child_s_diary_is_the_404_page(platform, page, school):

@@ -212,3 +212,122 @@ def test_too_large_an_upload_is_a_clear_page(client, family):
     answer = client.post("/mail/new", data={"csrf": "x", "subject": "s", "body": "b",
                                             "ids": "a" * (2 * 1024 * 1024)})
     assert answer.status_code == 413 and "Слишком большой запрос" in answer.get_data(as_text=True)
+
+
+def _finals_and_timetable(family):
+    family.journal.answers["GetDiary"] = journal_pb2.Diary(
+        student_id=CHILD, from_date="2026-11-30", to_date="2026-12-06",
+        finals=[journal_pb2.DiaryFinal(period_id="q1", period="1 четверть", period_kind="quarter", subject_id="s-1",
+                                       subject="Алгебра", value=4)],
+        timetable=[journal_pb2.DiarySlot(weekday=1, number=2, subject_id="s-2", subject="История",
+                                         teacher_id="t-2", teacher="Петров Иван", room="12")])
+    family.rpc_answers[("journal", "student_final_marks")] = {"year_id": "y", "next_cursor": None, "items": [
+        {"id": "f-1", "period": {"id": "q1", "name": "1 четверть", "kind": "quarter"},
+         "subject": {"id": "s-1", "name": "Алгебра"}, "value": 4, "late": False},
+        {"id": "f-2", "period": {"id": "q1", "name": "1 четверть", "kind": "quarter"},
+         "subject": {"id": "s-2", "name": "История"}, "value": 5, "late": False},
+        {"id": "f-3", "period": {"id": "q2", "name": "2 четверть", "kind": "quarter"},
+         "subject": {"id": "s-1", "name": "Алгебра"}, "value": 3, "late": True}]}
+    family.rpc_answers[("journal", "forecast")] = {"student_id": CHILD, "period_id": "q2", "period_kind": "quarter",
+                                                   "items": [{"subject_id": "s-2", "predicted": 5, "confidence": 0.8,
+                                                              "marks_count": 4, "required": 3,
+                                                              "weighted_average": 4.75}]}
+
+
+def test_the_parent_sees_final_marks_by_period(client, family):
+    _finals_and_timetable(family)
+    signed_in(client)
+    answer = client.get("/results")
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200, html[:500]
+    table = html[html.index('class="cards finals"'):html.index("</table>")]
+    assert table.index("1 четверть") < table.index("2 четверть")
+    algebra = table[table.index("Алгебра"):]
+    algebra = algebra[:algebra.index("</tr>")]
+    assert re.findall(r'mark mark-(\d)', algebra) == ["4", "3"] and "с опозданием" in algebra
+    history = table[table.index("История"):]
+    assert re.findall(r'mark mark-(\d)', history[:history.index("</tr>")]) == ["5"] and "—" in history
+    assert "История" in html[html.index("forecast-title"):]  # the forecast's subject named from the reads
+    call = [c for c in family.rpc_calls if c["method"] == "student_final_marks"][-1]
+    assert call["args"][1] == CHILD
+    asked = {(r.action, r.resource_id) for r in family.identity.called("Authorize")}
+    assert ("diary.read", CHILD) in asked
+    assert len(family.journal.called("GetDiary")) == 1  # one week's diary, no scraping of months
+
+
+def test_final_marks_of_another_child_are_the_404_page(client, family):
+    _finals_and_timetable(family)
+    signed_in(client)
+    assert client.get(f"/results?child={OTHER}").status_code == 404
+    assert not [c for c in family.rpc_calls if c["method"] == "student_final_marks"]
+
+
+def test_the_timetable_comes_with_the_diary(client, family):
+    _finals_and_timetable(family)
+    signed_in(client)
+    html = client.get("/timetable").get_data(as_text=True)
+    assert "Понедельник" in html and "История" in html and "Петров Иван" in html and "каб. 12" in html
+    assert not [c for c in family.rpc_calls if c["method"] in ("forecast", "get_timetable")]
+
+
+RECIPIENTS = {"items": [
+    {"id": "teacher-7", "full_name": "Смирнова Ольга Николаевна", "role": "class_teacher",
+     "class": {"id": "class-1", "name": "5А"}},
+    {"id": "teacher-8", "full_name": "Петров Иван", "role": "teacher"}], "next_cursor": None}
+
+
+def test_compose_lists_the_allowed_recipients_with_role_and_class(client, family):
+    family.rpc_answers[("messaging", "recipients")] = RECIPIENTS
+    signed_in(client)
+    html = client.get("/mail/new").get_data(as_text=True)
+    assert "Смирнова Ольга Николаевна — классный руководитель, 5А" in html and "Петров Иван — учитель" in html
+    assert 'name="to" value="teacher-7"' in html and 'for="q"' in html and 'name="ids"' not in html
+    call = [c for c in family.rpc_calls if c["method"] == "recipients"][-1]
+    assert call["args"][1:] == (None, 50, None)
+    client.get("/mail/new?q=Смир")
+    assert [c for c in family.rpc_calls if c["method"] == "recipients"][-1]["args"][1] == "Смир"
+    fragment = client.get("/mail/recipients?q=Пет&chosen=teacher-7").get_data(as_text=True)
+    assert "Петров Иван" in fragment and "teacher-7" not in fragment and "<html" not in fragment
+
+
+def test_the_find_button_keeps_the_form_and_what_was_chosen(client, family):
+    family.rpc_answers[("messaging", "recipients")] = RECIPIENTS
+    signed_in(client)
+    token = csrf_of(client.get("/mail/new").get_data(as_text=True))
+    answer = client.post("/mail/new", data={"csrf": token, "do": "search", "q": "Пет", "to": "teacher-7",
+                                            "who-teacher-7": "Смирнова О. Н.", "subject": "Тема", "body": "Текст"})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "Смирнова О. Н." in html and 'value="Тема"' in html and ">Текст<" in html
+    chosen = html[html.index('id="chosen"'):html.index("</ul>", html.index('id="chosen"'))]
+    assert 'value="teacher-7" checked' in chosen
+    results = html[html.index('id="recipient-results"'):]
+    assert 'value="teacher-7"' not in results and 'value="teacher-8"' in results  # not listed twice
+    assert not [c for c in family.rpc_calls if c["method"] == "send_message"]
+
+
+def test_a_letter_goes_to_the_recipients_picked(client, family):
+    family.rpc_answers[("messaging", "recipients")] = RECIPIENTS
+    family.rpc_answers[("messaging", "send_message")] = {"id": "msg-1", "thread_id": "msg-1"}
+    signed_in(client)
+    token = csrf_of(client.get("/mail/new").get_data(as_text=True))
+    answer = client.post("/mail/new", data={"csrf": token, "to": ["teacher-7", "teacher-8", "teacher-7"],
+                                            "subject": " Вопрос ", "body": "Здравствуйте"})
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("/mail/msg-1")
+    sent = [c for c in family.rpc_calls if c["method"] == "send_message"][-1]["args"][1]
+    assert sent == {"to": ["teacher-7", "teacher-8"], "subject": "Вопрос", "body": "Здравствуйте"}
+    asked = {(r.action, r.resource_id) for r in family.identity.called("Authorize")}
+    assert {r for a, r in asked if r in ("teacher-7", "teacher-8")} == {"teacher-7", "teacher-8"}
+    refused = client.post("/mail/new", data={"csrf": token, "to": "../x", "subject": "s", "body": "b"})
+    assert refused.status_code == 400
+    nobody = client.post("/mail/new", data={"csrf": token, "subject": "s", "body": "b"})
+    assert nobody.status_code == 400 and "хотя бы одного получателя" in nobody.get_data(as_text=True)
+
+
+def test_a_recipient_the_decision_refuses_is_not_written_to(client, family):
+    family.rpc_answers[("messaging", "recipients")] = RECIPIENTS
+    signed_in(client)
+    token = csrf_of(client.get("/mail/new").get_data(as_text=True))
+    answer = client.post("/mail/new", data={"csrf": token, "to": OTHER, f"who-{OTHER}": "Сидоров Илья",
+                                            "subject": "s", "body": "b"})
+    assert answer.status_code == 400 and "Сидоров Илья" in answer.get_data(as_text=True)
+    assert not [c for c in family.rpc_calls if c["method"] == "send_message"]

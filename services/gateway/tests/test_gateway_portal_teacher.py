@@ -92,6 +92,8 @@ def test_my_classes_and_the_journal_grid(client, teacher):
     assert 'for="mark-pupil-1"' in html and 'form="marks-form"' in html and "<script>" not in html
     asked = [(r.action, r.resource_id) for r in teacher.identity.called("Authorize")]
     assert ("class.journal.read", CLASS) in asked
+    risk = [c for c in teacher.rpc_calls if c["method"] == "students_at_risk"][-1]
+    assert risk["args"][1:] == (CLASS, PERIOD, SUBJECT)  # the forecasts of the subject shown only
 
 
 def test_marks_are_one_write_with_the_form_s_key(client, teacher):
@@ -153,6 +155,9 @@ def test_a_mark_is_corrected_with_a_reason(client, teacher):
     page = client.get("/teaching/marks/mark-1?back=/teaching")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "Версия 1" in html and 'href="/teaching"' in html
+    journal_page(client)  # a mark opened from the grid leads back to the journal shown last
+    back = client.get("/teaching/marks/mark-1").get_data(as_text=True)
+    assert f'href="/teaching/classes/{CLASS}/journal?subject={SUBJECT}">← К журналу' in back
     teacher.rpc_answers[("journal", "correct_mark")] = {"id": "mark-1"}
     answer = client.post("/teaching/marks/mark-1", data={
         "csrf": csrf_of(html), "key": key_of(html, "correct-title"), "value": "5", "kind": "control", "weight": "2",

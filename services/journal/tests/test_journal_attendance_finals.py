@@ -202,5 +202,11 @@ def test_students_at_risk_r_f4(journal, make, school):
     # maths is emphasised (R-F2) and nobody has written a written work yet
     assert by_student == {school.students[0]: ["LOW_FORECAST", "NO_WRITTEN_WORK"],
                           school.students[1]: ["FEW_MARKS", "NO_WRITTEN_WORK"]}
+    # one subject only (a journal page shows one): the same for it, nobody for a subject without lessons or hours
+    ctx = make.ctx(school.class_teacher, "class_teacher")
+    assert journal.call("students_at_risk", ctx, school.klass.id, school.current.id, school.maths.id) == result
+    other = journal.call("students_at_risk", ctx, school.klass.id, school.current.id,
+                         "00000000-0000-4000-8000-00000000abcd")
+    assert other["items"] == []
     raises("FORBIDDEN", journal.call, "students_at_risk", make.ctx(school.students[0], "student"),
            school.klass.id, None)

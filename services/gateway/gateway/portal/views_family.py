@@ -19,7 +19,7 @@ from gateway.portal.helpers import profile
 from gateway.portal.texts import T, WEEKDAYS
 
 PAGE_SIZE = 20
-SUBJECT_LOOKBACK_DAYS = convert.MAX_DIARY_DAYS - 1
+FINALS_PAGE = 200
 
 
 def _children() -> list[dict]:
@@ -93,49 +93,65 @@ def diary():
                            this_week=convert.week_of(_today())[0].isoformat(), empty=not found["days"])
 
 
-def _subject_names(student_id: str) -> dict:
-    """Subject id -> name, from the diary of the last three months (there is
-    no subjects read for families yet)."""
-    today = _today()
-    found = _diary(student_id, today - dt.timedelta(days=SUBJECT_LOOKBACK_DAYS), today)
-    return {lesson["subject_id"]: lesson["subject"] for day in found["days"] for lesson in day["lessons"]}
+def _subject_names(diary: dict, finals: list[dict]) -> dict:
+    """Subject id -> name, from what the diary and the final marks already carry."""
+    names = {t["subject_id"]: t["subject"] for t in diary["timetable"]}
+    names.update((f["subject"]["id"], f["subject"]["name"]) for f in [*diary["finals"], *finals])
+    names.update((lesson["subject_id"], lesson["subject"]) for day in diary["days"] for lesson in day["lessons"])
+    return names
+
+
+def _finals(student_id: str) -> list[dict]:
+    """The year's final marks (GET /students/{id}/final-marks), every page of them."""
+    core.allow("GET /students/{id}/final-marks", student_id)
+    items, cursor = [], None
+    while True:
+        query = {"limit": FINALS_PAGE, **({"cursor": cursor} if cursor else {})}
+        answer = current_clients().rpc("journal", "student_final_marks", call_ctx(), student_id, query)
+        items += answer["items"]
+        cursor = answer.get("next_cursor")
+        if not cursor:
+            return items
+
+
+def finals_table(finals: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(periods in the year's order, rows by subject name with each period's final mark)."""
+    periods, rows = {}, {}
+    for f in finals:  # the read answers in period order
+        periods.setdefault(f["period"]["id"], f["period"])
+        row = rows.setdefault(f["subject"]["id"], {"subject": f["subject"]["name"], "marks": {}})
+        row["marks"][f["period"]["id"]] = f
+    return list(periods.values()), sorted(rows.values(), key=lambda r: r["subject"] or "")
 
 
 @bp.get("/results")
 @core.page
 def results():
     child = _child()
+    finals = _finals(child["id"])
     core.allow("GET /students/{id}/forecast", child["id"])
     forecast = current_clients().rpc("journal", "forecast", call_ctx(), child["id"], None)
-    names = _subject_names(child["id"])
+    names = _subject_names(_diary(child["id"], *convert.week_of(_today())), finals)
     rows = sorted(({**item, "subject": names.get(item["subject_id"])} for item in forecast["items"]),
                   key=lambda r: (r["subject"] is None, r["subject"] or ""))
+    periods, final_rows = finals_table(finals)
     return render_template("portal/results.html", **_family_context(child, "portal.results"), forecast=forecast,
-                           rows=rows)
+                           rows=rows, periods=periods, final_rows=final_rows)
 
 
 @bp.get("/timetable")
 @core.page
 def timetable():
     child = _child()
-    class_id = child.get("class_id")
-    slots, period_kind = [], None
-    if class_id:
-        core.allow("GET /classes/{id}/timetable", class_id)
-        core.allow("GET /students/{id}/forecast", child["id"])
-        # the current period of the child's year: the forecast names it (no years read for families yet)
-        forecast = current_clients().rpc("journal", "forecast", call_ctx(), child["id"], None)
-        period_kind = forecast.get("period_kind")
-        if forecast.get("period_id"):
-            answer = current_clients().rpc("journal", "get_timetable", call_ctx(), class_id, forecast["period_id"])
-            slots = answer.get("slots") or []
-    names = _subject_names(child["id"]) if slots else {}
+    slots = []
+    if child.get("class_id"):  # the diary of this week carries its class's timetable
+        slots = _diary(child["id"], *convert.week_of(_today()))["timetable"]
     by_day = {}
     for slot in sorted(slots, key=lambda s: (s["weekday"], s["number"])):
-        by_day.setdefault(slot["weekday"], []).append({**slot, "subject": names.get(slot["subject_id"])})
+        by_day.setdefault(slot["weekday"], []).append(slot)
     days = [(WEEKDAYS[d - 1] if 1 <= d <= 7 else str(d), rows) for d, rows in sorted(by_day.items())]
     return render_template("portal/timetable.html", **_family_context(child, "portal.timetable"), days=days,
-                           period_kind=period_kind, has_class=bool(class_id))
+                           has_class=bool(child.get("class_id")))
 
 
 @bp.get("/notifications")

@@ -1,9 +1,10 @@
 """Internal mail: inbox and sent, a letter with its thread, writing (and
 answering) with attachments, downloading an attachment. Who may write to
 whom is messaging's rule; the central decision is asked per recipient as
-``POST /messages`` does. There is no read of the people one may write to
-yet: recipients are chosen among the people of one's correspondence, or
-by id."""
+``POST /messages`` does. Recipients are picked from the people one may
+write to (``GET /messages/recipients``): a search field and a list with
+role and class, a plain form without script (its "find" button redraws the
+form, keeping what was chosen and written); portal.js searches as one types."""
 from __future__ import annotations
 
 import base64
@@ -12,15 +13,18 @@ from urllib.parse import quote
 
 from flask import Response, g, redirect, render_template, request, url_for
 
+from kernel import limits
+
 from gateway.context import call_ctx, current_clients
 from gateway.errors import ApiError
 from gateway.openapi_messaging import MAX_ATTACHMENT_BYTES
 from gateway.portal import bp, core
-from gateway.portal.texts import T
+from gateway.portal.texts import ROLE_NAMES, T
 from gateway.validation import problems
 
 PAGE_SIZE = 20
 THREAD_SCAN = 100
+RECIPIENTS_SHOWN = 50
 ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 
@@ -74,17 +78,26 @@ def attachment(id, attachment_id):
     return response
 
 
-def _correspondents() -> list[dict]:
-    """The people of the first pages of one's inbox and sent letters
-    (there is no read of the allowed recipients yet)."""
-    people = {}
-    for item in _rpc("list_messages", "inbox", THREAD_SCAN, None)["items"]:
-        people.setdefault(item["sender_id"], item.get("sender_name") or item["sender_id"])
-    for item in _rpc("list_messages", "sent", THREAD_SCAN, None)["items"]:
-        for r in item.get("recipients") or []:
-            people.setdefault(r["id"], r.get("name") or r["id"])
-    people.pop(g.principal.user_id, None)
-    return sorted(({"id": k, "name": v} for k, v in people.items()), key=lambda p: p["name"])
+def _label(person: dict) -> str:
+    """"Full name — role, class" of a recipient."""
+    role = ROLE_NAMES.get(person.get("role") or "", person.get("role") or "")
+    klass = (person.get("class") or {}).get("name")
+    return person["full_name"] + (f" — {role}" if role else "") + (f", {klass}" if klass else "")
+
+
+def _recipients(q: str | None, leave_out=()) -> dict:
+    """The people one may write to whose name matches ``q`` (GET /messages/recipients), first page."""
+    core.allow("GET /messages/recipients")
+    if q is not None and len(q) > limits.LIST_QUERY:
+        q = q[:limits.LIST_QUERY]
+    answer = _rpc("recipients", q or None, RECIPIENTS_SHOWN, None)
+    people = [{"id": p["id"], "label": _label(p)} for p in answer["items"]
+              if p["id"] not in leave_out and p["id"] != g.principal.user_id]
+    return {"people": people, "more": bool(answer.get("next_cursor")), "q": q or ""}
+
+
+def _chosen(form: dict) -> list[dict]:
+    return [{"id": i, "label": form.get("who", {}).get(i) or i} for i in form.get("to") or []]
 
 
 def _compose(message=None, status=200, form=None):
@@ -97,9 +110,20 @@ def _compose(message=None, status=200, form=None):
     subject = form.get("subject")
     if subject is None and original is not None:
         subject = original["subject"] if original["subject"].startswith("Re:") else "Re: " + original["subject"]
+    chosen = _chosen(form)
+    found = _recipients(form.get("q", request.args.get("q")), {c["id"] for c in chosen})
     return render_template("portal/compose.html", message=message, original=original, reply_to=reply_to,
-                           people=_correspondents(), form=form, subject=subject or "",
-                           chosen=set(form.get("known") or []), max_kb=MAX_ATTACHMENT_BYTES // 1024), status
+                           found=found, form=form, subject=subject or "", chosen=chosen,
+                           max_kb=MAX_ATTACHMENT_BYTES // 1024), status
+
+
+@bp.get("/mail/recipients")
+@core.page
+def recipients():
+    """The list of the compose form alone, for portal.js's search as one types."""
+    core.allow("POST /messages")
+    leave_out = {i for i in request.args.getlist("chosen") if ID.match(i)}
+    return render_template("portal/_recipients.html", found=_recipients(request.args.get("q"), leave_out))
 
 
 @bp.get("/mail/new")
@@ -112,14 +136,15 @@ def compose():
 @bp.post("/mail/new")
 @core.page
 def send():
-    form = {"reply_to": request.form.get("reply_to", ""), "subject": request.form.get("subject", ""),
-            "body": request.form.get("body", ""), "ids": request.form.get("ids", ""),
-            "known": request.form.getlist("known")}
-    typed = [t for t in re.split(r"[\s,;]+", form["ids"]) if t]
-    wrong = [t for t in typed if not ID.match(t)]
+    to = list(dict.fromkeys(request.form.getlist("to")))
+    wrong = [t for t in to if not ID.match(t)]
     if wrong:
-        return _compose(T["bad_recipient"].format(", ".join(wrong[:3])[:200]), 400, form)
-    to = list(dict.fromkeys([*form["known"], *typed]))
+        raise ApiError(400, "VALIDATION_ERROR", T["bad_recipient"])
+    form = {"reply_to": request.form.get("reply_to", ""), "subject": request.form.get("subject", ""),
+            "body": request.form.get("body", ""), "q": request.form.get("q", ""), "to": to,
+            "who": {i: request.form.get(f"who-{i}", "")[:300] for i in to}}
+    if request.form.get("do") == "search":  # the form's "find" button: the same form, other people listed
+        return _compose(None, 200, form)
     if not to and not form["reply_to"]:
         return _compose(T["no_recipients"], 400, form)
     files, total = [], 0
@@ -146,7 +171,7 @@ def send():
         except ApiError as exc:
             if exc.status not in (403, 404):
                 raise
-            return _compose(T["recipient_refused"].format(recipient), 400, form)
+            return _compose(T["recipient_refused"].format(form["who"].get(recipient) or recipient), 400, form)
     try:
         sent = _rpc("send_message", data)
     except Exception as exc:  # noqa: BLE001

@@ -10,19 +10,25 @@ edit, so a double click or a resent request posts once. Every page asks
 the central decision of the API route serving the same data first."""
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
+import html
 import re
 import uuid
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from flask import current_app, g, jsonify, redirect, render_template, request, url_for
+from markupsafe import Markup
 
 from ejournal.journal.v1 import journal_pb2
 
-from gateway import errors, guard
+from gateway import errors
 from gateway.api_journal_marks import class_journal_json
 from gateway.context import call_ctx, current_clients
 from gateway.errors import ApiError
 from gateway.portal import bp, core
+from gateway.portal.helpers import profile
 from gateway.portal.texts import ATTENDANCE, MARK_KINDS, T
 
 ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -32,29 +38,12 @@ MARK_VALUES = (5, 4, 3, 2)
 LESSON_TYPES = ("урок", "контрольная работа", "лабораторная работа", "практическая работа", "самостоятельная работа",
                 "урок повторения", "экскурсия")
 WRITTEN_KINDS = ("control", "written", "lab", "practical", "test")
+_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="portal-reads")
+ATTENDANCE_LETTERS = {"absent": "Н", "excused": "У", "ill": "Б", "late": "О"}
 RISK_REASONS = {
     "LOW_FORECAST": "прогноз — 2", "FEW_MARKS": "отметок меньше, чем нужно для итоговой",
     "NO_WRITTEN_WORK": "не хватает письменных работ",
 }
-# Routes whose rows the read API brings; until then the decision of the route serving the same resource.
-FALLBACK_ROUTES = {"GET /me/classes": "GET /classes/{id}/journal", "GET /years": "GET /plans/coverage",
-                   "GET /classes/{id}/students": "GET /classes/{id}/journal",
-                   "GET /classes/{id}/lessons": "GET /classes/{id}/journal",
-                   "GET /lessons/{id}": "PUT /lessons/{id}/attendance"}
-
-
-def allow(route_key: str, resource_id: str | None = None, **context) -> None:
-    """core.allow, for a route the API may not have yet."""
-    if route_key not in guard.ROUTES:
-        fallback = FALLBACK_ROUTES[route_key]
-        if guard.ROUTES[fallback].action is None or resource_id:
-            return core.allow(fallback, resource_id, **context)
-        if not g.principal.has(*guard.JOURNAL_READERS):
-            raise ApiError(403, "FORBIDDEN")
-        return None
-    return core.allow(route_key, resource_id, **context)
-
-
 def rpc(method: str, *args, service: str = "journal", **kwargs):
     return current_clients().rpc(service, method, call_ctx(), *args, **kwargs)
 
@@ -95,7 +84,7 @@ def my_classes() -> list[dict]:
     found = g.get("portal_my_classes")
     if found is not None:
         return found
-    allow("GET /me/classes")
+    core.allow("GET /me/classes")
     items, cursor = [], None
     while True:
         query = {"limit": LIST_LIMIT, **({"cursor": cursor} if cursor else {})}
@@ -108,7 +97,7 @@ def my_classes() -> list[dict]:
 
 
 def years() -> list[dict]:
-    allow("GET /years")
+    core.allow("GET /years")
     return rpc("list_years", {"limit": LIST_LIMIT})["items"]
 
 
@@ -150,15 +139,16 @@ def _names(class_id: str, subject_id: str) -> tuple[str, str]:
             class_name = row["class"]["name"]
             if row["subject"]["id"] == subject_id:
                 subject_name = row["subject"]["name"]
-    if subject_name is None and "GET /subjects" in guard.ROUTES:
+    if subject_name is None:
+        core.allow("GET /subjects")
         subjects = rpc("list_subjects", {"limit": LIST_LIMIT})["items"]
         subject_name = next((s["name"] for s in subjects if s["id"] == subject_id), None)
     return class_name or "Класс", subject_name or "Предмет"
 
 
-def _periods(period_id: str) -> list[dict]:
+def _periods(period_id: str, year_list: list[dict]) -> list[dict]:
     """The periods of the year the shown period belongs to."""
-    for year in years():
+    for year in year_list:
         if any(p["id"] == period_id for p in year["periods"]):
             return [{**p, "year": year["name"]} for p in year["periods"]]
     return []
@@ -171,32 +161,83 @@ def _evidence(marks: list[dict]) -> dict:
     return {"count": count, "weighted": weighted, "written": sum(1 for m in marks if m["kind"] in WRITTEN_KINDS)}
 
 
-def grid_context(class_id: str, subject_id: str, period_id: str | None, lesson_id: str | None) -> dict:
+def beside(fn, *args) -> Future:
+    """``fn(*args)`` in a worker thread with this request's contexts (Flask's
+    and the correlation id's), so that a page's independent reads overlap."""
+    return _POOL.submit(contextvars.copy_context().run, fn, *args)
+
+
+def _risks(class_id: str, period_id: str, subject_id: str) -> dict:
+    """The students at risk in the subject shown: student id -> its reasons."""
+    risks = {}
+    for item in rpc("students_at_risk", class_id, period_id, subject_id)["items"]:
+        for subject in item["subjects"]:
+            if subject["subject_id"] == subject_id:
+                risks[item["student_id"]] = subject
+    return risks
+
+
+def _coverage(class_id: str, period_id: str, subject_id: str) -> list[dict]:
+    try:
+        core.allow("GET /plans/coverage", class_id)
+        return [c for c in rpc("plan_coverage", period_id, class_id, None)["items"] if c["subject_id"] == subject_id]
+    except ApiError as exc:
+        if exc.status not in (403, 404):
+            raise
+        return []
+
+
+def grid_context(class_id: str, subject_id: str, period_id: str | None, lesson_id: str | None,
+                 on_period=None) -> dict:
+    """The grid's rows and cells; ``on_period(period_id)``, called as soon as
+    the shown period is known, may start the page's other reads of it."""
     p = g.principal
     reply = current_clients().journal.GetClassJournal(journal_pb2.ClassJournalRequest(
         school_id=p.school_id, class_id=class_id, subject_id=subject_id, period_id=period_id or "",
         viewer_id=p.user_id, viewer_roles=list(p.roles)))
     grid = class_journal_json(reply)
+    risks_read = beside(_risks, class_id, grid["period_id"], subject_id) if grid["period_id"] else None
+    if on_period is not None and grid["period_id"]:
+        on_period(grid["period_id"])
     lessons = sorted(grid["lessons"], key=lambda l: l["date"])
     cells: dict = {}
+    by_student: dict = {}
     for m in grid["marks"]:
         cells.setdefault((m["student_id"], m["lesson_id"]), {"marks": [], "attendance": None})["marks"].append(m)
+        by_student.setdefault(m["student_id"], []).append(m)
     for a in grid["attendance"]:
         cells.setdefault((a["student_id"], a["lesson_id"]), {"marks": [], "attendance": None})["attendance"] = a
     finals = {f["student_id"]: f for f in grid["finals"]}
-    risks: dict = {}
-    if grid["period_id"]:
-        for item in rpc("students_at_risk", class_id, grid["period_id"])["items"]:
-            for subject in item["subjects"]:
-                if subject["subject_id"] == subject_id:
-                    risks[item["student_id"]] = subject
     rows = []
     for s in grid["students"]:
-        marks = [m for m in grid["marks"] if m["student_id"] == s["id"]]
-        rows.append({"student": s, "evidence": _evidence(marks), "final": finals.get(s["id"]),
-                     "risk": risks.get(s["id"])})
+        rows.append({"student": s, "evidence": _evidence(by_student.get(s["id"], [])), "final": finals.get(s["id"])})
     editing = next((l for l in lessons if l["id"] == lesson_id), None) or (lessons[-1] if lessons else None)
-    return {"grid": grid, "lessons": lessons, "cells": cells, "rows": rows, "editing": editing}
+    mark_base = url_for("portal.mark", mark_id="-")[:-1]
+    at = next((n for n, l in enumerate(lessons) if editing is not None and l["id"] == editing["id"]), len(lessons))
+    for row in rows:  # the cells before the column being edited and after it, drawn here: there are a thousand
+        drawn = [_cell(cells.get((row["student"]["id"], l["id"])), mark_base) for l in lessons]
+        row["before"], row["after"] = Markup("".join(drawn[:at])), Markup("".join(drawn[at + 1:]))
+    risks = risks_read.result() if risks_read is not None else {}
+    for row in rows:
+        row["risk"] = risks.get(row["student"]["id"])
+    return {"grid": grid, "lessons": lessons, "cells": cells, "rows": rows, "editing": editing,
+            "mark_base": mark_base}
+
+
+def _cell(cell: dict | None, mark_base: str) -> str:
+    """One grid cell's marks and attendance letter, as HTML."""
+    if cell is None:
+        return "<td></td>"
+    out = ["<td>"]
+    for m in cell["marks"]:
+        kind, value = m["kind"], int(m["value"])
+        title = "" if kind == "oral" else f' title="{html.escape(MARK_KINDS.get(kind, kind))}"'
+        out.append(f'<a class="mark mark-{value}" href="{mark_base}{html.escape(m["id"])}"{title}>{value}</a>')
+    status = cell["attendance"]["status"] if cell["attendance"] else ""
+    if status in ATTENDANCE_LETTERS:
+        out.append(f'<abbr title="{ATTENDANCE[status]}">{ATTENDANCE_LETTERS[status]}</abbr>')
+    out.append("</td>")
+    return "".join(out)
 
 
 @bp.get("/teaching/classes/<class_id>/journal")
@@ -207,21 +248,28 @@ def journal(class_id):
     period_id = ident(request.args.get("period"), required=False)
     lesson_id = ident(request.args.get("lesson"), required=False)
     core.allow("GET /classes/{id}/journal", class_id, subject_id=subject_id)
-    context = grid_context(class_id, subject_id, period_id, lesson_id)
-    grid = context["grid"]
-    class_name, subject_name = _names(class_id, subject_id)
-    coverage = []
-    if grid["period_id"]:
-        try:
-            core.allow("GET /plans/coverage", class_id)
-            coverage = [c for c in rpc("plan_coverage", grid["period_id"], class_id, None)["items"]
-                        if c["subject_id"] == subject_id]
-        except ApiError as exc:
-            if exc.status not in (403, 404):
-                raise
+    # the reads beside the grid overlap it: names, the year's periods, the menu's profile, the plan's coverage
+    names, year_list, menu = beside(_names, class_id, subject_id), beside(years), beside(profile)
+    side: dict = {}
+    try:
+        context = grid_context(class_id, subject_id, period_id, lesson_id, on_period=lambda period: side.update(
+            coverage=beside(_coverage, class_id, period, subject_id)))
+        grid = context["grid"]
+        class_name, subject_name = names.result()
+        coverage = side["coverage"].result() if "coverage" in side else []
+        periods = _periods(grid["period_id"], year_list.result())
+    finally:  # nothing of this request runs on after it
+        futures.wait([names, year_list, menu, *side.values()])
+    if menu.exception() is not None:
+        g.pop("portal_profile", None)  # the menu goes without the name, as on any page when identity is away
+    here = url_for("portal.journal", class_id=class_id, subject=subject_id, period=period_id, lesson=lesson_id)
+    sess = core.current_session()
+    if sess.get("journal") != here:  # where a mark's page leads back to (the grid's links stay short)
+        sess.put("journal", here)
     return render_template(
         "portal/teacher/journal.html", **context, class_id=class_id, subject_id=subject_id,
-        class_name=class_name, subject_name=subject_name, periods=_periods(grid["period_id"]),
+        letters=ATTENDANCE_LETTERS,
+        class_name=class_name, subject_name=subject_name, periods=periods,
         coverage=coverage, today=today().isoformat(), lesson_types=LESSON_TYPES, mark_values=MARK_VALUES,
         kinds=MARK_KINDS, statuses=ATTENDANCE, risk_reasons=RISK_REASONS, keys={
             "lesson": new_key(), "marks": new_key(), "attendance": new_key(), "final": new_key()},
@@ -341,7 +389,8 @@ def final_mark(class_id):
 # -- a mark: its correction and history -------------------------------------------------------------
 
 def _back() -> str | None:
-    target = request.values.get("back")
+    """Where "back to the journal" leads: the ``back`` asked, else the journal last shown."""
+    target = request.values.get("back") or core.current_session().get("journal")
     return core.safe_next(target) if target else None
 
 

@@ -101,13 +101,16 @@ class FinalsAndForecasts:
         return {"student_id": student_id, "period_id": pid, "period_kind": kind, "items": items}
 
     @service_rpc
-    def students_at_risk(self, ctx, class_id, period_id=None):
+    def students_at_risk(self, ctx, class_id, period_id=None, subject_id=None):
         """R-F4: the class's students whose forecast in a subject is 2, who
         have too few marks to be graded, or who lack the written works of an
-        emphasised subject (R-F2); staff of the school."""
+        emphasised subject (R-F2); staff of the school. ``subject_id``: that
+        subject only (a journal page shows one)."""
         actor = CallContext.from_rpc(ctx)
         domain.lessons.require_staff(actor)
         class_id = domain.common.ident(class_id, "class_id")
+        if subject_id is not None:
+            subject_id = domain.common.ident(subject_id, "subject_id")
         config = self.settings
         today = domain.common.school_today(utcnow(), config.timezone)
         with self.db.transaction() as s:
@@ -115,9 +118,9 @@ class FinalsAndForecasts:
             if klass is None:
                 raise errors.NotFound(errors.text("class_not_found"), details={"field": "class_id"})
             pid, kind, starts_on, ends_on, year = domain.finals.period_for(s, actor, period_id, today, klass.year_id)
-            hours = store.finals.class_subject_hours(s, class_id=klass.id)
+            hours = store.finals.class_subject_hours(s, class_id=klass.id, subject_id=subject_id)
             students = store.finals.students_of_class(s, class_id=klass.id, start=starts_on, end=ends_on)
-            rows = store.finals.class_marks(s, class_id=klass.id, start=starts_on, end=ends_on)
+            rows = store.finals.class_marks(s, class_id=klass.id, start=starts_on, end=ends_on, subject_id=subject_id)
             emphasis = store.structure.subject_emphasis(s, school_id=actor.school_id,
                                                         subject_ids=set(hours) | {r[1] for r in rows})
         by_student: dict = {}

@@ -66,10 +66,12 @@ def hours_per_week(session: Session, *, class_id: str, subject_id: str) -> float
     return float(hours) if hours is not None else None
 
 
-def class_subject_hours(session: Session, *, class_id: str) -> dict[str, float]:
-    return {s: float(h) for s, h in session.execute(
-        select(Assignment.subject_id, func.max(Assignment.hours_per_week))
-        .where(Assignment.class_id == class_id).group_by(Assignment.subject_id))}
+def class_subject_hours(session: Session, *, class_id: str, subject_id: str | None = None) -> dict[str, float]:
+    query = (select(Assignment.subject_id, func.max(Assignment.hours_per_week))
+             .where(Assignment.class_id == class_id).group_by(Assignment.subject_id))
+    if subject_id is not None:
+        query = query.where(Assignment.subject_id == subject_id)
+    return {s: float(h) for s, h in session.execute(query)}
 
 
 def student_marks(session: Session, *, school_id: str, student_id: str, start: dt.date, end: dt.date,
@@ -86,12 +88,15 @@ def student_marks(session: Session, *, school_id: str, student_id: str, start: d
     return [tuple(r) for r in session.execute(query)]
 
 
-def class_marks(session: Session, *, class_id: str, start: dt.date, end: dt.date):
-    """``(student_id, subject_id, value, weight, kind)`` of a class's current marks."""
-    return [tuple(r) for r in session.execute(
-        select(Mark.student_id, Lesson.subject_id, Mark.value, Mark.weight, Mark.kind)
-        .join(Lesson, Lesson.id == Mark.lesson_id)
-        .where(Lesson.class_id == class_id, Mark.removed.is_(False), Lesson.date >= start, Lesson.date <= end))]
+def class_marks(session: Session, *, class_id: str, start: dt.date, end: dt.date, subject_id: str | None = None):
+    """``(student_id, subject_id, value, weight, kind)`` of a class's current
+    marks (of one subject when ``subject_id`` is given)."""
+    query = (select(Mark.student_id, Lesson.subject_id, Mark.value, Mark.weight, Mark.kind)
+             .join(Lesson, Lesson.id == Mark.lesson_id)
+             .where(Lesson.class_id == class_id, Mark.removed.is_(False), Lesson.date >= start, Lesson.date <= end))
+    if subject_id is not None:
+        query = query.where(Lesson.subject_id == subject_id)
+    return [tuple(r) for r in session.execute(query)]
 
 
 def students_of_class(session: Session, *, class_id: str, start: dt.date, end: dt.date) -> list[Person | str]:
