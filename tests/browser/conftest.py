@@ -76,3 +76,26 @@ def sideways_overflow(page) -> int:
     """How many pixels the page itself scrolls sideways (0: none); a wide
     table may scroll inside its own box."""
     return page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+
+
+def check(page, name: str) -> None:
+    """Screenshot the page, then: no sideways scroll, no serious or critical axe violation."""
+    shot(page, name)
+    assert sideways_overflow(page) <= 0, f"{name}: the page scrolls sideways at {page.width_name}"
+    assert axe_violations(page) == [], f"{name} at {page.width_name}"
+
+
+def sign_in(page, platform, login: str, password: str) -> None:
+    """The portal's login form, filled and sent as a user would."""
+    page.goto(platform.url + "/login")
+    page.get_by_label("Логин").fill(login)
+    page.get_by_label("Пароль").fill(password)
+    page.get_by_role("button", name="Войти").click()
+
+
+def open_menu(page, name: str) -> None:
+    """Follow a menu link as a user would (on a phone the menu opens first)."""
+    toggle = page.locator(".menu-toggle")
+    if toggle.is_visible():
+        toggle.click()
+    page.locator("#menu").get_by_role("link", name=name, exact=True).click()

@@ -18,7 +18,7 @@ import pytest
 
 from localrun.client import Api
 
-from conftest import WIDTHS, axe_violations, shot, sideways_overflow
+from conftest import WIDTHS, check, open_menu, sign_in
 
 PASSWORD = "browser-family-2026"
 LETTER_SUBJECT = "Родительское собрание в четверг"
@@ -118,26 +118,10 @@ def fresh_code(totp) -> str:
             time.sleep(max(0.2, (now + 1) * 30 - time.time() + 0.2))
 
 
-def check(page, name: str) -> None:
-    """Screenshot the page, then: no sideways scroll, no serious or critical axe violation."""
-    shot(page, name)
-    assert sideways_overflow(page) <= 0, f"{name}: the page scrolls sideways at {page.width_name}"
-    assert axe_violations(page) == [], f"{name} at {page.width_name}"
 
 
-def sign_in(page, platform, login: str, password: str = PASSWORD) -> None:
-    page.goto(platform.url + "/login")
-    page.get_by_label("Логин").fill(login)
-    page.get_by_label("Пароль").fill(password)
-    page.get_by_role("button", name="Войти").click()
 
 
-def open_menu(page, name: str) -> None:
-    """Follow a menu link as a user would (on a phone the menu opens first)."""
-    toggle = page.locator(".menu-toggle")
-    if toggle.is_visible():
-        toggle.click()
-    page.locator("#menu").get_by_role("link", name=name, exact=True).click()
 
 
 def test_login_page_and_a_wrong_password(platform, page, school):
@@ -155,7 +139,7 @@ def test_login_page_and_a_wrong_password(platform, page, school):
 
 
 def test_staff_second_factor(platform, page, school):
-    sign_in(page, platform, login_as("secretary", school))
+    sign_in(page, platform, login_as("secretary", school), PASSWORD)
     page.get_by_role("heading", name="Одноразовый код").wait_for()
     check(page, "portal-login-code")
     page.get_by_label("Код").fill("000000")
@@ -171,7 +155,7 @@ def test_staff_second_factor(platform, page, school):
 
 
 def test_a_parent_s_journey(platform, page, school):
-    sign_in(page, platform, login_as("parent", school))
+    sign_in(page, platform, login_as("parent", school), PASSWORD)
     diary = page.locator("#diary")
     # the latest week with entries, the first child
     diary.get_by_text("Линейные уравнения").wait_for()
@@ -270,7 +254,7 @@ def test_a_parent_s_journey(platform, page, school):
 
 
 def test_a_student_s_journey(platform, page, school):
-    sign_in(page, platform, login_as("petr", school))
+    sign_in(page, platform, login_as("petr", school), PASSWORD)
     diary = page.locator("#diary")
     diary.get_by_text("Линейные уравнения").wait_for()
     assert page.locator(".child-switch").count() == 0
@@ -316,7 +300,7 @@ def test_a_letter_without_script(platform, browser, width, school):
     context = browser.new_context(viewport={"width": w, "height": h}, locale="ru-RU", java_script_enabled=False)
     try:
         page = context.new_page()
-        sign_in(page, platform, login_as("olga", school))
+        sign_in(page, platform, login_as("olga", school), PASSWORD)
         page.goto(platform.url + "/mail/new")
         page.get_by_label("Тема").fill("Без скриптов")
         page.get_by_label("Найти получателя по фамилии или имени").fill("Смирнова")
@@ -331,7 +315,7 @@ def test_a_letter_without_script(platform, browser, width, school):
 
 
 def test_another_child_s_diary_is_the_404_page(platform, page, school):
-    sign_in(page, platform, login_as("parent", school))
+    sign_in(page, platform, login_as("parent", school), PASSWORD)
     page.locator("#diary").wait_for()
     for url in (f"/diary?child={school['pupils']['other']}", f"/results?child={school['pupils']['other']}",
                 f"/timetable?child={school['pupils']['other']}", "/mail/00000000-0000-4000-8000-000000000000",
@@ -343,13 +327,13 @@ def test_another_child_s_diary_is_the_404_page(platform, page, school):
     check(page, "portal-404")
     # the student sees their own diary only
     page.get_by_role("button", name="Выйти").click()
-    sign_in(page, platform, login_as("petr", school))
+    sign_in(page, platform, login_as("petr", school), PASSWORD)
     page.locator("#diary").wait_for()
     assert page.goto(platform.url + f"/diary?child={school['pupils']['olga']}").status == 404
 
 
 def test_a_form_without_its_csrf_token_is_refused(platform, page, school):
-    sign_in(page, platform, login_as("parent", school))
+    sign_in(page, platform, login_as("parent", school), PASSWORD)
     page.locator("#diary").wait_for()
     for form in ({"email": "off"}, {"email": "off", "csrf": "forged"}):
         answer = page.request.post(platform.url + "/profile/notifications", form=form, max_redirects=0)

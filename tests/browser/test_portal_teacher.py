@@ -19,7 +19,7 @@ import pytest
 
 from localrun.client import Api
 
-from conftest import axe_violations, shot, sideways_overflow
+from conftest import check, open_menu, sign_in
 
 PASSWORD = "browser-teacher-2026"
 LETTER_SUBJECT = "Экскурсия в музей в пятницу"
@@ -85,25 +85,10 @@ def login_as(who: str, school) -> str:
     return f"tch.{who}.{school['tag']}"
 
 
-def check(page, name: str) -> None:
-    """Screenshot the page, then: no sideways scroll, no serious or critical axe violation."""
-    shot(page, name)
-    assert sideways_overflow(page) <= 0, f"{name}: the page scrolls sideways at {page.width_name}"
-    assert axe_violations(page) == [], f"{name} at {page.width_name}"
 
 
-def sign_in(page, platform, login: str, password: str = PASSWORD) -> None:
-    page.goto(platform.url + "/login")
-    page.get_by_label("Логин").fill(login)
-    page.get_by_label("Пароль").fill(password)
-    page.get_by_role("button", name="Войти").click()
 
 
-def open_menu(page, name: str) -> None:
-    toggle = page.locator(".menu-toggle")
-    if toggle.is_visible():
-        toggle.click()
-    page.locator("#menu").get_by_role("link", name=name, exact=True).click()
 
 
 def tab_to(page, predicate: str, limit: int = 120) -> None:
@@ -125,7 +110,7 @@ def lesson_marks(school, topic: str) -> list[dict]:
 
 
 def test_a_teacher_s_journey(platform, page, school):
-    sign_in(page, platform, login_as("teacher", school))
+    sign_in(page, platform, login_as("teacher", school), PASSWORD)
     page.get_by_role("heading", name="Мои классы").wait_for()
     assert page.get_by_role("heading", name="5А").is_visible()
     check(page, "portal-teacher-classes")
@@ -211,7 +196,7 @@ def test_a_teacher_s_journey(platform, page, school):
 
 
 def test_a_class_teacher_s_journey(platform, page, school):
-    sign_in(page, platform, login_as("teacher", school))
+    sign_in(page, platform, login_as("teacher", school), PASSWORD)
     page.get_by_role("heading", name="Мои классы").wait_for()
     page.get_by_role("link", name=re.compile("^Классное руководство")).first.click()
     page.get_by_role("heading", name="5А: список класса").wait_for()
@@ -247,7 +232,7 @@ def test_a_class_teacher_s_journey(platform, page, school):
 
 
 def test_the_parent_sees_marks_notifications_and_the_letter(platform, page, school):
-    sign_in(page, platform, login_as("parent", school))
+    sign_in(page, platform, login_as("parent", school), PASSWORD)
     diary = page.locator("#diary")
     diary.get_by_text("Сравнение дробей").wait_for()
     assert "Без ошибок" in diary.inner_text()
@@ -267,7 +252,7 @@ def test_the_parent_sees_marks_notifications_and_the_letter(platform, page, scho
 
 
 def test_a_parent_opening_the_journal_gets_the_404_page(platform, page, school):
-    sign_in(page, platform, login_as("parent", school))
+    sign_in(page, platform, login_as("parent", school), PASSWORD)
     page.locator("#diary").wait_for()
     for url in (f"/teaching/classes/{school['klass']}/journal?subject={school['maths']}",
                 f"/teaching/class/{school['klass']}", f"/teaching/class/{school['klass']}/attendance",

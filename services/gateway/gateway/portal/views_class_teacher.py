@@ -14,7 +14,7 @@ from gateway.errors import ApiError
 from gateway.portal import bp, core
 from gateway.portal.texts import ATTENDANCE, T
 from gateway.portal.views_teacher import (
-    LIST_LIMIT, form_key, ident, new_key, rpc, today, wants_json,
+    LIST_LIMIT, ident, new_key, rpc, save_attendance, today, wants_json,
 )
 from gateway.validation import problems
 
@@ -96,25 +96,7 @@ def correct_attendance(class_id, lesson_id):
         core.current_session().put("notice", message)
         return redirect(back, 303)
 
-    entries = []
-    for name, value in request.form.items():
-        if name.startswith("att-") and value:
-            student_id = ident(name[4:])
-            if value not in ATTENDANCE:
-                return answer(False, T["bad_status"])
-            if value != request.form.get(f"was-{student_id}"):
-                entries.append({"student_id": student_id, "status": value})
-    if not entries:
-        return answer(True, T["nothing_changed"], saved=0)
-    data = {"entries": entries}
-    reason = request.form.get("reason", "").strip()
-    if reason:
-        data["reason"] = reason
-    try:
-        rpc("record_attendance", lesson_id, data, idempotency_key=form_key())
-    except Exception as exc:  # noqa: BLE001
-        return answer(False, core.message_of(exc))
-    return answer(True, T["attendance_saved"].format(len(entries)), saved=len(entries), entries=entries)
+    return save_attendance(lesson_id, answer)
 
 
 # -- a letter to all parents of the class --------------------------------------------------------------

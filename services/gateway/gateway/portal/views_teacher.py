@@ -343,16 +343,24 @@ def lesson_attendance(lesson_id):
     lesson_id = ident(lesson_id)
     class_id, subject_id = ident(request.form.get("class")), ident(request.form.get("subject"))
     core.allow("PUT /lessons/{id}/attendance", lesson_id)
+    return save_attendance(lesson_id, lambda ok, message, **extra: _answer(
+        ok, message, class_id, subject_id, lesson_id, **extra))
+
+
+def save_attendance(lesson_id: str, answer):
+    """A lesson's attendance form (``att-<student>`` with ``was-<student>``)
+    as one journal write with the form's Idempotency-Key; only the changed
+    entries are sent. ``answer(ok, message, **extra)`` makes the reply."""
     entries = []
     for name, value in request.form.items():
         if name.startswith("att-") and value:
             student_id = ident(name[4:])
             if value not in ATTENDANCE:
-                return _answer(False, T["bad_status"], class_id, subject_id, lesson_id)
+                return answer(False, T["bad_status"])
             if value != request.form.get(f"was-{student_id}"):
                 entries.append({"student_id": student_id, "status": value})
     if not entries:
-        return _answer(True, T["nothing_changed"], class_id, subject_id, lesson_id, saved=0)
+        return answer(True, T["nothing_changed"], saved=0)
     data = {"entries": entries}
     reason = request.form.get("reason", "").strip()
     if reason:
@@ -360,9 +368,8 @@ def lesson_attendance(lesson_id):
     try:
         rpc("record_attendance", lesson_id, data, idempotency_key=form_key())
     except Exception as exc:  # noqa: BLE001
-        return _answer(False, core.message_of(exc), class_id, subject_id, lesson_id)
-    return _answer(True, T["attendance_saved"].format(len(entries)), class_id, subject_id, lesson_id,
-                   saved=len(entries), entries=entries)
+        return answer(False, core.message_of(exc))
+    return answer(True, T["attendance_saved"].format(len(entries)), saved=len(entries), entries=entries)
 
 
 @bp.post("/teaching/classes/<class_id>/finals")
