@@ -2,7 +2,7 @@
 R-J8), written once.
 
 Two services enforce these rules: identity's central access decision
-(``identity.domain.POLICY``, asked by the gateway before every journal
+(``identity.decisions.POLICY``, asked by the gateway before every journal
 write) and the journal's own checks (``journal.domain``). Services never
 import each other, so the rules live here and both call the same functions,
 each with facts gathered from its own data (identity from its projections
