@@ -255,6 +255,18 @@ def test_the_parent_sees_final_marks_by_period(client, family):
     assert len(family.journal.called("GetDiary")) == 1  # one week's diary, no scraping of months
 
 
+def test_a_forecast_subject_without_lessons_this_week_is_named(client, family):
+    """The forecast names its own subjects: one with no lesson in the week's
+    diary and no final mark yet is shown by its name, not as a bare row."""
+    _finals_and_timetable(family)
+    family.rpc_answers[("journal", "forecast")]["items"].append(
+        {"subject_id": "s-9", "subject": "Литература", "predicted": 4, "confidence": 0.7, "marks_count": 5,
+         "required": 3, "weighted_average": 4.2})
+    signed_in(client)
+    html = client.get("/results").get_data(as_text=True)
+    assert "Литература" in html[html.index("forecast-title"):]
+
+
 def test_final_marks_of_another_child_are_the_404_page(client, family):
     _finals_and_timetable(family)
     signed_in(client)

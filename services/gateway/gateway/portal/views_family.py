@@ -132,7 +132,9 @@ def results():
     core.allow("GET /students/{id}/forecast", child["id"])
     forecast = current_clients().rpc("journal", "forecast", call_ctx(), child["id"], None)
     names = _subject_names(_diary(child["id"], *convert.week_of(_today())), finals)
-    rows = sorted(({**item, "subject": names.get(item["subject_id"])} for item in forecast["items"]),
+    # the forecast names its subjects; the diary's and the finals' names fill in where it does not
+    rows = sorted(({**item, "subject": item.get("subject") or names.get(item["subject_id"])}
+                   for item in forecast["items"]),
                   key=lambda r: (r["subject"] is None, r["subject"] or ""))
     periods, final_rows = finals_table(finals)
     return render_template("portal/results.html", **_family_context(child, "portal.results"), forecast=forecast,
