@@ -218,7 +218,7 @@ def _check_manifest(manifest) -> dict:
     return expected
 
 
-def _read_member(stream, keep: bool):
+def _read_member(stream, keep: bool, sink=None):
     digest = hashlib.sha256()
     count = 0
     rows = [] if keep else None
@@ -227,6 +227,8 @@ def _read_member(stream, keep: bool):
         data = stream.read(_READ_BYTES)
         if not data:
             break
+        if sink is not None:
+            sink.write(data)
         digest.update(data)
         count += data.count(b"\n")
         if keep:
@@ -239,8 +241,13 @@ def _read_member(stream, keep: bool):
     return digest.hexdigest(), count, rows
 
 
-def read_stream(raw, key: bytes, *, keep_rows: bool = True, backup_id: str | None = None) -> ArchiveContents:
-    """Decrypt, unpack and check an archive read from the binary file ``raw``."""
+def read_stream(raw, key: bytes, *, keep_rows: bool = True, backup_id: str | None = None,
+                sink=None) -> ArchiveContents:
+    """Decrypt, unpack and check an archive read from the binary file ``raw``.
+
+    ``sink(service, table)``, when given, returns a binary file that receives
+    the member's bytes as they are read (checked against the manifest only at
+    the member's end: trust them after this returns)."""
     hashing = _HashingReader(raw)
     reader = DecryptingReader(hashing, key)
     try:
@@ -272,7 +279,8 @@ def read_stream(raw, key: bytes, *, keep_rows: bool = True, backup_id: str | Non
             seen.add(member.name)
             service, table, info = expected[member.name]
             try:
-                sha, count, table_rows = _read_member(stream, keep_rows)
+                sha, count, table_rows = _read_member(
+                    stream, keep_rows, sink(service, table) if sink is not None else None)
             except ValueError:
                 raise Tampered(f"{member.name} holds a line that is not JSON") from None
             if sha != info.get("sha256") or count != info.get("rows"):
@@ -333,3 +341,77 @@ def check_sidecar(path, sidecar_doc: dict) -> None:
     info = sidecar_doc.get("archive", {})
     if size != info.get("size") or digest.hexdigest() != info.get("sha256"):
         raise Tampered(f"{Path(path).name} does not match its manifest")
+
+
+class Extracted:
+    """An archive unpacked into unnamed temporary files (nothing with a name
+    is left on disk, even if the process dies), every member checked: the
+    manifest and each table's rows, read back as often as needed."""
+
+    def __init__(self, manifest: dict, files: dict, sha256: str, size: int):
+        self.manifest = manifest
+        self.files = files
+        self.sha256 = sha256
+        self.size = size
+
+    @property
+    def services(self) -> list[str]:
+        return sorted(self.manifest.get("services", {}))
+
+    def revision(self, service: str) -> str:
+        return self.manifest["services"][service].get("schema_revision") or ""
+
+    def rows(self, service: str, table: str, progress=None):
+        """Yield the rows of one table; ``progress(rows, bytes)`` every 1000 rows."""
+        handle = self.files[service][table]
+        handle.seek(0)
+        rows = size = 0
+        for line in handle:
+            yield json.loads(line)
+            rows += 1
+            size += len(line)
+            if progress is not None and rows % 1000 == 0:
+                progress(1000, size)
+                size = 0
+        if progress is not None and (rows % 1000 or size):
+            progress(rows % 1000, size)
+
+    def tables(self, service: str, progress=None) -> dict:
+        """``{table: function yielding its rows}`` (what a service's restore takes)."""
+        return {table: (lambda t=table: self.rows(service, t, progress(service, t) if progress else None))
+                for table in self.files.get(service, {})}
+
+    def close(self) -> None:
+        for tables in self.files.values():
+            for handle in tables.values():
+                handle.close()
+        self.files = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def extract(raw, key: bytes, *, backup_id: str | None = None, spool_dir: str | None = None) -> Extracted:
+    """Decrypt and check the whole archive read from ``raw`` into unnamed
+    temporary files; :class:`ArchiveError` (and nothing kept) unless every
+    byte and checksum matches."""
+    files: dict = {}
+
+    def sink(service, table):
+        handle = files.setdefault(service, {})[table] = tempfile.TemporaryFile(dir=spool_dir)
+        return handle
+
+    try:
+        contents = read_stream(raw, key, keep_rows=False, backup_id=backup_id, sink=sink)
+    except BaseException:
+        for tables in files.values():
+            for handle in tables.values():
+                handle.close()
+        raise
+    for service, entry in contents.manifest["services"].items():
+        for table in entry["tables"]:
+            files.setdefault(service, {}).setdefault(table, tempfile.TemporaryFile(dir=spool_dir))
+    return Extracted(contents.manifest, files, contents.sha256, contents.size)

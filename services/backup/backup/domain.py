@@ -86,6 +86,16 @@ def as_utc(value: dt.datetime | None) -> dt.datetime | None:
     return value.astimezone(dt.timezone.utc)
 
 
+def parse_time(value) -> dt.datetime | None:
+    """An ISO instant (a manifest's ``created_at``) as aware UTC; None when absent or malformed."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return as_utc(dt.datetime.fromisoformat(value))
+    except ValueError:
+        return None
+
+
 def iso(value: dt.datetime | None) -> str | None:
     value = as_utc(value)
     return value.isoformat() if value is not None else None
@@ -102,6 +112,8 @@ def backup_view(row: dict) -> dict:
         "targets": list(row.get("targets") or []),
         "verified": bool(row.get("verified")),
         "trigger": row.get("trigger"),
+        "drilled_at": iso(row.get("drilled_at")),
+        "drill_ok": row.get("drill_ok"),
     }
     if row.get("status") == FAILED:
         view["error"] = row.get("error")

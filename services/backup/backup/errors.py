@@ -21,6 +21,11 @@ MESSAGES = {
     "verify_failed": "Проверка записанного архива не пройдена: {detail}",
     "abandoned": "Резервное копирование прервано: обработчик перестал отвечать, попытки исчерпаны",
     "no_sources": "Не настроен ни один источник данных для резервного копирования",
+    "interrupted_by_restore": "Резервное копирование прервано: данные восстановлены из архива, сделанного во время него",
+    "not_found": "Резервная копия не найдена",
+    "not_done": "Резервная копия не завершена: проверять и скачивать можно только готовый архив",
+    "archive_missing": "Архив резервной копии не найден ни в одном хранилище",
+    "drill_failed": "Проверка восстановления резервной копии {backup_id} не пройдена: {detail}",
     "internal": "Внутренняя ошибка резервного копирования: {detail}",
 }
 
@@ -34,3 +39,11 @@ class ValidationError(base.ValidationError):
 
 class Forbidden(base.Forbidden):
     code, message = "FORBIDDEN", MESSAGES["forbidden"]
+
+
+class NotFound(base.NotFound):
+    code, message = "NOT_FOUND", MESSAGES["not_found"]
+
+
+class Conflict(base.Conflict):
+    code, message = "CONFLICT", MESSAGES["not_done"]

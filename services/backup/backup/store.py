@@ -55,6 +55,12 @@ class Backup(Base):
     key_id: Mapped[str | None] = mapped_column(String(16))
     manifest: Mapped[dict | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
+    # The last restore drill: when, its outcome, the rows it compared and
+    # (when it failed) what differed.
+    drilled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    drill_ok: Mapped[bool | None] = mapped_column(Boolean)
+    drill_checked_rows: Mapped[int | None] = mapped_column(BigInteger)
+    drill_mismatches: Mapped[list | None] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_backups_started_at_id", "started_at", "id"),)
 
@@ -195,3 +201,44 @@ def abandoned(session: Session, *, stale_before: dt.datetime, max_attempts: int)
     return list(session.scalars(select(Backup).where(
         Backup.status == domain.RUNNING, Backup.attempts >= max_attempts,
         or_(Backup.worker.is_(None), Backup.heartbeat_at < stale_before))))
+
+
+# -- drills and restores ---------------------------------------------------------
+
+def record_drill(session: Session, *, backup_id: str, at: dt.datetime, result: dict) -> bool:
+    """Store a drill's outcome on the backup's row; a failed drill also
+    marks the archive as not verified."""
+    values = dict(drilled_at=at, drill_ok=bool(result.get("ok")),
+                  drill_checked_rows=int(result.get("checked_rows") or 0),
+                  drill_mismatches=list(result.get("mismatches") or [])[:50])
+    if not result.get("ok"):
+        values["verified"] = False
+    outcome = session.execute(update(Backup).where(Backup.id == backup_id, Backup.status == domain.DONE)
+                              .values(**values).execution_options(synchronize_session=False))
+    return outcome.rowcount == 1
+
+
+def record_restored(session: Session, *, backup_id: str, created_at: dt.datetime, size: int, sha256: str,
+                    manifest: dict, targets: list, now: dt.datetime, error: str) -> None:
+    """After a restore from ``backup_id``'s archive: that backup is listed as
+    done and verified (the catalogue in the archive was copied while it was
+    still running); any other run the archive caught unfinished is failed."""
+    backup = session.get(Backup, backup_id)
+    if backup is None:
+        backup = Backup(id=backup_id, trigger=domain.MANUAL, started_at=created_at, attempts=1)
+        session.add(backup)
+    backup.status = domain.DONE
+    backup.finished_at = backup.finished_at or now
+    backup.worker = None
+    backup.heartbeat_at = None
+    backup.size = size
+    backup.sha256 = sha256
+    backup.key_id = (manifest.get("archive") or {}).get("key_id")
+    backup.manifest = manifest
+    backup.targets = list(targets)
+    backup.verified = True
+    backup.error = None
+    session.flush()
+    session.execute(update(Backup).where(Backup.status == domain.RUNNING, Backup.id != backup_id)
+                    .values(status=domain.FAILED, finished_at=now, worker=None, error=error)
+                    .execution_options(synchronize_session=False))

@@ -398,6 +398,8 @@ def main(argv=None) -> int:
     from kernel import config, metrics
     from kernel.db import make_engine, session_factory
 
+    from kernel.export import export_tables
+
     from backup.crypto import load_key
     from backup.sources import GrpcSource
 
@@ -418,6 +420,10 @@ def main(argv=None) -> int:
     engine = make_engine(settings.database_url(SERVICE))
     factory = session_factory(engine)
     sources = {name: GrpcSource(settings.grpc_target(name), timeout=cfg.export_timeout) for name in cfg.sources}
+    # The catalogue itself (and this service's outbox) comes back with a
+    # restore too: the worker reads its own database, as every service's
+    # Export reads its own.
+    sources.setdefault(SERVICE, lambda: export_tables(engine, store.Base.metadata))
     stop = threading.Event()
     worker = Worker(factory, sources=sources, target=target, key=key, config=cfg, stop=stop)
     db_ok = metrics.db_health(engine)

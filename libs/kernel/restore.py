@@ -1,0 +1,309 @@
+"""The import side of the backup contract, the counterpart of
+:mod:`kernel.export`: put a service's exported tables back into an empty
+database.
+
+A service restores its own database through its own ``<service>.restore``
+module, which calls :func:`restore_database` with its name (its migrations)
+and its metadata; no service ever writes another's tables.
+
+What :func:`restore_database` does, in order:
+
+1. refuses a database whose tables hold rows (:class:`RestoreRefused`),
+   unless ``force``: then every table of it is dropped first;
+2. migrates the empty database to the archive's schema revision (the
+   service's own Alembic history), so the rows go into the schema they were
+   exported from;
+3. inserts every table's rows, parents before children, in one transaction,
+   turning the export's JSON values back into the column's type (ISO text to
+   dates and times, decimal text to ``Decimal``, hex to bytes);
+4. sets every PostgreSQL sequence behind an integer key to the largest value
+   restored (an outbox restarted at 1 while its rows hold 957 would collide);
+   SQLite takes the next rowid from the rows themselves;
+5. migrates to the code's head revision (the data of an older archive goes
+   through the same migrations as a running deployment's).
+
+Outbox rows keep their ``sent_at``: an event that was published before the
+backup is not published again; one that was not yet published is, and its
+consumers' ``processed_events`` (restored as well) drop what they already had.
+
+:func:`table_digest` and :func:`canonical` give the drill an order- and
+database-independent checksum of a table's rows.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import hashlib
+import json
+import logging
+from typing import Callable, Iterable, Mapping
+
+from sqlalchemy import JSON, Date, DateTime, Float, Integer, LargeBinary, MetaData, Numeric, Time, select, text
+
+log = logging.getLogger(__name__)
+
+BATCH_ROWS = 1000
+VERSION_TABLE = "alembic_version"
+
+
+class RestoreRefused(Exception):
+    """The restore would overwrite data or cannot fit the archive (the
+    message says why, for the operator)."""
+
+
+# -- values ---------------------------------------------------------------------
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:  # the services store UTC
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
+def converter(column_type, dialect: str) -> Callable | None:
+    """A function turning an exported JSON value into what ``column_type``
+    binds, or None when the value binds as it is."""
+    if isinstance(column_type, DateTime):
+        naive = dialect == "sqlite"
+
+        def to_datetime(value):
+            if not isinstance(value, str):
+                return value
+            parsed = _utc(dt.datetime.fromisoformat(value))
+            return parsed.replace(tzinfo=None) if naive else parsed
+        return to_datetime
+    if isinstance(column_type, Date):
+        return lambda v: dt.date.fromisoformat(v) if isinstance(v, str) else v
+    if isinstance(column_type, Time):
+        return lambda v: dt.time.fromisoformat(v) if isinstance(v, str) else v
+    if isinstance(column_type, Float):
+        return None
+    if isinstance(column_type, Numeric):
+        return lambda v: decimal.Decimal(v) if isinstance(v, (str, int, float)) else v
+    if isinstance(column_type, LargeBinary):
+        return lambda v: bytes.fromhex(v) if isinstance(v, str) else v
+    return None
+
+
+def canonical(column_type, value):
+    """``value`` (exported, or read back) in a form equal on every database:
+    instants in UTC, decimals normalised, bytes as hex."""
+    if value is None:
+        return None
+    if isinstance(column_type, DateTime):
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        return _utc(value).isoformat()
+    if isinstance(column_type, (Date, Time)):
+        return value if isinstance(value, str) else value.isoformat()
+    if isinstance(column_type, Float):
+        return float(value)
+    if isinstance(column_type, Numeric):
+        number = decimal.Decimal(str(value)).normalize()
+        return format(number, "f")
+    if isinstance(column_type, LargeBinary):
+        return value if isinstance(value, str) else bytes(value).hex()
+    if isinstance(column_type, JSON) and isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(column_type, Integer) and isinstance(value, bool):
+        return int(value)
+    return value
+
+
+class TableDigest:
+    """An order-independent checksum of a table's rows: the sum, modulo
+    2**256, of the SHA-256 of every row's canonical JSON (so two databases
+    that sort text differently still agree)."""
+
+    def __init__(self, table):
+        self.types = {c.name: c.type for c in table.columns}
+        self.total = 0
+        self.rows = 0
+
+    def add(self, row: Mapping) -> None:
+        canon = {k: canonical(self.types.get(k), v) for k, v in row.items()}
+        line = json.dumps(canon, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+        self.total = (self.total + int.from_bytes(hashlib.sha256(line.encode("utf-8")).digest(), "big")) % (1 << 256)
+        self.rows += 1
+
+    @property
+    def hexdigest(self) -> str:
+        return f"{self.total:064x}"
+
+
+def table_digest(conn, table) -> TableDigest:
+    """The :class:`TableDigest` of every row of ``table`` in ``conn``."""
+    digest = TableDigest(table)
+    result = conn.execution_options(stream_results=True).execute(select(table))
+    for row in result.mappings():
+        digest.add(row)
+    return digest
+
+
+# -- the database -----------------------------------------------------------------
+
+def reflect(engine) -> MetaData:
+    """The tables the database holds now (the migrated schema)."""
+    metadata = MetaData()
+    metadata.reflect(bind=engine)
+    return metadata
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    """Make the directory of a SQLite file URL (a fresh data dir)."""
+    from pathlib import Path
+
+    if url.startswith("sqlite:///") and url != "sqlite:///" and ":memory:" not in url:
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def tables_with_rows(engine) -> list[str]:
+    """Names of the database's tables that hold at least one row (Alembic's
+    own version table aside)."""
+    found = []
+    existing = reflect(engine)
+    with engine.connect() as conn:
+        for table in existing.sorted_tables:
+            if table.name == VERSION_TABLE:
+                continue
+            if conn.execute(select(1).select_from(table).limit(1)).first() is not None:
+                found.append(table.name)
+    return found
+
+
+def drop_everything(engine) -> None:
+    """Drop every table of the database (``--force``)."""
+    existing = reflect(engine)
+    existing.drop_all(bind=engine)
+
+
+def check_revision(service: str, revision: str) -> None:
+    """:class:`RestoreRefused` unless this code's migrations know ``revision``."""
+    if not revision:
+        return
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    from kernel.migrate import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config(service, "sqlite://"))
+    try:
+        found = script.get_revision(revision)
+    except CommandError:
+        found = None
+    if found is None:
+        raise RestoreRefused(f"{service}: the archive's schema revision {revision} is unknown to this version "
+                             f"of the service (restore with the version that made the archive)")
+
+
+def _reset_sequences(conn, metadata: MetaData) -> int:
+    """Set the sequence behind every integer key column to its largest value
+    (PostgreSQL); the number of sequences set."""
+    done = 0
+    for table in metadata.sorted_tables:
+        for column in table.primary_key.columns:
+            if not isinstance(column.type, Integer):
+                continue
+            sequence = conn.execute(text("SELECT pg_get_serial_sequence(:t, :c)"),
+                                    {"t": table.name, "c": column.name}).scalar()
+            if not sequence:
+                continue
+            quote = conn.dialect.identifier_preparer.quote
+            largest = f"(SELECT MAX({quote(column.name)}) FROM {quote(table.name)})"
+            # setval(seq, n, true): the next value is n + 1; (1, false) for an empty table
+            conn.execute(text(f"SELECT setval(:s, COALESCE({largest}, 1), {largest} IS NOT NULL)"), {"s": sequence})
+            done += 1
+    return done
+
+
+def load_rows(conn, table, rows: Iterable[Mapping], *, progress: Callable[[str, int, int], None] | None = None,
+              batch_rows: int = BATCH_ROWS) -> int:
+    """Insert exported ``rows`` into ``table`` (a table of the migrated
+    database); the number of rows."""
+    columns = {c.name: converter(c.type, conn.dialect.name) for c in table.columns}
+    count = 0
+    batch = []
+    for row in rows:
+        unknown = set(row) - set(columns)
+        if unknown:
+            raise RestoreRefused(f"{table.name}: the archive has columns the database has not "
+                                 f"({', '.join(sorted(unknown))})")
+        batch.append({k: (columns[k](v) if columns[k] is not None and v is not None else v) for k, v in row.items()})
+        if len(batch) >= batch_rows:
+            conn.execute(table.insert(), batch)
+            count += len(batch)
+            if progress:
+                progress(table.name, len(batch), 0)
+            batch = []
+    if batch:
+        conn.execute(table.insert(), batch)
+        count += len(batch)
+        if progress:
+            progress(table.name, len(batch), 0)
+    return count
+
+
+def restore_database(service: str, url: str, *, revision: str, tables: Mapping[str, Callable[[], Iterable]],
+                     force: bool = False, upgrade_to_head: bool = True,
+                     progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """Restore ``service``'s database at ``url`` from exported tables.
+
+    ``tables`` maps a table name to a function that yields its rows (dicts,
+    as :func:`kernel.export.export_tables` exported them); ``revision`` is
+    the schema revision they were exported from. Returns ``{"tables": n,
+    "rows": n, "sequences": n}``. :class:`RestoreRefused` when the database
+    holds data (and not ``force``), when the revision is unknown, or when
+    the archive does not fit the schema; nothing is written then.
+    """
+    from kernel.db import make_engine
+    from kernel.migrate import upgrade
+
+    check_revision(service, revision)
+    ensure_sqlite_dir(url)
+    engine = make_engine(url)
+    try:
+        busy = tables_with_rows(engine)
+        if busy and not force:
+            raise RestoreRefused(f"{service}: the database already holds data ({', '.join(busy[:5])}"
+                                 f"{'...' if len(busy) > 5 else ''}); restore into an empty database "
+                                 f"or pass --force to replace it")
+        if busy or reflect(engine).tables:
+            drop_everything(engine)
+        engine.dispose()
+        upgrade(service, url, revision or "head")
+        schema = reflect(engine)
+        missing = sorted(set(tables) - set(schema.tables))
+        if missing:
+            raise RestoreRefused(f"{service}: the archive has tables the schema has not ({', '.join(missing)})")
+        rows = 0
+        sequences = 0
+        with engine.begin() as conn:
+            for table in schema.sorted_tables:
+                source = tables.get(table.name)
+                if source is None:
+                    continue
+                rows += load_rows(conn, table, source(), progress=progress)
+            if conn.dialect.name == "postgresql":
+                sequences = _reset_sequences(conn, schema)
+        engine.dispose()
+        if upgrade_to_head:
+            upgrade(service, url, "head")
+        return {"tables": len(tables), "rows": rows, "sequences": sequences}
+    finally:
+        engine.dispose()
+
+
+def digests(url: str) -> dict:
+    """``{table: TableDigest}`` of every table of the database at ``url``
+    (the drill's read back)."""
+    from kernel.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        schema = reflect(engine)
+        with engine.connect() as conn:
+            return {t.name: table_digest(conn, t) for t in schema.sorted_tables if t.name != VERSION_TABLE}
+    finally:
+        engine.dispose()
