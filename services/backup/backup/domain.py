@@ -42,6 +42,13 @@ def ensure_admin(who: CallContext) -> None:
         raise errors.Forbidden()
 
 
+def check_id(value) -> str:
+    """A backup id from the caller: a short string, else a validation error."""
+    if not isinstance(value, str) or not 1 <= len(value) <= 64:
+        raise errors.ValidationError(errors.text("field_type", field="id"), details={"field": "id"})
+    return value
+
+
 # -- listing -----------------------------------------------------------------
 
 def parse_limit(limit) -> int:

@@ -3,6 +3,7 @@
 | type | payload |
 |---|---|
 | ``backup_requested`` | ``{backup_id, trigger: "manual"|"scheduled", requested_by, requested_at}`` |
+| ``backup_drill_failed`` | ``{backup_id, checked_rows, mismatches: [{service, table, problem}], detail}`` (detail: Russian text for the administrators) |
 | ``backup_finished`` | ``{backup_id, trigger, status: "done"|"failed", started_at, finished_at, size, targets, verified, sha256, tables, rows, error}`` |
 
 ``backup_finished`` is written by the worker (a plain process) into the same
@@ -12,6 +13,13 @@ from __future__ import annotations
 
 BACKUP_REQUESTED = "backup_requested"
 BACKUP_FINISHED = "backup_finished"
+BACKUP_DRILL_FAILED = "backup_drill_failed"
+
+
+def backup_drill_failed(*, backup_id: str, checked_rows: int, mismatches: list, detail: str) -> dict:
+    """Payload of ``backup_drill_failed``: which tables differed, never their rows."""
+    return {"backup_id": backup_id, "checked_rows": checked_rows, "mismatches": list(mismatches),
+            "detail": detail}
 
 
 def backup_requested(*, backup_id: str, trigger: str, requested_by: str | None, requested_at: str) -> dict:

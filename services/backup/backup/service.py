@@ -14,7 +14,7 @@ from kernel.events import utcnow
 from kernel.nameko import service_rpc
 from kernel.service_base import service_base
 
-from backup import domain, events, store
+from backup import domain, drill, errors, events, store
 from backup.store import tables
 
 log = logging.getLogger(__name__)
@@ -37,11 +37,30 @@ class Schedule(DependencyProvider):
         return self
 
 
+class Archives(DependencyProvider):
+    """Where the service finds the archives it lists (the local target,
+    ``EJOURNAL_BACKUP_DIR`` or ``<data dir>/backups``)."""
+
+    def setup(self):
+        from pathlib import Path
+
+        from backup.targets import LocalDirTarget
+
+        config = self.container.config
+        root = config.get("EJOURNAL_BACKUP_DIR") or os.environ.get("EJOURNAL_BACKUP_DIR") or (
+            Path(config.get("DATA_DIR") or os.environ.get("EJOURNAL_DATA_DIR") or "var") / "backups")
+        self.local = LocalDirTarget(root)
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
 class Service(service_base(tables)):
     """The catalogue of backups and the schedule."""
     name = "backup"
 
     schedule = Schedule()
+    archives = Archives()
 
     @service_rpc
     def request_backup(self, ctx):
@@ -75,6 +94,37 @@ class Service(service_base(tables)):
         items = [domain.backup_view(store.as_dict(b)) for b in rows]
         next_cursor = domain.encode_cursor(rows[-1].started_at, rows[-1].id) if more else None
         return {"items": items, "next_cursor": next_cursor}
+
+    @service_rpc
+    def restore_drill(self, ctx, backup_id):
+        """Restore the archive into scratch databases and compare every table
+        with it (admin only): ``{ok, checked_rows, mismatches}``. The outcome
+        is kept on the backup's row (``drilled_at``, ``drill_ok``); a failed
+        drill also clears ``verified`` and publishes ``backup_drill_failed``."""
+        who = CallContext.from_rpc(ctx)
+        domain.ensure_admin(who)
+        backup_id = domain.check_id(backup_id)
+        with self.db.transaction() as session:
+            row = store.get_visible(session, backup_id=backup_id, school_id=who.school_id)
+            if row is None:
+                raise errors.NotFound()
+            if row.status != domain.DONE:
+                raise errors.Conflict()
+            sha256 = row.sha256
+        path = self.archives.local.archive_path(backup_id)
+        if not path.is_file():
+            raise errors.Conflict(errors.text("archive_missing"))
+        result = drill.run_subprocess(path, backup_id=backup_id, sha256=sha256)
+        drill.count(result)
+        with self.db.transaction() as session:
+            store.record_drill(session, backup_id=backup_id, at=utcnow(), result=result)
+            if not result["ok"]:
+                self.outbox.add(session, events.BACKUP_DRILL_FAILED,
+                                drill.outcome_event(backup_id=backup_id, result=result), who.as_dict())
+        if not result["ok"]:
+            log.error("restore drill of backup %s failed: %s", backup_id, drill.describe(result))
+        return {"ok": bool(result["ok"]), "checked_rows": int(result.get("checked_rows") or 0),
+                "mismatches": list(result.get("mismatches") or [])}
 
     @timer(interval=SCHEDULE_TICK_SECONDS)
     def enqueue_scheduled(self):

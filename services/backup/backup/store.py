@@ -119,6 +119,11 @@ def get_backup(session: Session, *, backup_id: str) -> Backup | None:
     return session.get(Backup, backup_id)
 
 
+def get_visible(session: Session, *, backup_id: str, school_id: str | None) -> Backup | None:
+    """``backup_id`` if this school's administrator may see it."""
+    return session.scalars(select(Backup).where(Backup.id == backup_id, _visible_to(school_id))).first()
+
+
 def schedule_state(session: Session) -> dict:
     """What the schedule needs: is anything running, when was the last
     attempt and the last good backup (any trigger)."""

@@ -219,6 +219,8 @@ class WorkerConfig:
     export_timeout: float = 600.0
     retries: int = 1
     retry_delay: float = 2.0
+    # Drill every backup, not only the scheduled ones (EJOURNAL_BACKUP_DRILL=all).
+    drill_every: bool = False
 
     @classmethod
     def from_env(cls, data_dir: Path, environ: Mapping[str, str] | None = None) -> "WorkerConfig":
@@ -244,6 +246,7 @@ class WorkerConfig:
             max_attempts=max(1, num("EJOURNAL_BACKUP_MAX_ATTEMPTS", 3, int)),
             export_timeout=num("EJOURNAL_BACKUP_EXPORT_TIMEOUT", 600.0),
             retry_delay=num("EJOURNAL_BACKUP_RETRY_DELAY", 2.0),
+            drill_every=(env.get("EJOURNAL_BACKUP_DRILL") or "scheduled") == "all",
         )
 
 
@@ -348,9 +351,37 @@ class Worker:
             BYTES.inc(outcome.size)
             log.info("backup %s done: %d bytes, %d rows in %d tables, %.1fs",
                      backup_id, outcome.size, outcome.rows, outcome.tables, elapsed)
+            if row["trigger"] == domain.SCHEDULED or self.config.drill_every:
+                self.drill(backup_id, sha256=outcome.sha256, row=row)
         else:
             log.error("backup %s failed: %s", backup_id, error)
         return status
+
+    def drill(self, backup_id: str, *, sha256: str | None, row: dict) -> dict:
+        """Restore the new archive into scratch databases and compare
+        (backup.restore.drill); the outcome goes on its row, and a failure
+        is a metric and a ``backup_drill_failed`` event for the administrators."""
+        from backup import drill as drills
+        from backup.restore import drill_file
+
+        began = time.perf_counter()
+        result = drill_file(self.target.archive_path(backup_id), self.key, backup_id=backup_id,
+                            expected_sha256=sha256)
+        drills.count(result)
+        with transaction(self.factory) as session:
+            store.record_drill(session, backup_id=backup_id, at=utcnow(), result=result)
+            if not result["ok"]:
+                record(session, store.tables["outbox"], envelope(
+                    type=events.BACKUP_DRILL_FAILED, producer=SERVICE,
+                    payload=drills.outcome_event(backup_id=backup_id, result=result),
+                    school_id=row.get("school_id"), actor_id=row.get("requested_by"),
+                    correlation_id=row.get("correlation_id")))
+        if result["ok"]:
+            log.info("backup %s drilled: %d rows restored and compared, %.1fs", backup_id,
+                     result["checked_rows"], time.perf_counter() - began)
+        else:
+            log.error("restore drill of backup %s FAILED: %s", backup_id, drills.describe(result))
+        return result
 
     def _finished_event(self, session, row: dict, *, status: str, finished_at: dt.datetime,
                         error: str | None, outcome: Outcome | None = None) -> None:

@@ -99,7 +99,9 @@ def test_worker_process_backs_up_over_grpc_and_stops_on_sigterm(tmp_path, db_url
     assert row["status"] == domain.DONE, row["error"]
     assert row["verified"] and row["targets"] == [f"local:{tmp_path / 'backups'}"]
     contents = read_archive(tmp_path / "backups" / f"{good}.ejbak", key, backup_id=good)
-    assert contents.rows == {"journal": {"pupils": export_server.pupils(), "marks": export_server.marks()}}
+    assert contents.rows["journal"] == {"pupils": export_server.pupils(), "marks": export_server.marks()}
+    # the catalogue itself is in the archive too (a restore brings it back)
+    assert good in {b["id"] for b in contents.rows["backup"]["backups"]}
     assert contents.manifest["services"]["journal"]["schema_revision"] == export_server.REVISION
     assert contents.size == row["size"]
 

@@ -166,6 +166,16 @@ def list_backups():
     return jsonify(current_clients().rpc("backup", "list_backups", call_ctx()))
 
 
+# A drill restores a whole archive into scratch databases: seconds for a
+# school, more than the default RPC timeout allows.
+DRILL_TIMEOUT = 600.0
+
+
+@bp.post("/backups/<id>/restore-drill")
+def restore_drill(id):
+    return jsonify(current_clients().rpc("backup", "restore_drill", call_ctx(), id, timeout=DRILL_TIMEOUT))
+
+
 @bp.get("/openapi.json")
 def openapi_document():
     return jsonify(openapi.document())

@@ -182,6 +182,7 @@ ROUTES = {
     # backups
     "POST /backups": Route(ADMIN),
     "GET /backups": Route(ADMIN),
+    "POST /backups/{id}/restore-drill": Route(ADMIN),
     "GET /openapi.json": PUBLIC,
 }
 

@@ -255,10 +255,18 @@ RESPONSE_SCHEMAS = {
         "items": {"type": "array", "items": _open({
             "id": {"type": "string"}, "started_at": {"type": ["string", "null"]},
             "finished_at": {"type": ["string", "null"]}, "status": {"type": "string"},
-            "size": {"type": ["integer", "null"]}, "targets": {}, "verified": {}},
+            "size": {"type": ["integer", "null"]}, "targets": {}, "verified": {},
+            "drilled_at": {"type": ["string", "null"], "description": "when the last restore drill ran"},
+            "drill_ok": {"type": ["boolean", "null"], "description": "its outcome (null: never drilled)"}},
             ["id", "status"])},
         "next_cursor": {"type": ["string", "null"]},
     }),
+    "RestoreDrill": _open({
+        "ok": {"type": "boolean"}, "checked_rows": {"type": "integer"},
+        "mismatches": {"type": "array", "items": _open({
+            "service": {"type": ["string", "null"]}, "table": {"type": ["string", "null"]},
+            "problem": {"type": "string"}})},
+    }, ["ok", "checked_rows", "mismatches"]),
     "Health": _open({"status": {"const": "ok"}}),
     "Readiness": _open({"status": {"type": "string"},
                         "checks": {"type": "object", "additionalProperties": {"type": "string"}}}),
@@ -401,6 +409,15 @@ PATHS = {
                     ok=(202, "Backup", "Started"), errors=(403,), description="Admin only (R-D1)."),
         "get": _op("list_backups", "Список резервных копий", "backups",
                    ok=(200, "BackupList", "The catalogue"), errors=(403,), description="Admin only."),
+    },
+    f"{P}/backups/{{id}}/restore-drill": {
+        "post": _op("restore_drill", "Проверить восстановление резервной копии", "backups",
+                    params=[_path_id(description="Backup id")], ok=(200, "RestoreDrill", "The drill's outcome"),
+                    errors=(403, 404, 409),
+                    description="Admin only (R-D2). Restores the archive into scratch databases and compares "
+                                "every table row for row with the archive, whose rows match its manifest's "
+                                "checksums. A failed drill clears `verified` and alerts the administrators; "
+                                "409 CONFLICT for a backup that is not done or whose archive is gone."),
     },
     f"{P}/openapi.json": {"get": _op("get_openapi", "Этот документ", "meta", public=True,
                                      ok=(200, None, "OpenAPI 3.1 document"))},
