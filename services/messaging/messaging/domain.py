@@ -175,6 +175,8 @@ KIND_MESSAGE = "message"
 KIND_NEWS = "news"
 KIND_LATE_ENTRY = "late_entry"
 KIND_LATE_FINAL_MARK = "late_final_mark"
+KIND_BACKUP_DRILL = "backup_drill_failed"
+ADMIN_ROLE = "admin"
 # Staff told about late journal entries (R-J5; they answer for R-R7).
 LATE_ENTRY_ROLES = frozenset({"deputy", "director"})
 
@@ -423,3 +425,11 @@ def check_news(data) -> NewsInput:
         clean.append({"title": _str(link, "title", max_len=300), "url": url})
     return NewsInput(kind=kind, audience=audience, class_id=class_id, title=_str(data, "title", max_len=300),
                      body=_str(data, "body", max_len=MAX_BODY), links=tuple(clean))
+
+
+def backup_drill_notifications(drill, admins) -> list[NotificationDraft]:
+    """R-D2: a backup that failed its restore drill is told to the
+    administrators, who answer for the backups."""
+    body = texts.BACKUP_DRILL_BODY.format(backup_id=drill.backup_id, detail=drill.detail.strip())
+    return [NotificationDraft(recipient_id=r, kind=KIND_BACKUP_DRILL, title=texts.BACKUP_DRILL_TITLE, body=body,
+                              data={"backup_id": drill.backup_id}) for r in dict.fromkeys(admins) if r]

@@ -30,6 +30,7 @@ LESSON_RECORDED = ("journal", "lesson_recorded")
 ATTENDANCE_RECORDED = ("journal", "attendance_recorded")
 FINAL_MARK_POSTED = ("journal", "final_mark_posted")
 SUBGROUP_CREATED = ("journal", "subgroup_created")
+BACKUP_DRILL_FAILED = ("backup", "backup_drill_failed")
 
 # Published through the outbox (producer "messaging").
 MESSAGE_SENT = "message_sent"
@@ -291,3 +292,15 @@ def parse_final_mark_posted(env: dict) -> FinalMarkPosted:
     return FinalMarkPosted(final_mark_id=_text(p, "final_mark_id"), student_id=_text(p, "student_id"),
                            subject_id=_text(p, "subject_id"), class_id=_text(p, "class_id"),
                            period_kind=_text(p, "period_kind", required=False) or "", value=value, late=late)
+
+
+@dataclass(frozen=True)
+class BackupDrillFailed:
+    backup_id: str
+    detail: str
+
+
+def parse_backup_drill_failed(env: dict) -> BackupDrillFailed:
+    """A restore drill failed (backup): the administrators are told."""
+    p = _payload(env)
+    return BackupDrillFailed(backup_id=_text(p, "backup_id"), detail=_text(p, "detail", required=False) or "")

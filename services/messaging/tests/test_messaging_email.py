@@ -299,3 +299,26 @@ def test_a_late_final_mark_is_told_to_the_administration_and_class_teacher_R_F3(
     assert sorted(n.recipient_id for n in notes) == sorted([school["director"], school["deputy"], school["head_a"]])
     assert {n.kind for n in notes} == {"late_final_mark"}
     assert "«Математика», 5А" in notes[0].body and "за четверть" in notes[0].body
+
+
+def test_a_failed_backup_drill_is_told_to_the_administrators_R_D2(start, school, publish, rows, session_maker):
+    """backup_drill_failed (backup): every administrator of the school gets a
+    notification naming the backup; nobody else does."""
+    admin, elsewhere = new_id(), new_id()
+    with session_maker() as s:
+        now = dt.datetime.now(dt.timezone.utc)
+        store.save_user_created(s, user_id=admin, school_id=school["school"], full_name="Админ", roles=["admin"],
+                                as_of=now)
+        store.save_user_created(s, user_id=elsewhere, school_id=school["other_school"], full_name="Чужой",
+                                roles=["admin"], as_of=now)
+        s.commit()
+    container = start()
+    payload = {"backup_id": "b-1", "checked_rows": 0, "mismatches": [{"service": None, "table": None,
+                                                                     "problem": "archive_unreadable"}],
+               "detail": "Проверка восстановления резервной копии b-1 не пройдена: archive: archive_unreadable"}
+    with waiter(container, "on_backup_drill_failed"):
+        publish("backup", make_envelope("backup_drill_failed", payload, producer="backup", school_id=school["school"]))
+    notes = rows(store.Notification)
+    assert [n.recipient_id for n in notes] == [admin]
+    assert notes[0].kind == "backup_drill_failed" and notes[0].data == {"backup_id": "b-1"}
+    assert "b-1" in notes[0].body and "archive_unreadable" in notes[0].body

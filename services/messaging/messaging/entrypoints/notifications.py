@@ -138,6 +138,21 @@ class Notifications:
         if drafts:
             notify(session, school_id=school_id, source_event_id=envelope["id"], drafts=drafts)
 
+    @on(events.BACKUP_DRILL_FAILED)
+    @handled("on_backup_drill_failed")
+    def on_backup_drill_failed(self, session, envelope):
+        """A backup failed its restore drill (R-D2): notify the administrators
+        (of the requesting school; of every school for a scheduled backup)."""
+        drill = events.parse_backup_drill_failed(envelope)
+        admins = store.people_with_role(session, role=domain.ADMIN_ROLE, school_id=envelope.get("school_id"))
+        batches = [(school_id, envelope["id"], domain.backup_drill_notifications(drill, ids))
+                   for school_id, ids in _by_school(admins).items() if school_id]
+        if batches:
+            notify_many(session, batches)
+        else:
+            log.warning("backup %s failed its restore drill and messaging knows no administrator to tell",
+                        drill.backup_id)
+
     @on(events.FINAL_MARK_POSTED)
     @handled("on_final_mark_posted")
     def on_final_mark_posted(self, session, envelope):
@@ -173,6 +188,13 @@ class Notifications:
             setting = store.save_setting(session, school_id=school_id, user_id=actor_id, email_mode=mode,
                                          digest_time=digest_time)
             return _settings_view(setting)
+
+
+def _by_school(people) -> dict:
+    grouped: dict = {}
+    for person in people:
+        grouped.setdefault(person.school_id, []).append(person.user_id)
+    return grouped
 
 
 def _late_entry_staff(session, school_id: str, class_id: str):

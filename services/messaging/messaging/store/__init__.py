@@ -16,7 +16,7 @@ from messaging.store.projections import (  # noqa: F401
     save_user_created, save_roles, get_person, save_parent_link, parent_ids, save_subject, subject_name,
     subject_names, save_class, save_enrolment, end_enrolment, save_subgroup, subgroup_students,
     save_assignment, people, Contact, contacts, children_of, classes_of, teachers_of_classes, get_class,
-    students_of_class, parents_of_students, parents_by_student, school_people, classes_taught_by,
+    students_of_class, parents_of_students, parents_by_student, school_people, people_with_role, classes_taught_by,
 )
 from messaging.store.notifications import (  # noqa: F401
     add_notifications, add_notifications_with_ids, insert_notifications, list_notifications, mark_read,

@@ -262,6 +262,14 @@ def school_people(session: Session, *, school_id: str) -> list[Person]:
     return list(session.scalars(select(Person).where(Person.school_id == school_id).order_by(Person.user_id)))
 
 
+def people_with_role(session: Session, *, role: str, school_id: str | None = None) -> list[Person]:
+    """Everyone with ``role`` (of one school, or of every school)."""
+    query = select(Person).order_by(Person.school_id, Person.user_id)
+    if school_id is not None:
+        query = query.where(Person.school_id == school_id)
+    return [p for p in session.scalars(query) if role in (p.roles or ())]
+
+
 def classes_taught_by(session: Session, *, school_id: str, teacher_id: str) -> set[str]:
     subject = session.scalars(select(TeacherAssignment.class_id).where(
         TeacherAssignment.teacher_id == teacher_id, TeacherAssignment.school_id == school_id))
