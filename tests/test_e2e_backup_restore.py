@@ -6,6 +6,7 @@ letters and catalogue, and takes a new mark without an outbox collision."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import subprocess
 import sys
@@ -90,13 +91,46 @@ def backed_up(tmp_path_factory):
 
         done = eventually(finished, timeout=90)
         assert done["status"] == "done", done
+        data = Path(env["EJOURNAL_DATA_DIR"])
+        stored = data / "backups" / f"{started['id']}.ejbak"
+
+        # R-D1: the administrator keeps a copy: streamed, still encrypted
+        teacher = Api(plat.url).login("ct.orlova", PASSWORD)
+        assert teacher.request("GET", f"/backups/{started['id']}/archive").status_code == 403
+        got = admin.request("GET", f"/backups/{started['id']}/archive", expect=200, stream=True)
+        copy = tmp / "downloaded.ejbak"
+        with open(copy, "wb") as out:
+            for block in got.iter_content(65536):
+                out.write(block)
+        assert copy.read_bytes() == stored.read_bytes()
+        assert got.headers["Content-Type"] == "application/octet-stream"
+        assert got.headers["X-Archive-SHA256"] == hashlib.sha256(copy.read_bytes()).hexdigest()
+        assert admin.request("GET", "/backups/no-such-backup/archive").status_code == 404
+
+        # R-D2: the drill restores the archive into scratch databases and compares
+        drilled = admin.post(f"/backups/{started['id']}/restore-drill", expect=200)
+        assert drilled["ok"] is True and drilled["checked_rows"] > 50 and drilled["mismatches"] == []
+        assert teacher.request("POST", f"/backups/{started['id']}/restore-drill").status_code == 403
+        row = next(b for b in admin.get("/backups")["items"] if b["id"] == started["id"])
+        assert row["drill_ok"] is True and row["drilled_at"] and row["verified"] is True
+        # ...and a tampered archive fails it: an alert to the administrators
+        blob = bytearray(stored.read_bytes())
+        blob[len(blob) // 3] ^= 0x10
+        stored.write_bytes(bytes(blob))
+        failed = admin.post(f"/backups/{started['id']}/restore-drill", expect=200)
+        assert failed["ok"] is False and failed["mismatches"][0]["problem"] == "archive_unreadable"
+        row = next(b for b in admin.get("/backups")["items"] if b["id"] == started["id"])
+        assert row["drill_ok"] is False and row["verified"] is False
+        note = eventually(lambda: [n for n in admin.get("/notifications")["items"]
+                                   if n["kind"] == "backup_drill_failed"], timeout=30)
+        assert started["id"] in note[0]["body"]
+        stored.write_bytes(copy.read_bytes())  # the downloaded copy is the good one
         catalogue = admin.get("/backups")["items"]
     finally:
         plat.stop()
         delete_vhost(env["EJOURNAL_AMQP_URI"])
-    data = Path(env["EJOURNAL_DATA_DIR"])
     yield {"school": school, "before": before, "backup_id": started["id"], "catalogue": catalogue,
-           "archive": data / "backups" / f"{started['id']}.ejbak",
+           "archive": copy,
            "key": data / "keys" / "backup.key", "identity_key": data / "keys" / "identity.key",
            "admin": (env["EJOURNAL_ADMIN_LOGIN"], env["EJOURNAL_ADMIN_PASSWORD"])}
     pg.drop_all()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
+from socketserver import ThreadingMixIn
 from typing import Callable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -14,7 +15,15 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def metrics_app(health: Callable[[], dict] | None = None):
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    """One thread per request: a long answer (the backup worker's archive
+    downloads) never holds up /healthz and /metrics."""
+    daemon_threads = True
+
+
+def metrics_app(health: Callable[[], dict] | None = None, routes: dict | None = None):
+    """``/healthz``, ``/metrics`` and, for a path under one of ``routes``'
+    prefixes, that WSGI app."""
     prom = make_wsgi_app()
 
     def app(environ, start_response):
@@ -30,18 +39,23 @@ def metrics_app(health: Callable[[], dict] | None = None):
             return [data]
         if path == "/metrics":
             return prom(environ, start_response)
+        for prefix, route in (routes or {}).items():
+            if path.startswith(prefix):
+                return route(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found"]
 
     return app
 
 
-def serve(port: int, health: Callable[[], dict] | None = None, host: str | None = None) -> WSGIServer:
-    """Serve metrics and health on ``host:port`` from a daemon thread."""
+def serve(port: int, health: Callable[[], dict] | None = None, host: str | None = None,
+          routes: dict | None = None) -> WSGIServer:
+    """Serve metrics and health (and ``routes``, see :func:`metrics_app`) on
+    ``host:port`` from a daemon thread."""
     from kernel.config import bind_host
 
     host = host or bind_host()
-    server = make_server(host, port, metrics_app(health), WSGIServer, handler_class=_QuietHandler)
+    server = make_server(host, port, metrics_app(health, routes), _ThreadingServer, handler_class=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name=f"metrics:{port}", daemon=True)
     thread.start()
     return server

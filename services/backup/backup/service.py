@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 # How often the schedule looks at the catalogue; the interval between
 # backups itself is EJOURNAL_BACKUP_EVERY_HOURS.
 SCHEDULE_TICK_SECONDS = 60
+# How long an administrator's download ticket may wait for its request.
+DOWNLOAD_TICKET_SECONDS = 60
 
 
 class Schedule(DependencyProvider):
@@ -125,6 +127,27 @@ class Service(service_base(tables)):
             log.error("restore drill of backup %s failed: %s", backup_id, drill.describe(result))
         return {"ok": bool(result["ok"]), "checked_rows": int(result.get("checked_rows") or 0),
                 "mismatches": list(result.get("mismatches") or [])}
+
+    @service_rpc
+    def archive_ticket(self, ctx, backup_id):
+        """Let an administrator download a done backup's archive (still
+        encrypted): ``{ticket, backup_id, file_name, size, sha256}``. The
+        worker serves the file to one request carrying the ticket within
+        DOWNLOAD_TICKET_SECONDS (backup.worker ``/archives/<id>``)."""
+        who = CallContext.from_rpc(ctx)
+        domain.ensure_admin(who)
+        backup_id = domain.check_id(backup_id)
+        with self.db.transaction() as session:
+            row = store.get_visible(session, backup_id=backup_id, school_id=who.school_id)
+            if row is None:
+                raise errors.NotFound()
+            if row.status != domain.DONE:
+                raise errors.Conflict()
+            token = store.issue_ticket(session, backup_id=backup_id, issued_to=who.actor_id, now=utcnow(),
+                                       seconds=DOWNLOAD_TICKET_SECONDS)
+            info = (row.manifest or {}).get("archive") or {}
+            return {"ticket": token, "backup_id": backup_id, "file_name": info.get("file") or f"{backup_id}.ejbak",
+                    "size": row.size, "sha256": row.sha256}
 
     @timer(interval=SCHEDULE_TICK_SECONDS)
     def enqueue_scheduled(self):

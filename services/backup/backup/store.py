@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, case, Index, Integer, String, Text, and_, func, or_, select, text,
+    JSON, BigInteger, Boolean, case, delete, Index, Integer, String, Text, and_, func, or_, select, text,
     update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -63,6 +63,19 @@ class Backup(Base):
     drill_mismatches: Mapped[list | None] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_backups_started_at_id", "started_at", "id"),)
+
+
+class Ticket(Base):
+    """A one-time, short-lived permission to download one archive: issued by
+    the service to an administrator's request, redeemed by the worker that
+    serves the file. Only the token's SHA-256 is kept."""
+    __tablename__ = "backup_tickets"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    backup_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    issued_to: Mapped[str | None] = mapped_column(String(36))
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), nullable=False, index=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
 
 def as_dict(backup: Backup) -> dict:
@@ -247,3 +260,34 @@ def record_restored(session: Session, *, backup_id: str, created_at: dt.datetime
     session.execute(update(Backup).where(Backup.status == domain.RUNNING, Backup.id != backup_id)
                     .values(status=domain.FAILED, finished_at=now, worker=None, error=error)
                     .execution_options(synchronize_session=False))
+
+
+# -- download tickets --------------------------------------------------------------
+
+def _token_hash(token: str) -> str:
+    import hashlib
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def issue_ticket(session: Session, *, backup_id: str, issued_to: str | None, now: dt.datetime,
+                 seconds: float) -> str:
+    """A new download ticket for ``backup_id``, valid ``seconds``; the token.
+    Expired tickets are swept on the way."""
+    import secrets
+    session.execute(delete(Ticket).where(Ticket.expires_at < now))
+    token = secrets.token_urlsafe(32)
+    session.add(Ticket(token_sha256=_token_hash(token), backup_id=backup_id, issued_to=issued_to,
+                       expires_at=now + dt.timedelta(seconds=seconds)))
+    session.flush()
+    return token
+
+
+def redeem_ticket(session: Session, *, token: str, backup_id: str, now: dt.datetime) -> bool:
+    """Use a ticket once: True if it is for ``backup_id``, unexpired and unused."""
+    if not isinstance(token, str) or not 10 <= len(token) <= 100:
+        return False
+    result = session.execute(update(Ticket).where(
+        Ticket.token_sha256 == _token_hash(token), Ticket.backup_id == backup_id,
+        Ticket.expires_at >= now, Ticket.used_at.is_(None)).values(used_at=now)
+        .execution_options(synchronize_session=False))
+    return result.rowcount == 1

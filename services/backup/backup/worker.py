@@ -424,6 +424,53 @@ class Worker:
                 self.stop.wait(pause)
 
 
+DOWNLOADS = Counter("backup_downloads", "Archive downloads served, by outcome", ["outcome"])
+STREAM_BYTES = 1024 * 1024
+
+
+def archives_app(factory: sessionmaker, target: LocalDirTarget):
+    """``GET /archives/<id>?ticket=<token>``: the archive file as it is
+    stored (encrypted), to a request carrying a ticket the service issued
+    (store.issue_ticket; one use, short-lived). Streamed, never read whole."""
+    from urllib.parse import parse_qs
+
+    from backup.archive import valid_name
+
+    def answer(start_response, status, text):
+        body = text.encode()
+        start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    def app(environ, start_response):
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return answer(start_response, "405 Method Not Allowed", "GET only")
+        backup_id = environ.get("PATH_INFO", "")[len("/archives/"):]
+        ticket = (parse_qs(environ.get("QUERY_STRING", "")).get("ticket") or [""])[0]
+        if not valid_name(backup_id):
+            return answer(start_response, "404 Not Found", "no such archive")
+        with transaction(factory) as session:
+            allowed = store.redeem_ticket(session, token=ticket, backup_id=backup_id, now=utcnow())
+        if not allowed:
+            DOWNLOADS.labels("refused").inc()
+            return answer(start_response, "403 Forbidden", "no valid ticket")
+        path = target.archive_path(backup_id)
+        try:
+            handle = open(path, "rb")
+        except FileNotFoundError:
+            DOWNLOADS.labels("missing").inc()
+            return answer(start_response, "404 Not Found", "no such archive")
+        size = os.fstat(handle.fileno()).st_size
+        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(size)),
+                                  ("Content-Disposition", f'attachment; filename="{path.name}"')])
+        DOWNLOADS.labels("served").inc()
+        wrapper = environ.get("wsgi.file_wrapper")
+        if wrapper is not None:
+            return wrapper(handle, STREAM_BYTES)
+        return iter(lambda: handle.read(STREAM_BYTES), b"")
+
+    return app
+
+
 def main(argv=None) -> int:
     """Entry point of ``python -m backup.worker``."""
     from kernel import config, metrics
@@ -471,7 +518,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     port = settings.port("backup.worker.metrics")
-    server = metrics.serve(port, health)
+    server = metrics.serve(port, health, routes={"/archives/": archives_app(factory, target)})
     log.info("backup worker metrics on %s", port)
     try:
         worker.run_forever()

@@ -267,3 +267,44 @@ def test_a_failed_scheduled_drill_alerts_the_administrators(factory, target, key
         outbox = store.tables["outbox"]
         types = [r.event_type for r in session.execute(select(outbox).order_by(outbox.c.seq))]
     assert types[-1] == "backup_drill_failed"
+
+
+def _get(app, path, query=""):
+    from wsgiref.util import setup_testing_defaults
+    environ = {"PATH_INFO": path, "QUERY_STRING": query, "REQUEST_METHOD": "GET"}
+    setup_testing_defaults(environ)
+    answer = {}
+
+    def start_response(status, headers):
+        answer["status"], answer["headers"] = status, dict(headers)
+    body = b"".join(app(environ, start_response))
+    return answer["status"], answer["headers"], body
+
+
+def test_an_archive_is_served_once_per_ticket(service, backed_up, factory, target, queue):
+    from backup.worker import archives_app
+
+    app = archives_app(factory, target)
+    ticket = call(service, "archive_ticket", ADMIN, backed_up["id"])
+    assert ticket["size"] == backed_up["row"]["size"] and ticket["sha256"] == backed_up["row"]["sha256"]
+    assert ticket["file_name"] == f"{backed_up['id']}.ejbak"
+    status, headers, body = _get(app, f"/archives/{backed_up['id']}", f"ticket={ticket['ticket']}")
+    assert status == "200 OK" and body == backed_up["path"].read_bytes()
+    assert headers["Content-Length"] == str(len(body)) and headers["Content-Type"] == "application/octet-stream"
+    # used once; another backup's ticket, no ticket and an expired one open nothing
+    assert _get(app, f"/archives/{backed_up['id']}", f"ticket={ticket['ticket']}")[0] == "403 Forbidden"
+    other = call(service, "archive_ticket", ADMIN, backed_up["earlier"])
+    assert _get(app, f"/archives/{backed_up['id']}", f"ticket={other['ticket']}")[0] == "403 Forbidden"
+    assert _get(app, f"/archives/{backed_up['id']}")[0] == "403 Forbidden"
+    with transaction(factory) as session:
+        stale = store.issue_ticket(session, backup_id=backed_up["id"], issued_to=None,
+                                   now=dt.datetime.now(UTC) - dt.timedelta(minutes=5), seconds=60)
+    assert _get(app, f"/archives/{backed_up['id']}", f"ticket={stale}")[0] == "403 Forbidden"
+    assert _get(app, "/archives/../etc", "ticket=x" * 3)[0] == "404 Not Found"
+    # only done backups, only administrators
+    running = queue()
+    for args, code in (((ADMIN, running), "CONFLICT"), ((ADMIN, "nope"), "NOT_FOUND"),
+                       (({**ADMIN, "roles": ["deputy"]}, backed_up["id"]), "FORBIDDEN")):
+        with pytest.raises(Exception) as caught:
+            call(service, "archive_ticket", *args)
+        assert code in str(caught.value)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import current_app, Blueprint, g, jsonify, request
+from flask import current_app, Blueprint, Response, g, jsonify, request, stream_with_context
 
 from ejournal.identity.v1 import identity_pb2
 from ejournal.journal.v1 import journal_pb2
@@ -174,6 +174,43 @@ DRILL_TIMEOUT = 600.0
 @bp.post("/backups/<id>/restore-drill")
 def restore_drill(id):
     return jsonify(current_clients().rpc("backup", "restore_drill", call_ctx(), id, timeout=DRILL_TIMEOUT))
+
+
+ARCHIVE_CHUNK = 1024 * 1024
+
+
+@bp.get("/backups/<id>/archive")
+def download_backup(id):
+    """The archive as stored (encrypted), streamed from the backup worker:
+    the backup service checks the caller and issues a one-time ticket, the
+    worker serves the file to it (R-D1: a copy on the administrator's computer)."""
+    import requests
+
+    clients = current_clients()
+    ticket = clients.rpc("backup", "archive_ticket", call_ctx(), id)
+    try:
+        upstream = clients.worker_archive(ticket["backup_id"], ticket["ticket"])
+    except requests.RequestException:
+        raise ApiError(503, "SERVICE_UNAVAILABLE") from None
+    if upstream.status_code != 200:
+        status = upstream.status_code
+        upstream.close()
+        if status == 404:
+            raise ApiError(404, "NOT_FOUND")
+        raise ApiError(503, "SERVICE_UNAVAILABLE")
+
+    def body():
+        try:
+            yield from upstream.iter_content(ARCHIVE_CHUNK)
+        finally:
+            upstream.close()
+
+    response = Response(stream_with_context(body()), mimetype="application/octet-stream")
+    response.headers["Content-Length"] = upstream.headers.get("Content-Length", "")
+    response.headers["Content-Disposition"] = f'attachment; filename="{ticket["file_name"]}"'
+    if ticket.get("sha256"):
+        response.headers["X-Archive-SHA256"] = ticket["sha256"]
+    return response
 
 
 @bp.get("/openapi.json")

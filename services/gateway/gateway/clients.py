@@ -347,6 +347,25 @@ class Clients:
         except (urllib.error.URLError, OSError) as exc:
             return "timeout" if isinstance(getattr(exc, "reason", None), TimeoutError) else "unavailable"
 
+    def worker_url(self) -> str:
+        """The backup worker's HTTP address: ``EJOURNAL_BACKUP_WORKER_URL``,
+        else that of its health URL, else its metrics port on the gRPC host."""
+        url = os.environ.get("EJOURNAL_BACKUP_WORKER_URL")
+        if url:
+            return url.rstrip("/")
+        health = os.environ.get("EJOURNAL_BACKUP_WORKER_HEALTH_URL")
+        if health and health.endswith("/healthz"):
+            return health[:-len("/healthz")]
+        return f"http://{self.settings.grpc_host}:{self.settings.port('backup.worker.metrics')}"
+
+    def worker_archive(self, backup_id: str, ticket: str, timeout: float = 10.0):
+        """The backup worker's streamed answer for one archive (requests,
+        ``stream=True``: the caller iterates and closes it)."""
+        import requests
+        from urllib.parse import quote
+        return requests.get(f"{self.worker_url()}/archives/{quote(backup_id, safe='')}",
+                            params={"ticket": ticket}, stream=True, timeout=timeout)
+
     def _fetch_jwks(self) -> str:
         from ejournal.identity.v1 import identity_pb2
         return self.identity.GetPublicKeys(identity_pb2.PublicKeysRequest()).jwks_json

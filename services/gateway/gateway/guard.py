@@ -183,6 +183,7 @@ ROUTES = {
     "POST /backups": Route(ADMIN),
     "GET /backups": Route(ADMIN),
     "POST /backups/{id}/restore-drill": Route(ADMIN),
+    "GET /backups/{id}/archive": Route(ADMIN),
     "GET /openapi.json": PUBLIC,
 }
 

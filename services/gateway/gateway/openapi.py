@@ -410,6 +410,18 @@ PATHS = {
         "get": _op("list_backups", "Список резервных копий", "backups",
                    ok=(200, "BackupList", "The catalogue"), errors=(403,), description="Admin only."),
     },
+    f"{P}/backups/{{id}}/archive": {"get": {
+        **_op("download_backup", "Скачать архив резервной копии", "backups", params=[_path_id(description="Backup id")],
+              errors=(403, 404, 409),
+              description="Admin only (R-D1: a copy on the administrator's computer). The archive exactly as "
+                          "stored: still encrypted (the backup key opens it), streamed; `X-Archive-SHA256` is "
+                          "the SHA-256 of its bytes as catalogued. 409 CONFLICT for a backup that is not done."),
+        "responses": {
+            "200": {"description": "The encrypted archive, as a download",
+                    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+            **{c: {"$ref": f"#/components/responses/{n}"} for c, n in
+               (("400", "BadRequest"), ("401", "Unauthorized"), ("403", "Forbidden"), ("404", "NotFound"),
+                ("409", "Conflict"), ("500", "InternalError"), ("503", "ServiceUnavailable"))}}}},
     f"{P}/backups/{{id}}/restore-drill": {
         "post": _op("restore_drill", "Проверить восстановление резервной копии", "backups",
                     params=[_path_id(description="Backup id")], ok=(200, "RestoreDrill", "The drill's outcome"),
