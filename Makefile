@@ -15,7 +15,7 @@ run: venv proto
 
 ## make test: set up, start RabbitMQ/PostgreSQL if down, run the whole suite
 test: venv proto browser-deps
-	bash deploy/local/ensure-services.sh rabbitmq postgresql
+	bash deploy/local/ensure-services.sh rabbitmq postgresql sshd
 	$(MAKE) --no-print-directory test-services
 	$(MAKE) --no-print-directory test-platform
 	$(MAKE) --no-print-directory test-sqlite

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start the local RabbitMQ / PostgreSQL when installed but down; explain when missing.
 # `chromium`: Debian's Chromium and npm for the browser tests, installed with apt when missing.
+# `sshd`: Debian's OpenSSH server for the SFTP backup target tests, installed with apt when missing.
 set -u
 port_open() { (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
 wait_port() { for _ in $(seq 1 60); do port_open "$1" && return 0; sleep 1; done; return 1; }
@@ -48,11 +49,25 @@ ensure_chromium() {
   fi
 }
 
+# `sshd`: Debian's OpenSSH server for the backup service's SFTP target tests
+# (they start their own sshd on a loopback port; nothing runs as a system service).
+ensure_sshd() {
+  [ -x /usr/sbin/sshd ] && return 0
+  echo "installing openssh-server (the SFTP backup target tests start an sshd of their own)..."
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if ! { $sudo apt-get install -y -q --no-install-recommends openssh-server >/dev/null || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q --no-install-recommends openssh-server >/dev/null; }; }; then
+    echo "could not install openssh-server: install it with apt-get" >&2
+    exit 1
+  fi
+}
+
 for svc in "$@"; do
   case "$svc" in
     rabbitmq) ensure_rabbitmq ;;
     postgresql) ensure_postgresql ;;
     chromium) ensure_chromium ;;
+    sshd) ensure_sshd ;;
     *) echo "unknown service $svc" >&2; exit 2 ;;
   esac
 done

@@ -23,6 +23,9 @@ FORMAT = "ejournal-backup"
 MANIFEST_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 CIPHER = "AES-256-GCM/framed-v1"
+COMPRESSION = "zstd"
+ZSTD_LEVEL = 3
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 SPOOL_MEMORY_BYTES = 4 * 1024 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,119}$")
 _READ_BYTES = 256 * 1024
@@ -175,15 +178,21 @@ def write_archive(out, key: bytes, manifest: dict, services: dict, *, mtime: flo
 
     Returns ``{"size", "sha256"}`` of the encrypted bytes written.
     """
+    import zstandard
+
     hashing = _HashingWriter(out)
     writer = EncryptingWriter(hashing, key)
-    with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    # compressed before it is encrypted (ciphertext does not compress)
+    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(writer, closefd=False)
+    with tarfile.open(fileobj=compressor, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         body = json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")
         tar.addfile(_tarinfo(MANIFEST_NAME, len(body), mtime), io.BytesIO(body))
         for service in sorted(services):
             for table, spool in sorted(services[service].tables.items()):
                 spool.file.seek(0)
                 tar.addfile(_tarinfo(member_name(service, table), spool.size, mtime), spool.file)
+    compressor.flush(zstandard.FLUSH_FRAME)
+    compressor.close()
     writer.close()
     return {"size": hashing.size, "sha256": hashing.digest.hexdigest()}
 
@@ -241,6 +250,51 @@ def _read_member(stream, keep: bool, sink=None):
     return digest.hexdigest(), count, rows
 
 
+class _Plaintext:
+    """The tar stream inside the decrypted bytes: zstd-compressed (what
+    :func:`write_archive` writes) or, in archives written before
+    compression, the tar itself; told apart by zstd's frame magic."""
+
+    def __init__(self, reader):
+        import zstandard
+
+        self.reader = reader
+        head = reader.read(len(_ZSTD_MAGIC))
+        self.compressed = head == _ZSTD_MAGIC
+        source = _Prefixed(head, reader)
+        try:
+            self.stream = (zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True)
+                           if self.compressed else source)
+        except zstandard.ZstdError as exc:
+            raise Tampered(f"archive does not decompress: {exc}") from None
+
+    def read(self, n: int = -1) -> bytes:
+        import zstandard
+        try:
+            return self.stream.read(n)
+        except zstandard.ZstdError as exc:
+            raise Tampered(f"archive does not decompress: {exc}") from None
+
+    def drain(self) -> None:
+        while self.read(_READ_BYTES):
+            pass
+
+
+class _Prefixed:
+    def __init__(self, head: bytes, rest):
+        self.head = head
+        self.rest = rest
+
+    def read(self, n: int = -1) -> bytes:
+        if self.head:
+            if n is None or n < 0:
+                data, self.head = self.head + self.rest.read(), b""
+                return data
+            data, self.head = self.head[:n], self.head[n:]
+            return data
+        return self.rest.read(n)
+
+
 def read_stream(raw, key: bytes, *, keep_rows: bool = True, backup_id: str | None = None,
                 sink=None) -> ArchiveContents:
     """Decrypt, unpack and check an archive read from the binary file ``raw``.
@@ -250,8 +304,9 @@ def read_stream(raw, key: bytes, *, keep_rows: bool = True, backup_id: str | Non
     the member's end: trust them after this returns)."""
     hashing = _HashingReader(raw)
     reader = DecryptingReader(hashing, key)
+    plain = _Plaintext(reader)
     try:
-        tar = tarfile.open(fileobj=reader, mode="r|")
+        tar = tarfile.open(fileobj=plain, mode="r|")
     except tarfile.TarError as exc:
         raise ArchiveError(f"archive is not a tar: {exc}") from None
     manifest = None
@@ -296,6 +351,7 @@ def read_stream(raw, key: bytes, *, keep_rows: bool = True, backup_id: str | Non
         raise Tampered(f"archive lacks {', '.join(missing)}")
     # The tar may end before the encrypted stream does: authenticate the rest
     # too, so a cut after the last member is still detected.
+    plain.drain()
     reader.finish()
     return ArchiveContents(manifest=manifest, rows=rows, sha256=hashing.digest.hexdigest(), size=hashing.size)
 
@@ -324,7 +380,7 @@ def sidecar(manifest: dict, *, file_name: str, size: int, sha256: str, key: byte
     counts only (no personal data), readable without the key."""
     return {
         **manifest,
-        "archive": {"file": file_name, "size": size, "sha256": sha256,
+        "archive": {"file": file_name, "size": size, "sha256": sha256, "compression": COMPRESSION,
                     "cipher": CIPHER, "key_id": key_id(key).hex()},
     }
 
