@@ -121,6 +121,7 @@ def backup_view(row: dict) -> dict:
         "trigger": row.get("trigger"),
         "drilled_at": iso(row.get("drilled_at")),
         "drill_ok": row.get("drill_ok"),
+        "failed_targets": list(row.get("failed_targets") or []),
     }
     if row.get("status") == FAILED:
         view["error"] = row.get("error")
@@ -168,6 +169,51 @@ def scheduled_backup_due(*, now: dt.datetime, every_hours: float, running: bool,
         if now - as_utc(last_attempt_at) < backoff:
             return False
     return True
+
+
+def due_targets(*, now: dt.datetime, targets, last_copies: dict) -> list[str]:
+    """Names of the ``targets`` (``(name, every_hours)``) whose newest copy
+    is ``every_hours`` old or that have none (0 hours: never scheduled)."""
+    now = as_utc(now)
+    due = []
+    for name, every in targets:
+        if every <= 0:
+            continue
+        last = last_copies.get(name)
+        if last is None or now - as_utc(last) >= dt.timedelta(hours=every):
+            due.append(name)
+    return due
+
+
+def schedule_due(*, now: dt.datetime, targets, last_copies: dict, running: bool,
+                 last_attempt_at: dt.datetime | None, retry_hours: float = 1.0) -> list[str]:
+    """The targets a scheduled backup should copy to now (empty: none is due).
+
+    Each target has its own interval; a missed run (the machine was off) is
+    simply due at the next look. While a backup runs nothing more is queued,
+    and after an attempt the next waits ``retry_hours`` (capped by the
+    shortest interval due), so a failing source or target is retried hourly
+    rather than in a storm."""
+    if running:
+        return []
+    due = due_targets(now=now, targets=targets, last_copies=last_copies)
+    if not due:
+        return []
+    if last_attempt_at is not None:
+        shortest = min(every for name, every in targets if name in due)
+        backoff = min(dt.timedelta(hours=shortest), dt.timedelta(hours=retry_hours))
+        if as_utc(now) - as_utc(last_attempt_at) < backoff:
+            return []
+    return due
+
+
+def next_run(*, now: dt.datetime, every_hours: float, last_copy_at: dt.datetime | None) -> dt.datetime | None:
+    """When the target's next scheduled copy is due (now, if overdue); None when off."""
+    if every_hours <= 0:
+        return None
+    if last_copy_at is None:
+        return as_utc(now)
+    return max(as_utc(now), as_utc(last_copy_at) + dt.timedelta(hours=every_hours))
 
 
 # -- the worker --------------------------------------------------------------

@@ -26,14 +26,28 @@ SCHEDULE_TICK_SECONDS = 60
 DOWNLOAD_TICKET_SECONDS = 60
 
 
+def backup_settings(config: dict) -> dict:
+    """The environment with the container config's ``EJOURNAL_BACKUP_*`` keys over it."""
+    return {**os.environ, **{k: str(v) for k, v in config.items() if k.startswith("EJOURNAL_BACKUP")}}
+
+
 class Schedule(DependencyProvider):
-    """The backup schedule's settings, read when the container starts:
-    config key or environment ``EJOURNAL_BACKUP_EVERY_HOURS`` (0 = off)."""
+    """The targets and their schedules, read when the container starts
+    (backup.targets.parse_targets): the local directory every
+    ``EJOURNAL_BACKUP_EVERY_HOURS`` (336 by default, 0 = off) and each
+    off-site target on its own interval."""
 
     def setup(self):
-        key = "EJOURNAL_BACKUP_EVERY_HOURS"
-        raw = self.container.config.get(key, os.environ.get(key))
-        self.every_hours = domain.parse_every_hours(raw)
+        from backup.targets import parse_targets
+
+        config = self.container.config
+        self.targets = parse_targets(backup_settings(config),
+                                     config.get("DATA_DIR") or os.environ.get("EJOURNAL_DATA_DIR") or "var")
+        self.every_hours = self.targets[0].every_hours
+
+    def plan(self) -> list:
+        """``(name, every_hours)`` of every target."""
+        return [(t.name, t.every_hours) for t in self.targets]
 
     def get_dependency(self, worker_ctx):
         return self
@@ -49,7 +63,8 @@ class Archives(DependencyProvider):
         from backup.targets import LocalDirTarget
 
         config = self.container.config
-        root = config.get("EJOURNAL_BACKUP_DIR") or os.environ.get("EJOURNAL_BACKUP_DIR") or (
+        settings = backup_settings(config)
+        root = settings.get("EJOURNAL_BACKUP_DIR") or (
             Path(config.get("DATA_DIR") or os.environ.get("EJOURNAL_DATA_DIR") or "var") / "backups")
         self.local = LocalDirTarget(root)
 
@@ -149,18 +164,39 @@ class Service(service_base(tables)):
             return {"ticket": token, "backup_id": backup_id, "file_name": info.get("file") or f"{backup_id}.ejbak",
                     "size": row.size, "sha256": row.sha256}
 
-    @timer(interval=SCHEDULE_TICK_SECONDS)
+    @service_rpc
+    def backup_schedule(self, ctx):
+        """Every target and when it next gets a copy (admin only):
+        ``{targets: [{target, kind, location, every_hours, last_copy_at, next_run_at, failing}], next_run_at}``."""
+        who = CallContext.from_rpc(ctx)
+        domain.ensure_admin(who)
+        now = utcnow()
+        session = self.db.session
+        last = store.last_copies(session)
+        failing = set(store.failing_targets(session))
+        items = []
+        for config in self.schedule.targets:
+            when = domain.next_run(now=now, every_hours=config.every_hours, last_copy_at=last.get(config.name))
+            items.append({"target": config.label, "kind": config.kind, "location": config.name,
+                          "every_hours": config.every_hours, "last_copy_at": domain.iso(last.get(config.name)),
+                          "next_run_at": domain.iso(when), "failing": config.name in failing})
+        upcoming = [i["next_run_at"] for i in items if i["next_run_at"]]
+        return {"targets": items, "next_run_at": min(upcoming) if upcoming else None}
+
+    @timer(interval=SCHEDULE_TICK_SECONDS, eager=True)
     def enqueue_scheduled(self):
-        """Queue a scheduled backup when one is due (R-D1); the id or None."""
-        if self.schedule.every_hours <= 0:
-            return None
+        """Queue a scheduled backup when a target is due (R-D1); the id or
+        None. Eager: a run missed while the machine was off runs at start."""
         with self.db.transaction() as session:
             store.lock_requests(session)
             state = store.schedule_state(session)
-            if not domain.scheduled_backup_due(now=utcnow(), every_hours=self.schedule.every_hours, **state):
+            due = domain.schedule_due(now=utcnow(), targets=self.schedule.plan(),
+                                      last_copies=store.last_copies(session), running=state["running"],
+                                      last_attempt_at=state["last_attempt_at"])
+            if not due:
                 return None
             backup = self._enqueue(session, None, trigger=domain.SCHEDULED)
-        log.info("scheduled backup %s queued", backup.id)
+        log.info("scheduled backup %s queued (due: %s)", backup.id, ", ".join(due))
         return backup.id
 
     def _enqueue(self, session, who: CallContext | None, *, trigger: str):

@@ -61,6 +61,8 @@ class Backup(Base):
     drill_ok: Mapped[bool | None] = mapped_column(Boolean)
     drill_checked_rows: Mapped[int | None] = mapped_column(BigInteger)
     drill_mismatches: Mapped[list | None] = mapped_column(JSON)
+    # Targets that should have had a copy and did not (retried at the next run).
+    failed_targets: Mapped[list | None] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_backups_started_at_id", "started_at", "id"),)
 
@@ -146,6 +148,24 @@ def schedule_state(session: Session) -> dict:
     return {"running": bool(running), "last_attempt_at": last_attempt, "last_ok_at": last_ok}
 
 
+def last_copies(session: Session) -> dict:
+    """``{target name: started_at of the newest done backup copied there}``."""
+    newest: dict = {}
+    for started_at, targets in session.execute(
+            select(Backup.started_at, Backup.targets).where(Backup.status == domain.DONE)):
+        for name in targets or []:
+            if name not in newest or domain.as_utc(started_at) > newest[name]:
+                newest[name] = domain.as_utc(started_at)
+    return newest
+
+
+def failing_targets(session: Session) -> list:
+    """Targets the newest finished backup failed to copy to."""
+    row = session.scalars(select(Backup).where(Backup.status == domain.DONE)
+                          .order_by(Backup.started_at.desc()).limit(1)).first()
+    return list(row.failed_targets or []) if row is not None else []
+
+
 # -- the worker side ---------------------------------------------------------
 
 def _claimable(stale_before: dt.datetime, max_attempts: int):
@@ -194,11 +214,11 @@ def release(session: Session, *, backup_id: str, worker: str) -> bool:
 
 
 def mark_done(session: Session, *, backup_id: str, worker: str, finished_at: dt.datetime, size: int,
-              targets: list, sha256: str, key_id: str, manifest: dict) -> bool:
+              targets: list, sha256: str, key_id: str, manifest: dict, failed_targets: list | None = None) -> bool:
     """Record a written and verified archive."""
     result = session.execute(update(Backup).where(_mine(backup_id, worker)).values(
         status=domain.DONE, finished_at=finished_at, size=size, targets=list(targets), verified=True,
-        sha256=sha256, key_id=key_id, manifest=manifest, error=None,
+        sha256=sha256, key_id=key_id, manifest=manifest, error=None, failed_targets=list(failed_targets or []),
     ).execution_options(synchronize_session=False))
     return result.rowcount == 1
 

@@ -31,8 +31,9 @@ class LocalDirTarget:
     half-written archive.
     """
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, label: str = "local"):
         self.root = Path(root).resolve()
+        self.label = label
 
     @property
     def name(self) -> str:
@@ -98,6 +99,39 @@ class LocalDirTarget:
             for part in self.root.glob(f".{path.name}.*.part"):
                 part.unlink(missing_ok=True)
 
+    def put(self, backup_id: str, archive: Path, manifest: dict) -> None:
+        """Copy a finished archive here (another local directory than the
+        one it was written in), read it back and compare."""
+        if Path(archive).resolve() == self.archive_path(backup_id):
+            return
+        import shutil
+
+        sha256, size = file_sha256(archive)
+        with self.open_archive(backup_id) as out, open(archive, "rb") as source:
+            shutil.copyfileobj(source, out, _READ)
+        if file_sha256(self.archive_path(backup_id)) != (sha256, size):
+            self.discard(backup_id)
+            raise TargetError(f"{self.name}: the copied archive reads back differently")
+        self.write_manifest(backup_id, manifest)
+
+    def open(self, backup_id: str):
+        return open(self.archive_path(backup_id), "rb")
+
+    def list_ids(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name[:-len(ARCHIVE_SUFFIX)] for p in self.root.glob(f"*{ARCHIVE_SUFFIX}")
+                      if not p.name.startswith("."))
+
+    def delete(self, backup_id: str) -> None:
+        self.discard(backup_id)
+
+    def keys_inside(self) -> list[Path]:
+        """Key files kept in this directory (they should not be: R-D5)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.rglob("*.key") if p.is_file())
+
     def writable(self) -> bool:
         """Whether the directory exists (or can be made) and takes writes."""
         try:
@@ -105,3 +139,335 @@ class LocalDirTarget:
         except OSError:
             return False
         return os.access(self.root, os.W_OK | os.X_OK)
+
+
+# -- more than one target -----------------------------------------------------------
+#
+# The local directory is where every archive is written and verified first
+# (the staging place, and a target itself: the external media of R-D1).
+# Off-site targets get a copy of the finished archive and its public
+# manifest, each on its own schedule; see TargetConfig and parse_targets.
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, unquote, urlsplit
+
+DEFAULT_LOCAL_EVERY_HOURS = 336.0    # every two weeks (R-D1)
+DEFAULT_REMOTE_EVERY_HOURS = 720.0   # monthly (R-D1)
+_LABEL = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+_READ = 1024 * 1024
+
+
+class TargetError(Exception):
+    """A copy on a target failed or does not match what was written."""
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """One configured target: ``label`` (the name in the settings), ``url``,
+    how often it gets a copy, and its extra settings (credentials, keys)."""
+    label: str
+    url: str
+    every_hours: float
+    options: dict = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        scheme = urlsplit(self.url).scheme
+        return {"": "local", "file": "local"}.get(scheme, scheme)
+
+    @property
+    def name(self) -> str:
+        """The target as the catalogue lists it (no secrets)."""
+        parts = urlsplit(self.url)
+        if self.kind == "local":
+            return f"local:{Path(unquote(parts.path) if parts.scheme else self.url).resolve()}"
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc += f":{parts.port}"
+        if parts.username:
+            netloc = f"{parts.username}@{netloc}"
+        return f"{parts.scheme}://{netloc}{parts.path}".rstrip("/")
+
+
+def _hours(value, name: str, default: float) -> float:
+    if value in (None, ""):
+        return default
+    try:
+        hours = float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of hours, got {value!r}") from None
+    if hours < 0 or not math.isfinite(hours):
+        raise ValueError(f"{name} must be 0 (off) or a positive number of hours")
+    return hours
+
+
+def parse_targets(environ, data_dir) -> list[TargetConfig]:
+    """Every target of the settings, the local directory first:
+
+    - ``EJOURNAL_BACKUP_DIR`` (default ``<data dir>/backups``) every
+      ``EJOURNAL_BACKUP_EVERY_HOURS`` (default 336: two weeks; 0 = off);
+    - each name in ``EJOURNAL_BACKUP_TARGETS`` (comma-separated) is
+      ``EJOURNAL_BACKUP_TARGET_<NAME>``: ``file:///dir``, ``s3://bucket/prefix``
+      or ``sftp://user@host:port/dir``, every
+      ``EJOURNAL_BACKUP_TARGET_<NAME>_EVERY_HOURS`` (default 720: monthly),
+      its other ``EJOURNAL_BACKUP_TARGET_<NAME>_*`` settings in ``options``.
+    """
+    local = TargetConfig("local", str(environ.get("EJOURNAL_BACKUP_DIR") or Path(data_dir) / "backups"),
+                         _hours(environ.get("EJOURNAL_BACKUP_EVERY_HOURS"), "EJOURNAL_BACKUP_EVERY_HOURS",
+                                DEFAULT_LOCAL_EVERY_HOURS))
+    configs = [local]
+    for raw in (environ.get("EJOURNAL_BACKUP_TARGETS") or "").split(","):
+        label = raw.strip().lower()
+        if not label:
+            continue
+        if not _LABEL.match(label) or label == "local" or any(c.label == label for c in configs):
+            raise ValueError(f"bad or repeated backup target name {raw.strip()!r} in EJOURNAL_BACKUP_TARGETS")
+        prefix = f"EJOURNAL_BACKUP_TARGET_{label.upper()}"
+        url = environ.get(prefix)
+        if not url:
+            raise ValueError(f"{prefix} is not set (the URL of backup target {label!r})")
+        config = TargetConfig(label, url, _hours(environ.get(prefix + "_EVERY_HOURS"), prefix + "_EVERY_HOURS",
+                                                 DEFAULT_REMOTE_EVERY_HOURS),
+                              {k[len(prefix) + 1:].lower(): v for k, v in environ.items()
+                               if k.startswith(prefix + "_") and not k.endswith("_EVERY_HOURS")})
+        if config.kind not in ("local", "s3", "sftp"):
+            raise ValueError(f"{prefix}: unknown kind of target {config.kind!r} (file://, s3:// or sftp://)")
+        configs.append(config)
+    return configs
+
+
+def open_target(config: TargetConfig):
+    """The target object of ``config`` (clients are made on first use)."""
+    if config.kind == "local":
+        parts = urlsplit(config.url)
+        return LocalDirTarget(unquote(parts.path) if parts.scheme else config.url, label=config.label)
+    if config.kind == "s3":
+        return S3Target(config)
+    return SftpTarget(config)
+
+
+def file_sha256(path) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_READ), b""):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def stream_sha256(stream) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    for block in iter(lambda: stream.read(_READ), b""):
+        digest.update(block)
+        size += len(block)
+    return digest.hexdigest(), size
+
+
+def _manifest_bytes(doc: dict) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")
+
+
+class S3Target:
+    """Archives as objects ``<prefix>/<id>.ejbak`` (+ ``.manifest.json``) in
+    an S3-compatible bucket. Big archives go up in parts (multipart, each
+    part checksummed by the server); every copy is read back and its SHA-256
+    compared before it counts. Credentials: the target's ``_ACCESS_KEY_ID``
+    / ``_SECRET_ACCESS_KEY`` settings, else boto3's usual sources."""
+
+    def __init__(self, config: TargetConfig):
+        parts = urlsplit(config.url)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        self.config = config
+        self.label = config.label
+        self.bucket = parts.hostname or ""
+        if not self.bucket:
+            raise ValueError(f"backup target {config.label}: no bucket in {config.url!r}")
+        self.prefix = parts.path.strip("/")
+        self.endpoint = query.get("endpoint") or config.options.get("endpoint")
+        self.region = query.get("region") or config.options.get("region") or "us-east-1"
+        self.part_bytes = int(float(config.options.get("part_mb") or 8) * 1024 * 1024)
+        self._client = None
+
+    @property
+    def name(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+    @property
+    def client(self):
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            options = self.config.options
+            self._client = boto3.client(
+                "s3", endpoint_url=self.endpoint, region_name=self.region,
+                aws_access_key_id=options.get("access_key_id"), aws_secret_access_key=options.get("secret_access_key"),
+                config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10, read_timeout=60))
+        return self._client
+
+    def _key(self, backup_id: str, suffix: str) -> str:
+        return f"{self.prefix}/{backup_id}{suffix}" if self.prefix else f"{backup_id}{suffix}"
+
+    def put(self, backup_id: str, archive: Path, manifest: dict) -> None:
+        from boto3.s3.transfer import TransferConfig
+
+        sha256, size = file_sha256(archive)
+        config = TransferConfig(multipart_threshold=self.part_bytes, multipart_chunksize=self.part_bytes,
+                                use_threads=False)
+        key = self._key(backup_id, ARCHIVE_SUFFIX)
+        self.client.upload_file(str(archive), self.bucket, key, Config=config,
+                                ExtraArgs={"Metadata": {"sha256": sha256}, "ChecksumAlgorithm": "SHA256"})
+        body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        try:
+            got = stream_sha256(body)
+        finally:
+            body.close()
+        if got != (sha256, size):
+            raise TargetError(f"{self.name}: the uploaded archive reads back differently")
+        self.client.put_object(Bucket=self.bucket, Key=self._key(backup_id, MANIFEST_SUFFIX),
+                               Body=_manifest_bytes(manifest), ContentType="application/json")
+
+    def open(self, backup_id: str):
+        """The archive's bytes as a readable stream (close it)."""
+        return self.client.get_object(Bucket=self.bucket, Key=self._key(backup_id, ARCHIVE_SUFFIX))["Body"]
+
+    def list_ids(self) -> list[str]:
+        ids = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}/" if self.prefix else ""):
+            for item in page.get("Contents", []):
+                name = item["Key"].rsplit("/", 1)[-1]
+                if name.endswith(ARCHIVE_SUFFIX):
+                    ids.append(name[:-len(ARCHIVE_SUFFIX)])
+        return sorted(ids)
+
+    def delete(self, backup_id: str) -> None:
+        self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [
+            {"Key": self._key(backup_id, ARCHIVE_SUFFIX)}, {"Key": self._key(backup_id, MANIFEST_SUFFIX)}]})
+
+    def close(self) -> None:
+        self._client = None
+
+
+class SftpTarget:
+    """Archives as files ``<dir>/<id>.ejbak`` (+ ``.manifest.json``) on an
+    SSH server. The host key must be known (``_KNOWN_HOSTS``, a known_hosts
+    file: an unknown or changed key is refused); the login is by key
+    (``_SSH_KEY``, a private key file). Files appear under their final name
+    only when complete (uploaded as a hidden ``.part``, read back and
+    compared, then renamed)."""
+
+    def __init__(self, config: TargetConfig):
+        parts = urlsplit(config.url)
+        self.config = config
+        self.label = config.label
+        self.host = parts.hostname
+        self.port = parts.port or 22
+        self.user = parts.username
+        self.path = unquote(parts.path) or "."
+        self.key_file = config.options.get("ssh_key")
+        self.known_hosts = config.options.get("known_hosts")
+        if not (self.host and self.user):
+            raise ValueError(f"backup target {config.label}: sftp://user@host[:port]/dir, got {config.url!r}")
+        if not self.known_hosts:
+            raise ValueError(f"backup target {config.label}: EJOURNAL_BACKUP_TARGET_{config.label.upper()}_KNOWN_HOSTS "
+                             f"(the server's host key) is required")
+
+    @property
+    def name(self) -> str:
+        return f"sftp://{self.user}@{self.host}:{self.port}{self.path}"
+
+    @contextmanager
+    def session(self):
+        import paramiko
+
+        client = paramiko.SSHClient()
+        client.load_host_keys(self.known_hosts)
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        try:
+            client.connect(self.host, port=self.port, username=self.user, key_filename=self.key_file,
+                           look_for_keys=False, allow_agent=False, timeout=15, banner_timeout=15, auth_timeout=15)
+            sftp = client.open_sftp()
+            try:
+                yield sftp
+            finally:
+                sftp.close()
+        finally:
+            client.close()
+
+    def _mkdirs(self, sftp) -> None:
+        current = "/" if self.path.startswith("/") else ""
+        for part in [p for p in self.path.split("/") if p]:
+            current = f"{current}{part}/"
+            try:
+                sftp.stat(current)
+            except FileNotFoundError:
+                sftp.mkdir(current, mode=0o700)
+
+    def _file(self, name: str) -> str:
+        return f"{self.path.rstrip('/')}/{name}"
+
+    def put(self, backup_id: str, archive: Path, manifest: dict) -> None:
+        sha256, size = file_sha256(archive)
+        final = self._file(f"{backup_id}{ARCHIVE_SUFFIX}")
+        part = self._file(f".{backup_id}{ARCHIVE_SUFFIX}.{secrets.token_hex(4)}.part")
+        with self.session() as sftp:
+            self._mkdirs(sftp)
+            try:
+                sftp.put(str(archive), part, confirm=True)
+                with sftp.open(part, "rb") as remote:
+                    remote.prefetch()
+                    got = stream_sha256(remote)
+                if got != (sha256, size):
+                    raise TargetError(f"{self.name}: the uploaded archive reads back differently")
+                sftp.posix_rename(part, final)
+            except BaseException:
+                try:
+                    sftp.remove(part)
+                except OSError:
+                    pass
+                raise
+            mpart = self._file(f".{backup_id}{MANIFEST_SUFFIX}.{secrets.token_hex(4)}.part")
+            with sftp.open(mpart, "wb") as remote:
+                remote.write(_manifest_bytes(manifest))
+            sftp.posix_rename(mpart, self._file(f"{backup_id}{MANIFEST_SUFFIX}"))
+
+    def open(self, backup_id: str):
+        """The archive's bytes as a readable stream (close it: that ends the session)."""
+        ctx = self.session()
+        sftp = ctx.__enter__()
+        try:
+            remote = sftp.open(self._file(f"{backup_id}{ARCHIVE_SUFFIX}"), "rb")
+            remote.prefetch()
+        except BaseException:
+            ctx.__exit__(None, None, None)
+            raise
+
+        class _Stream:
+            def read(self, n=-1):
+                return remote.read(n)
+
+            def close(self):
+                remote.close()
+                ctx.__exit__(None, None, None)
+        return _Stream()
+
+    def list_ids(self) -> list[str]:
+        with self.session() as sftp:
+            try:
+                names = sftp.listdir(self.path)
+            except FileNotFoundError:
+                return []
+        return sorted(n[:-len(ARCHIVE_SUFFIX)] for n in names
+                      if n.endswith(ARCHIVE_SUFFIX) and not n.startswith("."))
+
+    def delete(self, backup_id: str) -> None:
+        with self.session() as sftp:
+            for suffix in (ARCHIVE_SUFFIX, MANIFEST_SUFFIX):
+                try:
+                    sftp.remove(self._file(f"{backup_id}{suffix}"))
+                except FileNotFoundError:
+                    pass

@@ -67,7 +67,7 @@ def test_backup_view_has_the_api_fields_in_utc():
     view = domain.backup_view(row)
     assert view == {"id": "b", "started_at": "2026-09-01T10:00:00+00:00", "finished_at": None,
                     "status": "running", "size": None, "targets": [], "verified": False, "trigger": "manual",
-                    "drilled_at": None, "drill_ok": None}
+                    "drilled_at": None, "drill_ok": None, "failed_targets": []}
     failed = domain.backup_view({**row, "status": "failed", "error": "Не удалось"})
     assert failed["error"] == "Не удалось"
 

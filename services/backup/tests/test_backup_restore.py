@@ -183,7 +183,7 @@ def test_unknown_schema_revision_is_refused(tmp_path, key, target):
 def service(container_factory, rabbit_config, db_url, target, key, monkeypatch):
     import base64
     monkeypatch.setenv("EJOURNAL_BACKUP_KEY", base64.b64encode(key).decode())
-    c = container_factory(Service, {**rabbit_config, "DATABASE_URL": db_url,
+    c = container_factory(Service, {**rabbit_config, "DATABASE_URL": db_url, "EJOURNAL_BACKUP_EVERY_HOURS": "0",
                                     "EJOURNAL_BACKUP_DIR": str(target.root)})
     c.start()
     return c

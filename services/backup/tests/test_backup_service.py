@@ -11,7 +11,7 @@ import pytest
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from kernel.db import transaction, new_id
 from kernel.errors import InvalidContext, ServiceError
@@ -34,7 +34,9 @@ ADMIN = ctx("admin", actor_id="admin-1")
 @pytest.fixture
 def container(container_factory, rabbit_config, db_url):
     def start(**extra):
-        c = container_factory(Service, {**rabbit_config, "DATABASE_URL": db_url, **extra})
+        # the schedule (on by default) is off unless a test turns it on
+        c = container_factory(Service, {**rabbit_config, "DATABASE_URL": db_url,
+                                        "EJOURNAL_BACKUP_EVERY_HOURS": "0", **extra})
         c.start()
         return c
     return start
@@ -161,25 +163,69 @@ def test_list_pages_with_a_cursor(container, queue):
             call(c, "list_backups", ADMIN, **bad)
 
 
-def test_r_d1_schedule_queues_when_due_and_not_twice(container, factory, fetch):
-    c = container(EJOURNAL_BACKUP_EVERY_HOURS="336")
-    backup_id = call(c, "enqueue_scheduled")
-    assert backup_id is not None
-    row = fetch(backup_id)
+def test_r_d1_schedule_queues_when_due_and_not_twice(container, factory, fetch, tmp_path):
+    c = container(EJOURNAL_BACKUP_EVERY_HOURS="336", EJOURNAL_BACKUP_DIR=str(tmp_path))
+    local = f"local:{tmp_path.resolve()}"
+    deadline = time.monotonic() + 10  # the timer fires at start: nothing was ever copied
+    while time.monotonic() < deadline and not outbox(factory, "backup_requested"):
+        time.sleep(0.05)
+    [first] = outbox(factory, "backup_requested")
+    row = fetch(json.loads(first.body)["payload"]["backup_id"])
     assert (row["trigger"], row["status"], row["school_id"]) == ("scheduled", "running", None)
     assert call(c, "enqueue_scheduled") is None  # one is already running
     with transaction(factory) as session:  # it finished well 15 days ago: due again
         session.execute(update(store.Backup).values(
-            status=domain.DONE, started_at=dt.datetime.now(UTC) - dt.timedelta(days=15)))
-    assert call(c, "enqueue_scheduled") is not None
-    [first, second] = outbox(factory, "backup_requested")
-    assert json.loads(second.body)["payload"]["trigger"] == "scheduled"
-
-
-def test_r_d1_schedule_off_by_default(container, factory):
-    c = container()
+            status=domain.DONE, targets=[local], started_at=dt.datetime.now(UTC) - dt.timedelta(days=15)))
+    second = call(c, "enqueue_scheduled")
+    assert second is not None
+    with transaction(factory) as session:  # a fresh copy: not due
+        session.execute(update(store.Backup).where(store.Backup.id == second).values(
+            status=domain.DONE, targets=[local]))
     assert call(c, "enqueue_scheduled") is None
-    assert outbox(factory) == []
+    assert json.loads(outbox(factory, "backup_requested")[1].body)["payload"]["trigger"] == "scheduled"
+
+
+def test_r_d1_schedule_on_by_default_and_a_missed_run_runs_at_start(container_factory, rabbit_config, db_url,
+                                                                    factory, fetch, monkeypatch):
+    """No setting: a local copy every 14 days; the timer fires at start, so
+    a run missed while the machine was off happens right away."""
+    monkeypatch.delenv("EJOURNAL_BACKUP_EVERY_HOURS", raising=False)
+    with transaction(factory) as session:  # the last copy is 20 days old: the machine was off
+        store.create_backup(session, backup_id=new_id(), trigger="scheduled",
+                            started_at=dt.datetime.now(UTC) - dt.timedelta(days=20))
+        session.execute(update(store.Backup).values(status=domain.DONE, targets=["local:/x"]))
+    c = container_factory(Service, {**rabbit_config, "DATABASE_URL": db_url, "EJOURNAL_BACKUP_DIR": "/x"})
+    c.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not outbox(factory, "backup_requested"):
+        time.sleep(0.1)
+    [event] = outbox(factory, "backup_requested")
+    assert json.loads(event.body)["payload"]["trigger"] == "scheduled"
+    schedule = call(c, "backup_schedule", ADMIN)
+    [local] = schedule["targets"]
+    assert (local["target"], local["kind"], local["every_hours"]) == ("local", "local", 336.0)
+    assert local["location"] == "local:/x" and local["failing"] is False
+    assert local["next_run_at"] is not None and schedule["next_run_at"] == local["next_run_at"]
+    with pytest.raises(Exception):
+        call(c, "backup_schedule", ctx("teacher"))
+
+
+def test_r_d1_each_target_has_its_own_schedule(container, factory, tmp_path):
+    """Local every 14 days, off-site monthly: a local copy 15 days old is
+    due, an off-site copy 15 days old is not; GET /backups/schedule says when."""
+    c = container(EJOURNAL_BACKUP_EVERY_HOURS="336", EJOURNAL_BACKUP_DIR=str(tmp_path / "b"),
+                  EJOURNAL_BACKUP_TARGETS="offsite", EJOURNAL_BACKUP_TARGET_OFFSITE="s3://bucket/school")
+    old = dt.datetime.now(UTC) - dt.timedelta(days=15)
+    with transaction(factory) as session:
+        session.execute(delete(store.Backup))  # what the timer queued at start
+        store.create_backup(session, backup_id="b-old", trigger="scheduled", started_at=old)
+        session.execute(update(store.Backup).values(status=domain.DONE, targets=[
+            f"local:{(tmp_path / 'b').resolve()}", "s3://bucket/school"]))
+    schedule = {t["target"]: t for t in call(c, "backup_schedule", ADMIN)["targets"]}
+    assert schedule["offsite"]["every_hours"] == 720.0 and schedule["offsite"]["kind"] == "s3"
+    nxt = dt.datetime.fromisoformat(schedule["offsite"]["next_run_at"])
+    assert abs((nxt - (old + dt.timedelta(days=30))).total_seconds()) < 1
+    assert call(c, "enqueue_scheduled") is not None  # the local copy is due
 
 
 def test_bad_schedule_setting_refuses_to_start(container_factory, rabbit_config, db_url):
