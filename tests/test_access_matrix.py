@@ -623,6 +623,7 @@ RECIPES = {
     ("GET /reports/{kind}", OTHER_SCHOOL): _report("class_x"),
     ("POST /backups", NONE): _simple("POST", lambda w: "/backups"),
     ("GET /backups", NONE): _simple("GET", lambda w: "/backups"),
+    ("GET /backups/schedule", NONE): _simple("GET", lambda w: "/backups/schedule"),
     ("GET /backups/{id}/archive", NONE): _simple("GET", lambda w: "/backups/no-such-backup/archive"),
     ("POST /backups/{id}/restore-drill", NONE): _simple("POST", lambda w: "/backups/no-such-backup/restore-drill"),
     ("GET /openapi.json", NONE): _simple("GET", lambda w: "/openapi.json"),

@@ -391,6 +391,8 @@ def platform_env(tmp_path, pg, label: str, backend: str = "postgresql") -> dict:
         "EJOURNAL_MAIL_BACKOFF": "0.5",
         "EJOURNAL_MAIL_MAX_BACKOFF": "2",
         "EJOURNAL_MAIL_MAX_ATTEMPTS": "200",
+        # the backup schedule (on in `make run`) only where a test asks for it
+        "EJOURNAL_BACKUP_EVERY_HOURS": "0",
     }
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}")

@@ -283,20 +283,46 @@ def _read_key(path: str | None, environ, data_dir: Path) -> bytes:
     raise RestoreFailed(f"no backup key: pass --key-file or set {KEY_ENV}")
 
 
-def locate(archive: str, backup_dir: Path) -> Path:
-    """An archive file, or the archive of a catalogue id in the local target."""
+def locate(archive: str, backup_dir: Path, remotes=(), spool_dir: str | None = None, out=None):
+    """``(path, target name, fetched)`` of an archive file, or of a catalogue id's
+    archive: in the local target, else fetched from the first off-site
+    target that has it (after a loss the local disk may be gone too)."""
     path = Path(archive)
     if path.is_file():
-        return path
+        return path, LocalDirTarget(path.parent).name, False
     candidate = LocalDirTarget(backup_dir).archive_path(archive)
-    if "/" not in archive and candidate.is_file():
-        return candidate
-    raise RestoreFailed(f"no archive {archive!r} (neither a file nor a backup id in {backup_dir})")
+    if "/" in archive:
+        raise RestoreFailed(f"no archive file {archive!r}")
+    if candidate.is_file():
+        return candidate, LocalDirTarget(backup_dir).name, False
+    for config in remotes:
+        from backup.targets import open_target
+        remote = open_target(config)
+        try:
+            if archive not in remote.list_ids():
+                continue
+        except Exception as exc:  # an unreachable target: try the next one
+            log.warning("backup target %s: %s", config.name, exc)
+            continue
+        if out is not None:
+            out.write(f"fetching {archive} from {config.name}...\n")
+        fd, name = tempfile.mkstemp(prefix=f".{archive}.", suffix=".ejbak", dir=spool_dir)
+        stream = remote.open(archive)
+        try:
+            with os.fdopen(fd, "wb") as local:
+                for block in iter(lambda: stream.read(1024 * 1024), b""):
+                    local.write(block)
+        finally:
+            stream.close()
+        return Path(name), config.name, True
+    raise RestoreFailed(f"no archive {archive!r} (neither a file nor a backup id in {backup_dir} "
+                        f"or any configured target)")
 
 
 def main(argv=None, out=None) -> int:
     """Entry point of ``python -m backup.restore``."""
     from kernel import config
+    from kernel.restore import RestoreRefused
 
     parser = argparse.ArgumentParser(prog="python -m backup.restore",
                                      description="Restore every service's database from a backup archive "
@@ -311,8 +337,12 @@ def main(argv=None, out=None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = config.load()
     backup_dir = Path(os.environ.get("EJOURNAL_BACKUP_DIR") or settings.data_dir / "backups")
+    fetched = None
     try:
-        path = locate(args.archive, backup_dir)
+        from backup.targets import parse_targets
+        path, where, temporary = locate(args.archive, backup_dir, parse_targets(os.environ, settings.data_dir)[1:],
+                                        out=out)
+        fetched = path if temporary else None
         key = _read_key(args.key_file, os.environ, settings.data_dir)
         identity_key = None
         if args.identity_key_file:
@@ -327,17 +357,16 @@ def main(argv=None, out=None) -> int:
             urls = {s: settings.database_url(s) for s in config.SERVICES}
             report = restore_all(extracted, urls, force=args.force, progress=progress,
                                  options={"identity_key": identity_key, "data_dir": settings.data_dir})
-            record_restored(urls[SERVICE], extracted, archive=path.resolve(),
-                            targets=[LocalDirTarget(path.parent).name], key=key)
+            record_restored(urls[SERVICE], extracted, archive=path.resolve(), targets=[where], key=key)
+    except RestoreRefused as exc:
+        out.write(f"restore refused: {exc}\n")
+        return 1
     except (RestoreFailed, ArchiveError, ValueError, OSError) as exc:
         out.write(f"restore failed: {exc}\n")
         return 1
-    except Exception as exc:  # kernel.restore.RestoreRefused and database errors
-        from kernel.restore import RestoreRefused
-        if isinstance(exc, RestoreRefused):
-            out.write(f"restore refused: {exc}\n")
-            return 1
-        raise
+    finally:
+        if fetched is not None:
+            fetched.unlink(missing_ok=True)
     for service, result in report.services.items():
         out.write(f"  {service}: {result['tables']} tables, {result['rows']} rows\n")
     out.write(f"restored {report.rows} rows from {path.name}; start the platform (make run)\n")

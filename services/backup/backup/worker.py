@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.orm import sessionmaker
 
 from kernel import correlation
@@ -47,6 +47,9 @@ log = logging.getLogger("backup.worker")
 
 RUNS = Counter("backup_runs", "Backup runs by outcome", ["status"])
 BYTES = Counter("backup_bytes", "Bytes of encrypted archives written and verified")
+TARGET_COPIES = Counter("backup_target_copies", "Copies to a target, by outcome", ["target", "outcome"])
+TARGET_FAILING = Gauge("backup_target_failing",
+                       "1 while a target's last copy failed after every retry (alert on it)", ["target"])
 SECONDS = Histogram("backup_seconds", "Duration of backup runs",
                     buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, float("inf")))
 
@@ -221,6 +224,10 @@ class WorkerConfig:
     retry_delay: float = 2.0
     # Drill every backup, not only the scheduled ones (EJOURNAL_BACKUP_DRILL=all).
     drill_every: bool = False
+    # A copy to an off-site target: tries, and the pause before the second
+    # (doubled before each further one).
+    target_attempts: int = 3
+    target_retry_delay: float = 5.0
 
     @classmethod
     def from_env(cls, data_dir: Path, environ: Mapping[str, str] | None = None) -> "WorkerConfig":
@@ -247,6 +254,8 @@ class WorkerConfig:
             export_timeout=num("EJOURNAL_BACKUP_EXPORT_TIMEOUT", 600.0),
             retry_delay=num("EJOURNAL_BACKUP_RETRY_DELAY", 2.0),
             drill_every=(env.get("EJOURNAL_BACKUP_DRILL") or "scheduled") == "all",
+            target_attempts=max(1, num("EJOURNAL_BACKUP_TARGET_ATTEMPTS", 3, int)),
+            target_retry_delay=num("EJOURNAL_BACKUP_TARGET_RETRY_DELAY", 5.0),
         )
 
 
@@ -255,10 +264,13 @@ class Worker:
 
     def __init__(self, factory: sessionmaker, *, sources: Mapping[str, object], target: LocalDirTarget,
                  key: bytes, config: WorkerConfig, worker_id: str | None = None,
-                 stop: threading.Event | None = None, sleep: Callable[[float], None] = time.sleep):
+                 stop: threading.Event | None = None, sleep: Callable[[float], None] = time.sleep,
+                 remotes: list | None = None):
         self.factory = factory
         self.sources = sources
         self.target = target
+        # [(TargetConfig, target)]: off-site copies of each finished archive
+        self.remotes = list(remotes or [])
         self.key = key
         self.config = config
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -329,13 +341,27 @@ class Worker:
         except Exception as exc:  # a bug or a broken disk: fail this run, keep the worker
             log.exception("backup %s failed", backup_id)
             error = errors.text("internal", detail=_short(exc))
+        copied, failed = [self.target.name], []
+        if outcome is not None:
+            try:
+                copied_more, failed = self.copy_offsite(backup_id, row, outcome, lease)
+                copied += copied_more
+            except Stopped:
+                with transaction(self.factory) as session:
+                    store.release(session, backup_id=backup_id, worker=self.worker_id)
+                log.info("backup %s handed back: the worker is stopping", backup_id)
+                return "released"
+            except LostClaim:
+                log.warning("backup %s was taken over by another worker", backup_id)
+                return "lost"
         elapsed = time.perf_counter() - began
         finished = utcnow()
         with transaction(self.factory) as session:
             if outcome is not None:
                 ok = store.mark_done(session, backup_id=backup_id, worker=self.worker_id, finished_at=finished,
-                                     size=outcome.size, targets=[self.target.name], sha256=outcome.sha256,
-                                     key_id=key_id(self.key).hex(), manifest=outcome.manifest)
+                                     size=outcome.size, targets=copied, sha256=outcome.sha256,
+                                     key_id=key_id(self.key).hex(), manifest=outcome.manifest,
+                                     failed_targets=failed)
                 status = domain.DONE
             else:
                 ok = store.mark_failed(session, backup_id=backup_id, worker=self.worker_id,
@@ -344,7 +370,8 @@ class Worker:
             if not ok:
                 log.warning("backup %s was taken over before it finished; result dropped", backup_id)
                 return "lost"
-            self._finished_event(session, row, status=status, finished_at=finished, error=error, outcome=outcome)
+            self._finished_event(session, row, status=status, finished_at=finished, error=error, outcome=outcome,
+                                 targets=copied)
         RUNS.labels(status).inc()
         SECONDS.observe(elapsed)
         if outcome is not None:
@@ -383,13 +410,58 @@ class Worker:
             log.error("restore drill of backup %s FAILED: %s", backup_id, drills.describe(result))
         return result
 
+    def due_remotes(self, row: dict) -> list:
+        """The off-site targets this backup goes to: every one for a
+        requested backup, the ones whose interval has passed for a scheduled one."""
+        if row["trigger"] != domain.SCHEDULED:
+            return list(self.remotes)
+        with transaction(self.factory) as session:
+            last = store.last_copies(session)
+        due = set(domain.due_targets(now=utcnow(), targets=[(c.name, c.every_hours) for c, _ in self.remotes],
+                                     last_copies=last))
+        return [(c, t) for c, t in self.remotes if c.name in due]
+
+    def copy_offsite(self, backup_id: str, row: dict, outcome: Outcome, check: Callable[[], None]):
+        """Copy the verified archive to every due off-site target, each tried
+        ``target_attempts`` times with a doubling pause; a target that still
+        fails is counted (``backup_target_failing``) and the others still get
+        their copy. ``(names copied, names failed)``."""
+        copied, failed = [], []
+        archive = self.target.archive_path(backup_id)
+        for config, remote in self.due_remotes(row):
+            delay = self.config.target_retry_delay
+            for attempt in range(1, self.config.target_attempts + 1):
+                check()
+                try:
+                    remote.put(backup_id, archive, outcome.manifest)
+                except Exception as exc:  # a network, auth or storage failure: retry, then give up on it
+                    log.warning("copy of backup %s to %s failed (attempt %d of %d): %s", backup_id, config.name,
+                                attempt, self.config.target_attempts, _short(exc))
+                    TARGET_COPIES.labels(config.label, "retried" if attempt < self.config.target_attempts
+                                         else "failed").inc()
+                    if attempt < self.config.target_attempts:
+                        self.sleep(delay)
+                        delay *= 2
+                    continue
+                TARGET_COPIES.labels(config.label, "copied").inc()
+                TARGET_FAILING.labels(config.label).set(0)
+                copied.append(config.name)
+                log.info("backup %s copied to %s", backup_id, config.name)
+                break
+            else:
+                TARGET_FAILING.labels(config.label).set(1)
+                failed.append(config.name)
+                log.error("backup %s: target %s failed %d times; the other targets have their copy",
+                          backup_id, config.name, self.config.target_attempts)
+        return copied, failed
+
     def _finished_event(self, session, row: dict, *, status: str, finished_at: dt.datetime,
-                        error: str | None, outcome: Outcome | None = None) -> None:
+                        error: str | None, outcome: Outcome | None = None, targets: list | None = None) -> None:
         payload = events.backup_finished(
             backup_id=row["id"], trigger=row["trigger"], status=status,
             started_at=domain.iso(row["started_at"]), finished_at=domain.iso(finished_at),
             size=outcome.size if outcome else None,
-            targets=[self.target.name] if outcome else [], verified=outcome is not None,
+            targets=(targets or [self.target.name]) if outcome else [], verified=outcome is not None,
             sha256=outcome.sha256 if outcome else None,
             tables=outcome.tables if outcome else 0, rows=outcome.rows if outcome else 0, error=error)
         record(session, store.tables["outbox"], envelope(
@@ -422,6 +494,21 @@ class Worker:
                 status, pause = None, max(pause, 5.0)
             if status is None:
                 self.stop.wait(pause)
+
+
+def warn_about_keys(target: LocalDirTarget, others: list, data_dir) -> list:
+    """Warn (and return them) when a key sits beside the archives: whoever
+    takes the backup media would hold both (R-D5)."""
+    found = []
+    key_file = (Path(data_dir) / "keys" / "backup.key").resolve()
+    for local in [target, *others]:
+        found += local.keys_inside()
+        if local.root == key_file.parent or local.root in key_file.parents:
+            found.append(key_file)
+    for path in dict.fromkeys(found):
+        log.warning("a key file is kept inside a backup target: %s; keep the keys away from the archives "
+                    "(EJOURNAL_BACKUP_KEY, or a data dir apart from EJOURNAL_BACKUP_DIR)", path)
+    return list(dict.fromkeys(found))
 
 
 DOWNLOADS = Counter("backup_downloads", "Archive downloads served, by outcome", ["outcome"])
@@ -495,6 +582,14 @@ def main(argv=None) -> int:
     except OSError as exc:
         log.error("backup directory %s is not usable: %s", target.root, exc)
         return 2
+    from backup.targets import open_target, parse_targets
+    try:
+        configs = parse_targets(os.environ, settings.data_dir)
+        remotes = [(c, open_target(c)) for c in configs[1:]]
+    except ValueError as exc:
+        log.error("bad backup target configuration: %s", exc)
+        return 2
+    warn_about_keys(target, [t for _, t in remotes if isinstance(t, LocalDirTarget)], settings.data_dir)
     engine = make_engine(settings.database_url(SERVICE))
     factory = session_factory(engine)
     sources = {name: GrpcSource(settings.grpc_target(name), timeout=cfg.export_timeout) for name in cfg.sources}
@@ -503,7 +598,7 @@ def main(argv=None) -> int:
     # Export reads its own.
     sources.setdefault(SERVICE, lambda: export_tables(engine, store.Base.metadata))
     stop = threading.Event()
-    worker = Worker(factory, sources=sources, target=target, key=key, config=cfg, stop=stop)
+    worker = Worker(factory, sources=sources, target=target, key=key, config=cfg, stop=stop, remotes=remotes)
     db_ok = metrics.db_health(engine)
 
     def health() -> dict:

@@ -166,6 +166,11 @@ def list_backups():
     return jsonify(current_clients().rpc("backup", "list_backups", call_ctx()))
 
 
+@bp.get("/backups/schedule")
+def backup_schedule():
+    return jsonify(current_clients().rpc("backup", "backup_schedule", call_ctx()))
+
+
 # A drill restores a whole archive into scratch databases: seconds for a
 # school, more than the default RPC timeout allows.
 DRILL_TIMEOUT = 600.0

@@ -184,6 +184,7 @@ ROUTES = {
     "GET /backups": Route(ADMIN),
     "POST /backups/{id}/restore-drill": Route(ADMIN),
     "GET /backups/{id}/archive": Route(ADMIN),
+    "GET /backups/schedule": Route(ADMIN),
     "GET /openapi.json": PUBLIC,
 }
 

@@ -257,10 +257,21 @@ RESPONSE_SCHEMAS = {
             "finished_at": {"type": ["string", "null"]}, "status": {"type": "string"},
             "size": {"type": ["integer", "null"]}, "targets": {}, "verified": {},
             "drilled_at": {"type": ["string", "null"], "description": "when the last restore drill ran"},
-            "drill_ok": {"type": ["boolean", "null"], "description": "its outcome (null: never drilled)"}},
+            "drill_ok": {"type": ["boolean", "null"], "description": "its outcome (null: never drilled)"},
+            "failed_targets": {"type": "array", "items": {"type": "string"},
+                               "description": "targets that should have had a copy and did not"}},
             ["id", "status"])},
         "next_cursor": {"type": ["string", "null"]},
     }),
+    "BackupSchedule": _open({
+        "targets": {"type": "array", "items": _open({
+            "target": {"type": "string", "description": "the target's name in the settings (`local` first)"},
+            "kind": {"enum": ["local", "s3", "sftp"]}, "location": {"type": "string"},
+            "every_hours": {"type": "number", "description": "0: never scheduled"},
+            "last_copy_at": {"type": ["string", "null"]}, "next_run_at": {"type": ["string", "null"]},
+            "failing": {"type": "boolean", "description": "the newest backup could not be copied there"}})},
+        "next_run_at": {"type": ["string", "null"]},
+    }, ["targets", "next_run_at"]),
     "RestoreDrill": _open({
         "ok": {"type": "boolean"}, "checked_rows": {"type": "integer"},
         "mismatches": {"type": "array", "items": _open({
@@ -409,6 +420,12 @@ PATHS = {
                     ok=(202, "Backup", "Started"), errors=(403,), description="Admin only (R-D1)."),
         "get": _op("list_backups", "Список резервных копий", "backups",
                    ok=(200, "BackupList", "The catalogue"), errors=(403,), description="Admin only."),
+    },
+    f"{P}/backups/schedule": {
+        "get": _op("backup_schedule", "Расписание резервного копирования", "backups",
+                   ok=(200, "BackupSchedule", "Every target and its next run"), errors=(403,),
+                   description="Admin only (R-D1): each target (the local directory, off-site S3 or SFTP) with "
+                               "its interval, its newest copy and when the next is due."),
     },
     f"{P}/backups/{{id}}/archive": {"get": {
         **_op("download_backup", "Скачать архив резервной копии", "backups", params=[_path_id(description="Backup id")],
