@@ -126,6 +126,9 @@ def backed_up(tmp_path_factory):
         assert started["id"] in note[0]["body"]
         stored.write_bytes(copy.read_bytes())  # the downloaded copy is the good one
         catalogue = admin.get("/backups")["items"]
+        schedule = admin.get("/backups/schedule")
+        assert schedule["targets"][0]["target"] == "local" and schedule["targets"][0]["every_hours"] == 0
+        assert teacher.request("GET", "/backups/schedule").status_code == 403
     finally:
         plat.stop()
         delete_vhost(env["EJOURNAL_AMQP_URI"])

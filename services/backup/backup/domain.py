@@ -122,6 +122,8 @@ def backup_view(row: dict) -> dict:
         "drilled_at": iso(row.get("drilled_at")),
         "drill_ok": row.get("drill_ok"),
         "failed_targets": list(row.get("failed_targets") or []),
+        "retention": row.get("retention"),
+        "expires_at": iso(row.get("expires_at")),
     }
     if row.get("status") == FAILED:
         view["error"] = row.get("error")
@@ -214,6 +216,114 @@ def next_run(*, now: dt.datetime, every_hours: float, last_copy_at: dt.datetime 
     if last_copy_at is None:
         return as_utc(now)
     return max(as_utc(now), as_utc(last_copy_at) + dt.timedelta(hours=every_hours))
+
+
+# -- retention (R-D3) -----------------------------------------------------------
+
+YEAR_END = "year_end"
+JOURNAL = "journal"
+ROTATION = "rotation"
+
+
+def _add_months(year: int, month: int, months: int) -> tuple[int, int]:
+    index = year * 12 + (month - 1) + months
+    return index // 12, index % 12 + 1
+
+
+def school_year_of(day: dt.date) -> int:
+    """The school year (by its first calendar year) a date belongs to: September to August."""
+    return day.year if day.month >= 9 else day.year - 1
+
+
+def parse_keep(environ) -> dict:
+    """The rotation and the classes' years from the settings."""
+    def count(name, default):
+        raw = environ.get(name)
+        if raw in (None, ""):
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+        if value < 0:
+            raise ValueError(f"{name} must not be negative")
+        return value
+    return {"daily": count("EJOURNAL_BACKUP_KEEP_DAILY", 7), "weekly": count("EJOURNAL_BACKUP_KEEP_WEEKLY", 8),
+            "monthly": count("EJOURNAL_BACKUP_KEEP_MONTHLY", 24),
+            "journal_years": count("EJOURNAL_BACKUP_KEEP_JOURNAL_YEARS", 5),
+            "year_end_years": count("EJOURNAL_BACKUP_KEEP_YEAR_END_YEARS", 25)}
+
+
+DEFAULT_KEEP = {"daily": 7, "weekly": 8, "monthly": 24, "journal_years": 5, "year_end_years": 25}
+
+
+def retention(backups, *, now: dt.datetime, keep: dict | None = None) -> dict:
+    """Why each good backup is kept and until when: ``{id: {"class", "expires_at"}}``
+    (class None: nothing keeps it any more, it may be pruned).
+
+    ``backups``: ``(id, started_at)`` of the done, verified backups. Kept:
+    - ``year_end``: the newest backup of each finished school year (it holds
+      that year's journals, summary sheets and the reports' year-end data),
+      ``year_end_years`` (25) after the year ended (R-D3, summary sheets);
+    - ``journal``: the newest backup of each month, ``journal_years`` (5)
+      after that month (R-D3, journals);
+    - ``rotation``: the newest of each of the last ``daily`` (7) calendar
+      days, ``weekly`` (8) ISO weeks and ``monthly`` (24) months, until the
+      window passes it by.
+    The strongest reason gives the class, the latest expiry the date."""
+    keep = {**DEFAULT_KEEP, **(keep or {})}
+    now = as_utc(now)
+    rows = sorted(((b, as_utc(t)) for b, t in backups), key=lambda r: r[1], reverse=True)
+    reasons: dict = {b: [] for b, _ in rows}
+
+    def newest_per(bucket_of):
+        seen = {}
+        for b, t in rows:
+            seen.setdefault(bucket_of(t), b)
+        return seen  # bucket -> newest backup id, buckets newest first
+
+    utc = dt.timezone.utc
+    for bucket, b in newest_per(lambda t: school_year_of(t.date())).items():
+        ends = dt.datetime(bucket + 1, 9, 1, tzinfo=utc)
+        expires = ends.replace(year=ends.year + keep["year_end_years"])
+        if ends <= now < expires:
+            reasons[b].append((YEAR_END, expires))
+    for (year, month), b in newest_per(lambda t: (t.year, t.month)).items():
+        y, m = _add_months(year, month, 1 + 12 * keep["journal_years"])
+        expires = dt.datetime(y, m, 1, tzinfo=utc)
+        if expires > now:
+            reasons[b].append((JOURNAL, expires))
+    windows = (
+        (lambda t: t.date(), keep["daily"],
+         lambda d, n: dt.datetime.combine(d + dt.timedelta(days=n), dt.time(), utc)),
+        (lambda t: tuple(t.isocalendar())[:2], keep["weekly"],
+         lambda w, n: dt.datetime.combine(dt.date.fromisocalendar(w[0], w[1], 1) + dt.timedelta(weeks=n), dt.time(), utc)),
+        (lambda t: (t.year, t.month), keep["monthly"],
+         lambda ym, n: dt.datetime(*_add_months(ym[0], ym[1], n), 1, tzinfo=utc)),
+    )
+    for bucket_of, count, until in windows:
+        for bucket, b in newest_per(bucket_of).items():
+            expires = until(bucket, count)
+            if expires > now:
+                reasons[b].append((ROTATION, expires))
+    order = {YEAR_END: 0, JOURNAL: 1, ROTATION: 2}
+    result = {}
+    for b, why in reasons.items():
+        if not why:
+            result[b] = {"class": None, "expires_at": None}
+            continue
+        result[b] = {"class": min(why, key=lambda r: order[r[0]])[0], "expires_at": max(e for _, e in why)}
+    return result
+
+
+def prunable(backups, *, now: dt.datetime, keep: dict | None = None) -> list[str]:
+    """Ids that no retention reason keeps, never the newest one given.
+    ``backups``: ``(id, started_at)`` of the good backups on one target."""
+    if not backups:
+        return []
+    kept = retention(backups, now=now, keep=keep)
+    newest = max(backups, key=lambda r: as_utc(r[1]))[0]
+    return [b for b, _ in backups if kept[b]["class"] is None and b != newest]
 
 
 # -- the worker --------------------------------------------------------------

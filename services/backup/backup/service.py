@@ -44,6 +44,7 @@ class Schedule(DependencyProvider):
         self.targets = parse_targets(backup_settings(config),
                                      config.get("DATA_DIR") or os.environ.get("EJOURNAL_DATA_DIR") or "var")
         self.every_hours = self.targets[0].every_hours
+        self.keep = domain.parse_keep(backup_settings(config))
 
     def plan(self) -> list:
         """``(name, every_hours)`` of every target."""
@@ -100,7 +101,10 @@ class Service(service_base(tables)):
     @service_rpc
     def list_backups(self, ctx, limit=None, cursor=None):
         """The catalogue, newest first (admin only):
-        ``{items: [{id, started_at, finished_at, status, size, targets, verified, trigger, error?}], next_cursor}``."""
+        ``{items: [{id, started_at, finished_at, status, size, targets, verified, trigger, drilled_at,
+        drill_ok, failed_targets, retention, expires_at, error?}], next_cursor}``; ``retention`` is
+        the class that keeps a good backup (``year_end``, ``journal``, ``rotation``; None: due for
+        pruning), ``expires_at`` until when."""
         who = CallContext.from_rpc(ctx)
         domain.ensure_admin(who)
         limit = domain.parse_limit(limit)
@@ -108,7 +112,13 @@ class Service(service_base(tables)):
         rows = store.list_backups(self.db.session, school_id=who.school_id, limit=limit + 1, after=after)
         more = len(rows) > limit
         rows = rows[:limit]
-        items = [domain.backup_view(store.as_dict(b)) for b in rows]
+        kept = domain.retention([(b, t) for b, t, _ in store.good_backups(self.db.session)], now=utcnow(),
+                                keep=self.schedule.keep)
+        items = []
+        for backup in rows:
+            row = store.as_dict(backup)
+            why = kept.get(backup.id) or {}
+            items.append(domain.backup_view({**row, "retention": why.get("class"), "expires_at": why.get("expires_at")}))
         next_cursor = domain.encode_cursor(rows[-1].started_at, rows[-1].id) if more else None
         return {"items": items, "next_cursor": next_cursor}
 

@@ -63,6 +63,8 @@ class Backup(Base):
     drill_mismatches: Mapped[list | None] = mapped_column(JSON)
     # Targets that should have had a copy and did not (retried at the next run).
     failed_targets: Mapped[list | None] = mapped_column(JSON)
+    # When retention removed its last copy (the row stays, for the record).
+    pruned_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (Index("ix_backups_started_at_id", "started_at", "id"),)
 
@@ -311,3 +313,25 @@ def redeem_ticket(session: Session, *, token: str, backup_id: str, now: dt.datet
         Ticket.expires_at >= now, Ticket.used_at.is_(None)).values(used_at=now)
         .execution_options(synchronize_session=False))
     return result.rowcount == 1
+
+
+# -- retention ------------------------------------------------------------------------
+
+def good_backups(session: Session) -> list[tuple]:
+    """``(id, started_at, targets)`` of the done, verified backups with a copy
+    somewhere (a failed drill makes a backup not good)."""
+    return [tuple(r) for r in session.execute(
+        select(Backup.id, Backup.started_at, Backup.targets).where(
+            Backup.status == domain.DONE, Backup.verified.is_(True), Backup.pruned_at.is_(None),
+            or_(Backup.drill_ok.is_(None), Backup.drill_ok.is_(True))))]
+
+
+def drop_target(session: Session, *, backup_id: str, target: str, now: dt.datetime) -> None:
+    """``backup_id`` has no copy on ``target`` any more; with no copy left, it is pruned."""
+    backup = session.get(Backup, backup_id)
+    if backup is None:
+        return
+    left = [t for t in (backup.targets or []) if t != target]
+    backup.targets = left
+    if not left:
+        backup.pruned_at = now

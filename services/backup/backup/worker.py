@@ -50,6 +50,7 @@ BYTES = Counter("backup_bytes", "Bytes of encrypted archives written and verifie
 TARGET_COPIES = Counter("backup_target_copies", "Copies to a target, by outcome", ["target", "outcome"])
 TARGET_FAILING = Gauge("backup_target_failing",
                        "1 while a target's last copy failed after every retry (alert on it)", ["target"])
+PRUNED = Counter("backup_pruned", "Copies removed by retention, by target", ["target"])
 SECONDS = Histogram("backup_seconds", "Duration of backup runs",
                     buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, float("inf")))
 
@@ -228,6 +229,8 @@ class WorkerConfig:
     # (doubled before each further one).
     target_attempts: int = 3
     target_retry_delay: float = 5.0
+    # Retention (domain.retention): rotation counts and the classes' years.
+    keep: dict = field(default_factory=lambda: dict(domain.DEFAULT_KEEP))
 
     @classmethod
     def from_env(cls, data_dir: Path, environ: Mapping[str, str] | None = None) -> "WorkerConfig":
@@ -256,6 +259,7 @@ class WorkerConfig:
             drill_every=(env.get("EJOURNAL_BACKUP_DRILL") or "scheduled") == "all",
             target_attempts=max(1, num("EJOURNAL_BACKUP_TARGET_ATTEMPTS", 3, int)),
             target_retry_delay=num("EJOURNAL_BACKUP_TARGET_RETRY_DELAY", 5.0),
+            keep=domain.parse_keep(env),
         )
 
 
@@ -380,6 +384,7 @@ class Worker:
                      backup_id, outcome.size, outcome.rows, outcome.tables, elapsed)
             if row["trigger"] == domain.SCHEDULED or self.config.drill_every:
                 self.drill(backup_id, sha256=outcome.sha256, row=row)
+            self.prune()
         else:
             log.error("backup %s failed: %s", backup_id, error)
         return status
@@ -409,6 +414,30 @@ class Worker:
         else:
             log.error("restore drill of backup %s FAILED: %s", backup_id, drills.describe(result))
         return result
+
+    def prune(self) -> dict:
+        """Remove, target by target, the copies that no retention class keeps
+        (domain.retention), never the newest good copy of a target;
+        ``{target name: [ids removed]}``."""
+        now = utcnow()
+        with transaction(self.factory) as session:
+            good = store.good_backups(session)
+        removed: dict = {}
+        for label, name, target in [(self.target.label, self.target.name, self.target)] + [
+                (c.label, c.name, t) for c, t in self.remotes]:
+            here = [(b, started) for b, started, targets in good if name in (targets or [])]
+            for backup_id in domain.prunable(here, now=now, keep=self.config.keep):
+                try:
+                    target.delete(backup_id)
+                except Exception as exc:  # an unreachable target: try again after the next backup
+                    log.warning("pruning backup %s from %s failed: %s", backup_id, name, _short(exc))
+                    continue
+                with transaction(self.factory) as session:
+                    store.drop_target(session, backup_id=backup_id, target=name, now=now)
+                PRUNED.labels(label).inc()
+                removed.setdefault(name, []).append(backup_id)
+                log.info("backup %s pruned from %s (no retention class keeps it)", backup_id, name)
+        return removed
 
     def due_remotes(self, row: dict) -> list:
         """The off-site targets this backup goes to: every one for a

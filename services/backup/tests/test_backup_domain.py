@@ -67,7 +67,8 @@ def test_backup_view_has_the_api_fields_in_utc():
     view = domain.backup_view(row)
     assert view == {"id": "b", "started_at": "2026-09-01T10:00:00+00:00", "finished_at": None,
                     "status": "running", "size": None, "targets": [], "verified": False, "trigger": "manual",
-                    "drilled_at": None, "drill_ok": None, "failed_targets": []}
+                    "drilled_at": None, "drill_ok": None, "failed_targets": [], "retention": None,
+                    "expires_at": None}
     failed = domain.backup_view({**row, "status": "failed", "error": "Не удалось"})
     assert failed["error"] == "Не удалось"
 
@@ -139,3 +140,35 @@ def test_stale_before_is_now_minus_the_lease():
 def test_heartbeat_due():
     assert domain.heartbeat_due(None, 5.0, 10.0)
     assert not domain.heartbeat_due(0.0, 9.9, 10.0) and domain.heartbeat_due(0.0, 10.0, 10.0)
+
+
+def test_r_d3_retention_classes_and_rotation():
+    now = dt.datetime(2026, 12, 7, 12, tzinfo=UTC)
+    day = dt.timedelta(days=1)
+    backups = [(f"d{i}", now - i * day) for i in range(10)]                  # the last ten days
+    backups += [("y2024", dt.datetime(2025, 8, 20, tzinfo=UTC)),             # newest of school year 2024/25
+                ("y2024-older", dt.datetime(2025, 8, 18, tzinfo=UTC)),       # same week, older: nothing keeps it
+                ("m2022", dt.datetime(2022, 3, 15, tzinfo=UTC)),             # newest of 2021/22 (finished): year end
+                ("y1998", dt.datetime(1999, 5, 1, tzinfo=UTC))]              # its 25 years are over
+    kept = domain.retention(backups, now=now)
+    assert kept["y2024"]["class"] == "year_end"
+    assert kept["y2024"]["expires_at"] == dt.datetime(2050, 9, 1, tzinfo=UTC)
+    assert kept["m2022"]["class"] == "year_end"
+    assert kept["y2024-older"]["class"] is None and kept["y1998"]["class"] is None
+    # this month's newest is the month's journal archive (5 years), the other days rotate
+    assert kept["d0"]["class"] == "journal" and kept["d0"]["expires_at"] == dt.datetime(2032, 1, 1, tzinfo=UTC)
+    assert {kept[f"d{i}"]["class"] for i in range(1, 7)} == {"rotation"}
+    assert kept["d9"]["class"] in ("rotation", None)  # only if it is its week's newest
+    assert domain.prunable(backups, now=now) == [b for b in ("d7", "d8", "d9", "y2024-older", "y1998")
+                                                 if kept[b]["class"] is None]
+    # the newest good backup of a target is never pruned, however old
+    assert domain.prunable([("only", dt.datetime(1990, 1, 1, tzinfo=UTC))], now=now) == []
+    assert domain.prunable([], now=now) == []
+
+
+def test_retention_settings():
+    assert domain.parse_keep({}) == domain.DEFAULT_KEEP
+    assert domain.parse_keep({"EJOURNAL_BACKUP_KEEP_DAILY": "3"})["daily"] == 3
+    for bad in ("x", "-1"):
+        with pytest.raises(ValueError):
+            domain.parse_keep({"EJOURNAL_BACKUP_KEEP_WEEKLY": bad})

@@ -308,3 +308,34 @@ def test_an_archive_is_served_once_per_ticket(service, backed_up, factory, targe
         with pytest.raises(Exception) as caught:
             call(service, "archive_ticket", *args)
         assert code in str(caught.value)
+
+
+def test_pruning_keeps_what_a_class_keeps_and_the_newest_copy(factory, target, key, fetch):
+    """R-D3: retention removes, target by target, what no class keeps; the
+    catalogue row stays with pruned_at; GET /backups shows class and expiry."""
+    from sqlalchemy import update as _update
+
+    now = dt.datetime.now(UTC)
+    target.ensure()
+    made = {}
+    for name, when in (("new", now), ("old-same-month", now.replace(day=1, hour=0) if now.day > 8 else None),
+                       ("ancient", dt.datetime(1990, 5, 1, tzinfo=UTC)),
+                       ("ancient-newest-of-year", dt.datetime(1990, 6, 1, tzinfo=UTC))):
+        if when is None:
+            continue
+        backup_id = new_id()
+        with transaction(factory) as session:
+            store.create_backup(session, backup_id=backup_id, trigger="scheduled", started_at=when)
+            session.execute(_update(store.Backup).where(store.Backup.id == backup_id).values(
+                status=domain.DONE, verified=True, targets=[target.name]))
+        target.archive_path(backup_id).write_bytes(b"x")
+        made[name] = backup_id
+    worker = Worker(factory, sources={}, target=target, key=key, config=WorkerConfig(backup_dir=target.root))
+    removed = worker.prune()
+    # 1990's newest backup is its school year's archive, but 25 years have passed: both go
+    assert set(removed[target.name]) == {made["ancient"], made["ancient-newest-of-year"]}
+    assert not target.archive_path(made["ancient"]).exists()
+    assert target.archive_path(made["new"]).exists()
+    row = fetch(made["ancient"])
+    assert row["pruned_at"] is not None and row["targets"] == []
+    assert worker.prune() == {}

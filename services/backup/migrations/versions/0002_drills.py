@@ -21,6 +21,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column('drill_checked_rows', sa.BigInteger(), nullable=True))
         batch.add_column(sa.Column('drill_mismatches', sa.JSON(), nullable=True))
         batch.add_column(sa.Column('failed_targets', sa.JSON(), nullable=True))
+        batch.add_column(sa.Column('pruned_at', sa.DateTime(timezone=True), nullable=True))
     op.create_table('backup_tickets',
     sa.Column('token_sha256', sa.String(length=64), nullable=False),
     sa.Column('backup_id', sa.String(length=36), nullable=False),
@@ -36,6 +37,7 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_backup_tickets_expires_at'), table_name='backup_tickets')
     op.drop_table('backup_tickets')
     with op.batch_alter_table('backups') as batch:
+        batch.drop_column('pruned_at')
         batch.drop_column('failed_targets')
         batch.drop_column('drill_mismatches')
         batch.drop_column('drill_checked_rows')
