@@ -35,6 +35,7 @@ from backup.crypto import generate_key
 from backup.targets import (
     LocalDirTarget, SftpTarget, S3Target, TargetConfig, TargetError, open_target, parse_targets,
 )
+from backup.archive import read_archive, read_stream
 from backup.worker import Worker, WorkerConfig, warn_about_keys
 
 UTC = dt.timezone.utc
@@ -170,50 +171,51 @@ def sftp(sshd, tmp_path):
 
 
 def archive_file(tmp_path, size=12 * 1024 * 1024) -> Path:
-    path = tmp_path / f"source-{size}.ejbak"
+    path = tmp_path / f"source-{size}.bin"
     path.write_bytes(os.urandom(size))
     return path
 
 
-def roundtrip(target, tmp_path):
-    path = archive_file(tmp_path)
-    manifest = {"backup_id": "b1", "archive": {"sha256": hashlib.sha256(path.read_bytes()).hexdigest()}}
-    target.put("b1", path, manifest)
-    target.put("b2", archive_file(tmp_path, 1000), {"backup_id": "b2"})
-    assert target.list_ids() == ["b1", "b2"]
-    stream = target.open("b1")
+def blob_roundtrip(target, tmp_path):
+    """The storage primitives the chunked layout stands on."""
+    big = archive_file(tmp_path)
+    with open(big, "rb") as source:
+        target.put_blob("chunks/aa", source)
+    target.put_blob("chunks/bb", io.BytesIO(b"small"))
+    target.put_blob("b1.index", io.BytesIO(b"index"))
+    assert sorted(target.list_blobs("chunks/")) == ["aa", "bb"]
+    assert target.list_blobs("b1.") == ["index"]
+    stream = target.get_blob("chunks/aa")
     try:
-        got = b"".join(iter(lambda: stream.read(65536), b""))
+        assert b"".join(iter(lambda: stream.read(65536), b"")) == big.read_bytes()
     finally:
         stream.close()
-    assert got == path.read_bytes()
-    target.delete("b1")
-    assert target.list_ids() == ["b2"]
+    target.delete_blob("chunks/aa")
+    assert target.list_blobs("chunks/") == ["bb"]
 
 
 def test_s3_target_uploads_in_parts_lists_downloads_and_deletes(s3, tmp_path):
     target = open_target(s3)
     assert isinstance(target, S3Target) and target.name == s3.name
-    roundtrip(target, tmp_path)
-    # 12 MiB in 5 MiB parts: a multipart upload, and the public manifest beside it
-    head = target.client.head_object(Bucket=target.bucket, Key="ejournal/b2.ejbak")
-    assert head["ContentLength"] == 1000
+    blob_roundtrip(target, tmp_path)
     keys = [o["Key"] for o in target.client.list_objects_v2(Bucket=target.bucket)["Contents"]]
-    assert sorted(keys) == ["ejournal/b2.ejbak", "ejournal/b2.manifest.json"]
+    assert sorted(keys) == ["ejournal/b1.index", "ejournal/chunks/bb"]
 
 
 def test_s3_target_without_its_bucket_fails_clearly(s3, tmp_path):
     broken = open_target(TargetConfig("x", s3.url.replace("s3://school-", "s3://missing-"), 720.0, {}))
     with pytest.raises(Exception, match="NoSuchBucket|does not exist"):
-        broken.put("b1", archive_file(tmp_path, 100), {})
+        broken.put_blob("chunks/x", io.BytesIO(b"x"))
 
 
 def test_sftp_target_uploads_lists_downloads_and_deletes(sftp, tmp_path):
     target = open_target(sftp)
     assert isinstance(target, SftpTarget)
-    roundtrip(target, tmp_path)
+    with target.connected():
+        blob_roundtrip(target, tmp_path)
     remote = Path(target.path)
-    assert sorted(p.name for p in remote.iterdir()) == ["b2.ejbak", "b2.manifest.json"]  # no .part left
+    assert sorted(p.name for p in remote.iterdir()) == ["b1.index", "chunks"]  # no .part left
+    assert [p.name for p in (remote / "chunks").iterdir()] == ["bb"]
 
 
 def test_sftp_target_refuses_an_unknown_host_key(sftp, sshd, tmp_path):
@@ -221,7 +223,7 @@ def test_sftp_target_refuses_an_unknown_host_key(sftp, sshd, tmp_path):
     wrong = TargetConfig(sftp.label, sftp.url, 720.0, {**sftp.options,
                                                        "known_hosts": str(sshd["dir"] / "wrong_known_hosts")})
     with pytest.raises((paramiko.SSHException, paramiko.BadHostKeyException)):
-        open_target(wrong).put("b1", archive_file(tmp_path, 100), {})
+        open_target(wrong).put_blob("chunks/x", io.BytesIO(b"x"))
     assert not Path(open_target(sftp).path).exists()
 
 
@@ -277,7 +279,7 @@ def source(tmp_path):
 def test_worker_copies_to_every_target_retries_a_failing_one_and_alerts(factory, target, key, queue, fetch,
                                                                        source, s3, sftp, tmp_path):
     dead = TargetConfig("dead", f"s3://nobucket/x?endpoint=http://127.0.0.1:{free_port()}", 720.0, {})
-    remotes = [(c, open_target(c)) for c in (s3, sftp, dead)]
+    remotes = [(c, open_target(c, key)) for c in (s3, sftp, dead)]
     pauses = []
     worker = Worker(factory, sources=source, target=target, key=key, remotes=remotes, sleep=pauses.append,
                     config=WorkerConfig(backup_dir=target.root, target_attempts=3, target_retry_delay=0.5))
@@ -291,11 +293,12 @@ def test_worker_copies_to_every_target_retries_a_failing_one_and_alerts(factory,
     assert _metric("backup_target_failing", target="dead") == 1
     assert _metric("backup_target_failing", target="offsite") == 0
     assert _metric("backup_target_copies_total", target="dead", outcome="failed") == copies_before + 1
-    local = target.archive_path(backup_id).read_bytes()
+    local = read_archive(target.archive_path(backup_id), key)
     for _, remote in remotes[:2]:
-        stream = remote.open(backup_id)
-        assert b"".join(iter(lambda: stream.read(65536), b"")) == local
-        stream.close()
+        assert remote.list_ids() == [backup_id]
+        with remote.open(backup_id) as stream:  # reassembled from its chunks
+            again = read_stream(stream, key, backup_id=backup_id)
+        assert again.manifest == local.manifest and again.rows == local.rows
 
     # a scheduled backup copies only to the targets whose interval has passed
     scheduled = queue(trigger=domain.SCHEDULED)
@@ -309,7 +312,7 @@ def test_restore_fetches_the_archive_from_a_target_when_the_local_copy_is_gone(
     import base64
     from backup import restore
 
-    worker = Worker(factory, sources=source, target=target, key=key, remotes=[(sftp, open_target(sftp))],
+    worker = Worker(factory, sources=source, target=target, key=key, remotes=[(sftp, open_target(sftp, key))],
                     config=WorkerConfig(backup_dir=target.root))
     backup_id = queue()
     assert worker.work_once() == domain.DONE
@@ -334,3 +337,56 @@ def test_restore_fetches_the_archive_from_a_target_when_the_local_copy_is_gone(
 def tempfile_dir():
     import tempfile
     return tempfile.gettempdir()
+
+
+def test_an_unchanged_table_is_not_uploaded_again(factory, target, key, queue, fetch, s3, sftp, tmp_path):
+    """Per-table chunks: the second backup sends only the tables that
+    changed; pruning the first leaves the chunks the second still uses."""
+    from messaging.store import Base
+    from sqlalchemy import insert
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    upgrade("messaging", url)
+    engine = make_engine(url)
+    people = Base.metadata.tables["people"]
+    news = Base.metadata.tables["news"]
+    with engine.begin() as conn:
+        conn.execute(insert(people), [{"user_id": f"u{i}", "school_id": "s", "full_name": f"Ученик {i}" * 20,
+                                       "roles": ["student"], "updated_at": dt.datetime.now(UTC)}
+                                      for i in range(2000)])
+    source = {"messaging": lambda: export_tables(engine, Base.metadata)}
+    remotes = [(c, open_target(c, key)) for c in (s3, sftp)]
+    worker = Worker(factory, sources=source, target=target, key=key, remotes=remotes,
+                    config=WorkerConfig(backup_dir=target.root))
+    sent = {}
+    for round_ in (1, 2):
+        if round_ == 2:  # one table changes between the two backups
+            with engine.begin() as conn:
+                conn.execute(insert(news), [{"id": "n1", "school_id": "s", "author_id": "u1", "kind": "news",
+                                             "audience": "school", "title": "Новость", "body": "Текст", "links": [],
+                                             "created_at": dt.datetime.now(UTC)}])
+        before = {c.label: REGISTRY.get_sample_value("backup_chunk_bytes_total", {"target": c.label,
+                                                                                  "kind": "uploaded"}) or 0
+                  for c, _ in remotes}
+        backup_id = queue()
+        assert worker.work_once() == domain.DONE
+        sent[round_] = {c.label: REGISTRY.get_sample_value("backup_chunk_bytes_total",
+                                                           {"target": c.label, "kind": "uploaded"}) - before[c.label]
+                        for c, _ in remotes}
+    for label in ("offsite", "server"):
+        assert sent[1][label] > 200_000            # everything the first time
+        assert 0 < sent[2][label] < sent[1][label] / 20  # then the changed table only
+    # a chunk the second backup still uses survives pruning the first
+    first, second = sorted(fetch_all(factory), key=lambda r: r["started_at"])
+    for config, remote in remotes:
+        remote.delete(first["id"])
+        remote.collect_garbage([second["manifest"]])
+        with remote.open(second["id"]) as stream:
+            assert read_stream(stream, key, backup_id=second["id"]).manifest["backup_id"] == second["id"]
+    engine.dispose()
+
+
+def fetch_all(factory):
+    from sqlalchemy import select
+    with transaction(factory) as session:
+        return [store.as_dict(b) for b in session.scalars(select(store.Backup))]

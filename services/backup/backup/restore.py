@@ -283,7 +283,8 @@ def _read_key(path: str | None, environ, data_dir: Path) -> bytes:
     raise RestoreFailed(f"no backup key: pass --key-file or set {KEY_ENV}")
 
 
-def locate(archive: str, backup_dir: Path, remotes=(), spool_dir: str | None = None, out=None):
+def locate(archive: str, backup_dir: Path, remotes=(), spool_dir: str | None = None, out=None,
+           key: bytes | None = None):
     """``(path, target name, fetched)`` of an archive file, or of a catalogue id's
     archive: in the local target, else fetched from the first off-site
     target that has it (after a loss the local disk may be gone too)."""
@@ -297,7 +298,7 @@ def locate(archive: str, backup_dir: Path, remotes=(), spool_dir: str | None = N
         return candidate, LocalDirTarget(backup_dir).name, False
     for config in remotes:
         from backup.targets import open_target
-        remote = open_target(config)
+        remote = open_target(config, key)
         try:
             if archive not in remote.list_ids():
                 continue
@@ -340,10 +341,10 @@ def main(argv=None, out=None) -> int:
     fetched = None
     try:
         from backup.targets import parse_targets
-        path, where, temporary = locate(args.archive, backup_dir, parse_targets(os.environ, settings.data_dir)[1:],
-                                        out=out)
-        fetched = path if temporary else None
         key = _read_key(args.key_file, os.environ, settings.data_dir)
+        path, where, temporary = locate(args.archive, backup_dir, parse_targets(os.environ, settings.data_dir)[1:],
+                                        out=out, key=key)
+        fetched = path if temporary else None
         identity_key = None
         if args.identity_key_file:
             from identity import sealing

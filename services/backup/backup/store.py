@@ -335,3 +335,11 @@ def drop_target(session: Session, *, backup_id: str, target: str, now: dt.dateti
     backup.targets = left
     if not left:
         backup.pruned_at = now
+
+
+def manifests_on(session: Session, *, target: str) -> list[dict]:
+    """The manifests of the backups that still have a copy on ``target``
+    (and of every unfinished one: its chunks may be on their way)."""
+    rows = session.execute(select(Backup.status, Backup.targets, Backup.manifest).where(
+        Backup.pruned_at.is_(None), Backup.manifest.is_not(None)))
+    return [manifest for status, targets, manifest in rows if target in (targets or []) or status == domain.RUNNING]

@@ -239,14 +239,16 @@ def parse_targets(environ, data_dir) -> list[TargetConfig]:
     return configs
 
 
-def open_target(config: TargetConfig):
-    """The target object of ``config`` (clients are made on first use)."""
+def open_target(config: TargetConfig, key: bytes | None = None):
+    """The target object of ``config`` (clients are made on first use).
+    Off-site targets keep per-table chunks (backup.chunks) and need the
+    backup ``key`` to write or read them."""
     if config.kind == "local":
         parts = urlsplit(config.url)
         return LocalDirTarget(unquote(parts.path) if parts.scheme else config.url, label=config.label)
     if config.kind == "s3":
-        return S3Target(config)
-    return SftpTarget(config)
+        return S3Target(config, key)
+    return SftpTarget(config, key)
 
 
 def file_sha256(path) -> tuple[str, int]:
@@ -271,15 +273,17 @@ def _manifest_bytes(doc: dict) -> bytes:
 
 
 class S3Target:
-    """Archives as objects ``<prefix>/<id>.ejbak`` (+ ``.manifest.json``) in
-    an S3-compatible bucket. Big archives go up in parts (multipart, each
-    part checksummed by the server); every copy is read back and its SHA-256
-    compared before it counts. Credentials: the target's ``_ACCESS_KEY_ID``
+    """Backups as objects under ``<prefix>/`` in an S3-compatible bucket, as
+    per-table chunks (backup.chunks: ``chunks/<id>``, ``<backup>.index``,
+    ``<backup>.manifest.json``). Big objects go up in parts (multipart, each
+    part checksummed by the server); every object is read back and its
+    SHA-256 compared before it counts. Credentials: the target's ``_ACCESS_KEY_ID``
     / ``_SECRET_ACCESS_KEY`` settings, else boto3's usual sources."""
 
-    def __init__(self, config: TargetConfig):
+    def __init__(self, config: TargetConfig, key: bytes | None = None):
         parts = urlsplit(config.url)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        self.key = key
         self.config = config
         self.label = config.label
         self.bucket = parts.hostname or ""
@@ -308,60 +312,86 @@ class S3Target:
                 config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10, read_timeout=60))
         return self._client
 
-    def _key(self, backup_id: str, suffix: str) -> str:
-        return f"{self.prefix}/{backup_id}{suffix}" if self.prefix else f"{backup_id}{suffix}"
+    # -- blobs (backup.chunks keeps a backup as chunks + index) --------------
 
-    def put(self, backup_id: str, archive: Path, manifest: dict) -> None:
+    def _blob_key(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def put_blob(self, name: str, source) -> None:
+        """Upload ``source`` (a seekable binary file), in parts when big;
+        read it back and compare before it counts."""
         from boto3.s3.transfer import TransferConfig
 
-        sha256, size = file_sha256(archive)
+        sha256, size = stream_sha256(source)
+        source.seek(0)
         config = TransferConfig(multipart_threshold=self.part_bytes, multipart_chunksize=self.part_bytes,
                                 use_threads=False)
-        key = self._key(backup_id, ARCHIVE_SUFFIX)
-        self.client.upload_file(str(archive), self.bucket, key, Config=config,
-                                ExtraArgs={"Metadata": {"sha256": sha256}, "ChecksumAlgorithm": "SHA256"})
+        key = self._blob_key(name)
+        self.client.upload_fileobj(source, self.bucket, key, Config=config,
+                                   ExtraArgs={"Metadata": {"sha256": sha256}, "ChecksumAlgorithm": "SHA256"})
         body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
         try:
             got = stream_sha256(body)
         finally:
             body.close()
         if got != (sha256, size):
-            raise TargetError(f"{self.name}: the uploaded archive reads back differently")
-        self.client.put_object(Bucket=self.bucket, Key=self._key(backup_id, MANIFEST_SUFFIX),
-                               Body=_manifest_bytes(manifest), ContentType="application/json")
+            raise TargetError(f"{self.name}: {name} reads back differently than it was uploaded")
+
+    def get_blob(self, name: str):
+        return self.client.get_object(Bucket=self.bucket, Key=self._blob_key(name))["Body"]
+
+    def list_blobs(self, prefix: str) -> list[str]:
+        base = f"{self.prefix}/" if self.prefix else ""
+        names = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base + prefix):
+            names += [item["Key"][len(base) + len(prefix):] for item in page.get("Contents", [])]
+        return names
+
+    def delete_blob(self, name: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._blob_key(name))
+
+    # -- backups ----------------------------------------------------------------
+
+    def put(self, backup_id: str, archive: Path, manifest: dict):
+        """Copy a finished archive as per-table chunks (backup.chunks): the
+        chunks this bucket already holds are not uploaded again."""
+        from backup import chunks
+        return chunks.upload(self, backup_id, archive, manifest, self.key)
 
     def open(self, backup_id: str):
-        """The archive's bytes as a readable stream (close it)."""
-        return self.client.get_object(Bucket=self.bucket, Key=self._key(backup_id, ARCHIVE_SUFFIX))["Body"]
+        """The backup's one-file archive, reassembled from its chunks (a temporary file)."""
+        return _reassembled(self, backup_id, self.key)
 
     def list_ids(self) -> list[str]:
-        ids = []
-        paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}/" if self.prefix else ""):
-            for item in page.get("Contents", []):
-                name = item["Key"].rsplit("/", 1)[-1]
-                if name.endswith(ARCHIVE_SUFFIX):
-                    ids.append(name[:-len(ARCHIVE_SUFFIX)])
-        return sorted(ids)
+        from backup import chunks
+        return chunks.index_ids(self)
 
     def delete(self, backup_id: str) -> None:
-        self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [
-            {"Key": self._key(backup_id, ARCHIVE_SUFFIX)}, {"Key": self._key(backup_id, MANIFEST_SUFFIX)}]})
+        from backup import chunks
+        for name in (backup_id + chunks.INDEX_SUFFIX, backup_id + MANIFEST_SUFFIX):
+            self.delete_blob(name)
+
+    def collect_garbage(self, keep_manifests) -> int:
+        from backup import chunks
+        return chunks.collect_garbage(self, keep_manifests, self.key)
 
     def close(self) -> None:
         self._client = None
 
 
 class SftpTarget:
-    """Archives as files ``<dir>/<id>.ejbak`` (+ ``.manifest.json``) on an
-    SSH server. The host key must be known (``_KNOWN_HOSTS``, a known_hosts
+    """Backups as files under ``<dir>/`` on an SSH server, as per-table
+    chunks (backup.chunks: ``chunks/<id>``, ``<backup>.index``,
+    ``<backup>.manifest.json``). The host key must be known (``_KNOWN_HOSTS``, a known_hosts
     file: an unknown or changed key is refused); the login is by key
     (``_SSH_KEY``, a private key file). Files appear under their final name
     only when complete (uploaded as a hidden ``.part``, read back and
     compared, then renamed)."""
 
-    def __init__(self, config: TargetConfig):
+    def __init__(self, config: TargetConfig, key: bytes | None = None):
         parts = urlsplit(config.url)
+        self.key = key
+        self._sftp = None
         self.config = config
         self.label = config.label
         self.host = parts.hostname
@@ -382,6 +412,10 @@ class SftpTarget:
 
     @contextmanager
     def session(self):
+        """An SFTP session: the one :meth:`connected` holds open, else a new one."""
+        if self._sftp is not None:
+            yield self._sftp
+            return
         import paramiko
 
         client = paramiko.SSHClient()
@@ -398,9 +432,22 @@ class SftpTarget:
         finally:
             client.close()
 
-    def _mkdirs(self, sftp) -> None:
-        current = "/" if self.path.startswith("/") else ""
-        for part in [p for p in self.path.split("/") if p]:
+    @contextmanager
+    def connected(self):
+        """Keep one session open for every call inside (a copy is many files)."""
+        if self._sftp is not None:
+            yield self
+            return
+        with self.session() as sftp:
+            self._sftp = sftp
+            try:
+                yield self
+            finally:
+                self._sftp = None
+
+    def _mkdirs(self, sftp, path: str) -> None:
+        current = "/" if path.startswith("/") else ""
+        for part in [p for p in path.split("/") if p]:
             current = f"{current}{part}/"
             try:
                 sftp.stat(current)
@@ -410,19 +457,25 @@ class SftpTarget:
     def _file(self, name: str) -> str:
         return f"{self.path.rstrip('/')}/{name}"
 
-    def put(self, backup_id: str, archive: Path, manifest: dict) -> None:
-        sha256, size = file_sha256(archive)
-        final = self._file(f"{backup_id}{ARCHIVE_SUFFIX}")
-        part = self._file(f".{backup_id}{ARCHIVE_SUFFIX}.{secrets.token_hex(4)}.part")
+    # -- blobs (backup.chunks keeps a backup as chunks + index) --------------
+
+    def put_blob(self, name: str, source) -> None:
+        """Upload ``source`` as a hidden ``.part``, read it back and compare,
+        then rename it to ``name``."""
+        sha256, size = stream_sha256(source)
+        source.seek(0)
+        final = self._file(name)
+        folder, _, base = final.rpartition("/")
+        part = f"{folder}/.{base}.{secrets.token_hex(4)}.part"
         with self.session() as sftp:
-            self._mkdirs(sftp)
+            self._mkdirs(sftp, folder)
             try:
-                sftp.put(str(archive), part, confirm=True)
+                sftp.putfo(source, part, confirm=True)
                 with sftp.open(part, "rb") as remote:
                     remote.prefetch()
                     got = stream_sha256(remote)
                 if got != (sha256, size):
-                    raise TargetError(f"{self.name}: the uploaded archive reads back differently")
+                    raise TargetError(f"{self.name}: {name} reads back differently than it was uploaded")
                 sftp.posix_rename(part, final)
             except BaseException:
                 try:
@@ -430,17 +483,13 @@ class SftpTarget:
                 except OSError:
                     pass
                 raise
-            mpart = self._file(f".{backup_id}{MANIFEST_SUFFIX}.{secrets.token_hex(4)}.part")
-            with sftp.open(mpart, "wb") as remote:
-                remote.write(_manifest_bytes(manifest))
-            sftp.posix_rename(mpart, self._file(f"{backup_id}{MANIFEST_SUFFIX}"))
 
-    def open(self, backup_id: str):
-        """The archive's bytes as a readable stream (close it: that ends the session)."""
+    def get_blob(self, name: str):
+        """The blob's bytes as a readable stream (close it: that ends its session)."""
         ctx = self.session()
         sftp = ctx.__enter__()
         try:
-            remote = sftp.open(self._file(f"{backup_id}{ARCHIVE_SUFFIX}"), "rb")
+            remote = sftp.open(self._file(name), "rb")
             remote.prefetch()
         except BaseException:
             ctx.__exit__(None, None, None)
@@ -455,19 +504,64 @@ class SftpTarget:
                 ctx.__exit__(None, None, None)
         return _Stream()
 
-    def list_ids(self) -> list[str]:
+    def list_blobs(self, prefix: str) -> list[str]:
+        folder, _, start = self._file(prefix).rpartition("/")
         with self.session() as sftp:
             try:
-                names = sftp.listdir(self.path)
+                names = sftp.listdir(folder)
             except FileNotFoundError:
                 return []
-        return sorted(n[:-len(ARCHIVE_SUFFIX)] for n in names
-                      if n.endswith(ARCHIVE_SUFFIX) and not n.startswith("."))
+        return [n[len(start):] for n in names if n.startswith(start) and not n.startswith(".")]
+
+    def delete_blob(self, name: str) -> None:
+        with self.session() as sftp:
+            try:
+                sftp.remove(self._file(name))
+            except FileNotFoundError:
+                pass
+
+    # -- backups ----------------------------------------------------------------
+
+    def put(self, backup_id: str, archive: Path, manifest: dict):
+        """Copy a finished archive as per-table chunks (backup.chunks), in one session."""
+        from backup import chunks
+        with self.connected():
+            return chunks.upload(self, backup_id, archive, manifest, self.key)
+
+    def open(self, backup_id: str):
+        """The backup's one-file archive, reassembled from its chunks (a temporary file)."""
+        with self.connected():
+            return _reassembled(self, backup_id, self.key)
+
+    def list_ids(self) -> list[str]:
+        from backup import chunks
+        return chunks.index_ids(self)
 
     def delete(self, backup_id: str) -> None:
-        with self.session() as sftp:
-            for suffix in (ARCHIVE_SUFFIX, MANIFEST_SUFFIX):
-                try:
-                    sftp.remove(self._file(f"{backup_id}{suffix}"))
-                except FileNotFoundError:
-                    pass
+        from backup import chunks
+        with self.connected():
+            for name in (backup_id + chunks.INDEX_SUFFIX, backup_id + MANIFEST_SUFFIX):
+                self.delete_blob(name)
+
+    def collect_garbage(self, keep_manifests) -> int:
+        from backup import chunks
+        with self.connected():
+            return chunks.collect_garbage(self, keep_manifests, self.key)
+
+
+def _reassembled(store, backup_id: str, key: bytes | None):
+    """A temporary file holding ``backup_id``'s archive rebuilt from ``store``'s chunks."""
+    import tempfile
+
+    from backup import chunks
+
+    if key is None:
+        raise ValueError(f"{store.name}: the backup key is needed to read chunked backups")
+    out = tempfile.TemporaryFile()
+    try:
+        chunks.fetch(store, backup_id, key, out)
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+    return out

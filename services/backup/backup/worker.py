@@ -50,6 +50,8 @@ BYTES = Counter("backup_bytes", "Bytes of encrypted archives written and verifie
 TARGET_COPIES = Counter("backup_target_copies", "Copies to a target, by outcome", ["target", "outcome"])
 TARGET_FAILING = Gauge("backup_target_failing",
                        "1 while a target's last copy failed after every retry (alert on it)", ["target"])
+CHUNK_BYTES = Counter("backup_chunk_bytes", "Table bytes of copies to off-site targets: sent, or "
+                      "already there and not sent again", ["target", "kind"])
 PRUNED = Counter("backup_pruned", "Copies removed by retention, by target", ["target"])
 SECONDS = Histogram("backup_seconds", "Duration of backup runs",
                     buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, float("inf")))
@@ -437,6 +439,14 @@ class Worker:
                 PRUNED.labels(label).inc()
                 removed.setdefault(name, []).append(backup_id)
                 log.info("backup %s pruned from %s (no retention class keeps it)", backup_id, name)
+            if removed.get(name) and hasattr(target, "collect_garbage"):
+                with transaction(self.factory) as session:
+                    keep = store.manifests_on(session, target=name)
+                try:
+                    chunks_removed = target.collect_garbage(keep)
+                    log.info("%s: %d chunks no backup refers to removed", name, chunks_removed)
+                except Exception as exc:  # next time
+                    log.warning("removing unused chunks from %s failed: %s", name, _short(exc))
         return removed
 
     def due_remotes(self, row: dict) -> list:
@@ -462,7 +472,7 @@ class Worker:
             for attempt in range(1, self.config.target_attempts + 1):
                 check()
                 try:
-                    remote.put(backup_id, archive, outcome.manifest)
+                    stats = remote.put(backup_id, archive, outcome.manifest)
                 except Exception as exc:  # a network, auth or storage failure: retry, then give up on it
                     log.warning("copy of backup %s to %s failed (attempt %d of %d): %s", backup_id, config.name,
                                 attempt, self.config.target_attempts, _short(exc))
@@ -475,7 +485,14 @@ class Worker:
                 TARGET_COPIES.labels(config.label, "copied").inc()
                 TARGET_FAILING.labels(config.label).set(0)
                 copied.append(config.name)
-                log.info("backup %s copied to %s", backup_id, config.name)
+                if stats is not None:
+                    log.info("backup %s copied to %s: %d of %d table chunks uploaded (%d bytes), %d bytes "
+                             "unchanged and not sent again", backup_id, config.name, stats.uploaded, stats.chunks,
+                             stats.bytes_uploaded, stats.bytes_skipped)
+                    CHUNK_BYTES.labels(config.label, "uploaded").inc(stats.bytes_uploaded)
+                    CHUNK_BYTES.labels(config.label, "unchanged").inc(stats.bytes_skipped)
+                else:
+                    log.info("backup %s copied to %s", backup_id, config.name)
                 break
             else:
                 TARGET_FAILING.labels(config.label).set(1)
@@ -614,7 +631,7 @@ def main(argv=None) -> int:
     from backup.targets import open_target, parse_targets
     try:
         configs = parse_targets(os.environ, settings.data_dir)
-        remotes = [(c, open_target(c)) for c in configs[1:]]
+        remotes = [(c, open_target(c, key)) for c in configs[1:]]
     except ValueError as exc:
         log.error("bad backup target configuration: %s", exc)
         return 2
