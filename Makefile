@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SERVICES := identity journal messaging reports backup
 PROTOS := $(wildcard proto/ejournal/*/v1/*.proto)
 
-.PHONY: run test venv proto browser-deps migrate services-up test-services test-platform test-sqlite bench bench-diary bench-marks bench-notifications bench-login bench-portal clean
+.PHONY: run test venv proto browser-deps migrate services-up test-services test-platform test-sqlite bench bench-diary bench-marks bench-notifications bench-login bench-portal bench-backup clean
 
 ## make run: set up, migrate, start every service and the gateway, seed the demo school
 run: venv proto
@@ -74,6 +74,10 @@ bench: venv proto
 bench-marks: venv proto
 	bash deploy/local/ensure-services.sh rabbitmq postgresql
 	$(PY) -m bench.marks
+
+## make bench-backup: backup and restore of a generated school (1,000 students, a year of marks) vs tar | zstd
+bench-backup: venv proto
+	$(PY) -m bench.backup
 
 ## make bench-notifications: mark posted -> notification stored through RabbitMQ vs the broker's own rate
 bench-notifications: venv proto
