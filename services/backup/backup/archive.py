@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+
+import orjson
 import re
 import tarfile
 import tempfile
@@ -41,8 +43,9 @@ def member_name(service: str, table: str) -> str:
 
 
 def encode_row(row: dict) -> bytes:
-    """One JSON line, deterministic so that equal rows give equal checksums."""
-    return json.dumps(row, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8") + b"\n"
+    """One JSON line (UTF-8, keys sorted, no spaces), deterministic so that
+    equal rows give equal checksums. orjson: the backup's hot loop."""
+    return orjson.dumps(row, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
 
 
 class TableSpool:
@@ -244,7 +247,7 @@ def _read_member(stream, keep: bool, sink=None):
             lines = (partial + data).split(b"\n")
             partial = lines.pop()
             for line in lines:
-                rows.append(json.loads(line))
+                rows.append(orjson.loads(line))
     if partial:
         raise Tampered("member does not end with a newline")
     return digest.hexdigest(), count, rows
@@ -423,7 +426,7 @@ class Extracted:
         handle.seek(0)
         rows = size = 0
         for line in handle:
-            yield json.loads(line)
+            yield orjson.loads(line)
             rows += 1
             size += len(line)
             if progress is not None and rows % 1000 == 0:

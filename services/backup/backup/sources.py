@@ -9,7 +9,6 @@ process (ARCHITECTURE.md "Runtime notes").
 """
 from __future__ import annotations
 
-import json
 
 DEFAULT_TIMEOUT = 600.0
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -35,6 +34,7 @@ class GrpcSource:
         """Yield ``(table, rows, revision)`` chunks; :class:`SourceError` on
         any failure (the whole call has one deadline, ``timeout`` seconds)."""
         import grpc
+        import orjson
         from ejournal.export.v1 import export_pb2, export_pb2_grpc
 
         channel = grpc.insecure_channel(self.target, options=[
@@ -48,8 +48,8 @@ class GrpcSource:
             try:
                 for chunk in call:
                     try:
-                        rows = json.loads(chunk.rows_json or b"[]")
-                    except ValueError:
+                        rows = orjson.loads(chunk.rows_json or b"[]")
+                    except (ValueError, orjson.JSONDecodeError):
                         raise SourceError(f"{self.target}: rows of {chunk.table} are not JSON") from None
                     if not isinstance(rows, list) or len(rows) != chunk.row_count:
                         raise SourceError(f"{self.target}: chunk of {chunk.table} has a wrong row count")
