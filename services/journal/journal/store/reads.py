@@ -147,5 +147,13 @@ def grid_finals(session: Session, *, class_id: str, subject_id: str, period_ids)
         .order_by(FinalMark.entered_at)))
 
 
-def year_period_ids(session: Session, *, year_id: str) -> list[str]:
-    return list(session.scalars(select(Period.id).where(Period.year_id == year_id)))
+def year_periods(session: Session, *, year_id: str) -> list[Period]:
+    """The year's periods in order."""
+    return list(session.scalars(select(Period).where(Period.year_id == year_id).order_by(Period.starts_on)))
+
+
+def subject_name_emphasis(session: Session, *, school_id: str, subject_id: str) -> tuple[str, bool] | None:
+    """The school's subject's name and R-F2 emphasis, or None."""
+    row = session.execute(select(Subject.name, Subject.emphasis).where(
+        Subject.id == subject_id, Subject.school_id == school_id)).first()
+    return None if row is None else (row[0], bool(row[1]))
