@@ -169,6 +169,22 @@ class Reads:
         return paging.cut([rules.history_item(*row) for row in rows], rules.history_key, limit)
 
     @service_rpc
+    def lesson_attendance_history(self, ctx, lesson_id, query=None):
+        """Every version of a lesson's attendance (R-J7): whose, who set it,
+        when, the old and new status, the reason; by student name and
+        version; the administration."""
+        actor = CallContext.from_rpc(ctx)
+        if not actor.has(*rules.HISTORY_READERS):
+            raise errors.NotAllowed()
+        lesson_id = domain.common.ident(lesson_id, "lesson_id")
+        limit, after = rules.lesson_history_page_bounds(rules.query_of(query))
+        with self.db.transaction() as s:
+            if store.listing.lesson(s, school_id=actor.school_id, lesson_id=lesson_id) is None:
+                raise errors.NotFound(errors.text("lesson_not_found"), details={"field": "lesson_id"})
+            rows = store.listing.lesson_attendance_history(s, lesson_id=lesson_id, after=after, limit=limit + 1)
+        return paging.cut([rules.lesson_history_item(*row) for row in rows], rules.lesson_history_key, limit)
+
+    @service_rpc
     def student_final_marks(self, ctx, student_id, query=None):
         """The student's current final marks of a year (``year_id``, else the
         year of their class today, else of their latest class) by period
