@@ -46,7 +46,9 @@ _VERSION = _open({
     "version": {"type": "integer"}, "value": {"type": "integer"}, "kind": {"type": "string"},
     "weight": {"type": "integer"}, "comment": {"type": ["string", "null"]}, "removed": {"type": "boolean"},
     "by": {"type": "string"}, "at": {"type": "string"}, "reason": {"type": ["string", "null"]},
-    "hash": {"type": "string"}}, ["version", "value", "by", "at", "reason"])
+    "hash": {"type": "string"},
+    "by_name": {"type": ["string", "null"], "description": "Who made the version (in GET /marks/{id}/history)"}},
+    ["version", "value", "by", "at", "reason"])
 _EVIDENCE = _open({"marks_count": {"type": "integer"}, "required": {"type": "integer"},
                    "average": {"type": ["number", "null"]}, "weighted_average": {"type": ["number", "null"]},
                    "written_works": {"type": "integer"}, "emphasis": {"type": "boolean"},

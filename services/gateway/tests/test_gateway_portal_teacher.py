@@ -98,7 +98,7 @@ def test_my_classes_and_the_journal_grid(client, teacher):
     assert not [c for c in teacher.rpc_calls[before:] if c["method"] in (
         "list_years", "list_my_classes", "list_subjects", "students_at_risk")]
     # the grid's own answer names the class and offers its year's periods and the whole year
-    assert '<option value="period-1" selected>2 четверть (1 ноября 2026 — 28 декабря 2026)</option>' in html
+    assert '<option value="period-1" selected>2 четверть (1 ноября — 28 декабря)</option>' in html
     assert '<option value="y">Весь год (2026/2027)</option>' in html
 
 
@@ -172,6 +172,33 @@ def test_a_mark_is_corrected_with_a_reason(client, teacher):
     call = [c for c in teacher.rpc_calls if c["method"] == "correct_mark"][-1]
     assert call["args"][1:] == ("mark-1", {"reason": "Ошибка при вводе", "value": 5, "kind": "control",
                                            "weight": 2, "comment": None})
+
+
+
+def test_a_mark_s_page_names_whose_it_is_and_it_is_cancelled_with_a_reason(client, teacher):
+    """R-J7: the student, the lesson and who made each version; a cancellation is one write with its key."""
+    signed_in(client)
+    teacher.rpc_answers[("journal", "mark_history")] = {
+        "mark_id": "mark-1", "verified": True, "problems": [],
+        "items": [{"version": 1, "value": 4, "kind": "control", "weight": 2, "comment": None, "removed": False,
+                   "by": TEACHER, "by_name": "Смирнова Ольга Николаевна", "at": "2026-12-03T10:00:00+00:00",
+                   "reason": None, "hash": "h"}],
+        "student": {"id": PUPIL, "full_name": "Иванов Пётр"},
+        "lesson": {"id": LESSON, "date": "2026-12-03", "topic": "Дроби", "subject": {"id": SUBJECT,
+                   "name": "Математика"}, "class": {"id": CLASS, "name": "5А"}}}
+    html = client.get("/teaching/marks/mark-1").get_data(as_text=True)
+    assert "Иванов Пётр" in html and "5А, Математика, 3 декабря 2026 — Дроби" in html
+    assert "Смирнова Ольга Николаевна" in html and 'for="remove-reason"' in html
+    key = key_of(html, "remove-title")
+    teacher.rpc_answers[("journal", "remove_mark")] = {"id": "mark-1", "removed": True}
+    answer = client.post("/teaching/marks/mark-1/remove", data={"csrf": csrf_of(html), "key": key,
+                                                                "reason": "Выставлена не тому ученику"})
+    assert answer.status_code == 303 and answer.headers["Location"].startswith("/teaching/marks/mark-1")
+    call = [c for c in teacher.rpc_calls if c["method"] == "remove_mark"][-1]
+    assert call["args"][1:] == ("mark-1", {"reason": "Выставлена не тому ученику"})
+    assert call["kwargs"]["idempotency_key"] == key
+    asked = [(r.action, r.resource_id) for r in teacher.identity.called("Authorize")]
+    assert ("mark.remove", "mark-1") in asked
 
 
 def test_the_class_list_and_a_letter_to_all_parents(client, teacher):

@@ -119,12 +119,17 @@ def teaching():
 
 # -- the class journal -----------------------------------------------------------------------------
 
+def _day(iso: str) -> str:
+    """A period's bound in its select, "7 ноября" (the year is the select's last choice)."""
+    return ru_date(iso).rsplit(" ", 1)[0]
+
+
 def _periods(grid: dict) -> list[dict]:
     """The choices of the period select: the class's year's periods, then the whole year."""
     year = grid["year"]
     if not year["id"]:
         return []
-    choices = [{"id": p["id"], "label": f"{p['name']} ({ru_date(p['starts_on'])} — {ru_date(p['ends_on'])})"}
+    choices = [{"id": p["id"], "label": f"{p['name']} ({_day(p['starts_on'])} — {_day(p['ends_on'])})"}
                for p in year["periods"]]
     return [*choices, {"id": year["id"], "label": f"Весь год ({year['name']})"}]
 
@@ -373,7 +378,7 @@ def _mark_page(mark_id: str, message: str | None = None, status: int = 200, form
     current = history["items"][-1] if history["items"] else None
     return render_template("portal/teacher/mark.html", mark_id=mark_id, history=history, current=current,
                            message=message, form=form or {}, back=_back(), key=new_key(),
-                           mark_values=MARK_VALUES, kinds=MARK_KINDS), status
+                           remove_key=new_key(), mark_values=MARK_VALUES, kinds=MARK_KINDS), status
 
 
 @bp.get("/teaching/marks/<mark_id>")
@@ -408,3 +413,18 @@ def correct_mark(mark_id):
     core.current_session().put("notice", T["mark_corrected"])
     back = _back()
     return redirect(url_for("portal.mark", mark_id=mark_id, back=back), 303)
+
+
+@bp.post("/teaching/marks/<mark_id>/remove")
+@core.page
+def remove_mark(mark_id):
+    """Cancel a mark with a reason (R-J7): a version of its history, never a deletion."""
+    mark_id = ident(mark_id)
+    core.allow("DELETE /marks/{id}", mark_id)
+    reason = request.form.get("reason", "").strip()
+    try:
+        rpc("remove_mark", mark_id, {"reason": reason}, idempotency_key=form_key())
+    except Exception as exc:  # noqa: BLE001 - a refusal is shown on the mark's page
+        return _mark_page(mark_id, core.message_of(exc), 400, {"remove_reason": reason})
+    core.current_session().put("notice", T["mark_removed"])
+    return redirect(url_for("portal.mark", mark_id=mark_id, back=_back()), 303)
