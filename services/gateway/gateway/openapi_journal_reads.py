@@ -47,7 +47,7 @@ def register(requests: dict, responses: dict, paths: dict) -> None:
             "subgroups": {"type": "array", "items": _open({"id": _STR, "name": _STR, "subject_id": _STR,
                                                            "subject": _STR})},
             "parents": {"type": "array", "items": _open({"id": _STR, "full_name": _STR, "consent": _BOOL})},
-        }, ["id", "full_name", "subgroups"])),
+        }, ["id", "full_name", "subgroups"]), {"class": _open({"id": _STR, "name": _STR, "year_id": _STR})}),
         "MyClassList": listing(_open({
             "class": _open({"id": _STR, "name": _STR, "year_id": _STR}), "subject": named,
             "subgroup": {"anyOf": [named, {"type": "null"}]},

@@ -37,9 +37,6 @@ def teacher(fake, signing_key):
     fake.rpc_answers[("journal", "list_my_classes")] = {"items": [
         {"class": {"id": CLASS, "name": "5А", "year_id": "y"}, "subject": {"id": SUBJECT, "name": "Математика"},
          "subgroup": None, "source": "assignment"}], "next_cursor": None}
-    fake.rpc_answers[("journal", "list_classes")] = {"items": [
-        {"id": CLASS, "name": "5А", "year_id": "y", "grade": 5, "letter": "А", "class_teacher": None, "size": 2}],
-        "next_cursor": None}
     fake.rpc_answers[("journal", "list_years")] = {"items": [{"id": "y", "name": "2026/2027", "periods": [
         {"id": PERIOD, "name": "2 четверть", "kind": "quarter", "starts_on": "2026-11-01",
          "ends_on": "2026-12-28"}]}], "next_cursor": None}
@@ -205,11 +202,12 @@ def test_the_class_list_and_a_letter_to_all_parents(client, teacher):
     signed_in(client)
     teacher.rpc_answers[("journal", "list_class_students")] = {
         "items": [{"id": PUPIL, "full_name": "Иванов Пётр", "subgroups": []}], "next_cursor": None,
-        "families": True}
+        "families": True, "class": {"id": CLASS, "name": "5А", "year_id": "y"}}
     teacher.rpc_answers[("identity", "class_families")] = {PUPIL: {"parents": [
         {"id": "par-1", "full_name": "Иванова Мария", "consent": True},
         {"id": "par-2", "full_name": "Иванов Алексей", "consent": False}]}}
     html = client.get(f"/teaching/class/{CLASS}").get_data(as_text=True)
+    assert "<h1>5А: список класса</h1>" in html  # the class's name from the list's own answer
     assert "Иванова Мария" in html and "consent-yes" in html and "consent-no" in html
     html = client.get(f"/teaching/class/{CLASS}/letter").get_data(as_text=True)
     assert "Получатели: 2" in html

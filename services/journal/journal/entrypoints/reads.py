@@ -69,7 +69,8 @@ class Reads:
         """The class's students today by name, with their subgroups (R-S5);
         the administration, the class teacher, its teachers. ``families``
         says whether the caller may see their parents (the class teacher and
-        the administration): the gateway then asks identity for them."""
+        the administration): the gateway then asks identity for them.
+        ``class``: the class itself (id, name, year)."""
         actor = CallContext.from_rpc(ctx)
         class_id = domain.common.ident(class_id, "class_id")
         query = rules.query_of(query)
@@ -83,6 +84,7 @@ class Reads:
                  for sid, name in students]
         result = rules.page(items, lambda i: (i["full_name"], i["id"]), query)
         result["families"] = rules.sees_families(actor, class_teacher_id=klass.class_teacher_id)
+        result["class"] = {"id": klass.id, "name": klass.name, "year_id": klass.year_id}
         return result
 
     @service_rpc

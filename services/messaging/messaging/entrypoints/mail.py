@@ -131,7 +131,9 @@ class Mail:
     @service_rpc
     def get_message(self, ctx, message_id):
         """One letter for its sender or a recipient (404 for anyone else);
-        opening it as a recipient records the read receipt."""
+        opening it as a recipient records the read receipt. ``thread``: the
+        other letters of its thread the caller sent or received, oldest
+        first (at most ``domain.THREAD_LIMIT``)."""
         who = CallContext.from_rpc(ctx)
         actor_id, school_id = who.actor_id, who.school_id
         if not isinstance(message_id, str) or not 0 < len(message_id) <= 64:
@@ -151,6 +153,11 @@ class Mail:
                  **({"read_at": domain.iso(r.read_at)} if m.sender_id == actor_id else {})} for r in recipients]
             item["attachments"] = [{"id": a.id, "name": a.name, "content_type": a.content_type, "size": a.size}
                                    for a in store.attachments_of(session, message_id=m.id)]
+            others = [t for t in store.thread_of(session, school_id=school_id, thread_id=m.thread_id,
+                                                 user_id=actor_id, limit=domain.THREAD_LIMIT + 1) if t.id != m.id]
+            names.update(self._names(session, school_id, [t.sender_id for t in others if t.sender_id not in names]))
+            item["thread"] = [{k: v for k, v in self._summary(t, names, read=False).items() if k != "read"}
+                              for t in others[:domain.THREAD_LIMIT]]
             return item
 
     @service_rpc
