@@ -131,6 +131,39 @@ class Service(service_base(tables)):
         store.save_final_mark(session, school_id=src["school_id"],
                               final=events.read_final_mark_posted(env["payload"]))
 
+    @_on(events.JOURNAL, events.LESSON_RECORDED)
+    @handles("reports.on_lesson_recorded", PROCESSED)
+    def on_lesson_recorded(self, session, env):
+        src = events.source(env)
+        store.save_lesson(session, school_id=src["school_id"], lesson=events.read_lesson_recorded(env["payload"]))
+
+    @_on(events.JOURNAL, events.ATTENDANCE_RECORDED)
+    @handles("reports.on_attendance_recorded", PROCESSED)
+    def on_attendance_recorded(self, session, env):
+        src = events.source(env)
+        store.save_attendance(session, school_id=src["school_id"], event_id=env["id"], at=src["occurred_at"],
+                              **events.read_attendance_recorded(env["payload"]))
+
+    @_on(events.JOURNAL, events.STUDENT_TRANSFERRED)
+    @handles("reports.on_student_transferred", PROCESSED)
+    def on_student_transferred(self, session, env):
+        src = events.source(env)
+        store.save_movement(session, school_id=src["school_id"], event_id=env["id"],
+                            movement=events.read_student_transferred(env["payload"]))
+
+    @_on(events.JOURNAL, events.STUDENT_LEFT)
+    @handles("reports.on_student_left", PROCESSED)
+    def on_student_left(self, session, env):
+        src = events.source(env)
+        store.save_movement(session, school_id=src["school_id"], event_id=env["id"],
+                            movement=events.read_student_left(env["payload"]))
+
+    @_on(events.JOURNAL, events.PLAN_CREATED)
+    @handles("reports.on_plan_created", PROCESSED)
+    def on_plan_created(self, session, env):
+        src = events.source(env)
+        store.save_plan(session, school_id=src["school_id"], plan=events.read_plan_created(env["payload"]))
+
     # --- identity -----------------------------------------------------------------
 
     @_on(events.IDENTITY, events.USER_CREATED)
@@ -147,3 +180,33 @@ class Service(service_base(tables)):
         change = events.read_roles_changed(env["payload"])
         store.save_roles(session, school_id=src["school_id"], user_id=change["id"], roles=change["roles"],
                          at=src["occurred_at"])
+
+    @_on(events.IDENTITY, events.PARENT_LINKED)
+    @handles("reports.on_parent_linked", PROCESSED)
+    def on_parent_linked(self, session, env):
+        src = events.source(env)
+        store.save_parent_link(session, school_id=src["school_id"], link=events.read_parent_linked(env["payload"]))
+
+    # --- gateway (R-A6) ---------------------------------------------------------------
+    # Counted once per event id by the projection itself (access_seen), so no
+    # processed-event record: a redelivered batch counts nothing twice.
+
+    @_on(events.GATEWAY, events.ACCESS_RECORDED)
+    @handles("reports.on_access_recorded", None)
+    def on_access_recorded(self, session, env):
+        store.save_access(session, [events.read_access(env)])
+
+    @_on(events.GATEWAY, events.ACCESS_RECORDED_BATCH)
+    @handles("reports.on_access_recorded_batch", None)
+    def on_access_recorded_batch(self, session, env):
+        """A batch of access events: each counted or dead-lettered on its own."""
+        items = env["payload"].get("events")
+        if not isinstance(items, list):
+            raise ValueError("payload field 'events' is not a list")
+        accesses = []
+        for item in items:
+            try:
+                accesses.append(events.read_access(item))
+            except (ValueError, TypeError, AttributeError) as exc:
+                self.dead_letters.put("reports.on_access_recorded", item, f"malformed: {exc}")
+        store.save_access(session, accesses)

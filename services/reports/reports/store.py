@@ -50,6 +50,8 @@ class Subject(Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     school_id: Mapped[str] = mapped_column(ID, index=True)
     name: Mapped[str] = mapped_column(String(200))
+    # R-F2: final marks need written works (Russian, literature, maths...)
+    emphasis: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
 
 class SchoolClass(Base):
@@ -70,6 +72,11 @@ class Enrolment(Base):
     school_id: Mapped[str] = mapped_column(ID, index=True)
     order_no: Mapped[str | None] = mapped_column(String(50))
     enrolled_on: Mapped[dt.date | None] = mapped_column(Date)
+    # set by student_transferred (out of this class) or student_left: the
+    # first day out, the order and why (transferred, left, graduated)
+    left_on: Mapped[dt.date | None] = mapped_column(Date)
+    left_order_no: Mapped[str | None] = mapped_column(String(50))
+    left_reason: Mapped[str | None] = mapped_column(String(20))
 
 
 class Assignment(Base):
@@ -119,6 +126,10 @@ class FinalMark(Base):
     final_mark_id: Mapped[str] = mapped_column(ID)
     value: Mapped[int] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer)
+    # R-F3: entered more than the allowed days after the period's end
+    late: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    teacher_id: Mapped[str | None] = mapped_column(ID)
+    posted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
 
 class Person(Base):
@@ -130,6 +141,116 @@ class Person(Base):
     full_name: Mapped[str | None] = mapped_column(String(300))
     roles: Mapped[list] = mapped_column(JSON)
     roles_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    sex: Mapped[str | None] = mapped_column(String(10))
+
+
+class ParentLink(Base):
+    """A parent of a student (identity's ``parent_linked``)."""
+    __tablename__ = "parent_links"
+    student_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    parent_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    school_id: Mapped[str] = mapped_column(ID, index=True)
+
+
+class Lesson(Base):
+    """A lesson as recorded in the journal (``lesson_recorded``)."""
+    __tablename__ = "lessons"
+    __table_args__ = (Index("ix_lessons_class_date", "class_id", "date"),
+                      Index("ix_lessons_school_date", "school_id", "date"))
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    school_id: Mapped[str] = mapped_column(ID)
+    class_id: Mapped[str] = mapped_column(ID)
+    subject_id: Mapped[str] = mapped_column(ID)
+    teacher_id: Mapped[str] = mapped_column(ID)
+    date: Mapped[dt.date] = mapped_column(Date)
+    topic: Mapped[str | None] = mapped_column(String(500))
+    lesson_type: Mapped[str | None] = mapped_column(String(100))
+    work_type: Mapped[str | None] = mapped_column(String(100))
+    has_homework: Mapped[bool] = mapped_column(Boolean)
+    subgroup_id: Mapped[str | None] = mapped_column(ID)
+    substitute_for: Mapped[str | None] = mapped_column(ID)
+    late: Mapped[bool] = mapped_column(Boolean)
+    overdue: Mapped[bool] = mapped_column(Boolean)
+    imported: Mapped[bool] = mapped_column(Boolean)
+    recorded_on: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class Attendance(Base):
+    """The current attendance status of a student at a lesson: the newest
+    ``attendance_recorded`` entry wins (by the event's time)."""
+    __tablename__ = "attendance"
+    __table_args__ = (Index("ix_attendance_class_date", "class_id", "date"),)
+    lesson_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    student_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    school_id: Mapped[str] = mapped_column(ID)
+    class_id: Mapped[str] = mapped_column(ID)
+    subject_id: Mapped[str] = mapped_column(ID)
+    date: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(10))
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class AttendanceCorrection(Base):
+    """An attendance entry that changed a status recorded before (R-J7)."""
+    __tablename__ = "attendance_corrections"
+    event_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    student_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    school_id: Mapped[str] = mapped_column(ID)
+    lesson_id: Mapped[str] = mapped_column(ID)
+    class_id: Mapped[str] = mapped_column(ID, index=True)
+    date: Mapped[dt.date] = mapped_column(Date)
+    previous: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class Movement(Base):
+    """A transfer, a departure or a graduation (``student_transferred``,
+    ``student_left``) with its order number; admissions are the enrolments."""
+    __tablename__ = "movements"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)  # the event's id
+    school_id: Mapped[str] = mapped_column(ID, index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    student_id: Mapped[str] = mapped_column(ID)
+    from_class_id: Mapped[str | None] = mapped_column(ID)
+    to_class_id: Mapped[str | None] = mapped_column(ID)
+    order_no: Mapped[str | None] = mapped_column(String(50))
+    on: Mapped[dt.date] = mapped_column(Date)
+    comment: Mapped[str | None] = mapped_column(String(500))
+
+
+class Plan(Base):
+    """A calendar-thematic plan (КТП, R-J8): hours planned for a class,
+    subject and period."""
+    __tablename__ = "plans"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    school_id: Mapped[str] = mapped_column(ID, index=True)
+    class_id: Mapped[str] = mapped_column(ID)
+    subject_id: Mapped[str] = mapped_column(ID)
+    period_id: Mapped[str] = mapped_column(ID)
+    teacher_id: Mapped[str | None] = mapped_column(ID)
+    hours: Mapped[int] = mapped_column(Integer)
+    topics: Mapped[int] = mapped_column(Integer)
+
+
+class AccessDay(Base):
+    """Requests and logins of a user on one UTC day (R-A6, R-R8)."""
+    __tablename__ = "access_days"
+    user_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    school_id: Mapped[str] = mapped_column(ID)
+    actions: Mapped[int] = mapped_column(Integer)
+    logins: Mapped[int] = mapped_column(Integer)
+
+
+class AccessSeen(Base):
+    """Ids of the access events counted in ``access_days``: a redelivered
+    event is counted once."""
+    __tablename__ = "access_seen"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    school_id: Mapped[str] = mapped_column(ID)
+    day: Mapped[dt.date] = mapped_column(Date, index=True)
 
 
 tables = kernel_tables(Base.metadata)
@@ -160,7 +281,8 @@ def save_year(session: Session, *, school_id: str, year: dict, periods: list[dic
 
 def save_subject(session: Session, *, school_id: str, subject: dict) -> None:
     """Project ``subject_created``."""
-    _upsert(session, Subject, {**subject, "school_id": school_id}, keys=("id",), update=("name",))
+    _upsert(session, Subject, {**subject, "school_id": school_id}, keys=("id",),
+            update=tuple(k for k in ("name", "emphasis") if k in subject))
 
 
 def save_class(session: Session, *, school_id: str, school_class: dict) -> None:
@@ -225,7 +347,7 @@ def save_final_mark(session: Session, *, school_id: str, final: dict) -> None:
     session.execute(stmt.on_conflict_do_update(
         index_elements=["student_id", "subject_id", "period_id"],
         set_={c: stmt.excluded[c] for c in ("school_id", "class_id", "period_kind", "final_mark_id", "value",
-                                              "version")},
+                                              "version", "late", "teacher_id", "posted_at")},
         where=stmt.excluded.version > FinalMark.version))
 
 
@@ -234,10 +356,11 @@ def save_user(session: Session, *, school_id: str, user: dict, at: dt.datetime) 
     ``roles_changed`` got here first."""
     stmt = dialect_insert(session, Person).values(
         id=user["id"], school_id=school_id, login=user["login"], full_name=user["full_name"],
-        roles=user["roles"], roles_at=at)
+        roles=user["roles"], roles_at=at, sex=user.get("sex"))
     newer = stmt.excluded.roles_at >= Person.roles_at
     session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={
         "login": stmt.excluded.login,
+        "sex": stmt.excluded.sex,
         "full_name": stmt.excluded.full_name,
         "roles": case((newer, stmt.excluded.roles), else_=Person.roles),
         "roles_at": case((newer, stmt.excluded.roles_at), else_=Person.roles_at),
@@ -250,6 +373,91 @@ def save_roles(session: Session, *, school_id: str, user_id: str, roles: list[st
     session.execute(stmt.on_conflict_do_update(
         index_elements=["id"], set_={"roles": stmt.excluded.roles, "roles_at": stmt.excluded.roles_at},
         where=stmt.excluded.roles_at >= Person.roles_at))
+
+
+def save_parent_link(session: Session, *, school_id: str, link: dict) -> None:
+    """Project ``parent_linked``."""
+    _upsert(session, ParentLink, {**link, "school_id": school_id}, keys=("student_id", "parent_id"))
+
+
+LESSON_FIELDS = ("class_id", "subject_id", "teacher_id", "date", "topic", "lesson_type", "work_type",
+                 "has_homework", "subgroup_id", "substitute_for", "late", "overdue", "imported", "recorded_on")
+
+
+def save_lesson(session: Session, *, school_id: str, lesson: dict) -> None:
+    """Project ``lesson_recorded`` (the lesson's state as recorded)."""
+    values = {**lesson, "school_id": school_id}
+    if values.get("topic"):
+        values["topic"] = values["topic"][:500]
+    _upsert(session, Lesson, values, keys=("id",), update=LESSON_FIELDS)
+
+
+def save_attendance(session: Session, *, school_id: str, event_id: str, at: dt.datetime, lesson: dict,
+                    entries: list[dict], reason: str | None) -> None:
+    """Project ``attendance_recorded``: each entry becomes the student's
+    status at the lesson unless a newer event set it already; an entry with
+    a ``previous`` status is kept as a correction (once per event)."""
+    for entry in entries:
+        stmt = dialect_insert(session, Attendance).values(
+            lesson_id=lesson["lesson_id"], student_id=entry["student_id"], school_id=school_id,
+            class_id=lesson["class_id"], subject_id=lesson["subject_id"], date=lesson["date"],
+            status=entry["status"], at=at)
+        session.execute(stmt.on_conflict_do_update(
+            index_elements=["lesson_id", "student_id"],
+            set_={"status": stmt.excluded.status, "at": stmt.excluded.at},
+            where=stmt.excluded.at >= Attendance.at))
+        if entry.get("previous") is not None:
+            _upsert(session, AttendanceCorrection, {
+                "event_id": event_id, "student_id": entry["student_id"], "school_id": school_id,
+                "lesson_id": lesson["lesson_id"], "class_id": lesson["class_id"], "date": lesson["date"],
+                "previous": entry["previous"], "status": entry["status"],
+                "reason": (reason or None) and reason[:500], "at": at}, keys=("event_id", "student_id"))
+
+
+def save_movement(session: Session, *, school_id: str, event_id: str, movement: dict) -> None:
+    """Project ``student_transferred`` / ``student_left``: the movement, and
+    the class the student leaves marks the enrolment closed from ``on``."""
+    _upsert(session, Movement, {**movement, "id": event_id, "school_id": school_id}, keys=("id",))
+    if movement.get("from_class_id"):
+        stmt = dialect_insert(session, Enrolment).values(
+            class_id=movement["from_class_id"], student_id=movement["student_id"], school_id=school_id,
+            left_on=movement["on"], left_order_no=movement["order_no"], left_reason=movement["kind"])
+        session.execute(stmt.on_conflict_do_update(
+            index_elements=["class_id", "student_id"],
+            set_={c: stmt.excluded[c] for c in ("left_on", "left_order_no", "left_reason")}))
+
+
+def save_plan(session: Session, *, school_id: str, plan: dict) -> None:
+    """Project ``plan_created``."""
+    _upsert(session, Plan, {**plan, "school_id": school_id}, keys=("id",),
+            update=("class_id", "subject_id", "period_id", "teacher_id", "hours", "topics"))
+
+
+def save_access(session: Session, accesses: list[dict]) -> int:
+    """Count access events (:func:`reports.events.read_access`) into
+    ``access_days``; an event id counted before is skipped. The number of
+    events counted now."""
+    if not accesses:
+        return 0
+    unique = list({a["id"]: a for a in accesses}.values())
+    stmt = dialect_insert(session, AccessSeen).values(
+        [{"id": a["id"], "school_id": a["school_id"], "day": a["day"]} for a in unique])
+    fresh = set(session.execute(stmt.on_conflict_do_nothing(index_elements=["id"])
+                                .returning(AccessSeen.id)).scalars())
+    counts: dict[tuple, list] = {}
+    for a in unique:
+        if a["id"] in fresh:
+            key = (a["user_id"], a["day"], a["school_id"])
+            count = counts.setdefault(key, [0, 0])
+            count[0] += 1
+            count[1] += int(a["login"])
+    for (user_id, day, school_id), (actions, logins) in sorted(counts.items()):
+        stmt = dialect_insert(session, AccessDay).values(user_id=user_id, day=day, school_id=school_id,
+                                                         actions=actions, logins=logins)
+        session.execute(stmt.on_conflict_do_update(index_elements=["user_id", "day"], set_={
+            "actions": AccessDay.actions + stmt.excluded.actions,
+            "logins": AccessDay.logins + stmt.excluded.logins}))
+    return len(fresh)
 
 
 # --- queries -------------------------------------------------------------------
