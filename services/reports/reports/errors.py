@@ -13,6 +13,13 @@ MESSAGES = {
     "class_not_found": "Класс не найден",
     "period_not_found": "Учебный период не найден",
     "period_not_in_class_year": "Учебный период не относится к учебному году класса",
+    "kind_unknown": "Неизвестный вид отчёта «{kind}»",
+    "format_unknown": "Неизвестный формат «{format}»: json, pdf или xlsx",
+    "month_invalid": "Месяц указывается как ГГГГ-ММ",
+    "param_required": "Для этого отчёта нужен параметр «{field}»",
+    "school_reports": "Отчёт по всей школе доступен администрации; укажите класс",
+    "year_not_found": "Учебный год не найден",
+    "no_year_for_month": "В этом месяце нет учебного года",
 }
 
 text = base.catalogue(MESSAGES)
@@ -36,3 +43,11 @@ class PeriodNotFound(base.NotFound):
 
 class PeriodNotInClassYear(base.RuleViolation):
     code, message = "PERIOD_NOT_IN_CLASS_YEAR", MESSAGES["period_not_in_class_year"]
+
+
+class SchoolReportsForAdministration(base.Forbidden):
+    code, message = "FORBIDDEN", MESSAGES["school_reports"]
+
+
+class YearNotFound(base.NotFound):
+    code, message = "NOT_FOUND", MESSAGES["year_not_found"]

@@ -8,7 +8,8 @@ from kernel.batching import handles_batch, on_event_batch
 from kernel.events import utcnow
 from kernel.nameko import handles, on_event, service_rpc
 from kernel.service_base import service_base
-from reports import domain, events, store
+from kernel import config
+from reports import build, events, store
 from reports.store import tables
 
 PROCESSED = tables["processed_events"]
@@ -21,6 +22,15 @@ MARK_BATCH_CONCURRENCY = 2
 
 
 _on = on_event
+_settings = None
+
+
+def school_name() -> str:
+    """The school's name for report headers (EJOURNAL_SCHOOL_NAME)."""
+    global _settings
+    if _settings is None:
+        _settings = config.load()
+    return _settings.school_name
 
 
 class Service(service_base(tables)):
@@ -31,29 +41,24 @@ class Service(service_base(tables)):
     @service_rpc
     def progress(self, ctx, class_id, period_id):
         """Итоги успеваемости (R-R5) of ``class_id`` for ``period_id`` (a period
-        or a whole year); the answer shape is documented in domain.progress_report.
+        or a whole year): :meth:`report` of kind ``progress``."""
+        return self.report(ctx, "progress", {"class_id": class_id, "period_id": period_id})
 
-        Errors: INVALID_TOKEN (no caller in ctx), FORBIDDEN (not staff),
-        VALIDATION_ERROR (malformed id), NOT_FOUND (class or period unknown or
-        of another school), PERIOD_NOT_IN_CLASS_YEAR (422).
+    @service_rpc
+    def report(self, ctx, kind, params):
+        """The report of ``kind`` (build.KINDS) with ``params`` ``{class_id,
+        period_id, year_id, month}`` as JSON, its printable layout under
+        ``document`` (README "Report kinds").
+
+        Errors: INVALID_TOKEN (no caller in ctx), FORBIDDEN (not staff; a
+        school-wide report for anyone but the administration),
+        VALIDATION_ERROR (unknown kind, malformed or missing parameter:
+        ``details.field``), NOT_FOUND (class, period or year unknown or of
+        another school), PERIOD_NOT_IN_CLASS_YEAR (422).
         """
-        who = domain.require_staff(ctx)
-        class_id = domain.require_id(class_id, "class_id")
-        period_id = domain.require_id(period_id, "period_id")
-        school_id = who.school_id
+        who = build.require_caller(ctx)
         with self.db.transaction() as session:
-            school_class = store.get_class(session, school_id=school_id, class_id=class_id)
-            period = store.get_period(session, school_id=school_id, period_id=period_id)
-            domain.check_report_scope(school_class, period, class_id=class_id, period_id=period_id)
-            span = {"starts_on": period["starts_on"], "ends_on": period["ends_on"]}
-            students = store.class_students(session, school_id=school_id, class_id=class_id)
-            subjects = store.class_subjects(session, school_id=school_id, class_id=class_id,
-                                            period_id=period["id"], **span)
-            marks = store.class_marks(session, school_id=school_id, class_id=class_id, **span)
-            finals = store.class_final_marks(session, school_id=school_id, class_id=class_id,
-                                             period_id=period["id"])
-        return domain.progress_report(school_class=school_class, period=period, subjects=subjects,
-                                      students=students, marks=marks, finals=finals, generated_at=utcnow())
+            return build.Builder(session, who, school_name=school_name(), now=utcnow()).build(kind, params)
 
     # --- journal ------------------------------------------------------------------
 

@@ -489,14 +489,15 @@ def get_period(session: Session, *, school_id: str, period_id: str) -> dict | No
 
 
 def class_students(session: Session, *, school_id: str, class_id: str) -> list[dict]:
-    """Students enrolled in the class: ``[{id, full_name, enrolled_on}]``."""
+    """Students enrolled in the class: ``[{id, full_name, enrolled_on, left_on}]``."""
     rows = session.execute(
-        select(Enrolment.student_id, Enrolment.enrolled_on, Person.full_name)
+        select(Enrolment.student_id, Enrolment.enrolled_on, Enrolment.left_on, Person.full_name)
         .outerjoin(Person, and_(Person.id == Enrolment.student_id, Person.school_id == school_id))
         .where(Enrolment.class_id == class_id, Enrolment.school_id == school_id)
         .order_by(Enrolment.student_id)
     ).all()
-    return [{"id": r.student_id, "full_name": r.full_name, "enrolled_on": r.enrolled_on} for r in rows]
+    return [{"id": r.student_id, "full_name": r.full_name, "enrolled_on": r.enrolled_on, "left_on": r.left_on}
+            for r in rows]
 
 
 def class_marks(session: Session, *, school_id: str, class_id: str, starts_on: dt.date,
@@ -542,3 +543,126 @@ def class_subjects(session: Session, *, school_id: str, class_id: str, starts_on
         Subject.school_id == school_id, Subject.id.in_(ids))).all()) if ids else {}
     return [{"id": i, "name": names.get(i), "assigned": i in assigned} for i in sorted(ids)]
 
+
+
+# --- queries of the report kinds (R-R1..R-R9) --------------------------------------
+
+def _dicts(session: Session, query) -> list[dict]:
+    return [dict(r._mapping) for r in session.execute(query).all()]
+
+
+def _in(column, ids):
+    return column.in_(sorted(ids)) if ids is not None else True
+
+
+def get_year(session: Session, *, school_id: str, year_id: str) -> dict | None:
+    year = session.execute(select(Year).where(Year.id == year_id, Year.school_id == school_id)).scalar_one_or_none()
+    if year is None:
+        return None
+    return {"id": year.id, "name": year.name, "starts_on": year.starts_on, "ends_on": year.ends_on}
+
+
+def years_covering(session: Session, *, school_id: str, first: dt.date, last: dt.date) -> list[str]:
+    """Ids of the school's years with at least one day in ``first..last``."""
+    return list(session.execute(select(Year.id).where(
+        Year.school_id == school_id, Year.starts_on <= last, Year.ends_on >= first)).scalars())
+
+
+def year_periods(session: Session, *, school_id: str, year_ids) -> dict:
+    """``{period_id: {id, name, kind, year_id, starts_on, ends_on}}``."""
+    rows = _dicts(session, select(Period.id, Period.name, Period.kind, Period.year_id, Period.starts_on,
+                                  Period.ends_on).where(Period.school_id == school_id, _in(Period.year_id, year_ids)))
+    return {r["id"]: r for r in rows}
+
+
+def school_classes(session: Session, *, school_id: str, year_ids=None, class_ids=None) -> list[dict]:
+    return _dicts(session, select(SchoolClass.id, SchoolClass.name, SchoolClass.year_id, SchoolClass.grade,
+                                  SchoolClass.letter, SchoolClass.class_teacher_id)
+                  .where(SchoolClass.school_id == school_id, _in(SchoolClass.year_id, year_ids),
+                         _in(SchoolClass.id, class_ids)))
+
+
+def enrolments_of(session: Session, *, school_id: str, class_ids) -> list[dict]:
+    return _dicts(session, select(Enrolment.class_id, Enrolment.student_id, Enrolment.order_no,
+                                  Enrolment.enrolled_on, Enrolment.left_on, Enrolment.left_order_no,
+                                  Enrolment.left_reason)
+                  .where(Enrolment.school_id == school_id, _in(Enrolment.class_id, class_ids)))
+
+
+def people_of(session: Session, *, school_id: str, ids=None) -> dict:
+    """``{id: {full_name, roles, sex}}`` of the school (or of ``ids``)."""
+    rows = _dicts(session, select(Person.id, Person.full_name, Person.roles, Person.sex)
+                  .where(Person.school_id == school_id, _in(Person.id, ids)))
+    return {r["id"]: {"full_name": r["full_name"], "roles": r["roles"] or [], "sex": r["sex"]} for r in rows}
+
+
+def subjects_of(session: Session, *, school_id: str) -> dict:
+    rows = _dicts(session, select(Subject.id, Subject.name, Subject.emphasis).where(Subject.school_id == school_id))
+    return {r["id"]: r for r in rows}
+
+
+def assignments_of(session: Session, *, school_id: str, class_ids) -> list[dict]:
+    return _dicts(session, select(Assignment.teacher_id, Assignment.class_id, Assignment.subject_id,
+                                  Assignment.hours_per_week)
+                  .where(Assignment.school_id == school_id, _in(Assignment.class_id, class_ids)))
+
+
+def marks_of(session: Session, *, school_id: str, class_ids, first: dt.date, last: dt.date) -> list[dict]:
+    """Marks that count (not removed) of the classes dated ``first..last``,
+    in the order they were given."""
+    return _dicts(session, select(Mark.id, Mark.student_id, Mark.class_id, Mark.subject_id, Mark.date, Mark.value,
+                                  Mark.weight, Mark.kind, Mark.teacher_id)
+                  .where(Mark.school_id == school_id, _in(Mark.class_id, class_ids), Mark.removed.is_(False),
+                         Mark.date >= first, Mark.date <= last)
+                  .order_by(Mark.date, Mark.posted_at, Mark.id))
+
+
+def finals_of(session: Session, *, school_id: str, class_ids, period_ids=None) -> list[dict]:
+    return _dicts(session, select(FinalMark.student_id, FinalMark.subject_id, FinalMark.class_id,
+                                  FinalMark.period_id, FinalMark.value, FinalMark.late, FinalMark.teacher_id,
+                                  FinalMark.posted_at)
+                  .where(FinalMark.school_id == school_id, _in(FinalMark.class_id, class_ids),
+                         _in(FinalMark.period_id, period_ids)))
+
+
+def lessons_of(session: Session, *, school_id: str, class_ids, first: dt.date, last: dt.date) -> list[dict]:
+    return _dicts(session, select(Lesson.id, Lesson.class_id, Lesson.subject_id, Lesson.teacher_id, Lesson.date,
+                                  Lesson.lesson_type, Lesson.work_type, Lesson.has_homework, Lesson.subgroup_id,
+                                  Lesson.substitute_for, Lesson.late, Lesson.overdue, Lesson.imported)
+                  .where(Lesson.school_id == school_id, _in(Lesson.class_id, class_ids),
+                         Lesson.date >= first, Lesson.date <= last).order_by(Lesson.date, Lesson.id))
+
+
+def attendance_of(session: Session, *, school_id: str, class_ids, first: dt.date, last: dt.date) -> list[dict]:
+    return _dicts(session, select(Attendance.lesson_id, Attendance.student_id, Attendance.class_id,
+                                  Attendance.subject_id, Attendance.date, Attendance.status)
+                  .where(Attendance.school_id == school_id, _in(Attendance.class_id, class_ids),
+                         Attendance.date >= first, Attendance.date <= last))
+
+
+def corrections_of(session: Session, *, school_id: str, class_ids, first: dt.date, last: dt.date) -> list[dict]:
+    return _dicts(session, select(AttendanceCorrection.student_id, AttendanceCorrection.lesson_id,
+                                  AttendanceCorrection.date, AttendanceCorrection.previous,
+                                  AttendanceCorrection.status)
+                  .where(AttendanceCorrection.school_id == school_id, _in(AttendanceCorrection.class_id, class_ids),
+                         AttendanceCorrection.date >= first, AttendanceCorrection.date <= last))
+
+
+def movements_of(session: Session, *, school_id: str, first: dt.date, last: dt.date) -> list[dict]:
+    return _dicts(session, select(Movement.kind, Movement.student_id, Movement.from_class_id, Movement.to_class_id,
+                                  Movement.order_no, Movement.on, Movement.comment)
+                  .where(Movement.school_id == school_id, Movement.on >= first, Movement.on <= last))
+
+
+def plans_of(session: Session, *, school_id: str, class_ids) -> list[dict]:
+    return _dicts(session, select(Plan.class_id, Plan.subject_id, Plan.period_id, Plan.teacher_id, Plan.hours)
+                  .where(Plan.school_id == school_id, _in(Plan.class_id, class_ids)))
+
+
+def parent_links_of(session: Session, *, school_id: str) -> list[dict]:
+    return _dicts(session, select(ParentLink.student_id, ParentLink.parent_id).where(ParentLink.school_id == school_id))
+
+
+def access_of(session: Session, *, school_id: str, first: dt.date, last: dt.date) -> list[dict]:
+    return _dicts(session, select(AccessDay.user_id, AccessDay.day, AccessDay.actions, AccessDay.logins)
+                  .where(AccessDay.school_id == school_id, AccessDay.day >= first, AccessDay.day <= last))

@@ -227,8 +227,10 @@ def in_period(day: dt.date, period: dict) -> bool:
 
 
 def roster(students: list[dict], period: dict) -> list[dict]:
-    """The class's students for ``period``: enrolled no later than its last day."""
-    return [s for s in students if s.get("enrolled_on") is None or s["enrolled_on"] <= period["ends_on"]]
+    """The class's students for ``period``: enrolled no later than its last
+    day, and not gone (``left_on``, the first day out) by its first day."""
+    return [s for s in students if (s.get("enrolled_on") is None or s["enrolled_on"] <= period["ends_on"])
+            and (s.get("left_on") is None or s["left_on"] > period["starts_on"])]
 
 
 def progress_report(*, school_class: dict, period: dict, subjects: list[dict], students: list[dict],
