@@ -22,11 +22,10 @@ from reports.errors import (
     ClassNotFound, NotAllowed, PeriodNotFound, PeriodNotInClassYear, ValidationError, text,
 )
 
-# docs/contracts.md "Access decisions": reports are for staff; parents and
-# students are refused even if a gateway bug let them through.
-STAFF_ROLES = frozenset({
-    "admin", "director", "deputy", "class_teacher", "teacher", "secretary", "news_editor", "scheduler",
-})
+# API.md "Reports": the administration, class teachers and teachers; a
+# parent or a student (or other staff) is refused even if a gateway bug let
+# them through.
+STAFF_ROLES = frozenset({"admin", "director", "deputy", "class_teacher", "teacher"})
 
 # A counted subject mark at or below this is a failing one ("неуспевающий").
 # Mark 1 exists only by school setting, and it fails too.
