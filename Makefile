@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SERVICES := identity journal messaging reports backup
 PROTOS := $(wildcard proto/ejournal/*/v1/*.proto)
 
-.PHONY: run test venv proto browser-deps migrate services-up test-services test-platform test-sqlite bench bench-diary bench-marks bench-notifications bench-login bench-portal clean
+.PHONY: run test venv proto browser-deps migrate reports-rebuild services-up test-services test-platform test-sqlite bench bench-diary bench-marks bench-notifications bench-login bench-portal clean
 
 ## make run: set up, migrate, start every service and the gateway, seed the demo school
 run: venv proto
@@ -66,6 +66,11 @@ build/gen/.stamp: $(PROTOS) $(VENV)/.installed
 
 migrate: venv proto
 	$(PY) -m kernel.migrate
+
+## make reports-rebuild: empty reports' projections and refill them from journal's and identity's
+## Export streams (their gRPC processes must run: `make run`); settings from the environment as `make run`
+reports-rebuild: venv proto
+	$(PY) -m reports.rebuild
 
 bench: venv proto
 	bash deploy/local/ensure-services.sh rabbitmq postgresql

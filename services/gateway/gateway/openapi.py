@@ -321,7 +321,11 @@ RESPONSE_SCHEMAS = {
     }),
     "Health": _open({"status": {"const": "ok"}}),
     "Readiness": _open({"status": {"type": "string"},
-                        "checks": {"type": "object", "additionalProperties": {"type": "string"}}}),
+                        "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "detail": {"type": "object", "description": "What a service adds to its health: "
+                                   "reports' last self-check {selfcheck: {checked_at, compared, differences, "
+                                   "items: [{school_id, class_id, period_id, journal, reports}]}}"}},
+                       ["status", "checks"]),
 }
 
 ERROR_RESPONSES = {

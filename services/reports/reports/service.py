@@ -4,12 +4,17 @@ service that owns the data). Decode, call store/domain, encode: no rules here.""
 from __future__ import annotations
 
 
+import logging
+
+from nameko.timer import timer
+
 from kernel.batching import handles_batch, on_event_batch
 from kernel.events import utcnow
-from kernel.nameko import handles, on_event, service_rpc
+from kernel.nameko import RpcProxy, handles, on_event, service_rpc
 from kernel.service_base import service_base
 from kernel import config
 from reports import build, events, store
+from reports import selfcheck as checks
 from reports.store import tables
 
 PROCESSED = tables["processed_events"]
@@ -22,6 +27,10 @@ MARK_BATCH_CONCURRENCY = 2
 
 
 _on = on_event
+log = logging.getLogger(__name__)
+# the self-check (reports.selfcheck) runs every this many seconds
+SELFCHECK_SECONDS = 600
+JOURNAL_TIMEOUT = 60.0
 _settings = None
 
 
@@ -37,6 +46,35 @@ class Service(service_base(tables)):
     """Reports: projections from journal and identity events, report builders (R-R)."""
 
     name = "reports"
+
+    journal = RpcProxy("journal", timeout=lambda config: JOURNAL_TIMEOUT)
+
+    @service_rpc
+    def health(self):
+        """Liveness, with the last self-check as detail (the gateway's /readyz)."""
+        return {"status": "ok", "service": self.name, "detail": {"selfcheck": checks.last()}}
+
+    @service_rpc
+    def selfcheck(self):
+        """Compare the marks projection with the journal's counts per class and
+        period now (reports.selfcheck); the result, also kept as the last."""
+        return self._selfcheck()
+
+    def _selfcheck(self) -> dict:
+        counts = self.journal.mark_counts()
+        with self.db.transaction() as session:
+            own = store.mark_counts(session)
+        result = checks.record(checks.compare(counts, own), utcnow())
+        if result["differences"]:
+            log.warning("self-check: %d classes and periods differ from the journal", result["differences"])
+        return result
+
+    @timer(interval=SELFCHECK_SECONDS)
+    def selfcheck_timer(self):
+        try:
+            self._selfcheck()
+        except Exception:  # noqa: BLE001 - the journal may be down; the next tick tries again
+            log.exception("self-check failed")
 
     @service_rpc
     def progress(self, ctx, class_id, period_id):
