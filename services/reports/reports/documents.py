@@ -12,6 +12,8 @@ from kernel import errors as base
 from reports import build
 from reports.errors import FormatNotAvailable, ValidationError, text
 
+__all__ = ["FormatNotAvailable", "Document", "produce", "render_bytes", "monthly_letter"]
+
 CONTENT_TYPES = {
     "json": "application/json; charset=utf-8",
     "pdf": "application/pdf",
@@ -65,3 +67,17 @@ GRPC_STATUS = {
     base.Conflict.kind: "ALREADY_EXISTS", base.RuleViolation.kind: "FAILED_PRECONDITION",
     base.RateLimited.kind: "RESOURCE_EXHAUSTED",
 }
+
+
+def monthly_letter(report: dict) -> str:
+    """The text of the letter that carries a monthly monitoring report."""
+    s = report["summary"]
+
+    def pct(value):
+        return "—" if value is None else f"{value:g}%"
+    return (f"Мониторинг ведения электронного журнала за {report['document']['header']['period']} "
+            f"во вложении (PDF).\n"
+            f"Учителей, ведущих журнал: {pct(s['teachers_share'])}; учащихся без отметок: {pct(s['no_marks_share'])}; "
+            f"с одной отметкой: {pct(s['one_mark_share'])}; уроков с домашним заданием: {pct(s['homework_share'])}; "
+            f"несвоевременных записей: {s['late']}; итоговых отметок с опозданием: {s['late_finals']}.\n"
+            f"Письмо сформировано автоматически.")

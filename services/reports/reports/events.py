@@ -1,4 +1,5 @@
-"""The events reports consumes (docs/events.md) and their payload readers. Each reader turns one producer
+"""The events reports consumes (docs/events.md) and their payload readers,
+and the one it publishes (``report_ready``). Each reader turns one producer
 payload into the plain values a projection stores, or raises
 :class:`kernel.payloads.InvalidPayload` (a ``ValueError``), which the
 kernel's ``handles`` wrapper turns into a dead letter instead of a
@@ -251,3 +252,18 @@ def read_access(env: dict) -> dict:
     return {"id": _text(env, "id", max_len=36, where="envelope"), "school_id": payloads.school_id(env),
             "user_id": _text(payload, "user_id", max_len=36), "day": payloads.occurred_at(env).date(),
             "login": method == "POST" and route == LOGIN_ROUTE and status < 400}
+
+
+# --- published (producer "reports", through the outbox) -----------------------------
+
+REPORT_READY = "report_ready"
+
+
+def report_ready(*, kind: str, month: str, recipient_ids: list[str], subject: str, body: str, filename: str,
+                 content_type: str, content: bytes) -> dict:
+    """A report the service produced by itself, for messaging to deliver as
+    a letter with the file attached (base64) to ``recipient_ids``."""
+    import base64
+    return {"kind": kind, "month": month, "recipient_ids": list(recipient_ids), "subject": subject, "body": body,
+            "attachment": {"name": filename, "content_type": content_type, "size": len(content),
+                           "content_base64": base64.b64encode(content).decode("ascii")}}

@@ -13,7 +13,8 @@ from kernel.events import utcnow
 from kernel.nameko import RpcProxy, handles, on_event, service_rpc
 from kernel.service_base import service_base
 from kernel import config
-from reports import build, events, store
+from kernel.context import CallContext
+from reports import build, documents, events, schedule, store
 from reports import selfcheck as checks
 from reports.store import tables
 
@@ -30,8 +31,19 @@ _on = on_event
 log = logging.getLogger(__name__)
 # the self-check (reports.selfcheck) runs every this many seconds
 SELFCHECK_SECONDS = 600
+# the schedule of reports produced by the service itself (reports.schedule)
+SCHEDULE_SECONDS = 3600
+# who "produces" a scheduled report: the service itself, no person
+SYSTEM_ACTOR = "00000000-0000-5000-8000-7265706f7274"
 JOURNAL_TIMEOUT = 60.0
 _settings = None
+
+
+def _timezone():
+    global _settings
+    if _settings is None:
+        _settings = config.load()
+    return _settings.timezone
 
 
 def school_name() -> str:
@@ -68,6 +80,66 @@ class Service(service_base(tables)):
         if result["differences"]:
             log.warning("self-check: %d classes and periods differ from the journal", result["differences"])
         return result
+
+    @timer(interval=SCHEDULE_SECONDS)
+    def schedule_timer(self):
+        try:
+            self.deliver_due(utcnow().astimezone(_timezone()).date())
+        except Exception:  # noqa: BLE001 - the next tick tries again
+            log.exception("scheduled reports failed")
+
+    @service_rpc
+    def deliver_scheduled(self, today=None):
+        """Produce the reports due ``today`` (``YYYY-MM-DD``, default the
+        school's today) now, as the hourly schedule does (operations, tests)."""
+        import datetime as dt
+        day = dt.date.fromisoformat(today) if today else utcnow().astimezone(_timezone()).date()
+        return self.deliver_due(day)
+
+    def deliver_due(self, today) -> list[dict]:
+        """Produce every report due ``today`` (reports.schedule) that is not
+        produced yet: the monthly journal-keeping monitoring (R-R7) as PDF,
+        recorded with a ``report_ready`` event in one transaction, for
+        messaging to deliver to the school's deputy directors and directors.
+        A school whose PDF cannot be made (no renderer) is tried again at the
+        next tick. The reports produced now."""
+        with self.db.transaction() as session:
+            years = store.school_years(session)
+        produced = []
+        for school_id, school_years in sorted(years.items()):
+            month = schedule.due_month(today, school_years)
+            if month is None:
+                continue
+            try:
+                produced += self._deliver(school_id, month)
+            except documents.FormatNotAvailable:
+                log.error("the %s report of %s cannot be made as PDF: no renderer", schedule.KIND, month)
+        return produced
+
+    def _deliver(self, school_id: str, month: str) -> list[dict]:
+        who = CallContext(SYSTEM_ACTOR, school_id, frozenset({"deputy"}), None)
+        with self.db.transaction() as session:
+            if store.scheduled(session, school_id=school_id, kind=schedule.KIND, month=month):
+                return []
+            now = utcnow()
+            report = build.Builder(session, who, school_name=school_name(), now=now).build(
+                schedule.KIND, {"month": month})
+            content = documents.render_bytes(report, "pdf")
+            _, filename = build.filename(report, "pdf")
+            recipients = store.people_with_roles(session, school_id=school_id, roles=schedule.RECIPIENT_ROLES)
+            if not store.claim_scheduled(session, school_id=school_id, kind=schedule.KIND, month=month, at=now,
+                                         recipients=len(recipients), size=len(content)):
+                return []
+            doc = report["document"]
+            if recipients:
+                self.outbox.add(session, events.REPORT_READY, events.report_ready(
+                    kind=schedule.KIND, month=month, recipient_ids=recipients,
+                    subject=f"{doc['title']} {doc['subtitle'] or ''}".strip(),
+                    body=documents.monthly_letter(report), filename=filename,
+                    content_type=documents.CONTENT_TYPES["pdf"], content=content), who.as_dict())
+            else:
+                log.warning("no deputy director or director to send the %s report of %s to", schedule.KIND, month)
+        return [{"school_id": school_id, "month": month, "recipients": recipients, "size": len(content)}]
 
     @timer(interval=SELFCHECK_SECONDS)
     def selfcheck_timer(self):

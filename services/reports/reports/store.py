@@ -253,6 +253,19 @@ class AccessSeen(Base):
     day: Mapped[dt.date] = mapped_column(Date, index=True)
 
 
+class ScheduledReport(Base):
+    """A report the service produced by itself (the monthly R-R7) and handed
+    to messaging through the outbox: one row per school, kind and month, so
+    a second tick of the schedule sends nothing twice."""
+    __tablename__ = "scheduled_reports"
+    school_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    produced_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    recipients: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+
+
 tables = kernel_tables(Base.metadata)
 
 
@@ -681,3 +694,32 @@ def mark_counts(session: Session) -> list[tuple]:
         .where(Mark.removed.is_(False))
         .group_by(Mark.school_id, Mark.class_id, Period.id)).all()
     return [tuple(r) for r in rows]
+
+
+def school_years(session: Session) -> dict:
+    """``{school_id: [{id, starts_on, ends_on}]}`` of every school reports knows."""
+    out: dict = {}
+    for row in session.execute(select(Year.school_id, Year.id, Year.starts_on, Year.ends_on)).all():
+        out.setdefault(row.school_id, []).append({"id": row.id, "starts_on": row.starts_on, "ends_on": row.ends_on})
+    return out
+
+
+def people_with_roles(session: Session, *, school_id: str, roles) -> list[str]:
+    """Ids of the school's people holding any of ``roles``, sorted."""
+    wanted = set(roles)
+    return sorted(r.id for r in session.execute(select(Person.id, Person.roles).where(Person.school_id == school_id))
+                  if wanted & set(r.roles or []))
+
+
+def claim_scheduled(session: Session, *, school_id: str, kind: str, month: str, at: dt.datetime, recipients: int,
+                    size: int) -> bool:
+    """Record a scheduled report as produced; False when it already was."""
+    stmt = dialect_insert(session, ScheduledReport).values(school_id=school_id, kind=kind, month=month,
+                                                           produced_at=at, recipients=recipients, size=size)
+    return bool(session.execute(stmt.on_conflict_do_nothing().returning(ScheduledReport.school_id)).first())
+
+
+def scheduled(session: Session, *, school_id: str, kind: str, month: str) -> bool:
+    return session.execute(select(ScheduledReport.school_id).where(
+        ScheduledReport.school_id == school_id, ScheduledReport.kind == kind,
+        ScheduledReport.month == month)).first() is not None
