@@ -292,8 +292,8 @@ def attendance_sheet(*, school_class: dict, period: dict, enrolments: list[dict]
 
 def progress_sheet(*, period: dict, classes: list[dict], generated_at: dt.datetime) -> dict:
     """Сводная ведомость успеваемости: for each class (``classes``: ``{class,
-    subjects, students, marks, finals}`` as :func:`progress_report` takes
-    them) students x subjects, each cell the mark the subject counts with and
+    subjects, students, marks or sums, finals}`` as :func:`progress_report`
+    takes them) students x subjects, each cell the mark the subject counts with and
     where it comes from: ``final`` (the period's final mark) or ``average``
     (the current weighted average rounded by the school's rule, when no final
     mark is posted); the student's overall average; the class's R-R5
@@ -302,8 +302,8 @@ def progress_sheet(*, period: dict, classes: list[dict], generated_at: dt.dateti
     out, all_standings = [], []
     for item in sorted(classes, key=lambda i: class_key(i["class"])):
         report = progress_report(school_class=item["class"], period=period, subjects=item["subjects"],
-                                 students=item["students"], marks=item["marks"], finals=item["finals"],
-                                 generated_at=generated_at)
+                                 students=item["students"], marks=item.get("marks", ()), sums=item.get("sums"),
+                                 finals=item["finals"], generated_at=generated_at)
         only = item.get("only_subjects")
         shown = [s for s in report["subjects"] if only is None or s["id"] in only]
         keep = {s["id"] for s in shown}
