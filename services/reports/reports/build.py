@@ -294,7 +294,7 @@ class Builder:
             assignments=store.assignments_of(self.s, school_id=self.school_id, class_ids=ids),
             lessons=store.lessons_of(self.s, school_id=self.school_id, class_ids=ids, first=since,
                                      last=period["ends_on"]),
-            marks=store.marks_of(self.s, school_id=self.school_id, class_ids=ids, **span),
+            mark_counts=store.month_mark_counts(self.s, school_id=self.school_id, class_ids=ids, **span),
             finals=store.finals_of(self.s, school_id=self.school_id, class_ids=ids),
             enrolments=store.enrolments_of(self.s, school_id=self.school_id, class_ids=ids),
             people=store.people_of(self.s, school_id=self.school_id),

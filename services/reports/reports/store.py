@@ -776,3 +776,15 @@ def school_students(session: Session, *, school_id: str, class_ids) -> dict:
         out.setdefault(r.class_id, []).append({"id": r.student_id, "full_name": r.full_name,
                                                "enrolled_on": r.enrolled_on, "left_on": r.left_on})
     return out
+
+
+def month_mark_counts(session: Session, *, school_id: str, class_ids, first: dt.date, last: dt.date) -> dict:
+    """``{(class_id, student_id): marks}`` that count, dated ``first..last``."""
+    from sqlalchemy import func
+    m = Mark.__table__.c
+    rows = session.connection().execute(
+        select(m.class_id, m.student_id, func.count())
+        .where(m.school_id == school_id, _in(m.class_id, class_ids), m.removed.is_(False),
+               m.date >= first, m.date <= last)
+        .group_by(m.class_id, m.student_id)).all()
+    return {(c, s): int(n) for c, s, n in rows}

@@ -210,8 +210,8 @@ def monitoring_input():
                  lesson("L2", "c5a", "m", "T1", D(2026, 10, 6), late=True, overdue=True),
                  lesson("L4", "c1a", "read", "T3", D(2026, 10, 7)),
                  lesson("L5", "c5a", "r", "T2", D(2026, 10, 8), homework=True, late=True, imported=True)],
-        marks=[mark("S1", "m", D(2026, 10, 5), 5), mark("S1", "m", D(2026, 10, 6), 4),
-               mark("S1", "m", D(2026, 9, 15), 4), mark("S2", "m", D(2026, 10, 5), 3)],
+        # October's marks per class and student (S1's September mark is not October's)
+        mark_counts={("c5a", "S1"): 2, ("c5a", "S2"): 1},
         finals=[{"class_id": "c5a", "teacher_id": "T1", "late": True,
                  "posted_at": dt.datetime(2026, 10, 29, 10, tzinfo=dt.timezone.utc)},
                 {"class_id": "c5a", "teacher_id": "T1", "late": True,

@@ -373,10 +373,11 @@ def class_teacher(*, school_class: dict, period: dict, progress: dict, attendanc
 # --- R-R7 journal-keeping monitoring -----------------------------------------------------
 
 def journal_monitoring(*, month: str, classes: list[dict], assignments: list[dict], lessons: list[dict],
-                       marks: list[dict], finals: list[dict], enrolments: list[dict], people: dict,
+                       mark_counts: dict, finals: list[dict], enrolments: list[dict], people: dict,
                        plans: list[dict], periods: dict, parent_links: list[dict], access: list[dict],
                        generated_at: dt.datetime) -> dict:
-    """Мониторинг ведения журнала за месяц (R-R7).
+    """Мониторинг ведения журнала за месяц (R-R7). ``mark_counts``
+    ``{(class_id, student_id): marks}`` counts the marks of the month.
 
     - lessons: recorded in the journal for days of the month; lessons
       transcribed from paper (``imported``) are counted apart and in none of
@@ -405,8 +406,10 @@ def journal_monitoring(*, month: str, classes: list[dict], assignments: list[dic
     imported = [lesson for lesson in in_month if lesson.get("imported")]
     marked_class = {cid for cid, c in class_of.items() if (c.get("grade") or 0) != NO_MARKS_GRADE}
     active_users = {a["user_id"] for a in access if first <= a["day"] <= last and a["actions"] > 0}
-    month_marks = Counter(m["student_id"] for m in marks
-                          if first <= m["date"] <= last and m["class_id"] in class_of)
+    month_marks: Counter = Counter()
+    for (class_id, student_id), count in mark_counts.items():
+        if class_id in class_of:
+            month_marks[student_id] += count
 
     rows, all_students, all_parents = [], set(), set()
     totals = Counter()
@@ -612,14 +615,17 @@ def forecast(*, period: dict, classes: list[dict], assignments: list[dict], peop
     for m in school_marks:
         if first <= m["date"] <= last:
             school_values[m["subject_id"]].append(int(m["value"]))
+    marks_of_class: dict = defaultdict(list)
+    for m in marks:
+        marks_of_class[m["class_id"]].append(m)
     rows = []
     for item in sorted(classes, key=lambda i: class_key(i["class"])):
         c = item["class"]
         pupils = [s for s in item["students"] if on_roster(s, first, last)]
         on = {s["id"] for s in pupils}
         by_subject: dict = defaultdict(list)
-        for m in marks:
-            if m["class_id"] == c["id"] and m["student_id"] in on and first <= m["date"] <= last:
+        for m in marks_of_class.get(c["id"], ()):
+            if m["student_id"] in on and first <= m["date"] <= last:
                 by_subject[m["subject_id"]].append(m)
         teachers_of: dict = defaultdict(set)
         for a in assignments:
@@ -650,8 +656,8 @@ def forecast(*, period: dict, classes: list[dict], assignments: list[dict], peop
                 "forecast_pass_rate": percent(sum(predicted.get(v, 0) for v in (3, 4, 5)), len(pupils)),
                 "forecast_quality": percent(predicted.get(4, 0) + predicted.get(5, 0), len(pupils)),
             })
-    rows.sort(key=lambda r: (name_key(r["teacher"], ""), class_key(next(i["class"] for i in classes
-                                                                       if i["class"]["id"] == r["class_id"])),
+    class_by_id = {i["class"]["id"]: i["class"] for i in classes}
+    rows.sort(key=lambda r: (name_key(r["teacher"], ""), class_key(class_by_id[r["class_id"]]),
                              name_key(r["subject"], r["subject_id"])))
     return {"kind": "forecast", "period": _span(period), "rows": rows, "generated_at": _iso(generated_at)}
 
