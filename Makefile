@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SERVICES := identity journal messaging reports backup
 PROTOS := $(wildcard proto/ejournal/*/v1/*.proto)
 
-.PHONY: run test venv proto browser-deps migrate services-up test-services test-platform test-sqlite bench bench-diary bench-marks bench-notifications bench-login bench-portal clean
+.PHONY: run test venv proto browser-deps migrate reports-rebuild services-up test-services test-platform test-sqlite bench bench-diary bench-marks bench-reports bench-notifications bench-login bench-portal clean
 
 ## make run: set up, migrate, start every service and the gateway, seed the demo school
 run: venv proto
@@ -67,6 +67,11 @@ build/gen/.stamp: $(PROTOS) $(VENV)/.installed
 migrate: venv proto
 	$(PY) -m kernel.migrate
 
+## make reports-rebuild: empty reports' projections and refill them from journal's and identity's
+## Export streams (their gRPC processes must run: `make run`); settings from the environment as `make run`
+reports-rebuild: venv proto
+	$(PY) -m reports.rebuild
+
 bench: venv proto
 	bash deploy/local/ensure-services.sh rabbitmq postgresql
 	$(PY) -m bench.diary
@@ -74,6 +79,11 @@ bench: venv proto
 bench-marks: venv proto
 	bash deploy/local/ensure-services.sh rabbitmq postgresql
 	$(PY) -m bench.marks
+
+## make bench-reports: a 1,000-student school's progress sheet (R-R6, JSON) vs one SQL GROUP BY of its marks
+bench-reports: venv proto
+	bash deploy/local/ensure-services.sh postgresql
+	$(PY) -m bench.reports
 
 ## make bench-notifications: mark posted -> notification stored through RabbitMQ vs the broker's own rate
 bench-notifications: venv proto

@@ -21,6 +21,15 @@ from journal.domain import reads as rules
 class Reads:
     """RPCs of the list reads."""
 
+    @service_rpc
+    def mark_counts(self):
+        """For reports' self-check (services/reports/README.md): the marks
+        that count per school, class and period of the class's year, as
+        ``[[school_id, class_id, period_id, count]]``. Counts only, no names
+        or marks: a service-to-service read on the internal broker."""
+        with self.db.transaction() as s:
+            return [list(row) for row in store.reads.mark_counts(s)]
+
     def _today(self):
         return domain.common.school_today(utcnow(), self.settings.timezone)
 
