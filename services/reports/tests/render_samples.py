@@ -132,3 +132,49 @@ def big(rows: int = 1000, columns: int = 20) -> dict:
             {f"c{j}": value(i, j) for j in range(columns)} for i in range(rows)], "totals": None},
             "chart": None, "note": None}],
         "signatures": []}}
+
+
+def journal_archive(students: int = 25, subjects: int = 3, weekly: tuple = (5, 3, 2)) -> dict:
+    """A class journal of a school year: September to May, ``weekly[i]``
+    lessons a week of subject i, marks, attendance and final marks."""
+    year_id = "year-2026"
+    periods = [{"id": f"q{i}", "name": f"{i} четверть"} for i in range(1, 5)]
+    roster = [{"id": f"st{i}", "full_name": student(i), "note": "выбыл 12.03.2027" if i == 4 else None}
+              for i in range(students)]
+    teachers = ["Иванова Анна Петровна", "Петров Сергей Иванович", "Сидорова Ольга Викторовна"]
+    statuses = ["absent", "ill", "excused", "late"]
+    out_subjects = []
+    for s in range(subjects):
+        name = SUBJECTS[(2, 0, 7, 3, 5)[s % 5]] if s < 5 else SUBJECTS[s % len(SUBJECTS)]
+        lessons, marks, attendance = [], [], []
+        day, n = dt.date(2026, 9, 1), 0
+        per_week = weekly[s % len(weekly)]
+        while day <= dt.date(2027, 5, 25):
+            if day.weekday() < per_week and not (dt.date(2026, 12, 29) <= day <= dt.date(2027, 1, 8)):
+                n += 1
+                lesson_id = f"{s}-l{n}"
+                lessons.append({"id": lesson_id, "date": day.isoformat(),
+                                "topic": f"Тема {n}: {name.lower()}, параграф {n}",
+                                "homework": f"§ {n}, упражнения {n * 3}–{n * 3 + 2}" if n % 3 else None})
+                for i, st in enumerate(roster):
+                    if (i + n + s) % 6 == 0:
+                        marks.append({"student_id": st["id"], "lesson_id": lesson_id,
+                                      "value": 2 + (i * 3 + n + s) % 4})
+                    if (i * 7 + n * 3 + s) % 23 == 0:
+                        attendance.append({"student_id": st["id"], "lesson_id": lesson_id,
+                                           "status": statuses[(i + n) % 4]})
+            day += dt.timedelta(days=1)
+        finals = []
+        for i, st in enumerate(roster):
+            for q, period in enumerate(periods):
+                if not (i == 4 and q == 3):
+                    finals.append({"student_id": st["id"], "period_id": period["id"],
+                                   "value": 3 + (i + q + s) % 3})
+            if i != 4:
+                finals.append({"student_id": st["id"], "period_id": year_id, "value": 3 + (i + s) % 3})
+        out_subjects.append({"id": f"sub{s}", "name": name, "teacher": teachers[s % len(teachers)],
+                             "lessons": lessons, "marks": marks, "attendance": attendance, "finals": finals})
+    return {"school": header()["school"], "printed_at": "2027-06-01T10:00:00+03:00",
+            "year": {"id": year_id, "name": "2026/2027", "closed_order": "№ 85-о от 31.05.2027"},
+            "class": {"id": "c5a", "name": "5А", "class_teacher": "Иванова Анна Петровна"},
+            "periods": periods, "students": roster, "subjects": out_subjects}

@@ -5,6 +5,7 @@ alone (see the README's "Documents" section for the shape).
     render(report, "xlsx") -> bytes
     render_xlsx_to(report, fileobj)   # streams rows; for big sheets
     render_pdf_to(report, fileobj)
+    render_journal_archive(archive, "pdf"|"xlsx") -> bytes   # a class journal of a year
 """
 from __future__ import annotations
 
@@ -38,3 +39,9 @@ def render_xlsx_to(report: dict, fileobj) -> None:
     """Write the XLSX to ``fileobj`` (a path or a binary file) row by row."""
     from reports.render.xlsx import render_xlsx_to as write
     write(document_of(report), fileobj)
+
+
+def render_journal_archive(archive: dict, fmt: str) -> bytes:
+    """A class journal of a year (a "journal archive" dict) as PDF or XLSX."""
+    from reports.render.archive import render_journal_archive as run
+    return run(archive, fmt)

@@ -233,9 +233,10 @@ def _table(table: dict, avail: float):
         ("GRID", (0, 0), (-1, -1), 0.4, GRID),
         ("BACKGROUND", (0, 0), (-1, 0), HEADER_FILL),
     ]
-    for i, t in enumerate(types):
-        if t in NUMERIC:
-            commands.append(("ALIGN", (i, 1), (i, -1), "RIGHT"))
+    for i, (column, t) in enumerate(zip(columns, types)):
+        align = str(column.get("align") or ("right" if t in NUMERIC else "")).upper()
+        if align in ("RIGHT", "CENTER"):
+            commands.append(("ALIGN", (i, 1), (i, -1), align))
     if len(body) > 1:
         commands.append(("ROWBACKGROUNDS", (0, 1), (-1, len(body)), [colors.white, STRIPE]))
     if not body:
