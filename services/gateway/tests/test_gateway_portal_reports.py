@@ -174,11 +174,11 @@ def test_a_bad_month_is_a_message_not_a_crash(client, school, signing_key):
     assert status == 400 and "Месяц указан неверно" in html
 
 
-def test_unknown_kind_or_class_of_another_school_is_the_404_page(client, school, signing_key):
+def test_unknown_kind_or_a_class_the_decision_refuses_is_the_404_page(client, school, signing_key):
     sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
     assert report_page(client, kind="salaries")[0] == 404
     school.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=False, denial="not_found")
-    status, html = report_page(client, **{"class": "class-elsewhere"})
+    status, html = report_page(client)  # the decision on the class says no
     assert status == 404 and "Страница не найдена" in html
     assert not [c for c in school.rpc_calls if c["service"] == "reports"]
 
@@ -189,3 +189,11 @@ def test_a_parent_has_no_reports(client, school, signing_key):
     assert answer.status_code == 404
     home = client.get("/notifications").get_data(as_text=True)
     assert ">Отчёты</a>" not in home
+
+
+def test_a_class_of_another_year_redraws_the_form_without_a_report(client, school, signing_key):
+    sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
+    status, html = report_page(client, **{"class": "class-of-last-year"})
+    assert status == 200 and "Периоды и классы обновлены" in html
+    assert '<option value="class-5a" selected>5А</option>' in html
+    assert not [c for c in school.rpc_calls if c["service"] == "reports"]

@@ -218,17 +218,25 @@ def reports():
     if year_id and year is None:
         raise ApiError(404, "NOT_FOUND")
     periods = (year or {}).get("periods") or []
-    period_id = _arg("period")
+    period_id, class_id = _arg("period"), _arg("class")
+    # a period or class of another year: the year was just changed, so the
+    # form is drawn again with this year's choices before any report is read
+    stale = False
     if year is not None and period_id not in {year["id"], *(p["id"] for p in periods)}:
-        period_id = (_current(periods, today) or year)["id"]  # none, or one of the year chosen before
+        stale = period_id is not None
+        period_id = (_current(periods, today) or year)["id"]
     classes = _classes(year["id"] if year else None)
-    class_id = _arg("class") or (classes[0]["id"] if classes and kind is None else None)
+    if class_id is not None and class_id not in {c["id"] for c in classes}:
+        stale, class_id = True, None
+    if class_id is None and classes:
+        class_id = classes[0]["id"]
     month = (request.args.get("month") or "").strip() or None
     chosen = {"kind": kind or (kinds[0][0] if kinds else None), "year": year["id"] if year else None,
               "period": period_id, "class": class_id, "month": month or today.strftime("%Y-%m")}
     context = {"kinds": kinds, "years": year_list, "year": year, "periods": periods, "classes": classes,
                "chosen": chosen, "document": None, "sections": [], "links": [], "error": None}
-    if kind is None:
+    if kind is None or stale:
+        context["refreshed"] = stale
         return render_template("portal/reports.html", **context)
 
     if month is not None and not MONTH.match(month):
