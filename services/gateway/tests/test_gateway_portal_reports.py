@@ -13,6 +13,9 @@ import pytest
 
 from ejournal.identity.v1 import identity_pb2
 
+from nameko.exceptions import MethodNotFound
+
+from gateway.portal.texts import REPORT_KINDS
 from gateway_fakes import remote_error
 
 DEPUTY, CLASS, OTHER_CLASS, YEAR, PERIOD = "deputy-1", "class-5a", "class-6b", "year-1", "period-2"
@@ -66,7 +69,11 @@ def school(fake):
         {"id": CLASS, "name": "5А", "year_id": YEAR, "grade": 5, "letter": "А", "class_teacher": None, "size": 2},
         {"id": OTHER_CLASS, "name": "6Б", "year_id": YEAR, "grade": 6, "letter": "Б", "class_teacher": None,
          "size": 25}], "next_cursor": None}
-    fake.rpc_answers[("reports", "progress")] = PROGRESS
+    fake.rpc_answers[("reports", "report")] = lambda ctx, kind, params: PROGRESS if kind == "progress" else {
+        "kind": kind, "document": {"title": REPORT_KINDS[kind], "subtitle": None, "orientation": "portrait",
+                                   "header": {"school": "Школа", "class": None, "period": None,
+                                              "printed_at": "2026-12-01T09:00:00+00:00"},
+                                   "sections": [], "signatures": []}}
     return fake
 
 
@@ -85,17 +92,29 @@ def test_the_deputy_sees_the_form_and_the_menu_entry(client, school, signing_key
     for label in ("Отчёт", "Учебный год", "Период", "Месяц", "Класс"):
         assert f">{label}</label>" in html
     assert '<option value="progress" selected>Итоги успеваемости класса</option>' in html
+    assert '<option value="journal-monitoring">Мониторинг ведения журнала</option>' in html
     assert ">5А</option>" in html and ">6Б</option>" in html  # the administration: every class
     assert "Весь учебный год" in html
     assert not [c for c in school.rpc_calls if c["service"] == "reports"]  # no report before the form is sent
+
+
+def test_the_report_is_asked_of_reports_with_the_api_s_parameters(client, school, signing_key):
+    sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
+    cases = [({}, {"class_id": CLASS, "period_id": PERIOD}),
+             ({"period": YEAR}, {"class_id": CLASS, "year_id": YEAR}),
+             ({"kind": "attendance", "period": "month", "month": "2026-11"}, {"class_id": CLASS, "month": "2026-11"}),
+             ({"kind": "journal-monitoring", "class": "", "month": "2026-11"}, {"month": "2026-11"})]
+    for query, params in cases:
+        status, html = report_page(client, **query)
+        assert status == 200, (query, html[:300])
+        call = [c for c in school.rpc_calls if c["service"] == "reports"][-1]
+        assert call["method"] == "report" and call["args"][1:] == (query.get("kind", "progress"), params), query
 
 
 def test_progress_without_a_document_is_drawn_from_its_fields(client, school, signing_key):
     sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
     status, html = report_page(client)
     assert status == 200, html[:500]
-    call = [c for c in school.rpc_calls if c["service"] == "reports"][-1]
-    assert call["method"] == "progress" and call["args"][1:] == (CLASS, PERIOD)
     asked = [(r.action, r.resource_id) for r in school.identity.called("Authorize")]
     assert ("report.read", CLASS) in asked
     text = unescape(html)
@@ -114,8 +133,7 @@ def test_the_download_links_point_at_the_api_with_the_same_query(client, school,
     for link, fmt in zip(links, ("pdf", "xlsx")):
         parts = urlsplit(link)
         assert parts.path == "/api/v1/reports/progress"
-        assert parse_qs(parts.query) == {"class_id": [CLASS], "period_id": [PERIOD], "year_id": [YEAR],
-                                         "format": [fmt]}
+        assert parse_qs(parts.query) == {"class_id": [CLASS], "period_id": [PERIOD], "format": [fmt]}
 
 
 def test_a_document_is_drawn_generically_with_totals_and_chart(client, school, signing_key):
@@ -136,7 +154,7 @@ def test_a_document_is_drawn_generically_with_totals_and_chart(client, school, s
                 "type": "bar", "title": "Пропущено уроков", "labels": ["01.12", "08.12"],
                 "series": [{"name": "Уроков", "values": [4, None]}]}, "note": None}],
         "signatures": ["Классный руководитель"]}
-    school.rpc_answers[("reports", "progress")] = {**PROGRESS, "document": document}
+    school.rpc_answers[("reports", "report")] = {**PROGRESS, "document": document}
     sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
     status, html = report_page(client)
     assert status == 200
@@ -159,7 +177,7 @@ def test_a_teacher_is_offered_only_own_classes(client, school, signing_key):
 
 
 def test_a_refusal_of_the_reports_service_is_shown_beside_the_form(client, school, signing_key):
-    school.rpc_answers[("reports", "progress")] = remote_error(
+    school.rpc_answers[("reports", "report")] = remote_error(
         "rule", "PERIOD_NOT_IN_CLASS_YEAR", "Период не относится к учебному году класса.")
     sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
     status, html = report_page(client)
@@ -197,3 +215,25 @@ def test_a_class_of_another_year_redraws_the_form_without_a_report(client, schoo
     assert status == 200 and "Периоды и классы обновлены" in html
     assert '<option value="class-5a" selected>5А</option>' in html
     assert not [c for c in school.rpc_calls if c["service"] == "reports"]
+
+
+def test_a_reports_service_without_the_report_rpc_still_gives_progress(client, school, signing_key):
+    school.rpc_answers[("reports", "report")] = MethodNotFound("report")
+    school.rpc_answers[("reports", "progress")] = PROGRESS
+    sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
+    status, html = report_page(client, period=YEAR)
+    assert status == 200 and "Алексеева Мария" in html
+    call = [c for c in school.rpc_calls if c["service"] == "reports"][-1]
+    assert call["method"] == "progress" and call["args"][1:] == (CLASS, YEAR)
+    status, html = report_page(client, kind="class-fill")
+    assert status == 422 and "Этот отчёт пока не формируется." in html
+
+
+def test_the_administration_may_ask_for_all_classes_a_teacher_may_not(client, school, signing_key):
+    sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
+    html = client.get("/reports").get_data(as_text=True)
+    assert '<option value="">Все классы</option>' in html
+    status, _ = report_page(client, kind="class-fill", **{"class": ""})
+    assert status == 200
+    call = [c for c in school.rpc_calls if c["service"] == "reports"][-1]
+    assert call["args"][1:] == ("class-fill", {"period_id": PERIOD})

@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
 from flask import current_app, g, render_template, request
+from nameko.exceptions import MethodNotFound
 
 from gateway import errors, guard, openapi
 from gateway.context import call_ctx, current_clients
@@ -29,20 +30,29 @@ LIST_LIMIT = 200
 FORMATS = ("pdf", "xlsx")
 
 
-def _progress(q: dict) -> dict:
-    missing = [name for name in ("class_id", "period_id") if not q.get(name)]
-    if missing:
+# the kinds about a month (no period) and the period choice that means "by month"
+MONTH_KINDS = frozenset({"journal-monitoring", "user-activity"})
+BY_MONTH = "month"
+
+
+def fetch(kind: str, params: dict) -> dict:
+    """The report as the API route builds it: reports' ``report`` RPC with
+    the same parameters. A reports service that predates that RPC builds
+    only the progress report (its ``progress`` RPC)."""
+    try:
+        return current_clients().rpc("reports", "report", call_ctx(), kind, params)
+    except MethodNotFound:
+        pass
+    if kind != "progress":
+        raise ApiError(422, "REPORT_NOT_AVAILABLE", T["report_not_available"])
+    period_id = params.get("period_id") or params.get("year_id")
+    if not params.get("class_id") or not period_id:
         raise ApiError(400, "VALIDATION_ERROR", T["report_needs_class_period"])
-    return current_clients().rpc("reports", "progress", call_ctx(), q["class_id"], q["period_id"])
-
-
-# How the page gets each kind: the call the API route makes for it. A kind
-# appears in the form once it is here.
-FETCH = {"progress": _progress}
+    return current_clients().rpc("reports", "progress", call_ctx(), params["class_id"], period_id)
 
 
 def available_kinds() -> list[tuple[str, str]]:
-    return [(kind, REPORT_KINDS.get(kind, kind)) for kind in openapi.REPORT_KINDS if kind in FETCH]
+    return [(kind, REPORT_KINDS.get(kind, kind)) for kind in openapi.REPORT_KINDS]
 
 
 def may_see_reports(principal) -> bool:
@@ -202,6 +212,19 @@ def download_links(kind: str, query: dict) -> list[tuple[str, str]]:
 
 # -- the page -----------------------------------------------------------------
 
+def report_params(kind: str, year: dict | None, period: str | None, class_id: str | None,
+                  month: str | None) -> dict:
+    """The API query of the report chosen in the form (without format)."""
+    params: dict = {"class_id": class_id or None}
+    if kind in MONTH_KINDS or period == BY_MONTH:
+        params["month"] = month
+    elif year is not None and period == year["id"]:
+        params["year_id"] = year["id"]
+    else:
+        params["period_id"] = period
+    return {k: v for k, v in params.items() if v}
+
+
 @bp.get("/reports")
 @core.page
 def reports():
@@ -209,7 +232,7 @@ def reports():
         raise ApiError(404, "NOT_FOUND")
     kinds = available_kinds()
     kind = request.args.get("kind") or None
-    if kind is not None and kind not in FETCH:
+    if kind is not None and kind not in openapi.REPORT_KINDS:
         raise ApiError(404, "NOT_FOUND")
     year_list = _years()
     today = _today()
@@ -218,23 +241,27 @@ def reports():
     if year_id and year is None:
         raise ApiError(404, "NOT_FOUND")
     periods = (year or {}).get("periods") or []
-    period_id, class_id = _arg("period"), _arg("class")
+    period_id = request.args.get("period") if request.args.get("period") == BY_MONTH else _arg("period")
+    class_id = _arg("class")
+    administration = g.principal.has(*guard.ADMINISTRATION)
     # a period or class of another year: the year was just changed, so the
     # form is drawn again with this year's choices before any report is read
     stale = False
-    if year is not None and period_id not in {year["id"], *(p["id"] for p in periods)}:
+    if year is not None and period_id not in {year["id"], BY_MONTH, *(p["id"] for p in periods)}:
         stale = period_id is not None
         period_id = (_current(periods, today) or year)["id"]
     classes = _classes(year["id"] if year else None)
     if class_id is not None and class_id not in {c["id"] for c in classes}:
         stale, class_id = True, None
-    if class_id is None and classes:
+    all_chosen = administration and "class" in request.args and not request.args.get("class")
+    if class_id is None and classes and not all_chosen:  # the administration may ask for all classes
         class_id = classes[0]["id"]
     month = (request.args.get("month") or "").strip() or None
-    chosen = {"kind": kind or (kinds[0][0] if kinds else None), "year": year["id"] if year else None,
+    chosen = {"kind": kind or "progress", "year": year["id"] if year else None,
               "period": period_id, "class": class_id, "month": month or today.strftime("%Y-%m")}
     context = {"kinds": kinds, "years": year_list, "year": year, "periods": periods, "classes": classes,
-               "chosen": chosen, "document": None, "sections": [], "links": [], "error": None}
+               "all_classes": administration, "by_month": BY_MONTH, "chosen": chosen, "document": None,
+               "sections": [], "links": [], "error": None}
     if kind is None or stale:
         context["refreshed"] = stale
         return render_template("portal/reports.html", **context)
@@ -242,11 +269,10 @@ def reports():
     if month is not None and not MONTH.match(month):
         context["error"] = T["report_bad_month"]
         return render_template("portal/reports.html", **context), 400
-    query = {"class_id": class_id, "period_id": period_id, "year_id": year["id"] if year else None,
-             "month": month}
+    params = report_params(kind, year, period_id, class_id, month)
     core.allow("GET /reports/{kind}", class_id)
     try:
-        report = FETCH[kind](query)
+        report = fetch(kind, params)
     except Exception as exc:  # noqa: BLE001 - a refusal is shown beside the form, the rest as error pages
         found = errors.map_exception(exc)
         if found is None or found.status not in (400, 409, 422):
@@ -259,6 +285,8 @@ def reports():
         period_name = next((p["name"] for p in periods if p["id"] == period_id), None) or (
             f"{year['name']} учебный год" if year and period_id == year["id"] else None)
         document = progress_document(report, class_name, period_name)
-    context.update(document=document, sections=_screen_sections(document or {}),
-                   links=download_links(kind, query))
+    if document is None:
+        context["error"] = T["report_not_available"]
+        return render_template("portal/reports.html", **context), 422
+    context.update(document=document, sections=_screen_sections(document), links=download_links(kind, params))
     return render_template("portal/reports.html", **context)
