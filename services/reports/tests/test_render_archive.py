@@ -129,3 +129,39 @@ def test_malformed_archive_is_a_value_error(broken):
 def test_unknown_format():
     with pytest.raises(ValueError):
         render_journal_archive(journal_archive(students=2, subjects=1), "csv")
+
+
+def test_archive_from_projection_rows():
+    from reports.render.archive import archive_from_rows
+    archive = archive_from_rows(
+        school="Школа № 17", year={"id": "y", "name": "2026/2027"}, closed_order="№ 85-о",
+        periods=[{"id": "q2", "name": "2 четверть", "starts_on": dt.date(2026, 11, 5)},
+                 {"id": "q1", "name": "1 четверть", "starts_on": dt.date(2026, 9, 1)}],
+        school_class={"id": "c", "name": "5А"}, class_teacher="Иванова А. П.",
+        roster=[{"student_id": "s2", "full_name": "Ёлкин Пётр", "left_on": dt.date(2027, 3, 12)},
+                {"student_id": "s1", "full_name": "Егорова Анна", "left_on": None}],
+        subjects=[{"id": "m", "name": "Математика"}, {"id": "r", "name": "Русский язык"},
+                  {"id": "x", "name": "Черчение"}],
+        teachers={"m": "Петров С. И."},
+        lessons=[{"id": "l2", "subject_id": "m", "date": dt.date(2026, 9, 3), "topic": "Дроби", "has_homework": True},
+                 {"id": "l1", "subject_id": "m", "date": dt.date(2026, 9, 1), "topic": "Числа", "has_homework": False},
+                 {"id": "l3", "subject_id": "r", "date": dt.date(2026, 9, 2), "topic": "Звуки", "homework": "упр. 5"}],
+        marks=[{"lesson_id": "l1", "student_id": "s1", "subject_id": "m", "value": 5, "removed": False},
+               {"lesson_id": "l1", "student_id": "s2", "subject_id": "m", "value": 2, "removed": True}],
+        attendance=[{"lesson_id": "l2", "student_id": "s2", "subject_id": "m", "status": "ill"},
+                    {"lesson_id": "l2", "student_id": "s1", "subject_id": "m", "status": "present"}],
+        finals=[{"student_id": "s1", "subject_id": "m", "period_id": "y", "value": 5}],
+        printed_at="2027-06-01T10:00:00+03:00")
+    assert [s["full_name"] for s in archive["students"]] == ["Егорова Анна", "Ёлкин Пётр"]  # ё as е
+    assert archive["students"][1]["note"] == "выбыл(а) 12.03.2027"
+    assert [p["id"] for p in archive["periods"]] == ["q1", "q2"]
+    assert [s["name"] for s in archive["subjects"]] == ["Математика", "Русский язык"]  # no lesson of Черчение
+    maths = archive["subjects"][0]
+    assert maths["teacher"] == "Петров С. И." and len(maths["marks"]) == 1
+    assert maths["attendance"] == [{"student_id": "s2", "lesson_id": "l2", "status": "ill"}]
+    assert {l["id"]: l["homework"] for l in maths["lessons"]} == {"l2": "задано", "l1": None}
+    assert archive["year"]["closed_order"] == "№ 85-о"
+    pages = [p.extract_text() for p in PdfReader(io.BytesIO(render_journal_archive(archive, "pdf"))).pages]
+    whole = "\n".join(pages)
+    assert "Ёлкин Пётр (выбыл(а) 12.03.2027)" in whole and "Б" in whole.split()
+    assert "Приказ о завершении учебного года: № 85-о" in pages[-1]

@@ -110,6 +110,71 @@ def _month_chunks(lessons: list[dict]):
             yield f"{MONTHS[month - 1].capitalize()} {year}{suffix}", part
 
 
+def archive_from_rows(*, school: str, year: dict, periods: list, school_class: dict, class_teacher: str | None,
+                      roster: list, subjects: list, lessons: list, marks: list, attendance: list, finals: list,
+                      teachers: dict | None = None, closed_order: str | None = None,
+                      printed_at: str | None = None) -> dict:
+    """A journal archive from projection rows (plain dicts named as the
+    projections' columns), so that the year-end job only has to read them:
+
+    - ``year`` {id, name}; ``periods`` [{id, name, starts_on}] (any order);
+      ``school_class`` {id, name};
+    - ``roster`` [{student_id, full_name, left_on}] (a student who left gets
+      the note «выбыл(а) dd.mm.yyyy»); ``subjects`` [{id, name}];
+      ``teachers`` {subject_id: full name};
+    - ``lessons`` [{id, subject_id, date, topic, homework | has_homework}];
+    - ``marks`` [{lesson_id, student_id, subject_id, value, removed}] (removed
+      ones dropped); ``attendance`` [{lesson_id, student_id, subject_id,
+      status}] ("present" dropped); ``finals`` [{student_id, subject_id,
+      period_id, value}].
+
+    Only subjects with a lesson or a final mark are kept, sorted by name;
+    the roster by name (ё as е)."""
+    def day(value):
+        return parse_date(value).isoformat() if parse_date(value) else None
+
+    def name_key(text):
+        return (text or "").lower().replace("ё", "е")
+
+    students = []
+    for row in sorted(roster, key=lambda r: (name_key(r.get("full_name")), r["student_id"])):
+        left = parse_date(row.get("left_on"))
+        students.append({"id": row["student_id"], "full_name": row.get("full_name") or "—",
+                         "note": f"выбыл(а) {left:%d.%m.%Y}" if left else None})
+    by_subject: dict = defaultdict(lambda: {"lessons": [], "marks": [], "attendance": [], "finals": []})
+    for lesson in lessons:
+        homework = lesson.get("homework")
+        if homework is None and lesson.get("has_homework"):
+            homework = "задано"
+        by_subject[lesson["subject_id"]]["lessons"].append(
+            {"id": lesson["id"], "date": day(lesson["date"]), "topic": lesson.get("topic"), "homework": homework})
+    for mark in marks:
+        if not mark.get("removed"):
+            by_subject[mark["subject_id"]]["marks"].append(
+                {"student_id": mark["student_id"], "lesson_id": mark.get("lesson_id"), "value": mark["value"]})
+    for entry in attendance:
+        if entry.get("status") in ATTENDANCE_LETTERS:
+            by_subject[entry["subject_id"]]["attendance"].append(
+                {"student_id": entry["student_id"], "lesson_id": entry["lesson_id"], "status": entry["status"]})
+    for final in finals:
+        by_subject[final["subject_id"]]["finals"].append(
+            {"student_id": final["student_id"], "period_id": final["period_id"], "value": final["value"]})
+    names = {s["id"]: s.get("name") or "Предмет" for s in subjects}
+    out_subjects = []
+    for subject_id, data in by_subject.items():
+        if not data["lessons"] and not data["finals"]:
+            continue
+        out_subjects.append({"id": subject_id, "name": names.get(subject_id, "Предмет"),
+                             "teacher": (teachers or {}).get(subject_id), **data})
+    out_subjects.sort(key=lambda s: (name_key(s["name"]), s["id"]))
+    ordered = sorted(periods, key=lambda p: (str(p.get("starts_on") or ""), p["id"]))
+    return {"school": school, "printed_at": printed_at,
+            "year": {"id": year["id"], "name": year["name"], "closed_order": closed_order},
+            "class": {"id": school_class["id"], "name": school_class["name"], "class_teacher": class_teacher},
+            "periods": [{"id": p["id"], "name": p["name"]} for p in ordered],
+            "students": students, "subjects": out_subjects}
+
+
 # --- generic tables both renderers share -------------------------------------
 
 def grid_table(archive: dict, subject: dict, lessons: list[dict], day_titles: bool) -> dict:
