@@ -143,3 +143,21 @@ def test_cell_text():
     assert cell_text(12, "int") == "12"
     assert cell_text("2026-09-01", "date") == "01.09.2026"
     assert cell_text("Иванов", "text") == "Иванов"
+
+
+def test_a_table_too_wide_for_the_page_keeps_its_numbers_whole():
+    from reports.render import fonts, pdf
+    fonts.register()
+    report = wide_landscape(12)
+    table = report["document"]["sections"][0]["table"]
+    table["columns"] += [{"key": f"x{i}", "title": f"Очень длинное название колонки {i}", "type": "number"}
+                         for i in range(8)]
+    for row in table["rows"]:
+        row.update({f"x{i}": 1234.5 + i for i in range(8)})
+    avail = pdf.A4[0] - 2 * pdf.MARGIN_X
+    flowable = pdf._table(table, avail)
+    assert sum(flowable._colWidths) <= avail + 0.01
+    report["document"]["orientation"] = "portrait"
+    whole = "\n".join(text_of(read(render(report, "pdf"))))
+    for i in range(8):
+        assert f"{1234.5 + i:.2f}".replace(".", ",") in whole.split()  # not broken over two lines

@@ -16,7 +16,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import CondPageBreak, PageBreak, Paragraph, Spacer, Table, TableStyle
 
 from reports.render import fonts, pdf
-from reports.render.document import parse_date, parse_datetime
+from reports.render.document import parse_date
 from reports.render.xlsx import render_xlsx_to
 
 ATTENDANCE_LETTERS = {"absent": "Н", "excused": "У", "ill": "Б", "late": "О"}

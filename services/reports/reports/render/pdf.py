@@ -165,15 +165,38 @@ def _column_widths(titles, types, body, totals, avail: float):
                     for i in range(n)]
         if sum(squeezed) <= avail:
             return size, _spread(squeezed, types, avail, natural), nat_body
+    # still too wide at the smallest font: numbers keep their width (headers
+    # break inside words), text columns share what is left
+    numeric = [i for i in range(n) if types[i] != "text"]
+    text_cols = [i for i in range(n) if types[i] == "text"]
+    floor = [min(nat_body[i], 12 * mm) for i in range(n)]
+    with_words = [max(nat_body[i], head_word[i]) if types[i] != "text" else max(floor[i], head_word[i])
+                  for i in range(n)]
+    if sum(with_words) <= avail:
+        return size, _spread(with_words, types, avail, natural), nat_body
+    fixed = sum(nat_body[i] for i in numeric)
+    if text_cols and fixed + sum(floor[i] for i in text_cols) <= avail:
+        widths = [nat_body[i] if types[i] != "text" else floor[i] for i in range(n)]
+        # the room left goes to every header alike, so none is left one letter wide
+        return size, _spread(widths, types, avail, with_words, even=True), nat_body
     factor = avail / sum(squeezed)
-    return FONT_SIZES[-1], [w * factor for w in squeezed], nat_body
+    return size, [w * factor for w in squeezed], nat_body
 
 
-def _spread(widths, types, avail, natural):
-    """Give the room left to the columns that want more, text ones first."""
+def _spread(widths, types, avail, natural, even: bool = False):
+    """Give the room left to the columns that want more (``natural``): the
+    smallest wants first, or with ``even`` a like share of each want; then
+    what remains to the text columns."""
     widths = list(widths)
     spare = avail - sum(widths)
     if spare <= 0:
+        return widths
+    if even:
+        wanting = [i for i in range(len(widths)) if natural[i] > widths[i]]
+        gap = sum(natural[i] - widths[i] for i in wanting)
+        share = min(1.0, spare / gap) if gap else 0
+        for i in wanting:
+            widths[i] += (natural[i] - widths[i]) * share
         return widths
     # the smallest wants first: a name column gets its one line before a
     # long comment column takes the rest and wraps
