@@ -141,6 +141,7 @@ def test_cell_text():
     assert cell_text(2.345, "number") == "2,35"  # half up, as the school counts
     assert cell_text(33.3, "percent") == "33,3%"
     assert cell_text(12, "int") == "12"
+    assert cell_text(4, "number") == "4" and cell_text(4.0, "number") == "4,00"  # a count stays whole
     assert cell_text("2026-09-01", "date") == "01.09.2026"
     assert cell_text("Иванов", "text") == "Иванов"
 

@@ -116,6 +116,8 @@ def cell(value, type_: str = "text") -> str:
     if isinstance(value, bool):
         return "да" if value else "нет"
     if isinstance(value, (int, float)):
+        if type_ == "number" and isinstance(value, int):
+            return str(value)  # a count in a column of numbers
         if type_ == "number":
             return _decimal(value, 2)
         if type_ == "percent":

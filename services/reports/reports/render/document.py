@@ -102,7 +102,9 @@ def cell_text(value, type_: str = "text") -> str:
         return "да" if value else "нет"
     if type_ == "int" and isinstance(value, (int, float, Decimal)):
         return str(int(value)) if float(value).is_integer() else _decimal_text(value, trim=True)
-    if type_ == "number" and isinstance(value, (int, float, Decimal)):
+    if type_ == "number" and isinstance(value, int):
+        return str(value)  # a count in a column of numbers (e.g. "value" beside shares)
+    if type_ == "number" and isinstance(value, (float, Decimal)):
         return _decimal_text(value)
     if type_ == "percent" and isinstance(value, (int, float, Decimal)):
         return _decimal_text(value, 1) + "%"

@@ -9,6 +9,7 @@ so each can say how many there are."""
 from __future__ import annotations
 
 import io
+import math
 
 from reportlab.graphics.charts.barcharts import VerticalBarChart
 from reportlab.graphics.charts.legends import Legend
@@ -311,6 +312,11 @@ def _chart(chart: dict, width: float) -> Drawing:
     bars.valueAxis.labels.fontName = fonts.REGULAR
     bars.valueAxis.labels.fontSize = 7
     bars.valueAxis.valueMin = 0
+    values = [v for row in bars.data for v in row if v is not None]
+    if values and all(float(v).is_integer() for v in values):  # counts: whole-number ticks
+        bars.valueAxis.valueStep = max(1, math.ceil(max(values) / 5))
+        if max(values) < 5:  # room above the highest bar for its label
+            bars.valueAxis.valueMax = max(values) + 1
     bars.valueAxis.visibleGrid = True
     bars.valueAxis.gridStrokeColor = colors.HexColor("#DDDDDD")
     bars.valueAxis.labelTextFormat = short_number

@@ -66,7 +66,7 @@ def _write(ws, row: int, col: int, value, type_: str, formats: dict, text_format
     if type_ in ("int", "number", "percent") and isinstance(value, (int, float)) and not isinstance(value, bool):
         if type_ == "percent":
             ws.write_number(row, col, value / 100, formats["percent"])
-        elif type_ == "int" and float(value).is_integer():
+        elif (type_ == "int" and float(value).is_integer()) or (type_ == "number" and isinstance(value, int)):
             ws.write_number(row, col, int(value), formats["int"])
         else:
             ws.write_number(row, col, float(value), formats["number"])
