@@ -6,6 +6,7 @@ fills this shape (see the package's README section)."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from decimal import ROUND_HALF_UP, Decimal
 
 COLUMN_TYPES = ("text", "int", "number", "percent", "date")
@@ -96,7 +97,7 @@ def _decimal_text(value, places: int = 2, trim: bool = False) -> str:
 
 def cell_text(value, type_: str = "text") -> str:
     """How a value is shown in a printed cell; None is an empty cell."""
-    if value is None:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
     if isinstance(value, bool):
         return "да" if value else "нет"

@@ -279,6 +279,13 @@ def _table(table: dict, avail: float):
 
 # --- charts ----------------------------------------------------------------
 
+def _number(value) -> float | None:
+    """A chart value: a finite number, else nothing drawn."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
 def _chart(chart: dict, width: float) -> Drawing:
     labels = [str(label) for label in chart.get("labels") or []]
     series = [s for s in chart.get("series") or [] if isinstance(s, dict)]
@@ -299,8 +306,12 @@ def _chart(chart: dict, width: float) -> Drawing:
     bars = VerticalBarChart()
     bars.x, bars.y = 36, bottom
     bars.width, bars.height = plot_width, height - bottom - 22
-    bars.data = [tuple(None if v is None else float(v) for v in s.get("values") or []) or (0,) for s in series] \
-        or [(0,) * max(1, len(labels))]
+    count = len(labels) or max((len(s.get("values") or []) for s in series), default=0) or 1
+    labels = (labels + [""] * count)[:count]
+    bars.data = [tuple((list(_number(v) for v in s.get("values") or []) + [None] * count)[:count])
+                 for s in series] or [(None,) * count]
+    if not any(v is not None for row in bars.data for v in row):
+        bars.valueAxis.valueMax = 1  # nothing to draw: an empty frame
     bars.categoryAxis.categoryNames = labels
     bars.categoryAxis.labels.fontName = fonts.REGULAR
     bars.categoryAxis.labels.fontSize = 7

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import math
 import re
 
 import xlsxwriter
@@ -59,7 +60,7 @@ class _Formats:
 
 def _write(ws, row: int, col: int, value, type_: str, formats: dict, text_format=None) -> None:
     """One typed cell; a value that does not fit its column type is written as it is."""
-    if value is None:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         if text_format is not None:
             ws.write_blank(row, col, None, text_format)
         return
