@@ -87,9 +87,9 @@ def test_xlsx_has_the_same_data(archive):
     wb = load_workbook(io.BytesIO(render_journal_archive(archive, "xlsx")))
     maths = archive["subjects"][0]
     name = maths["name"]
-    assert wb.sheetnames[:4] == ["Отчёт", f"{name} — отметки", f"{name} — итоги", f"{name} — уроки"]
+    assert wb.sheetnames[:4] == ["Отчёт", f"Отметки — {name}", f"Итоги — {name}", f"Уроки — {name}"]
     assert wb.sheetnames[-1] == "Сводная ведомость"
-    grid = wb[f"{name} — отметки"]
+    grid = wb[f"Отметки — {name}"]
     header = [c.value for c in grid[1]]
     assert header[:3] == ["№", "Ученик", "01.09"] and len(header) == 2 + len(maths["lessons"])
     assert grid.freeze_panes == "A2"
@@ -99,10 +99,10 @@ def test_xlsx_has_the_same_data(archive):
     assert str(mark["value"]) in grid.cell(student_row[mark["student_id"]], lesson_col[mark["lesson_id"]]).value
     absence = next(e for e in maths["attendance"] if e["status"] == "absent")
     assert "Н" in grid.cell(student_row[absence["student_id"]], lesson_col[absence["lesson_id"]]).value
-    lessons = wb[f"{name} — уроки"]
+    lessons = wb[f"Уроки — {name}"]
     assert lessons.cell(2, 2).value == dt.datetime(2026, 9, 1) and lessons.cell(2, 2).number_format == "DD.MM.YYYY"
     assert lessons.cell(2, 3).value == maths["lessons"][0]["topic"]
-    finals = wb[f"{name} — итоги"]
+    finals = wb[f"Итоги — {name}"]
     assert [c.value for c in finals[1]] == ["№", "Ученик", "1 четверть", "2 четверть", "3 четверть", "4 четверть",
                                             "Год"]
     assert finals.cell(6, 7).value is None  # the student who left has no year mark

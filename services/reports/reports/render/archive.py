@@ -351,11 +351,12 @@ def archive_document(archive: dict) -> dict:
     sections = []
     for subject in archive["subjects"]:
         name = subject["name"]
-        sections.append({"title": f"{name} — отметки", "table": grid_table(
+        # the part first: a long subject name cut to a sheet name's 31 characters keeps it
+        sections.append({"title": f"Отметки — {name}", "table": grid_table(
             archive, subject, _lessons(subject), day_titles=False), "chart": None, "note": None})
-        sections.append({"title": f"{name} — итоги", "table": finals_table(archive, subject),
+        sections.append({"title": f"Итоги — {name}", "table": finals_table(archive, subject),
                          "chart": None, "note": None})
-        sections.append({"title": f"{name} — уроки", "table": lessons_table(subject), "chart": None,
+        sections.append({"title": f"Уроки — {name}", "table": lessons_table(subject), "chart": None,
                          "note": None})
     sections.append({"title": "Сводная ведомость", "table": summary_table(archive), "chart": None,
                      "note": "Н — отсутствовал, У — уважительная причина, Б — болезнь, О — опоздание."})
