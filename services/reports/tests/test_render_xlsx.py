@@ -100,3 +100,13 @@ def test_streaming_to_a_file(tmp_path):
     rows = list(ws.iter_rows(values_only=True))
     assert len(rows) == 301
     assert rows[0][0] == "Колонка 0"
+
+
+def test_table_sheets_print_like_the_pdf():
+    ws = book(wide_landscape())["Итоговые отметки"]
+    assert ws.page_setup.orientation == "landscape" and ws.page_setup.paperSize == 9
+    assert ws.print_title_rows == "$1:$1"
+    setup = ws.page_setup  # one page wide (1 is the default width, left out), as many pages tall as needed
+    assert ws.sheet_properties.pageSetUpPr.fitToPage and setup.fitToWidth in (None, 1) and setup.fitToHeight == 0
+    assert "Страница &P из &N" in ws.oddFooter.right.text
+    assert ws.auto_filter.ref == "A1:S31"  # header and the 30 rows

@@ -113,8 +113,23 @@ def _shown_width(value, type_: str) -> int:
     return _width(value if isinstance(value, str) else cell_text(value, type_))
 
 
-def _write_table(wb, fmt: _Formats, name: str, columns: list, rows, totals) -> None:
+def _page_setup(ws, doc: dict) -> None:
+    """Printable as the PDF: A4, the document's orientation, one page wide,
+    the header row on every page, school and page numbers in the margins."""
+    ws.set_paper(9)  # A4
+    if doc.get("orientation") == "landscape":
+        ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+    header = doc.get("header") or {}
+    facts = " · ".join(v for v in (header.get("school"), header.get("class"), header.get("period")) if v)
+    ws.set_header("&L&8" + facts.replace("&", "&&")[:200])
+    ws.set_footer("&L&8" + doc["title"].replace("&", "&&")[:100] + "&R&8Страница &P из &N")
+
+
+def _write_table(wb, fmt: _Formats, name: str, columns: list, rows, totals, doc: dict) -> None:
     ws = wb.add_worksheet(name)
+    _page_setup(ws, doc)
+    ws.repeat_rows(0)
     keys = [c["key"] for c in columns]
     types = [c.get("type", "text") for c in columns]
     titles = [str(c["title"]) if c.get("title") is not None else c["key"] for c in columns]
@@ -141,6 +156,8 @@ def _write_table(wb, fmt: _Formats, name: str, columns: list, rows, totals) -> N
     for col, (title, width) in enumerate(zip(titles, widths)):
         ws.set_column(col, col, min(MAX_WIDTH, max(MIN_WIDTH, width, min(len(title) + 2, 16))))
     ws.freeze_panes(1, 0)
+    if line:
+        ws.autofilter(0, 0, line - (1 if totals else 0), len(columns) - 1)
 
 
 def _chart_table(chart: dict):
@@ -223,7 +240,7 @@ def render_xlsx_to(doc: dict, fileobj) -> None:
                      totals))
     _write_summary(summary, fmt, doc, plan)
     for name, _section, columns, rows, totals in plan:
-        _write_table(wb, fmt, name, columns, rows, totals)
+        _write_table(wb, fmt, name, columns, rows, totals, doc)
     wb.close()
 
 
