@@ -40,6 +40,7 @@ PAGES = [
     ("/teaching/class/{class_id}/attendance/{lesson_id}", "post", "Портал: исправить посещаемость урока"),
     ("/teaching/class/{class_id}/letter", "get", "Портал: письмо всем родителям класса"),
     ("/teaching/class/{class_id}/letter", "post", "Портал: отправить письмо родителям класса"),
+    ("/reports", "get", "Портал: отчёты (форма, таблицы отчёта, ссылки на PDF и XLSX)"),
 ]
 
 
