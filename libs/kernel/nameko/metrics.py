@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from nameko.extensions import DependencyProvider
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from kernel import correlation
 
@@ -15,6 +15,8 @@ EVENTS_PUBLISHED = Counter("ejournal_events_published_total", "Events relayed fr
 EVENTS_HANDLED = Counter("ejournal_events_handled_total", "Events handled", ["consumer", "result"])
 DEAD_LETTERS = Counter("ejournal_dead_letters_total", "Events moved to the dead-letter queue", ["consumer"])
 OUTBOX_LAG = Histogram("ejournal_outbox_lag_seconds", "Time from outbox write to broker confirm", ["service"])
+OUTBOX_OLDEST = Gauge("ejournal_outbox_oldest_unsent_seconds",
+                      "Age of the oldest outbox row the broker has not confirmed (0: none)", ["service"])
 RPC_SECONDS = Histogram("ejournal_entrypoint_seconds", "Entrypoint duration", ["service", "entrypoint"])
 RPC_ERRORS = Counter("ejournal_entrypoint_errors_total", "Entrypoints that raised", ["service", "entrypoint", "error"])
 RPC_EXPIRED = Counter("ejournal_rpc_expired_total", "RPC requests not started: their caller's deadline had passed",
