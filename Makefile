@@ -13,9 +13,9 @@ run: venv proto
 	bash deploy/local/ensure-services.sh rabbitmq
 	$(PY) -m localrun run
 
-## make test: set up, start RabbitMQ/PostgreSQL if down, run the whole suite
+## make test: set up, start RabbitMQ/PostgreSQL if down (promtool for the alert rules), run the whole suite
 test: venv proto browser-deps
-	bash deploy/local/ensure-services.sh rabbitmq postgresql
+	bash deploy/local/ensure-services.sh rabbitmq postgresql promtool
 	$(MAKE) --no-print-directory test-services
 	$(MAKE) --no-print-directory test-platform
 	$(MAKE) --no-print-directory test-sqlite
