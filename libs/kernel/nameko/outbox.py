@@ -274,6 +274,9 @@ class Outbox(DependencyProvider):
             now = utcnow()
             for row in done:
                 EVENTS_PUBLISHED.labels(self.service, row.event_type).inc(counts.get(row.seq, 1))
+                log.info("published %s", row.event_type, extra={
+                    "event": "published", "type": row.event_type, "event_id": row.event_id,
+                    "correlation_id": row.correlation_id or "-"})
                 created = row.created_at  # aware on every database (kernel.db.UtcDateTime)
                 if created is not None:
                     OUTBOX_LAG.labels(self.service).observe(max(0.0, (now - created).total_seconds()))

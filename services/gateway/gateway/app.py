@@ -28,6 +28,8 @@ from gateway.messages import MESSAGES, text
 from gateway.validation import printable
 
 log = logging.getLogger("gateway")
+access = logging.getLogger("gateway.requests")
+QUIET_PATHS = ("/healthz", "/metrics")  # probes and scrapes: logged at DEBUG
 
 DEFAULTS = {
     "MAX_CONTENT_LENGTH": bodies.DEFAULT,  # per route: gateway.bodies
@@ -139,8 +141,15 @@ def _install_hooks(app: Flask) -> None:
         _security_headers(response)
         _record_access(app, response)
         route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
-        metrics.observe(route, request.method, response.status_code,
-                        time.perf_counter() - g.get("started", time.perf_counter()))
+        seconds = time.perf_counter() - g.get("started", time.perf_counter())
+        metrics.observe(route, request.method, response.status_code, seconds)
+        principal = g.get("principal")
+        # one line per request (the route, never the path: ids and query stay out of the log)
+        access.log(logging.DEBUG if request.path in QUIET_PATHS else logging.INFO, "%s %s %s", request.method,
+                   route, response.status_code,
+                   extra={"event": "http", "method": request.method, "route": route,
+                          "status": response.status_code, "duration_ms": round(seconds * 1000, 2),
+                          "actor_id": principal.user_id if principal is not None else None})
         return response
 
     @app.teardown_request
