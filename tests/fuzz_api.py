@@ -137,3 +137,35 @@ def test_the_api_answers_as_documented(case, school):
 def call(case, school, role):
     headers = {"Authorization": f"Bearer {school['tokens'][role]}"} if role else {}
     return case.call(base_url=school["base"], headers=headers, timeout=30)
+
+
+def test_after_the_run_no_write_half_happened(platform, school):
+    """Runs last: whatever the fuzzed writes did, each did all of it: the
+    journal's chains and current rows agree (GET /journal/verify), every
+    service's outbox drains (each write's events left with it) and no
+    consumer dead-lettered an event (each effect downstream took place)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from e2e_support import eventually
+
+    verified = requests.get(school["base"] + "/api/v1/journal/verify", timeout=60,
+                            headers={"Authorization": f"Bearer {school['tokens']['admin']}"})
+    if verified.status_code == 401 and school["renew"]("admin"):
+        verified = requests.get(school["base"] + "/api/v1/journal/verify", timeout=60,
+                                headers={"Authorization": f"Bearer {school['tokens']['admin']}"})
+    assert verified.status_code == 200 and verified.json()["ok"] is True, verified.text
+
+    def samples(service: str) -> dict:
+        port = platform.settings.port(f"{service}.metrics")
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text) for s in family.samples}
+
+    def drained() -> bool:
+        return all(value == 0 for service in ("identity", "journal", "messaging", "reports", "backup")
+                   for (name, _), value in samples(service).items() if name == "ejournal_outbox_oldest_unsent_seconds")
+
+    eventually(drained, timeout=30)
+    dead = {labels: value for service in ("identity", "journal", "messaging", "reports", "backup")
+            for (name, labels), value in samples(service).items() if name == "ejournal_dead_letters_total" and value}
+    assert dead == {}
