@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextvars
 import logging
 
+from kernel import jsoncodec
+
 from kernel.ids import uuid4_hex
 
 _current: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
@@ -60,11 +62,8 @@ class JsonFormatter(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
-        import datetime as dt
-        import json
-
         line = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "time": _utc_time(record.created),
             "level": record.levelname,
             "service": self.service,
             "correlation_id": None if getattr(record, "correlation_id", "-") == "-" else record.correlation_id,
@@ -80,7 +79,24 @@ class JsonFormatter(logging.Formatter):
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
             line["exception"] = record.exc_text
-        return json.dumps(line, ensure_ascii=False, default=str)
+        try:
+            return jsoncodec.dumps(line, default=str)  # one line per request: orjson, the fast path
+        except TypeError:  # an integer beyond 64 bits in a field
+            import json
+            return json.dumps(line, ensure_ascii=False, default=str)
+
+
+_second = [None, ""]  # the last whole second formatted and its text (logging takes a lock per record)
+
+
+def _utc_time(created: float) -> str:
+    """``created`` as ISO 8601 UTC with milliseconds, e.g. 2026-12-07T09:15:02.114+00:00."""
+    import datetime as dt
+
+    whole = int(created)
+    if _second[0] != whole:
+        _second[:] = [whole, dt.datetime.fromtimestamp(whole, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")]
+    return f"{_second[1]}.{int((created - whole) * 1000):03d}+00:00"
 
 
 def setup_logging(service: str, level: str = "INFO") -> None:
