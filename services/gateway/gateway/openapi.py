@@ -571,3 +571,22 @@ openapi_people_reads.register(REQUEST_SCHEMAS, RESPONSE_SCHEMAS, PATHS)
 # every journal write takes an Idempotency-Key, the two older routes included
 for _path, _method in ((f"{P}/lessons", "post"), (f"{P}/lessons/{{id}}/marks", "put")):
     PATHS[_path][_method].setdefault("parameters", []).append(openapi_journal_marks.IDEMPOTENCY_KEY)
+
+
+def _body_limits() -> None:
+    """413 on every operation that takes a body, with its route's limit (gateway.bodies)."""
+    from gateway import bodies
+
+    for path, item in PATHS.items():
+        for method, op in item.items():
+            if "requestBody" not in op:
+                continue
+            key = f"{method.upper()} {path[len(P):]}" if path.startswith(P + "/") else None
+            most = bodies.limit(key)
+            op["responses"]["413"] = _json("Error", f"PAYLOAD_TOO_LARGE: a body over {most} bytes "
+                                                    f"({most // bodies.MIB} MiB); details.max_bytes gives the figure")
+            op["responses"] = dict(sorted(op["responses"].items()))
+            op["x-max-body-bytes"] = most
+
+
+_body_limits()
