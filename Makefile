@@ -6,16 +6,16 @@ PY := $(VENV)/bin/python
 SERVICES := identity journal messaging reports backup
 PROTOS := $(wildcard proto/ejournal/*/v1/*.proto)
 
-.PHONY: run test venv proto browser-deps migrate services-up test-services test-platform test-sqlite bench bench-diary bench-marks bench-notifications bench-login bench-portal bench-backup clean
+.PHONY: run test test-fuzz venv proto browser-deps migrate reports-rebuild services-up test-services test-platform test-sqlite bench bench-diary bench-marks bench-reports bench-notifications bench-login bench-portal bench-backup clean
 
 ## make run: set up, migrate, start every service and the gateway, seed the demo school
 run: venv proto
 	bash deploy/local/ensure-services.sh rabbitmq
 	$(PY) -m localrun run
 
-## make test: set up, start RabbitMQ/PostgreSQL if down, run the whole suite
+## make test: set up, start RabbitMQ/PostgreSQL if down (promtool for the alert rules), run the whole suite
 test: venv proto browser-deps
-	bash deploy/local/ensure-services.sh rabbitmq postgresql sshd
+	bash deploy/local/ensure-services.sh rabbitmq postgresql promtool sshd
 	$(MAKE) --no-print-directory test-services
 	$(MAKE) --no-print-directory test-platform
 	$(MAKE) --no-print-directory test-sqlite
@@ -33,6 +33,12 @@ test-platform:
 SQLITE_E2E := tests/test_e2e_slice.py tests/test_e2e_access.py tests/test_access_matrix.py
 test-sqlite:
 	EJOURNAL_E2E_BACKEND=sqlite $(PY) -m pytest -q -p no:cacheprovider $(SQLITE_E2E)
+
+## make test-fuzz: a bounded schemathesis run against /api/v1/openapi.json of a platform on PostgreSQL
+## (every role's token; no 5xx, every answer as documented). EJOURNAL_FUZZ_EXAMPLES=20 per operation, about 3 minutes.
+test-fuzz: venv proto
+	bash deploy/local/ensure-services.sh rabbitmq postgresql
+	$(PY) -m pytest -q -p no:cacheprovider tests/fuzz_api.py
 
 venv: $(VENV)/.installed
 
@@ -67,6 +73,11 @@ build/gen/.stamp: $(PROTOS) $(VENV)/.installed
 migrate: venv proto
 	$(PY) -m kernel.migrate
 
+## make reports-rebuild: empty reports' projections and refill them from journal's and identity's
+## Export streams (their gRPC processes must run: `make run`); settings from the environment as `make run`
+reports-rebuild: venv proto
+	$(PY) -m reports.rebuild
+
 bench: venv proto
 	bash deploy/local/ensure-services.sh rabbitmq postgresql
 	$(PY) -m bench.diary
@@ -74,6 +85,11 @@ bench: venv proto
 bench-marks: venv proto
 	bash deploy/local/ensure-services.sh rabbitmq postgresql
 	$(PY) -m bench.marks
+
+## make bench-reports: a 1,000-student school's progress sheet (R-R6, JSON) vs one SQL GROUP BY of its marks
+bench-reports: venv proto
+	bash deploy/local/ensure-services.sh postgresql
+	$(PY) -m bench.reports
 
 ## make bench-backup: backup and restore of a generated school (1,000 students, a year of marks) vs tar | zstd
 bench-backup: venv proto

@@ -673,6 +673,11 @@ RECIPES = {
     ("GET /lessons/{id}", OTHER): _simple("GET", lambda w: f"/lessons/{w.lesson_b}"),
     ("GET /lessons/{id}", OTHER_SCHOOL): _simple("GET", lambda w: f"/lessons/{w.lesson_x}"),
     ("GET /lessons/{id}", SUBSTITUTION): _simple("GET", lambda w: f"/lessons/{w.lesson_sub}"),
+    ("GET /lessons/{id}/attendance-history", OWN): _simple("GET", lambda w: f"/lessons/{w.lesson_a}/attendance-history"),
+    ("GET /lessons/{id}/attendance-history", OTHER): _simple(
+        "GET", lambda w: f"/lessons/{w.lesson_b}/attendance-history"),
+    ("GET /lessons/{id}/attendance-history", OTHER_SCHOOL): _simple(
+        "GET", lambda w: f"/lessons/{w.lesson_x}/attendance-history"),
     ("GET /students/{id}/attendance-history", OWN): _simple("GET", lambda w: f"/students/{w.sa}/attendance-history"),
     ("GET /students/{id}/attendance-history", OTHER): _simple("GET", lambda w: f"/students/{w.sb}/attendance-history"),
     ("GET /students/{id}/attendance-history", OTHER_SCHOOL): _simple(

@@ -39,7 +39,7 @@ GATEWAY_PORT = 8080       # EJOURNAL_GATEWAY_PORT in docker-compose.yml
 ONE_SHOT = {"migrate"}
 INFRA = {"rabbitmq", "postgres"}
 # Only these may be reached from the host (docs/architecture.md "Compose").
-PUBLISHED = {"gateway": {GATEWAY_PORT}, "prometheus": {9090}, "rabbitmq": {15672}}
+PUBLISHED = {"gateway": {GATEWAY_PORT}, "prometheus": {9090}, "rabbitmq": {15672}, "grafana": {3000}}
 
 
 # --- reading the files --------------------------------------------------------

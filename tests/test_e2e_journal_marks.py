@@ -175,6 +175,13 @@ def test_final_marks_forecast_and_risk_item_7(school):
     risk = eventually(lambda: school["ct"].get(f"/classes/{school['c7']['id']}/at-risk?period_id={current}"))
     flagged = {i["student_id"]: i["subjects"][0]["reasons"] for i in risk["items"]}
     assert "LOW_FORECAST" in flagged[s1]
+    # the grid of the subject names the same students at risk, for the same reasons
+    grid = school["ct"].get(f"/classes/{school['c7']['id']}/journal?subject_id={school['algebra']['id']}"
+                            f"&period_id={current}")
+    in_subject = {i["student_id"]: s["reasons"] for i in risk["items"] for s in i["subjects"]
+                  if s["subject_id"] == school["algebra"]["id"]}
+    assert {r["student_id"]: r["reasons"] for r in grid["at_risk"]} == in_subject
+    assert grid["class_name"] == school["c7"]["name"] and current in [p["id"] for p in grid["year"]["periods"]]
 
 
 def test_a_double_click_never_makes_two_marks_item_10(school):

@@ -143,6 +143,7 @@ def test_r_a4_class_list_with_parents_and_consent_for_the_class_teacher_only(sch
         return page if all(s.get("parents") for s in page["items"]) else None
     as_ct = eventually(with_parents)
     documented(document, "/classes/{id}/students", as_ct)
+    assert as_ct["class"] == {"id": c8, "name": school["c8"]["name"], "year_id": school["year"]["id"]}
     yudin = next(s for s in as_ct["items"] if s["id"] == school["pupils"][0]["id"])
     assert yudin["parents"] == [{"id": school["parent"]["id"], "full_name": "Юдина Мария", "consent": True}]
     assert [s["full_name"] for s in walk(school["deputy"], f"/classes/{c8}/students", limit=1)] == [
@@ -205,6 +206,23 @@ def test_r_j7_attendance_history_for_the_administration(school, document):
     assert history["items"][-1]["at"] >= history["items"][-2]["at"]
     assert school["ct"].request("GET", f"/students/{s0}/attendance-history").status_code == 403
     assert school["family"].request("GET", f"/students/{s0}/attendance-history").status_code == 403
+
+    # the same versions read by lesson: whose they are, by student name, then version; page by page
+    s1 = school["pupils"][1]["id"]
+    t.put(f"/lessons/{lesson['id']}/attendance", {"entries": [{"student_id": s1, "status": "late"}]})
+    by_lesson = school["deputy"].get(f"/lessons/{lesson['id']}/attendance-history?limit=2")
+    documented(document, "/lessons/{id}/attendance-history", by_lesson)
+    rest = school["deputy"].get(f"/lessons/{lesson['id']}/attendance-history?limit=2&cursor={by_lesson['next_cursor']}")
+    assert rest["next_cursor"] is None
+    names = {s0: "Юдин Юрий", s1: "Абрамова Алла"}
+    rows = [(h["student"]["id"], h["version"], h["old"], h["new"], h["reason"]) for h in by_lesson["items"] + rest["items"]]
+    expected = sorted([(s0, 1, None, "absent", None), (s0, 2, "absent", "excused", "Справка от врача"),
+                       (s1, 1, None, "late", None)], key=lambda r: (names[r[0]], r[0], r[1]))
+    assert rows == expected
+    assert all(h["student"]["full_name"] == names[h["student"]["id"]] for h in by_lesson["items"])
+    assert school["ct"].request("GET", f"/lessons/{lesson['id']}/attendance-history").status_code == 403
+    assert school["deputy"].request("GET", f"/lessons/{'0' * 8}-0000-4000-8000-{'0' * 12}/attendance-history"
+                                    ).status_code == 404
 
 
 def test_r_f1_final_marks_in_the_familys_view(school, document):

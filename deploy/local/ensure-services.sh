@@ -2,6 +2,7 @@
 # Start the local RabbitMQ / PostgreSQL when installed but down; explain when missing.
 # `chromium`: Debian's Chromium and npm for the browser tests, installed with apt when missing.
 # `sshd`: Debian's OpenSSH server for the SFTP backup target tests, installed with apt when missing.
+# `promtool`: Debian's prometheus package (it brings promtool) for the alert-rule checks, likewise.
 set -u
 port_open() { (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
 wait_port() { for _ in $(seq 1 60); do port_open "$1" && return 0; sleep 1; done; return 1; }
@@ -49,17 +50,34 @@ ensure_chromium() {
   fi
 }
 
+apt_install() {  # apt_install PACKAGE...: install with apt (update the lists once if needed)
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if ! { $sudo apt-get install -y -q "$@" >/dev/null || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q "$@" >/dev/null; }; }; then
+    echo "could not install $*: install them with apt-get" >&2
+    exit 1
+  fi
+}
+
+ensure_promtool() {
+  command -v promtool >/dev/null 2>&1 && return 0
+  echo "installing prometheus (the alert-rule tests need its promtool)..."
+  # the package's own server is not wanted running: policy-rc.d keeps it from starting
+  local policy=/usr/sbin/policy-rc.d created=""
+  if [ ! -e "$policy" ] && [ "$(id -u)" -eq 0 ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && created=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt_install prometheus
+  [ -n "$created" ] && rm -f "$policy"
+  command -v promtool >/dev/null 2>&1 || { echo "promtool missing after installing prometheus" >&2; exit 1; }
+}
+
 # `sshd`: Debian's OpenSSH server for the backup service's SFTP target tests
 # (they start their own sshd on a loopback port; nothing runs as a system service).
 ensure_sshd() {
   [ -x /usr/sbin/sshd ] && return 0
   echo "installing openssh-server (the SFTP backup target tests start an sshd of their own)..."
-  local sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  if ! { $sudo apt-get install -y -q --no-install-recommends openssh-server >/dev/null || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q --no-install-recommends openssh-server >/dev/null; }; }; then
-    echo "could not install openssh-server: install it with apt-get" >&2
-    exit 1
-  fi
+  apt_install --no-install-recommends openssh-server
 }
 
 for svc in "$@"; do
@@ -67,6 +85,7 @@ for svc in "$@"; do
     rabbitmq) ensure_rabbitmq ;;
     postgresql) ensure_postgresql ;;
     chromium) ensure_chromium ;;
+    promtool) ensure_promtool ;;
     sshd) ensure_sshd ;;
     *) echo "unknown service $svc" >&2; exit 2 ;;
   esac

@@ -373,6 +373,7 @@ def handles_batch(consumer: str, processed_table):
                     outcomes[i] = REQUEUE
             _count(consumer, duplicates=duplicates)
             return outcomes
+        wrapper.ejournal_consumer = consumer  # the name it is counted and dead-lettered under (consumer_name)
         return wrapper
     return decorate
 

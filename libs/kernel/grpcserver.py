@@ -20,6 +20,7 @@ GRPC_SECONDS = Histogram("ejournal_grpc_seconds", "gRPC call duration", ["servic
 GRPC_ERRORS = Counter("ejournal_grpc_errors_total", "gRPC calls that ended in error", ["service", "method", "code"])
 
 CORRELATION_KEY = "x-correlation-id"
+calls = logging.getLogger("kernel.grpc.calls")  # one line per call
 
 
 class _Observe(grpc.ServerInterceptor):
@@ -36,11 +37,17 @@ class _Observe(grpc.ServerInterceptor):
         cid = dict(details.invocation_metadata or ()).get(CORRELATION_KEY)
         service = self.service
 
+        quiet = details.method.startswith("/grpc.health.")  # probes: logged at DEBUG
+
         def finish(context, started):
-            GRPC_SECONDS.labels(service, method).observe(time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            GRPC_SECONDS.labels(service, method).observe(seconds)
             code = context.code() if hasattr(context, "code") else None
+            name = "OK" if code is None else getattr(code, "name", str(code))
             if code not in (None, grpc.StatusCode.OK):
-                GRPC_ERRORS.labels(service, method, getattr(code, "name", str(code))).inc()
+                GRPC_ERRORS.labels(service, method, name).inc()
+            calls.log(logging.DEBUG if quiet else logging.INFO, "%s.%s %s", service, method, name,
+                      extra={"rpc": f"{service}.{method}", "code": name, "duration_ms": round(seconds * 1000, 2)})
 
         if handler.unary_unary is not None:
             inner = handler.unary_unary

@@ -17,19 +17,25 @@ from kombu import Connection
 from kernel import config as settings_mod
 
 
-def event_queues(service_cls, nameko_config: dict) -> list:
-    """The kombu queues of ``service_cls``'s event handlers, exactly as
-    nameko builds them (same names, exchanges, bindings)."""
+def event_handlers(service_cls, nameko_config: dict) -> list:
+    """``(container, entrypoint)`` of each of ``service_cls``'s event
+    handlers, set up: ``entrypoint.queue`` is the kombu queue exactly as
+    nameko builds it (same name, exchange, binding)."""
     from nameko.containers import ServiceContainer
     from nameko.events import EventHandler
 
     container = ServiceContainer(service_cls, nameko_config)
-    queues = []
+    handlers = []
     for entrypoint in container.entrypoints:
         if isinstance(entrypoint, EventHandler):
             entrypoint.setup()
-            queues.append(entrypoint.queue)
-    return queues
+            handlers.append((container, entrypoint))
+    return handlers
+
+
+def event_queues(service_cls, nameko_config: dict) -> list:
+    """The kombu queues of ``service_cls``'s event handlers."""
+    return [entrypoint.queue for _, entrypoint in event_handlers(service_cls, nameko_config)]
 
 
 def declare(services=None) -> int:

@@ -124,6 +124,23 @@ def test_the_batch_consumer_uses_the_queue_on_event_would(rabbit_config):
     assert batched.name == "evt-kbproducer-thing_made--kbatch.on_thing"
 
 
+def test_an_undecodable_delivery_is_counted_under_the_batch_handlers_name(rabbit_config):
+    """The name ``handles_batch`` is given is the one the queue consumer
+    dead-letters an undecodable delivery under, as for ``handles``: one
+    consumer, one name in the dead letters and the metrics."""
+    from kernel.nameko import consumer_name
+    from kernel.topology import event_handlers
+
+    class Named(Batcher):
+        @on_event_batch("kbproducer", "thing_made")
+        @handles_batch("kbatch.things", tables["processed_events"])
+        def on_thing(self, session, envelopes):  # pragma: no cover - never started
+            pass
+
+    [(container, handler)] = event_handlers(Named, {**rabbit_config, "DATABASE_URL": "sqlite://"})
+    assert consumer_name(container, handler) == "kbatch.things"
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError):
         BatchEventHandler("p", "e", max_batch=0)

@@ -245,3 +245,26 @@ def test_missing_confirms_time_out_and_the_rows_are_published_again(db_url, engi
     # at least once: the unconfirmed copies and the confirmed ones
     assert [m["id"] for m in drain(broker, queue)] == ids + ids
     outbox._disconnect()
+
+
+def test_the_oldest_unsent_row_is_measured_and_zero_once_the_broker_confirmed(db_url, engine, broker):
+    """``ejournal_outbox_oldest_unsent_seconds``: the age of the oldest row
+    the broker has not confirmed (what an alert on a stuck relay reads),
+    0 once everything is sent."""
+    import datetime as dt
+
+    from prometheus_client import REGISTRY
+    from sqlalchemy import update
+
+    def measured() -> float:
+        outbox._measured_at = float("-inf")  # not throttled in a test
+        outbox._measure_backlog()
+        return REGISTRY.get_sample_value("ejournal_outbox_oldest_unsent_seconds", {"service": SERVICE})
+
+    write_events(engine, 2)
+    with engine.begin() as conn:  # as if written ten minutes ago
+        conn.execute(update(OUTBOX).values(created_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10)))
+    outbox = relay(broker.as_uri(include_password=True), db_url)
+    assert 600 <= measured() < 660
+    assert outbox.relay_once() == 2
+    assert measured() == 0.0

@@ -179,10 +179,18 @@ def test_a_teacher_s_journey(platform, page, school):
     assert "Оценка исправлена" in page.locator(".notice").inner_text()
     history = page.locator("#history")
     assert history.locator("li").count() == 2 and "Ошибка при вводе" in history.inner_text()
+    whose = page.locator("dl.pairs").inner_text()
+    assert "Воронов Борис Петрович" in whose and topic in whose  # whose mark, on which lesson
     check(page, "portal-teacher-mark-history")
+    # cancelled with its reason: it leaves the lesson's marks and stays in the history
+    page.get_by_label("Причина отмены").fill("Выставлена по ошибке")
+    page.get_by_role("button", name="Отменить оценку").click()
+    assert "Оценка отменена" in page.locator(".notice").inner_text()
+    assert history.locator("li").count() == 3 and "Выставлена по ошибке" in history.inner_text()
+    check(page, "portal-teacher-mark-cancelled")
     page.get_by_role("link", name="← К журналу").click()
     page.get_by_role("heading", name=re.compile("^Журнал: 5А")).wait_for()
-    assert sorted(m["value"] for m in lesson_marks(school, topic)) == [4, 4, 5]
+    assert sorted(m["value"] for m in lesson_marks(school, topic)) == [4, 5]
 
     # the keyboard alone: a mark chosen in the lesson's column and saved
     vera = school["pupils"]["vera"]
@@ -192,7 +200,7 @@ def test_a_teacher_s_journey(platform, page, school):
     tab_to(page, "el.textContent.trim() === 'Сохранить оценки'")
     page.keyboard.press("Enter")
     marks_status.filter(has_text="Оценки сохранены: 1").wait_for()
-    assert sorted(m["value"] for m in lesson_marks(school, topic)) == [3, 4, 4, 5]
+    assert sorted(m["value"] for m in lesson_marks(school, topic)) == [3, 4, 5]
 
 
 def test_a_class_teacher_s_journey(platform, page, school):

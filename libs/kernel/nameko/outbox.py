@@ -10,18 +10,28 @@ import eventlet
 from eventlet.event import Event
 from kombu import Exchange
 from nameko.extensions import DependencyProvider
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from kernel import jsoncodec
 from kernel.db import session_factory, shared_engine, transaction
 from kernel.events import envelope, outbox_rows, record, record_many, utcnow
-from kernel.nameko.metrics import EVENTS_PUBLISHED, OUTBOX_LAG
+from kernel.nameko.metrics import EVENTS_PUBLISHED, OUTBOX_LAG, OUTBOX_OLDEST
 
 log = logging.getLogger(__name__)
 
 #: A packed message (a JSON array of envelopes, kernel.events.record_many)
 #: says how many it carries in this header.
 PACKED_HEADER = "ejournal.events"
+
+#: seconds between two measures of the oldest unsent row (one indexed query)
+BACKLOG_EVERY = 5.0
+
+
+def _aware(moment):
+    """kernel.db.UtcDateTime gives aware datetimes; a bare one is UTC."""
+    import datetime as dt
+
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)
 
 
 def event_exchange(service: str) -> Exchange:
@@ -96,6 +106,7 @@ class Outbox(DependencyProvider):
         self._refused: set[int] = set()
         self._pending: set[int] = set()
         self._statements = None
+        self._measured_at = float("-inf")
 
     def start(self):
         self._running = True
@@ -127,6 +138,7 @@ class Outbox(DependencyProvider):
             except Exception:  # broker or database down: keep the rows, retry
                 log.exception("outbox relay failed; retrying")
                 eventlet.sleep(1.0)
+            self._measure_backlog()
             with eventlet.Timeout(self.poll, False):
                 self._wake.wait()
             self._wake = Event()
@@ -223,6 +235,25 @@ class Outbox(DependencyProvider):
         done = [by_tag[t] for t in sorted(self._confirmed - self._refused) if t in by_tag]
         return done, error
 
+    def _measure_backlog(self) -> None:
+        """Set ``ejournal_outbox_oldest_unsent_seconds`` (at most every
+        BACKLOG_EVERY seconds): the age of the oldest row the broker has not
+        confirmed, 0 when there is none. It grows while the broker is away
+        or refuses, which the lag histogram (observed on confirm) cannot show."""
+        now = time.monotonic()
+        if now - self._measured_at < BACKLOG_EVERY:
+            return
+        self._measured_at = now
+        try:
+            with self.engine.connect() as conn:
+                oldest = conn.execute(select(func.min(self.outbox.c.created_at))
+                                      .where(self.outbox.c.sent_at.is_(None))).scalar()
+        except Exception:  # the database is away: the last value stays, its own alert says so
+            log.warning("outbox backlog not measured", exc_info=True)
+            return
+        age = 0.0 if oldest is None else max(0.0, (utcnow() - _aware(oldest)).total_seconds())
+        OUTBOX_OLDEST.labels(self.service).set(age)
+
     def relay_once(self) -> int:
         """Publish one batch of unsent rows; the number confirmed. Raises
         (after marking the confirmed ones sent) if some were not."""
@@ -243,6 +274,9 @@ class Outbox(DependencyProvider):
             now = utcnow()
             for row in done:
                 EVENTS_PUBLISHED.labels(self.service, row.event_type).inc(counts.get(row.seq, 1))
+                log.info("published %s", row.event_type, extra={
+                    "event": "published", "type": row.event_type, "event_id": row.event_id,
+                    "correlation_id": row.correlation_id or "-"})
                 created = row.created_at  # aware on every database (kernel.db.UtcDateTime)
                 if created is not None:
                     OUTBOX_LAG.labels(self.service).observe(max(0.0, (now - created).total_seconds()))

@@ -84,6 +84,10 @@ def class_journal_json(reply) -> dict:
     return {
         "class_id": reply.class_id, "subject_id": reply.subject_id, "period_id": reply.period_id,
         "starts_on": reply.starts_on, "ends_on": reply.ends_on,
+        "class_name": reply.class_name, "subject_name": reply.subject_name or None,
+        "year": {"id": reply.year_id, "name": reply.year_name, "periods": [
+            {"id": p.id, "name": p.name, "kind": p.kind, "starts_on": p.starts_on, "ends_on": p.ends_on}
+            for p in reply.periods]},
         "students": [{"id": s.id, "full_name": s.full_name} for s in reply.students],
         "lessons": [{"id": l.id, "date": l.date, "topic": l.topic, "lesson_type": l.lesson_type,
                      "work_type": l.work_type or None, "homework": l.homework or None, "teacher_id": l.teacher_id,
@@ -99,6 +103,9 @@ def class_journal_json(reply) -> dict:
                         "version": a.version} for a in reply.attendance],
         "finals": [{"id": f.id, "student_id": f.student_id, "period_id": f.period_id, "period_kind": f.period_kind,
                     "value": f.value, "late": f.late} for f in reply.finals],
+        "at_risk": [{"student_id": r.student_id, "reasons": list(r.reasons), "predicted": r.predicted or None,
+                     "marks_count": r.marks_count, "required": r.required, "written_works": r.written_works,
+                     "written_required": r.written_required} for r in reply.at_risk],
     }
 
 

@@ -71,6 +71,11 @@ def get_lesson(id):
     return jsonify(_rpc("get_lesson", id))
 
 
+@bp.get("/lessons/<id>/attendance-history")
+def lesson_attendance_history(id):
+    return jsonify(_rpc("lesson_attendance_history", id, _query()))
+
+
 @bp.get("/students/<id>/attendance-history")
 def attendance_history(id):
     return jsonify(_rpc("attendance_history", id, _query()))

@@ -19,7 +19,7 @@ from kernel import config as kernel_config
 from kernel import correlation
 
 from gateway import (
-    access_log, api, api_identity, api_journal_marks, api_journal_reads, api_journal_structure, api_messaging,
+    access_log, api, bodies, api_identity, api_journal_marks, api_journal_reads, api_journal_structure, api_messaging,
     api_people_reads, errors, guard, invalidation, metrics, ops, portal,
 )
 from gateway.auth import REVOCATIONS, TOKEN_CACHE, Revocations, TokenCache
@@ -28,9 +28,11 @@ from gateway.messages import MESSAGES, text
 from gateway.validation import printable
 
 log = logging.getLogger("gateway")
+access = logging.getLogger("gateway.requests")
+QUIET_PATHS = ("/healthz", "/metrics")  # probes and scrapes: logged at DEBUG
 
 DEFAULTS = {
-    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "MAX_CONTENT_LENGTH": bodies.DEFAULT,  # per route: gateway.bodies
     "RPC_TIMEOUT": 10.0,        # seconds, every nameko call
     "GRPC_TIMEOUT": 5.0,        # seconds, every gRPC deadline
     "RPC_POOL_SIZE": 8,         # started proxies per process (= gunicorn threads)
@@ -123,6 +125,10 @@ def _install_hooks(app: Flask) -> None:
         offered = request.headers.get(correlation.HEADER, "")
         g.correlation_id = offered if SANE_CORRELATION_ID.fullmatch(offered) else correlation.new_id()
         correlation.set(g.correlation_id)
+        if request.url_rule is not None:  # the routes that take larger bodies (gateway.bodies)
+            key = guard.route_key(request.url_rule.rule, request.method)
+            if key in bodies.ROUTES:
+                request.max_content_length = bodies.limit(key)
 
     # then, before any view: who, may they, clean text, valid query and body
     guard.install(app)
@@ -135,8 +141,15 @@ def _install_hooks(app: Flask) -> None:
         _security_headers(response)
         _record_access(app, response)
         route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
-        metrics.observe(route, request.method, response.status_code,
-                        time.perf_counter() - g.get("started", time.perf_counter()))
+        seconds = time.perf_counter() - g.get("started", time.perf_counter())
+        metrics.observe(route, request.method, response.status_code, seconds)
+        principal = g.get("principal")
+        # one line per request (the route, never the path: ids and query stay out of the log)
+        access.log(logging.DEBUG if request.path in QUIET_PATHS else logging.INFO, "%s %s %s", request.method,
+                   route, response.status_code,
+                   extra={"event": "http", "method": request.method, "route": route,
+                          "status": response.status_code, "duration_ms": round(seconds * 1000, 2),
+                          "actor_id": principal.user_id if principal is not None else None})
         return response
 
     @app.teardown_request
@@ -196,7 +209,8 @@ def _install_error_handlers(app: Flask) -> None:
             return portal.core.error_page(404)  # a browser on an unknown address: the portal's 404 page
         code = HTTP_CODES.get(exc.code, f"HTTP_{exc.code}")
         message = text(code) if code in MESSAGES else text("BAD_REQUEST")
-        api_error = guard.concealed(errors.ApiError(exc.code or 500, code, message))
+        details = {"max_bytes": request.max_content_length} if exc.code == 413 else None
+        api_error = guard.concealed(errors.ApiError(exc.code or 500, code, message, details))
         response = jsonify(api_error.body())
         response.status_code = api_error.status
         if exc.code == 405 and getattr(exc, "valid_methods", None):

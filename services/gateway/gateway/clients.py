@@ -9,8 +9,8 @@ per process, built lazily after gunicorn forked the worker.
   kept after a RemoteError: that is a complete, well-formed reply). Every
   request expires with its timeout and carries its deadline, so that a
   request the gateway gave up on is never carried out (kernel.deadline).
-- gRPC channels to identity and journal (and the health checks of every
-  gRPC server), every call with a deadline and the correlation id as
+- gRPC channels to identity, journal and reports (its document stream),
+  and the health checks of every gRPC server, every call with a deadline and the correlation id as
   ``x-correlation-id`` metadata.
 - the identity public keys (JWKS), cached and refetched at most once per
   ``jwks_min_interval`` seconds when a token names an unknown key id.
@@ -317,6 +317,12 @@ class Clients:
         """journal's gRPC API (GetDiary)."""
         from ejournal.journal.v1 import journal_pb2_grpc
         return self._stub("journal", journal_pb2_grpc.JournalStub)
+
+    @property
+    def reports(self) -> GrpcStub:
+        """reports' document stream (ejournal.reports.v1.Reports)."""
+        from ejournal.reports.v1 import reports_pb2_grpc
+        return self._stub("reports", reports_pb2_grpc.ReportsStub)
 
     def jwks(self, refresh: bool = False) -> KeySet:
         """identity's public keys; ``refresh=True`` when a token names an unknown kid."""

@@ -165,6 +165,7 @@ ROUTES = {
                                     subject_id=query("subject_id")),
     "GET /lessons/{id}": on("lesson.read", "lesson", path(), JOURNAL_READERS),
     "GET /students/{id}/attendance-history": on("attendance.history", "student", path(), ADMINISTRATION),
+    "GET /lessons/{id}/attendance-history": Route(ADMINISTRATION),  # R-J7; another school's lesson: the journal's 404
     "GET /students/{id}/final-marks": on("diary.read", "student", path()),  # who sees the diary sees its finals
     "GET /reports/{kind}": on("report.read", "class", query("class_id"), JOURNAL_READERS),
     # messaging: a letter stays within the writer's school; who writes to whom is messaging's rule

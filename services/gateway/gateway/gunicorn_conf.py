@@ -19,7 +19,7 @@ threads = 8
 timeout = 30
 graceful_timeout = 10
 keepalive = 5
-# Bodies are capped at 1 MiB by the app; headers are capped here.
+# Bodies are capped by the app (gateway.bodies: 1 MiB, more on a few routes); headers here.
 limit_request_line = 8190
 limit_request_fields = 100
 

@@ -4,15 +4,22 @@ of identity and the journal. The cache's short lifetime stays the bound when
 the broker is unreachable."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 
 import pika
+from prometheus_client import Counter
 
 from gateway.access_log import pika_uri
 
 log = logging.getLogger(__name__)
+
+CONSUMER = "gateway.invalidation"
+DEAD_LETTER_EXCHANGE = "ejournal.dead-letters"  # kernel.nameko.DEAD_LETTER_EXCHANGE, and its queue's name
+DEAD_LETTERS = Counter("gateway_dead_letters_total", "Relationship events the gateway could not read",
+                       ["type"])
 
 # producer -> event types that change who may see what
 RELATIONSHIP_EVENTS = {
@@ -21,32 +28,72 @@ RELATIONSHIP_EVENTS = {
 }
 
 
-def session_revocation(event_type: str, body: bytes):
+def revocation(event_type: str, body: bytes):
     """The arguments of :meth:`gateway.auth.Revocations.revoke` when the
-    event ends sessions, None otherwise. ``sessions_revoked`` (identity,
+    event ends sessions, None otherwise; ValueError (or TypeError) when the
+    body is no well-formed event. ``sessions_revoked`` (identity,
     ``(user_id, before, session_ids, until)``, the named
     sessions end until their last token expires. A consent refusal (R-A4)
     or a role change (R-A5): ``(user_id, before)`` for tokens without a
     session id, ``before`` the second after the event's: every such token
     issued up to and including that second is refused."""
-    import json
+    from kernel import payloads  # kernel.payloads.InvalidPayload is a ValueError
 
-    from kernel import payloads
+    env = json.loads(body)
+    data = payloads.payload(env)
+    at = int(payloads.occurred_at(env).timestamp()) + 1
+    if event_type == "sessions_revoked":
+        return (payloads.text(data, "user_id"), payloads.integer(data, "before"),
+                payloads.strings(data, "session_ids", required=False), payloads.integer(data, "until"))
+    if event_type == "consent_recorded" and not payloads.flag(data, "given", required=True):
+        return payloads.text(data, "parent_id"), at
+    if event_type == "roles_changed":
+        return payloads.text(data, "user_id"), at
+    return None
+
+
+def session_revocation(event_type: str, body: bytes):
+    """:func:`revocation`, None for a malformed body."""
+    try:
+        return revocation(event_type, body)
+    except (ValueError, TypeError):
+        return None
+
+
+def malformed(event_type: str, body: bytes) -> str | None:
+    """Why ``body`` is no readable event (None when it is one): an envelope
+    (kernel.events), and for the events that end sessions the fields the
+    gateway reads."""
+    from kernel.events import validate_envelope
 
     try:
-        env = json.loads(body)
-        data = payloads.payload(env)
-        at = int(payloads.occurred_at(env).timestamp()) + 1
-        if event_type == "sessions_revoked":
-            return (payloads.text(data, "user_id"), payloads.integer(data, "before"),
-                    payloads.strings(data, "session_ids", required=False), payloads.integer(data, "until"))
-        if event_type == "consent_recorded" and data.get("given") is False:
-            return payloads.text(data, "parent_id"), at
-        if event_type == "roles_changed":
-            return payloads.text(data, "user_id"), at
-    except (ValueError, TypeError):  # kernel.payloads.InvalidPayload is a ValueError
-        pass
+        validate_envelope(json.loads(body))
+        revocation(event_type, body)
+    except (ValueError, TypeError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return f"{type(exc).__name__}: {exc}"
     return None
+
+
+def dead_letter(channel, event_type: str, body: bytes, error: str) -> None:
+    """Count an event the gateway could not read and keep a copy on the
+    platform's dead-letter queue (as every service does; the gateway keeps
+    no table). The caches were emptied all the same: the safe side."""
+    import base64
+
+    DEAD_LETTERS.labels(event_type).inc()
+    log.error("%s: %s event dead-lettered: %s", CONSUMER, event_type, error)
+    try:
+        text, note = body.decode("utf-8"), ""
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text:  # kept exactly, as kernel.nameko.DeadLetters does
+        text, note = base64.b64encode(body).decode("ascii"), " [body in base64]"
+    channel.exchange_declare(DEAD_LETTER_EXCHANGE, exchange_type="fanout", durable=True)
+    channel.queue_declare(DEAD_LETTER_EXCHANGE, durable=True)
+    channel.queue_bind(DEAD_LETTER_EXCHANGE, DEAD_LETTER_EXCHANGE, routing_key=CONSUMER)
+    channel.basic_publish(DEAD_LETTER_EXCHANGE, CONSUMER,
+                          json.dumps({"consumer": CONSUMER, "error": (error + note)[:2000], "body": text}).encode(),
+                          pika.BasicProperties(content_type="application/json", delivery_mode=2))
 
 
 class Invalidator:
@@ -90,6 +137,9 @@ class Invalidator:
             def handle(ch, method, properties, body):
                 try:
                     self.on_change(method.routing_key, body)
+                    error = malformed(method.routing_key, body)
+                    if error:
+                        dead_letter(ch, method.routing_key, body, error)
                 finally:
                     ch.basic_ack(method.delivery_tag)
 

@@ -24,6 +24,38 @@ REPORT_KINDS = ["class-fill", "student-finals", "attendance", "class-teacher", "
                 "progress-sheet", "attendance-sheet", "journal-monitoring", "user-activity", "forecast"]
 REPORT_FORMATS = ["json", "pdf", "xlsx"]
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+# every report kind but progress (its own schema): (schema, kind, keys always present, what it is)
+REPORT_SCHEMAS = [
+    ("ClassFillReport", "class-fill", ("period", "classes", "totals", "movements"),
+     "R-R1 class fill: per class on the first and last day, admitted, transferred, left, by sex; movements"),
+    ("StudentFinalsReport", "student-finals", ("class", "year", "periods", "subjects", "students", "distribution"),
+     "R-R2 final marks per student, subject and period (and the year)"),
+    ("AttendanceReport", "attendance", ("class", "period", "students", "totals", "weeks", "corrections"),
+     "R-R3 attendance per student: lessons, missed (excused/unexcused), lates, by week"),
+    ("ClassTeacherReport", "class-teacher", ("class", "period", "class_teacher", "movement", "movements", "basis",
+                                             "progress", "attendance", "excellent", "with_one_3", "failing"),
+     "R-R4 the class teacher's report for a period"),
+    ("ProgressSheetReport", "progress-sheet", ("period", "basis", "classes", "summary"),
+     "R-R6 progress summary sheet: students x subjects, each mark final or by the current average (source)"),
+    ("AttendanceSheetReport", "attendance-sheet", ("class", "period", "subjects", "students", "subject_totals",
+                                                   "totals"),
+     "R-R6 attendance summary sheet: students x subjects, lessons missed"),
+    ("JournalMonitoringReport", "journal-monitoring", ("month", "period", "summary", "classes", "teachers"),
+     "R-R7 monthly journal-keeping monitoring"),
+    ("UserActivityReport", "user-activity", ("month", "period", "users", "roles", "classes", "totals"),
+     "R-R8 monthly user activity per user, role and class"),
+    ("ForecastReport", "forecast", ("period", "rows"),
+     "R-R9 per teacher, class and subject: marks, averages against the school's, written works, forecast"),
+]
+REPORT_PARAMS_TEXT = (
+    "Parameters per kind (services/reports/README.md \"Report kinds\"): class-fill period_id|year_id|month, "
+    "class_id optional; student-finals class_id (year_id/period_id optional: the class's year); attendance and "
+    "attendance-sheet class_id and period_id|year_id|month; class-teacher and progress class_id and "
+    "period_id|year_id; progress-sheet and forecast period_id|year_id, class_id optional; journal-monitoring and "
+    "user-activity month, class_id optional. Without class_id a report covers the school: administration only "
+    "(403 otherwise). A teacher who is not the class's class teacher sees only their own subjects. "
+    "format=json answers the report (inline); pdf and xlsx answer the file as an attachment; the "
+    "Content-Disposition names it in ASCII and in Russian (filename*, RFC 5987).")
 
 
 def _ref(name: str) -> dict:
@@ -249,7 +281,35 @@ RESPONSE_SCHEMAS = {
             "with_one_3": {"type": "integer"}, "failing": {"type": "integer"},
             "without_marks": {"type": "integer"}}),
         "generated_at": {"type": "string"},
+        "document": _ref("ReportDocument"),
     }), "description": "R-R5 class progress for a period (built by reports; rules in services/reports/README.md)."},
+    "ReportDocument": {**_open({
+        "title": {"type": "string"}, "subtitle": {"type": ["string", "null"]},
+        "orientation": {"enum": ["portrait", "landscape"]},
+        "header": _open({"school": {"type": "string"}, "class": {"type": ["string", "null"]},
+                         "period": {"type": ["string", "null"]}, "printed_at": {"type": "string"}}),
+        "sections": {"type": "array", "items": _open({
+            "title": {"type": ["string", "null"]},
+            "table": {"anyOf": [{"type": "null"}, _open({
+                "columns": {"type": "array", "items": _open({
+                    "key": {"type": "string"}, "title": {"type": "string"},
+                    "type": {"enum": ["text", "int", "number", "percent", "date"]}})},
+                "rows": {"type": "array", "items": {"type": "object"}},
+                "totals": {"type": ["object", "null"]}})]},
+            "chart": {"anyOf": [{"type": "null"}, _open({
+                "type": {"const": "bar"}, "title": {"type": "string"},
+                "labels": {"type": "array", "items": {"type": "string"}},
+                "series": {"type": "array", "items": _open({
+                    "name": {"type": "string"}, "values": {"type": "array", "items": {"type": "number"}}})}})]},
+            "note": {"type": ["string", "null"]}})},
+        "signatures": {"type": "array", "items": {"type": "string"}},
+    }), "description": "The printable layout every report carries (one shape for all kinds: the PDF and XLSX "
+                       "renderers read only this); percent values 0..100, dates ISO."},
+    **{name: {**_open({"kind": {"const": kind}, **{k: {} for k in keys}, "generated_at": {"type": "string"},
+                       "document": _ref("ReportDocument")}), "description": text}
+       for name, kind, keys, text in REPORT_SCHEMAS},
+    "Report": {"oneOf": [_ref("ProgressReport")] + [_ref(name) for name, *_ in REPORT_SCHEMAS],
+               "description": "Any report kind as JSON (format=json); rules per kind in services/reports/README.md."},
     "Backup": _open({"id": {"type": "string"}, "status": {"type": "string"}}),
     "BackupList": _open({
         "items": {"type": "array", "items": _open({
@@ -283,7 +343,11 @@ RESPONSE_SCHEMAS = {
     }, ["ok", "checked_rows", "mismatches"]),
     "Health": _open({"status": {"const": "ok"}}),
     "Readiness": _open({"status": {"type": "string"},
-                        "checks": {"type": "object", "additionalProperties": {"type": "string"}}}),
+                        "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "detail": {"type": "object", "description": "What a service adds to its health: "
+                                   "reports' last self-check {selfcheck: {checked_at, compared, differences, "
+                                   "items: [{school_id, class_id, period_id, journal, reports}]}}"}},
+                       ["status", "checks"]),
 }
 
 ERROR_RESPONSES = {
@@ -410,14 +474,15 @@ PATHS = {
     f"{P}/reports/{{kind}}": {"get": _op(
         "get_report", "Отчёт", "reports", params=[
             {"name": "kind", "in": "path", "required": True, "schema": {"enum": REPORT_KINDS}},
-            _query("class_id", ID, "Required for progress"),
-            _query("period_id", ID, "Required for progress"),
-            _query("year_id", ID),
-            _query("month", {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$"}, "YYYY-MM"),
+            _query("class_id", ID, "The class; required for student-finals, attendance, class-teacher, progress, "
+                                   "attendance-sheet; without it the school (administration only)"),
+            _query("period_id", ID, "A period, or a year's id for the whole year"),
+            _query("year_id", ID, "The whole year, when no period_id"),
+            _query("month", {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$"},
+                   "YYYY-MM: required for journal-monitoring and user-activity"),
             _query("format", {"enum": REPORT_FORMATS, "default": "json"}),
-        ], ok=(200, "ProgressReport", "The report"), errors=(400, 403, 404, 422),
-        description="Available now: progress (R-R5) as JSON. Other kinds: 422 REPORT_NOT_AVAILABLE; "
-                    "pdf/xlsx: 422 FORMAT_NOT_AVAILABLE.")},
+        ], ok=(200, "Report", "The report"), errors=(400, 403, 404, 422),
+        description=REPORT_PARAMS_TEXT)},
     f"{P}/backups": {
         "post": _op("request_backup", "Запустить резервное копирование", "backups",
                     ok=(202, "Backup", "Started"), errors=(403,), description="Admin only (R-D1)."),
@@ -476,6 +541,19 @@ PATHS = {
         "responses": {"200": {"description": "A script or style sheet"},
                       "404": {"$ref": "#/components/responses/NotFound"}}}},
 }
+
+# a report also comes as a file (format=pdf|xlsx), named in Content-Disposition
+_REPORT_OK = PATHS[f"{P}/reports/{{kind}}"]["get"]["responses"]["200"]
+_REPORT_OK["content"].update({
+    "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+        "schema": {"type": "string", "format": "binary"}},
+})
+_REPORT_OK["headers"] = {"Content-Disposition": {
+    "description": "inline (json) or attachment (pdf, xlsx); filename in ASCII and filename* in UTF-8 "
+                   "(RFC 5987), e.g. attachment; filename=\"progress-5A-2026-09.pdf\"; "
+                   "filename*=UTF-8''%D0%98%D1%82%D0%BE%D0%B3%D0%B8...pdf",
+    "schema": {"type": "string"}}}
 
 
 def document() -> dict:
@@ -542,3 +620,22 @@ openapi_people_reads.register(REQUEST_SCHEMAS, RESPONSE_SCHEMAS, PATHS)
 # every journal write takes an Idempotency-Key, the two older routes included
 for _path, _method in ((f"{P}/lessons", "post"), (f"{P}/lessons/{{id}}/marks", "put")):
     PATHS[_path][_method].setdefault("parameters", []).append(openapi_journal_marks.IDEMPOTENCY_KEY)
+
+
+def _body_limits() -> None:
+    """413 on every operation that takes a body, with its route's limit (gateway.bodies)."""
+    from gateway import bodies
+
+    for path, item in PATHS.items():
+        for method, op in item.items():
+            if "requestBody" not in op:
+                continue
+            key = f"{method.upper()} {path[len(P):]}" if path.startswith(P + "/") else None
+            most = bodies.limit(key)
+            op["responses"]["413"] = _json("Error", f"PAYLOAD_TOO_LARGE: a body over {most} bytes "
+                                                    f"({most // bodies.MIB} MiB); details.max_bytes gives the figure")
+            op["responses"] = dict(sorted(op["responses"].items()))
+            op["x-max-body-bytes"] = most
+
+
+_body_limits()

@@ -46,7 +46,9 @@ _VERSION = _open({
     "version": {"type": "integer"}, "value": {"type": "integer"}, "kind": {"type": "string"},
     "weight": {"type": "integer"}, "comment": {"type": ["string", "null"]}, "removed": {"type": "boolean"},
     "by": {"type": "string"}, "at": {"type": "string"}, "reason": {"type": ["string", "null"]},
-    "hash": {"type": "string"}}, ["version", "value", "by", "at", "reason"])
+    "hash": {"type": "string"},
+    "by_name": {"type": ["string", "null"], "description": "Who made the version (in GET /marks/{id}/history)"}},
+    ["version", "value", "by", "at", "reason"])
 _EVIDENCE = _open({"marks_count": {"type": "integer"}, "required": {"type": "integer"},
                    "average": {"type": ["number", "null"]}, "weighted_average": {"type": ["number", "null"]},
                    "written_works": {"type": "integer"}, "emphasis": {"type": "boolean"},
@@ -86,6 +88,13 @@ RESPONSE_SCHEMAS = {
         "written_required": {"type": "integer"}}, ["subject_id", "predicted", "confidence"])},
     "ClassJournal": _open({
         "class_id": {"type": "string"}, "subject_id": {"type": "string"}, "period_id": {"type": "string"},
+        "class_name": {"type": "string"}, "subject_name": {"type": ["string", "null"]},
+        "year": {**_open({"id": {"type": "string"}, "name": {"type": "string"},
+                          "periods": {"type": "array", "items": _open({
+                              "id": {"type": "string"}, "name": {"type": "string"}, "kind": {"type": "string"},
+                              "starts_on": {"type": "string", "format": "date"},
+                              "ends_on": {"type": "string", "format": "date"}})}}),
+                 "description": "The class's school year and its periods (the other periods the grid can show)"},
         "students": {"type": "array", "items": _open({"id": {"type": "string"}, "full_name": {"type": "string"}})},
         "lessons": {"type": "array", "items": _open({
             "id": {"type": "string"}, "date": {"type": "string"}, "topic": {"type": "string"},
@@ -104,6 +113,15 @@ RESPONSE_SCHEMAS = {
         "finals": {"type": "array", "items": _open({
             "id": {"type": "string"}, "student_id": {"type": "string"}, "period_id": {"type": "string"},
             "value": {"type": "integer"}, "late": {"type": "boolean"}})},
+        "at_risk": {"type": "array", "description": "R-F4: the students at risk in this subject and period, "
+                                                    "as GET /classes/{id}/at-risk",
+                    "items": _open({
+                        "student_id": {"type": "string"},
+                        "reasons": {"type": "array", "items": {"enum": ["LOW_FORECAST", "FEW_MARKS",
+                                                                        "NO_WRITTEN_WORK"]}},
+                        "predicted": {"type": ["integer", "null"]}, "marks_count": {"type": "integer"},
+                        "required": {"type": "integer"}, "written_works": {"type": "integer"},
+                        "written_required": {"type": "integer"}}, ["student_id", "reasons"])},
     }),
     "StudentsAtRisk": _open({"class_id": {"type": "string"}, "period_id": {"type": "string"},
                              "items": {"type": "array", "items": _open({

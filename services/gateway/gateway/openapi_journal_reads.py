@@ -47,7 +47,7 @@ def register(requests: dict, responses: dict, paths: dict) -> None:
             "subgroups": {"type": "array", "items": _open({"id": _STR, "name": _STR, "subject_id": _STR,
                                                            "subject": _STR})},
             "parents": {"type": "array", "items": _open({"id": _STR, "full_name": _STR, "consent": _BOOL})},
-        }, ["id", "full_name", "subgroups"])),
+        }, ["id", "full_name", "subgroups"]), {"class": _open({"id": _STR, "name": _STR, "year_id": _STR})}),
         "MyClassList": listing(_open({
             "class": _open({"id": _STR, "name": _STR, "year_id": _STR}), "subject": named,
             "subgroup": {"anyOf": [named, {"type": "null"}]},
@@ -63,6 +63,9 @@ def register(requests: dict, responses: dict, paths: dict) -> None:
         "AttendanceHistory": listing(_open({
             "lesson": _open({"id": _STR, "date": _STR, "subject": named}), "version": _INT,
             "old": _NSTR, "new": _STR, "by": person, "at": _STR, "reason": _NSTR})),
+        "LessonAttendanceHistory": listing(_open({
+            "student": person, "version": _INT, "old": _NSTR, "new": _STR, "by": person, "at": _STR,
+            "reason": _NSTR})),
         "FinalMarkList": listing(_open({
             "id": _STR, "period": _open({"id": _STR, "name": _STR, "kind": _STR}), "subject": named,
             "value": _INT, "late": _BOOL, "version": _INT, "entered_at": _STR}), {"year_id": _NSTR}),
@@ -112,6 +115,13 @@ def register(requests: dict, responses: dict, paths: dict) -> None:
             ok=(200, "AttendanceHistory", "By lesson date, lesson and version"), errors=(400, 403, 404),
             description="R-J7, the administration. Every version of the student's attendance: who set it "
                         "(by), when (at), the old and new status and the reason.")),
+        f"{P}/lessons/{{id}}/attendance-history": ("get", _op(
+            "lesson_attendance_history", "История посещаемости урока", "reads", params=[
+                _path_id(description="Lesson id"), *page],
+            ok=(200, "LessonAttendanceHistory", "By student name, student and version"), errors=(400, 403, 404),
+            description="R-J7, the administration. Every version of the lesson's attendance: whose (student), "
+                        "who set it (by), when (at), the old and new status and the reason; another school's "
+                        "lesson 404.")),
         f"{P}/students/{{id}}/final-marks": ("get", _op(
             "student_final_marks", "Итоговые отметки ученика", "reads", params=[
                 _path_id(description="Student id"),

@@ -74,7 +74,11 @@ def register(requests: dict, responses: dict, paths: dict) -> None:
         "Message": _open({**summary, "body": {"type": "string"}, "recipients": {"type": "array", "items": recipient},
                           "attachments": {"type": "array", "items": _open({
                               "id": {"type": "string"}, "name": {"type": "string"},
-                              "content_type": {"type": "string"}, "size": {"type": "integer"}})}}),
+                              "content_type": {"type": "string"}, "size": {"type": "integer"}})},
+                          "thread": {"type": "array", "description": "The other letters of its thread the caller "
+                                     "sent or received, oldest first (at most 100)",
+                                     "items": _open({k: v for k, v in summary.items() if k != "read"},
+                                                    [k for k in summary if k != "read"])}}),
         "NotificationSettings": _open({"email": {"enum": ["off", "instant", "daily"]},
                                        "digest_time": {"type": "string"}}),
         "News": news,

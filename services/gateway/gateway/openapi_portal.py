@@ -34,11 +34,13 @@ PAGES = [
     ("/teaching/lessons/{lesson_id}/attendance", "post", "Портал: посещаемость урока"),
     ("/teaching/marks/{mark_id}", "get", "Портал: оценка и её история"),
     ("/teaching/marks/{mark_id}", "post", "Портал: исправить оценку"),
+    ("/teaching/marks/{mark_id}/remove", "post", "Портал: отменить оценку с причиной"),
     ("/teaching/class/{class_id}", "get", "Портал: список класса с родителями (классный руководитель)"),
     ("/teaching/class/{class_id}/attendance", "get", "Портал: посещаемость класса за неделю"),
     ("/teaching/class/{class_id}/attendance/{lesson_id}", "post", "Портал: исправить посещаемость урока"),
     ("/teaching/class/{class_id}/letter", "get", "Портал: письмо всем родителям класса"),
     ("/teaching/class/{class_id}/letter", "post", "Портал: отправить письмо родителям класса"),
+    ("/reports", "get", "Портал: отчёты (форма, таблицы отчёта, ссылки на PDF и XLSX)"),
 ]
 
 

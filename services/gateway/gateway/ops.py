@@ -31,11 +31,13 @@ def _describe(exc: BaseException) -> str:
     return "unavailable"
 
 
-def readiness(clients, timeout: float, correlation_id: str | None) -> dict:
+def readiness(clients, timeout: float, correlation_id: str | None, details: dict | None = None) -> dict:
     """``{"<service>.rpc"|"<service>.grpc"|"backup.worker": "ok"|problem}``:
     one check per process behind the gateway (the backup worker's is its
     /healthz), checked concurrently so that one dead process costs
-    ``timeout`` once, not once per process."""
+    ``timeout`` once, not once per process. A nameko service's ``health``
+    may add a ``detail`` (reports: its self-check): it goes to ``details``
+    when given."""
 
     def rpc_check(service):
         correlation.set(correlation_id)
@@ -43,6 +45,8 @@ def readiness(clients, timeout: float, correlation_id: str | None) -> dict:
             reply = clients.rpc(service, "health", timeout=timeout)
         except Exception as exc:
             return _describe(exc)
+        if isinstance(reply, dict) and isinstance(reply.get("detail"), dict):
+            details[service] = reply["detail"]
         return "ok" if isinstance(reply, dict) and reply.get("status") == "ok" else "unhealthy"
 
     def grpc_check(service):
@@ -59,6 +63,7 @@ def readiness(clients, timeout: float, correlation_id: str | None) -> dict:
         except Exception as exc:
             return _describe(exc)
 
+    details = {} if details is None else details
     jobs = [(f"{s}.rpc", rpc_check, s) for s in NAMEKO_SERVICES]
     jobs += [(f"{s}.grpc", grpc_check, s) for s in GRPC_SERVICES]
     jobs.append(("backup.worker", worker_check, None))
@@ -74,10 +79,11 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    checks = readiness(current_clients(), current_app.config["READY_TIMEOUT"], correlation.get())
+    details: dict = {}
+    checks = readiness(current_clients(), current_app.config["READY_TIMEOUT"], correlation.get(), details)
     failed = sorted(name for name, state in checks.items() if state != "ok")
     if not failed:
-        return jsonify({"status": "ok", "checks": checks})
+        return jsonify({"status": "ok", "checks": checks, **({"detail": details} if details else {})})
     err = ApiError(503, "SERVICE_UNAVAILABLE", text("NOT_READY"), details={"failed": failed, "checks": checks})
     return jsonify({**err.body(), "status": "unavailable", "checks": checks}), 503
 

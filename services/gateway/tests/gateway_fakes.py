@@ -122,6 +122,7 @@ class FakeClients:
         self.rpc_answers: dict = {}
         self.identity = FakeStub()
         self.journal = FakeStub()
+        self.reports = FakeStub()
         self.jwks_doc = jwks
         self.jwks_fetches = 0
         self.now = 1000.0

@@ -133,11 +133,12 @@ def test_a_role_that_may_never_use_a_route_hears_403_or_404_never_400(client, fa
     fake.rpc_answers = OwnersRefuse()  # a well-formed request goes on to its owner, who refuses
     for name in ("GetDiary", "GetClassJournal"):
         fake.journal.answers[name] = grpc_error(grpc.StatusCode.PERMISSION_DENIED, "NOT_ASSIGNED")
+    fake.reports.answers["Document"] = grpc_error(grpc.StatusCode.PERMISSION_DENIED, "NOT_ASSIGNED")
     for n, (query, data, content_type, _) in enumerate(bad_requests(route)):
-        before = len(fake.rpc_calls) + len(fake.journal.calls)
+        before = len(fake.rpc_calls) + len(fake.journal.calls) + len(fake.reports.calls)
         response = send(client, method, url, query, data, content_type, auth(roles=[role]))
         assert response.status_code in (403, 404), (key, role, query, data, response.get_json())
-        reached_owner = len(fake.rpc_calls) + len(fake.journal.calls) > before
+        reached_owner = len(fake.rpc_calls) + len(fake.journal.calls) + len(fake.reports.calls) > before
         expected = ("NOT_ASSIGNED",) if reached_owner else ("FORBIDDEN", "NOT_FOUND")
         assert response.get_json()["error"] in expected
         assert not (reached_owner and n == BROKEN_TEXT), "broken text reached a service"
@@ -176,7 +177,7 @@ def test_a_caller_who_may_use_a_route_is_told_what_is_wrong(client, fake, auth, 
 def test_a_report_without_a_period_tells_a_parent_nothing(client, fake, auth):
     """The parent hears 403 (identity: families
     know reports exist), with or without a class; a teacher of the class is
-    told what is missing."""
+    told by reports what is missing."""
     fake.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=False, denial="forbidden", reason="family")
     for query in ("class_id=c1", "", "period_id=p1", "class_id=c1&format=doc"):
         response = client.get(f"{P}/reports/progress?{query}", headers=auth(roles=["parent"]))
@@ -184,11 +185,14 @@ def test_a_report_without_a_period_tells_a_parent_nothing(client, fake, auth):
     for query in ("", "period_id=p1"):  # no class to ask about: the role decides
         response = client.get(f"{P}/reports/progress?{query}", headers=auth(roles=["secretary"]))
         assert response.status_code == 403
+    assert fake.reports.calls == []
+    # which parameters a kind needs is the reports service's to say
     fake.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=True, reason="assigned_teacher")
+    fake.reports.answers["Document"] = grpc_error(grpc.StatusCode.INVALID_ARGUMENT, "VALIDATION_ERROR", "нет периода")
     response = client.get(f"{P}/reports/progress?class_id=c1", headers=auth(roles=["teacher"]))
     assert response.status_code == 400
-    assert response.get_json()["details"]["problems"] == [{"field": "period_id", "message": "обязательное поле"}]
-    assert fake.rpc_calls == []
+    assert response.get_json()["error"] == "VALIDATION_ERROR"
+    assert [r.kind for r in fake.reports.called("Document")] == ["progress"]
 
 
 def test_a_deferred_resource_is_still_its_owners_to_decide_for_a_good_request(client, fake, auth):

@@ -65,6 +65,39 @@ def test_an_unexpected_error_shows_no_trace_and_logs_no_secret(client, fake, aut
     assert "hunter2-secret-value" not in logged and "eyJabc" not in logged  # ...its secrets are not
 
 
+def test_the_json_log_lines_of_a_failing_request_hold_no_secret(client, fake, auth):
+    """The same incident through the handler every process uses
+    (kernel.correlation.setup_logging): JSON lines, the request's line and
+    the error's, with the correlation and actor ids, and no secret, neither
+    from the body, the token nor the exception."""
+    import io
+    import json
+
+    from kernel import correlation
+
+    fake.rpc_answers[("identity", "change_password")] = RuntimeError(
+        "boom with password='hunter2-secret-value' and Bearer eyJabc.def.ghi")
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    correlation.setup_logging("gateway")
+    stream = root.handlers[0].stream = io.StringIO()
+    headers = {**auth(sub="u-42"), "X-Correlation-Id": "redaction-test-1"}
+    try:
+        response = client.put(f"{P}/me/password", json={"old_password": "hunter2-secret-value",
+                                                         "new_password": "another-secret-777"}, headers=headers)
+    finally:
+        root.handlers[:], root.level = saved
+    assert response.status_code == 500
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    request = next(line for line in lines if line.get("event") == "http")
+    assert (request["route"], request["status"], request["actor_id"], request["correlation_id"]) == \
+        ("/api/v1/me/password", 500, "u-42", "redaction-test-1")
+    assert any("boom" in line.get("exception", "") + line["message"] for line in lines)
+    text = stream.getvalue()
+    for secret in ("hunter2-secret-value", "another-secret-777", "eyJabc", headers["Authorization"][7:]):
+        assert secret not in text
+
+
 def test_redact_masks_the_usual_suspects():
     line = ('{"login": "ivanov", "password": "p@ss word", "refresh_token": "abc"} Authorization: Bearer x.y.z '
             "hash $argon2id$v=19$m=19456,t=2,p=1$abc$def totp_code=123456")

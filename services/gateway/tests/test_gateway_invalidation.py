@@ -21,12 +21,27 @@ def wait(check, timeout=10.0):
     return False
 
 
-def publish(uri, exchange, routing_key):
+def publish(uri, exchange, routing_key, body=None):
     connection = pika.BlockingConnection(pika.URLParameters(pika_uri(uri)))
     try:
         channel = connection.channel()
         channel.exchange_declare(exchange, exchange_type="topic", durable=True, auto_delete=False)
-        channel.basic_publish(exchange, routing_key, json.dumps({"id": "x"}).encode())
+        channel.basic_publish(exchange, routing_key, json.dumps({"id": "x"}).encode() if body is None else body)
+    finally:
+        connection.close()
+
+
+def dead_letters(uri) -> list[dict]:
+    """The copies on the platform's dead-letter queue, taken off it."""
+    connection = pika.BlockingConnection(pika.URLParameters(pika_uri(uri)))
+    got = []
+    try:
+        channel = connection.channel()
+        while True:
+            method, _, body = channel.basic_get("ejournal.dead-letters", auto_ack=True)
+            if method is None:
+                return got
+            got.append(json.loads(body))
     finally:
         connection.close()
 
@@ -109,3 +124,48 @@ def test_a_revoked_session_gets_401_through_the_app(rabbit_config, signing_key):
         assert wait(lambda: client.get("/api/v1/me", headers=headers).status_code == 401)
     finally:
         decisions.invalidator.close()
+
+
+def test_an_event_the_gateway_cannot_read_is_dead_lettered_counted_and_the_consumer_goes_on(rabbit_config):
+    """A relationship event that is no readable envelope (not UTF-8, no
+    payload, a sessions_revoked without its fields) still empties the cache
+    (the safe side), is counted and copied to the dead-letter queue; a good
+    event after it is handled."""
+    from kernel.events import envelope
+    from prometheus_client import REGISTRY
+
+    def counted(event_type):
+        return REGISTRY.get_sample_value("gateway_dead_letters_total", {"type": event_type}) or 0.0
+
+    uri = rabbit_config["AMQP_URI"]
+    cache = DecisionCache(max_age=3600)
+    cache.invalidator = Invalidator(uri, lambda *_: cache.clear())
+    before = {t: counted(t) for t in ("sessions_revoked", "roles_changed", "student_enrolled")}
+    good = envelope(type="student_enrolled", producer="journal", payload={"student_id": "s1"},
+                    school_id="s", actor_id=None)
+    try:
+        assert cache.get("warm-up") is None  # starts the consumer
+        assert cache.invalidator.ready.wait(10)
+        cache.put("k", (True, ""))
+        publish(uri, "identity.events", "sessions_revoked", b'{"id": "\xff\xfe not utf-8"}')
+        assert wait(lambda: cache.get("k") is None)
+        cache.put("k", (True, ""))
+        revoked = envelope(type="sessions_revoked", producer="identity", payload={"user_id": "u1"},
+                           school_id="s", actor_id=None)  # no before/until: cannot be applied
+        publish(uri, "identity.events", "sessions_revoked", json.dumps(revoked).encode())
+        publish(uri, "identity.events", "roles_changed", b"\x00 garbage")
+        assert wait(lambda: cache.get("k") is None)
+        assert wait(lambda: counted("sessions_revoked") == before["sessions_revoked"] + 2
+                    and counted("roles_changed") == before["roles_changed"] + 1)
+        cache.put("k", (True, ""))
+        publish(uri, "journal.events", "student_enrolled", json.dumps(good).encode())
+        assert wait(lambda: cache.get("k") is None)
+    finally:
+        cache.invalidator.close()
+    copies = []
+    assert wait(lambda: copies.extend(dead_letters(uri)) or len(copies) >= 3)
+    assert {c["consumer"] for c in copies} == {"gateway.invalidation"} and len(copies) == 3
+    errors = sorted(c["error"] for c in copies)
+    assert sum(e.endswith("[body in base64]") for e in errors) == 2  # the bytes exactly as they came
+    assert any("before" in e for e in errors)  # the revocation without its fields, said why
+    assert counted("student_enrolled") == before["student_enrolled"]  # the good one was read

@@ -131,6 +131,9 @@ def test_class_journal_grid_over_grpc(client, fake, auth):
     from ejournal.journal.v1 import journal_pb2
     fake.journal.answers["GetClassJournal"] = journal_pb2.ClassJournal(
         class_id="c1", subject_id="s1", period_id="p1", starts_on="2026-09-01", ends_on="2026-12-28",
+        class_name="5А", subject_name="Математика", year_id="y1", year_name="2026/2027",
+        periods=[journal_pb2.GridPeriod(id="p1", name="1 полугодие", kind="half_year", starts_on="2026-09-01",
+                                        ends_on="2026-12-28")],
         students=[journal_pb2.GridStudent(id="st1", full_name="Антонова Анна")],
         lessons=[journal_pb2.GridLesson(id="l1", date="2026-10-12", topic="Дроби", lesson_type="урок")],
         marks=[journal_pb2.GridMark(id="m1", lesson_id="l1", student_id="st1", value=5, kind="oral", weight=1,
@@ -144,6 +147,9 @@ def test_class_journal_grid_over_grpc(client, fake, auth):
                               "weight": 1, "comment": None, "version": 2}]
     assert body["lessons"][0]["homework"] is None and body["attendance"][0]["status"] == "late"
     assert body["finals"][0]["value"] == 5 and body["students"][0]["full_name"] == "Антонова Анна"
+    assert (body["class_name"], body["subject_name"]) == ("5А", "Математика")
+    assert body["year"] == {"id": "y1", "name": "2026/2027", "periods": [
+        {"id": "p1", "name": "1 полугодие", "kind": "half_year", "starts_on": "2026-09-01", "ends_on": "2026-12-28"}]}
     (req,) = fake.journal.called("GetClassJournal")
     assert (req.class_id, req.subject_id, req.period_id, req.viewer_id, list(req.viewer_roles)) == (
         "c1", "s1", "", USER, ["teacher"])

@@ -131,6 +131,7 @@ def test_a_cursor_the_journal_cannot_read_is_400(client, fake, auth):
 STUDENTS = listing({"id": "st1", "full_name": "Антонова Анна", "subgroups": []},
                    {"id": "st2", "full_name": "Борисов Борис", "subgroups": [
                        {"id": "g1", "name": "1 группа", "subject_id": "s2", "subject": "Английский язык"}]})
+STUDENTS["class"] = {"id": "c1", "name": "5А", "year_id": "y1"}
 
 
 def test_class_list_for_a_teacher_has_no_families(client, fake, auth):

@@ -26,7 +26,7 @@ ROUTES = [
     ("GET", "/messages/m1", "/messages/{id}", None, "get_message", lambda b: ("m1",),
      {"id": "m1", "thread_id": "m1", "reply_to": None, "sender_id": "t1", "sender_name": "Иванов",
       "subject": "Вопрос", "created_at": "2026-10-12T08:00:00+00:00", "read": True, "body": "Текст",
-      "recipients": [{"id": USER, "name": None}], "attachments": []}, 200),
+      "recipients": [{"id": USER, "name": None}], "attachments": [], "thread": []}, 200),
     ("GET", "/me/notification-settings", "/me/notification-settings", None, "get_notification_settings",
      lambda b: (), {"email": "instant", "digest_time": "18:00"}, 200),
     ("PUT", "/me/notification-settings", "/me/notification-settings", {"email": "daily", "digest_time": "07:30"},

@@ -37,6 +37,18 @@ def test_readyz_checks_every_service_with_short_timeouts(client, fake):
     assert_documented(response, "/readyz", "GET")
 
 
+def test_readyz_shows_the_detail_a_service_adds(client, fake):
+    """reports adds its self-check (marks against the journal's counts)."""
+    all_healthy(fake)
+    check = {"checked_at": "2026-12-07T10:00:00+00:00", "compared": 4, "differences": 1,
+             "items": [{"school_id": "s", "class_id": "c", "period_id": "p", "journal": 3, "reports": 2}]}
+    fake.rpc_answers[("reports", "health")] = {"status": "ok", "service": "reports", "detail": {"selfcheck": check}}
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json()["detail"] == {"reports": {"selfcheck": check}}
+    assert_documented(response, "/readyz", "GET")
+
+
 def test_readyz_names_what_failed(client, fake):
     all_healthy(fake)
     fake.rpc_answers[("journal", "health")] = RpcTimeout(2)

@@ -343,3 +343,13 @@ def test_a_recipient_the_decision_refuses_is_not_written_to(client, family):
                                             "subject": "s", "body": "b"})
     assert answer.status_code == 400 and "Сидоров Илья" in answer.get_data(as_text=True)
     assert not [c for c in family.rpc_calls if c["method"] == "send_message"]
+
+
+def test_pages_read_a_dict_s_key_before_its_attribute(app):
+    """The pages draw the services' answers (dicts): ``x.name`` is the key,
+    also where a key shadows a dict method; the methods still work where it
+    does not."""
+    template = app.jinja_env.from_string(
+        "{{ a.id }}|{{ a.items|join(',') }}|{% for k, v in b.items() %}{{ k }}={{ v }}{% endfor %}|"
+        "{{ b.get('x') }}|{{ a.missing is undefined }}")
+    assert template.render(a={"id": "7", "items": [1, 2]}, b={"x": "y"}) == "7|1,2|x=y|y|True"

@@ -37,14 +37,14 @@ def teacher(fake, signing_key):
     fake.rpc_answers[("journal", "list_my_classes")] = {"items": [
         {"class": {"id": CLASS, "name": "5А", "year_id": "y"}, "subject": {"id": SUBJECT, "name": "Математика"},
          "subgroup": None, "source": "assignment"}], "next_cursor": None}
-    fake.rpc_answers[("journal", "list_classes")] = {"items": [
-        {"id": CLASS, "name": "5А", "year_id": "y", "grade": 5, "letter": "А", "class_teacher": None, "size": 2}],
-        "next_cursor": None}
     fake.rpc_answers[("journal", "list_years")] = {"items": [{"id": "y", "name": "2026/2027", "periods": [
         {"id": PERIOD, "name": "2 четверть", "kind": "quarter", "starts_on": "2026-11-01",
          "ends_on": "2026-12-28"}]}], "next_cursor": None}
     fake.journal.answers["GetClassJournal"] = journal_pb2.ClassJournal(
         class_id=CLASS, subject_id=SUBJECT, period_id=PERIOD, starts_on="2026-11-01", ends_on="2026-12-28",
+        class_name="5А", subject_name="Математика", year_id="y", year_name="2026/2027",
+        periods=[journal_pb2.GridPeriod(id=PERIOD, name="2 четверть", kind="quarter", starts_on="2026-11-01",
+                                        ends_on="2026-12-28")],
         students=[journal_pb2.GridStudent(id=PUPIL, full_name="Иванов Пётр"),
                   journal_pb2.GridStudent(id=PUPIL2, full_name="Сидоров Илья")],
         lessons=[journal_pb2.GridLesson(id=LESSON, date="2026-12-03", topic="Дроби", lesson_type="урок",
@@ -54,10 +54,8 @@ def teacher(fake, signing_key):
         attendance=[journal_pb2.GridAttendance(lesson_id=LESSON, student_id=PUPIL2, status="absent",
                                                   version=1)],
         finals=[journal_pb2.GridFinal(id="f-1", student_id=PUPIL, period_id=PERIOD, period_kind="quarter",
-                                         value=4)])
-    fake.rpc_answers[("journal", "students_at_risk")] = {"class_id": CLASS, "period_id": PERIOD, "items": [
-        {"student_id": PUPIL2, "full_name": "Сидоров Илья", "subjects": [
-            {"subject_id": SUBJECT, "reasons": ["FEW_MARKS"]}]}]}
+                                         value=4)],
+        at_risk=[journal_pb2.GridRisk(student_id=PUPIL2, reasons=["FEW_MARKS"], marks_count=0, required=3)])
     fake.rpc_answers[("journal", "plan_coverage")] = {"period_id": PERIOD, "items": [
         {"plan_id": "p", "class_id": CLASS, "class_name": "5А", "subject_id": SUBJECT, "subject_name": "Математика",
          "teacher_id": TEACHER, "planned_hours": 40, "taught_hours": 10, "percent": 25.0, "expected_by_today": 30,
@@ -85,6 +83,7 @@ def test_my_classes_and_the_journal_grid(client, teacher):
     assert home.headers["Location"].endswith("/teaching")
     html = client.get("/teaching").get_data(as_text=True)
     assert "5А" in html and "Журнал: Математика" in html and f"/teaching/class/{CLASS}" in html
+    before = len(teacher.rpc_calls)
     html = journal_page(client)
     assert "Журнал: 5А, Математика" in html and "Иванов Пётр" in html and "поздно" in html
     assert "/teaching/marks/mark-1" in html and ">Н</abbr>" in html
@@ -92,8 +91,12 @@ def test_my_classes_and_the_journal_grid(client, teacher):
     assert 'for="mark-pupil-1"' in html and 'form="marks-form"' in html and "<script>" not in html
     asked = [(r.action, r.resource_id) for r in teacher.identity.called("Authorize")]
     assert ("class.journal.read", CLASS) in asked
-    risk = [c for c in teacher.rpc_calls if c["method"] == "students_at_risk"][-1]
-    assert risk["args"][1:] == (CLASS, PERIOD, SUBJECT)  # the forecasts of the subject shown only
+    # the grid's own answer carries the names, the periods and the students at risk: no other read of them
+    assert not [c for c in teacher.rpc_calls[before:] if c["method"] in (
+        "list_years", "list_my_classes", "list_subjects", "students_at_risk")]
+    # the grid's own answer names the class and offers its year's periods and the whole year
+    assert '<option value="period-1" selected>2 четверть (1 ноября — 28 декабря)</option>' in html
+    assert '<option value="y">Весь год (2026/2027)</option>' in html
 
 
 def test_marks_are_one_write_with_the_form_s_key(client, teacher):
@@ -168,15 +171,43 @@ def test_a_mark_is_corrected_with_a_reason(client, teacher):
                                            "weight": 2, "comment": None})
 
 
+
+def test_a_mark_s_page_names_whose_it_is_and_it_is_cancelled_with_a_reason(client, teacher):
+    """R-J7: the student, the lesson and who made each version; a cancellation is one write with its key."""
+    signed_in(client)
+    teacher.rpc_answers[("journal", "mark_history")] = {
+        "mark_id": "mark-1", "verified": True, "problems": [],
+        "items": [{"version": 1, "value": 4, "kind": "control", "weight": 2, "comment": None, "removed": False,
+                   "by": TEACHER, "by_name": "Смирнова Ольга Николаевна", "at": "2026-12-03T10:00:00+00:00",
+                   "reason": None, "hash": "h"}],
+        "student": {"id": PUPIL, "full_name": "Иванов Пётр"},
+        "lesson": {"id": LESSON, "date": "2026-12-03", "topic": "Дроби", "subject": {"id": SUBJECT,
+                   "name": "Математика"}, "class": {"id": CLASS, "name": "5А"}}}
+    html = client.get("/teaching/marks/mark-1").get_data(as_text=True)
+    assert "Иванов Пётр" in html and "5А, Математика, 3 декабря 2026 — Дроби" in html
+    assert "Смирнова Ольга Николаевна" in html and 'for="remove-reason"' in html
+    key = key_of(html, "remove-title")
+    teacher.rpc_answers[("journal", "remove_mark")] = {"id": "mark-1", "removed": True}
+    answer = client.post("/teaching/marks/mark-1/remove", data={"csrf": csrf_of(html), "key": key,
+                                                                "reason": "Выставлена не тому ученику"})
+    assert answer.status_code == 303 and answer.headers["Location"].startswith("/teaching/marks/mark-1")
+    call = [c for c in teacher.rpc_calls if c["method"] == "remove_mark"][-1]
+    assert call["args"][1:] == ("mark-1", {"reason": "Выставлена не тому ученику"})
+    assert call["kwargs"]["idempotency_key"] == key
+    asked = [(r.action, r.resource_id) for r in teacher.identity.called("Authorize")]
+    assert ("mark.remove", "mark-1") in asked
+
+
 def test_the_class_list_and_a_letter_to_all_parents(client, teacher):
     signed_in(client)
     teacher.rpc_answers[("journal", "list_class_students")] = {
         "items": [{"id": PUPIL, "full_name": "Иванов Пётр", "subgroups": []}], "next_cursor": None,
-        "families": True}
+        "families": True, "class": {"id": CLASS, "name": "5А", "year_id": "y"}}
     teacher.rpc_answers[("identity", "class_families")] = {PUPIL: {"parents": [
         {"id": "par-1", "full_name": "Иванова Мария", "consent": True},
         {"id": "par-2", "full_name": "Иванов Алексей", "consent": False}]}}
     html = client.get(f"/teaching/class/{CLASS}").get_data(as_text=True)
+    assert "<h1>5А: список класса</h1>" in html  # the class's name from the list's own answer
     assert "Иванова Мария" in html and "consent-yes" in html and "consent-no" in html
     html = client.get(f"/teaching/class/{CLASS}/letter").get_data(as_text=True)
     assert "Получатели: 2" in html

@@ -3,6 +3,8 @@ arguments, and answers the API.md shape and status."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from urllib.parse import quote
 
 import grpc
 import pytest
@@ -228,53 +230,95 @@ def test_diary_bad_dates_are_400_before_the_journal_is_called(client, fake, auth
     assert [name for name, *_ in fake.identity.calls] == ["Authorize"]  # who may see it is decided first
 
 
-def test_progress_report_authorizes_then_calls_reports(client, fake, auth):
-    """R-R5 through reports.progress, after identity allowed report.read on the class."""
+def _report_stream(payload: bytes, *, content_type="application/json; charset=utf-8", ascii_name="progress-5A.json",
+                   name="Итоги успеваемости класса 5А 1 четверть.json", piece=1000):
+    """What reports' Document stream sends: the first chunk names the file."""
+    from ejournal.reports.v1 import reports_pb2
+    chunks = [payload[i:i + piece] for i in range(0, len(payload), piece)] or [b""]
+    return [reports_pb2.DocumentChunk(data=chunks[0], content_type=content_type, filename_ascii=ascii_name,
+                                      filename=name, size=len(payload))] + \
+        [reports_pb2.DocumentChunk(data=c) for c in chunks[1:]]
+
+
+def test_report_authorizes_then_streams_reports_document(client, fake, auth):
+    """A report kind through reports' document stream, after identity allowed
+    report.read on the class: the bytes as they came, the file named in ASCII
+    and in Russian (RFC 5987)."""
     fake.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=True)
-    report = {  # the shape services/reports/README.md documents
-        "kind": "progress", "class": {"id": "c1", "name": "5А"},
-        "period": {"id": "p1", "name": "1 четверть", "starts_on": "2026-09-01", "ends_on": "2026-10-26"},
-        "basis": "final_marks", "finals": {"posted": 1, "missing": 0, "students_missing": 0, "subjects_missing": 0},
-        "subjects": [{"id": "m", "name": "Математика"}],
-        "students": [{"id": "s1", "full_name": "Алексеева Мария", "average": 3.0, "subjects": [
-            {"subject_id": "m", "marks": [3], "count": 1, "average": 3.0, "weighted_average": 3.0, "rounded": 3,
-             "final": 2, "counted": 2}]}],
-        "summary": {"students": 1, "pass_rate": 0.0, "quality": 0.0, "excellent": 0, "with_one_3": 0,
-                    "failing": 1, "without_marks": 0},
-        "generated_at": "2026-10-27T09:00:00+00:00"}
-    fake.rpc_answers[("reports", "progress")] = report
-    response = client.get(f"{P}/reports/progress?class_id=c1&period_id=p1", headers=auth(sub=USER,
-                                                                                          roles=["deputy"]))
+    report = {"kind": "attendance", "class": {"id": "c1", "name": "5А"}, "students": [],
+              "document": {"title": "Отчёт о посещаемости"}}
+    payload = json.dumps(report, ensure_ascii=False).encode()
+    fake.reports.answers["Document"] = lambda request: iter(_report_stream(payload, piece=7))
+    response = client.get(f"{P}/reports/attendance?class_id=c1&period_id=p1",
+                          headers=auth(sub=USER, roles=["deputy"]))
     assert response.status_code == 200
-    assert response.get_json() == report
+    assert response.get_data() == payload and response.get_json() == report
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert response.headers["Content-Length"] == str(len(payload))
+    assert response.headers["Content-Disposition"] == (
+        'inline; filename="progress-5A.json"; filename*=UTF-8\'\''
+        + quote("Итоги успеваемости класса 5А 1 четверть.json", safe=""))
     (authz,) = fake.identity.called("Authorize")
     assert (authz.action, authz.resource_type, authz.resource_id) == ("report.read", "class", "c1")
-    assert fake.last_rpc()["args"] == (ctx_of(response, ["deputy"]), "c1", "p1")
-    assert_documented(response, f"{P}/reports/{{kind}}", "GET")
-
-
-def test_progress_report_denied_for_a_parent(client, fake, auth):
-    fake.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=False, denial="forbidden")
-    response = client.get(f"{P}/reports/progress?class_id=c1&period_id=p1", headers=auth(roles=["parent"]))
-    assert response.status_code == 403
+    (request,) = fake.reports.called("Document")
+    assert (request.kind, request.format, request.class_id, request.period_id, request.year_id, request.month) == \
+        ("attendance", "json", "c1", "p1", "", "")
+    assert (request.actor_id, list(request.roles)) == (USER, ["deputy"])
     assert fake.rpc_calls == []
 
 
+def test_a_report_file_of_several_megabytes_comes_whole_as_an_attachment(client, fake, auth):
+    payload = bytes(range(256)) * (12 * 1024)  # 3 MB
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    fake.reports.answers["Document"] = lambda request: iter(_report_stream(
+        payload, content_type=xlsx, ascii_name="progress-sheet-2026-09.xlsx",
+        name="Сводная ведомость.xlsx", piece=256 * 1024))
+    response = client.get(f"{P}/reports/progress-sheet?period_id=p1&format=xlsx", headers=auth(roles=["admin"]))
+    assert response.status_code == 200
+    assert response.get_data() == payload
+    assert response.headers["Content-Type"] == xlsx
+    assert response.headers["Content-Disposition"].startswith('attachment; filename="progress-sheet-2026-09.xlsx"; ')
+    (request,) = fake.reports.called("Document")
+    assert (request.kind, request.format, request.class_id) == ("progress-sheet", "xlsx", "")
+
+
+def test_report_denied_for_a_parent(client, fake, auth):
+    fake.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=False, denial="forbidden")
+    response = client.get(f"{P}/reports/progress?class_id=c1&period_id=p1", headers=auth(roles=["parent"]))
+    assert response.status_code == 403
+    assert fake.reports.calls == []
+
+
 @pytest.mark.parametrize("url,status,code", [
-    ("/reports/progress?class_id=c1&period_id=p1&format=pdf", 422, "FORMAT_NOT_AVAILABLE"),
-    ("/reports/progress?class_id=c1&period_id=p1&format=xlsx", 422, "FORMAT_NOT_AVAILABLE"),
-    ("/reports/attendance?class_id=c1&period_id=p1", 422, "REPORT_NOT_AVAILABLE"),
-    ("/reports/user-activity?month=2026-10", 422, "REPORT_NOT_AVAILABLE"),
     ("/reports/no-such-report", 404, "NOT_FOUND"),
-    ("/reports/progress?period_id=p1", 400, "VALIDATION_ERROR"),
-    ("/reports/progress?class_id=c1", 400, "VALIDATION_ERROR"),
     ("/reports/progress?class_id=c1&period_id=p1&format=doc", 400, "VALIDATION_ERROR"),
+    ("/reports/user-activity?month=2026-13", 400, "VALIDATION_ERROR"),
 ])
 def test_report_refusals(client, fake, auth, url, status, code):
     response = client.get(P + url, headers=auth(roles=["admin"]))
     assert response.status_code == status
     assert response.get_json()["error"] == code
-    assert fake.rpc_calls == [] and {name for name, *_ in fake.identity.calls} <= {"Authorize"}
+    assert fake.reports.calls == [] and {name for name, *_ in fake.identity.calls} <= {"Authorize"}
+    assert_documented(response, f"{P}/reports/{{kind}}", "GET")
+
+
+@pytest.mark.parametrize("grpc_code,error,status", [
+    (grpc.StatusCode.INVALID_ARGUMENT, "VALIDATION_ERROR", 400),
+    (grpc.StatusCode.PERMISSION_DENIED, "FORBIDDEN", 403),
+    (grpc.StatusCode.NOT_FOUND, "NOT_FOUND", 404),
+    (grpc.StatusCode.FAILED_PRECONDITION, "PERIOD_NOT_IN_CLASS_YEAR", 422),
+    (grpc.StatusCode.FAILED_PRECONDITION, "FORMAT_NOT_AVAILABLE", 422),
+])
+def test_reports_refusals_are_the_error_table(client, fake, auth, grpc_code, error, status):
+    def refuse(request):
+        def stream():
+            raise grpc_error(grpc_code, error, "текст")
+            yield  # pragma: no cover
+        return stream()
+    fake.reports.answers["Document"] = refuse
+    response = client.get(f"{P}/reports/progress?class_id=c1&period_id=p1", headers=auth(roles=["admin"]))
+    assert response.status_code == status
+    assert response.get_json()["error"] == error
     assert_documented(response, f"{P}/reports/{{kind}}", "GET")
 
 

@@ -1,5 +1,6 @@
 """GetClassJournal: the class journal grid (API.md ``GET /classes/{id}/journal``)
-for the gRPC process. Six indexed queries whatever the size of the class.
+for the gRPC process. Nine indexed queries whatever the size of the class;
+the students at risk in the subject (R-F4) from the marks it shows.
 Each lesson says who actually gave it and, for a substitution (R-J6), whom
 they replaced."""
 from __future__ import annotations
@@ -11,7 +12,8 @@ from journal import domain, errors, store
 from kernel.grpcserver import abort
 
 
-def get_class_journal(sessions, today, request, context) -> journal_pb2.ClassJournal:
+def get_class_journal(sessions, today, request, context, rules) -> journal_pb2.ClassJournal:
+    """``rules``: the journal's settings (the final marks' thresholds of the risks)."""
     if not request.school_id or not request.class_id or not request.subject_id or not request.viewer_id:
         abort(context, grpc.StatusCode.INVALID_ARGUMENT, "VALIDATION_ERROR",
               errors.text("grid_request_incomplete"))
@@ -32,11 +34,24 @@ def get_class_journal(sessions, today, request, context) -> journal_pb2.ClassJou
         lessons = store.reads.grid_lessons(s, **where)
         marks = store.reads.grid_marks(s, **where) if lessons else []
         attendance = store.reads.grid_attendance(s, **where) if lessons else []
+        periods = store.reads.year_periods(s, year_id=year.id)
         finals = store.reads.grid_finals(s, class_id=klass.id, subject_id=request.subject_id, period_ids=(
-            [period_id, *store.reads.year_period_ids(s, year_id=year.id)] if kind == "year" else [period_id]))
+            [period_id, *(p.id for p in periods)] if kind == "year" else [period_id]))
+        subject = store.reads.subject_name_emphasis(s, school_id=request.school_id, subject_id=request.subject_id)
+        hours = store.finals.class_subject_hours(s, class_id=klass.id, subject_id=request.subject_id)
+    subject_name, emphasis = subject or ("", False)
+    by_student: dict = {}
+    for m in marks:
+        by_student.setdefault(m.student_id, []).append((m.value, m.weight, m.kind))
+    risks = domain.finals.subject_risks(
+        by_student, [sid for sid, _ in students], hours_per_week=hours.get(request.subject_id), emphasis=emphasis,
+        low=rules.final_min_marks_low, high=rules.final_min_marks_high, min_written=rules.final_min_written)
     return journal_pb2.ClassJournal(
         class_id=klass.id, subject_id=request.subject_id, period_id=period_id,
         starts_on=start.isoformat(), ends_on=end.isoformat(),
+        class_name=klass.name, subject_name=subject_name, year_id=year.id, year_name=year.name,
+        periods=[journal_pb2.GridPeriod(id=p.id, name=p.name, kind=p.kind, starts_on=p.starts_on.isoformat(),
+                                        ends_on=p.ends_on.isoformat()) for p in periods],
         students=[journal_pb2.GridStudent(id=sid, full_name=name) for sid, name in students],
         lessons=[journal_pb2.GridLesson(
             id=l.id, date=l.date.isoformat(), topic=l.topic, lesson_type=l.lesson_type, work_type=l.work_type or "",
@@ -50,6 +65,10 @@ def get_class_journal(sessions, today, request, context) -> journal_pb2.ClassJou
                                                version=a.version) for a in attendance],
         finals=[journal_pb2.GridFinal(id=f.id, student_id=f.student_id, period_id=f.period_id,
                                       period_kind=f.period_kind, value=f.value, late=f.late) for f in finals],
+        at_risk=[journal_pb2.GridRisk(student_id=sid, reasons=r["reasons"], predicted=r["predicted"] or 0,
+                                      marks_count=r["marks_count"], required=r["required"],
+                                      written_works=r["written_works"], written_required=r["written_required"])
+                 for sid, r in risks.items()],
     )
 
 

@@ -26,9 +26,10 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
     """The gateway's hot reads. Built from a sessionmaker (and a clock for
     tests) so it can be called directly, without a server."""
 
-    def __init__(self, sessions, timezone: dt.tzinfo | None = None, clock=utcnow):
+    def __init__(self, sessions, timezone: dt.tzinfo | None = None, clock=utcnow, rules=None):
         self.sessions = sessions
-        self.timezone = timezone or journal_settings.JournalSettings().timezone
+        self.rules = rules or journal_settings.JournalSettings()
+        self.timezone = timezone or self.rules.timezone
         self.clock = clock
 
     def GetDiary(self, request, context):
@@ -70,7 +71,7 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
     def GetClassJournal(self, request, context):
         """The class journal grid (journal.grid)."""
         return grid.get_class_journal(self.sessions, domain.common.school_today(self.clock(), self.timezone),
-                                      request, context)
+                                      request, context, self.rules)
 
 
 def build_diary(student_id: str, rows) -> journal_pb2.Diary:
@@ -115,7 +116,7 @@ def main() -> int:
     def register(server):
         export_name = add_export_servicer(server, engine, store.Base.metadata)
         journal_pb2_grpc.add_JournalServicer_to_server(
-            JournalServicer(sessions, timezone=journal_config.timezone), server)
+            JournalServicer(sessions, timezone=journal_config.timezone, rules=journal_config), server)
         return [export_name, journal_pb2.DESCRIPTOR.services_by_name["Journal"].full_name]
 
     serve("journal", settings.port("journal.grpc"), settings.port("journal.grpc.metrics"), register,

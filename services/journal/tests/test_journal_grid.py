@@ -89,6 +89,18 @@ def test_grid_of_the_current_period(sessions, term):
     assert [(f.student_id, f.value) for f in grid.finals] == [(term["pupils"][0], 5)]
 
 
+def test_grid_names_its_class_subject_and_the_year_s_periods(sessions, term):
+    """What a page needs to title the grid and offer the other periods, in the same answer."""
+    grid = servicer(sessions).GetClassJournal(request(term, term["teacher"]), StubContext())
+    assert (grid.class_name, grid.subject_name) == (term["klass"].name, term["maths"].name)
+    assert (grid.year_id, grid.year_name) == (term["year"].id, term["year"].name)
+    with sessions() as s:
+        expected = [(p.id, p.name, p.kind, p.starts_on.isoformat(), p.ends_on.isoformat()) for p in sorted(
+            s.query(store.Period).filter_by(year_id=term["year"].id), key=lambda p: p.starts_on)]
+    assert [(p.id, p.name, p.kind, p.starts_on, p.ends_on) for p in grid.periods] == expected
+    assert len(expected) >= 2 and term["period_id"] in [p.id for p in grid.periods]
+
+
 def test_grid_of_the_current_period_of_the_class_s_own_year(sessions, term, make):
     """Another year of the school that overlaps today (a year opened early,
     a test year) does not hide the class's own current period."""
@@ -137,7 +149,7 @@ def test_grid_costs_a_fixed_number_of_queries(sessions, term, journal_engine, ma
         pupil = make.person("student")
         make.enrol(pupil, term["klass"], on=D(2026, 9, 1))
         make.mark(term["lessons"][0], pupil, 3)
-    assert count() == before <= 9
+    assert count() == before <= 11
 
 
 def test_the_diary_shows_the_pupils_attendance_r_j2(sessions, term):
@@ -163,3 +175,15 @@ def test_grid_shows_who_actually_taught_each_lesson_r_j6(sessions, term, make):
         term["teacher"], "Иванова Ирина", "", "")
     assert (replaced.teacher_id, replaced.teacher_name, replaced.substitute_for, replaced.substitute_for_name) == (
         substitute, "Петров Пётр", term["teacher"], "Иванова Ирина")
+
+
+def test_grid_names_the_students_at_risk_in_its_subject_r_f4(sessions, term):
+    """Maths is assigned 2 h a week (3 marks needed) and emphasised (1 written
+    work needed). Борисов: one oral 5 -> forecast 5, too few marks, no written
+    work. Антонова: her 2 was removed, one test 4 (weight 2) -> forecast 4,
+    too few marks, the test is a written work."""
+    grid = servicer(sessions).GetClassJournal(request(term, term["teacher"]), StubContext())
+    got = {r.student_id: (list(r.reasons), r.predicted, r.marks_count, r.required, r.written_works,
+                          r.written_required) for r in grid.at_risk}
+    boris, anna = term["pupils"]
+    assert got == {boris: (["FEW_MARKS", "NO_WRITTEN_WORK"], 5, 1, 3, 0, 1), anna: (["FEW_MARKS"], 4, 1, 3, 1, 1)}

@@ -256,6 +256,33 @@ def test_attendance_history_every_version_for_the_administration(journal, make, 
                    pupil, {})["type"] == "NotFound"
 
 
+def test_attendance_history_of_a_lesson_for_the_administration(journal, make, school):
+    """R-J7 by lesson: every version of every student's attendance, by student name then version."""
+    a, teacher = school["a"], school["teacher"]
+    lesson = make.lesson(a, school["maths"], teacher, school_today() - dt.timedelta(days=1))
+    first, second = school["pupils"][:2]
+    _attendance(make, lesson, first, [("absent", None), ("excused", "справка")], teacher)
+    _attendance(make, lesson, second, [("late", None)], teacher)
+    ctx = make.ctx(school["admin"], "admin")
+    page = journal.call("lesson_attendance_history", ctx, lesson.id, {"limit": 2})
+    rest = journal.call("lesson_attendance_history", ctx, lesson.id, {"cursor": page["next_cursor"]})
+    items = page["items"] + rest["items"]
+    assert rest["next_cursor"] is None and len(items) == 3
+    names = {i["student"]["id"]: i["student"]["full_name"] for i in items}
+    assert all(names.values())
+    expected = sorted([(first, 1, None, "absent", None), (first, 2, "absent", "excused", "справка"),
+                       (second, 1, None, "late", None)], key=lambda r: (names[r[0]], r[0], r[1]))
+    assert [(i["student"]["id"], i["version"], i["old"], i["new"], i["reason"]) for i in items] == expected
+    assert items[0]["by"] == {"id": teacher, "full_name": "Учитель Пётр"}
+    assert refused(journal.call, "lesson_attendance_history", make.ctx(school["ct"], "class_teacher"), lesson.id,
+                   {})["type"] == "NotAllowed"
+    assert refused(journal.call, "lesson_attendance_history", ctx, new_id(), {})["type"] == "NotFound"
+    assert refused(journal.call, "lesson_attendance_history", make.ctx(new_id(), "admin", school_id=new_id()),
+                   lesson.id, {})["type"] == "NotFound"
+    bad = refused(journal.call, "lesson_attendance_history", ctx, lesson.id, {"cursor": "nope"})
+    assert bad["type"] == "ValidationError" and bad["details"]["field"] == "cursor"
+
+
 def test_final_marks_of_the_year_by_period_and_subject(journal, make, school):
     """R-F1: the family's view of the posted final marks; a superseded one is not shown."""
     year, pupil = school["year"], school["pupils"][0]

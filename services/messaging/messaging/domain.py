@@ -18,6 +18,7 @@ KIND_MARK = "mark"
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
+THREAD_LIMIT = 100  # the other letters of a thread shown with one letter
 MAX_IDS = 500
 
 

@@ -30,6 +30,8 @@ LESSON_RECORDED = ("journal", "lesson_recorded")
 ATTENDANCE_RECORDED = ("journal", "attendance_recorded")
 FINAL_MARK_POSTED = ("journal", "final_mark_posted")
 SUBGROUP_CREATED = ("journal", "subgroup_created")
+# a report reports produced by itself, to be delivered as a letter (R-R7)
+REPORT_READY = ("reports", "report_ready")
 BACKUP_DRILL_FAILED = ("backup", "backup_drill_failed")
 
 # Published through the outbox (producer "messaging").
@@ -292,6 +294,43 @@ def parse_final_mark_posted(env: dict) -> FinalMarkPosted:
     return FinalMarkPosted(final_mark_id=_text(p, "final_mark_id"), student_id=_text(p, "student_id"),
                            subject_id=_text(p, "subject_id"), class_id=_text(p, "class_id"),
                            period_kind=_text(p, "period_kind", required=False) or "", value=value, late=late)
+
+
+# the largest report file a letter of reports carries (a school's monthly PDF is far smaller)
+MAX_REPORT_BYTES = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ReportReady:
+    recipient_ids: tuple
+    subject: str
+    body: str
+    attachment: dict  # {name, content_type, content: bytes}
+
+
+def parse_report_ready(env: dict) -> ReportReady:
+    """``{kind, month, recipient_ids, subject, body, attachment: {name,
+    content_type, size, content_base64}}``: the file must decode to ``size``
+    bytes, at most :data:`MAX_REPORT_BYTES`."""
+    import base64
+    import binascii
+    p = _payload(env)
+    recipients = payloads.strings(p, "recipient_ids", non_empty=True, max_len=36)
+    subject, body = _text(p, "subject", max_len=300), _text(p, "body", max_len=20000)
+    a = p.get("attachment")
+    if not isinstance(a, dict):
+        raise InvalidPayload("payload.attachment must be an object")
+    name = _text(a, "name", max_len=255, where="attachment")
+    content_type = _text(a, "content_type", max_len=100, where="attachment")
+    size = payloads.integer(a, "size", low=0, high=MAX_REPORT_BYTES, where="attachment")
+    try:
+        content = base64.b64decode(_text(a, "content_base64", where="attachment"), validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidPayload("attachment.content_base64 is not base64") from None
+    if len(content) != size:
+        raise InvalidPayload("attachment.size does not match its content")
+    return ReportReady(recipient_ids=tuple(recipients), subject=subject, body=body,
+                       attachment={"name": name, "content_type": content_type, "content": content})
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,8 @@ HOMEWORK_BODY = "«{subject}» на {date}: {homework}"
 MESSAGE_TITLE = "Новое сообщение"
 MESSAGE_BODY = "{sender}: {subject}"
 UNKNOWN_SENDER = "Пользователь"
+# the sender shown for letters the system writes (reports produced by themselves)
+SYSTEM_SENDER = "Электронный журнал"
 NEWS_TITLE = {"news": "Новость школы", "announcement": "Объявление"}
 NEWS_BODY = "{title}"
 

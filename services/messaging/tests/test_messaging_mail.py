@@ -103,6 +103,15 @@ def test_a_reply_to_a_letter_received_is_allowed_and_stays_in_the_thread_R_M1(co
     assert remote_code(err.value) == "NOT_FOUND"
     assert len(rows(store.Message)) == 2
 
+    # a letter comes with the rest of its thread, oldest first: only the letters its reader took part in
+    again = send(container, school, "teacher_b", ["parent_a", "parent_b"], reply_to=reply["id"])
+    with entrypoint_hook(container, "get_message") as get:
+        letter = get(ctx(school, "parent_a"), again["id"])
+        assert [(m["id"], m["sender_name"]) for m in letter["thread"]] == [
+            (first["id"], "Соколов Павел"), (reply["id"], "Иванова Анна")]
+        assert letter["thread"][1]["sender_id"] == school["parent_a"] and "read" not in letter["thread"][0]
+        assert [m["id"] for m in get(ctx(school, "parent_b"), again["id"])["thread"]] == []
+
 
 def test_class_teacher_writes_to_all_parents_of_the_class_R_M3(container, school, rows):
     out = send(container, school, "head_a", [], to_parents_of_class=school["class_a"])

@@ -9,10 +9,18 @@ MESSAGES = {
     "validation": "Некорректные параметры запроса",
     "id_required": "Не указан идентификатор «{field}»",
     "id_invalid": "Некорректный идентификатор «{field}»",
-    "staff_only": "Отчёты доступны только сотрудникам школы",
+    "staff_only": "Отчёты доступны администрации, классным руководителям и учителям",
     "class_not_found": "Класс не найден",
     "period_not_found": "Учебный период не найден",
     "period_not_in_class_year": "Учебный период не относится к учебному году класса",
+    "kind_unknown": "Неизвестный вид отчёта «{kind}»",
+    "format_unknown": "Неизвестный формат «{format}»: json, pdf или xlsx",
+    "month_invalid": "Месяц указывается как ГГГГ-ММ",
+    "param_required": "Для этого отчёта нужен параметр «{field}»",
+    "school_reports": "Отчёт по всей школе доступен администрации; укажите класс",
+    "year_not_found": "Учебный год не найден",
+    "no_year_for_month": "В этом месяце нет учебного года",
+    "format_not_available": "Формат «{format}» пока недоступен",
 }
 
 text = base.catalogue(MESSAGES)
@@ -36,3 +44,15 @@ class PeriodNotFound(base.NotFound):
 
 class PeriodNotInClassYear(base.RuleViolation):
     code, message = "PERIOD_NOT_IN_CLASS_YEAR", MESSAGES["period_not_in_class_year"]
+
+
+class SchoolReportsForAdministration(base.Forbidden):
+    code, message = "FORBIDDEN", MESSAGES["school_reports"]
+
+
+class YearNotFound(base.NotFound):
+    code, message = "NOT_FOUND", MESSAGES["year_not_found"]
+
+
+class FormatNotAvailable(base.RuleViolation):
+    code, message = "FORMAT_NOT_AVAILABLE", MESSAGES["format_not_available"]

@@ -4,11 +4,18 @@ service that owns the data). Decode, call store/domain, encode: no rules here.""
 from __future__ import annotations
 
 
+import logging
+
+from nameko.timer import timer
+
 from kernel.batching import handles_batch, on_event_batch
 from kernel.events import utcnow
-from kernel.nameko import handles, on_event, service_rpc
+from kernel.nameko import RpcProxy, handles, on_event, service_rpc
 from kernel.service_base import service_base
-from reports import domain, events, store
+from kernel import config
+from kernel.context import CallContext
+from reports import build, documents, events, schedule, store
+from reports import selfcheck as checks
 from reports.store import tables
 
 PROCESSED = tables["processed_events"]
@@ -21,6 +28,30 @@ MARK_BATCH_CONCURRENCY = 2
 
 
 _on = on_event
+log = logging.getLogger(__name__)
+# the self-check (reports.selfcheck) runs every this many seconds
+SELFCHECK_SECONDS = 600
+# the schedule of reports produced by the service itself (reports.schedule)
+SCHEDULE_SECONDS = 3600
+# who "produces" a scheduled report: the service itself, no person
+SYSTEM_ACTOR = "00000000-0000-5000-8000-7265706f7274"
+JOURNAL_TIMEOUT = 60.0
+_settings = None
+
+
+def _timezone():
+    global _settings
+    if _settings is None:
+        _settings = config.load()
+    return _settings.timezone
+
+
+def school_name() -> str:
+    """The school's name for report headers (EJOURNAL_SCHOOL_NAME)."""
+    global _settings
+    if _settings is None:
+        _settings = config.load()
+    return _settings.school_name
 
 
 class Service(service_base(tables)):
@@ -28,32 +59,116 @@ class Service(service_base(tables)):
 
     name = "reports"
 
+    journal = RpcProxy("journal", timeout=lambda config: JOURNAL_TIMEOUT)
+
+    @service_rpc
+    def health(self):
+        """Liveness, with the last self-check as detail (the gateway's /readyz)."""
+        return {"status": "ok", "service": self.name, "detail": {"selfcheck": checks.last()}}
+
+    @service_rpc
+    def selfcheck(self):
+        """Compare the marks projection with the journal's counts per class and
+        period now (reports.selfcheck); the result, also kept as the last."""
+        return self._selfcheck()
+
+    def _selfcheck(self) -> dict:
+        counts = self.journal.mark_counts()
+        with self.db.transaction() as session:
+            own = store.mark_counts(session)
+        result = checks.record(checks.compare(counts, own), utcnow())
+        if result["differences"]:
+            log.warning("self-check: %d classes and periods differ from the journal", result["differences"])
+        return result
+
+    @timer(interval=SCHEDULE_SECONDS)
+    def schedule_timer(self):
+        try:
+            self.deliver_due(utcnow().astimezone(_timezone()).date())
+        except Exception:  # noqa: BLE001 - the next tick tries again
+            log.exception("scheduled reports failed")
+
+    @service_rpc
+    def deliver_scheduled(self, today=None):
+        """Produce the reports due ``today`` (``YYYY-MM-DD``, default the
+        school's today) now, as the hourly schedule does (operations, tests)."""
+        import datetime as dt
+        day = dt.date.fromisoformat(today) if today else utcnow().astimezone(_timezone()).date()
+        return self.deliver_due(day)
+
+    def deliver_due(self, today) -> list[dict]:
+        """Produce every report due ``today`` (reports.schedule) that is not
+        produced yet: the monthly journal-keeping monitoring (R-R7) as PDF,
+        recorded with a ``report_ready`` event in one transaction, for
+        messaging to deliver to the school's deputy directors and directors.
+        A school whose PDF cannot be made (no renderer) is tried again at the
+        next tick. The reports produced now."""
+        with self.db.transaction() as session:
+            years = store.school_years(session)
+        produced = []
+        for school_id, school_years in sorted(years.items()):
+            month = schedule.due_month(today, school_years)
+            if month is None:
+                continue
+            try:
+                produced += self._deliver(school_id, month)
+            except documents.FormatNotAvailable:
+                log.error("the %s report of %s cannot be made as PDF: no renderer", schedule.KIND, month)
+        return produced
+
+    def _deliver(self, school_id: str, month: str) -> list[dict]:
+        who = CallContext(SYSTEM_ACTOR, school_id, frozenset({"deputy"}), None)
+        with self.db.transaction() as session:
+            if store.scheduled(session, school_id=school_id, kind=schedule.KIND, month=month):
+                return []
+            now = utcnow()
+            report = build.Builder(session, who, school_name=school_name(), now=now).build(
+                schedule.KIND, {"month": month})
+            content = documents.render_bytes(report, "pdf")
+            _, filename = build.filename(report, "pdf")
+            recipients = store.people_with_roles(session, school_id=school_id, roles=schedule.RECIPIENT_ROLES)
+            if not store.claim_scheduled(session, school_id=school_id, kind=schedule.KIND, month=month, at=now,
+                                         recipients=len(recipients), size=len(content)):
+                return []
+            doc = report["document"]
+            if recipients:
+                self.outbox.add(session, events.REPORT_READY, events.report_ready(
+                    kind=schedule.KIND, month=month, recipient_ids=recipients,
+                    subject=f"{doc['title']} {doc['subtitle'] or ''}".strip(),
+                    body=documents.monthly_letter(report), filename=filename,
+                    content_type=documents.CONTENT_TYPES["pdf"], content=content), who.as_dict())
+            else:
+                log.warning("no deputy director or director to send the %s report of %s to", schedule.KIND, month)
+        return [{"school_id": school_id, "month": month, "recipients": recipients, "size": len(content)}]
+
+    @timer(interval=SELFCHECK_SECONDS)
+    def selfcheck_timer(self):
+        try:
+            self._selfcheck()
+        except Exception:  # noqa: BLE001 - the journal may be down; the next tick tries again
+            log.exception("self-check failed")
+
     @service_rpc
     def progress(self, ctx, class_id, period_id):
         """Итоги успеваемости (R-R5) of ``class_id`` for ``period_id`` (a period
-        or a whole year); the answer shape is documented in domain.progress_report.
+        or a whole year): :meth:`report` of kind ``progress``."""
+        return self.report(ctx, "progress", {"class_id": class_id, "period_id": period_id})
 
-        Errors: INVALID_TOKEN (no caller in ctx), FORBIDDEN (not staff),
-        VALIDATION_ERROR (malformed id), NOT_FOUND (class or period unknown or
-        of another school), PERIOD_NOT_IN_CLASS_YEAR (422).
+    @service_rpc
+    def report(self, ctx, kind, params):
+        """The report of ``kind`` (build.KINDS) with ``params`` ``{class_id,
+        period_id, year_id, month}`` as JSON, its printable layout under
+        ``document`` (README "Report kinds").
+
+        Errors: INVALID_TOKEN (no caller in ctx), FORBIDDEN (not staff; a
+        school-wide report for anyone but the administration),
+        VALIDATION_ERROR (unknown kind, malformed or missing parameter:
+        ``details.field``), NOT_FOUND (class, period or year unknown or of
+        another school), PERIOD_NOT_IN_CLASS_YEAR (422).
         """
-        who = domain.require_staff(ctx)
-        class_id = domain.require_id(class_id, "class_id")
-        period_id = domain.require_id(period_id, "period_id")
-        school_id = who.school_id
+        who = build.require_caller(ctx)
         with self.db.transaction() as session:
-            school_class = store.get_class(session, school_id=school_id, class_id=class_id)
-            period = store.get_period(session, school_id=school_id, period_id=period_id)
-            domain.check_report_scope(school_class, period, class_id=class_id, period_id=period_id)
-            span = {"starts_on": period["starts_on"], "ends_on": period["ends_on"]}
-            students = store.class_students(session, school_id=school_id, class_id=class_id)
-            subjects = store.class_subjects(session, school_id=school_id, class_id=class_id,
-                                            period_id=period["id"], **span)
-            marks = store.class_marks(session, school_id=school_id, class_id=class_id, **span)
-            finals = store.class_final_marks(session, school_id=school_id, class_id=class_id,
-                                             period_id=period["id"])
-        return domain.progress_report(school_class=school_class, period=period, subjects=subjects,
-                                      students=students, marks=marks, finals=finals, generated_at=utcnow())
+            return build.Builder(session, who, school_name=school_name(), now=utcnow()).build(kind, params)
 
     # --- journal ------------------------------------------------------------------
 
@@ -131,6 +246,39 @@ class Service(service_base(tables)):
         store.save_final_mark(session, school_id=src["school_id"],
                               final=events.read_final_mark_posted(env["payload"]))
 
+    @_on(events.JOURNAL, events.LESSON_RECORDED)
+    @handles("reports.on_lesson_recorded", PROCESSED)
+    def on_lesson_recorded(self, session, env):
+        src = events.source(env)
+        store.save_lesson(session, school_id=src["school_id"], lesson=events.read_lesson_recorded(env["payload"]))
+
+    @_on(events.JOURNAL, events.ATTENDANCE_RECORDED)
+    @handles("reports.on_attendance_recorded", PROCESSED)
+    def on_attendance_recorded(self, session, env):
+        src = events.source(env)
+        store.save_attendance(session, school_id=src["school_id"], event_id=env["id"], at=src["occurred_at"],
+                              **events.read_attendance_recorded(env["payload"]))
+
+    @_on(events.JOURNAL, events.STUDENT_TRANSFERRED)
+    @handles("reports.on_student_transferred", PROCESSED)
+    def on_student_transferred(self, session, env):
+        src = events.source(env)
+        store.save_movement(session, school_id=src["school_id"], event_id=env["id"],
+                            movement=events.read_student_transferred(env["payload"]))
+
+    @_on(events.JOURNAL, events.STUDENT_LEFT)
+    @handles("reports.on_student_left", PROCESSED)
+    def on_student_left(self, session, env):
+        src = events.source(env)
+        store.save_movement(session, school_id=src["school_id"], event_id=env["id"],
+                            movement=events.read_student_left(env["payload"]))
+
+    @_on(events.JOURNAL, events.PLAN_CREATED)
+    @handles("reports.on_plan_created", PROCESSED)
+    def on_plan_created(self, session, env):
+        src = events.source(env)
+        store.save_plan(session, school_id=src["school_id"], plan=events.read_plan_created(env["payload"]))
+
     # --- identity -----------------------------------------------------------------
 
     @_on(events.IDENTITY, events.USER_CREATED)
@@ -147,3 +295,33 @@ class Service(service_base(tables)):
         change = events.read_roles_changed(env["payload"])
         store.save_roles(session, school_id=src["school_id"], user_id=change["id"], roles=change["roles"],
                          at=src["occurred_at"])
+
+    @_on(events.IDENTITY, events.PARENT_LINKED)
+    @handles("reports.on_parent_linked", PROCESSED)
+    def on_parent_linked(self, session, env):
+        src = events.source(env)
+        store.save_parent_link(session, school_id=src["school_id"], link=events.read_parent_linked(env["payload"]))
+
+    # --- gateway (R-A6) ---------------------------------------------------------------
+    # Counted once per event id by the projection itself (access_seen), so no
+    # processed-event record: a redelivered batch counts nothing twice.
+
+    @_on(events.GATEWAY, events.ACCESS_RECORDED)
+    @handles("reports.on_access_recorded", None)
+    def on_access_recorded(self, session, env):
+        store.save_access(session, [events.read_access(env)])
+
+    @_on(events.GATEWAY, events.ACCESS_RECORDED_BATCH)
+    @handles("reports.on_access_recorded_batch", None)
+    def on_access_recorded_batch(self, session, env):
+        """A batch of access events: each counted or dead-lettered on its own."""
+        items = env["payload"].get("events")
+        if not isinstance(items, list):
+            raise ValueError("payload field 'events' is not a list")
+        accesses = []
+        for item in items:
+            try:
+                accesses.append(events.read_access(item))
+            except (ValueError, TypeError, AttributeError) as exc:
+                self.dead_letters.put("reports.on_access_recorded", item, f"malformed: {exc}")
+        store.save_access(session, accesses)

@@ -65,7 +65,7 @@ def test_read_people_events_R_A6():
     user = events.read_user_created({"user_id": user_id, "login": "ivanov", "full_name": "Иванов Иван",
                                      "roles": ["teacher", "class_teacher", "teacher"]})
     assert user == {"id": user_id, "login": "ivanov", "full_name": "Иванов Иван",
-                    "roles": ["class_teacher", "teacher"]}
+                    "roles": ["class_teacher", "teacher"], "sex": None}
     assert events.read_roles_changed({"user_id": user_id, "roles": [], "before": ["teacher"]})["roles"] == []
     with pytest.raises(InvalidPayload):
         events.read_roles_changed({"user_id": user_id})
@@ -123,7 +123,8 @@ def test_read_final_mark_posted_R_F1():
     final = events.read_final_mark_posted(payload)
     assert final == {"final_mark_id": payload["final_mark_id"], "student_id": payload["student_id"],
                      "subject_id": payload["subject_id"], "class_id": payload["class_id"],
-                     "period_id": payload["period_id"], "period_kind": "year", "value": 2, "version": 2}
+                     "period_id": payload["period_id"], "period_kind": "year", "value": 2, "version": 2,
+                     "late": payload["late"], "teacher_id": payload["teacher_id"]}
 
 
 @pytest.mark.parametrize("overrides", [

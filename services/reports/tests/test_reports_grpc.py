@@ -102,7 +102,7 @@ def test_export_streams_every_table_counts_rows_and_stops_cleanly_R_D2(db_url, g
     assert tables == set(store.Base.metadata.tables)
     marks = [row for c in answer["chunks"] if c["table"] == "marks" for row in c["rows"]]
     assert [(m["value"], m["date"], m["school_id"]) for m in marks] == [(5, "2026-09-02", school)]
-    assert {c["revision"] for c in answer["chunks"]} == {"0005_final_marks"}  # the head of reports' history
+    assert {c["revision"] for c in answer["chunks"]} == {"0008_marks_group_statistics"}  # the head of reports' history
 
     with urllib.request.urlopen(f"http://127.0.0.1:{grpc_server['metrics_port']}/metrics", timeout=5) as resp:
         assert b'ejournal_grpc_seconds_count{method="CountRows",service="reports"} 1.0' in resp.read()
@@ -111,3 +111,83 @@ def test_export_streams_every_table_counts_rows_and_stops_cleanly_R_D2(db_url, g
     proc = grpc_server["proc"]
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=15) == 0
+
+
+DOCUMENT_CLIENT = r"""
+import json, sys
+import grpc
+from ejournal.reports.v1 import reports_pb2, reports_pb2_grpc
+
+channel = grpc.insecure_channel(sys.argv[1])
+grpc.channel_ready_future(channel).result(timeout=10)
+stub = reports_pb2_grpc.ReportsStub(channel)
+out = []
+for request in json.loads(sys.argv[2]):
+    try:
+        chunks = list(stub.Document(reports_pb2.DocumentRequest(**request), timeout=30))
+        first = chunks[0]
+        out.append({"chunks": len(chunks), "content_type": first.content_type, "filename_ascii": first.filename_ascii,
+                    "filename": first.filename, "size": first.size,
+                    "body": b"".join(c.data for c in chunks).decode()})
+    except grpc.RpcError as exc:
+        out.append({"status": exc.code().name, "details": json.loads(exc.details())})
+print(json.dumps(out))
+"""
+
+
+def test_document_stream_answers_a_report_as_a_file_and_refuses_as_the_error_table(grpc_server, db_url):
+    """The report's JSON as a file (content type, ASCII and Russian names,
+    size), in chunks; refusals are statuses whose details the gateway maps."""
+    school, klass, year, q1 = new_id(), new_id(), new_id(), new_id()
+    student, subject = new_id(), new_id()
+    engine = make_engine(db_url)
+    with transaction(session_factory(engine)) as s:
+        store.save_year(s, school_id=school, year={"id": year, "name": "2026/2027", "starts_on": dt.date(2026, 9, 1),
+                                                   "ends_on": dt.date(2027, 5, 31)},
+                        periods=[{"id": q1, "name": "1 четверть", "kind": "quarter",
+                                  "starts_on": dt.date(2026, 9, 1), "ends_on": dt.date(2026, 10, 26)}])
+        store.save_class(s, school_id=school, school_class={"id": klass, "year_id": year, "grade": 5, "letter": "А",
+                                                            "name": "5А", "class_teacher_id": None})
+        store.save_subject(s, school_id=school, subject={"id": subject, "name": "Математика"})
+        store.save_user(s, school_id=school, at=dt.datetime(2026, 9, 1, tzinfo=dt.timezone.utc),
+                        user={"id": student, "login": "s", "full_name": "Алексеева Мария", "roles": ["student"]})
+        store.save_enrolment(s, school_id=school, enrolment={"student_id": student, "class_id": klass,
+                                                             "order_no": "1", "enrolled_on": dt.date(2026, 9, 1)})
+        for day in range(2, 40):
+            store.save_mark(s, school_id=school, posted_at=dt.datetime(2026, 9, 2, tzinfo=dt.timezone.utc), mark={
+                "id": new_id(), "lesson_id": None, "student_id": student, "class_id": klass, "subject_id": subject,
+                "date": dt.date(2026, 9, 1) + dt.timedelta(days=day % 50), "value": 5, "kind": "oral", "weight": 1,
+                "teacher_id": None})
+    engine.dispose()
+    deputy = {"actor_id": new_id(), "school_id": school, "roles": ["deputy"]}
+    requests = [
+        {**deputy, "kind": "progress", "format": "json", "class_id": klass, "period_id": q1},
+        {**deputy, "roles": ["parent"], "kind": "progress", "format": "json", "class_id": klass, "period_id": q1},
+        {**deputy, "kind": "no-such", "format": "json"},
+        {**deputy, "kind": "progress", "format": "doc", "class_id": klass, "period_id": q1},
+        {**deputy, "kind": "progress", "format": "json", "class_id": new_id(), "period_id": q1},
+        {**deputy, "roles": ["teacher"], "kind": "progress-sheet", "format": "json", "period_id": q1},
+    ]
+    out = subprocess.run([sys.executable, "-c", DOCUMENT_CLIENT, grpc_server["target"], json.dumps(requests)],
+                         cwd=ROOT, capture_output=True, timeout=60,
+                         env={k: v for k, v in os.environ.items() if k != "EJOURNAL_TEST_EVENTLET"})
+    assert out.returncode == 0, out.stderr.decode()
+    ok, parent, kind, fmt, unknown, school_wide = json.loads(out.stdout)
+    report = json.loads(ok["body"])
+    assert report["kind"] == "progress" and report["students"][0]["subjects"][0]["count"] == 38
+    assert (ok["content_type"], ok["size"]) == ("application/json; charset=utf-8", len(ok["body"].encode()))
+    assert ok["filename_ascii"] == "progress-5A-2026-09.json"
+    assert ok["filename"] == "Итоги успеваемости класса 5А 1 четверть (01.09.2026–26.10.2026).json"
+    assert (parent["status"], parent["details"]["code"]) == ("PERMISSION_DENIED", "FORBIDDEN")
+    assert (kind["status"], kind["details"]["details"]) == ("INVALID_ARGUMENT", {"field": "kind"})
+    assert (fmt["status"], fmt["details"]["details"]) == ("INVALID_ARGUMENT", {"field": "format"})
+    assert (unknown["status"], unknown["details"]["code"]) == ("NOT_FOUND", "NOT_FOUND")
+    assert (school_wide["status"], school_wide["details"]["code"]) == ("PERMISSION_DENIED", "FORBIDDEN")
+
+
+def test_a_document_is_sent_in_chunks():
+    from reports.documents import Document
+    data = bytes(range(256)) * 4096  # 1 MiB
+    pieces = list(Document(data, "application/pdf", "a.pdf", "а.pdf").chunks(256 * 1024))
+    assert [len(p) for p in pieces] == [256 * 1024] * 4 and b"".join(pieces) == data
+    assert list(Document(b"", "application/pdf", "a.pdf", "а.pdf").chunks()) == [b""]

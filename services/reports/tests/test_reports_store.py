@@ -92,7 +92,7 @@ def test_queries_stay_within_the_school_and_dates(factory):
             dt.date(2026, 9, 2)]
         assert store.class_marks(s, school_id=other, class_id=klass, **span) == []
         assert store.class_students(s, school_id=school, class_id=klass) == [
-            {"id": student, "full_name": "Ученик Один", "enrolled_on": dt.date(2026, 9, 1)}]
+            {"id": student, "full_name": "Ученик Один", "enrolled_on": dt.date(2026, 9, 1), "left_on": None}]
         assert store.class_subjects(s, school_id=school, class_id=klass, **span) == [
             {"id": math, "name": "Математика", "assigned": False}]
         assert store.class_subjects(s, school_id=school, class_id=klass, starts_on=dt.date(2027, 1, 1),

@@ -43,6 +43,9 @@ def nav() -> list[tuple[str, str]]:
         items.append(("portal.teaching", "Мои классы"))
     if is_family():
         items += [("portal.diary", "Дневник"), ("portal.results", "Итоги"), ("portal.timetable", "Расписание")]
+    from gateway.portal.views_reports import may_see_reports
+    if may_see_reports(g.get("principal")):
+        items.append(("portal.reports", "Отчёты"))
     items += [("portal.notifications", "Уведомления"), ("portal.mail", "Почта"), ("portal.news", "Новости"),
               ("portal.profile_page", "Профиль")]
     return items

@@ -19,17 +19,9 @@ from gateway.portal.views_teacher import (
 from gateway.validation import problems
 
 
-def _class_name(class_id: str) -> str:
-    core.allow("GET /classes")
-    for item in rpc("list_classes", {"limit": LIST_LIMIT})["items"]:
-        if item["id"] == class_id:
-            return item["name"]
-    return "Класс"
-
-
-def _students(class_id: str) -> list[dict]:
-    """Today's students of the class, with their parents and consent when
-    the caller may see them (GET /classes/{id}/students)."""
+def _students(class_id: str) -> tuple[str, list[dict]]:
+    """The class's name and today's students, with their parents and
+    consent when the caller may see them (GET /classes/{id}/students)."""
     core.allow("GET /classes/{id}/students", class_id)
     page = rpc("list_class_students", class_id, {"limit": LIST_LIMIT})
     items = page["items"]
@@ -37,15 +29,15 @@ def _students(class_id: str) -> list[dict]:
         found = rpc("class_families", class_id, [i["id"] for i in items], service="identity")
         for item in items:
             item["parents"] = (found.get(item["id"]) or {}).get("parents", [])
-    return items
+    return (page.get("class") or {}).get("name") or "Класс", items
 
 
 @bp.get("/teaching/class/<class_id>")
 @core.page
 def class_page(class_id):
     class_id = ident(class_id)
-    students = _students(class_id)
-    return render_template("portal/teacher/class.html", class_id=class_id, class_name=_class_name(class_id),
+    class_name, students = _students(class_id)
+    return render_template("portal/teacher/class.html", class_id=class_id, class_name=class_name,
                            students=students, families=any("parents" in s for s in students))
 
 
@@ -65,7 +57,7 @@ def class_attendance(class_id):
     class_id = ident(class_id)
     monday, sunday = _week()
     lesson_id = ident(request.args.get("lesson"), required=False)
-    students = _students(class_id)
+    class_name, students = _students(class_id)
     core.allow("GET /classes/{id}/lessons", class_id)
     lessons = rpc("list_class_lessons", class_id, {"from": monday.isoformat(), "to": sunday.isoformat(),
                                                    "limit": LIST_LIMIT})["items"]
@@ -76,7 +68,7 @@ def class_attendance(class_id):
             status[(entry["student"]["id"], lesson["id"])] = entry["status"]
     editing = next((l for l in lessons if l["id"] == lesson_id), None)
     return render_template(
-        "portal/teacher/attendance.html", class_id=class_id, class_name=_class_name(class_id), students=students,
+        "portal/teacher/attendance.html", class_id=class_id, class_name=class_name, students=students,
         lessons=lessons, status=status, editing=editing, monday=monday, sunday=sunday, statuses=ATTENDANCE,
         prev_week=(monday - dt.timedelta(days=7)).isoformat(), next_week=(monday + dt.timedelta(days=7)).isoformat(),
         key=new_key())
@@ -102,9 +94,9 @@ def correct_attendance(class_id, lesson_id):
 # -- a letter to all parents of the class --------------------------------------------------------------
 
 def _letter_page(class_id: str, message: str | None = None, status: int = 200, form: dict | None = None):
-    students = _students(class_id)
+    class_name, students = _students(class_id)
     parents = {p["id"]: p["full_name"] for s in students for p in s.get("parents", [])}
-    return render_template("portal/teacher/letter.html", class_id=class_id, class_name=_class_name(class_id),
+    return render_template("portal/teacher/letter.html", class_id=class_id, class_name=class_name,
                            parents=sorted(parents.values()), message=message, form=form or {}), status
 
 

@@ -23,7 +23,6 @@ from gateway.portal.texts import ROLE_NAMES, T
 from gateway.validation import problems
 
 PAGE_SIZE = 20
-THREAD_SCAN = 100
 RECIPIENTS_SHOWN = 50
 ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
@@ -57,13 +56,7 @@ def mail():
 def letter(id):
     core.allow("GET /messages/{id}", id)
     message = _rpc("get_message", id)
-    thread = []
-    for folder in ("inbox", "sent"):
-        for item in _rpc("list_messages", folder, THREAD_SCAN, None)["items"]:
-            if item["thread_id"] == message["thread_id"] and item["id"] != message["id"]:
-                thread.append(item)
-    thread.sort(key=lambda m: m["created_at"])
-    return render_template("portal/letter.html", message=message, thread=thread,
+    return render_template("portal/letter.html", message=message, thread=message.get("thread", []),
                            mine=message["sender_id"] == g.principal.user_id)
 
 

@@ -28,7 +28,7 @@ from gateway.api_journal_marks import class_journal_json
 from gateway.context import call_ctx, current_clients
 from gateway.errors import ApiError
 from gateway.portal import bp, core
-from gateway.portal.helpers import profile
+from gateway.portal.helpers import profile, ru_date
 from gateway.portal.texts import ATTENDANCE, MARK_KINDS, T
 
 ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -96,11 +96,6 @@ def my_classes() -> list[dict]:
             return items
 
 
-def years() -> list[dict]:
-    core.allow("GET /years")
-    return rpc("list_years", {"limit": LIST_LIMIT})["items"]
-
-
 def class_teacher_of() -> list[str]:
     """The ids of the classes the signed-in user is the class teacher of."""
     from gateway.portal.helpers import profile
@@ -124,34 +119,19 @@ def teaching():
 
 # -- the class journal -----------------------------------------------------------------------------
 
-def _names(class_id: str, subject_id: str) -> tuple[str, str]:
-    """The class's and the subject's names, from the teacher's classes, else the subjects read."""
-    class_name = subject_name = None
-    try:
-        rows = my_classes()
-    except Exception as exc:  # noqa: BLE001 - the administration has no classes of its own
-        found = errors.map_exception(exc)
-        if found is None or found.status not in (403, 404):
-            raise
-        rows = []
-    for row in rows:
-        if row["class"]["id"] == class_id:
-            class_name = row["class"]["name"]
-            if row["subject"]["id"] == subject_id:
-                subject_name = row["subject"]["name"]
-    if subject_name is None:
-        core.allow("GET /subjects")
-        subjects = rpc("list_subjects", {"limit": LIST_LIMIT})["items"]
-        subject_name = next((s["name"] for s in subjects if s["id"] == subject_id), None)
-    return class_name or "Класс", subject_name or "Предмет"
+def _day(iso: str) -> str:
+    """A period's bound in its select, "7 ноября" (the year is the select's last choice)."""
+    return ru_date(iso).rsplit(" ", 1)[0]
 
 
-def _periods(period_id: str, year_list: list[dict]) -> list[dict]:
-    """The periods of the year the shown period belongs to."""
-    for year in year_list:
-        if any(p["id"] == period_id for p in year["periods"]):
-            return [{**p, "year": year["name"]} for p in year["periods"]]
-    return []
+def _periods(grid: dict) -> list[dict]:
+    """The choices of the period select: the class's year's periods, then the whole year."""
+    year = grid["year"]
+    if not year["id"]:
+        return []
+    choices = [{"id": p["id"], "label": f"{p['name']} ({_day(p['starts_on'])} — {_day(p['ends_on'])})"}
+               for p in year["periods"]]
+    return [*choices, {"id": year["id"], "label": f"Весь год ({year['name']})"}]
 
 
 def _evidence(marks: list[dict]) -> dict:
@@ -165,16 +145,6 @@ def beside(fn, *args) -> Future:
     """``fn(*args)`` in a worker thread with this request's contexts (Flask's
     and the correlation id's), so that a page's independent reads overlap."""
     return _POOL.submit(contextvars.copy_context().run, fn, *args)
-
-
-def _risks(class_id: str, period_id: str, subject_id: str) -> dict:
-    """The students at risk in the subject shown: student id -> its reasons."""
-    risks = {}
-    for item in rpc("students_at_risk", class_id, period_id, subject_id)["items"]:
-        for subject in item["subjects"]:
-            if subject["subject_id"] == subject_id:
-                risks[item["student_id"]] = subject
-    return risks
 
 
 def _coverage(class_id: str, period_id: str, subject_id: str) -> list[dict]:
@@ -196,7 +166,6 @@ def grid_context(class_id: str, subject_id: str, period_id: str | None, lesson_i
         school_id=p.school_id, class_id=class_id, subject_id=subject_id, period_id=period_id or "",
         viewer_id=p.user_id, viewer_roles=list(p.roles)))
     grid = class_journal_json(reply)
-    risks_read = beside(_risks, class_id, grid["period_id"], subject_id) if grid["period_id"] else None
     if on_period is not None and grid["period_id"]:
         on_period(grid["period_id"])
     lessons = sorted(grid["lessons"], key=lambda l: l["date"])
@@ -213,11 +182,14 @@ def grid_context(class_id: str, subject_id: str, period_id: str | None, lesson_i
         rows.append({"student": s, "evidence": _evidence(by_student.get(s["id"], [])), "final": finals.get(s["id"])})
     editing = next((l for l in lessons if l["id"] == lesson_id), None) or (lessons[-1] if lessons else None)
     mark_base = url_for("portal.mark", mark_id="-")[:-1]
+    column = url_for("portal.journal", class_id=class_id, subject=subject_id, period=period_id)
+    for lesson in lessons:  # the column heads' links, built once: a url_for each costs more than the cell
+        lesson["href"] = f"{column}&lesson={lesson['id']}#grid"
     at = next((n for n, l in enumerate(lessons) if editing is not None and l["id"] == editing["id"]), len(lessons))
     for row in rows:  # the cells before the column being edited and after it, drawn here: there are a thousand
         drawn = [_cell(cells.get((row["student"]["id"], l["id"])), mark_base) for l in lessons]
         row["before"], row["after"] = Markup("".join(drawn[:at])), Markup("".join(drawn[at + 1:]))
-    risks = risks_read.result() if risks_read is not None else {}
+    risks = {r["student_id"]: r for r in grid["at_risk"]}  # R-F4, the warnings of the final-marks column
     for row in rows:
         row["risk"] = risks.get(row["student"]["id"])
     return {"grid": grid, "lessons": lessons, "cells": cells, "rows": rows, "editing": editing,
@@ -248,18 +220,16 @@ def journal(class_id):
     period_id = ident(request.args.get("period"), required=False)
     lesson_id = ident(request.args.get("lesson"), required=False)
     core.allow("GET /classes/{id}/journal", class_id, subject_id=subject_id)
-    # the reads beside the grid overlap it: names, the year's periods, the menu's profile, the plan's coverage
-    names, year_list, menu = beside(_names, class_id, subject_id), beside(years), beside(profile)
+    # the reads beside the grid overlap it: the menu's profile, the plan's coverage
+    menu = beside(profile)
     side: dict = {}
     try:
         context = grid_context(class_id, subject_id, period_id, lesson_id, on_period=lambda period: side.update(
             coverage=beside(_coverage, class_id, period, subject_id)))
         grid = context["grid"]
-        class_name, subject_name = names.result()
         coverage = side["coverage"].result() if "coverage" in side else []
-        periods = _periods(grid["period_id"], year_list.result())
     finally:  # nothing of this request runs on after it
-        futures.wait([names, year_list, menu, *side.values()])
+        futures.wait([menu, *side.values()])
     if menu.exception() is not None:
         g.pop("portal_profile", None)  # the menu goes without the name, as on any page when identity is away
     here = url_for("portal.journal", class_id=class_id, subject=subject_id, period=period_id, lesson=lesson_id)
@@ -269,7 +239,8 @@ def journal(class_id):
     return render_template(
         "portal/teacher/journal.html", **context, class_id=class_id, subject_id=subject_id,
         letters=ATTENDANCE_LETTERS,
-        class_name=class_name, subject_name=subject_name, periods=periods,
+        class_name=grid["class_name"] or "Класс", subject_name=grid["subject_name"] or "Предмет",
+        periods=_periods(grid),
         coverage=coverage, today=today().isoformat(), lesson_types=LESSON_TYPES, mark_values=MARK_VALUES,
         kinds=MARK_KINDS, statuses=ATTENDANCE, risk_reasons=RISK_REASONS, keys={
             "lesson": new_key(), "marks": new_key(), "attendance": new_key(), "final": new_key()},
@@ -407,7 +378,7 @@ def _mark_page(mark_id: str, message: str | None = None, status: int = 200, form
     current = history["items"][-1] if history["items"] else None
     return render_template("portal/teacher/mark.html", mark_id=mark_id, history=history, current=current,
                            message=message, form=form or {}, back=_back(), key=new_key(),
-                           mark_values=MARK_VALUES, kinds=MARK_KINDS), status
+                           remove_key=new_key(), mark_values=MARK_VALUES, kinds=MARK_KINDS), status
 
 
 @bp.get("/teaching/marks/<mark_id>")
@@ -442,3 +413,18 @@ def correct_mark(mark_id):
     core.current_session().put("notice", T["mark_corrected"])
     back = _back()
     return redirect(url_for("portal.mark", mark_id=mark_id, back=back), 303)
+
+
+@bp.post("/teaching/marks/<mark_id>/remove")
+@core.page
+def remove_mark(mark_id):
+    """Cancel a mark with a reason (R-J7): a version of its history, never a deletion."""
+    mark_id = ident(mark_id)
+    core.allow("DELETE /marks/{id}", mark_id)
+    reason = request.form.get("reason", "").strip()
+    try:
+        rpc("remove_mark", mark_id, {"reason": reason}, idempotency_key=form_key())
+    except Exception as exc:  # noqa: BLE001 - a refusal is shown on the mark's page
+        return _mark_page(mark_id, core.message_of(exc), 400, {"remove_reason": reason})
+    core.current_session().put("notice", T["mark_removed"])
+    return redirect(url_for("portal.mark", mark_id=mark_id, back=_back()), 303)

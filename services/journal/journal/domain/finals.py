@@ -182,6 +182,24 @@ def risk_reasons(fc: dict) -> list[str]:
     return reasons
 
 
+def subject_risks(marks_by_student: dict, student_ids, *, hours_per_week: float | None, emphasis: bool,
+                  low: int, high: int, min_written: int) -> dict:
+    """R-F4 in one subject: ``student id -> {reasons, **forecast}`` of the
+    students at risk. Every student is judged in a subject the class is
+    assigned (``hours_per_week`` known); otherwise only those with marks in it.
+    ``marks_by_student``: ``student id -> [(value, weight, kind)]``."""
+    required = required_marks(hours_per_week, low=low, high=high)
+    written = written_required(emphasis, min_written=min_written)
+    judged = student_ids if hours_per_week is not None else [s for s in student_ids if s in marks_by_student]
+    found = {}
+    for student_id in judged:
+        fc = forecast(marks_by_student.get(student_id, []), required, emphasis=emphasis, written_needed=written)
+        reasons = risk_reasons(fc)
+        if reasons:
+            found[student_id] = {"reasons": reasons, **fc}
+    return found
+
+
 def group_marks(rows: Iterable[tuple[str, int, int, str]]) -> dict[str, list[tuple[int, int, str]]]:
     """``[(subject_id, value, weight, kind)]`` by subject."""
     out: dict[str, list] = {}

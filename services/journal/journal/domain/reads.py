@@ -187,6 +187,22 @@ def history_key(item: dict) -> tuple:
     return (item["lesson"]["date"], item["lesson"]["id"], item["version"])
 
 
+def lesson_history_item(version, student_id, student_name, by_name) -> dict:
+    return {"student": person(student_id, student_name), "version": version.version, "old": version.previous,
+            "new": version.status, "by": person(version.by, by_name), "at": version.at.isoformat(),
+            "reason": version.reason}
+
+
+def lesson_history_key(item: dict) -> tuple:
+    return (item["student"]["full_name"], item["student"]["id"], item["version"])
+
+
+def lesson_history_page_bounds(query) -> tuple[int, tuple | None]:
+    """``(limit, after)`` of a page of a lesson's attendance history, the
+    cursor read as ``(student name, student id, version)``."""
+    return _bounds(query, lambda key: (_text(key[0]), _text(key[1]), _whole(key[2])))
+
+
 def final_item(final, subject_name, period_names: dict) -> dict:
     return {"id": final.id, "period": {"id": final.period_id, "name": period_names.get(final.period_id, ""),
                                        "kind": final.period_kind},

@@ -123,20 +123,19 @@ class FinalsAndForecasts:
             rows = store.finals.class_marks(s, class_id=klass.id, start=starts_on, end=ends_on, subject_id=subject_id)
             emphasis = store.structure.subject_emphasis(s, school_id=actor.school_id,
                                                         subject_ids=set(hours) | {r[1] for r in rows})
-        by_student: dict = {}
+        by_subject: dict = {}
         for student_id, subject_id, value, weight, kind_ in rows:
-            by_student.setdefault(student_id, {}).setdefault(subject_id, []).append((value, weight, kind_))
+            by_subject.setdefault(subject_id, {}).setdefault(student_id, []).append((value, weight, kind_))
+        ids = [student_id for student_id, _ in students]
+        risks = {subject_id: domain.finals.subject_risks(
+            by_subject.get(subject_id, {}), ids, hours_per_week=hours.get(subject_id),
+            emphasis=emphasis.get(subject_id, False), low=config.final_min_marks_low,
+            high=config.final_min_marks_high, min_written=config.final_min_written)
+            for subject_id in sorted(set(hours) | set(by_subject))}
         items = []
         for student_id, full_name in students:
-            subjects = []
-            for subject_id in sorted(set(hours) | set(by_student.get(student_id, {}))):
-                required = domain.finals.required_marks(hours.get(subject_id), low=config.final_min_marks_low,
-                                                        high=config.final_min_marks_high)
-                fc = self._forecast(by_student.get(student_id, {}).get(subject_id, []), required,
-                                    emphasis.get(subject_id, False))
-                reasons = domain.finals.risk_reasons(fc)
-                if reasons:
-                    subjects.append({"subject_id": subject_id, "reasons": reasons, **fc})
+            subjects = [{"subject_id": subject_id, **found[student_id]}
+                        for subject_id, found in risks.items() if student_id in found]
             if subjects:
                 items.append({"student_id": student_id, "full_name": full_name, "subjects": subjects})
         return {"class_id": class_id, "period_id": pid, "items": items}

@@ -164,8 +164,9 @@ class LessonsAndMarks:
 
     @service_rpc
     def mark_history(self, ctx, mark_id):
-        """Every version of a mark, oldest first, and whether its chain
-        verifies (R-J7); staff of the school."""
+        """Every version of a mark, oldest first, with who made it
+        (``by_name``), and whether its chain verifies (R-J7); whose mark it is
+        and on which lesson; staff of the school."""
         actor = CallContext.from_rpc(ctx)
         domain.lessons.require_staff(actor)
         mark_id = domain.common.ident(mark_id, "mark_id")
@@ -176,8 +177,15 @@ class LessonsAndMarks:
             versions = store.lessons.mark_versions(s, school_id=actor.school_id, mark_id=mark_id)
             chain = store.lessons.mark_chain(s, mark_id=mark_id)
             problems = domain.lessons.verify_mark(store.lessons.mark_state(mark), chain)
-        return {"mark_id": mark_id, "verified": not problems, "problems": problems,
-                "items": [self._version_dict(v) for v in versions]}
+            lesson, klass, subject_name, _, _ = store.listing.lesson(s, school_id=actor.school_id,
+                                                                     lesson_id=mark.lesson_id)
+            names = store.listing.names(s, user_ids=[mark.student_id, *(v.by for v in versions)])
+        items = [{**self._version_dict(v), "by_name": names.get(v.by)} for v in versions]
+        return {"mark_id": mark_id, "verified": not problems, "problems": problems, "items": items,
+                "student": {"id": mark.student_id, "full_name": names.get(mark.student_id, "")},
+                "lesson": {"id": lesson.id, "date": lesson.date.isoformat(), "topic": lesson.topic,
+                           "subject": {"id": lesson.subject_id, "name": subject_name},
+                           "class": {"id": klass.id, "name": klass.name}}}
 
     @service_rpc
     def verify_journal(self, ctx):

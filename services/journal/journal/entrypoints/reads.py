@@ -21,6 +21,15 @@ from journal.domain import reads as rules
 class Reads:
     """RPCs of the list reads."""
 
+    @service_rpc
+    def mark_counts(self):
+        """For reports' self-check (services/reports/README.md): the marks
+        that count per school, class and period of the class's year, as
+        ``[[school_id, class_id, period_id, count]]``. Counts only, no names
+        or marks: a service-to-service read on the internal broker."""
+        with self.db.transaction() as s:
+            return [list(row) for row in store.reads.mark_counts(s)]
+
     def _today(self):
         return domain.common.school_today(utcnow(), self.settings.timezone)
 
@@ -69,7 +78,8 @@ class Reads:
         """The class's students today by name, with their subgroups (R-S5);
         the administration, the class teacher, its teachers. ``families``
         says whether the caller may see their parents (the class teacher and
-        the administration): the gateway then asks identity for them."""
+        the administration): the gateway then asks identity for them.
+        ``class``: the class itself (id, name, year)."""
         actor = CallContext.from_rpc(ctx)
         class_id = domain.common.ident(class_id, "class_id")
         query = rules.query_of(query)
@@ -83,6 +93,7 @@ class Reads:
                  for sid, name in students]
         result = rules.page(items, lambda i: (i["full_name"], i["id"]), query)
         result["families"] = rules.sees_families(actor, class_teacher_id=klass.class_teacher_id)
+        result["class"] = {"id": klass.id, "name": klass.name, "year_id": klass.year_id}
         return result
 
     @service_rpc
@@ -167,6 +178,22 @@ class Reads:
             rows = store.listing.attendance_history(s, school_id=actor.school_id, student_id=student_id,
                                                     start=start, end=end, after=after, limit=limit + 1)
         return paging.cut([rules.history_item(*row) for row in rows], rules.history_key, limit)
+
+    @service_rpc
+    def lesson_attendance_history(self, ctx, lesson_id, query=None):
+        """Every version of a lesson's attendance (R-J7): whose, who set it,
+        when, the old and new status, the reason; by student name and
+        version; the administration."""
+        actor = CallContext.from_rpc(ctx)
+        if not actor.has(*rules.HISTORY_READERS):
+            raise errors.NotAllowed()
+        lesson_id = domain.common.ident(lesson_id, "lesson_id")
+        limit, after = rules.lesson_history_page_bounds(rules.query_of(query))
+        with self.db.transaction() as s:
+            if store.listing.lesson(s, school_id=actor.school_id, lesson_id=lesson_id) is None:
+                raise errors.NotFound(errors.text("lesson_not_found"), details={"field": "lesson_id"})
+            rows = store.listing.lesson_attendance_history(s, lesson_id=lesson_id, after=after, limit=limit + 1)
+        return paging.cut([rules.lesson_history_item(*row) for row in rows], rules.lesson_history_key, limit)
 
     @service_rpc
     def student_final_marks(self, ctx, student_id, query=None):

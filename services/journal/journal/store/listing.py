@@ -190,6 +190,30 @@ def attendance_history(session: Session, *, school_id: str, student_id: str, sta
     return [tuple(row) for row in session.execute(query)]
 
 
+def lesson_attendance_history(session: Session, *, lesson_id: str, after: tuple | None = None,
+                              limit: int | None = None):
+    """Every version of a lesson's attendance (R-J7): rows ``(version,
+    student id, student name, name of who set it)`` by student name, student
+    id and version; only those after ``after`` (``(name, student id,
+    version)``, a page's cursor) and at most ``limit`` when given."""
+    student = aliased(Person)
+    name = func.coalesce(student.full_name, "")
+    query = (select(AttendanceVersion, AttendanceEntry.student_id, name, Person.full_name)
+             .join(AttendanceEntry, AttendanceEntry.id == AttendanceVersion.attendance_id)
+             .outerjoin(student, student.user_id == AttendanceEntry.student_id)
+             .outerjoin(Person, Person.user_id == AttendanceVersion.by)
+             .where(AttendanceEntry.lesson_id == lesson_id))
+    if after is not None:
+        after_name, student_id, version = after
+        query = query.where(or_(name > after_name, and_(name == after_name, or_(
+            AttendanceEntry.student_id > student_id,
+            and_(AttendanceEntry.student_id == student_id, AttendanceVersion.version > version)))))
+    query = query.order_by(name, AttendanceEntry.student_id, AttendanceVersion.version)
+    if limit is not None:
+        query = query.limit(limit)
+    return [tuple(row) for row in session.execute(query)]
+
+
 def final_marks(session: Session, *, school_id: str, student_id: str, year: Year):
     """The student's current final marks of the year: rows ``(final mark,
     subject name)``."""

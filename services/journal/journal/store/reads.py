@@ -147,5 +147,29 @@ def grid_finals(session: Session, *, class_id: str, subject_id: str, period_ids)
         .order_by(FinalMark.entered_at)))
 
 
-def year_period_ids(session: Session, *, year_id: str) -> list[str]:
-    return list(session.scalars(select(Period.id).where(Period.year_id == year_id)))
+def year_periods(session: Session, *, year_id: str) -> list[Period]:
+    """The year's periods in order."""
+    return list(session.scalars(select(Period).where(Period.year_id == year_id).order_by(Period.starts_on)))
+
+
+def subject_name_emphasis(session: Session, *, school_id: str, subject_id: str) -> tuple[str, bool] | None:
+    """The school's subject's name and R-F2 emphasis, or None."""
+    row = session.execute(select(Subject.name, Subject.emphasis).where(
+        Subject.id == subject_id, Subject.school_id == school_id)).first()
+    return None if row is None else (row[0], bool(row[1]))
+
+
+def mark_counts(session: Session) -> list[tuple]:
+    """``(school_id, class_id, period_id, marks)``: the marks that count (not
+    removed) of each class in each period of its year, by the lesson's date;
+    what reports' self-check compares its projection with."""
+    from journal.store.models import SchoolClass
+    rows = session.execute(
+        select(Mark.school_id, Lesson.class_id, Period.id, func.count(Mark.id))
+        .join(Lesson, Lesson.id == Mark.lesson_id)
+        .join(SchoolClass, SchoolClass.id == Lesson.class_id)
+        .join(Period, and_(Period.year_id == SchoolClass.year_id, Lesson.date >= Period.starts_on,
+                           Lesson.date <= Period.ends_on))
+        .where(Mark.removed.is_(False))
+        .group_by(Mark.school_id, Lesson.class_id, Period.id)).all()
+    return [tuple(r) for r in rows]

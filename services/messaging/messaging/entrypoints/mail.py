@@ -10,10 +10,11 @@ from sqlalchemy import event as sa_event
 
 from kernel.context import CallContext
 from kernel.errors import NotFound
+from kernel import payloads
 from kernel.nameko import service_rpc
 
 from messaging import domain, events, policy, store, texts
-from messaging.entrypoints import roles_of
+from messaging.entrypoints import handled, on, roles_of
 from messaging.errors import RecipientNotAllowed, ValidationError
 from messaging.notify import notify
 
@@ -34,6 +35,29 @@ def related_teachers(session, school_id, actor_id, roles) -> set:
 
 
 class Mail:
+
+    @on(events.REPORT_READY)
+    @handled("on_report_ready")
+    def on_report_ready(self, session, envelope):
+        """A report reports produced by itself (the monthly R-R7 monitoring):
+        a letter with the file attached to the recipients it names (the
+        school's deputy directors and directors), from the envelope's actor
+        (reports' own id), with a notification (and an instant e-mail for
+        those who chose it) and ``message_sent`` like any letter."""
+        ready = events.parse_report_ready(envelope)
+        school_id = payloads.school_id(envelope)
+        sender_id = envelope.get("actor_id") or "reports"
+        to = list(ready.recipient_ids)
+        message = store.add_message(session, school_id=school_id, sender_id=sender_id, recipients=to,
+                                    subject=ready.subject, body=ready.body, thread_id=None, reply_to_id=None,
+                                    attachments=[ready.attachment])
+        drafts = domain.message_notifications(message_id=message.id, thread_id=message.thread_id,
+                                              sender_name=texts.SYSTEM_SENDER, subject=ready.subject, recipients=to)
+        notify(session, school_id=school_id, source_event_id=envelope["id"], drafts=drafts)
+        self.outbox.add(session, events.MESSAGE_SENT,
+                        events.message_sent(message, recipient_ids=to, has_attachments=True),
+                        {"actor_id": sender_id, "school_id": school_id, "roles": [],
+                         "correlation_id": envelope.get("correlation_id")})
 
     @service_rpc
     def send_message(self, ctx, data):
@@ -131,7 +155,9 @@ class Mail:
     @service_rpc
     def get_message(self, ctx, message_id):
         """One letter for its sender or a recipient (404 for anyone else);
-        opening it as a recipient records the read receipt."""
+        opening it as a recipient records the read receipt. ``thread``: the
+        other letters of its thread the caller sent or received, oldest
+        first (at most ``domain.THREAD_LIMIT``)."""
         who = CallContext.from_rpc(ctx)
         actor_id, school_id = who.actor_id, who.school_id
         if not isinstance(message_id, str) or not 0 < len(message_id) <= 64:
@@ -151,6 +177,11 @@ class Mail:
                  **({"read_at": domain.iso(r.read_at)} if m.sender_id == actor_id else {})} for r in recipients]
             item["attachments"] = [{"id": a.id, "name": a.name, "content_type": a.content_type, "size": a.size}
                                    for a in store.attachments_of(session, message_id=m.id)]
+            others = [t for t in store.thread_of(session, school_id=school_id, thread_id=m.thread_id,
+                                                 user_id=actor_id, limit=domain.THREAD_LIMIT + 1) if t.id != m.id]
+            names.update(self._names(session, school_id, [t.sender_id for t in others if t.sender_id not in names]))
+            item["thread"] = [{k: v for k, v in self._summary(t, names, read=False).items() if k != "read"}
+                              for t in others[:domain.THREAD_LIMIT]]
             return item
 
     @service_rpc

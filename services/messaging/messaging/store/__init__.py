@@ -25,7 +25,7 @@ from messaging.store.notifications import (  # noqa: F401
 )
 from messaging.store.mail import (  # noqa: F401
     add_message, get_message, recipients_of, attachments_of, get_attachment, mark_message_read, inbox,
-    sent, is_participant,
+    sent, is_participant, thread_of,
 )
 from messaging.store.news import add_news, get_news, list_news  # noqa: F401
 from messaging.store.recipients import people_after, classes_of_people  # noqa: F401

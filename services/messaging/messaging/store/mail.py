@@ -84,6 +84,15 @@ def sent(session: Session, *, school_id: str, user_id: str, limit: int, after=No
     return list(session.scalars(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)))
 
 
+def thread_of(session: Session, *, school_id: str, thread_id: str, user_id: str, limit: int) -> list[Message]:
+    """The letters of a thread that ``user_id`` sent or received, oldest first, at most ``limit``."""
+    received = select(MessageRecipient.message_id).where(MessageRecipient.recipient_id == user_id)
+    return list(session.scalars(
+        select(Message).where(Message.school_id == school_id, Message.thread_id == thread_id,
+                              or_(Message.sender_id == user_id, Message.id.in_(received)))
+        .order_by(Message.created_at, Message.id).limit(limit)))
+
+
 def is_participant(session: Session, *, message: Message, user_id: str) -> bool:
     if message.sender_id == user_id:
         return True

@@ -22,11 +22,10 @@ from reports.errors import (
     ClassNotFound, NotAllowed, PeriodNotFound, PeriodNotInClassYear, ValidationError, text,
 )
 
-# docs/contracts.md "Access decisions": reports are for staff; parents and
-# students are refused even if a gateway bug let them through.
-STAFF_ROLES = frozenset({
-    "admin", "director", "deputy", "class_teacher", "teacher", "secretary", "news_editor", "scheduler",
-})
+# API.md "Reports": the administration, class teachers and teachers; a
+# parent or a student (or other staff) is refused even if a gateway bug let
+# them through.
+STAFF_ROLES = frozenset({"admin", "director", "deputy", "class_teacher", "teacher"})
 
 # A counted subject mark at or below this is a failing one ("неуспевающий").
 # Mark 1 exists only by school setting, and it fails too.
@@ -64,8 +63,17 @@ def require_id(value, field: str) -> str:
 
 def round_half_up(value, places: int = 2) -> Decimal:
     """``value`` (int, Fraction or Decimal, not negative) rounded half up."""
-    scaled = Fraction(value) * 10 ** places
-    return Decimal(math.floor(scaled + Fraction(1, 2))).scaleb(-places)
+    if isinstance(value, int):
+        return ratio_half_up(value, 1, places)
+    value = value if isinstance(value, Fraction) else Fraction(value)
+    return ratio_half_up(value.numerator, value.denominator, places)
+
+
+def ratio_half_up(numerator: int, denominator: int, places: int = 2) -> Decimal:
+    """``numerator / denominator`` (not negative) rounded half up, in whole
+    numbers only: floor(x * 10^places + 1/2) without building a Fraction."""
+    scaled = numerator * 10 ** places
+    return Decimal((2 * scaled + denominator) // (2 * denominator)).scaleb(-places)
 
 
 def mark_of(average: Decimal) -> int:
@@ -116,6 +124,28 @@ def subject_result(marks: list[dict]) -> dict:
         "weighted_average": _num(weighted),
         "rounded": mark_of(weighted),
     }
+
+
+def sums_result(count: int, sum_values: int, sum_weighted: int, sum_weights: int) -> dict:
+    """:func:`subject_result` from the marks' sums (the same numbers, without
+    the list of marks): ``count``, the sum of values, of value x weight and
+    of weights. Whole-number arithmetic only (a school's sheet has 15,000
+    cells): hundredths half up, then the whole mark half up from those."""
+    weighted = (200 * sum_weighted + sum_weights) // (2 * sum_weights)  # hundredths, half up
+    plain = (200 * sum_values + count) // (2 * count)
+    return {"count": count, "average": plain / 100, "weighted_average": weighted / 100,
+            "rounded": (2 * weighted + 100) // 200}
+
+
+def mean_of_ratios(ratios: list[tuple[int, int]]) -> Decimal | None:
+    """The mean of ``numerator / denominator`` pairs, exact, 2 decimals half
+    up (a student's average of their subjects' weighted means)."""
+    if not ratios:
+        return None
+    numerator, denominator = 0, 1
+    for n, d in ratios:
+        numerator, denominator = numerator * d + n * denominator, denominator * d
+    return ratio_half_up(numerator, denominator * len(ratios))
 
 
 def student_average(subject_marks: list[list[dict]]) -> Decimal | None:
@@ -227,12 +257,15 @@ def in_period(day: dt.date, period: dict) -> bool:
 
 
 def roster(students: list[dict], period: dict) -> list[dict]:
-    """The class's students for ``period``: enrolled no later than its last day."""
-    return [s for s in students if s.get("enrolled_on") is None or s["enrolled_on"] <= period["ends_on"]]
+    """The class's students for ``period``: enrolled no later than its last
+    day, and not gone (``left_on``, the first day out) by its first day."""
+    return [s for s in students if (s.get("enrolled_on") is None or s["enrolled_on"] <= period["ends_on"])
+            and (s.get("left_on") is None or s["left_on"] > period["starts_on"])]
 
 
 def progress_report(*, school_class: dict, period: dict, subjects: list[dict], students: list[dict],
-                    marks: list[dict], finals: list[dict] = (), generated_at: dt.datetime) -> dict:
+                    marks: list[dict] = (), finals: list[dict] = (), generated_at: dt.datetime,
+                    sums: dict | None = None) -> dict:
     """Итоги успеваемости (R-R5) of one class for one period.
 
     - ``school_class`` ``{id, name}``; ``period`` ``{id, name, starts_on, ends_on}`` (dates);
@@ -244,7 +277,11 @@ def progress_report(*, school_class: dict, period: dict, subjects: list[dict], s
       a student on the roster count;
     - ``finals`` ``[{student_id, subject_id, value}]``: the class's current
       final marks for this very period (for the year: the year's final marks);
-      only those of students on the roster count.
+      only those of students on the roster count;
+    - or, instead of ``marks``, ``sums`` ``{(student_id, subject_id): (count,
+      sum of values, sum of value x weight, sum of weights)}`` of the
+      period's marks (a school's sheet: the database sums them); the cells
+      then carry no list of marks, every number is the same.
 
     Every student row lists every shown subject (a grid; count 0 where there
     are no marks) and the student's overall ``average`` (see
@@ -256,29 +293,42 @@ def progress_report(*, school_class: dict, period: dict, subjects: list[dict], s
     """
     pupils = sorted(roster(students, period), key=lambda s: name_key(s.get("full_name"), s["id"]))
     on_roster = {s["id"] for s in pupils}
-    counted: dict[tuple, list[dict]] = {}
-    for mark in sorted(marks, key=lambda m: m["date"]):  # stable: same-day marks keep their order
-        if mark["student_id"] in on_roster and in_period(mark["date"], period):
-            counted.setdefault((mark["student_id"], mark["subject_id"]), []).append(mark)
+    if sums is None:
+        counted: dict[tuple, list[dict]] = {}
+        for mark in sorted(marks, key=lambda m: m["date"]):  # stable: same-day marks keep their order
+            if mark["student_id"] in on_roster and in_period(mark["date"], period):
+                counted.setdefault((mark["student_id"], mark["subject_id"]), []).append(mark)
+        results = {key: subject_result(cell) for key, cell in counted.items()}
+        means = {key: (mean.numerator, mean.denominator)
+                 for key, mean in ((k, weighted_mean(cell)) for k, cell in counted.items())}
+    else:  # the period's marks already summed per student and subject (a school's sheet)
+        cells = {key: cell for key, cell in sums.items() if key[0] in on_roster and cell[0]}
+        results = {key: sums_result(*cell) for key, cell in cells.items()}
+        means = {key: (cell[2], cell[3]) for key, cell in cells.items()}
     final_of = {(f["student_id"], f["subject_id"]): int(f["value"]) for f in finals
                 if f["student_id"] in on_roster}
-    marked_subjects = {subject_id for _, subject_id in counted} | {subject_id for _, subject_id in final_of}
+    marked_subjects = {subject_id for _, subject_id in results} | {subject_id for _, subject_id in final_of}
     names = {s["id"]: s.get("name") for s in subjects}
     shown_ids = {s["id"] for s in subjects if s.get("assigned")} | marked_subjects
     shown = sorted(({"id": i, "name": names.get(i)} for i in shown_ids), key=lambda s: name_key(s["name"], s["id"]))
+    empty = subject_result([]) if sums is None else {k: v for k, v in subject_result([]).items() if k != "marks"}
 
     rows, standings = [], []
     for pupil in pupils:
-        per_subject = [counted.get((pupil["id"], subject["id"]), []) for subject in shown]
-        results = []
-        for subject, subject_marks in zip(shown, per_subject):
-            result = subject_result(subject_marks)
-            final = final_of.get((pupil["id"], subject["id"]))
-            results.append({"subject_id": subject["id"], **result, "final": final,
-                            "counted": counted_mark(final, result["rounded"])})
-        standings.append(student_standing([r["counted"] for r in results if r["counted"] is not None]))
-        rows.append({"id": pupil["id"], "full_name": pupil.get("full_name"), "subjects": results,
-                     "average": _num(student_average(per_subject))})
+        cells_of = []
+        subject_means = []
+        for subject in shown:
+            key = (pupil["id"], subject["id"])
+            result = results.get(key, empty)
+            if key in means:
+                subject_means.append(means[key])
+            final = final_of.get(key)
+            cells_of.append({"subject_id": subject["id"], **result, "final": final,
+                             "counted": counted_mark(final, result["rounded"])})
+        standings.append(student_standing([r["counted"] for r in cells_of if r["counted"] is not None]))
+        average = mean_of_ratios(subject_means)
+        rows.append({"id": pupil["id"], "full_name": pupil.get("full_name"), "subjects": cells_of,
+                     "average": _num(average)})
 
     return {
         "kind": "progress",

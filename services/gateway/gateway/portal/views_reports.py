@@ -1,0 +1,294 @@
+"""The reports page (R-R): a form (kind, year, period, month, class) for the
+administration, class teachers and teachers; the chosen report's tables on
+screen, drawn from its printable ``document`` (the same one the PDF and the
+XLSX are made of), and links to download them from the API.
+
+The page asks the central access decision of ``GET /reports/{kind}`` for
+the class, then calls the reports service exactly as the API route does.
+Which classes the form offers: every class of the year to the
+administration, the own classes (taught or led) to the others; a class
+outside them is refused by the decision anyway."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import ROUND_HALF_UP, Decimal
+from urllib.parse import urlencode
+
+from flask import current_app, g, render_template, request
+from nameko.exceptions import MethodNotFound
+
+from gateway import errors, guard, openapi
+from gateway.context import call_ctx, current_clients
+from gateway.errors import ApiError
+from gateway.portal import bp, core
+from gateway.portal.texts import REPORT_KINDS, T
+
+ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+LIST_LIMIT = 200
+FORMATS = ("pdf", "xlsx")
+
+
+# the kinds about a month (no period) and the period choice that means "by month"
+MONTH_KINDS = frozenset({"journal-monitoring", "user-activity"})
+BY_MONTH = "month"
+
+
+def fetch(kind: str, params: dict) -> dict:
+    """The report as the API route builds it: reports' ``report`` RPC with
+    the same parameters. A reports service that predates that RPC builds
+    only the progress report (its ``progress`` RPC)."""
+    try:
+        return current_clients().rpc("reports", "report", call_ctx(), kind, params)
+    except MethodNotFound:
+        pass
+    if kind != "progress":
+        raise ApiError(422, "REPORT_NOT_AVAILABLE", T["report_not_available"])
+    period_id = params.get("period_id") or params.get("year_id")
+    if not params.get("class_id") or not period_id:
+        raise ApiError(400, "VALIDATION_ERROR", T["report_needs_class_period"])
+    return current_clients().rpc("reports", "progress", call_ctx(), params["class_id"], period_id)
+
+
+def available_kinds() -> list[tuple[str, str]]:
+    return [(kind, REPORT_KINDS.get(kind, kind)) for kind in openapi.REPORT_KINDS]
+
+
+def may_see_reports(principal) -> bool:
+    return principal is not None and principal.has(*guard.ROUTES["GET /reports/{kind}"].roles)
+
+
+def _rpc(method: str, *args):
+    return current_clients().rpc("journal", method, call_ctx(), *args)
+
+
+def _years() -> list[dict]:
+    core.allow("GET /years")
+    return _rpc("list_years", {"limit": LIST_LIMIT})["items"]
+
+
+def _classes(year_id: str | None) -> list[dict]:
+    """The classes of the year the signed-in user may ask reports of."""
+    core.allow("GET /classes")
+    query = {"limit": LIST_LIMIT, **({"year_id": year_id} if year_id else {})}
+    items = _rpc("list_classes", query)["items"]
+    if g.principal.has(*guard.ADMINISTRATION):
+        return items
+    from gateway.portal.views_teacher import class_teacher_of, my_classes
+    own = {row["class"]["id"] for row in my_classes()} | set(class_teacher_of())
+    return [c for c in items if c["id"] in own]
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(current_app.config["SETTINGS"].timezone).date()
+
+
+def _current(items: list[dict], today: dt.date) -> dict | None:
+    """The item whose dates hold today, else the first."""
+    for item in items:
+        if item.get("starts_on", "") <= today.isoformat() <= item.get("ends_on", ""):
+            return item
+    return items[0] if items else None
+
+
+def _arg(name: str) -> str | None:
+    value = (request.args.get(name) or "").strip()
+    if not value:
+        return None
+    if not ID.match(value):
+        raise ApiError(404, "NOT_FOUND")
+    return value
+
+
+# -- the document on screen --------------------------------------------------
+
+def _decimal(value, places: int) -> str:
+    number = Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return format(number, "f").replace(".", ",")
+
+
+def cell(value, type_: str = "text") -> str:
+    """A value as the printed document shows it: decimal comma, percent
+    sign, dd.mm.yyyy; None is an empty cell."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "да" if value else "нет"
+    if isinstance(value, (int, float)):
+        if type_ == "number" and isinstance(value, int):
+            return str(value)  # a count in a column of numbers
+        if type_ == "number":
+            return _decimal(value, 2)
+        if type_ == "percent":
+            return _decimal(value, 1) + "%"
+        if type_ == "int" and float(value).is_integer():
+            return str(int(value))
+        return _decimal(value, 2).rstrip("0").rstrip(",")
+    if type_ == "date":
+        try:
+            return dt.date.fromisoformat(str(value)[:10]).strftime("%d.%m.%Y")
+        except ValueError:
+            return str(value)
+    return str(value)
+
+
+@bp.app_template_filter("report_cell")
+def _report_cell(value, type_="text"):
+    return cell(value, type_)
+
+
+def progress_document(report: dict, class_name: str | None, period_name: str | None) -> dict:
+    """A document of the progress report's own fields, for a progress answer
+    that carries no ``document`` yet."""
+    subjects = report.get("subjects") or []
+    columns = [{"key": "n", "title": "№", "type": "int"}, {"key": "name", "title": "Ученик", "type": "text"}]
+    columns += [{"key": f"s{i}", "title": s.get("name") or "Предмет", "type": "int"} for i, s in enumerate(subjects)]
+    columns.append({"key": "average", "title": "Средний балл", "type": "number"})
+    rows = []
+    for n, student in enumerate(report.get("students") or [], start=1):
+        row = {"n": n, "name": student.get("full_name") or "—", "average": student.get("average")}
+        by_subject = {s.get("subject_id"): s for s in student.get("subjects") or []}
+        for i, subject in enumerate(subjects):
+            row[f"s{i}"] = (by_subject.get(subject.get("id")) or {}).get("counted")
+        rows.append(row)
+    summary = report.get("summary") or {}
+    facts = [("Учеников", summary.get("students"), "int"), ("Успеваемость", summary.get("pass_rate"), "percent"),
+             ("Качество знаний", summary.get("quality"), "percent"), ("Отличников", summary.get("excellent"), "int"),
+             ("С одной «3»", summary.get("with_one_3"), "int"), ("Неуспевающих", summary.get("failing"), "int"),
+             ("Без отметок", summary.get("without_marks"), "int")]
+    basis = ("по итоговым отметкам периода" if report.get("basis") == "final_marks"
+             else "по текущим средним (итоговых отметок за период нет)")
+    klass = (report.get("class") or {}).get("name") or class_name
+    period = (report.get("period") or {}).get("name") or period_name
+    return {
+        "title": "Итоги успеваемости", "subtitle": f"{klass}, {period}" if klass and period else None,
+        "orientation": "landscape" if len(subjects) > 8 else "portrait",
+        "header": {"school": "", "class": klass, "period": period, "printed_at": report.get("generated_at")},
+        "sections": [
+            {"title": "Отметки учеников", "table": {"columns": columns, "rows": rows, "totals": None},
+             "chart": None, "note": f"Отметки {basis}."},
+            {"title": "Итоги", "table": {
+                "columns": [{"key": "label", "title": "Показатель", "type": "text"},
+                            {"key": "value", "title": "Значение", "type": "text"}],
+                "rows": [{"label": label, "value": cell(value, type_) or "—"} for label, value, type_ in facts],
+                "totals": None}, "chart": None, "note": None},
+        ],
+        "signatures": [],
+    }
+
+
+def _screen_sections(document: dict) -> list[dict]:
+    """Sections with what the template needs: column labels, row cells,
+    the chart's values as shares of its largest one."""
+    out = []
+    for section in document.get("sections") or []:
+        entry = {"title": section.get("title"), "note": section.get("note"), "table": None, "chart": None}
+        table = section.get("table")
+        if table and table.get("columns"):
+            columns = table["columns"]
+            entry["table"] = {
+                "columns": columns,
+                "rows": [[(cell(row.get(c["key"]), c.get("type", "text")), c) for c in columns]
+                         for row in table.get("rows") or []],
+                "totals": [(cell(table["totals"].get(c["key"]), c.get("type", "text")), c) for c in columns]
+                if table.get("totals") else None,
+                "cards": len(columns) <= 4,
+            }
+        chart = section.get("chart")
+        if chart and chart.get("labels"):
+            series = [s for s in chart.get("series") or [] if isinstance(s, dict)]
+            top = max((v for s in series for v in s.get("values") or [] if isinstance(v, (int, float))), default=0)
+            entry["chart"] = {"title": chart.get("title"), "labels": chart["labels"], "max": top or 1,
+                              "series": [{"name": s.get("name"), "values": s.get("values") or []} for s in series]}
+        out.append(entry)
+    return out
+
+
+def download_links(kind: str, query: dict) -> list[tuple[str, str]]:
+    """(format label, API address) of the report's files."""
+    base = f"{openapi.API_PREFIX}/reports/{kind}"
+    clean = {k: v for k, v in query.items() if v}
+    return [(fmt.upper(), f"{base}?{urlencode({**clean, 'format': fmt})}") for fmt in FORMATS]
+
+
+# -- the page -----------------------------------------------------------------
+
+def report_params(kind: str, year: dict | None, period: str | None, class_id: str | None,
+                  month: str | None) -> dict:
+    """The API query of the report chosen in the form (without format)."""
+    params: dict = {"class_id": class_id or None}
+    if kind in MONTH_KINDS or period == BY_MONTH:
+        params["month"] = month
+    elif year is not None and period == year["id"]:
+        params["year_id"] = year["id"]
+    else:
+        params["period_id"] = period
+    return {k: v for k, v in params.items() if v}
+
+
+@bp.get("/reports")
+@core.page
+def reports():
+    if not may_see_reports(g.principal):
+        raise ApiError(404, "NOT_FOUND")
+    kinds = available_kinds()
+    kind = request.args.get("kind") or None
+    if kind is not None and kind not in openapi.REPORT_KINDS:
+        raise ApiError(404, "NOT_FOUND")
+    year_list = _years()
+    today = _today()
+    year_id = _arg("year")
+    year = next((y for y in year_list if y["id"] == year_id), None) if year_id else _current(year_list, today)
+    if year_id and year is None:
+        raise ApiError(404, "NOT_FOUND")
+    periods = (year or {}).get("periods") or []
+    period_id = request.args.get("period") if request.args.get("period") == BY_MONTH else _arg("period")
+    class_id = _arg("class")
+    administration = g.principal.has(*guard.ADMINISTRATION)
+    # a period or class of another year: the year was just changed, so the
+    # form is drawn again with this year's choices before any report is read
+    stale = False
+    if year is not None and period_id not in {year["id"], BY_MONTH, *(p["id"] for p in periods)}:
+        stale = period_id is not None
+        period_id = (_current(periods, today) or year)["id"]
+    classes = _classes(year["id"] if year else None)
+    if class_id is not None and class_id not in {c["id"] for c in classes}:
+        stale, class_id = True, None
+    all_chosen = administration and "class" in request.args and not request.args.get("class")
+    if class_id is None and classes and not all_chosen:  # the administration may ask for all classes
+        class_id = classes[0]["id"]
+    month = (request.args.get("month") or "").strip() or None
+    chosen = {"kind": kind or "progress", "year": year["id"] if year else None,
+              "period": period_id, "class": class_id, "month": month or today.strftime("%Y-%m")}
+    context = {"kinds": kinds, "years": year_list, "year": year, "periods": periods, "classes": classes,
+               "all_classes": administration, "by_month": BY_MONTH, "chosen": chosen, "document": None,
+               "sections": [], "links": [], "error": None}
+    if kind is None or stale:
+        context["refreshed"] = stale
+        return render_template("portal/reports.html", **context)
+
+    if month is not None and not MONTH.match(month):
+        context["error"] = T["report_bad_month"]
+        return render_template("portal/reports.html", **context), 400
+    params = report_params(kind, year, period_id, class_id, month)
+    core.allow("GET /reports/{kind}", class_id)
+    try:
+        report = fetch(kind, params)
+    except Exception as exc:  # noqa: BLE001 - a refusal is shown beside the form, the rest as error pages
+        found = errors.map_exception(exc)
+        if found is None or found.status not in (400, 409, 422):
+            raise
+        context["error"] = found.message
+        return render_template("portal/reports.html", **context), found.status
+    document = report.get("document") if isinstance(report.get("document"), dict) else None
+    if document is None and kind == "progress":
+        class_name = next((c["name"] for c in classes if c["id"] == class_id), None)
+        period_name = next((p["name"] for p in periods if p["id"] == period_id), None) or (
+            f"{year['name']} учебный год" if year and period_id == year["id"] else None)
+        document = progress_document(report, class_name, period_name)
+    if document is None:
+        context["error"] = T["report_not_available"]
+        return render_template("portal/reports.html", **context), 422
+    context.update(document=document, sections=_screen_sections(document), links=download_links(kind, params))
+    return render_template("portal/reports.html", **context)

@@ -1,0 +1,239 @@
+"""The portal's reports page with fake service clients: the form for the
+roles that may see reports, the progress report's table (from its
+``document`` when it has one, else from its own fields), download links to
+the API, the central decision on the class before the report is read, a
+refusal shown beside the form, and the 404 page for a parent."""
+from __future__ import annotations
+
+import re
+from html import unescape
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from ejournal.identity.v1 import identity_pb2
+
+from nameko.exceptions import MethodNotFound
+
+from gateway.portal.texts import REPORT_KINDS
+from gateway_fakes import remote_error
+
+DEPUTY, CLASS, OTHER_CLASS, YEAR, PERIOD = "deputy-1", "class-5a", "class-6b", "year-1", "period-2"
+PROGRESS = {
+    "kind": "progress", "class": {"id": CLASS, "name": "5А"},
+    "period": {"id": PERIOD, "name": "2 четверть", "starts_on": "2026-11-05", "ends_on": "2026-12-28"},
+    "basis": "current_averages", "finals": {"posted": 0, "missing": 4, "students_missing": 2, "subjects_missing": 2},
+    "subjects": [{"id": "math", "name": "Математика"}, {"id": "rus", "name": "Русский язык"}],
+    "students": [
+        {"id": "s1", "full_name": "Алексеева Мария", "average": 4.5, "subjects": [
+            {"subject_id": "math", "marks": [5, 4], "count": 2, "average": 4.5, "weighted_average": 4.33,
+             "rounded": 4, "final": None, "counted": 4},
+            {"subject_id": "rus", "marks": [5], "count": 1, "average": 5, "weighted_average": 5, "rounded": 5,
+             "final": None, "counted": 5}]},
+        {"id": "s2", "full_name": "Ёлкин Пётр", "average": None, "subjects": [
+            {"subject_id": "math", "marks": [], "count": 0, "average": None, "weighted_average": None,
+             "rounded": None, "final": None, "counted": None},
+            {"subject_id": "rus", "marks": [2], "count": 1, "average": 2, "weighted_average": 2, "rounded": 2,
+             "final": None, "counted": 2}]}],
+    "summary": {"students": 2, "pass_rate": 50.0, "quality": 50.0, "excellent": 0, "with_one_3": 0, "failing": 1,
+                "without_marks": 0},
+    "generated_at": "2026-12-01T09:00:00+00:00"}
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def sign_in_as(client, fake, signing_key, user_id, roles, classes=()):
+    fake.identity.answers["Login"] = identity_pb2.TokenPair(
+        access_token=signing_key.token(sub=user_id, roles=roles), refresh_token="r", expires_in=900,
+        user_id=user_id, roles=list(roles))
+    fake.identity.answers["GetProfile"] = identity_pb2.Profile(
+        id=user_id, login="u", full_name="Завуч Ирина Петровна", roles=list(roles),
+        classes=[identity_pb2.ClassRef(id=c, role="class_teacher") for c in classes])
+    page = client.get("/login")
+    answer = client.post("/login", data={"csrf": csrf_of(page.get_data(as_text=True)), "login": "u",
+                                         "password": "pw"})
+    assert answer.status_code == 303
+
+
+@pytest.fixture
+def school(fake):
+    fake.rpc_answers[("journal", "list_years")] = {"items": [{
+        "id": YEAR, "name": "2026/2027", "starts_on": "2026-09-01", "ends_on": "2027-05-31", "closed": False,
+        "periods": [{"id": "period-1", "name": "1 четверть", "kind": "quarter", "starts_on": "2026-09-01",
+                     "ends_on": "2026-10-26"},
+                    {"id": PERIOD, "name": "2 четверть", "kind": "quarter", "starts_on": "2026-11-05",
+                     "ends_on": "2026-12-28"}]}], "next_cursor": None}
+    fake.rpc_answers[("journal", "list_classes")] = {"items": [
+        {"id": CLASS, "name": "5А", "year_id": YEAR, "grade": 5, "letter": "А", "class_teacher": None, "size": 2},
+        {"id": OTHER_CLASS, "name": "6Б", "year_id": YEAR, "grade": 6, "letter": "Б", "class_teacher": None,
+         "size": 25}], "next_cursor": None}
+    fake.rpc_answers[("reports", "report")] = lambda ctx, kind, params: PROGRESS if kind == "progress" else {
+        "kind": kind, "document": {"title": REPORT_KINDS[kind], "subtitle": None, "orientation": "portrait",
+                                   "header": {"school": "Школа", "class": None, "period": None,
+                                              "printed_at": "2026-12-01T09:00:00+00:00"},
+                                   "sections": [], "signatures": []}}
+    return fake
+
+
+def report_page(client, **query):
+    params = {"kind": "progress", "year": YEAR, "period": PERIOD, "class": CLASS, **query}
+    answer = client.get("/reports", query_string=params)
+    return answer.status_code, answer.get_data(as_text=True)
+
+
+def test_the_deputy_sees_the_form_and_the_menu_entry(client, school, signing_key):
+    sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
+    answer = client.get("/reports")
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200
+    assert 'href="/reports"' in html and ">Отчёты</a>" in html  # the menu
+    for label in ("Отчёт", "Учебный год", "Период", "Месяц", "Класс"):
+        assert f">{label}</label>" in html
+    assert '<option value="progress" selected>Итоги успеваемости класса</option>' in html
+    assert '<option value="journal-monitoring">Мониторинг ведения журнала</option>' in html
+    assert ">5А</option>" in html and ">6Б</option>" in html  # the administration: every class
+    assert "Весь учебный год" in html
+    assert not [c for c in school.rpc_calls if c["service"] == "reports"]  # no report before the form is sent
+
+
+def test_the_report_is_asked_of_reports_with_the_api_s_parameters(client, school, signing_key):
+    sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
+    cases = [({}, {"class_id": CLASS, "period_id": PERIOD}),
+             ({"period": YEAR}, {"class_id": CLASS, "year_id": YEAR}),
+             ({"kind": "attendance", "period": "month", "month": "2026-11"}, {"class_id": CLASS, "month": "2026-11"}),
+             ({"kind": "journal-monitoring", "class": "", "month": "2026-11"}, {"month": "2026-11"})]
+    for query, params in cases:
+        status, html = report_page(client, **query)
+        assert status == 200, (query, html[:300])
+        call = [c for c in school.rpc_calls if c["service"] == "reports"][-1]
+        assert call["method"] == "report" and call["args"][1:] == (query.get("kind", "progress"), params), query
+
+
+def test_progress_without_a_document_is_drawn_from_its_fields(client, school, signing_key):
+    sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
+    status, html = report_page(client)
+    assert status == 200, html[:500]
+    asked = [(r.action, r.resource_id) for r in school.identity.called("Authorize")]
+    assert ("report.read", CLASS) in asked
+    text = unescape(html)
+    assert "Итоги успеваемости" in text and "5А, 2 четверть" in text
+    table = text[text.index("Отметки учеников"):]
+    for expected in ("Алексеева Мария", "Ёлкин Пётр", "Математика", "Русский язык", "4,50"):
+        assert expected in table
+    assert "50,0%" in text and "Успеваемость" in text and "по текущим средним" in text
+
+
+def test_the_download_links_point_at_the_api_with_the_same_query(client, school, signing_key):
+    sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
+    _, html = report_page(client)
+    links = [unescape(h) for h in re.findall(r'href="(/api/v1/reports/[^"]+)"', html)]
+    assert len(links) == 2
+    for link, fmt in zip(links, ("pdf", "xlsx")):
+        parts = urlsplit(link)
+        assert parts.path == "/api/v1/reports/progress"
+        assert parse_qs(parts.query) == {"class_id": [CLASS], "period_id": [PERIOD], "format": [fmt]}
+
+
+def test_a_document_is_drawn_generically_with_totals_and_chart(client, school, signing_key):
+    document = {
+        "title": "Посещаемость", "subtitle": "5А класс", "orientation": "portrait",
+        "header": {"school": "Школа № 17", "class": "5А", "period": "2 четверть",
+                   "printed_at": "2026-12-01T09:00:00+00:00"},
+        "sections": [{"title": "По ученикам", "table": {
+            "columns": [{"key": "name", "title": "Ученик", "type": "text"},
+                        {"key": "missed", "title": "Пропущено", "type": "int"},
+                        {"key": "share", "title": "Присутствие", "type": "percent"},
+                        {"key": "day", "title": "Последний пропуск", "type": "date"},
+                        {"key": "avg", "title": "Средний", "type": "number"}],
+            "rows": [{"name": "Алексеева Мария", "missed": 3, "share": 96.5, "day": "2026-11-20", "avg": 4.5},
+                     {"name": "Ёлкин Пётр", "missed": 0, "share": None, "day": None, "avg": None}],
+            "totals": {"name": "Итого", "missed": 3}}, "chart": None, "note": "Пропуски по всем предметам."},
+            {"title": "По неделям", "table": None, "chart": {
+                "type": "bar", "title": "Пропущено уроков", "labels": ["01.12", "08.12"],
+                "series": [{"name": "Уроков", "values": [4, None]}]}, "note": None}],
+        "signatures": ["Классный руководитель"]}
+    school.rpc_answers[("reports", "report")] = {**PROGRESS, "document": document}
+    sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
+    status, html = report_page(client)
+    assert status == 200
+    text = unescape(html)
+    assert "Школа № 17" in text and "Посещаемость" in text and "Пропуски по всем предметам." in text
+    assert "96,5%" in text and "20.11.2026" in text and "4,50" in text
+    assert "<tfoot>" in html and "Итого" in text
+    assert '<meter min="0" max="4" value="4"' in html and "Пропущено уроков" in text
+    assert "Отметки учеников" not in text  # the fallback is not used
+
+
+def test_a_teacher_is_offered_only_own_classes(client, school, signing_key):
+    school.rpc_answers[("journal", "list_my_classes")] = {"items": [
+        {"class": {"id": OTHER_CLASS, "name": "6Б", "year_id": YEAR}, "subject": {"id": "math", "name": "Математика"},
+         "subgroup": None, "source": "assignment"}], "next_cursor": None}
+    sign_in_as(client, school, signing_key, "teacher-1", ("teacher",))
+    html = client.get("/reports").get_data(as_text=True)
+    assert ">6Б</option>" in html and ">5А</option>" not in html
+    assert ">Отчёты</a>" in html
+
+
+def test_a_refusal_of_the_reports_service_is_shown_beside_the_form(client, school, signing_key):
+    school.rpc_answers[("reports", "report")] = remote_error(
+        "rule", "PERIOD_NOT_IN_CLASS_YEAR", "Период не относится к учебному году класса.")
+    sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
+    status, html = report_page(client)
+    assert status == 422
+    assert 'role="alert">Период не относится к учебному году класса.' in html
+    assert "<form" in html
+
+
+def test_a_bad_month_is_a_message_not_a_crash(client, school, signing_key):
+    sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
+    status, html = report_page(client, month="2026-13")
+    assert status == 400 and "Месяц указан неверно" in html
+
+
+def test_unknown_kind_or_a_class_the_decision_refuses_is_the_404_page(client, school, signing_key):
+    sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
+    assert report_page(client, kind="salaries")[0] == 404
+    school.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=False, denial="not_found")
+    status, html = report_page(client)  # the decision on the class says no
+    assert status == 404 and "Страница не найдена" in html
+    assert not [c for c in school.rpc_calls if c["service"] == "reports"]
+
+
+def test_a_parent_has_no_reports(client, school, signing_key):
+    sign_in_as(client, school, signing_key, "parent-1", ("parent",))
+    answer = client.get("/reports")
+    assert answer.status_code == 404
+    home = client.get("/notifications").get_data(as_text=True)
+    assert ">Отчёты</a>" not in home
+
+
+def test_a_class_of_another_year_redraws_the_form_without_a_report(client, school, signing_key):
+    sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
+    status, html = report_page(client, **{"class": "class-of-last-year"})
+    assert status == 200 and "Периоды и классы обновлены" in html
+    assert '<option value="class-5a" selected>5А</option>' in html
+    assert not [c for c in school.rpc_calls if c["service"] == "reports"]
+
+
+def test_a_reports_service_without_the_report_rpc_still_gives_progress(client, school, signing_key):
+    school.rpc_answers[("reports", "report")] = MethodNotFound("report")
+    school.rpc_answers[("reports", "progress")] = PROGRESS
+    sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
+    status, html = report_page(client, period=YEAR)
+    assert status == 200 and "Алексеева Мария" in html
+    call = [c for c in school.rpc_calls if c["service"] == "reports"][-1]
+    assert call["method"] == "progress" and call["args"][1:] == (CLASS, YEAR)
+    status, html = report_page(client, kind="class-fill")
+    assert status == 422 and "Этот отчёт пока не формируется." in html
+
+
+def test_the_administration_may_ask_for_all_classes_a_teacher_may_not(client, school, signing_key):
+    sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
+    html = client.get("/reports").get_data(as_text=True)
+    assert '<option value="">Все классы</option>' in html
+    status, _ = report_page(client, kind="class-fill", **{"class": ""})
+    assert status == 200
+    call = [c for c in school.rpc_calls if c["service"] == "reports"][-1]
+    assert call["args"][1:] == ("class-fill", {"period_id": PERIOD})
