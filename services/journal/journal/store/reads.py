@@ -109,42 +109,51 @@ def teaches_class(session: Session, *, class_id: str, teacher_id: str) -> bool:
         Assignment.class_id == class_id, Assignment.teacher_id == teacher_id)) > 0
 
 
-def grid_lessons(session: Session, *, class_id: str, subject_id: str, start: dt.date,
-                 end: dt.date) -> list[tuple[Lesson, str | None, str | None]]:
-    """``(lesson, name of who gave it, name of whom they replaced)`` (R-J6);
-    a name is None when the people projection does not know that person."""
+def grid_lessons(session: Session, *, class_id: str, subject_id: str, start: dt.date, end: dt.date) -> list:
+    """Rows of the lessons' grid columns with ``teacher_name`` (who gave it)
+    and ``replaced_name`` (whom they replaced, R-J6); a name is None when the
+    people projection does not know that person. Plain rows, not entities:
+    the grid only reads them."""
     teacher, replaced = aliased(Person), aliased(Person)
-    return [tuple(row) for row in session.execute(
-        select(Lesson, teacher.full_name, replaced.full_name)
+    return session.execute(
+        select(Lesson.id, Lesson.date, Lesson.topic, Lesson.lesson_type, Lesson.work_type, Lesson.homework,
+               Lesson.teacher_id, Lesson.subgroup_id, Lesson.late, Lesson.overdue, Lesson.substitute_for,
+               teacher.full_name.label("teacher_name"), replaced.full_name.label("replaced_name"))
         .outerjoin(teacher, teacher.user_id == Lesson.teacher_id)
         .outerjoin(replaced, replaced.user_id == Lesson.substitute_for)
         .where(Lesson.class_id == class_id, Lesson.subject_id == subject_id, Lesson.date >= start,
                Lesson.date <= end)
-        .order_by(Lesson.date, Lesson.entered_at, Lesson.id))]
+        .order_by(Lesson.date, Lesson.entered_at, Lesson.id)).all()
 
 
-def grid_marks(session: Session, *, class_id: str, subject_id: str, start: dt.date, end: dt.date) -> list[Mark]:
-    return list(session.scalars(
-        select(Mark).join(Lesson, Lesson.id == Mark.lesson_id)
+def grid_marks(session: Session, *, class_id: str, subject_id: str, start: dt.date, end: dt.date) -> list:
+    """Rows ``(id, lesson_id, student_id, value, kind, weight, comment, version)``."""
+    return session.execute(
+        select(Mark.id, Mark.lesson_id, Mark.student_id, Mark.value, Mark.kind, Mark.weight, Mark.comment,
+               Mark.version).join(Lesson, Lesson.id == Mark.lesson_id)
         .where(Lesson.class_id == class_id, Lesson.subject_id == subject_id, Lesson.date >= start,
                Lesson.date <= end, Mark.removed.is_(False))
-        .order_by(Lesson.date, Mark.created_at, Mark.id)))
+        .order_by(Lesson.date, Mark.created_at, Mark.id)).all()
 
 
-def grid_attendance(session: Session, *, class_id: str, subject_id: str, start: dt.date,
-                    end: dt.date) -> list[AttendanceEntry]:
-    return list(session.scalars(
-        select(AttendanceEntry).join(Lesson, Lesson.id == AttendanceEntry.lesson_id)
+def grid_attendance(session: Session, *, class_id: str, subject_id: str, start: dt.date, end: dt.date) -> list:
+    """Rows ``(lesson_id, student_id, status, version)``."""
+    return session.execute(
+        select(AttendanceEntry.lesson_id, AttendanceEntry.student_id, AttendanceEntry.status,
+               AttendanceEntry.version).join(Lesson, Lesson.id == AttendanceEntry.lesson_id)
         .where(Lesson.class_id == class_id, Lesson.subject_id == subject_id, Lesson.date >= start,
                Lesson.date <= end)
-        .order_by(Lesson.date, AttendanceEntry.student_id)))
+        .order_by(Lesson.date, AttendanceEntry.student_id)).all()
 
 
-def grid_finals(session: Session, *, class_id: str, subject_id: str, period_ids) -> list[FinalMark]:
-    return list(session.scalars(select(FinalMark).where(
+def grid_finals(session: Session, *, class_id: str, subject_id: str, period_ids) -> list:
+    """Rows ``(id, student_id, period_id, period_kind, value, late)``."""
+    return session.execute(select(
+        FinalMark.id, FinalMark.student_id, FinalMark.period_id, FinalMark.period_kind, FinalMark.value,
+        FinalMark.late).where(
         FinalMark.class_id == class_id, FinalMark.subject_id == subject_id,
         FinalMark.period_id.in_(list(period_ids)), FinalMark.superseded.is_(False))
-        .order_by(FinalMark.entered_at)))
+        .order_by(FinalMark.entered_at)).all()
 
 
 def year_periods(session: Session, *, year_id: str) -> list[Period]:
