@@ -1,6 +1,6 @@
 """GetClassJournal: the class journal grid (API.md ``GET /classes/{id}/journal``)
-for the gRPC process. Nine indexed queries whatever the size of the class,
-reading plain rows (no ORM entities);
+for the gRPC process. At most ten indexed queries whatever the size of the class,
+prebuilt Core statements reading plain rows (no ORM entities);
 the students at risk in the subject (R-F4) from the marks it shows.
 Each lesson says who actually gave it and, for a substitution (R-J6), whom
 they replaced."""
@@ -31,21 +31,24 @@ def get_class_journal(sessions, today, request, context, rules) -> journal_pb2.C
             abort(context, grpc.StatusCode.NOT_FOUND, "NOT_FOUND", errors.text("study_period_not_found"))
         period_id, kind, start, end, year = period
         where = {"class_id": klass.id, "subject_id": request.subject_id, "start": start, "end": end}
-        students = store.finals.students_of_class(s, class_id=klass.id, start=start, end=end)
+        students = store.reads.grid_students(s, class_id=klass.id, start=start, end=end)
         lessons = store.reads.grid_lessons(s, **where)
         marks = store.reads.grid_marks(s, **where) if lessons else []
         attendance = store.reads.grid_attendance(s, **where) if lessons else []
-        periods = store.reads.year_periods(s, year_id=year.id)
+        periods = store.reads.grid_periods(s, year_id=year.id)
         finals = store.reads.grid_finals(s, class_id=klass.id, subject_id=request.subject_id, period_ids=(
             [period_id, *(p.id for p in periods)] if kind == "year" else [period_id]))
-        subject = store.reads.subject_name_emphasis(s, school_id=request.school_id, subject_id=request.subject_id)
-        hours = store.finals.class_subject_hours(s, class_id=klass.id, subject_id=request.subject_id)
-    subject_name, emphasis = subject or ("", False)
+        subject = store.reads.grid_subject(s, school_id=request.school_id, class_id=klass.id,
+                                           subject_id=request.subject_id)
+        if subject is None:  # not the school's subject: its name is unknown, the class's hours still count
+            hours = store.finals.class_subject_hours(s, class_id=klass.id, subject_id=request.subject_id)
+            subject = ("", False, hours.get(request.subject_id))
+    subject_name, emphasis, hours_per_week = subject
     by_student: dict = {}
     for m in marks:
         by_student.setdefault(m[2], []).append((m[3], m[5], m[4]))
     risks = domain.finals.subject_risks(
-        by_student, [sid for sid, _ in students], hours_per_week=hours.get(request.subject_id), emphasis=emphasis,
+        by_student, [sid for sid, _ in students], hours_per_week=hours_per_week, emphasis=emphasis,
         low=rules.final_min_marks_low, high=rules.final_min_marks_high, min_written=rules.final_min_written)
     reply = journal_pb2.ClassJournal(
         class_id=klass.id, subject_id=request.subject_id, period_id=period_id,

@@ -3,6 +3,7 @@ range) and the class journal grid."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from sqlalchemy import Date, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -109,51 +110,105 @@ def teaches_class(session: Session, *, class_id: str, teacher_id: str) -> bool:
         Assignment.class_id == class_id, Assignment.teacher_id == teacher_id)) > 0
 
 
+@functools.cache
+def _grid_statements() -> dict:
+    """The grid's Core statements, built once on first use (building and
+    caching a statement's key costs more than running it on a small class)."""
+    lesson, mark, attendance = Lesson.__table__, Mark.__table__, AttendanceEntry.__table__
+    final, period, subject = FinalMark.__table__, Period.__table__, Subject.__table__
+    enrolment, assignment = Enrolment.__table__, Assignment.__table__
+    teacher, replaced, student = Person.__table__.alias("t"), Person.__table__.alias("r"), Person.__table__
+    in_grid = and_(lesson.c.class_id == bindparam("class_id"), lesson.c.subject_id == bindparam("subject_id"),
+                   lesson.c.date >= bindparam("start", type_=Date), lesson.c.date <= bindparam("end", type_=Date))
+    hours = (select(func.max(assignment.c.hours_per_week))
+             .where(assignment.c.class_id == bindparam("class_id"), assignment.c.subject_id == subject.c.id)
+             .scalar_subquery())
+    return {
+        "students": select(enrolment.c.student_id, student.c.full_name)
+        .select_from(enrolment.outerjoin(student, student.c.user_id == enrolment.c.student_id))
+        .where(enrolment.c.class_id == bindparam("class_id"),
+               enrolment.c.enrolled_on <= bindparam("end", type_=Date),
+               or_(enrolment.c.left_on.is_(None), enrolment.c.left_on > bindparam("start", type_=Date)))
+        .order_by(student.c.full_name, enrolment.c.student_id),
+        "lessons": select(lesson.c.id, lesson.c.date, lesson.c.topic, lesson.c.lesson_type, lesson.c.work_type,
+                          lesson.c.homework, lesson.c.teacher_id, lesson.c.subgroup_id, lesson.c.late,
+                          lesson.c.overdue, lesson.c.substitute_for, teacher.c.full_name.label("teacher_name"),
+                          replaced.c.full_name.label("replaced_name"))
+        .select_from(lesson.outerjoin(teacher, teacher.c.user_id == lesson.c.teacher_id)
+                     .outerjoin(replaced, replaced.c.user_id == lesson.c.substitute_for))
+        .where(in_grid).order_by(lesson.c.date, lesson.c.entered_at, lesson.c.id),
+        "marks": select(mark.c.id, mark.c.lesson_id, mark.c.student_id, mark.c.value, mark.c.kind, mark.c.weight,
+                        mark.c.comment, mark.c.version)
+        .select_from(mark.join(lesson, lesson.c.id == mark.c.lesson_id))
+        .where(in_grid, mark.c.removed.is_(False)).order_by(lesson.c.date, mark.c.created_at, mark.c.id),
+        "attendance": select(attendance.c.lesson_id, attendance.c.student_id, attendance.c.status,
+                             attendance.c.version)
+        .select_from(attendance.join(lesson, lesson.c.id == attendance.c.lesson_id))
+        .where(in_grid).order_by(lesson.c.date, attendance.c.student_id),
+        "finals": select(final.c.id, final.c.student_id, final.c.period_id, final.c.period_kind, final.c.value,
+                         final.c.late)
+        .where(final.c.class_id == bindparam("class_id"), final.c.subject_id == bindparam("subject_id"),
+               final.c.period_id.in_(bindparam("period_ids", expanding=True)), final.c.superseded.is_(False))
+        .order_by(final.c.entered_at),
+        "periods": select(period.c.id, period.c.name, period.c.kind, period.c.starts_on, period.c.ends_on)
+        .where(period.c.year_id == bindparam("year_id")).order_by(period.c.starts_on),
+        "subject": select(subject.c.name, subject.c.emphasis, hours.label("hours"))
+        .where(subject.c.id == bindparam("subject_id"), subject.c.school_id == bindparam("school_id")),
+    }
+
+
+def grid_students(session: Session, *, class_id: str, start: dt.date, end: dt.date) -> list[tuple[str, str]]:
+    """``(student id, name)`` of the students in the class at some day of
+    ``start..end``, by name (as :func:`journal.store.finals.students_of_class`)."""
+    seen, out = set(), []
+    for student_id, name in session.connection().execute(
+            _grid_statements()["students"], {"class_id": class_id, "start": start, "end": end}):
+        if student_id not in seen:
+            seen.add(student_id)
+            out.append((student_id, name or ""))
+    return out
+
+
 def grid_lessons(session: Session, *, class_id: str, subject_id: str, start: dt.date, end: dt.date) -> list:
     """Rows of the lessons' grid columns with ``teacher_name`` (who gave it)
     and ``replaced_name`` (whom they replaced, R-J6); a name is None when the
     people projection does not know that person. Plain rows, not entities:
     the grid only reads them."""
-    teacher, replaced = aliased(Person), aliased(Person)
-    return session.execute(
-        select(Lesson.id, Lesson.date, Lesson.topic, Lesson.lesson_type, Lesson.work_type, Lesson.homework,
-               Lesson.teacher_id, Lesson.subgroup_id, Lesson.late, Lesson.overdue, Lesson.substitute_for,
-               teacher.full_name.label("teacher_name"), replaced.full_name.label("replaced_name"))
-        .outerjoin(teacher, teacher.user_id == Lesson.teacher_id)
-        .outerjoin(replaced, replaced.user_id == Lesson.substitute_for)
-        .where(Lesson.class_id == class_id, Lesson.subject_id == subject_id, Lesson.date >= start,
-               Lesson.date <= end)
-        .order_by(Lesson.date, Lesson.entered_at, Lesson.id)).all()
+    return session.connection().execute(_grid_statements()["lessons"], {
+        "class_id": class_id, "subject_id": subject_id, "start": start, "end": end}).all()
 
 
 def grid_marks(session: Session, *, class_id: str, subject_id: str, start: dt.date, end: dt.date) -> list:
     """Rows ``(id, lesson_id, student_id, value, kind, weight, comment, version)``."""
-    return session.execute(
-        select(Mark.id, Mark.lesson_id, Mark.student_id, Mark.value, Mark.kind, Mark.weight, Mark.comment,
-               Mark.version).join(Lesson, Lesson.id == Mark.lesson_id)
-        .where(Lesson.class_id == class_id, Lesson.subject_id == subject_id, Lesson.date >= start,
-               Lesson.date <= end, Mark.removed.is_(False))
-        .order_by(Lesson.date, Mark.created_at, Mark.id)).all()
+    return session.connection().execute(_grid_statements()["marks"], {
+        "class_id": class_id, "subject_id": subject_id, "start": start, "end": end}).all()
 
 
 def grid_attendance(session: Session, *, class_id: str, subject_id: str, start: dt.date, end: dt.date) -> list:
     """Rows ``(lesson_id, student_id, status, version)``."""
-    return session.execute(
-        select(AttendanceEntry.lesson_id, AttendanceEntry.student_id, AttendanceEntry.status,
-               AttendanceEntry.version).join(Lesson, Lesson.id == AttendanceEntry.lesson_id)
-        .where(Lesson.class_id == class_id, Lesson.subject_id == subject_id, Lesson.date >= start,
-               Lesson.date <= end)
-        .order_by(Lesson.date, AttendanceEntry.student_id)).all()
+    return session.connection().execute(_grid_statements()["attendance"], {
+        "class_id": class_id, "subject_id": subject_id, "start": start, "end": end}).all()
 
 
 def grid_finals(session: Session, *, class_id: str, subject_id: str, period_ids) -> list:
     """Rows ``(id, student_id, period_id, period_kind, value, late)``."""
-    return session.execute(select(
-        FinalMark.id, FinalMark.student_id, FinalMark.period_id, FinalMark.period_kind, FinalMark.value,
-        FinalMark.late).where(
-        FinalMark.class_id == class_id, FinalMark.subject_id == subject_id,
-        FinalMark.period_id.in_(list(period_ids)), FinalMark.superseded.is_(False))
-        .order_by(FinalMark.entered_at)).all()
+    return session.connection().execute(_grid_statements()["finals"], {
+        "class_id": class_id, "subject_id": subject_id, "period_ids": list(period_ids)}).all()
+
+
+def grid_periods(session: Session, *, year_id: str) -> list:
+    """Rows ``(id, name, kind, starts_on, ends_on)`` of the year's periods in order."""
+    return session.connection().execute(_grid_statements()["periods"], {"year_id": year_id}).all()
+
+
+def grid_subject(session: Session, *, school_id: str, class_id: str, subject_id: str):
+    """``(name, emphasis, hours per week in the class or None)`` of the
+    school's subject, or None."""
+    row = session.connection().execute(_grid_statements()["subject"], {
+        "school_id": school_id, "class_id": class_id, "subject_id": subject_id}).first()
+    if row is None:
+        return None
+    return row[0], bool(row[1]), None if row[2] is None else float(row[2])
 
 
 def year_periods(session: Session, *, year_id: str) -> list[Period]:
