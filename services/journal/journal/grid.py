@@ -19,14 +19,14 @@ def get_class_journal(sessions, today, request, context, rules) -> journal_pb2.C
         abort(context, grpc.StatusCode.INVALID_ARGUMENT, "VALIDATION_ERROR",
               errors.text("grid_request_incomplete"))
     with sessions() as s:
-        klass = store.structure.get_class(s, school_id=request.school_id, class_id=request.class_id)
+        klass = store.reads.grid_class(s, school_id=request.school_id, class_id=request.class_id)
         if klass is None or not domain.lessons.may_view_class_journal(
                 s, klass=klass, viewer_id=request.viewer_id, roles=list(request.viewer_roles)):
             abort(context, grpc.StatusCode.NOT_FOUND, "NOT_FOUND", errors.text("class_not_found"))
         if request.period_id:
             period = store.finals.period_or_year(s, school_id=request.school_id, period_id=request.period_id)
         else:
-            period = store.finals.period_on(s, school_id=request.school_id, day=today, year_id=klass.year_id)
+            period = store.reads.grid_period_on(s, school_id=request.school_id, day=today, year_id=klass.year_id)
         if period is None or period[4].id != klass.year_id:
             abort(context, grpc.StatusCode.NOT_FOUND, "NOT_FOUND", errors.text("study_period_not_found"))
         period_id, kind, start, end, year = period

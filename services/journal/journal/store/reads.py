@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from dataclasses import dataclass
 
 from sqlalchemy import Date, and_, bindparam, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from journal.store.models import (
-    REF, Assignment, AttendanceEntry, Enrolment, FinalMark, Lesson, Mark, Period, Person, Subgroup,
-    SubgroupMember, Subject,
+    REF, Assignment, AttendanceEntry, Enrolment, FinalMark, Lesson, Mark, Period, Person, SchoolClass, Subgroup,
+    SubgroupMember, Subject, Year,
 )
 
 
@@ -106,8 +107,31 @@ def diary_marks(session: Session, *, school_id: str, student_id: str, start: dt.
 
 def teaches_class(session: Session, *, class_id: str, teacher_id: str) -> bool:
     """The teacher has an assignment in the class (any subject)."""
-    return session.scalar(select(func.count()).select_from(Assignment).where(
-        Assignment.class_id == class_id, Assignment.teacher_id == teacher_id)) > 0
+    return session.connection().execute(_grid_statements()["teaches"], {
+        "class_id": class_id, "teacher_id": teacher_id}).scalar() > 0
+
+
+def grid_class(session: Session, *, school_id: str, class_id: str):
+    """Row ``(id, year_id, name, class_teacher_id)`` of the school's class, or None."""
+    return session.connection().execute(_grid_statements()["class"], {
+        "school_id": school_id, "class_id": class_id}).first()
+
+
+def grid_period_on(session: Session, *, school_id: str, day: dt.date, year_id: str):
+    """As :func:`journal.store.finals.period_on` of the year ``year_id``:
+    ``(id, kind, starts_on, ends_on, year)`` where ``year`` has the year's
+    ``id`` and ``name``; None when no period of that year contains ``day``."""
+    row = session.connection().execute(_grid_statements()["period_on"], {
+        "school_id": school_id, "day": day, "year_id": year_id}).first()
+    if row is None:
+        return None
+    return row.id, row.kind, row.starts_on, row.ends_on, GridYear(row.year_id, row.year_name)
+
+
+@dataclass(frozen=True)
+class GridYear:
+    id: str
+    name: str
 
 
 @functools.cache
@@ -123,7 +147,18 @@ def _grid_statements() -> dict:
     hours = (select(func.max(assignment.c.hours_per_week))
              .where(assignment.c.class_id == bindparam("class_id"), assignment.c.subject_id == subject.c.id)
              .scalar_subquery())
+    klass, year = SchoolClass.__table__, Year.__table__
     return {
+        "teaches": select(func.count()).select_from(assignment).where(
+            assignment.c.class_id == bindparam("class_id"), assignment.c.teacher_id == bindparam("teacher_id")),
+        "class": select(klass.c.id, klass.c.year_id, klass.c.name, klass.c.class_teacher_id).where(
+            klass.c.id == bindparam("class_id"), klass.c.school_id == bindparam("school_id")),
+        "period_on": select(period.c.id, period.c.kind, period.c.starts_on, period.c.ends_on,
+                            year.c.id.label("year_id"), year.c.name.label("year_name"))
+        .select_from(period.join(year, year.c.id == period.c.year_id))
+        .where(year.c.school_id == bindparam("school_id"), period.c.starts_on <= bindparam("day", type_=Date),
+               period.c.ends_on >= bindparam("day", type_=Date), year.c.id == bindparam("year_id"))
+        .order_by(year.c.archived, period.c.starts_on.desc()).limit(1),
         "students": select(enrolment.c.student_id, student.c.full_name)
         .select_from(enrolment.outerjoin(student, student.c.user_id == enrolment.c.student_id))
         .where(enrolment.c.class_id == bindparam("class_id"),
