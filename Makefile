@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SERVICES := identity journal messaging reports backup
 PROTOS := $(wildcard proto/ejournal/*/v1/*.proto)
 
-.PHONY: run test test-fuzz venv proto browser-deps migrate reports-rebuild services-up test-services test-platform test-sqlite bench bench-diary bench-marks bench-reports bench-notifications bench-login bench-portal bench-backup clean
+.PHONY: run test test-fuzz venv proto browser-deps migrate reports-rebuild services-up test-services test-platform test-sqlite bench bench-diary bench-marks bench-reports bench-notifications bench-login bench-portal bench-backup bench-grid clean
 
 ## make run: set up, migrate, start every service and the gateway, seed the demo school
 run: venv proto
@@ -108,6 +108,11 @@ bench-login: venv proto
 bench-portal: venv proto
 	bash deploy/local/ensure-services.sh rabbitmq postgresql
 	$(PY) -m bench.portal
+
+## make bench-grid: the class journal grid (30 x 40 and 8 x 22) against a bare Flask+SQLAlchemy endpoint
+bench-grid: venv proto
+	bash deploy/local/ensure-services.sh rabbitmq postgresql
+	$(PY) -m bench.grid
 
 clean:
 	rm -rf build .venv

@@ -24,6 +24,7 @@ from gateway import (
 )
 from gateway.auth import REVOCATIONS, TOKEN_CACHE, Revocations, TokenCache
 from gateway.context import EXTENSION, ClientsHolder
+from gateway.jsonprovider import FastJSONProvider
 from gateway.messages import MESSAGES, text
 from gateway.validation import printable
 
@@ -62,6 +63,7 @@ HTTP_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 4
 def create_app(config: dict | None = None, clients=None) -> Flask:
     """Build the gateway app; see the module docstring."""
     app = Flask("gateway")
+    app.json = FastJSONProvider(app)
     app.config.update(DEFAULTS)
     app.config.from_prefixed_env("EJOURNAL_GATEWAY")  # e.g. EJOURNAL_GATEWAY_RPC_TIMEOUT=5
     app.config.update(config or {})

@@ -3,13 +3,15 @@ range) and the class journal grid."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from dataclasses import dataclass
 
 from sqlalchemy import Date, and_, bindparam, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from journal.store.models import (
-    REF, Assignment, AttendanceEntry, Enrolment, FinalMark, Lesson, Mark, Period, Person, Subgroup,
-    SubgroupMember, Subject,
+    REF, Assignment, AttendanceEntry, Enrolment, FinalMark, Lesson, Mark, Period, Person, SchoolClass, Subgroup,
+    SubgroupMember, Subject, Year,
 )
 
 
@@ -105,46 +107,143 @@ def diary_marks(session: Session, *, school_id: str, student_id: str, start: dt.
 
 def teaches_class(session: Session, *, class_id: str, teacher_id: str) -> bool:
     """The teacher has an assignment in the class (any subject)."""
-    return session.scalar(select(func.count()).select_from(Assignment).where(
-        Assignment.class_id == class_id, Assignment.teacher_id == teacher_id)) > 0
+    return session.connection().execute(_grid_statements()["teaches"], {
+        "class_id": class_id, "teacher_id": teacher_id}).scalar() > 0
 
 
-def grid_lessons(session: Session, *, class_id: str, subject_id: str, start: dt.date,
-                 end: dt.date) -> list[tuple[Lesson, str | None, str | None]]:
-    """``(lesson, name of who gave it, name of whom they replaced)`` (R-J6);
-    a name is None when the people projection does not know that person."""
-    teacher, replaced = aliased(Person), aliased(Person)
-    return [tuple(row) for row in session.execute(
-        select(Lesson, teacher.full_name, replaced.full_name)
-        .outerjoin(teacher, teacher.user_id == Lesson.teacher_id)
-        .outerjoin(replaced, replaced.user_id == Lesson.substitute_for)
-        .where(Lesson.class_id == class_id, Lesson.subject_id == subject_id, Lesson.date >= start,
-               Lesson.date <= end)
-        .order_by(Lesson.date, Lesson.entered_at, Lesson.id))]
+def grid_class(session: Session, *, school_id: str, class_id: str):
+    """Row ``(id, year_id, name, class_teacher_id)`` of the school's class, or None."""
+    return session.connection().execute(_grid_statements()["class"], {
+        "school_id": school_id, "class_id": class_id}).first()
 
 
-def grid_marks(session: Session, *, class_id: str, subject_id: str, start: dt.date, end: dt.date) -> list[Mark]:
-    return list(session.scalars(
-        select(Mark).join(Lesson, Lesson.id == Mark.lesson_id)
-        .where(Lesson.class_id == class_id, Lesson.subject_id == subject_id, Lesson.date >= start,
-               Lesson.date <= end, Mark.removed.is_(False))
-        .order_by(Lesson.date, Mark.created_at, Mark.id)))
+def grid_period_on(session: Session, *, school_id: str, day: dt.date, year_id: str):
+    """As :func:`journal.store.finals.period_on` of the year ``year_id``:
+    ``(id, kind, starts_on, ends_on, year)`` where ``year`` has the year's
+    ``id`` and ``name``; None when no period of that year contains ``day``."""
+    row = session.connection().execute(_grid_statements()["period_on"], {
+        "school_id": school_id, "day": day, "year_id": year_id}).first()
+    if row is None:
+        return None
+    return row.id, row.kind, row.starts_on, row.ends_on, GridYear(row.year_id, row.year_name)
 
 
-def grid_attendance(session: Session, *, class_id: str, subject_id: str, start: dt.date,
-                    end: dt.date) -> list[AttendanceEntry]:
-    return list(session.scalars(
-        select(AttendanceEntry).join(Lesson, Lesson.id == AttendanceEntry.lesson_id)
-        .where(Lesson.class_id == class_id, Lesson.subject_id == subject_id, Lesson.date >= start,
-               Lesson.date <= end)
-        .order_by(Lesson.date, AttendanceEntry.student_id)))
+@dataclass(frozen=True)
+class GridYear:
+    id: str
+    name: str
 
 
-def grid_finals(session: Session, *, class_id: str, subject_id: str, period_ids) -> list[FinalMark]:
-    return list(session.scalars(select(FinalMark).where(
-        FinalMark.class_id == class_id, FinalMark.subject_id == subject_id,
-        FinalMark.period_id.in_(list(period_ids)), FinalMark.superseded.is_(False))
-        .order_by(FinalMark.entered_at)))
+@functools.cache
+def _grid_statements() -> dict:
+    """The grid's Core statements, built once on first use (building and
+    caching a statement's key costs more than running it on a small class)."""
+    lesson, mark, attendance = Lesson.__table__, Mark.__table__, AttendanceEntry.__table__
+    final, period, subject = FinalMark.__table__, Period.__table__, Subject.__table__
+    enrolment, assignment = Enrolment.__table__, Assignment.__table__
+    teacher, replaced, student = Person.__table__.alias("t"), Person.__table__.alias("r"), Person.__table__
+    in_grid = and_(lesson.c.class_id == bindparam("class_id"), lesson.c.subject_id == bindparam("subject_id"),
+                   lesson.c.date >= bindparam("start", type_=Date), lesson.c.date <= bindparam("end", type_=Date))
+    hours = (select(func.max(assignment.c.hours_per_week))
+             .where(assignment.c.class_id == bindparam("class_id"), assignment.c.subject_id == subject.c.id)
+             .scalar_subquery())
+    klass, year = SchoolClass.__table__, Year.__table__
+    return {
+        "teaches": select(func.count()).select_from(assignment).where(
+            assignment.c.class_id == bindparam("class_id"), assignment.c.teacher_id == bindparam("teacher_id")),
+        "class": select(klass.c.id, klass.c.year_id, klass.c.name, klass.c.class_teacher_id).where(
+            klass.c.id == bindparam("class_id"), klass.c.school_id == bindparam("school_id")),
+        "period_on": select(period.c.id, period.c.kind, period.c.starts_on, period.c.ends_on,
+                            year.c.id.label("year_id"), year.c.name.label("year_name"))
+        .select_from(period.join(year, year.c.id == period.c.year_id))
+        .where(year.c.school_id == bindparam("school_id"), period.c.starts_on <= bindparam("day", type_=Date),
+               period.c.ends_on >= bindparam("day", type_=Date), year.c.id == bindparam("year_id"))
+        .order_by(year.c.archived, period.c.starts_on.desc()).limit(1),
+        "students": select(enrolment.c.student_id, student.c.full_name)
+        .select_from(enrolment.outerjoin(student, student.c.user_id == enrolment.c.student_id))
+        .where(enrolment.c.class_id == bindparam("class_id"),
+               enrolment.c.enrolled_on <= bindparam("end", type_=Date),
+               or_(enrolment.c.left_on.is_(None), enrolment.c.left_on > bindparam("start", type_=Date)))
+        .order_by(student.c.full_name, enrolment.c.student_id),
+        "lessons": select(lesson.c.id, lesson.c.date, lesson.c.topic, lesson.c.lesson_type, lesson.c.work_type,
+                          lesson.c.homework, lesson.c.teacher_id, lesson.c.subgroup_id, lesson.c.late,
+                          lesson.c.overdue, lesson.c.substitute_for, teacher.c.full_name.label("teacher_name"),
+                          replaced.c.full_name.label("replaced_name"))
+        .select_from(lesson.outerjoin(teacher, teacher.c.user_id == lesson.c.teacher_id)
+                     .outerjoin(replaced, replaced.c.user_id == lesson.c.substitute_for))
+        .where(in_grid).order_by(lesson.c.date, lesson.c.entered_at, lesson.c.id),
+        "marks": select(mark.c.id, mark.c.lesson_id, mark.c.student_id, mark.c.value, mark.c.kind, mark.c.weight,
+                        mark.c.comment, mark.c.version)
+        .select_from(mark.join(lesson, lesson.c.id == mark.c.lesson_id))
+        .where(in_grid, mark.c.removed.is_(False)).order_by(lesson.c.date, mark.c.created_at, mark.c.id),
+        "attendance": select(attendance.c.lesson_id, attendance.c.student_id, attendance.c.status,
+                             attendance.c.version)
+        .select_from(attendance.join(lesson, lesson.c.id == attendance.c.lesson_id))
+        .where(in_grid).order_by(lesson.c.date, attendance.c.student_id),
+        "finals": select(final.c.id, final.c.student_id, final.c.period_id, final.c.period_kind, final.c.value,
+                         final.c.late)
+        .where(final.c.class_id == bindparam("class_id"), final.c.subject_id == bindparam("subject_id"),
+               final.c.period_id.in_(bindparam("period_ids", expanding=True)), final.c.superseded.is_(False))
+        .order_by(final.c.entered_at),
+        "periods": select(period.c.id, period.c.name, period.c.kind, period.c.starts_on, period.c.ends_on)
+        .where(period.c.year_id == bindparam("year_id")).order_by(period.c.starts_on),
+        "subject": select(subject.c.name, subject.c.emphasis, hours.label("hours"))
+        .where(subject.c.id == bindparam("subject_id"), subject.c.school_id == bindparam("school_id")),
+    }
+
+
+def grid_students(session: Session, *, class_id: str, start: dt.date, end: dt.date) -> list[tuple[str, str]]:
+    """``(student id, name)`` of the students in the class at some day of
+    ``start..end``, by name (as :func:`journal.store.finals.students_of_class`)."""
+    seen, out = set(), []
+    for student_id, name in session.connection().execute(
+            _grid_statements()["students"], {"class_id": class_id, "start": start, "end": end}):
+        if student_id not in seen:
+            seen.add(student_id)
+            out.append((student_id, name or ""))
+    return out
+
+
+def grid_lessons(session: Session, *, class_id: str, subject_id: str, start: dt.date, end: dt.date) -> list:
+    """Rows of the lessons' grid columns with ``teacher_name`` (who gave it)
+    and ``replaced_name`` (whom they replaced, R-J6); a name is None when the
+    people projection does not know that person. Plain rows, not entities:
+    the grid only reads them."""
+    return session.connection().execute(_grid_statements()["lessons"], {
+        "class_id": class_id, "subject_id": subject_id, "start": start, "end": end}).all()
+
+
+def grid_marks(session: Session, *, class_id: str, subject_id: str, start: dt.date, end: dt.date) -> list:
+    """Rows ``(id, lesson_id, student_id, value, kind, weight, comment, version)``."""
+    return session.connection().execute(_grid_statements()["marks"], {
+        "class_id": class_id, "subject_id": subject_id, "start": start, "end": end}).all()
+
+
+def grid_attendance(session: Session, *, class_id: str, subject_id: str, start: dt.date, end: dt.date) -> list:
+    """Rows ``(lesson_id, student_id, status, version)``."""
+    return session.connection().execute(_grid_statements()["attendance"], {
+        "class_id": class_id, "subject_id": subject_id, "start": start, "end": end}).all()
+
+
+def grid_finals(session: Session, *, class_id: str, subject_id: str, period_ids) -> list:
+    """Rows ``(id, student_id, period_id, period_kind, value, late)``."""
+    return session.connection().execute(_grid_statements()["finals"], {
+        "class_id": class_id, "subject_id": subject_id, "period_ids": list(period_ids)}).all()
+
+
+def grid_periods(session: Session, *, year_id: str) -> list:
+    """Rows ``(id, name, kind, starts_on, ends_on)`` of the year's periods in order."""
+    return session.connection().execute(_grid_statements()["periods"], {"year_id": year_id}).all()
+
+
+def grid_subject(session: Session, *, school_id: str, class_id: str, subject_id: str):
+    """``(name, emphasis, hours per week in the class or None)`` of the
+    school's subject, or None."""
+    row = session.connection().execute(_grid_statements()["subject"], {
+        "school_id": school_id, "class_id": class_id, "subject_id": subject_id}).first()
+    if row is None:
+        return None
+    return row[0], bool(row[1]), None if row[2] is None else float(row[2])
 
 
 def year_periods(session: Session, *, year_id: str) -> list[Period]:
