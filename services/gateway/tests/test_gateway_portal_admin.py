@@ -92,18 +92,19 @@ def test_the_admin_sees_the_menu_entry_and_the_section(admin):
 
 
 ADMIN_GETS = ["/admin", "/admin/users", f"/admin/users/{TEACHER}", "/admin/years", "/admin/classes",
-              "/admin/subjects", "/admin/assignments"]
+              "/admin/subjects", "/admin/assignments", f"/admin/classes/{CLASS}/timetable?year={YEAR}"]
 ADMIN_POSTS = ["/admin/users", f"/admin/users/{TEACHER}/roles", f"/admin/users/{TEACHER}/unlock", "/admin/years",
-               "/admin/classes", "/admin/subjects", f"/admin/subjects/{SUBJECT}", "/admin/assignments"]
+               "/admin/classes", "/admin/subjects", f"/admin/subjects/{SUBJECT}", "/admin/assignments",
+               f"/admin/classes/{CLASS}/timetable"]
 
 
 def test_every_page_of_the_section_is_listed_in_the_openapi_document():
     listed = {(rule, method) for rule, method, _ in PAGES}
     for path in ADMIN_GETS:
-        rule = path.replace(TEACHER, "{user_id}")
+        rule = path.split("?")[0].replace(TEACHER, "{user_id}").replace(CLASS, "{class_id}")
         assert (rule, "get") in listed
     for path in ADMIN_POSTS:
-        rule = path.replace(TEACHER, "{user_id}").replace(SUBJECT, "{subject_id}")
+        rule = path.replace(TEACHER, "{user_id}").replace(SUBJECT, "{subject_id}").replace(CLASS, "{class_id}")
         assert (rule, "post") in listed
     assert "/admin/users/{user_id}/roles" in openapi.PATHS
 
@@ -124,7 +125,7 @@ def test_anyone_but_the_admin_gets_the_404_page_on_every_address(client, school,
                                          "subject_id": SUBJECT, "hours_per_week": "2"})
         assert answer.status_code == 404, path
     writes = {"create_user", "set_roles", "unlock_login", "open_year", "create_class", "create_subject",
-              "update_subject", "assign_teacher"}
+              "update_subject", "assign_teacher", "set_timetable"}
     assert not [c for c in school.rpc_calls if c["method"] in writes]
 
 
@@ -344,3 +345,84 @@ def test_bad_hours_or_a_refused_assignment_are_shown_beside_the_form(admin, scho
     answer = post(admin, "/admin/assignments", {"teacher_id": TEACHER, "class_id": CLASS, "subject_id": SUBJECT,
                                                 "hours_per_week": "2"})
     assert answer.status_code == 400 and "Пользователь не учитель." in answer.get_data(as_text=True)
+
+
+# -- a class's timetable ------------------------------------------------------------------------------------
+
+WEEK = {"class_id": CLASS, "period_id": "p1", "slots": [
+    {"weekday": 2, "number": 1, "subject_id": SUBJECT, "teacher_id": TEACHER, "room": "12", "subgroup_id": None}]}
+TIMETABLE = f"/admin/classes/{CLASS}/timetable?year={YEAR}"
+
+
+def test_the_timetable_page_shows_the_class_s_week_in_editable_rows(admin, school):
+    school.rpc_answers[("journal", "get_timetable")] = WEEK
+    status, html = get(admin, f"/admin/classes/{CLASS}/timetable", year=YEAR)
+    assert status == 200 and "Расписание 5А" in html
+    assert calls(school, "get_timetable")[-1]["args"][1:] == (CLASS, "p1")
+    assert '<option value="2" selected>Вторник</option>' in html and 'name="slot-0-room" maxlength="30" size="6" value="12"' in html
+    assert '<label class="sr-only" for="slot-6-weekday">День, строка 7</label>' in html  # six spare rows
+    assert 'name="rows" value="7"' in html
+    assert "/admin/classes/class-5a/timetable?year=year-1" in get(admin, "/admin/classes")[1]  # linked from the list
+
+
+def test_a_timetable_of_a_class_outside_the_year_or_refused_is_the_404_page(admin, school):
+    assert get(admin, "/admin/classes/class-9z/timetable", year=YEAR)[0] == 404
+    assert get(admin, f"/admin/classes/{CLASS}/timetable")[0] == 404  # no year
+    assert not calls(school, "get_timetable")
+
+
+def test_the_timetable_asks_the_central_decision_on_the_class(admin, school):
+    school.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=False, denial="not_found")
+    assert get(admin, f"/admin/classes/{CLASS}/timetable", year=YEAR)[0] == 404
+    assert not calls(school, "get_timetable")
+
+
+def _week_form(**rows):
+    data = {"year": YEAR, "period": "p1", "rows": "3"}
+    for i, row in rows.items():
+        for key, value in row.items():
+            data[f"slot-{i[1:]}-{key}"] = value
+    return data
+
+
+def test_the_week_is_saved_with_the_api_s_body(admin, school):
+    school.rpc_answers[("journal", "get_timetable")] = WEEK
+    school.rpc_answers[("journal", "set_timetable")] = lambda ctx, cid, body: {"class_id": cid, **body}
+    answer = post(admin, f"/admin/classes/{CLASS}/timetable", _week_form(
+        r0={"weekday": "1", "number": "2", "subject_id": SUBJECT, "teacher_id": TEACHER, "room": "12"},
+        r1={"weekday": "", "number": "", "subject_id": "", "teacher_id": "", "room": ""},
+        r2={"weekday": "3", "number": "1", "subject_id": SUBJECT, "teacher_id": TEACHER, "room": ""}), page=TIMETABLE)
+    assert answer.status_code == 303
+    assert calls(school, "set_timetable")[-1]["args"][1:] == (CLASS, {"period_id": "p1", "slots": [
+        {"weekday": 1, "number": 2, "subject_id": SUBJECT, "teacher_id": TEACHER, "room": "12"},
+        {"weekday": 3, "number": 1, "subject_id": SUBJECT, "teacher_id": TEACHER}]})
+    assert "Расписание 5А сохранено: уроков в неделю — 2" in admin.get(answer.headers["Location"]).get_data(as_text=True)
+
+
+def test_conflicts_are_shown_in_their_rows(admin, school):
+    school.rpc_answers[("journal", "get_timetable")] = WEEK
+    school.rpc_answers[("journal", "set_timetable")] = remote_error(
+        "conflict", "TIMETABLE_CONFLICT", "Учитель или кабинет заняты в это время", {"conflicts": [
+            {"slot": 1, "kind": "teacher", "teacher_id": TEACHER, "class_id": "c9", "class_name": "9Б",
+             "weekday": 3, "number": 1},
+            {"slot": 1, "kind": "room", "room": "12", "with_slot": 0, "weekday": 3, "number": 1}]})
+    answer = post(admin, f"/admin/classes/{CLASS}/timetable", _week_form(
+        r0={"weekday": "3", "number": "1", "subject_id": SUBJECT, "teacher_id": "user-2", "room": "12"},
+        r2={"weekday": "3", "number": "1", "subject_id": SUBJECT, "teacher_id": TEACHER, "room": "12"}), page=TIMETABLE)
+    html = unescape(answer.get_data(as_text=True))
+    assert answer.status_code == 409
+    assert 'role="alert">Учитель или кабинет заняты в это время' in html
+    row = html.split('<tr class="conflict">')[1].split("</tr>")[0]
+    assert "Строка 2" in row
+    assert "Орлова Анна Викторовна уже ведёт урок в это время в классе 9Б." in row
+    assert "Кабинет 12 занят в это время в строке 1." in row
+    assert 'aria-describedby="slot-1-conflicts"' in row
+    assert html.count('<tr class="conflict">') == 1
+
+
+def test_a_row_without_its_day_is_refused_before_the_journal(admin, school):
+    school.rpc_answers[("journal", "get_timetable")] = WEEK
+    answer = post(admin, f"/admin/classes/{CLASS}/timetable", _week_form(
+        r0={"weekday": "", "number": "1", "subject_id": SUBJECT, "teacher_id": TEACHER}), page=TIMETABLE)
+    assert answer.status_code == 400 and "укажите день недели" in answer.get_data(as_text=True)
+    assert not calls(school, "set_timetable")

@@ -354,3 +354,108 @@ def admin_assign():
     _notice(T["admin_assigned"])
     return redirect(url_for("portal.admin_assignments", year=request.values.get("year") or None), 303)
 
+
+
+# -- a class's timetable -----------------------------------------------------------------------------
+
+WEEKDAYS_SHORT = ((1, "Понедельник"), (2, "Вторник"), (3, "Среда"), (4, "Четверг"), (5, "Пятница"), (6, "Суббота"))
+SPARE_ROWS = 6  # empty rows under a class's week for new lessons
+MAX_SLOTS = 100
+
+
+def _timetable_context(class_id: str) -> dict:
+    """The class (in the year asked), its year's periods, the period asked
+    (else the one holding today, else the first), subjects and teachers."""
+    years = _years()
+    year_id = ident(request.values.get("year"), required=True)
+    year = next((y for y in years if y["id"] == year_id), None)
+    klass = next((c for c in _classes(year_id) if c["id"] == class_id), None) if year else None
+    if klass is None or not year.get("periods"):
+        raise ApiError(404, "NOT_FOUND")
+    period_id = ident(request.values.get("period"), required=False)
+    periods = year["periods"]
+    if period_id is None:
+        from gateway.portal.views_teacher import today
+        now = today().isoformat()
+        period = next((p for p in periods if p["starts_on"] <= now <= p["ends_on"]), periods[0])
+    else:
+        period = next((p for p in periods if p["id"] == period_id), None)
+        if period is None:
+            raise ApiError(404, "NOT_FOUND")
+    core.allow("GET /subjects")
+    core.allow("GET /users")
+    teachers = {u["id"]: u for u in _users("teacher") + _users("class_teacher")}
+    return {"year": year, "klass": klass, "period": period, "periods": periods, "subjects": _subjects(),
+            "teachers": sorted(teachers.values(), key=lambda u: u["full_name"]), "weekdays": WEEKDAYS_SHORT}
+
+
+def _rows(slots: list[dict]) -> list[dict]:
+    blank = {"weekday": "", "number": "", "subject_id": "", "teacher_id": "", "room": ""}
+    rows = [{k: "" if v is None else str(v) for k, v in {**blank, **s}.items() if k in blank} for s in slots]
+    return rows + [dict(blank) for _ in range(min(SPARE_ROWS, MAX_SLOTS - len(rows)))]
+
+
+def _conflict_text(conflict: dict, rows: list[dict], teachers: dict) -> str:
+    kind = conflict.get("kind")
+    other = conflict.get("with_slot")
+    where = (T["admin_tt_other_class"].format(conflict["class_name"]) if conflict.get("class_name")
+             else T["admin_tt_row"].format(other + 1) if isinstance(other, int) else "")
+    if kind == "teacher":
+        name = (teachers.get(conflict.get("teacher_id")) or {}).get("full_name") or T["admin_tt_the_teacher"]
+        return T["admin_tt_teacher_busy"].format(name, where)
+    if kind == "room":
+        return T["admin_tt_room_busy"].format(conflict.get("room") or "", where)
+    return T["admin_tt_class_busy"].format(where)
+
+
+@bp.get("/admin/classes/<class_id>/timetable")
+@core.page
+def admin_timetable(class_id):
+    class_id = ident(class_id)
+    _gate("GET /classes/{id}/timetable", class_id)
+    context = _timetable_context(class_id)
+    week = rpc("get_timetable", class_id, context["period"]["id"])
+    slots = sorted(week.get("slots") or [], key=lambda s: (s["weekday"], s["number"]))
+    return render_template("portal/admin/timetable.html", rows=_rows(slots), conflicts={}, message=None,
+                           **context)
+
+
+@bp.post("/admin/classes/<class_id>/timetable")
+@core.page
+def admin_set_timetable(class_id):
+    class_id = ident(class_id)
+    _gate("PUT /classes/{id}/timetable", class_id)
+    context = _timetable_context(class_id)
+    f = request.form
+    count = min(int(f.get("rows", "0")) if f.get("rows", "").isdigit() else 0, MAX_SLOTS)
+    rows = [{k: f.get(f"slot-{i}-{k}", "").strip() for k in ("weekday", "number", "subject_id", "teacher_id", "room")}
+            for i in range(count)]
+    used = [r for r in rows if r["subject_id"] or r["teacher_id"] or r["room"]]
+    slots, message = [], None
+    for r in used:
+        if not (r["weekday"].isdigit() and r["number"].isdigit()):
+            message = T["admin_tt_bad_row"]
+            break
+        slots.append({"weekday": int(r["weekday"]), "number": int(r["number"]), "subject_id": r["subject_id"],
+                      "teacher_id": r["teacher_id"], **({"room": r["room"]} if r["room"] else {})})
+    data = {"period_id": context["period"]["id"], "slots": slots}
+    message = message or _invalid("SetTimetableRequest", data)
+    conflicts: dict = {}
+    if message is None:
+        try:
+            rpc("set_timetable", class_id, data)
+        except Exception as exc:  # noqa: BLE001 - a refusal (conflicts in place) is shown on the form
+            from gateway import errors
+            found = errors.map_exception(exc)
+            message = core.message_of(exc)
+            teachers = {t["id"]: t for t in context["teachers"]}
+            for conflict in (found.details.get("conflicts") or []) if found else []:
+                slot = conflict.get("slot")
+                if isinstance(slot, int) and 0 <= slot < len(used):
+                    conflicts.setdefault(slot, []).append(_conflict_text(conflict, used, teachers))
+        else:
+            _notice(T["admin_tt_saved"].format(context["klass"]["name"], len(slots)))
+            return redirect(url_for("portal.admin_timetable", class_id=class_id, year=context["year"]["id"],
+                                    period=context["period"]["id"]), 303)
+    return render_template("portal/admin/timetable.html", rows=used + _rows([])[:max(0, SPARE_ROWS - 2)],
+                           conflicts=conflicts, message=message, **context), 400 if not conflicts else 409
