@@ -3,7 +3,8 @@ Playwright), at desktop and at phone width: the administrator opens
 «Администрирование» from the menu, creates a teacher with two roles (the
 initial password is shown once, and it signs the teacher in), opens a new
 year with two half-years, a class with that teacher as class teacher, a
-subject with its emphasis, and assigns the teacher; changes the teacher's
+subject with its emphasis, and assigns the teacher; sets the class's
+timetable (a teacher twice at once is shown in its row first); changes the teacher's
 roles and unlocks the login on the user card. Then the teacher and a
 parent get the 404 page on every administration address. Every page is
 screenshotted into build/screenshots/, checked with axe-core (no serious
@@ -129,6 +130,30 @@ def test_the_administrator_sets_up_a_school_year(platform, page, school):
     page.get_by_role("button", name="Назначить").click()
     page.get_by_text("Учитель назначен").wait_for()
     check(page, "portal-admin-assignments")
+
+    # the class's timetable: the same teacher twice at once is shown in its row, then fixed
+    page.get_by_role("navigation", name="Администрирование").get_by_role("link", name="Классы").click()
+    page.get_by_label("Учебный год").select_option(label=year_name)
+    page.get_by_role("button", name="Показать").click()
+    page.get_by_role("link", name="Расписание 8В").click()
+    page.get_by_role("heading", name="Расписание 8В").wait_for()
+    for i, (day, number, room) in enumerate((("Понедельник", "1", "21"), ("Понедельник", "1", "22"))):
+        page.locator(f"#slot-{i}-weekday").select_option(label=day)
+        page.locator(f"#slot-{i}-number").fill(number)
+        page.locator(f"#slot-{i}-subject_id").select_option(label=subject)
+        page.locator(f"#slot-{i}-teacher_id").select_option(label=teacher_name)
+        page.locator(f"#slot-{i}-room").fill(room)
+    page.get_by_role("button", name="Сохранить расписание").click()
+    conflict = page.locator("tr.conflict:not(.conflict-note)")
+    conflict.first.wait_for()
+    assert conflict.count() == 1 and "Строка 2" in conflict.inner_text()
+    note = page.get_by_role("list", name="Конфликты строки 2").inner_text()
+    assert f"{teacher_name} уже ведёт урок в это время в строке 1" in note
+    check(page, "portal-admin-timetable-conflict")
+    page.locator("#slot-1-number").fill("2")
+    page.get_by_role("button", name="Сохранить расписание").click()
+    page.get_by_text("Расписание 8В сохранено: уроков в неделю — 2").wait_for()
+    check(page, "portal-admin-timetable")
 
     # what the pages did, as the API sees it: the shown password signs the teacher in
     teacher = Api(platform.url).login(teacher_login, password)

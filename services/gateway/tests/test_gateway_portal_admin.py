@@ -413,10 +413,11 @@ def test_conflicts_are_shown_in_their_rows(admin, school):
     assert answer.status_code == 409
     assert 'role="alert">Учитель или кабинет заняты в это время' in html
     row = html.split('<tr class="conflict">')[1].split("</tr>")[0]
-    assert "Строка 2" in row
-    assert "Орлова Анна Викторовна уже ведёт урок в это время в классе 9Б." in row
-    assert "Кабинет 12 занят в это время в строке 1." in row
-    assert 'aria-describedby="slot-1-conflicts"' in row
+    note = html.split('<tr class="conflict conflict-note">')[1].split("</tr>")[0]
+    assert "Строка 2" in row and 'aria-describedby="slot-1-conflicts"' in row
+    assert 'id="slot-1-conflicts"' in note
+    assert "Орлова Анна Викторовна уже ведёт урок в это время в классе 9Б." in note
+    assert "Кабинет 12 занят в это время в строке 1." in note
     assert html.count('<tr class="conflict">') == 1
 
 
