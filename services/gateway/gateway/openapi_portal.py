@@ -53,6 +53,8 @@ PAGES = [
     ("/admin/classes", "post", "Портал: создать класс"),
     ("/admin/classes/{class_id}/timetable", "get", "Портал: расписание класса на период (правка по строкам)"),
     ("/admin/classes/{class_id}/timetable", "post", "Портал: сохранить расписание класса (конфликты показываются в строках)"),
+    ("/admin/classes/{class_id}/import", "get", "Портал: загрузка учеников и родителей класса из CSV или XLSX"),
+    ("/admin/classes/{class_id}/import", "post", "Портал: загрузить файл (каждая ошибочная строка с номером и причиной)"),
     ("/admin/subjects", "get", "Портал: предметы и их акцент; форма нового предмета"),
     ("/admin/subjects", "post", "Портал: создать предмет"),
     ("/admin/subjects/{subject_id}", "post", "Портал: изменить акцент предмета"),

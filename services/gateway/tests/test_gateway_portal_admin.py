@@ -92,10 +92,11 @@ def test_the_admin_sees_the_menu_entry_and_the_section(admin):
 
 
 ADMIN_GETS = ["/admin", "/admin/users", f"/admin/users/{TEACHER}", "/admin/years", "/admin/classes",
-              "/admin/subjects", "/admin/assignments", f"/admin/classes/{CLASS}/timetable?year={YEAR}"]
+              "/admin/subjects", "/admin/assignments", f"/admin/classes/{CLASS}/timetable?year={YEAR}",
+              f"/admin/classes/{CLASS}/import?year={YEAR}"]
 ADMIN_POSTS = ["/admin/users", f"/admin/users/{TEACHER}/roles", f"/admin/users/{TEACHER}/unlock", "/admin/years",
                "/admin/classes", "/admin/subjects", f"/admin/subjects/{SUBJECT}", "/admin/assignments",
-               f"/admin/classes/{CLASS}/timetable"]
+               f"/admin/classes/{CLASS}/timetable", f"/admin/classes/{CLASS}/import"]
 
 
 def test_every_page_of_the_section_is_listed_in_the_openapi_document():
@@ -125,7 +126,7 @@ def test_anyone_but_the_admin_gets_the_404_page_on_every_address(client, school,
                                          "subject_id": SUBJECT, "hours_per_week": "2"})
         assert answer.status_code == 404, path
     writes = {"create_user", "set_roles", "unlock_login", "open_year", "create_class", "create_subject",
-              "update_subject", "assign_teacher", "set_timetable"}
+              "update_subject", "assign_teacher", "set_timetable", "import_students"}
     assert not [c for c in school.rpc_calls if c["method"] in writes]
 
 
@@ -427,3 +428,58 @@ def test_a_row_without_its_day_is_refused_before_the_journal(admin, school):
         r0={"weekday": "", "number": "1", "subject_id": SUBJECT, "teacher_id": TEACHER}), page=TIMETABLE)
     assert answer.status_code == 400 and "укажите день недели" in answer.get_data(as_text=True)
     assert not calls(school, "set_timetable")
+
+
+# -- a class's students from a spreadsheet ---------------------------------------------------------------------
+
+IMPORT = f"/admin/classes/{CLASS}/import?year={YEAR}"
+
+
+def _upload(admin, content=b"a;b\n", name="class.csv", **fields):
+    from io import BytesIO
+    html = admin.get(IMPORT).get_data(as_text=True)
+    data = {"csrf": csrf_of(html), "year": YEAR, "order_no": "№ 12-у", "on": "2026-09-01", **fields}
+    if content is not None:
+        data["file"] = (BytesIO(content), name)
+    return admin.post(f"/admin/classes/{CLASS}/import", data=data, content_type="multipart/form-data")
+
+
+def test_every_bad_row_is_shown_with_its_number_and_nothing_is_applied(admin, school):
+    school.rpc_answers[("journal", "import_students")] = {"applied": False, "created": 0, "updated": 0,
+                                                          "errors": [{"row": 3, "message": "Нет логина ученика"},
+                                                                     {"row": 7, "message": "Дата рождения неверна"}]}
+    status, html = get(admin, f"/admin/classes/{CLASS}/import", year=YEAR)
+    assert status == 200 and '<label for="import-file">Файл CSV или XLSX</label>' in html
+    answer = _upload(admin, "ФИО ученика;логин\nИванов;iv\n".encode(), "5a.csv")
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 422 and "строк с ошибками — 2" in html
+    assert "Строка 3</th><td data-label=\"Причина\">Нет логина ученика" in html
+    assert "Строка 7</th><td data-label=\"Причина\">Дата рождения неверна" in html
+    call = calls(school, "import_students")[-1]
+    assert call["timeout"] == 120
+    body = call["args"][1]
+    import base64
+    assert base64.b64decode(body["content_b64"]).decode() == "ФИО ученика;логин\nИванов;iv\n"
+    assert {k: body[k] for k in ("filename", "class_id", "order_no", "on")} == {
+        "filename": "5a.csv", "class_id": CLASS, "order_no": "№ 12-у", "on": "2026-09-01"}
+
+
+def test_a_clean_file_is_applied_and_the_passwords_shown_once(admin, school):
+    school.rpc_answers[("journal", "import_students")] = {
+        "applied": True, "created": 2, "updated": 0, "unchanged": 0, "errors": [],
+        "credentials": [{"row": 2, "login": "ivanov", "initial_password": "Pw-1-secret"}]}
+    answer = _upload(admin, b"x", "5a.xlsx")
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "Файл загружен" in html and "Pw-1-secret" in html
+    assert "Pw-1-secret" not in admin.get(IMPORT).get_data(as_text=True)
+
+
+def test_no_file_a_wrong_type_or_a_broken_file_is_a_message(admin, school):
+    assert _upload(admin, content=None).status_code == 400
+    answer = _upload(admin, b"x", "notes.pdf")
+    assert answer.status_code == 400 and "CSV или XLSX" in answer.get_data(as_text=True)
+    assert not calls(school, "import_students")
+    school.rpc_answers[("journal", "import_students")] = remote_error("bad_request", "VALIDATION_ERROR",
+                                                                      "Файл повреждён")
+    answer = _upload(admin, b"x", "5a.xlsx")
+    assert answer.status_code == 400 and "Файл повреждён" in answer.get_data(as_text=True)

@@ -11,6 +11,7 @@ None of these API routes takes an Idempotency-Key: a resent create is
 refused by the service as a duplicate (a taken login, an existing class)."""
 from __future__ import annotations
 
+import base64
 import re
 
 from flask import g, redirect, render_template, request, url_for
@@ -459,3 +460,58 @@ def admin_set_timetable(class_id):
                                     period=context["period"]["id"]), 303)
     return render_template("portal/admin/timetable.html", rows=used + _rows([])[:max(0, SPARE_ROWS - 2)],
                            conflicts=conflicts, message=message, **context), 400 if not conflicts else 409
+
+
+# -- students and parents of a class from a spreadsheet ----------------------------------------------
+
+UPLOAD_SUFFIXES = (".csv", ".xlsx")
+
+
+def _import_page(class_id: str, status: int = 200, message: str | None = None, result: dict | None = None,
+                 form: dict | None = None):
+    years = _years()
+    year_id = ident(request.values.get("year"), required=True)
+    year = next((y for y in years if y["id"] == year_id), None)
+    klass = next((c for c in _classes(year_id) if c["id"] == class_id), None) if year else None
+    if klass is None:
+        raise ApiError(404, "NOT_FOUND")
+    from gateway.portal.views_teacher import today
+    return render_template("portal/admin/import.html", year=year, klass=klass, message=message, result=result,
+                           form=form or {"order_no": "", "on": today().isoformat()}), status
+
+
+@bp.get("/admin/classes/<class_id>/import")
+@core.page
+def admin_import(class_id):
+    class_id = ident(class_id)
+    _gate("POST /imports/students", class_id)
+    return _import_page(class_id)
+
+
+@bp.post("/admin/classes/<class_id>/import")
+@core.page
+def admin_run_import(class_id):
+    class_id = ident(class_id)
+    _gate("POST /imports/students", class_id)
+    form = {"order_no": request.form.get("order_no", "").strip(), "on": request.form.get("on", "").strip()}
+    upload = request.files.get("file")
+    content = upload.read() if upload is not None else b""
+    filename = (upload.filename or "") if upload is not None else ""
+    if not content:
+        return _import_page(class_id, 400, T["admin_import_no_file"], form=form)
+    if not filename.lower().endswith(UPLOAD_SUFFIXES):
+        return _import_page(class_id, 400, T["admin_import_bad_type"], form=form)
+    if not form["order_no"] or not form["on"]:
+        return _import_page(class_id, 400, T["admin_import_need_order"], form=form)
+    data = {"content_b64": base64.b64encode(content).decode("ascii"), "filename": filename, "class_id": class_id,
+            "order_no": form["order_no"], "on": form["on"]}
+    try:
+        # the same call and the same patience as POST /imports/students
+        result = rpc("import_students", data, timeout=120)
+    except Exception as exc:  # noqa: BLE001 - a refused file is shown beside the form
+        return _import_page(class_id, 400, core.message_of(exc), form=form)
+    if not result.get("applied"):
+        return _import_page(class_id, 422, T["admin_import_refused"].format(len(result.get("errors") or [])),
+                            result=result, form=form)
+    # the initial passwords are on this answer only
+    return _import_page(class_id, 200, None, result=result, form=form)
