@@ -4,7 +4,8 @@ Playwright), at desktop and at phone width: the administrator opens
 initial password is shown once, and it signs the teacher in), opens a new
 year with two half-years, a class with that teacher as class teacher, a
 subject with its emphasis, and assigns the teacher; sets the class's
-timetable (a teacher twice at once is shown in its row first); changes the teacher's
+timetable (a teacher twice at once is shown in its row first), imports the
+class's pupils from an XLSX file with one bad row (shown, fixed, imported); changes the teacher's
 roles and unlocks the login on the user card. Then the teacher and a
 parent get the 404 page on every administration address. Every page is
 screenshotted into build/screenshots/, checked with axe-core (no serious
@@ -15,12 +16,15 @@ import datetime as dt
 import re
 
 import pytest
+from openpyxl import Workbook
 
 from localrun.client import Api
 
 from conftest import check, open_menu, sign_in
 
 PASSWORD = "browser-admin-2026"
+HEADER = ["ФИО ученика", "Дата рождения", "Пол", "Логин ученика", "ФИО родителя", "E-mail родителя",
+          "Логин родителя", "Кем приходится"]
 ADDRESSES = ("/admin", "/admin/users", "/admin/years", "/admin/classes", "/admin/subjects", "/admin/assignments")
 
 
@@ -39,7 +43,15 @@ def school(platform):
     return {"tag": tag, "admin": Api(platform.url).login(f"adm.admin.{tag}", PASSWORD)}
 
 
-def test_the_administrator_sets_up_a_school_year(platform, page, school):
+def xlsx(path, rows) -> str:
+    book = Workbook()
+    for row in [HEADER, *rows]:
+        book.active.append(row)
+    book.save(path)
+    return str(path)
+
+
+def test_the_administrator_sets_up_a_school_year(platform, page, school, tmp_path):
     tag, width = school["tag"], page.width_name
     sign_in(page, platform, f"adm.admin.{tag}", PASSWORD)
     page.locator("#menu").wait_for(state="attached")
@@ -154,6 +166,29 @@ def test_the_administrator_sets_up_a_school_year(platform, page, school):
     page.get_by_role("button", name="Сохранить расписание").click()
     page.get_by_text("Расписание 8В сохранено: уроков в неделю — 2").wait_for()
     check(page, "portal-admin-timetable")
+
+    # the class's pupils from a spreadsheet: a row without a birth date is shown, fixed, then imported
+    page.get_by_role("link", name=re.compile("^← Классы")).click()
+    page.get_by_role("link", name="Загрузить учеников 8В").click()
+    page.get_by_role("heading", name="Загрузка учеников 8В").wait_for()
+    pupil = ["Соколов Артём", "12.04.2013", "м", f"adm.sokolov.{width}.{tag}", "Соколова Вера",
+             "sokolova@example.ru", f"adm.sokolova.{width}.{tag}", "мать"]
+    bad = ["Лебедева Ника", "", "ж", f"adm.lebedeva.{width}.{tag}", "Лебедев Юрий", "lebedev@example.ru",
+           f"adm.lebedev.{width}.{tag}", "отец"]
+    page.get_by_label("Файл CSV или XLSX").set_input_files(xlsx(tmp_path / "8v-bad.xlsx", [pupil, bad]))
+    page.get_by_label("Номер приказа о зачислении").fill("№ 8-у")
+    page.get_by_label("Дата зачисления").fill(start.isoformat())
+    page.get_by_role("button", name="Загрузить").click()
+    page.get_by_role("heading", name="Строки с ошибками").wait_for()
+    rows = page.locator("section", has=page.get_by_role("heading", name="Строки с ошибками")).locator("tbody tr")
+    assert rows.count() == 1 and "Строка 3" in rows.inner_text()
+    check(page, "portal-admin-import-bad-row")
+    bad[1] = "30.11.2013"
+    page.get_by_label("Файл CSV или XLSX").set_input_files(xlsx(tmp_path / "8v.xlsx", [pupil, bad]))
+    page.get_by_role("button", name="Загрузить").click()
+    page.get_by_role("heading", name="Файл загружен").wait_for()
+    assert page.locator(".created code.secret").count() == 4  # two pupils, two parents
+    check(page, "portal-admin-import-done")
 
     # what the pages did, as the API sees it: the shown password signs the teacher in
     teacher = Api(platform.url).login(teacher_login, password)
