@@ -41,6 +41,25 @@ PAGES = [
     ("/teaching/class/{class_id}/letter", "get", "Портал: письмо всем родителям класса"),
     ("/teaching/class/{class_id}/letter", "post", "Портал: отправить письмо родителям класса"),
     ("/reports", "get", "Портал: отчёты (форма, таблицы отчёта, ссылки на PDF и XLSX)"),
+    ("/admin", "get", "Портал: администрирование (разделы)"),
+    ("/admin/users", "get", "Портал: пользователи (поиск по ФИО, логину и роли; форма нового пользователя)"),
+    ("/admin/users", "post", "Портал: создать пользователя с ролями (начальный пароль показывается один раз)"),
+    ("/admin/users/{user_id}", "get", "Портал: карточка пользователя (роли, разблокировка входа)"),
+    ("/admin/users/{user_id}/roles", "post", "Портал: изменить роли пользователя"),
+    ("/admin/users/{user_id}/unlock", "post", "Портал: разблокировать вход пользователя"),
+    ("/admin/years", "get", "Портал: учебные годы и их периоды; форма нового года"),
+    ("/admin/years", "post", "Портал: открыть учебный год с периодами"),
+    ("/admin/classes", "get", "Портал: классы учебного года с классными руководителями; форма нового класса"),
+    ("/admin/classes", "post", "Портал: создать класс"),
+    ("/admin/classes/{class_id}/timetable", "get", "Портал: расписание класса на период (правка по строкам)"),
+    ("/admin/classes/{class_id}/timetable", "post", "Портал: сохранить расписание класса (конфликты показываются в строках)"),
+    ("/admin/classes/{class_id}/import", "get", "Портал: загрузка учеников и родителей класса из CSV или XLSX"),
+    ("/admin/classes/{class_id}/import", "post", "Портал: загрузить файл (каждая ошибочная строка с номером и причиной)"),
+    ("/admin/subjects", "get", "Портал: предметы и их акцент; форма нового предмета"),
+    ("/admin/subjects", "post", "Портал: создать предмет"),
+    ("/admin/subjects/{subject_id}", "post", "Портал: изменить акцент предмета"),
+    ("/admin/assignments", "get", "Портал: назначение учителя на предмет в классе"),
+    ("/admin/assignments", "post", "Портал: назначить учителя"),
 ]
 
 
@@ -51,7 +70,8 @@ def paths() -> dict:
         op_id = "portal_" + ("home" if rule == "/" else rule.strip("/").replace("/", "_").replace("{", "")
                              .replace("}", "")) + ("_" + method if method != "get" else "")
         params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                  for name in ("id", "attachment_id", "filename", "class_id", "lesson_id", "mark_id") if "{" + name + "}" in rule]
+                  for name in ("id", "attachment_id", "filename", "class_id", "lesson_id", "mark_id",
+                                 "user_id", "subject_id") if "{" + name + "}" in rule]
         responses = {"200": {"description": "An HTML page (a download for an attachment)",
                              "content": {"text/html": {"schema": {"type": "string"}}}},
                      "303": {"description": "After a form, or to the login page"},

@@ -46,6 +46,9 @@ def nav() -> list[tuple[str, str]]:
     from gateway.portal.views_reports import may_see_reports
     if may_see_reports(g.get("principal")):
         items.append(("portal.reports", "Отчёты"))
+    from gateway.portal.views_admin import is_admin
+    if is_admin(g.get("principal")):
+        items.append(("portal.admin_home", "Администрирование"))
     items += [("portal.notifications", "Уведомления"), ("portal.mail", "Почта"), ("portal.news", "Новости"),
               ("portal.profile_page", "Профиль")]
     return items
