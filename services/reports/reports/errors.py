@@ -20,7 +20,6 @@ MESSAGES = {
     "school_reports": "Отчёт по всей школе доступен администрации; укажите класс",
     "year_not_found": "Учебный год не найден",
     "no_year_for_month": "В этом месяце нет учебного года",
-    "format_not_available": "Формат «{format}» пока недоступен",
 }
 
 text = base.catalogue(MESSAGES)
@@ -52,7 +51,3 @@ class SchoolReportsForAdministration(base.Forbidden):
 
 class YearNotFound(base.NotFound):
     code, message = "NOT_FOUND", MESSAGES["year_not_found"]
-
-
-class FormatNotAvailable(base.RuleViolation):
-    code, message = "FORMAT_NOT_AVAILABLE", MESSAGES["format_not_available"]

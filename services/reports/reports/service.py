@@ -101,8 +101,8 @@ class Service(service_base(tables)):
         produced yet: the monthly journal-keeping monitoring (R-R7) as PDF,
         recorded with a ``report_ready`` event in one transaction, for
         messaging to deliver to the school's deputy directors and directors.
-        A school whose PDF cannot be made (no renderer) is tried again at the
-        next tick. The reports produced now."""
+        A school whose PDF cannot be made (the renderer's ValueError) is
+        tried again at the next tick. The reports produced now."""
         with self.db.transaction() as session:
             years = store.school_years(session)
         produced = []
@@ -112,8 +112,8 @@ class Service(service_base(tables)):
                 continue
             try:
                 produced += self._deliver(school_id, month)
-            except documents.FormatNotAvailable:
-                log.error("the %s report of %s cannot be made as PDF: no renderer", schedule.KIND, month)
+            except ValueError:
+                log.exception("the %s report of %s cannot be made as PDF", schedule.KIND, month)
         return produced
 
     def _deliver(self, school_id: str, month: str) -> list[dict]:
