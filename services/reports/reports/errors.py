@@ -20,6 +20,9 @@ MESSAGES = {
     "school_reports": "Отчёт по всей школе доступен администрации; укажите класс",
     "year_not_found": "Учебный год не найден",
     "no_year_for_month": "В этом месяце нет учебного года",
+    "archives_for_administration": "Архив журналов доступен администрации школы",
+    "archive_not_found": "Архив журнала не найден",
+    "archive_format_unknown": "Неизвестный формат «{format}»: pdf или xlsx",
 }
 
 text = base.catalogue(MESSAGES)
@@ -51,3 +54,11 @@ class SchoolReportsForAdministration(base.Forbidden):
 
 class YearNotFound(base.NotFound):
     code, message = "NOT_FOUND", MESSAGES["year_not_found"]
+
+
+class ArchivesForAdministration(base.Forbidden):
+    code, message = "FORBIDDEN", MESSAGES["archives_for_administration"]
+
+
+class ArchiveNotFound(base.NotFound):
+    code, message = "NOT_FOUND", MESSAGES["archive_not_found"]
