@@ -93,6 +93,7 @@ def school(fake):
                                    "header": {"school": "Школа", "class": None, "period": None,
                                               "printed_at": "2026-12-01T09:00:00+00:00"},
                                    "sections": [], "signatures": []}}
+    fake.rpc_answers[("reports", "list_archives")] = {"items": []}
     return fake
 
 
@@ -114,7 +115,7 @@ def test_the_deputy_sees_the_form_and_the_menu_entry(client, school, signing_key
     assert '<option value="journal-monitoring">Мониторинг ведения журнала</option>' in html
     assert ">5А</option>" in html and ">6Б</option>" in html  # the administration: every class
     assert "Весь учебный год" in html
-    assert not [c for c in school.rpc_calls if c["service"] == "reports"]  # no report before the form is sent
+    assert not [c for c in school.rpc_calls if c["service"] == "reports" and c["method"] == "report"]  # no report before the form is sent
 
 
 def test_the_report_is_asked_of_reports_with_the_api_s_parameters(client, school, signing_key):
@@ -126,7 +127,7 @@ def test_the_report_is_asked_of_reports_with_the_api_s_parameters(client, school
     for query, params in cases:
         status, html = report_page(client, **query)
         assert status == 200, (query, html[:300])
-        call = [c for c in school.rpc_calls if c["service"] == "reports"][-1]
+        call = [c for c in school.rpc_calls if c["service"] == "reports" and c["method"] == "report"][-1]
         assert call["method"] == "report" and call["args"][1:] == (query.get("kind", "progress"), params), query
 
 
@@ -260,7 +261,7 @@ def test_unknown_kind_or_a_class_the_decision_refuses_is_the_404_page(client, sc
     school.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=False, denial="not_found")
     status, html = report_page(client)  # the decision on the class says no
     assert status == 404 and "Страница не найдена" in html
-    assert not [c for c in school.rpc_calls if c["service"] == "reports"]
+    assert not [c for c in school.rpc_calls if c["service"] == "reports" and c["method"] == "report"]
 
 
 def test_a_parent_has_no_reports(client, school, signing_key):
@@ -276,7 +277,7 @@ def test_a_class_of_another_year_redraws_the_form_without_a_report(client, schoo
     status, html = report_page(client, **{"class": "class-of-last-year"})
     assert status == 200 and "Периоды и классы обновлены" in html
     assert '<option value="class-5a" selected>5А</option>' in html
-    assert not [c for c in school.rpc_calls if c["service"] == "reports"]
+    assert not [c for c in school.rpc_calls if c["service"] == "reports" and c["method"] == "report"]
 
 
 def test_the_administration_may_ask_for_all_classes_a_teacher_may_not(client, school, signing_key):
@@ -285,5 +286,41 @@ def test_the_administration_may_ask_for_all_classes_a_teacher_may_not(client, sc
     assert '<option value="">Все классы</option>' in html
     status, _ = report_page(client, kind="class-fill", **{"class": ""})
     assert status == 200
-    call = [c for c in school.rpc_calls if c["service"] == "reports"][-1]
+    call = [c for c in school.rpc_calls if c["service"] == "reports" and c["method"] == "report"][-1]
     assert call["args"][1:] == ("class-fill", {"period_id": PERIOD})
+
+
+ARCHIVE = {"id": "arch-1", "year": {"id": YEAR, "name": "2026/2027"}, "class": {"id": CLASS, "name": "5А"},
+           "order_no": "№ 77-о", "files": [{"format": "pdf", "content_type": "application/pdf", "size": 204800},
+                                           {"format": "xlsx", "content_type": "application/vnd.openxmlformats-"
+                                            "officedocument.spreadsheetml.sheet", "size": 51200}],
+           "created_at": "2027-06-01T10:00:00+00:00"}
+
+
+def test_the_administration_sees_the_year_s_archived_journals_and_downloads_them(client, school, signing_key):
+    import base64
+    school.rpc_answers[("reports", "list_archives")] = {"items": [ARCHIVE]}
+    school.rpc_answers[("reports", "archive_file")] = {
+        "content_base64": base64.b64encode(b"%PDF-1.7 journal").decode(), "content_type": "application/pdf",
+        "filename": "Журнал 5А 2026-2027.pdf", "filename_ascii": "journal-archive-arch-1.pdf", "size": 16}
+    sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
+    html = client.get("/reports").get_data(as_text=True)
+    assert "Архив журналов за 2026/2027" in html and "№ 77-о" in html and "200 КБ" in html
+    assert 'href="/reports/archives/arch-1/pdf"' in html and 'href="/reports/archives/arch-1/xlsx"' in html
+    call = [c for c in school.rpc_calls if c["method"] == "list_archives"][-1]
+    assert call["args"][1:] == (YEAR,)
+    answer = client.get("/reports/archives/arch-1/pdf")
+    assert answer.status_code == 200 and answer.data == b"%PDF-1.7 journal"
+    assert answer.headers["Content-Type"] == "application/pdf"
+    assert answer.headers["Content-Disposition"].startswith('attachment; filename="journal-archive-arch-1.pdf"; '
+                                                            "filename*=UTF-8''")
+    assert client.get("/reports/archives/arch-1/doc").status_code == 404
+
+
+def test_a_teacher_sees_no_archive_and_gets_no_file(client, school, signing_key):
+    school.rpc_answers[("journal", "list_my_classes")] = {"items": [], "next_cursor": None}
+    sign_in_as(client, school, signing_key, "teacher-1", ("teacher",))
+    html = client.get("/reports").get_data(as_text=True)
+    assert "Архив журналов" not in html
+    assert client.get("/reports/archives/arch-1/pdf").status_code in (403, 404)
+    assert not [c for c in school.rpc_calls if c["method"] in ("list_archives", "archive_file")]

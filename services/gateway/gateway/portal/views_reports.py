@@ -186,6 +186,25 @@ def report_file(kind, fmt):
     return report_files.response(first, stream, attachment=True)
 
 
+def _archives(year: dict | None) -> list[dict] | None:
+    """The year's archived class journals for the administration, else None."""
+    if not g.principal.has(*guard.ROUTES["GET /archives"].roles):
+        return None
+    core.allow("GET /archives")
+    return current_clients().rpc("reports", "list_archives", call_ctx(), year["id"] if year else None)["items"]
+
+
+@bp.get("/reports/archives/<id>/<fmt>")
+@core.page
+def archive_file(id, fmt):
+    """An archived class journal's PDF or XLSX, as ``GET /archives/{id}/file``."""
+    if fmt not in FORMATS or not ID.match(id):
+        raise ApiError(404, "NOT_FOUND")
+    core.allow("GET /archives/{id}/file")
+    return report_files.archive_response(
+        current_clients().rpc("reports", "archive_file", call_ctx(), id, fmt))
+
+
 # -- the page -----------------------------------------------------------------
 
 def report_params(kind: str, year: dict | None, period: str | None, class_id: str | None,
@@ -237,7 +256,7 @@ def reports():
               "period": period_id, "class": class_id, "month": month or today.strftime("%Y-%m")}
     context = {"kinds": kinds, "years": year_list, "year": year, "periods": periods, "classes": classes,
                "all_classes": administration, "by_month": BY_MONTH, "chosen": chosen, "document": None,
-               "sections": [], "links": [], "error": None}
+               "sections": [], "links": [], "error": None, "archives": _archives(year)}
     if kind is None or stale:
         context["refreshed"] = stale
         return render_template("portal/reports.html", **context)
