@@ -292,3 +292,50 @@ def test_every_kind_as_pdf_and_xlsx_carries_the_json_numbers(school, platform):
                         assert isinstance(cell, dt.datetime), (kind, column["key"], cell)
                     elif column["type"] == "text" and not volatile:
                         assert cell == value, (kind, column["key"], cell, value)
+
+
+def test_closing_the_year_archives_each_class_journal_R_D4(school, platform):
+    """Closing the school year (last in this module: the year is then
+    read-only) makes 7В's journal as PDF and XLSX, listed for the deputy
+    director at /archives and downloadable; a teacher is refused."""
+    import io
+
+    import openpyxl
+    from pypdf import PdfReader
+
+    env = platform.env
+    admin = Api(platform.url).login(env["EJOURNAL_ADMIN_LOGIN"], env["EJOURNAL_ADMIN_PASSWORD"])
+    year_id = school["year"]["id"]
+    admin.post(f"/years/{year_id}/close", {"order_no": "77-о", "promote": False, "early": True})
+
+    def listed():
+        resp = school["deputy"].request("GET", f"/archives?year_id={year_id}")
+        assert resp.status_code == 200, resp.text
+        return resp.json()["items"] or None
+    items = eventually(listed, timeout=60)
+    assert [i["class"]["name"] for i in items] == ["7В"]
+    archive = items[0]
+    assert archive["order_no"] == "77-о" and archive["year"]["id"] == year_id
+    assert {f["format"] for f in archive["files"]} == {"pdf", "xlsx"}
+
+    pdf = school["deputy"].request("GET", f"/archives/{archive['id']}/file?format=pdf")
+    assert pdf.status_code == 200 and pdf.headers["Content-Type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF-")
+    assert len(pdf.content) == next(f["size"] for f in archive["files"] if f["format"] == "pdf")
+    disposition = pdf.headers["Content-Disposition"]
+    assert disposition.startswith('attachment; filename="journal-archive-') and "filename*=UTF-8''" in disposition
+    text = " ".join("\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages).split())
+    for expected in ("Андреев Глеб", "Борисова Ника", "Никитина Ольга Петровна", f"История {SUFFIX}",
+                     "Тема 40", "Тема 35", "77-о", "Журнал проверен и сдан в архив"):
+        assert expected in text, expected
+
+    xlsx = school["deputy"].request("GET", f"/archives/{archive['id']}/file?format=xlsx")
+    assert xlsx.status_code == 200
+    book = openpyxl.load_workbook(io.BytesIO(xlsx.content))
+    grid = next(ws for ws in book.worksheets if ws.title.startswith("Отметки"))
+    rows = {row[1]: [str(v) for v in row[2:] if v not in (None, "")]
+            for row in grid.iter_rows(min_row=2, values_only=True)}
+    assert rows["Андреев Глеб"] == ["2", "3", "4"] and rows["Борисова Ника"] == ["5"]
+
+    assert school["teacher"].request("GET", f"/archives?year_id={year_id}").status_code == 403
+    assert school["deputy"].request("GET", f"/archives/{archive['id']}/file?format=doc").status_code == 400
