@@ -621,6 +621,10 @@ RECIPES = {
     ("GET /reports/{kind}", OWN): _report("class_a"),
     ("GET /reports/{kind}", OTHER): _report("class_b"),
     ("GET /reports/{kind}", OTHER_SCHOOL): _report("class_x"),
+    ("GET /archives", NONE): _simple("GET", lambda w: "/archives"),
+    # an archive this school does not have: what another school's archive is to it
+    ("GET /archives/{id}/file", OTHER_SCHOOL): _simple(
+        "GET", lambda w: "/archives/00000000-0000-4000-8000-0000000000aa/file?format=pdf"),
     ("POST /backups", NONE): _simple("POST", lambda w: "/backups"),
     ("GET /backups", NONE): _simple("GET", lambda w: "/backups"),
     ("GET /backups/schedule", NONE): _simple("GET", lambda w: "/backups/schedule"),

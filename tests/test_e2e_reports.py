@@ -169,3 +169,173 @@ def test_the_same_reports_after_a_rebuild_from_the_owners_exports(school, platfo
     after = {q: _comparable(school["deputy"].get(f"/reports/{q}")) for q in queries}
     for q in queries:
         assert after[q] == before[q], q
+
+
+def _queries(school) -> dict:
+    c7, half = school["c7"]["id"], school["year"]["periods"][0]["id"]
+    month = school["year"]["periods"][0]["starts_on"][:7]
+    return {
+        "class-fill": f"period_id={half}", "student-finals": f"class_id={c7}",
+        "attendance": f"class_id={c7}&period_id={half}", "class-teacher": f"class_id={c7}&period_id={half}",
+        "progress": f"class_id={c7}&period_id={half}", "progress-sheet": f"class_id={c7}&period_id={half}",
+        "attendance-sheet": f"class_id={c7}&period_id={half}", "journal-monitoring": f"month={month}",
+        "user-activity": f"month={month}&class_id={c7}", "forecast": f"class_id={c7}&period_id={half}",
+    }
+
+
+def _squeezed(text: str) -> str:
+    """Text without white space: a table cell may wrap over lines."""
+    return "".join(text.split())
+
+
+def _table_sheets(document: dict):
+    """(section, sheet index) of every section that has a sheet: the sheet
+    «Отчёт» first, then one per table, or per chart-only section."""
+    index = 0
+    for section in document["sections"]:
+        if section.get("table") or section.get("chart"):
+            index += 1
+            yield section, index
+
+
+def test_every_kind_as_pdf_and_xlsx_carries_the_json_numbers(school, platform):
+    """Each kind as PDF and XLSX through the gateway: the PDF's text (pypdf)
+    shows the document's title, the Cyrillic names and every cell of the
+    JSON's tables as printed; the XLSX read back with openpyxl has a frozen
+    header, the columns' titles, numbers as numbers and the same values."""
+    import io
+    import os
+    import pathlib
+
+    import openpyxl
+    from pypdf import PdfReader
+
+    from reports.render.document import cell_text
+
+    # the marks and final marks of the fixture reach reports first
+    c7, half = school["c7"]["id"], school["year"]["periods"][0]["id"]
+    def marked():
+        resp = school["deputy"].request("GET", f"/reports/progress?class_id={c7}&period_id={half}")
+        return resp.status_code == 200 and sum(r["subjects"][0]["count"] for r in resp.json()["students"]) == 4
+    eventually(marked)
+    names = ["Андреев Глеб", "Борисова Ника"]
+    keep = os.environ.get("EJOURNAL_TEST_REPORTS_DIR")  # where to leave the files to look at
+    for kind, query in _queries(school).items():
+        report = school["deputy"].get(f"/reports/{kind}?{query}&format=json")
+        document = report["document"]
+        volatile = kind == "user-activity"  # the requests of this very test add to it
+
+        pdf = school["deputy"].request("GET", f"/reports/{kind}?{query}&format=pdf")
+        assert pdf.status_code == 200, (kind, pdf.text)
+        assert pdf.headers["Content-Type"] == "application/pdf"
+        assert pdf.content.startswith(b"%PDF-")
+        assert int(pdf.headers["Content-Length"]) == len(pdf.content)
+        if keep:
+            pathlib.Path(keep, f"{kind}.pdf").write_bytes(pdf.content)
+        disposition = pdf.headers["Content-Disposition"]
+        assert disposition.startswith(f'attachment; filename="{kind}') and '.pdf"' in disposition, disposition
+        assert "filename*=UTF-8''" in disposition and disposition.endswith(".pdf"), disposition
+        reader = PdfReader(io.BytesIO(pdf.content))
+        text = _squeezed("\n".join(page.extract_text() for page in reader.pages))
+        assert _squeezed(document["title"]) in text, kind
+        assert _squeezed(document["header"]["school"]) in text, kind
+        assert "Страница1из" in text, kind
+        if kind not in ("class-fill", "journal-monitoring", "user-activity", "forecast"):  # not per student
+            for name in names:
+                assert _squeezed(name) in text, (kind, name)
+        for section in document["sections"]:
+            table = section.get("table")
+            if not table:
+                continue
+            for column in table["columns"]:
+                assert _squeezed(column["title"]) in text, (kind, column["title"])
+            if volatile:
+                continue
+            for row in table["rows"] + ([table["totals"]] if table.get("totals") else []):
+                for column in table["columns"]:
+                    shown = _squeezed(cell_text(row[column["key"]], column["type"]))
+                    assert shown in text, (kind, column["key"], shown)
+
+        xlsx = school["deputy"].request("GET", f"/reports/{kind}?{query}&format=xlsx")
+        assert xlsx.status_code == 200, (kind, xlsx.text)
+        assert xlsx.headers["Content-Type"] == \
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        disposition = xlsx.headers["Content-Disposition"]
+        assert disposition.startswith(f'attachment; filename="{kind}') and '.xlsx"' in disposition, disposition
+        assert "filename*=UTF-8''" in disposition and disposition.endswith(".xlsx"), disposition
+        book = openpyxl.load_workbook(io.BytesIO(xlsx.content))
+        assert book.sheetnames[0] == "Отчёт"
+        for section, index in _table_sheets(document):
+            table = section.get("table")
+            if not table:
+                continue
+            sheet = book.worksheets[index]
+            assert sheet.freeze_panes == "A2", (kind, sheet.title)
+            values = list(sheet.iter_rows(values_only=True))
+            assert list(values[0]) == [c["title"] for c in table["columns"]], (kind, sheet.title)
+            expected = table["rows"] + ([table["totals"]] if table.get("totals") else [])
+            assert len(values) - 1 == len(expected), (kind, sheet.title)
+            for got, row in zip(values[1:], expected):
+                for cell, column in zip(got, table["columns"]):
+                    value = row[column["key"]]
+                    if value is None:
+                        assert cell in (None, ""), (kind, column["key"], cell)
+                    elif column["type"] in ("int", "number"):
+                        assert isinstance(cell, (int, float)), (kind, column["key"], cell)
+                        if not volatile:
+                            assert cell == pytest.approx(value), (kind, column["key"], cell, value)
+                    elif column["type"] == "percent":
+                        assert isinstance(cell, (int, float)), (kind, column["key"], cell)
+                        if not volatile:
+                            assert cell == pytest.approx(value / 100), (kind, column["key"])
+                    elif column["type"] == "date":
+                        assert isinstance(cell, dt.datetime), (kind, column["key"], cell)
+                    elif column["type"] == "text" and not volatile:
+                        assert cell == value, (kind, column["key"], cell, value)
+
+
+def test_closing_the_year_archives_each_class_journal_R_D4(school, platform):
+    """Closing the school year (last in this module: the year is then
+    read-only) makes 7В's journal as PDF and XLSX, listed for the deputy
+    director at /archives and downloadable; a teacher is refused."""
+    import io
+
+    import openpyxl
+    from pypdf import PdfReader
+
+    env = platform.env
+    admin = Api(platform.url).login(env["EJOURNAL_ADMIN_LOGIN"], env["EJOURNAL_ADMIN_PASSWORD"])
+    year_id = school["year"]["id"]
+    admin.post(f"/years/{year_id}/close", {"order_no": "77-о", "promote": False, "early": True})
+
+    def listed():
+        resp = school["deputy"].request("GET", f"/archives?year_id={year_id}")
+        assert resp.status_code == 200, resp.text
+        return resp.json()["items"] or None
+    items = eventually(listed, timeout=60)
+    assert [i["class"]["name"] for i in items] == ["7В"]
+    archive = items[0]
+    assert archive["order_no"] == "77-о" and archive["year"]["id"] == year_id
+    assert {f["format"] for f in archive["files"]} == {"pdf", "xlsx"}
+
+    pdf = school["deputy"].request("GET", f"/archives/{archive['id']}/file?format=pdf")
+    assert pdf.status_code == 200 and pdf.headers["Content-Type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF-")
+    assert len(pdf.content) == next(f["size"] for f in archive["files"] if f["format"] == "pdf")
+    disposition = pdf.headers["Content-Disposition"]
+    assert disposition.startswith('attachment; filename="journal-archive-') and "filename*=UTF-8''" in disposition
+    text = " ".join("\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages).split())
+    for expected in ("Андреев Глеб", "Борисова Ника", "Никитина Ольга Петровна", f"История {SUFFIX}",
+                     "Тема 40", "Тема 35", "77-о", "Журнал проверен и сдан в архив"):
+        assert expected in text, expected
+
+    xlsx = school["deputy"].request("GET", f"/archives/{archive['id']}/file?format=xlsx")
+    assert xlsx.status_code == 200
+    book = openpyxl.load_workbook(io.BytesIO(xlsx.content))
+    grid = next(ws for ws in book.worksheets if ws.title.startswith("Отметки"))
+    rows = {row[1]: [str(v) for v in row[2:] if v not in (None, "")]
+            for row in grid.iter_rows(min_row=2, values_only=True)}
+    assert rows["Андреев Глеб"] == ["2", "3", "4"] and rows["Борисова Ника"] == ["5"]
+
+    assert school["teacher"].request("GET", f"/archives?year_id={year_id}").status_code == 403
+    assert school["deputy"].request("GET", f"/archives/{archive['id']}/file?format=doc").status_code == 400

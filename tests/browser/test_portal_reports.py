@@ -5,9 +5,13 @@ checked with axe-core and for sideways scrolling."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import time
+from pathlib import Path
 
+import openpyxl
 import pytest
+from pypdf import PdfReader
 
 from localrun.client import Api
 
@@ -92,7 +96,20 @@ def test_the_deputy_reads_the_progress_of_5a(platform, page, school):
         assert name in text
     assert "Успеваемость" in text and "66,7%" in text  # Ёлкин has a 2: 2 of 3 pass
     links = [a.get_attribute("href") for a in report.locator(".downloads a").all()]
-    assert len(links) == 2 and all(l.startswith("/api/v1/reports/progress?") for l in links)
-    assert f"class_id={school['klass']}" in links[0] and links[0].endswith("format=pdf")
-    assert links[1].endswith("format=xlsx")
+    assert [link.split("?")[0] for link in links] == ["/reports/progress/pdf", "/reports/progress/xlsx"]
+    assert f"class_id={school['klass']}" in links[0]
     check(page, "portal-reports-progress")
+
+    # the links download with the portal's session (no bearer token in a browser)
+    with page.expect_download() as pdf:
+        report.locator(".downloads a", has_text="PDF").click()
+    data = Path(pdf.value.path()).read_bytes()
+    assert data.startswith(b"%PDF-") and pdf.value.suggested_filename.endswith(".pdf")
+    pdf_text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages)
+    assert "Белова Анна Игоревна" in " ".join(pdf_text.split())
+    with page.expect_download() as xlsx:
+        report.locator(".downloads a", has_text="XLSX").click()
+    book = openpyxl.load_workbook(io.BytesIO(Path(xlsx.value.path()).read_bytes()))
+    assert book.sheetnames[0] == "Отчёт" and xlsx.value.suggested_filename.endswith(".xlsx")
+    cells = [v for sheet in book.worksheets[1:] for row in sheet.iter_rows(values_only=True) for v in row]
+    assert "Ёлкин Пётр Сергеевич" in cells

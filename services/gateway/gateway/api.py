@@ -159,6 +159,20 @@ def report(kind):
     return report_files.response(first, stream, attachment=q["format"] != "json")
 
 
+@bp.get("/archives")
+def list_archives():
+    """The year-end class journals (R-D4) the reports service keeps."""
+    q = query_params()
+    return jsonify(current_clients().rpc("reports", "list_archives", call_ctx(), q.get("year_id")))
+
+
+@bp.get("/archives/<id>/file")
+def archive_file(id):
+    """One archived journal's PDF or XLSX, as an attachment."""
+    return report_files.archive_response(
+        current_clients().rpc("reports", "archive_file", call_ctx(), id, query_params()["format"]))
+
+
 @bp.post("/backups")
 def request_backup():
     return created(current_clients().rpc("backup", "request_backup", call_ctx()), 202)

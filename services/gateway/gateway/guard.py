@@ -168,6 +168,9 @@ ROUTES = {
     "GET /lessons/{id}/attendance-history": Route(ADMINISTRATION),  # R-J7; another school's lesson: the journal's 404
     "GET /students/{id}/final-marks": on("diary.read", "student", path()),  # who sees the diary sees its finals
     "GET /reports/{kind}": on("report.read", "class", query("class_id"), JOURNAL_READERS),
+    # the year-end journals (R-D4): the school's administration; another school's id is reports' 404
+    "GET /archives": Route(ADMINISTRATION),
+    "GET /archives/{id}/file": Route(ADMINISTRATION),
     # messaging: a letter stays within the writer's school; who writes to whom is messaging's rule
     "POST /messages": on("message.send", "user", body("to")),
     "GET /messages": ANYONE,

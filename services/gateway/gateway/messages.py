@@ -14,7 +14,6 @@ MESSAGES = {
     "BAD_REQUEST": "Некорректный запрос",
     "SERVICE_UNAVAILABLE": "Служба временно недоступна, попробуйте позже",
     "INTERNAL_ERROR": "Внутренняя ошибка сервера. Сообщите администратору код запроса",
-    "FORMAT_NOT_AVAILABLE": "Этот формат отчёта пока недоступен, используйте format=json",
     "REPORT_NOT_AVAILABLE": "Этот отчёт пока недоступен",
     "NOT_READY": "Не все службы доступны",
     # default texts by error kind, when a service sent none

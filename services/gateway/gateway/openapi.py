@@ -341,6 +341,17 @@ RESPONSE_SCHEMAS = {
             "service": {"type": ["string", "null"]}, "table": {"type": ["string", "null"]},
             "problem": {"type": "string"}})},
     }, ["ok", "checked_rows", "mismatches"]),
+    "JournalArchiveList": _open({
+        "items": {"type": "array", "items": _open({
+            "id": {"type": "string"},
+            "year": _open({"id": {"type": "string"}, "name": {"type": ["string", "null"]}}),
+            "class": _open({"id": {"type": "string"}, "name": {"type": ["string", "null"]}}),
+            "order_no": {"type": ["string", "null"], "description": "The order that closed the year"},
+            "files": {"type": "array", "items": _open({
+                "format": {"enum": ["pdf", "xlsx"]}, "content_type": {"type": "string"},
+                "size": {"type": "integer", "minimum": 0}})},
+            "created_at": {"type": "string", "format": "date-time"}})},
+    }),
     "Health": _open({"status": {"const": "ok"}}),
     "Readiness": _open({"status": {"type": "string"},
                         "checks": {"type": "object", "additionalProperties": {"type": "string"}},
@@ -516,6 +527,17 @@ PATHS = {
                                 "checksums. A failed drill clears `verified` and alerts the administrators; "
                                 "409 CONFLICT for a backup that is not done or whose archive is gone."),
     },
+    f"{P}/archives": {"get": _op(
+        "list_journal_archives", "Архив журналов за закрытые учебные годы", "reports",
+        params=[_query("year_id", ID, "Only this school year's journals")],
+        ok=(200, "JournalArchiveList", "The class journals, by year and class"), errors=(403,),
+        description="Administration only (R-D4). When a school year is closed, each class's journal of "
+                    "that year is printed as PDF and XLSX and kept here.")},
+    f"{P}/archives/{{id}}/file": {"get": _op(
+        "get_journal_archive_file", "Файл архивного журнала", "reports",
+        params=[_path_id(), _query("format", {"enum": ["pdf", "xlsx"]}, "The file's format", required=True)],
+        ok=(200, None, "The file, as an attachment"), errors=(403, 404),
+        description="Administration only (R-D4).")},
     f"{P}/openapi.json": {"get": _op("get_openapi", "Этот документ", "meta", public=True,
                                      ok=(200, None, "OpenAPI 3.1 document"))},
     "/healthz": {"get": _op("healthz", "Liveness", "ops", public=True, ok=(200, "Health", "Alive"))},
@@ -554,6 +576,15 @@ _REPORT_OK["headers"] = {"Content-Disposition": {
                    "(RFC 5987), e.g. attachment; filename=\"progress-5A-2026-09.pdf\"; "
                    "filename*=UTF-8''%D0%98%D1%82%D0%BE%D0%B3%D0%B8...pdf",
     "schema": {"type": "string"}}}
+
+
+PATHS[f"{P}/archives/{{id}}/file"]["get"]["responses"]["200"].update({
+    "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                    "schema": {"type": "string", "format": "binary"}}},
+    "headers": {"Content-Disposition": {
+        "description": "attachment; filename in ASCII and filename* in UTF-8 (RFC 5987)",
+        "schema": {"type": "string"}}}})
 
 
 def document() -> dict:

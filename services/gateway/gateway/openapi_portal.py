@@ -40,7 +40,9 @@ PAGES = [
     ("/teaching/class/{class_id}/attendance/{lesson_id}", "post", "Портал: исправить посещаемость урока"),
     ("/teaching/class/{class_id}/letter", "get", "Портал: письмо всем родителям класса"),
     ("/teaching/class/{class_id}/letter", "post", "Портал: отправить письмо родителям класса"),
-    ("/reports", "get", "Портал: отчёты (форма, таблицы отчёта, ссылки на PDF и XLSX)"),
+    ("/reports", "get", "Портал: отчёты (форма, таблицы отчёта, ссылки на PDF и XLSX, архив журналов)"),
+    ("/reports/{kind}/{fmt}", "get", "Портал: файл отчёта (PDF или XLSX)"),
+    ("/reports/archives/{id}/{fmt}", "get", "Портал: файл архивного журнала (PDF или XLSX)"),
     ("/admin", "get", "Портал: администрирование (разделы)"),
     ("/admin/users", "get", "Портал: пользователи (поиск по ФИО, логину и роли; форма нового пользователя)"),
     ("/admin/users", "post", "Портал: создать пользователя с ролями (начальный пароль показывается один раз)"),
@@ -71,7 +73,7 @@ def paths() -> dict:
                              .replace("}", "")) + ("_" + method if method != "get" else "")
         params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                   for name in ("id", "attachment_id", "filename", "class_id", "lesson_id", "mark_id",
-                                 "user_id", "subject_id") if "{" + name + "}" in rule]
+                               "user_id", "subject_id", "kind", "fmt") if "{" + name + "}" in rule]
         responses = {"200": {"description": "An HTML page (a download for an attachment)",
                              "content": {"text/html": {"schema": {"type": "string"}}}},
                      "303": {"description": "After a form, or to the login page"},

@@ -4,6 +4,7 @@ body, ``Content-Type`` and ``Content-Length`` from the first chunk, and a
 (RFC 6266 / RFC 5987 ``filename*``)."""
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from urllib.parse import quote
@@ -44,3 +45,13 @@ def response(first, rest, *, attachment: bool) -> Response:
     if first.size:
         headers["Content-Length"] = str(first.size)
     return Response(body(), status=200, content_type=first.content_type, headers=headers)
+
+
+def archive_response(found: dict) -> Response:
+    """An archived journal's file (reports' ``archive_file`` answer) as a download."""
+    data = base64.b64decode(found["content_base64"])
+    headers = {"Content-Disposition": content_disposition(found["filename_ascii"], found["filename"],
+                                                          attachment=True),
+               "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+               "Content-Length": str(len(data))}
+    return Response(data, status=200, content_type=found["content_type"], headers=headers)

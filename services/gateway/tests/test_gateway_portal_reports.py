@@ -1,8 +1,9 @@
 """The portal's reports page with fake service clients: the form for the
-roles that may see reports, the progress report's table (from its
-``document`` when it has one, else from its own fields), download links to
-the API, the central decision on the class before the report is read, a
-refusal shown beside the form, and the 404 page for a parent."""
+roles that may see reports, the report's tables from its ``document``,
+download links to the portal's own file route (the session, the same central
+decision and reports' document stream as the API), the central decision on
+the class before the report is read, a refusal shown beside the form, and
+the 404 page for a parent."""
 from __future__ import annotations
 
 import re
@@ -13,7 +14,7 @@ import pytest
 
 from ejournal.identity.v1 import identity_pb2
 
-from nameko.exceptions import MethodNotFound
+from ejournal.reports.v1 import reports_pb2
 
 from gateway.portal.texts import REPORT_KINDS
 from gateway_fakes import remote_error
@@ -37,7 +38,25 @@ PROGRESS = {
              "final": None, "counted": 2}]}],
     "summary": {"students": 2, "pass_rate": 50.0, "quality": 50.0, "excellent": 0, "with_one_3": 0, "failing": 1,
                 "without_marks": 0},
-    "generated_at": "2026-12-01T09:00:00+00:00"}
+    "generated_at": "2026-12-01T09:00:00+00:00",
+    "document": {
+        "title": "Итоги успеваемости", "subtitle": "5А, 2 четверть", "orientation": "portrait",
+        "header": {"school": "Школа", "class": "5А", "period": "2 четверть",
+                   "printed_at": "2026-12-01T09:00:00+00:00"},
+        "sections": [
+            {"title": "Отметки учеников", "table": {
+                "columns": [{"key": "name", "title": "Ученик", "type": "text"},
+                            {"key": "math", "title": "Математика", "type": "int"},
+                            {"key": "rus", "title": "Русский язык", "type": "int"},
+                            {"key": "average", "title": "Средний балл", "type": "number"}],
+                "rows": [{"name": "Алексеева Мария", "math": 4, "rus": 5, "average": 4.5},
+                         {"name": "Ёлкин Пётр", "math": None, "rus": 2, "average": None}],
+                "totals": None}, "chart": None, "note": "Основание: текущие средневзвешенные отметки."},
+            {"title": "Итоги", "table": {
+                "columns": [{"key": "label", "title": "Показатель", "type": "text"},
+                            {"key": "value", "title": "Значение", "type": "percent"}],
+                "rows": [{"label": "Успеваемость", "value": 50.0}], "totals": None}, "chart": None, "note": None}],
+        "signatures": ["Классный руководитель"]}}
 
 
 def csrf_of(html: str) -> str:
@@ -74,6 +93,7 @@ def school(fake):
                                    "header": {"school": "Школа", "class": None, "period": None,
                                               "printed_at": "2026-12-01T09:00:00+00:00"},
                                    "sections": [], "signatures": []}}
+    fake.rpc_answers[("reports", "list_archives")] = {"items": []}
     return fake
 
 
@@ -95,7 +115,7 @@ def test_the_deputy_sees_the_form_and_the_menu_entry(client, school, signing_key
     assert '<option value="journal-monitoring">Мониторинг ведения журнала</option>' in html
     assert ">5А</option>" in html and ">6Б</option>" in html  # the administration: every class
     assert "Весь учебный год" in html
-    assert not [c for c in school.rpc_calls if c["service"] == "reports"]  # no report before the form is sent
+    assert not [c for c in school.rpc_calls if c["service"] == "reports" and c["method"] == "report"]  # no report before the form is sent
 
 
 def test_the_report_is_asked_of_reports_with_the_api_s_parameters(client, school, signing_key):
@@ -107,11 +127,11 @@ def test_the_report_is_asked_of_reports_with_the_api_s_parameters(client, school
     for query, params in cases:
         status, html = report_page(client, **query)
         assert status == 200, (query, html[:300])
-        call = [c for c in school.rpc_calls if c["service"] == "reports"][-1]
+        call = [c for c in school.rpc_calls if c["service"] == "reports" and c["method"] == "report"][-1]
         assert call["method"] == "report" and call["args"][1:] == (query.get("kind", "progress"), params), query
 
 
-def test_progress_without_a_document_is_drawn_from_its_fields(client, school, signing_key):
+def test_the_report_is_drawn_from_its_document(client, school, signing_key):
     sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
     status, html = report_page(client)
     assert status == 200, html[:500]
@@ -122,18 +142,61 @@ def test_progress_without_a_document_is_drawn_from_its_fields(client, school, si
     table = text[text.index("Отметки учеников"):]
     for expected in ("Алексеева Мария", "Ёлкин Пётр", "Математика", "Русский язык", "4,50"):
         assert expected in table
-    assert "50,0%" in text and "Успеваемость" in text and "по текущим средним" in text
+    assert "50,0%" in text and "Успеваемость" in text and "текущие средневзвешенные" in text
 
 
-def test_the_download_links_point_at_the_api_with_the_same_query(client, school, signing_key):
+def test_the_download_links_are_the_portal_s_file_route_with_the_same_query(client, school, signing_key):
     sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
     _, html = report_page(client)
-    links = [unescape(h) for h in re.findall(r'href="(/api/v1/reports/[^"]+)"', html)]
+    links = [unescape(h) for h in re.findall(r'href="(/reports/progress/[^"]+)"', html)]
     assert len(links) == 2
     for link, fmt in zip(links, ("pdf", "xlsx")):
         parts = urlsplit(link)
-        assert parts.path == "/api/v1/reports/progress"
-        assert parse_qs(parts.query) == {"class_id": [CLASS], "period_id": [PERIOD], "format": [fmt]}
+        assert parts.path == f"/reports/progress/{fmt}"
+        assert parse_qs(parts.query) == {"class_id": [CLASS], "period_id": [PERIOD]}
+    assert "/api/v1/reports" not in html
+
+
+def _document_stream(payload: bytes, content_type: str, ascii_name: str, name: str):
+    return iter([reports_pb2.DocumentChunk(data=payload[:5], content_type=content_type, filename_ascii=ascii_name,
+                                           filename=name, size=len(payload)),
+                 reports_pb2.DocumentChunk(data=payload[5:])])
+
+
+def test_a_file_is_streamed_from_reports_after_the_decision_on_the_class(client, school, signing_key):
+    school.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=True)
+    school.reports.answers["Document"] = lambda request: _document_stream(
+        b"%PDF-1.7 report", "application/pdf", "progress-5A.pdf", "Итоги успеваемости 5А.pdf")
+    sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
+    answer = client.get(f"/reports/progress/pdf?class_id={CLASS}&period_id={PERIOD}")
+    assert answer.status_code == 200 and answer.data == b"%PDF-1.7 report"
+    assert answer.headers["Content-Type"] == "application/pdf"
+    assert answer.headers["Content-Disposition"] == (
+        "attachment; filename=\"progress-5A.pdf\"; filename*=UTF-8''"
+        "%D0%98%D1%82%D0%BE%D0%B3%D0%B8%20%D1%83%D1%81%D0%BF%D0%B5%D0%B2%D0%B0%D0%B5%D0%BC%D0%BE%D1%81%D1%82%D0%B8"
+        "%205%D0%90.pdf")
+    request = school.reports.called("Document")[-1]
+    assert (request.actor_id, request.kind, request.format, request.class_id, request.period_id) == \
+        (DEPUTY, "progress", "pdf", CLASS, PERIOD)
+    assert list(request.roles) == ["deputy"]
+    asked = [(r.action, r.resource_id) for r in school.identity.called("Authorize")]
+    assert ("report.read", CLASS) in asked
+
+
+def test_a_file_the_decision_refuses_or_of_an_unknown_kind_is_the_404_page(client, school, signing_key):
+    sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
+    assert client.get(f"/reports/salaries/pdf?class_id={CLASS}").status_code == 404
+    assert client.get(f"/reports/progress/json?class_id={CLASS}").status_code == 404
+    school.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=False, denial="not_found")
+    assert client.get(f"/reports/progress/xlsx?class_id={CLASS}&period_id={PERIOD}").status_code == 404
+    assert school.reports.called("Document") == []
+
+
+def test_a_parent_or_a_stranger_gets_no_file(client, school, signing_key):
+    assert client.get(f"/reports/progress/pdf?class_id={CLASS}").status_code in (302, 303)  # to the login
+    sign_in_as(client, school, signing_key, "parent-1", ("parent",))
+    assert client.get(f"/reports/progress/pdf?class_id={CLASS}").status_code == 404
+    assert school.reports.called("Document") == []
 
 
 def test_a_document_is_drawn_generically_with_totals_and_chart(client, school, signing_key):
@@ -163,7 +226,7 @@ def test_a_document_is_drawn_generically_with_totals_and_chart(client, school, s
     assert "96,5%" in text and "20.11.2026" in text and "4,50" in text
     assert "<tfoot>" in html and "Итого" in text
     assert '<meter min="0" max="4" value="4"' in html and "Пропущено уроков" in text
-    assert "Отметки учеников" not in text  # the fallback is not used
+    assert "Отметки учеников" not in text  # the document given, not the progress one
 
 
 def test_a_teacher_is_offered_only_own_classes(client, school, signing_key):
@@ -198,7 +261,7 @@ def test_unknown_kind_or_a_class_the_decision_refuses_is_the_404_page(client, sc
     school.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=False, denial="not_found")
     status, html = report_page(client)  # the decision on the class says no
     assert status == 404 and "Страница не найдена" in html
-    assert not [c for c in school.rpc_calls if c["service"] == "reports"]
+    assert not [c for c in school.rpc_calls if c["service"] == "reports" and c["method"] == "report"]
 
 
 def test_a_parent_has_no_reports(client, school, signing_key):
@@ -214,19 +277,7 @@ def test_a_class_of_another_year_redraws_the_form_without_a_report(client, schoo
     status, html = report_page(client, **{"class": "class-of-last-year"})
     assert status == 200 and "Периоды и классы обновлены" in html
     assert '<option value="class-5a" selected>5А</option>' in html
-    assert not [c for c in school.rpc_calls if c["service"] == "reports"]
-
-
-def test_a_reports_service_without_the_report_rpc_still_gives_progress(client, school, signing_key):
-    school.rpc_answers[("reports", "report")] = MethodNotFound("report")
-    school.rpc_answers[("reports", "progress")] = PROGRESS
-    sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
-    status, html = report_page(client, period=YEAR)
-    assert status == 200 and "Алексеева Мария" in html
-    call = [c for c in school.rpc_calls if c["service"] == "reports"][-1]
-    assert call["method"] == "progress" and call["args"][1:] == (CLASS, YEAR)
-    status, html = report_page(client, kind="class-fill")
-    assert status == 422 and "Этот отчёт пока не формируется." in html
+    assert not [c for c in school.rpc_calls if c["service"] == "reports" and c["method"] == "report"]
 
 
 def test_the_administration_may_ask_for_all_classes_a_teacher_may_not(client, school, signing_key):
@@ -235,5 +286,41 @@ def test_the_administration_may_ask_for_all_classes_a_teacher_may_not(client, sc
     assert '<option value="">Все классы</option>' in html
     status, _ = report_page(client, kind="class-fill", **{"class": ""})
     assert status == 200
-    call = [c for c in school.rpc_calls if c["service"] == "reports"][-1]
+    call = [c for c in school.rpc_calls if c["service"] == "reports" and c["method"] == "report"][-1]
     assert call["args"][1:] == ("class-fill", {"period_id": PERIOD})
+
+
+ARCHIVE = {"id": "arch-1", "year": {"id": YEAR, "name": "2026/2027"}, "class": {"id": CLASS, "name": "5А"},
+           "order_no": "№ 77-о", "files": [{"format": "pdf", "content_type": "application/pdf", "size": 204800},
+                                           {"format": "xlsx", "content_type": "application/vnd.openxmlformats-"
+                                            "officedocument.spreadsheetml.sheet", "size": 51200}],
+           "created_at": "2027-06-01T10:00:00+00:00"}
+
+
+def test_the_administration_sees_the_year_s_archived_journals_and_downloads_them(client, school, signing_key):
+    import base64
+    school.rpc_answers[("reports", "list_archives")] = {"items": [ARCHIVE]}
+    school.rpc_answers[("reports", "archive_file")] = {
+        "content_base64": base64.b64encode(b"%PDF-1.7 journal").decode(), "content_type": "application/pdf",
+        "filename": "Журнал 5А 2026-2027.pdf", "filename_ascii": "journal-archive-arch-1.pdf", "size": 16}
+    sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
+    html = client.get("/reports").get_data(as_text=True)
+    assert "Архив журналов за 2026/2027" in html and "№ 77-о" in html and "200 КБ" in html
+    assert 'href="/reports/archives/arch-1/pdf"' in html and 'href="/reports/archives/arch-1/xlsx"' in html
+    call = [c for c in school.rpc_calls if c["method"] == "list_archives"][-1]
+    assert call["args"][1:] == (YEAR,)
+    answer = client.get("/reports/archives/arch-1/pdf")
+    assert answer.status_code == 200 and answer.data == b"%PDF-1.7 journal"
+    assert answer.headers["Content-Type"] == "application/pdf"
+    assert answer.headers["Content-Disposition"].startswith('attachment; filename="journal-archive-arch-1.pdf"; '
+                                                            "filename*=UTF-8''")
+    assert client.get("/reports/archives/arch-1/doc").status_code == 404
+
+
+def test_a_teacher_sees_no_archive_and_gets_no_file(client, school, signing_key):
+    school.rpc_answers[("journal", "list_my_classes")] = {"items": [], "next_cursor": None}
+    sign_in_as(client, school, signing_key, "teacher-1", ("teacher",))
+    html = client.get("/reports").get_data(as_text=True)
+    assert "Архив журналов" not in html
+    assert client.get("/reports/archives/arch-1/pdf").status_code in (403, 404)
+    assert not [c for c in school.rpc_calls if c["method"] in ("list_archives", "archive_file")]

@@ -307,7 +307,6 @@ def test_report_refusals(client, fake, auth, url, status, code):
     (grpc.StatusCode.PERMISSION_DENIED, "FORBIDDEN", 403),
     (grpc.StatusCode.NOT_FOUND, "NOT_FOUND", 404),
     (grpc.StatusCode.FAILED_PRECONDITION, "PERIOD_NOT_IN_CLASS_YEAR", 422),
-    (grpc.StatusCode.FAILED_PRECONDITION, "FORMAT_NOT_AVAILABLE", 422),
 ])
 def test_reports_refusals_are_the_error_table(client, fake, auth, grpc_code, error, status):
     def refuse(request):

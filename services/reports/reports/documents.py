@@ -10,9 +10,10 @@ import json
 
 from kernel import errors as base
 from reports import build
-from reports.errors import FormatNotAvailable, ValidationError, text
+from reports.errors import ValidationError, text
+from reports.render import render
 
-__all__ = ["FormatNotAvailable", "Document", "produce", "render_bytes", "monthly_letter"]
+__all__ = ["Document", "produce", "render_bytes", "monthly_letter"]
 
 CONTENT_TYPES = {
     "json": "application/json; charset=utf-8",
@@ -45,10 +46,6 @@ def render_bytes(report: dict, fmt: str) -> bytes:
     """The report's bytes in ``fmt``."""
     if fmt == "json":
         return json.dumps(report, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    try:
-        from reports.render import render
-    except ImportError:  # the renderers are not installed in this build
-        raise FormatNotAvailable(text("format_not_available", format=fmt), details={"format": fmt}) from None
     return render(report, fmt)
 
 

@@ -20,7 +20,9 @@ MESSAGES = {
     "school_reports": "Отчёт по всей школе доступен администрации; укажите класс",
     "year_not_found": "Учебный год не найден",
     "no_year_for_month": "В этом месяце нет учебного года",
-    "format_not_available": "Формат «{format}» пока недоступен",
+    "archives_for_administration": "Архив журналов доступен администрации школы",
+    "archive_not_found": "Архив журнала не найден",
+    "archive_format_unknown": "Неизвестный формат «{format}»: pdf или xlsx",
 }
 
 text = base.catalogue(MESSAGES)
@@ -54,5 +56,9 @@ class YearNotFound(base.NotFound):
     code, message = "NOT_FOUND", MESSAGES["year_not_found"]
 
 
-class FormatNotAvailable(base.RuleViolation):
-    code, message = "FORMAT_NOT_AVAILABLE", MESSAGES["format_not_available"]
+class ArchivesForAdministration(base.Forbidden):
+    code, message = "FORBIDDEN", MESSAGES["archives_for_administration"]
+
+
+class ArchiveNotFound(base.NotFound):
+    code, message = "NOT_FOUND", MESSAGES["archive_not_found"]

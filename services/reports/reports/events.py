@@ -29,6 +29,7 @@ ATTENDANCE_RECORDED = "attendance_recorded"
 STUDENT_TRANSFERRED = "student_transferred"
 STUDENT_LEFT = "student_left"
 PLAN_CREATED = "plan_created"
+YEAR_CLOSED = "year_closed"
 # identity
 USER_CREATED = "user_created"
 ROLES_CHANGED = "roles_changed"
@@ -238,6 +239,11 @@ def read_plan_created(payload: dict) -> dict:
             "teacher_id": _text(payload, "teacher_id", required=False),
             "hours": _int(payload, "hours", low=0, high=10000),
             "topics": len(topics)}
+
+
+def read_year_closed(payload: dict) -> dict:
+    """``{year_id, order_no}`` of a closed school year."""
+    return {"year_id": _text(payload, "year_id"), "order_no": _text(payload, "order_no", required=False)}
 
 
 def read_access(env: dict) -> dict:

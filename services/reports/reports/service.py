@@ -3,7 +3,7 @@ projections, and report RPCs that answer from them (never by calling the
 service that owns the data). Decode, call store/domain, encode: no rules here."""
 from __future__ import annotations
 
-
+import base64
 import logging
 
 from nameko.timer import timer
@@ -14,7 +14,8 @@ from kernel.nameko import RpcProxy, handles, on_event, service_rpc
 from kernel.service_base import service_base
 from kernel import config
 from kernel.context import CallContext
-from reports import build, documents, events, schedule, store
+from reports import archives, build, documents, events, schedule, store
+from reports.errors import ArchiveNotFound, ArchivesForAdministration, ValidationError, text
 from reports import selfcheck as checks
 from reports.store import tables
 
@@ -101,8 +102,8 @@ class Service(service_base(tables)):
         produced yet: the monthly journal-keeping monitoring (R-R7) as PDF,
         recorded with a ``report_ready`` event in one transaction, for
         messaging to deliver to the school's deputy directors and directors.
-        A school whose PDF cannot be made (no renderer) is tried again at the
-        next tick. The reports produced now."""
+        A school whose PDF cannot be made (the renderer's ValueError) is
+        tried again at the next tick. The reports produced now."""
         with self.db.transaction() as session:
             years = store.school_years(session)
         produced = []
@@ -112,8 +113,8 @@ class Service(service_base(tables)):
                 continue
             try:
                 produced += self._deliver(school_id, month)
-            except documents.FormatNotAvailable:
-                log.error("the %s report of %s cannot be made as PDF: no renderer", schedule.KIND, month)
+            except ValueError:
+                log.exception("the %s report of %s cannot be made as PDF", schedule.KIND, month)
         return produced
 
     def _deliver(self, school_id: str, month: str) -> list[dict]:
@@ -170,7 +171,51 @@ class Service(service_base(tables)):
         with self.db.transaction() as session:
             return build.Builder(session, who, school_name=school_name(), now=utcnow()).build(kind, params)
 
+    # --- the year-end archive (R-D4) ---------------------------------------------
+
+    @service_rpc
+    def list_archives(self, ctx, year_id=None):
+        """The school's archived class journals (of ``year_id`` when given):
+        ``{"items": [{id, year, class, order_no, files: [{format,
+        content_type, size}], created_at}]}``. FORBIDDEN for anyone but the
+        administration."""
+        who = self._administration(ctx)
+        with self.db.transaction() as session:
+            return {"items": archives.list_archives(session, school_id=who.school_id, year_id=year_id or None)}
+
+    @service_rpc
+    def archive_file(self, ctx, archive_id, fmt):
+        """One archived journal's file: ``{content_base64, content_type,
+        filename, filename_ascii, size}``. FORBIDDEN (not administration),
+        VALIDATION_ERROR (format), NOT_FOUND (unknown or another school's)."""
+        who = self._administration(ctx)
+        if fmt not in archives.FORMATS:
+            raise ValidationError(text("archive_format_unknown", format=str(fmt)[:20]), details={"field": "format"})
+        with self.db.transaction() as session:
+            found = archives.archive_file(session, school_id=who.school_id, archive_id=str(archive_id), fmt=fmt)
+        if found is None:
+            raise ArchiveNotFound()
+        data = found.pop("data")
+        return {**found, "size": len(data), "content_base64": base64.b64encode(data).decode("ascii")}
+
+    @staticmethod
+    def _administration(ctx):
+        who = build.require_caller(ctx)
+        if not build.ADMINISTRATION & who.roles:
+            raise ArchivesForAdministration()
+        return who
+
     # --- journal ------------------------------------------------------------------
+
+    @_on(events.JOURNAL, events.YEAR_CLOSED)
+    @handles("reports.on_year_closed", PROCESSED)
+    def on_year_closed(self, session, env):
+        """Every class journal of the closed year, printed and stored."""
+        src = events.source(env)
+        closed = events.read_year_closed(env["payload"])
+        made = archives.archive_year(session, school_id=src["school_id"], year_id=closed["year_id"],
+                                     order_no=closed["order_no"], school=school_name(), now=utcnow())
+        log.info("year %s closed: %d class journals archived", closed["year_id"], len(made))
 
     @_on(events.JOURNAL, events.YEAR_OPENED)
     @handles("reports.on_year_opened", PROCESSED)

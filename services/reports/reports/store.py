@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, Date, Float, Index, Integer, String, and_, case, select
+from sqlalchemy import (JSON, Boolean, Date, Float, Index, Integer, LargeBinary, String, UniqueConstraint, and_,
+                        case, select)
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -264,6 +265,28 @@ class ScheduledReport(Base):
     produced_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     recipients: Mapped[int] = mapped_column(Integer)
     size: Mapped[int] = mapped_column(Integer)
+
+
+class JournalArchive(Base):
+    """A class journal of a closed school year as filed (R-D4): the PDF and
+    the XLSX made on ``year_closed``, kept here as bytes so that the reports
+    database's backup carries them (no files beside it to lose); one row per
+    year and class, so a redelivered event stores nothing twice. Not a
+    projection: a rebuild leaves it alone."""
+    __tablename__ = "journal_archives"
+    __table_args__ = (UniqueConstraint("year_id", "class_id", name="uq_journal_archives_year_class"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    school_id: Mapped[str] = mapped_column(ID, index=True)
+    year_id: Mapped[str] = mapped_column(ID)
+    year_name: Mapped[str | None] = mapped_column(String(100))
+    class_id: Mapped[str] = mapped_column(ID)
+    class_name: Mapped[str | None] = mapped_column(String(50))
+    order_no: Mapped[str | None] = mapped_column(String(100))
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    xlsx: Mapped[bytes] = mapped_column(LargeBinary)
+    pdf_size: Mapped[int] = mapped_column(Integer)
+    xlsx_size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
 tables = kernel_tables(Base.metadata)

@@ -18,7 +18,6 @@ from sqlalchemy import create_engine, select
 
 from kernel.db import new_id
 from reports import documents, schedule, store
-from reports.errors import FormatNotAvailable
 
 YEARS = [{"starts_on": dt.date(2026, 9, 1), "ends_on": dt.date(2027, 5, 31)}]
 
@@ -81,12 +80,12 @@ def test_the_monthly_monitoring_goes_to_deputies_and_directors_once(container, s
     assert attachment["name"].endswith(".pdf") and "Мониторинг" in attachment["name"]
 
 
-def test_without_a_renderer_nothing_is_recorded_and_the_next_tick_tries_again(container, school, db_url,
+def test_a_pdf_that_cannot_be_made_records_nothing_and_the_next_tick_tries_again(container, school, db_url,
                                                                              monkeypatch):
     school.year()
 
     def no_renderer(report, fmt):
-        raise FormatNotAvailable(details={"format": fmt})
+        raise ValueError("document.sections[0]: malformed")
 
     monkeypatch.setattr(documents, "render_bytes", no_renderer)
     with entrypoint_hook(container, "deliver_scheduled") as deliver:

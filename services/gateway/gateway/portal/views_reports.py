@@ -1,7 +1,8 @@
 """The reports page (R-R): a form (kind, year, period, month, class) for the
 administration, class teachers and teachers; the chosen report's tables on
 screen, drawn from its printable ``document`` (the same one the PDF and the
-XLSX are made of), and links to download them from the API.
+XLSX are made of), and links to download them (``/reports/<kind>/<pdf|xlsx>``,
+with the portal's session, streamed from reports as the API route does).
 
 The page asks the central access decision of ``GET /reports/{kind}`` for
 the class, then calls the reports service exactly as the API route does.
@@ -15,10 +16,12 @@ import re
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
-from flask import current_app, g, render_template, request
-from nameko.exceptions import MethodNotFound
+from flask import current_app, g, render_template, request, url_for
 
-from gateway import errors, guard, openapi
+from ejournal.reports.v1 import reports_pb2
+
+from gateway import errors, guard, openapi, report_files
+from gateway.api import REPORT_TIMEOUT
 from gateway.context import call_ctx, current_clients
 from gateway.errors import ApiError
 from gateway.portal import bp, core
@@ -37,18 +40,8 @@ BY_MONTH = "month"
 
 def fetch(kind: str, params: dict) -> dict:
     """The report as the API route builds it: reports' ``report`` RPC with
-    the same parameters. A reports service that predates that RPC builds
-    only the progress report (its ``progress`` RPC)."""
-    try:
-        return current_clients().rpc("reports", "report", call_ctx(), kind, params)
-    except MethodNotFound:
-        pass
-    if kind != "progress":
-        raise ApiError(422, "REPORT_NOT_AVAILABLE", T["report_not_available"])
-    period_id = params.get("period_id") or params.get("year_id")
-    if not params.get("class_id") or not period_id:
-        raise ApiError(400, "VALIDATION_ERROR", T["report_needs_class_period"])
-    return current_clients().rpc("reports", "progress", call_ctx(), params["class_id"], period_id)
+    the same parameters."""
+    return current_clients().rpc("reports", "report", call_ctx(), kind, params)
 
 
 def available_kinds() -> list[tuple[str, str]]:
@@ -138,46 +131,6 @@ def _report_cell(value, type_="text"):
     return cell(value, type_)
 
 
-def progress_document(report: dict, class_name: str | None, period_name: str | None) -> dict:
-    """A document of the progress report's own fields, for a progress answer
-    that carries no ``document`` yet."""
-    subjects = report.get("subjects") or []
-    columns = [{"key": "n", "title": "№", "type": "int"}, {"key": "name", "title": "Ученик", "type": "text"}]
-    columns += [{"key": f"s{i}", "title": s.get("name") or "Предмет", "type": "int"} for i, s in enumerate(subjects)]
-    columns.append({"key": "average", "title": "Средний балл", "type": "number"})
-    rows = []
-    for n, student in enumerate(report.get("students") or [], start=1):
-        row = {"n": n, "name": student.get("full_name") or "—", "average": student.get("average")}
-        by_subject = {s.get("subject_id"): s for s in student.get("subjects") or []}
-        for i, subject in enumerate(subjects):
-            row[f"s{i}"] = (by_subject.get(subject.get("id")) or {}).get("counted")
-        rows.append(row)
-    summary = report.get("summary") or {}
-    facts = [("Учеников", summary.get("students"), "int"), ("Успеваемость", summary.get("pass_rate"), "percent"),
-             ("Качество знаний", summary.get("quality"), "percent"), ("Отличников", summary.get("excellent"), "int"),
-             ("С одной «3»", summary.get("with_one_3"), "int"), ("Неуспевающих", summary.get("failing"), "int"),
-             ("Без отметок", summary.get("without_marks"), "int")]
-    basis = ("по итоговым отметкам периода" if report.get("basis") == "final_marks"
-             else "по текущим средним (итоговых отметок за период нет)")
-    klass = (report.get("class") or {}).get("name") or class_name
-    period = (report.get("period") or {}).get("name") or period_name
-    return {
-        "title": "Итоги успеваемости", "subtitle": f"{klass}, {period}" if klass and period else None,
-        "orientation": "landscape" if len(subjects) > 8 else "portrait",
-        "header": {"school": "", "class": klass, "period": period, "printed_at": report.get("generated_at")},
-        "sections": [
-            {"title": "Отметки учеников", "table": {"columns": columns, "rows": rows, "totals": None},
-             "chart": None, "note": f"Отметки {basis}."},
-            {"title": "Итоги", "table": {
-                "columns": [{"key": "label", "title": "Показатель", "type": "text"},
-                            {"key": "value", "title": "Значение", "type": "text"}],
-                "rows": [{"label": label, "value": cell(value, type_) or "—"} for label, value, type_ in facts],
-                "totals": None}, "chart": None, "note": None},
-        ],
-        "signatures": [],
-    }
-
-
 def _screen_sections(document: dict) -> list[dict]:
     """Sections with what the template needs: column labels, row cells,
     the chart's values as shares of its largest one."""
@@ -206,10 +159,50 @@ def _screen_sections(document: dict) -> list[dict]:
 
 
 def download_links(kind: str, query: dict) -> list[tuple[str, str]]:
-    """(format label, API address) of the report's files."""
-    base = f"{openapi.API_PREFIX}/reports/{kind}"
+    """(format label, the portal's download address) of the report's files."""
     clean = {k: v for k, v in query.items() if v}
-    return [(fmt.upper(), f"{base}?{urlencode({**clean, 'format': fmt})}") for fmt in FORMATS]
+    return [(fmt.upper(), f"{url_for('portal.report_file', kind=kind, fmt=fmt)}?{urlencode(clean)}")
+            for fmt in FORMATS]
+
+
+@bp.get("/reports/<kind>/<fmt>")
+@core.page
+def report_file(kind, fmt):
+    """A report's PDF or XLSX for the signed-in user, as ``GET /reports/{kind}``
+    serves it (the same central decision, reports' document stream), always
+    as a download."""
+    if kind not in openapi.REPORT_KINDS or fmt not in FORMATS or not may_see_reports(g.principal):
+        raise ApiError(404, "NOT_FOUND")
+    params = {name: _arg(name) for name in ("class_id", "period_id", "year_id")}
+    month = (request.args.get("month") or "").strip()
+    if month and not MONTH.match(month):
+        raise ApiError(400, "VALIDATION_ERROR", T["report_bad_month"])
+    core.allow("GET /reports/{kind}", params["class_id"])
+    p = g.principal
+    stream = current_clients().reports.Document(reports_pb2.DocumentRequest(
+        actor_id=p.user_id, school_id=p.school_id or "", roles=list(p.roles), kind=kind, format=fmt,
+        month=month, **{name: value or "" for name, value in params.items()}), timeout=REPORT_TIMEOUT)
+    first = next(stream)  # a refused report fails here: the error page
+    return report_files.response(first, stream, attachment=True)
+
+
+def _archives(year: dict | None) -> list[dict] | None:
+    """The year's archived class journals for the administration, else None."""
+    if not g.principal.has(*guard.ROUTES["GET /archives"].roles):
+        return None
+    core.allow("GET /archives")
+    return current_clients().rpc("reports", "list_archives", call_ctx(), year["id"] if year else None)["items"]
+
+
+@bp.get("/reports/archives/<id>/<fmt>")
+@core.page
+def archive_file(id, fmt):
+    """An archived class journal's PDF or XLSX, as ``GET /archives/{id}/file``."""
+    if fmt not in FORMATS or not ID.match(id):
+        raise ApiError(404, "NOT_FOUND")
+    core.allow("GET /archives/{id}/file")
+    return report_files.archive_response(
+        current_clients().rpc("reports", "archive_file", call_ctx(), id, fmt))
 
 
 # -- the page -----------------------------------------------------------------
@@ -263,7 +256,7 @@ def reports():
               "period": period_id, "class": class_id, "month": month or today.strftime("%Y-%m")}
     context = {"kinds": kinds, "years": year_list, "year": year, "periods": periods, "classes": classes,
                "all_classes": administration, "by_month": BY_MONTH, "chosen": chosen, "document": None,
-               "sections": [], "links": [], "error": None}
+               "sections": [], "links": [], "error": None, "archives": _archives(year)}
     if kind is None or stale:
         context["refreshed"] = stale
         return render_template("portal/reports.html", **context)
@@ -282,11 +275,6 @@ def reports():
         context["error"] = found.message
         return render_template("portal/reports.html", **context), found.status
     document = report.get("document") if isinstance(report.get("document"), dict) else None
-    if document is None and kind == "progress":
-        class_name = next((c["name"] for c in classes if c["id"] == class_id), None)
-        period_name = next((p["name"] for p in periods if p["id"] == period_id), None) or (
-            f"{year['name']} учебный год" if year and period_id == year["id"] else None)
-        document = progress_document(report, class_name, period_name)
     if document is None:
         context["error"] = T["report_not_available"]
         return render_template("portal/reports.html", **context), 422

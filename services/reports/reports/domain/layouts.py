@@ -17,18 +17,27 @@ def _class(report: dict) -> str | None:
     return c.get("name") if c else None
 
 
+# indicator tables: a count column and a share column, so each prints (and
+# sits in the spreadsheet) as what it is: 2 and 66,7%, never 66,70
+INDICATOR_COLUMNS = [d.column("indicator", "Показатель"), d.column("value", "Количество", "int"),
+                     d.column("share", "Доля", "percent")]
+
+
+def _indicator(title: str, value=None, share=None) -> dict:
+    return {"indicator": title, "value": value, "share": share}
+
+
 def _progress_summary_table(summary: dict) -> dict:
-    cols = [d.column("indicator", "Показатель"), d.column("value", "Значение", "number")]
     rows = [
-        {"indicator": "Учащихся", "value": summary["students"]},
-        {"indicator": "Успеваемость, %", "value": summary["pass_rate"]},
-        {"indicator": "Качество знаний, %", "value": summary["quality"]},
-        {"indicator": "Отличники", "value": summary["excellent"]},
-        {"indicator": "С одной «3»", "value": summary["with_one_3"]},
-        {"indicator": "Неуспевающие", "value": summary["failing"]},
-        {"indicator": "Без отметок", "value": summary["without_marks"]},
+        _indicator("Учащихся", summary["students"]),
+        _indicator("Успеваемость", share=summary["pass_rate"]),
+        _indicator("Качество знаний", share=summary["quality"]),
+        _indicator("Отличники", summary["excellent"]),
+        _indicator("С одной «3»", summary["with_one_3"]),
+        _indicator("Неуспевающие", summary["failing"]),
+        _indicator("Без отметок", summary["without_marks"]),
     ]
-    return d.table(cols, rows)
+    return d.table(INDICATOR_COLUMNS, rows)
 
 
 def _progress_chart(summary: dict, title: str = "Итоги успеваемости") -> dict:
@@ -177,13 +186,14 @@ def student_finals(report: dict, *, school: str) -> dict:
 
 def class_teacher(report: dict, *, school: str) -> dict:
     m, p, a = report["movement"], report["progress"], report["attendance"]
-    kv = [d.column("indicator", "Показатель"), d.column("value", "Значение", "number")]
+    kv = [d.column("indicator", "Показатель"), d.column("value", "Значение", "int")]
     movement = [{"indicator": t, "value": m[k]} for k, t in (
         ("at_start", "Учащихся на начало периода"), ("came", "Прибыло"), ("went", "Выбыло"),
         ("at_end", "Учащихся на конец периода"), ("boys", "Мальчиков"), ("girls", "Девочек"))]
-    attend = [{"indicator": t, "value": a[k]} for k, t in (
+    attend = [_indicator(t, a[k]) for k, t in (
         ("lessons", "Уроков (ученико-уроков)"), ("missed", "Пропущено уроков"), ("excused", "По уважительной причине"),
-        ("unexcused", "Без уважительной причины"), ("late", "Опозданий"), ("missed_share", "Пропущено, %"))]
+        ("unexcused", "Без уважительной причины"), ("late", "Опозданий"))]
+    attend.append(_indicator("Пропущено", share=a["missed_share"]))
     people_cols = [d.column("student", "Учащийся"), d.column("subjects", "Предметы")]
 
     def listed(items):
@@ -197,7 +207,7 @@ def class_teacher(report: dict, *, school: str) -> dict:
                       sections=[d.section("Движение учащихся", table=d.table(kv, movement)),
                                 d.section("Успеваемость", table=_progress_summary_table(p),
                                           chart=_progress_chart(p), note=f"Основание: {BASIS_RU[report['basis']]}."),
-                                d.section("Посещаемость", table=d.table(kv, attend)),
+                                d.section("Посещаемость", table=d.table(INDICATOR_COLUMNS, attend)),
                                 d.section("Отличники", table=listed(report["excellent"])),
                                 d.section("С одной «3»", table=listed(report["with_one_3"])),
                                 d.section("Неуспевающие", table=listed(report["failing"]))],

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 COLUMN_TYPES = ("text", "int", "number", "percent", "date")
 ORIENTATIONS = ("portrait", "landscape")
@@ -86,7 +86,9 @@ def parse_datetime(value) -> dt.datetime | None:
 def _decimal_text(value, places: int = 2, trim: bool = False) -> str:
     """A number with ``places`` decimals (half up) and a decimal comma, the
     Russian way: 4.5 -> '4,50'; ``trim`` drops trailing zeros (4.5 -> '4,5')."""
-    number = Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    # precision for any float's whole digits (up to 309) plus the decimals
+    number = Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP,
+                                          context=Context(prec=400))
     text = format(number, "f")
     if trim and "." in text:
         text = text.rstrip("0").rstrip(".")
