@@ -76,6 +76,15 @@ def _latest(years: list[dict]) -> dict | None:
     return max(open_years, key=lambda y: y.get("starts_on") or "") if open_years else None
 
 
+def _chosen_year(years: list[dict]) -> dict | None:
+    """The year asked for (``?year=``, else the latest); 404 for one the school does not have."""
+    asked = ident(request.values.get("year"), required=False)
+    year = next((y for y in years if y["id"] == asked), None) if asked else _latest(years)
+    if asked and year is None:
+        raise ApiError(404, "NOT_FOUND")
+    return year
+
+
 # -- the section's start page ------------------------------------------------------------------------
 
 @bp.get("/admin")
@@ -216,10 +225,7 @@ def admin_open_year():
 def _classes_page(message: str | None = None, status: int = 200, form: dict | None = None):
     _gate("GET /classes")
     years = _years()
-    asked = ident(request.values.get("year"), required=False)
-    year = next((y for y in years if y["id"] == asked), None) if asked else _latest(years)
-    if asked and year is None:
-        raise ApiError(404, "NOT_FOUND")
+    year = _chosen_year(years)
     core.allow("GET /users")
     teachers = _users("class_teacher")
     return render_template("portal/admin/classes.html", years=years, year=year,
@@ -313,10 +319,7 @@ def admin_update_subject(subject_id):
 def _assignments_page(message: str | None = None, status: int = 200, form: dict | None = None):
     _gate("GET /classes")
     years = _years()
-    asked = ident(request.values.get("year"), required=False)
-    year = next((y for y in years if y["id"] == asked), None) if asked else _latest(years)
-    if asked and year is None:
-        raise ApiError(404, "NOT_FOUND")
+    year = _chosen_year(years)
     core.allow("GET /users")
     core.allow("GET /subjects")
     return render_template("portal/admin/assignments.html", years=years, year=year,
