@@ -350,7 +350,7 @@ RESPONSE_SCHEMAS = {
             "files": {"type": "array", "items": _open({
                 "format": {"enum": ["pdf", "xlsx"]}, "content_type": {"type": "string"},
                 "size": {"type": "integer", "minimum": 0}})},
-            "created_at": {"type": "string", "format": "date-time"}})},
+            "created_at": {"type": "string", "description": "ISO 8601 date and time"}})},
     }),
     "Health": _open({"status": {"const": "ok"}}),
     "Readiness": _open({"status": {"type": "string"},
