@@ -31,6 +31,16 @@ def backup_settings(config: dict) -> dict:
     return {**os.environ, **{k: str(v) for k, v in config.items() if k.startswith("EJOURNAL_BACKUP")}}
 
 
+
+def _done_backup(session, who, backup_id):
+    """The caller's school's finished backup (404 unknown, 409 not done)."""
+    row = store.get_visible(session, backup_id=backup_id, school_id=who.school_id)
+    if row is None:
+        raise errors.NotFound()
+    if row.status != domain.DONE:
+        raise errors.Conflict()
+    return row
+
 class Schedule(DependencyProvider):
     """The targets and their schedules, read when the container starts
     (backup.targets.parse_targets): the local directory every
@@ -132,12 +142,7 @@ class Service(service_base(tables)):
         domain.ensure_admin(who)
         backup_id = domain.check_id(backup_id)
         with self.db.transaction() as session:
-            row = store.get_visible(session, backup_id=backup_id, school_id=who.school_id)
-            if row is None:
-                raise errors.NotFound()
-            if row.status != domain.DONE:
-                raise errors.Conflict()
-            sha256 = row.sha256
+            sha256 = _done_backup(session, who, backup_id).sha256
         path = self.archives.local.archive_path(backup_id)
         if not path.is_file():
             raise errors.Conflict(errors.text("archive_missing"))
@@ -163,11 +168,7 @@ class Service(service_base(tables)):
         domain.ensure_admin(who)
         backup_id = domain.check_id(backup_id)
         with self.db.transaction() as session:
-            row = store.get_visible(session, backup_id=backup_id, school_id=who.school_id)
-            if row is None:
-                raise errors.NotFound()
-            if row.status != domain.DONE:
-                raise errors.Conflict()
+            row = _done_backup(session, who, backup_id)
             token = store.issue_ticket(session, backup_id=backup_id, issued_to=who.actor_id, now=utcnow(),
                                        seconds=DOWNLOAD_TICKET_SECONDS)
             info = (row.manifest or {}).get("archive") or {}
