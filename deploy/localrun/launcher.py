@@ -57,6 +57,7 @@ class Proc:
     started: float = 0.0             # clock() at the last spawn
     log_offset: int = 0              # the log's size at the last spawn
     restart_at: float | None = None  # when a crashed process starts again
+    env: dict | None = None          # settings of this instance over the platform's (extra instances)
 
 
 def processes(python: str = sys.executable) -> list[Proc]:
@@ -217,10 +218,36 @@ class Platform:
         proc.log = self.log_dir / f"{proc.name}.log"
         handle = open(proc.log, "ab")
         proc.log_offset = handle.tell()
-        proc.popen = subprocess.Popen(proc.argv, env=self.env_of(proc.name), stdout=handle, stderr=subprocess.STDOUT,
+        env = {**self.env_of(proc.name), **(proc.env or {})}
+        proc.popen = subprocess.Popen(proc.argv, env=env, stdout=handle, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, start_new_session=True)
         handle.close()
         proc.started = self.clock()
+
+    def add_instance(self, name: str) -> Proc:
+        """Start one more instance of the nameko service ``name`` (it competes
+        with the first on the same queues and database) or of the gateway
+        (another port, same backends), on spare ports of the platform's span;
+        it is watched and stopped with the others. Returns its :class:`Proc`
+        (``proc.env`` holds its ports)."""
+        taken = {int(v) for p in self.procs for k, v in (p.env or {}).items() if k.endswith("_PORT")}
+        spare = [self.settings.port_base + o for o in EXTRA_OFFSETS if self.settings.port_base + o not in taken]
+        if not spare:
+            raise RuntimeError("no spare port left for another instance")
+        count = 1 + sum(1 for p in self.procs if p.name == name or p.name.startswith(name + "#"))
+        template = {p.name: p for p in processes(self.python)}[name]
+        if name == "gateway":
+            prom = self.settings.data_dir / f"prometheus-gateway-{count}"
+            prom.mkdir(parents=True, exist_ok=True)
+            env = {"EJOURNAL_GATEWAY_PORT": str(spare[0]), "PROMETHEUS_MULTIPROC_DIR": str(prom)}
+        elif name in config.SERVICES:
+            env = {f"EJOURNAL_{name.upper()}_METRICS_PORT": str(spare[0])}
+        else:
+            raise ValueError(f"{name}: only a nameko service or the gateway is started twice here")
+        proc = Proc(f"{name}#{count}", template.argv, env=env)
+        self._spawn(proc)
+        self.procs.append(proc)
+        return proc
 
     def wait_ready(self, timeout: float = 120.0) -> dict:
         deadline = time.monotonic() + timeout
@@ -326,6 +353,7 @@ class Platform:
 
 
 SPAN = 40  # ports a platform takes from its base: offsets 1..30, SMTP at 38, the gateway at 39
+EXTRA_OFFSETS = range(31, 38)  # the ports of extra instances (Platform.add_instance)
 
 
 def _ephemeral_range() -> tuple[int, int]:
