@@ -244,10 +244,25 @@ class Platform:
             env = {f"EJOURNAL_{name.upper()}_METRICS_PORT": str(spare[0])}
         else:
             raise ValueError(f"{name}: only a nameko service or the gateway is started twice here")
-        proc = Proc(f"{name}#{count}", template.argv, env=env)
+        return self.start_process(Proc(f"{name}#{count}", template.argv, env=env))
+
+    def start_process(self, proc: Proc) -> Proc:
+        """Start ``proc`` (one of :func:`processes`, or one stopped before) and watch it."""
         self._spawn(proc)
         self.procs.append(proc)
         return proc
+
+    def stop_process(self, proc: Proc, timeout: float = 15.0) -> None:
+        """Stop one process (SIGTERM, SIGKILL after ``timeout``) and stop watching it."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.popen.pid, signal.SIGTERM)
+        try:
+            proc.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.popen.pid, signal.SIGKILL)
+            proc.popen.wait(5)
+        self.procs.remove(proc)
 
     def wait_ready(self, timeout: float = 120.0) -> dict:
         deadline = time.monotonic() + timeout
