@@ -6,13 +6,18 @@ Every mark is notified to its student's parent exactly once, the reports
 projection counts per class and subject what the journal holds, nothing is
 dead-lettered, and each of the four instances handled some of the marks
 (read from its own /metrics): the deployments in deploy/k8s run these
-services with several replicas."""
+services with several replicas. The vhost makes every durable queue a quorum
+queue, as compose and Kubernetes configure the broker: the services'
+declarations (events, RPC, replies, dead letters) work unchanged on them."""
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 
 from localrun.client import Api
-from localrun.launcher import throwaway_platform
+from localrun.launcher import ensure_vhost, throwaway_platform
 
 from e2e_support import eventually
 
@@ -60,11 +65,27 @@ def healthy(port: int) -> bool:
         return False
 
 
+def queues(amqp_uri: str) -> list[dict]:
+    """The queues of the URI's vhost, from the management API."""
+    parsed = urlsplit(amqp_uri)
+    vhost = parsed.path.lstrip("/")
+    req = urllib.request.Request(f"http://{parsed.hostname}:15672/api/queues/{vhost}")
+    token = base64.b64encode(f"{parsed.username}:{parsed.password}".encode()).decode()
+    req.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
 @pytest.fixture(scope="module")
 def doubled(tmp_path_factory):
     """A platform on PostgreSQL with a second messaging and a second reports
-    instance; ``instances[service]`` lists each instance's metrics port."""
-    with throwaway_platform(tmp_path_factory.mktemp("scale"), "scale", timeout=150) as plat:
+    instance, on a vhost whose default queue type is quorum, as deployed
+    (deploy/rabbitmq, deploy/k8s); ``instances[service]`` lists each
+    instance's metrics port."""
+    amqp_uri = f"amqp://guest:guest@127.0.0.1:5672/ejt-scale-{uuid.uuid4().hex[:8]}"
+    ensure_vhost(amqp_uri, default_queue_type="quorum")
+    with throwaway_platform(tmp_path_factory.mktemp("scale"), "scale", timeout=150,
+                            extra_env={"EJOURNAL_AMQP_URI": amqp_uri}) as plat:
         instances = {}
         for name in MARK_CONSUMERS:
             extra = plat.add_instance(name)
@@ -170,3 +191,13 @@ def test_two_instances_of_each_consumer_share_the_marks_without_doubling(doubled
         assert sum(shares) == len(marks), f"{name}: {shares} handled for {len(marks)} marks"
         assert [dead_letters(p) for p in ports] == [0, 0]
     plat.check_alive()  # no instance died on the way
+
+
+def test_every_durable_queue_is_a_quorum_queue(doubled):
+    """The services declare no queue type: the vhost's default makes their
+    durable queues quorum queues (exclusive ones stay classic)."""
+    plat = doubled[0]
+    found = queues(plat.env["EJOURNAL_AMQP_URI"])
+    durable = {q["name"]: q.get("type") for q in found if q["durable"] and not q["exclusive"]}
+    assert any(name.startswith("evt-") for name in durable) and any(name.startswith("rpc-") for name in durable)
+    assert {name: kind for name, kind in durable.items() if kind != "quorum"} == {}

@@ -81,9 +81,10 @@ def describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
-def ensure_vhost(amqp_uri: str) -> None:
+def ensure_vhost(amqp_uri: str, default_queue_type: str | None = None) -> None:
     """Create the AMQP vhost of ``amqp_uri`` if it is missing (management
-    API first, rabbitmqctl as a fallback)."""
+    API first, rabbitmqctl as a fallback); ``default_queue_type`` (e.g.
+    ``quorum``) for the queues declared there without an x-queue-type."""
     parsed = urllib.parse.urlparse(amqp_uri)
     vhost = urllib.parse.unquote(parsed.path[1:]) if parsed.path not in ("", "/") else "/"
     if vhost == "/":
@@ -94,13 +95,16 @@ def ensure_vhost(amqp_uri: str) -> None:
     api = os.environ.get("EJOURNAL_RABBIT_API", f"http://{host}:15672")
     quoted = urllib.parse.quote(vhost, safe="")
     try:
-        _http(f"{api}/api/vhosts/{quoted}", "PUT", user, password)
+        # RabbitMQ 3.10 reads "defaultqueuetype", later versions "default_queue_type"
+        qt = {"default_queue_type": default_queue_type, "defaultqueuetype": default_queue_type}
+        _http(f"{api}/api/vhosts/{quoted}", "PUT", user, password, qt if default_queue_type else None)
         _http(f"{api}/api/permissions/{quoted}/{urllib.parse.quote(user)}", "PUT", user, password,
               {"configure": ".*", "write": ".*", "read": ".*"})
         return
     except (urllib.error.URLError, OSError):
         pass
-    subprocess.run(["rabbitmqctl", "add_vhost", vhost], capture_output=True)
+    qt = ["--default-queue-type", default_queue_type] if default_queue_type else []
+    subprocess.run(["rabbitmqctl", "add_vhost", vhost, *qt], capture_output=True)
     result = subprocess.run(["rabbitmqctl", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
                             capture_output=True, text=True)
     if result.returncode != 0:
