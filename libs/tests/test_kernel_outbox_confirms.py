@@ -268,3 +268,42 @@ def test_the_oldest_unsent_row_is_measured_and_zero_once_the_broker_confirmed(db
     assert 600 <= measured() < 660
     assert outbox.relay_once() == 2
     assert measured() == 0.0
+
+
+def test_the_relay_loop_does_not_query_again_after_a_short_batch(rabbit_config, db_url, engine, broker):
+    """Full batches are followed by another query; a short one emptied the
+    outbox as the relay saw it, and a later write wakes the relay itself."""
+    import time
+
+    import eventlet
+    from sqlalchemy import event
+
+    queue = bind_queue(broker, "confirms.loop")
+    ids = write_events(engine, 5)
+    outbox = relay(rabbit_config["AMQP_URI"], db_url, batch=2, poll=60.0)
+    selects = []
+    event.listen(outbox.engine, "before_cursor_execute", lambda conn, cursor, statement, *a: selects.append(
+        statement) if statement.lstrip().upper().startswith("SELECT") and "outbox" in statement else None)
+
+    def sent_all(expected, seconds=20.0):
+        deadline = time.monotonic() + seconds
+        while sent_ids(engine) != expected and time.monotonic() < deadline:
+            eventlet.sleep(0.05)
+        return sent_ids(engine) == expected
+
+    outbox._running = True
+    loop = eventlet.spawn(outbox._loop)
+    try:
+        assert sent_all(ids)
+        eventlet.sleep(0.3)
+        relayed = [s for s in selects if "sent_at IS NULL" in s and "min(" not in s]
+        assert len(relayed) == 3  # 2 + 2 + 1 rows, and no empty query after the short batch
+        more = write_events(engine, 1)
+        outbox.kick()  # what a worker that wrote events does when it finishes
+        assert sent_all(ids + more)
+        eventlet.sleep(0.3)
+        assert len([s for s in selects if "sent_at IS NULL" in s and "min(" not in s]) == 4
+        assert [m["id"] for m in drain(broker, queue)] == ids + more
+    finally:
+        outbox.stop()
+        loop.wait()

@@ -133,7 +133,9 @@ class Outbox(DependencyProvider):
                         self.exchange.maybe_bind(conn)
                         self.exchange.declare()
                     declared = True
-                while self._running and self.relay_once():
+                # a batch short of full emptied the outbox as this relay saw it: a row
+                # committed since has kicked the wake event, so no empty query after it
+                while self._running and self.relay_once() >= self.batch:
                     pass
             except Exception:  # broker or database down: keep the rows, retry
                 log.exception("outbox relay failed; retrying")
