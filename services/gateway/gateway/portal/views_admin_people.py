@@ -169,12 +169,16 @@ def admin_consent(parent_id):
         _gate("GET /classes/{id}/students", class_id)
         return _class_page(class_id, T_PEOPLE["consent_bad"], 400)
     data = {"given": given, "signed_on": signed_on}
+    refused = _invalid("ConsentRequest", data)
+    if refused:
+        return _class_page(class_id, refused, 400)
     try:
         rpc("record_consent", parent_id, given, signed_on, service="identity")
     except Exception as exc:  # noqa: BLE001
         return _class_page(class_id, core.message_of(exc), 400)
+    from gateway.portal.helpers import ru_date
     _notice(T_PEOPLE["consent_saved"].format(T_PEOPLE["consent_given" if data["given"] else "consent_withdrawn"],
-                                             signed_on))
+                                             ru_date(signed_on)))
     return _back_to_class(class_id)
 
 
