@@ -123,7 +123,7 @@ def test_the_class_page_makes_a_subgroup_records_consent_and_transfers_a_pupil(p
     page.goto(platform.url + "/admin/classes")
     page.get_by_label("Учебный год").select_option(label=w["year_name"])
     page.get_by_role("button", name="Показать").click()
-    page.get_by_role("link", name="Ученики 9А").click()
+    page.get_by_role("link", name="Ученики, подгруппы, согласие 9А").click()
     page.get_by_role("heading", name="Ученики 9А").wait_for()
 
     # a subgroup of the class
