@@ -201,6 +201,7 @@ def world(platform):
     yx = adminx.post("/years", w.year_body(f"Год X {w.u}"), expect=201)
     mx = adminx.post("/subjects", {"name": f"Математика X {w.u}"}, expect=201)["id"]
     w.adminx, w.maths_x, w.period_x, w.ctx = adminx, mx, yx["periods"][0]["id"], ctx["id"]
+    w.year_x = yx["id"]
     w.class_x = adminx.post("/classes", {"year_id": yx["id"], "grade": 5, "letter": "А",
                                          "class_teacher_id": ctx["id"]}, expect=201)["id"]
     w.sx = w.user(adminx, "sx", ["student"])["id"]
@@ -573,6 +574,11 @@ RECIPES = {
     ("POST /users/{id}/unlock", OWN): _simple("POST", lambda w: f"/users/{w.sa}/unlock"),
     ("POST /users/{id}/unlock", OTHER): _simple("POST", lambda w: f"/users/{w.sb}/unlock"),
     ("POST /users/{id}/unlock", OTHER_SCHOOL): _simple("POST", lambda w: f"/users/{w.sx}/unlock"),
+    # a throwaway user each time: a reset ends the user's sessions and changes the password
+    ("POST /users/{id}/password-reset", OTHER): lambda w, role: (
+        "POST", f"/users/{w.user(w.admin, f'rst{uuid.uuid4().hex[:6]}', ['teacher'])['id']}/password-reset", None,
+        _own(w, role)),
+    ("POST /users/{id}/password-reset", OTHER_SCHOOL): _simple("POST", lambda w: f"/users/{w.sx}/password-reset"),
     ("GET /audit", NONE): _simple("GET", lambda w: "/audit"),
     ("GET /access-log", NONE): _simple("GET", lambda w: "/access-log"),
     ("GET /activity", NONE): _simple("GET", lambda w: f"/activity?month={w.today.strftime('%Y-%m')}"),
@@ -721,6 +727,8 @@ RECIPES = {
     ("POST /students/{id}/departure", OTHER_SCHOOL): _move("departure", "class_x"),
     ("POST /years/{id}/close", OWN): _close_year("a"),
     ("POST /years/{id}/close", OTHER_SCHOOL): _close_year("x"),
+    ("GET /years/{id}/close-preview", OWN): _simple("GET", lambda w: f"/years/{w.year}/close-preview?promote=false"),
+    ("GET /years/{id}/close-preview", OTHER_SCHOOL): _simple("GET", lambda w: f"/years/{w.year_x}/close-preview"),
     ("POST /messages", OWN): _send(_recipient),
     ("POST /messages", OTHER): _send(lambda w, role: w.pb),
     ("POST /messages", OTHER_SCHOOL): _send(lambda w, role: w.px),

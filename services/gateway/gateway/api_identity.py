@@ -66,6 +66,12 @@ def unlock_login(id):
     return jsonify(current_clients().rpc("identity", "unlock_login", call_ctx(), id))
 
 
+@bp.post("/users/<id>/password-reset")
+def reset_password(id):
+    # the new password is on this answer only (never logged: the access log keeps no bodies)
+    return jsonify(current_clients().rpc("identity", "reset_password", call_ctx(), id))
+
+
 @bp.get("/audit")
 def list_audit():
     q = query_params()

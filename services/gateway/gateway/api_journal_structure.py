@@ -37,6 +37,13 @@ def close_year(id):
     return jsonify(_rpc("close_year", id, body))
 
 
+@bp.get("/years/<id>/close-preview")
+def preview_year_close(id):
+    q = query_params()
+    data = {"promote": q["promote"] == "true", **({"next_year_id": q["next_year_id"]} if q.get("next_year_id") else {})}
+    return jsonify(_rpc("preview_year_close", id, data))
+
+
 @bp.post("/students/<id>/transfer")
 def transfer_student(id):
     body = json_body()

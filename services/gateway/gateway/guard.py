@@ -115,6 +115,7 @@ ROUTES = {
     "GET /users/{id}": on("user.read", "user", path()),
     "PUT /users/{id}/roles": on("user.roles", "user", path(), ADMIN),
     "POST /users/{id}/unlock": on("user.unlock", "user", path(), ADMIN),
+    "POST /users/{id}/password-reset": on("user.password_reset", "user", path(), ADMIN),
     "GET /audit": Route(ADMIN),
     "GET /access-log": Route(ADMIN),
     "GET /activity": Route(ADMINISTRATION),
@@ -123,6 +124,7 @@ ROUTES = {
     # school structure (journal)
     "POST /years": Route(ADMIN),
     "POST /years/{id}/close": on("year.close", "year", path(), ADMIN),
+    "GET /years/{id}/close-preview": on("year.close", "year", path(), ADMIN),
     "POST /subjects": Route(ADMIN),
     "PATCH /subjects/{id}": Route(ADMIN),
     "POST /classes": Route(ADMIN),

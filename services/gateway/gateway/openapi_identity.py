@@ -102,11 +102,18 @@ PATHS = {
         "unlock_login", "Снять блокировку входа", "people", params=[_path_id(description="User id")],
         ok=(200, "Unlocked", "Failed logins cleared"), errors=(403, 404),
         description="Admin only; audited as login_unlocked.")},
+    f"{P}/users/{{id}}/password-reset": {"post": _op(
+        "reset_password", "Сбросить пароль", "people", params=[_path_id(description="User id")],
+        ok=(200, "CreatedUser", "A new generated initial_password, shown once"), errors=(403, 404),
+        description="Admin only, never their own (403; PUT /me/password). The old password stops working, every "
+                    "session of the user ends, the login's failed attempts are cleared (the new password works "
+                    "at once), the second factor is kept. Audited as password_reset; the password is neither "
+                    "stored nor logged, only its hash.")},
     f"{P}/audit": {"get": _op(
         "list_audit", "Журнал аудита", "people", params=[
             _query("target_id", {"type": "string", "minLength": 1, "maxLength": 300}),
             _query("action", {"type": "string", "minLength": 1, "maxLength": 60},
-                   "roles_changed, consent_recorded, password_changed, login_locked, login_unlocked, "
+                   "roles_changed, consent_recorded, password_changed, password_reset, login_locked, login_unlocked, "
                    "refresh_reuse"),
             _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}),
         ], ok=(200, "AuditList", "Newest first"), errors=(400, 403),

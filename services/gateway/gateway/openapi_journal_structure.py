@@ -78,6 +78,15 @@ RESPONSE_SCHEMAS = {
     "Transfer": _open({"student_id": _STR, "from_class_id": _STR, "to_class_id": _STR, "order_no": _STR,
                        "on": _STR}),
     "Departure": _open({"student_id": _STR, "class_id": _STR, "order_no": _STR, "on": _STR, "reason": _STR}),
+    "YearClosePreview": _open({
+        "year_id": _STR, "archived": {"type": "boolean"}, "next_year_id": {"type": ["string", "null"]},
+        "promoted": {"type": "integer"}, "graduated": {"type": "integer"}, "held_back": {"type": "integer"},
+        "already_enrolled": {"type": "integer"}, "ends_on": _STR, "early_required": {"type": "boolean"},
+        "created_classes": {"type": "array", "items": _open({"id": {"type": ["string", "null"]}, "name": _STR})},
+        "classes": {"type": "array", "items": _open({"from_class_id": _STR, "from": _STR,
+                                                     "to_class_id": {"type": ["string", "null"]}, "to": _STR,
+                                                     "students": {"type": "integer"}})},
+    }),
     "Movements": _open({"student_id": _STR, "items": {"type": "array", "items": _open({
         "class_id": _STR, "class_name": _STR, "year_id": _STR, "order_no": _STR, "enrolled_on": _STR,
         "left_on": {"type": ["string", "null"]}, "left_order_no": {"type": ["string", "null"]},
@@ -126,6 +135,17 @@ PATHS = {
                     "only with early: true, else 422 YEAR_NOT_ENDED (details.ends_on). 404 for a next_year_id "
                     "the school does not have; 409 YEAR_ALREADY_CLOSED; 422 NO_NEXT_YEAR; 422 "
                     "STUDENT_NOT_IN_CLASS (details.field held_back) for a student of held_back not in the year.")},
+    f"{P}/years/{{id}}/close-preview": {"get": _op(
+        "preview_year_close", "Итоги закрытия учебного года до приказа", "structure", params=[
+            _path_id(description="Year id"),
+            _query("promote", {"type": "string", "enum": ["true", "false"], "default": "true"}),
+            _query("next_year_id", ID, "The year promotion goes to (default: the earliest open one after)"),
+        ], ok=(200, "YearClosePreview", "What the close would do; nothing written"),
+        errors=(400, 403, 404, 409, 422),
+        description="R-S4, admin. The same close as POST /years/{id}/close run and rolled back: the same "
+                    "summary (created_classes without ids, classes' to_class_id null for those), ends_on, and "
+                    "early_required (before the last day the close needs early: true). The same refusals but "
+                    "YEAR_NOT_ENDED: 409 YEAR_ALREADY_CLOSED, 422 NO_NEXT_YEAR.")},
     f"{P}/students/{{id}}/transfer": {"post": _op(
         "transfer_student", "Перевести ученика в другой класс", "structure", body="TransferRequest",
         params=[_path_id(description="Student id")], ok=(200, "Transfer", "Moved; history kept"),

@@ -63,6 +63,17 @@ PAGES = [
     ("/admin/subjects/{subject_id}", "post", "Портал: изменить акцент предмета"),
     ("/admin/assignments", "get", "Портал: назначение учителя на предмет в классе"),
     ("/admin/assignments", "post", "Портал: назначить учителя"),
+    ("/admin/users/{user_id}/password-reset", "post", "Портал: сбросить пароль (новый начальный пароль показывается один раз)"),
+    ("/admin/users/{user_id}/letter", "post", "Портал: письмо с начальным паролем пользователю или семье (PDF)"),
+    ("/admin/classes/{class_id}/students", "get", "Портал: ученики класса, подгруппы, родители и согласие; зачисление"),
+    ("/admin/classes/{class_id}/subgroups", "post", "Портал: создать подгруппу класса"),
+    ("/admin/classes/{class_id}/admission", "post", "Портал: зачислить ученика в класс по приказу"),
+    ("/admin/parents/{parent_id}/consent", "post", "Портал: записать согласие родителя (дано или отозвано, дата подписи)"),
+    ("/admin/students/{student_id}", "get", "Портал: движение ученика; перевод и выбытие по приказу"),
+    ("/admin/students/{student_id}/transfer", "post", "Портал: перевести ученика в другой класс"),
+    ("/admin/students/{student_id}/departure", "post", "Портал: записать выбытие ученика"),
+    ("/admin/years/{year_id}/close", "get", "Портал: итоги перевода до приказа о закрытии учебного года"),
+    ("/admin/years/{year_id}/close", "post", "Портал: закрыть учебный год по приказу"),
 ]
 
 
@@ -74,7 +85,7 @@ def paths() -> dict:
                              .replace("}", "")) + ("_" + method if method != "get" else "")
         params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                   for name in ("id", "attachment_id", "filename", "class_id", "lesson_id", "mark_id",
-                               "user_id", "subject_id", "kind", "fmt") if "{" + name + "}" in rule]
+                               "user_id", "subject_id", "kind", "fmt", "parent_id", "student_id", "year_id") if "{" + name + "}" in rule]
         responses = {"200": {"description": "An HTML page (a download for an attachment)",
                              "content": {"text/html": {"schema": {"type": "string"}}}},
                      "303": {"description": "After a form, or to the login page"},

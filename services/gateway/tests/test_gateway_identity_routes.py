@@ -7,6 +7,7 @@ import grpc
 from ejournal.identity.v1 import identity_pb2
 
 from gateway.guard import DecisionCache
+from gateway_doc import assert_documented
 from gateway_fakes import grpc_error, remote_error
 
 P = "/api/v1"
@@ -63,6 +64,34 @@ def test_set_roles_maps_forbidden(client, fake, auth):
     assert r.status_code == 403
     r = client.put(f"{P}/users/u9/roles", json={"roles": ["root"]}, headers=auth(roles=["admin"]))
     assert r.status_code == 400
+
+
+def test_password_reset_answers_the_new_password_once_for_the_admin_only(client, fake, auth):
+    fake.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=True, reason="policy")
+    fake.rpc_answers[("identity", "reset_password")] = {"id": "u9", "login": "ivanov",
+                                                       "initial_password": "Kx7pQm2Rt9Wz4a"}
+    r = client.post(f"{P}/users/u9/password-reset", headers=auth(roles=["admin"]))
+    assert r.status_code == 200 and r.json == {"id": "u9", "login": "ivanov", "initial_password": "Kx7pQm2Rt9Wz4a"}
+    assert r.headers["Cache-Control"].startswith("no-store")
+    assert_documented(r, f"{P}/users/{{id}}/password-reset", "POST")
+    assert fake.last_rpc()["method"] == "reset_password" and fake.last_rpc()["args"][1:] == ("u9",)
+    calls = len(fake.rpc_calls)
+    # identity's rule for user.password_reset refuses every role but the admin's (role first)
+    fake.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=False, denial="forbidden")
+    for roles in (["teacher", "class_teacher"], ["director"], ["parent"]):
+        r = client.post(f"{P}/users/u9/password-reset", headers=auth(roles=roles))
+        assert r.status_code == 403 and r.json["error"] == "FORBIDDEN"
+    fake.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=False, denial="not_found")
+    r = client.post(f"{P}/users/other-school/password-reset", headers=auth(roles=["admin"]))
+    assert r.status_code == 404 and r.json["error"] == "NOT_FOUND"
+    assert len(fake.rpc_calls) == calls  # identity was never asked to reset
+
+
+def test_password_reset_of_ones_own_password_is_refused(client, fake, auth):
+    fake.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=True, reason="policy")
+    fake.rpc_answers[("identity", "reset_password")] = remote_error("forbidden", "FORBIDDEN")
+    r = client.post(f"{P}/users/u1/password-reset", headers=auth(sub="u1", roles=["admin"]))
+    assert r.status_code == 403
 
 
 def test_audit_query(client, fake, auth):

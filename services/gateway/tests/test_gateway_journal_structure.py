@@ -33,6 +33,18 @@ ROUTES = [
      ["admin"], "close_year", lambda b: ("y1", b),
      {"year_id": "y1", "order_no": "№ 121", "archived": True, "next_year_id": None, "promoted": 0, "graduated": 0,
       "held_back": 0, "already_enrolled": 0, "created_classes": [], "classes": []}, 200),
+    # R-S4: the summary before the order, nothing written
+    ("GET", "/years/y1/close-preview", "/years/{id}/close-preview", None, ["admin"], "preview_year_close",
+     lambda b: ("y1", {"promote": True}),
+     {"year_id": "y1", "archived": False, "next_year_id": "y2", "promoted": 1, "graduated": 0, "held_back": 0,
+      "already_enrolled": 0, "ends_on": "2027-05-31", "early_required": True,
+      "created_classes": [{"id": None, "name": "7Б"}],
+      "classes": [{"from_class_id": "c1", "from": "6Б", "to_class_id": None, "to": "7Б", "students": 1}]}, 200),
+    ("GET", "/years/y1/close-preview?promote=false&next_year_id=y3", "/years/{id}/close-preview", None, ["admin"],
+     "preview_year_close", lambda b: ("y1", {"promote": False, "next_year_id": "y3"}),
+     {"year_id": "y1", "archived": False, "next_year_id": None, "promoted": 0, "graduated": 0, "held_back": 0,
+      "already_enrolled": 0, "ends_on": "2026-05-31", "early_required": False, "created_classes": [],
+      "classes": []}, 200),
     ("POST", "/students/st1/transfer", "/students/{id}/transfer",
      {"to_class_id": "c2", "order_no": "№ 5", "on": "2026-10-01"}, ["admin"], "transfer_student",
      lambda b: ("st1", b), {"student_id": "st1", "from_class_id": "c1", "to_class_id": "c2", "order_no": "№ 5",
@@ -80,6 +92,12 @@ def test_timetable_slot_with_unknown_field_is_400_before_any_call(client, fake, 
     assert response.status_code == 400
     assert response.get_json()["details"]["problems"] == [{"field": "slots[0].classroom", "message": pytest.approx(
         response.get_json()["details"]["problems"][0]["message"])}]
+    assert fake.rpc_calls == []
+
+
+def test_close_preview_refuses_a_bad_promote_before_any_call(client, fake, auth):
+    response = client.get(f"{P}/years/y1/close-preview?promote=maybe", headers=auth(sub=USER, roles=["admin"]))
+    assert response.status_code == 400 and response.get_json()["details"]["problems"][0]["field"] == "promote"
     assert fake.rpc_calls == []
 
 

@@ -217,6 +217,7 @@ POLICY = {
     "parent.consent": Rule("user", frozenset(FAMILY_MANAGERS), True, relation=_manages_family),
     "user.roles": Rule("user", frozenset((ADMIN,)), True),
     "user.unlock": Rule("user", frozenset((ADMIN,)), True),
+    "user.password_reset": Rule("user", frozenset((ADMIN,)), True),
     # school structure (journal)
     "class.enrol": Rule("class", access_rules.ENROLLERS, False, relation=_enrols),
     "class.import": Rule("class", access_rules.ENROLLERS, False, relation=_enrols),

@@ -372,3 +372,35 @@ def test_admin_unlock_clears_failures_and_is_audited(container, servicer, make, 
     assert audit(factory, "login_unlocked") == [(admin.id, teacher.id, {"failures": 5}, None)]
     with pytest.raises(NotFound):
         call(container, "unlock_login", ctx_of(admin), make.user(make.school("Ш2"), ["teacher"], login="o7").id)
+
+
+def test_admin_resets_a_password_once_ends_sessions_and_unlocks(container, servicer, make, school, factory):
+    admin = make.user(school, ["admin"], login="adm8")
+    parent = make.user(school, ["teacher"], login="forgot8")
+    director = make.user(school, ["director"], login="dir8")
+    pair = login(servicer, "forgot8")
+    for _ in range(domain.FREE_FAILURES):
+        grpc_error(servicer.Login, identity_pb2.LoginRequest(login="forgot8", password="wrong-guess-88"))
+    with pytest.raises(Forbidden):
+        call(container, "reset_password", ctx_of(director), parent.id)
+    with pytest.raises(Forbidden):  # one's own password is changed in the profile
+        call(container, "reset_password", ctx_of(admin), admin.id)
+    with pytest.raises(NotFound):
+        call(container, "reset_password", ctx_of(admin), make.user(make.school("Ш3"), ["teacher"], login="o8").id)
+    answer = call(container, "reset_password", ctx_of(admin), parent.id)
+    assert answer["id"] == parent.id and answer["login"] == "forgot8"
+    assert len(answer["initial_password"]) >= 10
+    # the new password works at once (the failed attempts are cleared); the old one does not
+    assert login(servicer, "forgot8", password=answer["initial_password"]).user_id == parent.id
+    assert grpc_error(servicer.Login, identity_pb2.LoginRequest(login="forgot8", password=PASSWORD))[1]["code"] \
+        == "INVALID_CREDENTIALS"
+    assert grpc_error(servicer.Refresh,
+                      identity_pb2.RefreshRequest(refresh_token=pair.refresh_token))[1]["code"] == "INVALID_TOKEN"
+    assert audit(factory, "password_reset") == [(admin.id, parent.id, {"failures": 5}, None)]
+    with transaction(factory) as s:
+        audited = json.dumps([r.before for r in s.scalars(select(store.AuditRecord))], default=str)
+        outbox = store.tables["outbox"]
+        bodies = " ".join(str(b) for b in s.execute(select(outbox)).all())
+    assert answer["initial_password"] not in audited + bodies
+    again = call(container, "reset_password", ctx_of(admin), parent.id)
+    assert again["initial_password"] != answer["initial_password"]

@@ -119,6 +119,28 @@ def test_r_s4_close_archives_promotes_graduates_and_summarises(journal, make, sc
     assert closure.summary == summary
 
 
+def test_r_s4_preview_is_the_close_summary_and_writes_nothing(journal, make, school):
+    data = {"promote": True, "held_back": [school["s3"]]}
+    preview = journal.call("preview_year_close", school["ctx"], school["old"].id, data)
+    assert preview["archived"] is False and preview["next_year_id"] == school["new"].id
+    assert (preview["promoted"], preview["graduated"], preview["held_back"]) == (2, 1, 1)
+    assert preview["created_classes"] == [{"id": None, "name": "5А"}]
+    assert preview["ends_on"] == "2026-05-31" and "order_no" not in preview
+    # nothing written: no stay closed, no class made, no event, the year open
+    assert [e.left_on for e in make.rows(store.Enrolment, student_id=school["s1"])] == [None]
+    assert make.rows(store.Enrolment, class_id=school["c6a"].id) == []
+    assert not make.rows(store.Year, id=school["old"].id)[0].archived
+    assert make.events("year_closed") == [] and make.events("student_enrolled") == []
+    raises("FORBIDDEN", journal.call, "preview_year_close", make.ctx(school["ct"], "class_teacher"),
+           school["old"].id, data)
+    summary = journal.call("close_year", school["ctx"], school["old"].id, {"order_no": "№ 7-у", **data})
+    same = ("next_year_id", "promoted", "graduated", "held_back", "already_enrolled")
+    assert {k: summary[k] for k in same} == {k: preview[k] for k in same}
+    assert [(c["from"], c["to"], c["students"]) for c in summary["classes"]] == [
+        (c["from"], c["to"], c["students"]) for c in preview["classes"]]
+    raises("YEAR_ALREADY_CLOSED", journal.call, "preview_year_close", school["ctx"], school["old"].id, {})
+
+
 def test_r_s4_archived_year_is_read_only_and_closes_once(journal, make, school):
     journal.call("close_year", school["ctx"], school["old"].id, {"order_no": "1", "promote": False})
     raises("YEAR_ALREADY_CLOSED", journal.call, "close_year", school["ctx"], school["old"].id, {"order_no": "2"})

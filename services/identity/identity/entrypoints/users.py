@@ -1,6 +1,6 @@
 """Accounts and families (R-A2, R-A4, R-A5): creating users, linking
 parents, recording consent, reading a user card, changing roles, unlocking
-a login."""
+a login, resetting a password."""
 from __future__ import annotations
 
 import datetime as dt
@@ -165,6 +165,40 @@ class Users:
             store.add_audit(s, action="login_unlocked", school_id=actor.school_id, actor_id=actor.actor_id,
                             target_id=user_id, correlation_id=actor.correlation_id, before={"failures": cleared})
         return {"user_id": user_id, "cleared": cleared}
+
+    @service_rpc
+    def reset_password(self, ctx, user_id):
+        """``POST /users/{id}/password-reset``: the admin gives a user a new
+        generated initial password (a forgotten one), returned once and
+        nowhere kept but as its hash. Every session of the user ends and
+        the login's failed attempts are cleared (the new password works at
+        once); the second factor stays as it is. Never one's own (that is
+        ``PUT /me/password``). Audited as password_reset, without secrets."""
+        actor = CallContext.from_rpc(ctx)
+        user_id = id_arg(user_id, "user_id")
+        if not actor.has("admin"):
+            raise Forbidden()
+        if actor.actor_id == user_id:
+            raise Forbidden(text("forbidden_own_password"), details={"user_id": user_id})
+        with self.db.transaction() as s:
+            user = store.get_user(s, user_id=user_id)
+            if user is None or user.school_id != actor.school_id:
+                raise NotFound(text("user_not_found"), details={"user_id": user_id})
+        generated = domain.generate_password()
+        password_hash = tpool.execute(credentials.hash_password, generated)
+        with self.db.transaction() as s:
+            user = store.get_user(s, user_id=user_id)
+            if user is None or user.school_id != actor.school_id:
+                raise NotFound(text("user_not_found"), details={"user_id": user_id})
+            store.set_password_hash(s, user_id=user_id, password_hash=password_hash)
+            store.revoke_user_sessions(s, user_id=user_id)
+            end_sessions(self.outbox, s, actor, user_id, "password_reset")
+            cleared = store.clear_login_failures(s, key="login:" + domain.login_key(user.login))
+            store.add_audit(s, action="password_reset", school_id=actor.school_id, actor_id=actor.actor_id,
+                            target_id=user_id, correlation_id=actor.correlation_id,
+                            before={"failures": cleared} if cleared else None)
+            login = user.login
+        return {"id": user_id, "login": login, "initial_password": generated}
 
 
 def _manages(session, actor: CallContext, user) -> bool:

@@ -115,34 +115,72 @@ class MovementsAndTimetable:
         year_id = domain.common.ident(year_id, "year_id")
         spec = domain.movements.validate_close(data)
         with self._write() as s:
-            year = store.movements.lock_year(s, school_id=actor.school_id, year_id=year_id)
-            if year is None:
-                raise errors.NotFound(errors.text("year_not_found"), details={"field": "year_id"})
-            if year.archived:
-                raise errors.YearAlreadyClosed(details={"year_id": year.id})
-            today = domain.common.school_today(utcnow(), self.settings.timezone)
-            domain.movements.check_year_ended(year.ends_on, today, early=spec.early)
-            if spec.next_year_id and store.structure.get_year(s, school_id=actor.school_id,
-                                                              year_id=spec.next_year_id) is None:
-                raise errors.NotFound(errors.text("year_not_found"), details={"field": "next_year_id"})
-            stays = store.movements.open_stays_of_year(s, year_id=year.id)
-            domain.movements.check_held_back_known(spec.held_back, [e.student_id for e, _ in stays])
-            summary = {"year_id": year.id, "order_no": spec.order_no, "archived": True, "next_year_id": None,
-                       "promoted": 0, "graduated": 0, "held_back": 0, "already_enrolled": 0,
-                       "created_classes": [], "classes": []}
-            if spec.promote:
-                promoted, published = domain.movements.promote(s, school_id=actor.school_id, year=year, spec=spec,
-                                                                stays=stays)
-                summary.update(promoted)
+            summary = self._close(s, actor, ctx, year_id, spec)
+        return summary
+
+    @service_rpc
+    def preview_year_close(self, ctx, year_id, data):
+        """What :meth:`close_year` with ``data`` would do, written nowhere:
+        the very same close runs in a transaction that is rolled back. The
+        summary's ``created_classes`` have no ids (none is made);
+        ``ends_on`` and ``early_required`` (today is before the year's last
+        day: the close needs ``early``) tell the order what to say. The
+        same refusals as the close (409 YEAR_ALREADY_CLOSED, 422
+        NO_NEXT_YEAR ...), except YEAR_NOT_ENDED. Admin."""
+        actor = CallContext.from_rpc(ctx)
+        domain.common.require_roles(actor, domain.common.ADMIN)
+        year_id = domain.common.ident(year_id, "year_id")
+        data = dict(domain.common.require_mapping(data, "data"))
+        data.setdefault("order_no", "-")
+        data["early"] = True
+        spec = domain.movements.validate_close(data)
+        try:
+            with self._write() as s:
+                raise _RolledBack(self._close(s, actor, ctx, year_id, spec, publish=False))
+        except _RolledBack as done:
+            summary, made = done.summary, {c["id"] for c in done.created}
+        summary.pop("order_no", None)
+        summary["archived"] = False
+        summary["created_classes"] = [{"id": None, "name": c["name"]} for c in summary["created_classes"]]
+        summary["classes"] = [{**row, "to_class_id": None if row["to_class_id"] in made else row["to_class_id"]}
+                              for row in summary["classes"]]
+        return summary
+
+    def _close(self, s, actor, ctx, year_id, spec, publish: bool = True) -> dict:
+        """The year close in the caller's transaction (R-S4): the summary."""
+        year = store.movements.lock_year(s, school_id=actor.school_id, year_id=year_id)
+        if year is None:
+            raise errors.NotFound(errors.text("year_not_found"), details={"field": "year_id"})
+        if year.archived:
+            raise errors.YearAlreadyClosed(details={"year_id": year.id})
+        today = domain.common.school_today(utcnow(), self.settings.timezone)
+        early_required = today < year.ends_on
+        domain.movements.check_year_ended(year.ends_on, today, early=spec.early)
+        if spec.next_year_id and store.structure.get_year(s, school_id=actor.school_id,
+                                                          year_id=spec.next_year_id) is None:
+            raise errors.NotFound(errors.text("year_not_found"), details={"field": "next_year_id"})
+        stays = store.movements.open_stays_of_year(s, year_id=year.id)
+        domain.movements.check_held_back_known(spec.held_back, [e.student_id for e, _ in stays])
+        summary = {"year_id": year.id, "order_no": spec.order_no, "archived": True, "next_year_id": None,
+                   "promoted": 0, "graduated": 0, "held_back": 0, "already_enrolled": 0,
+                   "created_classes": [], "classes": []}
+        if spec.promote:
+            promoted, published = domain.movements.promote(s, school_id=actor.school_id, year=year, spec=spec,
+                                                            stays=stays)
+            summary.update(promoted)
+            if publish:
                 for type_, payload in published:
                     self.outbox.add(s, type_, payload, ctx)
-            year.archived = True
-            closure = store.YearClosure(year_id=year.id, school_id=actor.school_id, order_no=spec.order_no,
-                                        closed_by=actor.actor_id, closed_at=utcnow(),
-                                        next_year_id=summary["next_year_id"], summary=summary)
-            s.add(closure)
-            s.flush()
-            self.outbox.add(s, events.YEAR_CLOSED, events.year_closed(closure), ctx)
+        if not publish:
+            summary["ends_on"], summary["early_required"] = year.ends_on.isoformat(), early_required
+            return summary
+        year.archived = True
+        closure = store.YearClosure(year_id=year.id, school_id=actor.school_id, order_no=spec.order_no,
+                                    closed_by=actor.actor_id, closed_at=utcnow(),
+                                    next_year_id=summary["next_year_id"], summary=summary)
+        s.add(closure)
+        s.flush()
+        self.outbox.add(s, events.YEAR_CLOSED, events.year_closed(closure), ctx)
         return summary
 
     @service_rpc
@@ -270,3 +308,12 @@ class MovementsAndTimetable:
                                               period_end=period.ends_on, today=today)}
                  for plan, class_name, subject_name, taught in rows]
         return {"period_id": period.id, "items": items}
+
+
+class _RolledBack(Exception):
+    """Ends a preview's transaction (rolled back) with its summary."""
+
+    def __init__(self, summary: dict):
+        super().__init__("preview")
+        self.summary = summary
+        self.created = list(summary.get("created_classes") or [])

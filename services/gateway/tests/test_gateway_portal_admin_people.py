@@ -1,0 +1,76 @@
+"""The administrator's people pages with fake service clients: the password
+reset answers the new password once and its letter is a PDF made from what
+the page sends back; the year close shows the summary before the order;
+a teacher, a parent or a deputy gets the 404 page on every address."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from pypdf import PdfReader
+
+from test_gateway_portal_admin import (  # noqa: F401  (fixtures)
+    ADMIN, CLASS, TEACHER, YEAR, admin, calls, csrf_of, get, post, school, sign_in_as,
+)
+
+PARENT, STUDENT = "parent-1", "student-1"
+GETS = [f"/admin/classes/{CLASS}/students?year={YEAR}", f"/admin/students/{STUDENT}?year={YEAR}&class={CLASS}",
+        f"/admin/years/{YEAR}/close"]
+POSTS = [f"/admin/users/{TEACHER}/password-reset", f"/admin/users/{TEACHER}/letter",
+         f"/admin/classes/{CLASS}/subgroups", f"/admin/classes/{CLASS}/admission", f"/admin/parents/{PARENT}/consent",
+         f"/admin/students/{STUDENT}/transfer", f"/admin/students/{STUDENT}/departure", f"/admin/years/{YEAR}/close"]
+
+
+def test_the_reset_shows_the_password_once_and_the_letter_carries_it(admin, school):
+    school.rpc_answers[("identity", "reset_password")] = {"id": TEACHER, "login": "orlova",
+                                                          "initial_password": "Kx7pQm2Rt9Wz4a"}
+    answer = post(admin, f"/admin/users/{TEACHER}/password-reset", {}, page=f"/admin/users/{TEACHER}")
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "Kx7pQm2Rt9Wz4a" in html
+    assert "Письмо семье" not in html  # a teacher has no family letter
+    assert calls(school, "reset_password")[-1]["args"][1:] == (TEACHER,)
+    assert "Kx7pQm2Rt9Wz4a" not in get(admin, f"/admin/users/{TEACHER}")[1]
+    letter = admin.post(f"/admin/users/{TEACHER}/letter", data={"csrf": csrf_of(html), "password": "Kx7pQm2Rt9Wz4a",
+                                                                 "kind": "user"})
+    assert letter.status_code == 200 and letter.mimetype == "application/pdf"
+    assert letter.headers["Content-Disposition"] == 'attachment; filename="letter-orlova.pdf"'
+    text = PdfReader(io.BytesIO(letter.data)).pages[0].extract_text()
+    assert "Kx7pQm2Rt9Wz4a" in text and "orlova" in text and "Орлова Анна Викторовна" in text
+    # a family letter only for a student's or a parent's account; no letter without a password
+    for data in ({"password": "x", "kind": "family"}, {"password": "", "kind": "user"}):
+        refused = admin.post(f"/admin/users/{TEACHER}/letter", data={"csrf": csrf_of(html), **data})
+        assert refused.status_code == 400 and refused.mimetype == "text/html"
+
+
+def test_the_year_close_shows_the_summary_and_needs_early_before_the_last_day(admin, school):
+    school.rpc_answers[("journal", "preview_year_close")] = {
+        "year_id": YEAR, "archived": False, "next_year_id": None, "promoted": 24, "graduated": 0, "held_back": 0,
+        "already_enrolled": 0, "ends_on": "2027-05-31", "early_required": True,
+        "created_classes": [{"id": None, "name": "6А"}],
+        "classes": [{"from_class_id": CLASS, "from": "5А", "to_class_id": None, "to": "6А", "students": 24}]}
+    status, html = get(admin, f"/admin/years/{YEAR}/close")
+    assert status == 200 and "Переводятся в следующий класс</dt><dd>24" in html and "6А" in html
+    assert 'id="close-early"' in html
+    assert calls(school, "preview_year_close")[-1]["args"][1:] == (YEAR, {"promote": True})
+    from gateway_fakes import remote_error
+    school.rpc_answers[("journal", "close_year")] = remote_error("rule", "YEAR_NOT_ENDED", "Год не окончен",
+                                                                 details={"field": "early", "ends_on": "2027-05-31"})
+    answer = post(admin, f"/admin/years/{YEAR}/close", {"order_no": "№ 5", "promote": "yes"})
+    assert answer.status_code == 422 and "досрочно" in answer.get_data(as_text=True)
+    assert calls(school, "close_year")[-1]["args"][1:] == (YEAR, {"order_no": "№ 5", "promote": True, "early": False})
+
+
+@pytest.mark.parametrize("roles", [("teacher", "class_teacher"), ("parent",), ("deputy",)])
+def test_anyone_but_the_admin_gets_the_404_page(client, school, signing_key, roles):
+    sign_in_as(client, school, signing_key, "someone", roles)
+    token = csrf_of(client.get("/notifications").get_data(as_text=True))
+    for path in GETS:
+        assert client.get(path).status_code == 404, path
+    for path in POSTS:
+        answer = client.post(path, data={"csrf": token, "password": "Kx7pQm2Rt9Wz4a", "kind": "user",
+                                         "class_id": CLASS, "given": "yes", "signed_on": "2026-09-01",
+                                         "order_no": "1", "on": "2026-09-01", "to_class_id": "c2"})
+        assert answer.status_code == 404, path
+    writes = {"reset_password", "create_subgroup", "enroll_student", "record_consent", "transfer_student",
+              "record_departure", "close_year", "preview_year_close"}
+    assert not [c for c in school.rpc_calls if c["method"] in writes]
