@@ -76,6 +76,26 @@ def test_progress_hand_computed_R_R5():
     assert doc["signatures"] == ["Классный руководитель", "Заместитель директора по УВР"]
 
 
+def test_the_date_of_printing_is_local_time_and_generated_at_stays_utc():
+    """09:00 UTC is 12:00 in Moscow: the paper says 12:00, the JSON keeps UTC."""
+    import io
+    from zoneinfo import ZoneInfo
+
+    from pypdf import PdfReader
+
+    from reports.render import render
+
+    report = domain.progress_report(school_class=C5A, period=Q1, subjects=SUBJECTS, students=CLASS_5A_PUPILS,
+                                    marks=CLASS_5A_MARKS, finals=CLASS_5A_FINALS, generated_at=GENERATED)
+    local = layouts.with_document(report, school="Школа", tz=ZoneInfo("Europe/Moscow"))
+    assert local["generated_at"] == "2026-11-02T09:00:00+00:00"
+    assert local["document"]["header"]["printed_at"] == "2026-11-02T12:00:00+03:00"
+    text = PdfReader(io.BytesIO(render(local, "pdf"))).pages[0].extract_text()
+    assert "02.11.2026 12:00" in text and "09:00" not in text
+    vladivostok = layouts.with_document(report, school="Школа", tz=ZoneInfo("Asia/Vladivostok"))
+    assert vladivostok["document"]["header"]["printed_at"] == "2026-11-02T19:00:00+10:00"
+
+
 # R-R6 progress sheet ------------------------------------------------------------------
 # 5А as above. 5Б: Дмитриев m 5, 5 -> 5; r 5 -> 5; no final marks in 5Б, so
 # its basis is current_averages and the sheet's basis is "mixed".

@@ -3,6 +3,8 @@ a report dict in, its ``document`` out, with the same numbers as the JSON.
 Titles are the school's paper forms' names; summary sheets are landscape."""
 from __future__ import annotations
 
+import datetime as dt
+
 from reports.domain import document as d
 
 BASIS_RU = {"final_marks": "итоговые отметки за период",
@@ -321,6 +323,21 @@ LAYOUTS = {
 }
 
 
-def with_document(report: dict, *, school: str) -> dict:
-    """The report with its printable layout under ``"document"``."""
-    return {**report, "document": LAYOUTS[report["kind"]](report, school=school)}
+def with_document(report: dict, *, school: str, tz: dt.tzinfo | None = None) -> dict:
+    """The report with its printable layout under ``"document"``; the date
+    of printing in the school's time zone ``tz`` (the report's
+    ``generated_at`` stays UTC)."""
+    document = LAYOUTS[report["kind"]](report, school=school)
+    if tz is not None:
+        document["header"]["printed_at"] = local_moment(document["header"].get("printed_at"), tz)
+    return {**report, "document": document}
+
+
+def local_moment(value: str | None, tz: dt.tzinfo) -> str | None:
+    """An ISO moment (UTC) as the same moment in ``tz``, ISO with its offset."""
+    if not value:
+        return value
+    moment = dt.datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(tz).isoformat()
