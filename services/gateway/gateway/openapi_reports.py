@@ -53,7 +53,7 @@ def register(requests: dict, responses: dict, paths: dict) -> None:
     progress_summary = _open({"students": INT, "pass_rate": SHARE, "quality": SHARE,
                               **ints("excellent", "with_one_3", "failing", "without_marks")})
     fill_counts = ("at_start", "admitted", "transferred_in", "came", "transferred_out", "left", "graduated", "went",
-                   "at_end", "boys", "girls")
+                   "at_end", "boys", "girls", "sex_unknown")
     movement = _open({"date": ISO_DAY, "student_id": STR, "student": TEXT,
                       "movement": {"type": "string", "description": "прибыл, переведён, выбыл, выпущен"},
                       "from_class": TEXT, "to_class": TEXT, "order_no": TEXT})

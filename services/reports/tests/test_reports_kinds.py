@@ -300,6 +300,37 @@ def test_class_fill_counts_movement_R_R1():
     assert_document(layouts.with_document(report, school="Школа")["document"])
 
 
+def _fill_of(sexes: dict) -> dict:
+    """5А of the given students (id -> sex or None), all there all the quarter."""
+    enrolments = [{"class_id": "c5a", "student_id": sid, "enrolled_on": D(2026, 9, 1)} for sid in sexes]
+    people = {sid: {"full_name": sid.upper(), "sex": sex} for sid, sex in sexes.items()}
+    report = kinds.class_fill(classes=[C5A], enrolments=enrolments, people=people, movements=[], period=Q1,
+                              generated_at=GENERATED)
+    return layouts.with_document(report, school="Школа")
+
+
+def test_class_fill_without_sexes_charts_the_count_and_says_so():
+    report = _fill_of({"a": None, "b": None, "c": None})
+    assert (report["totals"]["boys"], report["totals"]["girls"], report["totals"]["sex_unknown"]) == (0, 0, 3)
+    section = report["document"]["sections"][0]
+    assert section["chart"]["series"] == [{"name": "Учащихся", "values": [3]}]
+    assert section["note"] == "Пол не указан у 3 учащихся из 3; диаграмма по числу учащихся."
+    assert "sex_unknown" in [c["key"] for c in section["table"]["columns"]]
+    assert_document(report["document"])
+
+
+def test_class_fill_with_some_sexes_shows_the_unknown_apart():
+    report = _fill_of({"a": "female", "b": "male", "c": None})
+    section = report["document"]["sections"][0]
+    assert [(s["name"], s["values"]) for s in section["chart"]["series"]] == [
+        ("Мальчики", [1]), ("Девочки", [1]), ("Пол не указан", [1])]
+    assert section["note"] == "Пол не указан у 1 учащегося из 3."
+    known = _fill_of({"a": "female", "b": "male"})["document"]["sections"][0]
+    assert known["note"] is None and len(known["chart"]["series"]) == 2
+    assert "sex_unknown" not in [c["key"] for c in known["table"]["columns"]]
+    assert _fill_of({})["document"]["sections"][0]["chart"] is None
+
+
 def test_student_finals_and_class_teacher_and_forecast_have_documents():
     year = {"id": "y", "name": "2026/2027", "starts_on": D(2026, 9, 1), "ends_on": D(2027, 5, 31)}
     finals = [{"student_id": "a", "subject_id": "m", "period_id": "q1", "value": 5},
