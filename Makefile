@@ -91,7 +91,7 @@ bench-scale: venv proto
 	bash deploy/local/ensure-services.sh rabbitmq postgresql
 	$(PY) -m bench.scale
 
-## make bench-reports: a 1,000-student school's progress sheet (R-R6, JSON) vs one SQL GROUP BY of its marks
+## make bench-reports: R-R6 progress sheet (JSON vs one SQL GROUP BY), a class's PDF, the school's XLSX (time, peak memory), mark_posted projection vs raw inserts
 bench-reports: venv proto
 	bash deploy/local/ensure-services.sh postgresql
 	$(PY) -m bench.reports

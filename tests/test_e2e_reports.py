@@ -120,11 +120,18 @@ def test_every_kind_through_the_gateway_as_json_files(school, platform):
         "attendance-sheet": f"class_id={c7}&period_id={half}", "journal-monitoring": f"month={month}",
         "user-activity": f"month={month}", "forecast": f"class_id={c7}&period_id={half}",
     }
+    spec = requests.get(platform.url + "/api/v1/openapi.json", timeout=5).json()
+    schemas = spec["components"]["schemas"]
     for kind, query in queries.items():
         resp = school["deputy"].request("GET", f"/reports/{kind}?{query}&format=json")
         assert resp.status_code == 200, (kind, resp.text)
         body = resp.json()
         assert body["kind"] == kind and body["document"]["sections"], kind
+        # the kind's own schema of the published document, and the route's oneOf
+        [name] = [n for n, s in schemas.items() if s.get("properties", {}).get("kind") == {"const": kind}]
+        for schema in (schemas[name], schemas["Report"]):
+            errors = Draft202012Validator({**schema, "components": spec["components"]}).iter_errors(body)
+            assert [f"{list(e.absolute_path)}: {e.message}" for e in errors] == [], (kind, name)
         assert resp.headers["Content-Type"] == "application/json; charset=utf-8"
         disposition = resp.headers["Content-Disposition"]
         assert disposition.startswith(f'inline; filename="{kind}') and "filename*=UTF-8''" in disposition, disposition

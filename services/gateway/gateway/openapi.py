@@ -24,29 +24,6 @@ REPORT_KINDS = ["class-fill", "student-finals", "attendance", "class-teacher", "
                 "progress-sheet", "attendance-sheet", "journal-monitoring", "user-activity", "forecast"]
 REPORT_FORMATS = ["json", "pdf", "xlsx"]
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
-# every report kind but progress (its own schema): (schema, kind, keys always present, what it is)
-REPORT_SCHEMAS = [
-    ("ClassFillReport", "class-fill", ("period", "classes", "totals", "movements"),
-     "R-R1 class fill: per class on the first and last day, admitted, transferred, left, by sex; movements"),
-    ("StudentFinalsReport", "student-finals", ("class", "year", "periods", "subjects", "students", "distribution"),
-     "R-R2 final marks per student, subject and period (and the year)"),
-    ("AttendanceReport", "attendance", ("class", "period", "students", "totals", "weeks", "corrections"),
-     "R-R3 attendance per student: lessons, missed (excused/unexcused), lates, by week"),
-    ("ClassTeacherReport", "class-teacher", ("class", "period", "class_teacher", "movement", "movements", "basis",
-                                             "progress", "attendance", "excellent", "with_one_3", "failing"),
-     "R-R4 the class teacher's report for a period"),
-    ("ProgressSheetReport", "progress-sheet", ("period", "basis", "classes", "summary"),
-     "R-R6 progress summary sheet: students x subjects, each mark final or by the current average (source)"),
-    ("AttendanceSheetReport", "attendance-sheet", ("class", "period", "subjects", "students", "subject_totals",
-                                                   "totals"),
-     "R-R6 attendance summary sheet: students x subjects, lessons missed"),
-    ("JournalMonitoringReport", "journal-monitoring", ("month", "period", "summary", "classes", "teachers"),
-     "R-R7 monthly journal-keeping monitoring"),
-    ("UserActivityReport", "user-activity", ("month", "period", "users", "roles", "classes", "totals"),
-     "R-R8 monthly user activity per user, role and class"),
-    ("ForecastReport", "forecast", ("period", "rows"),
-     "R-R9 per teacher, class and subject: marks, averages against the school's, written works, forecast"),
-]
 REPORT_PARAMS_TEXT = (
     "Parameters per kind (services/reports/README.md \"Report kinds\"): class-fill period_id|year_id|month, "
     "class_id optional; student-finals class_id (year_id/period_id optional: the class's year); attendance and "
@@ -55,7 +32,11 @@ REPORT_PARAMS_TEXT = (
     "user-activity month, class_id optional. Without class_id a report covers the school: administration only "
     "(403 otherwise). A teacher who is not the class's class teacher sees only their own subjects. "
     "format=json answers the report (inline); pdf and xlsx answer the file as an attachment; the "
-    "Content-Disposition names it in ASCII and in Russian (filename*, RFC 5987).")
+    "Content-Disposition names it in ASCII and in Russian (filename*, RFC 5987). The JSON of each kind has its "
+    "schema (components/schemas, oneOf Report by kind): class-fill ClassFillReport, student-finals "
+    "StudentFinalsReport, attendance AttendanceReport, class-teacher ClassTeacherReport, progress ProgressReport, "
+    "progress-sheet ProgressSheetReport, attendance-sheet AttendanceSheetReport, journal-monitoring "
+    "JournalMonitoringReport, user-activity UserActivityReport, forecast ForecastReport.")
 
 
 def _ref(name: str) -> dict:
@@ -305,11 +286,6 @@ RESPONSE_SCHEMAS = {
         "signatures": {"type": "array", "items": {"type": "string"}},
     }), "description": "The printable layout every report carries (one shape for all kinds: the PDF and XLSX "
                        "renderers read only this); percent values 0..100, dates ISO."},
-    **{name: {**_open({"kind": {"const": kind}, **{k: {} for k in keys}, "generated_at": {"type": "string"},
-                       "document": _ref("ReportDocument")}), "description": text}
-       for name, kind, keys, text in REPORT_SCHEMAS},
-    "Report": {"oneOf": [_ref("ProgressReport")] + [_ref(name) for name, *_ in REPORT_SCHEMAS],
-               "description": "Any report kind as JSON (format=json); rules per kind in services/reports/README.md."},
     "Backup": _open({"id": {"type": "string"}, "status": {"type": "string"}}),
     "BackupList": _open({
         "items": {"type": "array", "items": _open({
@@ -636,7 +612,7 @@ def request_schema_name(op: dict) -> str | None:
 # import this module's helpers, hence the imports at the end.
 from gateway import (  # noqa: E402
     openapi_identity, openapi_journal_marks, openapi_journal_reads, openapi_journal_structure, openapi_messaging,
-    openapi_people_reads,
+    openapi_people_reads, openapi_reports,
 )
 from gateway import openapi_portal  # noqa: E402
 
@@ -648,6 +624,7 @@ openapi_messaging.register(REQUEST_SCHEMAS, RESPONSE_SCHEMAS, PATHS)
 PATHS.update(openapi_portal.paths())  # the portal's HTML pages
 openapi_journal_reads.register(REQUEST_SCHEMAS, RESPONSE_SCHEMAS, PATHS)
 openapi_people_reads.register(REQUEST_SCHEMAS, RESPONSE_SCHEMAS, PATHS)
+openapi_reports.register(REQUEST_SCHEMAS, RESPONSE_SCHEMAS, PATHS)
 # every journal write takes an Idempotency-Key, the two older routes included
 for _path, _method in ((f"{P}/lessons", "post"), (f"{P}/lessons/{{id}}/marks", "put")):
     PATHS[_path][_method].setdefault("parameters", []).append(openapi_journal_marks.IDEMPOTENCY_KEY)

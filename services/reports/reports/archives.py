@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reports import store
+from reports.build import school_timezone
 from reports.render.archive import archive_from_rows, render_journal_archive
 from kernel.db import dialect_insert
 from reports.store import (Assignment, Attendance, Enrolment, FinalMark, JournalArchive, Lesson, Mark, Person,
@@ -64,7 +65,7 @@ def class_archive(session: Session, *, school_id: str, year: dict, periods: list
         roster=[{"student_id": e["student_id"], "full_name": names.get(e["student_id"]), "left_on": e["left_on"]}
                 for e in enrolments],
         subjects=subjects, lessons=lessons, marks=marks, attendance=attendance, finals=finals, teachers=teachers,
-        closed_order=closed_order, printed_at=now.isoformat())
+        closed_order=closed_order, printed_at=now.astimezone(school_timezone()).isoformat())
 
 
 def archive_year(session: Session, *, school_id: str, year_id: str, order_no: str | None, school: str,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from kernel import config
 from kernel.context import CallContext
 from reports import domain, store
 from reports.domain import kinds, layouts
@@ -26,6 +27,16 @@ MONTH_KINDS = frozenset({"journal-monitoring", "user-activity"})
 MONTH_ALLOWED = MONTH_KINDS | {"attendance", "attendance-sheet", "class-fill"}
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 PARAMS = ("class_id", "period_id", "year_id", "month")
+_timezone = None
+
+
+def school_timezone() -> dt.tzinfo:
+    """The school's time zone (``EJOURNAL_TIMEZONE``, kernel.config): the
+    date of printing on a report's paper is local time."""
+    global _timezone
+    if _timezone is None:
+        _timezone = config.load().timezone
+    return _timezone
 
 
 def read_params(kind, params) -> dict:
@@ -84,8 +95,10 @@ def _translit(value: str) -> str:
 class Builder:
     """Builds reports for one caller in one database session."""
 
-    def __init__(self, session, who: CallContext, *, school_name: str, now: dt.datetime):
+    def __init__(self, session, who: CallContext, *, school_name: str, now: dt.datetime,
+                 tz: dt.tzinfo | None = None):
         self.s = session
+        self.tz = tz or school_timezone()
         self.who = who
         self.school_id = who.school_id
         self.school_name = school_name
@@ -145,7 +158,7 @@ class Builder:
     def build(self, kind, params) -> dict:
         p = read_params(kind, params)
         report = getattr(self, "_" + p["kind"].replace("-", "_"))(p)
-        return layouts.with_document(report, school=self.school_name)
+        return layouts.with_document(report, school=self.school_name, tz=self.tz)
 
     def _progress_input(self, school_class: dict, period: dict) -> dict:
         span = {"first": period["starts_on"], "last": period["ends_on"]}

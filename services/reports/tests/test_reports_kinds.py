@@ -76,6 +76,26 @@ def test_progress_hand_computed_R_R5():
     assert doc["signatures"] == ["Классный руководитель", "Заместитель директора по УВР"]
 
 
+def test_the_date_of_printing_is_local_time_and_generated_at_stays_utc():
+    """09:00 UTC is 12:00 in Moscow: the paper says 12:00, the JSON keeps UTC."""
+    import io
+    from zoneinfo import ZoneInfo
+
+    from pypdf import PdfReader
+
+    from reports.render import render
+
+    report = domain.progress_report(school_class=C5A, period=Q1, subjects=SUBJECTS, students=CLASS_5A_PUPILS,
+                                    marks=CLASS_5A_MARKS, finals=CLASS_5A_FINALS, generated_at=GENERATED)
+    local = layouts.with_document(report, school="Школа", tz=ZoneInfo("Europe/Moscow"))
+    assert local["generated_at"] == "2026-11-02T09:00:00+00:00"
+    assert local["document"]["header"]["printed_at"] == "2026-11-02T12:00:00+03:00"
+    text = PdfReader(io.BytesIO(render(local, "pdf"))).pages[0].extract_text()
+    assert "02.11.2026 12:00" in text and "09:00" not in text
+    vladivostok = layouts.with_document(report, school="Школа", tz=ZoneInfo("Asia/Vladivostok"))
+    assert vladivostok["document"]["header"]["printed_at"] == "2026-11-02T19:00:00+10:00"
+
+
 # R-R6 progress sheet ------------------------------------------------------------------
 # 5А as above. 5Б: Дмитриев m 5, 5 -> 5; r 5 -> 5; no final marks in 5Б, so
 # its basis is current_averages and the sheet's basis is "mixed".
@@ -278,6 +298,37 @@ def test_class_fill_counts_movement_R_R1():
     assert rows == {"5А": (2, 1, 0, 1, 2, 1, 1), "5Б": (0, 0, 1, 0, 1, 1, 0)}
     assert [(m["movement"], m["order_no"]) for m in report["movements"]] == [("прибыл", "5-у"), ("переведён", "7")]
     assert_document(layouts.with_document(report, school="Школа")["document"])
+
+
+def _fill_of(sexes: dict) -> dict:
+    """5А of the given students (id -> sex or None), all there all the quarter."""
+    enrolments = [{"class_id": "c5a", "student_id": sid, "enrolled_on": D(2026, 9, 1)} for sid in sexes]
+    people = {sid: {"full_name": sid.upper(), "sex": sex} for sid, sex in sexes.items()}
+    report = kinds.class_fill(classes=[C5A], enrolments=enrolments, people=people, movements=[], period=Q1,
+                              generated_at=GENERATED)
+    return layouts.with_document(report, school="Школа")
+
+
+def test_class_fill_without_sexes_charts_the_count_and_says_so():
+    report = _fill_of({"a": None, "b": None, "c": None})
+    assert (report["totals"]["boys"], report["totals"]["girls"], report["totals"]["sex_unknown"]) == (0, 0, 3)
+    section = report["document"]["sections"][0]
+    assert section["chart"]["series"] == [{"name": "Учащихся", "values": [3]}]
+    assert section["note"] == "Пол не указан у 3 учащихся из 3; диаграмма по числу учащихся."
+    assert "sex_unknown" in [c["key"] for c in section["table"]["columns"]]
+    assert_document(report["document"])
+
+
+def test_class_fill_with_some_sexes_shows_the_unknown_apart():
+    report = _fill_of({"a": "female", "b": "male", "c": None})
+    section = report["document"]["sections"][0]
+    assert [(s["name"], s["values"]) for s in section["chart"]["series"]] == [
+        ("Мальчики", [1]), ("Девочки", [1]), ("Пол не указан", [1])]
+    assert section["note"] == "Пол не указан у 1 учащегося из 3."
+    known = _fill_of({"a": "female", "b": "male"})["document"]["sections"][0]
+    assert known["note"] is None and len(known["chart"]["series"]) == 2
+    assert "sex_unknown" not in [c["key"] for c in known["table"]["columns"]]
+    assert _fill_of({})["document"]["sections"][0]["chart"] is None
 
 
 def test_student_finals_and_class_teacher_and_forecast_have_documents():

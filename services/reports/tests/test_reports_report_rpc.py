@@ -4,7 +4,10 @@ layout; scope and parameter errors are the error table's."""
 from __future__ import annotations
 
 import pytest
+from jsonschema import Draft202012Validator
 from nameko.testing.services import entrypoint_hook
+
+from gateway import openapi, openapi_reports
 
 from kernel.db import new_id
 from reports.build import KINDS
@@ -68,6 +71,12 @@ def test_every_kind_from_the_projections(container, school, small_school, ctx_fo
     assert report["kind"] == kind
     doc = report["document"]
     assert doc["header"]["school"] and doc["sections"]
+    # the answer is the kind's schema in the gateway's OpenAPI document
+    name = {kind: name for name, kind, _ in openapi_reports.KIND_SCHEMAS}.get(kind, "ProgressReport")
+    components = openapi.document()["components"]
+    for schema in (name, "Report"):
+        validator = Draft202012Validator({"$ref": f"#/components/schemas/{schema}", "components": components})
+        assert [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(report)] == [], schema
 
 
 def test_report_numbers_from_events(container, school, small_school, ctx_for):

@@ -89,7 +89,8 @@ def class_fill(*, classes: list[dict], enrolments: list[dict], people: dict, mov
     """Наполняемость классов: per class the students on the period's first
     day, those who came (admitted or transferred in) and went (transferred
     out, left, graduated) during it, those on its last day by sex; and the
-    movements with their order numbers.
+    movements with their order numbers. ``sex_unknown``: those on the last
+    day whose sex is not recorded.
 
     On the first day: enrolled on or before it and not gone by it. Came:
     enrolled after the first day, on or before the last. Went: first day out
@@ -128,6 +129,7 @@ def class_fill(*, classes: list[dict], enrolments: list[dict], people: dict, mov
                     row["girls"] += 1
         row["came"] = row["admitted"] + row["transferred_in"]
         row["went"] = row["transferred_out"] + row["left"] + row["graduated"]
+        row["sex_unknown"] = row["at_end"] - row["boys"] - row["girls"]
         rows.append(row)
     for m in movements:
         if first <= m["on"] <= last and (m.get("from_class_id") in names or m.get("to_class_id") in names):
@@ -137,7 +139,7 @@ def class_fill(*, classes: list[dict], enrolments: list[dict], people: dict, mov
                           "to_class": names.get(m.get("to_class_id")), "order_no": m.get("order_no")})
     moves.sort(key=lambda m: (m["date"], name_key(m["student"], m["student_id"])))
     keys = ("at_start", "admitted", "transferred_in", "came", "transferred_out", "left", "graduated", "went",
-            "at_end", "boys", "girls")
+            "at_end", "boys", "girls", "sex_unknown")
     return {
         "kind": "class-fill", "period": _span(period),
         "classes": rows,

@@ -3,6 +3,8 @@ a report dict in, its ``document`` out, with the same numbers as the JSON.
 Titles are the school's paper forms' names; summary sheets are landscape."""
 from __future__ import annotations
 
+import datetime as dt
+
 from reports.domain import document as d
 
 BASIS_RU = {"final_marks": "итоговые отметки за период",
@@ -148,18 +150,41 @@ MOVE_COLUMNS = [d.column("date", "Дата", "date"), d.column("student", "Уч�
 
 
 def class_fill(report: dict, *, school: str) -> dict:
-    cols = [d.column(*c) for c in FILL_COLUMNS]
-    classes = report["classes"]
-    chart = d.bar_chart("Учащихся на конец периода", [c["class"] for c in classes],
-                        [("Мальчики", [c["boys"] for c in classes]), ("Девочки", [c["girls"] for c in classes])])
+    classes, totals = report["classes"], report["totals"]
+    unknown = totals.get("sex_unknown", 0)
+    cols = [d.column(*c) for c in FILL_COLUMNS] + ([d.column("sex_unknown", "Пол не указан", "int")] if unknown else [])
+    chart, note = _fill_chart(classes, totals), None
+    if unknown:
+        note = (f"Пол не указан у {unknown} {_pupils_word(unknown)} из {totals['at_end']}"
+                + ("; диаграмма по числу учащихся." if unknown == totals["at_end"] else "."))
     return d.document(title="Наполняемость классов", orientation=d.LANDSCAPE, school=school,
                       class_name=classes[0]["class"] if len(classes) == 1 else None,
                       period=d.period_label(report["period"]), printed_at=report["generated_at"],
-                      sections=[d.section(None, table=d.table(cols, classes, {"class": "Всего", **report["totals"]}),
-                                          chart=chart),
+                      sections=[d.section(None, table=d.table(cols, classes, {"class": "Всего", **totals}),
+                                          chart=chart, note=note),
                                 d.section("Движение учащихся", table=d.table(MOVE_COLUMNS, report["movements"]),
                                           note=None if report["movements"] else "Движения не было.")],
                       signatures=[d.DEPUTY])
+
+
+def _fill_chart(classes: list[dict], totals: dict) -> dict | None:
+    """Students on the last day per class by sex, with those whose sex is not
+    recorded as a bar of their own; by count alone when no sex is recorded,
+    none when the classes are empty."""
+    if not totals["at_end"]:
+        return None
+    title = "Учащихся на конец периода"
+    if not totals["boys"] and not totals["girls"]:
+        return d.bar_chart(title, [c["class"] for c in classes], [("Учащихся", [c["at_end"] for c in classes])])
+    series = [("Мальчики", [c["boys"] for c in classes]), ("Девочки", [c["girls"] for c in classes])]
+    if totals.get("sex_unknown"):
+        series.append(("Пол не указан", [c.get("sex_unknown", 0) for c in classes]))
+    return d.bar_chart(title, [c["class"] for c in classes], series)
+
+
+def _pupils_word(n: int) -> str:
+    """учащегося / учащихся after «у N … из M» (genitive: 1, 21 -> учащегося)."""
+    return "учащегося" if n % 10 == 1 and n % 100 != 11 else "учащихся"
 
 
 def student_finals(report: dict, *, school: str) -> dict:
@@ -321,6 +346,21 @@ LAYOUTS = {
 }
 
 
-def with_document(report: dict, *, school: str) -> dict:
-    """The report with its printable layout under ``"document"``."""
-    return {**report, "document": LAYOUTS[report["kind"]](report, school=school)}
+def with_document(report: dict, *, school: str, tz: dt.tzinfo | None = None) -> dict:
+    """The report with its printable layout under ``"document"``; the date
+    of printing in the school's time zone ``tz`` (the report's
+    ``generated_at`` stays UTC)."""
+    document = LAYOUTS[report["kind"]](report, school=school)
+    if tz is not None:
+        document["header"]["printed_at"] = local_moment(document["header"].get("printed_at"), tz)
+    return {**report, "document": document}
+
+
+def local_moment(value: str | None, tz: dt.tzinfo) -> str | None:
+    """An ISO moment (UTC) as the same moment in ``tz``, ISO with its offset."""
+    if not value:
+        return value
+    moment = dt.datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(tz).isoformat()
