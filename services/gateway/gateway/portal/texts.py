@@ -142,3 +142,5 @@ AUDIT_ACTIONS = {
     "recovery_code_used": "использован резервный код", "refresh_reuse": "повторное использование сеанса",
     "consent_recorded": "записано согласие",
 }
+
+BACKUP_TARGET_KINDS = {"local": "диск сервера", "s3": "хранилище S3", "sftp": "сервер SFTP"}

@@ -26,7 +26,7 @@ from gateway import api
 from gateway.context import call_ctx, current_clients
 from gateway.errors import ApiError
 from gateway.portal import bp, core
-from gateway.portal.texts import AUDIT_ACTIONS, T
+from gateway.portal.texts import AUDIT_ACTIONS, BACKUP_TARGET_KINDS, T
 from gateway.portal.views_admin import _gate, _notice, _users
 from gateway.portal.views_teacher import ident
 
@@ -116,6 +116,7 @@ def admin_backups():
     schedule = current_clients().rpc("backup", "backup_schedule", call_ctx())
     more = url_for("portal.admin_backups", cursor=page["next_cursor"]) if page.get("next_cursor") else None
     return render_template("portal/admin/backups.html", backups=page["items"], schedule=schedule, more_url=more,
+                           target_kinds=BACKUP_TARGET_KINDS,
                            running=any(b.get("status") == "running" for b in page["items"]))
 
 
