@@ -50,6 +50,7 @@ def school(platform):
     teacher = user("ops.teacher", "Фёдорова Наталья Ильинична", ["teacher"])
     boot.put(f"/users/{teacher}/roles", {"roles": ["teacher", "class_teacher"]})  # an audit row
     parent = user("ops.parent", "Комаров Денис Олегович", ["parent"])
+    boot.put(f"/parents/{parent}/consent", {"given": True, "signed_on": today.isoformat()})
     year = boot.post("/years", {"name": f"Год управления {tag}", "starts_on": start.isoformat(),
                                 "ends_on": end.isoformat(), "periods": [
                                     {"name": "2 четверть", "kind": "quarter", "starts_on": start.isoformat(),
