@@ -187,3 +187,21 @@ def test_the_news_form_checks_the_links_and_the_audience_before_messaging(client
 def test_the_news_form_is_the_404_page_for_a_teacher(client, ops, signing_key):
     sign_in_as(client, ops, signing_key, "t-1", ("teacher",))
     assert client.get("/news/new").status_code == 404
+
+
+def test_the_at_risk_page_asks_the_class_s_period_and_falls_back_when_the_year_changed(client, ops, signing_key):
+    from test_gateway_portal_admin import YEARS
+    sign_in_as(client, ops, signing_key, "deputy-1", ("deputy",))
+    ops.rpc_answers[("journal", "list_years")] = YEARS
+    ops.rpc_answers[("journal", "list_classes")] = {"items": [{"id": "class-5a", "name": "5А"}], "next_cursor": None}
+    ops.rpc_answers[("journal", "list_subjects")] = {"items": [{"id": "s1", "name": "Математика"}],
+                                                    "next_cursor": None}
+    ops.rpc_answers[("journal", "students_at_risk")] = {"class_id": "class-5a", "period_id": "p1", "items": [
+        {"student_id": "st1", "full_name": "Шубин Лев", "subjects": [
+            {"subject_id": "s1", "reasons": ["LOW_FORECAST"], "predicted": 2}]}]}
+    status, html = get(client, "/office/at-risk", year="year-1", **{"class": "class-of-another-year",
+                                                                    "period": "period-of-another-year"})
+    assert status == 200
+    assert calls(ops, "students_at_risk")[-1]["args"][1:] == ("class-5a", "p1")
+    assert "Шубин Лев" in html and "Математика" in html and "прогноз — 2" in html
+    assert get(client, "/office/at-risk", year="no-such-year")[0] == 404

@@ -43,18 +43,25 @@ def _gate(route_key: str, resource_id: str | None = None) -> None:
     core.allow(route_key, resource_id)
 
 
+def _chosen_class(classes: list[dict]) -> dict | None:
+    """The class asked for (``?class=``) among the year's, else its first: a
+    class of another year is left behind when the year was just changed."""
+    asked = ident(request.args.get("class"), required=False)
+    return next((c for c in classes if c["id"] == asked), classes[0] if classes else None)
+
+
 def _period(year: dict | None) -> dict | None:
-    """The period asked for (``?period=``; the year's id means the year), else the one holding today."""
+    """The period asked for (``?period=``; the year's id means the year), else
+    the one holding today (also when the asked one is another year's: the
+    year was just changed)."""
     if year is None:
         return None
     periods = year.get("periods") or []
     asked = ident(request.args.get("period"), required=False)
-    if asked:
-        if asked == year["id"]:
-            return {"id": year["id"], "name": f"{year['name']} (год)"}
-        found = next((p for p in periods if p["id"] == asked), None)
-        if found is None:
-            raise ApiError(404, "NOT_FOUND")
+    if asked == year["id"]:
+        return {"id": year["id"], "name": f"{year['name']} (год)"}
+    found = next((p for p in periods if p["id"] == asked), None)
+    if found is not None:
         return found
     now = today().isoformat()
     return next((p for p in periods if p["starts_on"] <= now <= p["ends_on"]), periods[0] if periods else None)
@@ -101,10 +108,7 @@ def office_at_risk():
     years = _years()
     year = _chosen_year(years)
     classes = _classes(year["id"]) if year else []
-    class_id = ident(request.args.get("class"), required=False)
-    if class_id and class_id not in {c["id"] for c in classes}:
-        raise ApiError(404, "NOT_FOUND")
-    chosen = next((c for c in classes if c["id"] == class_id), classes[0] if classes else None)
+    chosen = _chosen_class(classes)
     period = _period(year)
     answer = None
     if chosen is not None and period is not None:
@@ -152,10 +156,7 @@ def office_lessons():
     years = _years()
     year = _chosen_year(years)
     classes = _classes(year["id"]) if year else []
-    class_id = ident(request.args.get("class"), required=False)
-    if class_id and class_id not in {c["id"] for c in classes}:
-        raise ApiError(404, "NOT_FOUND")
-    chosen = next((c for c in classes if c["id"] == class_id), classes[0] if classes else None)
+    chosen = _chosen_class(classes)
     try:
         asked = dt.date.fromisoformat(request.args["week"]) if request.args.get("week") else today()
     except ValueError:
