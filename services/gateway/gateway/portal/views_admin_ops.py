@@ -165,6 +165,9 @@ def _run_drill(clients, ctx: dict, backup_id: str, key: tuple[str, str]) -> None
         if found is None or found.status >= 500:
             log.warning("restore drill of backup %s did not answer: %s", backup_id, exc)
         with _DRILL_ERRORS_LOCK:
+            oldest = (_now() - DRILL_GIVE_UP).isoformat()
+            for stale in [k for k in _DRILL_ERRORS if k[1] < oldest]:  # past DRILL_GIVE_UP nobody asks
+                del _DRILL_ERRORS[stale]
             _DRILL_ERRORS[key] = message
 
 

@@ -22,3 +22,20 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   window.setTimeout(ask, 2000);
 });
+
+// A form whose answer takes a while (an import): once sent, it says so under its button.
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("form[data-busy]").forEach((form) => {
+    form.addEventListener("submit", () => {
+      if (form.querySelector(".busy")) return;
+      const status = document.createElement("p");
+      status.className = "busy running";
+      status.setAttribute("role", "status");
+      status.textContent = form.dataset.busy;
+      const bar = document.createElement("progress");
+      bar.className = "working";
+      bar.setAttribute("aria-label", "Выполняется");
+      form.append(status, bar);
+    });
+  });
+});
