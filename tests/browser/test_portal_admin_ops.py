@@ -21,7 +21,8 @@ from localrun.client import Api
 from conftest import check, open_menu, sign_in
 
 PASSWORD = "browser-ops-2026"
-ADDRESSES = ("/admin", "/admin/users", "/admin/years", "/admin/classes", "/admin/subjects", "/admin/assignments",
+ADDRESSES = ("/admin", "/admin/users", "/admin/users/x1", "/admin/years", "/admin/classes", "/admin/subjects",
+             "/admin/assignments", "/admin/classes/x1/timetable", "/admin/classes/x1/import",
              "/admin/backups", "/admin/access-log", "/admin/audit", "/admin/backups/x1/status",
              "/admin/backups/x1/drill?since=2026-01-01T00:00:00%2B00:00", "/admin/backups/x1/archive",
              "/office", "/office/at-risk", "/office/coverage", "/office/lessons", "/office/lessons/x1",
@@ -156,6 +157,11 @@ def test_the_access_log_and_the_audit_are_filtered(platform, page, school):
     page.get_by_role("heading", name="Аудит", exact=True).wait_for()
     page.get_by_label("Пользователь (ФИО или логин)").fill(f"ops.teacher.{tag}")
     page.get_by_label("Действие").select_option(label="изменены роли")
+    page.get_by_label("С даты").fill((dt.date.today() + dt.timedelta(days=1)).isoformat())
+    page.get_by_role("button", name="Показать").click()
+    page.get_by_role("heading", name="Записи: 0").wait_for()  # nothing from tomorrow on
+    page.get_by_label("С даты").fill((dt.date.today() - dt.timedelta(days=1)).isoformat())
+    page.get_by_label("По дату").fill((dt.date.today() + dt.timedelta(days=1)).isoformat())
     page.get_by_role("button", name="Показать").click()
     page.get_by_role("heading", name="Записи: 1").wait_for()
     row = page.locator("tbody tr").first.inner_text()

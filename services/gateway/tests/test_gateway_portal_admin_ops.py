@@ -139,9 +139,11 @@ def test_the_access_log_passes_its_filters_and_grows_by_a_page(admin, ops):
 
 
 def test_the_audit_passes_the_user_and_the_action(admin, ops):
-    status, _ = get(admin, "/admin/audit", user="user-8", action="roles_changed")
+    status, _ = get(admin, "/admin/audit", user="user-8", action="roles_changed", **{"from": "2026-12-01"})
     assert status == 200
-    assert calls(ops, "list_audit")[-1]["args"][1:] == ("user-8", "roles_changed", 50)
+    called = calls(ops, "list_audit")[-1]
+    assert called["args"][1:] == ("user-8", "roles_changed", 50)
+    assert called["kwargs"] == {"from_date": "2026-12-01", "to_date": None}
 
 
 @pytest.mark.parametrize("roles", [("teacher", "class_teacher"), ("parent",), ("deputy",), ("secretary",)])

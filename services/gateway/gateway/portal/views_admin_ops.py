@@ -283,13 +283,16 @@ def admin_access_log():
 def admin_audit():
     _gate("GET /audit")
     rows = _rows()
+    first, last = _date("from"), _date("to")
     action = (request.args.get("action") or "").strip()[:60] or None
     user_id, candidates, who = _person()
     items = []
     if not candidates and not (who and user_id is None):
-        items = current_clients().rpc("identity", "list_audit", call_ctx(), user_id, action, rows)["items"]
+        items = current_clients().rpc("identity", "list_audit", call_ctx(), user_id, action, rows,
+                                      from_date=first, to_date=last)["items"]
     return render_template("portal/admin/audit.html", items=items, names=_names(), user_id=user_id, who=who,
-                           candidates=candidates, action=action or "", more_url=_more(rows, len(items)),
+                           candidates=candidates, action=action or "", first=first or "", last=last or "",
+                           more_url=_more(rows, len(items)),
                            nobody=bool(who) and user_id is None and not candidates,
                            actions=list(AUDIT_ACTIONS.items()))
 
