@@ -76,7 +76,7 @@ def reset_password(id):
 def list_audit():
     q = query_params()
     return jsonify(current_clients().rpc("identity", "list_audit", call_ctx(), q.get("target_id"),
-                                         q.get("action"), q["limit"]))
+                                         q.get("action"), q["limit"], from_date=q.get("from"), to_date=q.get("to")))
 
 
 @bp.get("/access-log")

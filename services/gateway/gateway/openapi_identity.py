@@ -115,6 +115,7 @@ PATHS = {
             _query("action", {"type": "string", "minLength": 1, "maxLength": 60},
                    "roles_changed, consent_recorded, password_changed, password_reset, login_locked, login_unlocked, "
                    "refresh_reuse"),
+            _query("from", DATE, "First day (UTC)"), _query("to", DATE, "Last day, inclusive"),
             _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}),
         ], ok=(200, "AuditList", "Newest first"), errors=(400, 403),
         description="Admin only (R-A5, ASVS V7).")},

@@ -74,6 +74,24 @@ PAGES = [
     ("/admin/students/{student_id}/departure", "post", "Портал: записать выбытие ученика"),
     ("/admin/years/{year_id}/close", "get", "Портал: итоги перевода до приказа о закрытии учебного года"),
     ("/admin/years/{year_id}/close", "post", "Портал: закрыть учебный год по приказу"),
+    ("/admin/backups", "get", "Портал: резервные копии (хранилища, проверка, восстановление) и расписание"),
+    ("/admin/backups", "post", "Портал: создать резервную копию (затем страница её состояния)"),
+    ("/admin/backups/{backup_id}", "get", "Портал: состояние резервной копии (обновляется само или ссылкой)"),
+    ("/admin/backups/{backup_id}/status", "get", "Портал: состояние резервной копии в JSON (для страницы)"),
+    ("/admin/backups/{backup_id}/drill", "post", "Портал: начать проверку восстановления копии"),
+    ("/admin/backups/{backup_id}/drill", "get", "Портал: ход и итог проверки восстановления"),
+    ("/admin/backups/{backup_id}/drill/status", "get", "Портал: ход проверки восстановления в JSON (для страницы)"),
+    ("/admin/backups/{backup_id}/archive", "get", "Портал: скачать архив копии (зашифрованный)"),
+    ("/admin/access-log", "get", "Портал: журнал доступа с отбором по пользователю и датам"),
+    ("/admin/audit", "get", "Портал: аудит с отбором по пользователю и действию"),
+    ("/office", "get", "Портал: управление (директор, завуч): мониторинг, отчёты, группа риска, программа"),
+    ("/office/at-risk", "get", "Портал: ученики группы риска по классу и периоду"),
+    ("/office/coverage", "get", "Портал: выполнение программы по учителям"),
+    ("/office/lessons", "get", "Портал: уроки класса за неделю (истории исправлений)"),
+    ("/office/lessons/{lesson_id}", "get", "Портал: урок: его оценки и история посещаемости"),
+    ("/office/marks/{mark_id}", "get", "Портал: история оценки"),
+    ("/news/new", "get", "Портал: форма новости или объявления со ссылками на документы"),
+    ("/news/new", "post", "Портал: опубликовать новость или объявление"),
 ]
 
 
@@ -85,7 +103,8 @@ def paths() -> dict:
                              .replace("}", "")) + ("_" + method if method != "get" else "")
         params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                   for name in ("id", "attachment_id", "filename", "class_id", "lesson_id", "mark_id",
-                               "user_id", "subject_id", "kind", "fmt", "parent_id", "student_id", "year_id") if "{" + name + "}" in rule]
+                               "user_id", "subject_id", "kind", "fmt", "parent_id", "student_id", "year_id",
+                               "backup_id") if "{" + name + "}" in rule]
         responses = {"200": {"description": "An HTML page (a download for an attachment)",
                              "content": {"text/html": {"schema": {"type": "string"}}}},
                      "303": {"description": "After a form, or to the login page"},

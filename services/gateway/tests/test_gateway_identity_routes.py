@@ -99,6 +99,12 @@ def test_audit_query(client, fake, auth):
     r = client.get(f"{P}/audit?action=roles_changed&limit=5", headers=auth(roles=["admin"]))
     assert r.status_code == 200
     assert fake.last_rpc()["args"][1:] == (None, "roles_changed", 5)
+    assert fake.last_rpc()["kwargs"] == {"from_date": None, "to_date": None}
+    r = client.get(f"{P}/audit?from=2026-12-01&to=2026-12-07", headers=auth(roles=["admin"]))
+    assert r.status_code == 200
+    assert fake.last_rpc()["kwargs"] == {"from_date": "2026-12-01", "to_date": "2026-12-07"}
+    r = client.get(f"{P}/audit?from=7.12.2026", headers=auth(roles=["admin"]))
+    assert r.status_code == 400
 
 
 def test_decisions_are_cached_briefly(client, fake, auth, app):

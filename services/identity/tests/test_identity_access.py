@@ -218,6 +218,15 @@ def test_r_a5_only_admin_sets_roles_never_their_own_and_it_is_audited(container,
         assert types == ["roles_changed", "sessions_revoked"]  # the old access token ends too
     listed = call(container, "list_audit", ctx_of(admin), teacher.id, None, 10)
     assert [i["action"] for i in listed["items"]] == ["roles_changed"]
+    # the date range: its days in UTC, both ends inclusive
+    today = listed["items"][0]["at"][:10]
+    tomorrow = (dt.date.fromisoformat(today) + dt.timedelta(days=1)).isoformat()
+    yesterday = (dt.date.fromisoformat(today) - dt.timedelta(days=1)).isoformat()
+    assert len(call(container, "list_audit", ctx_of(admin), teacher.id, None, 10, today, today)["items"]) == 1
+    assert call(container, "list_audit", ctx_of(admin), teacher.id, None, 10, tomorrow, None)["items"] == []
+    assert call(container, "list_audit", ctx_of(admin), teacher.id, None, 10, None, yesterday)["items"] == []
+    with pytest.raises(ValidationError):
+        call(container, "list_audit", ctx_of(admin), None, None, 10, "7 декабря", None)
     with pytest.raises(Forbidden):
         call(container, "list_audit", ctx_of(director), None, None, 10)
 

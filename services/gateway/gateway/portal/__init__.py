@@ -64,6 +64,7 @@ from gateway.portal import helpers, views_account, views_family, views_mail  # n
 from gateway.portal import views_class_teacher, views_reports, views_teacher  # noqa: E402,F401  (routes)
 from gateway.portal import views_admin  # noqa: E402,F401  (routes)
 from gateway.portal import views_admin_people  # noqa: E402,F401  (routes)
+from gateway.portal import views_admin_ops, views_office  # noqa: E402,F401  (routes)
 
 
 def wants_page() -> bool:

@@ -57,6 +57,9 @@ def nav() -> list[tuple[str, str]]:
     from gateway.portal.views_reports import may_see_reports
     if may_see_reports(g.get("principal")):
         items.append(("portal.reports", "Отчёты"))
+    from gateway.portal.views_office import is_office
+    if is_office(g.get("principal")):
+        items.append(("portal.office_home", "Управление"))
     from gateway.portal.views_admin import is_admin
     if is_admin(g.get("principal")):
         items.append(("portal.admin_home", "Администрирование"))

@@ -37,8 +37,9 @@ class Access:
         return {"allowed": decision.allowed, "denial": decision.denial, "reason": decision.reason}
 
     @service_rpc
-    def list_audit(self, ctx, target_id=None, action=None, limit=100):
-        """The audit trail of the actor's school, newest first (admin only)."""
+    def list_audit(self, ctx, target_id=None, action=None, limit=100, from_date=None, to_date=None):
+        """The audit trail of the actor's school, newest first (admin only);
+        ``from_date``/``to_date``: its first and last day (UTC), inclusive."""
         actor = CallContext.from_rpc(ctx)
         if not actor.has("admin"):
             raise Forbidden()
@@ -46,9 +47,10 @@ class Access:
         action = domain.require_str(action, "action", max_len=60, optional=True)
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 500:
             raise domain.invalid("field_type", "limit")
+        since, until = _day_bounds(from_date, to_date)
         with self.db.transaction() as s:
             rows = store.audit_records(s, school_id=actor.school_id, target_id=target_id, action=action,
-                                       limit=limit)
+                                       since=since, until=until, limit=limit)
             return {"items": [store.audit_dict(r) for r in rows], "next_cursor": None}
 
     @service_rpc
@@ -58,12 +60,9 @@ class Access:
         if not actor.has("admin"):
             raise Forbidden()
         user_id = domain.require_str(user_id, "user_id", max_len=64, optional=True)
-        first = domain.parse_date(from_date, "from", optional=True)
-        last = domain.parse_date(to_date, "to", optional=True)
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 500:
             raise domain.invalid("field_type", "limit")
-        since = dt.datetime.combine(first, dt.time(), dt.timezone.utc) if first else None
-        until = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.timezone.utc) if last else None
+        since, until = _day_bounds(from_date, to_date)
         with self.db.transaction() as s:
             rows = store.access_records(s, school_id=actor.school_id, user_id=user_id, since=since, until=until,
                                         limit=limit)
@@ -121,6 +120,15 @@ class Access:
                 except REFUSED_ROWS as exc:
                     self.dead_letters.put("identity.access_recorded", _access_event_of(row, items),
                                           f"{type(exc).__name__}: {exc}")
+
+
+def _day_bounds(from_date, to_date) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """[since, until) of the days ``from``..``to`` (UTC, inclusive); either may be missing."""
+    first = domain.parse_date(from_date, "from", optional=True)
+    last = domain.parse_date(to_date, "to", optional=True)
+    since = dt.datetime.combine(first, dt.time(), dt.timezone.utc) if first else None
+    until = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.timezone.utc) if last else None
+    return since, until
 
 
 def _access_event_of(row: dict, items: list):

@@ -44,12 +44,17 @@ def add_audit(session: Session, *, action: str, school_id: str | None = None, ac
 
 
 def audit_records(session: Session, *, school_id: str, target_id: str | None = None, action: str | None = None,
+                  since: dt.datetime | None = None, until: dt.datetime | None = None,
                   limit: int = 100) -> list[AuditRecord]:
     query = select(AuditRecord).where(AuditRecord.school_id == school_id)
     if target_id:
         query = query.where(AuditRecord.target_id == target_id)
     if action:
         query = query.where(AuditRecord.action == action)
+    if since:
+        query = query.where(AuditRecord.at >= since)
+    if until:
+        query = query.where(AuditRecord.at < until)
     return list(session.scalars(query.order_by(AuditRecord.at.desc(), AuditRecord.id).limit(limit)))
 
 
