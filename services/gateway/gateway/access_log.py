@@ -14,9 +14,16 @@ identity insert the log in bulk and keeps the broker and the publisher
 thread cheap under load. When the queue is full (broker down for long),
 events are dropped and counted (``gateway_access_events_dropped_total``)
 rather than slowing the school down.
+
+A worker that goes (gunicorn's graceful stop, or its master killed) still
+answers the requests in flight after gunicorn's ``worker_exit`` hook ran:
+their events are published at interpreter exit, once every request thread
+has ended (an ``atexit`` flush: it runs after the threads are joined, while
+the publisher thread still runs).
 """
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -78,6 +85,7 @@ class AccessLog:
         self.linger = linger
         self._thread: threading.Thread | None = None
         self._pid = None
+        self._exit_flush_pid = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -96,6 +104,9 @@ class AccessLog:
                 self._pid = os.getpid()
                 self._thread = threading.Thread(target=self._run, name="access-log", daemon=True)
                 self._thread.start()
+                if self._exit_flush_pid != self._pid:  # once per process (a fork inherits the parent's)
+                    self._exit_flush_pid = self._pid
+                    atexit.register(self._flush_at_exit, self._pid)
 
     def _connect(self):
         params = pika.URLParameters(pika_uri(self.amqp_uri))
@@ -172,6 +183,13 @@ class AccessLog:
                 return True
             time.sleep(0.05)
         return False
+
+    def _flush_at_exit(self, pid: int) -> None:
+        """The events of requests answered after ``worker_exit``'s flush."""
+        if pid == os.getpid() and not self._stop.is_set() and not self.flush(timeout=5.0):
+            left = self.queue.unfinished_tasks
+            DROPPED.inc(left)  # gone with the process: counted, as a full queue's are
+            log.warning("%d access events not confirmed at exit", left)
 
     def close(self) -> None:
         self._stop.set()
