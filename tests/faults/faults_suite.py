@@ -27,9 +27,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import checks  # noqa: E402
-from load import CarefulClient, make_school  # noqa: E402
-from servers import PgCluster, RabbitNode  # noqa: E402
+import faults_checks as checks  # noqa: E402
+from faults_load import CarefulClient, make_school  # noqa: E402
+from faults_servers import PgCluster, RabbitNode  # noqa: E402
 
 MIN_MARKS = int(os.environ.get("EJOURNAL_FAULTS_MARKS", "3000"))
 READY_WITHIN = 30.0
@@ -214,9 +214,11 @@ def test_nothing_is_lost_or_doubled_under_faults(stack, capsys):
     rows, problems = {}, []
     for o in outcomes:
         row = rows.setdefault(o.phase, {"requests": 0, "stored": 0, "refused": 0, "lost": 0, "doubled": 0,
-                                        "n_lost": 0, "n_doubled": 0, "log_lost": 0, "retried": 0})
+                                        "n_lost": 0, "n_doubled": 0, "log_lost": 0, "retried": 0,
+                                        "500": 0})
         row["requests"] += 1
         row["retried"] += o.attempts > 1
+        row["500"] += o.errors.count("500")  # a fault is 503 (retry), never an unexpected error
         for cid in o.answered_ok:
             if cid not in logged:
                 row["log_lost"] += 1
@@ -262,8 +264,8 @@ def test_nothing_is_lost_or_doubled_under_faults(stack, capsys):
 
     assert client.marks_told_stored() >= MIN_MARKS
     assert not problems, f"{len(problems)} problems, first: {problems[:5]}"
-    totals = {k: sum(r[k] for r in rows.values()) for k in ("lost", "doubled", "n_lost", "n_doubled", "log_lost")}
-    assert totals == {"lost": 0, "doubled": 0, "n_lost": 0, "n_doubled": 0, "log_lost": 0}, table
+    kinds = ("lost", "doubled", "n_lost", "n_doubled", "log_lost", "500")
+    assert {k: sum(r[k] for r in rows.values()) for k in kinds} == dict.fromkeys(kinds, 0), table
     assert j_counts == r_counts, f"journal {j_counts} != reports {r_counts}"
     assert selfcheck["differences"] == 0, selfcheck
     assert dead == {}, dead
@@ -273,13 +275,14 @@ def test_nothing_is_lost_or_doubled_under_faults(stack, capsys):
 
 
 def format_table(rows: dict, recovery: dict) -> str:
-    head = (f"{'fault':38} {'requests':>8} {'retried':>7} {'marks':>6} {'lost':>5} {'doubled':>7} "
+    head = (f"{'fault':34} {'requests':>8} {'retried':>7} {'500s':>4} {'marks':>6} {'lost':>5} {'doubled':>7} "
             f"{'notif lost':>10} {'notif doubled':>13} {'log lost':>8} {'recovery s':>10}")
     lines = [head, "-" * len(head)]
     for name in ["steady", *recovery]:
         r = rows.get(name, {})
         rec = recovery.get(name)
-        lines.append(f"{name:38} {r.get('requests', 0):>8} {r.get('retried', 0):>7} {r.get('stored', 0):>6} "
+        lines.append(f"{name:34} {r.get('requests', 0):>8} {r.get('retried', 0):>7} {r.get('500', 0):>4} "
+                     f"{r.get('stored', 0):>6} "
                      f"{r.get('lost', 0):>5} {r.get('doubled', 0):>7} {r.get('n_lost', 0):>10} "
                      f"{r.get('n_doubled', 0):>13} {r.get('log_lost', 0):>8} "
                      f"{'' if rec is None else f'{rec:.1f}':>10}")
