@@ -17,13 +17,13 @@ rather than slowing the school down.
 
 A worker that goes (gunicorn's graceful stop, or its master killed) still
 answers the requests in flight after gunicorn's ``worker_exit`` hook ran:
-their events are published at interpreter exit, once every request thread
-has ended (an ``atexit`` flush: it runs after the threads are joined, while
-the publisher thread still runs).
+:meth:`AccessLog.flush_at_exit`, registered with ``atexit`` in each worker
+(gateway.gunicorn_conf), publishes their events once every request thread
+has ended (atexit runs after the threads are joined, while the publisher
+thread still runs).
 """
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import os
@@ -85,7 +85,6 @@ class AccessLog:
         self.linger = linger
         self._thread: threading.Thread | None = None
         self._pid = None
-        self._exit_flush_pid = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -104,9 +103,6 @@ class AccessLog:
                 self._pid = os.getpid()
                 self._thread = threading.Thread(target=self._run, name="access-log", daemon=True)
                 self._thread.start()
-                if self._exit_flush_pid != self._pid:  # once per process (a fork inherits the parent's)
-                    self._exit_flush_pid = self._pid
-                    atexit.register(self._flush_at_exit, self._pid)
 
     def _connect(self):
         params = pika.URLParameters(pika_uri(self.amqp_uri))
@@ -184,9 +180,10 @@ class AccessLog:
             time.sleep(0.05)
         return False
 
-    def _flush_at_exit(self, pid: int) -> None:
-        """The events of requests answered after ``worker_exit``'s flush."""
-        if pid == os.getpid() and not self._stop.is_set() and not self.flush(timeout=5.0):
+    def flush_at_exit(self) -> None:
+        """Publish what is still queued when the process ends: the events of
+        requests answered after ``worker_exit``'s flush (an ``atexit`` hook)."""
+        if not self._stop.is_set() and not self.flush(timeout=5.0):
             left = self.queue.unfinished_tasks
             DROPPED.inc(left)  # gone with the process: counted, as a full queue's are
             log.warning("%d access events not confirmed at exit", left)
