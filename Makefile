@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SERVICES := identity journal messaging reports backup
 PROTOS := $(wildcard proto/ejournal/*/v1/*.proto)
 
-.PHONY: run test test-fuzz test-faults venv proto browser-deps migrate reports-rebuild services-up test-services test-platform test-sqlite bench bench-diary bench-marks bench-reports bench-notifications bench-login bench-portal bench-backup bench-grid clean
+.PHONY: run test test-fuzz test-faults venv proto browser-deps migrate reports-rebuild services-up test-services test-platform test-sqlite bench bench-diary bench-marks bench-reports bench-notifications bench-login bench-portal bench-backup bench-grid bench-scale clean
 
 ## make run: set up, migrate, start every service and the gateway, seed the demo school
 run: venv proto
@@ -91,6 +91,11 @@ bench: venv proto
 bench-marks: venv proto
 	bash deploy/local/ensure-services.sh rabbitmq postgresql
 	$(PY) -m bench.marks
+
+## make bench-scale: one instance against two of the write path (gateway, journal) and of the consumers (messaging, reports)
+bench-scale: venv proto
+	bash deploy/local/ensure-services.sh rabbitmq postgresql
+	$(PY) -m bench.scale
 
 ## make bench-reports: a 1,000-student school's progress sheet (R-R6, JSON) vs one SQL GROUP BY of its marks
 bench-reports: venv proto

@@ -57,6 +57,7 @@ class Proc:
     started: float = 0.0             # clock() at the last spawn
     log_offset: int = 0              # the log's size at the last spawn
     restart_at: float | None = None  # when a crashed process starts again
+    env: dict | None = None          # settings of this instance over the platform's (extra instances)
 
 
 def processes(python: str = sys.executable) -> list[Proc]:
@@ -80,9 +81,10 @@ def describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
-def ensure_vhost(amqp_uri: str) -> None:
+def ensure_vhost(amqp_uri: str, default_queue_type: str | None = None) -> None:
     """Create the AMQP vhost of ``amqp_uri`` if it is missing (management
-    API first, rabbitmqctl as a fallback)."""
+    API first, rabbitmqctl as a fallback); ``default_queue_type`` (e.g.
+    ``quorum``) for the queues declared there without an x-queue-type."""
     parsed = urllib.parse.urlparse(amqp_uri)
     vhost = urllib.parse.unquote(parsed.path[1:]) if parsed.path not in ("", "/") else "/"
     if vhost == "/":
@@ -93,13 +95,16 @@ def ensure_vhost(amqp_uri: str) -> None:
     api = os.environ.get("EJOURNAL_RABBIT_API", f"http://{host}:15672")
     quoted = urllib.parse.quote(vhost, safe="")
     try:
-        _http(f"{api}/api/vhosts/{quoted}", "PUT", user, password)
+        # RabbitMQ 3.10 reads "defaultqueuetype", later versions "default_queue_type"
+        qt = {"default_queue_type": default_queue_type, "defaultqueuetype": default_queue_type}
+        _http(f"{api}/api/vhosts/{quoted}", "PUT", user, password, qt if default_queue_type else None)
         _http(f"{api}/api/permissions/{quoted}/{urllib.parse.quote(user)}", "PUT", user, password,
               {"configure": ".*", "write": ".*", "read": ".*"})
         return
     except (urllib.error.URLError, OSError):
         pass
-    subprocess.run(["rabbitmqctl", "add_vhost", vhost], capture_output=True)
+    qt = ["--default-queue-type", default_queue_type] if default_queue_type else []
+    subprocess.run(["rabbitmqctl", "add_vhost", vhost, *qt], capture_output=True)
     result = subprocess.run(["rabbitmqctl", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
                             capture_output=True, text=True)
     if result.returncode != 0:
@@ -217,10 +222,51 @@ class Platform:
         proc.log = self.log_dir / f"{proc.name}.log"
         handle = open(proc.log, "ab")
         proc.log_offset = handle.tell()
-        proc.popen = subprocess.Popen(proc.argv, env=self.env_of(proc.name), stdout=handle, stderr=subprocess.STDOUT,
+        env = {**self.env_of(proc.name), **(proc.env or {})}
+        proc.popen = subprocess.Popen(proc.argv, env=env, stdout=handle, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, start_new_session=True)
         handle.close()
         proc.started = self.clock()
+
+    def add_instance(self, name: str) -> Proc:
+        """Start one more instance of the nameko service ``name`` (it competes
+        with the first on the same queues and database) or of the gateway
+        (another port, same backends), on spare ports of the platform's span;
+        it is watched and stopped with the others. Returns its :class:`Proc`
+        (``proc.env`` holds its ports)."""
+        taken = {int(v) for p in self.procs for k, v in (p.env or {}).items() if k.endswith("_PORT")}
+        spare = [self.settings.port_base + o for o in EXTRA_OFFSETS if self.settings.port_base + o not in taken]
+        if not spare:
+            raise RuntimeError("no spare port left for another instance")
+        count = 1 + sum(1 for p in self.procs if p.name == name or p.name.startswith(name + "#"))
+        template = {p.name: p for p in processes(self.python)}[name]
+        if name == "gateway":
+            prom = self.settings.data_dir / f"prometheus-gateway-{count}"
+            prom.mkdir(parents=True, exist_ok=True)
+            env = {"EJOURNAL_GATEWAY_PORT": str(spare[0]), "PROMETHEUS_MULTIPROC_DIR": str(prom)}
+        elif name in config.SERVICES:
+            env = {f"EJOURNAL_{name.upper()}_METRICS_PORT": str(spare[0])}
+        else:
+            raise ValueError(f"{name}: only a nameko service or the gateway is started twice here")
+        return self.start_process(Proc(f"{name}#{count}", template.argv, env=env))
+
+    def start_process(self, proc: Proc) -> Proc:
+        """Start ``proc`` (one of :func:`processes`, or one stopped before) and watch it."""
+        self._spawn(proc)
+        self.procs.append(proc)
+        return proc
+
+    def stop_process(self, proc: Proc, timeout: float = 15.0) -> None:
+        """Stop one process (SIGTERM, SIGKILL after ``timeout``) and stop watching it."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.popen.pid, signal.SIGTERM)
+        try:
+            proc.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.popen.pid, signal.SIGKILL)
+            proc.popen.wait(5)
+        self.procs.remove(proc)
 
     def wait_ready(self, timeout: float = 120.0) -> dict:
         deadline = time.monotonic() + timeout
@@ -326,6 +372,7 @@ class Platform:
 
 
 SPAN = 40  # ports a platform takes from its base: offsets 1..30, SMTP at 38, the gateway at 39
+EXTRA_OFFSETS = range(31, 38)  # the ports of extra instances (Platform.add_instance)
 
 
 def _ephemeral_range() -> tuple[int, int]:

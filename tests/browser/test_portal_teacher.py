@@ -119,8 +119,15 @@ def test_a_teacher_s_journey(platform, page, school):
     grid = page.locator("table.grid")
     assert "Белова Анна Игоревна" in grid.inner_text() and "Без ошибок" not in grid.inner_text()
     assert grid.locator("abbr", has_text="Н").count() == 1  # Вера's absence
-    assert "отставание" in page.locator("#plan").inner_text() or "45" in page.locator("#plan").inner_text()
     check(page, "portal-teacher-journal")
+
+    # the plan's coverage, a page of its own, and back to the grid
+    page.get_by_role("link", name=re.compile("^Выполнение плана")).click()
+    page.get_by_role("heading", name="План и его выполнение: 5А, Математика").wait_for()
+    assert "отставание" in page.locator("#plan").inner_text() or "45" in page.locator("#plan").inner_text()
+    check(page, "portal-teacher-plan")
+    page.get_by_role("link", name="← Журнал").click()
+    page.get_by_role("heading", name=re.compile("^Журнал: 5А")).wait_for()
 
     # a new lesson through the form
     topic = f"Сложение дробей ({page.width_name})"

@@ -79,9 +79,11 @@ def students_at_risk(id):
     return jsonify(journal("students_at_risk", id, q.get("period_id")))
 
 
-def class_journal_json(reply) -> dict:
-    """journal ``ClassJournal`` as API.md's grid (empty strings become null)."""
-    return {
+def class_journal_json(reply, entries: bool = True) -> dict:
+    """journal ``ClassJournal`` as API.md's grid (empty strings become null);
+    without its marks and attendance unless ``entries`` (the portal's grid
+    draws those from the reply itself)."""
+    grid = {
         "class_id": reply.class_id, "subject_id": reply.subject_id, "period_id": reply.period_id,
         "starts_on": reply.starts_on, "ends_on": reply.ends_on,
         "class_name": reply.class_name, "subject_name": reply.subject_name or None,
@@ -96,17 +98,19 @@ def class_journal_json(reply) -> dict:
                                         if l.substitute_for else None),
                      "subgroup_id": l.subgroup_id or None, "late": l.late, "overdue": l.overdue}
                     for l in reply.lessons],
-        "marks": [{"id": m.id, "lesson_id": m.lesson_id, "student_id": m.student_id, "value": m.value,
-                   "kind": m.kind, "weight": m.weight, "comment": m.comment or None, "version": m.version}
-                  for m in reply.marks],
-        "attendance": [{"lesson_id": a.lesson_id, "student_id": a.student_id, "status": a.status,
-                        "version": a.version} for a in reply.attendance],
         "finals": [{"id": f.id, "student_id": f.student_id, "period_id": f.period_id, "period_kind": f.period_kind,
                     "value": f.value, "late": f.late} for f in reply.finals],
         "at_risk": [{"student_id": r.student_id, "reasons": list(r.reasons), "predicted": r.predicted or None,
                      "marks_count": r.marks_count, "required": r.required, "written_works": r.written_works,
                      "written_required": r.written_required} for r in reply.at_risk],
     }
+    if entries:
+        grid["marks"] = [{"id": m.id, "lesson_id": m.lesson_id, "student_id": m.student_id, "value": m.value,
+                          "kind": m.kind, "weight": m.weight, "comment": m.comment or None, "version": m.version}
+                         for m in reply.marks]
+        grid["attendance"] = [{"lesson_id": a.lesson_id, "student_id": a.student_id, "status": a.status,
+                               "version": a.version} for a in reply.attendance]
+    return grid
 
 
 @bp.get("/classes/<id>/journal")

@@ -23,7 +23,7 @@ from gateway import (
     api_people_reads, errors, guard, invalidation, metrics, ops, portal,
 )
 from gateway.auth import REVOCATIONS, TOKEN_CACHE, Revocations, TokenCache
-from gateway.context import EXTENSION, ClientsHolder
+from gateway.context import EXTENSION, PROFILES, ClientsHolder
 from gateway.jsonprovider import FastJSONProvider
 from gateway.messages import MESSAGES, text
 from gateway.validation import printable
@@ -43,6 +43,7 @@ DEFAULTS = {
     "TOKEN_CACHE_SECONDS": 60.0,
     "DECISION_CACHE_SIZE": 10000,   # identity's access decisions remembered per process (0: off)
     "DECISION_CACHE_SECONDS": 2.0,  # how long one is trusted: the bound on a revoked relationship
+    "PROFILE_CACHE_SECONDS": 30.0,  # the portal menu's profile per user, emptied with the decisions
     "ACCESS_LOG_BATCH": 200,        # access events per broker message, at most
     "ACCESS_LOG_LINGER": 0.5,       # seconds a batch may wait for more events after its first
 }
@@ -92,8 +93,14 @@ def create_app(config: dict | None = None, clients=None) -> Flask:
         if app.config.get("DECISION_INVALIDATION", clients is None):
             revocations = app.extensions[REVOCATIONS] = Revocations()
 
+            # the portal's menu profile (names, children, classes): only relationship
+            # events change it, so it lives longer, and only where they are heard
+            profiles = app.extensions[PROFILES] = guard.DecisionCache(
+                int(app.config["DECISION_CACHE_SIZE"]), float(app.config["PROFILE_CACHE_SECONDS"]))
+
             def on_relationship(event_type, body):
                 decisions.clear()
+                profiles.clear()
                 if event_type is None:  # (re)connected: events may have been missed
                     revocations.mark_stale()
                 ended = invalidation.session_revocation(event_type, body) if event_type else None

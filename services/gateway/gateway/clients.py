@@ -283,7 +283,10 @@ class Clients:
             with self._lock:
                 channel = self._channels.get(service)
                 if channel is None:
+                    # round robin over every address the target resolves to (a
+                    # headless Service's pods); one address locally: the same
                     channel = grpc.insecure_channel(self.settings.grpc_target(service), options=[
+                        ("grpc.lb_policy_name", "round_robin"),
                         ("grpc.keepalive_time_ms", 30000),
                         ("grpc.keepalive_permit_without_calls", 0),
                     ])

@@ -9,6 +9,7 @@ from flask import current_app, g
 from kernel import correlation
 
 EXTENSION = "ejournal.gateway"
+PROFILES = "ejournal.gateway.profiles"  # the portal menu's profiles (gateway.guard.DecisionCache)
 
 
 class ClientsHolder:

@@ -28,6 +28,7 @@ PAGES = [
     ("/assets/{filename}", "get", "Портал: стили и скрипт"),
     ("/teaching", "get", "Портал: мои классы (учитель)"),
     ("/teaching/classes/{class_id}/journal", "get", "Портал: журнал класса по предмету и периоду"),
+    ("/teaching/classes/{class_id}/plan", "get", "Портал: выполнение плана по предмету за период"),
     ("/teaching/classes/{class_id}/lessons", "post", "Портал: записать урок"),
     ("/teaching/classes/{class_id}/finals", "post", "Портал: выставить итоговую оценку"),
     ("/teaching/lessons/{lesson_id}/marks", "post", "Портал: оценки за урок"),

@@ -71,6 +71,19 @@ def signed_in(client):
     return client
 
 
+def test_the_plan_s_coverage_has_its_own_page(client, teacher):
+    signed_in(client)
+    plan = f"/teaching/classes/{CLASS}/plan?subject={SUBJECT}&amp;period={PERIOD}"
+    assert plan in journal_page(client)
+    page = client.get(plan.replace("&amp;", "&"))
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "План и его выполнение: 5А, Математика" in html
+    assert "отставание" in html and "25,0%" in html and f"/teaching/classes/{CLASS}/journal?subject={SUBJECT}" in html
+    asked = [(r.action, r.resource_id) for r in teacher.identity.called("Authorize")]
+    assert ("plan.coverage", CLASS) in asked
+    assert client.get(f"/teaching/classes/{CLASS}/plan?subject={SUBJECT}").status_code == 404  # no period
+
+
 def journal_page(client):
     page = client.get(f"/teaching/classes/{CLASS}/journal?subject={SUBJECT}")
     assert page.status_code == 200, page.get_data(as_text=True)[:500]
@@ -87,13 +100,13 @@ def test_my_classes_and_the_journal_grid(client, teacher):
     html = journal_page(client)
     assert "Журнал: 5А, Математика" in html and "Иванов Пётр" in html and "поздно" in html
     assert "/teaching/marks/mark-1" in html and ">Н</abbr>" in html
-    assert "4,00" in html and "отметок меньше" in html and "отставание" in html
+    assert "4,00" in html and "отметок меньше" in html
     assert 'for="mark-pupil-1"' in html and 'form="marks-form"' in html and "<script>" not in html
     asked = [(r.action, r.resource_id) for r in teacher.identity.called("Authorize")]
     assert ("class.journal.read", CLASS) in asked
     # the grid's own answer carries the names, the periods and the students at risk: no other read of them
     assert not [c for c in teacher.rpc_calls[before:] if c["method"] in (
-        "list_years", "list_my_classes", "list_subjects", "students_at_risk")]
+        "list_years", "list_my_classes", "list_subjects", "students_at_risk", "plan_coverage")]
     # the grid's own answer names the class and offers its year's periods and the whole year
     assert '<option value="period-1" selected>2 четверть (1 ноября — 28 декабря)</option>' in html
     assert '<option value="y">Весь год (2026/2027)</option>' in html

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import g, request, url_for
+from flask import current_app, g, request, url_for
 
 from ejournal.identity.v1 import identity_pb2
 
 from gateway import convert
-from gateway.context import current_clients
+from gateway.context import PROFILES, current_clients
 from gateway.portal import bp, core
 from gateway.portal.texts import ATTENDANCE, MARK_KINDS, MONTHS, PERIOD_KINDS, ROLE_NAMES, WEEKDAYS
 
@@ -18,11 +18,22 @@ TEACHING_ROLES = ("teacher", "class_teacher")
 
 
 def profile() -> dict:
-    """The signed-in user's profile (GET /me), once per request."""
+    """The signed-in user's profile (GET /me), once per request, and kept
+    by the worker for the login session (a new sign-in reads it afresh) for
+    a while, where relationship events empty that store (the gateway's
+    PROFILES): only they change a profile's children and classes. What a
+    page may show is decided apart, never from this."""
     found = g.get("portal_profile")
     if found is None:
-        reply = current_clients().identity.GetProfile(identity_pb2.ProfileRequest(user_id=g.principal.user_id))
-        found = g.portal_profile = convert.profile(reply)
+        store = current_app.extensions.get(PROFILES)
+        key = (g.principal.user_id, g.principal.school_id, g.principal.session_id)
+        found = store.get(key) if store is not None else None
+        if found is None:
+            reply = current_clients().identity.GetProfile(identity_pb2.ProfileRequest(user_id=g.principal.user_id))
+            found = convert.profile(reply)
+            if store is not None:
+                store.put(key, found)
+        g.portal_profile = found
     return found
 
 

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
-import html
 import re
 import uuid
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from flask import current_app, g, jsonify, redirect, render_template, request, url_for
-from markupsafe import Markup
 
 from ejournal.journal.v1 import journal_pb2
 
@@ -28,22 +26,17 @@ from gateway.api_journal_marks import class_journal_json
 from gateway.context import call_ctx, current_clients
 from gateway.errors import ApiError
 from gateway.portal import bp, core
+from gateway.portal.grid_rows import MARK_VALUES, heads_html, rows_html
 from gateway.portal.helpers import profile, ru_date
 from gateway.portal.texts import ATTENDANCE, MARK_KINDS, T
 
 ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 KEY = re.compile(r"^[A-Za-z0-9._:-]{8,100}$")
 LIST_LIMIT = 200
-MARK_VALUES = (5, 4, 3, 2)
 LESSON_TYPES = ("урок", "контрольная работа", "лабораторная работа", "практическая работа", "самостоятельная работа",
                 "урок повторения", "экскурсия")
 WRITTEN_KINDS = ("control", "written", "lab", "practical", "test")
 _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="portal-reads")
-ATTENDANCE_LETTERS = {"absent": "Н", "excused": "У", "ill": "Б", "late": "О"}
-RISK_REASONS = {
-    "LOW_FORECAST": "прогноз — 2", "FEW_MARKS": "отметок меньше, чем нужно для итоговой",
-    "NO_WRITTEN_WORK": "не хватает письменных работ",
-}
 def rpc(method: str, *args, service: str = "journal", **kwargs):
     return current_clients().rpc(service, method, call_ctx(), *args, **kwargs)
 
@@ -134,11 +127,12 @@ def _periods(grid: dict) -> list[dict]:
     return [*choices, {"id": year["id"], "label": f"Весь год ({year['name']})"}]
 
 
-def _evidence(marks: list[dict]) -> dict:
+def _evidence(marks: list) -> dict:
+    """Count, weighted average and written works of a student's marks (GridMark messages)."""
     count = len(marks)
-    weights = sum(m["weight"] for m in marks)
-    weighted = round(sum(m["value"] * m["weight"] for m in marks) / weights, 2) if weights else None
-    return {"count": count, "weighted": weighted, "written": sum(1 for m in marks if m["kind"] in WRITTEN_KINDS)}
+    weights = sum(m.weight for m in marks)
+    weighted = round(sum(m.value * m.weight for m in marks) / weights, 2) if weights else None
+    return {"count": count, "weighted": weighted, "written": sum(1 for m in marks if m.kind in WRITTEN_KINDS)}
 
 
 def beside(fn, *args) -> Future:
@@ -147,35 +141,34 @@ def beside(fn, *args) -> Future:
     return _POOL.submit(contextvars.copy_context().run, fn, *args)
 
 
-def _coverage(class_id: str, period_id: str, subject_id: str) -> list[dict]:
-    try:
-        core.allow("GET /plans/coverage", class_id)
-        return [c for c in rpc("plan_coverage", period_id, class_id, None)["items"] if c["subject_id"] == subject_id]
-    except ApiError as exc:
-        if exc.status not in (403, 404):
-            raise
-        return []
-
-
-def grid_context(class_id: str, subject_id: str, period_id: str | None, lesson_id: str | None,
-                 on_period=None) -> dict:
-    """The grid's rows and cells; ``on_period(period_id)``, called as soon as
-    the shown period is known, may start the page's other reads of it."""
+def grid_context(class_id: str, subject_id: str, period_id: str | None, lesson_id: str | None) -> dict:
+    """The grid's rows and cells."""
     p = g.principal
     reply = current_clients().journal.GetClassJournal(journal_pb2.ClassJournalRequest(
         school_id=p.school_id, class_id=class_id, subject_id=subject_id, period_id=period_id or "",
         viewer_id=p.user_id, viewer_roles=list(p.roles)))
-    grid = class_journal_json(reply)
-    if on_period is not None and grid["period_id"]:
-        on_period(grid["period_id"])
+    grid = class_journal_json(reply, entries=False)
     lessons = sorted(grid["lessons"], key=lambda l: l["date"])
-    cells: dict = {}
+    cells: dict = {}  # (student, lesson) -> the journal's GridMark and GridAttendance messages, read as they are
     by_student: dict = {}
-    for m in grid["marks"]:
-        cells.setdefault((m["student_id"], m["lesson_id"]), {"marks": [], "attendance": None})["marks"].append(m)
-        by_student.setdefault(m["student_id"], []).append(m)
-    for a in grid["attendance"]:
-        cells.setdefault((a["student_id"], a["lesson_id"]), {"marks": [], "attendance": None})["attendance"] = a
+    for m in reply.marks:
+        student = m.student_id
+        found = cells.get(key := (student, m.lesson_id))
+        if found is None:
+            cells[key] = {"marks": [m], "attendance": None}
+        else:
+            found["marks"].append(m)
+        found = by_student.get(student)
+        if found is None:
+            by_student[student] = [m]
+        else:
+            found.append(m)
+    for a in reply.attendance:
+        found = cells.get(key := (a.student_id, a.lesson_id))
+        if found is None:
+            cells[key] = {"marks": [], "attendance": a}
+        else:
+            found["attendance"] = a
     finals = {f["student_id"]: f for f in grid["finals"]}
     rows = []
     for s in grid["students"]:
@@ -183,33 +176,11 @@ def grid_context(class_id: str, subject_id: str, period_id: str | None, lesson_i
     editing = next((l for l in lessons if l["id"] == lesson_id), None) or (lessons[-1] if lessons else None)
     mark_base = url_for("portal.mark", mark_id="-")[:-1]
     column = url_for("portal.journal", class_id=class_id, subject=subject_id, period=period_id)
-    for lesson in lessons:  # the column heads' links, built once: a url_for each costs more than the cell
-        lesson["href"] = f"{column}&lesson={lesson['id']}#grid"
-    at = next((n for n, l in enumerate(lessons) if editing is not None and l["id"] == editing["id"]), len(lessons))
-    for row in rows:  # the cells before the column being edited and after it, drawn here: there are a thousand
-        drawn = [_cell(cells.get((row["student"]["id"], l["id"])), mark_base) for l in lessons]
-        row["before"], row["after"] = Markup("".join(drawn[:at])), Markup("".join(drawn[at + 1:]))
     risks = {r["student_id"]: r for r in grid["at_risk"]}  # R-F4, the warnings of the final-marks column
     for row in rows:
         row["risk"] = risks.get(row["student"]["id"])
     return {"grid": grid, "lessons": lessons, "cells": cells, "rows": rows, "editing": editing,
-            "mark_base": mark_base}
-
-
-def _cell(cell: dict | None, mark_base: str) -> str:
-    """One grid cell's marks and attendance letter, as HTML."""
-    if cell is None:
-        return "<td></td>"
-    out = ["<td>"]
-    for m in cell["marks"]:
-        kind, value = m["kind"], int(m["value"])
-        title = "" if kind == "oral" else f' title="{html.escape(MARK_KINDS.get(kind, kind))}"'
-        out.append(f'<a class="mark mark-{value}" href="{mark_base}{html.escape(m["id"])}"{title}>{value}</a>')
-    status = cell["attendance"]["status"] if cell["attendance"] else ""
-    if status in ATTENDANCE_LETTERS:
-        out.append(f'<abbr title="{ATTENDANCE[status]}">{ATTENDANCE_LETTERS[status]}</abbr>')
-    out.append("</td>")
-    return "".join(out)
+            "mark_base": mark_base, "column": column}
 
 
 @bp.get("/teaching/classes/<class_id>/journal")
@@ -220,31 +191,45 @@ def journal(class_id):
     period_id = ident(request.args.get("period"), required=False)
     lesson_id = ident(request.args.get("lesson"), required=False)
     core.allow("GET /classes/{id}/journal", class_id, subject_id=subject_id)
-    # the reads beside the grid overlap it: the menu's profile, the plan's coverage
-    menu = beside(profile)
-    side: dict = {}
+    menu = beside(profile)  # the menu's profile (mostly kept by the worker) beside the grid
     try:
-        context = grid_context(class_id, subject_id, period_id, lesson_id, on_period=lambda period: side.update(
-            coverage=beside(_coverage, class_id, period, subject_id)))
+        context = grid_context(class_id, subject_id, period_id, lesson_id)
         grid = context["grid"]
-        coverage = side["coverage"].result() if "coverage" in side else []
     finally:  # nothing of this request runs on after it
-        futures.wait([menu, *side.values()])
+        futures.wait([menu])
     if menu.exception() is not None:
         g.pop("portal_profile", None)  # the menu goes without the name, as on any page when identity is away
     here = url_for("portal.journal", class_id=class_id, subject=subject_id, period=period_id, lesson=lesson_id)
     sess = core.current_session()
     if sess.get("journal") != here:  # where a mark's page leads back to (the grid's links stay short)
         sess.put("journal", here)
+    keys = {"lesson": new_key(), "marks": new_key(), "attendance": new_key(), "final": new_key()}
+    head = heads_html(context["lessons"], context["editing"], context["column"])
+    body = rows_html(context["rows"], context["lessons"], context["cells"], context["editing"], context["mark_base"],
+                     final_action=url_for("portal.final_mark", class_id=class_id) if grid["period_id"] else None,
+                     csrf=sess.csrf(), final_key=keys["final"], subject_id=subject_id, period_id=grid["period_id"],
+                     period_arg=period_id)
     return render_template(
-        "portal/teacher/journal.html", **context, class_id=class_id, subject_id=subject_id,
-        letters=ATTENDANCE_LETTERS,
+        "portal/teacher/journal.html", **context, head=head, body=body, class_id=class_id, subject_id=subject_id,
         class_name=grid["class_name"] or "Класс", subject_name=grid["subject_name"] or "Предмет",
         periods=_periods(grid),
-        coverage=coverage, today=today().isoformat(), lesson_types=LESSON_TYPES, mark_values=MARK_VALUES,
-        kinds=MARK_KINDS, statuses=ATTENDANCE, risk_reasons=RISK_REASONS, keys={
-            "lesson": new_key(), "marks": new_key(), "attendance": new_key(), "final": new_key()},
+        today=today().isoformat(), lesson_types=LESSON_TYPES, kinds=MARK_KINDS, keys=keys,
         form=core.current_session().take("lesson_form") or {})
+
+
+@bp.get("/teaching/classes/<class_id>/plan")
+@core.page
+def plan(class_id):
+    """The plan's coverage of a subject in a period (GET /plans/coverage):
+    its own page, so the grid does not wait for it."""
+    class_id = ident(class_id)
+    subject_id = ident(request.args.get("subject"))
+    period_id = ident(request.args.get("period"))
+    core.allow("GET /plans/coverage", class_id)
+    items = [c for c in rpc("plan_coverage", period_id, class_id, None)["items"] if c["subject_id"] == subject_id]
+    return render_template("portal/teacher/plan.html", coverage=items, names=items[0] if items else None,
+                           journal=url_for("portal.journal", class_id=class_id, subject=subject_id,
+                                           period=ident(request.args.get("back_period"), required=False)))
 
 
 def _journal_url(class_id: str, subject_id: str, lesson_id: str | None = None, anchor: str | None = None) -> str:
