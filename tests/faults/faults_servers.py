@@ -98,7 +98,8 @@ class PgCluster:
 
 class RabbitNode:
     """A RabbitMQ node of its own: node name, AMQP and distribution ports,
-    data and log dirs, config, no plugins (so no management listener)."""
+    data and log dirs, config, no plugins (so no management listener); its
+    vhost ``/`` makes durable queues quorum queues."""
 
     def __init__(self, base: Path, amqp_port: int, dist_port: int, name: str):
         self.base = base / "rabbit"
@@ -139,6 +140,10 @@ class RabbitNode:
         (self.base / "enabled_plugins").write_text("[].\n")
         give(self.base, "rabbitmq")
         self.start()
+        # every durable queue a quorum queue, as compose and Kubernetes configure the broker
+        self.ctl("delete_vhost", "/")
+        self.ctl("add_vhost", "/", "--default-queue-type", "quorum")
+        self.ctl("set_permissions", "-p", "/", "guest", ".*", ".*", ".*")
 
     def ctl(self, *args: str, timeout: float = 60) -> str:
         result = subprocess.run([*self.prefix, str(RABBIT_BIN / "rabbitmqctl"), "-n", self.node, "-q", *args],
@@ -169,6 +174,11 @@ class RabbitNode:
             if len(parts) == 2 and parts[1].isdigit():
                 depths[parts[0]] = int(parts[1])
         return depths
+
+    def queue_types(self) -> dict[str, str]:
+        """{queue: type} of the default vhost."""
+        rows = (line.split() for line in self.ctl("list_queues", "name", "type", "--no-table-headers").splitlines())
+        return {row[0]: row[1] for row in rows if len(row) == 2}
 
     def remove(self) -> None:
         try:

@@ -56,7 +56,7 @@ def stack():
         dbs = PgDatabases(pg.url)
         env = platform_env(base, dbs, "faults")
         dbs.engine.dispose()
-        env["EJOURNAL_AMQP_URI"] = rabbit.url
+        env["EJOURNAL_AMQP_URI"] = rabbit.url  # vhost "/": the launcher creates no vhost (on no other broker)
         platform = start_throwaway(env, timeout=180)
         platform.said = []
         platform.backoff, platform.out = (0.5, 2.0), platform.said.append
@@ -253,6 +253,7 @@ def test_nothing_is_lost_or_doubled_under_faults(stack, capsys):
     j_counts, r_counts = checks.counts_per_class_and_subject(platform.env)
     selfcheck = checks.reports_selfcheck(platform.settings.amqp_uri, platform.env_of(None))
     dead = checks.dead_letters(platform.env)
+    event_queues = {q: kind for q, kind in rabbit.queue_types().items() if q.startswith("evt-")}
     dropped = checks.gateway_dropped(platform)
 
     table = format_table(rows, recovery)
@@ -272,6 +273,7 @@ def test_nothing_is_lost_or_doubled_under_faults(stack, capsys):
     assert j_counts == r_counts, f"journal {j_counts} != reports {r_counts}"
     assert selfcheck["differences"] == 0, selfcheck
     assert dead == {}, dead
+    assert event_queues and set(event_queues.values()) == {"quorum"}, event_queues  # as deployed
     slow = {name: s for name, s in recovery.items() if s > READY_WITHIN}
     assert not slow, f"not ready within {READY_WITHIN:.0f}s after: {slow}"
     assert all_ready <= READY_WITHIN
