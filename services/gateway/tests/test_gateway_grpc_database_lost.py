@@ -1,6 +1,7 @@
-"""A gRPC call whose database connection was lost (PostgreSQL restarted
-under it) ends UNAVAILABLE, which the gateway answers with 503, not
-UNKNOWN (a 500); any other error is still UNKNOWN."""
+"""A service's gRPC call whose database connection was lost (PostgreSQL
+restarted under it) ends UNAVAILABLE, which the gateway answers with 503,
+not UNKNOWN (a 500); any other error is still UNKNOWN. (Here, not in
+libs/tests: a gRPC server does not run under eventlet's patching.)"""
 from __future__ import annotations
 
 from concurrent import futures
@@ -9,6 +10,7 @@ import grpc
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from gateway.errors import map_exception
 from kernel.grpcserver import _Observe
 
 
@@ -31,15 +33,19 @@ def channel():
     server.stop(0)
 
 
-def code_of(channel, method) -> grpc.StatusCode:
+def failure(channel, method) -> grpc.RpcError:
     with pytest.raises(grpc.RpcError) as caught:
         channel.unary_unary(f"/t.T/{method}")(b"", timeout=10)
-    return caught.value.code()
+    return caught.value
 
 
 def test_a_lost_database_connection_is_unavailable(channel):
-    assert code_of(channel, "Lost") == grpc.StatusCode.UNAVAILABLE
+    lost = failure(channel, "Lost")
+    assert lost.code() == grpc.StatusCode.UNAVAILABLE
+    answer = map_exception(lost)
+    assert (answer.status, answer.code) == (503, "SERVICE_UNAVAILABLE")
 
 
 def test_any_other_error_stays_unknown(channel):
-    assert code_of(channel, "Bug") == grpc.StatusCode.UNKNOWN
+    bug = failure(channel, "Bug")
+    assert bug.code() == grpc.StatusCode.UNKNOWN and map_exception(bug) is None
