@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SERVICES := identity journal messaging reports backup
 PROTOS := $(wildcard proto/ejournal/*/v1/*.proto)
 
-.PHONY: run test test-fuzz venv proto browser-deps migrate reports-rebuild services-up test-services test-platform test-sqlite bench bench-diary bench-marks bench-reports bench-notifications bench-login bench-portal bench-backup bench-grid bench-scale clean
+.PHONY: run test test-fuzz test-faults venv proto browser-deps migrate reports-rebuild services-up test-services test-platform test-sqlite bench bench-diary bench-marks bench-reports bench-notifications bench-login bench-portal bench-backup bench-grid bench-scale clean
 
 ## make run: set up, migrate, start every service and the gateway, seed the demo school
 run: venv proto
@@ -39,6 +39,12 @@ test-sqlite:
 test-fuzz: venv proto
 	bash deploy/local/ensure-services.sh rabbitmq postgresql
 	$(PY) -m pytest -q -p no:cacheprovider tests/fuzz_api.py
+
+## make test-faults: the platform on its own RabbitMQ node and PostgreSQL cluster (temporary, own ports)
+## under a careful client posting 3,000+ marks, through broker and database restarts, kill -9 of every
+## process and a consumer's queue filled while it is down; prints the fault table. About 5 minutes.
+test-faults: venv proto
+	$(PY) -m pytest -q -p no:cacheprovider tests/faults/faults_suite.py
 
 venv: $(VENV)/.installed
 

@@ -81,6 +81,15 @@ def dialect_insert(session: Session, model):
     return insert(model)
 
 
+def transient_error(exc: BaseException) -> bool:
+    """A lost connection or an unavailable database (a restart, a failover):
+    worth a retry, not a bug."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    return isinstance(exc, (OperationalError, InterfaceError)) or (
+        isinstance(exc, DBAPIError) and bool(exc.connection_invalidated))
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     """An engine with the settings every service needs.
 

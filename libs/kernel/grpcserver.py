@@ -15,6 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import Counter, Histogram
 
 from kernel import config, correlation, metrics
+from kernel.db import transient_error
 
 GRPC_SECONDS = Histogram("ejournal_grpc_seconds", "gRPC call duration", ["service", "method"])
 GRPC_ERRORS = Counter("ejournal_grpc_errors_total", "gRPC calls that ended in error", ["service", "method", "code"])
@@ -57,6 +58,10 @@ class _Observe(grpc.ServerInterceptor):
                 started = time.perf_counter()
                 try:
                     return inner(request, context)
+                except Exception as exc:
+                    if transient_error(exc):
+                        database_unavailable(context, exc)
+                    raise
                 finally:
                     finish(context, started)
 
@@ -71,6 +76,10 @@ class _Observe(grpc.ServerInterceptor):
                 started = time.perf_counter()
                 try:
                     yield from inner_stream(request, context)
+                except Exception as exc:
+                    if transient_error(exc):
+                        database_unavailable(context, exc)
+                    raise
                 finally:
                     finish(context, started)
 
@@ -78,6 +87,13 @@ class _Observe(grpc.ServerInterceptor):
                 streaming, request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer)
         return handler
+
+
+def database_unavailable(context, exc: BaseException) -> None:
+    """End a call whose database connection was lost (a restart): UNAVAILABLE,
+    which the gateway answers with 503 and a client may retry, not UNKNOWN (500)."""
+    logging.getLogger("kernel.grpcserver").warning("database unavailable: %s", type(exc).__name__)
+    abort(context, grpc.StatusCode.UNAVAILABLE, "SERVICE_UNAVAILABLE", "database unavailable")
 
 
 def serve(service: str, port: int, metrics_port: int, register: Callable[[grpc.Server], list],

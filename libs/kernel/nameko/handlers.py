@@ -9,9 +9,10 @@ import logging
 
 import eventlet
 from nameko.events import SERVICE_POOL, EventHandler
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from kernel import correlation
+from kernel.db import transient_error
 from kernel.events import claim, unpack, validate_envelope
 from kernel.nameko.consumer import Undecodable, _QueueConsumer
 from kernel.nameko.metrics import EVENTS_HANDLED
@@ -36,9 +37,8 @@ def on_event(producer: str, event_type: str):
                                    reliable_delivery=True, requeue_on_error=True)
 
 
-def _transient(exc: DBAPIError) -> bool:
-    """A lost connection or an unavailable database: retry, don't dead-letter."""
-    return isinstance(exc, (OperationalError, InterfaceError)) or bool(exc.connection_invalidated)
+# A lost connection or an unavailable database: retry, don't dead-letter.
+_transient = transient_error
 
 
 def handles(consumer: str, processed_table):

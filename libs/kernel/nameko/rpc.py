@@ -17,7 +17,8 @@ from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 from nameko.rpc import RpcProxy as NamekoRpcProxy
 
 from kernel import deadline
-from kernel.errors import DeadlineExceeded, ServiceError
+from kernel.db import transient_error
+from kernel.errors import DeadlineExceeded, ServiceError, ServiceUnavailable
 from kernel.nameko.consumer import _QueueConsumer
 from kernel.nameko.metrics import RPC_EXPIRED
 
@@ -114,14 +115,25 @@ def service_rpc(fn):
     A request whose deadline (kernel.deadline) has passed when its worker
     starts is not carried out: it is answered with
     :class:`kernel.errors.DeadlineExceeded` (503), counted in
-    ``ejournal_rpc_expired_total{service,method}`` and logged."""
+    ``ejournal_rpc_expired_total{service,method}`` and logged.
+
+    A lost database connection (PostgreSQL restarting) is answered with
+    :class:`kernel.errors.ServiceUnavailable` (503: a client retries, with
+    its Idempotency-Key for a write), not as an unexpected error (500)."""
     @functools.wraps(fn)
     def run(self, *args, **kwargs):
         if _DEADLINE_ARG in kwargs:
             late = deadline.seconds_late(kwargs.pop(_DEADLINE_ARG))
             if late:
                 _refuse_late(getattr(self, "name", type(self).__name__), fn.__name__, late)
-        return fn(self, *args, **kwargs)
+        try:
+            return fn(self, *args, **kwargs)
+        except Exception as exc:
+            if not transient_error(exc):
+                raise
+            log.warning("%s.%s: database unavailable (%s)", getattr(self, "name", type(self).__name__),
+                        fn.__name__, type(exc).__name__)
+            raise ServiceUnavailable(details={"reason": "database"}) from exc
     return _Rpc.decorator(expected_exceptions=ServiceError)(run)
 
 

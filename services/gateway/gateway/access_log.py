@@ -14,6 +14,13 @@ identity insert the log in bulk and keeps the broker and the publisher
 thread cheap under load. When the queue is full (broker down for long),
 events are dropped and counted (``gateway_access_events_dropped_total``)
 rather than slowing the school down.
+
+A worker that goes (gunicorn's graceful stop, or its master killed) still
+answers the requests in flight after gunicorn's ``worker_exit`` hook ran:
+:meth:`AccessLog.flush_at_exit`, registered with ``atexit`` in each worker
+(gateway.gunicorn_conf), publishes their events once every request thread
+has ended (atexit runs after the threads are joined, while the publisher
+thread still runs).
 """
 from __future__ import annotations
 
@@ -172,6 +179,14 @@ class AccessLog:
                 return True
             time.sleep(0.05)
         return False
+
+    def flush_at_exit(self) -> None:
+        """Publish what is still queued when the process ends: the events of
+        requests answered after ``worker_exit``'s flush (an ``atexit`` hook)."""
+        if not self._stop.is_set() and not self.flush(timeout=5.0):
+            left = self.queue.unfinished_tasks
+            DROPPED.inc(left)  # gone with the process: counted, as a full queue's are
+            log.warning("%d access events not confirmed at exit", left)
 
     def close(self) -> None:
         self._stop.set()

@@ -54,11 +54,18 @@ def post_fork(server, worker):
 def post_worker_init(worker):
     """Start listening for relationship events as soon as the worker runs
     (not at its first request): a session revoked before then must still
-    end in this worker (gateway.invalidation)."""
+    end in this worker (gateway.invalidation). Publish at exit the access
+    events of requests still answered after ``worker_exit`` (a worker whose
+    master died finishes its requests after that hook: gateway.access_log)."""
+    import atexit
+
     app = getattr(worker, "wsgi", None)
     decisions = getattr(app, "extensions", {}).get("ejournal.gateway.decisions")
     if decisions is not None and decisions.invalidator is not None:
         decisions.invalidator.ensure_started()
+    sink = getattr(app, "extensions", {}).get("ejournal.gateway.access_log")
+    if sink is not None:
+        atexit.register(sink.flush_at_exit)
 
 
 def worker_exit(server, worker):

@@ -132,3 +132,45 @@ def test_a_broker_outage_keeps_the_batch_until_confirmed(rabbit_config):
     finally:
         sink.close()
         connection.close()
+
+
+LATE_REQUEST = """
+import sys, threading, time, types
+from gateway.access_log import AccessLog, access_event
+from gateway import gunicorn_conf
+
+def event(n):
+    return access_event(user_id=f"u{n}", school_id="s1", roles=["parent"], method="GET", route="/r",
+                        resource_id=None, status=200, correlation_id=f"cid-{n}", address=None)
+
+sink = AccessLog(sys.argv[1])
+worker = types.SimpleNamespace(wsgi=types.SimpleNamespace(extensions={"ejournal.gateway.access_log": sink}))
+gunicorn_conf.post_worker_init(worker)
+sink.record(event(0))
+gunicorn_conf.worker_exit(None, worker)
+
+def still_answering():  # a request thread that ends after the hook
+    time.sleep(0.3)
+    sink.record(event(1))
+
+threading.Thread(target=still_answering).start()
+"""
+
+
+def test_a_request_answered_after_the_exit_hook_still_has_its_event(rabbit_config, tmp_path):
+    """A worker whose master was killed stops after its graceful timeout
+    with requests still in flight: their events leave at interpreter exit
+    (the worker's hooks as gunicorn calls them)."""
+    import os
+    import subprocess
+    import sys
+
+    uri = rabbit_config["AMQP_URI"]
+    connection, channel, queue = bound_queue(uri)
+    try:
+        done = subprocess.run([sys.executable, "-c", LATE_REQUEST, uri], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "EJOURNAL_DATA_DIR": str(tmp_path)})
+        assert done.returncode == 0, done.stderr
+        assert [e["payload"]["user_id"] for e in drain(channel, queue, 2)] == ["u0", "u1"]
+    finally:
+        connection.close()
