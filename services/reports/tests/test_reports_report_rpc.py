@@ -156,6 +156,9 @@ def test_parents_activity_of_a_week_for_the_class_teacher(container, school, ctx
         ("Борисов Олег", ["Борисова Вера"], 0, 0, 0, None),
         ("Яковлева Анна", ["Яковлев Илья"], 1, 1, 2, "2026-10-06")]
     assert got["totals"] == {"parents": 2, "active": 1}
+    validator = Draft202012Validator({"$ref": "#/components/schemas/ParentsActivity",
+                                      "components": openapi.document()["components"]})
+    assert [e.message for e in validator.iter_errors(got)] == []  # the gateway's published answer
     # the administration sees it too; another class teacher or a teacher does not
     assert call(container, "parents_activity", ctx_for(school.school_id, "deputy"), class_id,
                 "2026-10-08")["totals"] == {"parents": 2, "active": 1}
