@@ -663,6 +663,9 @@ RECIPES = {
     ("GET /classes/{id}/at-risk", OTHER): _class_get("class_b", lambda w, k: f"at-risk?period_id={_period_of(w, k)}"),
     ("GET /classes/{id}/at-risk", OTHER_SCHOOL): _class_get(
         "class_x", lambda w, k: f"at-risk?period_id={_period_of(w, k)}"),
+    ("GET /classes/{id}/parents-activity", OWN): _class_get("class_a", lambda w, k: "parents-activity"),
+    ("GET /classes/{id}/parents-activity", OTHER): _class_get("class_b", lambda w, k: "parents-activity"),
+    ("GET /classes/{id}/parents-activity", OTHER_SCHOOL): _class_get("class_x", lambda w, k: "parents-activity"),
     ("GET /classes/{id}/journal", OWN): _class_get(
         "class_a", lambda w, k: f"journal?subject_id={_subject_of(w, k)}&period_id={_period_of(w, k)}"),
     ("GET /classes/{id}/journal", OTHER): _class_get(

@@ -3,8 +3,8 @@
 a teacher opens 5А's journal, records a lesson, posts marks (a double
 click and a resent form post once) and absences for it, corrects a mark
 with a reason and sees its history; the class teacher sees the class list
-with parents and consent, corrects the week's attendance and writes to all
-parents; the parent sees the marks, the notification and the letter; a
+with parents and consent, corrects the week's attendance, writes to all
+parents and sees which parents came this week; the parent sees the marks, the notification and the letter; a
 parent opening the journal gets the 404 page. Every page is screenshotted
 into build/screenshots/, checked with axe-core (no serious or critical
 violation) and for sideways scrolling; marks are also entered with the
@@ -244,6 +244,27 @@ def test_a_class_teacher_s_journey(platform, page, school):
     page.get_by_role("button", name="Отправить родителям").click()
     assert "Письмо отправлено родителям: 2" in page.get_by_role("status").inner_text()
     check(page, "portal-class-letter-sent")
+
+    # R-A6: the week's parents; the parent with consent logs in now and shows as
+    # active (the access log reaches reports within seconds), the other never came
+    Api(platform.url).login(login_as("parent", school), PASSWORD)
+    page.goto(f"{platform.url}/teaching/class/{school['klass']}")
+    page.get_by_role("link", name="Активность родителей").click()
+    page.get_by_role("heading", name="5А: активность родителей").wait_for()
+    row = page.locator("tbody tr", has_text="Белова Ирина Сергеевна")
+    for _ in range(40):
+        if "не заходил(а)" not in row.inner_text():
+            break
+        time.sleep(0.5)
+        page.reload()
+    assert "Белова Анна Игоревна" in row.inner_text() and "не заходил(а)" not in row.inner_text()
+    assert row.get_attribute("class") == "active"
+    assert "не заходил(а)" in page.locator("tbody tr", has_text="Воронов Пётр Ильич").inner_text()
+    assert "Заходили 1 из 2 родителей" in page.locator("#parents-totals").inner_text()
+    assert page.get_by_role("link", name="Отчёт об активности за месяц").is_visible()
+    check(page, "portal-class-parents-activity")
+    page.get_by_role("link", name="← Предыдущая неделя").click()
+    page.locator("#parents-totals", has_text="Заходили 0 из 2 родителей").wait_for()
 
 
 def test_the_parent_sees_marks_notifications_and_the_letter(platform, page, school):

@@ -159,6 +159,13 @@ def report(kind):
     return report_files.response(first, stream, attachment=q["format"] != "json")
 
 
+@bp.get("/classes/<id>/parents-activity")
+def parents_activity(id):
+    """R-A6: which parents of the class used the system in a week (reports)."""
+    return jsonify(current_clients().rpc("reports", "parents_activity", call_ctx(), id,
+                                         query_params().get("week")))
+
+
 @bp.get("/archives")
 def list_archives():
     """The year-end class journals (R-D4) the reports service keeps."""

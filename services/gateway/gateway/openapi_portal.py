@@ -39,6 +39,7 @@ PAGES = [
     ("/teaching/class/{class_id}", "get", "Портал: список класса с родителями (классный руководитель)"),
     ("/teaching/class/{class_id}/attendance", "get", "Портал: посещаемость класса за неделю"),
     ("/teaching/class/{class_id}/attendance/{lesson_id}", "post", "Портал: исправить посещаемость урока"),
+    ("/teaching/class/{class_id}/parents-activity", "get", "Портал: какие родители класса заходили за неделю"),
     ("/teaching/class/{class_id}/letter", "get", "Портал: письмо всем родителям класса"),
     ("/teaching/class/{class_id}/letter", "post", "Портал: отправить письмо родителям класса"),
     ("/reports", "get", "Портал: отчёты (форма, таблицы отчёта, ссылки на PDF и XLSX, архив журналов)"),

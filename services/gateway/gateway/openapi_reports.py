@@ -28,7 +28,7 @@ KIND_SCHEMAS = [
 def register(requests: dict, responses: dict, paths: dict) -> None:
     """Add the report schemas (called once by gateway.openapi, whose helpers
     are imported here lazily to avoid an import cycle)."""
-    from gateway.openapi import _open, _ref
+    from gateway.openapi import DATE, ID, P, _op, _open, _path_id, _query, _ref
 
     def ints(*names: str) -> dict:
         return {n: INT for n in names}
@@ -160,6 +160,27 @@ def register(requests: dict, responses: dict, paths: dict) -> None:
         responses[name] = {**_open({"kind": {"const": kind}, **fields[kind],
                                     "generated_at": {"type": "string", "description": "ISO 8601, UTC"},
                                     "document": _ref("ReportDocument")}), "description": text}
+    responses["ParentsActivity"] = {**_open({
+        "class": named, "week": _open({"starts_on": {**ISO_DAY, "description": "the week's Monday"},
+                                       "ends_on": {**ISO_DAY, "description": "the week's Sunday"}}),
+        "parents": array(_open({
+            "parent_id": STR, "full_name": TEXT,
+            "children": array({**person, "description": "their children on the class's roster that week"}),
+            "days_active": {**INT, "description": "days (UTC) with any request"},
+            "logins": INT, "actions": {**INT, "description": "requests"},
+            "last_seen": {"type": ["string", "null"], "description": "YYYY-MM-DD; null: not seen that week"}})),
+        "totals": _open({"parents": INT, "active": {**INT, "description": "parents seen that week"}})}),
+        "description": "R-A6: the parents of a class and their use of the system in one ISO week, by name"}
+    paths[f"{P}/classes/{{id}}/parents-activity"] = {"get": _op(
+        "get_parents_activity", "Активность родителей класса за неделю", "reports",
+        params=[_path_id(description="Class id"),
+                _query("week", DATE, "Any day of the ISO week (Monday..Sunday); default: this week in the "
+                                     "school's time zone")],
+        ok=(200, "ParentsActivity", "Every parent of a student on the class's roster that week"),
+        errors=(400, 403, 404),
+        description="R-A6: the class teacher of the class and the administration; anyone else gets 404. "
+                    "Each parent once, however many of their children are in the class; a parent who did "
+                    "not come has zeros and last_seen null.")}
     responses["Report"] = {
         "oneOf": [_ref("ProgressReport")] + [_ref(name) for name, *_ in KIND_SCHEMAS],
         "description": "Any report kind as JSON (format=json), told apart by `kind`; rules per kind in "

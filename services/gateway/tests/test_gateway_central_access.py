@@ -48,6 +48,8 @@ ROUTES = [
     ("GET", "/reports/progress?class_id=c1&period_id=p1", None, ["teacher"], "report.read", "class", "c1", {}),
     ("GET", "/classes/c1/journal?subject_id=s1", None, ["teacher"], "class.journal.read", "class", "c1",
      {"subject_id": "s1"}),
+    ("GET", "/classes/c1/parents-activity?week=2026-10-07", None, ["parent"], "class.journal.read", "class", "c1",
+     {}),
     ("GET", "/classes/c1/timetable?period_id=p1", None, ["student"], "timetable.read", "class", "c1", {}),
     ("PUT", "/classes/c1/timetable", {"period_id": "p1", "slots": []}, ["scheduler"], "timetable.write", "class",
      "c1", {}),

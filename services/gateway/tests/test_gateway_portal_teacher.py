@@ -222,6 +222,8 @@ def test_the_class_list_and_a_letter_to_all_parents(client, teacher):
     html = client.get(f"/teaching/class/{CLASS}").get_data(as_text=True)
     assert "<h1>5А: список класса</h1>" in html  # the class's name from the list's own answer
     assert "Иванова Мария" in html and "consent-yes" in html and "consent-no" in html
+    # the «Активность родителей» tab opens the weekly page (R-A6), not the monthly report
+    assert f'<a href="/teaching/class/{CLASS}/parents-activity">Активность родителей</a>' in html
     html = client.get(f"/teaching/class/{CLASS}/letter").get_data(as_text=True)
     assert "Получатели: 2" in html
     teacher.rpc_answers[("messaging", "send_message")] = {"id": "msg-1", "thread_id": "t",
@@ -279,3 +281,55 @@ def test_the_administration_opens_a_class_journal_without_classes_of_its_own(cli
     signed_in(client)
     html = journal_page(client)
     assert "Математика" in html and "Иванов Пётр" in html and "Мои классы" not in html.split("<main")[0]
+
+
+PARENTS_WEEK = {
+    "class": {"id": CLASS, "name": "5А"}, "week": {"starts_on": "2026-10-05", "ends_on": "2026-10-11"},
+    "parents": [
+        {"parent_id": "par-2", "full_name": "Борисов Олег", "children": [{"id": PUPIL2, "full_name": "Сидоров Илья"}],
+         "days_active": 0, "logins": 0, "actions": 0, "last_seen": None},
+        {"parent_id": "par-1", "full_name": "Иванова Мария",
+         "children": [{"id": PUPIL, "full_name": "Иванов Пётр"}, {"id": "pupil-3", "full_name": "Иванова Ева"}],
+         "days_active": 2, "logins": 3, "actions": 17, "last_seen": "2026-10-08"}],
+    "totals": {"parents": 2, "active": 1}}
+
+
+def test_the_class_teacher_sees_which_parents_came_in_a_week(client, teacher):
+    """R-A6: the tab opens the weekly page; reports is asked for the week's
+    Monday; the table, the totals line, the weeks around it and the monthly
+    report are on the page."""
+    signed_in(client)
+    teacher.rpc_answers[("reports", "parents_activity")] = PARENTS_WEEK
+    teacher.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=True, reason="policy")
+    html = client.get(f"/teaching/class/{CLASS}/parents-activity?week=2026-10-08").get_data(as_text=True)
+    call = [c for c in teacher.rpc_calls if c["method"] == "parents_activity"][-1]
+    assert call["service"] == "reports" and call["args"][1:] == (CLASS, "2026-10-05")
+    (ask,) = [r for r in teacher.identity.called("Authorize") if r.action == "class.journal.read"][-1:]
+    assert (ask.resource_type, ask.resource_id) == ("class", CLASS)
+    assert "<h1>5А: активность родителей</h1>" in html
+    assert "5 октября 2026 — 11 октября 2026" in html
+    assert "Заходили 1 из 2 родителей" in html
+    assert f'href="/teaching/class/{CLASS}/parents-activity?week=2026-09-28"' in html
+    assert f'href="/teaching/class/{CLASS}/parents-activity?week=2026-10-12"' in html
+    assert f'/reports?kind=user-activity&amp;month=2026-10&amp;class={CLASS}' in html
+    assert f'href="/teaching/class/{CLASS}/parents-activity" aria-current="page"' in html
+    rows = re.findall(r"<tr class=\"(\w+)\"><th scope=\"row\">([^<]+)</th>(.*?)</tr>", html, re.S)
+    assert [(r[0], r[1]) for r in rows] == [("inactive", "Борисов Олег"), ("active", "Иванова Мария")]
+    assert "не заходил(а)" in rows[0][2] and "8 октября 2026" in rows[1][2]
+    assert "Иванов Пётр, Иванова Ева" in rows[1][2] and 'data-label="Действий">17<' in rows[1][2]
+    # a bad week is the error page, reports is not asked
+    before = len(teacher.rpc_calls)
+    answer = client.get(f"/teaching/class/{CLASS}/parents-activity?week=08.10.2026")
+    assert answer.status_code == 400 and len(teacher.rpc_calls) == before
+
+
+def test_parents_activity_page_is_404_to_whom_reports_refuses(client, teacher):
+    from gateway_fakes import remote_error
+    signed_in(client)
+    teacher.rpc_answers[("reports", "parents_activity")] = remote_error("not_found", "NOT_FOUND", "Класс не найден")
+    answer = client.get(f"/teaching/class/{CLASS}/parents-activity")
+    assert answer.status_code == 404 and "Страница не найдена" in answer.get_data(as_text=True)
+    teacher.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=False, denial="not_found")
+    before = len(teacher.rpc_calls)
+    assert client.get("/teaching/class/class-2/parents-activity").status_code == 404
+    assert len(teacher.rpc_calls) == before

@@ -347,3 +347,47 @@ def test_service_error_reaches_client_with_its_code(client, fake, auth):
     assert response.get_json() == {"error": "NO_MARKS_IN_GRADE_1", "message": "В 1 классе отметки не ставятся",
                                    "details": {"grade": 1}}
     assert_documented(response, f"{P}/lessons/{{id}}/marks", "PUT")
+
+
+PARENTS_ACTIVITY = {
+    "class": {"id": "c1", "name": "5А"}, "week": {"starts_on": "2026-10-05", "ends_on": "2026-10-11"},
+    "parents": [{"parent_id": "p1", "full_name": "Яковлева Анна", "children": [{"id": "st1", "full_name": "Яковлев Илья"}],
+                 "days_active": 2, "logins": 1, "actions": 6, "last_seen": "2026-10-08"},
+                {"parent_id": "p2", "full_name": "Борисов Олег", "children": [{"id": "st2", "full_name": None}],
+                 "days_active": 0, "logins": 0, "actions": 0, "last_seen": None}],
+    "totals": {"parents": 2, "active": 1}}
+
+
+@pytest.mark.parametrize("query,week", [("?week=2026-10-07", "2026-10-07"), ("", None)])
+def test_parents_activity_asks_identity_then_reports(client, fake, auth, query, week):
+    """R-A6: the class's readers pass identity; reports answers (its class
+    teacher and the administration) and the answer is passed through."""
+    fake.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=True, reason="policy")
+    fake.rpc_answers[("reports", "parents_activity")] = PARENTS_ACTIVITY
+    response = client.get(f"{P}/classes/c1/parents-activity{query}", headers=auth(roles=["class_teacher"]))
+    assert response.status_code == 200 and response.get_json() == PARENTS_ACTIVITY
+    assert fake.last_rpc()["service"] == "reports" and fake.last_rpc()["args"][1:] == ("c1", week)
+    (request,) = fake.identity.called("Authorize")
+    assert (request.action, request.resource_type, request.resource_id) == ("class.journal.read", "class", "c1")
+    assert_documented(response, f"{P}/classes/{{id}}/parents-activity", "GET")
+
+
+@pytest.mark.parametrize("roles", [["teacher"], ["parent"]])
+def test_parents_activity_is_404_to_a_teacher_and_a_parent(client, fake, auth, roles):
+    # a parent: identity's outsider answer; a teacher of the class: reports' own
+    fake.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(
+        allowed=roles == ["teacher"], denial="" if roles == ["teacher"] else "not_found")
+    fake.rpc_answers[("reports", "parents_activity")] = remote_error("not_found", "NOT_FOUND", "Класс не найден")
+    response = client.get(f"{P}/classes/c1/parents-activity?week=2026-10-07", headers=auth(roles=roles))
+    assert response.status_code == 404 and response.get_json()["error"] == "NOT_FOUND"
+    assert_documented(response, f"{P}/classes/{{id}}/parents-activity", "GET")
+
+
+@pytest.mark.parametrize("week", ["07.10.2026", "2026-10", "2026-W41-3", "x", "2026-02-30"])
+def test_parents_activity_bad_week_is_400_naming_it(client, fake, auth, week):
+    fake.identity.answers["Authorize"] = identity_pb2.AuthorizeReply(allowed=True, reason="policy")
+    response = client.get(f"{P}/classes/c1/parents-activity?week={week}", headers=auth(roles=["deputy"]))
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["error"] == "VALIDATION_ERROR" and [p["field"] for p in body["details"]["problems"]] == ["week"]
+    assert fake.rpc_calls == []

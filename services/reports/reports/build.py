@@ -26,6 +26,7 @@ MONTH_KINDS = frozenset({"journal-monitoring", "user-activity"})
 # kinds that may take a month instead of a period
 MONTH_ALLOWED = MONTH_KINDS | {"attendance", "attendance-sheet", "class-fill"}
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 PARAMS = ("class_id", "period_id", "year_id", "month")
 _timezone = None
 
@@ -357,6 +358,42 @@ class Builder:
             marks=store.marks_of(self.s, school_id=self.school_id, class_ids=ids, **span),
             school_marks=store.marks_of(self.s, school_id=self.school_id, class_ids=school_ids, **span),
             generated_at=self.now)
+
+
+def read_week(value, today: dt.date) -> dt.date:
+    """A day of the week asked for (``YYYY-MM-DD``; empty: ``today``);
+    VALIDATION_ERROR naming ``week`` otherwise."""
+    if value in (None, ""):
+        return today
+    try:
+        if not isinstance(value, str) or not _DAY.fullmatch(value):
+            raise ValueError(value)
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(text("week_invalid"), details={"field": "week"}) from None
+
+
+def parents_activity(session, who: CallContext, *, class_id, week, today: dt.date) -> dict:
+    """R-A6: the parents of ``class_id`` and their use of the system in the
+    ISO week of ``week`` (kinds.parents_activity). The class's class
+    teacher and the administration only: to anyone else the class does not
+    exist (NOT_FOUND)."""
+    class_id = domain.require_id(class_id, "class_id")
+    day = read_week(week, today)
+    school_class = store.get_class(session, school_id=who.school_id, class_id=class_id)
+    if school_class is None or not (ADMINISTRATION & who.roles or
+                                    school_class.get("class_teacher_id") == who.actor_id):
+        raise ClassNotFound(details={"class_id": class_id})
+    first, last = kinds.week_span(day)
+    enrolments = store.enrolments_of(session, school_id=who.school_id, class_ids=[class_id])
+    links = store.parent_links_of(session, school_id=who.school_id)
+    pupils = {e["student_id"] for e in enrolments}
+    links = [link for link in links if link["student_id"] in pupils]
+    ids = pupils | {link["parent_id"] for link in links}
+    return kinds.parents_activity(
+        school_class=school_class, week=day, enrolments=enrolments, parent_links=links,
+        people=store.people_of(session, school_id=who.school_id, ids=ids),
+        access=store.access_of(session, school_id=who.school_id, first=first, last=last))
 
 
 def require_caller(ctx) -> CallContext:

@@ -171,6 +171,23 @@ class Service(service_base(tables)):
         with self.db.transaction() as session:
             return build.Builder(session, who, school_name=school_name(), now=utcnow()).build(kind, params)
 
+    @service_rpc
+    def parents_activity(self, ctx, class_id, week=None):
+        """R-A6: which parents of ``class_id`` used the system in the ISO week
+        holding ``week`` (``YYYY-MM-DD``, default the school's today):
+        ``{class, week: {starts_on, ends_on}, parents: [{parent_id,
+        full_name, children, days_active, logins, actions, last_seen}],
+        totals: {parents, active}}``.
+
+        Errors: INVALID_TOKEN, FORBIDDEN (not staff), VALIDATION_ERROR
+        (``details.field`` class_id or week), NOT_FOUND (no such class, or
+        the caller is neither its class teacher nor the administration).
+        """
+        who = build.require_caller(ctx)
+        today = utcnow().astimezone(_timezone()).date()
+        with self.db.transaction() as session:
+            return build.parents_activity(session, who, class_id=class_id, week=week, today=today)
+
     # --- the year-end archive (R-D4) ---------------------------------------------
 
     @service_rpc

@@ -400,6 +400,48 @@ def test_user_activity_R_R8():
     assert_document(layouts.with_document(report, school="Школа")["document"])
 
 
+
+def test_parents_activity_R_A6_one_week_of_a_class():
+    # week of Wed 2026-10-07: Mon 10-05 .. Sun 10-11. On 5А's roster: S1, S2
+    # (children of P1), S3 (of P2, who never came), S4 left on 10-05 (the
+    # first day out: off the roster, so P4 is not shown); S5 is in 5Б (P5).
+    people = {"P1": {"full_name": "Яковлева Анна"}, "P2": {"full_name": "Борисов Олег"},
+              "P4": {"full_name": "Гусев Иван"}, "P5": {"full_name": "Петров Пётр"},
+              "S1": {"full_name": "Яковлев Илья"}, "S2": {"full_name": "Яковлева Ева"},
+              "S3": {"full_name": "Борисова Вера"}, "S4": {"full_name": "Гусев Лев"}}
+    enrolments = [{"class_id": "c5a", "student_id": s, "enrolled_on": D(2026, 9, 1)} for s in ("S1", "S2", "S3")]
+    enrolments += [{"class_id": "c5a", "student_id": "S4", "enrolled_on": D(2026, 9, 1), "left_on": D(2026, 10, 5)},
+                   {"class_id": "c5b", "student_id": "S5", "enrolled_on": D(2026, 9, 1)}]
+    links = [{"student_id": "S1", "parent_id": "P1"}, {"student_id": "S2", "parent_id": "P1"},
+             {"student_id": "S3", "parent_id": "P2"}, {"student_id": "S4", "parent_id": "P4"},
+             {"student_id": "S5", "parent_id": "P5"}]
+    # P1: Mon 1 login 4 actions, Thu 0 logins 2 actions (Sunday before and
+    # Monday after ignored); P5 is another class's parent
+    access = [{"user_id": "P1", "day": D(2026, 10, 5), "logins": 1, "actions": 4},
+              {"user_id": "P1", "day": D(2026, 10, 8), "logins": 0, "actions": 2},
+              {"user_id": "P1", "day": D(2026, 10, 4), "logins": 5, "actions": 50},
+              {"user_id": "P1", "day": D(2026, 10, 12), "logins": 5, "actions": 50},
+              {"user_id": "P5", "day": D(2026, 10, 6), "logins": 1, "actions": 1},
+              {"user_id": "S1", "day": D(2026, 10, 6), "logins": 1, "actions": 1}]
+    got = kinds.parents_activity(school_class=C5A, week=D(2026, 10, 7), enrolments=enrolments,
+                                 parent_links=links, people=people, access=access)
+    assert got["class"] == {"id": "c5a", "name": "5А"}
+    assert got["week"] == {"starts_on": "2026-10-05", "ends_on": "2026-10-11"}
+    assert got["parents"] == [
+        {"parent_id": "P2", "full_name": "Борисов Олег", "children": [{"id": "S3", "full_name": "Борисова Вера"}],
+         "days_active": 0, "logins": 0, "actions": 0, "last_seen": None},
+        {"parent_id": "P1", "full_name": "Яковлева Анна",
+         "children": [{"id": "S1", "full_name": "Яковлев Илья"}, {"id": "S2", "full_name": "Яковлева Ева"}],
+         "days_active": 2, "logins": 1, "actions": 6, "last_seen": "2026-10-08"}]
+    assert got["totals"] == {"parents": 2, "active": 1}
+    # a Sunday and a Monday fall in their own ISO weeks
+    assert kinds.week_span(D(2026, 10, 11)) == (D(2026, 10, 5), D(2026, 10, 11))
+    assert kinds.week_span(D(2026, 10, 12)) == (D(2026, 10, 12), D(2026, 10, 18))
+    # a class with no parents linked: empty, not an error
+    empty = kinds.parents_activity(school_class=C5B, week=D(2026, 10, 7), enrolments=[], parent_links=links,
+                                   people=people, access=access)
+    assert empty["parents"] == [] and empty["totals"] == {"parents": 0, "active": 0}
+
 # the document shape ------------------------------------------------------------------
 
 def assert_document(doc: dict) -> None:

@@ -125,3 +125,49 @@ def test_unknown_class(container, school, ctx_for):
     with pytest.raises(ClassNotFound):
         call(container, "report", ctx_for(school.school_id), "attendance",
              {"class_id": new_id(), "period_id": new_id()})
+
+
+def test_parents_activity_of_a_week_for_the_class_teacher(container, school, ctx_for):
+    """R-A6 from the projections: the parent of 5А who came in the week is
+    active, the one who did not is listed with zeros; only the class
+    teacher of the class and the administration see it."""
+    year = school.year()
+    class_id, class_teacher = new_id(), new_id()
+    school.journal("class_created", {"class_id": class_id, "year_id": year["year_id"], "grade": 5, "letter": "В",
+                                     "name": "5В", "class_teacher_id": class_teacher})
+    child, other_child = school.student(class_id, "Яковлев Илья"), school.student(class_id, "Борисова Вера")
+    came, away = new_id(), new_id()
+    for parent, name, kid in ((came, "Яковлева Анна", child), (away, "Борисов Олег", other_child)):
+        school.identity("user_created", {"user_id": parent, "login": "p" + parent[:8], "full_name": name,
+                                         "roles": ["parent"], "email": None, "birth_date": None, "sex": None})
+        school.identity("parent_linked", {"student_id": kid, "parent_id": parent, "relation": "мать"})
+    for at, route, method in (("2026-10-06T07:00:00+00:00", "/api/v1/auth/login", "POST"),
+                              ("2026-10-06T07:01:00+00:00", "/api/v1/students/x/diary", "GET"),
+                              ("2026-10-13T07:00:00+00:00", "/api/v1/students/x/diary", "GET")):
+        school.publish.send(school.publish.envelope("gateway", "access_recorded", {
+            "user_id": came, "roles": ["parent"], "method": method, "route": route, "resource_id": None,
+            "status": 200, "address": "127.0.0.1"}, school.school_id, occurred_at=at))
+    ctx = {**ctx_for(school.school_id, "class_teacher"), "actor_id": class_teacher}
+    got = call(container, "parents_activity", ctx, class_id, "2026-10-08")
+    assert got["class"] == {"id": class_id, "name": "5В"}
+    assert got["week"] == {"starts_on": "2026-10-05", "ends_on": "2026-10-11"}
+    assert [(p["full_name"], [c["full_name"] for c in p["children"]], p["days_active"], p["logins"], p["actions"],
+             p["last_seen"]) for p in got["parents"]] == [
+        ("Борисов Олег", ["Борисова Вера"], 0, 0, 0, None),
+        ("Яковлева Анна", ["Яковлев Илья"], 1, 1, 2, "2026-10-06")]
+    assert got["totals"] == {"parents": 2, "active": 1}
+    validator = Draft202012Validator({"$ref": "#/components/schemas/ParentsActivity",
+                                      "components": openapi.document()["components"]})
+    assert [e.message for e in validator.iter_errors(got)] == []  # the gateway's published answer
+    # the administration sees it too; another class teacher or a teacher does not
+    assert call(container, "parents_activity", ctx_for(school.school_id, "deputy"), class_id,
+                "2026-10-08")["totals"] == {"parents": 2, "active": 1}
+    for roles in (("class_teacher",), ("teacher",)):
+        with pytest.raises(ClassNotFound):
+            call(container, "parents_activity", ctx_for(school.school_id, *roles), class_id, "2026-10-08")
+    # the default: this week, whatever it is
+    assert call(container, "parents_activity", ctx, class_id, None)["totals"]["parents"] == 2
+    for bad in ("2026-10-32", "08.10.2026", "2026-W41-1", 7):
+        with pytest.raises(ValidationError) as err:
+            call(container, "parents_activity", ctx, class_id, bad)
+        assert err.value.details["field"] == "week"

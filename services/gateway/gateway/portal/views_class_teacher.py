@@ -12,7 +12,7 @@ from flask import jsonify, redirect, render_template, request, url_for
 from gateway import convert
 from gateway.errors import ApiError
 from gateway.portal import bp, core
-from gateway.portal.texts import ATTENDANCE, T
+from gateway.portal.texts import ATTENDANCE, PARENTS_WEEK, T
 from gateway.portal.views_teacher import (
     LIST_LIMIT, ident, new_key, rpc, save_attendance, today, wants_json,
 )
@@ -72,6 +72,26 @@ def class_attendance(class_id):
         lessons=lessons, status=status, editing=editing, monday=monday, sunday=sunday, statuses=ATTENDANCE,
         prev_week=(monday - dt.timedelta(days=7)).isoformat(), next_week=(monday + dt.timedelta(days=7)).isoformat(),
         key=new_key())
+
+
+@bp.get("/teaching/class/<class_id>/parents-activity")
+@core.page
+def class_parents_activity(class_id):
+    """R-A6: which parents of the class came in the week (reports), with
+    links to the weeks around it and to the monthly report."""
+    class_id = ident(class_id)
+    monday, _ = _week()
+    core.allow("GET /classes/{id}/parents-activity", class_id)
+    found = rpc("parents_activity", class_id, monday.isoformat(), service="reports")
+    monday = dt.date.fromisoformat(found["week"]["starts_on"])
+    totals = found["totals"]
+    return render_template(
+        "portal/teacher/parents_activity.html", class_id=class_id,
+        class_name=(found.get("class") or {}).get("name") or "Класс", parents=found["parents"],
+        monday=monday, sunday=dt.date.fromisoformat(found["week"]["ends_on"]), texts=PARENTS_WEEK,
+        totals_line=PARENTS_WEEK["totals"].format(totals["active"], totals["parents"]),
+        month=monday.strftime("%Y-%m"),
+        prev_week=(monday - dt.timedelta(days=7)).isoformat(), next_week=(monday + dt.timedelta(days=7)).isoformat())
 
 
 @bp.post("/teaching/class/<class_id>/attendance/<lesson_id>")

@@ -590,6 +590,49 @@ def user_activity(*, month: str, people: dict, access: list[dict], classes: list
             "generated_at": _iso(generated_at)}
 
 
+def week_span(day: dt.date) -> tuple[dt.date, dt.date]:
+    """The ISO week (Monday..Sunday) that holds ``day``."""
+    first = day - dt.timedelta(days=day.weekday())
+    return first, first + dt.timedelta(days=6)
+
+
+def parents_activity(*, school_class: dict, week: dt.date, enrolments: list[dict], parent_links: list[dict],
+                     people: dict, access: list[dict]) -> dict:
+    """Which parents of a class used the system in the ISO week of ``week``
+    (R-A6, the class teacher's weekly view): every parent linked to a
+    student on the class's roster that week, once however many of their
+    children are in it, with those children, the days with any request,
+    the logins, the requests (actions) and the last such day (None: none
+    that week); sorted by name. Access rows outside the week are ignored."""
+    first, last = week_span(week)
+    pupils = {e["student_id"] for e in enrolments
+              if e["class_id"] == school_class["id"] and on_roster(e, first, last)}
+    children: dict = defaultdict(set)
+    for link in parent_links:
+        if link["student_id"] in pupils:
+            children[link["parent_id"]].add(link["student_id"])
+    days: dict = defaultdict(set)
+    counts: dict = defaultdict(lambda: [0, 0])
+    for a in access:
+        if a["user_id"] in children and first <= a["day"] <= last:
+            days[a["user_id"]].add(a["day"])
+            counts[a["user_id"]][0] += a["logins"]
+            counts[a["user_id"]][1] += a["actions"]
+    parents = []
+    for parent_id, kids in children.items():
+        seen = days.get(parent_id, set())
+        kids_rows = sorted(({"id": k, "full_name": _name(people, k)} for k in kids),
+                           key=lambda k: name_key(k["full_name"], k["id"]))
+        logins, actions = counts[parent_id] if parent_id in counts else (0, 0)
+        parents.append({"parent_id": parent_id, "full_name": _name(people, parent_id), "children": kids_rows,
+                        "days_active": len(seen), "logins": logins, "actions": actions,
+                        "last_seen": _iso(max(seen)) if seen else None})
+    parents.sort(key=lambda p: name_key(p["full_name"], p["parent_id"]))
+    return {"class": _class_ref(school_class), "week": {"starts_on": _iso(first), "ends_on": _iso(last)},
+            "parents": parents,
+            "totals": {"parents": len(parents), "active": sum(1 for p in parents if p["days_active"])}}
+
+
 # --- R-R9 teachers' analytics and forecast ---------------------------------------------
 
 def predicted_mark(weighted_average) -> int | None:
