@@ -31,6 +31,13 @@ def active_signing_key(session: Session) -> SigningKey | None:
                            .order_by(SigningKey.created_at.desc(), SigningKey.kid).limit(1)).first()
 
 
+def active_signing_kid(session: Session) -> str | None:
+    """The kid of :func:`active_signing_key` alone (its private key is
+    opened only when the process has not opened it yet)."""
+    return session.scalars(select(SigningKey.kid).where(SigningKey.active.is_(True))
+                           .order_by(SigningKey.created_at.desc(), SigningKey.kid).limit(1)).first()
+
+
 def add_signing_key(session: Session, *, kid: str, private_pem: str, public_jwk: dict) -> SigningKey:
     key = SigningKey(kid=kid, public_jwk=json.dumps(public_jwk), created_at=utcnow(), active=True)
     key.private_pem = private_pem  # sealed for this kid: set after kid
