@@ -90,9 +90,11 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
         # is throttled exactly like a known one (no account enumeration).
         account_key = "login:" + domain.login_key(login)
         address_key = "addr:" + (request.client_address or "-")
-        # One read transaction: the throttle counts, the user (with whether a
-        # second factor is on) and the signing key's id; the hash is the cost.
+        # One read, without BEGIN/COMMIT round trips (autocommit): the throttle
+        # counts, the user (with whether a second factor is on) and the signing
+        # key's id; the hash is the cost.
         with transaction(self.factory) as s:
+            s.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             failures = store.login_failures_of(s, keys=(account_key, address_key),
                                                since=now - domain.THROTTLE_WINDOW)
             user, totp_on = store.find_login_user(s, login=login)
