@@ -90,12 +90,17 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
         # is throttled exactly like a known one (no account enumeration).
         account_key = "login:" + domain.login_key(login)
         address_key = "addr:" + (request.client_address or "-")
+        # One read, without BEGIN/COMMIT round trips (autocommit): the throttle
+        # counts, the user (with whether a second factor is on) and the signing
+        # key's id; the hash is the cost.
         with transaction(self.factory) as s:
-            since = now - domain.THROTTLE_WINDOW
-            account_failures, last_failure = store.login_failures(s, key=account_key, since=since)
-            address_failures, _ = store.login_failures(s, key=address_key, since=since)
-            user = store.find_user_by_login(s, login=login)
+            s.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            failures = store.login_failures_of(s, keys=(account_key, address_key),
+                                               since=now - domain.THROTTLE_WINDOW)
+            user, totp_on = store.find_login_user(s, login=login)
+            kid = store.active_signing_kid(s)
             password_hash = user.password_hash if user is not None else None
+        (account_failures, last_failure), (address_failures, _) = failures[account_key], failures[address_key]
         verdict = domain.throttle(account_failures, last_failure, address_failures,
                                   credentials.address_limit(), now)
         if not verdict.allowed:
@@ -105,7 +110,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
             return None
         # Unknown logins verify against a dummy hash: same answer, similar time.
         ok = credentials.verify_password(password_hash, password) and user.active
-        second = self._second_factor(user, request.totp_code) if ok else "ok"
+        second = self._second_factor(user, request.totp_code) if ok and totp_on else "ok"
         if second == "required":
             abort(context, grpc.StatusCode.UNAUTHENTICATED, "TOTP_REQUIRED", text("totp_required"))
             return None
@@ -132,7 +137,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
             store.add_refresh_token(s, user=user, token_hash=credentials.token_hash(refresh),
                                     family_id=family_id, expires_at=utcnow() + credentials.REFRESH_TTL)
         LOGINS.labels("ok").inc()
-        return self._pair(user, refresh, family_id)
+        return self._pair(user, refresh, family_id, kid=kid)
 
     def _second_factor(self, user, code: str) -> str:
         """"ok" (none enabled, or a good code, which is then spent),
@@ -157,9 +162,13 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
             row.last_step = step
             return "ok"
 
-    def _pair(self, user, refresh: str, session_id: str):
-        """The token pair of one session: the access token names it (``sid``)."""
-        kid, key = self.signing_key()
+    def _pair(self, user, refresh: str, session_id: str, *, kid: str | None = None):
+        """The token pair of one session: the access token names it (``sid``).
+        ``kid``: the active key's id just read, when its private key is
+        already open in this process (else it is read and opened here)."""
+        key = self._private_keys.get(kid) if kid is not None else None
+        if key is None:
+            kid, key = self.signing_key()
         access = credentials.issue_access_token(
             private_key=key, kid=kid, user_id=user.id, school_id=user.school_id, roles=user.roles,
             login=user.login, ttl=self.access_ttl, session_id=session_id)

@@ -48,6 +48,10 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
         except errors.ValidationError as exc:
             abort(context, grpc.StatusCode.INVALID_ARGUMENT, exc.code, exc.message)
         with self.sessions() as session:
+            # read-only statements in autocommit: no BEGIN and ROLLBACK round
+            # trips (on PostgreSQL each statement of a READ COMMITTED
+            # transaction takes its own snapshot anyway)
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             rows = store.reads.diary_rows(session, school_id=request.school_id, student_id=request.student_id,
                                           start=start, end=end)
             if rows and not request.from_date and not request.to_date and not any(row[1] for row in rows):

@@ -15,12 +15,12 @@ from identity.store.models import (  # noqa: F401
     AuditRecord, TotpSecret, AccessRecord, tables, seal_secret, open_secret,
 )
 from identity.store.users import (  # noqa: F401
-    get_school, first_school, add_school, get_user, find_user_by_login, add_user, set_password_hash,
+    get_school, first_school, add_school, get_user, find_user_by_login, find_login_user, add_user, set_password_hash,
     user_dict, get_parent_link, add_parent_link, children_of, add_consent, latest_consent, consent_given,
     set_roles,
 )
 from identity.store.credentials import (  # noqa: F401
-    add_refresh_token, active_signing_key, add_signing_key, public_jwks, add_revocation,
+    add_refresh_token, active_signing_key, active_signing_kid, add_signing_key, public_jwks, add_revocation,
     current_revocations, family_of_user, live_families, find_refresh_token, revoke_family,
     revoke_user_sessions, get_totp, put_totp,
 )
@@ -30,7 +30,7 @@ from identity.store.projections import (  # noqa: F401
     assignments_in, family_classes, access_facts, students_of_class,
 )
 from identity.store.access import (  # noqa: F401
-    add_login_failures, login_failures, clear_login_failures, add_audit, audit_records, audit_dict,
+    add_login_failures, login_failures, login_failures_of, clear_login_failures, add_audit, audit_records, audit_dict,
     add_access_rows, access_records, access_dict, activity,
 )
 from identity.store.directory import (  # noqa: F401

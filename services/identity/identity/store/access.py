@@ -28,6 +28,15 @@ def login_failures(session: Session, *, key: str, since: dt.datetime) -> tuple[i
     return int(count or 0), last
 
 
+def login_failures_of(session: Session, *, keys, since: dt.datetime) -> dict:
+    """``{key: (failures since since, the last one's time)}`` of several keys
+    in one query; a key without failures maps to ``(0, None)``."""
+    found = {key: (int(count), last) for key, count, last in session.execute(
+        select(LoginFailure.key, func.count(LoginFailure.id), func.max(LoginFailure.at))
+        .where(LoginFailure.key.in_(list(keys)), LoginFailure.at >= since).group_by(LoginFailure.key))}
+    return {key: found.get(key, (0, None)) for key in keys}
+
+
 def clear_login_failures(session: Session, *, key: str) -> int:
     return session.execute(delete(LoginFailure).where(LoginFailure.key == key)).rowcount
 

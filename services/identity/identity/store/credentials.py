@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from kernel.db import new_id
@@ -17,17 +17,27 @@ from identity.store.models import RefreshToken, SessionRevocation, SigningKey, T
 # --- tokens and keys -----------------------------------------------------------
 
 def add_refresh_token(session: Session, *, user: User, token_hash: str, family_id: str,
-                      expires_at: dt.datetime) -> RefreshToken:
-    row = RefreshToken(id=new_id(), school_id=user.school_id, user_id=user.id, family_id=family_id,
-                       token_hash=token_hash, issued_at=utcnow(), expires_at=expires_at)
-    session.add(row)
-    session.flush()
-    return row
+                      expires_at: dt.datetime) -> str:
+    """Store a refresh token (its hash); its id. One plain INSERT: a login
+    writes nothing else on its way out, and the ORM's unit of work cost
+    more than the statement."""
+    token_id = new_id()
+    session.execute(insert(RefreshToken.__table__).values(
+        id=token_id, school_id=user.school_id, user_id=user.id, family_id=family_id, token_hash=token_hash,
+        issued_at=utcnow(), expires_at=expires_at))
+    return token_id
 
 
 def active_signing_key(session: Session) -> SigningKey | None:
     """The newest active key: the one new tokens are signed with."""
     return session.scalars(select(SigningKey).where(SigningKey.active.is_(True))
+                           .order_by(SigningKey.created_at.desc(), SigningKey.kid).limit(1)).first()
+
+
+def active_signing_kid(session: Session) -> str | None:
+    """The kid of :func:`active_signing_key` alone (its private key is
+    opened only when the process has not opened it yet)."""
+    return session.scalars(select(SigningKey.kid).where(SigningKey.active.is_(True))
                            .order_by(SigningKey.created_at.desc(), SigningKey.kid).limit(1)).first()
 
 

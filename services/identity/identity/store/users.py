@@ -10,7 +10,7 @@ from kernel.db import new_id
 from kernel.events import utcnow
 
 from identity import domain
-from identity.store.models import Consent, ParentLink, School, User
+from identity.store.models import Consent, ParentLink, School, TotpSecret, User
 
 
 # --- schools and users ---------------------------------------------------------
@@ -39,6 +39,14 @@ def get_user(session: Session, *, user_id: str) -> User | None:
 def find_user_by_login(session: Session, *, login: str) -> User | None:
     """Case-insensitive lookup."""
     return session.scalars(select(User).where(User.login_key == domain.login_key(login))).first()
+
+
+def find_login_user(session: Session, *, login: str) -> tuple[User | None, bool]:
+    """:func:`find_user_by_login` and whether that user has a second factor
+    enabled, in one query (a login reads the TOTP row only then)."""
+    row = session.execute(select(User, TotpSecret.enabled).outerjoin(TotpSecret, TotpSecret.user_id == User.id)
+                          .where(User.login_key == domain.login_key(login))).first()
+    return (None, False) if row is None else (row[0], bool(row[1]))
 
 
 def add_user(session: Session, *, school_id: str, new: domain.NewUser, password_hash: str,
