@@ -54,6 +54,7 @@ class Schedule(DependencyProvider):
         self.targets = parse_targets(backup_settings(config),
                                      config.get("DATA_DIR") or os.environ.get("EJOURNAL_DATA_DIR") or "var")
         self.every_hours = self.targets[0].every_hours
+        self.settings = backup_settings(config)  # what a drill process is given
         self.keep = domain.parse_keep(backup_settings(config))
 
     def plan(self) -> list:
@@ -149,7 +150,7 @@ class Service(service_base(tables)):
             raise errors.Conflict(errors.text("archive_missing"))
         # no local copy: the drill looks the id up on the off-site targets
         result = drill.run_subprocess(path if path.is_file() else backup_id, backup_id=backup_id, sha256=sha256,
-                                      env={**backup_settings(self.container.config),
+                                      env={**self.schedule.settings,
                                            "EJOURNAL_BACKUP_DIR": str(self.archives.local.root)})
         if drill.missing(result):
             raise errors.Conflict(errors.text("archive_missing"))
