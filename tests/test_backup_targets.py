@@ -390,3 +390,104 @@ def fetch_all(factory):
     from sqlalchemy import select
     with transaction(factory) as session:
         return [store.as_dict(b) for b in session.scalars(select(store.Backup))]
+
+
+@pytest.fixture
+def catalogue(backup_db_url):
+    """The backup service's own catalogue as a source, as the worker has it."""
+    engine = make_engine(backup_db_url)
+    yield {"backup": lambda: export_tables(engine, store.Base.metadata)}
+    engine.dispose()
+
+
+def _target_env(config: TargetConfig, target, key, data: Path) -> dict:
+    """The settings naming ``config`` as the only off-site target."""
+    import base64
+    env = {**os.environ, "EJOURNAL_DATA_DIR": str(data), "EJOURNAL_BACKUP_KEY": base64.b64encode(key).decode(),
+           "EJOURNAL_BACKUP_DIR": str(target.root), "EJOURNAL_BACKUP_TARGETS": "server",
+           "EJOURNAL_BACKUP_TARGET_SERVER": config.url}
+    for name, value in config.options.items():
+        env[f"EJOURNAL_BACKUP_TARGET_SERVER_{name.upper()}"] = value
+    return env
+
+
+def _get(app, path, query=""):
+    from wsgiref.util import setup_testing_defaults
+    environ = {"PATH_INFO": path, "QUERY_STRING": query, "REQUEST_METHOD": "GET"}
+    setup_testing_defaults(environ)
+    answer = {}
+
+    def start_response(status, headers):
+        answer["status"], answer["headers"] = status, dict(headers)
+    body = app(environ, start_response)
+    try:
+        data = b"".join(body)
+    finally:
+        getattr(body, "close", lambda: None)()
+    return answer["status"], answer["headers"], data
+
+
+@pytest.mark.parametrize("kind", ["s3", "sftp"])
+def test_drill_and_download_read_an_offsite_target_when_the_local_copy_is_gone(
+        kind, request, factory, target, key, queue, fetch, source, catalogue, tmp_path):
+    from backup import drill
+    from backup.worker import archives_app
+
+    config = request.getfixturevalue(kind)
+    remote = open_target(config, key)
+    worker = Worker(factory, sources={**source, **catalogue}, target=target, key=key, remotes=[(config, remote)],
+                    config=WorkerConfig(backup_dir=target.root))
+    backup_id = queue()
+    assert worker.work_once() == domain.DONE
+    row = fetch(backup_id)
+    local = read_archive(target.archive_path(backup_id), key)
+    target.archive_path(backup_id).unlink()  # the local copy is pruned (or the disk lost)
+    env = _target_env(config, target, key, tmp_path / "data")
+
+    result = drill.run_subprocess(backup_id, backup_id=backup_id, sha256=row["sha256"], env=env)
+    assert result["ok"] is True, result
+    assert result["checked_rows"] == sum(t["rows"] for svc in local.manifest["services"].values()
+                                         for t in svc["tables"].values())
+    assert result["checked_rows"] > 0  # the catalogue's own rows at least
+    assert not list(Path(tempfile_dir()).glob(f".{backup_id}.*"))  # the fetched copy is removed
+
+    app = archives_app(factory, target, [remote])
+    with transaction(factory) as session:
+        ticket = store.issue_ticket(session, backup_id=backup_id, issued_to=None, now=dt.datetime.now(UTC),
+                                    seconds=60)
+    status, headers, body = _get(app, f"/archives/{backup_id}", f"ticket={ticket}")
+    assert status == "200 OK" and headers["Content-Length"] == str(len(body))
+    assert headers["Content-Disposition"] == f'attachment; filename="{backup_id}.ejbak"'
+    again = read_stream(io.BytesIO(body), key, backup_id=backup_id)  # still encrypted, whole and checked
+    assert again.manifest == local.manifest and again.rows == local.rows
+
+    # gone from the off-site target too: nothing to drill, nothing to download
+    remote.delete(backup_id)
+    result = drill.run_subprocess(backup_id, backup_id=backup_id, sha256=row["sha256"], env=env)
+    assert result["ok"] is False and drill.missing(result)
+    with transaction(factory) as session:
+        ticket = store.issue_ticket(session, backup_id=backup_id, issued_to=None, now=dt.datetime.now(UTC),
+                                    seconds=60)
+    assert _get(app, f"/archives/{backup_id}", f"ticket={ticket}")[0] == "404 Not Found"
+
+
+def test_a_drill_of_a_tampered_offsite_chunk_fails(factory, target, key, queue, fetch, source, s3, tmp_path):
+    from backup import chunks, drill
+
+    remote = open_target(s3, key)
+    worker = Worker(factory, sources=source, target=target, key=key, remotes=[(s3, remote)],
+                    config=WorkerConfig(backup_dir=target.root))
+    backup_id = queue()
+    assert worker.work_once() == domain.DONE
+    target.archive_path(backup_id).unlink()
+    name = sorted(remote.list_blobs(chunks.CHUNKS))[0]
+    blob = remote.get_blob(chunks.CHUNKS + name)
+    try:
+        data = bytearray(blob.read())
+    finally:
+        blob.close()
+    data[-20] ^= 0x01
+    remote.put_blob(chunks.CHUNKS + name, io.BytesIO(bytes(data)))
+    result = drill.run_subprocess(backup_id, backup_id=backup_id, sha256=fetch(backup_id)["sha256"],
+                                  env=_target_env(s3, target, key, tmp_path / "data"))
+    assert result["ok"] is False and result["mismatches"] and not drill.missing(result)

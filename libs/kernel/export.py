@@ -27,28 +27,21 @@ the store) is never exported.
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 import logging
 
 from sqlalchemy import func, inspect, select, text
 
 SCHOOL_COLUMN = "school_id"
 
+from sqlalchemy.dialects.sqlite import dialect as _sqlite_dialect  # noqa: E402
+
+_SQLITE = _sqlite_dialect()
+
 log = logging.getLogger(__name__)
 
 
 class ExportRefused(Exception):
     """A row holds a value its column must never export (see ``export_check``)."""
-
-
-def _jsonable(value):
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
 
 
 def _converters(table) -> list:
@@ -120,7 +113,88 @@ def _check_row(table, checks: dict, row) -> None:
                                 f"(a secret that is not sealed?); nothing more is exported")
 
 
-def export_tables(engine, metadata, chunk_rows: int = 500, school_id: str = ""):
+def _raw_rows(conn, query, name: str, chunk_rows: int):
+    """Run ``query`` on the DB-API connection itself and yield
+    ``(description, rows)`` batches of plain tuples (a server-side cursor on
+    PostgreSQL): SQLAlchemy's per-row Row objects are the export's main cost,
+    and the column types' result processors are applied by the caller."""
+    dialect = conn.dialect
+    compiled = query.compile(dialect=dialect)
+    params = compiled.construct_params()
+    for key, process in (getattr(compiled, "_bind_processors", None) or {}).items():
+        if key in params and params[key] is not None:
+            params[key] = process(params[key])
+    args = [params[k] for k in compiled.positiontup] if dialect.positional else params
+    dbapi = conn.connection.dbapi_connection
+    if dialect.name == "postgresql":
+        cursor = dbapi.cursor(name=f"export_{name}"[:60])
+        cursor.itersize = chunk_rows
+    else:
+        cursor = dbapi.cursor()
+    try:
+        cursor.execute(str(compiled), args)
+        while True:
+            rows = cursor.fetchmany(chunk_rows)
+            if not rows:
+                break
+            yield cursor.description, rows
+    finally:
+        cursor.close()
+
+
+def _value_functions(table, dialect, description) -> list:
+    """Per column, the function from the driver's value to the export's JSON
+    value: the column type's result processor (what SQLAlchemy would return),
+    then the JSON conversion (:func:`_converters`); None where nothing is
+    needed. Applied to non-NULL values only."""
+    from kernel.db import is_utc_datetime
+
+    convert = dict(_converters(table))
+    found = []
+    for index, column in enumerate(table.columns):
+        if dialect.name == "sqlite" and is_utc_datetime(column.type):
+            found.append((index, None, _sqlite_utc_text))
+            continue
+        process = column.type._cached_result_processor(dialect, description[index][1])
+        after = convert.get(index)
+        if process is not None or after is not None:
+            found.append((index, process, after))
+    return found
+
+
+def _sqlite_utc_text(value):
+    """SQLite's text of a UTC instant (kernel.db.UtcDateTime: ``2026-09-01
+    08:00:00.000000``) as the ISO text of the aware value it reads back as
+    (``2026-09-01T08:00:00+00:00``), without parsing it; any other form
+    goes the long way."""
+    if type(value) is str and len(value) == 26 and value[10] == " " and value[19] == ".":
+        if value.endswith(".000000"):
+            return f"{value[:10]}T{value[11:19]}+00:00"
+        return f"{value[:10]}T{value[11:]}+00:00"
+    return _sqlite_utc_slow(value)
+
+
+def _sqlite_utc_slow(value):
+    from sqlalchemy.dialects.sqlite import DATETIME
+
+    parsed = DATETIME().result_processor(_SQLITE, None)(value) if isinstance(value, str) else value
+    return parsed.replace(tzinfo=dt.timezone.utc).isoformat() if parsed.tzinfo is None else parsed.isoformat()
+
+
+def _composed(functions) -> list:
+    """``[(index, function)]``: each column's processor and conversion in one call."""
+    found = []
+    for index, process, after in functions:
+        if process is None:
+            found.append((index, after))
+        elif after is None:
+            found.append((index, process))
+        else:
+            found.append((index, lambda v, p=process, a=after: a(v) if (v := p(v)) is not None else None))
+    return found
+
+
+def export_tables(engine, metadata, chunk_rows: int = 1000, school_id: str = ""):
     """Yield ``(table_name, rows, revision)`` for every table (or, with
     ``school_id``, that school's rows: see the module's docstring),
     ``chunk_rows`` at a time, in a stable order (by primary key). Runs in one
@@ -135,27 +209,33 @@ def export_tables(engine, metadata, chunk_rows: int = 500, school_id: str = ""):
             if where is not None:
                 query = query.where(where)
             checks = _checks(table)
-            result = conn.execution_options(stream_results=True).execute(query)
-            keys = [str(k) for k in result.keys()]  # plain str: orjson takes no subclass (quoted_name)
-            converters = _converters(table) if keys == [c.name for c in table.columns] else None
-            batch = []
+            keys = [str(c.name) for c in table.columns]  # plain str: orjson takes no subclass (quoted_name)
+            functions = composed = None
             sent = False
-            for row in result:
-                if checks:
-                    _check_row(table, checks, row._mapping)
-                if converters is None:
-                    batch.append({k: _jsonable(v) for k, v in zip(keys, row)})
-                else:
+            for description, raw in _raw_rows(conn, query, table.name, chunk_rows):
+                if functions is None:
+                    functions = _value_functions(table, conn.dialect, description)
+                    composed = _composed(functions)
+                batch = []
+                for row in raw:
                     values = list(row)
-                    for index, convert in converters:
-                        if values[index] is not None:
-                            values[index] = convert(values[index])
+                    if checks:  # the check sees the values as SQLAlchemy returns them
+                        for index, process, _ in functions:
+                            if process is not None and values[index] is not None:
+                                values[index] = process(values[index])
+                        _check_row(table, checks, dict(zip(keys, values)))
+                        for index, _, after in functions:
+                            if after is not None and values[index] is not None:
+                                values[index] = after(values[index])
+                    else:
+                        for index, function in composed:
+                            if values[index] is not None:
+                                values[index] = function(values[index])
                     batch.append(dict(zip(keys, values)))
-                if len(batch) >= chunk_rows:
-                    yield table.name, batch, revision
-                    batch, sent = [], True
-            if batch or not sent:
                 yield table.name, batch, revision
+                sent = True
+            if not sent:
+                yield table.name, [], revision
 
 
 def count_rows(engine, metadata, school_id: str = "") -> dict:

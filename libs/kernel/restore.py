@@ -218,30 +218,77 @@ def _reset_sequences(conn, metadata: MetaData) -> int:
     return done
 
 
+def _binder(column, dialect):
+    """One function turning an exported JSON value of ``column`` into what
+    the DB-API driver binds (the export's converter, then the column type's
+    own bind processor: what ``table.insert()`` would do), or None."""
+    convert = converter(column.type, dialect.name)
+    bind = column.type._cached_bind_processor(dialect)
+    if convert is None:
+        return bind
+    if bind is None:
+        return convert
+    return lambda value: bind(convert(value))
+
+
+def _insert_batch(conn, table, names: tuple, batch: list) -> None:
+    """One batch of positional rows through the driver itself: SQLite's
+    executemany, PostgreSQL's multi-row VALUES (psycopg2's execute_values);
+    no per-row statement compilation."""
+    quote = conn.dialect.identifier_preparer.quote
+    columns = ", ".join(quote(n) for n in names)
+    head = f"INSERT INTO {quote(table.name)} ({columns}) VALUES "
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        if conn.dialect.driver == "psycopg2":
+            from psycopg2.extras import execute_values
+            execute_values(cursor, head + "%s", batch, page_size=len(batch))
+        else:
+            marks = ", ".join("?" if conn.dialect.paramstyle == "qmark" else "%s" for _ in names)
+            cursor.executemany(head + f"({marks})", batch)
+    finally:
+        cursor.close()
+
+
 def load_rows(conn, table, rows: Iterable[Mapping], *, progress: Callable[[str, int, int], None] | None = None,
               batch_rows: int = BATCH_ROWS) -> int:
     """Insert exported ``rows`` into ``table`` (a table of the migrated
-    database); the number of rows."""
-    columns = {c.name: converter(c.type, conn.dialect.name) for c in table.columns}
+    database); the number of rows. Values are converted and bound column by
+    column as ``table.insert()`` would, then sent ``batch_rows`` at a time
+    straight to the driver (the restore's hot loop)."""
+    binders = {c.name: _binder(c, conn.dialect) for c in table.columns}
     count = 0
-    batch = []
-    for row in rows:
-        unknown = set(row) - set(columns)
-        if unknown:
-            raise RestoreRefused(f"{table.name}: the archive has columns the database has not "
-                                 f"({', '.join(sorted(unknown))})")
-        batch.append({k: (columns[k](v) if columns[k] is not None and v is not None else v) for k, v in row.items()})
-        if len(batch) >= batch_rows:
-            conn.execute(table.insert(), batch)
+    names: tuple = ()
+    plan: list = []
+    batch: list = []
+
+    def flush():
+        nonlocal count, batch
+        if batch:
+            _insert_batch(conn, table, names, batch)
             count += len(batch)
             if progress:
                 progress(table.name, len(batch), 0)
             batch = []
-    if batch:
-        conn.execute(table.insert(), batch)
-        count += len(batch)
-        if progress:
-            progress(table.name, len(batch), 0)
+
+    for row in rows:
+        keys = tuple(row)
+        if keys != names:  # the first row, or a row with other columns: a batch of its own kind
+            unknown = set(keys) - set(binders)
+            if unknown:
+                raise RestoreRefused(f"{table.name}: the archive has columns the database has not "
+                                     f"({', '.join(sorted(unknown))})")
+            flush()
+            names = keys
+            plan = [(index, binders[k]) for index, k in enumerate(keys) if binders[k] is not None]
+        values = list(row.values())
+        for index, bind in plan:
+            if values[index] is not None:
+                values[index] = bind(values[index])
+        batch.append(values)
+        if len(batch) >= batch_rows:
+            flush()
+    flush()
     return count
 
 

@@ -1,6 +1,11 @@
-"""Restore drills: ``python -m backup.drill ARCHIVE [--backup-id ID] [--sha256 HEX]``
+"""Restore drills: ``python -m backup.drill ARCHIVE_OR_ID [--backup-id ID] [--sha256 HEX]``
 prints the drill's outcome as JSON (``{ok, checked_rows, mismatches}``,
 backup.restore.drill_file) and exits 0 when it passed, 1 when not.
+
+ARCHIVE_OR_ID is an archive file or a backup id: the local target's archive,
+else the first off-site target of the settings that holds it (fetched into a
+temporary file, removed after the drill), as ``python -m backup.restore``
+finds it. An id no target holds is the finding ``archive_missing``.
 
 The nameko service runs a requested drill in this separate process: the
 drill migrates and fills scratch SQLite databases, blocking work that has
@@ -48,9 +53,20 @@ def count(result: dict) -> None:
         DRILL_FAILED_ALERT.inc()
 
 
-def run_subprocess(path: Path, *, backup_id: str, sha256: str | None, timeout: float = 1800.0) -> dict:
-    """Run ``python -m backup.drill`` on ``path`` and return its outcome
-    (green under eventlet: the caller's hub keeps serving)."""
+MISSING = "archive_missing"
+
+
+def missing(result: dict) -> bool:
+    """Whether the drill found no archive to drill (on no target)."""
+    return any(m.get("problem") == MISSING for m in result.get("mismatches") or [])
+
+
+def run_subprocess(path: Path | str, *, backup_id: str, sha256: str | None, timeout: float = 1800.0,
+                   env: dict | None = None) -> dict:
+    """Run ``python -m backup.drill`` on ``path`` (an archive file, or the
+    backup id to look up on the targets) and return its outcome (green under
+    eventlet: the caller's hub keeps serving). ``env``: the settings
+    (default: this process's environment)."""
     try:
         from eventlet.green import subprocess as green
     except ImportError:  # pragma: no cover - plain processes
@@ -58,7 +74,8 @@ def run_subprocess(path: Path, *, backup_id: str, sha256: str | None, timeout: f
     argv = [sys.executable, "-m", "backup.drill", str(path), "--backup-id", backup_id]
     if sha256:
         argv += ["--sha256", sha256]
-    proc = green.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+    proc = green.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=dict(env) if env is not None else os.environ.copy())
     try:
         out, err = proc.communicate(timeout=timeout)
     except Exception:
@@ -76,11 +93,22 @@ def run_subprocess(path: Path, *, backup_id: str, sha256: str | None, timeout: f
     return result
 
 
+def _find(archive: str, key: bytes, data_dir: Path) -> tuple[Path, bool]:
+    """``(path, fetched)``: the archive file, or the backup id's archive on
+    the local target or fetched from an off-site one (backup.restore.locate)."""
+    from backup.restore import locate
+    from backup.targets import parse_targets
+
+    backup_dir = Path(os.environ.get("EJOURNAL_BACKUP_DIR") or Path(data_dir) / "backups")
+    path, _, fetched = locate(archive, backup_dir, parse_targets(os.environ, data_dir)[1:], key=key)
+    return path, fetched
+
+
 def main(argv=None) -> int:
     from kernel import config
 
     from backup.crypto import load_key
-    from backup.restore import drill_file
+    from backup.restore import RestoreFailed, drill_file
 
     parser = argparse.ArgumentParser(prog="python -m backup.drill", description=__doc__.splitlines()[0])
     parser.add_argument("archive")
@@ -90,7 +118,20 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     settings = config.load()
     key = load_key(settings.data_dir)
-    result = drill_file(args.archive, key, backup_id=args.backup_id, expected_sha256=args.sha256)
+    try:
+        path, fetched = _find(args.archive, key, settings.data_dir)
+    except RestoreFailed as exc:
+        result = {"ok": False, "checked_rows": 0,
+                  "mismatches": [{"service": None, "table": None, "problem": MISSING, "detail": str(exc)[:500]}]}
+    else:
+        try:
+            # A copy fetched from an off-site target is the same manifest and tables
+            # (each table's checksum checked) encrypted anew: other bytes, no whole-file checksum.
+            result = drill_file(path, key, backup_id=args.backup_id,
+                                expected_sha256=None if fetched else args.sha256)
+        finally:
+            if fetched:
+                path.unlink(missing_ok=True)
     sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
     return 0 if result["ok"] else 1
 

@@ -54,6 +54,7 @@ class Schedule(DependencyProvider):
         self.targets = parse_targets(backup_settings(config),
                                      config.get("DATA_DIR") or os.environ.get("EJOURNAL_DATA_DIR") or "var")
         self.every_hours = self.targets[0].every_hours
+        self.settings = backup_settings(config)  # what a drill process is given
         self.keep = domain.parse_keep(backup_settings(config))
 
     def plan(self) -> list:
@@ -144,9 +145,15 @@ class Service(service_base(tables)):
         with self.db.transaction() as session:
             sha256 = _done_backup(session, who, backup_id).sha256
         path = self.archives.local.archive_path(backup_id)
-        if not path.is_file():
+        remote = len(self.schedule.targets) > 1
+        if not path.is_file() and not remote:
             raise errors.Conflict(errors.text("archive_missing"))
-        result = drill.run_subprocess(path, backup_id=backup_id, sha256=sha256)
+        # no local copy: the drill looks the id up on the off-site targets
+        result = drill.run_subprocess(path if path.is_file() else backup_id, backup_id=backup_id, sha256=sha256,
+                                      env={**self.schedule.settings,
+                                           "EJOURNAL_BACKUP_DIR": str(self.archives.local.root)})
+        if drill.missing(result):
+            raise errors.Conflict(errors.text("archive_missing"))
         drill.count(result)
         with self.db.transaction() as session:
             store.record_drill(session, backup_id=backup_id, at=utcnow(), result=result)
@@ -161,7 +168,8 @@ class Service(service_base(tables)):
     @service_rpc
     def archive_ticket(self, ctx, backup_id):
         """Let an administrator download a done backup's archive (still
-        encrypted): ``{ticket, backup_id, file_name, size, sha256}``. The
+        encrypted): ``{ticket, backup_id, file_name, size, sha256}`` (size and
+        sha256 null when only an off-site target holds it). The
         worker serves the file to one request carrying the ticket within
         DOWNLOAD_TICKET_SECONDS (backup.worker ``/archives/<id>``)."""
         who = CallContext.from_rpc(ctx)
@@ -172,8 +180,11 @@ class Service(service_base(tables)):
             token = store.issue_ticket(session, backup_id=backup_id, issued_to=who.actor_id, now=utcnow(),
                                        seconds=DOWNLOAD_TICKET_SECONDS)
             info = (row.manifest or {}).get("archive") or {}
+            # Without the local copy the worker serves one reassembled from an
+            # off-site target: the same tables encrypted anew, so other bytes.
+            local = self.archives.local.archive_path(backup_id).is_file()
             return {"ticket": token, "backup_id": backup_id, "file_name": info.get("file") or f"{backup_id}.ejbak",
-                    "size": row.size, "sha256": row.sha256}
+                    "size": row.size if local else None, "sha256": row.sha256 if local else None}
 
     @service_rpc
     def backup_schedule(self, ctx):

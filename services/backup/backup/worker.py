@@ -561,10 +561,33 @@ DOWNLOADS = Counter("backup_downloads", "Archive downloads served, by outcome", 
 STREAM_BYTES = 1024 * 1024
 
 
-def archives_app(factory: sessionmaker, target: LocalDirTarget):
+def open_archive_anywhere(backup_id: str, target: LocalDirTarget, remotes=()):
+    """``(binary file, file name)`` of ``backup_id``'s archive: the local
+    target's file, else the first off-site target that holds it (its
+    one-file archive reassembled from its chunks into an unnamed temporary
+    file); None when no target has it. The caller closes the file."""
+    path = target.archive_path(backup_id)
+    try:
+        return open(path, "rb"), path.name
+    except FileNotFoundError:
+        pass
+    for remote in remotes:
+        try:
+            if backup_id not in remote.list_ids():
+                continue
+            return remote.open(backup_id), path.name
+        except Exception as exc:  # an unreachable target: try the next one
+            log.warning("backup target %s: cannot read %s: %s", getattr(remote, "name", remote), backup_id,
+                        _short(exc))
+    return None
+
+
+def archives_app(factory: sessionmaker, target: LocalDirTarget, remotes=()):
     """``GET /archives/<id>?ticket=<token>``: the archive file as it is
     stored (encrypted), to a request carrying a ticket the service issued
-    (store.issue_ticket; one use, short-lived). Streamed, never read whole."""
+    (store.issue_ticket; one use, short-lived). Streamed, never read whole:
+    from the local target, or, when the local copy is gone, from the first
+    off-site target in ``remotes`` that holds it."""
     from urllib.parse import parse_qs
 
     from backup.archive import valid_name
@@ -586,22 +609,35 @@ def archives_app(factory: sessionmaker, target: LocalDirTarget):
         if not allowed:
             DOWNLOADS.labels("refused").inc()
             return answer(start_response, "403 Forbidden", "no valid ticket")
-        path = target.archive_path(backup_id)
-        try:
-            handle = open(path, "rb")
-        except FileNotFoundError:
+        found = open_archive_anywhere(backup_id, target, remotes)
+        if found is None:
             DOWNLOADS.labels("missing").inc()
             return answer(start_response, "404 Not Found", "no such archive")
-        size = os.fstat(handle.fileno()).st_size
+        handle, file_name = found
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(0)
         start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(size)),
-                                  ("Content-Disposition", f'attachment; filename="{path.name}"')])
+                                  ("Content-Disposition", f'attachment; filename="{file_name}"')])
         DOWNLOADS.labels("served").inc()
         wrapper = environ.get("wsgi.file_wrapper")
         if wrapper is not None:
             return wrapper(handle, STREAM_BYTES)
-        return iter(lambda: handle.read(STREAM_BYTES), b"")
+        return _Blocks(handle)
 
     return app
+
+
+class _Blocks:
+    """A WSGI body reading ``handle`` block by block; closed by the server."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def __iter__(self):
+        return iter(lambda: self.handle.read(STREAM_BYTES), b"")
+
+    def close(self):
+        self.handle.close()
 
 
 def main(argv=None) -> int:
@@ -659,7 +695,8 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     port = settings.port("backup.worker.metrics")
-    server = metrics.serve(port, health, routes={"/archives/": archives_app(factory, target)})
+    server = metrics.serve(port, health, routes={"/archives/": archives_app(
+        factory, target, [t for _, t in remotes])})
     log.info("backup worker metrics on %s", port)
     try:
         worker.run_forever()

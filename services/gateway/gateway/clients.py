@@ -367,9 +367,11 @@ class Clients:
             return health[:-len("/healthz")]
         return f"http://{self.settings.grpc_host}:{self.settings.port('backup.worker.metrics')}"
 
-    def worker_archive(self, backup_id: str, ticket: str, timeout: float = 10.0):
+    def worker_archive(self, backup_id: str, ticket: str, timeout: tuple = (10.0, 600.0)):
         """The backup worker's streamed answer for one archive (requests,
-        ``stream=True``: the caller iterates and closes it)."""
+        ``stream=True``: the caller iterates and closes it). The read timeout
+        is long: an archive kept only off-site is reassembled before its
+        first byte."""
         import requests
         from urllib.parse import quote
         return requests.get(f"{self.worker_url()}/archives/{quote(backup_id, safe='')}",
