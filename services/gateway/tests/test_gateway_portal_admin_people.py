@@ -51,6 +51,7 @@ def test_the_year_close_shows_the_summary_and_needs_early_before_the_last_day(ad
     status, html = get(admin, f"/admin/years/{YEAR}/close")
     assert status == 200 and "Переводятся в следующий класс</dt><dd>24" in html and "6А" in html
     assert 'id="close-early"' in html
+    assert html.count('data-busy="') == 2 and "/assets/admin_ops.js" in html  # both forms say they are working
     assert calls(school, "preview_year_close")[-1]["args"][1:] == (YEAR, {"promote": True})
     from gateway_fakes import remote_error
     school.rpc_answers[("journal", "close_year")] = remote_error("rule", "YEAR_NOT_ENDED", "Год не окончен",

@@ -116,6 +116,8 @@ def test_the_deputy_sees_the_form_and_the_menu_entry(client, school, signing_key
     assert ">5А</option>" in html and ">6Б</option>" in html  # the administration: every class
     assert "Весь учебный год" in html
     assert not [c for c in school.rpc_calls if c["service"] == "reports" and c["method"] == "report"]  # no report before the form is sent
+    # once sent, the form says the report is being made (the long work's script)
+    assert 'data-busy="Отчёт формируется' in html and "/assets/admin_ops.js" in html
 
 
 def test_the_report_is_asked_of_reports_with_the_api_s_parameters(client, school, signing_key):

@@ -23,7 +23,7 @@ document.addEventListener("DOMContentLoaded", () => {
   window.setTimeout(ask, 2000);
 });
 
-// A form whose answer takes a while (an import): once sent, it says so under its button.
+// A form whose answer takes a while (an import, a year close, a report): once sent, it says so under its button.
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("form[data-busy]").forEach((form) => {
     form.addEventListener("submit", () => {
