@@ -176,6 +176,22 @@ def test_the_administrator_closes_a_year_after_seeing_the_promotion_summary(plat
     assert re.search(r"Переводятся в следующий класс\s*1", text), text
     assert w["next_name"] in text and "Будут созданы классы" in text and "11А" in text
     check(page, "portal-admin-year-close-preview")
+
+    # the pedagogical council keeps the pupil back: the summary says so before the order, then it is undone
+    senior = f"Зуев Кирилл {page.width_name}"
+    page.locator("summary", has_text="10А").click()
+    page.get_by_label(senior).check()
+    page.get_by_role("button", name="Показать итоги").click()
+    page.get_by_role("heading", name=f"Закрытие учебного года {w['old_name']}").wait_for()
+    text = summary.inner_text()
+    assert re.search(r"Остаются на повторное обучение\s*1", text) and re.search(
+        r"Переводятся в следующий класс\s*0", text), text
+    assert page.get_by_label(senior).is_checked()
+    check(page, "portal-admin-year-close-held-back")
+    page.get_by_label(senior).uncheck()
+    page.get_by_role("button", name="Показать итоги").click()
+    page.get_by_role("heading", name=f"Закрытие учебного года {w['old_name']}").wait_for()
+    assert re.search(r"Переводятся в следующий класс\s*1", summary.inner_text())
     # nothing is written yet
     assert not next(y for y in school["admin"].get("/years?limit=200")["items"] if y["id"] == w["old"])["closed"]
 

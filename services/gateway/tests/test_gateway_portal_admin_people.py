@@ -42,7 +42,14 @@ def test_the_reset_shows_the_password_once_and_the_letter_carries_it(admin, scho
         assert refused.status_code == 400 and refused.mimetype == "text/html"
 
 
+def _roster(school):
+    school.rpc_answers[("journal", "list_class_students")] = {"items": [
+        {"id": STUDENT, "full_name": "Гусев Артём Викторович", "subgroups": []},
+        {"id": "student-2", "full_name": "Белова Елизавета Павловна", "subgroups": []}], "next_cursor": None}
+
+
 def test_the_year_close_shows_the_summary_and_needs_early_before_the_last_day(admin, school):
+    _roster(school)
     school.rpc_answers[("journal", "preview_year_close")] = {
         "year_id": YEAR, "archived": False, "next_year_id": None, "promoted": 24, "graduated": 0, "held_back": 0,
         "already_enrolled": 0, "ends_on": "2027-05-31", "early_required": True,
@@ -52,13 +59,38 @@ def test_the_year_close_shows_the_summary_and_needs_early_before_the_last_day(ad
     assert status == 200 and "Переводятся в следующий класс</dt><dd>24" in html and "6А" in html
     assert 'id="close-early"' in html
     assert html.count('data-busy="') == 2 and "/assets/admin_ops.js" in html  # both forms say they are working
-    assert calls(school, "preview_year_close")[-1]["args"][1:] == (YEAR, {"promote": True})
+    assert calls(school, "preview_year_close")[-1]["args"][1:] == (YEAR, {"promote": True, "held_back": []})
     from gateway_fakes import remote_error
     school.rpc_answers[("journal", "close_year")] = remote_error("rule", "YEAR_NOT_ENDED", "Год не окончен",
                                                                  details={"field": "early", "ends_on": "2027-05-31"})
     answer = post(admin, f"/admin/years/{YEAR}/close", {"order_no": "№ 5", "promote": "yes"})
     assert answer.status_code == 422 and "досрочно" in answer.get_data(as_text=True)
-    assert calls(school, "close_year")[-1]["args"][1:] == (YEAR, {"order_no": "№ 5", "promote": True, "early": False})
+    assert calls(school, "close_year")[-1]["args"][1:] == (YEAR, {"order_no": "№ 5", "promote": True, "early": False,
+                                                                  "held_back": []})
+
+
+def test_the_students_kept_back_are_chosen_before_the_summary_and_go_with_the_order(admin, school):
+    _roster(school)
+    school.rpc_answers[("journal", "preview_year_close")] = {
+        "year_id": YEAR, "archived": False, "next_year_id": None, "promoted": 23, "graduated": 0, "held_back": 1,
+        "already_enrolled": 0, "ends_on": "2026-05-31", "early_required": False, "created_classes": [],
+        "classes": [{"from_class_id": CLASS, "from": "5А", "to_class_id": None, "to": "6А", "students": 23}]}
+    answer = admin.get(f"/admin/years/{YEAR}/close?promote=yes&held={STUDENT}&held={STUDENT}")
+    status, html = answer.status_code, answer.get_data(as_text=True)
+    assert status == 200 and "Остаются на повторное обучение</dt><dd>1" in html
+    assert f'id="held-{STUDENT}" name="held" value="{STUDENT}" checked' in html
+    assert 'id="held-student-2" name="held" value="student-2">' in html  # not chosen
+    assert f'<input type="hidden" name="held" value="{STUDENT}">' in html  # the order carries the choice
+    assert calls(school, "preview_year_close")[-1]["args"][1:] == (YEAR, {"promote": True, "held_back": [STUDENT]})
+    school.rpc_answers[("journal", "close_year")] = {"year_id": YEAR, "archived": True, "promoted": 23,
+                                                      "graduated": 0, "held_back": 1, "classes": []}
+    post(admin, f"/admin/years/{YEAR}/close", {"order_no": "№ 7", "promote": "yes", "held": STUDENT})
+    assert calls(school, "close_year")[-1]["args"][1:] == (YEAR, {"order_no": "№ 7", "promote": True, "early": False,
+                                                                  "held_back": [STUDENT]})
+    # without promotion nobody is kept back, and a malformed id is the 404 page
+    admin.get(f"/admin/years/{YEAR}/close?promote=no&held={STUDENT}")
+    assert calls(school, "preview_year_close")[-1]["args"][1:] == (YEAR, {"promote": False, "held_back": []})
+    assert admin.get(f"/admin/years/{YEAR}/close?held=../x").status_code == 404
 
 
 @pytest.mark.parametrize("roles", [("teacher", "class_teacher"), ("parent",), ("deputy",)])

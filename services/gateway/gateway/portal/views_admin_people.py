@@ -248,6 +248,24 @@ def admin_departure(student_id):
 
 # -- closing the year: the summary first, then the order -------------------------------------------
 
+def _held_back() -> list[str]:
+    """The students the form keeps back for the grade again (well-formed ids, each once)."""
+    held: list[str] = []
+    for value in request.values.getlist("held"):
+        if ident(value) not in held:
+            held.append(value)
+    return held
+
+
+def _rosters(year_id: str) -> list[dict]:
+    """The year's classes with their students, for choosing who repeats the grade."""
+    rosters = []
+    for klass in _classes(year_id):
+        students = rpc("list_class_students", klass["id"], {"limit": LIST_LIMIT})["items"]
+        rosters.append({"class": klass, "students": students})
+    return rosters
+
+
 def _close_page(year_id: str, message: str | None = None, status: int = 200, form: dict | None = None,
                 result: dict | None = None):
     years = _years()
@@ -255,15 +273,18 @@ def _close_page(year_id: str, message: str | None = None, status: int = 200, for
     if year is None:
         raise ApiError(404, "NOT_FOUND")
     promote = (form or {}).get("promote", request.values.get("promote", "yes")) != "no"
-    preview, refused = None, None
+    held = _held_back() if promote else []
+    preview, refused, rosters = None, None, []
     if result is None and not year.get("closed"):
         try:
-            preview = rpc("preview_year_close", year_id, {"promote": promote})
+            preview = rpc("preview_year_close", year_id, {"promote": promote, "held_back": held})
         except Exception as exc:  # noqa: BLE001 - e.g. no next year to promote into: said on the page
             refused = core.message_of(exc)
+        rosters = _rosters(year_id) if promote else []
     return render_template("portal/admin/year_close.html", year=year, years={y["id"]: y["name"] for y in years},
-                           preview=preview, refused=refused, result=result, promote=promote,
-                           form={"order_no": "", "early": False, **(form or {})}, message=message), status
+                           preview=preview, refused=refused, result=result, promote=promote, held=held,
+                           rosters=rosters, form={"order_no": "", "early": False, **(form or {})},
+                           message=message), status
 
 
 @bp.get("/admin/years/<year_id>/close")
@@ -281,7 +302,8 @@ def admin_close_year(year_id):
     _gate("POST /years/{id}/close", year_id)
     form = {"order_no": request.form.get("order_no", "").strip(), "early": request.form.get("early") == "yes",
             "promote": "no" if request.form.get("promote") == "no" else "yes"}
-    data = {"order_no": form["order_no"], "promote": form["promote"] == "yes", "early": form["early"]}
+    data = {"order_no": form["order_no"], "promote": form["promote"] == "yes", "early": form["early"],
+            "held_back": _held_back() if form["promote"] == "yes" else []}
     refused = _invalid("CloseYearRequest", data)
     if refused:
         return _close_page(year_id, refused, 400, form)
