@@ -145,7 +145,8 @@ def test_r_a4_class_list_with_parents_and_consent_for_the_class_teacher_only(sch
     documented(document, "/classes/{id}/students", as_ct)
     assert as_ct["class"] == {"id": c8, "name": school["c8"]["name"], "year_id": school["year"]["id"]}
     yudin = next(s for s in as_ct["items"] if s["id"] == school["pupils"][0]["id"])
-    assert yudin["parents"] == [{"id": school["parent"]["id"], "full_name": "Юдина Мария", "consent": True}]
+    assert yudin["parents"] == [{"id": school["parent"]["id"], "full_name": "Юдина Мария", "consent": True,
+                                 "consent_signed_on": school["today"].isoformat()}]
     assert [s["full_name"] for s in walk(school["deputy"], f"/classes/{c8}/students", limit=1)] == [
         "Абрамова Алла", "Юдин Юрий"]
     for outsider in ("stranger", "family"):

@@ -141,7 +141,8 @@ def test_the_class_page_makes_a_subgroup_records_consent_and_transfers_a_pupil(p
     page.get_by_label(f"Дата подписи ({w['parent_name']})").fill(signed)
     page.get_by_role("button", name=f"Записать согласие: {w['parent_name']}").click()
     page.get_by_text(re.compile(rf"Согласие записано: отозвано, {day.day} \S+ {day.year}")).wait_for()
-    assert "согласие нет" in page.get_by_role("form", name=f"Согласие: {w['parent_name']}").inner_text()
+    state = page.get_by_role("form", name=f"Согласие: {w['parent_name']}").inner_text()
+    assert re.search(rf"согласие отозвано {day.day} \S+ {day.year}", state), state
     check(page, "portal-admin-class-people")
     answer = requests.post(f"{platform.url}/api/v1/auth/login",
                            json={"login": w["parent_login"], "password": PASSWORD}, timeout=30)

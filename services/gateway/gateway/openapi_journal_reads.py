@@ -46,7 +46,10 @@ def register(requests: dict, responses: dict, paths: dict) -> None:
             "sex": _NSTR, "birth_date": _NSTR,
             "subgroups": {"type": "array", "items": _open({"id": _STR, "name": _STR, "subject_id": _STR,
                                                            "subject": _STR})},
-            "parents": {"type": "array", "items": _open({"id": _STR, "full_name": _STR, "consent": _BOOL})},
+            "parents": {"type": "array", "items": _open({
+                "id": _STR, "full_name": _STR, "consent": _BOOL,
+                "consent_signed_on": {"type": ["string", "null"], "pattern": r"^\d{4}-\d{2}-\d{2}$",
+                                      "description": "Date signed of the latest decision (given or withdrawn)"}})},
         }, ["id", "full_name", "subgroups"]), {"class": _open({"id": _STR, "name": _STR, "year_id": _STR})}),
         "MyClassList": listing(_open({
             "class": _open({"id": _STR, "name": _STR, "year_id": _STR}), "subject": named,

@@ -147,11 +147,13 @@ def test_r_a4_class_list_for_the_class_teacher_has_parents_and_consent(client, f
     fake.rpc_answers[("journal", "list_class_students")] = {**STUDENTS, "families": True}
     fake.rpc_answers[("identity", "class_families")] = {
         "st1": {"sex": "female", "birth_date": "2015-03-01",
-                "parents": [{"id": "p1", "full_name": "Антонова Мария", "consent": True}]}}
+                "parents": [{"id": "p1", "full_name": "Антонова Мария", "consent": True,
+                             "consent_signed_on": "2026-09-01"}]}}
     response = client.get(f"{P}/classes/c1/students", headers=auth(sub=USER, roles=["class_teacher"]))
     assert response.status_code == 200
     first, second = response.get_json()["items"]
-    assert first["parents"] == [{"id": "p1", "full_name": "Антонова Мария", "consent": True}]
+    assert first["parents"] == [{"id": "p1", "full_name": "Антонова Мария", "consent": True,
+                                  "consent_signed_on": "2026-09-01"}]
     assert (first["sex"], first["birth_date"]) == ("female", "2015-03-01")
     assert second["parents"] == [] and second["sex"] is None
     call = fake.last_rpc()

@@ -217,11 +217,12 @@ def test_the_class_list_and_a_letter_to_all_parents(client, teacher):
         "items": [{"id": PUPIL, "full_name": "Иванов Пётр", "subgroups": []}], "next_cursor": None,
         "families": True, "class": {"id": CLASS, "name": "5А", "year_id": "y"}}
     teacher.rpc_answers[("identity", "class_families")] = {PUPIL: {"parents": [
-        {"id": "par-1", "full_name": "Иванова Мария", "consent": True},
-        {"id": "par-2", "full_name": "Иванов Алексей", "consent": False}]}}
+        {"id": "par-1", "full_name": "Иванова Мария", "consent": True, "consent_signed_on": "2026-09-01"},
+        {"id": "par-2", "full_name": "Иванов Алексей", "consent": False, "consent_signed_on": None}]}}
     html = client.get(f"/teaching/class/{CLASS}").get_data(as_text=True)
     assert "<h1>5А: список класса</h1>" in html  # the class's name from the list's own answer
     assert "Иванова Мария" in html and "consent-yes" in html and "consent-no" in html
+    assert "дано 1 сентября 2026" in html  # the date signed of the latest decision
     # the «Активность родителей» tab opens the weekly page (R-A6), not the monthly report
     assert f'<a href="/teaching/class/{CLASS}/parents-activity">Активность родителей</a>' in html
     html = client.get(f"/teaching/class/{CLASS}/letter").get_data(as_text=True)

@@ -3,6 +3,8 @@
 only (R-A2, R-A4)."""
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from nameko.testing.services import entrypoint_hook
 
@@ -26,15 +28,21 @@ def family(make, school):
     make.link(school, kid.id, mother.id)
     make.link(school, kid.id, father.id, relation="отец")
     make.consent(school, mother.id, given=True)
-    make.consent(school, father.id, given=False)
+    make.consent(school, father.id, given=True, signed_on=dt.date(2026, 9, 1))
+    make.consent(school, father.id, given=False, signed_on=dt.date(2026, 10, 5))  # withdrawn later: the latest wins
+    grandma = make.user(school, ["parent"], login="grandma", full_name="Яковлева Бабушка")
+    make.link(school, kid.id, grandma.id, relation="бабушка")  # no decision recorded yet
     return dict(ct=ct, kid=kid, mother=mother, father=father)
 
 
 def test_class_teacher_sees_parents_and_consent(container, make, school, family):
     got = call(container, "class_families", ctx_of(family["ct"]), "class-5a", [family["kid"].id])
-    assert got[family["kid"].id]["parents"] == [
-        {"id": family["mother"].id, "full_name": "Мама Первая", "consent": True},
-        {"id": family["father"].id, "full_name": "Папа Первый", "consent": False}]
+    parents = got[family["kid"].id]["parents"]
+    assert parents[:2] == [
+        {"id": family["mother"].id, "full_name": "Мама Первая", "consent": True, "consent_signed_on": "2026-09-01"},
+        {"id": family["father"].id, "full_name": "Папа Первый", "consent": False, "consent_signed_on": "2026-10-05"}]
+    assert parents[2]["full_name"] == "Яковлева Бабушка" and parents[2]["consent"] is False
+    assert parents[2]["consent_signed_on"] is None
 
 
 def test_administration_sees_any_student_of_the_school_only(container, make, school, family):

@@ -21,7 +21,8 @@ class Families:
     @service_rpc
     def class_families(self, ctx, class_id, student_ids):
         """``{student id: {sex, birth_date, parents: [{id, full_name,
-        consent}]}}`` for the students of the actor's school among
+        consent, consent_signed_on}]}}`` (``consent_signed_on``: the date
+        signed of the latest decision, given or withdrawn; null without one) for the students of the actor's school among
         ``student_ids``: the administration sees any, the class teacher of
         ``class_id`` the students of that class; anyone else is refused."""
         actor = CallContext.from_rpc(ctx)
@@ -54,7 +55,10 @@ class Families:
             consent = {}
             for student_id, parent in links:
                 if parent.id not in consent:
-                    consent[parent.id] = store.consent_given(s, parent_id=parent.id)
-                result[student_id]["parents"].append(
-                    {"id": parent.id, "full_name": parent.full_name, "consent": consent[parent.id]})
+                    latest = store.latest_consent(s, parent_id=parent.id)
+                    consent[parent.id] = (bool(latest and latest.given),
+                                          latest.signed_on.isoformat() if latest else None)
+                given, signed_on = consent[parent.id]
+                result[student_id]["parents"].append({"id": parent.id, "full_name": parent.full_name,
+                                                      "consent": given, "consent_signed_on": signed_on})
         return result
