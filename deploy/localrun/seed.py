@@ -27,6 +27,7 @@ STAFF = [
     ("kuznetsov", "Кузнецов Игорь Петрович", ["teacher"]),
     ("volkova", "Волкова Анна Сергеевна", ["teacher", "class_teacher"]),
     ("popov", "Попов Дмитрий Андреевич", ["teacher"]),
+    ("secretary", "Лебедева Галина Петровна", ["secretary"]),
 ]
 
 # What `make run` says of each staff login.
@@ -37,6 +38,7 @@ STAFF_DUTIES = {
     "kuznetsov": "teacher of Russian and literature (5А)",
     "volkova": "teacher of maths and Russian, class teacher of 1А",
     "popov": "teacher of PE (5А)",
+    "secretary": "school secretary (news and announcements)",
 }
 
 STUDENTS_5A = [
