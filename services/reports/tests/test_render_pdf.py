@@ -147,7 +147,8 @@ def test_cell_text():
 
 
 def test_a_table_too_wide_for_the_page_keeps_its_numbers_whole():
-    from reports.render import fonts, pdf
+    from kernel import pdf_fonts as fonts
+    from reports.render import pdf
     fonts.register()
     report = wide_landscape(12)
     table = report["document"]["sections"][0]["table"]

@@ -1,43 +1,24 @@
 """The initial-password letter as PDF, drawn in the gateway's process with
-reportlab and DejaVu Sans (full Cyrillic) from the matplotlib wheel, as
-the reports service finds it: no font of the machine is ever used.
+reportlab and DejaVu Sans (full Cyrillic) from the matplotlib wheel
+(kernel.pdf_fonts, as the reports' documents): no font of the machine is
+ever used.
 
 The letter is made from what the administrator's browser sends back and is
 answered at once: the password is neither kept nor logged."""
 from __future__ import annotations
 
-import importlib.util
 import io
-import os
-import threading
 
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
+
+from kernel import pdf_fonts
 
 from gateway.portal.texts import LETTER
 
-REGULAR, BOLD = "DejaVuSans", "DejaVuSans-Bold"
-_lock = threading.Lock()
-_registered = False
-
-
-def _register() -> None:
-    global _registered
-    if _registered:
-        return
-    with _lock:
-        if _registered:
-            return
-        spec = importlib.util.find_spec("matplotlib")  # not imported: only its font files are read
-        if spec is None or not spec.submodule_search_locations:
-            raise RuntimeError("matplotlib (the carrier of the PDF fonts) is not installed")
-        folder = os.path.join(list(spec.submodule_search_locations)[0], "mpl-data", "fonts", "ttf")
-        pdfmetrics.registerFont(TTFont(REGULAR, os.path.join(folder, "DejaVuSans.ttf")))
-        pdfmetrics.registerFont(TTFont(BOLD, os.path.join(folder, "DejaVuSans-Bold.ttf")))
-        _registered = True
+REGULAR, BOLD = pdf_fonts.REGULAR, pdf_fonts.BOLD
 
 
 def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
@@ -57,7 +38,7 @@ def password_letter(*, full_name: str, login: str, password: str, address: str, 
     """One A4 page: whom it is for, the login and the initial password, the
     portal's address and what to do first. ``family``: the letter for a
     student's or parent's family (``child``: the account is the student's)."""
-    _register()
+    pdf_fonts.register()
     out = io.BytesIO()
     page = canvas.Canvas(out, pagesize=A4, invariant=1)
     page.setTitle(LETTER["title"])

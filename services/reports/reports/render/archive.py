@@ -15,7 +15,8 @@ from collections import defaultdict
 from reportlab.lib.units import mm
 from reportlab.platypus import CondPageBreak, PageBreak, Paragraph, Spacer, Table, TableStyle
 
-from reports.render import fonts, pdf
+from kernel import pdf_fonts as fonts
+from reports.render import pdf
 from reports.render.document import parse_date
 from reports.render.xlsx import render_xlsx_to
 

@@ -26,7 +26,7 @@ from reportlab.platypus import (
 )
 from reportlab.platypus.flowables import Flowable
 
-from reports.render import fonts
+from kernel import pdf_fonts as fonts
 from reports.render.document import cell_text, header_lines, short_number
 
 MARGIN_X = 12 * mm

@@ -1,6 +1,7 @@
-"""The fonts every PDF embeds: DejaVu Sans (full Cyrillic), taken from the
-matplotlib wheel's ``mpl-data`` so the project's own packages carry them and
-no font of the machine is ever used.
+"""The fonts every PDF embeds (the reports' documents, the portal's
+password letters): DejaVu Sans (full Cyrillic), taken from the matplotlib
+wheel's ``mpl-data`` so the project's own packages carry them and no font of
+the machine is ever used.
 
 The files are found without importing matplotlib (its import pulls numpy);
 reportlab embeds a subset of each TrueType font it uses.
