@@ -251,6 +251,10 @@ def test_the_class_teacher_opens_the_class_s_reports(platform, page, school):
     page.goto(platform.url + f"/teaching/class/{school['class']}")
     page.get_by_text("Комаров Денис Олегович").first.wait_for()  # the families and consent
     page.get_by_role("link", name="Активность родителей").click()
+    # the week's page first (R-A6), the month's report from it
+    page.get_by_role("heading", name=re.compile("активность родителей$")).wait_for()
+    assert "Заходили" in page.locator("main").inner_text()
+    page.get_by_role("link", name=re.compile("за месяц")).click()
     page.get_by_role("heading", name="Отчёты", exact=True).wait_for()
     assert page.get_by_label("Отчёт", exact=True).evaluate("e => e.value") == "user-activity"
     page.locator("table").first.wait_for()
