@@ -191,6 +191,7 @@ def test_a_bad_email_is_the_api_s_validation_message(admin, school):
 
 def test_the_user_card_changes_roles_and_unlocks(admin, school):
     status, html = get(admin, f"/admin/users/{TEACHER}")
+    assert "<title>Орлова Анна Викторовна — Электронный дневник</title>" in html  # the title is the name only
     assert status == 200 and "Орлова Анна Викторовна" in html
     assert 'id="role-teacher" name="roles" value="teacher" checked' in html
     school.rpc_answers[("identity", "set_roles")] = lambda ctx, uid, roles: {"id": uid, "roles": roles}

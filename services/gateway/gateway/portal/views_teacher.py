@@ -10,12 +10,9 @@ edit, so a double click or a resent request posts once. Every page asks
 the central decision of the API route serving the same data first."""
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 import re
 import uuid
-from concurrent import futures
-from concurrent.futures import Future, ThreadPoolExecutor
 
 from flask import current_app, g, jsonify, redirect, render_template, request, url_for
 
@@ -36,7 +33,6 @@ LIST_LIMIT = 200
 LESSON_TYPES = ("урок", "контрольная работа", "лабораторная работа", "практическая работа", "самостоятельная работа",
                 "урок повторения", "экскурсия")
 WRITTEN_KINDS = ("control", "written", "lab", "practical", "test")
-_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="portal-reads")
 def rpc(method: str, *args, service: str = "journal", **kwargs):
     return current_clients().rpc(service, method, call_ctx(), *args, **kwargs)
 
@@ -91,7 +87,6 @@ def my_classes() -> list[dict]:
 
 def class_teacher_of() -> list[str]:
     """The ids of the classes the signed-in user is the class teacher of."""
-    from gateway.portal.helpers import profile
     return [c["id"] for c in profile()["classes"] if c["role"] == "class_teacher"]
 
 
@@ -133,12 +128,6 @@ def _evidence(marks: list) -> dict:
     weights = sum(m.weight for m in marks)
     weighted = round(sum(m.value * m.weight for m in marks) / weights, 2) if weights else None
     return {"count": count, "weighted": weighted, "written": sum(1 for m in marks if m.kind in WRITTEN_KINDS)}
-
-
-def beside(fn, *args) -> Future:
-    """``fn(*args)`` in a worker thread with this request's contexts (Flask's
-    and the correlation id's), so that a page's independent reads overlap."""
-    return _POOL.submit(contextvars.copy_context().run, fn, *args)
 
 
 def grid_context(class_id: str, subject_id: str, period_id: str | None, lesson_id: str | None) -> dict:
@@ -191,14 +180,8 @@ def journal(class_id):
     period_id = ident(request.args.get("period"), required=False)
     lesson_id = ident(request.args.get("lesson"), required=False)
     core.allow("GET /classes/{id}/journal", class_id, subject_id=subject_id)
-    menu = beside(profile)  # the menu's profile (mostly kept by the worker) beside the grid
-    try:
-        context = grid_context(class_id, subject_id, period_id, lesson_id)
-        grid = context["grid"]
-    finally:  # nothing of this request runs on after it
-        futures.wait([menu])
-    if menu.exception() is not None:
-        g.pop("portal_profile", None)  # the menu goes without the name, as on any page when identity is away
+    context = grid_context(class_id, subject_id, period_id, lesson_id)
+    grid = context["grid"]
     here = url_for("portal.journal", class_id=class_id, subject=subject_id, period=period_id, lesson=lesson_id)
     sess = core.current_session()
     if sess.get("journal") != here:  # where a mark's page leads back to (the grid's links stay short)
