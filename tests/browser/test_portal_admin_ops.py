@@ -258,7 +258,7 @@ def test_the_class_teacher_opens_the_class_s_reports(platform, page, school):
     page.get_by_role("heading", name="Отчёты", exact=True).wait_for()
     assert page.get_by_label("Отчёт", exact=True).evaluate("e => e.value") == "user-activity"
     page.locator("table").first.wait_for()
-    check(page, "portal-class-parents-activity")
+    check(page, "portal-class-parents-activity-month")
 
 
 @pytest.mark.parametrize("who", ["teacher", "parent"])
