@@ -7,6 +7,8 @@ half-applied projection. Projections keep a user's roles sorted.
 """
 from __future__ import annotations
 
+import datetime as dt
+
 from kernel import payloads
 from kernel.payloads import InvalidPayload, date as _date, integer as _int, text as _text
 
@@ -246,17 +248,18 @@ def read_year_closed(payload: dict) -> dict:
     return {"year_id": _text(payload, "year_id"), "order_no": _text(payload, "order_no", required=False)}
 
 
-def read_access(env: dict) -> dict:
+def read_access(env: dict, tz: dt.tzinfo = dt.timezone.utc) -> dict:
     """One ``access_recorded`` envelope -> ``{id, school_id, user_id, day,
-    login}``: a request of a user on a UTC day, a login when it is a
-    successful request to the login route. An event of no school (a login
-    refused before its school was known) is refused too."""
+    login}``: a request of a user on a day of the school's time zone ``tz``
+    (a parent's Monday 01:00 in Moscow is Monday, not Sunday), a login when
+    it is a successful request to the login route. An event of no school (a
+    login refused before its school was known) is refused too."""
     payload = payloads.payload(env)
     status = _int(payload, "status", low=100, high=599)
     route = _text(payload, "route")
     method = _text(payload, "method")
     return {"id": _text(env, "id", max_len=36, where="envelope"), "school_id": payloads.school_id(env),
-            "user_id": _text(payload, "user_id", max_len=36), "day": payloads.occurred_at(env).date(),
+            "user_id": _text(payload, "user_id", max_len=36), "day": payloads.occurred_at(env).astimezone(tz).date(),
             "login": method == "POST" and route == LOGIN_ROUTE and status < 400}
 
 

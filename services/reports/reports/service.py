@@ -371,7 +371,7 @@ class Service(service_base(tables)):
     @_on(events.GATEWAY, events.ACCESS_RECORDED)
     @handles("reports.on_access_recorded", None)
     def on_access_recorded(self, session, env):
-        store.save_access(session, [events.read_access(env)])
+        store.save_access(session, [events.read_access(env, _timezone())])
 
     @_on(events.GATEWAY, events.ACCESS_RECORDED_BATCH)
     @handles("reports.on_access_recorded_batch", None)
@@ -380,10 +380,10 @@ class Service(service_base(tables)):
         items = env["payload"].get("events")
         if not isinstance(items, list):
             raise ValueError("payload field 'events' is not a list")
-        accesses = []
+        accesses, tz = [], _timezone()
         for item in items:
             try:
-                accesses.append(events.read_access(item))
+                accesses.append(events.read_access(item, tz))
             except (ValueError, TypeError, AttributeError) as exc:
                 self.dead_letters.put("reports.on_access_recorded", item, f"malformed: {exc}")
         store.save_access(session, accesses)

@@ -236,7 +236,7 @@ class Plan(Base):
 
 
 class AccessDay(Base):
-    """Requests and logins of a user on one UTC day (R-A6, R-R8)."""
+    """Requests and logins of a user on one day of the school's time zone (R-A6, R-R8)."""
     __tablename__ = "access_days"
     user_id: Mapped[str] = mapped_column(ID, primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)

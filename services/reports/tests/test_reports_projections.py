@@ -125,6 +125,16 @@ def test_access_counted_per_user_and_day_once_per_event(school, db_url):
     assert len(dead) >= 1
 
 
+def test_access_counted_on_the_schools_day_not_utcs(school, db_url):
+    """R-A6: a parent's Monday 01:30 in Moscow (Sunday 22:30 UTC) is Monday's
+    visit, so the weekly activity page counts it in Monday's week."""
+    user = new_id()
+    school.publish.send(access_env(school, user, "2026-10-04T22:30:00+00:00"))
+    school.publish.send(access_env(school, user, "2026-10-04T20:30:00+00:00"))
+    days = {r["day"]: r["actions"] for r in rows(db_url, store.AccessDay, user_id=user)}
+    assert days == {dt.date(2026, 10, 5): 1, dt.date(2026, 10, 4): 1}
+
+
 class _DeadLetter:
     __table__ = store.tables["dead_letters"]
 
