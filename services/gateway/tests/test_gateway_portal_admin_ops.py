@@ -146,6 +146,23 @@ def test_the_audit_passes_the_user_and_the_action(admin, ops):
     assert called["kwargs"] == {"from_date": "2026-12-01", "to_date": None}
 
 
+def test_the_audit_shows_what_changed_in_words(admin, ops):
+    ops.rpc_answers[("identity", "list_audit")] = {"items": [
+        {"id": "a1", "at": "2026-12-07T10:00:00+00:00", "action": "roles_changed", "actor_id": None,
+         "target_id": "user-8", "before": {"roles": ["teacher"]}, "after": {"roles": ["teacher", "class_teacher"]}},
+        {"id": "a2", "at": "2026-12-07T10:01:00+00:00", "action": "consent_recorded", "actor_id": None,
+         "target_id": "user-9", "before": {"given": True}, "after": {"given": False}},
+        {"id": "a3", "at": "2026-12-07T10:02:00+00:00", "action": "login_locked", "actor_id": None,
+         "target_id": "user-9", "before": None, "after": {"failures": 5, "address": "10.0.0.7", "new": 1}},
+    ], "next_cursor": None}
+    status, html = get(admin, "/admin/audit")
+    assert status == 200
+    assert "роли: учитель → роли: учитель, классный руководитель" in html
+    assert "согласие: дано → согласие: отозвано" in html
+    assert "— → неудачных входов: 5; адрес: 10.0.0.7; new: 1" in html
+    assert "{&#34;" not in html and '{"' not in html
+
+
 @pytest.mark.parametrize("roles", [("teacher", "class_teacher"), ("parent",), ("deputy",), ("secretary",)])
 def test_the_operations_pages_are_the_404_page_for_anyone_but_the_admin(client, ops, signing_key, roles):
     sign_in_as(client, ops, signing_key, "someone", roles)

@@ -209,4 +209,10 @@ AUDIT_ACTIONS = {
     "consent_recorded": "записано согласие", "password_reset": "сброшен пароль",
 }
 
+# the fields an audit record keeps before and after an action, as the audit page shows them
+AUDIT_FIELDS = {
+    "roles": "роли", "given": "согласие", "failures": "неудачных входов", "address": "адрес",
+    "left": "резервных кодов осталось", "family_id": "сеанс",
+}
+
 BACKUP_TARGET_KINDS = {"local": "диск сервера", "s3": "хранилище S3", "sftp": "сервер SFTP"}

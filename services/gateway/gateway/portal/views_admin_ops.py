@@ -26,7 +26,7 @@ from gateway import api
 from gateway.context import call_ctx, current_clients
 from gateway.errors import ApiError
 from gateway.portal import bp, core
-from gateway.portal.texts import AUDIT_ACTIONS, BACKUP_TARGET_KINDS, T
+from gateway.portal.texts import AUDIT_ACTIONS, AUDIT_FIELDS, BACKUP_TARGET_KINDS, ROLE_NAMES, T
 from gateway.portal.views_admin import _gate, _notice, _users
 from gateway.portal.views_teacher import ident
 
@@ -276,6 +276,29 @@ def admin_access_log():
     return render_template("portal/admin/access_log.html", items=items, names=_names(), user_id=user_id, who=who,
                            candidates=candidates, first=first or "", last=last or "", more_url=_more(rows, len(items)),
                            nobody=bool(who) and user_id is None and not candidates)
+
+
+def audit_state(state) -> str:
+    """An audit record's state before or after its action, in words:
+    «роли: учитель, классный руководитель», «согласие: дано»; a field the
+    page does not know is shown as it is kept."""
+    if state is None:
+        return "—"
+    if not isinstance(state, dict):
+        return str(state)
+    parts = []
+    for key, value in state.items():
+        if key == "roles" and isinstance(value, list):
+            value = ", ".join(ROLE_NAMES.get(r, str(r)) for r in value) or "нет"
+        elif key == "given" and isinstance(value, bool):
+            value = "дано" if value else "отозвано"
+        elif value is None:
+            value = "—"
+        parts.append(f"{AUDIT_FIELDS.get(key, key)}: {value}")
+    return "; ".join(parts) or "—"
+
+
+bp.add_app_template_filter(audit_state, "audit_state")
 
 
 @bp.get("/admin/audit")
