@@ -289,9 +289,9 @@ def audit_state(state) -> str:
     parts = []
     for key, value in state.items():
         if key == "roles" and isinstance(value, list):
-            value = ", ".join(ROLE_NAMES.get(r, str(r)) for r in value) or "нет"
+            value = ", ".join(ROLE_NAMES.get(r, str(r)) for r in value) or T["audit_no_roles"]
         elif key == "given" and isinstance(value, bool):
-            value = "дано" if value else "отозвано"
+            value = T["audit_given"] if value else T["audit_withdrawn"]
         elif value is None:
             value = "—"
         parts.append(f"{AUDIT_FIELDS.get(key, key)}: {value}")
