@@ -165,7 +165,8 @@ def test_the_access_log_and_the_audit_are_filtered(platform, page, school):
     page.get_by_role("button", name="Показать").click()
     page.get_by_role("heading", name="Записи: 1").wait_for()
     row = page.locator("tbody tr").first.inner_text()
-    assert "изменены роли" in row and "Фёдорова Наталья Ильинична" in row and "class_teacher" in row, row
+    assert "изменены роли" in row and "Фёдорова Наталья Ильинична" in row \
+        and "роли: учитель → роли: учитель, классный руководитель" in row, row
     check(page, "portal-admin-audit")
 
 
