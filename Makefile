@@ -6,19 +6,28 @@ PY := $(VENV)/bin/python
 SERVICES := identity journal messaging reports backup
 PROTOS := $(wildcard proto/ejournal/*/v1/*.proto)
 
-.PHONY: run test test-fuzz test-faults venv proto browser-deps migrate reports-rebuild services-up test-services test-platform test-sqlite bench bench-diary bench-marks bench-reports bench-notifications bench-login bench-portal bench-backup bench-grid bench-scale clean
+.PHONY: run test test-lane-platform test-lane-services test-fuzz test-faults venv proto browser-deps migrate reports-rebuild services-up test-services test-platform test-sqlite bench bench-diary bench-marks bench-reports bench-notifications bench-login bench-portal bench-backup bench-grid bench-scale clean
 
 ## make run: set up, migrate, start every service and the gateway, seed the demo school
 run: venv proto
 	bash deploy/local/ensure-services.sh rabbitmq
 	$(PY) -m localrun run
 
-## make test: set up, start RabbitMQ/PostgreSQL if down (promtool for the alert rules), run the whole suite
+## make test: set up, start RabbitMQ/PostgreSQL if down (promtool for the alert rules), run the whole suite:
+## two lanes side by side (the platform tests wait on processes and the browser more than they compute),
+## each suite's output printed whole when it ends; the first failure fails the run
 test: venv proto browser-deps
 	bash deploy/local/ensure-services.sh rabbitmq postgresql promtool sshd
-	$(MAKE) --no-print-directory test-services
+	$(MAKE) --no-print-directory -j2 --output-sync=recurse test-lane-platform test-lane-services
+
+test-lane-platform:
 	$(MAKE) --no-print-directory test-platform
+
+test-lane-services:
+	$(MAKE) --no-print-directory test-services
 	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-fuzz
+	$(MAKE) --no-print-directory test-faults
 
 # nameko services run their tests under eventlet's monkey patching...
 test-services:
