@@ -106,10 +106,10 @@ def generate(url: str, students: int, marks_per_lesson: int) -> int:
 def source(url: str):
     from journal.store import Base
     from kernel.db import make_engine
-    from kernel.export import export_tables
+    from kernel.export import export_lines
 
     engine = make_engine(url)
-    return {"journal": lambda: export_tables(engine, Base.metadata)}
+    return {"journal": lambda: export_lines(engine, Base.metadata)}
 
 
 def do_backup(url: str, target_dir: str, key: bytes) -> tuple[float, dict]:
@@ -133,19 +133,14 @@ def do_restore(archive: str, url: str, key: bytes) -> float:
 
 def dump_files(url: str, into: Path) -> int:
     """The same rows as the archive's JSON-lines files (the floor's input); bytes."""
-    from backup.archive import encode_row
-
     size = 0
     into.mkdir(parents=True, exist_ok=True)
     files = {}
-    for table, rows, _ in source(url)["journal"]():
+    for table, lines, _ in source(url)["journal"]():
         if table not in files:
             files[table] = open(into / f"{table}.jsonl", "wb")
-        handle = files[table]
-        for row in rows:
-            line = encode_row(row)
-            handle.write(line)
-            size += len(line)
+        files[table].write(lines.data)
+        size += len(lines.data)
     for handle in files.values():
         handle.close()
     return size

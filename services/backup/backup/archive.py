@@ -19,6 +19,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kernel import export
+
 from backup.crypto import ArchiveError, DecryptingReader, EncryptingWriter, Tampered, key_id
 
 FORMAT = "ejournal-backup"
@@ -43,12 +45,7 @@ def member_name(service: str, table: str) -> str:
 
 
 _LINE = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
-
-
-def encode_row(row: dict) -> bytes:
-    """One JSON line (UTF-8, keys sorted, no spaces), deterministic so that
-    equal rows give equal checksums. orjson: the backup's hot loop."""
-    return orjson.dumps(row, option=_LINE)
+encode_row = export.encode_row  # one JSON line: UTF-8, keys sorted, no spaces (equal rows, equal bytes)
 
 
 class TableSpool:
@@ -74,6 +71,17 @@ class TableSpool:
         self.size += len(block)
         self.rows += len(rows)
 
+    def add_lines(self, lines: export.JsonLines) -> None:
+        """Add a chunk the export encoded itself (kernel.export.export_lines):
+        written and hashed as it is."""
+        block = lines.data
+        if lines.count != block.count(b"\n") or (block and not block.endswith(b"\n")):
+            raise ValueError("a chunk of JSON lines does not hold its count of lines")
+        self.file.write(block)
+        self.digest.update(block)
+        self.size += len(block)
+        self.rows += lines.count
+
     @property
     def sha256(self) -> str:
         return self.digest.hexdigest()
@@ -94,10 +102,11 @@ class ServiceSpool:
         self.revision: str | None = None
 
     def add_chunk(self, table: str, rows, revision) -> None:
-        """Add one exported chunk ``(table, rows, revision)``."""
+        """Add one exported chunk ``(table, rows, revision)``: rows as a list
+        of dicts, or a :class:`kernel.export.JsonLines` already encoded."""
         if not valid_name(table):
             raise ValueError(f"bad table name {table!r}")
-        if not isinstance(rows, list):
+        if not isinstance(rows, (list, export.JsonLines)):
             raise ValueError(f"rows of {table} are not a list")
         revision = revision or ""
         if not isinstance(revision, str):
@@ -109,7 +118,10 @@ class ServiceSpool:
         spool = self.tables.get(table)
         if spool is None:
             spool = self.tables[table] = TableSpool(self.spool_dir)
-        spool.add(rows)
+        if isinstance(rows, export.JsonLines):
+            spool.add_lines(rows)
+        else:
+            spool.add(rows)
 
     def summary(self) -> dict:
         return {

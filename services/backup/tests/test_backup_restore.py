@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 
 from kernel.db import make_engine, new_id, transaction
-from kernel.export import export_tables
+from kernel.export import export_lines
 from kernel.migrate import upgrade
 from kernel.restore import RestoreRefused, digests
 
@@ -83,8 +83,8 @@ def messaging_url(tmp_path):
 def backed_up(factory, db_url, target, key, queue, fetch, messaging_url):
     """A done backup of messaging (SQLite) and the catalogue (PostgreSQL)."""
     m_engine, b_engine = make_engine(messaging_url), make_engine(db_url)
-    sources = {"messaging": lambda: export_tables(m_engine, MessagingBase.metadata),
-               "backup": lambda: export_tables(b_engine, store.Base.metadata)}
+    sources = {"messaging": lambda: export_lines(m_engine, MessagingBase.metadata),
+               "backup": lambda: export_lines(b_engine, store.Base.metadata)}
     earlier = queue(started_at=dt.datetime(2026, 1, 1, tzinfo=UTC))
     worker = Worker(factory, sources=sources, target=target, key=key, config=WorkerConfig(backup_dir=target.root))
     assert worker.work_once() == domain.DONE
@@ -253,7 +253,7 @@ def test_restore_drill_rpc_refuses_what_it_cannot_drill(service, queue):
 
 def test_a_scheduled_backup_is_followed_by_a_drill(factory, target, key, queue, fetch, messaging_url):
     engine = make_engine(messaging_url)
-    worker = Worker(factory, sources={"messaging": lambda: export_tables(engine, MessagingBase.metadata)},
+    worker = Worker(factory, sources={"messaging": lambda: export_lines(engine, MessagingBase.metadata)},
                     target=target, key=key, config=WorkerConfig(backup_dir=target.root))
     manual = queue()
     assert worker.work_once() == domain.DONE
