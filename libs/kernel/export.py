@@ -114,11 +114,12 @@ def _check_row(table, checks: dict, row) -> None:
                                 f"(a secret that is not sealed?); nothing more is exported")
 
 
-def _raw_rows(conn, query, name: str, chunk_rows: int):
+def _raw_rows(conn, query, name: str, chunk_rows: int, sql=None):
     """Run ``query`` on the DB-API connection itself and yield
     ``(description, rows)`` batches of plain tuples (a server-side cursor on
     PostgreSQL): SQLAlchemy's per-row Row objects are the export's main cost,
-    and the column types' result processors are applied by the caller."""
+    and the column types' result processors are applied by the caller.
+    ``sql``, when given, rewrites the compiled text."""
     dialect = conn.dialect
     compiled = query.compile(dialect=dialect)
     params = compiled.construct_params()
@@ -133,7 +134,7 @@ def _raw_rows(conn, query, name: str, chunk_rows: int):
     else:
         cursor = dbapi.cursor()
     try:
-        cursor.execute(str(compiled), args)
+        cursor.execute(sql(str(compiled)) if sql is not None else str(compiled), args)
         while True:
             rows = cursor.fetchmany(chunk_rows)
             if not rows:
@@ -351,6 +352,22 @@ def _sqlite_lines_query(conn, table, where):
     return query
 
 
+def _not_indexed(conn, table):
+    """The lines query reading ``table`` whole and sorting it (``NOT
+    INDEXED``) rather than walking its primary key's index with a lookup a
+    row: the same order, read sequentially, about half the time for a table
+    keyed by random ids. SQLite's sorter spills to temporary files past its
+    memory budget, so memory stays bounded."""
+    name = conn.dialect.identifier_preparer.format_table(table)
+
+    def rewrite(sql: str) -> str:
+        head = f"FROM {name} "
+        if head not in sql:
+            head = f"FROM {name}\n"
+        return sql.replace(head, f"FROM {name} NOT INDEXED ", 1) if head in sql else sql
+    return rewrite
+
+
 def _sqlite_functions(conn) -> None:
     """The Python fallbacks the SQLite lines query calls for unusual stored forms."""
     dbapi = conn.connection.dbapi_connection
@@ -377,7 +394,7 @@ def export_lines(engine, metadata, chunk_rows: int = 1000, school_id: str = ""):
             query = _sqlite_lines_query(conn, table, where) if sqlite else None
             sent = False
             if query is not None:
-                for _, raw in _raw_rows(conn, query, table.name, chunk_rows):
+                for _, raw in _raw_rows(conn, query, table.name, chunk_rows, sql=_not_indexed(conn, table)):
                     text_lines = "\n".join([line for (line,) in raw])
                     yield table.name, JsonLines(text_lines.encode("utf-8") + b"\n", len(raw)), revision
                     sent = True
