@@ -6,15 +6,18 @@ A school of ``--students`` students (25 a class) with a year of lessons
 journal's own schema (a SQLite database migrated by journal's migrations).
 Then, alternating, ``--rounds`` times:
 
-- backup: what the worker does for one source: the Export stream
-  (kernel.export), spooled tables, tar, zstd, AES-GCM, written to the local
-  target, then read back and verified (backup.worker.run_backup);
+- backup: what the worker does for one source: the Export stream's chunks
+  (kernel.export.export_lines, what a service's Export servicer sends, here
+  in-process: no gRPC hop), spooled tables, tar, zstd, AES-GCM, written to
+  the local target, then read back and verified (backup.worker.run_backup);
 - floor: the same rows as JSON-lines files, `tar -cf - | zstd -3` into a file;
 - restore: the archive decrypted and checked whole, then journal's own
   restore into a fresh database (migrations, rows, back to head);
 - floor: `zstd -d | tar -x` of the floor's file.
 
-MB/s are of the tables' JSON lines (the same bytes on both sides). Each
+MB/s are of the tables' JSON lines (the same bytes on both sides). The
+restore is held to ``zstd -d | tar -x`` (stricter) and also printed against
+``tar | zstd`` (the requirement's own words). Each
 side's peak memory is measured in a child process, at half the school and
 at the whole: it must stay flat as the data grows (everything is streamed).
 """
@@ -205,6 +208,7 @@ def main(argv=None) -> int:
             print(f"  {name:28}{med[name]:8.2f}{size / 1e6 / med[name]:9.1f}")
         print(f"  ratio backup/tar|zstd        {med['tar|zstd'] / med['backup']:8.2f}  (goal >= 0.50)")
         print(f"  ratio restore/zstd -d|tar -x {med['zstd -d|tar -x'] / med['restore']:8.2f}  (goal >= 0.50)")
+        print(f"  ratio restore/tar|zstd       {med['tar|zstd'] / med['restore']:8.2f}  (the requirement's words)")
         print(f"  archive {archive / 1e6:.1f} MB, tar.zst {floor / 1e6:.1f} MB")
 
         # peak memory at half the school and at the whole: flat when streamed
@@ -225,6 +229,8 @@ def main(argv=None) -> int:
         print(json.dumps({"size_mb": round(size / 1e6, 1), "marks": marks,
                           "backup_ratio": round(med["tar|zstd"] / med["backup"], 2),
                           "restore_ratio": round(med["zstd -d|tar -x"] / med["restore"], 2),
+                          "restore_vs_tar_zstd": round(med["tar|zstd"] / med["restore"], 2),
+                          "load_average": [round(x, 2) for x in os.getloadavg()],
                           "peak_rss_mb": {n: [round(a), round(b)] for n, a, b in rows}}))
     finally:
         shutil.rmtree(work, ignore_errors=True)
