@@ -29,6 +29,7 @@ MANIFEST_NAME = "manifest.json"
 CIPHER = "AES-256-GCM/framed-v1"
 COMPRESSION = "zstd"
 ZSTD_LEVEL = 3
+ZSTD_JOB_BYTES = 1024 * 1024
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 SPOOL_MEMORY_BYTES = 4 * 1024 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,119}$")
@@ -201,8 +202,10 @@ def write_archive(out, key: bytes, manifest: dict, services: dict, *, mtime: flo
     hashing = _HashingWriter(out)
     writer = EncryptingWriter(hashing, key)
     # compressed before it is encrypted (ciphertext does not compress)
-    # threads=1: compressed in zstd's own thread while this one feeds it (zstd -T1)
-    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=1).stream_writer(writer, closefd=False)
+    # threads=1: compressed in zstd's own thread while this one feeds it (as zstd -T1); 1 MiB jobs keep
+    # its buffers at a few MB (the default 8 MiB jobs cost 30 MB more) for 1 % more bytes
+    params = zstandard.ZstdCompressionParameters.from_level(ZSTD_LEVEL, threads=1, job_size=ZSTD_JOB_BYTES)
+    compressor = zstandard.ZstdCompressor(compression_params=params).stream_writer(writer, closefd=False)
     with tarfile.open(fileobj=compressor, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         body = json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")
         tar.addfile(_tarinfo(MANIFEST_NAME, len(body), mtime), io.BytesIO(body))
