@@ -6,15 +6,20 @@ A school of ``--students`` students (25 a class) with a year of lessons
 journal's own schema (a SQLite database migrated by journal's migrations).
 Then, alternating, ``--rounds`` times:
 
-- backup: what the worker does for one source: the Export stream
-  (kernel.export), spooled tables, tar, zstd, AES-GCM, written to the local
-  target, then read back and verified (backup.worker.run_backup);
+- backup: what the worker does for one source: the Export stream's chunks
+  (kernel.export.export_lines, what a service's Export servicer sends, here
+  in-process: no gRPC hop), spooled tables, tar, zstd, AES-GCM, written to
+  the local target, then read back and verified (backup.worker.run_backup);
 - floor: the same rows as JSON-lines files, `tar -cf - | zstd -3` into a file;
 - restore: the archive decrypted and checked whole, then journal's own
   restore into a fresh database (migrations, rows, back to head);
 - floor: `zstd -d | tar -x` of the floor's file.
 
-MB/s are of the tables' JSON lines (the same bytes on both sides). Each
+MB/s are of the tables' JSON lines (the same bytes on both sides); "cpu s" is
+the CPU time of each step (the bench's process and its children), steadier
+than the wall clock on a shared machine. The
+restore is held to ``zstd -d | tar -x`` (stricter) and also printed against
+``tar | zstd`` (the requirement's own words). Each
 side's peak memory is measured in a child process, at half the school and
 at the whole: it must stay flat as the data grows (everything is streamed).
 """
@@ -106,10 +111,10 @@ def generate(url: str, students: int, marks_per_lesson: int) -> int:
 def source(url: str):
     from journal.store import Base
     from kernel.db import make_engine
-    from kernel.export import export_tables
+    from kernel.export import export_lines
 
     engine = make_engine(url)
-    return {"journal": lambda: export_tables(engine, Base.metadata)}
+    return {"journal": lambda: export_lines(engine, Base.metadata)}
 
 
 def do_backup(url: str, target_dir: str, key: bytes) -> tuple[float, dict]:
@@ -133,19 +138,14 @@ def do_restore(archive: str, url: str, key: bytes) -> float:
 
 def dump_files(url: str, into: Path) -> int:
     """The same rows as the archive's JSON-lines files (the floor's input); bytes."""
-    from backup.archive import encode_row
-
     size = 0
     into.mkdir(parents=True, exist_ok=True)
     files = {}
-    for table, rows, _ in source(url)["journal"]():
+    for table, lines, _ in source(url)["journal"]():
         if table not in files:
             files[table] = open(into / f"{table}.jsonl", "wb")
-        handle = files[table]
-        for row in rows:
-            line = encode_row(row)
-            handle.write(line)
-            size += len(line)
+        files[table].write(lines.data)
+        size += len(lines.data)
     for handle in files.values():
         handle.close()
     return size
@@ -155,6 +155,13 @@ def shell(command: str) -> float:
     began = time.perf_counter()
     subprocess.run(["bash", "-o", "pipefail", "-c", command], check=True)
     return time.perf_counter() - began
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process (every thread) and of its finished children:
+    on a shared machine a steadier measure than the wall clock."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def _child(job, queue):
@@ -192,24 +199,40 @@ def main(argv=None) -> int:
         size = dump_files(url, work / "files")
         print(f"{marks} marks; {size / 1e6:.1f} MB of JSON lines", flush=True)
         times: dict = {"backup": [], "tar|zstd": [], "restore": [], "zstd -d|tar -x": []}
+        cpu: dict = {name: [] for name in times}
+
+        def step(name, job):
+            before = cpu_seconds()
+            result = job()
+            cpu[name].append(cpu_seconds() - before)
+            return result
+
         for _ in range(args.rounds):
             shutil.rmtree(work / "target", ignore_errors=True)
-            took, manifest = do_backup(url, str(work / "target"), key)
+            took, manifest = step("backup", lambda: do_backup(url, str(work / "target"), key))
             times["backup"].append(took)
-            times["tar|zstd"].append(shell(f"tar -C {work / 'files'} -cf - . | zstd -q -3 -T1 -f -o {work / 'floor.tar.zst'}"))
-            times["restore"].append(do_restore(str(work / "target" / "bench.ejbak"), f"sqlite:///{work / 'restored.db'}", key))
+            times["tar|zstd"].append(step("tar|zstd", lambda: shell(
+                f"tar -C {work / 'files'} -cf - . | zstd -q -3 -T1 -f -o {work / 'floor.tar.zst'}")))
+            times["restore"].append(step("restore", lambda: do_restore(
+                str(work / "target" / "bench.ejbak"), f"sqlite:///{work / 'restored.db'}", key)))
             shutil.rmtree(work / "untar", ignore_errors=True)
             (work / "untar").mkdir()
-            times["zstd -d|tar -x"].append(shell(f"zstd -q -d -c {work / 'floor.tar.zst'} | tar -C {work / 'untar'} -xf -"))
+            times["zstd -d|tar -x"].append(step("zstd -d|tar -x", lambda: shell(
+                f"zstd -q -d -c {work / 'floor.tar.zst'} | tar -C {work / 'untar'} -xf -")))
         archive = (work / "target" / "bench.ejbak").stat().st_size
         floor = (work / "floor.tar.zst").stat().st_size
         med = {k: statistics.median(v) for k, v in times.items()}
-        print(f"\nbackup of {size / 1e6:.1f} MB ({marks} marks), medians of {args.rounds} rounds")
-        print(f"  {'':28}{'s':>8}{'MB/s':>9}")
+        mcpu = {k: statistics.median(v) for k, v in cpu.items()}
+        print(f"\nbackup of {size / 1e6:.1f} MB ({marks} marks), medians of {args.rounds} rounds; "
+              f"load average {os.getloadavg()[0]:.2f}")
+        print(f"  {'':28}{'s':>8}{'MB/s':>9}{'cpu s':>9}")
         for name in times:
-            print(f"  {name:28}{med[name]:8.2f}{size / 1e6 / med[name]:9.1f}")
+            print(f"  {name:28}{med[name]:8.2f}{size / 1e6 / med[name]:9.1f}{mcpu[name]:9.2f}")
         print(f"  ratio backup/tar|zstd        {med['tar|zstd'] / med['backup']:8.2f}  (goal >= 0.50)")
         print(f"  ratio restore/zstd -d|tar -x {med['zstd -d|tar -x'] / med['restore']:8.2f}  (goal >= 0.50)")
+        print(f"  ratio restore/tar|zstd       {med['tar|zstd'] / med['restore']:8.2f}  (the requirement's words)")
+        print(f"  by cpu s: backup/tar|zstd {mcpu['tar|zstd'] / mcpu['backup']:.2f}, restore/zstd -d|tar -x "
+              f"{mcpu['zstd -d|tar -x'] / mcpu['restore']:.2f}, restore/tar|zstd {mcpu['tar|zstd'] / mcpu['restore']:.2f}")
         print(f"  archive {archive / 1e6:.1f} MB, tar.zst {floor / 1e6:.1f} MB")
 
         # peak memory at half the school and at the whole: flat when streamed
@@ -230,6 +253,9 @@ def main(argv=None) -> int:
         print(json.dumps({"size_mb": round(size / 1e6, 1), "marks": marks,
                           "backup_ratio": round(med["tar|zstd"] / med["backup"], 2),
                           "restore_ratio": round(med["zstd -d|tar -x"] / med["restore"], 2),
+                          "restore_vs_tar_zstd": round(med["tar|zstd"] / med["restore"], 2),
+                          "load_average": [round(x, 2) for x in os.getloadavg()],
+                          "cpu_s": {k: round(v, 2) for k, v in mcpu.items()},
                           "peak_rss_mb": {n: [round(a), round(b)] for n, a, b in rows}}))
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -15,7 +15,8 @@ What :func:`restore_database` does, in order:
    exported from;
 3. inserts every table's rows, parents before children, in one transaction,
    turning the export's JSON values back into the column's type (ISO text to
-   dates and times, decimal text to ``Decimal``, hex to bytes);
+   dates and times, decimal text to ``Decimal``, hex to bytes); a table's
+   secondary indexes are built once after its rows, not updated row by row;
 4. sets every PostgreSQL sequence behind an integer key to the largest value
    restored (an outbox restarted at 1 while its rows hold 957 would collide);
    SQLite takes the next rowid from the rows themselves;
@@ -38,7 +39,7 @@ import json
 import logging
 from typing import Callable, Iterable, Mapping
 
-from sqlalchemy import JSON, Date, DateTime, Float, Integer, LargeBinary, MetaData, Numeric, Time, select, text
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, LargeBinary, MetaData, Numeric, Time, select, text
 
 log = logging.getLogger(__name__)
 
@@ -174,9 +175,12 @@ def tables_with_rows(engine) -> list[str]:
 
 
 def drop_everything(engine) -> None:
-    """Drop every table of the database (``--force``)."""
+    """Drop every table of the database (``--force``), in one transaction."""
     existing = reflect(engine)
-    existing.drop_all(bind=engine)
+    with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            _begin_sqlite(conn)
+        existing.drop_all(bind=conn)
 
 
 def check_revision(service: str, revision: str) -> None:
@@ -218,6 +222,63 @@ def _reset_sequences(conn, metadata: MetaData) -> int:
     return done
 
 
+def _fast_utc(slow):
+    """The export's ISO text of a UTC instant (``2026-09-01T08:00:00+00:00``)
+    as SQLite's text of it (``2026-09-01 08:00:00.000000``) by slicing,
+    checked by the C parser instead of rebuilt through a datetime; any
+    other form goes the long way (``slow``)."""
+    parse = dt.datetime.fromisoformat
+
+    def bind(value):
+        if type(value) is str and len(value) in (25, 32) and value[10] == "T" and value.endswith("+00:00"):
+            parse(value)  # the long way's ValueError for a malformed value
+            return f"{value[:10]} {value[11:19]}.000000" if len(value) == 25 else f"{value[:10]} {value[11:26]}"
+        return slow(value)
+    return bind
+
+
+def _fast_date(slow):
+    parse = dt.date.fromisoformat
+
+    def bind(value):
+        if type(value) is str and len(value) == 10:
+            parse(value)
+            return value
+        return slow(value)
+    return bind
+
+
+def _fast_bool(slow):
+    def bind(value):
+        if value is True:
+            return 1
+        if value is False:
+            return 0
+        return slow(value)
+    return bind
+
+
+_FAST = ((DateTime, _fast_utc, ("2026-09-01T08:00:00+00:00", "2026-09-01T08:07:09.012345+00:00")),
+         (Date, _fast_date, ("2026-09-01", "0999-12-31")),
+         (Boolean, _fast_bool, (True, False)))
+
+
+def _sqlite_fast(column_type, slow):
+    """SQLite's binder of a hot column type (instants, dates, booleans: most
+    of a journal's values) without a Python object per value, or None. Used
+    only when it gives exactly what ``slow`` gives on sample values (a
+    column with its own storage format keeps the long way)."""
+    for kind, make, samples in _FAST:
+        if isinstance(column_type, kind):
+            fast = make(slow)
+            try:
+                same = all(fast(v) == slow(v) for v in samples)
+            except (TypeError, ValueError):
+                same = False
+            return fast if same else None
+    return None
+
+
 def _binder(column, dialect):
     """One function turning an exported JSON value of ``column`` into what
     the DB-API driver binds (the export's converter, then the column type's
@@ -225,10 +286,15 @@ def _binder(column, dialect):
     convert = converter(column.type, dialect.name)
     bind = column.type._cached_bind_processor(dialect)
     if convert is None:
-        return bind
-    if bind is None:
-        return convert
-    return lambda value: bind(convert(value))
+        slow = bind
+    elif bind is None:
+        slow = convert
+    else:
+        def slow(value):
+            return bind(convert(value))
+    if slow is not None and dialect.name == "sqlite":
+        return _sqlite_fast(column.type, slow) or slow
+    return slow
 
 
 def _insert_batch(conn, table, names: tuple, batch: list) -> None:
@@ -248,6 +314,38 @@ def _insert_batch(conn, table, names: tuple, batch: list) -> None:
             cursor.executemany(head + f"({marks})", batch)
     finally:
         cursor.close()
+
+
+def _secondary_indexes(conn, table: str) -> list[tuple[str, str]]:
+    """``(name, CREATE statement)`` of ``table``'s indexes that nothing
+    else depends on: not a primary key's or a constraint's, not one a
+    foreign key relies on; the database's own text of each, so that it
+    comes back exactly as the migrations made it."""
+    if conn.dialect.name == "sqlite":
+        # sql IS NULL: the automatic index of a PRIMARY KEY or UNIQUE constraint
+        found = conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL "
+            "ORDER BY name", (table,)).all()
+    elif conn.dialect.name == "postgresql":
+        found = conn.execute(text(
+            "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+            "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
+            "JOIN pg_namespace n ON n.oid = t.relnamespace "
+            "WHERE t.relname = :t AND n.nspname = current_schema() "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) "
+            "ORDER BY i.relname"), {"t": table}).all()
+    else:
+        return []
+    return [(name, sql) for name, sql in found]
+
+
+def _begin_sqlite(conn) -> None:
+    """Open SQLite's transaction now: the driver would only open it at the
+    first INSERT, and an index dropped before that would be dropped for good
+    if the restore then failed."""
+    dbapi = conn.connection.dbapi_connection
+    if not dbapi.in_transaction:
+        dbapi.execute("BEGIN")
 
 
 def load_rows(conn, table, rows: Iterable[Mapping], *, progress: Callable[[str, int, int], None] | None = None,
@@ -294,12 +392,14 @@ def load_rows(conn, table, rows: Iterable[Mapping], *, progress: Callable[[str, 
 
 def restore_database(service: str, url: str, *, revision: str, tables: Mapping[str, Callable[[], Iterable]],
                      force: bool = False, upgrade_to_head: bool = True,
-                     progress: Callable[[str, int, int], None] | None = None) -> dict:
+                     progress: Callable[[str, int, int], None] | None = None, defer_indexes: bool = True) -> dict:
     """Restore ``service``'s database at ``url`` from exported tables.
 
     ``tables`` maps a table name to a function that yields its rows (dicts,
     as :func:`kernel.export.export_tables` exported them); ``revision`` is
-    the schema revision they were exported from. Returns ``{"tables": n,
+    the schema revision they were exported from. With ``defer_indexes`` a
+    table's secondary indexes (:func:`_secondary_indexes`) are dropped before
+    its rows go in and built again after, in the same transaction. Returns ``{"tables": n,
     "rows": n, "sequences": n}``. :class:`RestoreRefused` when the database
     holds data (and not ``force``), when the revision is unknown, or when
     the archive does not fit the schema; nothing is written then.
@@ -327,11 +427,19 @@ def restore_database(service: str, url: str, *, revision: str, tables: Mapping[s
         rows = 0
         sequences = 0
         with engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                _begin_sqlite(conn)
             for table in schema.sorted_tables:
                 source = tables.get(table.name)
                 if source is None:
                     continue
+                deferred = _secondary_indexes(conn, table.name) if defer_indexes else []
+                quote = conn.dialect.identifier_preparer.quote
+                for name, _ in deferred:
+                    conn.exec_driver_sql(f"DROP INDEX {quote(name)}")
                 rows += load_rows(conn, table, source(), progress=progress)
+                for _, create in deferred:  # built once over the loaded rows, not row by row
+                    conn.exec_driver_sql(create)
             if conn.dialect.name == "postgresql":
                 sequences = _reset_sequences(conn, schema)
         engine.dispose()

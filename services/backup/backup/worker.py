@@ -645,7 +645,7 @@ def main(argv=None) -> int:
     from kernel import config, metrics
     from kernel.db import make_engine, session_factory
 
-    from kernel.export import export_tables
+    from kernel.export import export_lines
 
     from backup.crypto import load_key
     from backup.sources import GrpcSource
@@ -678,7 +678,7 @@ def main(argv=None) -> int:
     # The catalogue itself (and this service's outbox) comes back with a
     # restore too: the worker reads its own database, as every service's
     # Export reads its own.
-    sources.setdefault(SERVICE, lambda: export_tables(engine, store.Base.metadata))
+    sources.setdefault(SERVICE, lambda: export_lines(engine, store.Base.metadata))
     stop = threading.Event()
     worker = Worker(factory, sources=sources, target=target, key=key, config=cfg, stop=stop, remotes=remotes)
     db_ok = metrics.db_health(engine)

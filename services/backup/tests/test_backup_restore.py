@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 
 from kernel.db import make_engine, new_id, transaction
-from kernel.export import export_tables
+from kernel.export import export_lines
 from kernel.migrate import upgrade
 from kernel.restore import RestoreRefused, digests
 
@@ -83,8 +83,8 @@ def messaging_url(tmp_path):
 def backed_up(factory, db_url, target, key, queue, fetch, messaging_url):
     """A done backup of messaging (SQLite) and the catalogue (PostgreSQL)."""
     m_engine, b_engine = make_engine(messaging_url), make_engine(db_url)
-    sources = {"messaging": lambda: export_tables(m_engine, MessagingBase.metadata),
-               "backup": lambda: export_tables(b_engine, store.Base.metadata)}
+    sources = {"messaging": lambda: export_lines(m_engine, MessagingBase.metadata),
+               "backup": lambda: export_lines(b_engine, store.Base.metadata)}
     earlier = queue(started_at=dt.datetime(2026, 1, 1, tzinfo=UTC))
     worker = Worker(factory, sources=sources, target=target, key=key, config=WorkerConfig(backup_dir=target.root))
     assert worker.work_once() == domain.DONE
@@ -138,6 +138,20 @@ def test_drill_fails_when_rows_do_not_go_back(tmp_path, key, target):
     assert result["ok"] is False and result["mismatches"][0]["problem"] == "restore_failed"
 
 
+def _indexes(url) -> set:
+    """Every index of the database: its name and the database's own definition."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                query = "SELECT name, sql FROM sqlite_master WHERE type = 'index'"
+            else:
+                query = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+            return {tuple(r) for r in conn.execute(text(query))}
+    finally:
+        engine.dispose()
+
+
 def test_restore_into_fresh_sqlite_and_postgresql_matches_the_source(backed_up, key, tmp_path, messaging_url,
                                                                    pg_databases):
     source = digests(messaging_url)
@@ -153,6 +167,12 @@ def test_restore_into_fresh_sqlite_and_postgresql_matches_the_source(backed_up, 
             with pytest.raises(RestoreFailed, match="already hold data"):
                 restore_all(extracted, urls)
             restore_all(extracted, urls, force=True)
+        # the indexes dropped for the load are back, as the migrations made them
+        fresh = (f"sqlite:///{tmp_path / 'migrated' / 'messaging.db'}" if label == "sqlite"
+                 else pg_databases.create(f"migrated_m_{new_id()[:8]}"))
+        (tmp_path / "migrated").mkdir(exist_ok=True)
+        upgrade("messaging", fresh)
+        assert _indexes(url) == _indexes(fresh) and len(_indexes(url)) > 3, label
         engine = make_engine(url)
         outbox = MessagingBase.metadata.tables["outbox"]
         with engine.begin() as conn:
@@ -233,7 +253,7 @@ def test_restore_drill_rpc_refuses_what_it_cannot_drill(service, queue):
 
 def test_a_scheduled_backup_is_followed_by_a_drill(factory, target, key, queue, fetch, messaging_url):
     engine = make_engine(messaging_url)
-    worker = Worker(factory, sources={"messaging": lambda: export_tables(engine, MessagingBase.metadata)},
+    worker = Worker(factory, sources={"messaging": lambda: export_lines(engine, MessagingBase.metadata)},
                     target=target, key=key, config=WorkerConfig(backup_dir=target.root))
     manual = queue()
     assert worker.work_once() == domain.DONE
