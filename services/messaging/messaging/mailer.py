@@ -177,9 +177,11 @@ class Mailer(DependencyProvider):
 
     def stop(self):
         self._running = False
+        wake()  # the loop ends now, not after its wait
 
     def kill(self):
         self._running = False
+        wake()
 
     def _loop(self):
         while self._running:
