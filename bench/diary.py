@@ -159,6 +159,7 @@ def main(argv=None) -> int:
                   + f"), others {cpu['idle_ms']:.1f}"
                   + (f", PostgreSQL's backends {pg:.1f}" if pg is not None else "")
                   + f"; {cpu['rps']:.0f} req/s in that round")
+            print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} cores")
             print("P1 diary read (medians)      req/s     p50 ms    p99 ms")
             print(f"  through the gateway      {g_rps:8.0f}  {median_of(gw_runs, 'p50_ms'):9.1f} {median_of(gw_runs, 'p99_ms'):9.1f}")
             print(f"  bare Flask+SQLAlchemy    {f_rps:8.0f}  {median_of(floor_runs, 'p50_ms'):9.1f} {median_of(floor_runs, 'p99_ms'):9.1f}")

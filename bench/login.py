@@ -137,6 +137,7 @@ def main(argv=None) -> int:
         print()
         print(f"CPU per login, ms: {sum(ms for ms, _ in spent):.1f} (" + ", ".join(
             f"{name} {ms:.1f}" for ms, name in spent if ms >= 0.05) + f"); {run['ops']:.1f} logins/s in that round")
+        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} cores")
         print("Login (medians)                       per second")
         print(f"  POST /auth/login through the gateway  {g:8.1f}")
         print(f"  raw argon2id verifications            {f:8.1f}")
