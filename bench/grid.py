@@ -107,6 +107,36 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def database_backends(urls) -> list[int]:
+    """The PostgreSQL server processes of the open connections to these
+    databases when the server runs on this machine (each checked to be a
+    ``postgres`` process here); [] otherwise. Taken when the pools are warm,
+    so a round's connections are all among them."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    urls = [u for u in urls if u and u.startswith("postgresql")]
+    if not urls:
+        return []
+    engine = create_engine(urls[0], poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = ANY(:names) "
+                                     "AND pid <> pg_backend_pid()"),
+                                {"names": sorted({make_url(u).database for u in urls})}).scalars().all()
+    finally:
+        engine.dispose()
+    local = []
+    for pid in pids:
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip().startswith("postgres"):
+                local.append(pid)
+        except OSError:
+            pass
+    return local
+
+
 def measured(url: str, headers: dict, pids: dict[str, list[int]], *, threads: int, seconds: float) -> dict:
     """One round of load; the CPU of each named group of processes per request."""
     before = {name: cpu_seconds(p) for name, p in pids.items()}

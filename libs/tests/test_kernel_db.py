@@ -69,3 +69,42 @@ def test_a_busy_connection_is_not_pinged_on_every_checkout(db_url):
             assert len(CountingCursor.sent) == expected, CountingCursor.sent[:4]
         finally:
             engine.dispose()
+
+
+def test_a_prepared_read_is_planned_once_per_connection_and_answers_as_the_statement(db_url):
+    import datetime as dt
+
+    from sqlalchemy import Date, bindparam, literal, select, union_all
+
+    from kernel.db import PreparedRead
+
+    day = bindparam("day", type_=Date)
+    statement = lambda: union_all(  # noqa: E731 - literals travel as bind values, '%' must survive
+        select(literal("a").label("tag"), day.label("d"), literal("50%").label("p")),
+        select(literal("b").label("tag"), day.label("d"), literal("x%%y").label("p")))
+    read = PreparedRead("kernel_test_read", statement)
+    engine = make_engine(db_url)
+    on = dt.date(2026, 9, 1)
+    with engine.connect() as conn:
+        first = read.rows(conn, {"day": on})
+        second = read.rows(conn, {"day": on + dt.timedelta(days=1)})
+        assert conn.execute(text("SELECT count(*) FROM pg_prepared_statements WHERE name = 'kernel_test_read'")
+                            ).scalar() == 1
+        assert [tuple(r) for r in first] == [tuple(r) for r in conn.execute(read.statement, {"day": on})]
+    assert [tuple(r) for r in first] == [("a", on, "50%"), ("b", on, "x%%y")]
+    assert second[0][1] == on + dt.timedelta(days=1)
+    # another connection prepares it for itself
+    with engine.connect() as one, engine.connect() as other:
+        assert read.rows(one, {"day": on}) == read.rows(other, {"day": on})
+    engine.dispose()
+
+
+def test_a_prepared_read_runs_as_it_is_elsewhere():
+    from sqlalchemy import bindparam, literal, select
+
+    from kernel.db import PreparedRead
+
+    read = PreparedRead("kernel_test_sqlite", lambda: select(literal(1).label("one"), bindparam("x").label("x")))
+    engine = make_engine("sqlite://")
+    with engine.connect() as conn:
+        assert read.rows(conn, {"x": "y"}) == [(1, "y")]

@@ -4,6 +4,7 @@ backup Export stream. A plain grpcio server with a thread pool, never inside
 nameko; argon2 releases the GIL, so logins run in parallel."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -47,8 +48,12 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
     """The Identity gRPC API over a session factory (tests call the methods
     directly with a stub context)."""
 
-    def __init__(self, session_factory: sessionmaker, *, access_ttl: int | None = None):
+    def __init__(self, session_factory: sessionmaker, *, access_ttl: int | None = None,
+                 autocommit: sessionmaker | None = None):
         self.factory = session_factory
+        # sessions whose connections stay in autocommit (main(): an engine of
+        # their own), else ``session_factory``'s switched per use
+        self.autocommit = autocommit
         self.access_ttl = access_ttl if access_ttl is not None else credentials.access_token_ttl()
         self._key_lock = threading.Lock()
         self._private_keys: dict = {}  # kid -> parsed private key
@@ -77,6 +82,15 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
             keys = store.public_jwks(s)
         return identity_pb2.PublicKeys(jwks_json=json.dumps(credentials.jwks(keys)))
 
+    @contextlib.contextmanager
+    def _autocommitted(self):
+        """A session whose statements each commit by themselves: no BEGIN and
+        COMMIT round trips (nor a SET to give a switched connection back)."""
+        with transaction(self.autocommit or self.factory) as s:
+            if self.autocommit is None:
+                s.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            yield s
+
     # --- login --------------------------------------------------------------
 
     @_fail_closed
@@ -93,8 +107,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
         # One read, without BEGIN/COMMIT round trips (autocommit): the throttle
         # counts, the user (with whether a second factor is on) and the signing
         # key's id; the hash is the cost.
-        with transaction(self.factory) as s:
-            s.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        with self._autocommitted() as s:
             failures = store.login_failures_of(s, keys=(account_key, address_key),
                                                since=now - domain.THROTTLE_WINDOW)
             user, totp_on = store.find_login_user(s, login=login)
@@ -123,19 +136,26 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
                                     after={"failures": account_failures + 1,
                                            "address": request.client_address or None})
             return self._invalid(context)
-        with transaction(self.factory) as s:
-            if domain.needs_consent(user.roles) and not store.consent_given(s, parent_id=user.id):
-                LOGINS.labels("no_consent").inc()
-                abort(context, grpc.StatusCode.PERMISSION_DENIED, "NO_CONSENT", text("no_consent"))
-                return None
-            if account_failures and store.clear_login_failures(s, key=account_key) >= domain.FREE_FAILURES:
-                store.add_audit(s, action="login_unlocked", school_id=user.school_id, target_id=user.id,
-                                before={"failures": account_failures})
-            if credentials.needs_rehash(password_hash):
-                store.set_password_hash(s, user_id=user.id, password_hash=credentials.hash_password(password))
-            refresh, family_id = credentials.new_refresh_token(), str(uuid.uuid4())
-            store.add_refresh_token(s, user=user, token_hash=credentials.token_hash(refresh),
-                                    family_id=family_id, expires_at=utcnow() + credentials.REFRESH_TTL)
+        refresh, family_id = credentials.new_refresh_token(), str(uuid.uuid4())
+        if domain.needs_consent(user.roles) or account_failures or credentials.needs_rehash(password_hash):
+            with transaction(self.factory) as s:
+                if domain.needs_consent(user.roles) and not store.consent_given(s, parent_id=user.id):
+                    LOGINS.labels("no_consent").inc()
+                    abort(context, grpc.StatusCode.PERMISSION_DENIED, "NO_CONSENT", text("no_consent"))
+                    return None
+                if account_failures and store.clear_login_failures(s, key=account_key) >= domain.FREE_FAILURES:
+                    store.add_audit(s, action="login_unlocked", school_id=user.school_id, target_id=user.id,
+                                    before={"failures": account_failures})
+                if credentials.needs_rehash(password_hash):
+                    store.set_password_hash(s, user_id=user.id,
+                                            password_hash=credentials.hash_password(password))
+                store.add_refresh_token(s, user=user, token_hash=credentials.token_hash(refresh),
+                                        family_id=family_id, expires_at=utcnow() + credentials.REFRESH_TTL)
+        else:
+            # the usual login writes its refresh token alone: one statement
+            with self._autocommitted() as s:
+                store.add_refresh_token(s, user=user, token_hash=credentials.token_hash(refresh),
+                                        family_id=family_id, expires_at=utcnow() + credentials.REFRESH_TTL)
         LOGINS.labels("ok").inc()
         return self._pair(user, refresh, family_id, kid=kid)
 
@@ -295,11 +315,11 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
                 classes=classes, school_id=user.school_id, email=user.email or "")
 
 
-def register(server, engine, factory) -> list[str]:
+def register(server, engine, factory, autocommit=None) -> list[str]:
     """Add the Identity and Export servicers; their names for the health service."""
     from kernel.export import add_export_servicer
 
-    identity_pb2_grpc.add_IdentityServicer_to_server(IdentityServicer(factory), server)
+    identity_pb2_grpc.add_IdentityServicer_to_server(IdentityServicer(factory, autocommit=autocommit), server)
     export_name = add_export_servicer(server, engine, store.Base.metadata)
     return [identity_pb2.DESCRIPTOR.services_by_name["Identity"].full_name, export_name]
 
@@ -310,10 +330,15 @@ def main() -> None:
     from kernel.grpcserver import serve
 
     settings = config.load()
-    engine = make_engine(settings.database_url("identity"))
+    url = settings.database_url("identity")
+    engine = make_engine(url)
     factory = session_factory(engine)
+    # a login's reads and its refresh token: autocommit connections of their own (PostgreSQL)
+    autocommit = make_engine(url, isolation_level="AUTOCOMMIT") if url.startswith("postgresql") else None
     serve("identity", settings.port("identity.grpc"), settings.port("identity.grpc.metrics"),
-          lambda server: register(server, engine, factory), metrics.db_health(engine))
+          lambda server: register(server, engine, factory,
+                                  session_factory(autocommit) if autocommit is not None else None),
+          metrics.db_health(engine))
 
 
 if __name__ == "__main__":

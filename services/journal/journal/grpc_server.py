@@ -26,8 +26,11 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
     """The gateway's hot reads. Built from a sessionmaker (and a clock for
     tests) so it can be called directly, without a server."""
 
-    def __init__(self, sessions, timezone: dt.tzinfo | None = None, clock=utcnow, rules=None):
+    def __init__(self, sessions, timezone: dt.tzinfo | None = None, clock=utcnow, rules=None, reads=None):
         self.sessions = sessions
+        # the diary's sessions: an engine whose connections stay in autocommit
+        # (main()), else ``sessions`` switched to it per read
+        self.reads = reads
         self.rules = rules or journal_settings.JournalSettings()
         self.timezone = timezone or self.rules.timezone
         self.clock = clock
@@ -47,11 +50,13 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
             start, end = domain.lessons.diary_range(request.from_date, request.to_date, today)
         except errors.ValidationError as exc:
             abort(context, grpc.StatusCode.INVALID_ARGUMENT, exc.code, exc.message)
-        with self.sessions() as session:
+        with (self.reads or self.sessions)() as session:
             # read-only statements in autocommit: no BEGIN and ROLLBACK round
             # trips (on PostgreSQL each statement of a READ COMMITTED
-            # transaction takes its own snapshot anyway)
-            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            # transaction takes its own snapshot anyway); an engine made so
+            # also spares the SET that gives a switched connection back
+            if self.reads is None:
+                session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             rows = store.reads.diary_rows(session, school_id=request.school_id, student_id=request.student_id,
                                           start=start, end=end)
             if rows and not request.from_date and not request.to_date and not any(row[1] for row in rows):
@@ -116,16 +121,22 @@ def main() -> int:
     journal_config = journal_settings.load()
     engine = make_engine(settings.database_url("journal"))
     sessions = session_factory(engine)
+    # the diary's reads: autocommit connections of their own (PostgreSQL; SQLite keeps one engine)
+    url = settings.database_url("journal")
+    reads_engine = make_engine(url, isolation_level="AUTOCOMMIT") if url.startswith("postgresql") else None
 
     def register(server):
         export_name = add_export_servicer(server, engine, store.Base.metadata)
         journal_pb2_grpc.add_JournalServicer_to_server(
-            JournalServicer(sessions, timezone=journal_config.timezone, rules=journal_config), server)
+            JournalServicer(sessions, timezone=journal_config.timezone, rules=journal_config,
+                            reads=session_factory(reads_engine) if reads_engine is not None else None), server)
         return [export_name, journal_pb2.DESCRIPTOR.services_by_name["Journal"].full_name]
 
     serve("journal", settings.port("journal.grpc"), settings.port("journal.grpc.metrics"), register,
           db_health(engine))
     engine.dispose()
+    if reads_engine is not None:
+        reads_engine.dispose()
     return 0
 
 

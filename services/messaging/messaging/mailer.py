@@ -8,6 +8,12 @@ e-mails: sent, or retried later with exponential backoff, or failed for
 good after ``MAIL_MAX_ATTEMPTS`` attempts or a 5xx refusal.
 Delivery is at least once: a crash between the SMTP answer and the commit
 sends that one e-mail again (it carries the same X-Ejournal-Email-Id).
+
+Between ticks the loop sleeps until something can be due: e-mail queued or a
+digest setting saved in this process (:func:`wake`), the next retry of a
+queued e-mail, the next minute (digest times are minutes) or ``IDLE_WAIT``
+seconds; never less than ``MAIL_POLL`` seconds after the last tick. An idle
+platform pays a tick a minute instead of several a second.
 """
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import logging
 from zoneinfo import ZoneInfo
 
 import eventlet
+import eventlet.event
 from nameko.extensions import DependencyProvider
 from prometheus_client import Counter, Gauge
 
@@ -91,19 +98,65 @@ def deliver_due(factory, settings: mail.MailSettings, now: dt.datetime, batch: i
     return outcome
 
 
-def refresh_gauges(factory, now: dt.datetime) -> None:
+def refresh_gauges(factory, now: dt.datetime) -> dt.datetime | None:
+    """Set the queue's gauges; when its next e-mail is due (None: empty)."""
     with factory() as session:
-        count, lag = store.queue_stats(session, now=now)
+        count, lag, due = store.queue_stats(session, now=now)
     EMAIL_QUEUE.set(count)
     EMAIL_LAG.set(lag)
+    return due
 
 
 def tick(factory, settings: mail.MailSettings, now: dt.datetime | None = None) -> dict:
+    """One round; ``next_due``: when the queue's next e-mail is due (None: empty)."""
     now = now or utcnow()
     queued = queue_digests(factory, settings, now)
     outcome = deliver_due(factory, settings, now)
-    refresh_gauges(factory, now)
-    return {"digests": queued, **outcome}
+    due = refresh_gauges(factory, now)
+    return {"digests": queued, **outcome, "next_due": due}
+
+
+#: The longest the loop sleeps with nothing due (the gauges' refresh).
+IDLE_WAIT = 30.0
+
+
+def idle_wait(settings: mail.MailSettings, now: dt.datetime, next_due: dt.datetime | None) -> float:
+    """Seconds until the next tick: the next retry, the next minute or
+    :data:`IDLE_WAIT`, whichever comes first, but at least ``poll``."""
+    wait = min(IDLE_WAIT, 60.0 - now.second - now.microsecond / 1e6 + 0.05)
+    if next_due is not None:
+        wait = min(wait, (domain.as_utc(next_due) - now).total_seconds())
+    return max(settings.poll, wait)
+
+
+class _Wake:
+    """What :func:`wake` sets and the loop waits on (eventlet: the nameko process's hub)."""
+
+    def __init__(self):
+        self._event = eventlet.event.Event()
+
+    def set(self) -> None:
+        if not self._event.ready():
+            self._event.send(True)
+
+    def wait(self, timeout: float) -> None:
+        """Until :meth:`set` or ``timeout`` seconds, then armed again (a
+        set() after this returned is for the tick that follows: it sees the
+        committed e-mail anyway)."""
+        event = self._event
+        if not event.ready():
+            with eventlet.Timeout(timeout, False):
+                event.wait()
+        self._event = eventlet.event.Event()
+
+
+_WAKE = _Wake()
+
+
+def wake() -> None:
+    """E-mail was queued or a digest setting changed (after the commit):
+    the mailer of this process ticks now rather than at its next due time."""
+    _WAKE.set()
 
 
 class Mailer(DependencyProvider):
@@ -124,17 +177,22 @@ class Mailer(DependencyProvider):
 
     def stop(self):
         self._running = False
+        wake()  # the loop ends now, not after its wait
 
     def kill(self):
         self._running = False
+        wake()
 
     def _loop(self):
         while self._running:
             try:
-                tick(self.factory, self.settings)
+                due = tick(self.factory, self.settings)["next_due"]
+                wait = idle_wait(self.settings, utcnow(), due)
             except Exception:  # database down: keep the queue, try again
                 log.exception("mailer tick failed; retrying")
-            eventlet.sleep(self.settings.poll)
+                wait = self.settings.poll
+            eventlet.sleep(self.settings.poll)  # the shortest spacing of two ticks
+            _WAKE.wait(max(0.0, wait - self.settings.poll))
 
     def get_dependency(self, worker_ctx):
         return self.settings

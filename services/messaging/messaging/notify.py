@@ -12,7 +12,7 @@ from sqlalchemy import event as sa_event
 from kernel.db import new_id
 
 from messaging import mail, store
-from messaging.mailer import EMAILS
+from messaging.mailer import EMAILS, wake
 
 NOTIFICATIONS_CREATED = Counter(
     "messaging_notifications_created_total", "Notifications created, by kind", ["kind"])
@@ -29,6 +29,7 @@ def _count_after_commit(session, created, emails: int = 0) -> None:
             NOTIFICATIONS_CREATED.labels(kind).inc(n)
         if emails:
             EMAILS.labels("queued").inc(emails)
+            wake()  # the mailer sends them now
 
     sa_event.listen(session, "after_commit", _inc, once=True)
 

@@ -322,3 +322,32 @@ def test_a_failed_backup_drill_is_told_to_the_administrators_R_D2(start, school,
     assert [n.recipient_id for n in notes] == [admin]
     assert notes[0].kind == "backup_drill_failed" and notes[0].data == {"backup_id": "b-1"}
     assert "b-1" in notes[0].body and "archive_unreadable" in notes[0].body
+
+
+def test_the_idle_mailer_sleeps_until_something_can_be_due():
+    """Idle: until the next minute (a digest time) or IDLE_WAIT; a queued
+    e-mail's retry sooner; never less than MAIL_POLL."""
+    settings = mail.MailSettings.from_config({"MAIL_POLL": 1.0})
+    now = dt.datetime(2026, 9, 1, 9, 0, 10, tzinfo=dt.timezone.utc)
+    assert mailer.idle_wait(settings, now, None) == pytest.approx(min(mailer.IDLE_WAIT, 50.05))
+    assert mailer.idle_wait(settings, now, now + dt.timedelta(seconds=4)) == pytest.approx(4.0)
+    assert mailer.idle_wait(settings, now, now - dt.timedelta(seconds=4)) == 1.0  # due already: after the poll
+    late = now.replace(second=59, microsecond=500_000)
+    assert mailer.idle_wait(settings, late, None) == 1.0
+
+
+def test_wake_ends_the_mailers_wait():
+    import eventlet
+
+    waker = mailer._Wake()
+    started = time.monotonic()
+    eventlet.spawn_after(0.05, waker.set)
+    waker.wait(5.0)
+    assert time.monotonic() - started < 2.0
+    waker.set()  # set before the wait: the wait returns at once
+    started = time.monotonic()
+    waker.wait(5.0)
+    assert time.monotonic() - started < 1.0
+    started = time.monotonic()
+    waker.wait(0.1)  # armed again: only the timeout ends it
+    assert time.monotonic() - started >= 0.09

@@ -11,6 +11,8 @@ import datetime as dt
 from sqlalchemy import Date, and_, bindparam, case, func, literal, null, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
+from kernel.db import PreparedRead
+
 from journal.store.models import (
     REF,     Assignment, AttendanceEntry, AttendanceVersion, Enrolment, FinalMark, Lesson, Mark, Period, Person,
     SchoolClass, Subgroup, SubgroupMember, Subject, TimetableSlot, Year,
@@ -246,15 +248,13 @@ def latest_year_of_student(session: Session, *, school_id: str, student_id: str)
 
 
 # The diary's extra statement (final marks and timetable) runs on every diary read: a Core
-# statement built once with bind parameters (``student``, ``school``, ``day``), no ORM rows.
-_DIARY_EXTRAS: dict = {}
-
-
+# statement built once with bind parameters (``student``, ``school``, ``day``), no ORM rows,
+# prepared once per connection on PostgreSQL (planning it cost more than running it).
 def _diary_statement():
-    statement = _DIARY_EXTRAS.get("extras")
-    if statement is None:
-        statement = _DIARY_EXTRAS["extras"] = union_all(_finals_statement(), _timetable_statement())
-    return statement
+    return union_all(_finals_statement(), _timetable_statement())
+
+
+DIARY_EXTRAS = PreparedRead("journal_diary_extras", _diary_statement)
 
 
 def _student_year(student, school, day):
@@ -323,10 +323,10 @@ def diary_extras(session: Session, *, school_id: str, student_id: str, day: dt.d
       teacher's name, room)``.
 
     Returns ``(finals, timetable)``."""
-    rows = session.connection().execute(
-        _diary_statement(), {"student": student_id, "school": school_id, "day": day}).all()
-    finals = sorted((r for r in rows if r.tag == "f"),
-                    key=lambda r: (r.start is None, r.start or dt.date.min, r.subject, r.subject_id))
-    slots = sorted((r for r in rows if r.tag == "t"), key=lambda r: (r.n1, r.n2, r.subject))
-    return ([(r.a, r.b, r.c, r.subject_id, r.subject, r.n1, bool(r.n2)) for r in finals],
-            [(r.n1, r.n2, r.subject_id, r.subject, r.a, r.b, r.c) for r in slots])
+    rows = DIARY_EXTRAS.rows(session.connection(), {"student": student_id, "school": school_id, "day": day})
+    # columns: tag, a, b, c, subject_id, subject, n1, n2, start
+    finals = sorted((r for r in rows if r[0] == "f"),
+                    key=lambda r: (r[8] is None, r[8] or dt.date.min, r[5], r[4]))
+    slots = sorted((r for r in rows if r[0] == "t"), key=lambda r: (r[6], r[7], r[5]))
+    return ([(r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7])) for r in finals],
+            [(r[6], r[7], r[4], r[5], r[1], r[2], r[3]) for r in slots])

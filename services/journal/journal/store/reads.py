@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy import Date, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from kernel.db import PreparedRead
+
 from journal.store.models import (
     REF, Assignment, AttendanceEntry, Enrolment, FinalMark, Lesson, Mark, Period, Person, SchoolClass, Subgroup,
     SubgroupMember, Subject, Year,
@@ -31,14 +33,7 @@ def diary_rows(session: Session, *, school_id: str, student_id: str, start: dt.d
 
     Columns: ``known, lesson_id, date, subject_id, subject, topic, homework,
     lesson_type, attendance, mark_id, value, kind, weight, comment``."""
-    global _DIARY
-    if _DIARY is None:
-        _DIARY = _diary_statement()
-    return session.connection().execute(
-        _DIARY, {"student": student_id, "school": school_id, "start": start, "end": end}).all()
-
-
-_DIARY = None
+    return DIARY.rows(session.connection(), {"student": student_id, "school": school_id, "start": start, "end": end})
 
 
 def latest_diary_date(session: Session, *, school_id: str, student_id: str, before: dt.date) -> dt.date | None:
@@ -66,7 +61,7 @@ def _diary_lesson_filter(student) -> tuple:
 
 
 def _diary_statement():
-    """:func:`diary_rows`' statement, built once (its bind parameters are
+    """:func:`diary_rows`' statement, built once (:data:`DIARY`) (its bind parameters are
     ``student``, ``school``, ``start``, ``end``)."""
     student, school = bindparam("student", type_=REF), bindparam("school", type_=REF)
     start, end = bindparam("start", type_=Date), bindparam("end", type_=Date)
@@ -272,3 +267,6 @@ def mark_counts(session: Session) -> list[tuple]:
         .where(Mark.removed.is_(False))
         .group_by(Mark.school_id, Lesson.class_id, Period.id)).all()
     return [tuple(r) for r in rows]
+
+
+DIARY = PreparedRead("journal_diary_rows", _diary_statement)

@@ -13,6 +13,7 @@ from kernel.nameko import service_rpc
 
 from messaging import domain, events, store
 from messaging.entrypoints import handled, on
+from messaging.mailer import wake
 from messaging.notify import notify, notify_many
 
 log = logging.getLogger(__name__)
@@ -187,7 +188,9 @@ class Notifications:
             digest_time = digest_time or (current.digest_time if current else domain.DEFAULT_DIGEST_TIME)
             setting = store.save_setting(session, school_id=school_id, user_id=actor_id, email_mode=mode,
                                          digest_time=digest_time)
-            return _settings_view(setting)
+            view = _settings_view(setting)
+        wake()  # a digest time already passed today is due now
+        return view
 
 
 def _by_school(people) -> dict:

@@ -134,12 +134,14 @@ def due_emails(session: Session, *, now: dt.datetime, limit: int) -> list[Email]
     return list(session.scalars(query))
 
 
-def queue_stats(session: Session, *, now: dt.datetime) -> tuple[int, float]:
-    """(queued e-mails, age in seconds of the oldest queued one)."""
-    count, oldest = session.execute(select(func.count(Email.id), func.min(Email.created_at))
-                                    .where(Email.status == "queued")).one()
+def queue_stats(session: Session, *, now: dt.datetime) -> tuple[int, float, dt.datetime | None]:
+    """(queued e-mails, age in seconds of the oldest queued one, when the
+    next one is due or None)."""
+    count, oldest, due = session.execute(select(func.count(Email.id), func.min(Email.created_at),
+                                                func.min(Email.next_attempt_at))
+                                         .where(Email.status == "queued")).one()
     lag = (now - domain.as_utc(oldest)).total_seconds() if oldest is not None else 0.0
-    return int(count), max(0.0, lag)
+    return int(count), max(0.0, lag), due
 
 
 def digest_candidates(session: Session, *, today: dt.date) -> list[NotificationSetting]:
