@@ -719,6 +719,8 @@ RECIPES = {
     ("POST /imports/students", OWN): _import("class_a"),
     ("POST /imports/students", OTHER): _import("class_b"),
     ("POST /imports/students", OTHER_SCHOOL): _import("class_x"),
+    # a job this school does not have: what another school's job is to it
+    ("GET /jobs/{id}", OTHER_SCHOOL): _simple("GET", lambda w: "/jobs/00000000-0000-4000-8000-0000000000ab"),
     ("GET /students/{id}/movements", OWN): _simple("GET", lambda w: f"/students/{w.sa}/movements"),
     ("GET /students/{id}/movements", OTHER): _simple("GET", lambda w: f"/students/{w.sb}/movements"),
     ("GET /students/{id}/movements", OTHER_SCHOOL): _simple("GET", lambda w: f"/students/{w.sx}/movements"),

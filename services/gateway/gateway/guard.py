@@ -138,6 +138,8 @@ ROUTES = {
     "GET /plans/coverage": on("plan.coverage", "class", query("class_id"), JOURNAL_READERS),
     "POST /imports/students": on("class.import", "class", query("class_id"), access_rules.ENROLLERS),
     "POST /imports/lessons": Route(ADMIN),
+    # a job's starter and the school's administration; anyone else (and another school) the journal's 404
+    "GET /jobs/{id}": Route(STAFF),
     "GET /students/{id}/movements": on("student.movements", "student", path(), JOURNAL_READERS | {"secretary"}),
     "POST /students/{id}/transfer": on("student.move", "student", path(), ADMIN),
     "POST /students/{id}/departure": on("student.move", "student", path(), ADMIN),
