@@ -58,7 +58,9 @@ PAGES = [
     ("/admin/classes/{class_id}/timetable", "get", "Портал: расписание класса на период (правка по строкам)"),
     ("/admin/classes/{class_id}/timetable", "post", "Портал: сохранить расписание класса (конфликты показываются в строках)"),
     ("/admin/classes/{class_id}/import", "get", "Портал: загрузка учеников и родителей класса из CSV или XLSX"),
-    ("/admin/classes/{class_id}/import", "post", "Портал: загрузить файл (каждая ошибочная строка с номером и причиной)"),
+    ("/admin/classes/{class_id}/import", "post", "Портал: начать загрузку файла (ход на странице задания)"),
+    ("/admin/classes/{class_id}/import/jobs/{job_id}", "get",
+     "Портал: ход загрузки, затем её итог (каждая ошибочная строка с номером и причиной)"),
     ("/admin/subjects", "get", "Портал: предметы и их акцент; форма нового предмета"),
     ("/admin/subjects", "post", "Портал: создать предмет"),
     ("/admin/subjects/{subject_id}", "post", "Портал: изменить акцент предмета"),
@@ -74,7 +76,9 @@ PAGES = [
     ("/admin/students/{student_id}/transfer", "post", "Портал: перевести ученика в другой класс"),
     ("/admin/students/{student_id}/departure", "post", "Портал: записать выбытие ученика"),
     ("/admin/years/{year_id}/close", "get", "Портал: итоги перевода до приказа о закрытии учебного года"),
-    ("/admin/years/{year_id}/close", "post", "Портал: закрыть учебный год по приказу"),
+    ("/admin/years/{year_id}/close", "post", "Портал: закрыть учебный год по приказу (ход на странице задания)"),
+    ("/admin/years/{year_id}/close/jobs/{job_id}", "get", "Портал: ход закрытия учебного года, затем его итоги"),
+    ("/admin/jobs/{job_id}/status", "get", "Портал: ход длительной работы в JSON (для страницы)"),
     ("/admin/backups", "get", "Портал: резервные копии (хранилища, проверка, восстановление) и расписание"),
     ("/admin/backups", "post", "Портал: создать резервную копию (затем страница её состояния)"),
     ("/admin/backups/{backup_id}", "get", "Портал: состояние резервной копии (обновляется само или ссылкой)"),
@@ -105,7 +109,7 @@ def paths() -> dict:
         params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                   for name in ("id", "attachment_id", "filename", "class_id", "lesson_id", "mark_id",
                                "user_id", "subject_id", "kind", "fmt", "parent_id", "student_id", "year_id",
-                               "backup_id") if "{" + name + "}" in rule]
+                               "backup_id", "job_id") if "{" + name + "}" in rule]
         responses = {"200": {"description": "An HTML page (a download for an attachment)",
                              "content": {"text/html": {"schema": {"type": "string"}}}},
                      "303": {"description": "After a form, or to the login page"},

@@ -105,6 +105,8 @@ def test_a_close_job_closes_once(journal, make):
     assert make.rows(store.Year, id=old.id)[0].archived is True
     assert code_of(journal.call, "start_close_year", ctx, old.id, {"order_no": "№ 10"}) == "YEAR_ALREADY_CLOSED"
     assert code_of(journal.call, "start_close_year", ctx, new_id(), {"order_no": "№ 10"}) == "NOT_FOUND"
+    current = make.year()  # ends in the future: closing it now needs early
+    assert code_of(journal.call, "start_close_year", ctx, current.id, {"order_no": "№ 11"}) == "YEAR_NOT_ENDED"
 
 
 def redeliver(journal, service_config, job_id, kind):

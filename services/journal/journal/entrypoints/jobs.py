@@ -105,18 +105,21 @@ class Jobs:
 
     @service_rpc
     def start_close_year(self, ctx, year_id, data):
-        """:meth:`close_year` as a job (admin): a year not found or already
-        closed and a malformed order answer at once; ``{job_id, status}``."""
+        """:meth:`close_year` as a job (admin): a malformed order, a year not
+        found, already closed or not ended (without ``early``) answer at
+        once; ``{job_id, status}``."""
         actor = CallContext.from_rpc(ctx)
         domain.common.require_roles(actor, domain.common.ADMIN)
         year_id = domain.common.ident(year_id, "year_id")
-        domain.movements.validate_close(data)
+        spec = domain.movements.validate_close(data)
         with self.db.transaction() as s:
             year = store.structure.get_year(s, school_id=actor.school_id, year_id=year_id)
         if year is None:
             raise errors.NotFound(errors.text("year_not_found"), details={"field": "year_id"})
         if year.archived:
             raise errors.YearAlreadyClosed(details={"year_id": year.id})
+        today = domain.common.school_today(utcnow(), self.settings.timezone)
+        domain.movements.check_year_ended(year.ends_on, today, early=spec.early)
         return self._queue(actor, CLOSE_YEAR, {"year_id": year_id, "data": data})
 
     @service_rpc
