@@ -463,7 +463,7 @@ def test_every_bad_row_is_shown_with_its_number_and_nothing_is_applied(admin, sc
     answer = _upload(admin, "ФИО ученика;логин\nИванов;iv\n".encode(), "5a.csv")
     assert answer.status_code == 303
     page = answer.headers["Location"]
-    assert page.endswith(f"/admin/classes/{CLASS}/import/jobs/{JOB}?year={YEAR}")
+    assert f"/admin/classes/{CLASS}/import/jobs/{JOB}?year={YEAR}&order_no=" in page
     call = calls(school, "start_import_students")[-1]
     body = call["args"][1]
     import base64
@@ -489,6 +489,7 @@ def test_every_bad_row_is_shown_with_its_number_and_nothing_is_applied(admin, sc
     assert admin.get(status_url).get_json()["done"] is True
     html = admin.get(page).get_data(as_text=True)
     assert "строк с ошибками — 2" in html and 'role="progressbar"' not in html
+    assert 'value="№ 12-у"' in html and 'value="2026-09-01"' in html  # the form under the rows keeps the order
     assert "Строка 3</th><td data-label=\"Причина\">Нет логина ученика" in html
     assert "Строка 7</th><td data-label=\"Причина\">Дата рождения неверна" in html
 

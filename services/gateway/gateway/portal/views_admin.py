@@ -514,8 +514,9 @@ def admin_run_import(class_id):
         started = rpc("start_import_students", data)
     except Exception as exc:  # noqa: BLE001 - a refused file is shown beside the form
         return _import_page(class_id, 400, core.message_of(exc), form=form)
+    # the order and the date go along: the form under a refused file keeps them
     return redirect(url_for("portal.admin_import_job", class_id=class_id, job_id=started["job_id"],
-                            year=request.values.get("year")), 303)
+                            year=request.values.get("year"), **form), 303)
 
 
 @bp.get("/admin/classes/<class_id>/import/jobs/<job_id>")
@@ -531,13 +532,14 @@ def admin_import_job(class_id, job_id):
     if job.get("kind") != "import_students":
         raise ApiError(404, "NOT_FOUND")
     state = job_state(job)
+    form = {name: request.args.get(name, "").strip() for name in ("order_no", "on")} if request.args.get("on") else None
     if job["status"] == "failed":
-        return _import_page(class_id, 200, state["text"])
+        return _import_page(class_id, 200, state["text"], form=form)
     if job["status"] != "done":
         return _import_page(class_id, 200, state=state,
                             status_url=url_for("portal.admin_job_status", job_id=job_id))
     result = job.get("result") or {}
     if not result.get("applied"):
         return _import_page(class_id, 200, T["admin_import_refused"].format(len(result.get("errors") or [])),
-                            result=result)
-    return _import_page(class_id, 200, None, result=result)
+                            result=result, form=form)
+    return _import_page(class_id, 200, None, result=result, form=form)

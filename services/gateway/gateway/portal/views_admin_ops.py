@@ -116,16 +116,18 @@ def job_of(job_id: str) -> dict:
 
 def job_state(job: dict) -> dict:
     """What a progress page and its JSON say about a job: the stage in
-    words, done of total (``value`` of ``max``), over or not."""
+    words, done of total (``value`` of ``max``; a stage that has not counted
+    its items yet is 0 of 1), over or not."""
     done, total = int(job.get("done") or 0), int(job.get("total") or 0)
+    bar = {"value": min(done, total), "max": total} if total else {"value": 0, "max": 1}
     if job.get("status") == "done":
-        return {"done": True, "ok": True, "text": T["job_done"], "value": total, "max": total}
+        return {"done": True, "ok": True, "text": T["job_done"], **bar}
     if job.get("status") == "failed":
         error = (job.get("error") or {}).get("message") or "—"
-        return {"done": True, "ok": False, "text": T["job_failed"].format(error), "value": done, "max": total}
+        return {"done": True, "ok": False, "text": T["job_failed"].format(error), **bar}
     stage = T.get(f"job_stage_{job.get('stage')}", T["job_stage_running"])
     text = T["job_progress"].format(stage, done, total) if total else f"{stage}."
-    return {"done": False, "ok": None, "text": text, "value": done, "max": total}
+    return {"done": False, "ok": None, "text": text, **bar}
 
 
 @bp.get("/admin/jobs/<job_id>/status")

@@ -45,6 +45,9 @@ class NoProgress:
     def complete(self, session, result: dict) -> None:
         pass
 
+    def inside(self, session):
+        return self
+
 
 NO_PROGRESS = NoProgress()
 
@@ -64,6 +67,12 @@ class Progress:
         self._stage, self._at = stage, now
         with self.db.transaction() as s:
             store.jobs.set_progress(s, job_id=self.job_id, stage=stage, done=done, total=total)
+
+    def inside(self, session):
+        """The progress to tell from inside the work's write transaction
+        ``session``: none on SQLite, whose one writer at a time is that
+        transaction (a progress write would wait for it)."""
+        return NO_PROGRESS if session.get_bind().dialect.name == "sqlite" else self
 
     def complete(self, session, result: dict) -> None:
         job = store.jobs.lock_job(session, job_id=self.job_id)

@@ -121,8 +121,8 @@ class MovementsAndTimetable:
         year_id = domain.common.ident(year_id, "year_id")
         spec = domain.movements.validate_close(data)
         with self._write() as s:
-            summary = self._close(s, actor, ctx, year_id, spec, progress=progress)
-            progress("archiving", 1, 1)
+            summary = self._close(s, actor, ctx, year_id, spec, progress=progress.inside(s))
+            progress.inside(s)("archiving", 1, 1)
             progress.complete(s, summary)
         return summary
 
