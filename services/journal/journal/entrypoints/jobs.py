@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 import time
 
+from sqlalchemy.exc import DBAPIError
+
 from kernel.context import CallContext
 from kernel.errors import ServiceError
 from kernel.events import unpack, utcnow
@@ -65,8 +67,11 @@ class Progress:
         if stage == self._stage and done < total and now - self._at < PROGRESS_EVERY:
             return
         self._stage, self._at = stage, now
-        with self.db.transaction() as s:
-            store.jobs.set_progress(s, job_id=self.job_id, stage=stage, done=done, total=total)
+        try:
+            with self.db.transaction() as s:
+                store.jobs.set_progress(s, job_id=self.job_id, stage=stage, done=done, total=total)
+        except DBAPIError:  # only the bar lags behind: the work goes on
+            log.warning("job %s: progress not written", self.job_id, exc_info=True)
 
     def inside(self, session):
         """The progress to tell from inside the work's write transaction
