@@ -251,7 +251,7 @@ PATHS = {
         ok=(200, "Job", "The job now"), errors=(403, 404),
         description="A job started with Prefer: respond-async (a student import, a year close): its status, "
                     "progress (done of total at stage) and, once over, result (done) or error (failed: the "
-                    "error body the synchronous call would have answered, or JOB_INTERRUPTED). Poll about once "
+                    "error body the synchronous call would have answered, JOB_INTERRUPTED or JOB_FAILED). Poll about once "
                     "a second. The one who started it and the school's administration; anyone else 404. An "
                     "import's initial passwords are in the result for the one who started it only. Jobs are "
                     "kept as long as Idempotency-Key answers (EJOURNAL_IDEMPOTENCY_KEEP_DAYS).")},
