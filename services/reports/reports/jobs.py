@@ -99,16 +99,22 @@ class ReportJobs:
         """Make the files of each ``job_queued`` event's job (the module's docstring)."""
         for item in unpack(body):
             envelope = valid_or_dead_lettered(self, CONSUMER, item)
-            if envelope is not None:
-                ran = self._run_job(str((envelope.get("payload") or {}).get("job_id") or ""))
-                EVENTS_HANDLED.labels(CONSUMER, "ok" if ran else "duplicate").inc()
+            if envelope is None:
+                continue
+            ran = self._run_job(str((envelope.get("payload") or {}).get("job_id") or ""))
+            if ran is None:  # no such job: kept for a look, not retried
+                self.dead_letters.put(CONSUMER, item, "unknown job")
+            EVENTS_HANDLED.labels(CONSUMER, {True: "ok", False: "duplicate", None: "dead"}[ran]).inc()
 
     run_job.ejournal_consumer = CONSUMER
 
-    def _run_job(self, job_id: str) -> bool:
+    def _run_job(self, job_id: str) -> bool | None:
+        """Make the job's files; False for a job already ended, None for no such job."""
         with self.db.transaction() as session:
-            job = session.get(store.ReportJob, job_id, with_for_update=True)
-            if job is None or job.status in ("done", "failed"):
+            job = session.get(store.ReportJob, job_id, with_for_update=True) if job_id else None
+            if job is None:
+                return None
+            if job.status in ("done", "failed"):
                 return False
             job.status, job.stage, job.started_at = "running", "started", utcnow()
             report = (job.params or {}).get("report") or {}

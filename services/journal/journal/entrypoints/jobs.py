@@ -162,18 +162,23 @@ class Jobs:
         """Run the job of each ``job_queued`` event (see the module's docstring)."""
         for item in unpack(body):
             envelope = valid_or_dead_lettered(self, CONSUMER, item)
-            if envelope is not None:
-                ran = self._run_job(str((envelope.get("payload") or {}).get("job_id") or ""))
-                EVENTS_HANDLED.labels(CONSUMER, "ok" if ran else "duplicate").inc()
+            if envelope is None:
+                continue
+            ran = self._run_job(str((envelope.get("payload") or {}).get("job_id") or ""))
+            if ran is None:  # no such job: kept for a look, not retried
+                self.dead_letters.put(CONSUMER, item, "unknown job")
+            EVENTS_HANDLED.labels(CONSUMER, {True: "ok", False: "duplicate", None: "dead"}[ran]).inc()
 
     run_job.ejournal_consumer = CONSUMER
 
-    def _run_job(self, job_id: str) -> bool:
+    def _run_job(self, job_id: str) -> bool | None:
         """Run (or end as interrupted) the job ``job_id``; False for a job
-        unknown or already ended."""
+        already ended, None for no such job."""
         with self.db.transaction() as s:
             job = store.jobs.lock_job(s, job_id=job_id)
-            if job is None or job.status in ("done", "failed"):
+            if job is None:
+                return None
+            if job.status in ("done", "failed"):
                 return False
             if job.status == "running" and job.kind != CLOSE_YEAR:
                 log.warning("job %s found interrupted", job_id)
