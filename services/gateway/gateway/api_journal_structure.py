@@ -44,9 +44,24 @@ def job_started(answer: dict):
     return response
 
 
+def job_of(id: str) -> dict:
+    """A job of the journal's (an import, a year close) or else of the
+    reports' (a report's files): the two keep their own; each answers 404
+    for a job it does not have or the caller may not see."""
+    from gateway import errors
+
+    try:
+        return _rpc("get_job", id)
+    except Exception as exc:  # noqa: BLE001 - only the journal's 404 is asked further
+        found = errors.map_exception(exc)
+        if found is None or found.status != 404:
+            raise
+    return current_clients().rpc("reports", "get_job", call_ctx(), id)
+
+
 @bp.get("/jobs/<id>")
 def get_job(id):
-    return jsonify(_rpc("get_job", id))
+    return jsonify(job_of(id))
 
 
 @bp.patch("/subjects/<id>")

@@ -172,6 +172,8 @@ ROUTES = {
     "GET /lessons/{id}/attendance-history": Route(ADMINISTRATION),  # R-J7; another school's lesson: the journal's 404
     "GET /students/{id}/final-marks": on("diary.read", "student", path()),  # who sees the diary sees its finals
     "GET /reports/{kind}": on("report.read", "class", query("class_id"), JOURNAL_READERS),
+    "POST /reports/{kind}/files": on("report.read", "class", query("class_id"), JOURNAL_READERS),
+    "GET /jobs/{id}/files/{fmt}": Route(STAFF),  # a report job's files: reports' 404 for anyone but its starter
     # R-A6: identity lets the class's readers through; reports answers its class teacher and the administration
     "GET /classes/{id}/parents-activity": on("class.journal.read", "class", path(), JOURNAL_READERS),
     # the year-end journals (R-D4): the school's administration; another school's id is reports' 404

@@ -13,8 +13,8 @@ PREFER_ASYNC = {
     "description": "respond-async: run the work as a job and answer 202 {job_id, status} at once (Location: "
                    "/api/v1/jobs/{id}); the checks made before any work still answer with their errors.",
 }
-JOB_STAGES = ["queued", "started", "checking", "accounts", "linking", "enrolling", "promoting", "archiving", "done",
-              "failed"]
+JOB_STAGES = ["queued", "started", "checking", "accounts", "linking", "enrolling", "promoting", "archiving", "pdf",
+              "xlsx", "done", "failed"]
 
 REQUEST_SCHEMAS = {
     "ImportLessonsRequest": _closed({
@@ -124,7 +124,7 @@ RESPONSE_SCHEMAS = {
     }, ["applied", "created", "updated", "errors"]),
     "JobStarted": _open({"job_id": _STR, "status": {"enum": ["queued"]}}),
     "Job": _open({
-        "id": _STR, "kind": {"enum": ["import_students", "close_year"]},
+        "id": _STR, "kind": {"enum": ["import_students", "close_year", "report_files"]},
         "status": {"enum": ["queued", "running", "done", "failed"]},
         "done": _INT, "total": _INT,
         "stage": {"enum": JOB_STAGES, "description": "What the work is doing; done of total counts its items "
@@ -249,7 +249,8 @@ PATHS = {
     f"{P}/jobs/{{id}}": {"get": _op(
         "get_job", "Состояние длительной работы", "structure", params=[_path_id(description="Job id")],
         ok=(200, "Job", "The job now"), errors=(403, 404),
-        description="A job started with Prefer: respond-async (a student import, a year close): its status, "
+        description="A job started with Prefer: respond-async (a student import, a year close) or a report's "
+                    "files (POST /reports/{kind}/files; result.files): its status, "
                     "progress (done of total at stage) and, once over, result (done) or error (failed: the "
                     "error body the synchronous call would have answered, JOB_INTERRUPTED or JOB_FAILED). Poll about once "
                     "a second. The one who started it and the school's administration; anyone else 404. An "

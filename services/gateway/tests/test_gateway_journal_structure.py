@@ -197,6 +197,7 @@ def test_r_s4_close_as_a_job_answers_202_and_its_refusals_at_once(client, fake, 
 
 def test_a_job_of_someone_else_is_404_and_family_may_not_ask(client, fake, auth):
     fake.rpc_answers[("journal", "get_job")] = remote_error_not_found()
+    fake.rpc_answers[("reports", "get_job")] = remote_error_not_found()  # neither keeper shows it
     response = client.get(f"{P}/jobs/j1", headers=auth(sub=USER, roles=["teacher"]))
     assert response.status_code == 404 and response.get_json()["error"] == "NOT_FOUND"
     assert_documented(response, f"{P}/jobs/{{id}}", "GET")
@@ -208,3 +209,32 @@ def test_a_job_of_someone_else_is_404_and_family_may_not_ask(client, fake, auth)
 def remote_error_not_found():
     from gateway_fakes import remote_error
     return remote_error("not_found", "NOT_FOUND", "Задание не найдено", {"field": "job_id"})
+
+
+def test_a_report_s_files_as_a_job_then_its_files(client, fake, auth):
+    fake.rpc_answers[("reports", "start_report_files")] = {"job_id": "r1", "status": "queued"}
+    headers = auth(sub=USER, roles=["deputy"])
+    response = client.post(f"{P}/reports/progress/files?class_id=c1&period_id=p1", headers=headers)
+    assert response.status_code == 202 and response.headers["Location"] == f"{P}/jobs/r1"
+    assert_documented(response, f"{P}/reports/{{kind}}/files", "POST")
+    assert fake.last_rpc()["args"][1:] == ("progress", {"class_id": "c1", "period_id": "p1", "year_id": None,
+                                                        "month": None})
+    # the journal does not have it: the reports' job
+    fake.rpc_answers[("journal", "get_job")] = remote_error_not_found()
+    files = [{"format": "pdf", "content_type": "application/pdf", "filename": "Итоги.pdf",
+              "filename_ascii": "progress.pdf", "size": 4}]
+    fake.rpc_answers[("reports", "get_job")] = {**JOB, "id": "r1", "kind": "report_files", "status": "done",
+                                                "stage": "done", "done": 2, "total": 2, "result": {"files": files}}
+    response = client.get(f"{P}/jobs/r1", headers=headers)
+    assert response.status_code == 200 and response.get_json()["result"]["files"] == files
+    assert_documented(response, f"{P}/jobs/{{id}}", "GET")
+    fake.rpc_answers[("reports", "job_file")] = {"content_base64": base64.b64encode(b"%PDF").decode(),
+                                                 "content_type": "application/pdf", "filename": "Итоги.pdf",
+                                                 "filename_ascii": "progress.pdf", "size": 4}
+    response = client.get(f"{P}/jobs/r1/files/pdf", headers=headers)
+    assert response.status_code == 200 and response.data == b"%PDF"
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert fake.last_rpc()["args"][1:] == ("r1", "pdf")
+    assert client.get(f"{P}/jobs/r1/files/doc", headers=headers).status_code == 404
+    fake.rpc_answers[("reports", "get_job")] = remote_error_not_found()
+    assert client.get(f"{P}/jobs/r1", headers=headers).status_code == 404
