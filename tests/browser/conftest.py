@@ -92,7 +92,7 @@ def through_progress(page, button: str, name: str) -> None:
     meanwhile so that it stays put); then the page's script loads the
     outcome."""
     before = page.url
-    status = "**/admin/jobs/*/status"
+    status = "**/jobs/*/status"
     page.route(status, lambda route: route.abort())  # the script tries again 5 s later
     try:
         page.get_by_role("button", name=button).click()

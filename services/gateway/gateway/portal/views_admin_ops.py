@@ -126,7 +126,8 @@ def job_state(job: dict) -> dict:
         error = (job.get("error") or {}).get("message") or "—"
         return {"done": True, "ok": False, "text": T["job_failed"].format(error), **bar}
     stage = T.get(f"job_stage_{job.get('stage')}", T["job_stage_running"])
-    text = T["job_progress"].format(stage, done, total) if total else f"{stage}."
+    counted = total and job.get("stage") not in ("queued", "started")
+    text = T["job_progress"].format(stage, done, total) if counted else f"{stage}."
     return {"done": False, "ok": None, "text": text, **bar}
 
 
