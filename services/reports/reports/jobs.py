@@ -10,7 +10,11 @@ row, a job found still running is run again."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import logging
+
+from nameko.timer import timer
+from sqlalchemy import delete
 
 from kernel.errors import ServiceError
 from kernel.events import unpack, utcnow
@@ -26,6 +30,9 @@ log = logging.getLogger(__name__)
 
 CONSUMER = "reports.job_queued"
 FILES = ("pdf", "xlsx")
+# a report job's files are kept this long after it ended (the hourly timer deletes older ones)
+KEEP = dt.timedelta(days=7)
+PURGE_SECONDS = 3600
 
 
 def job_view(job) -> dict:
@@ -144,6 +151,16 @@ class ReportJobs:
             job.status, job.stage, job.done = "done", "done", len(FILES)
             job.result = {"files": [meta for _, _, meta in files]}
         return True
+
+    @timer(interval=PURGE_SECONDS)
+    def purge_report_jobs(self):
+        """Delete report jobs (and their files) that ended more than KEEP ago; how many."""
+        with self.db.transaction() as session:
+            deleted = session.execute(delete(store.ReportJob).where(
+                store.ReportJob.finished_at < utcnow() - KEEP)).rowcount or 0
+        if deleted:
+            log.info("deleted %d report jobs", deleted)
+        return deleted
 
     def _progress(self, job_id: str, stage: str, done: int) -> None:
         with self.db.transaction() as session:

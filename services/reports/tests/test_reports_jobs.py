@@ -86,3 +86,19 @@ def test_a_failing_render_is_kept_and_a_job_left_running_runs_again(container, s
         event_dispatcher(rabbit_config)("reports", "job_queued", env)
     job = call(container, "get_job", teacher, job_id)
     assert job["status"] == "done" and job["done"] == 2
+
+
+def test_report_jobs_older_than_a_week_are_deleted_with_their_files(container, school, ctx_for, klass, db_url):
+    import datetime as dt
+
+    teacher = ctx_for(school.school_id, "class_teacher", "teacher")
+    old, new = (started(container, teacher, "progress", klass) for _ in range(2))
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(update(store.ReportJob.__table__).where(store.ReportJob.__table__.c.id == old).values(
+            finished_at=utcnow() - dt.timedelta(days=8)))
+    engine.dispose()
+    assert call(container, "purge_report_jobs") == 1
+    assert call(container, "get_job", teacher, new)["status"] == "done"
+    with pytest.raises(JobNotFound):
+        call(container, "get_job", teacher, old)
