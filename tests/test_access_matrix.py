@@ -292,6 +292,10 @@ def _report(klass):
     return _simple("GET", lambda w: f"/reports/progress?class_id={getattr(w, klass)}&period_id={w.period}")
 
 
+def _report_files(klass):
+    return _simple("POST", lambda w: f"/reports/progress/files?class_id={getattr(w, klass)}&period_id={w.period}")
+
+
 def _new_user(roles):
     return lambda w, role: ("POST", "/users", {"login": w.name(f"new{uuid.uuid4().hex[:6]}"),
                                                "full_name": "Новый Пользователь", "roles": roles}, _own(w, role))
@@ -627,6 +631,11 @@ RECIPES = {
     ("GET /reports/{kind}", OWN): _report("class_a"),
     ("GET /reports/{kind}", OTHER): _report("class_b"),
     ("GET /reports/{kind}", OTHER_SCHOOL): _report("class_x"),
+    ("POST /reports/{kind}/files", OWN): _report_files("class_a"),
+    ("POST /reports/{kind}/files", OTHER): _report_files("class_b"),
+    ("POST /reports/{kind}/files", OTHER_SCHOOL): _report_files("class_x"),
+    ("GET /jobs/{id}/files/{fmt}", OTHER_SCHOOL): _simple(
+        "GET", lambda w: "/jobs/00000000-0000-4000-8000-0000000000ac/files/pdf"),
     ("GET /archives", NONE): _simple("GET", lambda w: "/archives"),
     # an archive this school does not have: what another school's archive is to it
     ("GET /archives/{id}/file", OTHER_SCHOOL): _simple(
@@ -719,6 +728,8 @@ RECIPES = {
     ("POST /imports/students", OWN): _import("class_a"),
     ("POST /imports/students", OTHER): _import("class_b"),
     ("POST /imports/students", OTHER_SCHOOL): _import("class_x"),
+    # a job this school does not have: what another school's job is to it
+    ("GET /jobs/{id}", OTHER_SCHOOL): _simple("GET", lambda w: "/jobs/00000000-0000-4000-8000-0000000000ab"),
     ("GET /students/{id}/movements", OWN): _simple("GET", lambda w: f"/students/{w.sa}/movements"),
     ("GET /students/{id}/movements", OTHER): _simple("GET", lambda w: f"/students/{w.sb}/movements"),
     ("GET /students/{id}/movements", OTHER_SCHOOL): _simple("GET", lambda w: f"/students/{w.sx}/movements"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import time
 import uuid
 from zoneinfo import ZoneInfo
 
@@ -244,3 +245,29 @@ def test_r_s2_import_csv_then_the_same_rows_as_xlsx_change_nothing(current):
     history = Api(teacher.base).login(login_of("ct.cur"), PASSWORD).get(
         f"/students/{student.user['id']}/movements")["items"]
     assert [h["class_name"] for h in history] == ["7А"]
+
+
+def test_r_s2_an_import_as_a_job_is_polled_to_its_result_and_hidden_from_others(current, admin):
+    """Prefer: respond-async: 202 at once, the journal runs the job from its own event, GET /jobs/{id}
+    shows it to its starter and the administration only (the same answer as the waiting call)."""
+    teacher = current["teacher"]
+    t = today()
+    url = f"/imports/students?class_id={current['c7a']['id']}&order_no=%E2%84%96%2011&on={t.isoformat()}"
+    rows = [["Орлов Глеб", "01.02.2016", "м", login_of("job.orlov"), "Орлова Ия", "orlova@example.ru",
+             login_of("job.orlova"), "мать"]]
+    started = teacher.post(url, data=as_csv(rows), headers={"Content-Type": "text/csv", "Prefer": "respond-async"},
+                           expect=202)
+    assert started["status"] == "queued"
+    job = {}
+    deadline = dt.datetime.now() + dt.timedelta(seconds=60)
+    while job.get("status") not in ("done", "failed") and dt.datetime.now() < deadline:
+        time.sleep(0.3)
+        job = teacher.get(f"/jobs/{started['job_id']}")
+        assert job["status"] in ("queued", "running", "done", "failed") and job["done"] <= max(job["total"], 1)
+    assert job["status"] == "done", job
+    assert job["result"]["applied"] is True and job["result"]["created"] == 1
+    assert {c["login"] for c in job["result"]["credentials"]} == {login_of("job.orlov"), login_of("job.orlova")}
+    seen_by_admin = admin.get(f"/jobs/{started['job_id']}")
+    assert seen_by_admin["status"] == "done" and seen_by_admin["result"]["credentials"] == []
+    Api(admin.base).login(login_of("t.eng"), PASSWORD).get(f"/jobs/{started['job_id']}", expect=404)
+    current["scheduler"].get(f"/jobs/{started['job_id']}", expect=403)  # never starts one

@@ -346,3 +346,21 @@ def test_closing_the_year_archives_each_class_journal_R_D4(school, platform):
 
     assert school["teacher"].request("GET", f"/archives?year_id={year_id}").status_code == 403
     assert school["deputy"].request("GET", f"/archives/{archive['id']}/file?format=doc").status_code == 400
+
+
+def test_a_report_s_files_as_a_job_are_polled_then_downloaded(school, platform):
+    """POST /reports/{kind}/files: 202 at once, the reports service renders the PDF and the XLSX from its
+    own event, GET /jobs/{id} shows the progress and the files, which only the one who asked gets."""
+    half = school["year"]["periods"][0]["id"]
+    query = f"class_id={school['c7']['id']}&period_id={half}"
+    started = school["deputy"].post(f"/reports/progress/files?{query}", expect=202)
+    job = eventually(lambda: (j := school["deputy"].get(f"/jobs/{started['job_id']}"))["status"] in (
+        "done", "failed") and j)
+    assert job["status"] == "done" and (job["done"], job["total"]) == (2, 2), job
+    assert [f["format"] for f in job["result"]["files"]] == ["pdf", "xlsx"]
+    pdf = school["deputy"].request("GET", f"/jobs/{started['job_id']}/files/pdf", expect=200)
+    assert pdf.content.startswith(b"%PDF") and "attachment" in pdf.headers["Content-Disposition"]
+    xlsx = school["deputy"].request("GET", f"/jobs/{started['job_id']}/files/xlsx", expect=200)
+    assert xlsx.content[:2] == b"PK"
+    school["teacher"].request("GET", f"/jobs/{started['job_id']}", expect=404)
+    school["teacher"].request("GET", f"/jobs/{started['job_id']}/files/pdf", expect=404)

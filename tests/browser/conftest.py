@@ -85,6 +85,27 @@ def check(page, name: str) -> None:
     assert axe_violations(page) == [], f"{name} at {page.width_name}"
 
 
+def through_progress(page, button: str, name: str) -> None:
+    """Send a form that starts long work (its button ``button``) and land on
+    its job's page. While the job runs the page shows its progress bar
+    (screenshot ``name`` and the checks; the page's status requests are held
+    meanwhile so that it stays put); then the page's script loads the
+    outcome."""
+    before = page.url
+    status = "**/jobs/*/status"
+    page.route(status, lambda route: route.abort())  # the script tries again 5 s later
+    try:
+        page.get_by_role("button", name=button).click()
+        page.wait_for_url(lambda url: "/jobs/" in url and url != before)
+        if page.locator("#progress-bar").count():
+            bar = page.get_by_role("progressbar")
+            assert bar.count() == 1 and bar.get_attribute("aria-valuenow") is not None
+            assert page.get_by_role("link", name="Обновить").count() == 1  # without script
+            check(page, name)
+    finally:
+        page.unroute(status)
+
+
 def sign_in(page, platform, login: str, password: str) -> None:
     """The portal's login form, filled and sent as a user would."""
     page.goto(platform.url + "/login")

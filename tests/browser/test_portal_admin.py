@@ -20,7 +20,7 @@ from openpyxl import Workbook
 
 from localrun.client import Api
 
-from conftest import check, open_menu, sign_in
+from conftest import check, open_menu, sign_in, through_progress
 
 PASSWORD = "browser-admin-2026"
 HEADER = ["ФИО ученика", "Дата рождения", "Пол", "Логин ученика", "ФИО родителя", "E-mail родителя",
@@ -178,14 +178,14 @@ def test_the_administrator_sets_up_a_school_year(platform, page, school, tmp_pat
     page.get_by_label("Файл CSV или XLSX").set_input_files(xlsx(tmp_path / "8v-bad.xlsx", [pupil, bad]))
     page.get_by_label("Номер приказа о зачислении").fill("№ 8-у")
     page.get_by_label("Дата зачисления").fill(start.isoformat())
-    page.get_by_role("button", name="Загрузить").click()
+    through_progress(page, "Загрузить", "portal-admin-import-progress")
     page.get_by_role("heading", name="Строки с ошибками").wait_for()
     rows = page.locator("section", has=page.get_by_role("heading", name="Строки с ошибками")).locator("tbody tr")
     assert rows.count() == 1 and "Строка 3" in rows.inner_text()
     check(page, "portal-admin-import-bad-row")
     bad[1] = "30.11.2013"
     page.get_by_label("Файл CSV или XLSX").set_input_files(xlsx(tmp_path / "8v.xlsx", [pupil, bad]))
-    page.get_by_role("button", name="Загрузить").click()
+    through_progress(page, "Загрузить", "portal-admin-import-progress-clean")
     page.get_by_role("heading", name="Файл загружен").wait_for()
     assert page.locator(".created code.secret").count() == 4  # two pupils, two parents
     check(page, "portal-admin-import-done")

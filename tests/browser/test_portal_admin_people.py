@@ -18,7 +18,7 @@ from pypdf import PdfReader
 
 from localrun.client import Api
 
-from conftest import check, sign_in
+from conftest import check, sign_in, through_progress
 
 PASSWORD = "browser-people-2026"
 
@@ -197,7 +197,7 @@ def test_the_administrator_closes_a_year_after_seeing_the_promotion_summary(plat
     assert not next(y for y in school["admin"].get("/years?limit=200")["items"] if y["id"] == w["old"])["closed"]
 
     page.get_by_label("Номер приказа о закрытии года").fill("№ 101-у")
-    page.get_by_role("button", name="Закрыть учебный год").click()
+    through_progress(page, "Закрыть учебный год", "portal-admin-year-close-progress")
     page.get_by_role("heading", name="Учебный год закрыт").wait_for()
     done = page.locator(".created").inner_text()
     assert "№ 101-у" in done and re.search(r"Переведены в следующий класс\s*1", done)

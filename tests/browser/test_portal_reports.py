@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from pypdf import PdfReader
 
 from localrun.client import Api
 
-from conftest import check, open_menu, sign_in
+from conftest import check, open_menu, sign_in, through_progress
 
 PASSWORD = "browser-reports-2026"
 YEAR_NAME = "Год отчётов"
@@ -95,10 +96,18 @@ def test_the_deputy_reads_the_progress_of_5a(platform, page, school):
     for name in ("Белова Анна Игоревна", "Воронов Борис Петрович", "Ёлкин Пётр Сергеевич"):
         assert name in text
     assert "Успеваемость" in text and "66,7%" in text  # Ёлкин has a 2: 2 of 3 pass
-    links = [a.get_attribute("href") for a in report.locator(".downloads a").all()]
-    assert [link.split("?")[0] for link in links] == ["/reports/progress/pdf", "/reports/progress/xlsx"]
-    assert f"class_id={school['klass']}" in links[0]
+    action = report.locator("form.downloads").get_attribute("action")
+    assert action.startswith("/reports/progress/files?") and f"class_id={school['klass']}" in action
     check(page, "portal-reports-progress")
+
+    # the files are made by a job: its progress page, then the links
+    through_progress(page, "Подготовить файлы PDF и XLSX", "portal-reports-files-progress")
+    files = page.locator("section.created")
+    files.get_by_role("heading", name=re.compile("Итоги успеваемости")).wait_for()
+    links = [a.get_attribute("href") for a in files.locator(".downloads a").all()]
+    assert [link.rsplit("/", 1)[-1] for link in links] == ["pdf", "xlsx"] and "/reports/jobs/" in links[0]
+    check(page, "portal-reports-files")
+    report = files
 
     # the links download with the portal's session (no bearer token in a browser)
     with page.expect_download() as pdf:

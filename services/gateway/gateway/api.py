@@ -159,6 +159,27 @@ def report(kind):
     return report_files.response(first, stream, attachment=q["format"] != "json")
 
 
+@bp.post("/reports/<kind>/files")
+def start_report_files(kind):
+    """The report's PDF and XLSX made as a job (202; GET /jobs/{id}, then
+    GET /jobs/{id}/files/{format})."""
+    from gateway.api_journal_structure import job_started
+
+    if kind not in openapi.REPORT_KINDS:
+        raise ApiError(404, "NOT_FOUND")
+    q = query_params()
+    params = {name: q.get(name) or None for name in ("class_id", "period_id", "year_id", "month")}
+    return job_started(current_clients().rpc("reports", "start_report_files", call_ctx(), kind, params))
+
+
+@bp.get("/jobs/<id>/files/<fmt>")
+def job_file(id, fmt):
+    """A done report job's file, as an attachment."""
+    if fmt not in ("pdf", "xlsx"):
+        raise ApiError(404, "NOT_FOUND")
+    return report_files.archive_response(current_clients().rpc("reports", "job_file", call_ctx(), id, fmt))
+
+
 @bp.get("/classes/<id>/parents-activity")
 def parents_activity(id):
     """R-A6: which parents of the class used the system in a week (reports)."""

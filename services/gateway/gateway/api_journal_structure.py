@@ -1,6 +1,8 @@
 """REST views of the school's structure over the year (API.md "School
 structure"): student movement, year close, subgroups, the
 timetable, the thematic plan and its coverage, the bulk student import.
+The year close and the import run as a job with ``Prefer: respond-async``
+(202, then ``GET /jobs/{id}``).
 Same helpers and the same rules as :mod:`gateway.api`: gateway.guard has
 asked the central access decision; decode, call the journal (which checks
 again), answer."""
@@ -26,6 +28,42 @@ def _rpc(method: str, *args):
     return current_clients().rpc("journal", method, call_ctx(), *args)
 
 
+def respond_async() -> bool:
+    """Whether the caller prefers a job to a waiting answer (RFC 7240
+    ``Prefer: respond-async``)."""
+    prefs = request.headers.get("Prefer", "").replace(";", ",").split(",")
+    return any(p.split("=", 1)[0].strip().lower() == "respond-async" for p in prefs)
+
+
+def job_started(answer: dict):
+    """202 ``{job_id, status}`` with the job's address in ``Location``."""
+    response = jsonify({"job_id": answer["job_id"], "status": answer["status"]})
+    response.status_code = 202
+    response.headers["Location"] = f"{openapi.API_PREFIX}/jobs/{answer['job_id']}"
+    response.headers["Preference-Applied"] = "respond-async"
+    return response
+
+
+def job_of(id: str) -> dict:
+    """A job of the journal's (an import, a year close) or else of the
+    reports' (a report's files): the two keep their own; each answers 404
+    for a job it does not have or the caller may not see."""
+    from gateway import errors
+
+    try:
+        return _rpc("get_job", id)
+    except Exception as exc:  # noqa: BLE001 - only the journal's 404 is asked further
+        found = errors.map_exception(exc)
+        if found is None or found.status != 404:
+            raise
+    return current_clients().rpc("reports", "get_job", call_ctx(), id)
+
+
+@bp.get("/jobs/<id>")
+def get_job(id):
+    return jsonify(job_of(id))
+
+
 @bp.patch("/subjects/<id>")
 def update_subject(id):
     return jsonify(_rpc("update_subject", id, json_body()))
@@ -34,6 +72,8 @@ def update_subject(id):
 @bp.post("/years/<id>/close")
 def close_year(id):
     body = json_body()
+    if respond_async():
+        return job_started(_rpc("start_close_year", id, body))
     return jsonify(_rpc("close_year", id, body))
 
 
@@ -123,5 +163,7 @@ def import_students():
             {"field": "file", "message": "Файл пуст"}]})
     upload = {"content_b64": base64.b64encode(content).decode("ascii"), "filename": filename,
               "class_id": q["class_id"], "order_no": q["order_no"], "on": q["on"]}
+    if respond_async():
+        return job_started(_rpc("start_import_students", upload))
     # identity creates the accounts one by one: the import may take longer than one ordinary call
     return jsonify(current_clients().rpc("journal", "import_students", call_ctx(), upload, timeout=120))

@@ -138,6 +138,9 @@ ROUTES = {
     "GET /plans/coverage": on("plan.coverage", "class", query("class_id"), JOURNAL_READERS),
     "POST /imports/students": on("class.import", "class", query("class_id"), access_rules.ENROLLERS),
     "POST /imports/lessons": Route(ADMIN),
+    # who may start a job (an import, a year close, a report's files): its starter and the school's
+    # administration see it, anyone else (and another school) the owning service's 404
+    "GET /jobs/{id}": Route(JOURNAL_READERS),
     "GET /students/{id}/movements": on("student.movements", "student", path(), JOURNAL_READERS | {"secretary"}),
     "POST /students/{id}/transfer": on("student.move", "student", path(), ADMIN),
     "POST /students/{id}/departure": on("student.move", "student", path(), ADMIN),
@@ -170,6 +173,8 @@ ROUTES = {
     "GET /lessons/{id}/attendance-history": Route(ADMINISTRATION),  # R-J7; another school's lesson: the journal's 404
     "GET /students/{id}/final-marks": on("diary.read", "student", path()),  # who sees the diary sees its finals
     "GET /reports/{kind}": on("report.read", "class", query("class_id"), JOURNAL_READERS),
+    "POST /reports/{kind}/files": on("report.read", "class", query("class_id"), JOURNAL_READERS),
+    "GET /jobs/{id}/files/{fmt}": Route(JOURNAL_READERS),  # a report job's files: as GET /jobs/{id}
     # R-A6: identity lets the class's readers through; reports answers its class teacher and the administration
     "GET /classes/{id}/parents-activity": on("class.journal.read", "class", path(), JOURNAL_READERS),
     # the year-end journals (R-D4): the school's administration; another school's id is reports' 404

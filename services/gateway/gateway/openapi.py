@@ -509,6 +509,26 @@ PATHS = {
         ok=(200, "JournalArchiveList", "The class journals, by year and class"), errors=(403,),
         description="Administration only (R-D4). When a school year is closed, each class's journal of "
                     "that year is printed as PDF and XLSX and kept here.")},
+    f"{P}/reports/{{kind}}/files": {"post": _op(
+        "start_report_files", "Файлы отчёта (PDF и XLSX) как задание", "reports", params=[
+            {"name": "kind", "in": "path", "required": True, "schema": {"enum": REPORT_KINDS}},
+            _query("class_id", ID, "As GET /reports/{kind}"),
+            _query("period_id", ID, "As GET /reports/{kind}"),
+            _query("year_id", ID, "As GET /reports/{kind}"),
+            _query("month", {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$"}, "As GET /reports/{kind}"),
+        ], ok=(202, "JobStarted", "The job started (GET /jobs/{id} in Location)"), errors=(403, 404, 422),
+        description="A big report without a frozen page: the report is built and checked at once (the same "
+                    "refusals as GET /reports/{kind}), its PDF and XLSX are rendered by a job of the reports "
+                    "service. GET /jobs/{id} shows the progress (stage pdf, xlsx; done of 2) and, once done, "
+                    "result.files [{format, content_type, filename, filename_ascii, size}]; the files are "
+                    "GET /jobs/{id}/files/pdf and /xlsx. Who may read the report.")},
+    f"{P}/jobs/{{id}}/files/{{fmt}}": {"get": _op(
+        "get_job_file", "Файл отчёта, сделанный заданием", "reports",
+        params=[_path_id(description="Job id"),
+                {"name": "fmt", "in": "path", "required": True, "schema": {"enum": ["pdf", "xlsx"]}}],
+        ok=(200, None, "The file, as an attachment"), errors=(403, 404),
+        description="A done report job's PDF or XLSX: its starter and the school's administration; anyone "
+                    "else, or a job not done, 404.")},
     f"{P}/archives/{{id}}/file": {"get": _op(
         "get_journal_archive_file", "Файл архивного журнала", "reports",
         params=[_path_id(), _query("format", {"enum": ["pdf", "xlsx"]}, "The file's format", required=True)],
@@ -554,6 +574,10 @@ _REPORT_OK["headers"] = {"Content-Disposition": {
     "schema": {"type": "string"}}}
 
 
+PATHS[f"{P}/jobs/{{id}}/files/{{fmt}}"]["get"]["responses"]["200"].update({
+    "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                    "schema": {"type": "string", "format": "binary"}}}})
 PATHS[f"{P}/archives/{{id}}/file"]["get"]["responses"]["200"].update({
     "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}},
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {

@@ -8,6 +8,13 @@ from gateway.openapi_journal_marks import IDEMPOTENCY_KEY
 
 P = API_PREFIX
 ORDER_NO = {"type": "string", "minLength": 1, "maxLength": 64, "description": "Number of the school's order"}
+PREFER_ASYNC = {
+    "name": "Prefer", "in": "header", "required": False, "schema": {"type": "string", "examples": ["respond-async"]},
+    "description": "respond-async: run the work as a job and answer 202 {job_id, status} at once (Location: "
+                   "/api/v1/jobs/{id}); the checks made before any work still answer with their errors.",
+}
+JOB_STAGES = ["queued", "started", "checking", "accounts", "linking", "enrolling", "promoting", "archiving", "pdf",
+              "xlsx", "done", "failed"]
 
 REQUEST_SCHEMAS = {
     "ImportLessonsRequest": _closed({
@@ -115,6 +122,18 @@ RESPONSE_SCHEMAS = {
         "credentials": {"type": "array", "description": "Initial passwords of the accounts created now (shown once)",
                         "items": _open({"row": _INT, "login": _STR, "initial_password": _STR})},
     }, ["applied", "created", "updated", "errors"]),
+    "JobStarted": _open({"job_id": _STR, "status": {"enum": ["queued"]}}),
+    "Job": _open({
+        "id": _STR, "kind": {"enum": ["import_students", "close_year", "report_files"]},
+        "status": {"enum": ["queued", "running", "done", "failed"]},
+        "done": _INT, "total": _INT,
+        "stage": {"enum": JOB_STAGES, "description": "What the work is doing; done of total counts its items "
+                                                     "(rows checked, accounts created, students promoted)"},
+        "created_at": _STR, "finished_at": {"type": ["string", "null"]},
+        "result": {"type": "object", "description": "status done: what the synchronous call answers "
+                                                    "(ImportResult, YearCloseSummary)"},
+        "error": _ref("Error"),
+    }, ["id", "kind", "status", "done", "total", "stage"]),
 }
 
 PATHS = {
@@ -127,14 +146,16 @@ PATHS = {
                     "WRITTEN_WORK_REQUIRED.")},
     f"{P}/years/{{id}}/close": {"post": _op(
         "close_year", "Закрыть учебный год", "structure", body="CloseYearRequest",
-        params=[_path_id(description="Year id")], ok=(200, "YearCloseSummary", "Archived; promotion summary"),
-        errors=(400, 403, 404, 409, 422),
+        params=[_path_id(description="Year id"), PREFER_ASYNC],
+        ok=(200, "YearCloseSummary", "Archived; promotion summary"), errors=(400, 403, 404, 409, 422),
         description="R-S4, admin. The year becomes read-only (422 YEAR_CLOSED on writes); with promote every "
                     "class moves one grade up into the next open year (classes created as needed), the last "
                     "grade leaves (graduated). Before the year's last day (ends_on in the school's time zone) "
                     "only with early: true, else 422 YEAR_NOT_ENDED (details.ends_on). 404 for a next_year_id "
                     "the school does not have; 409 YEAR_ALREADY_CLOSED; 422 NO_NEXT_YEAR; 422 "
-                    "STUDENT_NOT_IN_CLASS (details.field held_back) for a student of held_back not in the year.")},
+                    "STUDENT_NOT_IN_CLASS (details.field held_back) for a student of held_back not in the year. "
+                    "With Prefer: respond-async: 202 and a job (GET /jobs/{id}); 404 and 409 answer at once, "
+                    "the other refusals are the job's error.")},
     f"{P}/years/{{id}}/close-preview": {"get": _op(
         "preview_year_close", "Итоги закрытия учебного года до приказа", "structure", params=[
             _path_id(description="Year id"),
@@ -207,7 +228,7 @@ PATHS = {
         "import_students", "Загрузка учеников и родителей", "structure", params=[
             _query("class_id", ID, "The class the students are admitted to", required=True),
             _query("order_no", ORDER_NO, "The admission order", required=True),
-            _query("on", DATE, "The admission date", required=True),
+            _query("on", DATE, "The admission date", required=True), PREFER_ASYNC,
         ], ok=(200, "ImportResult", "Imported (applied) or refused with every bad row (not applied)"),
         errors=(400, 403, 404, 422),
         description="R-S2: admin, the class's class teacher. CSV (UTF-8, ; or ,) or XLSX, as a multipart "
@@ -215,11 +236,29 @@ PATHS = {
                     "ФИО родителя, e-mail родителя, логин родителя, кем приходится. All or nothing: with any bad row "
                     "the answer has applied=false and errors [{row, message}] for every one, and nothing is "
                     "written; importing the same file again changes nothing. 400 when the file cannot be read; "
-                    "503 IMPORT_INCOMPLETE when identity failed half-way (import the same file again)."),
+                    "503 IMPORT_INCOMPLETE when identity failed half-way (import the same file again). With Prefer: "
+                    "respond-async: 202 and a job (GET /jobs/{id}) whose result is this answer; the class, the "
+                    "caller and the file are checked at once (400, 403, 404, 422); a job whose worker stopped "
+                    "half-way fails JOB_INTERRUPTED (import the same file again)."),
         "requestBody": {"required": True, "content": {
             "multipart/form-data": {"schema": {"type": "object", "properties": {
                 "file": {"type": "string", "format": "binary"}}, "required": ["file"]}},
             "text/csv": {"schema": {"type": "string"}},
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
                 "schema": {"type": "string", "format": "binary"}}}}}},
+    f"{P}/jobs/{{id}}": {"get": _op(
+        "get_job", "Состояние длительной работы", "structure", params=[_path_id(description="Job id")],
+        ok=(200, "Job", "The job now"), errors=(403, 404),
+        description="A job started with Prefer: respond-async (a student import, a year close) or a report's "
+                    "files (POST /reports/{kind}/files; result.files): its status, "
+                    "progress (done of total at stage) and, once over, result (done) or error (failed: the "
+                    "error body the synchronous call would have answered, JOB_INTERRUPTED or JOB_FAILED). Poll about once "
+                    "a second. The one who started it and the school's administration; anyone else 404. An "
+                    "import's initial passwords are in the result for the one who started it only. Jobs are "
+                    "kept as long as Idempotency-Key answers (EJOURNAL_IDEMPOTENCY_KEEP_DAYS).")},
 }
+for _path in (f"{P}/years/{{id}}/close", f"{P}/imports/students"):
+    PATHS[_path]["post"]["responses"]["202"] = {
+        "description": "Prefer: respond-async: the job started (GET /jobs/{id} in Location)",
+        "content": {"application/json": {"schema": _ref("JobStarted")}}}
+    PATHS[_path]["post"]["responses"] = dict(sorted(PATHS[_path]["post"]["responses"].items()))

@@ -148,3 +148,93 @@ def test_r_s2_import_without_a_file_or_order_is_400(client, fake, auth):
                            data=b"x")
     assert response.status_code == 400
     assert fake.rpc_calls == []
+
+
+# --- long work as jobs: Prefer: respond-async, then GET /jobs/{id} ------------------------------
+
+JOB = {"id": "j1", "kind": "import_students", "status": "running", "done": 2, "total": 5, "stage": "accounts",
+       "created_at": "2026-09-01T08:00:00+00:00", "finished_at": None}
+
+
+def test_r_s2_import_as_a_job_answers_202_and_is_polled_to_done(client, fake, auth):
+    fake.rpc_answers[("journal", "start_import_students")] = {"job_id": "j1", "status": "queued"}
+    headers = auth(sub=USER, roles=["class_teacher"])
+    response = client.post(f"{P}/imports/students{QUERY}", data=b"x;y\n",
+                           headers={**headers, "Content-Type": "text/csv", "Prefer": "respond-async, wait=5"})
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json() == {"job_id": "j1", "status": "queued"}
+    assert response.headers["Location"] == f"{P}/jobs/j1"
+    assert_documented(response, f"{P}/imports/students", "POST")
+    call = fake.last_rpc()
+    assert call["method"] == "start_import_students" and call["args"][1]["class_id"] == "c1"
+
+    states = iter([JOB, {**JOB, "status": "done", "done": 5, "stage": "done", "result": IMPORT_ANSWER,
+                         "finished_at": "2026-09-01T08:00:03+00:00"}])
+    fake.rpc_answers[("journal", "get_job")] = lambda ctx, job_id: next(states)
+    seen = []
+    for _ in range(2):
+        response = client.get(f"{P}/jobs/j1", headers=headers)
+        assert response.status_code == 200
+        assert_documented(response, f"{P}/jobs/{{id}}", "GET")
+        seen.append(response.get_json()["status"])
+    assert seen == ["running", "done"] and response.get_json()["result"] == IMPORT_ANSWER
+    assert fake.last_rpc()["args"] == (ctx_of(response, ["class_teacher"]), "j1")
+
+
+def test_r_s4_close_as_a_job_answers_202_and_its_refusals_at_once(client, fake, auth):
+    from gateway_fakes import remote_error
+
+    fake.rpc_answers[("journal", "start_close_year")] = {"job_id": "j2", "status": "queued"}
+    headers = {**auth(sub=USER, roles=["admin"]), "Prefer": "respond-async"}
+    response = client.post(f"{P}/years/y1/close", json={"order_no": "№ 1"}, headers=headers)
+    assert response.status_code == 202 and response.get_json()["job_id"] == "j2"
+    assert fake.last_rpc()["args"][1:] == ("y1", {"order_no": "№ 1"})
+    assert_documented(response, f"{P}/years/{{id}}/close", "POST")
+    fake.rpc_answers[("journal", "start_close_year")] = remote_error("conflict", "YEAR_ALREADY_CLOSED")
+    response = client.post(f"{P}/years/y1/close", json={"order_no": "№ 1"}, headers=headers)
+    assert response.status_code == 409 and response.get_json()["error"] == "YEAR_ALREADY_CLOSED"
+
+
+def test_a_job_of_someone_else_is_404_and_family_may_not_ask(client, fake, auth):
+    fake.rpc_answers[("journal", "get_job")] = remote_error_not_found()
+    fake.rpc_answers[("reports", "get_job")] = remote_error_not_found()  # neither keeper shows it
+    response = client.get(f"{P}/jobs/j1", headers=auth(sub=USER, roles=["teacher"]))
+    assert response.status_code == 404 and response.get_json()["error"] == "NOT_FOUND"
+    assert_documented(response, f"{P}/jobs/{{id}}", "GET")
+    calls = len(fake.rpc_calls)
+    response = client.get(f"{P}/jobs/j1", headers=auth(sub=USER, roles=["parent"]))
+    assert response.status_code == 403 and len(fake.rpc_calls) == calls
+
+
+def remote_error_not_found():
+    from gateway_fakes import remote_error
+    return remote_error("not_found", "NOT_FOUND", "Задание не найдено", {"field": "job_id"})
+
+
+def test_a_report_s_files_as_a_job_then_its_files(client, fake, auth):
+    fake.rpc_answers[("reports", "start_report_files")] = {"job_id": "r1", "status": "queued"}
+    headers = auth(sub=USER, roles=["deputy"])
+    response = client.post(f"{P}/reports/progress/files?class_id=c1&period_id=p1", headers=headers)
+    assert response.status_code == 202 and response.headers["Location"] == f"{P}/jobs/r1"
+    assert_documented(response, f"{P}/reports/{{kind}}/files", "POST")
+    assert fake.last_rpc()["args"][1:] == ("progress", {"class_id": "c1", "period_id": "p1", "year_id": None,
+                                                        "month": None})
+    # the journal does not have it: the reports' job
+    fake.rpc_answers[("journal", "get_job")] = remote_error_not_found()
+    files = [{"format": "pdf", "content_type": "application/pdf", "filename": "Итоги.pdf",
+              "filename_ascii": "progress.pdf", "size": 4}]
+    fake.rpc_answers[("reports", "get_job")] = {**JOB, "id": "r1", "kind": "report_files", "status": "done",
+                                                "stage": "done", "done": 2, "total": 2, "result": {"files": files}}
+    response = client.get(f"{P}/jobs/r1", headers=headers)
+    assert response.status_code == 200 and response.get_json()["result"]["files"] == files
+    assert_documented(response, f"{P}/jobs/{{id}}", "GET")
+    fake.rpc_answers[("reports", "job_file")] = {"content_base64": base64.b64encode(b"%PDF").decode(),
+                                                 "content_type": "application/pdf", "filename": "Итоги.pdf",
+                                                 "filename_ascii": "progress.pdf", "size": 4}
+    response = client.get(f"{P}/jobs/r1/files/pdf", headers=headers)
+    assert response.status_code == 200 and response.data == b"%PDF"
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert fake.last_rpc()["args"][1:] == ("r1", "pdf")
+    assert client.get(f"{P}/jobs/r1/files/doc", headers=headers).status_code == 404
+    fake.rpc_answers[("reports", "get_job")] = remote_error_not_found()
+    assert client.get(f"{P}/jobs/r1", headers=headers).status_code == 404

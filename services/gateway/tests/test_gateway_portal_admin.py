@@ -93,7 +93,8 @@ def test_the_admin_sees_the_menu_entry_and_the_section(admin):
 
 ADMIN_GETS = ["/admin", "/admin/users", f"/admin/users/{TEACHER}", "/admin/years", "/admin/classes",
               "/admin/subjects", "/admin/assignments", f"/admin/classes/{CLASS}/timetable?year={YEAR}",
-              f"/admin/classes/{CLASS}/import?year={YEAR}"]
+              f"/admin/classes/{CLASS}/import?year={YEAR}",
+              f"/admin/classes/{CLASS}/import/jobs/00000000-0000-4000-8000-000000000b01?year={YEAR}"]
 ADMIN_POSTS = ["/admin/users", f"/admin/users/{TEACHER}/roles", f"/admin/users/{TEACHER}/unlock", "/admin/years",
                "/admin/classes", "/admin/subjects", f"/admin/subjects/{SUBJECT}", "/admin/assignments",
                f"/admin/classes/{CLASS}/timetable", f"/admin/classes/{CLASS}/import"]
@@ -103,6 +104,7 @@ def test_every_page_of_the_section_is_listed_in_the_openapi_document():
     listed = {(rule, method) for rule, method, _ in PAGES}
     for path in ADMIN_GETS:
         rule = path.split("?")[0].replace(TEACHER, "{user_id}").replace(CLASS, "{class_id}")
+        rule = rule.replace("00000000-0000-4000-8000-000000000b01", "{job_id}")
         assert (rule, "get") in listed
     for path in ADMIN_POSTS:
         rule = path.replace(TEACHER, "{user_id}").replace(SUBJECT, "{subject_id}").replace(CLASS, "{class_id}")
@@ -126,7 +128,7 @@ def test_anyone_but_the_admin_gets_the_404_page_on_every_address(client, school,
                                          "subject_id": SUBJECT, "hours_per_week": "2"})
         assert answer.status_code == 404, path
     writes = {"create_user", "set_roles", "unlock_login", "open_year", "create_class", "create_subject",
-              "update_subject", "assign_teacher", "set_timetable", "import_students"}
+              "update_subject", "assign_teacher", "set_timetable", "start_import_students"}
     assert not [c for c in school.rpc_calls if c["method"] in writes]
 
 
@@ -445,42 +447,82 @@ def _upload(admin, content=b"a;b\n", name="class.csv", **fields):
     return admin.post(f"/admin/classes/{CLASS}/import", data=data, content_type="multipart/form-data")
 
 
+JOB = "00000000-0000-4000-8000-000000000b01"
+
+
+def _job(status, result=None, **extra):
+    return {"id": JOB, "kind": "import_students", "status": status, "done": 2, "total": 5, "stage": "accounts",
+            "created_at": "2026-09-01T08:00:00+00:00", "finished_at": None,
+            **({"result": result} if result is not None else {}), **extra}
+
+
 def test_every_bad_row_is_shown_with_its_number_and_nothing_is_applied(admin, school):
-    school.rpc_answers[("journal", "import_students")] = {"applied": False, "created": 0, "updated": 0,
-                                                          "errors": [{"row": 3, "message": "Нет логина ученика"},
-                                                                     {"row": 7, "message": "Дата рождения неверна"}]}
+    school.rpc_answers[("journal", "start_import_students")] = {"job_id": JOB, "status": "queued"}
     status, html = get(admin, f"/admin/classes/{CLASS}/import", year=YEAR)
     assert status == 200 and '<label for="import-file">Файл CSV или XLSX</label>' in html
     answer = _upload(admin, "ФИО ученика;логин\nИванов;iv\n".encode(), "5a.csv")
-    html = answer.get_data(as_text=True)
-    assert answer.status_code == 422 and "строк с ошибками — 2" in html
-    assert "Строка 3</th><td data-label=\"Причина\">Нет логина ученика" in html
-    assert "Строка 7</th><td data-label=\"Причина\">Дата рождения неверна" in html
-    call = calls(school, "import_students")[-1]
-    assert call["timeout"] == 120
+    assert answer.status_code == 303
+    page = answer.headers["Location"]
+    assert f"/admin/classes/{CLASS}/import/jobs/{JOB}?year={YEAR}&order_no=" in page
+    call = calls(school, "start_import_students")[-1]
     body = call["args"][1]
     import base64
     assert base64.b64decode(body["content_b64"]).decode() == "ФИО ученика;логин\nИванов;iv\n"
     assert {k: body[k] for k in ("filename", "class_id", "order_no", "on")} == {
         "filename": "5a.csv", "class_id": CLASS, "order_no": "№ 12-у", "on": "2026-09-01"}
+    # while it runs: the bar, the stage in words, the JSON it polls, and no form
+    school.rpc_answers[("journal", "get_job")] = _job("running")
+    running = admin.get(page)
+    html = running.get_data(as_text=True)
+    assert running.status_code == 200 and 'role="progressbar"' in html and 'aria-valuenow="2"' in html
+    assert "Создание учётных записей: 2 из 5." in html and 'data-every="1000"' in html
+    assert 'id="import-file"' not in html and ">Обновить</a>" in html
+    status_url = f"/admin/jobs/{JOB}/status"
+    assert f'data-status-url="{status_url}"' in html
+    assert admin.get(status_url).get_json() == {"done": False, "ok": None, "text": "Создание учётных записей: 2 из 5.",
+                                                "value": 2, "max": 5}
+    assert calls(school, "get_job")[-1]["args"][1:] == (JOB,)
+    # once over: what the form used to answer
+    school.rpc_answers[("journal", "get_job")] = _job("done", {
+        "applied": False, "created": 0, "updated": 0,
+        "errors": [{"row": 3, "message": "Нет логина ученика"}, {"row": 7, "message": "Дата рождения неверна"}]})
+    assert admin.get(status_url).get_json()["done"] is True
+    html = admin.get(page).get_data(as_text=True)
+    assert "строк с ошибками — 2" in html and 'role="progressbar"' not in html
+    assert 'value="№ 12-у"' in html and 'value="2026-09-01"' in html  # the form under the rows keeps the order
+    assert "Строка 3</th><td data-label=\"Причина\">Нет логина ученика" in html
+    assert "Строка 7</th><td data-label=\"Причина\">Дата рождения неверна" in html
 
 
-def test_a_clean_file_is_applied_and_the_passwords_shown_once(admin, school):
-    school.rpc_answers[("journal", "import_students")] = {
+def test_a_clean_file_is_applied_and_the_passwords_shown_on_its_job_page(admin, school):
+    school.rpc_answers[("journal", "start_import_students")] = {"job_id": JOB, "status": "queued"}
+    school.rpc_answers[("journal", "get_job")] = _job("done", {
         "applied": True, "created": 2, "updated": 0, "unchanged": 0, "errors": [],
-        "credentials": [{"row": 2, "login": "ivanov", "initial_password": "Pw-1-secret"}]}
-    answer = _upload(admin, b"x", "5a.xlsx")
+        "credentials": [{"row": 2, "login": "ivanov", "initial_password": "Pw-1-secret"}]})
+    answer = admin.get(_upload(admin, b"x", "5a.xlsx").headers["Location"])
     html = answer.get_data(as_text=True)
     assert answer.status_code == 200 and "Файл загружен" in html and "Pw-1-secret" in html
     assert "Pw-1-secret" not in admin.get(IMPORT).get_data(as_text=True)
+
+
+def test_a_failed_import_job_is_a_message_beside_the_form_and_another_kind_is_404(admin, school):
+    school.rpc_answers[("journal", "get_job")] = _job("failed", error={
+        "error": "IMPORT_INCOMPLETE", "message": "Загрузка прервана", "details": {}})
+    answer = admin.get(f"/admin/classes/{CLASS}/import/jobs/{JOB}?year={YEAR}")
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "Не выполнено: Загрузка прервана" in html and 'id="import-file"' in html
+    school.rpc_answers[("journal", "get_job")] = {**_job("running"), "kind": "close_year"}
+    assert admin.get(f"/admin/classes/{CLASS}/import/jobs/{JOB}?year={YEAR}").status_code == 404
+    school.rpc_answers[("journal", "get_job")] = remote_error("not_found", "NOT_FOUND", "Задание не найдено")
+    assert admin.get(f"/admin/jobs/{JOB}/status").status_code == 404
 
 
 def test_no_file_a_wrong_type_or_a_broken_file_is_a_message(admin, school):
     assert _upload(admin, content=None).status_code == 400
     answer = _upload(admin, b"x", "notes.pdf")
     assert answer.status_code == 400 and "CSV или XLSX" in answer.get_data(as_text=True)
-    assert not calls(school, "import_students")
-    school.rpc_answers[("journal", "import_students")] = remote_error("bad_request", "VALIDATION_ERROR",
-                                                                      "Файл повреждён")
+    assert not calls(school, "start_import_students")
+    school.rpc_answers[("journal", "start_import_students")] = remote_error("bad_request", "VALIDATION_ERROR",
+                                                                            "Файл повреждён")
     answer = _upload(admin, b"x", "5a.xlsx")
     assert answer.status_code == 400 and "Файл повреждён" in answer.get_data(as_text=True)

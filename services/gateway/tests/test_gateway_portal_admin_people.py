@@ -15,7 +15,8 @@ from test_gateway_portal_admin import (  # noqa: F401  (fixtures)
 
 PARENT, STUDENT = "parent-1", "student-1"
 GETS = [f"/admin/classes/{CLASS}/students?year={YEAR}", f"/admin/students/{STUDENT}?year={YEAR}&class={CLASS}",
-        f"/admin/years/{YEAR}/close"]
+        f"/admin/years/{YEAR}/close", f"/admin/years/{YEAR}/close/jobs/00000000-0000-4000-8000-000000000b02",
+        "/admin/jobs/00000000-0000-4000-8000-000000000b02/status"]
 POSTS = [f"/admin/users/{TEACHER}/password-reset", f"/admin/users/{TEACHER}/letter",
          f"/admin/classes/{CLASS}/subgroups", f"/admin/classes/{CLASS}/admission", f"/admin/parents/{PARENT}/consent",
          f"/admin/students/{STUDENT}/transfer", f"/admin/students/{STUDENT}/departure", f"/admin/years/{YEAR}/close"]
@@ -61,11 +62,11 @@ def test_the_year_close_shows_the_summary_and_needs_early_before_the_last_day(ad
     assert html.count('data-busy="') == 2 and "/assets/admin_ops.js" in html  # both forms say they are working
     assert calls(school, "preview_year_close")[-1]["args"][1:] == (YEAR, {"promote": True, "held_back": []})
     from gateway_fakes import remote_error
-    school.rpc_answers[("journal", "close_year")] = remote_error("rule", "YEAR_NOT_ENDED", "Год не окончен",
-                                                                 details={"field": "early", "ends_on": "2027-05-31"})
+    school.rpc_answers[("journal", "start_close_year")] = remote_error(
+        "rule", "YEAR_NOT_ENDED", "Год не окончен", details={"field": "early", "ends_on": "2027-05-31"})
     answer = post(admin, f"/admin/years/{YEAR}/close", {"order_no": "№ 5", "promote": "yes"})
     assert answer.status_code == 422 and "досрочно" in answer.get_data(as_text=True)
-    assert calls(school, "close_year")[-1]["args"][1:] == (YEAR, {"order_no": "№ 5", "promote": True, "early": False,
+    assert calls(school, "start_close_year")[-1]["args"][1:] == (YEAR, {"order_no": "№ 5", "promote": True, "early": False,
                                                                   "held_back": []})
 
 
@@ -82,15 +83,48 @@ def test_the_students_kept_back_are_chosen_before_the_summary_and_go_with_the_or
     assert 'id="held-student-2" name="held" value="student-2">' in html  # not chosen
     assert f'<input type="hidden" name="held" value="{STUDENT}">' in html  # the order carries the choice
     assert calls(school, "preview_year_close")[-1]["args"][1:] == (YEAR, {"promote": True, "held_back": [STUDENT]})
-    school.rpc_answers[("journal", "close_year")] = {"year_id": YEAR, "archived": True, "promoted": 23,
-                                                      "graduated": 0, "held_back": 1, "classes": []}
-    post(admin, f"/admin/years/{YEAR}/close", {"order_no": "№ 7", "promote": "yes", "held": STUDENT})
-    assert calls(school, "close_year")[-1]["args"][1:] == (YEAR, {"order_no": "№ 7", "promote": True, "early": False,
+    school.rpc_answers[("journal", "start_close_year")] = {"job_id": JOB, "status": "queued"}
+    answer = post(admin, f"/admin/years/{YEAR}/close", {"order_no": "№ 7", "promote": "yes", "held": STUDENT})
+    assert answer.status_code == 303 and answer.headers["Location"].endswith(f"/admin/years/{YEAR}/close/jobs/{JOB}")
+    assert calls(school, "start_close_year")[-1]["args"][1:] == (YEAR, {"order_no": "№ 7", "promote": True, "early": False,
                                                                   "held_back": [STUDENT]})
     # without promotion nobody is kept back, and a malformed id is the 404 page
     admin.get(f"/admin/years/{YEAR}/close?promote=no&held={STUDENT}")
     assert calls(school, "preview_year_close")[-1]["args"][1:] == (YEAR, {"promote": False, "held_back": []})
     assert admin.get(f"/admin/years/{YEAR}/close?held=../x").status_code == 404
+
+
+JOB = "00000000-0000-4000-8000-000000000b02"
+
+
+def _close_job(status, **extra):
+    return {"id": JOB, "kind": "close_year", "status": status, "done": 3, "total": 24, "stage": "promoting",
+            "created_at": "2026-06-01T08:00:00+00:00", "finished_at": None, **extra}
+
+
+def test_the_year_close_runs_as_a_job_with_its_progress_then_its_summary(admin, school):
+    page = f"/admin/years/{YEAR}/close/jobs/{JOB}"
+    school.rpc_answers[("journal", "get_job")] = _close_job("running")
+    preview_calls = len(calls(school, "preview_year_close"))
+    answer = admin.get(page)
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "Перевод учеников: 3 из 24." in html
+    assert 'role="progressbar"' in html and 'aria-valuenow="3"' in html and 'aria-valuemax="24"' in html
+    assert f'data-status-url="/admin/jobs/{JOB}/status"' in html and ">Обновить</a>" in html
+    assert 'id="close-order"' not in html
+    assert len(calls(school, "preview_year_close")) == preview_calls  # it would wait for the year the close locks
+    school.rpc_answers[("journal", "list_years")] = {"items": [{
+        "id": YEAR, "name": "2025/2026", "starts_on": "2025-09-01", "ends_on": "2026-05-31", "closed": True,
+        "periods": []}], "next_cursor": None}
+    school.rpc_answers[("journal", "get_job")] = _close_job("done", result={
+        "year_id": YEAR, "order_no": "№ 7", "archived": True, "next_year_id": None, "promoted": 23, "graduated": 0,
+        "held_back": 1, "already_enrolled": 0, "created_classes": [], "classes": []})
+    html = admin.get(page).get_data(as_text=True)
+    assert "Учебный год закрыт" in html and "Переведены в следующий класс</dt><dd>23" in html
+    assert 'role="progressbar"' not in html
+    school.rpc_answers[("journal", "get_job")] = _close_job("failed", error={
+        "error": "NO_NEXT_YEAR", "message": "Нет следующего учебного года", "details": {}})
+    assert "Не выполнено: Нет следующего учебного года" in admin.get(page).get_data(as_text=True)
 
 
 @pytest.mark.parametrize("roles", [("teacher", "class_teacher"), ("parent",), ("deputy",)])
@@ -105,5 +139,5 @@ def test_anyone_but_the_admin_gets_the_404_page(client, school, signing_key, rol
                                          "order_no": "1", "on": "2026-09-01", "to_class_id": "c2"})
         assert answer.status_code == 404, path
     writes = {"reset_password", "create_subgroup", "enroll_student", "record_consent", "transfer_student",
-              "record_departure", "close_year", "preview_year_close"}
+              "record_departure", "start_close_year", "preview_year_close", "get_job"}
     assert not [c for c in school.rpc_calls if c["method"] in writes]

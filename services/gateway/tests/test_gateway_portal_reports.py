@@ -147,16 +147,39 @@ def test_the_report_is_drawn_from_its_document(client, school, signing_key):
     assert "50,0%" in text and "Успеваемость" in text and "текущие средневзвешенные" in text
 
 
-def test_the_download_links_are_the_portal_s_file_route_with_the_same_query(client, school, signing_key):
+def test_the_report_s_files_are_a_job_with_a_progress_page_then_their_links(client, school, signing_key):
     sign_in_as(client, school, signing_key, DEPUTY, ("deputy",))
     _, html = report_page(client)
-    links = [unescape(h) for h in re.findall(r'href="(/reports/progress/[^"]+)"', html)]
-    assert len(links) == 2
-    for link, fmt in zip(links, ("pdf", "xlsx")):
-        parts = urlsplit(link)
-        assert parts.path == f"/reports/progress/{fmt}"
-        assert parse_qs(parts.query) == {"class_id": [CLASS], "period_id": [PERIOD]}
+    [action] = [unescape(a) for a in re.findall(r'<form method="post" action="(/reports/progress/files[^"]*)"', html)]
+    assert parse_qs(urlsplit(action).query) == {"class_id": [CLASS], "period_id": [PERIOD]}
     assert "/api/v1/reports" not in html
+    job = "00000000-0000-4000-8000-000000000b0b"
+    school.rpc_answers[("reports", "start_report_files")] = {"job_id": job, "status": "queued"}
+    answer = client.post(action, data={"csrf": csrf_of(html)})
+    assert answer.status_code == 303 and answer.headers["Location"].endswith(f"/reports/jobs/{job}")
+    call = [c for c in school.rpc_calls if c["method"] == "start_report_files"][-1]
+    assert call["args"][1:] == ("progress", {"class_id": CLASS, "period_id": PERIOD, "year_id": None,
+                                             "month": None})
+    running = {"id": job, "kind": "report_files", "status": "running", "done": 1, "total": 2, "stage": "xlsx",
+               "created_at": "2026-10-01T08:00:00+00:00", "finished_at": None}
+    school.rpc_answers[("reports", "get_job")] = running
+    page = client.get(f"/reports/jobs/{job}").get_data(as_text=True)
+    assert "Таблица (XLSX): 1 из 2." in page and 'role="progressbar"' in page and 'aria-valuenow="1"' in page
+    assert client.get(f"/reports/jobs/{job}/status").get_json()["done"] is False
+    files = [{"format": fmt, "content_type": "x", "filename": f"Итоги успеваемости 5А.{fmt}",
+              "filename_ascii": f"progress-5A.{fmt}", "size": 3} for fmt in ("pdf", "xlsx")]
+    school.rpc_answers[("reports", "get_job")] = {**running, "status": "done", "done": 2, "stage": "done",
+                                                  "result": {"files": files}}
+    page = client.get(f"/reports/jobs/{job}").get_data(as_text=True)
+    assert f'href="/reports/jobs/{job}/pdf"' in page and f'href="/reports/jobs/{job}/xlsx"' in page
+    assert 'role="progressbar"' not in page
+    import base64
+    school.rpc_answers[("reports", "job_file")] = {
+        "content_base64": base64.b64encode(b"%PDF").decode(), "content_type": "application/pdf",
+        "filename": "Итоги успеваемости 5А.pdf", "filename_ascii": "progress-5A.pdf", "size": 4}
+    answer = client.get(f"/reports/jobs/{job}/pdf")
+    assert answer.status_code == 200 and answer.data == b"%PDF" and "attachment" in answer.headers[
+        "Content-Disposition"]
 
 
 def _document_stream(payload: bytes, content_type: str, ascii_name: str, name: str):

@@ -101,6 +101,8 @@ MESSAGES = {
     "file_broken": "Файл повреждён",
     "mark_not_found": "Отметка не найдена",
     "year_not_found": "Учебный год не найден",
+    "job_not_found": "Задание не найдено",
+    "job_failed": "Задание не выполнено из-за внутренней ошибки. Попробуйте ещё раз",
     "period_not_in_class_year": "Период не найден в учебном году класса",
     "plan_exists": "План по этому предмету в этом классе на этот период уже есть",
     "period_not_found": "Период не найден",
@@ -261,6 +263,14 @@ class ImportIncomplete(ServiceError):
     """A service failed half-way through an import; the same file again completes it (503)."""
     kind, code, message = ("unavailable", "IMPORT_INCOMPLETE",
                            "Загрузка прервана: сервис недоступен. Загрузите тот же файл ещё раз, когда он заработает")
+
+
+class JobInterrupted(ServiceError):
+    """A job's worker stopped half-way (a job's ``error``, never an RPC's answer)."""
+    kind, code, message = ("unavailable", "JOB_INTERRUPTED",
+                           "Работа прервана. Запустите её ещё раз: уже сделанное не повторится")
+
+
 # --- corrections, attendance, final marks ---------------------------------
 
 class MarkRemoved(RuleViolation):

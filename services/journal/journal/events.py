@@ -92,6 +92,8 @@ SUBGROUP_CREATED = "subgroup_created"
 TIMETABLE_SET = "timetable_set"
 PLAN_CREATED = "plan_created"
 STUDENTS_IMPORTED = "students_imported"
+# the journal's own: a job to run (journal.entrypoints.jobs), consumed by the journal only
+JOB_QUEUED = "job_queued"
 
 
 def student_transferred(old, new) -> dict:

@@ -19,6 +19,7 @@ from journal.entrypoints.attendance import Attendance
 from journal.entrypoints.base import Base
 from journal.entrypoints.finals import FinalsAndForecasts
 from journal.entrypoints.imports import Imports
+from journal.entrypoints.jobs import Jobs
 from journal.entrypoints.lessons import LessonsAndMarks
 from journal.entrypoints.movements import MovementsAndTimetable
 from journal.entrypoints.people import People
@@ -47,8 +48,8 @@ class Settings(DependencyProvider):
         return self.value
 
 
-class Service(Structure, People, LessonsAndMarks, Attendance, MovementsAndTimetable, Imports, FinalsAndForecasts,
-              Reads, Base, service_base(store.tables)):
+class Service(Structure, People, LessonsAndMarks, Attendance, MovementsAndTimetable, Imports, Jobs,
+              FinalsAndForecasts, Reads, Base, service_base(store.tables)):
     name = SERVICE_NAME
 
     settings = Settings()
@@ -59,10 +60,13 @@ class Service(Structure, People, LessonsAndMarks, Attendance, MovementsAndTimeta
     def purge_idempotency_keys(self):
         """Delete Idempotency-Key answers older than the school's retention
         (``EJOURNAL_IDEMPOTENCY_KEEP_DAYS``, 7 days by default); the number
-        deleted. A retry later than that runs the write again."""
+        deleted. A retry later than that runs the write again. Jobs that
+        ended before the same cutoff go too (an import's initial passwords
+        are not kept longer)."""
         cutoff = utcnow() - dt.timedelta(days=self.settings.idempotency_keep_days)
         with self.db.transaction() as s:
             deleted = idempotency.purge(s, store.idempotency_keys, older_than=cutoff)
+            store.jobs.purge(s, older_than=cutoff)
         if deleted:
             log.info("deleted %d idempotency keys older than %s", deleted, cutoff.isoformat())
         return deleted

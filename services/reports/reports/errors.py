@@ -24,6 +24,8 @@ MESSAGES = {
     "archives_for_administration": "Архив журналов доступен администрации школы",
     "archive_not_found": "Архив журнала не найден",
     "archive_format_unknown": "Неизвестный формат «{format}»: pdf или xlsx",
+    "job_not_found": "Задание не найдено",
+    "job_failed": "Файлы отчёта не сделаны из-за внутренней ошибки. Попробуйте ещё раз",
 }
 
 text = base.catalogue(MESSAGES)
@@ -63,3 +65,7 @@ class ArchivesForAdministration(base.Forbidden):
 
 class ArchiveNotFound(base.NotFound):
     code, message = "NOT_FOUND", MESSAGES["archive_not_found"]
+
+
+class JobNotFound(base.NotFound):
+    code, message = "NOT_FOUND", MESSAGES["job_not_found"]

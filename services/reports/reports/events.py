@@ -265,7 +265,10 @@ def read_access(env: dict, tz: dt.tzinfo = dt.timezone.utc) -> dict:
 
 # --- published (producer "reports", through the outbox) -----------------------------
 
+REPORTS = "reports"
 REPORT_READY = "report_ready"
+# the service's own: a report's files to make (reports.jobs), consumed by reports only
+JOB_QUEUED = "job_queued"
 
 
 def report_ready(*, kind: str, month: str, recipient_ids: list[str], subject: str, body: str, filename: str,

@@ -15,6 +15,7 @@ from kernel.service_base import service_base
 from kernel import config
 from kernel.context import CallContext
 from reports import archives, build, documents, events, schedule, store
+from reports.jobs import ReportJobs
 from reports.errors import ArchiveNotFound, ArchivesForAdministration, ValidationError, text
 from reports import selfcheck as checks
 from reports.store import tables
@@ -55,7 +56,7 @@ def school_name() -> str:
     return _settings.school_name
 
 
-class Service(service_base(tables)):
+class Service(ReportJobs, service_base(tables)):
     """Reports: projections from journal and identity events, report builders (R-R)."""
 
     name = "reports"

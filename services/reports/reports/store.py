@@ -289,6 +289,34 @@ class JournalArchive(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
+
+class ReportJob(Base):
+    """A report's files made as a job (``Prefer: respond-async``): the
+    report is built when the job is started (its access and its parameters
+    answer at once) and kept in ``params``; the job, run from this
+    service's own ``job_queued`` event, renders its PDF and XLSX into this
+    row. Rendering writes nothing else, so a job a dead worker left running
+    is simply run again."""
+    __tablename__ = "report_jobs"
+    __table_args__ = (Index("ix_report_jobs_school_created", "school_id", "created_at"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    school_id: Mapped[str] = mapped_column(ID)
+    started_by: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))   # queued, running, done, failed
+    done: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict | None] = mapped_column(JSON)
+    result: Mapped[dict | None] = mapped_column(JSON)
+    error: Mapped[dict | None] = mapped_column(JSON)
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
+    xlsx: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
 tables = kernel_tables(Base.metadata)
 
 

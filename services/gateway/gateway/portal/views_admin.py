@@ -471,7 +471,7 @@ UPLOAD_SUFFIXES = (".csv", ".xlsx")
 
 
 def _import_page(class_id: str, status: int = 200, message: str | None = None, result: dict | None = None,
-                 form: dict | None = None):
+                 form: dict | None = None, state: dict | None = None, status_url: str | None = None):
     years = _years()
     year_id = ident(request.values.get("year"), required=True)
     year = next((y for y in years if y["id"] == year_id), None)
@@ -480,7 +480,8 @@ def _import_page(class_id: str, status: int = 200, message: str | None = None, r
         raise ApiError(404, "NOT_FOUND")
     from gateway.portal.views_teacher import today
     return render_template("portal/admin/import.html", year=year, klass=klass, message=message, result=result,
-                           form=form or {"order_no": "", "on": today().isoformat()}), status
+                           form=form or {"order_no": "", "on": today().isoformat()}, state=state,
+                           status_url=status_url), status
 
 
 @bp.get("/admin/classes/<class_id>/import")
@@ -509,12 +510,36 @@ def admin_run_import(class_id):
     data = {"content_b64": base64.b64encode(content).decode("ascii"), "filename": filename, "class_id": class_id,
             "order_no": form["order_no"], "on": form["on"]}
     try:
-        # the same call and the same patience as POST /imports/students
-        result = rpc("import_students", data, timeout=120)
+        # POST /imports/students with Prefer: respond-async: a job, its progress on the next page
+        started = rpc("start_import_students", data)
     except Exception as exc:  # noqa: BLE001 - a refused file is shown beside the form
         return _import_page(class_id, 400, core.message_of(exc), form=form)
+    # the order and the date go along: the form under a refused file keeps them
+    return redirect(url_for("portal.admin_import_job", class_id=class_id, job_id=started["job_id"],
+                            year=request.values.get("year"), **form), 303)
+
+
+@bp.get("/admin/classes/<class_id>/import/jobs/<job_id>")
+@core.page
+def admin_import_job(class_id, job_id):
+    """An import's progress, polled; once over, what the form used to answer:
+    every bad row (nothing applied), the counts and the initial passwords
+    (for the one who started it), or the refusal beside the form."""
+    class_id, job_id = ident(class_id), ident(job_id)
+    _gate("POST /imports/students", class_id)
+    from gateway.portal.views_admin_ops import job_of, job_state
+    job = job_of(job_id)
+    if job.get("kind") != "import_students":
+        raise ApiError(404, "NOT_FOUND")
+    state = job_state(job)
+    form = {name: request.args.get(name, "").strip() for name in ("order_no", "on")} if request.args.get("on") else None
+    if job["status"] == "failed":
+        return _import_page(class_id, 200, state["text"], form=form)
+    if job["status"] != "done":
+        return _import_page(class_id, 200, state=state,
+                            status_url=url_for("portal.admin_job_status", job_id=job_id))
+    result = job.get("result") or {}
     if not result.get("applied"):
-        return _import_page(class_id, 422, T["admin_import_refused"].format(len(result.get("errors") or [])),
+        return _import_page(class_id, 200, T["admin_import_refused"].format(len(result.get("errors") or [])),
                             result=result, form=form)
-    # the initial passwords are on this answer only
     return _import_page(class_id, 200, None, result=result, form=form)

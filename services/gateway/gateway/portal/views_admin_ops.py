@@ -8,7 +8,8 @@ the service as that route does.
 
 Long work shows its progress: a started backup and a running drill each have
 a status page (with an «Обновить» link, so it works without script) and a
-small JSON status that static/admin_ops.js polls. A backup's progress is its
+small JSON status that static/admin_ops.js polls (so do the import's and the
+year close's progress pages: :func:`job_state`, :func:`admin_job_status`). A backup's progress is its
 catalogue row. A drill is one long RPC: the portal runs it on a background
 thread of this process and answers at once; its outcome is read back from
 the catalogue (``drilled_at`` later than the drill's start), so a status
@@ -104,6 +105,39 @@ def drill_state(backup: dict, since: dt.datetime) -> dict:
     if _now() - since > DRILL_GIVE_UP:
         return {"done": True, "ok": False, "text": T["ops_drill_unanswered"]}
     return {"done": False, "ok": None, "text": T["ops_drill_running"]}
+
+
+def job_of(job_id: str) -> dict:
+    """A job as GET /jobs/{id} answers it (the journal's: its starter and the
+    administration; anyone else's is the 404 page)."""
+    core.allow("GET /jobs/{id}", job_id)
+    return current_clients().rpc("journal", "get_job", call_ctx(), job_id)
+
+
+def job_state(job: dict) -> dict:
+    """What a progress page and its JSON say about a job: the stage in
+    words, done of total (``value`` of ``max``; a stage that has not counted
+    its items yet is 0 of 1), over or not."""
+    done, total = int(job.get("done") or 0), int(job.get("total") or 0)
+    bar = {"value": min(done, total), "max": total} if total else {"value": 0, "max": 1}
+    if job.get("status") == "done":
+        return {"done": True, "ok": True, "text": T["job_done"], **bar}
+    if job.get("status") == "failed":
+        error = (job.get("error") or {}).get("message") or "—"
+        return {"done": True, "ok": False, "text": T["job_failed"].format(error), **bar}
+    stage = T.get(f"job_stage_{job.get('stage')}", T["job_stage_running"])
+    counted = total and job.get("stage") not in ("queued", "started")
+    text = T["job_progress"].format(stage, done, total) if counted else f"{stage}."
+    return {"done": False, "ok": None, "text": text, **bar}
+
+
+@bp.get("/admin/jobs/<job_id>/status")
+@core.page
+def admin_job_status(job_id):
+    """The JSON a progress page polls (static/admin_ops.js)."""
+    job_id = ident(job_id)
+    _gate("GET /jobs/{id}")
+    return jsonify(job_state(job_of(job_id)))
 
 
 @bp.get("/admin/backups")

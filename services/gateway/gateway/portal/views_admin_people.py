@@ -267,7 +267,7 @@ def _rosters(year_id: str) -> list[dict]:
 
 
 def _close_page(year_id: str, message: str | None = None, status: int = 200, form: dict | None = None,
-                result: dict | None = None):
+                result: dict | None = None, state: dict | None = None, status_url: str | None = None):
     years = _years()
     year = next((y for y in years if y["id"] == year_id), None)
     if year is None:
@@ -275,7 +275,8 @@ def _close_page(year_id: str, message: str | None = None, status: int = 200, for
     promote = (form or {}).get("promote", request.values.get("promote", "yes")) != "no"
     held = _held_back() if promote else []
     preview, refused, rosters = None, None, []
-    if result is None and not year.get("closed"):
+    # while the close runs its preview would wait for the year it locks
+    if result is None and state is None and not year.get("closed"):
         try:
             preview = rpc("preview_year_close", year_id, {"promote": promote, "held_back": held})
         except Exception as exc:  # noqa: BLE001 - e.g. no next year to promote into: said on the page
@@ -284,7 +285,7 @@ def _close_page(year_id: str, message: str | None = None, status: int = 200, for
     return render_template("portal/admin/year_close.html", year=year, years={y["id"]: y["name"] for y in years},
                            preview=preview, refused=refused, result=result, promote=promote, held=held,
                            rosters=rosters, form={"order_no": "", "early": False, **(form or {})},
-                           message=message), status
+                           message=message, state=state, status_url=status_url), status
 
 
 @bp.get("/admin/years/<year_id>/close")
@@ -308,7 +309,8 @@ def admin_close_year(year_id):
     if refused:
         return _close_page(year_id, refused, 400, form)
     try:
-        result = rpc("close_year", year_id, data)
+        # POST /years/{id}/close with Prefer: respond-async: a job, its progress on the next page
+        started = rpc("start_close_year", year_id, data)
     except Exception as exc:  # noqa: BLE001 - e.g. YEAR_NOT_ENDED without early: the summary stays in view
         from gateway import errors
         found = errors.map_exception(exc)
@@ -317,8 +319,29 @@ def admin_close_year(year_id):
             from gateway.portal.helpers import ru_date
             message = T_PEOPLE["close_need_early"].format(ru_date(found.details.get("ends_on") or ""))
         return _close_page(year_id, message, 422 if found is not None and found.status == 422 else 400, form)
+    return redirect(url_for("portal.admin_close_job", year_id=year_id, job_id=started["job_id"]), 303)
+
+
+@bp.get("/admin/years/<year_id>/close/jobs/<job_id>")
+@core.page
+def admin_close_job(year_id, job_id):
+    """A year close's progress, polled; once over, the archive and promotion
+    summary the form used to answer, or the refusal beside the form."""
+    year_id, job_id = ident(year_id), ident(job_id)
+    _gate("POST /years/{id}/close", year_id)
+    from gateway.portal.views_admin_ops import job_of, job_state
+    job = job_of(job_id)
+    if job.get("kind") != "close_year":
+        raise ApiError(404, "NOT_FOUND")
+    state = job_state(job)
+    if job["status"] == "failed":
+        return _close_page(year_id, state["text"], 200)
+    if job["status"] != "done":
+        return _close_page(year_id, None, 200, state=state,
+                           status_url=url_for("portal.admin_job_status", job_id=job_id))
+    result = job.get("result") or {}
     years = _years()
     year = next((y for y in years if y["id"] == year_id), {"name": ""})
-    _notice(T_PEOPLE["year_closed"].format(year.get("name", ""), form["order_no"]))
-    return _close_page(year_id, None, 200, form, result=result)
+    _notice(T_PEOPLE["year_closed"].format(year.get("name", ""), result.get("order_no") or ""))
+    return _close_page(year_id, None, 200, result=result)
 

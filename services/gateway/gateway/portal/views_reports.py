@@ -16,7 +16,7 @@ import re
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
-from flask import current_app, g, render_template, request, url_for
+from flask import current_app, g, jsonify, redirect, render_template, request, url_for
 
 from ejournal.reports.v1 import reports_pb2
 
@@ -26,6 +26,7 @@ from gateway.context import call_ctx, current_clients
 from gateway.errors import ApiError
 from gateway.portal import bp, core
 from gateway.portal.texts import REPORT_KINDS, T
+from gateway.portal.views_teacher import ident
 
 ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -165,6 +166,72 @@ def download_links(kind: str, query: dict) -> list[tuple[str, str]]:
             for fmt in FORMATS]
 
 
+def files_url(kind: str, query: dict) -> str:
+    """Where the report's form for its files as a job posts (the same query)."""
+    clean = {k: v for k, v in query.items() if v}
+    return f"{url_for('portal.start_report_files', kind=kind)}?{urlencode(clean)}"
+
+
+# -- a report's files as a job (POST /reports/{kind}/files): a progress page, then the links -----------------
+
+@bp.post("/reports/<kind>/files")
+@core.page
+def start_report_files(kind):
+    """Start the report's PDF and XLSX as a job of the reports service and
+    land on its progress page."""
+    if kind not in openapi.REPORT_KINDS or not may_see_reports(g.principal):
+        raise ApiError(404, "NOT_FOUND")
+    params = {name: _arg(name) for name in ("class_id", "period_id", "year_id")}
+    month = (request.args.get("month") or "").strip()
+    if month and not MONTH.match(month):
+        raise ApiError(400, "VALIDATION_ERROR", T["report_bad_month"])
+    core.allow("POST /reports/{kind}/files", params["class_id"])
+    started = current_clients().rpc("reports", "start_report_files", call_ctx(), kind,
+                                    {**params, "month": month or None})
+    return redirect(url_for("portal.report_job", job_id=started["job_id"]), 303)
+
+
+def _report_job(job_id: str) -> dict:
+    job_id = ident(job_id)
+    if not may_see_reports(g.principal):
+        raise ApiError(404, "NOT_FOUND")
+    core.allow("GET /jobs/{id}", job_id)
+    return current_clients().rpc("reports", "get_job", call_ctx(), job_id)
+
+
+@bp.get("/reports/jobs/<job_id>")
+@core.page
+def report_job(job_id):
+    """The job's progress, polled (static/admin_ops.js); once done, its files' links."""
+    from gateway.portal.views_admin_ops import job_state
+
+    job = _report_job(job_id)
+    files = (job.get("result") or {}).get("files") or []
+    links = [(f["format"].upper(), url_for("portal.report_job_file", job_id=job["id"], fmt=f["format"]), f)
+             for f in files if job.get("status") == "done"]
+    return render_template("portal/report_job.html", job=job, state=job_state(job), links=links,
+                           status_url=url_for("portal.report_job_status", job_id=job["id"]))
+
+
+@bp.get("/reports/jobs/<job_id>/status")
+@core.page
+def report_job_status(job_id):
+    from gateway.portal.views_admin_ops import job_state
+
+    return jsonify(job_state(_report_job(job_id)))
+
+
+@bp.get("/reports/jobs/<job_id>/<fmt>")
+@core.page
+def report_job_file(job_id, fmt):
+    """A done job's file with the portal's session, as a download."""
+    if fmt not in FORMATS:
+        raise ApiError(404, "NOT_FOUND")
+    job = _report_job(job_id)
+    return report_files.archive_response(
+        current_clients().rpc("reports", "job_file", call_ctx(), job["id"], fmt))
+
+
 @bp.get("/reports/<kind>/<fmt>")
 @core.page
 def report_file(kind, fmt):
@@ -278,5 +345,6 @@ def reports():
     if document is None:
         context["error"] = T["report_not_available"]
         return render_template("portal/reports.html", **context), 422
-    context.update(document=document, sections=_screen_sections(document), links=download_links(kind, params))
+    context.update(document=document, sections=_screen_sections(document), links=download_links(kind, params),
+                   files_url=files_url(kind, params))
     return render_template("portal/reports.html", **context)

@@ -339,13 +339,15 @@ def not_enrolled(s, actor, student_id: str):
     raise errors.NotEnrolled(details={"student_id": student_id})
 
 
-def promote(s: Session, *, school_id: str, year, spec: CloseSpec, stays) -> tuple[dict, list[tuple[str, dict]]]:
+def promote(s: Session, *, school_id: str, year, spec: CloseSpec, stays,
+            progress=None) -> tuple[dict, list[tuple[str, dict]]]:
     """The promotion part of closing ``year`` (R-S4), in the caller's
     transaction: every open stay (``stays``: ``(enrolment, class)``) closed
     the day after the year ends, each student one grade up into the next
     open year (classes created as needed), graduates out, the held back
     repeating the grade. Returns the summary's promotion fields and the
-    events to publish, in order."""
+    events to publish, in order. ``progress("promoting", done, total)`` is
+    told after each student."""
     published = []
     next_id = spec.next_year_id or pick_next_year(
         year.ends_on, store.movements.school_years(s, school_id=school_id))
@@ -359,7 +361,9 @@ def promote(s: Session, *, school_id: str, year, spec: CloseSpec, stays) -> tupl
     first_day_out = year.ends_on + dt.timedelta(days=1)
     counts = {LEFT_PROMOTED: 0, LEFT_GRADUATED: 0, LEFT_HELD_BACK: 0}
     created, per_class, skipped = [], {}, 0
-    for move in moves:
+    for n, move in enumerate(moves):
+        if progress is not None:
+            progress("promoting", n, len(moves))
         stay, klass = by_student[(move.student_id, move.from_class_id)]
         store.movements.close_enrolment(stay, on=first_day_out, order_no=spec.order_no, reason=move.outcome)
         counts[move.outcome] += 1

@@ -14,6 +14,7 @@ from kernel.nameko import service_rpc
 
 from journal import domain, errors, events, store
 from journal.entrypoints.base import KEYS
+from journal.entrypoints.jobs import NO_PROGRESS
 
 
 class Imports:
@@ -37,7 +38,12 @@ class Imports:
         again completes the work (every step is idempotent by login). The
         initial passwords of accounts created by a failed run are not shown
         again: those accounts need a password reset."""
-        actor = CallContext.from_rpc(ctx)
+        return self._import_students(ctx, upload, NO_PROGRESS)
+
+    def _import_target(self, actor, upload) -> tuple:
+        """The checks an import makes before any work (the class, the
+        caller, the open year, the date, the file): ``(class, year,
+        admission, rows, problems)``."""
         upload = domain.common.require_mapping(upload, "upload")
         class_id = domain.common.ident(upload.get("class_id"), "class_id")
         order_no = domain.common.text(upload.get("order_no"), "order_no", max_len=64)
@@ -58,7 +64,13 @@ class Imports:
         except (ValueError, binascii.Error) as exc:
             message = str(exc) if isinstance(exc, domain.imports.FileRejected) else errors.text("file_broken")
             raise errors.ValidationError(message, details={"field": "file"}) from None
-        problems += domain.imports.check_consistency(rows)
+        return klass, year, admission, rows, problems + domain.imports.check_consistency(rows)
+
+    def _import_students(self, ctx, upload, progress) -> dict:
+        """:meth:`import_students`, telling ``progress`` (stage, done, total) how far it is."""
+        actor = CallContext.from_rpc(ctx)
+        klass, year, admission, rows, problems = self._import_target(actor, upload)
+        progress("checking", 0, len(rows))
         logins = {}
         for row in rows:
             logins.setdefault(row.login.casefold(), row.student())
@@ -71,15 +83,19 @@ class Imports:
             elsewhere = store.imports.enrolled_elsewhere(s, year_id=year.id, class_id=klass.id,
                                                          student_ids=existing_ids)
         problems += domain.imports.check_resolution(rows, resolved, enrolled_elsewhere=elsewhere)
+        progress("checking", len(rows), len(rows))
         if problems:
             return {"applied": False, "created": 0, "updated": 0, "unchanged": 0, "credentials": [],
                     "errors": sorted(problems, key=lambda p: p["row"])}
-        return self._apply_import(ctx, actor, klass, admission, rows, resolved)
+        return self._apply_import(ctx, actor, klass, admission, rows, resolved, progress)
 
-    def _apply_import(self, ctx, actor, klass, admission, rows, resolved) -> dict:
-        """The writing half of :meth:`import_students`; input already checked."""
+    def _apply_import(self, ctx, actor, klass, admission, rows, resolved, progress) -> dict:
+        """The writing half of :meth:`import_students`; input already checked.
+        A job ends (``progress.complete``) in the enrolment's transaction."""
         ids, credentials, made = {}, [], set()
+        new = sum(1 for answer in resolved.values() if answer["status"] != "existing")
         try:
+            progress("accounts", 0, new)
             for row in rows:
                 for key, data in ((row.login.casefold(), row.student()), (row.parent_login.casefold(), row.parent())):
                     if key in ids:
@@ -92,12 +108,16 @@ class Imports:
                     made.add(key)
                     credentials.append({"row": row.number, "login": created["login"],
                                         "initial_password": created["initial_password"]})
+                    progress("accounts", len(made), new)
             linked = set()
-            for row in rows:
+            progress("linking", 0, len(rows))
+            for n, row in enumerate(rows, 1):
                 key, pkey = row.login.casefold(), row.parent_login.casefold()
                 if ids[pkey] not in resolved[key].get("parent_ids", []):
                     self._identity("link_parent", ctx, ids[key], ids[pkey], row.relation)
                     linked.add(row.number)
+                progress("linking", n, len(rows))
+            progress("enrolling", 0, len(rows))
             with self._write() as s:
                 klass, year = store.structure.class_with_year(s, school_id=actor.school_id, class_id=klass.id)
                 domain.common.check_year_open(year.archived)
@@ -129,9 +149,11 @@ class Imports:
                     "class_id": klass.id, "order_no": admission.order_no, "on": admission.on.isoformat(),
                     "created": result["created"], "updated": result["updated"], "unchanged": result["unchanged"],
                     "student_ids": student_ids}, ctx)
+                answer = {"applied": True, **result, "credentials": credentials, "errors": []}
+                progress.complete(s, answer)
         except errors.Unavailable as exc:
             raise errors.ImportIncomplete(details={**exc.details, "accounts_created": len(made)}) from None
-        return {"applied": True, **result, "credentials": credentials, "errors": []}
+        return answer
 
     @service_rpc
     @idempotent("import_lessons", **KEYS)

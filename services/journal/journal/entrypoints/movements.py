@@ -9,6 +9,7 @@ from kernel.events import utcnow
 from kernel.nameko import service_rpc
 
 from journal import domain, errors, events, store
+from journal.entrypoints.jobs import NO_PROGRESS
 
 
 class MovementsAndTimetable:
@@ -110,12 +111,19 @@ class MovementsAndTimetable:
         back repeat the grade. Before the year's last day (the school's
         date) only with ``early: true`` (422 YEAR_NOT_ENDED otherwise). One
         transaction; the answer is the summary."""
+        return self._close_year(ctx, year_id, data, NO_PROGRESS)
+
+    def _close_year(self, ctx, year_id, data, progress) -> dict:
+        """:meth:`close_year`, telling ``progress`` how far it is; a job ends
+        (``progress.complete``) in the close's own transaction."""
         actor = CallContext.from_rpc(ctx)
         domain.common.require_roles(actor, domain.common.ADMIN)
         year_id = domain.common.ident(year_id, "year_id")
         spec = domain.movements.validate_close(data)
         with self._write() as s:
-            summary = self._close(s, actor, ctx, year_id, spec)
+            summary = self._close(s, actor, ctx, year_id, spec, progress=progress.inside(s))
+            progress.inside(s)("archiving", 1, 1)
+            progress.complete(s, summary)
         return summary
 
     @service_rpc
@@ -146,8 +154,9 @@ class MovementsAndTimetable:
                               for row in summary["classes"]]
         return summary
 
-    def _close(self, s, actor, ctx, year_id, spec, publish: bool = True) -> dict:
+    def _close(self, s, actor, ctx, year_id, spec, publish: bool = True, progress=NO_PROGRESS) -> dict:
         """The year close in the caller's transaction (R-S4): the summary."""
+        progress("checking", 0, 1)
         year = store.movements.lock_year(s, school_id=actor.school_id, year_id=year_id)
         if year is None:
             raise errors.NotFound(errors.text("year_not_found"), details={"field": "year_id"})
@@ -166,7 +175,7 @@ class MovementsAndTimetable:
                    "created_classes": [], "classes": []}
         if spec.promote:
             promoted, published = domain.movements.promote(s, school_id=actor.school_id, year=year, spec=spec,
-                                                            stays=stays)
+                                                            stays=stays, progress=progress)
             summary.update(promoted)
             if publish:
                 for type_, payload in published:

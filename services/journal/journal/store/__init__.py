@@ -7,15 +7,15 @@ id is scoped to the caller's school, so an id from another school reads as
 "not found".
 """
 from journal.store.models import (
-    Assignment, AttendanceEntry, AttendanceVersion, Base, Enrolment, FinalMark, Lesson, Mark, MarkVersion, Period,
+    Assignment, AttendanceEntry, AttendanceVersion, Base, Enrolment, FinalMark, Job, Lesson, Mark, MarkVersion, Period,
     Person, Plan, PlanTopic, SchoolClass, Subgroup, SubgroupMember, Subject, TimetableSlot, Year, YearClosure,
     idempotency_keys, tables,
 )
-from journal.store import attendance, finals, imports, lessons, listing, movements, reads, structure
+from journal.store import attendance, finals, imports, jobs, lessons, listing, movements, reads, structure
 
 __all__ = [
-    "Assignment", "AttendanceEntry", "AttendanceVersion", "Base", "Enrolment", "FinalMark", "Lesson", "Mark",
+    "Assignment", "AttendanceEntry", "AttendanceVersion", "Base", "Enrolment", "FinalMark", "Job", "Lesson", "Mark",
     "MarkVersion", "Period", "Person", "Plan", "PlanTopic", "SchoolClass", "Subgroup", "SubgroupMember", "Subject",
     "TimetableSlot", "Year", "YearClosure", "idempotency_keys", "tables",
-    "attendance", "finals", "imports", "lessons", "listing", "movements", "reads", "structure",
+    "attendance", "finals", "imports", "jobs", "lessons", "listing", "movements", "reads", "structure",
 ]

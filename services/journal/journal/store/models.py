@@ -288,6 +288,31 @@ class YearClosure(Base):
 idempotency_keys = idempotency_table(Base.metadata)
 
 
+class Job(Base):
+    """Long work (a student import, a year close) run by the journal's own
+    ``job_queued`` event, readable by any gateway worker while it runs.
+    ``params`` (the request, the upload included) is cleared when the job
+    ends; ``result`` or ``error`` (the API's error body) is kept."""
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_school_created", "school_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(32))
+    school_id: Mapped[str] = mapped_column(REF)
+    started_by: Mapped[str] = mapped_column(REF)
+    status: Mapped[str] = mapped_column(String(16))   # queued, running, done, failed
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    stage: Mapped[str] = mapped_column(String(32))
+    ctx: Mapped[dict] = mapped_column(JSON)
+    params: Mapped[dict | None] = mapped_column(JSON)
+    result: Mapped[dict | None] = mapped_column(JSON)
+    error: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
 class AttendanceEntry(Base):
     """The current attendance of one student at one lesson; every change is
     a new :class:`AttendanceVersion` (R-J7), this row only mirrors the last."""
