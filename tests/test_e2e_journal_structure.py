@@ -269,5 +269,7 @@ def test_r_s2_an_import_as_a_job_is_polled_to_its_result_and_hidden_from_others(
     assert {c["login"] for c in job["result"]["credentials"]} == {login_of("job.orlov"), login_of("job.orlova")}
     seen_by_admin = admin.get(f"/jobs/{started['job_id']}")
     assert seen_by_admin["status"] == "done" and seen_by_admin["result"]["credentials"] == []
+    again = teacher.get(f"/jobs/{started['job_id']}")["result"]  # the passwords were shown once
+    assert again["credentials"] == [] and again["credentials_shown"] == 2
     Api(admin.base).login(login_of("t.eng"), PASSWORD).get(f"/jobs/{started['job_id']}", expect=404)
     current["scheduler"].get(f"/jobs/{started['job_id']}", expect=403)  # never starts one

@@ -119,8 +119,13 @@ RESPONSE_SCHEMAS = {
         "applied": {"type": "boolean", "description": "false: nothing was written, see errors"},
         "created": _INT, "updated": _INT, "unchanged": _INT,
         "errors": {"type": "array", "items": _open({"row": _INT, "message": _STR})},
-        "credentials": {"type": "array", "description": "Initial passwords of the accounts created now (shown once)",
+        "credentials": {"type": "array", "description": "Initial passwords of the accounts created now (shown once: "
+                        "as a job's result, in the first GET /jobs/{id} to its starter, then erased; erased "
+                        "unread after an hour)",
                         "items": _open({"row": _INT, "login": _STR, "initial_password": _STR})},
+        "credentials_shown": {**_INT, "description": "A job's result: how many initial passwords were shown once"},
+        "credentials_forgotten": {**_INT, "description": "A job's result: how many initial passwords were erased "
+                                  "unread"},
     }, ["applied", "created", "updated", "errors"]),
     "JobStarted": _open({"job_id": _STR, "status": {"enum": ["queued"]}}),
     "Job": _open({

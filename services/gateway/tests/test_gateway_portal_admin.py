@@ -481,7 +481,9 @@ def test_every_bad_row_is_shown_with_its_number_and_nothing_is_applied(admin, sc
     assert f'data-status-url="{status_url}"' in html
     assert admin.get(status_url).get_json() == {"done": False, "ok": None, "text": "Создание учётных записей: 2 из 5.",
                                                 "value": 2, "max": 5}
-    assert calls(school, "get_job")[-1]["args"][1:] == (JOB,)
+    assert calls(school, "get_job")[-1]["args"][1:] == (JOB, False)  # a poll never takes the passwords
+    admin.get(page)
+    assert calls(school, "get_job")[-1]["args"][1:] == (JOB, True)
     # once over: what the form used to answer
     school.rpc_answers[("journal", "get_job")] = _job("done", {
         "applied": False, "created": 0, "updated": 0,
@@ -503,6 +505,12 @@ def test_a_clean_file_is_applied_and_the_passwords_shown_on_its_job_page(admin, 
     html = answer.get_data(as_text=True)
     assert answer.status_code == 200 and "Файл загружен" in html and "Pw-1-secret" in html
     assert "Pw-1-secret" not in admin.get(IMPORT).get_data(as_text=True)
+    # shown once: the journal keeps only how many there were
+    school.rpc_answers[("journal", "get_job")] = _job("done", {
+        "applied": True, "created": 2, "updated": 0, "unchanged": 0, "errors": [], "credentials": [],
+        "credentials_shown": 1})
+    html = admin.get(answer.request.path + "?" + answer.request.query_string.decode()).get_data(as_text=True)
+    assert "Файл загружен" in html and "уже были показаны" in html and "сбросьте его в карточке" in html
 
 
 def test_a_failed_import_job_is_a_message_beside_the_form_and_another_kind_is_404(admin, school):

@@ -36,6 +36,8 @@ SERVICE_NAME = "journal"
 
 # how often old Idempotency-Key answers are deleted (the retention is a setting)
 IDEMPOTENCY_PURGE_SECONDS = 3600
+# an import job's initial passwords nobody came for are erased after this long
+CREDENTIALS_KEEP = dt.timedelta(hours=1)
 
 
 class Settings(DependencyProvider):
@@ -61,12 +63,13 @@ class Service(Structure, People, LessonsAndMarks, Attendance, MovementsAndTimeta
         """Delete Idempotency-Key answers older than the school's retention
         (``EJOURNAL_IDEMPOTENCY_KEEP_DAYS``, 7 days by default); the number
         deleted. A retry later than that runs the write again. Jobs that
-        ended before the same cutoff go too (an import's initial passwords
-        are not kept longer)."""
+        ended before the same cutoff go too, and a done import's initial
+        passwords nobody came for are erased after ``CREDENTIALS_KEEP``."""
         cutoff = utcnow() - dt.timedelta(days=self.settings.idempotency_keep_days)
         with self.db.transaction() as s:
             deleted = idempotency.purge(s, store.idempotency_keys, older_than=cutoff)
             store.jobs.purge(s, older_than=cutoff)
+            store.jobs.forget_credentials(s, older_than=utcnow() - CREDENTIALS_KEEP)
         if deleted:
             log.info("deleted %d idempotency keys older than %s", deleted, cutoff.isoformat())
         return deleted

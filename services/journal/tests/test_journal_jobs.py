@@ -46,6 +46,8 @@ def test_an_import_job_reports_progress_and_keeps_its_result(journal, make, setu
     journal.identity.create_user.side_effect = watching
     job_id = started(journal, "start_import_students", setup["ctx"], upload(setup, csv_file(*ROWS)))
     assert seen == [("running", "accounts", n, 5) for n in range(5)]
+    # a progress poll (reveal=False) does not take the initial passwords
+    assert journal.call("get_job", setup["ctx"], job_id, False)["result"]["credentials"] == []
     job = journal.call("get_job", setup["ctx"], job_id)
     assert (job["kind"], job["status"], job["stage"], job["done"], job["total"]) == (
         "import_students", "done", "done", 3, 3)  # the last stage: the file's rows enrolled
@@ -54,6 +56,10 @@ def test_an_import_job_reports_progress_and_keeps_its_result(journal, make, setu
     assert len(make.rows(store.Enrolment, class_id=setup["klass"].id)) == 2
     [row] = make.rows(store.Job, id=job_id)
     assert row.params is None and row.finished_at is not None  # the upload is not kept
+    # the passwords were shown once: the job keeps only how many there were
+    assert row.result["credentials"] == [] and row.result["credentials_shown"] == 5
+    again = journal.call("get_job", setup["ctx"], job_id)["result"]
+    assert again["credentials"] == [] and again["credentials_shown"] == 5
     # the school's administration sees it, without the initial passwords; others do not see it at all
     admin = make.person("admin")
     assert journal.call("get_job", make.ctx(admin, "admin"), job_id)["result"]["credentials"] == []
@@ -139,3 +145,13 @@ def test_an_interrupted_import_is_failed_and_a_redelivered_close_runs_once(journ
     job = journal.call("get_job", ctx, job_id)
     assert job["status"] == "done" and job["result"]["promoted"] == 3
     assert len(make.events("year_closed")) == 1
+
+
+def test_initial_passwords_nobody_came_for_are_erased_after_an_hour(journal, make, setup):
+    job_id = started(journal, "start_import_students", setup["ctx"], upload(setup, csv_file(*ROWS)))
+    with make.sessions() as s, s.begin():
+        assert store.jobs.forget_credentials(s, older_than=utcnow() - dt.timedelta(hours=1)) == 0
+        assert store.jobs.forget_credentials(s, older_than=utcnow() + dt.timedelta(seconds=1)) == 1
+    [row] = make.rows(store.Job, id=job_id)
+    assert row.result["credentials"] == [] and row.result["credentials_forgotten"] == 5
+    assert journal.call("get_job", setup["ctx"], job_id)["result"]["credentials"] == []

@@ -107,11 +107,13 @@ def drill_state(backup: dict, since: dt.datetime) -> dict:
     return {"done": False, "ok": None, "text": T["ops_drill_running"]}
 
 
-def job_of(job_id: str) -> dict:
+def job_of(job_id: str, reveal: bool = True) -> dict:
     """A job as GET /jobs/{id} answers it (the journal's: its starter and the
-    administration; anyone else's is the 404 page)."""
+    administration; anyone else's is the 404 page). A done import's initial
+    passwords come once, to a page that shows them (``reveal``), never to
+    the progress poll."""
     core.allow("GET /jobs/{id}", job_id)
-    return current_clients().rpc("journal", "get_job", call_ctx(), job_id)
+    return current_clients().rpc("journal", "get_job", call_ctx(), job_id, reveal)
 
 
 def job_state(job: dict) -> dict:
@@ -137,7 +139,7 @@ def admin_job_status(job_id):
     """The JSON a progress page polls (static/admin_ops.js)."""
     job_id = ident(job_id)
     _gate("GET /jobs/{id}")
-    return jsonify(job_state(job_of(job_id)))
+    return jsonify(job_state(job_of(job_id, reveal=False)))
 
 
 @bp.get("/admin/backups")

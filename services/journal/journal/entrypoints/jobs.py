@@ -90,16 +90,21 @@ def error_body(exc: ServiceError) -> dict:
     return {"error": exc.code, "message": exc.message, "details": exc.details}
 
 
-def job_view(job, *, own: bool) -> dict:
+def job_view(job, *, own: bool, reveal: bool = True) -> dict:
     """The job as ``get_job`` answers it. The import's initial passwords
-    are for the one who started it only."""
+    are for the one who started it only, and once: the first answer that
+    reveals them erases them from the job (``credentials_shown`` then says
+    how many there were)."""
     view = {"id": job.id, "kind": job.kind, "status": job.status, "done": job.done, "total": job.total,
             "stage": job.stage, "created_at": job.created_at.isoformat(),
             "finished_at": job.finished_at.isoformat() if job.finished_at else None}
     if job.status == "done":
         result = dict(job.result or {})
-        if not own and "credentials" in result:
-            result["credentials"] = []
+        if result.get("credentials"):
+            if own and reveal:
+                job.result = {**result, "credentials": [], "credentials_shown": len(result["credentials"])}
+            else:
+                result["credentials"] = []
         view["result"] = result
     elif job.status == "failed":
         view["error"] = job.error
@@ -137,10 +142,12 @@ class Jobs:
         return self._queue(actor, CLOSE_YEAR, {"year_id": year_id, "data": data})
 
     @service_rpc
-    def get_job(self, ctx, job_id):
+    def get_job(self, ctx, job_id, reveal=True):
         """A job's state: ``{id, kind, status, done, total, stage, result |
         error}``. Only the one who started it and the school's
-        administration see it; anyone else gets 404 ``NOT_FOUND``."""
+        administration see it; anyone else gets 404 ``NOT_FOUND``. A done
+        import's initial passwords are in the first answer to its starter
+        with ``reveal`` (a progress poll asks without), then nowhere."""
         actor = CallContext.from_rpc(ctx)
         job_id = domain.common.ident(job_id, "job_id")
         with self.db.transaction() as s:
@@ -148,7 +155,8 @@ class Jobs:
             own = job is not None and job.started_by == actor.actor_id
             if job is None or not (own or actor.has(*domain.common.ADMINISTRATION)):
                 raise errors.NotFound(errors.text("job_not_found"), details={"field": "job_id"})
-            return job_view(job, own=own)
+            view = job_view(job, own=own, reveal=bool(reveal))
+        return view  # the passwords' erasure committed before they are answered
 
     def _queue(self, actor, kind: str, params: dict) -> dict:
         with self._write() as s:

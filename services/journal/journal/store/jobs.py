@@ -49,6 +49,19 @@ def finish(job: Job, *, at: dt.datetime, result: dict | None = None, error: dict
     job.finished_at = at
 
 
+def forget_credentials(session: Session, *, older_than: dt.datetime) -> int:
+    """Erase the initial passwords of done jobs that ended before
+    ``older_than`` and were never collected; how many jobs."""
+    jobs = session.execute(select(Job).where(Job.status == "done", Job.finished_at < older_than,
+                                             Job.result.is_not(None))).scalars()
+    forgotten = 0
+    for job in jobs:
+        if (job.result or {}).get("credentials"):
+            job.result = {**job.result, "credentials": [], "credentials_forgotten": len(job.result["credentials"])}
+            forgotten += 1
+    return forgotten
+
+
 def purge(session: Session, *, older_than: dt.datetime) -> int:
     """Delete ended jobs finished before ``older_than``; how many."""
     return session.execute(delete(Job).where(Job.finished_at < older_than)).rowcount or 0
