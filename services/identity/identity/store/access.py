@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from kernel.db import dialect_insert, new_id
@@ -28,12 +28,19 @@ def login_failures(session: Session, *, key: str, since: dt.datetime) -> tuple[i
     return int(count or 0), last
 
 
+# Built once: every login runs it, and a statement object made per call costs
+# its construction and its cache key again (a constant one memoizes the key).
+_FAILURES_OF = (select(LoginFailure.key, func.count(LoginFailure.id), func.max(LoginFailure.at))
+                .where(LoginFailure.key.in_(bindparam("keys", expanding=True)),
+                       LoginFailure.at >= bindparam("since"))
+                .group_by(LoginFailure.key))
+
+
 def login_failures_of(session: Session, *, keys, since: dt.datetime) -> dict:
     """``{key: (failures since since, the last one's time)}`` of several keys
     in one query; a key without failures maps to ``(0, None)``."""
     found = {key: (int(count), last) for key, count, last in session.execute(
-        select(LoginFailure.key, func.count(LoginFailure.id), func.max(LoginFailure.at))
-        .where(LoginFailure.key.in_(list(keys)), LoginFailure.at >= since).group_by(LoginFailure.key))}
+        _FAILURES_OF, {"keys": list(keys), "since": since})}
     return {key: found.get(key, (0, None)) for key in keys}
 
 

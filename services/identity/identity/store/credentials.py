@@ -16,15 +16,18 @@ from identity.store.models import RefreshToken, SessionRevocation, SigningKey, T
 
 # --- tokens and keys -----------------------------------------------------------
 
+_ADD_REFRESH_TOKEN = insert(RefreshToken.__table__)  # its values are the parameters of each call
+
+
 def add_refresh_token(session: Session, *, user: User, token_hash: str, family_id: str,
                       expires_at: dt.datetime) -> str:
     """Store a refresh token (its hash); its id. One plain INSERT: a login
     writes nothing else on its way out, and the ORM's unit of work cost
     more than the statement."""
     token_id = new_id()
-    session.execute(insert(RefreshToken.__table__).values(
-        id=token_id, school_id=user.school_id, user_id=user.id, family_id=family_id, token_hash=token_hash,
-        issued_at=utcnow(), expires_at=expires_at))
+    session.execute(_ADD_REFRESH_TOKEN, {
+        "id": token_id, "school_id": user.school_id, "user_id": user.id, "family_id": family_id,
+        "token_hash": token_hash, "issued_at": utcnow(), "expires_at": expires_at})
     return token_id
 
 
@@ -34,11 +37,15 @@ def active_signing_key(session: Session) -> SigningKey | None:
                            .order_by(SigningKey.created_at.desc(), SigningKey.kid).limit(1)).first()
 
 
+# Built once (every login runs it): a constant statement memoizes its cache key.
+_ACTIVE_KID = (select(SigningKey.kid).where(SigningKey.active.is_(True))
+               .order_by(SigningKey.created_at.desc(), SigningKey.kid).limit(1))
+
+
 def active_signing_kid(session: Session) -> str | None:
     """The kid of :func:`active_signing_key` alone (its private key is
     opened only when the process has not opened it yet)."""
-    return session.scalars(select(SigningKey.kid).where(SigningKey.active.is_(True))
-                           .order_by(SigningKey.created_at.desc(), SigningKey.kid).limit(1)).first()
+    return session.scalars(_ACTIVE_KID).first()
 
 
 def add_signing_key(session: Session, *, kid: str, private_pem: str, public_jwk: dict) -> SigningKey:

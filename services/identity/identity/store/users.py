@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from kernel.db import new_id
@@ -41,11 +41,15 @@ def find_user_by_login(session: Session, *, login: str) -> User | None:
     return session.scalars(select(User).where(User.login_key == domain.login_key(login))).first()
 
 
+# Built once (every login runs it): a constant statement memoizes its cache key.
+_LOGIN_USER = (select(User, TotpSecret.enabled).outerjoin(TotpSecret, TotpSecret.user_id == User.id)
+               .where(User.login_key == bindparam("login_key")))
+
+
 def find_login_user(session: Session, *, login: str) -> tuple[User | None, bool]:
     """:func:`find_user_by_login` and whether that user has a second factor
     enabled, in one query (a login reads the TOTP row only then)."""
-    row = session.execute(select(User, TotpSecret.enabled).outerjoin(TotpSecret, TotpSecret.user_id == User.id)
-                          .where(User.login_key == domain.login_key(login))).first()
+    row = session.execute(_LOGIN_USER, {"login_key": domain.login_key(login)}).first()
     return (None, False) if row is None else (row[0], bool(row[1]))
 
 
