@@ -104,14 +104,13 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
         # is throttled exactly like a known one (no account enumeration).
         account_key = "login:" + domain.login_key(login)
         address_key = "addr:" + (request.client_address or "-")
-        # One read, without BEGIN/COMMIT round trips (autocommit): the throttle
-        # counts, the user (with whether a second factor is on) and the signing
-        # key's id; the hash is the cost.
+        # One statement, without BEGIN/COMMIT round trips (autocommit): the
+        # throttle counts, the user (with whether a second factor is on) and
+        # the signing key's id; the hash is the cost.
         with self._autocommitted() as s:
-            failures = store.login_failures_of(s, keys=(account_key, address_key),
-                                               since=now - domain.THROTTLE_WINDOW)
-            user, totp_on = store.find_login_user(s, login=login)
-            kid = store.active_signing_kid(s)
+            failures, user, totp_on, kid = store.login_reads(
+                s, account_key=account_key, address_key=address_key, since=now - domain.THROTTLE_WINDOW,
+                login=login)
             password_hash = user.password_hash if user is not None else None
         (account_failures, last_failure), (address_failures, _) = failures[account_key], failures[address_key]
         verdict = domain.throttle(account_failures, last_failure, address_failures,

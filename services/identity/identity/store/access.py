@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, func, literal, select
 from sqlalchemy.orm import Session
 
 from kernel.db import dialect_insert, new_id
 from kernel.events import utcnow
 
-from identity.store.models import AccessRecord, AuditRecord, LoginFailure, User
+from identity import domain
+from identity.store.models import AccessRecord, AuditRecord, LoginFailure, SigningKey, TotpSecret, User
 from identity.store.projections import class_of_student
 from identity.store.users import children_of
 
@@ -34,6 +35,38 @@ _FAILURES_OF = (select(LoginFailure.key, func.count(LoginFailure.id), func.max(L
                 .where(LoginFailure.key.in_(bindparam("keys", expanding=True)),
                        LoginFailure.at >= bindparam("since"))
                 .group_by(LoginFailure.key))
+
+
+def _failures(of: str, column):
+    return (select(column).where(LoginFailure.key == bindparam(of), LoginFailure.at >= bindparam("since"))
+            .scalar_subquery())
+
+
+# A login's reads in one statement (one round trip): the user of the typed
+# login, if any, joined to a one-row table so that the throttle counts and the
+# active key's id come back without one.
+_ONE = select(literal(1).label("one")).subquery("one")
+_LOGIN_READS = (
+    select(User, TotpSecret.enabled,
+           _failures("account_key", func.count(LoginFailure.id)), _failures("account_key", func.max(LoginFailure.at)),
+           _failures("address_key", func.count(LoginFailure.id)), _failures("address_key", func.max(LoginFailure.at)),
+           select(SigningKey.kid).where(SigningKey.active.is_(True))
+           .order_by(SigningKey.created_at.desc(), SigningKey.kid).limit(1).scalar_subquery())
+    .select_from(_ONE)
+    .outerjoin(User, User.login_key == bindparam("login_key"))
+    .outerjoin(TotpSecret, TotpSecret.user_id == User.id))
+
+
+def login_reads(session: Session, *, account_key: str, address_key: str, since: dt.datetime, login: str):
+    """What a login reads, in one query: ``(failures, user, totp_on, kid)``,
+    as :func:`login_failures_of` (of the two keys), :func:`find_login_user`
+    and :func:`active_signing_kid` give them."""
+    user, totp_on, account_count, account_last, address_count, address_last, kid = session.execute(
+        _LOGIN_READS, {"account_key": account_key, "address_key": address_key, "since": since,
+                       "login_key": domain.login_key(login)}).one()
+    failures = {account_key: (int(account_count or 0), account_last),
+                address_key: (int(address_count or 0), address_last)}
+    return failures, user, bool(totp_on) if user is not None else False, kid
 
 
 def login_failures_of(session: Session, *, keys, since: dt.datetime) -> dict:
