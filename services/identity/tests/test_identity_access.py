@@ -83,6 +83,28 @@ def test_success_after_failures_clears_them_and_is_audited(servicer, make, schoo
                                                                                  tzinfo=dt.timezone.utc))[0] == 0
 
 
+def test_login_reads_answer_as_the_reads_they_join(servicer, make, school, factory):
+    user = make.user(school, ["teacher"], login="Joined")
+    servicer.signing_key()
+    now = dt.datetime.now(dt.timezone.utc)
+    with transaction(factory) as s:
+        store.add_login_failures(s, keys=["login:joined", "login:joined", "addr:192.0.2.9"], at=now)
+        store.add_login_failures(s, keys=["login:joined"], at=now - dt.timedelta(hours=2))  # outside the window
+    since = now - dt.timedelta(hours=1)
+    for typed, keys in (("JOINED", ("login:joined", "addr:192.0.2.9")), ("nobody", ("login:nobody", "addr:-"))):
+        with transaction(factory) as s:
+            joined = store.login_reads(s, account_key=keys[0], address_key=keys[1], since=since, login=typed)
+            apart = (store.login_failures_of(s, keys=keys, since=since), *store.find_login_user(s, login=typed),
+                     store.active_signing_kid(s))
+        assert joined == apart
+    assert joined[0] == {"login:nobody": (0, None), "addr:-": (0, None)} and joined[1:3] == (None, False)
+    with transaction(factory) as s:
+        failures, found, totp_on, kid = store.login_reads(s, account_key="login:joined", address_key="addr:192.0.2.9",
+                                                          since=since, login="joined")
+    assert failures["login:joined"][0] == 2 and failures["addr:192.0.2.9"][0] == 1
+    assert (found.id, totp_on, kid) == (user.id, False, servicer.signing_key()[0])
+
+
 def test_per_address_cap(servicer, make, school, monkeypatch):
     make.user(school, ["teacher"], login="spray1")
     monkeypatch.setenv("EJOURNAL_LOGIN_ADDRESS_LIMIT", "3")
