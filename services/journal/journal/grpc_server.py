@@ -111,21 +111,24 @@ def build_diary(student_id: str, rows) -> journal_pb2.Diary:
     """The Diary message from :func:`journal.store.reads.diary_rows` (already
     sorted: one row per lesson and mark; a row without a lesson adds nothing)."""
     diary = journal_pb2.Diary(student_id=student_id)
-    day = lesson = None
-    DiaryMark = journal_pb2.DiaryMark
+    # the current day and lesson told apart by the row's own values (reading
+    # them back from a message builds a new str each time); a mark is added
+    # in place (an appended message is a copy)
+    day = lesson = shown = date = None
     for row in rows:
-        (_, lesson_id, date, subject_id, subject, topic, homework, lesson_type, attendance,
+        (_, lesson_id, on, subject_id, subject, topic, homework, lesson_type, attendance,
          mark_id, value, kind, weight, comment) = row
         if lesson_id is None:
             continue
-        if lesson is None or lesson.lesson_id != lesson_id:
-            iso = date.isoformat()
-            if day is None or day.date != iso:
-                day = diary.days.add(date=iso)
+        if lesson_id != shown:
+            shown = lesson_id
+            if on != date:
+                date = on
+                day = diary.days.add(date=on.isoformat())
             lesson = day.lessons.add(lesson_id=lesson_id, subject_id=subject_id, subject=subject, topic=topic,
                                      homework=homework or "", lesson_type=lesson_type, attendance=attendance or "")
         if mark_id is not None:
-            lesson.marks.append(DiaryMark(id=mark_id, value=value, kind=kind, weight=weight, comment=comment or ""))
+            lesson.marks.add(id=mark_id, value=value, kind=kind, weight=weight, comment=comment or "")
     return diary
 
 
