@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from contextlib import contextmanager
 
 import grpc
 
@@ -28,7 +29,7 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
 
     def __init__(self, sessions, timezone: dt.tzinfo | None = None, clock=utcnow, rules=None, reads=None):
         self.sessions = sessions
-        # the diary's sessions: an engine whose connections stay in autocommit
+        # the diary's reads: an Engine whose connections stay in autocommit
         # (main()), else ``sessions`` switched to it per read
         self.reads = reads
         self.rules = rules or journal_settings.JournalSettings()
@@ -50,13 +51,7 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
             start, end = domain.lessons.diary_range(request.from_date, request.to_date, today)
         except errors.ValidationError as exc:
             abort(context, grpc.StatusCode.INVALID_ARGUMENT, exc.code, exc.message)
-        with (self.reads or self.sessions)() as session:
-            # read-only statements in autocommit: no BEGIN and ROLLBACK round
-            # trips (on PostgreSQL each statement of a READ COMMITTED
-            # transaction takes its own snapshot anyway); an engine made so
-            # also spares the SET that gives a switched connection back
-            if self.reads is None:
-                session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        with self._read_session() as session:
             rows = store.reads.diary_rows(session, school_id=request.school_id, student_id=request.student_id,
                                           start=start, end=end)
             if rows and not request.from_date and not request.to_date and not any(row[1] for row in rows):
@@ -77,31 +72,63 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
         add_finals_and_timetable(diary, finals, slots)
         return diary
 
+    @contextmanager
+    def _read_session(self):
+        """What the store's reads take (they use only ``connection()``), its
+        statements in autocommit: no BEGIN and ROLLBACK round trips (on
+        PostgreSQL each statement of a READ COMMITTED transaction takes its
+        own snapshot anyway). With the autocommit engine, a bare connection
+        of its pool: no SET to give a switched connection back, and no ORM
+        Session built and closed per read."""
+        if self.reads is None:
+            with self.sessions() as session:
+                session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+                yield session
+            return
+        with self.reads.connect() as connection:
+            yield _Bound(connection)
+
     def GetClassJournal(self, request, context):
         """The class journal grid (journal.grid)."""
         return grid.get_class_journal(self.sessions, domain.common.school_today(self.clock(), self.timezone),
                                       request, context, self.rules)
 
 
+class _Bound:
+    """A connection shown as the one thing of a Session the store's diary
+    reads use."""
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection):
+        self._connection = connection
+
+    def connection(self):
+        return self._connection
+
+
 def build_diary(student_id: str, rows) -> journal_pb2.Diary:
     """The Diary message from :func:`journal.store.reads.diary_rows` (already
     sorted: one row per lesson and mark; a row without a lesson adds nothing)."""
     diary = journal_pb2.Diary(student_id=student_id)
-    day = lesson = None
-    DiaryMark = journal_pb2.DiaryMark
+    # the current day and lesson told apart by the row's own values (reading
+    # them back from a message builds a new str each time); a mark is added
+    # in place (an appended message is a copy)
+    day = lesson = shown = date = None
     for row in rows:
-        (_, lesson_id, date, subject_id, subject, topic, homework, lesson_type, attendance,
+        (_, lesson_id, on, subject_id, subject, topic, homework, lesson_type, attendance,
          mark_id, value, kind, weight, comment) = row
         if lesson_id is None:
             continue
-        if lesson is None or lesson.lesson_id != lesson_id:
-            iso = date.isoformat()
-            if day is None or day.date != iso:
-                day = diary.days.add(date=iso)
+        if lesson_id != shown:
+            shown = lesson_id
+            if on != date:
+                date = on
+                day = diary.days.add(date=on.isoformat())
             lesson = day.lessons.add(lesson_id=lesson_id, subject_id=subject_id, subject=subject, topic=topic,
                                      homework=homework or "", lesson_type=lesson_type, attendance=attendance or "")
         if mark_id is not None:
-            lesson.marks.append(DiaryMark(id=mark_id, value=value, kind=kind, weight=weight, comment=comment or ""))
+            lesson.marks.add(id=mark_id, value=value, kind=kind, weight=weight, comment=comment or "")
     return diary
 
 
@@ -129,7 +156,7 @@ def main() -> int:
         export_name = add_export_servicer(server, engine, store.Base.metadata)
         journal_pb2_grpc.add_JournalServicer_to_server(
             JournalServicer(sessions, timezone=journal_config.timezone, rules=journal_config,
-                            reads=session_factory(reads_engine) if reads_engine is not None else None), server)
+                            reads=reads_engine), server)
         return [export_name, journal_pb2.DESCRIPTOR.services_by_name["Journal"].full_name]
 
     serve("journal", settings.port("journal.grpc"), settings.port("journal.grpc.metrics"), register,

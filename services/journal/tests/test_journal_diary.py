@@ -123,6 +123,22 @@ def test_diary_is_one_query(sessions, week, journal_engine):
     assert sum(len(d.lessons) for d in diary.days) == 6
 
 
+def test_the_reads_engine_gives_the_same_diary(sessions, make, week, journal_engine):
+    """The process reads the diary on bare connections of an engine of its
+    own (main()), without a Session: the same answers, the empty default
+    week's fallback included."""
+    bare = JournalServicer(sessions, timezone=MOSCOW, clock=lambda: utc(2026, 10, 15, 10, 0), reads=journal_engine)
+    for dates in (("2026-10-12", "2026-10-18"), ("2026-09-01", "2026-11-30"), ("", "")):
+        assert get_diary(bare, week.pupil, week.school_id, *dates) == get_diary(
+            servicer(sessions), week.pupil, week.school_id, *dates)
+    later = utc(2026, 11, 2, 6, 0)  # a week without lessons: the latest one with lessons
+    answer = get_diary(JournalServicer(sessions, timezone=MOSCOW, clock=lambda: later, reads=journal_engine),
+                       week.pupil, week.school_id)
+    assert answer == get_diary(servicer(sessions, later), week.pupil, week.school_id)
+    assert answer.from_date == "2026-10-19" and answer.days
+    assert refused(bare, {"student_id": "nobody", "school_id": week.school_id}).code == grpc.StatusCode.NOT_FOUND
+
+
 def test_r_f1_r_s6_the_diary_carries_final_marks_and_the_timetable(sessions, make, week):
     """The year's current final marks by period and subject (a superseded one
     is not shown), and the class's week in the period of the range: the whole
