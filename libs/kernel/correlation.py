@@ -104,11 +104,6 @@ def setup_logging(service: str, level: str = "INFO") -> None:
     with the correlation and actor ids, secrets masked."""
     from kernel.redact import SecretsFilter
 
-    # the JSON line names no source file, line or function, nor the
-    # multiprocessing process: no caller lookup and no process lookup per
-    # record (the logging HOWTO's "Optimization"; about 1 us of 13 per line)
-    logging._srcfile = None
-    logging.logMultiprocessing = False
     handler = logging.StreamHandler()
     handler.addFilter(CorrelationFilter())
     handler.addFilter(SecretsFilter())  # secrets never logged (ASVS 7.1.1)

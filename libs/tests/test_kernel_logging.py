@@ -17,12 +17,12 @@ from kernel import correlation
 def lines():
     """The JSON lines the root logger writes, set up as every process sets it up."""
     root = logging.getLogger()
-    saved = root.handlers[:], root.level, logging._srcfile, logging.logMultiprocessing
+    saved = root.handlers[:], root.level
     correlation.setup_logging("journal")
     stream = io.StringIO()
     root.handlers[0].stream = stream
     yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    root.handlers[:], root.level, logging._srcfile, logging.logMultiprocessing = saved
+    root.handlers[:], root.level = saved
     correlation.set(None)
     correlation.set_actor(None)
 
@@ -38,22 +38,6 @@ def test_a_line_has_the_ids_the_fields_and_nothing_else(lines):
     assert line == {"level": "INFO", "service": "journal", "correlation_id": "c0ffee12", "actor_id": "u-1",
                     "logger": "kernel.test", "message": "post_marks done", "rpc": "journal.post_marks",
                     "duration_ms": 12.5}
-
-
-def test_no_caller_lookup_per_record(lines):
-    """The line names no source file, line or function: a record walks no
-    stack for them."""
-    seen = []
-
-    class Spy(logging.Filter):
-        def filter(self, record):
-            seen.append((record.pathname, record.lineno, record.funcName))
-            return True
-
-    logging.getLogger().handlers[0].addFilter(Spy())
-    logging.getLogger("kernel.test").info("hello")
-    assert seen == [("(unknown file)", 0, "(unknown function)")]
-    assert [line["message"] for line in lines()] == ["hello"]
 
 
 def test_ids_given_with_the_call_win_and_none_are_null(lines):
