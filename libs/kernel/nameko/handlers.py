@@ -84,6 +84,20 @@ def valid_or_dead_lettered(self, consumer: str, body) -> dict | None:
         return None
 
 
+def run_queued_jobs(self, consumer: str, body, run) -> None:
+    """A service's own ``job_queued`` events: ``run(job_id)`` for each valid
+    one, which answers True (ran), False (already ended: a duplicate) or None
+    (no such job: dead-lettered for a look, not retried)."""
+    for item in unpack(body):
+        envelope = valid_or_dead_lettered(self, consumer, item)
+        if envelope is None:
+            continue
+        ran = run(str((envelope.get("payload") or {}).get("job_id") or ""))
+        if ran is None:
+            self.dead_letters.put(consumer, item, "unknown job")
+        EVENTS_HANDLED.labels(consumer, {True: "ok", False: "duplicate", None: "dead"}[ran]).inc()
+
+
 def _handle_one(self, fn, consumer, processed_table, body) -> None:
     env = valid_or_dead_lettered(self, consumer, body)
     if env is None:

@@ -527,11 +527,8 @@ def admin_import_job(class_id, job_id):
     (for the one who started it), or the refusal beside the form."""
     class_id, job_id = ident(class_id), ident(job_id)
     _gate("POST /imports/students", class_id)
-    from gateway.portal.views_admin_ops import job_of, job_state
-    job = job_of(job_id)
-    if job.get("kind") != "import_students":
-        raise ApiError(404, "NOT_FOUND")
-    state = job_state(job)
+    from gateway.portal.views_admin_ops import job_of_kind
+    job, state = job_of_kind(job_id, "import_students")
     form = {name: request.args.get(name, "").strip() for name in ("order_no", "on")} if request.args.get("on") else None
     if job["status"] == "failed":
         return _import_page(class_id, 200, state["text"], form=form)

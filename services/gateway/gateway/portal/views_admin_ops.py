@@ -116,6 +116,15 @@ def job_of(job_id: str, reveal: bool = True) -> dict:
     return current_clients().rpc("journal", "get_job", call_ctx(), job_id, reveal)
 
 
+def job_of_kind(job_id: str, kind: str) -> tuple[dict, dict]:
+    """The journal's job ``job_id`` of ``kind`` (another kind is the 404
+    page) and what its page says of it (:func:`job_state`)."""
+    job = job_of(job_id)
+    if job.get("kind") != kind:
+        raise ApiError(404, "NOT_FOUND")
+    return job, job_state(job)
+
+
 def job_state(job: dict) -> dict:
     """What a progress page and its JSON say about a job: the stage in
     words, done of total (``value`` of ``max``; a stage that has not counted

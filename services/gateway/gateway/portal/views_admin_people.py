@@ -329,11 +329,8 @@ def admin_close_job(year_id, job_id):
     summary the form used to answer, or the refusal beside the form."""
     year_id, job_id = ident(year_id), ident(job_id)
     _gate("POST /years/{id}/close", year_id)
-    from gateway.portal.views_admin_ops import job_of, job_state
-    job = job_of(job_id)
-    if job.get("kind") != "close_year":
-        raise ApiError(404, "NOT_FOUND")
-    state = job_state(job)
+    from gateway.portal.views_admin_ops import job_of_kind
+    job, state = job_of_kind(job_id, "close_year")
     if job["status"] == "failed":
         return _close_page(year_id, state["text"], 200)
     if job["status"] != "done":

@@ -22,10 +22,9 @@ from sqlalchemy.exc import DBAPIError
 
 from kernel.context import CallContext
 from kernel.errors import ServiceError
-from kernel.events import unpack, utcnow
+from kernel.events import utcnow
 from kernel.nameko import on_event, service_rpc
-from kernel.nameko.handlers import valid_or_dead_lettered
-from kernel.nameko.metrics import EVENTS_HANDLED
+from kernel.nameko.handlers import run_queued_jobs
 
 from journal import domain, errors, events, store
 
@@ -168,14 +167,7 @@ class Jobs:
     @on_event(events.PRODUCER, events.JOB_QUEUED)
     def run_job(self, body):
         """Run the job of each ``job_queued`` event (see the module's docstring)."""
-        for item in unpack(body):
-            envelope = valid_or_dead_lettered(self, CONSUMER, item)
-            if envelope is None:
-                continue
-            ran = self._run_job(str((envelope.get("payload") or {}).get("job_id") or ""))
-            if ran is None:  # no such job: kept for a look, not retried
-                self.dead_letters.put(CONSUMER, item, "unknown job")
-            EVENTS_HANDLED.labels(CONSUMER, {True: "ok", False: "duplicate", None: "dead"}[ran]).inc()
+        run_queued_jobs(self, CONSUMER, body, self._run_job)
 
     run_job.ejournal_consumer = CONSUMER
 
