@@ -119,14 +119,21 @@ def _message(error) -> str:
 
 def problems(schema: str, data) -> list[dict]:
     """Every problem of ``data`` against ``schema``, sorted by field."""
-    fast = _fast(schema)
-    if fast is not None:
-        try:
-            fast(data)
-            return []
-        except fastjsonschema.JsonSchemaException:
-            pass  # jsonschema decides and says what is wrong
+    if _accepted(_fast(schema), data):
+        return []
     return detailed_problems(schema, data)
+
+
+def _accepted(fast, data) -> bool:
+    """Whether the compiled first check ``fast`` (None: none) accepts
+    ``data``; a refusal is for jsonschema to decide and to word."""
+    if fast is None:
+        return False
+    try:
+        fast(data)
+        return True
+    except fastjsonschema.JsonSchemaException:
+        return False
 
 
 def detailed_problems(schema: str, data) -> list[dict]:
@@ -304,13 +311,8 @@ def _param_fast(path: str, method: str, name: str):
 
 def _param_problems(path: str, method: str, name: str, value) -> list:
     """jsonschema's errors for one query value, after the compiled check."""
-    fast = _param_fast(path, method, name)
-    if fast is not None:
-        try:
-            fast(value)
-            return []
-        except fastjsonschema.JsonSchemaException:
-            pass  # jsonschema decides and says what is wrong
+    if _accepted(_param_fast(path, method, name), value):
+        return []
     return sorted(_param_validator(path, method, name).iter_errors(value), key=lambda e: e.validator)
 
 
