@@ -14,6 +14,7 @@ import uuid
 import grpc
 from ejournal.identity.v1 import identity_pb2, identity_pb2_grpc
 from prometheus_client import Counter
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from kernel.db import transaction
@@ -49,10 +50,10 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
     directly with a stub context)."""
 
     def __init__(self, session_factory: sessionmaker, *, access_ttl: int | None = None,
-                 autocommit: sessionmaker | None = None):
+                 autocommit: Engine | None = None):
         self.factory = session_factory
-        # sessions whose connections stay in autocommit (main(): an engine of
-        # their own), else ``session_factory``'s switched per use
+        # an Engine whose connections stay in autocommit (main()), else
+        # ``session_factory``'s connections switched per use
         self.autocommit = autocommit
         self.access_ttl = access_ttl if access_ttl is not None else credentials.access_token_ttl()
         self._key_lock = threading.Lock()
@@ -84,12 +85,15 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
 
     @contextlib.contextmanager
     def _autocommitted(self):
-        """A session whose statements each commit by themselves: no BEGIN and
-        COMMIT round trips (nor a SET to give a switched connection back)."""
-        with transaction(self.autocommit or self.factory) as s:
-            if self.autocommit is None:
-                s.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            yield s
+        """A connection whose statements each commit by themselves: no BEGIN
+        and COMMIT round trips, and (with the autocommit engine) no ORM
+        Session built and closed nor a SET to give a switched connection back."""
+        if self.autocommit is not None:
+            with self.autocommit.connect() as connection:
+                yield connection
+            return
+        with transaction(self.factory) as s:
+            yield s.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
     # --- login --------------------------------------------------------------
 
@@ -107,9 +111,9 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
         # One statement, without BEGIN/COMMIT round trips (autocommit): the
         # throttle counts, the user (with whether a second factor is on) and
         # the signing key's id; the hash is the cost.
-        with self._autocommitted() as s:
+        with self._autocommitted() as connection:
             failures, user, totp_on, kid = store.login_reads(
-                s, account_key=account_key, address_key=address_key, since=now - domain.THROTTLE_WINDOW,
+                connection, account_key=account_key, address_key=address_key, since=now - domain.THROTTLE_WINDOW,
                 login=login)
             password_hash = user.password_hash if user is not None else None
         (account_failures, last_failure), (address_failures, _) = failures[account_key], failures[address_key]
@@ -152,8 +156,8 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
                                         family_id=family_id, expires_at=utcnow() + credentials.REFRESH_TTL)
         else:
             # the usual login writes its refresh token alone: one statement
-            with self._autocommitted() as s:
-                store.add_refresh_token(s, user=user, token_hash=credentials.token_hash(refresh),
+            with self._autocommitted() as connection:
+                store.add_refresh_token(connection, user=user, token_hash=credentials.token_hash(refresh),
                                         family_id=family_id, expires_at=utcnow() + credentials.REFRESH_TTL)
         LOGINS.labels("ok").inc()
         return self._pair(user, refresh, family_id, kid=kid)
@@ -335,8 +339,7 @@ def main() -> None:
     # a login's reads and its refresh token: autocommit connections of their own (PostgreSQL)
     autocommit = make_engine(url, isolation_level="AUTOCOMMIT") if url.startswith("postgresql") else None
     serve("identity", settings.port("identity.grpc"), settings.port("identity.grpc.metrics"),
-          lambda server: register(server, engine, factory,
-                                  session_factory(autocommit) if autocommit is not None else None),
+          lambda server: register(server, engine, factory, autocommit),
           metrics.db_health(engine))
 
 

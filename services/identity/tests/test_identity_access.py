@@ -93,16 +93,57 @@ def test_login_reads_answer_as_the_reads_they_join(servicer, make, school, facto
     since = now - dt.timedelta(hours=1)
     for typed, keys in (("JOINED", ("login:joined", "addr:192.0.2.9")), ("nobody", ("login:nobody", "addr:-"))):
         with transaction(factory) as s:
-            joined = store.login_reads(s, account_key=keys[0], address_key=keys[1], since=since, login=typed)
-            apart = (store.login_failures_of(s, keys=keys, since=since), *store.find_login_user(s, login=typed),
-                     store.active_signing_kid(s))
-        assert joined == apart
+            joined = store.login_reads(s.connection(), account_key=keys[0], address_key=keys[1], since=since,
+                                       login=typed)
+            found, totp_on = store.find_login_user(s, login=typed)
+            apart = (store.login_failures_of(s, keys=keys, since=since), found, totp_on, store.active_signing_kid(s))
+        assert joined[0] == apart[0] and joined[2:] == apart[2:]
+        assert joined[1] == (None if found is None else store.LoginUser(
+            found.id, found.school_id, found.login, found.password_hash, found.roles, found.active))
     assert joined[0] == {"login:nobody": (0, None), "addr:-": (0, None)} and joined[1:3] == (None, False)
     with transaction(factory) as s:
-        failures, found, totp_on, kid = store.login_reads(s, account_key="login:joined", address_key="addr:192.0.2.9",
-                                                          since=since, login="joined")
+        failures, found, totp_on, kid = store.login_reads(s.connection(), account_key="login:joined",
+                                                          address_key="addr:192.0.2.9", since=since, login="joined")
     assert failures["login:joined"][0] == 2 and failures["addr:192.0.2.9"][0] == 1
     assert (found.id, totp_on, kid) == (user.id, False, servicer.signing_key()[0])
+
+
+def test_login_on_bare_autocommit_connections(factory, db_url, make, school):
+    """The gRPC process's logins: their reads (prepared once per PostgreSQL
+    connection) and refresh token on a bare connection of an autocommit
+    engine of one connection, login after login, right and wrong (R-A5)."""
+    from identity.grpc_server import IdentityServicer
+    from kernel.db import make_engine
+
+    engine = make_engine(db_url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
+    try:
+        bare = IdentityServicer(factory, access_ttl=900, autocommit=engine)
+        user = make.user(school, ["teacher", "class_teacher"], login="Bare.Login")
+        for typed in ("bare.login", "BARE.LOGIN"):
+            pair = bare.Login(identity_pb2.LoginRequest(login=typed, password=PASSWORD, client_address="192.0.2.5"),
+                              StubContext())
+            assert (pair.user_id, list(pair.roles), pair.school_id) == (user.id, ["teacher", "class_teacher"],
+                                                                     school)
+        code, _ = grpc_error(bare.Login, identity_pb2.LoginRequest(login="bare.login", password="wrong-" + PASSWORD,
+                                                                  client_address="192.0.2.5"))
+        assert code == "UNAUTHENTICATED"
+        with transaction(factory) as s:
+            tokens = s.execute(select(func.count()).select_from(store.RefreshToken)
+                               .where(store.RefreshToken.user_id == user.id)).scalar()
+            failures = store.login_failures_of(s, keys=["login:bare.login", "addr:192.0.2.5"],
+                                               since=dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc))
+        assert tokens == 2 and failures["login:bare.login"][0] == failures["addr:192.0.2.5"][0] == 1
+        pair = bare.Login(identity_pb2.LoginRequest(login="bare.login", password=PASSWORD, client_address="192.0.2.5"),
+                          StubContext())  # after a failure: the usual login's other path, then the prepared read again
+        assert pair.user_id == user.id
+        with engine.connect() as connection:
+            failures, found, totp_on, _ = store.login_reads(connection, account_key="login:bare.login",
+                                                            address_key="addr:192.0.2.5", since=dt.datetime(
+                                                                2000, 1, 1, tzinfo=dt.timezone.utc), login="bare.login")
+        assert failures["login:bare.login"] == (0, None) and failures["addr:192.0.2.5"][0] == 1
+        assert failures["addr:192.0.2.5"][1].tzinfo is not None and (found.active, totp_on) == (True, False)
+    finally:
+        engine.dispose()
 
 
 def test_per_address_cap(servicer, make, school, monkeypatch):

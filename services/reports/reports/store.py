@@ -497,30 +497,48 @@ def save_plan(session: Session, *, school_id: str, plan: dict) -> None:
             update=("class_id", "subject_id", "period_id", "teacher_id", "hours", "topics"))
 
 
+_ACCESS_STATEMENTS: dict = {}
+
+
+def _access_statements(session: Session):
+    """save_access's two statements for this database, built once: Core
+    inserts of the tables (no ORM bulk insert per batch) with RETURNING, so
+    that a batch of any size is one multi-row statement of one compiled form."""
+    name = session.get_bind().dialect.name
+    found = _ACCESS_STATEMENTS.get(name)
+    if found is None:
+        seen, days = AccessSeen.__table__, AccessDay.__table__
+        add_seen = (dialect_insert(session, seen).on_conflict_do_nothing(index_elements=[seen.c.id])
+                    .returning(seen.c.id))
+        upsert = dialect_insert(session, days)
+        upsert = upsert.on_conflict_do_update(index_elements=[days.c.user_id, days.c.day], set_={
+            "actions": days.c.actions + upsert.excluded.actions,
+            "logins": days.c.logins + upsert.excluded.logins}).returning(days.c.user_id)
+        found = _ACCESS_STATEMENTS[name] = (add_seen, upsert)
+    return found
+
+
 def save_access(session: Session, accesses: list[dict]) -> int:
     """Count access events (:func:`reports.events.read_access`) into
     ``access_days``; an event id counted before is skipped. The number of
     events counted now."""
     if not accesses:
         return 0
+    add_seen, add_days = _access_statements(session)
     unique = list({a["id"]: a for a in accesses}.values())
-    stmt = dialect_insert(session, AccessSeen).values(
-        [{"id": a["id"], "school_id": a["school_id"], "day": a["day"]} for a in unique])
-    fresh = set(session.execute(stmt.on_conflict_do_nothing(index_elements=["id"])
-                                .returning(AccessSeen.id)).scalars())
+    fresh = set(session.execute(add_seen, [
+        {"id": a["id"], "school_id": a["school_id"], "day": a["day"]} for a in unique]).scalars())
     counts: dict[tuple, list] = {}
     for a in unique:
         if a["id"] in fresh:
-            key = (a["user_id"], a["day"], a["school_id"])
-            count = counts.setdefault(key, [0, 0])
-            count[0] += 1
-            count[1] += int(a["login"])
-    for (user_id, day, school_id), (actions, logins) in sorted(counts.items()):
-        stmt = dialect_insert(session, AccessDay).values(user_id=user_id, day=day, school_id=school_id,
-                                                         actions=actions, logins=logins)
-        session.execute(stmt.on_conflict_do_update(index_elements=["user_id", "day"], set_={
-            "actions": AccessDay.actions + stmt.excluded.actions,
-            "logins": AccessDay.logins + stmt.excluded.logins}))
+            # a day's row keeps the school it was first counted for
+            count = counts.setdefault((a["user_id"], a["day"]), [a["school_id"], 0, 0])
+            count[1] += 1
+            count[2] += int(a["login"])
+    if counts:  # one statement for the batch: a row per (user, day), as the conflict target needs
+        session.execute(add_days, [
+            {"user_id": user_id, "day": day, "school_id": school_id, "actions": actions, "logins": logins}
+            for (user_id, day), (school_id, actions, logins) in sorted(counts.items())]).all()
     return len(fresh)
 
 

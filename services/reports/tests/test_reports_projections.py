@@ -114,13 +114,17 @@ def test_access_counted_per_user_and_day_once_per_event(school, db_url):
                          status=401)
     malformed = access_env(school, user, "2026-10-06T08:00:00+00:00")
     malformed["payload"]["status"] = "ok"
-    batch = school.publish.envelope("gateway", "access_recorded_batch",
-                                    {"events": [login, read, refused, malformed]}, None)
-    school.publish.send(batch)
+    other = new_id()
+    school.publish.send(access_env(school, other, "2026-10-05T06:00:00+00:00"))
+    batch = school.publish.envelope("gateway", "access_recorded_batch", {"events": [
+        login, read, refused, malformed, access_env(school, other, "2026-10-05T07:30:00+00:00")]}, None)
+    school.publish.send(batch)  # one statement adds two users' days and adds to one counted before
     school.publish.send(batch)  # redelivered: nothing counted twice
     school.publish.send(access_env(school, user, "2026-10-06T09:00:00+00:00"))
     days = {r["day"]: (r["actions"], r["logins"]) for r in rows(db_url, store.AccessDay, user_id=user)}
     assert days == {dt.date(2026, 10, 5): (2, 1), dt.date(2026, 10, 6): (2, 0)}
+    assert [(r["day"], r["actions"]) for r in rows(db_url, store.AccessDay, user_id=other)] == [
+        (dt.date(2026, 10, 5), 2)]
     dead = rows(db_url, _DeadLetter, consumer="reports.on_access_recorded")
     assert len(dead) >= 1
 

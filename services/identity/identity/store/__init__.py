@@ -30,7 +30,7 @@ from identity.store.projections import (  # noqa: F401
     assignments_in, family_classes, access_facts, students_of_class,
 )
 from identity.store.access import (  # noqa: F401
-    add_login_failures, login_failures, login_failures_of, login_reads, clear_login_failures, add_audit,
+    add_login_failures, login_failures, login_failures_of, login_reads, LoginUser, clear_login_failures, add_audit,
     audit_records, audit_dict,
     add_access_rows, access_records, access_dict, activity,
 )

@@ -3,11 +3,14 @@ monthly activity."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, delete, func, literal, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from kernel.db import dialect_insert, new_id
+from kernel.db import PreparedRead, dialect_insert, new_id
 from kernel.events import utcnow
 
 from identity import domain
@@ -42,31 +45,63 @@ def _failures(of: str, column):
             .scalar_subquery())
 
 
+class LoginUser(NamedTuple):
+    """The columns of the user a login needs (no ORM object per login)."""
+    id: str
+    school_id: str
+    login: str
+    password_hash: str
+    roles: list
+    active: bool
+
+
 # A login's reads in one statement (one round trip): the user of the typed
 # login, if any, joined to a one-row table so that the throttle counts and the
-# active key's id come back without one.
-_ONE = select(literal(1).label("one")).subquery("one")
-_LOGIN_READS = (
-    select(User, TotpSecret.enabled,
-           _failures("account_key", func.count(LoginFailure.id)), _failures("account_key", func.max(LoginFailure.at)),
-           _failures("address_key", func.count(LoginFailure.id)), _failures("address_key", func.max(LoginFailure.at)),
-           select(SigningKey.kid).where(SigningKey.active.is_(True))
-           .order_by(SigningKey.created_at.desc(), SigningKey.kid).limit(1).scalar_subquery())
-    .select_from(_ONE)
-    .outerjoin(User, User.login_key == bindparam("login_key"))
-    .outerjoin(TotpSecret, TotpSecret.user_id == User.id))
+# active key's id come back without one. Prepared once per PostgreSQL
+# connection: planning its subqueries cost more than running them.
+def _login_reads_statement():
+    one = select(literal(1).label("one")).subquery("one")
+    return (
+        select(User.id, User.school_id, User.login, User.password_hash, User.roles, User.active, TotpSecret.enabled,
+               _failures("account_key", func.count(LoginFailure.id)),
+               _failures("account_key", func.max(LoginFailure.at)),
+               _failures("address_key", func.count(LoginFailure.id)),
+               _failures("address_key", func.max(LoginFailure.at)),
+               select(SigningKey.kid).where(SigningKey.active.is_(True))
+               .order_by(SigningKey.created_at.desc(), SigningKey.kid).limit(1).scalar_subquery())
+        .select_from(one)
+        .outerjoin(User, User.login_key == bindparam("login_key"))
+        .outerjoin(TotpSecret, TotpSecret.user_id == User.id))
 
 
-def login_reads(session: Session, *, account_key: str, address_key: str, since: dt.datetime, login: str):
-    """What a login reads, in one query: ``(failures, user, totp_on, kid)``,
-    as :func:`login_failures_of` (of the two keys), :func:`find_login_user`
-    and :func:`active_signing_kid` give them."""
-    user, totp_on, account_count, account_last, address_count, address_last, kid = session.execute(
-        _LOGIN_READS, {"account_key": account_key, "address_key": address_key, "since": since,
-                       "login_key": domain.login_key(login)}).one()
-    failures = {account_key: (int(account_count or 0), account_last),
-                address_key: (int(address_count or 0), address_last)}
-    return failures, user, bool(totp_on) if user is not None else False, kid
+_LOGIN_READS = PreparedRead("identity_login_reads", _login_reads_statement)
+
+
+def login_reads(connection: Connection, *, account_key: str, address_key: str, since: dt.datetime, login: str):
+    """What a login reads, in one query on ``connection`` (a SQLAlchemy
+    Connection): ``(failures, user, totp_on, kid)``, as
+    :func:`login_failures_of` (of the two keys), :func:`find_login_user` (the
+    user as a :class:`LoginUser`) and :func:`active_signing_kid` give them."""
+    (user_id, school_id, user_login, password_hash, roles, active, totp_on, account_count, account_last,
+     address_count, address_last, kid), = _LOGIN_READS.rows(connection, {
+        "account_key": account_key, "address_key": address_key, "since": since,
+        "login_key": domain.login_key(login)})
+    failures = {account_key: (int(account_count or 0), _aware(account_last)),
+                address_key: (int(address_count or 0), _aware(address_last))}
+    if user_id is None:
+        return failures, None, False, kid
+    if isinstance(roles, str):  # the driver's JSON text where it does not parse JSON itself
+        roles = json.loads(roles)
+    return failures, LoginUser(user_id, school_id, user_login, password_hash, roles, bool(active)), bool(totp_on), kid
+
+
+def _aware(value):
+    """An instant read without the column's type (SQLite's text, a naive value) as an aware UTC one."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value
 
 
 def login_failures_of(session: Session, *, keys, since: dt.datetime) -> dict:

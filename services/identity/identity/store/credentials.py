@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from kernel.db import new_id
@@ -19,9 +20,10 @@ from identity.store.models import RefreshToken, SessionRevocation, SigningKey, T
 _ADD_REFRESH_TOKEN = insert(RefreshToken.__table__)  # its values are the parameters of each call
 
 
-def add_refresh_token(session: Session, *, user: User, token_hash: str, family_id: str,
+def add_refresh_token(session: Session | Connection, *, user, token_hash: str, family_id: str,
                       expires_at: dt.datetime) -> str:
-    """Store a refresh token (its hash); its id. One plain INSERT: a login
+    """Store a refresh token (its hash) of ``user`` (a User or a LoginUser);
+    its id. One plain INSERT on a session or a bare connection: a login
     writes nothing else on its way out, and the ORM's unit of work cost
     more than the statement."""
     token_id = new_id()
