@@ -45,7 +45,9 @@ DEFAULTS = {
     "DECISION_CACHE_SECONDS": 2.0,  # how long one is trusted: the bound on a revoked relationship
     "PROFILE_CACHE_SECONDS": 30.0,  # the portal menu's profile per user, emptied with the decisions
     "ACCESS_LOG_BATCH": 200,        # access events per broker message, at most
-    "ACCESS_LOG_LINGER": 0.5,       # seconds a batch may wait for more events after its first
+    # seconds a batch may wait for more events after its first: fewer, larger
+    # messages cost the consumers less per event (a graceful stop still flushes)
+    "ACCESS_LOG_LINGER": 2.0,
 }
 
 # A client's X-Correlation-Id is adopted only if it cannot pollute logs or
