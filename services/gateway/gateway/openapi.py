@@ -447,7 +447,7 @@ PATHS = {
         "get_diary", "Дневник ученика", "journal", params=[
             _path_id(description="Student id"),
             _query("from", DATE, "First day (default: Monday of the current week, see the description)"),
-            _query("to", DATE, "Last day, inclusive (default: from + 6 days); at most 366 days"),
+            _query("to", DATE, "Last day, inclusive (default: from + 6 days); at most 92 days from from"),
         ], ok=(200, "Diary", "The diary"), errors=(400, 404),
         description="The student, their parents and staff of the school (R-A3); anyone else gets 404. "
                     "Without from and to: the school's current week or, when it has no lesson for the "

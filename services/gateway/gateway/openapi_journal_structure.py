@@ -136,7 +136,8 @@ RESPONSE_SCHEMAS = {
                                                      "(rows checked, accounts created, students promoted)"},
         "created_at": _STR, "finished_at": {"type": ["string", "null"]},
         "result": {"type": "object", "description": "status done: what the synchronous call answers "
-                                                    "(ImportResult, YearCloseSummary)"},
+                                                    "(ImportResult, YearCloseSummary); a report's files: "
+                                                    "{title, files: [{format, content_type, filename, size}]}"},
         "error": _ref("Error"),
     }, ["id", "kind", "status", "done", "total", "stage"]),
 }

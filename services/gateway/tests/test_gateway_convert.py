@@ -30,6 +30,14 @@ def test_diary_range_refusals():
     assert diary_range("2026-10-08", "2026-10-07", today) == "problem.date_order"
     assert diary_range("2026-09-01", "2026-12-02", today) == "problem.date_range"  # 93 days
     assert diary_range("2026-09-01", "2026-12-01", today) == (D(2026, 9, 1), D(2026, 12, 1))  # 92 days
+    # the refusal and the published contract say the same limit
+    from gateway import openapi
+    from gateway.convert import MAX_DIARY_DAYS
+    from gateway.messages import text
+    assert f"не больше {MAX_DIARY_DAYS} дней" in text("problem.date_range")
+    to = next(p for p in openapi.document()["paths"]["/api/v1/students/{id}/diary"]["get"]["parameters"]
+              if p["name"] == "to")
+    assert f"at most {MAX_DIARY_DAYS} days" in to["description"]
 
 
 def test_token_pair_and_profile_shapes():

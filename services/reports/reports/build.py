@@ -70,16 +70,22 @@ def _required(field: str) -> ValidationError:
     return ValidationError(text("param_required", field=field), details={"field": field})
 
 
+def title(report: dict) -> str:
+    """What a report is, in words: ``Итоги успеваемости 5А 1 четверть``,
+    ``… 5А 2026/2027`` (its file name is this without the characters a file
+    name cannot hold)."""
+    doc = report["document"]
+    header = doc["header"]
+    return " ".join(p for p in (doc["title"], header.get("class") or "", header.get("period") or "") if p)
+
+
 def filename(report: dict, fmt: str) -> tuple[str, str]:
     """``(ascii, russian)`` file names of a report: ``progress-5A-2026-10.pdf``
     and ``Итоги успеваемости 5А 1 четверть.pdf``."""
-    doc = report["document"]
-    header = doc["header"]
+    klass = report["document"]["header"].get("class") or ""
     span = report.get("month") or (report.get("period") or {}).get("starts_on") or ""
-    klass = header.get("class") or ""
     ascii_name = "-".join(p for p in (report["kind"], _translit(klass), span[:7]) if p)
-    russian = " ".join(p for p in (doc["title"], klass, header.get("period") or "") if p)
-    russian = re.sub(r"[\\/:*?\"<>|\r\n]+", " ", russian).strip()
+    russian = re.sub(r"[\\/:*?\"<>|\r\n]+", " ", title(report)).strip()
     return f"{ascii_name}.{fmt}", f"{russian}.{fmt}"
 
 

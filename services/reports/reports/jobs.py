@@ -141,7 +141,7 @@ class ReportJobs:
             for fmt, data, _ in files:
                 setattr(job, fmt, data)
             job.status, job.stage, job.done = "done", "done", len(FILES)
-            job.result = {"files": [meta for _, _, meta in files]}
+            job.result = {"title": build.title(report), "files": [meta for _, _, meta in files]}
         return True
 
     @timer(interval=PURGE_SECONDS)

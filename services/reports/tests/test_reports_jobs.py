@@ -45,6 +45,8 @@ def test_a_report_job_renders_both_files_for_its_starter_and_the_administration(
     assert (job["kind"], job["status"], job["stage"], job["done"], job["total"]) == (
         "report_files", "done", "done", 2, 2)
     assert [f["format"] for f in job["result"]["files"]] == ["pdf", "xlsx"]
+    # the title as the report says it (a year's slash kept), the file name without what a file cannot hold
+    assert job["result"]["title"].startswith("Итоги успеваемости") and "/" not in job["result"]["files"][0]["filename"]
     pdf = call(container, "job_file", teacher, job_id, "pdf")
     assert base64.b64decode(pdf["content_base64"]).startswith(b"%PDF") and pdf["filename"].endswith(".pdf")
     xlsx = call(container, "job_file", ctx_for(school.school_id, "deputy"), job_id, "xlsx")
