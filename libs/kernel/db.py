@@ -235,6 +235,30 @@ class PreparedRead:
         values = tuple(params[k] if k in params else fixed[k] for k in order)
         return connection.exec_driver_sql(execute, values).fetchall()
 
+    def first(self, connection, params: dict) -> tuple | None:
+        """The first row for ``params`` (a plain tuple), None without one.
+        On PostgreSQL straight on the driver's cursor, past SQLAlchemy's
+        execution context (a statement run on every write of a class's
+        marks; SQLAlchemy's cursor events do not see it); elsewhere as
+        :meth:`rows`. The statement's columns pass no result processing:
+        for columns the driver already gives as Python values (text,
+        numbers, booleans, dates), not for UtcDateTime on SQLite."""
+        if connection.dialect.name != "postgresql":
+            row = connection.execute(self.statement, params).first()
+            return tuple(row) if row is not None else None
+        prepare, order, fixed, execute = self._compiled(connection.dialect)
+        proxied = connection.connection
+        ready = proxied.info.setdefault("ejournal_prepared", set())
+        cursor = proxied.cursor()
+        try:
+            if self.name not in ready:
+                cursor.execute(prepare)
+                ready.add(self.name)
+            cursor.execute(execute, tuple(params[k] if k in params else fixed[k] for k in order))
+            return cursor.fetchone()
+        finally:
+            cursor.close()
+
 
 _shared: dict = {}
 
