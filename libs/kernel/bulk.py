@@ -21,10 +21,11 @@ import decimal
 import math
 
 from sqlalchemy import JSON, Boolean, Float, insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from kernel import jsoncodec
-from kernel.db import dialect_insert
+from kernel.db import connection_of, dialect_insert
 
 #: The values that may travel once for all rows: those whose equality means
 #: the same stored value (not JSON documents, where 1 == True, nor decimals,
@@ -35,7 +36,7 @@ _SHAREABLE = frozenset({str, int, bool, type(None), dt.date, dt.datetime})
 _VALUES_ROWS = 2
 
 
-def insert_rows(session: Session, *batches) -> None:
+def insert_rows(session: Session | Connection, *batches) -> None:
     """INSERT each ``(table, rows)`` of ``batches``, in order, in the
     session's transaction: on PostgreSQL (psycopg2) all of them in ONE round
     trip, elsewhere one Core executemany per table. A batch
@@ -53,12 +54,12 @@ def insert_rows(session: Session, *batches) -> None:
     batches = [(batch[0], batch[1], tuple(batch[2]) if len(batch) > 2 else ()) for batch in batches if batch[1]]
     if not batches:
         return
-    connection = session.connection()
+    connection = connection_of(session)
     dialect = connection.dialect
     shapes = [_shape(table, tuple(rows[0]), keys, dialect) for table, rows, keys in batches]
     if dialect.name != "postgresql" or dialect.driver != "psycopg2":
         for (table, rows, keys), _ in zip(batches, shapes):
-            stmt = dialect_insert(session, table).on_conflict_do_nothing(index_elements=list(keys)) \
+            stmt = dialect_insert(connection, table).on_conflict_do_nothing(index_elements=list(keys)) \
                 if keys else insert(table)
             connection.execute(stmt, rows)
         return

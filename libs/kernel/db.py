@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import DateTime, create_engine, event
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -69,11 +69,19 @@ def is_utc_datetime(sqltype) -> bool:
             and isinstance(sqltype.dialect_impl(sqlite_dialect()), _SqliteUtcDateTime))
 
 
-def dialect_insert(session: Session, model):
+def connection_of(session: Session | Connection) -> Connection:
+    """The Core connection of a session's transaction, or ``session`` itself
+    when it is a Core connection already (a write that uses no ORM object,
+    e.g. a class's marks, runs on one: what a session adds costs more than
+    the statements' own Python work)."""
+    return session if isinstance(session, Connection) else session.connection()
+
+
+def dialect_insert(session: Session | Connection, model):
     """The database's own INSERT for ``model`` (a mapped class or a Table),
     which knows ``ON CONFLICT``: PostgreSQL and SQLite, the two databases
     the services run on."""
-    name = session.get_bind().dialect.name
+    name = (session.dialect if isinstance(session, Connection) else session.get_bind().dialect).name
     if name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     elif name == "sqlite":

@@ -6,10 +6,11 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, literal_column, or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from kernel.bulk import insert_rows
-from kernel.db import PreparedRead, new_id
+from kernel.db import PreparedRead, connection_of, new_id
 from kernel.idempotency import IdempotentCall
 from journal.domain.chain import GENESIS_HASH, chain_hash, version_content
 from journal.store.models import (
@@ -95,7 +96,7 @@ def _lesson_write_statement():
 _LESSON_WRITE = PreparedRead("journal_lesson_write", _lesson_write_statement)
 
 
-def lesson_write_context(session: Session, *, school_id: str, lesson_id: str, teacher_id: str,
+def lesson_write_context(session: Session | Connection, *, school_id: str, lesson_id: str, teacher_id: str,
                          key: IdempotentCall | None = None) -> LessonWriteContext | None:
     """The lesson (in the school), its class, subject and year, the
     teacher's assignments there, the class's students on the lesson's day
@@ -103,7 +104,7 @@ def lesson_write_context(session: Session, *, school_id: str, lesson_id: str, te
     one), in one round trip (a class's marks are the busiest write: P2;
     attendance reads the same); None when the school has no such lesson."""
     key = key or IdempotentCall()
-    row = _LESSON_WRITE.first(session.connection(), {
+    row = _LESSON_WRITE.first(connection_of(session), {
         "lesson_id": lesson_id, "school_id": school_id, "teacher_id": teacher_id,
         "key_school_id": key.school_id, "key_actor_id": key.actor_id, "key": key.key})
     if row is None:
@@ -144,7 +145,7 @@ def new_marks(*, school_id: str, lesson_id: str, specs, author_id: str, at: dt.d
                        author_id=author_id, created_at=at) for spec in specs]
 
 
-def insert_marks(session: Session, marks: list[PostedMark], *, also=()) -> None:
+def insert_marks(session: Session | Connection, marks: list[PostedMark], *, also=()) -> None:
     """Insert ``marks`` and the version 1 of each, the first link of its
     hash chain, and then the ``(table, rows)`` of ``also`` (the outbox row,
     the Idempotency-Key): on PostgreSQL one round trip whatever the number
@@ -162,7 +163,8 @@ def insert_marks(session: Session, marks: list[PostedMark], *, also=()) -> None:
             "weight": mark.weight, "comment": mark.comment, "removed": False, "by": mark.author_id,
             "at": mark.created_at, "reason": None, "prev_hash": GENESIS_HASH,
             "hash": chain_hash(content, GENESIS_HASH)})
-    session.flush()  # anything the session still holds goes first (e.g. the lesson of this request)
+    if isinstance(session, Session):
+        session.flush()  # anything the session still holds goes first (e.g. the lesson of this request)
     # The versions after the marks they reference.
     rows = [{"id": m.id, "school_id": m.school_id, "lesson_id": m.lesson_id, "student_id": m.student_id,
              "value": m.value, "kind": m.kind, "weight": m.weight, "comment": m.comment, "author_id": m.author_id,
