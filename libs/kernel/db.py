@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from sqlalchemy import DateTime, create_engine, event
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -254,16 +255,27 @@ class PreparedRead:
         if connection.dialect.name != "postgresql":
             row = connection.execute(self.statement, params).first()
             return tuple(row) if row is not None else None
-        prepare, order, fixed, execute = self._compiled(connection.dialect)
+        dialect = connection.dialect
+        prepare, order, fixed, execute = self._compiled(dialect)
         proxied = connection.connection
         ready = proxied.info.setdefault("ejournal_prepared", set())
+        values = tuple(params[k] if k in params else fixed[k] for k in order)
         cursor = proxied.cursor()
         try:
             if self.name not in ready:
                 cursor.execute(prepare)
                 ready.add(self.name)
-            cursor.execute(execute, tuple(params[k] if k in params else fixed[k] for k in order))
+            cursor.execute(execute, values)
             return cursor.fetchone()
+        except dialect.loaded_dbapi.Error as error:
+            # as SQLAlchemy's own execution would: its exception classes (a
+            # lost database is a 503, kernel.db.transient_error), and a dead
+            # connection is not given back to the pool
+            lost = dialect.is_disconnect(error, proxied.dbapi_connection, cursor)
+            if lost:
+                connection.invalidate(error)
+            raise DBAPIError.instance(execute, values, error, dialect.loaded_dbapi.Error,
+                                      connection_invalidated=lost, dialect=dialect) from None
         finally:
             cursor.close()
 
