@@ -21,10 +21,11 @@ import decimal
 import math
 
 from sqlalchemy import JSON, Boolean, Float, insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from kernel import jsoncodec
-from kernel.db import dialect_insert
+from kernel.db import connection_of, dialect_insert
 
 #: The values that may travel once for all rows: those whose equality means
 #: the same stored value (not JSON documents, where 1 == True, nor decimals,
@@ -35,7 +36,7 @@ _SHAREABLE = frozenset({str, int, bool, type(None), dt.date, dt.datetime})
 _VALUES_ROWS = 2
 
 
-def insert_rows(session: Session, *batches) -> None:
+def insert_rows(session: Session | Connection, *batches) -> None:
     """INSERT each ``(table, rows)`` of ``batches``, in order, in the
     session's transaction: on PostgreSQL (psycopg2) all of them in ONE round
     trip, elsewhere one Core executemany per table. A batch
@@ -51,102 +52,119 @@ def insert_rows(session: Session, *batches) -> None:
     (kernel.jsoncodec writes it); a NaN or infinite float and a non-bool in
     a boolean column are refused."""
     batches = [(batch[0], batch[1], tuple(batch[2]) if len(batch) > 2 else ()) for batch in batches if batch[1]]
-    for table, rows, _keys in batches:
-        _check_defaults(table, rows[0])
     if not batches:
         return
-    connection = session.connection()
+    connection = connection_of(session)
     dialect = connection.dialect
+    shapes = [_shape(table, tuple(rows[0]), keys, dialect) for table, rows, keys in batches]
     if dialect.name != "postgresql" or dialect.driver != "psycopg2":
-        for table, rows, keys in batches:
-            stmt = dialect_insert(session, table).on_conflict_do_nothing(index_elements=list(keys)) \
+        for (table, rows, keys), _ in zip(batches, shapes):
+            stmt = dialect_insert(connection, table).on_conflict_do_nothing(index_elements=list(keys)) \
                 if keys else insert(table)
             connection.execute(stmt, rows)
         return
     cursor = connection.connection.cursor()
     try:
-        statements = [_Statement(cursor, dialect, table, rows, keys).sql() for table, rows, keys in batches]
+        statements = [shape.sql(cursor, rows) for shape, (_, rows, _) in zip(shapes, batches)]
     finally:
         cursor.close()
     connection.exec_driver_sql(b";\n".join(statements).decode("utf-8"), execution_options={"no_parameters": True})
 
 
-def _check_defaults(table, row: dict) -> None:
+_SHAPES: dict = {}
+
+
+def _shape(table, names: tuple, keys: tuple, dialect) -> "_Shape":
+    """The :class:`_Shape` of INSERTs of ``names`` into ``table``, built
+    once per process (the same few shapes are written on every request)."""
+    cache_key = (table, names, keys, dialect)
+    shape = _SHAPES.get(cache_key)
+    if shape is None:
+        _check_defaults(table, names)
+        shape = _SHAPES[cache_key] = _Shape(table, names, keys, dialect)
+    return shape
+
+
+def _check_defaults(table, names) -> None:
     # Core would fill these in on one database and not on the other.
-    missing = [c.name for c in table.c if c.default is not None and c.name not in row]
+    missing = [c.name for c in table.c if c.default is not None and c.name not in names]
     if missing:
         raise ValueError(f"insert_rows into {table.name} needs {', '.join(missing)} in every row")
 
 
-class _Statement:
-    """One table's INSERT on PostgreSQL, as the bytes psycopg2 would send."""
+class _Shape:
+    """One table's INSERT of given columns on PostgreSQL: what does not
+    depend on the rows, worked out once; :meth:`sql` gives the bytes
+    psycopg2 would send for some rows."""
 
-    def __init__(self, cursor, dialect, table, rows: list[dict], keys: tuple):
-        self.cursor, self.dialect, self.table, self.rows = cursor, dialect, table, rows
+    def __init__(self, table, names: tuple, keys: tuple, dialect):
+        self.table, self.dialect = table, dialect
         prepare = dialect.identifier_preparer
-        self.names = list(rows[0])
+        self.names = list(names)
         self.types = [table.c[name].type for name in self.names]
         self.target = prepare.format_table(table)
         self.columns = ", ".join(prepare.quote(table.c[n].name) for n in self.names)
         tail = f" ON CONFLICT ({', '.join(prepare.quote(table.c[k].name) for k in keys)}) DO NOTHING" if keys else ""
         self.tail = _literal(tail)
         self.quote = prepare.quote
+        # what the bind processors skipped here would have refused (see _check_values)
+        self.booleans = [n for n, t in zip(self.names, self.types)
+                         if isinstance(t, Boolean) and dialect.supports_native_boolean]
+        self.floats = [n for n, t in zip(self.names, self.types) if isinstance(t, Float)]
+        self.value_processors = [t._cached_bind_processor(dialect) for t in self.types]
+        self.template = "(" + ",".join(["%s"] * len(self.names)) + ")"
+        self.values_head = _literal(f"INSERT INTO {self.target} ({self.columns}) VALUES ")
+        self.keys = [table.c[n].name for n in self.names]
+        self.processors = [_bind_processor(t, dialect) for t in self.types]
+        self.plain = not any(self.processors) and self.keys == self.names
+        self.row_type = _literal(f"NULL::{self.target}")
 
-    def sql(self) -> bytes:
-        self._check_values()
-        if len(self.rows) <= _VALUES_ROWS:
-            return self._values()
-        return self._recordset()
+    def sql(self, cursor, rows: list[dict]) -> bytes:
+        self._check_values(rows)
+        if len(rows) <= _VALUES_ROWS:
+            return self._values(cursor, rows)
+        return self._recordset(cursor, rows)
 
-    def _check_values(self) -> None:
+    def _check_values(self, rows) -> None:
         """What the bind processors skipped here would have refused."""
-        for name, sqltype in zip(self.names, self.types):
-            if isinstance(sqltype, Boolean) and self.dialect.supports_native_boolean:
-                bad = next((v for v in self._column(name) if v is not None and type(v) is not bool), None)
-                if bad is not None:
-                    raise TypeError(f"insert_rows: {self.table.name}.{name} takes a bool, not {bad!r}")
-            elif isinstance(sqltype, Float):
-                # the document would say null (kernel.jsoncodec): refuse, as json did
-                bad = next((v for v in self._column(name) if isinstance(v, float) and not math.isfinite(v)), None)
-                if bad is not None:
-                    raise ValueError(f"insert_rows: {self.table.name}.{name} cannot store {bad!r}")
+        for name in self.booleans:
+            bad = next((row[name] for row in rows if row[name] is not None and type(row[name]) is not bool), None)
+            if bad is not None:
+                raise TypeError(f"insert_rows: {self.table.name}.{name} takes a bool, not {bad!r}")
+        for name in self.floats:
+            # the document would say null (kernel.jsoncodec): refuse, as json did
+            bad = next((row[name] for row in rows if isinstance(row[name], float) and not math.isfinite(row[name])),
+                       None)
+            if bad is not None:
+                raise ValueError(f"insert_rows: {self.table.name}.{name} cannot store {bad!r}")
 
-    def _column(self, name: str):
-        return (row[name] for row in self.rows)
-
-    def _values(self) -> bytes:
+    def _values(self, cursor, rows) -> bytes:
         """``INSERT ... VALUES``, the driver quoting each value."""
-        processors = [t._cached_bind_processor(self.dialect) for t in self.types]
-        values = [row[n] if p is None else p(row[n]) for row in self.rows for n, p in zip(self.names, processors)]
-        template = "(" + ",".join(["%s"] * len(self.names)) + ")"
-        head = _literal(f"INSERT INTO {self.target} ({self.columns}) VALUES ")
-        return self.cursor.mogrify(head + ",".join([template] * len(self.rows)) + self.tail, values)
+        values = [row[n] if p is None else p(row[n]) for row in rows for n, p in zip(self.names, self.value_processors)]
+        return cursor.mogrify(self.values_head + ",".join([self.template] * len(rows)) + self.tail, values)
 
-    def _processed_rows(self) -> tuple[list[str], list[dict]]:
-        """The column names and the rows keyed by them (json_populate_recordset
+    def _processed_rows(self, rows) -> list[dict]:
+        """The rows keyed by the column names (json_populate_recordset
         matches names, not keys), their values bind-processed."""
-        keys = [self.table.c[n].name for n in self.names]
-        processors = [_bind_processor(t, self.dialect) for t in self.types]
-        if not any(processors) and keys == self.names:
-            return keys, self.rows
-        return keys, [{k: row[n] if p is None else p(row[n]) for k, n, p in zip(keys, self.names, processors)}
-                      for row in self.rows]
+        if self.plain:
+            return rows
+        return [{k: row[n] if p is None else p(row[n]) for k, n, p in zip(self.keys, self.names, self.processors)}
+                for row in rows]
 
-    def _recordset(self) -> bytes:
+    def _recordset(self, cursor, rows) -> bytes:
         """``INSERT ... SELECT`` from the rows as one JSON document, the
         values every row shares in a second, one-row document."""
-        keys, rows = self._processed_rows()
+        keys, rows = self.keys, self._processed_rows(rows)
         shared = _shared_values(rows, keys)
-        row_type = _literal(f"NULL::{self.target}")
         if not shared or len(shared) == len(keys):
             head = _literal(f"INSERT INTO {self.target} ({self.columns}) SELECT {self.columns} FROM ")
-            return self.cursor.mogrify(f"{head}json_populate_recordset({row_type}, %s){self.tail}", (_json(rows),))
+            return cursor.mogrify(f"{head}json_populate_recordset({self.row_type}, %s){self.tail}", (_json(rows),))
         own = [k for k in keys if k not in shared]
         picked = ", ".join(("s." if k in shared else "r.") + self.quote(k) for k in keys)
         head = _literal(f"INSERT INTO {self.target} ({self.columns}) SELECT {picked} FROM ")
-        sources = f"json_populate_recordset({row_type}, %s) AS r, json_populate_record({row_type}, %s) AS s"
-        return self.cursor.mogrify(head + sources + self.tail,
-                                   (_json([{k: row[k] for k in own} for row in rows]), _json(shared)))
+        sources = f"json_populate_recordset({self.row_type}, %s) AS r, json_populate_record({self.row_type}, %s) AS s"
+        return cursor.mogrify(head + sources + self.tail,
+                              (_json([{k: row[k] for k in own} for row in rows]), _json(shared)))
 
 
 def _literal(sql: str) -> str:

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 
 from sqlalchemy import DateTime, create_engine, event
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -69,11 +70,19 @@ def is_utc_datetime(sqltype) -> bool:
             and isinstance(sqltype.dialect_impl(sqlite_dialect()), _SqliteUtcDateTime))
 
 
-def dialect_insert(session: Session, model):
+def connection_of(session: Session | Connection) -> Connection:
+    """The Core connection of a session's transaction, or ``session`` itself
+    when it is a Core connection already (a write that uses no ORM object,
+    e.g. a class's marks, runs on one: what a session adds costs more than
+    the statements' own Python work)."""
+    return session if isinstance(session, Connection) else session.connection()
+
+
+def dialect_insert(session: Session | Connection, model):
     """The database's own INSERT for ``model`` (a mapped class or a Table),
     which knows ``ON CONFLICT``: PostgreSQL and SQLite, the two databases
     the services run on."""
-    name = session.get_bind().dialect.name
+    name = (session.dialect if isinstance(session, Connection) else session.get_bind().dialect).name
     if name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     elif name == "sqlite":
@@ -234,6 +243,41 @@ class PreparedRead:
             ready.add(self.name)
         values = tuple(params[k] if k in params else fixed[k] for k in order)
         return connection.exec_driver_sql(execute, values).fetchall()
+
+    def first(self, connection, params: dict) -> tuple | None:
+        """The first row for ``params`` (a plain tuple), None without one.
+        On PostgreSQL straight on the driver's cursor, past SQLAlchemy's
+        execution context (a statement run on every write of a class's
+        marks; SQLAlchemy's cursor events do not see it); elsewhere as
+        :meth:`rows`. The statement's columns pass no result processing:
+        for columns the driver already gives as Python values (text,
+        numbers, booleans, dates), not for UtcDateTime on SQLite."""
+        if connection.dialect.name != "postgresql":
+            row = connection.execute(self.statement, params).first()
+            return tuple(row) if row is not None else None
+        dialect = connection.dialect
+        prepare, order, fixed, execute = self._compiled(dialect)
+        proxied = connection.connection
+        ready = proxied.info.setdefault("ejournal_prepared", set())
+        values = tuple(params[k] if k in params else fixed[k] for k in order)
+        cursor = proxied.cursor()
+        try:
+            if self.name not in ready:
+                cursor.execute(prepare)
+                ready.add(self.name)
+            cursor.execute(execute, values)
+            return cursor.fetchone()
+        except dialect.loaded_dbapi.Error as error:
+            # as SQLAlchemy's own execution would: its exception classes (a
+            # lost database is a 503, kernel.db.transient_error), and a dead
+            # connection is not given back to the pool
+            lost = dialect.is_disconnect(error, proxied.dbapi_connection, cursor)
+            if lost:
+                connection.invalidate(error)
+            raise DBAPIError.instance(execute, values, error, dialect.loaded_dbapi.Error,
+                                      connection_invalidated=lost, dialect=dialect) from None
+        finally:
+            cursor.close()
 
 
 _shared: dict = {}

@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kernel import jsoncodec
-from kernel.db import UtcDateTime
+from kernel.db import UtcDateTime, connection_of
 from kernel.errors import BadRequest, Conflict
 from kernel.events import utcnow
 
@@ -100,7 +100,7 @@ def lookup(session: Session, table: Table, *, school_id: str, actor_id: str, key
         stmt = _LOOKUPS[table] = select(table.c.fingerprint, table.c.result).where(
             table.c.school_id == bindparam("school_id"), table.c.actor_id == bindparam("actor_id"),
             table.c.key == bindparam("key"))
-    row = session.connection().execute(stmt, {"school_id": school_id, "actor_id": actor_id, "key": key}).first()
+    row = connection_of(session).execute(stmt, {"school_id": school_id, "actor_id": actor_id, "key": key}).first()
     if row is None:
         return None
     return stored_answer(row.fingerprint, row.result, key=key, operation=operation, request=request)

@@ -108,3 +108,43 @@ def test_a_prepared_read_runs_as_it_is_elsewhere():
     engine = make_engine("sqlite://")
     with engine.connect() as conn:
         assert read.rows(conn, {"x": "y"}) == [(1, "y")]
+        assert read.first(conn, {"x": "y"}) == (1, "y")
+
+
+def test_a_prepared_first_row_on_the_drivers_cursor_answers_and_fails_as_sqlalchemy_would(db_url):
+    """PreparedRead.first: the statement's first row as a tuple (None
+    without one), planned once per connection; an error of the statement
+    and a lost connection raise SQLAlchemy's exceptions, the lost one
+    transient (a 503) and its connection not given back to the pool."""
+    from sqlalchemy import Integer, bindparam, literal, select
+    from sqlalchemy.exc import DataError, OperationalError
+
+    from kernel.db import PreparedRead, transient_error
+
+    n = bindparam("n", type_=Integer)
+    read = PreparedRead("kernel_test_first", lambda: select(literal("row").label("tag"), (100 / n).label("q"))
+                        .where(n != 1))
+    engine = make_engine(db_url, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as conn:
+            assert read.first(conn, {"n": 4}) == ("row", 25)
+            assert read.first(conn, {"n": 1}) is None
+            assert conn.execute(text("SELECT count(*) FROM pg_prepared_statements WHERE name = 'kernel_test_first'")
+                                ).scalar() == 1
+            with pytest.raises(DataError) as failed:
+                read.first(conn, {"n": 0})  # division by zero
+            assert not transient_error(failed.value)
+    finally:
+        engine.dispose()
+    engine = make_engine(db_url, pool_size=1, max_overflow=0, ping_idle_after=60.0)
+    try:
+        with engine.connect() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+            conn.commit()
+            terminate(db_url, pid)
+            with pytest.raises(OperationalError) as lost:
+                read.first(conn, {"n": 4})
+            assert transient_error(lost.value) and lost.value.connection_invalidated
+        assert backend_pid(engine) != pid  # a new connection, not the dead one
+    finally:
+        engine.dispose()

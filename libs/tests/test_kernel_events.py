@@ -115,6 +115,34 @@ def test_event_is_relayed_after_commit_and_handled_once(runner_factory, rabbit_c
     assert count(engine, effects) == 1
 
 
+class GatheringProducer(Producer):
+    name = "kgatherer"
+    outbox = Outbox(tables, poll=60.0, gather=0.5)
+
+
+def test_a_gathering_relay_sends_the_writes_ending_meanwhile_in_one_pass(runner_factory, rabbit_config, db_url,
+                                                                          engine):
+    """Outbox(gather=...): the rows of the writes that end within the
+    gather after the one that woke the relay go out in the same pass (they
+    are marked sent together), none is left behind."""
+    import eventlet
+
+    runner = runner_factory({**rabbit_config, "DATABASE_URL": db_url}, GatheringProducer)
+    runner.start()
+    producer = next(c for c in runner.containers if c.service_name == "kgatherer")
+    for value in range(3):
+        with entrypoint_hook(producer, "make") as make:
+            assert make(value) == value
+    outbox = tables["outbox"]
+    for _ in range(50):
+        if count(engine, outbox, outbox.c.sent_at.is_(None)) == 0:
+            break
+        eventlet.sleep(0.1)
+    with engine.connect() as conn:
+        sent = [row.sent_at for row in conn.execute(select(outbox.c.sent_at))]
+    assert len(sent) == 3 and None not in sent and len(set(sent)) == 1
+
+
 def test_rolled_back_write_publishes_nothing(runner_factory, rabbit_config, db_url, engine):
     config = {**rabbit_config, "DATABASE_URL": db_url}
     runner = runner_factory(config, Producer)

@@ -52,6 +52,12 @@ class WorkerDb:
     def transaction(self):
         return transaction(self.factory)
 
+    @property
+    def engine(self):
+        """The engine (a write with no ORM object may run on a Core
+        connection of it: ``with worker_db.engine.begin() as connection``)."""
+        return self.factory.kw["bind"]
+
     def close(self):
         if self._session is not None:
             self._session.close()

@@ -27,7 +27,7 @@ from journal.entrypoints.reads import Reads
 from journal.entrypoints.structure import Structure
 from kernel import idempotency
 from kernel.events import utcnow
-from kernel.nameko import RpcProxy
+from kernel.nameko import Outbox, RpcProxy
 from kernel.service_base import service_base
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ SERVICE_NAME = "journal"
 IDEMPOTENCY_PURGE_SECONDS = 3600
 # an import job's initial passwords nobody came for are erased after this long
 CREDENTIALS_KEEP = dt.timedelta(hours=1)
+OUTBOX_GATHER = 0.01
 
 
 class Settings(DependencyProvider):
@@ -55,6 +56,10 @@ class Service(Structure, People, LessonsAndMarks, Attendance, MovementsAndTimeta
     name = SERVICE_NAME
 
     settings = Settings()
+    # A write's events are relayed up to OUTBOX_GATHER seconds after it, with
+    # those of the writes that end meanwhile: a relay pass (a transaction and
+    # a wait for the broker's confirms) per few classes' marks, not per class.
+    outbox = Outbox(store.tables, gather=OUTBOX_GATHER)
     # requests to identity expire with the journal's own wait for them
     identity = RpcProxy("identity", timeout=lambda config: journal_settings.load(config).identity_timeout)
 

@@ -32,9 +32,13 @@ def version_content(*, mark_id: str, version: int, lesson_id: str, student_id: s
     }
 
 
+# json.dumps with these arguments builds this encoder on every call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(content: dict) -> str:
     """Sorted keys, no spaces, UTF-8 text: one byte string per content."""
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(content)
 
 
 def chain_hash(content: dict, prev_hash: str) -> str:

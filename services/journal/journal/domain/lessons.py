@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from kernel import access_rules, limits
@@ -302,7 +303,7 @@ def verify_mark(current: dict, versions: Sequence[tuple[dict, str, str]]) -> lis
     return problems
 
 
-def writable_lesson(s: Session, actor: CallContext, lesson_id: str, key: IdempotentCall):
+def writable_lesson(s: Session | Connection, actor: CallContext, lesson_id: str, key: IdempotentCall):
     """The lesson the actor may write to (R-A3, R-J6) in a year still open,
     with what its checks need, read in one statement together with the row
     of the call's Idempotency-Key (:func:`journal.store.lessons.lesson_write_context`).

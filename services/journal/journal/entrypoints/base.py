@@ -50,6 +50,19 @@ class Base:
             log.info("integrity error on write: %s", exc.orig)
             raise errors.AlreadyExists() from None
 
+    @contextmanager
+    def _write_connection(self):
+        """A write transaction on a Core connection, for a write that uses
+        no ORM object (a class's marks: its statements go straight to the
+        connection); a unique-constraint race reads as 409, as in
+        :meth:`_write`."""
+        try:
+            with self.db.engine.begin() as connection:
+                yield connection
+        except IntegrityError as exc:
+            log.info("integrity error on write: %s", exc.orig)
+            raise errors.AlreadyExists() from None
+
     def _person(self, actor, ctx, user_id, field):
         """The person from the projection, else from identity (the event may
         not have arrived yet), stored for next time. Another school's user

@@ -66,7 +66,7 @@ class LessonsAndMarks:
         lesson_id = domain.common.ident(lesson_id, "lesson_id")
         config = self.settings
         specs = domain.lessons.validate_marks(marks, allow_mark_1=config.allow_mark_1)
-        with self._write() as s:  # the key is read with the lesson
+        with self._write_connection() as s:  # the key is read with the lesson; no ORM object
             lesson = domain.lessons.writable_lesson(s, actor, lesson_id, key)
             domain.lessons.check_marks_allowed(lesson.grade)
             now = utcnow()

@@ -3,14 +3,14 @@ write, the marks' single round trip, corrections and the version chains."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import bindparam, func, literal_column, or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from kernel.bulk import insert_rows
-from kernel.db import new_id
+from kernel.db import PreparedRead, connection_of, new_id
 from kernel.idempotency import IdempotentCall
 from journal.domain.chain import GENESIS_HASH, chain_hash, version_content
 from journal.store.models import (
@@ -62,16 +62,17 @@ class LessonWriteContext:
     key_result: str | None = None
 
 
-@functools.cache
 def _lesson_write_statement():
-    """Built once, on first use."""
+    """Built once, on first use. Its literals are SQL text, not bind values
+    (a prepared statement's parameters are the named ones only)."""
     lesson, klass, subject, year = (Lesson.__table__, SchoolClass.__table__, Subject.__table__, Year.__table__)
     assignment, enrolment = Assignment.__table__, Enrolment.__table__
-    subgroups = (select(func.aggregate_strings(func.coalesce(assignment.c.subgroup_id, ""), ","))
+    comma, empty = literal_column("','"), literal_column("''")
+    subgroups = (select(func.aggregate_strings(func.coalesce(assignment.c.subgroup_id, empty), comma))
                  .where(assignment.c.teacher_id == bindparam("teacher_id"),
                         assignment.c.class_id == lesson.c.class_id, assignment.c.subject_id == lesson.c.subject_id)
                  .scalar_subquery())
-    enrolled = (select(func.aggregate_strings(enrolment.c.student_id, ","))
+    enrolled = (select(func.aggregate_strings(enrolment.c.student_id, comma))
                 .where(enrolment.c.class_id == lesson.c.class_id, enrolment.c.enrolled_on <= lesson.c.date,
                        or_(enrolment.c.left_on.is_(None), enrolment.c.left_on > lesson.c.date))
                 .scalar_subquery())
@@ -90,7 +91,12 @@ def _lesson_write_statement():
             .where(lesson.c.id == bindparam("lesson_id"), lesson.c.school_id == bindparam("school_id")))
 
 
-def lesson_write_context(session: Session, *, school_id: str, lesson_id: str, teacher_id: str,
+# Planned once per connection on PostgreSQL and read past SQLAlchemy's
+# execution context: it runs before every class's marks and attendance.
+_LESSON_WRITE = PreparedRead("journal_lesson_write", _lesson_write_statement)
+
+
+def lesson_write_context(session: Session | Connection, *, school_id: str, lesson_id: str, teacher_id: str,
                          key: IdempotentCall | None = None) -> LessonWriteContext | None:
     """The lesson (in the school), its class, subject and year, the
     teacher's assignments there, the class's students on the lesson's day
@@ -98,18 +104,20 @@ def lesson_write_context(session: Session, *, school_id: str, lesson_id: str, te
     one), in one round trip (a class's marks are the busiest write: P2;
     attendance reads the same); None when the school has no such lesson."""
     key = key or IdempotentCall()
-    row = session.connection().execute(_lesson_write_statement(), {
+    row = _LESSON_WRITE.first(connection_of(session), {
         "lesson_id": lesson_id, "school_id": school_id, "teacher_id": teacher_id,
-        "key_school_id": key.school_id, "key_actor_id": key.actor_id, "key": key.key}).first()
+        "key_school_id": key.school_id, "key_actor_id": key.actor_id, "key": key.key})
     if row is None:
         return None
+    (id_, class_id, subject_id, date, subgroup_id, lesson_teacher_id, grade, class_teacher_id, subject_name, archived,
+     subgroups, enrolled, key_fingerprint, key_result) = row
     return LessonWriteContext(
-        id=row.id, class_id=row.class_id, subject_id=row.subject_id, date=row.date, subgroup_id=row.subgroup_id,
-        teacher_id=row.teacher_id, grade=row.grade, class_teacher_id=row.class_teacher_id, subject_name=row.name,
-        archived=bool(row.archived),
-        assigned_subgroups=[s or None for s in row.subgroups.split(",")] if row.subgroups is not None else [],
-        enrolled=frozenset(row.enrolled.split(",")) if row.enrolled else frozenset(),
-        key_fingerprint=row.key_fingerprint, key_result=row.key_result)
+        id=id_, class_id=class_id, subject_id=subject_id, date=date, subgroup_id=subgroup_id,
+        teacher_id=lesson_teacher_id, grade=grade, class_teacher_id=class_teacher_id, subject_name=subject_name,
+        archived=bool(archived),
+        assigned_subgroups=[s or None for s in subgroups.split(",")] if subgroups is not None else [],
+        enrolled=frozenset(enrolled.split(",")) if enrolled else frozenset(),
+        key_fingerprint=key_fingerprint, key_result=key_result)
 
 
 @dataclass
@@ -137,7 +145,7 @@ def new_marks(*, school_id: str, lesson_id: str, specs, author_id: str, at: dt.d
                        author_id=author_id, created_at=at) for spec in specs]
 
 
-def insert_marks(session: Session, marks: list[PostedMark], *, also=()) -> None:
+def insert_marks(session: Session | Connection, marks: list[PostedMark], *, also=()) -> None:
     """Insert ``marks`` and the version 1 of each, the first link of its
     hash chain, and then the ``(table, rows)`` of ``also`` (the outbox row,
     the Idempotency-Key): on PostgreSQL one round trip whatever the number
@@ -155,7 +163,8 @@ def insert_marks(session: Session, marks: list[PostedMark], *, also=()) -> None:
             "weight": mark.weight, "comment": mark.comment, "removed": False, "by": mark.author_id,
             "at": mark.created_at, "reason": None, "prev_hash": GENESIS_HASH,
             "hash": chain_hash(content, GENESIS_HASH)})
-    session.flush()  # anything the session still holds goes first (e.g. the lesson of this request)
+    if isinstance(session, Session):
+        session.flush()  # anything the session still holds goes first (e.g. the lesson of this request)
     # The versions after the marks they reference.
     rows = [{"id": m.id, "school_id": m.school_id, "lesson_id": m.lesson_id, "student_id": m.student_id,
              "value": m.value, "kind": m.kind, "weight": m.weight, "comment": m.comment, "author_id": m.author_id,
