@@ -3,6 +3,7 @@ line; and the JSON log lines every process writes (:func:`setup_logging`)."""
 from __future__ import annotations
 
 import contextvars
+import datetime as _dt
 import logging
 
 from kernel import jsoncodec
@@ -40,9 +41,10 @@ class CorrelationFilter(logging.Filter):
     the call gave them with ``extra``)."""
 
     def filter(self, record):
-        if not getattr(record, "correlation_id", None):
+        given = record.__dict__  # what ``extra`` set (no AttributeError raised and caught per absent name)
+        if not given.get("correlation_id"):
             record.correlation_id = _current.get() or "-"
-        if not getattr(record, "actor_id", None):
+        if not given.get("actor_id"):
             record.actor_id = _actor.get()
         return True
 
@@ -62,17 +64,19 @@ class JsonFormatter(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
+        given = record.__dict__  # the record's own and ``extra``'s attributes (a dict lookup per name)
+        cid = given.get("correlation_id", "-")
         line = {
             "time": _utc_time(record.created),
             "level": record.levelname,
             "service": self.service,
-            "correlation_id": None if getattr(record, "correlation_id", "-") == "-" else record.correlation_id,
-            "actor_id": getattr(record, "actor_id", None),
+            "correlation_id": None if cid == "-" else cid,
+            "actor_id": given.get("actor_id"),
             "logger": record.name,
             "message": record.getMessage(),
         }
         for name in self.FIELDS:
-            value = getattr(record, name, None)
+            value = given.get(name)
             if value is not None:
                 line[name] = value
         if record.exc_info and not record.exc_text:
@@ -91,11 +95,9 @@ _second = [None, ""]  # the last whole second formatted and its text (logging ta
 
 def _utc_time(created: float) -> str:
     """``created`` as ISO 8601 UTC with milliseconds, e.g. 2026-12-07T09:15:02.114+00:00."""
-    import datetime as dt
-
     whole = int(created)
     if _second[0] != whole:
-        _second[:] = [whole, dt.datetime.fromtimestamp(whole, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")]
+        _second[:] = [whole, _dt.datetime.fromtimestamp(whole, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")]
     return f"{_second[1]}.{int((created - whole) * 1000):03d}+00:00"
 
 

@@ -25,36 +25,46 @@ calls = logging.getLogger("kernel.grpc.calls")  # one line per call
 
 
 class _Observe(grpc.ServerInterceptor):
-    """Times calls and adopts the caller's correlation id."""
+    """Times calls and adopts the caller's correlation id. A method's
+    wrapped handler is built once (its name, metric child and log level
+    with it) and kept while the server hands out the same handler."""
 
     def __init__(self, service: str):
         self.service = service
+        self._wrapped: dict[str, tuple] = {}  # full method name -> (its handler, that handler wrapped)
 
     def intercept_service(self, continuation, details):
         handler = continuation(details)
         if handler is None:
             return handler
-        method = details.method.rsplit("/", 1)[-1]
-        cid = dict(details.invocation_metadata or ()).get(CORRELATION_KEY)
-        service = self.service
+        known = self._wrapped.get(details.method)
+        if known is None or known[0] is not handler:
+            known = self._wrapped[details.method] = (handler, self._wrap(handler, details.method))
+        return known[1]
 
-        quiet = details.method.startswith("/grpc.health.")  # probes: logged at DEBUG
+    def _wrap(self, handler, full_method: str):
+        service = self.service
+        method = full_method.rsplit("/", 1)[-1]
+        rpc = f"{service}.{method}"
+        level = logging.DEBUG if full_method.startswith("/grpc.health.") else logging.INFO  # probes
+        seconds_of = GRPC_SECONDS.labels(service, method)
 
         def finish(context, started):
             seconds = time.perf_counter() - started
-            GRPC_SECONDS.labels(service, method).observe(seconds)
+            seconds_of.observe(seconds)
             code = context.code() if hasattr(context, "code") else None
             name = "OK" if code is None else getattr(code, "name", str(code))
             if code not in (None, grpc.StatusCode.OK):
                 GRPC_ERRORS.labels(service, method, name).inc()
-            calls.log(logging.DEBUG if quiet else logging.INFO, "%s.%s %s", service, method, name,
-                      extra={"rpc": f"{service}.{method}", "code": name, "duration_ms": round(seconds * 1000, 2)})
+            if calls.isEnabledFor(level):
+                calls.log(level, "%s.%s %s", service, method, name,
+                          extra={"rpc": rpc, "code": name, "duration_ms": round(seconds * 1000, 2)})
 
         if handler.unary_unary is not None:
             inner = handler.unary_unary
 
             def unary(request, context):
-                correlation.set(cid)
+                correlation.set(_caller_correlation(context))
                 started = time.perf_counter()
                 try:
                     return inner(request, context)
@@ -72,7 +82,7 @@ class _Observe(grpc.ServerInterceptor):
             inner_stream = handler.unary_stream
 
             def streaming(request, context):
-                correlation.set(cid)
+                correlation.set(_caller_correlation(context))
                 started = time.perf_counter()
                 try:
                     yield from inner_stream(request, context)
@@ -87,6 +97,15 @@ class _Observe(grpc.ServerInterceptor):
                 streaming, request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer)
         return handler
+
+
+def _caller_correlation(context) -> str | None:
+    """The caller's correlation id (its metadata's last ``x-correlation-id``), or None."""
+    found = None
+    for key, value in context.invocation_metadata() or ():
+        if key == CORRELATION_KEY:
+            found = value
+    return found
 
 
 def database_unavailable(context, exc: BaseException) -> None:

@@ -60,3 +60,21 @@ def test_secrets_are_masked_in_the_message_and_the_exception(lines):
     for secret in ("hunter2-secret", "another-secret", "eyJhbGc.eyJzdWIi.sig"):
         assert secret not in text
     assert "RuntimeError" in line["exception"] and "***" in line["message"]
+
+
+def test_the_screen_before_the_patterns_lets_no_secret_through():
+    """Plain ASCII lines skip the patterns; every kind of secret, in any
+    case, and any non-ASCII line still takes them."""
+    from kernel.redact import MASK, redact
+
+    plain = "GET /api/v1/students/<id>/diary 200"
+    assert redact(plain) is plain
+    for line, secret in (("PASSWORD=hunter2", "hunter2"), ("Old_Password: 'x1y2'", "x1y2"),
+                         ("refresh_token=abc.def", "abc.def"), ("BEARER abc123", "abc123"),
+                         ("token eyJhbGc.eyJzdWIi.sig", "eyJhbGc.eyJzdWIi.sig"),
+                         ("hash $argon2id$v=19$m=19456", "$argon2id$"),
+                         ("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----", "MIIE"),
+                         ("pa\u017fsword=hunter2", "hunter2"),  # case-insensitive matching pairs U+017F with s
+                         ("пароль password=hunter2", "hunter2")):
+        cleaned = redact(line)
+        assert secret not in cleaned and MASK in cleaned, line

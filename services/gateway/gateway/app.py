@@ -130,36 +130,42 @@ def create_app(config: dict | None = None, clients=None) -> Flask:
 
 
 def _install_hooks(app: Flask) -> None:
+    # The hooks run on every request: they take the request and ``g`` out of
+    # their proxies once (each proxied attribute is a context lookup).
     @app.before_request
     def _start():
-        g.started = time.perf_counter()
-        offered = request.headers.get(correlation.HEADER, "")
-        g.correlation_id = offered if SANE_CORRELATION_ID.fullmatch(offered) else correlation.new_id()
-        correlation.set(g.correlation_id)
-        if request.url_rule is not None:  # the routes that take larger bodies (gateway.bodies)
-            key = guard.route_key(request.url_rule.rule, request.method)
+        req, ctx = request._get_current_object(), g._get_current_object()
+        ctx.started = time.perf_counter()
+        offered = req.headers.get(correlation.HEADER, "")
+        ctx.correlation_id = offered if SANE_CORRELATION_ID.fullmatch(offered) else correlation.new_id()
+        correlation.set(ctx.correlation_id)
+        rule = req.url_rule
+        if rule is not None:  # the routes that take larger bodies (gateway.bodies)
+            key = guard.route_key(rule.rule, req.method)
             if key in bodies.ROUTES:
-                request.max_content_length = bodies.limit(key)
+                req.max_content_length = bodies.limit(key)
 
     # then, before any view: who, may they, clean text, valid query and body
     guard.install(app)
 
     @app.after_request
     def _finish(response):
-        cid = g.get("correlation_id")
+        req, ctx = request._get_current_object(), g._get_current_object()
+        cid = ctx.get("correlation_id")
         if cid:
             response.headers[correlation.HEADER] = cid
-        _security_headers(response)
-        _record_access(app, response)
-        route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
-        seconds = time.perf_counter() - g.get("started", time.perf_counter())
-        metrics.observe(route, request.method, response.status_code, seconds)
-        principal = g.get("principal")
+        _security_headers(response, req.path)
+        _record_access(app, response, req, ctx)
+        rule = req.url_rule
+        route = rule.rule if rule is not None else "<unmatched>"
+        seconds = time.perf_counter() - ctx.get("started", time.perf_counter())
+        method, status = req.method, response.status_code
+        metrics.observe(route, method, status, seconds)
+        principal = ctx.get("principal")
         # one line per request (the route, never the path: ids and query stay out of the log)
-        access.log(logging.DEBUG if request.path in QUIET_PATHS else logging.INFO, "%s %s %s", request.method,
-                   route, response.status_code,
-                   extra={"event": "http", "method": request.method, "route": route,
-                          "status": response.status_code, "duration_ms": round(seconds * 1000, 2),
+        access.log(logging.DEBUG if req.path in QUIET_PATHS else logging.INFO, "%s %s %s", method, route, status,
+                   extra={"event": "http", "method": method, "route": route, "status": status,
+                          "duration_ms": round(seconds * 1000, 2),
                           "actor_id": principal.user_id if principal is not None else None})
         return response
 
@@ -168,25 +174,27 @@ def _install_hooks(app: Flask) -> None:
         correlation.set(None)
 
 
-def _record_access(app: Flask, response) -> None:
+def _record_access(app: Flask, response, req, ctx) -> None:
     """One access event per authenticated API request or portal page (R-A6),
     and one per successful login (who logged in is known only from the answer)."""
     sink = app.extensions.get(ACCESS_LOG)
-    portal_page = request.blueprint == "portal" and request.endpoint != "portal.static"
-    if sink is None or request.url_rule is None or not (request.path.startswith("/api/v1/") or portal_page):
+    rule = req.url_rule
+    if sink is None or rule is None:
         return
-    principal = g.get("principal")
+    if not (req.path.startswith("/api/v1/") or (req.blueprint == "portal" and req.endpoint != "portal.static")):
+        return
+    principal = ctx.get("principal")
     if principal is not None:
         user_id, school_id, roles = principal.user_id, principal.school_id, principal.roles
     else:  # the login view leaves who logged in here
-        user_id, school_id, roles = g.get("logged_in") or (None, None, ())
+        user_id, school_id, roles = ctx.get("logged_in") or (None, None, ())
     if not user_id:
         return
     try:
         sink.record(access_log.access_event(
-            user_id=user_id, school_id=school_id, roles=roles, method=request.method, route=request.url_rule.rule,
-            resource_id=_logged_id((request.view_args or {}).get("id")), status=response.status_code,
-            correlation_id=g.get("correlation_id"), address=request.remote_addr))
+            user_id=user_id, school_id=school_id, roles=roles, method=req.method, route=rule.rule,
+            resource_id=_logged_id((req.view_args or {}).get("id")), status=response.status_code,
+            correlation_id=ctx.get("correlation_id"), address=req.remote_addr))
     except Exception:  # noqa: BLE001 - the log must never break the answer
         log.exception("could not queue an access event")
 
@@ -198,19 +206,33 @@ def _logged_id(value):
     return printable(value)[:64] if isinstance(value, str) else None
 
 
-def _security_headers(response) -> None:
-    headers = response.headers
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["X-Frame-Options"] = "DENY"
-    headers["Referrer-Policy"] = "no-referrer"
-    headers["Cross-Origin-Opener-Policy"] = "same-origin"
-    headers["Cross-Origin-Resource-Policy"] = "same-origin"
+# Every answer's headers beside these two, which depend on the answer:
+# Content-Security-Policy (a page's or JSON's) and Cache-Control (no-store but on static files).
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
     # Browsers honour HSTS only over HTTPS (the TLS proxy in front); harmless on plain HTTP.
-    headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
-    headers["Content-Security-Policy"] = PORTAL_CSP if response.mimetype == "text/html" else JSON_CSP
-    if not request.path.startswith("/static/") and request.path != "/favicon.ico":
-        headers["Cache-Control"] = "no-store"
+    ("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
+)
+_SECURITY_NAMES = frozenset(name.lower() for name, _ in SECURITY_HEADERS) | {"content-security-policy",
+                                                                             "cache-control"}
+
+
+def _security_headers(response, path: str) -> None:
+    headers = response.headers
+    added = list(SECURITY_HEADERS)
+    added.append(("Content-Security-Policy", PORTAL_CSP if response.mimetype == "text/html" else JSON_CSP))
+    if not path.startswith("/static/") and path != "/favicon.ico":
+        added.append(("Cache-Control", "no-store"))
+    if _SECURITY_NAMES.isdisjoint([name.lower() for name in headers.keys()]):
+        headers.extend(added)  # none there yet (the usual answer): appended, no search per header
+    else:  # a view set one: replaced, as before
+        for name, value in added:
+            headers[name] = value
 
 
 def _install_error_handlers(app: Flask) -> None:

@@ -31,6 +31,7 @@ caller learns nothing from a malformed request either.
 from __future__ import annotations
 
 import collections
+import functools
 import threading
 import time
 from dataclasses import dataclass
@@ -204,6 +205,7 @@ ROUTES = {
 MAX_ID_LENGTH = openapi.ID["maxLength"]
 
 
+@functools.lru_cache(maxsize=1024)  # per request: the hooks, the guard
 def route_key(rule: str, method: str) -> str | None:
     """``"PUT /lessons/{id}/marks"`` for Flask's rule and method (None
     outside the API)."""

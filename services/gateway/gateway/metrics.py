@@ -14,9 +14,18 @@ REQUESTS = Counter("gateway_requests_total", "HTTP requests answered by the gate
 SECONDS = Histogram("gateway_request_seconds", "Time to answer an HTTP request", ["route"])
 
 
+# (route, method, status) -> its counter and histogram children: labels() takes
+# a lock and builds its key per call; the routes and statuses are few
+_CHILDREN: dict = {}
+
+
 def observe(route: str, method: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(route, method, str(status)).inc()
-    SECONDS.labels(route).observe(seconds)
+    children = _CHILDREN.get((route, method, status))
+    if children is None:
+        children = _CHILDREN[(route, method, status)] = (REQUESTS.labels(route, method, str(status)),
+                                                         SECONDS.labels(route))
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def render() -> tuple[bytes, str]:

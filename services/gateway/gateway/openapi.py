@@ -11,6 +11,7 @@ and leave room for services to add fields.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 
 from kernel import limits
@@ -612,6 +613,7 @@ def document() -> dict:
 _RULE_ARG = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
+@functools.lru_cache(maxsize=1024)  # a route's rule: asked several times per request
 def path_of_rule(rule: str) -> str:
     """Flask's ``/students/<id>/diary`` as OpenAPI's ``/students/{id}/diary``."""
     return _RULE_ARG.sub(r"{\1}", rule)
