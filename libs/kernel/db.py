@@ -228,21 +228,40 @@ class PreparedRead:
         return self._sql
 
     def rows(self, connection, params: dict) -> list[tuple]:
-        """The rows for ``params`` on ``connection`` (a SQLAlchemy Connection)."""
+        """The rows for ``params`` on ``connection`` (a SQLAlchemy Connection).
+        On PostgreSQL straight on the driver's cursor, as :meth:`first`: no
+        result object nor column metadata per read (the rows are the
+        driver's tuples, as ``exec_driver_sql`` gave them); the engine's
+        ``before_cursor_execute`` listeners still see the statement (tests
+        count the diary's); a driver error is SQLAlchemy's, the connection
+        invalidated when the database is gone."""
         if connection.dialect.name != "postgresql":
             return [tuple(row) for row in connection.execute(self.statement, params)]
-        prepare, order, fixed, execute = self._compiled(connection.dialect)
+        dialect = connection.dialect
+        prepare, order, fixed, execute = self._compiled(dialect)
         proxied = connection.connection
         ready = proxied.info.setdefault("ejournal_prepared", set())
-        if self.name not in ready:  # once per connection, beside the statements counted
-            cursor = proxied.cursor()
-            try:
-                cursor.execute(prepare)
-            finally:
-                cursor.close()
-            ready.add(self.name)
         values = tuple(params[k] if k in params else fixed[k] for k in order)
-        return connection.exec_driver_sql(execute, values).fetchall()
+        statement = execute
+        cursor = proxied.cursor()
+        try:
+            if self.name not in ready:  # once per connection, beside the statements counted
+                statement = prepare
+                cursor.execute(prepare)
+                ready.add(self.name)
+                statement = execute
+            for observe in connection.dispatch.before_cursor_execute:
+                observe(connection, cursor, execute, values, None, False)
+            cursor.execute(execute, values)
+            return cursor.fetchall()
+        except dialect.loaded_dbapi.Error as error:
+            lost = dialect.is_disconnect(error, proxied.dbapi_connection, cursor)
+            if lost:
+                connection.invalidate(error)
+            raise DBAPIError.instance(statement, values, error, dialect.loaded_dbapi.Error,
+                                      connection_invalidated=lost, dialect=dialect) from None
+        finally:
+            cursor.close()
 
     def first(self, connection, params: dict) -> tuple | None:
         """The first row for ``params`` (a plain tuple), None without one.

@@ -148,3 +148,31 @@ def test_a_prepared_first_row_on_the_drivers_cursor_answers_and_fails_as_sqlalch
         assert backend_pid(engine) != pid  # a new connection, not the dead one
     finally:
         engine.dispose()
+
+
+def test_a_prepared_read_on_a_lost_connection_is_sqlalchemys_error_and_the_connection_is_replaced(db_url):
+    """The read runs on the driver's cursor, yet a lost connection comes out
+    as from any statement: OperationalError (kernel.db.transient_error: the
+    gRPC answer is UNAVAILABLE), the connection invalidated, the next read
+    on a new one."""
+    from sqlalchemy import String, bindparam, literal, select
+    from sqlalchemy.exc import OperationalError
+
+    from kernel.db import PreparedRead, transient_error
+
+    read = PreparedRead("kernel_test_lost",
+                        lambda: select(literal(1).label("one"), bindparam("x", type_=String).label("x")))
+    engine = make_engine(db_url, pool_size=1, max_overflow=0, ping_idle_after=3600)
+    try:
+        with engine.connect() as conn:
+            assert read.rows(conn, {"x": "a"}) == [(1, "a")]
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        terminate(db_url, pid)
+        with engine.connect() as conn:
+            with pytest.raises(OperationalError) as lost:
+                read.rows(conn, {"x": "b"})
+            assert transient_error(lost.value) and lost.value.connection_invalidated
+        with engine.connect() as conn:
+            assert read.rows(conn, {"x": "c"}) == [(1, "c")]
+    finally:
+        engine.dispose()
