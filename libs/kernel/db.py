@@ -228,15 +228,30 @@ class PreparedRead:
         return self._sql
 
     def rows(self, connection, params: dict) -> list[tuple]:
-        """The rows for ``params`` on ``connection`` (a SQLAlchemy Connection).
-        On PostgreSQL straight on the driver's cursor, as :meth:`first`: no
-        result object nor column metadata per read (the rows are the
-        driver's tuples, as ``exec_driver_sql`` gave them); the engine's
-        ``before_cursor_execute`` listeners still see the statement (tests
-        count the diary's); a driver error is SQLAlchemy's, the connection
-        invalidated when the database is gone."""
+        """The rows for ``params`` on ``connection`` (a SQLAlchemy
+        Connection), plain tuples (see :meth:`_on_cursor`)."""
         if connection.dialect.name != "postgresql":
             return [tuple(row) for row in connection.execute(self.statement, params)]
+        return self._on_cursor(connection, params, lambda cursor: cursor.fetchall())
+
+    def first(self, connection, params: dict) -> tuple | None:
+        """The first row for ``params`` (a plain tuple), None without one."""
+        if connection.dialect.name != "postgresql":
+            row = connection.execute(self.statement, params).first()
+            return tuple(row) if row is not None else None
+        return self._on_cursor(connection, params, lambda cursor: cursor.fetchone())
+
+    def _on_cursor(self, connection, params: dict, fetch):
+        """PostgreSQL: ``fetch(cursor)`` after the statement ran straight on
+        the driver's cursor, prepared first on a connection that lacks it: no
+        result object nor column metadata per read (the rows are the driver's
+        tuples, with no result processing: for columns the driver gives as
+        Python values already, not UtcDateTime on SQLite). The engine's
+        ``before_cursor_execute`` listeners still see the statement (tests
+        count the diary's; a listener's rewrite, ``retval=True``, is not
+        honoured); a driver error is SQLAlchemy's (a lost database is a 503,
+        :func:`transient_error`), the connection invalidated when the
+        database is gone, so that the pool does not give it out again."""
         dialect = connection.dialect
         prepare, order, fixed, execute = self._compiled(dialect)
         proxied = connection.connection
@@ -253,47 +268,12 @@ class PreparedRead:
             for observe in connection.dispatch.before_cursor_execute:
                 observe(connection, cursor, execute, values, None, False)
             cursor.execute(execute, values)
-            return cursor.fetchall()
+            return fetch(cursor)
         except dialect.loaded_dbapi.Error as error:
             lost = dialect.is_disconnect(error, proxied.dbapi_connection, cursor)
             if lost:
                 connection.invalidate(error)
             raise DBAPIError.instance(statement, values, error, dialect.loaded_dbapi.Error,
-                                      connection_invalidated=lost, dialect=dialect) from None
-        finally:
-            cursor.close()
-
-    def first(self, connection, params: dict) -> tuple | None:
-        """The first row for ``params`` (a plain tuple), None without one.
-        On PostgreSQL straight on the driver's cursor, past SQLAlchemy's
-        execution context (a statement run on every write of a class's
-        marks; SQLAlchemy's cursor events do not see it); elsewhere as
-        :meth:`rows`. The statement's columns pass no result processing:
-        for columns the driver already gives as Python values (text,
-        numbers, booleans, dates), not for UtcDateTime on SQLite."""
-        if connection.dialect.name != "postgresql":
-            row = connection.execute(self.statement, params).first()
-            return tuple(row) if row is not None else None
-        dialect = connection.dialect
-        prepare, order, fixed, execute = self._compiled(dialect)
-        proxied = connection.connection
-        ready = proxied.info.setdefault("ejournal_prepared", set())
-        values = tuple(params[k] if k in params else fixed[k] for k in order)
-        cursor = proxied.cursor()
-        try:
-            if self.name not in ready:
-                cursor.execute(prepare)
-                ready.add(self.name)
-            cursor.execute(execute, values)
-            return cursor.fetchone()
-        except dialect.loaded_dbapi.Error as error:
-            # as SQLAlchemy's own execution would: its exception classes (a
-            # lost database is a 503, kernel.db.transient_error), and a dead
-            # connection is not given back to the pool
-            lost = dialect.is_disconnect(error, proxied.dbapi_connection, cursor)
-            if lost:
-                connection.invalidate(error)
-            raise DBAPIError.instance(execute, values, error, dialect.loaded_dbapi.Error,
                                       connection_invalidated=lost, dialect=dialect) from None
         finally:
             cursor.close()

@@ -145,15 +145,15 @@ def test_staff_second_factor_step(client, fake, signing_key):
                                                                roles=["secretary"])
     page = client.get("/login")
     answer = client.post("/login", data={"csrf": csrf_of(page.get_data(as_text=True)), "login": "sec",
-                                         "password": "pw"})
+                                         "password": "секретный-пароль-7"})
     assert answer.status_code == 303 and answer.headers["Location"] == "/login/code"
     step = client.get("/login/code").get_data(as_text=True)
-    assert "pw" not in step  # the password stays sealed in the cookie
+    assert "секретный-пароль-7" not in step  # the password stays sealed in the cookie
     wrong = client.post("/login/code", data={"csrf": csrf_of(step), "code": "000000"})
     assert wrong.status_code == 401 and "Неверный или уже использованный код" in wrong.get_data(as_text=True)
     right = client.post("/login/code", data={"csrf": csrf_of(step), "code": "123456"})
     assert right.status_code == 303
-    assert calls[-1] == ("sec", "pw", "123456")
+    assert calls[-1] == ("sec", "секретный-пароль-7", "123456")
     assert client.get("/").headers["Location"] == "/notifications"
 
 
