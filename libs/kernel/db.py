@@ -297,6 +297,21 @@ def session_factory(engine: Engine) -> sessionmaker:
 
 
 @contextmanager
+def autocommit_connection(engine: Engine | None, factory: sessionmaker):
+    """A connection whose statements each commit by themselves (no BEGIN and
+    COMMIT round trips): a bare one of ``engine``, an engine made with
+    ``isolation_level="AUTOCOMMIT"`` (no ORM Session built per use, no SET
+    to give the connection back), else (SQLite keeps one engine) a
+    ``factory`` session's connection switched to autocommit."""
+    if engine is not None:
+        with engine.connect() as connection:
+            yield connection
+        return
+    with transaction(factory) as session:
+        yield session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+@contextmanager
 def transaction(factory: sessionmaker):
     """A session whose work is committed on success and rolled back on error."""
     session: Session = factory()

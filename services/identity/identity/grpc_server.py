@@ -4,7 +4,6 @@ backup Export stream. A plain grpcio server with a thread pool, never inside
 nameko; argon2 releases the GIL, so logins run in parallel."""
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
@@ -17,7 +16,7 @@ from prometheus_client import Counter
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
-from kernel.db import transaction
+from kernel.db import autocommit_connection, transaction
 from kernel.events import utcnow
 from kernel.grpcserver import abort
 
@@ -83,18 +82,6 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
             keys = store.public_jwks(s)
         return identity_pb2.PublicKeys(jwks_json=json.dumps(credentials.jwks(keys)))
 
-    @contextlib.contextmanager
-    def _autocommitted(self):
-        """A connection whose statements each commit by themselves: no BEGIN
-        and COMMIT round trips, and (with the autocommit engine) no ORM
-        Session built and closed nor a SET to give a switched connection back."""
-        if self.autocommit is not None:
-            with self.autocommit.connect() as connection:
-                yield connection
-            return
-        with transaction(self.factory) as s:
-            yield s.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-
     # --- login --------------------------------------------------------------
 
     @_fail_closed
@@ -111,7 +98,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
         # One statement, without BEGIN/COMMIT round trips (autocommit): the
         # throttle counts, the user (with whether a second factor is on) and
         # the signing key's id; the hash is the cost.
-        with self._autocommitted() as connection:
+        with autocommit_connection(self.autocommit, self.factory) as connection:
             failures, user, totp_on, kid = store.login_reads(
                 connection, account_key=account_key, address_key=address_key, since=now - domain.THROTTLE_WINDOW,
                 login=login)
@@ -156,7 +143,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServicer):
                                         family_id=family_id, expires_at=utcnow() + credentials.REFRESH_TTL)
         else:
             # the usual login writes its refresh token alone: one statement
-            with self._autocommitted() as connection:
+            with autocommit_connection(self.autocommit, self.factory) as connection:
                 store.add_refresh_token(connection, user=user, token_hash=credentials.token_hash(refresh),
                                         family_id=family_id, expires_at=utcnow() + credentials.REFRESH_TTL)
         LOGINS.labels("ok").inc()

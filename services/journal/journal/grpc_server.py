@@ -16,7 +16,7 @@ from ejournal.journal.v1 import journal_pb2, journal_pb2_grpc
 from journal import domain, errors, grid, store
 from journal import settings as journal_settings
 from kernel import config
-from kernel.db import make_engine, session_factory
+from kernel.db import autocommit_connection, make_engine, session_factory
 from kernel.events import utcnow
 from kernel.export import add_export_servicer
 from kernel.grpcserver import abort, serve
@@ -75,17 +75,10 @@ class JournalServicer(journal_pb2_grpc.JournalServicer):
     @contextmanager
     def _read_session(self):
         """What the store's reads take (they use only ``connection()``), its
-        statements in autocommit: no BEGIN and ROLLBACK round trips (on
+        statements in autocommit (kernel.db.autocommit_connection: on
         PostgreSQL each statement of a READ COMMITTED transaction takes its
-        own snapshot anyway). With the autocommit engine, a bare connection
-        of its pool: no SET to give a switched connection back, and no ORM
-        Session built and closed per read."""
-        if self.reads is None:
-            with self.sessions() as session:
-                session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-                yield session
-            return
-        with self.reads.connect() as connection:
+        own snapshot anyway)."""
+        with autocommit_connection(self.reads, self.sessions) as connection:
             yield _Bound(connection)
 
     def GetClassJournal(self, request, context):

@@ -3,7 +3,6 @@ monthly activity."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import NamedTuple
 
 from sqlalchemy import bindparam, delete, func, literal, select
@@ -86,22 +85,11 @@ def login_reads(connection: Connection, *, account_key: str, address_key: str, s
      address_count, address_last, kid), = _LOGIN_READS.rows(connection, {
         "account_key": account_key, "address_key": address_key, "since": since,
         "login_key": domain.login_key(login)})
-    failures = {account_key: (int(account_count or 0), _aware(account_last)),
-                address_key: (int(address_count or 0), _aware(address_last))}
+    failures = {account_key: (int(account_count or 0), account_last),
+                address_key: (int(address_count or 0), address_last)}
     if user_id is None:
         return failures, None, False, kid
-    if isinstance(roles, str):  # the driver's JSON text where it does not parse JSON itself
-        roles = json.loads(roles)
     return failures, LoginUser(user_id, school_id, user_login, password_hash, roles, bool(active)), bool(totp_on), kid
-
-
-def _aware(value):
-    """An instant read without the column's type (SQLite's text, a naive value) as an aware UTC one."""
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if isinstance(value, dt.datetime) and value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value
 
 
 def login_failures_of(session: Session, *, keys, since: dt.datetime) -> dict:
